@@ -1,0 +1,60 @@
+# The two commands of the README:
+#   make demo   .venv + the core + the local backend, then the iris example
+#   make test   .venv + everything (all backends, dev tools), then the whole suite
+# Every pip install goes through constraints.txt, which pins torch to the CPU build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: demo test install-core install-local install-all bench lint schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.local: $(VENV)/.core backends/local/pyproject.toml
+	$(PIP) -e . -e backends/local
+	@touch $@
+
+$(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
+	$(PIP) torch==2.13.0+cpu
+	$(PIP) -e '.[dev]' -e backends/local -e 'backends/sagemaker[test]' -e backends/azureml
+	@touch $@
+
+install-core: $(VENV)/.core
+install-local: $(VENV)/.local
+install-all: $(VENV)/.all
+
+demo: install-local
+	$(BIN)/python job_specs/make_data.py iris
+	$(BIN)/cloudauto validate job_specs/iris.yaml
+	$(BIN)/cloudauto compile job_specs/iris.yaml --backend local
+
+test: install-all
+	$(BIN)/ruff check cloudauto backends tests bench job_specs
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# a second venv with only the core, so the validate figure is what a core-only user sees
+.venv-core/.core: pyproject.toml constraints.txt
+	$(PYTHON) -m venv .venv-core
+	.venv-core/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $@
+
+bench: install-all .venv-core/.core
+	$(BIN)/python bench/validate_cold_start.py --core-python .venv-core/bin/python --full-python $(BIN)/python \
+		--json bench/results/validate_cold_start.json
+
+lint: install-all
+	$(BIN)/ruff check cloudauto backends tests bench job_specs
+
+schema: install-core
+	$(BIN)/cloudauto schema -o job_specs/cloudauto.schema.json
+
+clean:
+	rm -rf $(VENV) .venv-core .pytest_cache .cloudauto

@@ -1,0 +1,46 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Union
+
+from .backend import CompiledJob, JobHandle
+from .registry import get_backend
+from .spec.models import JobSpec
+
+SpecLike = Union[JobSpec, str, "os.PathLike[str]", dict]
+
+
+def as_spec(spec: SpecLike, *, overrides: list[str] | None = None) -> JobSpec:
+    """A JobSpec from a spec object, a file path or a plain mapping."""
+    if isinstance(spec, JobSpec):
+        if overrides:
+            from .spec.loader import apply_overrides, validate_data
+
+            data = spec.model_dump(mode="json", exclude_none=True)
+            apply_overrides(data, overrides)
+            return validate_data(data)
+        return spec
+    if isinstance(spec, dict):
+        from .spec.loader import apply_overrides, validate_data
+
+        data = dict(spec)
+        if overrides:
+            apply_overrides(data, overrides)
+        return validate_data(data)
+    return JobSpec.from_file(Path(spec), overrides=overrides)
+
+
+def compile(spec: SpecLike, backend: str = "local", *, strict: bool = False) -> CompiledJob:  # noqa: A001
+    """Compile a spec into the backend's native job without submitting it (a dry run)."""
+    return get_backend(backend).compile(as_spec(spec), strict=strict)
+
+
+def submit(spec: SpecLike, backend: str = "local", *, strict: bool = False, **options: Any) -> JobHandle:
+    """Compile and submit; returns the job's handle."""
+    return get_backend(backend).submit(as_spec(spec), strict=strict, **options)
+
+
+__all__ = ["as_spec", "compile", "submit"]

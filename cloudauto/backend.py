@@ -1,0 +1,318 @@
+"""The backend contract: what a plugin implements, and the handles it returns.
+
+A backend is small and stateless: public methods do the bookkeeping (task support,
+what the backend cannot express, strictness) and call one private hook each, so a
+plugin only writes `_compile`, `_submit` and `_attach`. Jobs and endpoints are handles
+the backend returns; all state of a running job lives with the service (or, for the
+local backend, in its run store), never in the Backend object.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
+
+from .spec.errors import CloudautoError, SpecIssue
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from pydantic import BaseModel
+
+    from .spec.metrics import Task
+    from .spec.models import JobSpec
+
+
+class CompileError(CloudautoError):
+    """The backend cannot express this (valid) spec; each issue names the backend's rule."""
+
+    exit_code = 2
+
+    def __init__(self, backend: str, issues: Iterable[SpecIssue]):
+        self.backend = backend
+        self.issues = list(issues)
+        lines = "\n".join(f"  {i}" for i in self.issues)
+        super().__init__(f"backend '{backend}' cannot compile this spec:\n{lines}")
+
+
+class NotSupportedError(CloudautoError):
+    """The operation exists in the contract but this backend does not offer it (yet)."""
+
+    exit_code = 2
+
+
+class JobStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class TrialStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TERMINATED = "terminated"  # stopped early by the policy
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+
+
+class Feature(str, Enum):
+    """Things a spec may ask for that some backend cannot express."""
+
+    CONDITIONAL_SPACE = "conditional search space"
+    GRID_SAMPLING = "grid sampling"
+    BAYESIAN_SAMPLING = "bayesian sampling"
+    BAYESIAN_WITH_EARLY_TERMINATION = "bayesian sampling with early termination"
+    BANDIT_POLICY = "bandit policy"
+    MEDIAN_STOPPING_POLICY = "median stopping policy"
+    TRUNCATION_POLICY = "truncation selection policy"
+    NORMAL_DISTRIBUTION = "normal / lognormal distributions"
+    QUANTIZED_LOG_DISTRIBUTION = "qloguniform distribution"
+    S3_DATA = "s3:// data"
+    AZUREML_DATA = "azureml:// data"
+    NATIVE_ENGINE = "engine: native"
+    COMMAND_ENGINE = "engine: command"
+
+
+@dataclass
+class MetricPoint:
+    step: int
+    value: float
+    time: float = 0.0
+
+
+@dataclass
+class Trial:
+    """One trial of a job, the same shape from every backend."""
+
+    id: str
+    number: int
+    params: dict[str, Any]
+    status: TrialStatus
+    metrics: list[MetricPoint] = field(default_factory=list)
+    objective: Optional[float] = None  # the trial's final (best reported) objective value
+    started: Optional[float] = None
+    ended: Optional[float] = None
+    error: Optional[str] = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> Optional[float]:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+
+@dataclass
+class CompiledJob:
+    """What a backend would submit: the native job, shown before anything runs (a dry run)."""
+
+    backend: str
+    spec: JobSpec
+    native: Any  # the backend's own object (a request dict, an azure-ai-ml entity ...)
+    files: dict[str, str] = field(default_factory=dict)  # file name -> text to write
+    warnings: list[SpecIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. what will be uploaded on submit
+
+    @property
+    def main_file(self) -> str:
+        return next(iter(self.files))
+
+    def render(self) -> str:
+        """The main file's text (what `cloudauto compile` prints without -o)."""
+        return self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write every file into `out` (a folder), or the main file to `out` (a file name)."""
+        out = Path(out)
+        written: list[Path] = []
+        if len(self.files) == 1 and out.suffix:
+            targets = {out: self.render()}
+        else:
+            targets = {out / name: text for name, text in self.files.items()}
+        for target, text in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)  # no half-written file if we are interrupted
+            written.append(target)
+        return written
+
+
+class JobHandle(abc.ABC):
+    """A submitted job. Every backend answers the same questions the same way."""
+
+    id: str
+    backend: str
+
+    @abc.abstractmethod
+    def status(self) -> JobStatus: ...
+
+    @abc.abstractmethod
+    def trials(self) -> list[Trial]: ...
+
+    @abc.abstractmethod
+    def cancel(self) -> None: ...
+
+    @abc.abstractmethod
+    def logs(self, trial: Optional[int] = None) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> JobSpec: ...
+
+    def download(self, dest: str | Path, *, best: bool = True) -> Path:
+        raise NotSupportedError(f"backend '{self.backend}' cannot download artifacts yet")
+
+    def wait(self, *, poll: float = 2.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+        """Block until the job ends; a progress line per change when not on a terminal."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        progress = sys.stderr.isatty() if progress is None else progress
+        last = None
+        while True:
+            status = self.status()
+            if progress and status != last:
+                print(f"[{self.id}] {status.value}", file=sys.stderr)
+                last = status
+            if status.is_final:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
+            time.sleep(poll)
+
+    def best_trial(self) -> Optional[Trial]:
+        goal = self.spec.objective.goal
+        done = [t for t in self.trials() if t.objective is not None]
+        if not done:
+            return None
+        best = done[0]
+        for trial in done[1:]:
+            if goal.better(trial.objective, best.objective):
+                best = trial
+        return best
+
+    def leaderboard(self) -> pd.DataFrame:
+        import pandas as pd  # only when asked for: the core stays free of pandas at import
+
+        goal = self.spec.objective.goal
+        rows = [
+            {
+                "trial": t.number,
+                "status": t.status.value,
+                self.spec.objective.name: t.objective,
+                "duration_s": t.duration,
+                **{f"param.{k}": v for k, v in t.params.items()},
+            }
+            for t in self.trials()
+        ]
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        return frame.sort_values(self.spec.objective.name, ascending=goal.value == "minimize", na_position="last").reset_index(
+            drop=True
+        )
+
+
+class Endpoint(abc.ABC):
+    """A deployed model; `score` works the same against every backend."""
+
+    name: str
+    backend: str
+
+    @abc.abstractmethod
+    def score(self, data: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def delete(self) -> None: ...
+
+
+class Backend(abc.ABC):
+    """A plugin registered under the entry-point group `cloudauto.backends`."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[frozenset[Task]]
+    settings_model: ClassVar[Optional[type[BaseModel]]] = None
+    install_hint: ClassVar[str] = ""
+
+    def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
+        """What this spec asks for that the backend cannot express: feature -> reason."""
+        return {}
+
+    def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        """Things the backend approximates (a warning, or an error under strict)."""
+        return {}
+
+    def check(self, spec: JobSpec, *, strict: bool = False) -> list[SpecIssue]:
+        """Refuse what cannot be expressed before anything is built; return the warnings."""
+        problems: list[SpecIssue] = []
+        if spec.task not in self.tasks:
+            valid = ", ".join(sorted(t.value for t in self.tasks))
+            problems.append(SpecIssue(f"backend '{self.name}' does not run task {spec.task.value}; it runs: {valid}", ("task",)))
+        for feature, reason in self.unsupported(spec).items():
+            problems.append(SpecIssue(f"{self.name} cannot express {feature.value}: {reason}"))
+        warned = [
+            SpecIssue(f"{self.name}: {feature.value}: {reason}", level="warning")
+            for feature, reason in self.warnings(spec).items()
+        ]
+        if strict and warned:
+            problems += [SpecIssue(w.message + " (an error under --strict)") for w in warned]
+        if problems:
+            raise CompileError(self.name, problems)
+        return warned
+
+    def compile(self, spec: JobSpec, *, strict: bool = False) -> CompiledJob:
+        warned = self.check(spec, strict=strict)
+        job = self._compile(spec)
+        job.warnings = [*spec.warnings, *warned, *job.warnings]
+        return job
+
+    def submit(self, spec: JobSpec, *, strict: bool = False, **options: Any) -> JobHandle:
+        return self._submit(self.compile(spec, strict=strict), **options)
+
+    def attach(self, job_id: str) -> JobHandle:
+        """A handle to a job submitted earlier (by id)."""
+        return self._attach(job_id)
+
+    def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
+        raise NotSupportedError(f"backend '{self.name}' cannot deploy endpoints yet")
+
+    @abc.abstractmethod
+    def _compile(self, spec: JobSpec) -> CompiledJob: ...
+
+    @abc.abstractmethod
+    def _submit(self, job: CompiledJob, **options: Any) -> JobHandle: ...
+
+    @abc.abstractmethod
+    def _attach(self, job_id: str) -> JobHandle: ...
+
+
+__all__ = [
+    "Backend",
+    "CompileError",
+    "CompiledJob",
+    "Endpoint",
+    "Feature",
+    "JobHandle",
+    "JobStatus",
+    "MetricPoint",
+    "NotSupportedError",
+    "Trial",
+    "TrialStatus",
+]

@@ -1,0 +1,98 @@
+"""Per-backend settings as typed models, so a typo is an error and not a silently dropped kwarg.
+
+The three built-in backends are known here (which also puts them in the JSON Schema for
+editors); a third-party plugin's settings pass through as a mapping and are validated by
+that plugin's `settings_model` when it compiles.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class LocalMode(str, Enum):
+    PROCESS = "process"
+    DOCKER = "docker"
+
+
+class LocalSettings(_Settings):
+    mode: LocalMode = LocalMode.PROCESS
+    image: Optional[str] = Field(None, min_length=1, description="Container image for docker mode")
+    workers: Optional[int] = Field(None, ge=1, le=256, description="Worker processes; default max_concurrent_trials")
+    run_dir: Optional[str] = Field(None, min_length=1, description="Where runs are kept; default .cloudauto/runs")
+
+
+class SageMakerSettings(_Settings):
+    role: Optional[str] = Field(None, min_length=1, description="IAM role ARN for the training jobs")
+    bucket: Optional[str] = Field(None, min_length=3, max_length=63, description="S3 bucket for staging and outputs")
+    prefix: str = Field("cloudauto", description="S3 key prefix")
+    region: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI")
+    framework_version: Optional[str] = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="AutoGluon DLC version")
+    strategy: Optional[str] = Field(
+        None, pattern=r"^(Bayesian|Random|Grid|Hyperband)$", description="Override the tuning strategy"
+    )
+    volume_size_gb: int = Field(30, ge=1, le=16384)
+
+
+class AzureMLSettings(_Settings):
+    compute: Optional[str] = Field(None, min_length=1, description="Compute cluster name")
+    subscription_id: Optional[str] = None
+    resource_group: Optional[str] = None
+    workspace: Optional[str] = None
+    experiment_name: Optional[str] = None
+    environment: Optional[str] = Field(None, description="Environment for sweep trials (azureml:name:version)")
+
+
+BUILTIN_SETTINGS: dict[str, type[BaseModel]] = {
+    "local": LocalSettings,
+    "sagemaker": SageMakerSettings,
+    "azureml": AzureMLSettings,
+}
+
+
+class BackendSettings(BaseModel):
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
+    azureml: AzureMLSettings = Field(default_factory=AzureMLSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_backends(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        unknown = [k for k in raw if k not in BUILTIN_SETTINGS]
+        if unknown:
+            from ..registry import available_backends, suggest
+
+            installed = available_backends()
+            for key in unknown:
+                if key in installed:
+                    if not isinstance(raw[key], dict):
+                        raise PydanticCustomError(
+                            "backend_settings", "settings of backend '{key}' must be a mapping", {"key": key}
+                        )
+                    continue
+                valid = sorted(set(BUILTIN_SETTINGS) | set(installed))
+                raise PydanticCustomError(
+                    "unknown_backend",
+                    "'{key}' is not a backend cloudauto knows; {hint}valid: {valid}",
+                    {"key": key, "hint": suggest(str(key), valid), "valid": ", ".join(valid)},
+                )
+        return raw
+
+    def for_backend(self, name: str) -> Any:
+        return getattr(self, name, None) if name in BUILTIN_SETTINGS else (self.model_extra or {}).get(name, {})
+
+
+__all__ = ["AzureMLSettings", "BUILTIN_SETTINGS", "BackendSettings", "LocalMode", "LocalSettings", "SageMakerSettings"]

@@ -1,0 +1,462 @@
+"""Loading a spec: bytes -> YAML nodes with positions -> plain data -> JobSpec.
+
+Every failure on the way becomes a `SpecError` whose issues carry the file, line,
+column and field path. The YAML is composed (not constructed) so that each value keeps
+its position; `${VAR}` interpolation and `--set` overrides happen on the plain data,
+each value remembering where it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import SpecError, SpecIssue
+
+try:  # libyaml is several times faster; PyYAML's wheels ship it
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_BYTES = 1 << 20  # a spec is a page of YAML, not a data set
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_VAR = re.compile(r"\$(\$?)\{(?!\{)([^}]*)\}")
+_VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_STR_TAG, _MERGE_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null")}
+
+Pos = tuple[Optional[int], Optional[int]]  # 1-based line, column
+
+
+class _Positions:
+    """Where each value (and each mapping key) of the document came from."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.values: dict[tuple, Pos] = {}
+        self.keys: dict[tuple, Pos] = {}
+        self.origin: dict[tuple, str] = {}  # path -> "--set" when an override put it there
+        self.collections: set[tuple] = set()
+
+    def locate(self, path: tuple, *, key: bool = False) -> tuple[str, Pos]:
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            origin = self.origin.get(prefix)
+            if origin:
+                return origin, (None, None)
+            # a scalar at its value; a mapping or list, or a missing field's parent, at its key
+            at_key = key or end < len(path) or prefix in self.collections
+            tables = (self.keys, self.values) if at_key else (self.values,)
+            for table in tables:
+                if prefix in table:
+                    return self.source, table[prefix]
+        return self.source, (None, None)
+
+
+class _Builder:
+    def __init__(self, source: str, env: Mapping[str, str]):
+        self.pos = _Positions(source)
+        self.env = env
+        self.issues: list[SpecIssue] = []
+        self.count = 0
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def _issue(self, node: yaml.Node, path: tuple, message: str, hint: str | None = None) -> None:
+        mark = node.start_mark
+        self.issues.append(SpecIssue(message, path, self.pos.source, mark.line + 1, mark.column + 1, hint=hint))
+
+    def build(self, node: yaml.Node, path: tuple = ()) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLarge()
+        self.pos.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            self.pos.collections.add(path)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for src in sources:
+                    value = self.build(src, path)
+                    if not isinstance(value, dict):
+                        self._issue(key_node, path, "a YAML merge key (<<) must refer to a mapping")
+                        continue
+                    for k, v in value.items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._issue(key_node, path, "a mapping key must be a plain name, not a list or a mapping")
+                continue
+            key = key_node.value
+            if key in out:
+                self._issue(key_node, (*path, key), f"'{key}' is given twice in the same mapping")
+                continue
+            self.pos.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, (*path, key))
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: tuple) -> Any:
+        if node.tag == _STR_TAG or node.tag.startswith("tag:yaml.org,2002:timestamp"):
+            text = node.value
+            if not node.style and _NUMBER.match(text):  # plain (libyaml says '', PyYAML None)
+                # YAML 1.1 reads 1e-3 as a string; every user means the number
+                return float(text) if any(c in text for c in ".eE") else int(text)
+            return self._interpolate(node, path, text) if "$" in text else text
+        if node.tag == "tag:yaml.org,2002:binary":
+            self._issue(node, path, "binary (!!binary) values are not part of a job spec")
+            return None
+        if node.tag not in _SCALAR_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self._issue(node, path, f"unsupported YAML tag {shown}", hint="a spec holds plain strings, numbers and booleans")
+            return None
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            self._issue(node, path, f"cannot read the value {node.value!r}: {exc}")
+            return None
+
+    def _interpolate(self, node: yaml.Node, path: tuple, text: str) -> str:
+        def sub(match: re.Match) -> str:
+            if match.group(1):  # $${VAR} is a literal ${VAR}
+                return "${" + match.group(2) + "}"
+            ref = _VAR_NAME.match(match.group(2))
+            if not ref:
+                self._issue(
+                    node,
+                    path,
+                    f"'${{{match.group(2)}}}' is not a variable reference",
+                    hint="write ${NAME} or ${NAME:-default}; $${...} for a literal",
+                )
+                return match.group(0)
+            name, default = ref.group(1), ref.group(2)
+            value = self.env.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    self._issue(
+                        node,
+                        path,
+                        f"environment variable {name} is not set",
+                        hint=f"export {name}=..., or write ${{{name}:-default}}",
+                    )
+                    return match.group(0)
+                return default
+            return value
+
+        return _VAR.sub(sub, text)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError([SpecIssue(f"the file is {size:,} bytes; a spec may be at most {MAX_BYTES:,}", file=str(path))])
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError([SpecIssue("no such file", file=str(path))]) from None
+    except IsADirectoryError:
+        raise SpecError([SpecIssue("is a directory, not a spec file", file=str(path))]) from None
+    except OSError as exc:
+        raise SpecError([SpecIssue(f"cannot read the file: {exc.strerror or exc}", file=str(path))]) from None
+    if len(data) > MAX_BYTES:
+        raise SpecError([SpecIssue(f"the file is over {MAX_BYTES:,} bytes", file=str(path))])
+    return data
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            [
+                SpecIssue(
+                    f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); is this a spec file?",
+                    file=source,
+                    line=line,
+                )
+            ]
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise SpecError([SpecIssue("the file contains NUL bytes; is this a spec file?", file=source, line=line)])
+    return text
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(filter(None, [exc.problem, f"({exc.context})" if exc.context else None]))
+        raise SpecError(
+            [
+                SpecIssue(
+                    f"malformed YAML: {problem or exc}",
+                    file=source,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecIssue(f"malformed YAML: {exc}", file=source)]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue("the YAML is nested too deeply", file=source)]) from None
+    return node
+
+
+def load_spec(path: str | os.PathLike, *, overrides: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None):
+    """Load and validate a spec file (YAML or JSON). Raises `SpecError`."""
+    path = Path(path)
+    return load_spec_text(_decode(_read(path), str(path)), source=str(path), overrides=overrides, env=env)
+
+
+def load_spec_text(
+    text: str, *, source: str = "<string>", overrides: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None
+):
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise SpecError([SpecIssue(f"the spec is over {MAX_BYTES:,} bytes", file=source)])
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise SpecError([SpecIssue("the spec is empty", file=source, hint="start from job_specs/iris.yaml")])
+    node = _compose(text, source)
+    if node is None:
+        raise SpecError([SpecIssue("the spec is empty", file=source)])
+    builder = _Builder(source, os.environ if env is None else env)
+    try:
+        data = builder.build(node)
+    except _TooLarge:
+        raise SpecError([SpecIssue(f"the document expands to more than {MAX_NODES:,} values (aliases?)", file=source)]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue("the YAML is nested too deeply", file=source)]) from None
+    if builder.issues:
+        raise SpecError(builder.issues)
+    if not isinstance(data, dict):
+        line, col = builder.pos.values.get((), (None, None))
+        raise SpecError(
+            [
+                SpecIssue(
+                    f"a spec is a mapping of fields (name, task, data, ...), got a {_kind(data)}",
+                    file=source,
+                    line=line,
+                    column=col,
+                )
+            ]
+        )
+    apply_overrides(data, overrides or [], builder.pos)
+    return _validate(data, builder.pos)
+
+
+def validate_data(data: Any, *, source: str = "<python>"):
+    """Validate plain data (from Python or JSON); issues carry field paths but no lines."""
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue(f"a spec is a mapping of fields, got a {_kind(data)}", file=source)])
+    return _validate(data, _Positions(source))
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] = None) -> None:
+    """Apply `a.b=c` overrides; the value is read as YAML, so numbers stay numbers."""
+    for raw in overrides:
+        origin = f"--set {raw}"
+        key, sep, value_text = raw.partition("=")
+        parts = [p for p in key.strip().split(".")]
+        if not sep or not key.strip() or any(not p for p in parts):
+            raise SpecError([SpecIssue("an override is FIELD.PATH=VALUE, e.g. limits.max_trials=5", file=origin)])
+        try:
+            value = yaml.load(value_text, Loader=_Loader) if value_text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise SpecError([SpecIssue(f"cannot read the value: {exc}", file=origin)]) from None
+        if isinstance(value, str) and _NUMBER.match(value):
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        node: Any = data
+        path: list = []
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            index: Any = int(part) if part.isdigit() and isinstance(node, list) else part
+            if isinstance(node, list):
+                if not isinstance(index, int) or not -len(node) <= index < len(node):
+                    raise SpecError(
+                        [
+                            SpecIssue(
+                                f"'{part}' is not an index of the list at {'.'.join(map(str, path)) or '<root>'}",
+                                file=origin,
+                                path=tuple(path),
+                            )
+                        ]
+                    )
+            elif not isinstance(node, dict):
+                raise SpecError(
+                    [SpecIssue(f"'{'.'.join(map(str, path))}' is a value, not a mapping", file=origin, path=tuple(path))]
+                )
+            path.append(index)
+            if last:
+                node[index] = value
+            else:
+                if isinstance(node, dict) and index not in node:
+                    node[index] = {}
+                node = node[index]
+        if pos is not None:
+            pos.origin[tuple(path)] = origin
+
+
+def _validate(data: dict, pos: _Positions):
+    from .models import JobSpec
+
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_from_pydantic(exc, data, pos)) from None
+    except SpecError as exc:
+        for issue in exc.issues:
+            issue.path = _data_path(issue.path, data)
+            issue.file, (issue.line, issue.column) = pos.locate(issue.path)
+        raise SpecError(exc.issues) from None
+
+
+def _data_path(loc: tuple, data: Any) -> tuple:
+    """Map a model location onto the user's data, dropping union tags and wrappers."""
+    node, path = data, []
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str) and re.match(r"^[\w.\-]+$", part):
+            path.append(part)  # a missing key: name it
+    return tuple(path)
+
+
+def _from_pydantic(exc: ValidationError, data: dict, pos: _Positions) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    seen: set[tuple] = set()
+    for err in exc.errors(include_url=False):
+        loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
+        path = _data_path(loc, data)
+        message, hint, on_key = err["msg"], None, False
+        if kind == "extra_forbidden":
+            on_key = True
+            valid = _valid_fields(loc)
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+            message = f"unknown field '{loc[-1]}'"
+            hint = (f"did you mean '{close[0]}'? " if close else "") + f"valid fields: {', '.join(valid)}"
+        elif kind == "missing":
+            message = f"'{loc[-1]}' is required"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+            tag = ctx.get("tag")
+            close = difflib.get_close_matches(str(tag), tags, n=1, cutoff=0.6) if tag else []
+            field = ctx.get("discriminator", "'policy'").strip("'")
+            path = (*path, field)
+            message = f"unknown {field} '{tag}'" if tag else f"'{field}' is required"
+            hint = (f"did you mean '{close[0]}'? " if close else "") + f"valid: {', '.join(tags)}"
+        elif kind in ("enum", "literal_error"):
+            valid = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            got = err.get("input")
+            close = difflib.get_close_matches(str(got), valid, n=1, cutoff=0.6) if isinstance(got, str) else []
+            message = f"{got!r} is not valid here" + (f"; did you mean '{close[0]}'?" if close else "")
+            hint = f"valid: {', '.join(valid)}"
+        elif kind == "string_pattern_mismatch" and path == ("name",):
+            slug = re.sub(r"[^a-z0-9]+", "-", str(err.get("input")).lower()).strip("-")[:63] or "my-job"
+            message = f"{err.get('input')!r} is not a valid name: lowercase letters, digits and hyphens"
+            hint = f"e.g. '{slug}'"
+        elif kind in (
+            "greater_than",
+            "greater_than_equal",
+            "less_than",
+            "less_than_equal",
+            "too_short",
+            "too_long",
+            "string_too_short",
+            "string_too_long",
+            "string_pattern_mismatch",
+        ):
+            message = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {_short(err.get('input'))}"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            message = f"{err['msg']}, got {_kind(err.get('input'))} {_short(err.get('input'))}"
+        if isinstance(ctx.get("key"), str) and isinstance(_at(data, path), dict) and ctx["key"] in _at(data, path):
+            path, on_key = (*path, ctx["key"]), True
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        source, (line, column) = pos.locate(path, key=on_key)
+        issues.append(SpecIssue(message, path, source, line, column, hint=hint))
+    return issues
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _at(data: Any, path: tuple) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _valid_fields(loc: tuple) -> list[str]:
+    """The field names of the model that rejected an unknown key at `loc`."""
+    from .models import JobSpec
+
+    models: list[type[BaseModel]] = [JobSpec]
+    for part in loc[:-1]:
+        if not models:
+            return []
+        owner = next((m for m in models if part in m.model_fields), None)
+        if owner is not None:
+            models = _models_in(owner.model_fields[part].annotation)
+            continue
+        tagged = [m for m in models if any(part in typing.get_args(f.annotation) for f in m.model_fields.values())]
+        if tagged:
+            models = tagged[:1]
+    return sorted(models[0].model_fields) if len(models) == 1 else []
+
+
+__all__ = ["MAX_BYTES", "apply_overrides", "load_spec", "load_spec_text", "validate_data"]

@@ -1,0 +1,240 @@
+"""Spec v1 as pydantic models: the shape of a job, whatever backend it goes to.
+
+Shape and types live here; rules across fields (and the metric lookup, which needs the
+task) live in `rules.py`, which runs after the shape is valid and reports each problem
+at its own field path.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+
+from .backends import BackendSettings
+from .errors import SpecError, SpecIssue
+from .metrics import Goal, Metric, Task
+from .space import SearchSpace, SpaceInput
+from .types import SLUG, DataURI, Duration
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
+
+
+class Engine(str, Enum):
+    AUTOGLUON = "autogluon"
+    NATIVE = "native"
+    COMMAND = "command"
+
+
+class Sampling(str, Enum):
+    RANDOM = "random"
+    GRID = "grid"
+    BAYESIAN = "bayesian"
+
+
+class DataSpec(StrictModel):
+    train: Optional[DataURI] = Field(None, description="Training data; required unless engine: command")
+    validation: Optional[DataURI] = None
+    test: Optional[DataURI] = None
+    label: Optional[str] = Field(None, min_length=1, description="Label (target) column")
+    # time series
+    timestamp: Optional[str] = Field(None, min_length=1, description="Timestamp column (time series)")
+    item_id: Optional[str] = Field(None, min_length=1, description="Series id column (time series); omit for one series")
+    prediction_length: Optional[int] = Field(None, ge=1, le=100_000, description="Forecast horizon in steps")
+    freq: Optional[str] = Field(
+        None,
+        pattern=r"^\d*(min|[A-Za-z]{1,5})(-[A-Za-z]{3})?$",
+        description="pandas frequency alias: h, D, W, 15min, MS ...",
+    )
+
+    def uris(self) -> dict[str, str]:
+        """The data locations that are set: role -> URI."""
+        return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v}
+
+
+class MetricSpec(StrictModel):
+    name: str = Field(min_length=1)
+    goal: Optional[Goal] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, raw: Any) -> Any:
+        return {"name": raw} if isinstance(raw, str) else raw
+
+
+_METRIC_SCHEMA = {
+    "description": "A metric name (goal from the registry), or {name, goal} for a metric your script reports",
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string", "minLength": 1}, "goal": {"enum": ["maximize", "minimize"]}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    ],
+}
+
+
+class _PolicyBase(StrictModel):
+    evaluation_interval: int = Field(1, ge=1, description="Apply the policy every N reported steps")
+    delay_evaluation: int = Field(0, ge=0, description="Skip the first N steps")
+
+
+class BanditPolicy(_PolicyBase):
+    policy: Literal["bandit"]
+    slack_factor: Optional[float] = Field(None, gt=0, description="Allowed slack as a ratio of the best so far")
+    slack_amount: Optional[float] = Field(None, gt=0, description="Allowed slack as an absolute amount")
+
+
+class MedianStoppingPolicy(_PolicyBase):
+    policy: Literal["median_stopping"]
+
+
+class TruncationSelectionPolicy(_PolicyBase):
+    policy: Literal["truncation_selection"]
+    truncation_percentage: int = Field(ge=1, le=99, description="Cancel the lowest X percent at each interval")
+
+
+class NoPolicy(StrictModel):
+    policy: Literal["none"]
+
+
+EarlyTermination = Annotated[
+    Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoPolicy],
+    Field(discriminator="policy"),
+]
+
+
+class SweepSpec(StrictModel):
+    sampling: Sampling = Sampling.RANDOM
+    space: SpaceInput
+    early_termination: Optional[EarlyTermination] = None
+    seed: Optional[int] = Field(None, ge=0, description="Seed of the random and bayesian samplers")
+
+
+class Limits(StrictModel):
+    max_trials: Optional[int] = Field(None, ge=1, le=100_000, description="Default: the grid size, else 10")
+    max_concurrent_trials: int = Field(1, ge=1, le=1_000)
+    timeout: Optional[Duration] = Field(None, description="Whole job")
+    trial_timeout: Optional[Duration] = Field(None, description="One trial")
+
+
+class Compute(StrictModel):
+    instance_type: Optional[str] = Field(None, min_length=1)
+    instance_count: int = Field(1, ge=1, le=1_000)
+    gpus: int = Field(0, ge=0, le=64, description="GPUs per trial (local docker mode, device requests)")
+
+
+class CommandSpec(StrictModel):
+    run: str = Field(min_length=1, description="Command line; ${{sweep.<param>}} is filled per trial")
+    code: str = Field(".", min_length=1, description="Folder shipped with the job, relative to the spec file")
+    image: Optional[str] = Field(None, min_length=1)
+    environment: Optional[str] = Field(None, min_length=1, description="Azure ML environment reference")
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class JobSpec(StrictModel):
+    """A cloudauto job: what to learn, from which data, judged how, searched how, run where."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=SLUG, max_length=63, description="Lowercase letters, digits and hyphens")
+    description: Optional[str] = None
+    task: Task
+    engine: Engine = Engine.AUTOGLUON
+    data: DataSpec = Field(default_factory=DataSpec)
+    metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
+    sweep: Optional[SweepSpec] = None
+    limits: Limits = Field(default_factory=Limits)
+    compute: Compute = Field(default_factory=Compute)
+    command: Optional[CommandSpec] = None
+    backends: BackendSettings = Field(default_factory=BackendSettings)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    _objective: Metric = PrivateAttr()
+    _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> JobSpec:
+        from .rules import check
+
+        collector = check(self)
+        if collector.errors:
+            # not a ValueError: pydantic lets it through, so each issue keeps its own path
+            raise SpecError(collector.issues)
+        self._warnings = collector.warnings
+        return self
+
+    @property
+    def objective(self) -> Metric:
+        """The resolved metric with its goal and every backend's name for it."""
+        return self._objective
+
+    @property
+    def warnings(self) -> list[SpecIssue]:
+        return list(self._warnings)
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.sweep.space if self.sweep else SearchSpace(subspaces=({},))
+
+    @property
+    def max_trials(self) -> int:
+        if self.limits.max_trials is not None:
+            return self.limits.max_trials
+        if self.sweep is None:
+            return 1
+        if self.sweep.sampling is Sampling.GRID:
+            return self.sweep.space.grid_size()
+        return 10
+
+    @property
+    def policy(self) -> Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, None]:
+        et = self.sweep.early_termination if self.sweep else None
+        return None if et is None or isinstance(et, NoPolicy) else et
+
+    # loaders, so `cloudauto.JobSpec.from_file(...)` is the obvious entry point
+    @classmethod
+    def from_file(cls, path: Any, *, overrides: Optional[list[str]] = None, env: Optional[dict[str, str]] = None) -> JobSpec:
+        from .loader import load_spec
+
+        return load_spec(path, overrides=overrides, env=env)
+
+    @classmethod
+    def from_yaml(
+        cls, text: str, *, source: str = "<string>", overrides: Optional[list[str]] = None, env: Optional[dict[str, str]] = None
+    ) -> JobSpec:
+        from .loader import load_spec_text
+
+        return load_spec_text(text, source=source, overrides=overrides, env=env)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<python>") -> JobSpec:
+        from .loader import validate_data
+
+        return validate_data(data, source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised spec (internal distribution form), JSON-safe."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+__all__ = [
+    "BanditPolicy",
+    "CommandSpec",
+    "Compute",
+    "DataSpec",
+    "EarlyTermination",
+    "Engine",
+    "JobSpec",
+    "Limits",
+    "MedianStoppingPolicy",
+    "MetricSpec",
+    "NoPolicy",
+    "Sampling",
+    "SweepSpec",
+    "TruncationSelectionPolicy",
+]

@@ -1,0 +1,194 @@
+"""Rules across fields of a spec whose shape is already valid.
+
+Each rule reports at the field the user has to change. Rules are backend-agnostic: a
+combination that only some backend cannot run validates here (perhaps with a warning)
+and is refused by that backend's compile step, which names its own rule.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import IssueCollector
+from .metrics import Task, UnknownMetricError, custom_metric, lookup
+from .space import PARAM_NAME
+
+if TYPE_CHECKING:
+    from .models import JobSpec
+
+PLACEHOLDER = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+_TABULAR_LIKE = {Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TEXT_CLASSIFICATION, Task.IMAGE_CLASSIFICATION}
+GRID_WARN_SIZE = 100_000
+
+
+def check(spec: JobSpec) -> IssueCollector:
+    out = IssueCollector()
+    _metric(spec, out)
+    _engine(spec, out)
+    _data(spec, out)
+    _sweep(spec, out)
+    _limits(spec, out)
+    _command(spec, out)
+    return out
+
+
+def _metric(spec: JobSpec, out: IssueCollector) -> None:
+    from .models import Engine
+
+    name, goal = spec.metric.name, spec.metric.goal
+    if spec.task is Task.CUSTOM:
+        if goal is None:
+            out.error(("metric", "goal"), "a custom task's metric needs a goal", hint="goal: maximize or goal: minimize")
+            return
+        spec._objective = custom_metric(name, goal)
+        return
+    try:
+        metric = lookup(name, spec.task)
+    except UnknownMetricError as exc:
+        if spec.engine is Engine.COMMAND and goal is not None:
+            # the user's script reports a metric of its own; it needs no registry entry
+            spec._objective = custom_metric(name, goal)
+            return
+        hint = f"did you mean '{exc.suggestion}'?" if exc.suggestion else None
+        extra = (
+            "; a script of your own (engine: command) may report any metric given with a goal"
+            if spec.engine is not Engine.COMMAND
+            else "; give goal: maximize|minimize for a metric your script reports"
+        )
+        out.error(
+            ("metric", "name"),
+            f"unknown metric '{name}' for task {spec.task.value}; valid: {', '.join(exc.valid)}{extra}",
+            hint=hint,
+        )
+        return
+    if goal is not None and goal is not metric.goal:
+        out.error(
+            ("metric", "goal"),
+            f"{metric.name} is to be {metric.goal.value}d, not {goal.value}d",
+            hint=f"remove goal or write goal: {metric.goal.value}",
+        )
+        return
+    spec._objective = metric
+
+
+def _engine(spec: JobSpec, out: IssueCollector) -> None:
+    from .models import Engine
+
+    if spec.engine is Engine.COMMAND and spec.command is None:
+        out.error(("engine",), "engine: command needs a command block", hint="command: {run: python train.py --lr ${{sweep.lr}}}")
+    if spec.engine is not Engine.COMMAND and spec.command is not None:
+        out.error(
+            ("engine",),
+            f"a command block is only used with engine: command (engine is {spec.engine.value})",
+            hint="set engine: command, or remove the command block",
+        )
+    if spec.task is Task.CUSTOM and spec.engine is not Engine.COMMAND:
+        where = ("engine",) if "engine" in spec.model_fields_set else ("task",)
+        out.error(where, "task: custom runs your own script and needs engine: command", hint="engine: command")
+
+
+def _data(spec: JobSpec, out: IssueCollector) -> None:
+    from .models import Engine
+
+    data = spec.data
+    if data.train is None and spec.engine is not Engine.COMMAND:
+        out.error(("data", "train"), f"engine: {spec.engine.value} needs training data", hint="data: {train: <path or URI>}")
+    if spec.task.is_time_series:
+        if data.timestamp is None:
+            out.error(("data", "timestamp"), "time_series_forecasting needs the timestamp column", hint="timestamp: <column>")
+        if data.prediction_length is None:
+            out.error(("data", "prediction_length"), "time_series_forecasting needs prediction_length (the horizon in steps)")
+        if data.label is None:
+            out.error(("data", "label"), "time_series_forecasting needs the target column as label")
+    else:
+        for field in ("timestamp", "item_id", "prediction_length", "freq"):
+            if getattr(data, field) is not None:
+                out.error(("data", field), f"{field} is only for time_series_forecasting (task is {spec.task.value})")
+        if spec.task in _TABULAR_LIKE and data.label is None and spec.engine is not Engine.COMMAND:
+            out.error(("data", "label"), f"{spec.task.value} needs the label column", hint="label: <column>")
+
+
+def _sweep(spec: JobSpec, out: IssueCollector) -> None:
+    from .models import BanditPolicy, NoPolicy, Sampling
+
+    sweep = spec.sweep
+    if sweep is None:
+        return
+    space = sweep.space
+    if not space.subspaces:
+        out.error(("sweep", "space"), "the list of alternative sub-spaces is empty")
+        return
+    # paths always carry the sub-space index; the loader drops it where the space was a mapping
+    for i, sub in enumerate(space.subspaces):
+        base = ("sweep", "space", i)
+        if not sub:
+            out.error(base, "a sub-space needs at least one parameter")
+        for name in sub:
+            if not PARAM_NAME.match(name):
+                out.error((*base, name), f"'{name}' is not a valid parameter name (letters, digits, _, . and -, not first)")
+    if sweep.sampling is Sampling.GRID:
+        for i, name, dist in space.distributions():
+            if not dist.is_discrete:
+                out.error(
+                    ("sweep", "space", i, name),
+                    f"grid sampling needs discrete values; '{name}' is {dist.kind}",
+                    hint="use choice, quniform or randint, or sampling: random|bayesian",
+                )
+        if not out.errors and space.grid_size() > GRID_WARN_SIZE:
+            out.warn(("sweep", "space"), f"the grid has {space.grid_size():,} points")
+    policy = sweep.early_termination
+    if isinstance(policy, BanditPolicy):
+        if (policy.slack_factor is None) == (policy.slack_amount is None):
+            out.error(
+                ("sweep", "early_termination"),
+                "bandit takes exactly one of slack_factor and slack_amount",
+                hint="slack_factor: 0.1 (ratio) or slack_amount: 0.2 (absolute)",
+            )
+    if sweep.sampling is Sampling.BAYESIAN and policy is not None and not isinstance(policy, NoPolicy):
+        out.warn(
+            ("sweep", "early_termination"),
+            "Azure ML rejects early termination with bayesian sampling (the azureml backend will refuse it); "
+            "local applies it and SageMaker maps it to Auto",
+        )
+    if sweep.sampling is Sampling.BAYESIAN and spec.limits.max_trials is not None and spec.limits.max_trials < 2:
+        out.warn(("limits", "max_trials"), "bayesian sampling with one trial is a random guess")
+
+
+def _limits(spec: JobSpec, out: IssueCollector) -> None:
+    limits = spec.limits
+    if limits.max_trials is not None and limits.max_concurrent_trials > limits.max_trials:
+        out.error(
+            ("limits", "max_concurrent_trials"),
+            f"max_concurrent_trials ({limits.max_concurrent_trials}) exceeds max_trials ({limits.max_trials})",
+        )
+    if spec.sweep is None and limits.max_trials not in (None, 1):
+        out.warn(("limits", "max_trials"), "without a sweep every trial would be the same; only one runs")
+    if limits.timeout and limits.trial_timeout and limits.trial_timeout > limits.timeout:
+        out.warn(("limits", "trial_timeout"), "trial_timeout is longer than the whole job's timeout")
+    if spec.sweep and spec.sweep.sampling.value == "grid" and limits.max_trials is not None:
+        size = spec.sweep.space.grid_size() if spec.sweep.space.is_discrete else None
+        if size is not None and limits.max_trials > size:
+            out.warn(("limits", "max_trials"), f"the grid has only {size} points; {size} trials will run")
+
+
+def _command(spec: JobSpec, out: IssueCollector) -> None:
+    if spec.command is None:
+        return
+    known = set(spec.space.parameter_names()) if spec.sweep else set()
+    for match in PLACEHOLDER.finditer(spec.command.run):
+        ref = match.group(1)
+        scope, _, name = ref.partition(".")
+        if scope != "sweep" or not name:
+            out.error(
+                ("command", "run"), f"'${{{{{ref}}}}}' is not a placeholder cloudauto fills", hint="write ${{sweep.<parameter>}}"
+            )
+        elif name not in known:
+            valid = ", ".join(sorted(known)) or "none (there is no sweep)"
+            out.error(("command", "run"), f"'${{{{sweep.{name}}}}}' names no sweep parameter; parameters: {valid}")
+    for key in spec.command.env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            out.error(("command", "env", key), f"'{key}' is not a valid environment variable name")
+
+
+__all__ = ["PLACEHOLDER", "check"]

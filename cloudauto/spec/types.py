@@ -1,0 +1,117 @@
+"""Small value types of the spec: durations, data URIs and slugs."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+
+def _err(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message.format(**ctx))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)?\s*$", re.I)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: Any) -> float:
+    """`90s`, `30m`, `2h`, `1d` or a number of seconds -> seconds."""
+    if isinstance(raw, bool):
+        raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw}", raw=raw)
+    if isinstance(raw, (int, float)):
+        seconds = float(raw)
+    elif isinstance(raw, str) and (match := _DURATION.match(raw)):
+        unit = (match.group(2) or "s")[0].lower()
+        seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
+    else:
+        raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw!r}", raw=raw)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise _err("duration", "a duration must be positive, got {raw!r}", raw=raw)
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "description": "90s, 30m, 2h, 1d or a number of seconds",
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _DURATION.pattern}],
+        }
+    ),
+]
+
+URI_SCHEMES = ("s3", "azureml", "https", "http", "file", "wasbs", "abfss")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.S)
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def scheme_of(uri: str) -> str | None:
+    """The URI scheme, or None for a plain path (a Windows drive letter is a path)."""
+    match = _SCHEME.match(uri)
+    if not match or len(match.group(1)) == 1:
+        return None
+    return match.group(1).lower()
+
+
+def check_uri(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise _err("uri", "a data location is a string (a path or URI), got {got}", got=type(raw).__name__)
+    uri = raw.strip()
+    if not uri:
+        raise _err("uri", "a data location must not be empty")
+    if "\x00" in uri:
+        raise _err("uri", "a data location must not contain NUL characters")
+    scheme = scheme_of(uri)
+    if scheme is None:
+        return uri
+    rest = uri.split(":", 1)[1]
+    if scheme not in URI_SCHEMES:
+        raise _err(
+            "uri",
+            "unsupported URI scheme '{scheme}://' in {uri!r}; use a path or one of: {valid}",
+            scheme=scheme,
+            uri=uri,
+            valid=", ".join(f"{s}://" for s in URI_SCHEMES),
+        )
+    if scheme == "azureml":
+        # azureml://datastores/... or an asset reference azureml:name:version / azureml:name@latest
+        if not rest.startswith("//") and not re.match(r"^[A-Za-z0-9_.\-]+([:@][A-Za-z0-9_.\-]+)?$", rest):
+            raise _err(
+                "uri", "{uri!r} is neither azureml://datastores/<store>/paths/<path> nor azureml:<asset>:<version>", uri=uri
+            )
+        return uri
+    if not rest.startswith("//"):
+        raise _err("uri", "{uri!r}: expected {scheme}://...", uri=uri, scheme=scheme)
+    authority = rest[2:].split("/", 1)[0]
+    if scheme == "s3" and not _S3_BUCKET.match(authority):
+        raise _err(
+            "uri",
+            "{uri!r}: '{bucket}' is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)",
+            uri=uri,
+            bucket=authority,
+        )
+    if scheme in ("https", "http", "wasbs", "abfss") and not authority:
+        raise _err("uri", "{uri!r} has no host", uri=uri)
+    return uri
+
+
+DataURI = Annotated[
+    str,
+    BeforeValidator(check_uri),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "description": "A local path or a URI: " + ", ".join(f"{s}://" for s in URI_SCHEMES) + ", azureml:<asset>:<version>",
+        }
+    ),
+]
+
+SLUG = r"^[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?$"
+
+__all__ = ["DataURI", "Duration", "SLUG", "URI_SCHEMES", "check_uri", "parse_duration", "scheme_of"]

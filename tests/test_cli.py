@@ -1,0 +1,152 @@
+"""The `cloudauto` command as a user runs it: a new process, exit codes, output formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import BASE, EXAMPLES, ROOT
+
+EXE = Path(sys.executable).with_name("cloudauto")
+
+
+def run(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(EXE), *args], capture_output=True, text=True, cwd=cwd, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BASE.replace("accuracy", "acuracy"))
+    return path
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE)
+    return path
+
+
+def test_validate_all_examples():
+    result = run("validate", *map(str, EXAMPLES))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok") == len(EXAMPLES)
+
+
+def test_validate_reports_file_line_field_and_exit_1(good, bad):
+    result = run("validate", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:6:9: error: metric: unknown metric 'acuracy'" in result.stderr
+    assert "did you mean 'accuracy'" in result.stderr
+    assert f"{good}: ok" in result.stdout and f"{bad}: invalid" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_json_format(good, bad):
+    result = run("validate", "--format", "json", str(good), str(bad))
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert [r["valid"] for r in report] == [True, False]
+    (issue,) = report[1]["issues"]
+    assert (issue["line"], issue["column"], issue["field"]) == (6, 9, "metric")
+
+
+def test_validate_github_format(bad):
+    result = run("validate", "--format", "github", str(bad))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"::error file={bad},line=6,col=9,title=cloudauto%3A metric::unknown metric")
+
+
+def test_validate_set_override(good):
+    assert run("validate", str(good), "--set", "limits.max_trials=0").returncode == 1
+    assert run("validate", str(good), "--set", "limits.max_trials=3").returncode == 0
+
+
+def test_validate_strict_turns_warnings_into_failures(tmp_path):
+    path = tmp_path / "warn.yaml"
+    path.write_text(BASE + "limits:\n  max_trials: 5\n")  # no sweep: only one trial runs
+    assert run("validate", str(path)).returncode == 0
+    result = run("validate", "--strict", str(path))
+    assert result.returncode == 1 and "warning: limits.max_trials" in result.stderr
+
+
+def test_validate_missing_file_is_exit_1_not_a_traceback(tmp_path):
+    result = run("validate", str(tmp_path / "none.yaml"))
+    assert result.returncode == 1 and "no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_64():
+    assert run("validate").returncode == 64
+    assert run("nonsense").returncode == 64
+    assert run("validate", "--format", "xml", "a.yaml").returncode == 64
+
+
+def test_schema_matches_the_committed_copy():
+    result = run("schema")
+    assert result.returncode == 0
+    committed = (ROOT / "job_specs" / "cloudauto.schema.json").read_text()
+    assert json.loads(result.stdout) == json.loads(committed), "run `make schema` and commit the result"
+
+
+def test_backends_lists_the_three_plugins():
+    result = run("backends", "--format", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {
+        "azureml": "cloudauto-azureml",
+        "local": "cloudauto-local",
+        "sagemaker": "cloudauto-sagemaker",
+    }
+
+
+def test_compile_local_prints_the_plan():
+    result = run("compile", "job_specs/iris.yaml", "--backend", "local")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["objective"] == {"name": "accuracy", "goal": "maximize", "autogluon_eval_metric": "accuracy"}
+    assert plan["max_trials"] == 4 and plan["max_concurrent_trials"] == 2
+
+
+def test_compile_writes_output_atomically(tmp_path):
+    out = tmp_path / "plan.json"
+    result = run("compile", "job_specs/iris.yaml", "-o", str(out))
+    assert result.returncode == 0 and json.loads(out.read_text())["job"] == "iris-classification"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_compile_for_a_backend_not_ready_yet_exits_2():
+    result = run("compile", "job_specs/iris.yaml", "--backend", "sagemaker")
+    assert result.returncode == 2 and "not yet supported" in result.stderr
+
+
+def test_compile_names_what_the_backend_cannot_express(tmp_path):
+    path = tmp_path / "s3.yaml"
+    path.write_text(BASE.replace("./train.csv", "s3://my-bucket/train.csv"))
+    result = run("compile", str(path), "--backend", "azureml")
+    assert result.returncode == 2
+    assert "azureml cannot express s3:// data" in result.stderr
+
+
+def test_compile_strict_fails_on_approximation(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(BASE + "sweep:\n  space: {lr: {normal: [0, 1]}}\n")
+    result = run("compile", str(path), "--backend", "sagemaker")
+    assert result.returncode == 2 and "normal" in result.stderr
+
+
+def test_compile_invalid_spec_exits_1(bad):
+    assert run("compile", str(bad)).returncode == 1
+
+
+def test_compile_unknown_backend_exits_3_with_suggestion():
+    result = run("compile", "job_specs/iris.yaml", "--backend", "sagemkr")
+    assert result.returncode == 3
+    assert "'sagemkr' is not a valid backend among [azureml, local, sagemaker]" in result.stderr
+    assert "did you mean 'sagemaker'" in result.stderr
