@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   .venv + the core + the local backend, then the iris example
+#   make demo   .venv + the core + the local backend, then the iris sweep end to end
 #   make test   .venv + everything (all backends, dev tools), then the whole suite
 # Every pip install goes through constraints.txt, which pins torch to the CPU build.
 
@@ -34,7 +34,7 @@ install-all: $(VENV)/.all
 demo: install-local
 	$(BIN)/python job_specs/make_data.py iris
 	$(BIN)/cloudauto validate job_specs/iris.yaml
-	$(BIN)/cloudauto compile job_specs/iris.yaml --backend local
+	$(BIN)/cloudauto run job_specs/iris.yaml
 
 test: install-all
 	$(BIN)/ruff check cloudauto backends tests bench job_specs

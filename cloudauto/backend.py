@@ -110,8 +110,9 @@ class Trial:
     objective: Optional[float] = None  # the trial's final (best reported) objective value
     started: Optional[float] = None
     ended: Optional[float] = None
-    error: Optional[str] = None
+    error: Optional[str] = None  # why it failed, or why the policy stopped it
     artifacts: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # other figures, e.g. the test score
 
     @property
     def duration(self) -> Optional[float]:
@@ -292,6 +293,14 @@ class Backend(abc.ABC):
 
     def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
         raise NotSupportedError(f"backend '{self.name}' cannot deploy endpoints yet")
+
+    def jobs(self) -> list[JobHandle]:
+        """Jobs this backend knows of, oldest first."""
+        raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
+
+    def resume(self, job_id: str) -> JobHandle:
+        """Carry on a job whose scheduler stopped (the local backend's orchestrator was killed)."""
+        raise NotSupportedError(f"backend '{self.name}' has no resume: its jobs are scheduled by the service")
 
     @abc.abstractmethod
     def _compile(self, spec: JobSpec) -> CompiledJob: ...

@@ -1,8 +1,9 @@
 """The `cloudauto` command: a thin layer over the Python API.
 
 Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
-warning under --strict); 3 the backend is not installed; 64 bad command-line usage;
-70 an internal error (a bug: please report it).
+warning under --strict); 3 the backend is not installed, or no such job; 4 the job ended
+without completing (failed, canceled, or its scheduler is gone); 64 bad command-line
+usage; 70 an internal error (a bug: please report it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import click
 
 from .spec.errors import CloudautoError, SpecError, SpecIssue
 
-EXIT_OK, EXIT_INVALID, EXIT_BACKEND, EXIT_NOT_INSTALLED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3, 64, 70
+EXIT_OK, EXIT_INVALID, EXIT_BACKEND, EXIT_NOT_INSTALLED, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 64, 70
 
 set_option = click.option(
     "--set",
@@ -165,6 +166,250 @@ def backends(fmt: str) -> int:
     else:
         for name, dist in found.items():
             click.echo(f"{name}\t{dist}")
+    return EXIT_OK
+
+
+# ---- jobs ---------------------------------------------------------------------------------
+
+backend_option = click.option("-b", "--backend", default="local", show_default=True, help="The job's backend.")
+
+
+def _job(backend: str, job_id: str):
+    from .registry import get_backend
+
+    return get_backend(backend).attach(job_id)
+
+
+def _finish(job, wait: bool) -> int:
+    """Wait for a job (when asked) and turn its end into an exit code."""
+    from .backend import JobStatus
+
+    click.echo(f"job {job.id} submitted to {job.backend}", err=True)
+    if not wait:
+        click.echo(job.id)
+        return EXIT_OK
+    try:
+        status = job.wait()
+    except KeyboardInterrupt:
+        click.echo(f"\ncanceling {job.id} ...", err=True)
+        job.cancel()
+        status = job.wait(progress=False)
+    _print_summary(job)
+    return EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
+
+
+def _print_summary(job) -> None:
+    from .report import leaderboard_text
+
+    status = job.status()
+    click.echo(f"job {job.id}: {status.value}")
+    click.echo(leaderboard_text(job))
+    best = job.best_trial()
+    if best is not None:
+        scores = ", ".join(f"{k}={v:.4g}" for k, v in best.scores.items() if isinstance(v, (int, float)))
+        click.echo(
+            f"best trial: {best.number} {job.spec.objective.name}={best.objective:.4g} {best.params}"
+            + (f" ({scores})" if scores else "")
+        )
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@backend_option
+@set_option
+@click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool) -> int:
+    """Submit a spec and wait for it (Ctrl-C cancels the job)."""
+    from .api import submit as submit_job
+
+    return _finish(submit_job(_load_or_exit(file, overrides), backend, strict=strict), wait=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@backend_option
+@set_option
+@click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
+@click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool) -> int:
+    """Submit a spec; print the job id (or wait with --wait)."""
+    from .api import submit as submit_job
+
+    return _finish(submit_job(_load_or_exit(file, overrides), backend, strict=strict), wait=wait)
+
+
+def _load_or_exit(file: Path, overrides: tuple[str, ...]):
+    from .spec.loader import load_spec
+
+    return load_spec(file, overrides=list(overrides))
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def status(job_id: str, backend: str) -> int:
+    """A job's state and progress."""
+    job = _job(backend, job_id)
+    trials = job.trials()
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
+    click.echo(
+        f"{job.id}: {job.status().value}; {len(trials)}/{job.spec.max_trials} trials "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    best = job.best_trial()
+    if best is not None:
+        click.echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def trials(job_id: str, backend: str, fmt: str) -> int:
+    """The trials of a job: parameters, status, objective, steps, duration."""
+    job = _job(backend, job_id)
+    rows = job.trials()
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "trial": t.number,
+                        "status": t.status.value,
+                        "params": t.params,
+                        "objective": t.objective,
+                        "steps": [[m.step, m.value] for m in t.metrics],
+                        "duration_s": t.duration,
+                        "error": t.error,
+                        "scores": t.scores,
+                    }
+                    for t in rows
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    name = job.spec.objective.name
+    click.echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    for t in rows:
+        value = f"{t.objective:.6g}" if t.objective is not None else "-"
+        seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
+        note = f"  ({t.error})" if t.error else ""
+        click.echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def leaderboard(job_id: str, backend: str) -> int:
+    """Trials ranked by the objective."""
+    from .report import leaderboard_text
+
+    click.echo(leaderboard_text(_job(backend, job_id)))
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def best(job_id: str, backend: str) -> int:
+    """The best trial as JSON."""
+    job = _job(backend, job_id)
+    trial = job.best_trial()
+    if trial is None:
+        click.echo(f"job {job.id} has no finished trial yet", err=True)
+        return EXIT_JOB_FAILED
+    click.echo(
+        json.dumps(
+            {
+                "trial": trial.number,
+                "objective": trial.objective,
+                "metric": job.spec.objective.name,
+                "params": trial.params,
+                "scores": trial.scores,
+                "artifacts": trial.artifacts,
+            },
+            indent=2,
+        )
+    )
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--trial", "trial", type=int, help="A trial's log (default: the scheduler's).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing as the log grows, until the job ends.")
+def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
+    """Print a job's or a trial's log."""
+    import time
+
+    job = _job(backend, job_id)
+    text = job.logs(trial)
+    click.echo(text, nl=False)
+    while follow and not job.status().is_final:
+        time.sleep(1)
+        more = job.logs(trial)
+        click.echo(more[len(text) :], nl=False)
+        text = more
+    if follow:
+        click.echo(job.logs(trial)[len(text) :], nl=False)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def cancel(job_id: str, backend: str) -> int:
+    """Cancel a job: running trials are stopped, no new ones start."""
+    job = _job(backend, job_id)
+    job.cancel()
+    click.echo(f"cancel requested for {job.id}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--wait/--no-wait", default=True, show_default=True)
+def resume(job_id: str, backend: str, wait: bool) -> int:
+    """Finish a job whose scheduler was stopped; finished trials are kept, none is repeated."""
+    from .registry import get_backend
+
+    job = get_backend(backend).resume(job_id)
+    return _finish(job, wait=wait)
+
+
+@main.command()
+@backend_option
+def runs(backend: str) -> int:
+    """List the jobs a backend knows of (the local run store)."""
+    from .registry import get_backend
+
+    for job in get_backend(backend).jobs():
+        done = sum(1 for t in job.trials() if t.status.is_final)
+        best = job.best_trial()
+        best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
+        click.echo(f"{job.id}\t{job.status().value}\t{done}/{job.spec.max_trials} trials\t{best_text}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="PNG path (default: <job>.png here).")
+def report(job_id: str, backend: str, output: Optional[Path]) -> int:
+    """Write a PNG of the sweep (metric per trial over steps) and print the leaderboard."""
+    from .report import leaderboard_text, sweep_png
+
+    job = _job(backend, job_id)
+    path = sweep_png(job, output or Path(f"{job.id}.png"))
+    click.echo(leaderboard_text(job))
+    click.echo(f"wrote {path}", err=True)
     return EXIT_OK
 
 

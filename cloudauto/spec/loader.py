@@ -274,7 +274,10 @@ def load_spec_text(
             ]
         )
     apply_overrides(data, overrides or [], builder.pos)
-    return _validate(data, builder.pos)
+    spec = _validate(data, builder.pos)
+    if source and not source.startswith("<"):
+        spec._source = source
+    return spec
 
 
 def validate_data(data: Any, *, source: str = "<python>"):

@@ -156,6 +156,7 @@ class JobSpec(StrictModel):
 
     _objective: Metric = PrivateAttr()
     _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
+    _source: Optional[str] = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_rules(self) -> JobSpec:
@@ -172,6 +173,18 @@ class JobSpec(StrictModel):
     def objective(self) -> Metric:
         """The resolved metric with its goal and every backend's name for it."""
         return self._objective
+
+    @property
+    def source(self) -> Optional[str]:
+        """The file the spec was loaded from (None when built in Python)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Optional[str]:
+        """Relative data paths and `command.code` are relative to this folder."""
+        from pathlib import Path
+
+        return str(Path(self._source).resolve().parent) if self._source else None
 
     @property
     def warnings(self) -> list[SpecIssue]:

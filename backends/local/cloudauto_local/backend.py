@@ -1,14 +1,38 @@
-"""The local backend. Compiling gives the run plan; the trial runner comes next."""
+"""The local backend: a sweep's trials run as warm worker processes on this machine.
+
+`compile` gives the run plan (what would run, nothing is started); `submit` writes the
+run store under the runs folder and starts the orchestrator detached, so the sweep goes
+on after the command returns; `attach` and `resume` find a job by its id.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from typing import Any
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Feature, JobHandle, NotSupportedError
-from cloudauto.spec.backends import LocalSettings
+from cloudauto.spec.backends import LocalMode, LocalSettings
+from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
+
+from .handle import LocalJobHandle, start_orchestrator
+from .store import RunStore, default_runs_dir
+
+_MULTIMODAL_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
+
+
+class JobNotFound(CloudautoError):
+    exit_code = 3
+
+
+def runs_dir(spec: Optional[JobSpec] = None) -> Path:
+    configured = spec.backends.local.run_dir if spec is not None else None
+    return Path(configured) if configured else default_runs_dir()
 
 
 class LocalBackend(Backend):
@@ -16,6 +40,22 @@ class LocalBackend(Backend):
     tasks = frozenset(Task)
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
+
+    def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
+        from cloudauto.runtime.autogluon_trial import check_parameters
+
+        found: dict[Feature, str] = {}
+        if spec.engine is Engine.COMMAND:
+            found[Feature.COMMAND_ENGINE] = "command trials are not yet run by this version of cloudauto-local"
+        elif spec.task is Task.CUSTOM:
+            found[Feature.NATIVE_ENGINE] = "task custom needs engine: command"
+        else:
+            problems = check_parameters(spec.space.parameter_names())
+            if problems:
+                found[Feature.NATIVE_ENGINE] = "; ".join(problems)
+        if spec.backends.local.mode is LocalMode.DOCKER:
+            found[Feature.NATIVE_ENGINE] = "docker mode is not in this version of cloudauto-local; use mode: process"
+        return found
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         if spec.engine is Engine.NATIVE:
@@ -25,6 +65,7 @@ class LocalBackend(Backend):
     def _compile(self, spec: JobSpec) -> CompiledJob:
         objective = spec.objective
         settings = spec.backends.local
+        concurrency = min(spec.limits.max_concurrent_trials, spec.max_trials)
         plan: dict[str, Any] = {
             "backend": self.name,
             "mode": settings.mode.value,
@@ -34,16 +75,61 @@ class LocalBackend(Backend):
             "objective": {"name": objective.name, "goal": objective.goal.value, "autogluon_eval_metric": objective.autogluon},
             "sampling": spec.sweep.sampling.value if spec.sweep else None,
             "max_trials": spec.max_trials,
-            "max_concurrent_trials": min(spec.limits.max_concurrent_trials, spec.max_trials),
-            "workers": settings.workers or min(spec.limits.max_concurrent_trials, spec.max_trials),
+            "max_concurrent_trials": concurrency,
+            "workers": min(settings.workers or concurrency, concurrency),
             "early_termination": spec.policy.model_dump(mode="json") if spec.policy else None,
             "limits": spec.limits.model_dump(mode="json", exclude_none=True),
+            "runs_dir": str(runs_dir(spec)),
             "spec": spec.to_dict(),
         }
         return CompiledJob(self.name, spec, plan, files={f"{spec.name}.plan.json": json.dumps(plan, indent=2) + "\n"})
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
-        raise NotSupportedError("running jobs is not yet supported by the local backend in this version of cloudauto-local")
+        spec = job.spec
+        if spec.task in _MULTIMODAL_TASKS and importlib.util.find_spec("autogluon.multimodal") is None:
+            raise NotSupportedError(
+                f"task {spec.task.value} runs locally through autogluon.multimodal, which is not installed "
+                "(it needs torchvision; there is no CPU build of it for torch 2.13). Run it on sagemaker or azureml."
+            )
+        if spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
+            raise NotSupportedError(
+                "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
+            )
+        root = runs_dir(spec)
+        job_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run_dir = (root / job_id).resolve()
+        base_dir = spec.base_dir or str(Path.cwd())
+        store = RunStore.create(run_dir, job_id, json.dumps(spec.to_dict()), base_dir)
+        return LocalJobHandle(store.dir, launched_pid=start_orchestrator(store.dir))
 
-    def _attach(self, job_id: str) -> JobHandle:
-        raise NotSupportedError("the local backend keeps no runs in this version of cloudauto-local")
+    def _attach(self, job_id: str) -> LocalJobHandle:
+        return attach(job_id)
+
+    def jobs(self) -> list[JobHandle]:
+        return list(list_jobs())
+
+    def resume(self, job_id: str) -> JobHandle:
+        return attach(job_id).resume()
+
+
+def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
+    """A job by id, or by a unique prefix of it."""
+    root = root or default_runs_dir()
+    direct = Path(job_id)
+    if (direct / "run.db").is_file():
+        return LocalJobHandle(direct)
+    matches = sorted(p.parent for p in root.glob(f"{job_id}*/run.db"))
+    exact = [m for m in matches if m.name == job_id]
+    if exact or len(matches) == 1:
+        return LocalJobHandle((exact or matches)[0])
+    if not matches:
+        raise JobNotFound(f"no local job '{job_id}' under {root} (list them with: cloudauto runs)")
+    raise JobNotFound(f"'{job_id}' matches {len(matches)} jobs: {', '.join(m.name for m in matches[:5])}")
+
+
+def list_jobs(root: Optional[Path] = None) -> list[LocalJobHandle]:
+    root = root or default_runs_dir()
+    return [LocalJobHandle(p.parent) for p in sorted(root.glob("*/run.db"), key=lambda p: p.stat().st_mtime)]
+
+
+__all__ = ["JobNotFound", "LocalBackend", "attach", "list_jobs", "runs_dir"]

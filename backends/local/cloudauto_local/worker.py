@@ -1,0 +1,145 @@
+"""A warm trial worker: imports AutoGluon once, then runs trial after trial.
+
+It talks to the orchestrator in JSON lines: trials arrive on stdin; on a duplicate of the
+original stdout it sends `ready`, `report` (answered on stdin by a `verdict`), `done` or
+`failed`. File descriptors 1 and 2 point at the running trial's log, so whatever
+AutoGluon prints lands there and never in the protocol. The worker dies with its
+orchestrator (PR_SET_PDEATHSIG), so a killed sweep leaves no stray fits behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+PRELOAD = {
+    "autogluon": [
+        "pandas",
+        "autogluon.tabular",
+        "autogluon.tabular.models",
+        "autogluon.core.callbacks",
+        "lightgbm",
+        "cloudauto.runtime.autogluon_trial",
+    ],
+    "none": [],
+}
+
+
+_WORKER_STDERR = 2
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the orchestrator's pipe closing still ends us at the next message
+        pass
+
+
+class Channel:
+    def __init__(self, out: TextIO, inp: TextIO):
+        self.out, self.inp = out, inp
+
+    def send(self, **message: Any) -> None:
+        try:
+            self.out.write(json.dumps(message) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            os._exit(3)  # the orchestrator is gone
+
+    def receive(self) -> dict[str, Any]:
+        line = self.inp.readline()
+        if not line:
+            os._exit(0)  # the orchestrator closed our stdin or died
+        return json.loads(line)
+
+
+def run_one(channel: Channel, message: dict[str, Any]) -> None:
+    from cloudauto.runtime.autogluon_trial import run_trial
+    from cloudauto.spec import JobSpec
+
+    number = message["number"]
+    out_dir = Path(message["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = os.open(message["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    step = 0
+
+    def report(value: float) -> bool:
+        nonlocal step
+        step += 1
+        print(f"[cloudauto] trial {number} step {step}: {value}", flush=True)
+        channel.send(type="report", number=number, step=step, value=value)
+        verdict = channel.receive()
+        if verdict.get("stop"):
+            print(f"[cloudauto] trial {number} stopped: {verdict.get('reason', '')}", flush=True)
+        return bool(verdict.get("stop"))
+
+    started = time.perf_counter()
+    try:
+        spec = JobSpec.from_dict(message["spec"])
+        result = run_trial(
+            spec,
+            message["params"],
+            out_dir,
+            report,
+            base_dir=message.get("base_dir"),
+            num_cpus=message.get("num_cpus"),
+            default_time_limit=message.get("default_time_limit"),
+        )
+        channel.send(
+            type="done",
+            number=number,
+            objective=result.objective,
+            metrics=result.metrics,
+            stopped=result.stopped,
+            model_dir=result.model_dir,
+            seconds=time.perf_counter() - started,
+        )
+    except Exception as exc:  # the trial failed; the worker lives on for the next one
+        traceback.print_exc()
+        channel.send(type="failed", number=number, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        os.dup2(_WORKER_STDERR, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preload", choices=sorted(PRELOAD), default="autogluon")
+    args = parser.parse_args()
+    _die_with_parent()
+    global _WORKER_STDERR
+    _WORKER_STDERR = os.dup(2)  # the worker's own log, for between trials
+    channel = Channel(os.fdopen(os.dup(1), "w", buffering=1), sys.stdin)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    started = time.perf_counter()
+    for module in PRELOAD[args.preload]:
+        __import__(module)
+    channel.send(type="ready", pid=os.getpid(), import_seconds=time.perf_counter() - started)
+    while True:
+        message = channel.receive()
+        if message.get("type") == "exit":
+            return
+        if message.get("type") == "trial":
+            run_one(channel, message)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Time-series trials through AutoGluon's TimeSeriesPredictor (the `timeseries` extra).
+
+TimeSeriesPredictor.fit takes no callbacks, so the per-model validation scores are reported
+after the fit, in fit order: early termination can end the trial's reporting but not save
+its fit time. Model names are AutoGluon's own (DeepAR, ETS, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult
+from .data import read_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+
+def run_timeseries(
+    spec: JobSpec,
+    params: dict[str, Any],
+    out_dir: Path,
+    report: Reporter,
+    *,
+    base_dir: Optional[str] = None,
+    num_cpus: Optional[int] = None,
+    default_time_limit: Optional[float] = None,
+) -> TrialResult:
+    try:
+        from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+    except ImportError:
+        raise ParameterError(
+            "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
+        ) from None
+    data = spec.data
+    kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
+    chosen = params.get("models", params.get("model_name"))
+    if chosen is not None:
+        kwargs["hyperparameters"] = {m.strip(): {} for m in str(chosen).split(",") if m.strip()}
+    if default_time_limit and "time_limit" not in kwargs:
+        kwargs["time_limit"] = default_time_limit
+
+    def frame(uri: str) -> Any:
+        table = read_table(uri, base_dir)
+        if data.item_id is None:
+            table = table.assign(item_id="series")
+        return TimeSeriesDataFrame.from_data_frame(table, id_column=data.item_id or "item_id", timestamp_column=data.timestamp)
+
+    train = frame(data.train)
+    predictor = TimeSeriesPredictor(
+        prediction_length=data.prediction_length,
+        freq=data.freq,
+        target=data.label,
+        eval_metric=spec.objective.autogluon,
+        path=str(out_dir / "model"),
+        verbosity=2,
+    )
+    predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
+    board = predictor.leaderboard(silent=True)
+    stopped = False
+    # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order
+    best = None
+    for score in board.sort_values("fit_order")["score_val"] if "fit_order" in board else board["score_val"]:
+        value = -float(score) if not predictor.eval_metric.greater_is_better_internal else float(score)
+        best = value if best is None or spec.objective.goal.better(value, best) else best
+        if report(best):
+            stopped = True
+            break
+    objective = (
+        -float(board["score_val"].max())
+        if not predictor.eval_metric.greater_is_better_internal
+        else float(board["score_val"].max())
+    )
+    metrics: dict[str, float] = {}
+    if data.test:
+        scores = predictor.evaluate(frame(data.test))
+        name = predictor.eval_metric.name
+        if name in scores:
+            metrics[f"test_{spec.objective.name}"] = (
+                -float(scores[name]) if not predictor.eval_metric.greater_is_better_internal else float(scores[name])
+            )
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)

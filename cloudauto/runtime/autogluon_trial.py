@@ -1,0 +1,184 @@
+"""One trial of `engine: autogluon`: the sweep's parameters become an AutoGluon fit.
+
+The same function runs in a local worker, in a Docker container and in the SageMaker
+training container; where it runs only changes how `report` reaches the scheduler.
+
+Parameters map onto AutoGluon like this:
+- `models` / `model_name`: one model family (GBM, CAT, XGB, RF, XT, KNN, LR, NN_TORCH ...,
+  or lightgbm, catboost, xgboost, random_forest, extra_trees ...), or several joined by
+  commas; the fit trains only those.
+- `<FAMILY>.<hyperparameter>` (e.g. `GBM.num_leaves`): that family's hyperparameter.
+- `presets`, `time_limit` and the other fit arguments in `FIT_ARGS`: passed to `fit`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..spec.metrics import Task
+from .data import read_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+Reporter = Callable[[float], bool]  # the objective so far -> True when the trial must stop
+
+FAMILY_ALIASES = {
+    "lightgbm": "GBM",
+    "gbm": "GBM",
+    "catboost": "CAT",
+    "cat": "CAT",
+    "xgboost": "XGB",
+    "xgb": "XGB",
+    "random_forest": "RF",
+    "rf": "RF",
+    "extra_trees": "XT",
+    "xt": "XT",
+    "knn": "KNN",
+    "linear": "LR",
+    "lr": "LR",
+    "neural_net": "NN_TORCH",
+    "nn_torch": "NN_TORCH",
+    "fastai": "FASTAI",
+}
+FIT_ARGS = {
+    "presets": str,
+    "time_limit": float,
+    "num_bag_folds": int,
+    "num_bag_sets": int,
+    "num_stack_levels": int,
+    "auto_stack": bool,
+    "holdout_frac": float,
+    "dynamic_stacking": bool,
+    "refit_full": bool,
+    "calibrate": bool,
+}
+_FAMILY_PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+class ParameterError(ValueError):
+    pass
+
+
+@dataclass
+class TrialResult:
+    objective: Optional[float]
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_dir: Optional[str] = None
+    stopped: bool = False
+
+
+def family(name: str) -> str:
+    return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
+
+
+def check_parameters(names: list[str]) -> list[str]:
+    """Problems with parameter names for engine: autogluon (empty when all map)."""
+    problems = []
+    for name in names:
+        if name in ("models", "model_name") or name in FIT_ARGS or _FAMILY_PARAM.match(name):
+            continue
+        valid = ", ".join(["models", "model_name", *FIT_ARGS, "<FAMILY>.<hyperparameter>"])
+        problems.append(f"'{name}' does not map onto an AutoGluon fit; valid: {valid}")
+    return problems
+
+
+def fit_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """The `TabularPredictor.fit` keyword arguments for one trial's parameters."""
+    problems = check_parameters(list(params))
+    if problems:
+        raise ParameterError("; ".join(problems))
+    kwargs: dict[str, Any] = {}
+    chosen = params.get("models", params.get("model_name"))
+    families = [family(f.strip()) for f in str(chosen).split(",") if f.strip()] if chosen is not None else []
+    per_family: dict[str, dict[str, Any]] = {}
+    for name, value in params.items():
+        match = _FAMILY_PARAM.match(name)
+        if match:
+            per_family.setdefault(family(match.group(1)), {})[match.group(2)] = value
+        elif name in FIT_ARGS:
+            kwargs[name] = FIT_ARGS[name](value)
+    if families:
+        kwargs["hyperparameters"] = {f: per_family.get(f, {}) for f in families}
+    elif per_family:
+        kwargs["hyperparameters"] = per_family
+    return kwargs
+
+
+def _original(eval_metric: Any, score: float) -> float:
+    return float(eval_metric.convert_score_to_original(score))
+
+
+def run_tabular(
+    spec: JobSpec,
+    params: dict[str, Any],
+    out_dir: Path,
+    report: Reporter,
+    *,
+    base_dir: Optional[str] = None,
+    num_cpus: Optional[int] = None,
+    default_time_limit: Optional[float] = None,
+) -> TrialResult:
+    from autogluon.tabular import TabularPredictor
+
+    from .ag_callbacks import ReportAfterEachModel
+
+    kwargs = fit_arguments(params)
+    if default_time_limit and "time_limit" not in kwargs:
+        kwargs["time_limit"] = default_time_limit
+    data = spec.data
+    train = read_table(data.train, base_dir)
+    tuning = read_table(data.validation, base_dir) if data.validation else None
+    if data.label not in train.columns:
+        raise ParameterError(
+            f"label column '{data.label}' is not in {data.train} (columns: {', '.join(map(str, train.columns))})"
+        )
+    problem_type = "regression" if spec.task is Task.TABULAR_REGRESSION else None
+    callback = ReportAfterEachModel(report)
+    predictor = TabularPredictor(
+        label=data.label,
+        problem_type=problem_type,
+        eval_metric=spec.objective.autogluon,
+        path=str(out_dir / "model"),
+        verbosity=2,
+    )
+    predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
+    board = predictor.leaderboard(silent=True)
+    if board.empty:
+        raise RuntimeError("AutoGluon fit no model (see the trial log)")
+    objective = _original(predictor.eval_metric, float(board["score_val"].max()))
+    metrics: dict[str, float] = {}
+    if data.test:
+        test = read_table(data.test, base_dir)
+        scores = predictor.evaluate(test, silent=True)
+        name = predictor.eval_metric.name
+        if name in scores and math.isfinite(scores[name]):
+            metrics[f"test_{spec.objective.name}"] = _original(predictor.eval_metric, scores[name])
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.stopped)
+
+
+def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Reporter, **options: Any) -> TrialResult:
+    """Run one AutoGluon trial of any task the installed AutoGluon supports."""
+    started = time.time()
+    if spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        result = run_tabular(spec, params, out_dir, report, **options)
+    elif spec.task is Task.TIME_SERIES_FORECASTING:
+        from .autogluon_timeseries import run_timeseries
+
+        result = run_timeseries(spec, params, out_dir, report, **options)
+    else:
+        raise ParameterError(
+            f"task {spec.task.value} runs through autogluon.multimodal, which is not installed here "
+            "(it needs torchvision); run it on sagemaker or azureml, or install autogluon.multimodal"
+        )
+    result.metrics.setdefault("fit_seconds", time.time() - started)
+    return result
+
+
+__all__ = ["FIT_ARGS", "ParameterError", "TrialResult", "check_parameters", "fit_arguments", "run_tabular", "run_trial"]

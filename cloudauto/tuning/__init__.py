@@ -1,0 +1,1 @@
+"""Scheduling, apart from execution: samplers and the early-termination engine."""

@@ -1,0 +1,128 @@
+"""The early-termination engine against histories whose outcome is worked out by hand.
+
+Each case feeds reports in a fixed order (round-robin over trials, interval by interval),
+stops feeding a trial once it is terminated, and compares the terminations with the
+expected (trial, interval) pairs. The arithmetic is in the comments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cloudauto.spec.metrics import Goal
+from cloudauto.spec.models import BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy
+from cloudauto.tuning.policies import PolicyEngine
+
+
+def run(engine: PolicyEngine, histories: dict[int, list[float]], order: list[int] | None = None) -> set[tuple[int, int]]:
+    stopped: dict[int, int] = {}
+    longest = max(len(h) for h in histories.values())
+    for interval in range(1, longest + 1):
+        for trial in order or list(histories):
+            if trial in stopped or interval > len(histories[trial]):
+                continue
+            if engine.report(trial, histories[trial][interval - 1]).stop:
+                stopped[trial] = interval
+    return set(stopped.items())
+
+
+def bandit(**kw) -> BanditPolicy:
+    return BanditPolicy(policy="bandit", **kw)
+
+
+def test_evaluation_points():
+    engine = PolicyEngine(bandit(slack_factor=0.2, evaluation_interval=2, delay_evaluation=6), Goal.MAXIMIZE)
+    assert [n for n in range(1, 13) if engine.applies_at(n)] == [6, 8, 10, 12]
+    engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping", evaluation_interval=3), Goal.MAXIMIZE)
+    assert [n for n in range(1, 10) if engine.applies_at(n)] == [3, 6, 9]
+
+
+def test_bandit_maximize_slack_factor_the_fridge_policy():
+    # interval 2, delay 6: judged at 6 and 8 only. At 6 the best value so far is trial 0's 0.82,
+    # bound 0.82 / 1.2 = 0.6833: trial 1 (best 0.60) stops, trial 2 (0.72) goes on. At 8 the
+    # bound is 0.86 / 1.2 = 0.7167 and trial 2's 0.76 passes. Before 6, trial 1's 0.3 against
+    # 0.5 would have been outside the slack, but the delay protects it.
+    engine = PolicyEngine(bandit(slack_factor=0.2, evaluation_interval=2, delay_evaluation=6), Goal.MAXIMIZE)
+    histories = {
+        0: [0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.85, 0.86],
+        1: [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.62, 0.64],
+        2: [0.5, 0.55, 0.6, 0.65, 0.7, 0.72, 0.74, 0.76],
+    }
+    assert run(engine, histories) == {(1, 6)}
+
+
+def test_bandit_minimize_slack_amount():
+    # interval 1, no delay. Interval 1: best 2.0, bound 2.5: 2.2 passes. Interval 2: best 1.5,
+    # bound 2.0: trial 1's best so far 2.1 is above it and stops.
+    engine = PolicyEngine(bandit(slack_amount=0.5), Goal.MINIMIZE)
+    assert run(engine, {0: [2.0, 1.5, 1.0], 1: [2.2, 2.1, 2.0]}) == {(1, 2)}
+
+
+def test_bandit_minimize_slack_factor():
+    # interval 1: best 1.0, bound 1.0 * 1.5 = 1.5: trial 1 (1.6) stops at once; trial 2 (1.4) passes;
+    # interval 2: best 0.5, bound 0.75: trial 2's best so far 1.3 stops.
+    engine = PolicyEngine(bandit(slack_factor=0.5), Goal.MINIMIZE)
+    assert run(engine, {0: [1.0, 0.5], 1: [1.6, 1.5], 2: [1.4, 1.3]}) == {(1, 1), (2, 2)}
+
+
+def test_bandit_compares_only_up_to_the_interval():
+    # trial 0 ran ahead to 0.99 at interval 3; trial 1 is judged at its interval 1 against what
+    # anyone reported up to interval 1 (0.5), not against 0.99.
+    engine = PolicyEngine(bandit(slack_factor=0.1), Goal.MAXIMIZE)
+    for v in (0.5, 0.9, 0.99):
+        assert not engine.report(0, v).stop
+    assert not engine.report(1, 0.46).stop  # bound 0.5 / 1.1 = 0.4545
+    assert engine.report(1, 0.5).stop  # interval 2: best up to 2 is 0.9, bound 0.818
+
+
+def test_median_stopping_maximize():
+    # delay 2. Interval 2: trial 0 alone (avg 0.65) passes; trial 1: median(0.65, 0.55) = 0.60 and its
+    # best 0.60 is not worse; trial 2: median(0.65, 0.55, 0.25) = 0.55, best 0.30 is worse: stops.
+    # Interval 3: trial 0 (0.8 vs 0.7) and trial 1 (0.7 vs median(0.7, 0.6) = 0.65) pass.
+    engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping", delay_evaluation=2), Goal.MAXIMIZE)
+    assert run(engine, {0: [0.6, 0.7, 0.8], 1: [0.5, 0.6, 0.7], 2: [0.2, 0.3, 0.35]}) == {(2, 2)}
+
+
+def test_median_stopping_minimize():
+    # interval 1: trial 1's 1.2 is above median(1.0, 1.2) = 1.1: stops. Trial 2's 0.9 is below
+    # median(1.0, 1.2, 0.9) = 1.0. Interval 2: trial 2's best 0.9 is below median(0.9, 0.925).
+    engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping"), Goal.MINIMIZE)
+    assert run(engine, {0: [1.0, 0.8], 1: [1.2, 1.1], 2: [0.9, 0.95]}) == {(1, 1)}
+
+
+def test_truncation_selection_maximize():
+    # 50 %, delay 1. Interval 1: 1 run -> cut 0; 2 runs -> cut 1: trial 1 (0.5) is the worst, stops;
+    # 3 runs -> cut 1: trial 2 has one worse run, stays; 4 runs -> cut 2: trial 3 (0.6) has one worse,
+    # stops. Interval 2: trial 0 alone, then trial 2 (0.8 < 0.95) among 2 -> cut 1: stops.
+    policy = TruncationSelectionPolicy(policy="truncation_selection", truncation_percentage=50, delay_evaluation=1)
+    engine = PolicyEngine(policy, Goal.MAXIMIZE)
+    histories = {0: [0.9, 0.95], 1: [0.5, 0.6], 2: [0.7, 0.8], 3: [0.6, 0.65]}
+    assert run(engine, histories) == {(1, 1), (3, 1), (2, 2)}
+
+
+def test_truncation_selection_minimize():
+    # 25 %, judged at interval 2 only. The fourth run to reach interval 2 is trial 2 with 4.0, the
+    # highest loss of four: cut floor(4 * 0.25) = 1 and no run is worse than it, so it stops.
+    policy = TruncationSelectionPolicy(policy="truncation_selection", truncation_percentage=25, evaluation_interval=2)
+    engine = PolicyEngine(policy, Goal.MINIMIZE)
+    histories = {0: [3, 2], 1: [3, 1], 3: [2, 2.5], 2: [4, 4]}
+    assert run(engine, histories, order=[0, 1, 3, 2]) == {(2, 2)}
+
+
+def test_no_policy_never_stops():
+    engine = PolicyEngine(None, Goal.MAXIMIZE)
+    assert run(engine, {0: [1.0, 0.1], 1: [0.0, 0.0]}) == set()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_report_at_an_evaluation_point_stops(bad):
+    engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping"), Goal.MAXIMIZE)
+    assert engine.report(0, bad).stop
+
+
+def test_restored_histories_count_for_later_trials():
+    engine = PolicyEngine(bandit(slack_factor=0.1), Goal.MAXIMIZE)
+    engine.load(0, [0.9, 0.95])  # a trial finished before a resume
+    assert engine.report(1, 0.7).stop  # 0.7 < 0.9 / 1.1
