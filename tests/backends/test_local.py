@@ -92,7 +92,7 @@ def test_bandit_terminates_exactly_the_trials_azure_says(runs_dir, datasets, tmp
 
 
 def test_sigkill_mid_sweep_then_resume_accounts_for_every_trial_once(runs_dir, datasets):
-    spec = spec_from("iris", datasets, "limits.max_trials=6", "limits.max_concurrent_trials=2")
+    spec = spec_from("iris", datasets, "sweep.sampling=random", "limits.max_trials=6", "limits.max_concurrent_trials=2")
     job = cloudauto.submit(spec, backend="local")
     wait_until(lambda: sum(t.status is TrialStatus.COMPLETED for t in job.trials()) >= 2)
     pid = job.store.job().orchestrator_pid
@@ -140,7 +140,7 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(runs_dir, datasets):
 
 
 def test_cancel_stops_running_trials(runs_dir, datasets):
-    spec = spec_from("iris", datasets, "limits.max_trials=8", "limits.max_concurrent_trials=1")
+    spec = spec_from("iris", datasets, "sweep.sampling=random", "limits.max_trials=8", "limits.max_concurrent_trials=1")
     job = cloudauto.submit(spec, backend="local")
     wait_until(lambda: any(t.status is TrialStatus.RUNNING for t in job.trials()))
     job.cancel()
