@@ -102,8 +102,8 @@ def main() -> None:
 
     # 3. concurrency 2 against a plain loop in one process
     wall2, _ = sweep(spec, 2)
-    from autogluon.tabular import TabularPredictor
     import pandas as pd
+    from autogluon.tabular import TabularPredictor
 
     from cloudauto.runtime.autogluon_trial import fit_arguments
 
