@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Feature, JobHandle, NotSupportedError
+from cloudauto.runtime.data import resolve
 from cloudauto.spec.backends import LocalMode, LocalSettings
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
@@ -45,11 +46,7 @@ class LocalBackend(Backend):
         from cloudauto.runtime.autogluon_trial import check_parameters
 
         found: dict[Feature, str] = {}
-        if spec.engine is Engine.COMMAND:
-            found[Feature.COMMAND_ENGINE] = "command trials are not yet run by this version of cloudauto-local"
-        elif spec.task is Task.CUSTOM:
-            found[Feature.NATIVE_ENGINE] = "task custom needs engine: command"
-        else:
+        if spec.engine is not Engine.COMMAND:
             problems = check_parameters(spec.space.parameter_names())
             if problems:
                 found[Feature.NATIVE_ENGINE] = "; ".join(problems)
@@ -86,12 +83,13 @@ class LocalBackend(Backend):
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         spec = job.spec
-        if spec.task in _MULTIMODAL_TASKS and importlib.util.find_spec("autogluon.multimodal") is None:
+        command = spec.engine is Engine.COMMAND
+        if not command and spec.task in _MULTIMODAL_TASKS and importlib.util.find_spec("autogluon.multimodal") is None:
             raise NotSupportedError(
                 f"task {spec.task.value} runs locally through autogluon.multimodal, which is not installed "
                 "(it needs torchvision; there is no CPU build of it for torch 2.13). Run it on sagemaker or azureml."
             )
-        if spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
+        if not command and spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
             raise NotSupportedError(
                 "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
             )
@@ -99,6 +97,10 @@ class LocalBackend(Backend):
         job_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         run_dir = (root / job_id).resolve()
         base_dir = spec.base_dir or str(Path.cwd())
+        if command:
+            code = Path(resolve(spec.command.code, base_dir))
+            if not code.is_dir():
+                raise NotSupportedError(f"command.code: {code} is not a folder")
         store = RunStore.create(run_dir, job_id, json.dumps(spec.to_dict()), base_dir)
         return LocalJobHandle(store.dir, launched_pid=start_orchestrator(store.dir))
 

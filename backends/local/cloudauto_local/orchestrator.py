@@ -40,6 +40,7 @@ class Worker:
     deadline: Optional[float] = None
     stop_deadline: Optional[float] = None
     stop_reason: Optional[str] = None
+    child_pgid: Optional[int] = None  # a command trial's own process group
     log: Optional[IO[bytes]] = field(default=None, repr=False)
 
     @property
@@ -55,10 +56,13 @@ class Worker:
             return False
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and anything it started
-        except ProcessLookupError:
-            pass
+        for group in (self.child_pgid, self.proc.pid):  # the trial's command, then the worker's own group
+            if group:
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.child_pgid = None
         self.proc.wait()
 
 
@@ -170,7 +174,9 @@ class Orchestrator:
     def _on_message(self, worker: Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
         number = message.get("number")
-        if kind == "report" and number == worker.trial:
+        if kind == "child" and number == worker.trial:
+            worker.child_pgid = int(message["pgid"])
+        elif kind == "report" and number == worker.trial:
             value = float(message["value"])
             self.store.add_report(number, int(message["step"]), value)
             decision = self.engine.report(number, value)
@@ -186,11 +192,11 @@ class Orchestrator:
                 number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
             )
             self.sampler.observe(number, None if stopped else objective)
-            worker.trial = None
+            worker.trial = worker.child_pgid = None
         elif kind == "failed" and number == worker.trial:
             self.store.finish_trial(number, TrialStatus.FAILED, error=message.get("error"))
             self.sampler.observe(number, None)
-            worker.trial = None
+            worker.trial = worker.child_pgid = None
 
     def _read(self, worker: Worker) -> None:
         try:

@@ -63,6 +63,11 @@ class Channel:
 
 
 def run_one(channel: Channel, message: dict[str, Any]) -> None:
+    if message["spec"].get("engine") == "command":
+        from .command_runner import run_command_trial
+
+        run_command_trial(channel, message)
+        return
     from cloudauto.runtime.autogluon_trial import run_trial
     from cloudauto.spec import JobSpec
 

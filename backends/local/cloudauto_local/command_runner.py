@@ -1,0 +1,159 @@
+"""Running an `engine: command` trial: the user's script as a child of the worker.
+
+The script runs in its own session (process group), with stdout and stderr in the
+trial's log and two pipes for `cloudauto.report()`: each report of the objective goes
+to the orchestrator and its verdict comes back to the script. When the policy stops the
+trial, the script gets a grace period to exit by itself, then SIGTERM, then SIGKILL, to
+its whole group. The worker tells the orchestrator the group id first, so a timeout or
+a cancel kills it too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.command import command_argv
+from cloudauto.reporting import ENV_REPORT_IN, ENV_REPORT_OUT
+from cloudauto.runtime.data import resolve
+from cloudauto.spec import JobSpec
+
+STOP_GRACE_S = 5.0
+TERM_GRACE_S = 5.0
+
+
+def _die_with_worker() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _end(proc: subprocess.Popen) -> int:
+    """Let a stopped script exit; then TERM, then KILL its whole group."""
+    for sig, grace in ((None, STOP_GRACE_S), (signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, None)):
+        if sig is not None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            return proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.wait()
+
+
+def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
+    spec = JobSpec.from_dict(message["spec"])
+    number, params = message["number"], message["params"]
+    out_dir, log_path = Path(message["out_dir"]), Path(message["log"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objective = spec.objective
+    command = spec.command
+    cwd = resolve(command.code, message.get("base_dir"))
+    argv = command_argv(command.run, params)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable  # locally, "python" is the environment cloudauto runs in
+
+    to_worker_r, to_worker_w = os.pipe()
+    to_script_r, to_script_w = os.pipe()
+    env = {
+        **os.environ,
+        **command.env,
+        "PYTHONUNBUFFERED": "1",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        ENV_REPORT_OUT: str(to_worker_w),
+        ENV_REPORT_IN: str(to_script_r),
+        "CLOUDAUTO_TRIAL": str(number),
+        "CLOUDAUTO_PARAMS": json.dumps(params),
+        "CLOUDAUTO_OUTPUT_DIR": str(out_dir),
+    }
+    started = time.perf_counter()
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(to_worker_w, to_script_r),
+                start_new_session=True,
+                preexec_fn=_die_with_worker,
+            )  # noqa: PLW1509 - the worker is single-threaded
+        except OSError as exc:
+            for fd in (to_worker_r, to_worker_w, to_script_r, to_script_w):
+                os.close(fd)
+            channel.send(type="failed", number=number, error=f"cannot start {argv[0]!r} in {cwd}: {exc.strerror or exc}")
+            return
+    os.close(to_worker_w)
+    os.close(to_script_r)
+    channel.send(type="child", number=number, pgid=proc.pid)
+    reports = os.fdopen(to_worker_r, "r")
+    verdicts = os.fdopen(to_script_w, "w", buffering=1)
+    values: list[float] = []
+    stop: Optional[str] = None
+    for line in reports:  # ends when the script (and anything holding the pipe) exits
+        try:
+            metrics = json.loads(line).get("metrics", {})
+        except ValueError:
+            continue
+        answer: dict[str, Any] = {"stop": False}
+        if objective.name in metrics:
+            values.append(float(metrics[objective.name]))
+            channel.send(type="report", number=number, step=len(values), value=values[-1])
+            answer = channel.receive()
+        try:
+            verdicts.write(json.dumps({"stop": bool(answer.get("stop")), "reason": answer.get("reason", "")}) + "\n")
+        except (BrokenPipeError, ValueError):
+            pass
+        if answer.get("stop"):
+            stop = answer.get("reason") or "stopped by the early-termination policy"
+            break
+    code = _end(proc) if stop else proc.wait()
+    for stream in (reports, verdicts):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    seconds = time.perf_counter() - started
+    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    best = (max(finite) if objective.goal.value == "maximize" else min(finite)) if finite else None
+    with open(log_path, "a") as log:
+        log.write(f"[cloudauto] trial {number}: exit code {code}, {len(values)} reports of {objective.name}\n")
+    if stop:
+        channel.send(
+            type="done", number=number, objective=best, metrics={"fit_seconds": seconds, "exit_code": code}, stopped=True
+        )
+    elif code != 0:
+        channel.send(type="failed", number=number, error=f"the command exited with code {code}; log ends: {_tail(log_path)}")
+    elif best is None:
+        channel.send(
+            type="failed",
+            number=number,
+            error=f"the command never reported {objective.name} (call cloudauto.report({objective.name}=...)); "
+            f"log ends: {_tail(log_path)}",
+        )
+    else:
+        channel.send(
+            type="done", number=number, objective=best, metrics={"fit_seconds": seconds, "exit_code": code}, stopped=False
+        )
+
+
+__all__ = ["run_command_trial"]

@@ -1,0 +1,119 @@
+"""`engine: command` on the local backend: your own script as the trial."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus, TrialStatus
+
+from ..conftest import ROOT
+from .conftest import alive, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def make_spec(tmp_path: Path, script: str, space: str, *, metric: str = "score", extra: str = "") -> cloudauto.JobSpec:
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "script.py").write_text(textwrap.dedent(script))
+    text = (
+        textwrap.dedent(f"""\
+        name: cmd
+        task: custom
+        engine: command
+        command:
+          run: python script.py --value ${{{{sweep.value}}}} --tag=v-${{{{sweep.value}}}}
+          code: code
+        metric: {{name: {metric}, goal: maximize}}
+        sweep:
+          sampling: grid
+          space:
+        {textwrap.indent(space, "    ")}
+        """)
+        + extra
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return cloudauto.JobSpec.from_file(path)
+
+
+ECHO = """
+    import json, os, sys
+    import cloudauto
+    with open(os.path.join(os.environ["CLOUDAUTO_OUTPUT_DIR"], "argv.json"), "w") as fh:
+        json.dump(sys.argv[1:], fh)
+    cloudauto.report(score=len(sys.argv[2]))
+"""
+
+
+def test_torch_digits_sweep_reaches_95_percent_and_stops_weak_trials(runs_dir):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "torch_digits" / "spec.yaml")
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    trials = job.trials()
+    assert len(trials) == 8
+    assert job.best_trial().objective >= 0.95
+    stopped = [t for t in trials if t.status is TrialStatus.TERMINATED]
+    assert stopped, "median stopping should end at least one weak trial"
+    for trial in stopped:
+        log = job.logs(trial.number)
+        epochs = sum(1 for line in log.splitlines() if line.startswith("epoch "))
+        assert epochs < 12 and "stopped early by the sweep's policy" in log
+        assert "median stopping" in trial.error
+
+
+def test_parameter_values_cannot_break_out_of_the_command_line(runs_dir, tmp_path):
+    values = ["$(touch PWNED)", "a; touch PWNED", "`touch PWNED`", "'\"", "--flag=1 --other", "*"]
+    spec = make_spec(tmp_path, ECHO, f"value: {{choice: {json.dumps(values)}}}")
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    for trial in job.trials():
+        argv = json.loads((Path(trial.artifacts["dir"]) / "argv.json").read_text())
+        value = trial.params["value"]
+        assert argv == ["--value", value, f"--tag=v-{value}"], argv
+        assert trial.status is TrialStatus.COMPLETED
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_a_hanging_trial_is_killed_at_trial_timeout_with_its_process_group(runs_dir, tmp_path):
+    hang = """
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        with open(os.path.join(os.environ["CLOUDAUTO_OUTPUT_DIR"], "pids"), "w") as fh:
+            fh.write(f"{os.getpid()} {child.pid}")
+        time.sleep(300)
+    """
+    spec = make_spec(tmp_path, hang, "value: {choice: [x]}", extra="limits:\n  trial_timeout: 3s\n")
+    job = cloudauto.submit(spec, backend="local")
+    pids_file = wait_until(lambda: next(iter(job.dir.glob("trials/0/pids")), None))
+    pids = [int(p) for p in wait_until(lambda: pids_file.read_text()).split()]
+    assert job.wait(progress=False) is JobStatus.FAILED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.TIMED_OUT and "trial_timeout of 3s" in trial.error
+    wait_until(lambda: not any(alive(p) for p in pids), timeout=10)
+
+
+def test_failing_and_silent_scripts_are_failed_trials_with_their_log(runs_dir, tmp_path):
+    script = """
+        import sys
+        import cloudauto
+        if sys.argv[2] == "crash":
+            print("about to fail")
+            raise SystemExit(3)
+        if sys.argv[2] == "silent":
+            cloudauto.report(other=1.0)
+        else:
+            cloudauto.report(score=1.0)
+    """
+    spec = make_spec(tmp_path, script, "value: {choice: [crash, silent, fine]}")
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    crash, silent, fine = job.trials()
+    assert crash.status is TrialStatus.FAILED and "exited with code 3" in crash.error and "about to fail" in crash.error
+    assert silent.status is TrialStatus.FAILED and "never reported score" in silent.error
+    assert fine.status is TrialStatus.COMPLETED and fine.objective == 1.0
