@@ -24,7 +24,7 @@ $(VENV)/.local: $(VENV)/.core backends/local/pyproject.toml
 
 $(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
 	$(PIP) torch==2.13.0+cpu
-	$(PIP) -e '.[dev]' -e backends/local -e 'backends/sagemaker[test]' -e backends/azureml
+	$(PIP) -e '.[dev]' -e 'backends/local[timeseries]' -e 'backends/sagemaker[test]' -e backends/azureml
 	@touch $@
 
 install-core: $(VENV)/.core

@@ -89,6 +89,8 @@ class Feature(str, Enum):
     AZUREML_DATA = "azureml:// data"
     NATIVE_ENGINE = "engine: native"
     COMMAND_ENGINE = "engine: command"
+    PARAMETERS = "these sweep parameters"
+    CONTAINER_MODE = "docker mode"
 
 
 @dataclass

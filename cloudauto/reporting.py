@@ -117,8 +117,13 @@ def _log_to_mlflow(metrics: dict[str, float], step: int) -> None:
         import mlflow  # present in Azure ML's training images
     except ImportError:
         return
-    for name, value in metrics.items():
-        mlflow.log_metric(name, value, step=step)
+    try:
+        for name, value in metrics.items():
+            mlflow.log_metric(name, value, step=step)
+    except Exception as exc:  # telemetry must not end the training; say so loudly instead
+        import sys
+
+        print(f"cloudauto.report: could not log {sorted(metrics)} to MLflow: {exc}", file=sys.stderr, flush=True)
 
 
 __all__ = ["LINE_FORMAT", "PREFIX", "Verdict", "metric_regex", "parse_line", "report"]

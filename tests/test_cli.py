@@ -150,3 +150,11 @@ def test_compile_unknown_backend_exits_3_with_suggestion():
     assert result.returncode == 3
     assert "'sagemkr' is not a valid backend among [azureml, local, sagemaker]" in result.stderr
     assert "did you mean 'sagemaker'" in result.stderr
+
+
+def test_compile_local_refuses_parameters_autogluon_cannot_take(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE + "sweep:\n  space:\n    learning_rte: {uniform: [0.1, 0.2]}\n    GBM.num_leaves: 31\n")
+    result = run("compile", str(path), "--backend", "local")
+    assert result.returncode == 2
+    assert "'learning_rte' does not map onto an AutoGluon tabular_classification fit" in result.stderr

@@ -71,3 +71,17 @@ def test_report_rejects_nonsense():
         report()
     with pytest.raises(ValueError, match="must be a number"):
         report(acc="high")
+
+
+def test_report_logs_to_mlflow_under_azure_ml(tmp_path):
+    pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {"AZUREML_RUN_ID": "run-1", "MLFLOW_TRACKING_URI": uri, "PATH": "/usr/bin:/bin"}
+    script = "import cloudauto; cloudauto.report(val_accuracy=0.5, step=1); cloudauto.report(val_accuracy=0.75, step=2)"
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True)
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs(experiment_ids=["0"])
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.75)]

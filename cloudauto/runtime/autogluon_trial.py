@@ -78,15 +78,23 @@ def family(name: str) -> str:
     return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
 
 
-def check_parameters(names: list[str]) -> list[str]:
+def check_parameters(names: list[str], task: Task = Task.TABULAR_CLASSIFICATION) -> list[str]:
     """Problems with parameter names for engine: autogluon (empty when all map)."""
-    problems = []
-    for name in names:
-        if name in ("models", "model_name") or name in FIT_ARGS or _FAMILY_PARAM.match(name):
-            continue
-        valid = ", ".join(["models", "model_name", *FIT_ARGS, "<FAMILY>.<hyperparameter>"])
-        problems.append(f"'{name}' does not map onto an AutoGluon fit; valid: {valid}")
-    return problems
+    if task is Task.TIME_SERIES_FORECASTING:
+        valid_names = ["models", "model_name", "presets", "time_limit"]
+        unknown = [n for n in names if n not in valid_names]
+    elif task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        valid_names = ["models", "model_name", *FIT_ARGS, "<FAMILY>.<hyperparameter>"]
+        unknown = [n for n in names if n not in ("models", "model_name") and n not in FIT_ARGS and not _FAMILY_PARAM.match(n)]
+    else:
+        return []  # MultiModalPredictor takes its own dotted hyperparameter names
+    if not unknown:
+        return []
+    listed = ", ".join(f"'{n}'" for n in unknown)
+    return [
+        f"{listed} {'does' if len(unknown) == 1 else 'do'} not map onto an AutoGluon {task.value} fit; "
+        f"valid: {', '.join(valid_names)}"
+    ]
 
 
 def fit_arguments(params: dict[str, Any]) -> dict[str, Any]:

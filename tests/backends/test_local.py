@@ -180,3 +180,44 @@ def test_cli_run_prints_the_leaderboard_and_writes_a_report(runs_dir, datasets, 
     report = subprocess.run([str(exe), "report", job_id, "-o", str(png)], capture_output=True, text=True)
     assert report.returncode == 0 and png.stat().st_size > 10_000
     assert subprocess.run([str(exe), "status", "no-such-job"], capture_output=True, text=True).returncode == 3
+
+
+def test_a_sweep_reads_its_data_from_s3(runs_dir, datasets, aws):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="cloudauto-iris")
+    for name in ("train", "test"):
+        s3.upload_file(str(datasets / "iris" / f"{name}.csv"), "cloudauto-iris", f"iris/{name}.csv")
+    spec = spec_from(
+        "iris",
+        datasets,
+        "data.train=s3://cloudauto-iris/iris/train.csv",
+        "data.test=s3://cloudauto-iris/iris/test.csv",
+        "limits.max_trials=1",
+        "limits.max_concurrent_trials=1",
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    assert job.best_trial().scores["test_accuracy"] > 0.9
+
+
+def test_time_series_forecasting_with_the_timeseries_extra(runs_dir, tmp_path):
+    pytest.importorskip("autogluon.timeseries", reason="the cloudauto-local[timeseries] extra is not installed")
+    from job_specs import make_data
+
+    make_data.bike(tmp_path, stations=2, days=14)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "bike_forecast.yaml",
+        overrides=[
+            f"data.train={tmp_path}/bike/train.csv",
+            f"data.test={tmp_path}/bike/test.csv",
+            "sweep.space={presets: fast_training, models: 'Naive,SeasonalNaive,ETS', time_limit: 30}",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    (trial,) = job.trials()
+    assert trial.objective is not None and trial.objective > 0  # MASE, minimised
+    assert len(trial.metrics) >= 2  # one report per model, in fit order
+    assert trial.scores["test_MASE"] > 0

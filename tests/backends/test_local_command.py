@@ -117,3 +117,30 @@ def test_failing_and_silent_scripts_are_failed_trials_with_their_log(runs_dir, t
     assert crash.status is TrialStatus.FAILED and "exited with code 3" in crash.error and "about to fail" in crash.error
     assert silent.status is TrialStatus.FAILED and "never reported score" in silent.error
     assert fine.status is TrialStatus.COMPLETED and fine.objective == 1.0
+
+
+def test_the_job_timeout_stops_everything(runs_dir, tmp_path):
+    script = """
+        import time
+        import cloudauto
+        for step in range(1000):
+            cloudauto.report(score=step)
+            time.sleep(0.2)
+    """
+    spec = make_spec(
+        tmp_path, script, "value: {choice: [a, b, c, d]}", extra="limits:\n  timeout: 4s\n  max_concurrent_trials: 2\n"
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.CANCELED
+    assert "limits.timeout of 4s reached" in job.store.job().error
+    statuses = [t.status for t in job.trials()]
+    assert statuses.count(TrialStatus.TIMED_OUT) == 2 and len(statuses) == 2  # the others never started
+
+
+def test_image_tasks_need_multimodal_for_engine_autogluon(runs_dir):
+    from cloudauto.backend import NotSupportedError
+
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml")
+    with pytest.raises(NotSupportedError, match="autogluon.multimodal"):
+        cloudauto.submit(spec, backend="local")
+    assert not runs_dir.exists()  # nothing half-written

@@ -47,11 +47,11 @@ class LocalBackend(Backend):
 
         found: dict[Feature, str] = {}
         if spec.engine is not Engine.COMMAND:
-            problems = check_parameters(spec.space.parameter_names())
+            problems = check_parameters(spec.space.parameter_names(), spec.task)
             if problems:
-                found[Feature.NATIVE_ENGINE] = "; ".join(problems)
+                found[Feature.PARAMETERS] = "; ".join(problems)
         if spec.backends.local.mode is LocalMode.DOCKER:
-            found[Feature.NATIVE_ENGINE] = "docker mode is not in this version of cloudauto-local; use mode: process"
+            found[Feature.CONTAINER_MODE] = "not in this version of cloudauto-local; use mode: process"
         return found
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
