@@ -93,6 +93,26 @@ class Feature(str, Enum):
     CONTAINER_MODE = "docker mode"
 
 
+# where in the spec each feature lives, so a backend's refusal points at the field to change
+FEATURE_PATHS: dict[Feature, tuple] = {
+    Feature.CONDITIONAL_SPACE: ("sweep", "space"),
+    Feature.GRID_SAMPLING: ("sweep", "sampling"),
+    Feature.BAYESIAN_SAMPLING: ("sweep", "sampling"),
+    Feature.BAYESIAN_WITH_EARLY_TERMINATION: ("sweep", "early_termination"),
+    Feature.BANDIT_POLICY: ("sweep", "early_termination"),
+    Feature.MEDIAN_STOPPING_POLICY: ("sweep", "early_termination"),
+    Feature.TRUNCATION_POLICY: ("sweep", "early_termination"),
+    Feature.NORMAL_DISTRIBUTION: ("sweep", "space"),
+    Feature.QUANTIZED_LOG_DISTRIBUTION: ("sweep", "space"),
+    Feature.S3_DATA: ("data",),
+    Feature.AZUREML_DATA: ("data",),
+    Feature.NATIVE_ENGINE: ("engine",),
+    Feature.COMMAND_ENGINE: ("engine",),
+    Feature.PARAMETERS: ("sweep", "space"),
+    Feature.CONTAINER_MODE: ("backends", "local", "mode"),
+}
+
+
 @dataclass
 class MetricPoint:
     step: int
@@ -269,13 +289,13 @@ class Backend(abc.ABC):
             valid = ", ".join(sorted(t.value for t in self.tasks))
             problems.append(SpecIssue(f"backend '{self.name}' does not run task {spec.task.value}; it runs: {valid}", ("task",)))
         for feature, reason in self.unsupported(spec).items():
-            problems.append(SpecIssue(f"{self.name} cannot express {feature.value}: {reason}"))
+            problems.append(SpecIssue(f"{self.name} cannot express {feature.value}: {reason}", FEATURE_PATHS.get(feature, ())))
         warned = [
-            SpecIssue(f"{self.name}: {feature.value}: {reason}", level="warning")
+            SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()
         ]
         if strict and warned:
-            problems += [SpecIssue(w.message + " (an error under --strict)") for w in warned]
+            problems += [SpecIssue(w.message + " (an error under --strict)", w.path) for w in warned]
         if problems:
             raise CompileError(self.name, problems)
         return warned

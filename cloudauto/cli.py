@@ -135,13 +135,10 @@ def compile_(file: Path, backend: str, output: Optional[Path], strict: bool, ove
     try:
         job = plugin.compile(spec, strict=strict)
     except CompileError as exc:
-        for issue in exc.issues:
-            issue.file = issue.file or str(file)
-        _print_issues(exc.issues, "text", lambda s: click.echo(s, err=True))
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: click.echo(s, err=True))
         return EXIT_BACKEND
     for issue in job.warnings:
-        issue.file = issue.file or str(file)
-        click.echo(str(issue), err=True)
+        click.echo(str(spec.locate(issue)), err=True)
     for note in job.notes:
         click.echo(f"note: {note}", err=True)
     if output:

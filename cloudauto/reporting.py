@@ -28,8 +28,11 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 
 
 def metric_regex(name: str) -> str:
-    """The regex (one capture group: the value) a SageMaker metric definition uses for `name`."""
-    return re.escape(PREFIX) + r" name=" + re.escape(name) + r" value=(" + _NUMBER + r") step=\d+"
+    """The regex (one capture group: the value) a SageMaker metric definition uses for `name`.
+
+    Kept to plain constructs (no non-capturing groups) so any regex engine reads it alike.
+    """
+    return re.escape(PREFIX) + r" name=" + re.escape(name) + r" value=([-+]?[0-9.]+[eE]?[-+]?[0-9]*|nan|-?inf) step="
 
 
 def parse_line(line: str) -> Optional[tuple[str, float, int]]:

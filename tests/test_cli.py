@@ -122,8 +122,17 @@ def test_compile_writes_output_atomically(tmp_path):
 
 
 def test_compile_for_a_backend_not_ready_yet_exits_2():
-    result = run("compile", "job_specs/iris.yaml", "--backend", "sagemaker")
+    result = run("compile", "job_specs/iris.yaml", "--backend", "azureml")
     assert result.returncode == 2 and "not yet supported" in result.stderr
+
+
+def test_compile_for_sagemaker_writes_the_tuning_job_request(tmp_path):
+    result = run("compile", "job_specs/iris.yaml", "--backend", "sagemaker", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (written,) = tmp_path.glob("*.tuning-job.json")
+    request = json.loads(written.read_text())
+    assert request["HyperParameterTuningJobConfig"]["Strategy"] == "Grid"
+    assert "note: training image: 763104351884.dkr.ecr" in result.stderr
 
 
 def test_compile_names_what_the_backend_cannot_express(tmp_path):
@@ -134,11 +143,19 @@ def test_compile_names_what_the_backend_cannot_express(tmp_path):
     assert "azureml cannot express s3:// data" in result.stderr
 
 
-def test_compile_strict_fails_on_approximation(tmp_path):
-    path = tmp_path / "policy.yaml"
+def test_compile_refuses_what_the_backend_cannot_express(tmp_path):
+    path = tmp_path / "normal.yaml"
     path.write_text(BASE + "sweep:\n  space: {lr: {normal: [0, 1]}}\n")
     result = run("compile", str(path), "--backend", "sagemaker")
-    assert result.returncode == 2 and "normal" in result.stderr
+    assert result.returncode == 2 and "normal" in result.stderr and f"{path}:8:3: error: sweep.space:" in result.stderr
+
+
+def test_compile_strict_fails_on_approximation(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(BASE + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: median_stopping}\n")
+    assert run("compile", str(path), "--backend", "sagemaker").returncode == 0
+    result = run("compile", str(path), "--backend", "sagemaker", "--strict")
+    assert result.returncode == 2 and "an error under --strict" in result.stderr
 
 
 def test_compile_invalid_spec_exits_1(bad):

@@ -8,10 +8,12 @@ that plugin's `settings_model` when it compiles.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from .types import DataURI
 
 
 class _Settings(BaseModel):
@@ -35,6 +37,10 @@ class SageMakerSettings(_Settings):
     bucket: Optional[str] = Field(None, min_length=3, max_length=63, description="S3 bucket for staging and outputs")
     prefix: str = Field("cloudauto", description="S3 key prefix")
     region: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    instance_type: Optional[str] = Field(None, pattern=r"^ml\.", description="Overrides compute.instance_type (ml.*)")
+    data: dict[Literal["train", "validation", "test"], DataURI] = Field(
+        default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
+    )
     image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI")
     framework_version: Optional[str] = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="AutoGluon DLC version")
     strategy: Optional[str] = Field(

@@ -47,6 +47,7 @@ class _Positions:
         self.keys: dict[tuple, Pos] = {}
         self.origin: dict[tuple, str] = {}  # path -> "--set" when an override put it there
         self.collections: set[tuple] = set()
+        self.data: Any = None  # the document, kept so later issues can be located
 
     def locate(self, path: tuple, *, key: bool = False) -> tuple[str, Pos]:
         for end in range(len(path), -1, -1):
@@ -277,6 +278,8 @@ def load_spec_text(
     spec = _validate(data, builder.pos)
     if source and not source.startswith("<"):
         spec._source = source
+    builder.pos.data = data
+    spec._positions = builder.pos
     return spec
 
 

@@ -157,6 +157,7 @@ class JobSpec(StrictModel):
     _objective: Metric = PrivateAttr()
     _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
     _source: Optional[str] = PrivateAttr(default=None)
+    _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
 
     @model_validator(mode="after")
     def _check_rules(self) -> JobSpec:
@@ -185,6 +186,18 @@ class JobSpec(StrictModel):
         from pathlib import Path
 
         return str(Path(self._source).resolve().parent) if self._source else None
+
+    def locate(self, issue: SpecIssue) -> SpecIssue:
+        """Give an issue found after loading (a backend's refusal) the file and line of its field."""
+        if self._positions is not None and issue.line is None:
+            from .loader import _data_path
+
+            data = self._positions.data
+            issue.path = _data_path(issue.path, data) if issue.path else issue.path
+            issue.file, (issue.line, issue.column) = self._positions.locate(issue.path)
+        elif issue.file is None:
+            issue.file = self._source
+        return issue
 
     @property
     def warnings(self) -> list[SpecIssue]:

@@ -1,0 +1,349 @@
+"""A spec as a SageMaker `CreateHyperParameterTuningJob` request, offline.
+
+The request uses the API's own field names, so `aws sagemaker create-hyper-parameter-tuning-job
+--cli-input-json file://...` accepts the file as written. Search-space mapping (exact):
+
+| cloudauto | SageMaker |
+| --- | --- |
+| uniform(low, high) | Continuous, Linear, [low, high] |
+| loguniform(low, high) | Continuous, Logarithmic, [low, high] (values) |
+| randint [low, high) | Integer, Linear, [low, high - 1] |
+| quniform(low, high, q) | Integer over k in [ceil(low/q), floor(high/q)]; the entry script uses k * q |
+| qloguniform(low, high, q) | Continuous, Logarithmic; the entry script rounds to q |
+| choice(values) | Categorical (strings; the entry script restores the type) |
+| fixed | a static hyperparameter |
+
+How each tuned value is decoded lives in the static hyperparameter `cloudauto_space`.
+Alternative sub-spaces become a categorical `cloudauto_subspace` plus the union of their
+parameters; a name whose distribution differs between sub-spaces is kept apart as
+`<i>.<name>`. What SageMaker cannot express is a compile error naming the parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from typing import Any
+
+from cloudauto.backend import CompileError
+from cloudauto.reporting import metric_regex
+from cloudauto.spec.errors import SpecIssue
+from cloudauto.spec.metrics import Task
+from cloudauto.spec.models import Engine, JobSpec, Sampling
+from cloudauto.spec.space import Choice, Fixed, LogUniform, QLogUniform, QUniform, RandInt, Uniform
+from cloudauto.spec.types import scheme_of
+
+# SageMaker's own limits, quoted in the errors
+MAX_TUNABLE = 30
+MAX_CATEGORICAL_VALUES = 30
+MAX_CATEGORICAL_VALUE_LEN = 256
+MAX_HYPERPARAMETERS = 100
+MAX_STATIC_VALUE_LEN = 2500
+NAME_MAX = 32
+RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
+DEFAULT_TRIAL_RUNTIME = 86_400
+SUBSPACE_PARAM = "cloudauto_subspace"
+SPACE_PARAM = "cloudauto_space"
+ENTRY_POINT = "cloudauto_entry.py"
+CPU_DEFAULT, GPU_DEFAULT = "ml.m5.2xlarge", "ml.g5.2xlarge"
+_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.errors: list[SpecIssue] = []
+        self.warnings: list[SpecIssue] = []
+
+    def error(self, path: tuple, message: str) -> None:
+        self.errors.append(SpecIssue(f"sagemaker: {message}", path))
+
+    def warn(self, path: tuple, message: str) -> None:
+        self.warnings.append(SpecIssue(f"sagemaker: {message}", path, level="warning"))
+
+
+def job_name(spec: JobSpec, salt: str = "") -> str:
+    """≤ 32 characters, the same for the same spec (and salt): a CI retry cannot double-submit."""
+    digest = hashlib.sha256((json.dumps(spec.to_dict(), sort_keys=True) + salt).encode()).hexdigest()[:10]
+    return f"{spec.name[: NAME_MAX - 11].rstrip('-')}-{digest}"
+
+
+def instance_type(spec: JobSpec) -> str:
+    settings = spec.backends.sagemaker
+    chosen = settings.instance_type or spec.compute.instance_type
+    if chosen is None:
+        return GPU_DEFAULT if spec.task in _GPU_TASKS else CPU_DEFAULT
+    return chosen
+
+
+def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training") -> tuple[str, str]:
+    """(URI, how it was chosen): a pinned URI, or the SDK's own config for the AutoGluon DLC."""
+    settings = spec.backends.sagemaker
+    if scope == "training" and settings.image_uri:
+        return settings.image_uri, "pinned by backends.sagemaker.image_uri"
+    from packaging.version import Version
+    from sagemaker.core import image_uris  # the SDK's image-URI config, offline
+
+    version = settings.framework_version
+    if version is None:
+        versions = [v for v in image_uris.list_versions("autogluon", scope) if v.count(".") == 2]
+        version = max(versions, key=Version)
+    uri = image_uris.retrieve(framework="autogluon", region=region, version=version, image_scope=scope, instance_type=instance)
+    return uri, f"sagemaker SDK image config: autogluon {version} ({scope})"
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, str], dict[str, Any]]:
+    """(ParameterRanges, static hyperparameters, the decoding table for the entry script)."""
+    space = spec.space
+    integer: list[dict] = []
+    continuous: list[dict] = []
+    categorical: list[dict] = []
+    static: dict[str, str] = {}
+    decode: dict[str, Any] = {"subspaces": [], "params": {}}
+
+    # which names can be shared between alternative sub-spaces (identical distribution everywhere)
+    seen: dict[str, Any] = {}
+    clash: set[str] = set()
+    for _, name, dist in space.distributions():
+        if name in seen and seen[name] != dist:
+            clash.add(name)
+        seen.setdefault(name, dist)
+    if space.is_conditional:
+        if spec.sweep and spec.sweep.sampling is Sampling.GRID:
+            only = sorted(set(space.parameter_names()) - set.intersection(*(set(s) for s in space.subspaces)) or clash)
+            if only:
+                out.error(
+                    ("sweep", "space"),
+                    f"grid sampling over alternative sub-spaces cannot be flattened soundly: "
+                    f"'{only[0]}' is not in every sub-space, so SageMaker's grid would "
+                    "repeat trials; use random or bayesian sampling",
+                )
+        categorical.append({"Name": SUBSPACE_PARAM, "Values": [str(i) for i in range(len(space.subspaces))]})
+        tuned_clash = sorted(n for n in clash if not all(isinstance(d, Fixed) for _, m, d in space.distributions() if m == n))
+        if tuned_clash:
+            verb = "differs" if len(tuned_clash) == 1 else "differ"
+            out.warn(
+                ("sweep", "space"),
+                f"{', '.join(tuned_clash)} {verb} between sub-spaces: tuned as "
+                "<sub-space>.<name> and decoded by the entry script",
+            )
+
+    done: set[str] = set()
+    for index, sub in enumerate(space.subspaces):
+        keys = {}
+        for name, dist in sub.items():
+            key = f"{index}.{name}" if name in clash else name
+            keys[name] = key
+            if key in done:
+                continue
+            done.add(key)
+            path = ("sweep", "space", index, name)
+            if isinstance(dist, Fixed):
+                static[key] = _str(dist.value)
+                decode["params"][key] = {"type": type(dist.value).__name__}
+            elif isinstance(dist, Choice):
+                values = [_str(v) for v in dist.values]
+                if len(values) > MAX_CATEGORICAL_VALUES:
+                    out.error(
+                        path,
+                        f"'{name}' has {len(values)} choices; SageMaker allows at most {MAX_CATEGORICAL_VALUES} values per categorical parameter",
+                    )
+                if any(len(v) > MAX_CATEGORICAL_VALUE_LEN for v in values):
+                    out.error(path, f"a value of '{name}' is longer than SageMaker's {MAX_CATEGORICAL_VALUE_LEN} characters")
+                categorical.append({"Name": key, "Values": values})
+                decode["params"][key] = {"type": "choice", "values": list(dist.values)}
+            elif isinstance(dist, Uniform):
+                continuous.append({"Name": key, "MinValue": _str(dist.low), "MaxValue": _str(dist.high), "ScalingType": "Linear"})
+            elif isinstance(dist, (LogUniform, QLogUniform)):
+                continuous.append(
+                    {"Name": key, "MinValue": _str(dist.low), "MaxValue": _str(dist.high), "ScalingType": "Logarithmic"}
+                )
+                if isinstance(dist, QLogUniform):
+                    decode["params"][key] = {"type": "qloguniform", "q": dist.q, "low": dist.low, "high": dist.high}
+            elif isinstance(dist, RandInt):
+                integer.append({"Name": key, "MinValue": str(dist.low), "MaxValue": str(dist.high - 1), "ScalingType": "Linear"})
+                decode["params"][key] = {"type": "int"}
+            elif isinstance(dist, QUniform):
+                low_k, high_k = math.ceil(dist.low / dist.q - 1e-9), math.floor(dist.high / dist.q + 1e-9)
+                integer.append({"Name": key, "MinValue": str(low_k), "MaxValue": str(high_k), "ScalingType": "Linear"})
+                decode["params"][key] = {"type": "quniform", "q": dist.q, "low": dist.low, "high": dist.high}
+            else:
+                out.error(path, f"'{name}' is {dist.kind}: SageMaker ranges are bounded (Continuous, Integer, Categorical)")
+        decode["subspaces"].append(keys)
+
+    tunable = len(integer) + len(continuous) + len(categorical)
+    if tunable > MAX_TUNABLE:
+        out.error(("sweep", "space"), f"{tunable} tuned parameters; SageMaker allows at most {MAX_TUNABLE}")
+    if spec.sweep and spec.sweep.sampling is Sampling.GRID and (integer or continuous):
+        names = [r["Name"] for r in integer + continuous]
+        out.error(
+            ("sweep", "space"),
+            f"SageMaker's Grid strategy takes categorical parameters only; {', '.join(names)} would need choice",
+        )
+    ranges = {
+        k: v
+        for k, v in (
+            ("IntegerParameterRanges", integer),
+            ("ContinuousParameterRanges", continuous),
+            ("CategoricalParameterRanges", categorical),
+        )
+        if v
+    }
+    return ranges, static, decode
+
+
+def _channels(spec: JobSpec, bucket: str, prefix: str, name: str, out: _Problems) -> tuple[list[dict], list[str]]:
+    channels, uploads = [], []
+    for role, uri in {**spec.data.uris(), **spec.backends.sagemaker.data}.items():
+        scheme = scheme_of(uri)
+        if scheme == "s3":
+            s3_uri = uri
+        elif scheme in (None, "file"):
+            s3_uri = f"s3://{bucket}/{prefix}/{name}/data/{role}/{os.path.basename(uri.rstrip('/')) or role}"
+            uploads.append(f"{uri} -> {s3_uri}")
+        else:
+            out.error(
+                ("data", role),
+                f"{scheme}:// data cannot be a SageMaker channel; copy it to s3:// and name it in backends.sagemaker.data.{role}",
+            )
+            continue
+        channels.append(
+            {
+                "ChannelName": role,
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": s3_uri, "S3DataDistributionType": "FullyReplicated"}
+                },
+            }
+        )
+    return channels, uploads
+
+
+def tuning_request(spec: JobSpec) -> tuple[dict[str, Any], list[SpecIssue], list[str]]:
+    """(the request, warnings, notes on what submit will upload)."""
+    out = _Problems()
+    settings = spec.backends.sagemaker
+    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    role = settings.role or os.environ.get("SAGEMAKER_ROLE")
+    if not role:
+        role = "arn:aws:iam::000000000000:role/SET-backends.sagemaker.role"
+        out.warn(
+            ("backends", "sagemaker", "role"),
+            "no IAM role: the request holds a placeholder; submit needs backends.sagemaker.role",
+        )
+    bucket = settings.bucket or "SET-backends.sagemaker.bucket"
+    if not settings.bucket:
+        out.warn(
+            ("backends", "sagemaker", "bucket"),
+            "no bucket: S3 locations hold a placeholder (submit uses the session's default bucket)",
+        )
+    name = job_name(spec)
+    instance = instance_type(spec)
+    if not instance.startswith("ml."):
+        out.error(
+            ("compute", "instance_type"),
+            f"'{instance}' is not a SageMaker instance type (ml.*); set backends.sagemaker.instance_type",
+        )
+    if spec.engine is Engine.COMMAND and spec.command.image:
+        training_image, image_note = spec.command.image, "command.image"
+    elif instance.startswith("ml."):
+        training_image, image_note = image_uri(spec, region, instance)
+    else:
+        training_image, image_note = "", ""
+    ranges, static, decode = _ranges(spec, out)
+    channels, uploads = _channels(spec, bucket, settings.prefix, name, out)
+    limits = spec.limits
+
+    sampling = spec.sweep.sampling if spec.sweep else Sampling.GRID
+    strategy = settings.strategy or {Sampling.RANDOM: "Random", Sampling.GRID: "Grid", Sampling.BAYESIAN: "Bayesian"}[sampling]
+    if spec.sweep is None:
+        strategy = "Grid" if ranges.get("CategoricalParameterRanges") else "Random"
+    # the policy itself is approximated by Auto: SageMakerBackend.warnings says so (an error under --strict)
+    early = "Auto" if spec.policy is not None and strategy != "Hyperband" else "Off"
+
+    reported = spec.metric.name if spec.engine is Engine.COMMAND else spec.objective.name
+    metric_name = f"cloudauto:{reported}"
+    resource_limits: dict[str, Any] = {"MaxParallelTrainingJobs": min(limits.max_concurrent_trials, spec.max_trials)}
+    if strategy != "Grid":
+        resource_limits["MaxNumberOfTrainingJobs"] = spec.max_trials
+    if limits.timeout is not None:
+        if not RUNTIME_MIN <= limits.timeout <= RUNTIME_MAX:
+            out.error(
+                ("limits", "timeout"),
+                f"SageMaker's MaxRuntimeInSeconds is {RUNTIME_MIN}–{RUNTIME_MAX:,} s, got {limits.timeout:g}",
+            )
+        resource_limits["MaxRuntimeInSeconds"] = int(limits.timeout)
+    trial_runtime = int(limits.trial_timeout) if limits.trial_timeout else DEFAULT_TRIAL_RUNTIME
+    if limits.trial_timeout and limits.trial_timeout < 1:
+        out.error(("limits", "trial_timeout"), "SageMaker's trial MaxRuntimeInSeconds is at least 1 s")
+
+    source = f"s3://{bucket}/{settings.prefix}/{name}/source/sourcedir.tar.gz"
+    static.update(
+        {
+            "sagemaker_program": ENTRY_POINT,
+            "sagemaker_submit_directory": source,
+            "sagemaker_region": region,
+            "sagemaker_container_log_level": "20",
+            SPACE_PARAM: json.dumps(decode, separators=(",", ":")),
+        }
+    )
+    for key, value in static.items():
+        if len(value) > MAX_STATIC_VALUE_LEN:
+            out.error(
+                ("sweep", "space"),
+                f"static hyperparameter '{key}' is {len(value)} characters; SageMaker allows {MAX_STATIC_VALUE_LEN}",
+            )
+    total = len(static) + sum(len(v) for v in ranges.values())
+    if total > MAX_HYPERPARAMETERS:
+        out.error(("sweep", "space"), f"{total} hyperparameters in all; SageMaker allows at most {MAX_HYPERPARAMETERS}")
+
+    config: dict[str, Any] = {
+        "Strategy": strategy,
+        "HyperParameterTuningJobObjective": {"Type": spec.objective.goal.value.capitalize(), "MetricName": metric_name},
+        "ResourceLimits": resource_limits,
+        "ParameterRanges": ranges,
+        "TrainingJobEarlyStoppingType": early,
+    }
+    if spec.sweep and spec.sweep.seed is not None and strategy != "Grid":
+        config["RandomSeed"] = spec.sweep.seed
+    request = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": static,
+            "AlgorithmSpecification": {
+                "TrainingImage": training_image,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}],
+            },
+            "RoleArn": role,
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{settings.prefix}/{name}/output"},
+            "ResourceConfig": {
+                "InstanceType": instance,
+                "InstanceCount": spec.compute.instance_count,
+                "VolumeSizeInGB": settings.volume_size_gb,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": trial_runtime},
+        },
+        "Tags": [{"Key": "cloudauto:job", "Value": spec.name}, *({"Key": k, "Value": v} for k, v in spec.tags.items())],
+    }
+    if not channels:
+        del request["TrainingJobDefinition"]["InputDataConfig"]
+    if out.errors:
+        raise CompileError("sagemaker", out.errors)
+    notes = [
+        f"training image: {training_image} ({image_note})",
+        f"upload on submit: the source tarball -> {source}",
+        *(f"upload on submit: {u}" for u in uploads),
+    ]
+    return request, out.warnings, notes
+
+
+__all__ = ["image_uri", "instance_type", "job_name", "tuning_request"]

@@ -1,0 +1,180 @@
+"""SageMaker compile: the request passes botocore's validation, moto accepts it, ranges are exact."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+import cloudauto
+from cloudauto.backend import CompileError
+from cloudauto.reporting import LINE_FORMAT
+
+from ..conftest import BASE, EXAMPLES
+
+_MODEL = botocore.session.get_session().get_service_model("sagemaker")
+
+
+def valid(request: dict) -> dict:
+    shape = _MODEL.operation_model("CreateHyperParameterTuningJob").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+    return request
+
+
+def compile_text(text: str, *, strict: bool = False) -> cloudauto.CompiledJob:
+    return cloudauto.compile(cloudauto.JobSpec.from_yaml(text), backend="sagemaker", strict=strict)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_compiles_and_moto_accepts_it(path, aws):
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="sagemaker")
+    request = valid(job.native)
+    assert len(request["HyperParameterTuningJobName"]) <= 32
+    client = boto3.client("sagemaker")
+    client.create_hyper_parameter_tuning_job(**request)
+    described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=request["HyperParameterTuningJobName"])
+    sent = request["HyperParameterTuningJobConfig"]
+    got = described["HyperParameterTuningJobConfig"]
+    assert got["Strategy"] == sent["Strategy"]
+    assert got["HyperParameterTuningJobObjective"] == sent["HyperParameterTuningJobObjective"]
+    assert got.get("ParameterRanges", {}) == sent["ParameterRanges"]
+
+
+EVERY = (
+    BASE
+    + """\
+sweep:
+  sampling: random
+  seed: 3
+  space:
+    u: {uniform: [0.1, 0.5]}
+    lu: {loguniform: [0.0001, 0.1]}
+    az: "loguniform(-4.6051702, -2.3025851)"
+    ri: {randint: [2, 10]}
+    qu: {quniform: [8, 64, 8]}
+    ql: {qloguniform: [1, 1000, 10]}
+    ch: "choice(600, 800)"
+    fixed: medium_quality
+"""
+)
+
+
+def test_every_distribution_maps_exactly():
+    request = valid(compile_text(EVERY).native)
+    config = request["HyperParameterTuningJobConfig"]
+    ranges = config["ParameterRanges"]
+    continuous = {r["Name"]: r for r in ranges["ContinuousParameterRanges"]}
+    assert continuous["u"] == {"Name": "u", "MinValue": "0.1", "MaxValue": "0.5", "ScalingType": "Linear"}
+    assert continuous["lu"] == {"Name": "lu", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+    assert float(continuous["az"]["MinValue"]) == pytest.approx(0.01) and continuous["az"]["ScalingType"] == "Logarithmic"
+    assert continuous["ql"]["ScalingType"] == "Logarithmic"
+    integer = {r["Name"]: r for r in ranges["IntegerParameterRanges"]}
+    assert integer["ri"] == {
+        "Name": "ri",
+        "MinValue": "2",
+        "MaxValue": "9",
+        "ScalingType": "Linear",
+    }  # SageMaker's max is inclusive
+    assert integer["qu"] == {"Name": "qu", "MinValue": "1", "MaxValue": "8", "ScalingType": "Linear"}  # k, value = 8k
+    assert ranges["CategoricalParameterRanges"] == [{"Name": "ch", "Values": ["600", "800"]}]
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert static["fixed"] == "medium_quality"
+    decode = json.loads(static["cloudauto_space"])["params"]
+    assert decode["qu"] == {"type": "quniform", "q": 8, "low": 8, "high": 64}
+    assert decode["ch"] == {"type": "choice", "values": [600, 800]}
+    assert config["Strategy"] == "Random" and config["RandomSeed"] == 3
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+
+
+def test_objective_and_metric_definition_match_the_report_line():
+    import re
+
+    request = compile_text(BASE.replace("accuracy", "log_loss")).native
+    objective = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    assert objective == {"Type": "Minimize", "MetricName": "cloudauto:log_loss"}
+    (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert definition["Name"] == "cloudauto:log_loss"
+    line = LINE_FORMAT.format(name="log_loss", value="0.1234", step=2)
+    assert re.search(definition["Regex"], line).group(1) == "0.1234"
+
+
+def test_alternative_subspaces_flatten_with_a_subspace_choice():
+    spec = cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "fridge_objects_od.yaml"))
+    job = cloudauto.compile(spec, backend="sagemaker")
+    ranges = job.native["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    categorical = {r["Name"]: r["Values"] for r in ranges["CategoricalParameterRanges"]}
+    assert categorical["cloudauto_subspace"] == ["0", "1"]
+    continuous = {r["Name"]: (r["MinValue"], r["MaxValue"]) for r in ranges["ContinuousParameterRanges"]}
+    assert continuous == {"0.learning_rate": ("0.0001", "0.01"), "1.learning_rate": ("0.0001", "0.001")}
+    static = job.native["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert (static["0.model_name"], static["1.model_name"]) == ("yolov5", "fasterrcnn_resnet50_fpn")
+    assert any("learning_rate differs between sub-spaces" in w.message for w in job.warnings)
+    assert job.native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
+    assert job.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].endswith("-gpu-py311")
+
+
+def test_policies_become_auto_with_a_warning_or_fail_under_strict():
+    text = BASE + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: bandit, slack_factor: 0.1}\n"
+    job = compile_text(text)
+    assert job.native["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
+    assert any(w.field == "sweep.early_termination" and "Auto" in w.message for w in job.warnings)
+    with pytest.raises(CompileError, match="an error under --strict"):
+        compile_text(text, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ("sweep:\n  space: {lr: {normal: [0, 1]}}\n", "lr: SageMaker parameter ranges are bounded"),
+        (
+            "sweep:\n  sampling: grid\n  space:\n    - {a: {choice: [1, 2]}}\n    - {b: {choice: [3]}}\n",
+            "'a' is not in every sub-space",
+        ),
+        ("sweep:\n  sampling: grid\n  space: {n: {randint: [1, 4]}}\n", "Grid strategy takes categorical parameters only"),
+        ("sweep:\n  space: {c: {choice: [" + ", ".join(str(i) for i in range(31)) + "]}}\n", "at most 30 values per categorical"),
+        ("sweep:\n  space: {" + ", ".join(f"p{i}: {{uniform: [0, 1]}}" for i in range(31)) + "}\n", "at most 30"),
+        ("limits:\n  timeout: 60\n", "MaxRuntimeInSeconds is 120"),
+        ("compute:\n  instance_type: Standard_NC24s_v3\n", "not a SageMaker instance type"),
+    ],
+)
+def test_what_sagemaker_cannot_express_is_a_compile_error(extra, words):
+    with pytest.raises(CompileError) as info:
+        compile_text(BASE + extra)
+    assert words in str(info.value)
+
+
+def test_data_outside_s3_needs_an_s3_copy():
+    text = BASE.replace("./train.csv", "azureml://datastores/ws/paths/train/")
+    with pytest.raises(CompileError, match="backends.sagemaker.data.train"):
+        compile_text(text)
+    job = compile_text(text + "backends:\n  sagemaker: {data: {train: s3://my-bucket/train/}}\n")
+    (channel,) = job.native["TrainingJobDefinition"]["InputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == "s3://my-bucket/train/"
+
+
+def test_local_data_is_staged_under_the_bucket_and_named_in_the_notes():
+    job = compile_text(BASE + "backends:\n  sagemaker: {bucket: my-bucket, role: 'arn:aws:iam::123456789012:role/sm'}\n")
+    (channel,) = job.native["TrainingJobDefinition"]["InputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"].startswith("s3://my-bucket/cloudauto/demo-job-")
+    assert any("./train.csv ->" in n for n in job.notes)
+    assert not any(w.field.startswith("backends.sagemaker") for w in job.warnings)
+
+
+def test_image_uri_from_the_sdk_pinned_or_versioned():
+    base = compile_text(BASE).native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    assert base.startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/autogluon-training:") and "-cpu-" in base
+    older = compile_text(BASE + "backends:\n  sagemaker: {framework_version: '1.4.0', region: eu-west-1}\n").native
+    assert ":1.4.0-cpu" in older["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    assert ".eu-west-1." in older["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    pinned = compile_text(BASE + "backends:\n  sagemaker: {image_uri: 'my.registry/ag:1'}\n").native
+    assert pinned["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] == "my.registry/ag:1"
+
+
+def test_job_names_are_deterministic_per_spec():
+    one, two = compile_text(BASE).native, compile_text(BASE).native
+    other = compile_text(BASE.replace("accuracy", "f1_macro")).native
+    assert one["HyperParameterTuningJobName"] == two["HyperParameterTuningJobName"] != other["HyperParameterTuningJobName"]
