@@ -50,6 +50,7 @@ bench: install-all .venv-core/.core
 	$(BIN)/python bench/validate_cold_start.py --core-python .venv-core/bin/python --full-python $(BIN)/python \
 		--json bench/results/validate_cold_start.json
 	$(BIN)/python bench/local_overhead.py --json bench/results/local_overhead.json
+	$(BIN)/python bench/compile_time.py --backend sagemaker --json bench/results/compile_sagemaker.json
 
 lint: install-all
 	$(BIN)/ruff check cloudauto backends tests bench job_specs
