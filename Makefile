@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   .venv + the core + the local backend, then the iris sweep end to end
+#   make demo   .venv + the core + the local backend, then the iris sweep end to end:
+#               leaderboard, best trial's test score, a local endpoint, scoring
 #   make test   .venv + everything (all backends, dev tools), then the whole suite
 # Every pip install goes through constraints.txt, which pins torch to the CPU build.
 
@@ -34,7 +35,7 @@ install-all: $(VENV)/.all
 demo: install-local
 	$(BIN)/python job_specs/make_data.py iris
 	$(BIN)/cloudauto validate job_specs/iris.yaml
-	$(BIN)/cloudauto run job_specs/iris.yaml
+	$(BIN)/python job_specs/demo.py
 
 test: install-all
 	$(BIN)/ruff check cloudauto backends tests bench job_specs

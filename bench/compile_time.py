@@ -1,6 +1,6 @@
 """Compile time of each example spec for a backend, in a new process, next to the SDK import.
 
-    python bench/compile_time.py [--backend sagemaker] [--repeat 5]
+python bench/compile_time.py [--backend sagemaker] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main() -> None:
     rows = {}
     for spec in SPECS:
         rows[str(spec.relative_to(ROOT))] = round(timed([cli, "compile", str(spec), "--backend", args.backend], args.repeat), 3)
-    rows[f"python -c '{SDK_IMPORT[args.backend]}'"] = round(timed([sys.executable, "-c", SDK_IMPORT[args.backend]], args.repeat), 3)
+    rows[f"python -c '{SDK_IMPORT[args.backend]}'"] = round(
+        timed([sys.executable, "-c", SDK_IMPORT[args.backend]], args.repeat), 3
+    )
     for name, seconds in rows.items():
         print(f"{seconds:7.3f} s  {name}")
     if args.json:

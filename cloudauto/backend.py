@@ -220,6 +220,12 @@ class JobHandle(abc.ABC):
                 raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
             time.sleep(poll)
 
+    def deploy(self, name: Optional[str] = None, **options: Any) -> Endpoint:
+        """Serve the best trial's model (see Backend.deploy)."""
+        from .registry import get_backend
+
+        return get_backend(self.backend).deploy(self, name=name or self.spec.name, **options)
+
     def best_trial(self) -> Optional[Trial]:
         goal = self.spec.objective.goal
         done = [t for t in self.trials() if t.objective is not None]
@@ -315,6 +321,10 @@ class Backend(abc.ABC):
 
     def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
         raise NotSupportedError(f"backend '{self.name}' cannot deploy endpoints yet")
+
+    def endpoint(self, name: str) -> Endpoint:
+        """An endpoint deployed earlier, by name."""
+        raise NotSupportedError(f"backend '{self.name}' has no endpoints yet")
 
     def jobs(self) -> list[JobHandle]:
         """Jobs this backend knows of, oldest first."""

@@ -410,4 +410,52 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     return EXIT_OK
 
 
+# ---- endpoints ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--name", help="Endpoint name (default: the spec's name).")
+@click.option("--port", type=int, help="Local port (default: a free one).")
+@click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
+def deploy(job_id: str, backend: str, name: Optional[str], port: Optional[int], key: Optional[str]) -> int:
+    """Serve the best trial's model; print the endpoint's name and URL."""
+    job = _job(backend, job_id)
+    options = {k: v for k, v in (("port", port), ("key", key)) if v is not None}
+    endpoint = job.deploy(name=name, **options)
+    click.echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("endpoint_name")
+@click.argument("data", type=click.Path(path_type=Path))
+@backend_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the predictions as CSV here.")
+def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path]) -> int:
+    """Score a CSV file against an endpoint; print the predictions as CSV."""
+    from .registry import get_backend
+
+    predictions = get_backend(backend).endpoint(endpoint_name).score(data)
+    if output:
+        predictions.to_csv(output, index=False)
+        click.echo(f"wrote {len(predictions)} predictions to {output}", err=True)
+    else:
+        click.echo(predictions.to_csv(index=False), nl=False)
+    return EXIT_OK
+
+
+@main.command(name="delete-endpoint")
+@click.argument("endpoint_name")
+@backend_option
+def delete_endpoint(endpoint_name: str, backend: str) -> int:
+    """Stop an endpoint and forget it."""
+    from .registry import get_backend
+
+    get_backend(backend).endpoint(endpoint_name).delete()
+    click.echo(f"deleted {endpoint_name}")
+    return EXIT_OK
+
+
 __all__ = ["main"]

@@ -160,6 +160,19 @@ def run_tabular(
     board = predictor.leaderboard(silent=True)
     if board.empty:
         raise RuntimeError("AutoGluon fit no model (see the trial log)")
+    from .inference import write_model_info
+
+    features = [c for c in train.columns if c != data.label]
+    dtypes = {c: ("int" if train[c].dtype.kind in "iub" else "float" if train[c].dtype.kind == "f" else "str") for c in features}
+    write_model_info(
+        out_dir / "model",
+        kind="tabular",
+        label=data.label,
+        features=features,
+        dtypes=dtypes,
+        problem_type=predictor.problem_type,
+        eval_metric=predictor.eval_metric.name,
+    )
     objective = _original(predictor.eval_metric, float(board["score_val"].max()))
     metrics: dict[str, float] = {}
     if data.test:

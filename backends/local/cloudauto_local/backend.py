@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Backend, CompiledJob, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.runtime.data import resolve
 from cloudauto.spec.backends import LocalMode, LocalSettings
 from cloudauto.spec.errors import CloudautoError
@@ -106,6 +106,31 @@ class LocalBackend(Backend):
 
     def _attach(self, job_id: str) -> LocalJobHandle:
         return attach(job_id)
+
+    def deploy(
+        self,
+        job: JobHandle,
+        *,
+        name: str,
+        port: Optional[int] = None,
+        key: Optional[str] = None,
+        host: str = "127.0.0.1",
+        **options: Any,
+    ) -> Endpoint:
+        from .endpoint import start
+
+        best = job.best_trial()
+        if best is None or "dir" not in best.artifacts:
+            raise NotSupportedError(f"job {job.id} has no finished trial with a model to deploy")
+        model_dir = str(Path(best.artifacts["dir"]) / "model")
+        if not (Path(model_dir) / "cloudauto_model.json").is_file():
+            raise NotSupportedError(f"trial {best.number} of {job.id} left no servable model in {model_dir}")
+        return start(name, model_dir, job_id=job.id, trial=best.number, host=host, port=port, key=key)
+
+    def endpoint(self, name: str) -> Endpoint:
+        from .endpoint import attach as attach_endpoint
+
+        return attach_endpoint(name)
 
     def jobs(self) -> list[JobHandle]:
         return list(list_jobs())

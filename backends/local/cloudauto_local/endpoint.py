@@ -1,0 +1,232 @@
+"""The local endpoint: the shared inference handler behind a real ASGI server.
+
+It speaks SageMaker's container contract (`GET /ping`, `POST /invocations`) and Azure
+ML's (`POST /score`), on 127.0.0.1 by default, with an optional bearer key and a request
+size limit. Bad payloads get a 4xx JSON error naming the problem; 5xx is kept for real
+faults. Run as `python -m cloudauto_local.endpoint --model DIR --port N`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.backend import Endpoint
+from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer
+from cloudauto.spec.errors import CloudautoError
+
+from .store import default_runs_dir
+
+
+def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MAX_PAYLOAD):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from cloudauto.runtime.inference import BadRequest, Model
+
+    model = Model(model_dir)  # once per worker process
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def body_of(request: Request) -> bytes:
+        if key is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                raise BadRequest("missing or wrong bearer key", status=401)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise BadRequest(f"the body is {int(length):,} bytes; the limit is {max_bytes:,}", status=413)
+        body = await request.body()
+        if len(body) > max_bytes:
+            raise BadRequest(f"the body is over {max_bytes:,} bytes", status=413)
+        return body
+
+    async def ping(request: Request) -> Response:
+        return JSONResponse({"status": "healthy", "features": model.features})
+
+    async def invocations(request: Request) -> Response:
+        try:
+            body = await body_of(request)
+            data, content_type = model.handle(body, request.headers.get("content-type"), request.headers.get("accept"))
+        except BadRequest as exc:
+            return error(exc.status, str(exc))
+        except Exception as exc:  # a real fault of ours or the model's
+            return error(500, f"internal error: {type(exc).__name__}: {exc}")
+        return Response(data, media_type=content_type)
+
+    async def score(request: Request) -> Response:
+        try:
+            body = await body_of(request)
+            data, _ = model.handle(body, "application/json", "application/json")
+        except BadRequest as exc:
+            return error(exc.status, str(exc))
+        except Exception as exc:
+            return error(500, f"internal error: {type(exc).__name__}: {exc}")
+        return Response(data, media_type="application/json")
+
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/score", score, methods=["POST"]),
+        ]
+    )
+
+
+# ---- lifecycle: a detached server per endpoint, recorded on disk ---------------------------
+
+
+def endpoints_dir() -> Path:
+    return default_runs_dir().parent / "endpoints"
+
+
+@dataclass
+class EndpointRecord:
+    name: str
+    url: str
+    pid: int
+    model_dir: str
+    job_id: str
+    trial: int
+    key: Optional[str] = None
+
+
+class LocalEndpoint(Endpoint):
+    backend = "local"
+
+    def __init__(self, record: EndpointRecord):
+        self.record = record
+        self.name, self.url = record.name, record.url
+        self._scorer = HTTPScorer(record.url, key=record.key)
+
+    def score(self, data: Any):
+        return self._scorer.score(data)
+
+    def delete(self, timeout: float = 10.0) -> None:
+        """Stop the server (TERM, then KILL) and wait until it no longer answers."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.record.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _running(self.record.pid):
+                time.sleep(0.05)
+            if not _running(self.record.pid):
+                break
+        (endpoints_dir() / f"{self.name}.json").unlink(missing_ok=True)
+
+
+class EndpointError(CloudautoError):
+    exit_code = 5
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (our own child, not yet reaped) no longer serves
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/ping", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start(
+    name: str,
+    model_dir: str,
+    *,
+    job_id: str,
+    trial: int,
+    host: str = "127.0.0.1",
+    port: Optional[int] = None,
+    key: Optional[str] = None,
+    timeout: float = 120.0,
+) -> LocalEndpoint:
+    folder = endpoints_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / f"{name}.json"
+    if record_path.exists():
+        existing = EndpointRecord(**json.loads(record_path.read_text()))
+        if _healthy(existing.url):
+            raise EndpointError(f"endpoint '{name}' already serves at {existing.url}; delete it first or pick another name")
+    port = port or _free_port()
+    url = f"http://{host}:{port}"
+    log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the server process
+    env = {**os.environ, "CLOUDAUTO_ENDPOINT_KEY": key or ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir, "--host", host, "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        env=env,
+        start_new_session=True,
+    )
+    log.close()
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        if proc.poll() is not None:
+            tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+            raise EndpointError(f"the endpoint server exited with code {proc.returncode}: {' | '.join(tail)}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise EndpointError(f"the endpoint did not answer /ping within {timeout:g}s")
+        time.sleep(0.2)
+    record = EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key)
+    record_path.write_text(json.dumps(asdict(record), indent=2))
+    return LocalEndpoint(record)
+
+
+def attach(name: str) -> LocalEndpoint:
+    path = endpoints_dir() / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in endpoints_dir().glob("*.json")) if endpoints_dir().is_dir() else []
+        raise EndpointError(f"no local endpoint '{name}'" + (f"; there are: {', '.join(known)}" if known else ""))
+    return LocalEndpoint(EndpointRecord(**json.loads(path.read_text())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a cloudauto model over HTTP.")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
+    args = parser.parse_args()
+    import uvicorn
+
+    key = os.environ.get("CLOUDAUTO_ENDPOINT_KEY") or None  # not on the command line, where ps shows it
+    app = create_app(args.model, key=key, max_bytes=args.max_bytes)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The inference handler: one piece of code behind every endpoint.
+
+It loads a saved AutoGluon predictor once and turns request bodies into predictions. The
+same functions serve as SageMaker's `model_fn / input_fn / predict_fn / output_fn`, as
+Azure ML's `init() / run()`, and behind the local endpoint. A bad payload raises
+`BadRequest` (a 4xx with a message that names the problem); anything else is a real fault.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+MODEL_INFO = "cloudauto_model.json"
+CSV, JSON = "text/csv", "application/json"
+
+
+class BadRequest(ValueError):
+    """The request cannot be scored as sent; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def write_model_info(model_dir: Path, **info: Any) -> None:
+    """What the handler needs to know about a saved model, next to it."""
+    (Path(model_dir) / MODEL_INFO).write_text(json.dumps(info, indent=2))
+
+
+class Model:
+    """A loaded predictor and the columns it expects."""
+
+    def __init__(self, model_dir: str | os.PathLike):
+        self.dir = Path(model_dir)
+        info_path = self.dir / MODEL_INFO
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{self.dir} holds no cloudauto model ({MODEL_INFO} is missing)")
+        self.info = json.loads(info_path.read_text())
+        self.kind = self.info.get("kind", "tabular")
+        if self.kind == "tabular":
+            from autogluon.tabular import TabularPredictor
+
+            self.predictor = TabularPredictor.load(str(self.dir), require_version_match=False, require_py_version_match=False)
+            self.features: list[str] = list(self.predictor.original_features)
+            self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
+            self.predictor.persist()  # models in memory: no disk read per request
+        else:
+            raise BadRequest(f"serving {self.kind} models is not supported by this version", status=501)
+
+    # request -> frame ----------------------------------------------------------------------
+    def parse(self, body: bytes, content_type: Optional[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        if not body or not body.strip():
+            raise BadRequest("the request body is empty")
+        kind = (content_type or CSV).split(";")[0].strip().lower()
+        try:
+            if kind == CSV:
+                frame = pd.read_csv(io.BytesIO(body))
+            elif kind == JSON:
+                frame = self._from_json(json.loads(body))
+            else:
+                raise BadRequest(f"content type {kind!r} is not supported; send {CSV} or {JSON}", status=415)
+        except BadRequest:
+            raise
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"cannot read the {kind} body: {exc}") from None
+        return self.check(frame)
+
+    def _from_json(self, data: Any) -> pd.DataFrame:
+        import pandas as pd
+
+        if isinstance(data, dict):
+            if "input_data" in data:  # Azure ML managed online endpoints: {"input_data": {"columns", "data"}}
+                data = data["input_data"]
+            if "data" in data and isinstance(data["data"], list) and "columns" not in data:
+                data = data["data"]
+            elif "instances" in data:  # SageMaker / TF-serving style
+                data = data["instances"]
+        if isinstance(data, dict) and "columns" in data and "data" in data:
+            return pd.DataFrame(data["data"], columns=data["columns"])
+        if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+            return pd.DataFrame.from_records(data)
+        if isinstance(data, list) and all(isinstance(row, list) for row in data):
+            return pd.DataFrame(data, columns=self.features[: len(data[0])] if data else self.features)
+        raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
+
+    def check(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        if frame.empty:
+            raise BadRequest("no rows to score")
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
+        frame = frame[self.features].copy()
+        for column, dtype in self.dtypes.items():
+            if dtype in ("int", "float") and column in frame:
+                converted = pd.to_numeric(frame[column], errors="coerce")
+                bad = frame[column][converted.isna() & frame[column].notna()]
+                if len(bad):
+                    raise BadRequest(f"column {column!r} takes numbers; row {int(bad.index[0])} has {bad.iloc[0]!r}")
+                frame[column] = converted
+        return frame
+
+    # predictions ---------------------------------------------------------------------------
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        prediction = self.predictor.predict(frame)
+        out = pd.DataFrame({"prediction": prediction.to_numpy()})
+        if self.predictor.can_predict_proba:
+            proba = self.predictor.predict_proba(frame)
+            for column in proba.columns:
+                out[f"proba_{column}"] = proba[column].to_numpy()
+        return out
+
+    def render(self, predictions: pd.DataFrame, accept: Optional[str]) -> tuple[bytes, str]:
+        kind = (accept or JSON).split(";")[0].strip().lower()
+        if kind in ("*/*", ""):
+            kind = JSON
+        if kind == CSV:
+            return predictions.to_csv(index=False).encode(), CSV
+        if kind == JSON:
+            return predictions.to_json(orient="records").encode(), JSON
+        raise BadRequest(f"cannot answer in {kind!r}; accept {CSV} or {JSON}", status=406)
+
+    def handle(self, body: bytes, content_type: Optional[str], accept: Optional[str]) -> tuple[bytes, str]:
+        return self.render(self.predict(self.parse(body, content_type)), accept)
+
+
+# the SageMaker inference toolkit's contract --------------------------------------------------
+def model_fn(model_dir: str) -> Model:
+    return Model(model_dir)
+
+
+def transform_fn(model: Model, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+    return model.handle(body if isinstance(body, bytes) else str(body).encode(), content_type, accept)
+
+
+# Azure ML's scoring-script contract ----------------------------------------------------------
+_azure_model: Optional[Model] = None
+
+
+def init() -> None:
+    global _azure_model
+    root = Path(os.environ.get("AZUREML_MODEL_DIR", "."))
+    found = next(root.rglob(MODEL_INFO), None)
+    _azure_model = Model(found.parent if found else root)
+
+
+def run(raw_data: str) -> Any:
+    body, _ = _azure_model.handle(raw_data.encode() if isinstance(raw_data, str) else raw_data, JSON, JSON)
+    return json.loads(body)
+
+
+__all__ = ["BadRequest", "MODEL_INFO", "Model", "init", "model_fn", "run", "transform_fn", "write_model_info"]
+# SageMaker's toolkit takes transform_fn in place of input_fn / predict_fn / output_fn

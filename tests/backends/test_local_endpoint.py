@@ -1,0 +1,202 @@
+"""The local endpoint: SageMaker and Azure routes, one score() client, bad input, bounded load."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus
+from cloudauto.scoring import HTTPScorer, ScoringError
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """One iris trial, its model served; shared by the tests of this module."""
+    import os
+
+    from job_specs import make_data
+
+    root = tmp_path_factory.mktemp("endpoint")
+    old = os.environ.get("CLOUDAUTO_RUNS_DIR")
+    os.environ["CLOUDAUTO_RUNS_DIR"] = str(root / "runs")
+    make_data.iris(root)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml",
+        overrides=[
+            f"data.train={root}/iris/train.csv",
+            f"data.test={root}/iris/test.csv",
+            "sweep.space={models: GBM, time_limit: 30}",
+            "limits.max_trials=1",
+            "limits.max_concurrent_trials=1",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    endpoint = job.deploy(name="iris-test")
+    secured = job.deploy(name="iris-secured", key="s3cret")
+    yield job, endpoint, secured, root
+    endpoint.delete()
+    secured.delete()
+    if old is None:
+        os.environ.pop("CLOUDAUTO_RUNS_DIR", None)
+    else:
+        os.environ["CLOUDAUTO_RUNS_DIR"] = old
+
+
+def request(url: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, bytes]:
+    parsed = urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def test_predictions_equal_the_predictor_in_process(deployed):
+    from autogluon.tabular import TabularPredictor
+
+    job, endpoint, _, root = deployed
+    test = pd.read_csv(root / "iris" / "test.csv")
+    rows = test.drop(columns=["target"])
+    served = endpoint.score(rows)
+    model_dir = Path(job.best_trial().artifacts["dir"]) / "model"
+    expected = TabularPredictor.load(str(model_dir)).predict(rows)
+    assert list(served["prediction"]) == list(expected)
+    assert (served["prediction"] == test["target"]).mean() >= 0.9
+
+
+def test_every_input_form_and_batching_give_the_same_answer(deployed):
+    _, endpoint, _, root = deployed
+    test_csv = root / "iris" / "test.csv"
+    frame = pd.read_csv(test_csv).drop(columns=["target"])
+    whole = endpoint.score(frame)
+    assert whole.equals(endpoint.score(frame.to_dict(orient="records")))
+    assert list(endpoint.score(test_csv)["prediction"]) == list(whole["prediction"])  # the label column is ignored
+    small = HTTPScorer(endpoint.url, max_rows=7)  # 30 rows -> 5 requests
+    assert small.score(frame).equals(whole)
+
+
+def test_ping_and_the_azure_route(deployed):
+    _, endpoint, _, _ = deployed
+    status, body = request(endpoint.url, "GET", "/ping")
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    payload = {"input_data": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}
+    status, body = request(endpoint.url, "POST", "/score", json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    assert status == 200 and [r["prediction"] for r in json.loads(body)] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "words"),
+    [
+        (b"", {"Content-Type": "text/csv"}, 400, "empty"),
+        (b"a,b\n1,2\n", {"Content-Type": "text/csv"}, 400, "missing columns"),
+        (
+            b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\nx,1,2,3\n",
+            {"Content-Type": "text/csv"},
+            400,
+            "takes numbers",
+        ),
+        (b"{not json", {"Content-Type": "application/json"}, 400, "cannot read"),
+        (b'{"nothing": 1}', {"Content-Type": "application/json"}, 400, "JSON must be"),
+        (b"x", {"Content-Type": "text/plain"}, 415, "not supported"),
+        (
+            b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n1,1,2,3\n",
+            {"Content-Type": "text/csv", "Accept": "image/png"},
+            406,
+            "cannot answer",
+        ),
+        (b"a" * (6 * 1024 * 1024 + 1), {"Content-Type": "text/csv"}, 413, "limit"),
+    ],
+    ids=["empty", "columns", "types", "bad-json", "json-shape", "content-type", "accept", "too-large"],
+)
+def test_bad_payloads_get_a_4xx_with_a_message(deployed, body, headers, status, words):
+    _, endpoint, _, _ = deployed
+    got, answer = request(endpoint.url, "POST", "/invocations", body, headers)
+    assert got == status
+    assert words in json.loads(answer)["error"]
+
+
+def test_bearer_key(deployed):
+    _, _, secured, root = deployed
+    frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(3)
+    assert len(secured.score(frame)) == 3
+    with pytest.raises(ScoringError, match="401.*bearer key"):
+        HTTPScorer(secured.url, key="wrong").score(frame)
+
+
+def test_bounded_load_has_no_errors(deployed):
+    _, endpoint, _, root = deployed
+    frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    bodies = [frame.iloc[[i % len(frame)]].to_csv(index=False).encode() for i in range(2000)]
+    scorer = HTTPScorer(endpoint.url, retries=0)
+
+    def one(body: bytes) -> int:
+        return len(json.loads(scorer.post(body)))
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, bodies))
+    assert results == [1] * 2000
+    assert time.monotonic() - start < 120
+
+
+def test_client_retries_throttling_then_reports_the_endpoint_message():
+    import http.server
+
+    answers = iter([429, 503, 200, 400])
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = next(answers)
+            body = b'[{"prediction": 1}]' if status == 200 else json.dumps({"error": f"status {status}"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        scorer = HTTPScorer(f"http://127.0.0.1:{server.server_address[1]}", backoff=0.01)
+        assert scorer.score([{"a": 1}])["prediction"].tolist() == [1]  # after a 429 and a 503
+        with pytest.raises(ScoringError, match="answered 400: status 400"):
+            scorer.score([{"a": 1}])
+    finally:
+        server.shutdown()
+
+
+def test_cli_score_and_delete(deployed, tmp_path):
+    import subprocess
+    import sys
+
+    job, _, _, root = deployed
+    exe = str(Path(sys.executable).with_name("cloudauto"))
+    temp = job.deploy(name="iris-cli")
+    out = subprocess.run(
+        [exe, "score", "iris-cli", str(root / "iris" / "test.csv"), "-o", str(tmp_path / "p.csv")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 30
+    assert subprocess.run([exe, "delete-endpoint", "iris-cli"], capture_output=True).returncode == 0
+    with pytest.raises(ScoringError):
+        HTTPScorer(temp.url, retries=0, timeout=2).score(pd.read_csv(root / "iris" / "test.csv"))
+    missing = subprocess.run([exe, "score", "no-such-endpoint", str(root / "iris" / "test.csv")], capture_output=True, text=True)
+    assert missing.returncode == 5 and "no local endpoint 'no-such-endpoint'" in missing.stderr
