@@ -101,29 +101,35 @@ class HTTPScorer:
             conn = self._local.conn = cls(self.host, self.port, timeout=self.timeout)
         return conn
 
-    def post(self, body: bytes, content_type: str = "text/csv", accept: str = "application/json") -> bytes:
+    def post(self, body: bytes, content_type: str = "text/csv", accept: str = "application/json", *, query: str = "") -> bytes:
         headers = {"Content-Type": content_type, "Accept": accept, **self.headers}
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
-        for attempt in range(self.retries + 1):
+        attempt, fresh_retry = 0, True
+        while True:
+            reused = getattr(self._local, "conn", None) is not None
             try:
                 conn = self._connection()
-                conn.request("POST", self.path, body=body, headers=headers)
+                conn.request("POST", self.path + query, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
             except (ConnectionError, http.client.HTTPException, TimeoutError, OSError) as exc:
                 self._local.conn = None
-                if attempt == self.retries:
+                if reused and fresh_retry:  # the server closed an idle keep-alive connection: not a failure
+                    fresh_retry = False
+                    continue
+                if attempt >= self.retries:
                     raise ScoringError(f"cannot reach {self.host}:{self.port}{self.path}: {exc}") from None
                 self._sleep(attempt)
+                attempt += 1
                 continue
             if response.status < 300:
                 return data
             if response.status in RETRY_STATUS and attempt < self.retries:
                 self._sleep(attempt, response.getheader("Retry-After"))
+                attempt += 1
                 continue
             raise ScoringError(f"the endpoint answered {response.status}: {_message(data)}", response.status)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _sleep(self, attempt: int, retry_after: Optional[str] = None) -> None:
         delay = self.backoff * (2**attempt) * (0.5 + random.random())  # exponential, with jitter
@@ -131,12 +137,15 @@ class HTTPScorer:
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
 
-    def score(self, data: Any) -> pd.DataFrame:
+    def score(self, data: Any, *, probabilities: bool = False) -> pd.DataFrame:
+        """Predictions for every row (class probabilities too, on request), batched."""
         import pandas as pd
 
         frame = as_frame(data)
+        query = "?probabilities=true" if probabilities else ""
         parts = [
-            pd.read_json(io.BytesIO(self.post(body)), orient="records") for body in batches(frame, self.max_rows, self.max_bytes)
+            pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
+            for body in batches(frame, self.max_rows, self.max_bytes)
         ]
         result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         result.index = frame.index

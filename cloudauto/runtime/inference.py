@@ -100,27 +100,28 @@ class Model:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
-        frame = frame[self.features].copy()
+        frame = frame[self.features]
         for column, dtype in self.dtypes.items():
-            if dtype in ("int", "float") and column in frame:
+            # only columns that did not parse as numbers need a look
+            if dtype in ("int", "float") and frame[column].dtype.kind not in "iufb":
                 converted = pd.to_numeric(frame[column], errors="coerce")
                 bad = frame[column][converted.isna() & frame[column].notna()]
                 if len(bad):
                     raise BadRequest(f"column {column!r} takes numbers; row {int(bad.index[0])} has {bad.iloc[0]!r}")
-                frame[column] = converted
+                frame = frame.assign(**{column: converted})
         return frame
 
     # predictions ---------------------------------------------------------------------------
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
+        """Predictions; with `probabilities`, one proba_<class> column per class as well."""
         import pandas as pd
 
-        prediction = self.predictor.predict(frame)
-        out = pd.DataFrame({"prediction": prediction.to_numpy()})
-        if self.predictor.can_predict_proba:
-            proba = self.predictor.predict_proba(frame)
-            for column in proba.columns:
-                out[f"proba_{column}"] = proba[column].to_numpy()
-        return out
+        if not probabilities or not self.predictor.can_predict_proba:
+            return pd.DataFrame({"prediction": self.predictor.predict(frame).to_numpy()})
+        proba = self.predictor.predict_proba(frame)
+        prediction = self.predictor.predict_from_proba(proba)  # one pass through the models, not two
+        columns = {f"proba_{c}": proba[c].to_numpy() for c in proba.columns}
+        return pd.DataFrame({"prediction": prediction.to_numpy(), **columns})
 
     def render(self, predictions: pd.DataFrame, accept: Optional[str]) -> tuple[bytes, str]:
         kind = (accept or JSON).split(";")[0].strip().lower()
@@ -132,8 +133,10 @@ class Model:
             return predictions.to_json(orient="records").encode(), JSON
         raise BadRequest(f"cannot answer in {kind!r}; accept {CSV} or {JSON}", status=406)
 
-    def handle(self, body: bytes, content_type: Optional[str], accept: Optional[str]) -> tuple[bytes, str]:
-        return self.render(self.predict(self.parse(body, content_type)), accept)
+    def handle(
+        self, body: bytes, content_type: Optional[str], accept: Optional[str], probabilities: bool = False
+    ) -> tuple[bytes, str]:
+        return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
 
 
 # the SageMaker inference toolkit's contract --------------------------------------------------

@@ -200,3 +200,14 @@ def test_cli_score_and_delete(deployed, tmp_path):
         HTTPScorer(temp.url, retries=0, timeout=2).score(pd.read_csv(root / "iris" / "test.csv"))
     missing = subprocess.run([exe, "score", "no-such-endpoint", str(root / "iris" / "test.csv")], capture_output=True, text=True)
     assert missing.returncode == 5 and "no local endpoint 'no-such-endpoint'" in missing.stderr
+
+
+def test_class_probabilities_on_request(deployed):
+    _, endpoint, _, root = deployed
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(5)
+    plain = endpoint.score(rows)
+    with_proba = endpoint.score(rows, probabilities=True)
+    assert list(plain.columns) == ["prediction"]
+    assert list(with_proba.columns) == ["prediction", "proba_0", "proba_1", "proba_2"]
+    assert (with_proba["prediction"] == plain["prediction"]).all()
+    assert with_proba[["proba_0", "proba_1", "proba_2"]].sum(axis=1).round(6).eq(1).all()

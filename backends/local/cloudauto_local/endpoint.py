@@ -54,13 +54,19 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
             raise BadRequest(f"the body is over {max_bytes:,} bytes", status=413)
         return body
 
+    def wants_proba(request: Request) -> bool:
+        """Class probabilities on request (?probabilities=true): predictions alone are cheaper."""
+        return request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
+
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "healthy", "features": model.features})
 
     async def invocations(request: Request) -> Response:
         try:
             body = await body_of(request)
-            data, content_type = model.handle(body, request.headers.get("content-type"), request.headers.get("accept"))
+            data, content_type = model.handle(
+                body, request.headers.get("content-type"), request.headers.get("accept"), wants_proba(request)
+            )
         except BadRequest as exc:
             return error(exc.status, str(exc))
         except Exception as exc:  # a real fault of ours or the model's
@@ -70,7 +76,7 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
     async def score(request: Request) -> Response:
         try:
             body = await body_of(request)
-            data, _ = model.handle(body, "application/json", "application/json")
+            data, _ = model.handle(body, "application/json", "application/json", wants_proba(request))
         except BadRequest as exc:
             return error(exc.status, str(exc))
         except Exception as exc:
@@ -112,8 +118,8 @@ class LocalEndpoint(Endpoint):
         self.name, self.url = record.name, record.url
         self._scorer = HTTPScorer(record.url, key=record.key)
 
-    def score(self, data: Any):
-        return self._scorer.score(data)
+    def score(self, data: Any, *, probabilities: bool = False):
+        return self._scorer.score(data, probabilities=probabilities)
 
     def delete(self, timeout: float = 10.0) -> None:
         """Stop the server (TERM, then KILL) and wait until it no longer answers."""
@@ -225,7 +231,8 @@ def main() -> None:
 
     key = os.environ.get("CLOUDAUTO_ENDPOINT_KEY") or None  # not on the command line, where ps shows it
     app = create_app(args.model, key=key, max_bytes=args.max_bytes)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # keep-alive well past the client's idle gaps (SageMaker asks containers for over 60 s)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=75)
 
 
 if __name__ == "__main__":
