@@ -190,10 +190,19 @@ class JobSpec(StrictModel):
     def locate(self, issue: SpecIssue) -> SpecIssue:
         """Give an issue found after loading (a backend's refusal) the file and line of its field."""
         if self._positions is not None and issue.line is None:
-            from .loader import _data_path
-
-            data = self._positions.data
-            issue.path = _data_path(issue.path, data) if issue.path else issue.path
+            node, path = self._positions.data, []
+            for part in issue.path:  # drop the sub-space index where the space was a mapping
+                if isinstance(part, int) and isinstance(node, dict):
+                    continue
+                path.append(part)
+                node = (
+                    node.get(part)
+                    if isinstance(node, dict)
+                    else node[part]
+                    if isinstance(node, list) and isinstance(part, int) and part < len(node)
+                    else None
+                )
+            issue.path = tuple(path)
             issue.file, (issue.line, issue.column) = self._positions.locate(issue.path)
         elif issue.file is None:
             issue.file = self._source

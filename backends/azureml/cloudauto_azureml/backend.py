@@ -29,7 +29,10 @@ class AzureMLBackend(Backend):
         return found
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
-        raise NotSupportedError("compiling is not yet supported by the azureml backend in this version of cloudauto-azureml")
+        from .compile import build
+
+        job, text, warnings, notes = build(spec)
+        return CompiledJob(self.name, spec, job, files={f"{spec.name}.job.yml": text}, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         raise NotSupportedError("submitting is not yet supported by the azureml backend")

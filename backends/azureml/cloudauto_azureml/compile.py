@@ -1,0 +1,323 @@
+"""A spec as azure-ai-ml v2 job entities, offline, and the YAML `az ml job create -f` takes.
+
+- `engine: native` -> an AutoML job (`azure.ai.ml.automl`): image classification and object
+  detection take the sweep space (`extend_search_space`, one SearchSpace per alternative
+  sub-space), the sampling and the policy (`set_sweep`), and `set_limits`; tabular and text
+  jobs search their own space, so a sweep space there is an error.
+- `engine: command` -> a SweepJob over a CommandJob that runs the user's command, with
+  `${{sweep.x}}` turned into `${{search_space.x}}` (fixed values written in, quoted).
+
+Distributions keep their exact meaning: loguniform / qloguniform go to Azure with natural-log
+exponent bounds, randint [low, high) is Randint(upper) when low is 0 and an exact Choice of
+the integers otherwise. Parameter names the SDK does not take for a task (v1's `img_size`)
+are refused here with the valid names, before the SDK's own, nameless, ValidationException.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.runtime.data import resolve
+from cloudauto.spec.errors import SpecIssue
+from cloudauto.spec.metrics import Task
+from cloudauto.spec.models import Engine, JobSpec, Sampling
+from cloudauto.spec.rules import PLACEHOLDER
+from cloudauto.spec.space import Choice, Fixed, LogNormal, LogUniform, Normal, QLogUniform, QUniform, RandInt, Uniform
+from cloudauto.spec.types import scheme_of
+
+_IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
+_BAYESIAN_KINDS = {"choice", "uniform", "quniform", "fixed"}
+MAX_EXACT_CHOICE = 1000
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.errors: list[SpecIssue] = []
+        self.warnings: list[SpecIssue] = []
+
+    def error(self, path: tuple, message: str) -> None:
+        self.errors.append(SpecIssue(f"azureml: {message}", path))
+
+    def warn(self, path: tuple, message: str) -> None:
+        self.warnings.append(SpecIssue(f"azureml: {message}", path, level="warning"))
+
+
+def distribution(dist: Any, *, fixed_as_choice: bool = True) -> Any:
+    """One of our distributions as an azure.ai.ml.sweep object (Azure's own conventions)."""
+    from azure.ai.ml import sweep
+
+    if isinstance(dist, Fixed):
+        return sweep.Choice([dist.value])
+    if isinstance(dist, Choice):
+        return sweep.Choice(list(dist.values))
+    if isinstance(dist, Uniform):
+        return sweep.Uniform(min_value=dist.low, max_value=dist.high)
+    if isinstance(dist, LogUniform):
+        return sweep.LogUniform(min_value=dist.log_low, max_value=dist.log_high)
+    if isinstance(dist, QUniform):
+        return sweep.QUniform(min_value=dist.low, max_value=dist.high, q=dist.q)
+    if isinstance(dist, QLogUniform):
+        return sweep.QLogUniform(min_value=dist.log_low, max_value=dist.log_high, q=dist.q)
+    if isinstance(dist, RandInt):
+        return sweep.Randint(upper=dist.high) if dist.low == 0 else sweep.Choice(list(range(dist.low, dist.high)))
+    if isinstance(dist, Normal):
+        return sweep.Normal(mu=dist.mu, sigma=dist.sigma)
+    if isinstance(dist, LogNormal):
+        return sweep.LogNormal(mu=dist.mu, sigma=dist.sigma)
+    raise TypeError(f"no Azure distribution for {dist!r}")
+
+
+def _check_space(spec: JobSpec, out: _Problems, valid_names: list[str] | None) -> None:
+    sweep = spec.sweep
+    if sweep is None:
+        return
+    for index, name, dist in spec.space.distributions():
+        path = ("sweep", "space", index, name)
+        if valid_names is not None and name not in valid_names:
+            close = difflib.get_close_matches(name, valid_names, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            extra = " (azure-ai-ml v2 renamed img_size to image_size; yolov5 takes model_size)" if name == "img_size" else ""
+            out.error(
+                path,
+                f"'{name}' is not a search-space parameter Azure ML takes for {spec.task.value}{extra}; "
+                f"{hint}valid: {', '.join(valid_names)}",
+            )
+        if isinstance(dist, RandInt) and dist.low != 0 and dist.high - dist.low > MAX_EXACT_CHOICE:
+            out.error(
+                path,
+                f"'{name}': Azure's randint starts at 0; [{dist.low}, {dist.high}) has more than "
+                f"{MAX_EXACT_CHOICE} values to list as a choice",
+            )
+        if sweep.sampling is Sampling.BAYESIAN and dist.kind not in _BAYESIAN_KINDS:
+            out.error(path, f"'{name}' is {dist.kind}: Azure ML's Bayesian sampling takes only choice, uniform and quniform")
+        if sweep.sampling is Sampling.GRID and not dist.is_discrete:
+            out.error(path, f"'{name}' is {dist.kind}: Azure ML's grid sampling needs every parameter to be a choice")
+
+
+def _grid_ready(dist: Any) -> Any:
+    """Grid sampling takes only Choice: a discrete distribution becomes the exact list of its values."""
+    return Choice(values=tuple(dist.grid_values())) if dist.is_discrete and not isinstance(dist, (Choice, Fixed)) else dist
+
+
+def _policy(spec: JobSpec) -> Any:
+    from azure.ai.ml import sweep
+
+    policy = spec.policy
+    if policy is None:
+        return None
+    common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
+    if policy.policy == "bandit":
+        slack = (
+            {"slack_factor": policy.slack_factor} if policy.slack_factor is not None else {"slack_amount": policy.slack_amount}
+        )
+        return sweep.BanditPolicy(**common, **slack)
+    if policy.policy == "median_stopping":
+        return sweep.MedianStoppingPolicy(**common)
+    return sweep.TruncationSelectionPolicy(**common, truncation_percentage=policy.truncation_percentage)
+
+
+def _input(uri: str, base_dir: str | None, *, mltable: bool) -> tuple[Any, str | None]:
+    """(Input, the local path to write into the YAML ourselves, or None)."""
+    from azure.ai.ml import Input
+
+    scheme = scheme_of(uri)
+    local = None
+    if scheme in (None, "file"):
+        local = resolve(uri[len("file://") :] if scheme == "file" else uri, base_dir)
+        kind = "mltable" if mltable else ("uri_folder" if Path(local).is_dir() or uri.endswith("/") else "uri_file")
+        return Input(type=kind, path=local), local
+    if mltable:
+        return Input(type="mltable", path=uri), None
+    kind = "uri_folder" if uri.endswith("/") else "uri_file"
+    return Input(type=kind, path=uri), None
+
+
+def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
+    from azure.ai.ml import automl
+
+    settings = spec.backends.azureml
+    metric = spec.objective.azureml
+    if metric is None:
+        out.error(("metric",), f"{spec.objective.name} is not a primary metric Azure AutoML takes for {spec.task.value}")
+        return None, {}
+    image = spec.task in _IMAGE
+    locals_: dict[str, str] = {}
+    data = {}
+    for role, uri in spec.data.uris().items():
+        value, local = _input(uri, spec.base_dir, mltable=True)
+        data[role] = value
+        if local:
+            locals_[role] = local
+    common = {
+        "compute": settings.compute,
+        "experiment_name": settings.experiment_name or spec.name,
+        "name": None,
+        "training_data": data.get("train"),
+        "validation_data": data.get("validation"),
+        "target_column_name": spec.data.label,
+        "primary_metric": metric,
+        "tags": {"cloudauto:job": spec.name, **spec.tags},
+    }
+    limits = spec.limits
+    timeout_minutes = int(limits.timeout // 60) if limits.timeout else None
+    if image:
+        factory = automl.image_object_detection if spec.task is Task.IMAGE_OBJECT_DETECTION else automl.image_classification
+        space_cls = (
+            automl.ImageObjectDetectionSearchSpace
+            if spec.task is Task.IMAGE_OBJECT_DETECTION
+            else automl.ImageClassificationSearchSpace
+        )
+        valid = sorted(p for p in inspect.signature(space_cls.__init__).parameters if p not in ("self", "kwargs"))
+        _check_space(spec, out, valid)
+        if out.errors:
+            return None, locals_
+        job = factory(**{k: v for k, v in common.items() if v is not None})
+        job.set_limits(
+            max_trials=spec.max_trials,
+            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            **({"timeout_minutes": timeout_minutes} if timeout_minutes else {}),
+        )
+        if spec.sweep is not None:
+            grid = spec.sweep.sampling is Sampling.GRID
+            spaces = [
+                automl.SearchSpace(**{n: distribution(_grid_ready(d) if grid else d) for n, d in sub.items()})
+                for sub in spec.space.subspaces
+            ]
+            job.extend_search_space(spaces)
+            job.set_sweep(sampling_algorithm=spec.sweep.sampling.value.capitalize(), early_termination=_policy(spec))
+        return job, locals_
+    if spec.sweep is not None and spec.space.parameter_names():
+        out.error(
+            ("sweep", "space"),
+            f"Azure AutoML {spec.task.value} jobs search their own space; "
+            "use engine: autogluon or engine: command to sweep parameters of your own",
+        )
+        return None, locals_
+    if spec.task is Task.TEXT_CLASSIFICATION:
+        job = automl.text_classification(**{k: v for k, v in common.items() if v is not None})
+        job.set_limits(
+            max_trials=spec.max_trials,
+            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            **({"timeout_minutes": timeout_minutes} if timeout_minutes else {}),
+        )
+        return job, locals_
+    factory = {
+        Task.TABULAR_CLASSIFICATION: automl.classification,
+        Task.TABULAR_REGRESSION: automl.regression,
+        Task.TIME_SERIES_FORECASTING: automl.forecasting,
+    }[spec.task]
+    job = factory(**{k: v for k, v in common.items() if v is not None})
+    job.set_limits(
+        max_trials=spec.max_trials,
+        max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+        **({"timeout_minutes": timeout_minutes} if timeout_minutes else {}),
+        **({"trial_timeout_minutes": int(limits.trial_timeout // 60)} if limits.trial_timeout else {}),
+    )
+    if spec.task is Task.TIME_SERIES_FORECASTING:
+        job.set_forecast_settings(
+            time_column_name=spec.data.timestamp,
+            forecast_horizon=spec.data.prediction_length,
+            frequency=spec.data.freq,
+            **({"time_series_id_column_names": [spec.data.item_id]} if spec.data.item_id else {}),
+        )
+    return job, locals_
+
+
+def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
+    from azure.ai.ml import sweep
+    from azure.ai.ml.entities import CommandJob, Environment
+
+    settings = spec.backends.azureml
+    command = spec.command
+    _check_space(spec, out, None)
+    if out.errors:
+        return None, {}
+    fixed = {n: d.value for _, n, d in spec.space.distributions() if isinstance(d, Fixed)}
+    if spec.space.is_conditional:
+        out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
+        return None, {}
+
+    def placeholder(match: Any) -> str:
+        name = match.group(1).split(".", 1)[1]
+        return shlex.quote(str(fixed[name])) if name in fixed else "${{search_space." + name + "}}"
+
+    line = PLACEHOLDER.sub(placeholder, command.run)
+    if command.environment:
+        environment: Any = command.environment
+    elif command.image:
+        environment = Environment(image=command.image)
+    else:
+        out.error(("command",), "Azure ML needs command.environment (azureml:name:version) or command.image")
+        return None, {}
+    code = resolve(command.code, spec.base_dir)
+    trial = CommandJob(command=line, code=code, environment=environment, environment_variables=dict(command.env))
+    grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
+    space = {n: distribution(_grid_ready(d) if grid else d) for n, d in spec.space.subspaces[0].items() if n not in fixed}
+    limits = spec.limits
+    job = sweep.SweepJob(
+        name=None,
+        experiment_name=settings.experiment_name or spec.name,
+        compute=settings.compute,
+        trial=trial,
+        search_space=space,
+        sampling_algorithm=(spec.sweep.sampling.value if spec.sweep else "random"),
+        objective=sweep.Objective(goal=spec.objective.goal.value, primary_metric=spec.metric.name),
+        early_termination=_policy(spec),
+        limits=sweep.SweepJobLimits(
+            max_total_trials=spec.max_trials,
+            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            timeout=int(limits.timeout) if limits.timeout else None,
+            trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
+        ),
+        tags={"cloudauto:job": spec.name, **spec.tags},
+    )
+    return job, {"__code__": code}
+
+
+def build(spec: JobSpec) -> tuple[Any, str, list[SpecIssue], list[str]]:
+    """(the azure-ai-ml entity, its YAML, warnings, notes)."""
+    out = _Problems()
+    if spec.engine is Engine.NATIVE:
+        if spec.task is Task.CUSTOM:
+            raise NotSupportedError("task custom has no Azure AutoML job; use engine: command")
+        job, locals_ = _automl(spec, out)
+    elif spec.engine is Engine.COMMAND:
+        job, locals_ = _command_sweep(spec, out)
+    else:
+        raise NotSupportedError(
+            "engine: autogluon on Azure ML (a sweep job running cloudauto's trial runtime) is not "
+            "yet supported by this version of cloudauto-azureml; use engine: native or engine: command"
+        )
+    if out.errors:
+        raise CompileError("azureml", out.errors)
+    if spec.backends.azureml.compute is None:
+        out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
+    text = to_yaml(job, locals_)
+    notes = [f"upload on submit: {path} ({role})" for role, path in locals_.items() if not role.startswith("__")]
+    if "__code__" in locals_:
+        notes.append(f"upload on submit: the code folder {locals_['__code__']}")
+    return job, text, out.warnings, notes
+
+
+def to_yaml(job: Any, local_inputs: dict[str, str]) -> str:
+    """The job's YAML, with local paths written as paths (the SDK would write azureml:./...)."""
+    import yaml
+
+    data = json.loads(json.dumps(job._to_dict()))  # OrderedDicts and enums -> plain data
+    key_of = {"train": "training_data", "validation": "validation_data", "test": "test_data"}
+    for role, path in local_inputs.items():
+        if role in key_of and isinstance(data.get(key_of[role]), dict):
+            data[key_of[role]]["path"] = path
+    if "__code__" in local_inputs and isinstance(data.get("trial"), dict):
+        data["trial"]["code"] = local_inputs["__code__"]
+    header = "$schema: " + data.pop("$schema") + "\n" if "$schema" in data else ""
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+__all__ = ["build", "distribution", "to_yaml"]

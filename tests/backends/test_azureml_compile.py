@@ -1,0 +1,142 @@
+"""Azure ML compile: real azure-ai-ml entities whose YAML loads back with load_job."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from azure.ai.ml import load_job
+
+import cloudauto
+from cloudauto.backend import CompileError, NotSupportedError
+
+from ..conftest import BASE, EXAMPLES, ROOT
+
+
+def compiled(spec: cloudauto.JobSpec, tmp_path, strict: bool = False):
+    job = cloudauto.compile(spec, backend="azureml", strict=strict)
+    (written,) = job.write(tmp_path)
+    return job, load_job(written)
+
+
+def test_the_fridge_spec_is_the_tutorials_job(tmp_path):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml")
+    _, job = compiled(spec, tmp_path)
+    assert type(job).__name__ == "ImageObjectDetectionJob"
+    assert job.task_type.lower() == "imageobjectdetection" or "object" in str(job.task_type).lower()
+    assert str(job.primary_metric).lower().endswith("mean_average_precision") or "MEAN_AVERAGE_PRECISION" in str(
+        job.primary_metric
+    )
+    assert job.compute.endswith("gpu-cluster-nc24s-v3")
+    assert (job.limits.max_trials, job.limits.max_concurrent_trials, job.limits.timeout_minutes) == (20, 4, 360)
+    assert str(job.sweep.sampling_algorithm).lower().endswith("random")
+    policy = job.sweep.early_termination
+    assert (policy.evaluation_interval, policy.slack_factor, policy.delay_evaluation) == (2, 0.2, 6)
+    yolo, rcnn = job.search_space
+    assert yolo.model_name.values == ["yolov5"]
+    assert (yolo.learning_rate.min_value, yolo.learning_rate.max_value) == (0.0001, 0.01)
+    assert yolo.model_size.values == ["small", "medium"]
+    assert rcnn.model_name.values == ["fasterrcnn_resnet50_fpn"]
+    assert (rcnn.learning_rate.min_value, rcnn.learning_rate.max_value) == (0.0001, 0.001)
+    assert rcnn.optimizer.values == ["sgd", "adam", "adamw"] and rcnn.min_size.values == [600, 800]
+    assert job.training_data.path.startswith("azureml://datastores/workspaceblobstore/paths/fridge/train")
+    assert job.training_data.type == "mltable"
+
+
+def test_the_torch_script_becomes_a_sweep_over_a_command_job(tmp_path):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "torch_digits" / "spec.yaml")
+    _, job = compiled(spec, tmp_path)
+    assert type(job).__name__ == "SweepJob"
+    assert job.trial.command == (
+        "python train.py --lr ${{search_space.learning_rate}} --width ${{search_space.width}} "
+        "--optimizer ${{search_space.optimizer}} --epochs 12"
+    )
+    lr = job.search_space["learning_rate"]
+    assert type(lr).__name__ == "LogUniform"
+    assert lr.min_value == pytest.approx(math.log(0.0003)) and lr.max_value == pytest.approx(math.log(0.03))
+    assert job.search_space["width"].values == [8, 16, 32]
+    assert (job.objective.goal, job.objective.primary_metric) == ("maximize", "val_accuracy")
+    assert type(job.early_termination).__name__ == "MedianStoppingPolicy" and job.early_termination.delay_evaluation == 3
+    assert (job.limits.max_total_trials, job.limits.max_concurrent_trials, job.limits.trial_timeout) == (8, 2, 300)
+    assert job.trial.environment.image == "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
+    assert str(job.trial.code).endswith("torch_digits")
+
+
+SCRIPT = """\
+name: s
+task: custom
+engine: command
+command: {run: "python t.py --a ${{sweep.a}} --b ${{sweep.b}} --c ${{sweep.c}}", code: ., image: python:3.11}
+metric: {name: loss, goal: minimize}
+sweep:
+  space:
+    a: "loguniform(-9, -2)"
+    b: {randint: [3, 7]}
+    c: {randint: 5}
+"""
+
+
+def test_distributions_keep_their_meaning(tmp_path):
+    _, job = compiled(cloudauto.JobSpec.from_yaml(SCRIPT), tmp_path)
+    a, b, c = (job.search_space[k] for k in "abc")
+    assert (a.min_value, a.max_value) == (-9, -2)  # Azure strings keep Azure's exponents, exactly
+    assert type(b).__name__ == "Choice" and b.values == [3, 4, 5, 6]  # [3, 7) listed exactly
+    assert type(c).__name__ == "Randint" and c.upper == 5
+
+
+def test_v1_search_space_names_are_refused_with_the_v2_name():
+    text = (
+        ROOT.joinpath("job_specs", "fridge_objects_od.yaml")
+        .read_text()
+        .replace("model_size: {choice: [small, medium]}", "img_size: {choice: [640, 704]}")
+    )
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_yaml(text), backend="azureml")
+    assert "'img_size' is not a search-space parameter" in str(info.value) and "image_size" in str(info.value)
+
+
+def test_local_data_is_written_as_a_path_and_loads_back(tmp_path):
+    text = (
+        ROOT.joinpath("job_specs", "fridge_objects_od.yaml")
+        .read_text()
+        .replace("azureml://datastores/workspaceblobstore/paths/fridge/valid/", "./data/fridge/valid/")
+    )
+    spec = cloudauto.JobSpec.from_yaml(text, source=str(ROOT / "job_specs" / "fridge_objects_od.yaml"))
+    job, loaded = compiled(spec, tmp_path)
+    assert "azureml:./" not in job.render()
+    assert loaded.validation_data.path.endswith("data/fridge/valid")
+    assert any("upload on submit" in n for n in job.notes)
+
+
+def test_what_azure_cannot_run_is_refused():
+    with pytest.raises(CompileError, match="s3:// data"):
+        cloudauto.compile(
+            cloudauto.JobSpec.from_yaml(
+                BASE.replace("./train.csv", "s3://b-b/x.csv").replace("tabular", "tabular") + "engine: native\n"
+            ),
+            backend="azureml",
+        )
+    bayes = SCRIPT.replace("space:", "sampling: bayesian\n  early_termination: {policy: median_stopping}\n  space:")
+    with pytest.raises(CompileError, match="bayesian sampling with early termination"):
+        cloudauto.compile(cloudauto.JobSpec.from_yaml(bayes), backend="azureml")
+    with pytest.raises(CompileError, match="Bayesian sampling takes only choice, uniform and quniform"):
+        cloudauto.compile(
+            cloudauto.JobSpec.from_yaml(SCRIPT.replace("space:", "sampling: bayesian\n  space:")), backend="azureml"
+        )
+    with pytest.raises(CompileError, match="search their own space"):
+        cloudauto.compile(cloudauto.JobSpec.from_yaml(BASE + "engine: native\nsweep:\n  space: {lr: 0.1}\n"), backend="azureml")
+    with pytest.raises(NotSupportedError, match="engine: autogluon"):
+        cloudauto.compile(cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "iris.yaml")), backend="azureml")
+
+
+def test_tabular_automl_job(tmp_path):
+    spec = cloudauto.JobSpec.from_yaml(
+        BASE.replace("./train.csv", "azureml:iris-train:1").replace("accuracy", "AUC_weighted")
+        + "engine: native\nlimits: {max_trials: 12, max_concurrent_trials: 3, timeout: 1h}\n"
+        + "backends:\n  azureml: {compute: cpu-cluster}\n"
+    )
+    _, job = compiled(spec, tmp_path)
+    assert type(job).__name__ == "ClassificationJob"
+    assert "AUC_WEIGHTED" in str(job.primary_metric).upper()
+    assert (job.limits.max_trials, job.limits.max_concurrent_trials, job.limits.timeout_minutes) == (12, 3, 60)
+    assert job.training_data.path in ("azureml:iris-train:1", "iris-train:1") and job.target_column_name == "target"
