@@ -13,24 +13,15 @@ from .spec.models import JobSpec
 SpecLike = Union[JobSpec, str, "os.PathLike[str]", dict]
 
 
-def as_spec(spec: SpecLike, *, overrides: list[str] | None = None) -> JobSpec:
-    """A JobSpec from a spec object, a file path or a plain mapping."""
+def as_spec(spec: SpecLike) -> JobSpec:
+    """A JobSpec from a spec object, a file path (YAML or JSON) or a plain mapping."""
     if isinstance(spec, JobSpec):
-        if overrides:
-            from .spec.loader import apply_overrides, validate_data
-
-            data = spec.model_dump(mode="json", exclude_none=True)
-            apply_overrides(data, overrides)
-            return validate_data(data)
         return spec
     if isinstance(spec, dict):
-        from .spec.loader import apply_overrides, validate_data
+        from .spec.loader import validate_data
 
-        data = dict(spec)
-        if overrides:
-            apply_overrides(data, overrides)
-        return validate_data(data)
-    return JobSpec.from_file(Path(spec), overrides=overrides)
+        return validate_data(spec)
+    return JobSpec.from_file(Path(spec))
 
 
 def compile(spec: SpecLike, backend: str = "local", *, strict: bool = False) -> CompiledJob:  # noqa: A001
