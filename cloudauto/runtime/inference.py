@@ -175,7 +175,9 @@ class Model:
 
 # the SageMaker inference toolkit's contract --------------------------------------------------
 def model_fn(model_dir: str) -> Model:
-    return Model(model_dir)
+    """SageMaker extracts model.tar.gz into model_dir; the predictor may sit one folder down."""
+    found = next(Path(model_dir).rglob(MODEL_INFO), None)
+    return Model(found.parent if found else model_dir)
 
 
 def transform_fn(model: Model, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:

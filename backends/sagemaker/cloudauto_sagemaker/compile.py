@@ -29,6 +29,7 @@ from typing import Any
 
 from cloudauto.backend import CompileError
 from cloudauto.reporting import metric_regex
+from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, wire
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
@@ -44,8 +45,6 @@ MAX_STATIC_VALUE_LEN = 2500
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
 DEFAULT_TRIAL_RUNTIME = 86_400
-SUBSPACE_PARAM = "cloudauto_subspace"
-SPACE_PARAM = "cloudauto_space"
 ENTRY_POINT = "cloudauto_entry.py"
 CPU_DEFAULT, GPU_DEFAULT = "ml.m5.2xlarge", "ml.g5.2xlarge"
 _GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
@@ -91,12 +90,6 @@ def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training"
         version = max(versions, key=Version)
     uri = image_uris.retrieve(framework="autogluon", region=region, version=version, image_scope=scope, instance_type=instance)
     return uri, f"sagemaker SDK image config: autogluon {version} ({scope})"
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, str], dict[str, Any]]:
@@ -146,10 +139,10 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
             done.add(key)
             path = ("sweep", "space", index, name)
             if isinstance(dist, Fixed):
-                static[key] = _str(dist.value)
+                static[key] = wire(dist.value)
                 decode["params"][key] = {"type": type(dist.value).__name__}
             elif isinstance(dist, Choice):
-                values = [_str(v) for v in dist.values]
+                values = [wire(v) for v in dist.values]
                 if len(values) > MAX_CATEGORICAL_VALUES:
                     out.error(
                         path,
@@ -160,10 +153,10 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
                 categorical.append({"Name": key, "Values": values})
                 decode["params"][key] = {"type": "choice", "values": list(dist.values)}
             elif isinstance(dist, Uniform):
-                continuous.append({"Name": key, "MinValue": _str(dist.low), "MaxValue": _str(dist.high), "ScalingType": "Linear"})
+                continuous.append({"Name": key, "MinValue": wire(dist.low), "MaxValue": wire(dist.high), "ScalingType": "Linear"})
             elif isinstance(dist, (LogUniform, QLogUniform)):
                 continuous.append(
-                    {"Name": key, "MinValue": _str(dist.low), "MaxValue": _str(dist.high), "ScalingType": "Logarithmic"}
+                    {"Name": key, "MinValue": wire(dist.low), "MaxValue": wire(dist.high), "ScalingType": "Logarithmic"}
                 )
                 if isinstance(dist, QLogUniform):
                     decode["params"][key] = {"type": "qloguniform", "q": dist.q, "low": dist.low, "high": dist.high}

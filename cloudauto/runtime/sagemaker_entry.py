@@ -1,0 +1,119 @@
+"""The trial entry point in SageMaker's training-container contract.
+
+SageMaker (and the local backend's docker mode) runs it with the hyperparameters in
+`/opt/ml/input/config/hyperparameters.json` (every value a string), one folder per data
+channel (`SM_CHANNEL_<NAME>`, or `/opt/ml/input/data/<name>`), and the model folder
+`SM_MODEL_DIR` (`/opt/ml/model`), which SageMaker tars up for the inference container.
+The tuned values are decoded with the `cloudauto_space` table the compiler wrote, the trial
+runs through the same runtime as everywhere else, and every report is a
+`[cloudauto-metric]` line that the tuning job's metric definition matches. A failure is
+written to `/opt/ml/output/failure`, where SageMaker shows it as the job's reason.
+
+    python -m cloudauto.runtime.sagemaker_entry [--spec spec.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+SUBSPACE_PARAM = "cloudauto_subspace"
+SPACE_PARAM = "cloudauto_space"
+
+
+def wire(value: Any) -> str:
+    """How a value travels as a SageMaker hyperparameter (the compiler writes, decode reads)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _typed(raw: str, kind: str) -> Any:
+    if kind == "int":
+        return int(float(raw))
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.lower() in ("true", "1", "yes")
+    return raw
+
+
+def decode(hyperparameters: Mapping[str, str]) -> dict[str, Any]:
+    """The trial's parameters, with their types and exact values, from SageMaker's strings."""
+    from ..tuning.samplers import quantize
+
+    table = json.loads(hyperparameters[SPACE_PARAM])
+    index = int(hyperparameters.get(SUBSPACE_PARAM, "0"))
+    params: dict[str, Any] = {}
+    for name, key in table["subspaces"][index].items():
+        raw = hyperparameters[key]
+        rule = table["params"].get(key, {"type": "float"})
+        kind = rule["type"]
+        if kind == "choice":
+            params[name] = next(v for v in rule["values"] if wire(v) == raw)
+        elif kind == "quniform":
+            params[name] = quantize(int(float(raw)) * rule["q"], rule["q"], rule["low"], rule["high"])
+        elif kind == "qloguniform":
+            params[name] = quantize(float(raw), rule["q"], rule["low"], rule["high"])
+        else:
+            params[name] = _typed(raw, kind)
+    return params
+
+
+def _channel(name: str, env: Mapping[str, str]) -> Optional[Path]:
+    folder = env.get(f"SM_CHANNEL_{name.upper()}") or str(Path(env.get("SM_INPUT_DIR", "/opt/ml/input")) / "data" / name)
+    path = Path(folder)
+    if not path.exists():
+        return None
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return files[0] if len(files) == 1 else path
+
+
+def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default=str(Path(__file__).resolve().parents[2] / "spec.json"))
+    args, _ = parser.parse_known_args(argv)  # SageMaker also passes the hyperparameters as --name value
+    output = Path(env.get("SM_OUTPUT_DIR", "/opt/ml/output"))
+    try:
+        from ..reporting import report
+        from ..spec import JobSpec
+        from .autogluon_trial import run_trial
+
+        config = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")) / "hyperparameters.json"
+        hyperparameters = json.loads(env["SM_HPS"]) if "SM_HPS" in env else json.loads(config.read_text())
+        hyperparameters = {k: str(v) for k, v in hyperparameters.items()}
+        data = json.loads(Path(env.get("CLOUDAUTO_SPEC", args.spec)).read_text())
+        for role in ("train", "validation", "test"):
+            found = _channel(role, env)
+            if found is not None:
+                data.setdefault("data", {})[role] = str(found)
+            elif role != "train":
+                data.get("data", {}).pop(role, None)
+        spec = JobSpec.from_dict(data, source="sagemaker")
+        params = decode(hyperparameters)
+        name = spec.objective.name
+        print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
+        result = run_trial(
+            spec, params, Path(env.get("SM_MODEL_DIR", "/opt/ml/model")), lambda value: report(**{name: value}).should_stop
+        )
+        if result.objective is not None:
+            report(**{name: result.objective})  # the last line is the trial's objective for the tuner
+        for key, value in result.metrics.items():
+            print(f"[cloudauto] {key}: {value}", flush=True)
+        return 0
+    except Exception as exc:
+        traceback.print_exc()
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "failure").write_text(f"{type(exc).__name__}: {exc}"[:1024])
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
