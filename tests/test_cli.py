@@ -121,9 +121,10 @@ def test_compile_writes_output_atomically(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_compile_for_a_backend_not_ready_yet_exits_2():
+def test_compile_exits_2_when_the_backend_needs_a_setting():
     result = run("compile", "job_specs/iris.yaml", "--backend", "azureml")
-    assert result.returncode == 2 and "not yet supported" in result.stderr
+    assert result.returncode == 2 and "needs an Azure ML environment" in result.stderr
+    assert "job_specs/iris.yaml" in result.stderr and "backends.azureml.environment" in result.stderr
 
 
 def test_compile_for_sagemaker_writes_the_tuning_job_request(tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from azure.ai.ml import load_job
 
 import cloudauto
-from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.backend import CompileError
 
 from ..conftest import BASE, EXAMPLES, ROOT
 
@@ -125,7 +126,7 @@ def test_what_azure_cannot_run_is_refused():
         )
     with pytest.raises(CompileError, match="search their own space"):
         cloudauto.compile(cloudauto.JobSpec.from_yaml(BASE + "engine: native\nsweep:\n  space: {lr: 0.1}\n"), backend="azureml")
-    with pytest.raises(NotSupportedError, match="engine: autogluon"):
+    with pytest.raises(CompileError, match="needs an Azure ML environment with cloudauto and AutoGluon"):
         cloudauto.compile(cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "iris.yaml")), backend="azureml")
 
 
@@ -140,3 +141,75 @@ def test_tabular_automl_job(tmp_path):
     assert "AUC_WEIGHTED" in str(job.primary_metric).upper()
     assert (job.limits.max_trials, job.limits.max_concurrent_trials, job.limits.timeout_minutes) == (12, 3, 60)
     assert job.training_data.path in ("azureml:iris-train:1", "iris-train:1") and job.target_column_name == "target"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_compiles_and_loads_back(path, tmp_path):
+    spec = cloudauto.JobSpec.from_file(
+        path, overrides=["backends.azureml.environment=azureml:cloudauto-autogluon:1", "backends.azureml.compute=cluster"]
+    )
+    job = cloudauto.compile(spec, backend="azureml")
+    written = job.write(tmp_path)
+    loaded = load_job(written[0])
+    assert loaded.compute.endswith("cluster") or loaded.compute.endswith("gpu-cluster-nc24s-v3")
+    assert "azureml:./" not in job.render()
+
+
+def test_autogluon_trials_run_cloudauto_s_entry_with_typed_parameters(tmp_path):
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "diabetes.yaml", overrides=["backends.azureml.environment=azureml:cloudauto-autogluon:1"]
+    )
+    job = cloudauto.compile(spec, backend="azureml")
+    yml, spec_json = job.write(tmp_path)
+    loaded = load_job(yml)
+    assert loaded.trial.command.startswith("python -m cloudauto.runtime.azureml_entry --spec spec.json")
+    assert "--param GBM.learning_rate=${{search_space.GBM_learning_rate}}" in loaded.trial.command
+    lr = loaded.search_space["GBM_learning_rate"]
+    assert type(lr).__name__ == "Uniform" and (lr.min_value, lr.max_value) == (0.01, 0.3)
+    assert type(loaded.search_space["GBM_num_leaves"]).__name__ == "QUniform"
+    assert set(loaded.search_space) == {"models", "GBM_learning_rate", "GBM_num_leaves"}
+    assert loaded.objective.primary_metric == "root_mean_squared_error" and loaded.objective.goal == "minimize"
+    assert json.loads(spec_json.read_text())["name"] == "diabetes-regression"
+
+    from cloudauto.runtime.azureml_entry import typed_params
+
+    typed = typed_params(spec, {"models": "CAT", "GBM.learning_rate": "0.05", "GBM.num_leaves": "32.0"})
+    assert typed == {"models": "CAT", "GBM.learning_rate": 0.05, "GBM.num_leaves": 32, "time_limit": 30}
+
+
+@pytest.mark.slow
+def test_the_azure_entry_trains_and_reports(tmp_path):
+    import subprocess
+    import sys
+
+    from job_specs import make_data
+
+    make_data.iris(tmp_path)
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml")
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudauto.runtime.azureml_entry",
+            "--spec",
+            str(tmp_path / "spec.json"),
+            "--output",
+            str(tmp_path / "out"),
+            "--data-train",
+            str(tmp_path / "iris" / "train.csv"),
+            "--data-test",
+            str(tmp_path / "iris" / "test.csv"),
+            "--param",
+            "models=RF",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '"models": "RF"' in run.stdout
+    assert "[cloudauto-metric] name=accuracy value=" in run.stdout
+    assert "[cloudauto-metric] name=test_accuracy value=" in run.stdout
+    assert (tmp_path / "out" / "model" / "cloudauto_model.json").is_file()

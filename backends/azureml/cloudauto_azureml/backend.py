@@ -31,8 +31,8 @@ class AzureMLBackend(Backend):
     def _compile(self, spec: JobSpec) -> CompiledJob:
         from .compile import build
 
-        job, text, warnings, notes = build(spec)
-        return CompiledJob(self.name, spec, job, files={f"{spec.name}.job.yml": text}, warnings=warnings, notes=notes)
+        job, files, warnings, notes = build(spec)
+        return CompiledJob(self.name, spec, job, files=files, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         raise NotSupportedError("submitting is not yet supported by the azureml backend")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -280,8 +281,76 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
     return job, {"__code__": code}
 
 
-def build(spec: JobSpec) -> tuple[Any, str, list[SpecIssue], list[str]]:
-    """(the azure-ai-ml entity, its YAML, warnings, notes)."""
+ENTRY = "python -m cloudauto.runtime.azureml_entry"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
+    """A sweep job whose trials run cloudauto's AutoGluon runtime (cloudauto + AutoGluon in the environment)."""
+    from azure.ai.ml import Output, sweep
+    from azure.ai.ml.entities import CommandJob
+
+    settings = spec.backends.azureml
+    _check_space(spec, out, None)
+    if spec.space.is_conditional:
+        out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
+    if not settings.environment:
+        out.error(
+            ("backends", "azureml", "environment"),
+            "engine: autogluon needs an Azure ML environment with cloudauto and AutoGluon (azureml:name:version)",
+        )
+    tuned = {n: d for n, d in spec.space.subspaces[0].items() if d.kind != "fixed"}
+    safe = {_safe(n): n for n in tuned}
+    if len(safe) != len(tuned):
+        out.error(("sweep", "space"), "two parameter names map to the same Azure search-space name: " + ", ".join(sorted(tuned)))
+    if out.errors:
+        return None, {}
+    inputs, locals_ = {}, {}
+    for role, uri in spec.data.uris().items():
+        value, local = _input(uri, spec.base_dir, mltable=False)
+        inputs[role] = value
+        if local:
+            locals_[role] = local
+    line = " ".join(
+        [
+            ENTRY,
+            "--spec spec.json",
+            "--output ${{outputs.model}}",
+            *(f"--data-{role} ${{{{inputs.{role}}}}}" for role in inputs),
+            *(f"--param {name}=${{{{search_space.{key}}}}}" for key, name in safe.items()),
+        ]
+    )
+    trial = CommandJob(command=line, code="./code", environment=settings.environment)
+    grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
+    limits = spec.limits
+    metric = spec.objective
+    job = sweep.SweepJob(
+        experiment_name=settings.experiment_name or spec.name,
+        compute=settings.compute,
+        trial=trial,
+        inputs=inputs,
+        outputs={"model": Output(type="uri_folder")},
+        search_space={key: distribution(_grid_ready(tuned[name]) if grid else tuned[name]) for key, name in safe.items()},
+        sampling_algorithm=(spec.sweep.sampling.value if spec.sweep else "random"),
+        objective=sweep.Objective(goal=metric.goal.value, primary_metric=metric.name),
+        early_termination=_policy(spec),
+        limits=sweep.SweepJobLimits(
+            max_total_trials=spec.max_trials,
+            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            timeout=int(limits.timeout) if limits.timeout else None,
+            trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
+        ),
+        tags={"cloudauto:job": spec.name, **spec.tags},
+    )
+    extra = {"__spec__": json.dumps(spec.to_dict(), indent=2), "__code__": "./code"}
+    return job, {**{f"input:{r}": p for r, p in locals_.items()}, **extra}
+
+
+def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str]]:
+    """(the azure-ai-ml entity, the files to write (its YAML first), warnings, notes)."""
     out = _Problems()
     if spec.engine is Engine.NATIVE:
         if spec.task is Task.CUSTOM:
@@ -290,19 +359,21 @@ def build(spec: JobSpec) -> tuple[Any, str, list[SpecIssue], list[str]]:
     elif spec.engine is Engine.COMMAND:
         job, locals_ = _command_sweep(spec, out)
     else:
-        raise NotSupportedError(
-            "engine: autogluon on Azure ML (a sweep job running cloudauto's trial runtime) is not "
-            "yet supported by this version of cloudauto-azureml; use engine: native or engine: command"
-        )
+        job, locals_ = _autogluon_sweep(spec, out)
     if out.errors:
         raise CompileError("azureml", out.errors)
     if spec.backends.azureml.compute is None:
         out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
-    text = to_yaml(job, locals_)
-    notes = [f"upload on submit: {path} ({role})" for role, path in locals_.items() if not role.startswith("__")]
-    if "__code__" in locals_:
+    files = {f"{spec.name}.job.yml": to_yaml(job, locals_)}
+    notes = [
+        f"upload on submit: {path} ({role.removeprefix('input:')})" for role, path in locals_.items() if not role.startswith("__")
+    ]
+    if "__code__" in locals_ and "__spec__" not in locals_:
         notes.append(f"upload on submit: the code folder {locals_['__code__']}")
-    return job, text, out.warnings, notes
+    if "__spec__" in locals_:
+        files["code/spec.json"] = locals_["__spec__"] + "\n"
+        notes.append("upload on submit: code/ (spec.json); the environment must provide cloudauto and AutoGluon")
+    return job, files, out.warnings, notes
 
 
 def to_yaml(job: Any, local_inputs: dict[str, str]) -> str:
@@ -316,6 +387,10 @@ def to_yaml(job: Any, local_inputs: dict[str, str]) -> str:
             data[key_of[role]]["path"] = path
     if "__code__" in local_inputs and isinstance(data.get("trial"), dict):
         data["trial"]["code"] = local_inputs["__code__"]
+    for key, path in local_inputs.items():  # a sweep job's own inputs
+        role = key.removeprefix("input:")
+        if key.startswith("input:") and isinstance(data.get("inputs", {}).get(role), dict):
+            data["inputs"][role]["path"] = path
     header = "$schema: " + data.pop("$schema") + "\n" if "$schema" in data else ""
     return header + yaml.safe_dump(data, sort_keys=False)
 

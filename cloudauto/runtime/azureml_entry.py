@@ -1,0 +1,77 @@
+"""The trial entry point of an Azure ML sweep job (engine: autogluon).
+
+Azure ML fills `${{search_space.<name>}}` and `${{inputs.<role>}}` in the command line, so
+every tuned value arrives as a string: it is typed back from the spec's own search space
+(a choice gives back the original value, integers stay integers). Metrics go through
+`cloudauto.report`, which logs them to MLflow where Azure ML reads them; the model is
+saved to the job's `model` output.
+
+    python -m cloudauto.runtime.azureml_entry --spec spec.json --output DIR \\
+        --data-train PATH [--data-validation PATH] [--data-test PATH] --param name=value ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+
+def typed_params(spec: Any, raw: dict[str, str]) -> dict[str, Any]:
+    """String values back to the types and values of the spec's search space."""
+    from ..spec.space import Choice, Fixed, QUniform, RandInt
+
+    sub = spec.space.subspaces[0]
+    out: dict[str, Any] = {}
+    for name, dist in sub.items():
+        if isinstance(dist, Fixed):
+            out[name] = dist.value
+            continue
+        text = raw[name]
+        if isinstance(dist, Choice):
+            out[name] = next((v for v in dist.values if str(v) == text or repr(v) == text), text)
+        elif isinstance(dist, RandInt) or (
+            isinstance(dist, QUniform) and all(float(x).is_integer() for x in (dist.q, dist.low, dist.high))
+        ):
+            out[name] = int(float(text))
+        else:
+            out[name] = float(text)
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--output", required=True)
+    for role in ("train", "validation", "test"):
+        parser.add_argument(f"--data-{role}")
+    parser.add_argument("--param", action="append", default=[], help="name=value (repeatable)")
+    args = parser.parse_args(argv)
+
+    from ..reporting import report
+    from ..spec import JobSpec
+    from .autogluon_trial import run_trial
+
+    data = json.loads(Path(args.spec).read_text())
+    for role in ("train", "validation", "test"):
+        value = getattr(args, f"data_{role}")
+        if value:
+            data.setdefault("data", {})[role] = value
+    spec = JobSpec.from_dict(data, source="azureml")
+    raw = dict(p.split("=", 1) for p in args.param)
+    params = typed_params(spec, raw)
+    name = spec.objective.name
+    print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
+    result = run_trial(spec, params, Path(args.output), lambda value: report(**{name: value}).should_stop)
+    if result.objective is not None:
+        report(**{name: result.objective})
+    for key, value in result.metrics.items():
+        if isinstance(value, (int, float)):
+            report(**{key: value})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
