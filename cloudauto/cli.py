@@ -419,10 +419,20 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 @click.option("--name", help="Endpoint name (default: the spec's name).")
 @click.option("--port", type=int, help="Local port (default: a free one).")
 @click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
-def deploy(job_id: str, backend: str, name: Optional[str], port: Optional[int], key: Optional[str]) -> int:
+@click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
+def deploy(
+    job_id: str, backend: str, name: Optional[str], port: Optional[int], key: Optional[str], instance_type: Optional[str]
+) -> int:
     """Serve the best trial's model; print the endpoint's name and URL."""
+    local_only = {"port": port, "key": key if backend == "local" else None}
+    cloud_only = {"instance_type": instance_type}
+    wrong = [
+        f"--{k.replace('_', '-')}" for k, v in (cloud_only if backend == "local" else {"port": port}).items() if v is not None
+    ]
+    if wrong:
+        raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")
     job = _job(backend, job_id)
-    options = {k: v for k, v in (("port", port), ("key", key)) if v is not None}
+    options = {k: v for k, v in {**local_only, **cloud_only}.items() if v is not None}
     endpoint = job.deploy(name=name, **options)
     click.echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
     return EXIT_OK

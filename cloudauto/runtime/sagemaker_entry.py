@@ -75,6 +75,25 @@ def _channel(name: str, env: Mapping[str, str]) -> Optional[Path]:
     return files[0] if len(files) == 1 else path
 
 
+def _run_command(spec: Any, params: dict[str, Any], root: Path, env: Mapping[str, str]) -> int:
+    """engine: command: the user's command, filled and run without a shell, from the code folder.
+
+    The tarball's root is on PYTHONPATH so the script's `import cloudauto` finds the reporting
+    module shipped beside it; its stdout is SageMaker's log, where the metric regex reads.
+    """
+    import subprocess
+
+    from ..command import command_argv
+
+    child_env = {**env, **spec.command.env}
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    code = root / "code"
+    done = subprocess.run(command_argv(spec.command.run, params), cwd=code if code.is_dir() else root, env=child_env)
+    if done.returncode != 0:
+        raise RuntimeError(f"the command exited with status {done.returncode}")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,7 +108,8 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         config = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")) / "hyperparameters.json"
         hyperparameters = json.loads(env["SM_HPS"]) if "SM_HPS" in env else json.loads(config.read_text())
         hyperparameters = {k: str(v) for k, v in hyperparameters.items()}
-        data = json.loads(Path(env.get("CLOUDAUTO_SPEC", args.spec)).read_text())
+        spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
+        data = json.loads(spec_path.read_text())
         for role in ("train", "validation", "test"):
             found = _channel(role, env)
             if found is not None:
@@ -98,8 +118,10 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
                 data.get("data", {}).pop(role, None)
         spec = JobSpec.from_dict(data, source="sagemaker")
         params = decode(hyperparameters)
-        name = spec.objective.name
         print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
+        if spec.command is not None:
+            return _run_command(spec, params, spec_path.parent, env)
+        name = spec.objective.name
         result = run_trial(
             spec, params, Path(env.get("SM_MODEL_DIR", "/opt/ml/model")), lambda value: report(**{name: value}).should_stop
         )

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,43 @@ def test_a_failure_is_written_where_sagemaker_reads_it(tmp_path):
     )
     assert run.returncode == 1
     assert "JSONDecodeError" in (ml / "output" / "failure").read_text()
+
+
+def test_a_command_trial_runs_from_the_bundle_with_its_values_filled(tmp_path):
+    """engine: command through the same entry: the user's script, filled, reporting lines the regex reads."""
+    from cloudauto.runtime.bundle import bundle_files, tar_gz
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(
+        "import sys, cloudauto\n"
+        "lr, opt = float(sys.argv[2]), sys.argv[4]\n"
+        "print('got', repr(opt))\n"
+        "for step in range(3):\n"
+        "    cloudauto.report(acc=0.5 + step * lr, step=step)\n"
+    )
+    (tmp_path / "spec.yaml").write_text(
+        "name: cmd\ntask: custom\nengine: command\nmetric: {name: acc, goal: maximize}\n"
+        "command: {run: 'python train.py --lr ${{sweep.lr}} --opt ${{sweep.opt}}', code: src}\n"
+        "sweep: {sampling: random, space: {lr: {uniform: [0.1, 0.2]}, opt: {choice: ['a b; rm -rf /', adam]}}}\n"
+        "limits: {max_trials: 2}\n"
+    )
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    request = cloudauto.compile(spec, backend="sagemaker").native
+    files = bundle_files(spec)
+    assert "code/train.py" in files and tar_gz(files) == tar_gz(bundle_files(spec))  # deterministic bytes
+    ml = tmp_path / "ml"
+    code = ml / "code"
+    for name, data in files.items():
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_bytes(data)
+    (ml / "input/config").mkdir(parents=True)
+    (ml / "input/config/hyperparameters.json").write_text(json.dumps(sagemaker_strings(request, pick=0)))
+    env = {"PATH": "/usr/bin:/bin", "SM_INPUT_DIR": str(ml / "input"), "SM_INPUT_CONFIG_DIR": str(ml / "input/config")}
+    env.update(SM_MODEL_DIR=str(ml / "model"), SM_OUTPUT_DIR=str(ml / "output"))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # `python` in the command is the image's python
+    run = subprocess.run([sys.executable, "cloudauto_entry.py"], cwd=code, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "got 'a b; rm -rf /'" in run.stdout  # one argument, verbatim: no shell in between
+    (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    values = [float(m.group(1)) for m in re.finditer(definition["Regex"], run.stdout)]
+    assert values == pytest.approx([0.5, 0.6, 0.7])

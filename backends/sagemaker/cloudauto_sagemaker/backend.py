@@ -1,7 +1,8 @@
 """The SageMaker backend: a spec becomes a hyperparameter tuning job on the AutoGluon DLC.
 
 Compiling is offline (no credentials): `compile.py` builds the CreateHyperParameterTuningJob
-request. Nothing here imports boto3 or the sagemaker SDK at module import time.
+request; `submit.py` stages and creates it, `handle.py` follows it, `endpoint.py` deploys
+and scores. Nothing here imports boto3 or the sagemaker SDK at module import time.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cloudauto.backend import Backend, CompiledJob, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.spec.backends import SageMakerSettings
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import JobSpec
@@ -54,7 +55,45 @@ class SageMakerBackend(Backend):
         return CompiledJob(self.name, spec, request, files={f"{name}.tuning-job.json": text}, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
-        raise NotSupportedError("submitting is not yet supported by the sagemaker backend in this version of cloudauto-sagemaker")
+        from .submit import submit
+
+        return submit(job, **options)
 
     def _attach(self, job_id: str) -> JobHandle:
-        raise NotSupportedError("attaching to jobs is not yet supported by the sagemaker backend")
+        from .handle import SageMakerJob
+
+        handle = SageMakerJob(job_id)
+        handle.describe()  # a clear error now if there is no such job
+        return handle
+
+    def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
+        from .endpoint import deploy
+        from .handle import SageMakerJob
+
+        if not isinstance(job, SageMakerJob):
+            raise NotSupportedError(f"the sagemaker backend deploys sagemaker jobs, not {job.backend} jobs")
+        return deploy(job, name=name, **options)
+
+    def endpoint(self, name: str) -> Endpoint:
+        from .endpoint import SageMakerEndpoint
+
+        endpoint = SageMakerEndpoint(name)
+        endpoint.status()  # a clear error now if there is no such endpoint
+        return endpoint
+
+    def jobs(self) -> list[JobHandle]:
+        """Tuning jobs cloudauto submitted (tagged cloudauto:job), oldest first."""
+        from .handle import SageMakerJob
+        from .submit import aws_call, session_for
+
+        session = session_for()
+        sm = session.client("sagemaker")
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"MaxResults": 100, "SortBy": "CreationTime", "SortOrder": "Ascending"}
+        while True:
+            page = aws_call("list tuning jobs", sm.list_hyper_parameter_tuning_jobs, **kwargs)
+            found += page.get("HyperParameterTuningJobSummaries", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return [SageMakerJob(s["HyperParameterTuningJobName"], session=session) for s in found]

@@ -218,20 +218,26 @@ def _channels(spec: JobSpec, bucket: str, prefix: str, name: str, out: _Problems
     return channels, uploads
 
 
-def tuning_request(spec: JobSpec) -> tuple[dict[str, Any], list[SpecIssue], list[str]]:
-    """(the request, warnings, notes on what submit will upload)."""
+def region_of(spec: JobSpec) -> str:
+    return spec.backends.sagemaker.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def tuning_request(
+    spec: JobSpec, *, bucket: str | None = None, role: str | None = None
+) -> tuple[dict[str, Any], list[SpecIssue], list[str]]:
+    """(the request, warnings, notes on what submit will upload); submit passes the bucket and role it resolved."""
     out = _Problems()
     settings = spec.backends.sagemaker
-    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    role = settings.role or os.environ.get("SAGEMAKER_ROLE")
+    region = region_of(spec)
+    role = role or settings.role or os.environ.get("SAGEMAKER_ROLE")
     if not role:
         role = "arn:aws:iam::000000000000:role/SET-backends.sagemaker.role"
         out.warn(
             ("backends", "sagemaker", "role"),
             "no IAM role: the request holds a placeholder; submit needs backends.sagemaker.role",
         )
-    bucket = settings.bucket or "SET-backends.sagemaker.bucket"
-    if not settings.bucket:
+    bucket = bucket or settings.bucket or "SET-backends.sagemaker.bucket"
+    if bucket.startswith("SET-"):
         out.warn(
             ("backends", "sagemaker", "bucket"),
             "no bucket: S3 locations hold a placeholder (submit uses the session's default bucket)",
@@ -339,4 +345,4 @@ def tuning_request(spec: JobSpec) -> tuple[dict[str, Any], list[SpecIssue], list
     return request, out.warnings, notes
 
 
-__all__ = ["image_uri", "instance_type", "job_name", "tuning_request"]
+__all__ = ["image_uri", "instance_type", "job_name", "region_of", "tuning_request"]

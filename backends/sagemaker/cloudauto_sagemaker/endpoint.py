@@ -1,0 +1,185 @@
+"""The best trial's model on a SageMaker real-time endpoint, and scoring against it.
+
+The training job's model.tar.gz is repacked with `code/inference.py` (cloudauto's handler,
+the SageMaker inference toolkit's `model_fn`/`transform_fn`) as the SageMaker SDK does
+for framework models, and served by the AutoGluon inference DLC of the same version.
+Scoring goes through `sagemaker-runtime InvokeEndpoint` in CSV batches under its 6 MB
+limit; botocore's standard retry mode backs off on throttling with jitter.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import tarfile
+from typing import Any, Optional
+
+from cloudauto.backend import Endpoint
+from cloudauto.runtime.bundle import serving_files
+from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches
+from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.metrics import Task
+
+from .compile import image_uri
+from .handle import SageMakerJob
+from .submit import aws_call
+
+CPU_SERVING, GPU_SERVING = "ml.m5.xlarge", "ml.g4dn.xlarge"
+_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def repack(model_tar: bytes) -> bytes:
+    """model.tar.gz + code/ (inference.py, cloudauto, requirements.txt): what the inference container reads."""
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(model_tar), mode="r:gz") as source,
+        tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for member in source.getmembers():
+            if member.name.startswith("code/") or member.name == "code":
+                continue
+            tar.addfile(member, source.extractfile(member) if member.isfile() else None)
+        code = {f"code/{k}": v for k, v in serving_files().items()}
+        for name in sorted(code):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(code[name]), 0o644
+            tar.addfile(info, io.BytesIO(code[name]))
+    return gzip.compress(out.getvalue(), mtime=0)
+
+
+def deploy(
+    job: SageMakerJob,
+    *,
+    name: str,
+    instance_type: Optional[str] = None,
+    instance_count: int = 1,
+    wait: bool = True,
+) -> SageMakerEndpoint:
+    if not _NAME.match(name):
+        raise CloudautoError(f"endpoint name '{name}': SageMaker takes 1-63 letters, digits and hyphens")
+    spec, session = job.spec, job.session
+    described = job.describe()
+    definition = described["TrainingJobDefinition"]
+    model_uri = job.model_uri()
+    s3 = session.client("s3")
+    bucket, _, key = model_uri[len("s3://") :].partition("/")
+    original = aws_call(f"download {model_uri}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+    out_bucket, _, out_prefix = definition["OutputDataConfig"]["S3OutputPath"][len("s3://") :].partition("/")
+    packed_key = f"{out_prefix.rstrip('/')}/endpoints/{name}/model.tar.gz"
+    aws_call("upload the repacked model", s3.put_object, Bucket=out_bucket, Key=packed_key, Body=repack(original))
+
+    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
+    region = session.region_name
+    image, _ = image_uri(spec, region, instance, scope="inference")
+    sm = session.client("sagemaker")
+    aws_call(
+        f"create model {name}",
+        sm.create_model,
+        ModelName=name,
+        ExecutionRoleArn=definition["RoleArn"],
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": f"s3://{out_bucket}/{packed_key}",
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                "SAGEMAKER_REGION": region,
+                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            },
+        },
+        Tags=[{"Key": "cloudauto:job", "Value": job.id}],
+    )
+    aws_call(
+        f"create endpoint config {name}",
+        sm.create_endpoint_config,
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": instance, "InitialInstanceCount": instance_count}
+        ],
+    )
+    aws_call(f"create endpoint {name}", sm.create_endpoint, EndpointName=name, EndpointConfigName=name)
+    endpoint = SageMakerEndpoint(name, session=session)
+    if wait:
+        endpoint.wait()
+    return endpoint
+
+
+class SageMakerEndpoint(Endpoint):
+    backend = "sagemaker"
+
+    def __init__(self, name: str, *, session: Any = None, max_rows: int = 1000, max_bytes: int = MAX_PAYLOAD):
+        from botocore.config import Config
+
+        from .submit import session_for
+
+        self.name = name
+        self.session = session or session_for()
+        self.max_rows, self.max_bytes = max_rows, max_bytes
+        retry = Config(retries={"mode": "standard", "max_attempts": 6}, read_timeout=70)
+        self._runtime = self.session.client("sagemaker-runtime", config=retry)
+        self._sm = self.session.client("sagemaker")
+
+    def status(self) -> str:
+        return aws_call(f"describe endpoint {self.name}", self._sm.describe_endpoint, EndpointName=self.name)["EndpointStatus"]
+
+    def wait(self, timeout: float = 3600) -> None:
+        from botocore.exceptions import WaiterError
+
+        try:
+            self._sm.get_waiter("endpoint_in_service").wait(
+                EndpointName=self.name, WaiterConfig={"Delay": 15, "MaxAttempts": max(1, int(timeout // 15))}
+            )
+        except WaiterError:
+            reason = aws_call(f"describe endpoint {self.name}", self._sm.describe_endpoint, EndpointName=self.name).get(
+                "FailureReason", "not InService in time"
+            )
+            raise CloudautoError(f"endpoint {self.name} did not come up: {reason}") from None
+
+    def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "application/json") -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._runtime.invoke_endpoint(EndpointName=self.name, Body=body, ContentType=content_type, Accept=accept)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            message = exc.response.get("OriginalMessage") or error.get("Message", str(exc))
+            status = exc.response.get("OriginalStatusCode") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise ScoringError(f"endpoint {self.name} answered {error.get('Code', 'error')}: {message}", status) from None
+        except BotoCoreError as exc:
+            raise ScoringError(f"cannot reach endpoint {self.name}: {exc}") from None
+        return response["Body"].read()
+
+    def score(self, data: Any) -> Any:
+        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB."""
+        import pandas as pd
+
+        frame = as_frame(data)
+        parts = [
+            pd.read_json(io.BytesIO(self.invoke(body)), orient="records")
+            for body in batches(frame, self.max_rows, self.max_bytes)
+        ]
+        result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if len(result) != len(frame):
+            raise ScoringError(f"endpoint {self.name} returned {len(result)} predictions for {len(frame)} rows")
+        result.index = frame.index
+        return result
+
+    def delete(self) -> None:
+        """The endpoint, its config and its model (what deploy created)."""
+        from botocore.exceptions import ClientError
+
+        for what, call, key in (
+            ("endpoint", self._sm.delete_endpoint, "EndpointName"),
+            ("endpoint config", self._sm.delete_endpoint_config, "EndpointConfigName"),
+            ("model", self._sm.delete_model, "ModelName"),
+        ):
+            try:
+                call(**{key: self.name})
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+                    raise CloudautoError(f"delete {what} {self.name}: {exc}") from None
+
+
+__all__ = ["SageMakerEndpoint", "deploy", "repack"]

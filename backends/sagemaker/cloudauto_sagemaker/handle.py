@@ -1,0 +1,207 @@
+"""A SageMaker tuning job as a cloudauto JobHandle.
+
+Everything is read from the service each time (the handle keeps no state but the name):
+the status from DescribeHyperParameterTuningJob, the trials from its training jobs, whose
+tuned strings are decoded with the job's own `cloudauto_space` table, the logs and the
+per-step metrics from CloudWatch Logs (the `[cloudauto-metric]` lines the entry printed).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.reporting import metric_regex
+from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode
+from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.models import JobSpec
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+_JOB_STATUS = {
+    "InProgress": JobStatus.RUNNING,
+    "Completed": JobStatus.COMPLETED,
+    "Failed": JobStatus.FAILED,
+    "Stopping": JobStatus.CANCELED,
+    "Stopped": JobStatus.CANCELED,
+    "Deleting": JobStatus.CANCELED,
+}
+_TRIAL_STATUS = {
+    "InProgress": TrialStatus.RUNNING,
+    "Completed": TrialStatus.COMPLETED,
+    "Failed": TrialStatus.FAILED,
+    "Stopping": TrialStatus.TERMINATED,
+    "Stopped": TrialStatus.TERMINATED,
+}
+
+
+def _time(value: Any) -> Optional[float]:
+    return value.timestamp() if value is not None and hasattr(value, "timestamp") else None
+
+
+class SageMakerJob(JobHandle):
+    backend = "sagemaker"
+
+    def __init__(self, name: str, *, session: Any = None, spec: Optional[JobSpec] = None):
+        from .submit import session_for
+
+        self.id = name
+        self.session = session or session_for()
+        self._spec = spec
+        self._sm = self.session.client("sagemaker")
+
+    # the service's view ----------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        from .submit import aws_call
+
+        return aws_call(
+            f"describe tuning job {self.id}", self._sm.describe_hyper_parameter_tuning_job, HyperParameterTuningJobName=self.id
+        )
+
+    @property
+    def spec(self) -> JobSpec:
+        """Submitted in this process, or read back from the job's own source tarball."""
+        if self._spec is None:
+            from .submit import aws_call
+
+            source = self.describe()["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_submit_directory"]
+            bucket, _, key = source[len("s3://") :].partition("/")
+            body = aws_call(f"read {source}", self.session.client("s3").get_object, Bucket=bucket, Key=key)["Body"].read()
+            with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+                member = tar.extractfile("spec.json")
+                if member is None:
+                    raise CloudautoError(f"{source} holds no spec.json: not a cloudauto job")
+                self._spec = JobSpec.from_dict(json.loads(member.read()), source=source)
+        return self._spec
+
+    def status(self) -> JobStatus:
+        return _JOB_STATUS.get(self.describe()["HyperParameterTuningJobStatus"], JobStatus.PENDING)
+
+    def _summaries(self) -> list[dict[str, Any]]:
+        from .submit import aws_call
+
+        summaries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"HyperParameterTuningJobName": self.id, "MaxResults": 100, "SortBy": "CreationTime"}
+        while True:
+            page = aws_call(
+                f"list the training jobs of {self.id}", self._sm.list_training_jobs_for_hyper_parameter_tuning_job, **kwargs
+            )
+            summaries += page.get("TrainingJobSummaries", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return sorted(summaries, key=lambda s: (_time(s.get("CreationTime")) or 0, s["TrainingJobName"]))
+
+    def trials(self, *, metrics: bool = False) -> list[Trial]:
+        """Every training job of the tuning job, oldest first; `metrics=True` reads each one's log too."""
+        description = self.describe()
+        static = description["TrainingJobDefinition"]["StaticHyperParameters"]
+        job_stopped = description["HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+        trials = []
+        for number, summary in enumerate(self._summaries()):
+            raw = {**static, **summary.get("TunedHyperParameters", {})}
+            try:
+                params = decode(raw) if SPACE_PARAM in raw else dict(summary.get("TunedHyperParameters", {}))
+            except (KeyError, ValueError, StopIteration):  # a job that was not compiled by this version
+                params = dict(summary.get("TunedHyperParameters", {}))
+            status = _TRIAL_STATUS.get(summary.get("TrainingJobStatus", ""), TrialStatus.PENDING)
+            if status is TrialStatus.TERMINATED and job_stopped:
+                status = TrialStatus.CANCELED
+            objective = summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+            trial = Trial(
+                id=summary["TrainingJobName"],
+                number=number,
+                params=params,
+                status=status,
+                objective=float(objective) if objective is not None else None,
+                started=_time(summary.get("TrainingStartTime")),
+                ended=_time(summary.get("TrainingEndTime")),
+                error=summary.get("FailureReason"),
+            )
+            if status is TrialStatus.TERMINATED and not trial.error:
+                trial.error = "stopped early by SageMaker's early stopping (Auto)"
+            if metrics:
+                trial.metrics = self._metric_points(trial.id)
+            trials.append(trial)
+        return trials
+
+    # logs and metrics -------------------------------------------------------------------------
+    def _log_lines(self, training_job: str) -> list[str]:
+        from .submit import aws_call
+
+        logs = self.session.client("logs")
+        streams = aws_call(
+            f"log streams of {training_job}",
+            logs.describe_log_streams,
+            logGroupName=LOG_GROUP,
+            logStreamNamePrefix=f"{training_job}/",
+        ).get("logStreams", [])
+        lines: list[str] = []
+        for stream in sorted(streams, key=lambda s: s["logStreamName"]):
+            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream["logStreamName"], "startFromHead": True}
+            token = None
+            while True:
+                page = aws_call(
+                    f"log of {training_job}", logs.get_log_events, **kwargs, **({"nextToken": token} if token else {})
+                )
+                lines += [event["message"] for event in page.get("events", [])]
+                if not page.get("events") or page.get("nextForwardToken") in (None, token):
+                    break
+                token = page["nextForwardToken"]
+        return lines
+
+    def _metric_points(self, training_job: str) -> list[MetricPoint]:
+        spec = self.spec
+        name = spec.metric.name if spec.command is not None else spec.objective.name
+        pattern = re.compile(metric_regex(name))
+        values = [float(m.group(1)) for line in self._log_lines(training_job) for m in [pattern.search(line)] if m]
+        return [MetricPoint(step=i, value=v) for i, v in enumerate(values)]
+
+    def logs(self, trial: Optional[int] = None) -> str:
+        trials = self.trials()
+        chosen = trials if trial is None else [t for t in trials if t.number == trial]
+        if trial is not None and not chosen:
+            raise CloudautoError(f"job {self.id} has no trial {trial} (it has {len(trials)})")
+        parts = []
+        for t in chosen:
+            header = f"== trial {t.number} ({t.id}) ==\n" if trial is None else ""
+            parts.append(header + "\n".join(self._log_lines(t.id)))
+        return "\n".join(parts)
+
+    # control and results ----------------------------------------------------------------------
+    def cancel(self) -> None:
+        from .submit import aws_call
+
+        aws_call(f"stop tuning job {self.id}", self._sm.stop_hyper_parameter_tuning_job, HyperParameterTuningJobName=self.id)
+
+    def model_uri(self, trial: Optional[Trial] = None) -> str:
+        from .submit import aws_call
+
+        trial = trial or self.best_trial()
+        if trial is None:
+            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+        described = aws_call(f"describe training job {trial.id}", self._sm.describe_training_job, TrainingJobName=trial.id)
+        uri = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+        if not uri:
+            raise CloudautoError(f"training job {trial.id} has no model artifact")
+        return uri
+
+    def download(self, dest: str | Path, *, best: bool = True) -> Path:
+        """The best trial's model.tar.gz from S3, unpacked into `dest`."""
+        from .submit import aws_call
+
+        uri = self.model_uri()
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        body = aws_call(f"download {uri}", self.session.client("s3").get_object, Bucket=bucket, Key=key)["Body"].read()
+        target = Path(dest)
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            tar.extractall(target, filter="data")
+        return target
+
+
+__all__ = ["LOG_GROUP", "SageMakerJob"]

@@ -1,0 +1,114 @@
+"""The folder a cloud trial runs from: cloudauto's own code, the spec, and the user's code.
+
+One layout for SageMaker's `sagemaker_submit_directory` tarball, the Azure ML code upload
+and the local docker mode, so each runs the same entry scripts from the same files:
+
+    cloudauto_entry.py    the training entry (SageMaker's `sagemaker_program`)
+    inference.py          model_fn / transform_fn for the inference container
+    cloudauto/            this package, Python files only (the image brings its dependencies)
+    spec.json             the normalised spec
+    requirements.txt      what the core needs beyond an AutoGluon image
+    code/                 engine: command only: the user's `command.code` folder
+
+The tarball is deterministic (sorted names, fixed times), so the same spec uploads the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..spec.errors import CloudautoError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+PACKAGE = Path(__file__).resolve().parents[1]
+ENTRY = "cloudauto_entry.py"
+SERVE = "inference.py"
+REQUIREMENTS = "pydantic>=2.7,<3\npyyaml>=6.0\n"
+_SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules", ".ipynb_checkpoints"}
+MAX_CODE_BYTES = 200 * 1024 * 1024
+
+_ENTRY_TEXT = '''"""SageMaker runs this file; the work is in cloudauto.runtime.sagemaker_entry."""
+import sys
+
+from cloudauto.runtime.sagemaker_entry import main
+
+sys.exit(main())
+'''
+_SERVE_TEXT = '''"""The SageMaker inference toolkit loads this module: cloudauto's handler."""
+from cloudauto.runtime.inference import model_fn, transform_fn  # noqa: F401
+'''
+
+
+class BundleError(CloudautoError):
+    exit_code = 2
+
+
+def package_files() -> dict[str, bytes]:
+    """cloudauto's Python files, keyed by their path inside the bundle."""
+    return {
+        f"cloudauto/{path.relative_to(PACKAGE).as_posix()}": path.read_bytes()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
+    if not folder.is_dir():
+        raise BundleError(f"command.code: {folder} is not a folder")
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
+            continue
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_CODE_BYTES:
+            raise BundleError(f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code")
+        files[prefix + rel.as_posix()] = data
+    return files
+
+
+def serving_files() -> dict[str, bytes]:
+    """What an inference container needs beside the model: the handler module and cloudauto."""
+    return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": REQUIREMENTS.encode(), **package_files()}
+
+
+def bundle_files(spec: JobSpec) -> dict[str, bytes]:
+    files = {
+        ENTRY: _ENTRY_TEXT.encode(),
+        "spec.json": (json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n").encode(),
+        **serving_files(),
+    }
+    if spec.command is not None:
+        base = Path(spec.base_dir or ".")
+        files.update(code_files((base / spec.command.code).resolve()))
+    return files
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+            tar.addfile(info, io.BytesIO(files[name]))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def write_folder(files: dict[str, bytes], dest: Path) -> Path:
+    for name, data in files.items():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return dest
+
+
+__all__ = ["ENTRY", "SERVE", "BundleError", "bundle_files", "code_files", "serving_files", "tar_gz", "write_folder"]

@@ -1,0 +1,377 @@
+"""SageMaker submit, follow, deploy and score against a moto server on loopback.
+
+moto stores the tuning job, the training jobs, S3, CloudWatch Logs and the endpoint, but it
+does not run trials and lacks ListTrainingJobsForHyperParameterTuningJob and
+StopHyperParameterTuningJob. `FakeTuner` plays the tuning service's part for those: it
+creates each trial's training job in moto with the hyperparameters SageMaker would send,
+writes its log lines to CloudWatch Logs and its model.tar.gz where SageMaker puts it, and
+answers the two missing operations from what it created. The slow test runs the real
+entry script from the uploaded source tarball against an /opt/ml tree built from S3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+import cloudauto
+from cloudauto.backend import CompileError, JobStatus, TrialStatus
+from cloudauto.cli import main as cli
+from cloudauto.registry import get_backend
+from cloudauto.reporting import LINE_FORMAT
+from cloudauto.scoring import ScoringError
+
+from ..conftest import ROOT
+from .test_sagemaker_entry import sagemaker_strings
+
+ROLE = "arn:aws:iam::123456789012:role/cloudauto-test"
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+class FakeTuner:
+    """The part of the SageMaker tuning service that moto does not play."""
+
+    def __init__(self, session: boto3.Session):
+        self.session = session
+        self.summaries: dict[str, list[dict]] = {}
+        self.stopped: list[str] = []
+        session.events.register("before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", self._list)
+        session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
+
+    # before-call handlers get the serialised request; a response they return is the call's answer
+    def _list(self, params, **_):
+        name = json.loads(params["body"])["HyperParameterTuningJobName"]
+        return AWSResponse(None, 200, {}, None), {"TrainingJobSummaries": self.summaries.get(name, [])}
+
+    def _stop(self, params, **_):
+        self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])
+        return AWSResponse(None, 200, {}, None), {}
+
+    def run_trial(self, tuning_job: str, pick: int, *, log: str, model: bytes, status: str = "Completed") -> str:
+        """One training job as SageMaker would run it: hyperparameters, log, model artifact, objective."""
+        sm, s3, logs = (self.session.client(n) for n in ("sagemaker", "s3", "logs"))
+        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job)
+        definition = described["TrainingJobDefinition"]
+        request = {
+            "TrainingJobDefinition": definition,
+            "HyperParameterTuningJobConfig": described["HyperParameterTuningJobConfig"],
+        }
+        hps = sagemaker_strings(request, pick=pick)
+        static = definition["StaticHyperParameters"]
+        name = f"{tuning_job[:20]}-{len(self.summaries.get(tuning_job, [])):03d}-{uuid.uuid4().hex[:6]}"
+        sm.create_training_job(
+            TrainingJobName=name,
+            HyperParameters=hps,
+            AlgorithmSpecification=definition["AlgorithmSpecification"],
+            RoleArn=definition["RoleArn"],
+            InputDataConfig=definition.get("InputDataConfig", []),
+            OutputDataConfig=definition["OutputDataConfig"],
+            ResourceConfig=definition["ResourceConfig"],
+            StoppingCondition=definition["StoppingCondition"],
+        )
+        artifact = sm.describe_training_job(TrainingJobName=name)["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, _, key = artifact[len("s3://") :].partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=model)
+        group = "/aws/sagemaker/TrainingJobs"
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        stream = f"{name}/algo-1-{int(time.time())}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines())]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        (metric,) = definition["AlgorithmSpecification"]["MetricDefinitions"]
+        values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
+        summary = {
+            "TrainingJobName": name,
+            "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+            "CreationTime": time.time(),
+            "TrainingStartTime": time.time(),
+            "TrainingEndTime": time.time(),
+            "TrainingJobStatus": status,
+            "TunedHyperParameters": {k: v for k, v in hps.items() if k not in static},
+        }
+        if values:  # SageMaker's final objective value is the metric's last emitted value
+            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"MetricName": metric["Name"], "Value": values[-1]}
+        if status == "Failed":
+            summary["FailureReason"] = "AlgorithmError: the script exited with status 1"
+        self.summaries.setdefault(tuning_job, []).append(summary)
+        return name
+
+
+@pytest.fixture
+def sm_session(aws, monkeypatch):
+    session = boto3.Session(region_name="us-east-1")
+    tuner = FakeTuner(session)
+    monkeypatch.setattr("cloudauto_sagemaker.submit.session_for", lambda spec=None, region=None: session)
+    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
+    return session, tuner
+
+
+def _iris_spec(tmp_path: Path, *, bucket: bool = True, **extra: str) -> cloudauto.JobSpec:
+    from job_specs import make_data
+
+    make_data.iris(tmp_path / "data")
+    text = (ROOT / "job_specs" / "iris.yaml").read_text()
+    spec_path = tmp_path / "iris.yaml"
+    spec_path.write_text(text)
+    tag = uuid.uuid4().hex[:6]
+    overrides = [f"name=iris-{tag}", *(f"{k}={v}" for k, v in extra.items())]
+    if bucket:  # the bucket the user names must exist; the default bucket is created by submit
+        overrides.append(f"backends.sagemaker.bucket=cloudauto-test-{tag}")
+        boto3.client("s3").create_bucket(Bucket=f"cloudauto-test-{tag}")
+    return cloudauto.JobSpec.from_file(spec_path, overrides=overrides)
+
+
+def _report_lines(name: str, values: list[float]) -> str:
+    return "\n".join(
+        ["[cloudauto] trial parameters: {}", *(LINE_FORMAT.format(name=name, value=v, step=i) for i, v in enumerate(values))]
+    )
+
+
+def test_submit_stages_source_and_data_then_creates_the_tuning_job(tmp_path, sm_session):
+    session, _ = sm_session
+    spec = _iris_spec(tmp_path)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    described = job.describe()
+    definition = described["TrainingJobDefinition"]
+    bucket = spec.backends.sagemaker.bucket
+    keys = {o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
+    source = definition["StaticHyperParameters"]["sagemaker_submit_directory"]
+    assert source == f"s3://{bucket}/cloudauto/{job.id}/source/sourcedir.tar.gz"
+    assert f"cloudauto/{job.id}/data/train/train.csv" in keys and f"cloudauto/{job.id}/data/test/test.csv" in keys
+    body = session.client("s3").get_object(Bucket=bucket, Key=f"cloudauto/{job.id}/data/train/train.csv")["Body"].read()
+    assert body == (tmp_path / "data" / "iris" / "train.csv").read_bytes()
+    bucket_, _, key = source[len("s3://") :].partition("/")
+    tarball = session.client("s3").get_object(Bucket=bucket_, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        names = set(tar.getnames())
+        assert json.loads(tar.extractfile("spec.json").read())["name"] == spec.name
+    assert {"cloudauto_entry.py", "inference.py", "requirements.txt", "cloudauto/runtime/sagemaker_entry.py"} <= names
+    assert definition["StaticHyperParameters"]["sagemaker_program"] == "cloudauto_entry.py"
+    assert definition["RoleArn"] == ROLE
+    assert job.status() is JobStatus.COMPLETED  # moto completes at once
+    # the handle attaches by name and reads the spec back from the tarball
+    again = get_backend("sagemaker").attach(job.id)
+    assert again.spec.to_dict() == spec.to_dict()
+
+
+def test_submit_refuses_a_missing_role_or_file_before_uploading(tmp_path, sm_session, monkeypatch):
+    session, _ = sm_session
+    spec = _iris_spec(tmp_path)
+    monkeypatch.delenv("SAGEMAKER_ROLE")
+    with pytest.raises(CompileError, match=r"backends.sagemaker.role"):
+        cloudauto.submit(spec, backend="sagemaker")
+    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
+    (tmp_path / "data" / "iris" / "test.csv").unlink()
+    with pytest.raises(CompileError, match=r"test.csv: no such file"):
+        cloudauto.submit(spec, backend="sagemaker")
+    assert "Contents" not in session.client("s3").list_objects_v2(Bucket=spec.backends.sagemaker.bucket)  # nothing half-staged
+
+
+def test_the_default_bucket_is_created_by_sagemakers_convention(tmp_path, sm_session):
+    session, _ = sm_session
+    spec = _iris_spec(tmp_path, bucket=False)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    uri = job.describe()["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
+    assert uri.startswith("s3://sagemaker-us-east-1-123456789012/")
+    session.client("s3").head_bucket(Bucket="sagemaker-us-east-1-123456789012")
+
+
+def test_trials_best_logs_and_cancel_follow_the_service(tmp_path, sm_session):
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    name = spec.objective.name
+    model = _tar({"cloudauto_model.json": b"{}"})
+    first = tuner.run_trial(job.id, 0, log=_report_lines(name, [0.80, 0.90]), model=model)
+    second = tuner.run_trial(job.id, 1, log=_report_lines(name, [0.85, 0.95, 0.97]), model=model)
+    tuner.run_trial(job.id, 0, log="Traceback ...\nValueError: boom", model=model, status="Failed")
+    trials = job.trials(metrics=True)
+    assert [t.id for t in trials[:2]] == [first, second]
+    assert [t.status for t in trials] == [TrialStatus.COMPLETED, TrialStatus.COMPLETED, TrialStatus.FAILED]
+    assert trials[1].objective == pytest.approx(0.97) and [p.value for p in trials[1].metrics] == [0.85, 0.95, 0.97]
+    assert trials[2].objective is None and "AlgorithmError" in trials[2].error
+    # tuned strings decoded back through the job's cloudauto_space table (typed, exact)
+    expected = cloudauto.compile(spec, backend="sagemaker").native
+    grid = expected["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"]
+    assert {k: str(v) for k, v in trials[1].params.items() if k in {r["Name"] for r in grid}} == {
+        r["Name"]: r["Values"][min(1, len(r["Values"]) - 1)] for r in grid
+    }
+    assert job.best_trial().id == second
+    assert "ValueError: boom" in job.logs(2) and "== trial 1" in job.logs()
+    board = job.leaderboard()
+    assert list(board["trial"])[:2] == [1, 0]
+    job.cancel()
+    assert tuner.stopped == [job.id]
+    out = job.download(tmp_path / "model")
+    assert (out / "cloudauto_model.json").is_file()
+
+
+def test_the_cli_follows_a_sagemaker_job(tmp_path, sm_session):
+    from click.testing import CliRunner
+
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    tuner.run_trial(job.id, 0, log=_report_lines(spec.objective.name, [0.9]), model=_tar({"x": b""}))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["status", job.id, "--backend", "sagemaker"])
+    assert result.exit_code == 0, result.output
+    assert f"{job.id}: completed; 1/" in result.output and "best: trial 0" in result.output
+    result = runner.invoke(cli, ["status", "no-such-job", "--backend", "sagemaker"])
+    assert result.exit_code == 3 and "no-such-job" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["deploy", job.id, "--backend", "sagemaker", "--port", "8080"])
+    assert result.exit_code == 64 and "--port does not apply to the sagemaker backend" in result.output
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    result = runner.invoke(cli, ["deploy", job.id, "--backend", "sagemaker", "--name", name, "--instance-type", "ml.c5.xlarge"])
+    assert result.exit_code == 0 and result.output.startswith(name), result.output
+    variant = session.client("sagemaker").describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
+    assert variant["InstanceType"] == "ml.c5.xlarge"
+    result = runner.invoke(cli, ["delete-endpoint", name, "--backend", "sagemaker"])
+    assert result.exit_code == 0, result.output
+
+
+def test_deploy_repacks_the_model_with_the_handler_and_scores_in_batches(tmp_path, sm_session, aws):
+    import pandas as pd
+    import requests
+
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    tuner.run_trial(job.id, 0, log=_report_lines(spec.objective.name, [0.9]), model=_tar({"predictor.pkl": b"model bytes"}))
+    name = f"ep-{uuid.uuid4().hex[:8]}"
+    endpoint = job.deploy(name=name)
+    sm = session.client("sagemaker")
+    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+    container = sm.describe_model(ModelName=name)["PrimaryContainer"]
+    assert "autogluon-inference" in container["Image"] and container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+    packed = session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+        assert tar.extractfile("predictor.pkl").read() == b"model bytes"
+        assert b"model_fn" in tar.extractfile("code/inference.py").read()
+        assert "code/cloudauto/runtime/inference.py" in tar.getnames()
+    config = sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
+    assert config["InstanceType"] == "ml.m5.xlarge" and config["InitialInstanceCount"] == 1
+
+    # 5 rows in batches of 2: three InvokeEndpoint calls, answered in order by moto
+    rows = pd.read_csv(tmp_path / "data" / "iris" / "test.csv").drop(columns=["target"]).head(5)
+    answers = [[{"prediction": 0}, {"prediction": 1}], [{"prediction": 2}, {"prediction": 0}], [{"prediction": 1}]]
+    requests.post(
+        f"{aws}/moto-api/static/sagemaker/endpoint-results",
+        json={
+            "results": [
+                {
+                    "Body": json.dumps(a),
+                    "ContentType": "application/json",
+                    "InvokedProductionVariant": "AllTraffic",
+                    "CustomAttributes": "",
+                }
+                for a in answers
+            ]
+        },
+        timeout=10,
+    ).raise_for_status()
+    endpoint.max_rows = 2
+    predictions = endpoint.score(rows)
+    assert list(predictions["prediction"]) == [0, 1, 2, 0, 1] and list(predictions.index) == list(rows.index)
+    with pytest.raises(ScoringError, match="cannot score a int"):
+        endpoint.score(3)
+    endpoint.delete()
+    with pytest.raises(ClientError):
+        sm.describe_endpoint(EndpointName=name)
+
+
+@pytest.mark.slow
+def test_a_trial_runs_from_the_uploaded_tarball_and_its_model_serves(tmp_path, sm_session):
+    """The whole SageMaker path with moto as AWS: what SageMaker would run, run here."""
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path, **{"sweep.space": "{models: {choice: [GBM, RF]}, time_limit: 20}"})
+    job = cloudauto.submit(spec, backend="sagemaker")
+    s3 = session.client("s3")
+    definition = job.describe()["TrainingJobDefinition"]
+    request = {
+        "TrainingJobDefinition": definition,
+        "HyperParameterTuningJobConfig": job.describe()["HyperParameterTuningJobConfig"],
+    }
+    ml = tmp_path / "opt" / "ml"
+    for sub in ("code", "input/config", "model", "output"):
+        (ml / sub).mkdir(parents=True)
+    source = definition["StaticHyperParameters"]["sagemaker_submit_directory"]
+    bucket, _, key = source[len("s3://") :].partition("/")
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(ml / "code", filter="data")
+    env = {"PATH": "/usr/bin:/bin", "SM_MODEL_DIR": str(ml / "model"), "SM_OUTPUT_DIR": str(ml / "output")}
+    env["SM_INPUT_DIR"], env["SM_INPUT_CONFIG_DIR"] = str(ml / "input"), str(ml / "input/config")
+    for channel in definition["InputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        folder = ml / "input" / "data" / channel["ChannelName"]
+        folder.mkdir(parents=True)
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]:
+            (folder / Path(obj["Key"]).name).write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(folder)
+    hps = sagemaker_strings(request, pick=0)
+    (ml / "input/config/hyperparameters.json").write_text(json.dumps(hps))
+    argv = [
+        sys.executable,
+        "cloudauto_entry.py",
+        *(x for k, v in hps.items() if not k.startswith("cloudauto") for x in (f"--{k}", v)),
+    ]
+    run = subprocess.run(argv, cwd=ml / "code", env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    model_tar = io.BytesIO()
+    with tarfile.open(fileobj=model_tar, mode="w:gz") as tar:
+        tar.add(ml / "model", arcname=".")
+    tuner.run_trial(job.id, 0, log=run.stdout, model=model_tar.getvalue())
+    best = job.best_trial()
+    assert best.objective > 0.9 and best.params["models"] == "GBM"
+    assert [round(p.value, 6) for p in job.trials(metrics=True)[0].metrics][-1] == round(best.objective, 6)
+
+    # the repacked artifact, loaded the way the inference container loads it
+    endpoint_name = f"ep-{uuid.uuid4().hex[:8]}"
+    job.deploy(name=endpoint_name)
+    container = session.client("sagemaker").describe_model(ModelName=endpoint_name)["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+    served = tmp_path / "served"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(served, filter="data")
+    probe = (
+        "import sys, json; sys.path.insert(0, sys.argv[1] + '/code'); import inference; "
+        "m = inference.model_fn(sys.argv[1]); "
+        "body, kind = inference.transform_fn(m, open(sys.argv[2], 'rb').read(), 'text/csv', 'application/json'); "
+        "print(kind, len(json.loads(body)))"
+    )
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "data" / "iris" / "test.csv").drop(columns=["target"])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(served), str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["application/json", str(len(rows))]
