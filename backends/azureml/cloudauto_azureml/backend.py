@@ -1,13 +1,15 @@
-"""The Azure ML backend: what it cannot express is known now; compile and submit come next.
+"""The Azure ML backend: a spec becomes an AutoML job or a sweep job, run through MLClient.
 
-Nothing here imports azure-ai-ml at module import time.
+`compile.py` builds the azure-ai-ml entities offline, `submit.py` sends them, `handle.py`
+follows a job, `endpoint.py` deploys and scores. Nothing here imports azure-ai-ml at
+module import time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cloudauto.backend import Backend, CompiledJob, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.spec.backends import AzureMLSettings
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import JobSpec, Sampling
@@ -35,7 +37,29 @@ class AzureMLBackend(Backend):
         return CompiledJob(self.name, spec, job, files=files, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
-        raise NotSupportedError("submitting is not yet supported by the azureml backend")
+        from .submit import submit
+
+        return submit(job, **options)
 
     def _attach(self, job_id: str) -> JobHandle:
-        raise NotSupportedError("attaching to jobs is not yet supported by the azureml backend")
+        from .handle import AzureMLJob
+
+        handle = AzureMLJob(job_id)
+        handle.get()  # a clear error now if there is no such job
+        return handle
+
+    def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
+        from .endpoint import deploy
+        from .handle import AzureMLJob
+
+        if not isinstance(job, AzureMLJob):
+            raise NotSupportedError(f"the azureml backend deploys azureml jobs, not {job.backend} jobs")
+        return deploy(job, name=name, **options)
+
+    def endpoint(self, name: str) -> Endpoint:
+        from .endpoint import AzureEndpoint
+        from .submit import azure_call, client_for
+
+        client = client_for()
+        azure_call(f"get endpoint {name}", client.online_endpoints.get, name)
+        return AzureEndpoint(name, client=client)

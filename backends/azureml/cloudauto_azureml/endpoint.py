@@ -1,0 +1,174 @@
+"""The best trial's model on an Azure ML managed online endpoint, and scoring against it.
+
+As in the Azure AutoML tutorials: register the best child run's model, create a
+`ManagedOnlineEndpoint` (key auth), a `ManagedOnlineDeployment` on it, and send it all
+traffic. AutoML (engine: native) models are MLflow models and need no scoring script;
+cloudauto's AutoGluon models are custom models served by `score.py` (cloudauto's
+`init()/run()`) in `backends.azureml.environment`. Scoring posts Azure's
+`{"input_data": {columns, index, data}}` JSON to the scoring URI with the endpoint key as a
+bearer token, through the same HTTP client as every other endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.backend import Endpoint, NotSupportedError
+from cloudauto.runtime.bundle import serving_files, write_folder
+from cloudauto.scoring import HTTPScorer, ScoringError, as_frame
+from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.metrics import Task
+from cloudauto.spec.models import Engine
+
+from .handle import AzureMLJob
+from .submit import azure_call
+
+DEPLOYMENT = "cloudauto"
+CPU_SERVING, GPU_SERVING = "Standard_DS3_v2", "Standard_NC6s_v3"
+_IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
+_SCORE = b'"""Azure ML loads this scoring script: cloudauto\'s handler."""\nfrom cloudauto.runtime.inference import init, run  # noqa: F401\n'
+
+
+def best_child(job: AzureMLJob) -> str:
+    """AutoML names its best child in a tag (the tutorial reads it through MLflow); otherwise the best trial."""
+    parent = job.get()
+    for source in (parent.tags or {}, parent.properties or {}):
+        if source.get("automl_best_child_run_id"):
+            return source["automl_best_child_run_id"]
+    trial = job.best_trial()
+    if trial is None:
+        raise CloudautoError(f"job {job.id} has no finished trial with an objective value to deploy")
+    return trial.id
+
+
+def deploy(
+    job: AzureMLJob,
+    *,
+    name: str,
+    instance_type: Optional[str] = None,
+    instance_count: int = 1,
+    wait: bool = True,
+) -> AzureEndpoint:
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+    if not _NAME.match(name):
+        raise CloudautoError(f"endpoint name '{name}': Azure ML takes 3-32 letters, digits and hyphens, starting with a letter")
+    spec, client = job.spec, job.client
+    if spec.engine is Engine.COMMAND:
+        raise NotSupportedError(
+            "engine: command jobs declare no model output cloudauto could serve; register your model with azure-ai-ml"
+        )
+    child = best_child(job)
+    if spec.engine is Engine.NATIVE:
+        model = Model(
+            path=f"azureml://jobs/{child}/outputs/artifacts/paths/outputs/mlflow-model/",
+            name=f"{spec.name}-model",
+            type=AssetTypes.MLFLOW_MODEL,
+            description=f"best trial {child} of {job.id}",
+        )
+    else:
+        # run_trial saves the predictor in model/ inside the trial's `model` output
+        model = Model(
+            path=f"azureml://jobs/{child}/outputs/model/paths/model/", name=f"{spec.name}-model", type=AssetTypes.CUSTOM_MODEL
+        )
+    registered = azure_call(f"register the model of {child}", client.models.create_or_update, model)
+    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags={"cloudauto:job": job.id})
+    azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
+    instance = instance_type or (GPU_SERVING if spec.task in _IMAGE else CPU_SERVING)
+    with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
+        extra: dict[str, Any] = {}
+        if spec.engine is not Engine.NATIVE:
+            if not spec.backends.azureml.environment:
+                raise CloudautoError("serving an AutoGluon model needs backends.azureml.environment (cloudauto and AutoGluon)")
+            folder = write_folder({**serving_files(), "score.py": _SCORE}, Path(tmp) / "serve")
+            extra = {
+                "environment": spec.backends.azureml.environment,
+                "code_configuration": CodeConfiguration(code=str(folder), scoring_script="score.py"),
+            }
+        deployment = ManagedOnlineDeployment(
+            name=DEPLOYMENT,
+            endpoint_name=name,
+            model=registered.id,  # the registered version, by reference
+            instance_type=instance,
+            instance_count=instance_count,
+            **extra,
+        )
+        azure_call(
+            f"create deployment {name}/{DEPLOYMENT}",
+            lambda: client.online_deployments.begin_create_or_update(deployment).result(),
+        )
+    endpoint.traffic = {DEPLOYMENT: 100}
+    azure_call(f"route traffic on {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
+    return AzureEndpoint(name, client=client, task=spec.task)
+
+
+class AzureEndpoint(Endpoint):
+    backend = "azureml"
+
+    def __init__(self, name: str, *, client: Any, task: Optional[Task] = None, max_rows: int = 1000):
+        self.name, self.client, self.task, self.max_rows = name, client, task, max_rows
+        self._scorer: Optional[HTTPScorer] = None
+
+    @property
+    def scoring_uri(self) -> str:
+        return azure_call(f"get endpoint {self.name}", self.client.online_endpoints.get, self.name).scoring_uri
+
+    def scorer(self) -> HTTPScorer:
+        if self._scorer is None:
+            keys = azure_call(f"keys of endpoint {self.name}", self.client.online_endpoints.get_keys, self.name)
+            self._scorer = HTTPScorer(
+                self.scoring_uri, path="", key=keys.primary_key, headers={"azureml-model-deployment": DEPLOYMENT}
+            )
+        return self._scorer
+
+    def score(self, data: Any) -> Any:
+        """A DataFrame of predictions for tabular data; for image paths, one result per image (boxes, labels, scores)."""
+        if isinstance(data, (str, Path)) and Path(data).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+            return self.score_images([data])[0]
+        if isinstance(data, list) and data and all(isinstance(d, (str, Path)) for d in data):
+            return self.score_images(data)
+        import pandas as pd
+
+        frame = as_frame(data)
+        parts = []
+        for start in range(0, len(frame), self.max_rows):
+            chunk = frame.iloc[start : start + self.max_rows]
+            body = {"input_data": json.loads(chunk.to_json(orient="split", index=True))}
+            answer = json.loads(self.scorer().post(json.dumps(body).encode(), "application/json"))
+            if isinstance(answer, str):  # some scoring scripts return their JSON as a string
+                answer = json.loads(answer)
+            parts.append(
+                pd.DataFrame.from_records(answer)
+                if answer and isinstance(answer[0], dict)
+                else pd.DataFrame({"prediction": answer})
+            )
+        result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if len(result) != len(frame):
+            raise ScoringError(f"endpoint {self.name} returned {len(result)} predictions for {len(frame)} rows")
+        result.index = frame.index
+        return result
+
+    def score_images(self, paths: list[str | Path]) -> list[Any]:
+        """Each image as base64 in Azure's image input format (the object-detection tutorial's request)."""
+        results = []
+        for path in paths:
+            image = Path(path)
+            if not image.is_file():
+                raise ScoringError(f"{image}: no such file")
+            body = {"input_data": {"columns": ["image"], "index": [0], "data": [base64.b64encode(image.read_bytes()).decode()]}}
+            answer = json.loads(self.scorer().post(json.dumps(body).encode(), "application/json"))
+            results.append(answer[0] if isinstance(answer, list) and len(answer) == 1 else answer)
+        return results
+
+    def delete(self) -> None:
+        azure_call(f"delete endpoint {self.name}", lambda: self.client.online_endpoints.begin_delete(name=self.name).result())
+
+
+__all__ = ["AzureEndpoint", "deploy"]

@@ -1,0 +1,187 @@
+"""An Azure ML job as a cloudauto JobHandle, read from the workspace each time.
+
+Trials are the job's child runs (`jobs.list(parent_job_name=...)`); each carries the
+sampled values in its `hyperparameters` tag, which are typed back through the spec. The
+metric history of a trial is its MLflow run (the run id is the child job's name), read
+from the workspace's MLflow tracking URI; for an `azureml://` URI that needs the
+`azureml-mlflow` plugin, and without it trials have no objective and `trials()` says so once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.models import Engine, JobSpec
+
+from .submit import SPEC_PROPERTY, azure_call, client_for
+
+_JOB_STATUS = {
+    "NotStarted": JobStatus.PENDING,
+    "Queued": JobStatus.PENDING,
+    "Starting": JobStatus.PENDING,
+    "Preparing": JobStatus.PENDING,
+    "Provisioning": JobStatus.PENDING,
+    "Running": JobStatus.RUNNING,
+    "Finalizing": JobStatus.RUNNING,
+    "NotResponding": JobStatus.RUNNING,
+    "Paused": JobStatus.RUNNING,
+    "CancelRequested": JobStatus.CANCELED,
+    "Canceled": JobStatus.CANCELED,
+    "Completed": JobStatus.COMPLETED,
+    "Failed": JobStatus.FAILED,
+}
+_TRIAL_STATUS = {
+    "Running": TrialStatus.RUNNING,
+    "Finalizing": TrialStatus.RUNNING,
+    "Completed": TrialStatus.COMPLETED,
+    "Failed": TrialStatus.FAILED,
+    "CancelRequested": TrialStatus.TERMINATED,
+    "Canceled": TrialStatus.TERMINATED,
+}
+
+
+def _status_text(status: Any) -> str:
+    return str(getattr(status, "value", status) or "")
+
+
+class AzureMLJob(JobHandle):
+    backend = "azureml"
+
+    def __init__(self, name: str, *, client: Any = None, spec: Optional[JobSpec] = None):
+        self.id = name
+        self.client = client or client_for(spec)
+        self._spec = spec
+        self._warned = False
+
+    def get(self) -> Any:
+        return azure_call(f"get job {self.id}", self.client.jobs.get, self.id)
+
+    @property
+    def spec(self) -> JobSpec:
+        if self._spec is None:
+            text = (self.get().properties or {}).get(SPEC_PROPERTY)
+            if not text:
+                raise CloudautoError(f"job {self.id} was not submitted by cloudauto (no {SPEC_PROPERTY} property)")
+            self._spec = JobSpec.from_dict(json.loads(text), source=f"azureml:{self.id}")
+        return self._spec
+
+    def status(self) -> JobStatus:
+        return _JOB_STATUS.get(_status_text(self.get().status), JobStatus.PENDING)
+
+    # trials -----------------------------------------------------------------------------------
+    def _params(self, child: Any) -> dict[str, Any]:
+        raw = (child.tags or {}).get("hyperparameters")
+        if not raw:
+            return {}
+        values = {k.lstrip("-"): v for k, v in json.loads(raw).items()}
+        spec = self.spec
+        if spec.engine is Engine.AUTOGLUON:  # Azure-safe names back to the spec's, strings back to types
+            from cloudauto.runtime.azureml_entry import typed_params
+
+            from .compile import _safe
+
+            names = {_safe(n): n for n in spec.space.parameter_names()}
+            return typed_params(spec, {names.get(k, k): str(v) for k, v in values.items()})
+        return values
+
+    def _tracking(self) -> Any:
+        """An MLflow client on the workspace's tracking store, or None (with the reason said once)."""
+        if importlib.util.find_spec("mlflow") is None:
+            return self._no_metrics("mlflow is not installed")
+        workspace = azure_call("get the workspace", self.client.workspaces.get, self.client.workspace_name)
+        uri = workspace.mlflow_tracking_uri
+        if not uri:
+            return self._no_metrics("the workspace has no MLflow tracking URI")
+        if uri.startswith("azureml:") and importlib.util.find_spec("azureml.mlflow") is None:
+            return self._no_metrics("reading metrics from Azure ML needs `pip install azureml-mlflow`")
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=uri)
+
+    def _no_metrics(self, why: str) -> None:
+        if not self._warned:
+            print(f"cloudauto: trials of {self.id} have no metrics: {why}", file=sys.stderr)
+            self._warned = True
+        return None
+
+    def trials(self) -> list[Trial]:
+        children = azure_call(f"list the trials of {self.id}", lambda: list(self.client.jobs.list(parent_job_name=self.id)))
+        children.sort(key=lambda c: (getattr(getattr(c, "creation_context", None), "created_at", None) or 0, c.name))
+        tracking = self._tracking() if children else None
+        metric = self.spec.metric.name if self.spec.engine is Engine.COMMAND else self.spec.objective.name
+        goal = self.spec.objective.goal
+        canceled = _status_text(self.get().status) in ("Canceled", "CancelRequested")
+        trials = []
+        for number, child in enumerate(children):
+            status = _TRIAL_STATUS.get(_status_text(child.status), TrialStatus.PENDING)
+            points: list[MetricPoint] = []
+            if tracking is not None:
+                history = azure_call(f"metrics of {child.name}", tracking.get_metric_history, child.name, metric)
+                points = [MetricPoint(step=m.step, value=m.value, time=m.timestamp / 1000) for m in history]
+            objective = None
+            for point in points:
+                if objective is None or goal.better(point.value, objective):
+                    objective = point.value
+            created = getattr(getattr(child, "creation_context", None), "created_at", None)
+            trial = Trial(
+                id=child.name,
+                number=number,
+                params=self._params(child),
+                status=status,
+                metrics=points,
+                objective=objective,
+                started=created.timestamp() if created is not None else None,
+                error=(child.properties or {}).get("error") if status is TrialStatus.FAILED else None,
+            )
+            if status is TrialStatus.TERMINATED:
+                trial.status = TrialStatus.CANCELED if canceled else status
+                trial.error = None if canceled else "stopped by the early termination policy"
+            trials.append(trial)
+        return trials
+
+    # logs, control, outputs -------------------------------------------------------------------
+    def logs(self, trial: Optional[int] = None) -> str:
+        """The trial's (or the job's) std_log files, downloaded from the workspace."""
+        name = self.id
+        if trial is not None:
+            trials = self.trials()
+            match = [t for t in trials if t.number == trial]
+            if not match:
+                raise CloudautoError(f"job {self.id} has no trial {trial} (it has {len(trials)})")
+            name = match[0].id
+        with tempfile.TemporaryDirectory() as tmp:
+            azure_call(f"download the logs of {name}", self.client.jobs.download, name, download_path=tmp, all=False)
+            files = sorted(p for p in Path(tmp).rglob("*.txt") if "logs" in p.as_posix())
+            return "\n".join(f"== {p.name} ==\n{p.read_text(errors='replace')}" for p in files)
+
+    def stream(self) -> None:
+        """Follow the job's output until it ends (Azure ML's own `jobs.stream`)."""
+        azure_call(f"stream {self.id}", self.client.jobs.stream, self.id)
+
+    def cancel(self) -> None:
+        poller = azure_call(f"cancel {self.id}", self.client.jobs.begin_cancel, self.id)
+        azure_call(f"cancel {self.id}", poller.result)
+
+    def download(self, dest: str | Path, *, best: bool = True) -> Path:
+        trial = self.best_trial() if best else None
+        if trial is None:
+            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+        target = Path(dest)
+        azure_call(
+            f"download the model of {trial.id}",
+            self.client.jobs.download,
+            trial.id,
+            download_path=str(target),
+            output_name="model",
+        )
+        return target
+
+
+__all__ = ["AzureMLJob"]

@@ -1,0 +1,112 @@
+"""Submitting a compiled Azure ML job through `MLClient`, and finding the workspace.
+
+The workspace comes from the spec (`backends.azureml.subscription_id / resource_group /
+workspace`), else the environment (AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP,
+AZUREML_WORKSPACE_NAME), else a `config.json` as Azure ML writes it; credentials from
+`DefaultAzureCredential`. Trials that run code get a staged folder: the user's code (or
+cloudauto's bundle for engine: autogluon) plus the `cloudauto` package, so
+`cloudauto.report` and the entry scripts import in any image with Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from cloudauto.backend import CompiledJob, CompileError
+from cloudauto.runtime.bundle import bundle_files, code_files, package_files, write_folder
+from cloudauto.spec.errors import CloudautoError, SpecIssue
+from cloudauto.spec.models import Engine, JobSpec
+
+SPEC_PROPERTY = "cloudauto.spec"
+
+
+class AzureError(CloudautoError):
+    """An Azure call failed; the message carries the service's own."""
+
+    exit_code = 3
+
+
+def azure_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from azure.ai.ml.exceptions import MlException
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+    try:
+        return fn(*args, **kwargs)
+    except MlException as exc:  # the SDK's own validation, before anything is sent
+        raise AzureError(f"{what}: {exc.message.strip()}") from None
+    except ClientAuthenticationError as exc:
+        raise AzureError(
+            f"{what}: not signed in to Azure ({str(exc).splitlines()[0]}); run `az login` or set AZURE_* credentials"
+        ) from None
+    except ResourceNotFoundError as exc:
+        raise AzureError(f"{what}: not found ({getattr(exc, 'message', exc)})") from None
+    except HttpResponseError as exc:
+        raise AzureError(f"{what}: {exc.status_code}: {getattr(exc, 'message', exc)}") from None
+
+
+def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
+    from azure.ai.ml import MLClient
+
+    settings = spec.backends.azureml if spec is not None else None
+    subscription = (settings and settings.subscription_id) or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    group = (settings and settings.resource_group) or os.environ.get("AZURE_RESOURCE_GROUP")
+    workspace = (settings and settings.workspace) or os.environ.get("AZUREML_WORKSPACE_NAME")
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    if subscription and group and workspace:
+        return MLClient(credential, subscription, group, workspace)
+    try:
+        return MLClient.from_config(credential)
+    except Exception:  # the SDK raises its own ValidationException when no config.json is found
+        raise CloudautoError(
+            "no Azure ML workspace: set backends.azureml.subscription_id, resource_group and workspace, "
+            "or AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put a config.json here"
+        ) from None
+
+
+def stage_code(spec: JobSpec, dest: Path) -> Path:
+    """What the trial's `code` folder holds on Azure: the user's code or cloudauto's bundle, plus cloudauto."""
+    if spec.engine is Engine.COMMAND:
+        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
+        files = {**package_files(), **user}  # the user's own files win a name clash
+    else:
+        files = bundle_files(spec)
+    return write_folder(files, dest)
+
+
+def submit(job: CompiledJob, *, client: Any = None) -> Any:
+    from .handle import AzureMLJob
+
+    spec = job.spec
+    settings = spec.backends.azureml
+    if not settings.compute:
+        raise CompileError(
+            "azureml",
+            [
+                spec.locate(
+                    SpecIssue("submit needs a compute cluster: set backends.azureml.compute", ("backends", "azureml", "compute"))
+                )
+            ],
+        )
+    entity = job.native
+    client = client or client_for(spec)
+    entity.properties = {**(entity.properties or {}), SPEC_PROPERTY: json.dumps(spec.to_dict(), separators=(",", ":"))}
+    with tempfile.TemporaryDirectory(prefix="cloudauto-azureml-") as tmp:
+        if spec.engine is not Engine.NATIVE:
+            entity.trial.code = str(stage_code(spec, Path(tmp) / "code"))
+        created = azure_call(
+            f"create job for {spec.name}",
+            client.jobs.create_or_update,
+            entity,
+            experiment_name=settings.experiment_name or spec.name,
+        )
+    return AzureMLJob(created.name, client=client, spec=spec)
+
+
+__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "stage_code", "submit"]

@@ -1,0 +1,250 @@
+"""A recording stand-in for an Azure ML workspace behind azure-ai-ml's own HTTP pipeline.
+
+`FakeWorkspace` is an azure-core transport: `MLClient(..., transport=fake)` sends every
+ARM and blob request here instead of the network. It keeps what was PUT (jobs, code and
+environment versions, models, endpoints, deployments) and answers GETs from it, so the SDK
+parses real-shaped responses into its entities; every request is recorded for the tests.
+Trials are added by the test (the service would start them): `add_trial`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlparse
+
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import HttpResponse, HttpTransport
+
+SUB, GROUP, WORKSPACE = "00000000-0000-0000-0000-000000000000", "rg", "ws"
+WS_PATH = f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
+
+
+class FakeCredential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("fake-token", int(time.time()) + 3600)
+
+
+class Response(HttpResponse):
+    """Both response flavours azure-core has: the legacy transport one and `azure.core.rest`'s."""
+
+    def __init__(self, request: Any, status: int, body: Any = None, headers: Optional[dict] = None):
+        super().__init__(request, None)
+        self.status_code = status
+        self.reason = "OK" if status < 400 else "Error"
+        self._body = b"" if body is None else json.dumps(body).encode()
+        self.headers = {"Content-Type": "application/json", "x-ms-request-id": str(uuid.uuid4()), **(headers or {})}
+        self.content_type = "application/json"
+
+    def body(self) -> bytes:
+        return self._body
+
+    def text(self, encoding: Optional[str] = None) -> str:
+        return self._body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self._body) if self._body else None
+
+    def read(self) -> bytes:
+        return self._body
+
+    @property
+    def content(self) -> bytes:
+        return self._body
+
+    def iter_bytes(self, **kwargs: Any):
+        yield self._body
+
+    @property
+    def raw(self) -> Response:
+        return self
+
+
+class FakeWorkspace(HttpTransport):
+    def __init__(self, tracking_uri: str = ""):
+        self.calls: list[tuple[str, str, Any]] = []
+        self.store: dict[str, dict] = {}  # ARM path -> resource body
+        self.blobs: dict[str, bytes] = {}
+        self.children: dict[str, list[str]] = {}
+        self.runs: dict[str, dict] = {}  # run history's view of child runs
+        self.tracking_uri = tracking_uri
+        self.keys = {"primaryKey": "key-" + uuid.uuid4().hex[:8], "secondaryKey": "other"}
+        self.scoring_uri = "https://unset.inference.ml.azure.com/score"
+        self.store["/datastores/workspaceblobstore"] = {  # where local data inputs are uploaded
+            "id": WS_PATH + "/datastores/workspaceblobstore",
+            "name": "workspaceblobstore",
+            "properties": {
+                "datastoreType": "AzureBlob",
+                "accountName": "acct",
+                "containerName": "container",
+                "endpoint": "core.windows.net",
+                "protocol": "https",
+                "credentials": {"credentialsType": "AccountKey"},
+                "isDefault": True,
+            },
+        }
+
+    # azure-core transport protocol
+    def __enter__(self) -> FakeWorkspace:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request: Any, **kwargs: Any) -> Response:
+        body = request.body if isinstance(request.body, (str, bytes)) else getattr(request, "content", None)
+        self.calls.append((request.method, request.url, body))
+        url = urlparse(request.url)
+        if url.hostname and url.hostname.endswith("blob.core.windows.net"):
+            return self._blob(request, url, body)
+        path, query = url.path, parse_qs(url.query)
+        if path == "/discovery":  # the workspace's regional service endpoints
+            base = f"https://{url.hostname}"
+            return Response(request, 200, {k: base for k in ("api", "catalog", "experimentation", "history", "modelmanagement")})
+        if path.startswith("/history/v1.0" + WS_PATH) and path.endswith("/children"):
+            parent = path.rstrip("/").split("/")[-2]
+            return Response(
+                request, 200, {"value": [self.runs[n] for n in self.children.get(parent, [])], "continuationToken": None}
+            )
+        if path.startswith(WS_PATH):
+            return self._workspace(request, path[len(WS_PATH) :], query, body)
+        return Response(request, 404, {"error": {"code": "NotFound", "message": f"no such resource: {path}"}})
+
+    # requests the tests look at
+    def sent(self, method: str, fragment: str) -> list[Any]:
+        return [json.loads(b) if b else None for m, u, b in self.calls if m == method and fragment in u]
+
+    def add_trial(
+        self, parent: str, hyperparameters: dict[str, Any], status: str = "Completed", name: Optional[str] = None
+    ) -> str:
+        """A child run as the sweep service records it in run history: sampled values in the `hyperparameters` tag."""
+        name = name or f"{parent}_{len(self.children.get(parent, []))}"
+        self.children.setdefault(parent, []).append(name)
+        self.runs[name] = {
+            "runId": name,
+            "parentRunId": parent,
+            "rootRunId": parent,
+            "status": status,
+            "runType": "azureml.scriptrun",
+            "tags": {"hyperparameters": json.dumps(hyperparameters)},
+            "properties": {},
+            "createdUtc": f"2026-11-23T00:00:{len(self.children[parent]):02d}.000Z",
+        }
+        return name
+
+    def set_status(self, job: str, status: str) -> None:
+        self.store[f"/jobs/{job}"]["properties"]["status"] = status
+
+    # the workspace's resources
+    def _workspace(self, request: Any, rest: str, query: dict, body: Any) -> Response:
+        method = request.method
+        if rest in ("", "/"):
+            return Response(
+                request,
+                200,
+                {
+                    "id": WS_PATH,
+                    "name": WORKSPACE,
+                    "location": "eastus",
+                    "properties": {
+                        "mlFlowTrackingUri": self.tracking_uri,
+                        "discoveryUrl": "https://eastus.api.azureml.ms/discovery",
+                    },
+                },
+            )
+        if rest.endswith("/startPendingUpload"):
+            blob = f"https://acct.blob.core.windows.net/container/LocalUpload/{uuid.uuid4().hex}"
+            return Response(
+                request,
+                200,
+                {
+                    "blobReferenceForConsumption": {
+                        "blobUri": blob,
+                        "storageAccountArmId": f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.Storage/storageAccounts/acct",
+                        "credential": {"credentialType": "SAS", "sasUri": blob + "?sv=2024&sig=fake"},
+                    }
+                },
+            )
+        if rest == "/jobs" and method == "GET":
+            parent = (query.get("parentJobName") or [None])[0]
+            names = self.children.get(parent, []) if parent else [k[6:] for k in self.store if k.startswith("/jobs/")]
+            return Response(request, 200, {"value": [self.store[f"/jobs/{n}"] for n in names]})
+        if rest.startswith("/jobs/") and rest.endswith("/cancel"):
+            self.set_status(rest.split("/")[2], "CancelRequested")
+            return Response(request, 202, None, {"Location": request.url.split("?")[0] + "/status", "Retry-After": "0"})
+        if rest.startswith("/jobs/") and rest.endswith("/cancel/status"):
+            return Response(request, 200, {})
+        if "/codes/" in rest and method == "GET" and rest.endswith("/versions"):
+            return Response(request, 200, {"value": []})  # no code asset with this hash yet
+        if rest.startswith("/datastores/") and rest.endswith("/listSecrets"):
+            return Response(request, 200, {"secretsType": "AccountKey", "key": "ZmFrZS1rZXk="})
+        if rest.startswith("/onlineEndpoints/") and rest.endswith("/listKeys"):
+            return Response(request, 200, self.keys)
+        if rest.startswith("/operations/"):
+            return Response(request, 200, {"status": "Succeeded"})
+        if method == "PUT":
+            return self._put(request, rest, body)
+        if method == "GET" and rest in self.store:
+            return Response(request, 200, self.store[rest])
+        if method == "GET" and rest.endswith(("/versions", "/deployments")):  # a collection: what was PUT under it
+            items = [v for k, v in self.store.items() if k.startswith(rest + "/") and "/" not in k[len(rest) + 1 :]]
+            return Response(request, 200, {"value": items})
+        if method == "DELETE":
+            self.store.pop(rest, None)
+            return Response(request, 202, None, {"Location": request.url.split("?")[0], "Retry-After": "0"})
+        return Response(request, 404, {"error": {"code": "NotFound", "message": f"{rest} not found"}})
+
+    def _put(self, request: Any, rest: str, body: Any) -> Response:
+        resource = json.loads(body)
+        resource.update({"id": WS_PATH + rest, "name": rest.rsplit("/", 1)[1]})
+        props = resource.setdefault("properties", {})
+        if rest.startswith("/jobs/"):
+            props.setdefault("status", "NotStarted")
+        if "/deployments/" in rest:  # service defaults the SDK reads back
+            props["scaleSettings"] = props.get("scaleSettings") or {"scaleType": "Default"}
+        if rest.startswith("/models/"):
+            props["flavors"] = props.get("flavors") or {}  # the service answers {} where the SDK sent null
+        headers: dict[str, str] = {}
+        if rest.startswith("/onlineEndpoints/"):
+            props["provisioningState"] = "Succeeded"
+            if "/deployments/" not in rest:
+                props["scoringUri"] = self.scoring_uri
+            operation = f"https://management.azure.com{WS_PATH}/operations/{uuid.uuid4().hex}?api-version=2024-10-01"
+            headers = {"Azure-AsyncOperation": operation, "Retry-After": "0"}
+        self.store[rest] = resource
+        return Response(request, 201 if headers else 200, resource, headers)
+
+    def _blob(self, request: Any, url: Any, body: Any) -> Response:
+        key = url.path
+        if request.method in ("HEAD", "GET"):
+            if key in self.blobs:
+                return Response(request, 200, None, {"Content-Length": str(len(self.blobs[key]))})
+            return Response(request, 404, None, {"x-ms-error-code": "BlobNotFound"})
+        if "comp=metadata" in url.query:
+            return Response(request, 200)
+        self.blobs[key] = body if isinstance(body, bytes) else (body or "").encode()
+        return Response(request, 201)
+
+
+def route_blob_clients(monkeypatch: Any, transport: FakeWorkspace) -> None:
+    """azure-ai-ml builds its blob clients itself, without the MLClient's transport: give them ours."""
+    import functools
+
+    import azure.ai.ml._artifacts._blob_storage_helper as helper
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+    class _Container(ContainerClient):
+        @classmethod
+        def from_container_url(cls, container_url: str, credential: Any = None, **kwargs: Any) -> ContainerClient:
+            return ContainerClient.from_container_url(container_url, credential=credential, transport=transport, **kwargs)
+
+    monkeypatch.setattr(helper, "BlobServiceClient", functools.partial(BlobServiceClient, transport=transport))
+    monkeypatch.setattr(helper, "ContainerClient", _Container)
