@@ -442,17 +442,35 @@ def deploy(
 @click.argument("endpoint_name")
 @click.argument("data", type=click.Path(path_type=Path))
 @backend_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the predictions as CSV here.")
-def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path]) -> int:
-    """Score a CSV file against an endpoint; print the predictions as CSV."""
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the predictions here (CSV, or JSON for images).")
+@click.option(
+    "--draw", type=click.Path(path_type=Path), help="Object detection: draw the returned boxes over the image as this PNG."
+)
+@click.option("--min-score", type=float, default=0.0, show_default=True, help="With --draw: leave out boxes scored below this.")
+def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], draw: Optional[Path], min_score: float) -> int:
+    """Score a CSV file (or an image, on image endpoints) against an endpoint; print the predictions."""
+    import json
+
     from .registry import get_backend
 
+    if not data.is_file():
+        raise click.UsageError(f"{data}: no such file")
     predictions = get_backend(backend).endpoint(endpoint_name).score(data)
-    if output:
-        predictions.to_csv(output, index=False)
-        click.echo(f"wrote {len(predictions)} predictions to {output}", err=True)
+    if hasattr(predictions, "to_csv"):
+        if draw:
+            raise click.UsageError("--draw takes an image scored against an object-detection endpoint")
+        text = predictions.to_csv(index=False)
     else:
-        click.echo(predictions.to_csv(index=False), nl=False)
+        text = json.dumps(predictions, indent=2) + "\n"
+        if draw:
+            from .vision import draw_boxes
+
+            click.echo(f"wrote {draw_boxes(data, predictions, draw, min_score=min_score)}", err=True)
+    if output:
+        output.write_text(text)
+        click.echo(f"wrote the predictions to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
     return EXIT_OK
 
 

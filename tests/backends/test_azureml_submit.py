@@ -195,6 +195,18 @@ def test_the_fridge_flow_deploys_the_best_model_and_scores_an_image(workspace, s
     assert drawn.getpixel((180, 25)) == (255, 255, 255)  # the 0.41 bottle is below min_score: not drawn
     assert drawn.getpixel((60, 60)) == (255, 255, 255)  # inside a box stays the image
 
+    # the same from the CLI: the answer as JSON, the boxes drawn
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    result = CliRunner().invoke(
+        cli, ["score", "fridge-od", str(image), "--backend", "azureml", "--draw", str(tmp_path / "cli.png"), "--min-score", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["boxes"][0]["label"] == "can"
+    assert Image.open(tmp_path / "cli.png").convert("RGB").getpixel((20, 60)) != (255, 255, 255)
+
 
 def test_a_wrong_key_is_a_scoring_error_with_the_endpoints_message(workspace, scoring_server, tmp_path):
     from azure.ai.ml.entities import ManagedOnlineEndpoint
