@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test install-core install-local install-all bench lint schema clean
+.PHONY: demo test test-image image install-core install-local install-all bench lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(VENV)/.local: $(VENV)/.core backends/local/pyproject.toml
 
 $(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
 	$(PIP) torch==2.13.0+cpu
-	$(PIP) -e '.[dev]' -e 'backends/local[timeseries]' -e 'backends/sagemaker[test]' -e backends/azureml
+	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker]' -e 'backends/sagemaker[test]' -e backends/azureml
 	@touch $@
 
 install-core: $(VENV)/.core
@@ -37,9 +37,23 @@ demo: install-local
 	$(BIN)/cloudauto validate job_specs/iris.yaml
 	$(BIN)/python job_specs/demo.py
 
-test: install-all
+test: install-all test-image
 	$(BIN)/ruff check cloudauto backends tests bench job_specs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the docker-mode tests' image (backends/local/Dockerfile on a debootstrap base); where no
+# engine runs it says why, and those tests are skipped with that reason
+test-image: install-all
+	$(BIN)/python tests/backends/docker_image.py
+
+# the image for docker mode (backends.local.image: cloudauto-local:latest)
+IMAGE ?= cloudauto-local:latest
+BASE  ?= python:3.11-slim-bookworm
+CA    ?= $(or $(PIP_CERT),/etc/ssl/certs/ca-certificates.crt)
+image:
+	@mkdir -p .docker
+	@if [ -f "$(CA)" ]; then cp "$(CA)" .docker/ca-bundle.pem; fi
+	docker build -f backends/local/Dockerfile --build-arg BASE=$(BASE) -t $(IMAGE) .
 
 # a second venv with only the core, so the validate figure is what a core-only user sees
 .venv-core/.core: pyproject.toml constraints.txt

@@ -215,11 +215,21 @@ def _print_summary(job) -> None:
 @backend_option
 @set_option
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
-def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool) -> int:
+@click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str]) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
     from .api import submit as submit_job
 
-    return _finish(submit_job(_load_or_exit(file, overrides), backend, strict=strict), wait=True)
+    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    return _finish(submit_job(spec, backend, strict=strict), wait=True)
+
+
+def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
+    if mode is None:
+        return overrides
+    if backend != "local":
+        raise click.UsageError(f"--mode is for the local backend, not {backend}")
+    return (*overrides, f"backends.local.mode={mode}")
 
 
 @main.command()
@@ -228,11 +238,13 @@ def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool) -> i
 @set_option
 @click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
-def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool) -> int:
+@click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str]) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
     from .api import submit as submit_job
 
-    return _finish(submit_job(_load_or_exit(file, overrides), backend, strict=strict), wait=wait)
+    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    return _finish(submit_job(spec, backend, strict=strict), wait=wait)
 
 
 def _load_or_exit(file: Path, overrides: tuple[str, ...]):
@@ -420,11 +432,20 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 @click.option("--port", type=int, help="Local port (default: a free one).")
 @click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
 @click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
+@click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: serve in a process or a container.")
+@click.option("--image", help="Local docker mode: the serving image (default: the job's image).")
 def deploy(
-    job_id: str, backend: str, name: Optional[str], port: Optional[int], key: Optional[str], instance_type: Optional[str]
+    job_id: str,
+    backend: str,
+    name: Optional[str],
+    port: Optional[int],
+    key: Optional[str],
+    instance_type: Optional[str],
+    mode: Optional[str],
+    image: Optional[str],
 ) -> int:
     """Serve the best trial's model; print the endpoint's name and URL."""
-    local_only = {"port": port, "key": key if backend == "local" else None}
+    local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image}
     cloud_only = {"instance_type": instance_type}
     wrong = [
         f"--{k.replace('_', '-')}" for k, v in (cloud_only if backend == "local" else {"port": port}).items() if v is not None

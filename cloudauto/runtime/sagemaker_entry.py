@@ -34,6 +34,15 @@ def wire(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def encode(params: Mapping[str, Any]) -> dict[str, str]:
+    """Known values as SageMaker would hand them over (strings plus the decoding table): the local docker mode."""
+    kinds = {bool: "bool", int: "int", float: "float", str: "str"}
+    types = {name: kinds.get(type(value), "json") for name, value in params.items()}
+    table = {"subspaces": [{name: name for name in params}], "params": {name: {"type": t} for name, t in types.items()}}
+    values = {name: json.dumps(v) if types[name] == "json" else wire(v) for name, v in params.items()}
+    return {**values, SPACE_PARAM: json.dumps(table, separators=(",", ":"))}
+
+
 def _typed(raw: str, kind: str) -> Any:
     if kind == "int":
         return int(float(raw))
@@ -41,6 +50,8 @@ def _typed(raw: str, kind: str) -> Any:
         return float(raw)
     if kind == "bool":
         return raw.lower() in ("true", "1", "yes")
+    if kind == "json":
+        return json.loads(raw)
     return raw
 
 
@@ -88,7 +99,10 @@ def _run_command(spec: Any, params: dict[str, Any], root: Path, env: Mapping[str
     child_env = {**env, **spec.command.env}
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     code = root / "code"
-    done = subprocess.run(command_argv(spec.command.run, params), cwd=code if code.is_dir() else root, env=child_env)
+    argv = command_argv(spec.command.run, params)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable  # "python" is the image's Python, the one running this entry
+    done = subprocess.run(argv, cwd=code if code.is_dir() else root, env=child_env)
     if done.returncode != 0:
         raise RuntimeError(f"the command exited with status {done.returncode}")
     return 0

@@ -50,8 +50,6 @@ class LocalBackend(Backend):
             problems = check_parameters(spec.space.parameter_names(), spec.task)
             if problems:
                 found[Feature.PARAMETERS] = "; ".join(problems)
-        if spec.backends.local.mode is LocalMode.DOCKER:
-            found[Feature.CONTAINER_MODE] = "not in this version of cloudauto-local; use mode: process"
         return found
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
@@ -101,7 +99,20 @@ class LocalBackend(Backend):
             code = Path(resolve(spec.command.code, base_dir))
             if not code.is_dir():
                 raise NotSupportedError(f"command.code: {code} is not a folder")
-        store = RunStore.create(run_dir, job_id, json.dumps(spec.to_dict()), base_dir)
+        stored = spec.to_dict()
+        docker = spec.backends.local.mode is LocalMode.DOCKER
+        if docker:  # refuse now, with the reason, rather than fail every trial later
+            from .container import docker_client, image_for, preflight
+
+            client = docker_client()
+            image, why = image_for(spec)
+            preflight(client, spec, image, why)
+            stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
+        store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir)
+        if docker:
+            from .container import write_code
+
+            write_code(store.dir, spec)
         return LocalJobHandle(store.dir, launched_pid=start_orchestrator(store.dir))
 
     def _attach(self, job_id: str) -> LocalJobHandle:
@@ -115,9 +126,11 @@ class LocalBackend(Backend):
         port: Optional[int] = None,
         key: Optional[str] = None,
         host: str = "127.0.0.1",
+        mode: Optional[str] = None,
+        image: Optional[str] = None,
         **options: Any,
     ) -> Endpoint:
-        from .endpoint import start
+        from .endpoint import start, start_container
 
         best = job.best_trial()
         if best is None or "dir" not in best.artifacts:
@@ -125,6 +138,16 @@ class LocalBackend(Backend):
         model_dir = str(Path(best.artifacts["dir"]) / "model")
         if not (Path(model_dir) / "cloudauto_model.json").is_file():
             raise NotSupportedError(f"trial {best.number} of {job.id} left no servable model in {model_dir}")
+        settings = job.spec.backends.local
+        if (mode or settings.mode.value) == "docker":
+            if key:
+                raise NotSupportedError(
+                    "a docker-mode endpoint speaks SageMaker's contract, which has no key; deploy in process mode for --key"
+                )
+            from .container import image_for
+
+            chosen = image or image_for(job.spec)[0]
+            return start_container(name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port)
         return start(name, model_dir, job_id=job.id, trial=best.number, host=host, port=port, key=key)
 
     def endpoint(self, name: str) -> Endpoint:

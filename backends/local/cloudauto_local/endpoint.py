@@ -108,6 +108,7 @@ class EndpointRecord:
     job_id: str
     trial: int
     key: Optional[str] = None
+    container: Optional[str] = None  # docker mode: the serving container
 
 
 class LocalEndpoint(Endpoint):
@@ -123,6 +124,12 @@ class LocalEndpoint(Endpoint):
 
     def delete(self, timeout: float = 10.0) -> None:
         """Stop the server (TERM, then KILL) and wait until it no longer answers."""
+        if self.record.container:
+            from .container import kill_container
+
+            kill_container(self.record.container)
+            (endpoints_dir() / f"{self.name}.json").unlink(missing_ok=True)
+            return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.record.pid, sig)
@@ -208,6 +215,43 @@ def start(
             raise EndpointError(f"the endpoint did not answer /ping within {timeout:g}s")
         time.sleep(0.2)
     record = EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key)
+    record_path.write_text(json.dumps(asdict(record), indent=2))
+    return LocalEndpoint(record)
+
+
+def start_container(
+    name: str, model_dir: str, *, job_id: str, trial: int, image: str, port: Optional[int] = None, timeout: float = 300.0
+) -> LocalEndpoint:
+    """The model served by a container that speaks SageMaker's serving contract (/ping, /invocations on 8080)."""
+    from cloudauto.runtime.bundle import serving_files, write_folder
+
+    from .container import docker_client, ensure_image, kill_container, serving_config
+
+    folder = endpoints_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / f"{name}.json"
+    if record_path.exists() and _healthy(EndpointRecord(**json.loads(record_path.read_text())).url):
+        raise EndpointError(f"endpoint '{name}' already serves; delete it first or pick another name")
+    client = docker_client()
+    ensure_image(client, image)
+    code_dir = write_folder(serving_files(), folder / f"{name}.code")
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}"
+    container = client.containers.run(
+        **serving_config(image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port)
+    )
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        container.reload()
+        if container.status in ("exited", "dead"):
+            tail = container.logs(tail=8).decode(errors="replace").strip().replace("\n", " | ")
+            kill_container(container.id)
+            raise EndpointError(f"the serving container exited: {tail}")
+        if time.monotonic() > deadline:
+            kill_container(container.id)
+            raise EndpointError(f"the serving container did not answer /ping within {timeout:g}s")
+        time.sleep(0.3)
+    record = EndpointRecord(name, url, 0, model_dir, job_id, trial, None, container.id)
     record_path.write_text(json.dumps(asdict(record), indent=2))
     return LocalEndpoint(record)
 

@@ -41,6 +41,7 @@ class Worker:
     stop_deadline: Optional[float] = None
     stop_reason: Optional[str] = None
     child_pgid: Optional[int] = None  # a command trial's own process group
+    container: Optional[str] = None  # a docker-mode trial's container
     log: Optional[IO[bytes]] = field(default=None, repr=False)
 
     @property
@@ -63,6 +64,11 @@ class Worker:
                 except ProcessLookupError:
                     pass
         self.child_pgid = None
+        if self.container:
+            from .container import kill_container
+
+            kill_container(self.container)
+            self.container = None
         self.proc.wait()
 
 
@@ -81,6 +87,7 @@ class Orchestrator:
         settings = self.spec.backends.local
         self.worker_count = min(settings.workers or self.concurrency, self.concurrency)
         self.num_cpus = max(1, (os.cpu_count() or 1) // self.concurrency)
+        self.docker = settings.mode.value == "docker"
         self.selector = selectors.DefaultSelector()
         self.workers: list[Worker] = []
         self.pending: list[int] = []
@@ -88,6 +95,10 @@ class Orchestrator:
 
     # start-up and resume -------------------------------------------------------------------
     def _restore(self) -> None:
+        if self.docker:  # a killed orchestrator's containers would still be training
+            from .container import remove_job_containers
+
+            remove_job_containers(self.job_id)
         self.pending = self.store.requeue_unfinished()
         states = self.store.sampler_states()
         for trial in self.store.trials():
@@ -102,7 +113,7 @@ class Orchestrator:
                 self.engine.load(trial.number, [m.value for m in trial.metrics])
 
     def _spawn(self) -> Worker:
-        preload = "autogluon" if self.spec.engine is not Engine.COMMAND else "none"
+        preload = "autogluon" if self.spec.engine is not Engine.COMMAND and not self.docker else "none"
         log = open(self.store.dir / "workers.log", "ab")  # noqa: SIM115 - lives as long as the worker
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
@@ -163,6 +174,13 @@ class Orchestrator:
                 "num_cpus": self.num_cpus,
                 "default_time_limit": 0.8 * limits.trial_timeout if limits.trial_timeout else None,
             }
+            if self.docker:
+                message.update(
+                    mode="docker",
+                    image=self.spec.backends.local.image,
+                    job_id=self.job_id,
+                    code_dir=str(self.store.dir / "code"),
+                )
             self.store.start_trial(number, idle.pid, str(trial_dir))
             idle.trial = number
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
@@ -176,6 +194,8 @@ class Orchestrator:
         number = message.get("number")
         if kind == "child" and number == worker.trial:
             worker.child_pgid = int(message["pgid"])
+        elif kind == "container" and number == worker.trial:
+            worker.container = str(message["id"])
         elif kind == "report" and number == worker.trial:
             value = float(message["value"])
             self.store.add_report(number, int(message["step"]), value)
@@ -192,11 +212,11 @@ class Orchestrator:
                 number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
             )
             self.sampler.observe(number, None if stopped else objective)
-            worker.trial = worker.child_pgid = None
+            worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
             self.store.finish_trial(number, TrialStatus.FAILED, error=message.get("error"))
             self.sampler.observe(number, None)
-            worker.trial = worker.child_pgid = None
+            worker.trial = worker.child_pgid = worker.container = None
 
     def _read(self, worker: Worker) -> None:
         try:

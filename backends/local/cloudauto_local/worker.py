@@ -63,6 +63,11 @@ class Channel:
 
 
 def run_one(channel: Channel, message: dict[str, Any]) -> None:
+    if message.get("mode") == "docker":
+        from .container import run_container_trial
+
+        run_container_trial(channel, message)
+        return
     if message["spec"].get("engine") == "command":
         from .command_runner import run_command_trial
 

@@ -1,0 +1,133 @@
+"""Docker mode against a real Docker engine: the SageMaker entry in a container, stopped, timed out, served.
+
+Runs where an engine is reachable and the test image (backends/local/Dockerfile on a
+debootstrap base, see docker_image.py) is built; elsewhere each test is skipped with the
+reason. `make test` builds the image when it can; `.ci/run` installs and starts the engine.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus, TrialStatus
+
+from ..conftest import ROOT
+from .docker_image import IMAGE, status
+
+pytestmark = pytest.mark.slow
+
+_ready, _why = status()
+if not _ready:
+    pytestmark = [pytest.mark.slow, pytest.mark.skip(reason=f"docker mode not run against a real engine: {_why}")]
+
+
+def _leftover_containers(job_id: str) -> list:
+    import docker
+
+    return docker.from_env().containers.list(all=True, filters={"label": f"cloudauto.job={job_id}"})
+
+
+SCRIPT = """
+    import argparse, time
+    import cloudauto
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quality", type=float)
+    parser.add_argument("--sleep", type=float, default=0.2)
+    args = parser.parse_args()
+    for step in range(1, 9):
+        time.sleep(args.sleep)
+        print(f"step {step}", flush=True)
+        cloudauto.report(acc=args.quality * step / 8, step=step)
+"""
+
+
+def _command_spec(tmp_path: Path, space: str, extra: str = "") -> cloudauto.JobSpec:
+    (tmp_path / "code").mkdir(exist_ok=True)
+    (tmp_path / "code" / "train.py").write_text(textwrap.dedent(SCRIPT))
+    text = textwrap.dedent(f"""\
+        name: docker-cmd
+        task: custom
+        engine: command
+        command: {{run: "python train.py --quality ${{{{sweep.quality}}}} --sleep ${{{{sweep.sleep}}}}", code: code}}
+        metric: {{name: acc, goal: maximize}}
+        backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}
+        sweep:
+          sampling: grid
+          space: {space}
+        """) + textwrap.dedent(extra)
+    (tmp_path / "spec.yaml").write_text(text)
+    return cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+
+
+def test_a_command_sweep_runs_in_containers_and_the_policy_stops_one(runs_dir, tmp_path):
+    spec = _command_spec(
+        tmp_path,
+        "{quality: {choice: [0.9, 0.1]}, sleep: 0.3}",
+        """\
+          early_termination: {policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}
+        limits: {max_trials: 2, max_concurrent_trials: 1}
+        """,
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED
+    good, weak = job.trials()
+    assert good.status is TrialStatus.COMPLETED and good.objective == pytest.approx(0.9)
+    assert [round(m.value, 4) for m in good.metrics] == [round(0.9 * s / 8, 4) for s in range(1, 9)]
+    assert weak.status is TrialStatus.TERMINATED and "median stopping" in weak.error
+    log = job.logs(weak.number)
+    assert "[cloudauto] trial parameters" in log  # printed by the SageMaker entry inside the container
+    assert sum(line.startswith("step ") for line in log.splitlines()) < 8
+    assert _leftover_containers(job.id) == []
+
+
+def test_a_hanging_trial_is_stopped_at_its_timeout_with_its_container(runs_dir, tmp_path):
+    spec = _command_spec(tmp_path, "{quality: 0.5, sleep: 60}", "limits: {max_trials: 1, trial_timeout: 4}\n")
+    job = cloudauto.submit(spec, backend="local")
+    started = time.monotonic()
+    job.wait(progress=False, timeout=120)
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.TIMED_OUT and time.monotonic() - started < 60
+    assert _leftover_containers(job.id) == []
+
+
+def test_autogluon_trains_in_the_container_and_the_model_serves_from_one(runs_dir, tmp_path):
+    """The SageMaker entry trains AutoGluon in the image; deploy --mode docker serves /ping and /invocations."""
+    import pandas as pd
+    from autogluon.tabular import TabularPredictor
+
+    from job_specs import make_data
+
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml",
+        overrides=[
+            "backends.local.mode=docker",
+            f"backends.local.image={IMAGE}",
+            "sweep.space={models: {choice: [GBM]}, time_limit: 30}",
+            "limits.max_trials=1",
+            "limits.max_concurrent_trials=1",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False, timeout=600) is JobStatus.COMPLETED, job.logs(0)[-3000:]
+    (trial,) = job.trials()
+    assert trial.objective > 0.9 and trial.scores.get("test_accuracy", 0) > 0.8
+    model_dir = Path(trial.artifacts["dir"]) / "model"
+    endpoint = job.deploy(name=f"docker-iris-{job.id[-4:]}", mode="docker")
+    try:
+        assert endpoint.record.container
+        rows = pd.read_csv(tmp_path / "data" / "iris" / "test.csv").drop(columns=["target"])
+        served = endpoint.score(rows)
+        expected = TabularPredictor.load(str(model_dir)).predict(rows)
+        assert list(served["prediction"]) == list(expected)
+    finally:
+        endpoint.delete()
+    import docker
+
+    assert not docker.from_env().containers.list(all=True, filters={"label": f"cloudauto.endpoint={endpoint.name}"})

@@ -1,0 +1,196 @@
+"""What docker mode asks the Docker engine for, read off the engine API itself.
+
+A stand-in engine on loopback answers the docker SDK (`DOCKER_HOST=tcp://127.0.0.1:PORT`)
+and records each request, so these tests see the JSON the SDK sends to
+`POST /containers/create` — image, command, mounts, environment, device requests — and the
+errors docker mode gives when the engine lacks an image or a GPU runtime. They need no
+engine and run everywhere; test_local_docker.py runs the same configuration on a real one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import cloudauto
+
+from ..conftest import ROOT
+
+docker = pytest.importorskip("docker")
+
+
+class FakeEngine:
+    def __init__(self, *, images: set[str], runtimes: dict | None = None):
+        self.images, self.runtimes = images, runtimes or {"runc": {"path": "runc"}}
+        self.requests: list[tuple[str, str, dict | None]] = []
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, body: object = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = self.path.split("?")[0]
+                path = path.split("/", 2)[2] if path.startswith("/v1.") else path.lstrip("/")
+                engine.requests.append((method, path, json.loads(raw) if raw else None))
+                if path == "_ping":
+                    self._send(200, "OK")
+                elif path == "version":
+                    self._send(200, {"ApiVersion": "1.41", "Version": "20.10.24", "MinAPIVersion": "1.12"})
+                elif path == "info":
+                    self._send(200, {"Runtimes": engine.runtimes})
+                elif path.startswith("images/") and path.endswith("/json"):
+                    name = path[len("images/") : -len("/json")]
+                    if name in engine.images:
+                        self._send(200, {"Id": "sha256:" + "0" * 64, "RepoTags": [name]})
+                    else:
+                        self._send(404, {"message": f"No such image: {name}"})
+                elif path == "images/create":
+                    self._send(404, {"message": "pull access denied: repository does not exist or may require 'docker login'"})
+                elif path == "containers/create":
+                    self._send(201, {"Id": "c0ffee" * 10 + "abcd", "Warnings": []})
+                elif path.startswith("containers/") and path.endswith("/start"):
+                    self._send(204)
+                elif path.startswith("containers/") and path.endswith("/json"):
+                    self._send(200, {"Id": "c0ffee" * 10 + "abcd", "State": {"Status": "running"}, "Name": "/x"})
+                else:
+                    self._send(404, {"message": f"not in this stand-in: {path}"})
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._handle("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._handle("POST")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"tcp://127.0.0.1:{self.server.server_address[1]}"
+
+    def created(self) -> list[dict]:
+        return [body for method, path, body in self.requests if path == "containers/create"]
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    fake = FakeEngine(images={"cloudauto-local:latest"})
+    monkeypatch.setenv("DOCKER_HOST", fake.url)
+    yield fake
+    fake.server.shutdown()
+
+
+def _spec(tmp_path: Path, gpus: int = 0) -> cloudauto.JobSpec:
+    from job_specs import make_data
+
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    return cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml",
+        overrides=["backends.local.mode=docker", "backends.local.image=cloudauto-local:latest", f"compute.gpus={gpus}"],
+    )
+
+
+def test_a_trial_container_has_sagemakers_training_layout(engine, tmp_path):
+    from cloudauto_local.container import docker_client, prepare_trial, trial_config, write_code
+
+    spec = _spec(tmp_path, gpus=1)
+    trial_dir = tmp_path / "run" / "trials" / "3"
+    params = {"models": "GBM", "time_limit": 20}
+    message = {"out_dir": str(trial_dir), "params": params, "base_dir": str(tmp_path)}
+    _, channels = prepare_trial(spec, message)
+    code = write_code(tmp_path / "run", spec)
+    config = trial_config(
+        spec,
+        image="cloudauto-local:latest",
+        job_id="iris-1",
+        number=3,
+        params=params,
+        trial_dir=trial_dir,
+        code_dir=code,
+        channels=channels,
+    )
+    config.pop("detach")
+    docker_client().containers.create(**config)
+    (sent,) = engine.created()
+    assert sent["Image"] == "cloudauto-local:latest"
+    assert sent["Cmd"] == ["python3", "/opt/ml/code/cloudauto_entry.py"] and sent["WorkingDir"] == "/opt/ml/code"
+    binds = sorted(sent["HostConfig"]["Binds"])
+    assert f"{code}:/opt/ml/code:ro" in binds and f"{trial_dir / 'opt_ml' / 'input'}:/opt/ml/input:ro" in binds
+    assert (
+        f"{trial_dir / 'sm_model'}:/opt/ml/model:rw" in binds and f"{trial_dir / 'opt_ml' / 'output'}:/opt/ml/output:rw" in binds
+    )
+    env = dict(item.split("=", 1) for item in sent["Env"])
+    assert env["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train" and env["SM_CHANNEL_TEST"] == "/opt/ml/input/data/test"
+    assert env["SM_MODEL_DIR"] == "/opt/ml/model" and json.loads(env["SM_CHANNELS"]) == ["train", "test"]
+    assert sent["HostConfig"]["DeviceRequests"] == [
+        {"Driver": "", "Count": 1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+    ]
+    assert sent["Labels"] == {"cloudauto.job": "iris-1", "cloudauto.trial": "3"}
+    assert sent["HostConfig"]["Init"] is True  # SIGTERM reaches the trial: python as PID 1 would ignore it
+    # what the container will read: the hyperparameters as SageMaker strings, the channels, the entry
+    from cloudauto.runtime.sagemaker_entry import decode
+
+    hps = json.loads((trial_dir / "opt_ml/input/config/hyperparameters.json").read_text())
+    assert all(isinstance(v, str) for v in hps.values()) and decode(hps) == params
+    assert (trial_dir / "opt_ml/input/data/train/train.csv").read_bytes() == (tmp_path / "data/iris/train.csv").read_bytes()
+    assert (code / "cloudauto_entry.py").is_file() and json.loads((code / "spec.json").read_text())["name"] == spec.name
+
+
+def test_no_gpu_request_without_gpus_and_the_serving_contract_port(engine, tmp_path):
+    from cloudauto_local.container import docker_client, serving_config
+
+    client = docker_client()
+    client.containers.run(
+        **serving_config(
+            image="cloudauto-local:latest", model_dir=tmp_path / "m", code_dir=tmp_path / "c", name="iris", port=18080
+        )
+    )
+    (sent,) = engine.created()
+    assert sent["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]}
+    assert "DeviceRequests" not in sent["HostConfig"] or not sent["HostConfig"]["DeviceRequests"]
+    assert (
+        sent["Cmd"][:3] == ["python3", "-m", "cloudauto.runtime.serve"]
+        and f"{tmp_path / 'm'}:/opt/ml/model:ro" in sent["HostConfig"]["Binds"]
+    )
+
+
+def test_clear_errors_for_a_missing_image_a_missing_gpu_runtime_and_no_engine(engine, tmp_path, monkeypatch):
+    from cloudauto_local.container import DockerModeError, docker_client, preflight
+
+    client = docker_client()
+    spec = _spec(tmp_path)
+    with pytest.raises(DockerModeError, match=r"image nowhere:1 .* cannot be pulled .*pull access denied.*make image"):
+        preflight(client, spec, "nowhere:1")
+    with pytest.raises(DockerModeError, match=r"compute.gpus: 2 GPU\(s\) .* no NVIDIA runtime \(it has: runc\)"):
+        preflight(client, _spec(tmp_path, gpus=2), "cloudauto-local:latest")
+    preflight(client, spec, "cloudauto-local:latest")  # present, no GPUs: fine
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(DockerModeError, match=r"no Docker engine is reachable") as info:
+        docker_client()
+    assert "use backends.local.mode: process" in str(info.value) and "sudo dockerd" in str(info.value)
+
+
+def test_submit_in_docker_mode_refuses_before_creating_a_run(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOUDAUTO_RUNS_DIR", str(tmp_path / "runs"))
+    _spec(tmp_path)  # writes the data and the spec file
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml", overrides=["backends.local.mode=docker", "backends.local.image=nowhere:1"]
+    )
+    with pytest.raises(cloudauto.CloudautoError, match="nowhere:1"):
+        cloudauto.submit(spec, backend="local")
+    assert not (tmp_path / "runs").exists()  # nothing half-made
