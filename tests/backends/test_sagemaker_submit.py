@@ -375,3 +375,26 @@ def test_a_trial_runs_from_the_uploaded_tarball_and_its_model_serves(tmp_path, s
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["application/json", str(len(rows))]
+
+
+def test_submitting_the_same_spec_again_follows_the_job_it_started(tmp_path, sm_session, capsys):
+    """Names are derived from the spec, so a CI retry finds SageMaker's ResourceInUse and follows that job."""
+    session, _ = sm_session
+    spec = _iris_spec(tmp_path)
+    first = cloudauto.submit(spec, backend="sagemaker")
+
+    def in_use(**_):  # moto accepts duplicate names; SageMaker answers this
+        error = {"Error": {"Code": "ResourceInUse", "Message": f"Resource Arn: {first.id} already exists"}}
+        return AWSResponse(None, 400, {}, None), error
+
+    session.events.register("before-call.sagemaker.CreateHyperParameterTuningJob", in_use)
+    second = cloudauto.submit(spec, backend="sagemaker")
+    assert second.id == first.id and "exists already (same spec): following it" in capsys.readouterr().err
+
+
+def test_sessions_retry_throttling_in_standard_mode(monkeypatch):
+    from cloudauto_sagemaker.submit import session_for
+
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    client = session_for(region="us-east-1").client("sagemaker")
+    assert client.meta.config.retries["mode"] == "standard"

@@ -6,6 +6,7 @@ boto3 throughout (no sagemaker SDK session): the request is already the API's ow
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -28,9 +29,14 @@ class AWSError(CloudautoError):
 
 
 def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) -> Any:
+    """A boto3 session whose clients retry throttling with botocore's standard mode (backoff with jitter)."""
     import boto3
+    import botocore.session
+    from botocore.config import Config
 
-    return boto3.Session(region_name=region or (region_of(spec) if spec is not None else None))
+    core = botocore.session.get_session()
+    core.set_default_client_config(Config(retries={"mode": os.environ.get("AWS_RETRY_MODE", "standard")}))
+    return boto3.Session(botocore_session=core, region_name=region or (region_of(spec) if spec is not None else None))
 
 
 def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
@@ -94,8 +100,6 @@ def upload_path(session: Any, local: Path, s3_uri: str) -> int:
 def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> SageMakerJob:
     spec = job.spec
     settings = spec.backends.sagemaker
-    import os
-
     role = settings.role or os.environ.get("SAGEMAKER_ROLE")
     if not role:
         raise CompileError(
