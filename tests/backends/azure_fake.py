@@ -69,6 +69,7 @@ class FakeWorkspace(HttpTransport):
         self.blobs: dict[str, bytes] = {}
         self.children: dict[str, list[str]] = {}
         self.runs: dict[str, dict] = {}  # run history's view of child runs
+        self.logs: dict[str, dict[str, str]] = {}  # run -> log file name -> text
         self.tracking_uri = tracking_uri
         self.keys = {"primaryKey": "key-" + uuid.uuid4().hex[:8], "secondaryKey": "other"}
         self.scoring_uri = "https://unset.inference.ml.azure.com/score"
@@ -109,6 +110,13 @@ class FakeWorkspace(HttpTransport):
         if path == "/discovery":  # the workspace's regional service endpoints
             base = f"https://{url.hostname}"
             return Response(request, 200, {k: base for k in ("api", "catalog", "experimentation", "history", "modelmanagement")})
+        if path.startswith("/history/v1.0" + WS_PATH) and path.endswith("/details"):
+            run = path.rstrip("/").split("/")[-2]
+            status = (self.runs.get(run) or self.store.get(f"/jobs/{run}", {}).get("properties", {})).get("status", "Completed")
+            files = {
+                name: f"https://acct.blob.core.windows.net/logs/{run}/{name}?sv=2024&sig=fake" for name in self.logs.get(run, {})
+            }
+            return Response(request, 200, {"runId": run, "status": status, "logFiles": files, "warnings": []})
         if path.startswith("/history/v1.0" + WS_PATH) and path.endswith("/children"):
             parent = path.rstrip("/").split("/")[-2]
             return Response(
@@ -139,6 +147,11 @@ class FakeWorkspace(HttpTransport):
             "createdUtc": f"2026-11-23T00:00:{len(self.children[parent]):02d}.000Z",
         }
         return name
+
+    def add_log(self, run: str, name: str, text: str) -> None:
+        """A log file the run wrote, served as run history serves them (a blob URL with a SAS)."""
+        self.logs.setdefault(run, {})[name] = text
+        self.blobs[f"/logs/{run}/{name}"] = text.encode()
 
     def set_status(self, job: str, status: str) -> None:
         self.store[f"/jobs/{job}"]["properties"]["status"] = status
@@ -224,6 +237,10 @@ class FakeWorkspace(HttpTransport):
 
     def _blob(self, request: Any, url: Any, body: Any) -> Response:
         key = url.path
+        if request.method == "GET" and key in self.blobs:
+            response = Response(request, 200, None, {"Content-Length": str(len(self.blobs[key])), "Content-Type": "text/plain"})
+            response._body = self.blobs[key]
+            return response
         if request.method in ("HEAD", "GET"):
             if key in self.blobs:
                 return Response(request, 200, None, {"Content-Length": str(len(self.blobs[key]))})

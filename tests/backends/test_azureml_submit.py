@@ -104,6 +104,11 @@ def test_trials_come_from_child_runs_with_their_mlflow_metrics(workspace):
     assert trials[1].error == "stopped by the early termination policy"
     assert trials[0].params == {"learning_rate": 0.003, "width": 32, "optimizer": "adam"}
     assert job.best_trial().id == names["good"]
+    from cloudauto_azureml.endpoint import best_child
+
+    assert best_child(job) == names["good"]  # no pick by the service: the best trial by its metrics
+    fake.store[f"/jobs/{job.id}"]["properties"]["properties"]["best_child_run_id"] = names["weak"]
+    assert best_child(job) == names["weak"]  # the sweep service's own pick wins
     assert mlflow  # imported above: the test needs mlflow, as reading metrics does
     job.cancel()
     assert fake.sent("POST", f"/jobs/{job.id}/cancel") == [None]

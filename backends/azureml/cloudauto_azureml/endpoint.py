@@ -36,11 +36,12 @@ _SCORE = b'"""Azure ML loads this scoring script: cloudauto\'s handler."""\nfrom
 
 
 def best_child(job: AzureMLJob) -> str:
-    """AutoML names its best child in a tag (the tutorial reads it through MLflow); otherwise the best trial."""
+    """The service's own pick (AutoML's tag, a sweep's `best_child_run_id` property); otherwise the best trial."""
     parent = job.get()
     for source in (parent.tags or {}, parent.properties or {}):
-        if source.get("automl_best_child_run_id"):
-            return source["automl_best_child_run_id"]
+        for key in ("automl_best_child_run_id", "best_child_run_id"):
+            if source.get(key):
+                return source[key]
     trial = job.best_trial()
     if trial is None:
         raise CloudautoError(f"job {job.id} has no finished trial with an objective value to deploy")
