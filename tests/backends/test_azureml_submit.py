@@ -109,6 +109,10 @@ def test_trials_come_from_child_runs_with_their_mlflow_metrics(workspace):
     assert best_child(job) == names["good"]  # no pick by the service: the best trial by its metrics
     fake.store[f"/jobs/{job.id}"]["properties"]["properties"]["best_child_run_id"] = names["weak"]
     assert best_child(job) == names["weak"]  # the sweep service's own pick wins
+    fake.add_log(names["weak"], "user_logs/std_log.txt", "epoch 1\n[cloudauto-metric] name=val_accuracy value=0.2 step=0\n")
+    assert job.logs(1) == "== user_logs/std_log.txt ==\nepoch 1\n[cloudauto-metric] name=val_accuracy value=0.2 step=0\n"
+    with pytest.raises(cloudauto.CloudautoError, match="has no trial 7"):
+        job.logs(7)
     assert mlflow  # imported above: the test needs mlflow, as reading metrics does
     job.cancel()
     assert fake.sent("POST", f"/jobs/{job.id}/cancel") == [None]

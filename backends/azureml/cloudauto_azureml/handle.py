@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -148,7 +147,14 @@ class AzureMLJob(JobHandle):
 
     # logs, control, outputs -------------------------------------------------------------------
     def logs(self, trial: Optional[int] = None) -> str:
-        """The trial's (or the job's) std_log files, downloaded from the workspace."""
+        """The job's (or a trial's) log files as run history lists them, read through the SDK's own pipeline.
+
+        azure-ai-ml has no public call that returns a finished job's log text (`jobs.stream`
+        prints only while a job runs, `jobs.download` writes files); this uses the same run
+        details and download helper that `jobs.stream` uses.
+        """
+        from azure.ai.ml.operations._job_ops_helper import download_text_from_url
+
         name = self.id
         if trial is not None:
             trials = self.trials()
@@ -156,10 +162,13 @@ class AzureMLJob(JobHandle):
             if not match:
                 raise CloudautoError(f"job {self.id} has no trial {trial} (it has {len(trials)})")
             name = match[0].id
-        with tempfile.TemporaryDirectory() as tmp:
-            azure_call(f"download the logs of {name}", self.client.jobs.download, name, download_path=tmp, all=False)
-            files = sorted(p for p in Path(tmp).rglob("*.txt") if "logs" in p.as_posix())
-            return "\n".join(f"== {p.name} ==\n{p.read_text(errors='replace')}" for p in files)
+        jobs = self.client.jobs
+        details = azure_call(f"run details of {name}", jobs._runs_operations.get_run_details, name)
+        parts = []
+        for log_name, url in sorted((details.log_files or {}).items()):
+            text = azure_call(f"read {log_name} of {name}", download_text_from_url, url, jobs._requests_pipeline, timeout=60)
+            parts.append(f"== {log_name} ==\n{text}")
+        return "\n".join(parts)
 
     def stream(self) -> None:
         """Follow the job's output until it ends (Azure ML's own `jobs.stream`)."""
