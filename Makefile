@@ -66,6 +66,7 @@ bench: install-all .venv-core/.core
 		--json bench/results/validate_cold_start.json
 	$(BIN)/python bench/local_overhead.py --json bench/results/local_overhead.json
 	$(BIN)/python bench/compile_time.py --backend sagemaker --json bench/results/compile_sagemaker.json
+	$(BIN)/python bench/compile_time.py --backend azureml --json bench/results/compile_azureml.json
 	$(BIN)/python bench/endpoint_latency.py --json bench/results/endpoint_latency.json
 
 lint: install-all

@@ -18,13 +18,14 @@ SPECS = sorted([*ROOT.glob("job_specs/*.yaml"), *ROOT.glob("job_specs/*/*.yaml")
 SDK_IMPORT = {"sagemaker": "import sagemaker.core.image_uris", "azureml": "import azure.ai.ml", "local": "import cloudauto"}
 
 
-def timed(cmd: list[str], repeat: int) -> float:
-    times = []
+def timed(cmd: list[str], repeat: int) -> tuple[float, int]:
+    """(median seconds, exit code): a spec the backend refuses is timed too, and marked."""
+    times, code = [], 0
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, cwd=ROOT)
+        code = subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), code
 
 
 def main() -> None:
@@ -34,17 +35,21 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     cli = str(Path(sys.executable).with_name("cloudauto"))
-    rows = {}
+    rows, refused = {}, []
     for spec in SPECS:
-        rows[str(spec.relative_to(ROOT))] = round(timed([cli, "compile", str(spec), "--backend", args.backend], args.repeat), 3)
+        seconds, code = timed([cli, "compile", str(spec), "--backend", args.backend], args.repeat)
+        name = str(spec.relative_to(ROOT))
+        rows[name] = round(seconds, 3)
+        if code != 0:
+            refused.append(name)
     rows[f"python -c '{SDK_IMPORT[args.backend]}'"] = round(
-        timed([sys.executable, "-c", SDK_IMPORT[args.backend]], args.repeat), 3
+        timed([sys.executable, "-c", SDK_IMPORT[args.backend]], args.repeat)[0], 3
     )
     for name, seconds in rows.items():
-        print(f"{seconds:7.3f} s  {name}")
+        print(f"{seconds:7.3f} s  {name}" + ("  (refused by the backend)" if name in refused else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"backend": args.backend, "median_s": rows}, indent=2))
+        args.json.write_text(json.dumps({"backend": args.backend, "median_s": rows, "refused": refused}, indent=2))
 
 
 if __name__ == "__main__":

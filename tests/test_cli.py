@@ -121,10 +121,13 @@ def test_compile_writes_output_atomically(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_compile_exits_2_when_the_backend_needs_a_setting():
+def test_compile_exits_2_when_the_backend_cannot_express_the_spec():
+    result = run("compile", "job_specs/iris.yaml", "--backend", "azureml", "--set", "data.train=s3://bucket/train.csv")
+    assert result.returncode == 2 and "s3:// data" in result.stderr and "job_specs/iris.yaml" in result.stderr
+    # a setting left to its default is a warning at its line, not a refusal
     result = run("compile", "job_specs/iris.yaml", "--backend", "azureml")
-    assert result.returncode == 2 and "needs an Azure ML environment" in result.stderr
-    assert "job_specs/iris.yaml" in result.stderr and "backends.azureml.environment" in result.stderr
+    assert result.returncode == 0 and "warning: backends.azureml.environment" in result.stderr
+    assert "job_specs/iris.yaml:3:1" in result.stderr
 
 
 def test_compile_for_sagemaker_writes_the_tuning_job_request(tmp_path):

@@ -64,7 +64,9 @@ class Model:
         kind = (content_type or CSV).split(";")[0].strip().lower()
         try:
             if kind == CSV:
-                frame = self._small_csv(body) if len(body) <= SMALL_CSV else None
+                frame = self._numeric_csv(body)
+                if frame is None and len(body) <= SMALL_CSV:
+                    frame = self._small_csv(body)
                 if frame is None:
                     frame = pd.read_csv(io.BytesIO(body))
             elif kind == JSON:
@@ -76,6 +78,30 @@ class Model:
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise BadRequest(f"cannot read the {kind} body: {exc}") from None
         return self.check(frame)
+
+    def _numeric_csv(self, body: bytes) -> Optional[pd.DataFrame]:
+        """Plain numeric CSV (every column a numeric feature, no quoting) straight into one float block.
+
+        About twice as fast as pandas' parser on 1,000 rows; anything else (quotes, text,
+        ragged rows, a bad number) returns None and takes the general path, which names the problem.
+        """
+        import numpy as np
+        import pandas as pd
+
+        if b'"' in body:
+            return None
+        head, _, rest = body.partition(b"\n")
+        names = head.decode("utf-8", errors="replace").rstrip("\r").split(",")
+        if not rest.strip() or not all(self.dtypes.get(name) in ("int", "float") for name in names):
+            return None
+        cells = rest.replace(b"\r", b"").strip(b"\n").replace(b"\n", b",").split(b",")
+        if len(cells) % len(names):
+            return None
+        try:
+            values = np.array(cells, dtype=float)
+        except ValueError:
+            return None
+        return pd.DataFrame(values.reshape(-1, len(names)), columns=names)
 
     def _small_csv(self, body: bytes) -> Optional[pd.DataFrame]:
         """A few rows of plain numeric CSV without pandas' parser and its fixed cost; None to fall back."""
@@ -164,13 +190,33 @@ class Model:
         if kind == CSV:
             return predictions.to_csv(index=False).encode(), CSV
         if kind == JSON:
-            return predictions.to_json(orient="records").encode(), JSON
+            return _records_json(predictions), JSON
         raise BadRequest(f"cannot answer in {kind!r}; accept {CSV} or {JSON}", status=406)
 
     def handle(
         self, body: bytes, content_type: Optional[str], accept: Optional[str], probabilities: bool = False
     ) -> tuple[bytes, str]:
         return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
+
+
+def _records_json(predictions: pd.DataFrame) -> bytes:
+    """JSON records; predictions alone (the common answer) without pandas' writer and its fixed cost."""
+    import math
+
+    if list(predictions.columns) != ["prediction"]:
+        return predictions.to_json(orient="records").encode()
+    column = predictions["prediction"]
+    kind = column.dtype.kind
+    values = column.tolist()
+    if kind in "iu":
+        items = [f'{{"prediction":{v}}}' for v in values]
+    elif kind == "b":
+        items = ['{"prediction":true}' if v else '{"prediction":false}' for v in values]
+    elif kind == "f":
+        items = [f'{{"prediction":{v!r}}}' if math.isfinite(v) else '{"prediction":null}' for v in values]
+    else:
+        items = [f'{{"prediction":{json.dumps(v, default=str)}}}' for v in values]
+    return ("[" + ",".join(items) + "]").encode()
 
 
 # the SageMaker inference toolkit's contract --------------------------------------------------

@@ -126,8 +126,6 @@ def test_what_azure_cannot_run_is_refused():
         )
     with pytest.raises(CompileError, match="search their own space"):
         cloudauto.compile(cloudauto.JobSpec.from_yaml(BASE + "engine: native\nsweep:\n  space: {lr: 0.1}\n"), backend="azureml")
-    with pytest.raises(CompileError, match="needs an Azure ML environment with cloudauto and AutoGluon"):
-        cloudauto.compile(cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "iris.yaml")), backend="azureml")
 
 
 def test_tabular_automl_job(tmp_path):
@@ -213,3 +211,17 @@ def test_the_azure_entry_trains_and_reports(tmp_path):
     assert "[cloudauto-metric] name=accuracy value=" in run.stdout
     assert "[cloudauto-metric] name=test_accuracy value=" in run.stdout
     assert (tmp_path / "out" / "model" / "cloudauto_model.json").is_file()
+
+
+def test_without_an_environment_trials_get_the_default_one_and_a_warning(tmp_path):
+    from azure.ai.ml import load_job
+
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "iris.yaml")), backend="azureml")
+    (warning,) = [w for w in job.warnings if w.path == ("backends", "azureml", "environment")]
+    assert "builds from mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04" in warning.message
+    written = job.write(tmp_path)
+    loaded = load_job(next(p for p in written if p.suffix == ".yml"))
+    environment = loaded.trial.environment
+    assert environment.image.startswith("mcr.microsoft.com/azureml/")
+    pip = next(d for d in environment.conda_file["dependencies"] if isinstance(d, dict))["pip"]
+    assert "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" in pip and "azureml-mlflow" in pip

@@ -138,19 +138,21 @@ def test_bearer_key(deployed):
 
 
 def test_bounded_load_has_no_errors(deployed):
+    """10,000 single-row requests from 16 threads on loopback: every one answered, none failed."""
     _, endpoint, _, root = deployed
     frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
-    bodies = [frame.iloc[[i % len(frame)]].to_csv(index=False).encode() for i in range(2000)]
+    rows = [frame.iloc[[i]].to_csv(index=False).encode() for i in range(len(frame))]
+    requests = 10_000
     scorer = HTTPScorer(endpoint.url, retries=0)
 
-    def one(body: bytes) -> int:
-        return len(json.loads(scorer.post(body)))
+    def one(i: int) -> int:
+        return len(json.loads(scorer.post(rows[i % len(rows)])))
 
     start = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(one, bodies))
-    assert results == [1] * 2000
-    assert time.monotonic() - start < 120
+        results = list(pool.map(one, range(requests)))
+    assert results == [1] * requests
+    assert time.monotonic() - start < 300
 
 
 def test_client_retries_throttling_then_reports_the_endpoint_message():

@@ -282,6 +282,36 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
 
 
 ENTRY = "python -m cloudauto.runtime.azureml_entry"
+DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+AUTOGLUON_PIN = "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3"
+
+
+def default_environment() -> Any:
+    """What cloudauto's trials and scoring script need, on Azure ML's own base image (built on first use)."""
+    from azure.ai.ml.entities import Environment
+
+    return Environment(
+        image=DEFAULT_BASE_IMAGE,
+        conda_file={
+            "name": "cloudauto-autogluon",
+            "channels": ["conda-forge"],
+            "dependencies": [
+                "python=3.11",
+                "pip",
+                {
+                    "pip": [
+                        AUTOGLUON_PIN,
+                        "pydantic>=2.7,<3",
+                        "pyyaml>=6.0",
+                        "mlflow",
+                        "azureml-mlflow",
+                        "azureml-inference-server-http",
+                    ]
+                },
+            ],
+        },
+        description="cloudauto's default AutoGluon environment",
+    )
 
 
 def _safe(name: str) -> str:
@@ -298,9 +328,10 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     if spec.space.is_conditional:
         out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
     if not settings.environment:
-        out.error(
+        out.warn(
             ("backends", "azureml", "environment"),
-            "engine: autogluon needs an Azure ML environment with cloudauto and AutoGluon (azureml:name:version)",
+            f"no environment named: trials run in one Azure ML builds from {DEFAULT_BASE_IMAGE} and the pinned "
+            "AutoGluon (the first job waits for that build); name a prebuilt one (azureml:name:version) to skip it",
         )
     tuned = {n: d for n, d in spec.space.subspaces[0].items() if d.kind != "fixed"}
     safe = {_safe(n): n for n in tuned}
@@ -323,7 +354,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             *(f"--param {name}=${{{{search_space.{key}}}}}" for key, name in safe.items()),
         ]
     )
-    trial = CommandJob(command=line, code="./code", environment=settings.environment)
+    trial = CommandJob(command=line, code="./code", environment=settings.environment or default_environment())
     grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
     limits = spec.limits
     metric = spec.objective
@@ -372,7 +403,7 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
         notes.append(f"upload on submit: the code folder {locals_['__code__']}")
     if "__spec__" in locals_:
         files["code/spec.json"] = locals_["__spec__"] + "\n"
-        notes.append("upload on submit: code/ (spec.json); the environment must provide cloudauto and AutoGluon")
+        notes.append("upload on submit: code/ (spec.json and cloudauto's runtime); the environment provides AutoGluon")
     return job, files, out.warnings, notes
 
 

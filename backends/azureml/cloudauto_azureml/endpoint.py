@@ -86,11 +86,11 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
         extra: dict[str, Any] = {}
         if spec.engine is not Engine.NATIVE:
-            if not spec.backends.azureml.environment:
-                raise CloudautoError("serving an AutoGluon model needs backends.azureml.environment (cloudauto and AutoGluon)")
+            from .compile import default_environment
+
             folder = write_folder({**serving_files(), "score.py": _SCORE}, Path(tmp) / "serve")
             extra = {
-                "environment": spec.backends.azureml.environment,
+                "environment": spec.backends.azureml.environment or default_environment(),
                 "code_configuration": CodeConfiguration(code=str(folder), scoring_script="score.py"),
             }
         deployment = ManagedOnlineDeployment(

@@ -54,6 +54,10 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
             raise BadRequest(f"the body is over {max_bytes:,} bytes", status=413)
         return body
 
+    def timing(started: float) -> dict[str, str]:
+        """Server-Timing: how much of a request was the model's (parse, predict, render)."""
+        return {"Server-Timing": f"handler;dur={(time.perf_counter() - started) * 1000:.3f}"}
+
     def wants_proba(request: Request) -> bool:
         """Class probabilities on request (?probabilities=true): predictions alone are cheaper."""
         return request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
@@ -64,6 +68,7 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
     async def invocations(request: Request) -> Response:
         try:
             body = await body_of(request)
+            started = time.perf_counter()
             data, content_type = model.handle(
                 body, request.headers.get("content-type"), request.headers.get("accept"), wants_proba(request)
             )
@@ -71,17 +76,18 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
             return error(exc.status, str(exc))
         except Exception as exc:  # a real fault of ours or the model's
             return error(500, f"internal error: {type(exc).__name__}: {exc}")
-        return Response(data, media_type=content_type)
+        return Response(data, media_type=content_type, headers=timing(started))
 
     async def score(request: Request) -> Response:
         try:
             body = await body_of(request)
+            started = time.perf_counter()
             data, _ = model.handle(body, "application/json", "application/json", wants_proba(request))
         except BadRequest as exc:
             return error(exc.status, str(exc))
         except Exception as exc:
             return error(500, f"internal error: {type(exc).__name__}: {exc}")
-        return Response(data, media_type="application/json")
+        return Response(data, media_type="application/json", headers=timing(started))
 
     return Starlette(
         routes=[
