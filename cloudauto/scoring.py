@@ -137,17 +137,30 @@ class HTTPScorer:
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
 
-    def score(self, data: Any, *, probabilities: bool = False) -> pd.DataFrame:
-        """Predictions for every row (class probabilities too, on request), batched."""
+    def score(self, data: Any, *, probabilities: bool = False, whole: bool = False) -> pd.DataFrame:
+        """Predictions for every row (class probabilities too, on request), batched.
+
+        `whole` sends the data in one request (a forecaster needs each series' history
+        together) and returns the answer as it comes, one row per series and step.
+        """
         import pandas as pd
 
         frame = as_frame(data)
         query = "?probabilities=true" if probabilities else ""
+        if whole:
+            body = frame.to_csv(index=False).encode()
+            if len(body) > self.max_bytes:
+                raise ScoringError(
+                    f"the history is {len(body):,} bytes, over the endpoint's {self.max_bytes:,}: send fewer series per call"
+                )
+            return pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
         parts = [
             pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
             for body in batches(frame, self.max_rows, self.max_bytes)
         ]
         result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if len(result) != len(frame):
+            raise ScoringError(f"the endpoint returned {len(result)} predictions for {len(frame)} rows")
         result.index = frame.index
         return result
 

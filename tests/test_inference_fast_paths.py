@@ -17,6 +17,7 @@ def model() -> Model:
     bare = Model.__new__(Model)  # the parsing and rendering need only the feature types
     bare.features = ["a", "b"]
     bare.dtypes = {"a": "float", "b": "int"}
+    bare.kind = "tabular"
     return bare
 
 

@@ -80,4 +80,16 @@ def run_timeseries(
             metrics[f"test_{spec.objective.name}"] = (
                 -float(scores[name]) if not predictor.eval_metric.greater_is_better_internal else float(scores[name])
             )
+    from .inference import write_model_info
+
+    write_model_info(
+        out_dir / "model",
+        kind="timeseries",
+        label=data.label,
+        timestamp=data.timestamp,
+        item_id=data.item_id,
+        prediction_length=data.prediction_length,
+        freq=data.freq,
+        eval_metric=predictor.eval_metric.name,
+    )
     return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)

@@ -52,6 +52,14 @@ class Model:
             self.features: list[str] = list(self.predictor.original_features)
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
             self.predictor.persist()  # models in memory: no disk read per request
+        elif self.kind == "timeseries":
+            from autogluon.timeseries import TimeSeriesPredictor
+
+            self.predictor = TimeSeriesPredictor.load(str(self.dir))
+            info = self.info
+            # a request carries each series' recent history: these columns, in any order
+            self.features = [c for c in (info.get("item_id"), info["timestamp"], info["label"]) if c]
+            self.dtypes = {info["label"]: "float"}
         else:
             raise BadRequest(f"serving {self.kind} models is not supported by this version", status=501)
 
@@ -156,6 +164,8 @@ class Model:
 
         if frame.empty:
             raise BadRequest("no rows to score")
+        if self.kind == "timeseries":
+            return self._check_history(frame)
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
@@ -171,10 +181,38 @@ class Model:
                 frame = frame.assign(**{column: converted})
         return frame
 
+    def _check_history(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Time series: each item's history (timestamp, target), at least a few steps, parseable times."""
+        import pandas as pd
+
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise BadRequest(
+                f"missing columns: {', '.join(missing)}; a forecast request is each series' history: {', '.join(self.features)}"
+            )
+        timestamp, label = self.info["timestamp"], self.info["label"]
+        times = pd.to_datetime(frame[timestamp], errors="coerce")
+        if times.isna().any():
+            row = int(times.index[times.isna()][0])
+            raise BadRequest(f"column {timestamp!r} takes timestamps; row {row} has {frame[timestamp].iloc[row]!r}")
+        values = pd.to_numeric(frame[label], errors="coerce")
+        bad = values.isna() & frame[label].notna()
+        if bad.any():
+            row = int(values.index[bad][0])
+            raise BadRequest(f"column {label!r} takes numbers; row {row} has {frame[label].iloc[row]!r}")
+        return frame.assign(**{timestamp: times, label: values})
+
     # predictions ---------------------------------------------------------------------------
     def predict(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
-        """Predictions; with `probabilities`, one proba_<class> column per class as well."""
+        """Predictions; with `probabilities`, one proba_<class> column per class as well.
+
+        For a forecaster: the next prediction_length steps of every series in the request,
+        the mean and the quantiles, one row per series and step.
+        """
         import pandas as pd
+
+        if self.kind == "timeseries":
+            return self._forecast(frame)
 
         if not probabilities or not self.predictor.can_predict_proba:
             return pd.DataFrame({"prediction": self.predictor.predict(frame).to_numpy()})
@@ -182,6 +220,23 @@ class Model:
         prediction = self.predictor.predict_from_proba(proba)  # one pass through the models, not two
         columns = {f"proba_{c}": proba[c].to_numpy() for c in proba.columns}
         return pd.DataFrame({"prediction": prediction.to_numpy(), **columns})
+
+    def _forecast(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from autogluon.timeseries import TimeSeriesDataFrame
+
+        info = self.info
+        item = info.get("item_id") or "item_id"
+        if not info.get("item_id"):
+            frame = frame.assign(item_id="series")
+        try:
+            history = TimeSeriesDataFrame.from_data_frame(frame, id_column=item, timestamp_column=info["timestamp"])
+            forecast = self.predictor.predict(history)
+        except (ValueError, KeyError) as exc:  # too short a history, irregular timestamps ...
+            raise BadRequest(f"cannot forecast from this history: {exc}") from None
+        out = forecast.reset_index().rename(columns={"item_id": item, "timestamp": info["timestamp"]})
+        if not info.get("item_id"):
+            out = out.drop(columns=[item])
+        return out
 
     def render(self, predictions: pd.DataFrame, accept: Optional[str]) -> tuple[bytes, str]:
         kind = (accept or JSON).split(";")[0].strip().lower()
@@ -204,7 +259,7 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     import math
 
     if list(predictions.columns) != ["prediction"]:
-        return predictions.to_json(orient="records").encode()
+        return predictions.to_json(orient="records", date_format="iso").encode()
     column = predictions["prediction"]
     kind = column.dtype.kind
     values = column.tolist()

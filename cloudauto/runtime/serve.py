@@ -37,7 +37,7 @@ def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path.split("?")[0] == "/ping":
-                self._answer(200, b"{}")
+                self._answer(200, json.dumps({"status": "healthy", "kind": model.kind}).encode())
             else:
                 self._error(404, f"no route {self.path}; use GET /ping or POST /invocations")
 

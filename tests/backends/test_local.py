@@ -221,3 +221,24 @@ def test_time_series_forecasting_with_the_timeseries_extra(runs_dir, tmp_path):
     assert trial.objective is not None and trial.objective > 0  # MASE, minimised
     assert len(trial.metrics) >= 2  # one report per model, in fit order
     assert trial.scores["test_MASE"] > 0
+
+    # the forecaster behind an endpoint: each station's history in, the next 48 hours out
+    import pandas as pd
+
+    from cloudauto.scoring import HTTPScorer, ScoringError
+
+    history = pd.read_csv(tmp_path / "bike" / "train.csv")
+    endpoint = job.deploy(name=f"bike-{job.id[-4:]}")
+    try:
+        forecast = endpoint.score(history)
+        assert len(forecast) == 48 * history["station"].nunique()
+        assert {"station", "timestamp", "mean", "0.1", "0.9"} <= set(forecast.columns)
+        first = forecast[forecast["station"] == history["station"].iloc[0]]
+        last_seen = pd.to_datetime(history[history["station"] == history["station"].iloc[0]]["timestamp"]).max()
+        assert pd.to_datetime(first["timestamp"]).min() == last_seen + pd.Timedelta(hours=1)
+        with pytest.raises(ScoringError, match="400.*missing columns: count"):
+            HTTPScorer(endpoint.url).score(history.drop(columns=["count"]))
+        with pytest.raises(ScoringError, match="400.*'timestamp' takes timestamps; row 0"):
+            HTTPScorer(endpoint.url).score(history.assign(timestamp="not a time"))
+    finally:
+        endpoint.delete()

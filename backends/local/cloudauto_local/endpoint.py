@@ -63,7 +63,7 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
         return request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
 
     async def ping(request: Request) -> Response:
-        return JSONResponse({"status": "healthy", "features": model.features})
+        return JSONResponse({"status": "healthy", "kind": model.kind, "features": model.features})
 
     async def invocations(request: Request) -> Response:
         try:
@@ -124,9 +124,20 @@ class LocalEndpoint(Endpoint):
         self.record = record
         self.name, self.url = record.name, record.url
         self._scorer = HTTPScorer(record.url, key=record.key)
+        self._kind: Optional[str] = None
 
     def score(self, data: Any, *, probabilities: bool = False):
-        return self._scorer.score(data, probabilities=probabilities)
+        """Predictions for tabular rows; for a forecaster, the forecast of every series whose history is sent."""
+        return self._scorer.score(data, probabilities=probabilities, whole=self.kind() == "timeseries")
+
+    def kind(self) -> str:
+        """What the served model is (from /ping, asked once)."""
+        if self._kind is None:
+            import urllib.request
+
+            with urllib.request.urlopen(self.url + "/ping", timeout=10) as response:
+                self._kind = json.loads(response.read()).get("kind", "tabular")
+        return self._kind
 
     def delete(self, timeout: float = 10.0) -> None:
         """Stop the server (TERM, then KILL) and wait until it no longer answers."""
