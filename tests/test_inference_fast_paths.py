@@ -66,3 +66,11 @@ def test_records_json_equals_pandas(values):
 def test_records_json_with_probabilities_uses_pandas():
     frame = pd.DataFrame({"prediction": [1], "proba_0": [0.2], "proba_1": [0.8]})
     assert json.loads(_records_json(frame)) == [{"prediction": 1, "proba_0": 0.2, "proba_1": 0.8}]
+
+
+def test_image_bytes_to_a_tabular_model_are_a_415_that_says_why(model):
+    from cloudauto.runtime.inference import BadRequest
+
+    with pytest.raises(BadRequest, match="serves a tabular model, which takes text/csv or application/json, not images") as info:
+        model.parse(b"\x89PNG\r\n", "image/png")
+    assert info.value.status == 415

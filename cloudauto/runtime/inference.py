@@ -79,6 +79,12 @@ class Model:
                     frame = pd.read_csv(io.BytesIO(body))
             elif kind == JSON:
                 frame = self._from_json(json.loads(body))
+            elif kind.startswith("image/") or kind == "application/x-image":
+                raise BadRequest(
+                    f"this endpoint serves a {self.kind} model, which takes {CSV} or {JSON}, not images "
+                    "(image models are served by autogluon.multimodal, which this server does not have)",
+                    status=415,
+                )
             else:
                 raise BadRequest(f"content type {kind!r} is not supported; send {CSV} or {JSON}", status=415)
         except BadRequest:
