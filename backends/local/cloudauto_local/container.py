@@ -261,8 +261,8 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
         )
         config.pop("detach")
         container = client.containers.create(**config)
-    except (CloudautoError, docker.errors.DockerException, OSError) as exc:
-        channel.send(type="failed", number=number, error=f"cannot create the trial's container: {exc}")
+    except Exception as exc:  # data that cannot be staged, an engine that refuses: the trial fails, the worker lives
+        channel.send(type="failed", number=number, error=f"cannot create the trial's container: {type(exc).__name__}: {exc}")
         return
     channel.send(type="container", number=number, id=container.id)
     values: list[float] = []
