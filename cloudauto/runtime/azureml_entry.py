@@ -64,7 +64,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     params = typed_params(spec, raw)
     name = spec.objective.name
     print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
-    result = run_trial(spec, params, Path(args.output), lambda value: report(**{name: value}).should_stop)
+    from .sagemaker_entry import default_time_limit
+
+    result = run_trial(
+        spec,
+        params,
+        Path(args.output),
+        lambda value: report(**{name: value}).should_stop,
+        default_time_limit=default_time_limit(spec),
+    )
     if result.objective is not None:
         report(**{name: result.objective})
     for key, value in result.metrics.items():

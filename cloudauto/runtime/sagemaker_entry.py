@@ -108,6 +108,12 @@ def _run_command(spec: Any, params: dict[str, Any], root: Path, env: Mapping[str
     return 0
 
 
+def default_time_limit(spec: Any) -> Optional[float]:
+    """Without a `time_limit` parameter, AutoGluon fits within 80 % of trial_timeout, as locally,
+    instead of being killed at the limit with no model saved."""
+    return 0.8 * spec.limits.trial_timeout if spec.limits.trial_timeout else None
+
+
 def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -137,7 +143,11 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
             return _run_command(spec, params, spec_path.parent, env)
         name = spec.objective.name
         result = run_trial(
-            spec, params, Path(env.get("SM_MODEL_DIR", "/opt/ml/model")), lambda value: report(**{name: value}).should_stop
+            spec,
+            params,
+            Path(env.get("SM_MODEL_DIR", "/opt/ml/model")),
+            lambda value: report(**{name: value}).should_stop,
+            default_time_limit=default_time_limit(spec),
         )
         if result.objective is not None:
             report(**{name: result.objective})  # the last line is the trial's objective for the tuner

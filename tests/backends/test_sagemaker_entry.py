@@ -164,3 +164,17 @@ def test_a_command_trial_runs_from_the_bundle_with_its_values_filled(tmp_path):
     (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], run.stdout)]
     assert values == pytest.approx([0.5, 0.6, 0.7])
+
+
+def test_cloud_trials_fit_within_their_timeout_like_local_ones():
+    from cloudauto.runtime.sagemaker_entry import default_time_limit
+
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml", overrides=["limits.trial_timeout=100"])
+    assert default_time_limit(spec) == 80.0
+    assert default_time_limit(cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml")) == 96.0  # 2m
+    assert (
+        default_time_limit(
+            cloudauto.JobSpec.from_file(ROOT / "job_specs" / "diabetes.yaml", overrides=["limits.trial_timeout=null"])
+        )
+        is None
+    )
