@@ -151,13 +151,14 @@ def test_a_trial_container_has_sagemakers_training_layout(engine, tmp_path):
     assert (code / "cloudauto_entry.py").is_file() and json.loads((code / "spec.json").read_text())["name"] == spec.name
 
 
-def test_no_gpu_request_without_gpus_and_the_serving_contract_port(engine, tmp_path):
+def test_no_gpu_request_without_gpus_and_the_serving_contract_port(engine, tmp_path, monkeypatch):
     from cloudauto_local.container import docker_client, serving_config
 
     client = docker_client()
+    monkeypatch.chdir(tmp_path)  # relative folders (the default .cloudauto/...) must reach the engine as absolute paths
     client.containers.run(
         **serving_config(
-            image="cloudauto-local:latest", model_dir=tmp_path / "m", code_dir=tmp_path / "c", name="iris", port=18080
+            image="cloudauto-local:latest", model_dir=Path("m"), code_dir=Path("c"), name="iris", port=18080
         )
     )
     (sent,) = engine.created()

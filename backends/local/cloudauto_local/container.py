@@ -153,6 +153,7 @@ def trial_config(
     """Keyword arguments for `client.containers.create`: SageMaker's training-container contract."""
     import docker
 
+    trial_dir, code_dir = trial_dir.resolve(), code_dir.resolve()  # the engine takes a relative path for a volume name
     ml = trial_dir / "opt_ml"
     env = {
         "SM_MODEL_DIR": "/opt/ml/model",
@@ -329,6 +330,7 @@ def _adopt_model(trial_dir: Path) -> None:
 
 def serving_config(*, image: str, model_dir: Path, code_dir: Path, name: str, port: int) -> dict[str, Any]:
     """Keyword arguments for `client.containers.run`: SageMaker's serving contract on port 8080."""
+    model_dir, code_dir = Path(model_dir).resolve(), Path(code_dir).resolve()
     return {
         "image": image,
         "command": [

@@ -254,9 +254,14 @@ def start_container(
     code_dir = write_folder(serving_files(), folder / f"{name}.code")
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
-    container = client.containers.run(
-        **serving_config(image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port)
-    )
+    import docker
+
+    try:
+        container = client.containers.run(
+            **serving_config(image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port)
+        )
+    except docker.errors.DockerException as exc:
+        raise EndpointError(f"the Docker engine would not start the serving container: {exc}") from None
     deadline = time.monotonic() + timeout
     while not _healthy(url):
         container.reload()
