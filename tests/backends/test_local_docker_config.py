@@ -157,9 +157,7 @@ def test_no_gpu_request_without_gpus_and_the_serving_contract_port(engine, tmp_p
     client = docker_client()
     monkeypatch.chdir(tmp_path)  # relative folders (the default .cloudauto/...) must reach the engine as absolute paths
     client.containers.run(
-        **serving_config(
-            image="cloudauto-local:latest", model_dir=Path("m"), code_dir=Path("c"), name="iris", port=18080
-        )
+        **serving_config(image="cloudauto-local:latest", model_dir=Path("m"), code_dir=Path("c"), name="iris", port=18080)
     )
     (sent,) = engine.created()
     assert sent["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]}
