@@ -1,9 +1,17 @@
 """Local endpoint latency and throughput against the predictor in this process.
 
 Single rows: p50/p99 of POST /invocations (keep-alive, one client) against in-process
-`predictor.predict` and against the in-process handler (parse + predict_proba + render,
-the work the endpoint does per request). Batches: rows/s for 1,000-row requests against
-in-process predict on the same rows. Blocks alternate (see settle()); medians of the calls.
+`predictor.predict` and the in-process handler (parse + predict + render, the endpoint's
+own work per request).
+
+1,000-row requests, rows/s, steady state (each block is args.block calls back to back):
+- one request in flight against a one-worker endpoint (the transport and parsing laid bare);
+- two in flight against a two-worker endpoint (a worker per core, as SageMaker's model
+  servers run; how a load generator or `score()` of a large input drives it);
+- `endpoint.score(frame)` of 20,000 rows end to end (the client writes CSV and reads the
+  answers too, on the same two cores);
+against in-process `predictor.predict` on the same 1,000-row slices. Blocks of the sides
+alternate with a pause between them (see settle()); medians of the blocks.
 
     python bench/endpoint_latency.py [--requests 1000] [--json bench/results/endpoint_latency.json]
 """
@@ -17,13 +25,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-BLOCK, BATCH_BLOCK = 50, 5
+BLOCK, SCORE_ROWS = 50, 20_000
 
 
 def settle() -> None:
@@ -37,10 +47,17 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else values[0] * 1000
 
 
+def wall(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--batch-reps", type=int, default=100)  # 1,000-row calls per side
+    parser.add_argument("--blocks", type=int, default=5)  # batch blocks per side
+    parser.add_argument("--block", type=int, default=100)  # 1,000-row calls per block
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -66,24 +83,21 @@ def main() -> None:
     )
     job = cloudauto.submit(spec, backend="local")
     job.wait(progress=False)
-    endpoint = job.deploy(name="bench-latency")
+    one = job.deploy(name="bench-1w")
+    two = job.deploy(name="bench-2w", workers=2)
     try:
         model = Model(Path(job.best_trial().artifacts["dir"]) / "model")
         rows = pd.read_csv(work / "iris" / "test.csv").drop(columns=["target"])
         singles = [rows.iloc[[i % len(rows)]] for i in range(args.requests)]
         bodies = [r.to_csv(index=False).encode() for r in singles]
-        scorer = HTTPScorer(endpoint.url, retries=0)
-        for body in bodies[:50]:  # warm both sides
+        scorer, scorer2 = HTTPScorer(one.url, retries=0), HTTPScorer(two.url, retries=0)
+        for body in bodies[:50]:  # warm every side
             scorer.post(body)
+            scorer2.post(body)
             model.predictor.predict(rows.iloc[[0]])
 
         def timed(fn, items) -> list[float]:
-            out = []
-            for item in items:
-                start = time.perf_counter()
-                fn(item)
-                out.append(time.perf_counter() - start)
-            return out
+            return [wall(lambda item=item: fn(item)) for item in items]
 
         http_lat, predict_lat, handler_lat = [], [], []
         for start in range(0, len(bodies), BLOCK):  # alternating blocks; see settle()
@@ -97,21 +111,42 @@ def main() -> None:
 
         big = pd.concat([rows] * 34, ignore_index=True).iloc[:1000]
         big_body = big.to_csv(index=False).encode()
-        http_t, predict_t, handler_t = [], [], []
-        for _ in range(args.batch_reps // BATCH_BLOCK):
-            for fn, out in (
-                (lambda: scorer.post(big_body), http_t),
-                (lambda: model.predictor.predict(big), predict_t),
-                (lambda: model.handle(big_body, "text/csv", "application/json"), handler_t),
-            ):
-                settle()
-                out += timed(lambda _, f=fn: f(), range(BATCH_BLOCK))
-        http_rps = len(big) / statistics.median(http_t)
-        predict_rps = len(big) / statistics.median(predict_t)
-        handler_rps = len(big) / statistics.median(handler_t)
-    finally:
-        endpoint.delete()
+        frame = pd.concat([rows] * (SCORE_ROWS // len(rows) + 1), ignore_index=True).iloc[:SCORE_ROWS]
+        pool = ThreadPoolExecutor(2)
 
+        def in_flight_2() -> None:
+            list(pool.map(lambda _: scorer2.post(big_body), range(args.block)))
+
+        def predict_slices() -> None:
+            for start in range(0, len(frame), 1000):
+                model.predictor.predict(frame.iloc[start : start + 1000])
+
+        sides: dict[str, tuple[Callable[[], object], int]] = {  # what one block does, and its rows
+            "sequential_1w": (lambda: [scorer.post(big_body) for _ in range(args.block)], 1000 * args.block),
+            "two_in_flight_2w": (in_flight_2, 1000 * args.block),
+            "inprocess_predict": (lambda: [model.predictor.predict(big) for _ in range(args.block)], 1000 * args.block),
+            "inprocess_handler": (
+                lambda: [model.handle(big_body, "text/csv", "application/json") for _ in range(args.block)],
+                1000 * args.block,
+            ),
+            "score_2w": (lambda: two.score(frame), len(frame)),
+            "score_1w_one_at_a_time": (lambda: one.score(frame, concurrency=1), len(frame)),
+            "inprocess_predict_slices": (predict_slices, len(frame)),
+        }
+        for fn, _ in sides.values():  # warm: the two-worker endpoint's second worker, the threads
+            fn()
+        rates: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.blocks):
+            for name, (fn, count) in sides.items():
+                settle()
+                rates[name].append(count / wall(fn))
+        rps = {name: statistics.median(values) for name, values in rates.items()}
+        pool.shutdown()
+    finally:
+        one.delete()
+        two.delete()
+
+    predict_rps = rps["inprocess_predict"]
     figures = {
         "single_row_requests": args.requests,
         "endpoint_p50_ms": round(pct(http_lat, 50), 3),
@@ -122,13 +157,20 @@ def main() -> None:
         "inprocess_handler_p99_ms": round(pct(handler_lat, 99), 3),
         "overhead_vs_predict_p50_ms": round(pct(http_lat, 50) - pct(predict_lat, 50), 3),
         "overhead_vs_handler_p50_ms": round(pct(http_lat, 50) - pct(handler_lat, 50), 3),
-        "batch1000_endpoint_rows_per_s": round(http_rps),
         "batch1000_inprocess_predict_rows_per_s": round(predict_rps),
-        "batch1000_inprocess_handler_rows_per_s": round(handler_rps),
-        "batch_endpoint_vs_predict": round(http_rps / predict_rps, 3),
+        "batch1000_inprocess_handler_rows_per_s": round(rps["inprocess_handler"]),
+        "batch1000_sequential_1worker_rows_per_s": round(rps["sequential_1w"]),
+        "batch1000_two_in_flight_2workers_rows_per_s": round(rps["two_in_flight_2w"]),
+        "batch_sequential_1worker_vs_predict": round(rps["sequential_1w"] / predict_rps, 3),
+        "batch_two_in_flight_2workers_vs_predict": round(rps["two_in_flight_2w"] / predict_rps, 3),
+        "score_20k_rows_inprocess_slices_rows_per_s": round(rps["inprocess_predict_slices"]),
+        "score_20k_rows_2workers_rows_per_s": round(rps["score_2w"]),
+        "score_20k_rows_1worker_one_at_a_time_rows_per_s": round(rps["score_1w_one_at_a_time"]),
+        "score_2workers_vs_predict": round(rps["score_2w"] / rps["inprocess_predict_slices"], 3),
+        "score_1worker_one_at_a_time_vs_predict": round(rps["score_1w_one_at_a_time"] / rps["inprocess_predict_slices"], 3),
     }
     for key, value in figures.items():
-        print(f"{key:42s} {value}")
+        print(f"{key:50s} {value}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

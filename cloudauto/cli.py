@@ -434,6 +434,11 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 @click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: serve in a process or a container.")
 @click.option("--image", help="Local docker mode: the serving image (default: the job's image).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Local backend: model copies in worker processes, each request to a free one (default 1).",
+)
 def deploy(
     job_id: str,
     backend: str,
@@ -443,12 +448,15 @@ def deploy(
     instance_type: Optional[str],
     mode: Optional[str],
     image: Optional[str],
+    workers: Optional[int],
 ) -> int:
     """Serve the best trial's model; print the endpoint's name and URL."""
-    local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image}
+    local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image, "workers": workers}
     cloud_only = {"instance_type": instance_type}
     wrong = [
-        f"--{k.replace('_', '-')}" for k, v in (cloud_only if backend == "local" else {"port": port}).items() if v is not None
+        f"--{k.replace('_', '-')}"
+        for k, v in (cloud_only if backend == "local" else {"port": port, "workers": workers}).items()
+        if v is not None
     ]
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")

@@ -1,9 +1,10 @@
 """Scoring against an HTTP endpoint: one client behind `Endpoint.score()` everywhere.
 
 Standard library only (http.client, keep-alive), so scoring needs no SDK. Large inputs
-are cut into batches under the payload limit (SageMaker's 6 MB by default); 429, 503
-and dropped connections are retried with exponential backoff and jitter; any other
-error raises `ScoringError` with the endpoint's own message.
+are cut into batches under the payload limit (SageMaker's 6 MB by default) and sent
+`concurrency` at a time, so the next batch is written while the endpoint predicts the last
+one; 429, 503 and dropped connections are retried with exponential backoff and jitter; any
+other error raises `ScoringError` with the endpoint's own message.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlparse
@@ -53,6 +55,28 @@ def as_frame(data: Any) -> pd.DataFrame:
     raise ScoringError(f"cannot score a {type(data).__name__}: give a DataFrame, records, a mapping of columns or a CSV path")
 
 
+def csv_body(frame: pd.DataFrame) -> bytes:
+    """The frame as CSV, byte for byte what `to_csv(index=False)` writes.
+
+    Plain numeric frames (finite numbers, names that need no quoting) are written from
+    Python's own number reprs, which are pandas' too: twice as fast on 1,000 rows, and the
+    client's writing is most of what scoring a large input costs it.
+    """
+    import numpy as np
+
+    names = [str(c) for c in frame.columns]
+    plain = bool(names) and all(name and not any(ch in name for ch in ',"\r\n') for name in names)
+    # numpy ints and float64 only: float32 has a shorter repr, nullable extension types an NA
+    dtypes = list(frame.dtypes)
+    if not plain or not all(isinstance(d, np.dtype) and (d.kind in "iu" or d == np.float64) for d in dtypes):
+        return frame.to_csv(index=False).encode()
+    columns = [frame.iloc[:, i].to_numpy() for i in range(len(names))]
+    if any(d.kind == "f" and not np.isfinite(column).all() for d, column in zip(dtypes, columns, strict=True)):
+        return frame.to_csv(index=False).encode()  # pandas writes NaN as an empty cell
+    lines = map(",".join, zip(*(map(repr, column.tolist()) for column in columns), strict=True))
+    return ("\n".join([",".join(names), *lines]) + "\n").encode()
+
+
 def batches(frame: pd.DataFrame, max_rows: int, max_bytes: int) -> list[bytes]:
     """CSV bodies of at most `max_rows` rows and `max_bytes` bytes each."""
     bodies: list[bytes] = []
@@ -60,7 +84,7 @@ def batches(frame: pd.DataFrame, max_rows: int, max_bytes: int) -> list[bytes]:
     rows = max_rows
     while start < len(frame):
         chunk = frame.iloc[start : start + rows]
-        body = chunk.to_csv(index=False).encode()
+        body = csv_body(chunk)
         if len(body) > max_bytes and rows > 1:
             rows = max(1, rows // 2)
             continue
@@ -70,6 +94,52 @@ def batches(frame: pd.DataFrame, max_rows: int, max_bytes: int) -> list[bytes]:
         start += len(chunk)
         rows = max_rows
     return bodies
+
+
+def predictions_frame(answer: bytes | str | list) -> pd.DataFrame:
+    """An endpoint's JSON answer as a frame: records, or a bare list of predictions.
+
+    `json` rather than `pd.read_json`: twice as fast on 1,000 records, and floats exact
+    (pandas' reader rounds them unless asked not to).
+    """
+    import pandas as pd
+
+    records = json.loads(answer) if isinstance(answer, (bytes, str)) else answer
+    if isinstance(records, str):  # some scoring scripts return their JSON as a string
+        records = json.loads(records)
+    if not isinstance(records, list):
+        raise ScoringError(f"the endpoint answered {type(records).__name__}, not a list of predictions: {str(records)[:200]}")
+    if records and all(isinstance(r, dict) for r in records):
+        if all(len(r) == 1 for r in records):  # predictions alone, the common answer: one column, built directly
+            try:
+                return pd.DataFrame({"prediction": [r["prediction"] for r in records]})
+            except KeyError:
+                pass
+        return pd.DataFrame.from_records(records)
+    return pd.DataFrame({"prediction": records})
+
+
+def score_batches(
+    frame: pd.DataFrame, bodies: list[bytes], send: Callable[[bytes], bytes], *, concurrency: int = 1, who: str = "the endpoint"
+) -> pd.DataFrame:
+    """Send each batch (`concurrency` at a time, answers kept in order), one frame of predictions indexed like `frame`."""
+    import pandas as pd
+
+    if concurrency < 1:
+        raise ScoringError(f"concurrency must be at least 1, not {concurrency}")
+    if concurrency == 1 or len(bodies) <= 1:
+        answers = [send(body) for body in bodies]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(concurrency, len(bodies)), thread_name_prefix="cloudauto-score") as pool:
+            answers = list(pool.map(send, bodies))  # the first failure, in order, is raised
+    parts = [predictions_frame(answer) for answer in answers]
+    result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(result) != len(frame):
+        raise ScoringError(f"{who} returned {len(result)} predictions for {len(frame)} rows")
+    result.index = frame.index
+    return result
 
 
 class HTTPScorer:
@@ -137,32 +207,26 @@ class HTTPScorer:
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
 
-    def score(self, data: Any, *, probabilities: bool = False, whole: bool = False) -> pd.DataFrame:
+    def score(self, data: Any, *, probabilities: bool = False, whole: bool = False, concurrency: int = 2) -> pd.DataFrame:
         """Predictions for every row (class probabilities too, on request), batched.
 
         `whole` sends the data in one request (a forecaster needs each series' history
         together) and returns the answer as it comes, one row per series and step.
+        `concurrency` batches are in flight at once (each thread keeps its own connection).
         """
         import pandas as pd
 
         frame = as_frame(data)
         query = "?probabilities=true" if probabilities else ""
         if whole:
-            body = frame.to_csv(index=False).encode()
+            body = csv_body(frame)
             if len(body) > self.max_bytes:
                 raise ScoringError(
                     f"the history is {len(body):,} bytes, over the endpoint's {self.max_bytes:,}: send fewer series per call"
                 )
             return pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
-        parts = [
-            pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
-            for body in batches(frame, self.max_rows, self.max_bytes)
-        ]
-        result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        if len(result) != len(frame):
-            raise ScoringError(f"the endpoint returned {len(result)} predictions for {len(frame)} rows")
-        result.index = frame.index
-        return result
+        bodies = batches(frame, self.max_rows, self.max_bytes)
+        return score_batches(frame, bodies, lambda body: self.post(body, query=query), concurrency=concurrency)
 
 
 def _message(data: bytes) -> str:
@@ -173,4 +237,4 @@ def _message(data: bytes) -> str:
         return data.decode(errors="replace")[:500]
 
 
-__all__ = ["HTTPScorer", "MAX_PAYLOAD", "ScoringError", "as_frame", "batches"]
+__all__ = ["HTTPScorer", "MAX_PAYLOAD", "ScoringError", "as_frame", "batches", "csv_body", "predictions_frame", "score_batches"]

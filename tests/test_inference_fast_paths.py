@@ -23,7 +23,15 @@ def model() -> Model:
 
 @pytest.mark.parametrize(
     "body",
-    [b"a,b\n1.5,2\n-3e-2,4\n", b"a,b\r\n1,2\r\n3,4\r\n", b"a,b\n1,2", b"b,a\n1,2\n3,4\n", b"a,b\n1.5,2\n" * 1 + b"0.1,7\n" * 999],
+    [
+        b"a,b\n1.5,2\n-3e-2,4\n",
+        b"a,b\r\n1,2\r\n3,4\r\n",
+        b"a,b\n1,2",
+        b"b,a\n1,2\n3,4\n",
+        b"a,b\n1,2\n\n3,4\n\n",  # blank lines are skipped, as pandas skips them
+        b"a,b\nnan,inf\n",
+        b"a,b\n1.5,2\n" * 1 + b"0.1,7\n" * 999,
+    ],
 )
 def test_numeric_csv_equals_pandas(model, body):
     fast = model._numeric_csv(body)
@@ -34,8 +42,8 @@ def test_numeric_csv_equals_pandas(model, body):
 
 @pytest.mark.parametrize(
     "body",
-    [b'a,b\n"1",2\n', b"a,b\n1,2,3\n", b"a,b\n1,x\n", b"a,c\n1,2\n", b"a,b\n", b"a,b\n1\n"],
-    ids=["quoted", "ragged", "text", "unknown column", "no rows", "short row"],
+    [b'a,b\n"1",2\n', b"a,b\n1,2,3\n", b"a,b\n1,x\n", b"a,c\n1,2\n", b"a,b\n", b"a,b\n1\n", b"a,b\n1,\n", b"a,b\n1_000,2\n"],
+    ids=["quoted", "ragged", "text", "unknown column", "no rows", "short row", "empty cell", "digit separator"],
 )
 def test_numeric_csv_steps_aside(model, body):
     assert model._numeric_csv(body) is None
@@ -55,8 +63,10 @@ def test_bad_values_are_still_named_by_the_general_path(model):
         np.array([True, False]),
         np.array([0.5, np.nan, np.inf, 1e-300]),
         np.array(["setosa", 'a "q"\\', "é"], dtype=object),
+        np.array([], dtype=int),
+        np.array([7]),
     ],
-    ids=["int", "bool", "float", "text"],
+    ids=["int", "bool", "float", "text", "none", "one"],
 )
 def test_records_json_equals_pandas(values):
     frame = pd.DataFrame({"prediction": values})

@@ -213,3 +213,72 @@ def test_class_probabilities_on_request(deployed):
     assert list(with_proba.columns) == ["prediction", "proba_0", "proba_1", "proba_2"]
     assert (with_proba["prediction"] == plain["prediction"]).all()
     assert with_proba[["proba_0", "proba_1", "proba_2"]].sum(axis=1).round(6).eq(1).all()
+
+
+def _pool_workers(server_pid: int) -> list[int]:
+    """The model workers a server started (multiprocessing's spawned children; not its resource tracker)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_two_workers_share_the_requests_and_answer_alike(deployed):
+    """Each request goes to a free copy of the model: both workers work, answers equal one worker's."""
+    job, endpoint, _, root = deployed
+    frame = pd.concat([pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])] * 200, ignore_index=True)
+    pooled = job.deploy(name="iris-pooled", workers=2)
+    try:
+        status, body = request(pooled.url, "GET", "/ping")
+        assert status == 200 and json.loads(body)["workers"] == 2
+        workers = _pool_workers(pooled.record.pid)
+        assert len(workers) == 2
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+        served = pooled.score(frame, concurrency=2)  # 6 batches of 1,000 rows, two in flight
+        assert served.equals(endpoint.score(frame, concurrency=1))
+        assert all(_cpu_ticks(pid) > before[pid] for pid in workers), "a worker took no request"
+        status, answer = request(pooled.url, "POST", "/invocations", b"sepal length (cm)\nx\n", {"Content-Type": "text/csv"})
+        assert status == 400 and "missing columns" in json.loads(answer)["error"]
+    finally:
+        pooled.delete()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # delete took the workers down too
+
+
+def test_a_dead_worker_is_replaced_and_the_request_retried(deployed):
+    import os
+    import signal
+
+    job, _, _, root = deployed
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    pooled = job.deploy(name="iris-pool-crash", workers=2)
+    try:
+        first = _pool_workers(pooled.record.pid)
+        os.kill(first[0], signal.SIGKILL)
+        time.sleep(0.5)
+        # the request that finds the pool broken gets a 503, which score() retries after the restart
+        assert pooled.score(rows)["prediction"].tolist() == endpoint_predictions(job, rows)
+        again = _pool_workers(pooled.record.pid)
+        assert len(again) == 2 and first[0] not in again
+    finally:
+        pooled.delete()
+
+
+def endpoint_predictions(job, rows: pd.DataFrame) -> list:
+    from autogluon.tabular import TabularPredictor
+
+    return TabularPredictor.load(str(Path(job.best_trial().artifacts["dir"]) / "model")).predict(rows).tolist()
+
+
+def test_deploy_refuses_options_it_does_not_take(deployed):
+    from cloudauto.backend import NotSupportedError
+
+    job, _, _, _ = deployed
+    with pytest.raises(NotSupportedError, match="takes no instance_type, wokers; it takes name, port"):
+        job.deploy(name="x", instance_type="ml.m5.xlarge", wokers=2)
+    with pytest.raises(cloudauto.CloudautoError, match="workers must be at least 1, not 0"):
+        job.deploy(name="x", workers=0)
+    with pytest.raises(NotSupportedError, match="docker-mode endpoint runs one serving process"):
+        job.deploy(name="x", mode="docker", workers=2)

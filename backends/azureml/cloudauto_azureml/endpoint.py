@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint, NotSupportedError
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import HTTPScorer, ScoringError, as_frame
+from cloudauto.scoring import HTTPScorer, ScoringError, as_frame, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -129,32 +129,25 @@ class AzureEndpoint(Endpoint):
             )
         return self._scorer
 
-    def score(self, data: Any) -> Any:
+    def score(self, data: Any, *, concurrency: int = 2) -> Any:
         """A DataFrame of predictions for tabular data; for image paths, one result per image (boxes, labels, scores)."""
         if isinstance(data, (str, Path)) and Path(data).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
             return self.score_images([data])[0]
         if isinstance(data, list) and data and all(isinstance(d, (str, Path)) for d in data):
             return self.score_images(data)
-        import pandas as pd
-
         frame = as_frame(data)
-        parts = []
-        for start in range(0, len(frame), self.max_rows):
-            chunk = frame.iloc[start : start + self.max_rows]
-            body = {"input_data": json.loads(chunk.to_json(orient="split", index=True))}
-            answer = json.loads(self.scorer().post(json.dumps(body).encode(), "application/json"))
-            if isinstance(answer, str):  # some scoring scripts return their JSON as a string
-                answer = json.loads(answer)
-            parts.append(
-                pd.DataFrame.from_records(answer)
-                if answer and isinstance(answer[0], dict)
-                else pd.DataFrame({"prediction": answer})
-            )
-        result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        if len(result) != len(frame):
-            raise ScoringError(f"endpoint {self.name} returned {len(result)} predictions for {len(frame)} rows")
-        result.index = frame.index
-        return result
+        bodies = [
+            json.dumps({"input_data": json.loads(frame.iloc[start : start + self.max_rows].to_json(orient="split"))}).encode()
+            for start in range(0, len(frame), self.max_rows)
+        ]
+        scorer = self.scorer()
+        return score_batches(
+            frame,
+            bodies,
+            lambda body: scorer.post(body, "application/json"),
+            concurrency=concurrency,
+            who=f"endpoint {self.name}",
+        )
 
     def score_images(self, paths: list[str | Path]) -> list[Any]:
         """Each image as base64 in Azure's image input format (the object-detection tutorial's request)."""

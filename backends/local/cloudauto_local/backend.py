@@ -128,9 +128,16 @@ class LocalBackend(Backend):
         host: str = "127.0.0.1",
         mode: Optional[str] = None,
         image: Optional[str] = None,
+        workers: int = 1,
         **options: Any,
     ) -> Endpoint:
         from .endpoint import start, start_container
+
+        if options:  # a typo or a cloud backend's option must not pass in silence
+            raise NotSupportedError(
+                f"the local backend's deploy takes no {', '.join(sorted(options))}; "
+                "it takes name, port, key, host, mode, image and workers"
+            )
 
         best = job.best_trial()
         if best is None or "dir" not in best.artifacts:
@@ -144,11 +151,13 @@ class LocalBackend(Backend):
                 raise NotSupportedError(
                     "a docker-mode endpoint speaks SageMaker's contract, which has no key; deploy in process mode for --key"
                 )
+            if workers != 1:
+                raise NotSupportedError("a docker-mode endpoint runs one serving process; deploy in process mode for --workers")
             from .container import image_for
 
             chosen = image or image_for(job.spec)[0]
             return start_container(name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port)
-        return start(name, model_dir, job_id=job.id, trial=best.number, host=host, port=port, key=key)
+        return start(name, model_dir, job_id=job.id, trial=best.number, host=host, port=port, key=key, workers=workers)
 
     def endpoint(self, name: str) -> Endpoint:
         from .endpoint import attach as attach_endpoint

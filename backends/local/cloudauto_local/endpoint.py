@@ -3,12 +3,15 @@
 It speaks SageMaker's container contract (`GET /ping`, `POST /invocations`) and Azure
 ML's (`POST /score`), on 127.0.0.1 by default, with an optional bearer key and a request
 size limit. Bad payloads get a 4xx JSON error naming the problem; 5xx is kept for real
-faults. Run as `python -m cloudauto_local.endpoint --model DIR --port N`.
+faults. With `workers` > 1 the model is loaded in that many worker processes, each with an
+equal share of the cores, as SageMaker's model servers run a worker per vCPU (model_pool.py).
+Run as `python -m cloudauto_local.endpoint --model DIR --port N [--workers W]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import os
@@ -17,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -28,15 +32,34 @@ from cloudauto.spec.errors import CloudautoError
 from .store import default_runs_dir
 
 
-def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MAX_PAYLOAD):
+def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MAX_PAYLOAD, workers: int = 1):
+    """One worker: the model in this process. More: copies in a ModelPool, each request to a free one."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from cloudauto.runtime.inference import BadRequest, Model
+    from cloudauto.runtime.inference import JSON, BadRequest, Model
 
-    model = Model(model_dir)  # once per worker process
+    if workers == 1:
+        model = Model(model_dir)  # once per server process
+        kind, features = model.kind, model.features
+
+        async def handle(body: bytes, content_type: Optional[str], accept: Optional[str], proba: bool) -> tuple[bytes, str]:
+            return model.handle(body, content_type, accept, proba)
+
+        stop: Optional[Any] = None
+    else:
+        from .model_pool import ModelPool
+
+        pool = ModelPool(model_dir, workers)
+        kind, features, handle, stop = pool.kind, pool.features, pool.handle, pool.shutdown
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if stop is not None:
+            stop()
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -54,47 +77,37 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
             raise BadRequest(f"the body is over {max_bytes:,} bytes", status=413)
         return body
 
-    def timing(started: float) -> dict[str, str]:
-        """Server-Timing: how much of a request was the model's (parse, predict, render)."""
-        return {"Server-Timing": f"handler;dur={(time.perf_counter() - started) * 1000:.3f}"}
-
-    def wants_proba(request: Request) -> bool:
-        """Class probabilities on request (?probabilities=true): predictions alone are cheaper."""
-        return request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
-
-    async def ping(request: Request) -> Response:
-        return JSONResponse({"status": "healthy", "kind": model.kind, "features": model.features})
-
-    async def invocations(request: Request) -> Response:
+    async def answer(request: Request, content_type: Optional[str], accept: Optional[str]) -> Response:
         try:
             body = await body_of(request)
             started = time.perf_counter()
-            data, content_type = model.handle(
-                body, request.headers.get("content-type"), request.headers.get("accept"), wants_proba(request)
-            )
+            # class probabilities on request (?probabilities=true): predictions alone are cheaper
+            proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
+            data, media_type = await handle(body, content_type, accept, proba)
         except BadRequest as exc:
             return error(exc.status, str(exc))
         except Exception as exc:  # a real fault of ours or the model's
             return error(500, f"internal error: {type(exc).__name__}: {exc}")
-        return Response(data, media_type=content_type, headers=timing(started))
+        # Server-Timing: how much of a request was the model's (parse, predict, render)
+        timing = f"handler;dur={(time.perf_counter() - started) * 1000:.3f}"
+        return Response(data, media_type=media_type, headers={"Server-Timing": timing})
 
-    async def score(request: Request) -> Response:
-        try:
-            body = await body_of(request)
-            started = time.perf_counter()
-            data, _ = model.handle(body, "application/json", "application/json", wants_proba(request))
-        except BadRequest as exc:
-            return error(exc.status, str(exc))
-        except Exception as exc:
-            return error(500, f"internal error: {type(exc).__name__}: {exc}")
-        return Response(data, media_type="application/json", headers=timing(started))
+    async def ping(request: Request) -> Response:
+        return JSONResponse({"status": "healthy", "kind": kind, "features": features, "workers": workers})
+
+    async def invocations(request: Request) -> Response:
+        return await answer(request, request.headers.get("content-type"), request.headers.get("accept"))
+
+    async def score(request: Request) -> Response:  # Azure ML's contract: JSON in, JSON out
+        return await answer(request, JSON, JSON)
 
     return Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/score", score, methods=["POST"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 
@@ -115,6 +128,7 @@ class EndpointRecord:
     trial: int
     key: Optional[str] = None
     container: Optional[str] = None  # docker mode: the serving container
+    workers: int = 1
 
 
 class LocalEndpoint(Endpoint):
@@ -126,9 +140,10 @@ class LocalEndpoint(Endpoint):
         self._scorer = HTTPScorer(record.url, key=record.key)
         self._kind: Optional[str] = None
 
-    def score(self, data: Any, *, probabilities: bool = False):
+    def score(self, data: Any, *, probabilities: bool = False, concurrency: int = 2):
         """Predictions for tabular rows; for a forecaster, the forecast of every series whose history is sent."""
-        return self._scorer.score(data, probabilities=probabilities, whole=self.kind() == "timeseries")
+        whole = self.kind() == "timeseries"
+        return self._scorer.score(data, probabilities=probabilities, whole=whole, concurrency=concurrency)
 
     def kind(self) -> str:
         """What the served model is (from /ping, asked once)."""
@@ -200,8 +215,11 @@ def start(
     host: str = "127.0.0.1",
     port: Optional[int] = None,
     key: Optional[str] = None,
+    workers: int = 1,
     timeout: float = 120.0,
 ) -> LocalEndpoint:
+    if workers < 1:
+        raise EndpointError(f"workers must be at least 1, not {workers}")
     folder = endpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / f"{name}.json"
@@ -214,7 +232,10 @@ def start(
     log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the server process
     env = {**os.environ, "CLOUDAUTO_ENDPOINT_KEY": key or ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir, "--host", host, "--port", str(port)],
+        [
+            *(sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir),
+            *("--host", host, "--port", str(port), "--workers", str(workers)),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -231,7 +252,7 @@ def start(
             os.killpg(proc.pid, signal.SIGKILL)
             raise EndpointError(f"the endpoint did not answer /ping within {timeout:g}s")
         time.sleep(0.2)
-    record = EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key)
+    record = EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key, workers=workers)
     record_path.write_text(json.dumps(asdict(record), indent=2))
     return LocalEndpoint(record)
 
@@ -292,11 +313,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     import uvicorn
 
     key = os.environ.get("CLOUDAUTO_ENDPOINT_KEY") or None  # not on the command line, where ps shows it
-    app = create_app(args.model, key=key, max_bytes=args.max_bytes)
+    app = create_app(args.model, key=key, max_bytes=args.max_bytes, workers=args.workers)
     # keep-alive well past the client's idle gaps (SageMaker asks containers for over 60 s)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=75)
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
 from cloudauto.runtime.bundle import serving_files
-from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches
+from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
@@ -151,20 +151,11 @@ class SageMakerEndpoint(Endpoint):
             raise ScoringError(f"cannot reach endpoint {self.name}: {exc}") from None
         return response["Body"].read()
 
-    def score(self, data: Any) -> Any:
-        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB."""
-        import pandas as pd
-
+    def score(self, data: Any, *, concurrency: int = 2) -> Any:
+        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight."""
         frame = as_frame(data)
-        parts = [
-            pd.read_json(io.BytesIO(self.invoke(body)), orient="records")
-            for body in batches(frame, self.max_rows, self.max_bytes)
-        ]
-        result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        if len(result) != len(frame):
-            raise ScoringError(f"endpoint {self.name} returned {len(result)} predictions for {len(frame)} rows")
-        result.index = frame.index
-        return result
+        bodies = batches(frame, self.max_rows, self.max_bytes)
+        return score_batches(frame, bodies, self.invoke, concurrency=concurrency, who=f"endpoint {self.name}")
 
     def delete(self) -> None:
         """The endpoint, its config and its model (what deploy created)."""

@@ -1,0 +1,101 @@
+"""The scoring client's pieces that need no endpoint: CSV bodies, answers, batches in flight."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from cloudauto.scoring import ScoringError, batches, csv_body, predictions_frame, score_batches
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=6)
+COLUMN = st.one_of(
+    hnp.arrays(np.float64, 5, elements=st.floats(allow_nan=True, allow_infinity=True)),
+    hnp.arrays(np.float32, 5, elements=st.floats(width=32)),
+    hnp.arrays(np.int64, 5),
+    hnp.arrays(np.uint8, 5),
+    st.just(np.array(["a", "b,c", 'q"', "", "x"], dtype=object)),
+    st.just(pd.array([1, None, 3, None, 5], dtype="Int64")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(NAMES, COLUMN), min_size=1, max_size=4, unique_by=lambda c: c[0]))
+def test_csv_body_is_what_pandas_writes(columns):
+    frame = pd.DataFrame({name: values for name, values in columns})
+    assert csv_body(frame) == frame.to_csv(index=False).encode()
+
+
+def test_batches_respect_rows_and_bytes():
+    frame = pd.DataFrame({"a": np.arange(2500, dtype=float), "b": np.arange(2500)})
+    bodies = batches(frame, 1000, 10_000)
+    assert all(len(b) <= 10_000 for b in bodies)
+    back = pd.concat([pd.read_csv(__import__("io").BytesIO(b)) for b in bodies], ignore_index=True)
+    pd.testing.assert_frame_equal(back, frame)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b'[{"prediction": 1}, {"prediction": 0}]', {"prediction": [1, 0]}),
+        (b'[{"prediction": "a", "proba_a": 0.1234567890123456789}]', {"prediction": ["a"], "proba_a": [0.12345678901234568]}),
+        (b'[{"label": 1}, {"label": 2}]', {"label": [1, 2]}),
+        (b'[{"prediction": 1}, {"other": 2}]', {"prediction": [1.0, np.nan], "other": [np.nan, 2.0]}),
+        (b"[2, 3]", {"prediction": [2, 3]}),  # a bare list (Azure AutoML's answer)
+        (json.dumps(json.dumps([{"prediction": 5}])).encode(), {"prediction": [5]}),  # JSON inside a string
+    ],
+    ids=["records", "exact-floats", "one-other-key", "ragged-keys", "bare-list", "json-in-string"],
+)
+def test_predictions_frame(answer, expected):
+    pd.testing.assert_frame_equal(predictions_frame(answer), pd.DataFrame(expected))
+
+
+def test_predictions_frame_refuses_what_is_not_predictions():
+    with pytest.raises(ScoringError, match="answered dict, not a list of predictions"):
+        predictions_frame(b'{"error": "nope"}')
+
+
+def echo(delays: dict[int, float], seen: list[str]):
+    """A stand-in endpoint: each batch answered after its own delay, its rows' `a` as predictions."""
+
+    def send(body: bytes) -> bytes:
+        rows = pd.read_csv(__import__("io").BytesIO(body))
+        time.sleep(delays.get(int(rows["a"].iloc[0]), 0.0))
+        seen.append(threading.current_thread().name)
+        return json.dumps([{"prediction": int(v)} for v in rows["a"]]).encode()
+
+    return send
+
+
+def test_batches_in_flight_come_back_in_order():
+    frame = pd.DataFrame({"a": range(70)}, index=[f"r{i}" for i in range(70)])
+    rng = random.Random(7)
+    delays = {start: rng.uniform(0, 0.05) for start in range(0, 70, 10)}
+    seen: list[str] = []
+    result = score_batches(frame, batches(frame, 10, 1 << 20), echo(delays, seen), concurrency=3)
+    assert result["prediction"].tolist() == list(range(70))
+    assert list(result.index) == list(frame.index)
+    assert len(set(seen)) == 3  # three threads did send
+
+
+def test_a_failing_batch_is_raised_and_a_short_answer_is_an_error():
+    frame = pd.DataFrame({"a": range(30)})
+
+    def fails(body: bytes) -> bytes:
+        raise ScoringError("the endpoint answered 400: row 3 is bad", 400)
+
+    with pytest.raises(ScoringError, match="row 3 is bad"):
+        score_batches(frame, batches(frame, 10, 1 << 20), fails, concurrency=2)
+    with pytest.raises(ScoringError, match="returned 3 predictions for 30 rows"):
+        score_batches(frame, batches(frame, 10, 1 << 20), lambda body: b"[1]", concurrency=2)
+    with pytest.raises(ScoringError, match="concurrency must be at least 1"):
+        score_batches(frame, [], lambda body: b"[]", concurrency=0)
+    assert score_batches(frame.iloc[:0], [], lambda body: b"[]", concurrency=2).empty
