@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
     import uvicorn
 
     key = os.environ.get("CLOUDAUTO_ENDPOINT_KEY") or None  # not on the command line, where ps shows it
