@@ -2,8 +2,8 @@
 
 Each request goes to whichever copy is free, as a model server's front end hands requests
 to its backend workers. uvicorn's own `workers` would not do: they share the listening
-socket and each keeps the connections it accepted, so two keep-alive clients land on one
-worker about half the time (measured: 54 % of in-process predict instead of 97 %).
+socket and each keeps the connections it accepted, so two keep-alive clients often land on
+one worker, which then serves both while the other idles.
 """
 
 from __future__ import annotations
