@@ -4,12 +4,17 @@ Single rows: p50/p99 of POST /invocations (keep-alive, one client) against in-pr
 `predictor.predict` and the in-process handler (parse + predict + render, the endpoint's
 own work per request).
 
-1,000-row requests, rows/s, steady state (each block is args.block calls back to back):
+1,000-row requests, rows/s, steady state (each block is args.block calls back to back),
+each as CSV and as npy (a structured array, what `score()` sends for numeric rows, answered
+in npy):
 - one request in flight against a one-worker endpoint (the transport and parsing laid bare);
 - two in flight against a two-worker endpoint (a worker per core, as SageMaker's model
-  servers run; how a load generator or `score()` of a large input drives it);
-- `endpoint.score(frame)` of 20,000 rows end to end (the client writes CSV and reads the
-  answers too, on the same two cores);
+  servers run; one request per worker);
+- four in flight against the two-worker endpoint (two per worker, as `score()` sends by
+  default: the next request is read while both workers predict);
+- `endpoint.score(frame)` of 20,000 rows end to end, as a user calls it (numeric rows go
+  as npy, two batches in flight per worker; the client writes the batches and reads the
+  answers too, on the same two cores), and one batch at a time against one worker;
 against in-process `predictor.predict` on the same 1,000-row slices. Blocks of the sides
 alternate with a pause between them (see settle()); medians of the blocks.
 
@@ -65,7 +70,7 @@ def main() -> None:
 
     import cloudauto
     from cloudauto.runtime.inference import Model
-    from cloudauto.scoring import HTTPScorer
+    from cloudauto.scoring import CSV, JSON, NPY, HTTPScorer, npy_body
     from job_specs import make_data
 
     work = Path(tempfile.mkdtemp(prefix="cloudauto-bench-"))
@@ -110,26 +115,44 @@ def main() -> None:
                 out += timed(fn, items[start : start + BLOCK])
 
         big = pd.concat([rows] * 34, ignore_index=True).iloc[:1000]
-        big_body = big.to_csv(index=False).encode()
+        csv_big, npy_big = big.to_csv(index=False).encode(), npy_body(big)
         frame = pd.concat([rows] * (SCORE_ROWS // len(rows) + 1), ignore_index=True).iloc[:SCORE_ROWS]
-        pool = ThreadPoolExecutor(2)
+        pool = ThreadPoolExecutor(4)
 
-        def in_flight_2() -> None:
-            list(pool.map(lambda _: scorer2.post(big_body), range(args.block)))
+        def post(scorer: HTTPScorer, body: bytes) -> bytes:
+            kind = NPY if body is npy_big else CSV
+            return scorer.post(body, kind, NPY if kind == NPY else JSON)
+
+        def sequential(body: bytes) -> Callable[[], object]:
+            return lambda: [post(scorer, body) for _ in range(args.block)]
+
+        def in_flight(n: int, body: bytes) -> Callable[[], object]:
+            """n threads, each on its own keep-alive connection, sending its share back to back."""
+
+            def block() -> None:
+                shares = [pool.submit(lambda: [post(scorer2, body) for _ in range(args.block // n)]) for _ in range(n)]
+                for share in shares:
+                    share.result()
+
+            return block
 
         def predict_slices() -> None:
             for start in range(0, len(frame), 1000):
                 model.predictor.predict(frame.iloc[start : start + 1000])
 
+        block_rows = 1000 * args.block
         sides: dict[str, tuple[Callable[[], object], int]] = {  # what one block does, and its rows
-            "sequential_1w": (lambda: [scorer.post(big_body) for _ in range(args.block)], 1000 * args.block),
-            "two_in_flight_2w": (in_flight_2, 1000 * args.block),
-            "inprocess_predict": (lambda: [model.predictor.predict(big) for _ in range(args.block)], 1000 * args.block),
-            "inprocess_handler": (
-                lambda: [model.handle(big_body, "text/csv", "application/json") for _ in range(args.block)],
-                1000 * args.block,
-            ),
+            "inprocess_predict": (lambda: [model.predictor.predict(big) for _ in range(args.block)], block_rows),
+            "inprocess_handler_csv": (lambda: [model.handle(csv_big, CSV, JSON) for _ in range(args.block)], block_rows),
+            "inprocess_handler_npy": (lambda: [model.handle(npy_big, NPY, NPY) for _ in range(args.block)], block_rows),
+            "sequential_1w_csv": (sequential(csv_big), block_rows),
+            "sequential_1w_npy": (sequential(npy_big), block_rows),
+            "two_in_flight_2w_csv": (in_flight(2, csv_big), 1000 * (args.block // 2 * 2)),
+            "two_in_flight_2w_npy": (in_flight(2, npy_big), 1000 * (args.block // 2 * 2)),
+            "four_in_flight_2w_csv": (in_flight(4, csv_big), 1000 * (args.block // 4 * 4)),
+            "four_in_flight_2w_npy": (in_flight(4, npy_big), 1000 * (args.block // 4 * 4)),
             "score_2w": (lambda: two.score(frame), len(frame)),
+            "score_1w": (lambda: one.score(frame), len(frame)),
             "score_1w_one_at_a_time": (lambda: one.score(frame, concurrency=1), len(frame)),
             "inprocess_predict_slices": (predict_slices, len(frame)),
         }
@@ -147,7 +170,7 @@ def main() -> None:
         two.delete()
 
     predict_rps = rps["inprocess_predict"]
-    figures = {
+    figures: dict[str, float] = {
         "single_row_requests": args.requests,
         "endpoint_p50_ms": round(pct(http_lat, 50), 3),
         "endpoint_p99_ms": round(pct(http_lat, 99), 3),
@@ -158,15 +181,18 @@ def main() -> None:
         "overhead_vs_predict_p50_ms": round(pct(http_lat, 50) - pct(predict_lat, 50), 3),
         "overhead_vs_handler_p50_ms": round(pct(http_lat, 50) - pct(handler_lat, 50), 3),
         "batch1000_inprocess_predict_rows_per_s": round(predict_rps),
-        "batch1000_inprocess_handler_rows_per_s": round(rps["inprocess_handler"]),
-        "batch1000_sequential_1worker_rows_per_s": round(rps["sequential_1w"]),
-        "batch1000_two_in_flight_2workers_rows_per_s": round(rps["two_in_flight_2w"]),
-        "batch_sequential_1worker_vs_predict": round(rps["sequential_1w"] / predict_rps, 3),
-        "batch_two_in_flight_2workers_vs_predict": round(rps["two_in_flight_2w"] / predict_rps, 3),
+    }
+    for name in sides:
+        if name.startswith(("sequential", "two_", "four_", "inprocess_handler")):
+            figures[f"batch1000_{name}_rows_per_s"] = round(rps[name])
+            figures[f"batch1000_{name}_vs_predict"] = round(rps[name] / predict_rps, 3)
+    figures |= {
         "score_20k_rows_inprocess_slices_rows_per_s": round(rps["inprocess_predict_slices"]),
         "score_20k_rows_2workers_rows_per_s": round(rps["score_2w"]),
+        "score_20k_rows_1worker_rows_per_s": round(rps["score_1w"]),
         "score_20k_rows_1worker_one_at_a_time_rows_per_s": round(rps["score_1w_one_at_a_time"]),
         "score_2workers_vs_predict": round(rps["score_2w"] / rps["inprocess_predict_slices"], 3),
+        "score_1worker_vs_predict": round(rps["score_1w"] / rps["inprocess_predict_slices"], 3),
         "score_1worker_one_at_a_time_vs_predict": round(rps["score_1w_one_at_a_time"] / rps["inprocess_predict_slices"], 3),
     }
     for key, value in figures.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -81,6 +82,87 @@ def test_records_json_with_probabilities_uses_pandas():
 def test_image_bytes_to_a_tabular_model_are_a_415_that_says_why(model):
     from cloudauto.runtime.inference import BadRequest
 
-    with pytest.raises(BadRequest, match="serves a tabular model, which takes text/csv or application/json, not images") as info:
+    with pytest.raises(
+        BadRequest, match="serves a tabular model, which takes text/csv, application/json or application/x-npy, not images"
+    ) as info:
         model.parse(b"\x89PNG\r\n", "image/png")
     assert info.value.status == 415
+
+
+def _npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=True)
+    return out.getvalue()
+
+
+def test_npy_structured_array_is_read_by_name_into_one_float_block(model):
+    from cloudauto.scoring import npy_body
+
+    sent = pd.DataFrame({"b": np.array([2, 4], dtype=np.int64), "a": [1.5, -0.03]})  # any column order
+    frame = model.parse(npy_body(sent), "application/x-npy")
+    pd.testing.assert_frame_equal(frame, model.parse(sent.to_csv(index=False).encode(), "text/csv"))
+    assert list(frame.columns) == ["a", "b"] and frame._mgr.nblocks == 1
+
+
+@pytest.mark.parametrize(
+    ("array", "expected"),
+    [
+        (np.array([[1.5, 2.0], [3.0, 4.0]]), [[1.5, 2.0], [3.0, 4.0]]),
+        (np.array([1.5, 2.0]), [[1.5, 2.0]]),  # 1-D: one row
+        (np.array([[1, 2]], dtype=np.int32), [[1, 2]]),
+    ],
+    ids=["rows", "one-row", "ints"],
+)
+def test_npy_plain_array_takes_the_features_in_order(model, array, expected):
+    frame = model.parse(_npy(array), "application/x-npy")
+    assert list(frame.columns) == ["a", "b"] and frame.to_numpy().tolist() == expected
+
+
+def test_npy_text_fields_are_text(model):
+    model.dtypes = {"a": "float", "b": "str"}
+    array = np.array([(1.0, b"x"), (2.0, b"y")], dtype=[("a", float), ("b", "S1")])
+    frame = model.parse(_npy(array), "application/x-npy")
+    assert frame["b"].tolist() == ["x", "y"] and frame["a"].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"\x93NUMPY\x01\x00garbage", "cannot read the application/x-npy body"),
+        (b"not npy at all", "cannot read the application/x-npy body"),
+        (_npy(np.array([[1, "x"]], dtype=object)), "cannot read the application/x-npy body: Object arrays"),
+        (_npy(np.array([[1 + 2j, 3j]])), "cannot score application/x-npy values of dtype complex128"),
+        (_npy(np.zeros((2, 2, 2))), "one row (1-D) or rows (2-D), not 3-D"),
+        (_npy(np.zeros((2, 3))), "the array has 3 columns; this model takes 2, in this order: a, b"),
+        (_npy(np.zeros((0, 2))), "no rows to score"),
+        (_npy(np.zeros(2, dtype=[("a", float), ("c", float)])), "missing columns: b"),
+    ],
+    ids=["cut-short", "not-npy", "objects", "complex", "3-d", "columns", "no-rows", "names"],
+)
+def test_bad_npy_bodies_are_400s_that_say_why(model, body, words):
+    from cloudauto.runtime.inference import BadRequest
+
+    with pytest.raises(BadRequest, match=re.escape(words)) as info:
+        model.parse(body, "application/x-npy")
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        pd.DataFrame({"prediction": [0, 2, 1]}),
+        pd.DataFrame({"prediction": np.array(["setosa", "é", ""], dtype=object)}),
+        pd.DataFrame({"prediction": [0.5, -1e-300, 3.0]}),
+        pd.DataFrame({"prediction": ["a", "b"], "proba_a": [0.75, 0.125], "proba_b": [0.25, 0.875]}),
+    ],
+    ids=["int", "text", "float", "probabilities"],
+)
+def test_npy_answers_read_back_as_the_json_answers_do(model, predictions):
+    from cloudauto.scoring import predictions_frame
+
+    body, media_type = model.render(predictions, "application/x-npy")
+    assert media_type == "application/x-npy"
+    from_npy = predictions_frame(body)
+    from_json = predictions_frame(model.render(predictions, "application/json")[0])
+    pd.testing.assert_frame_equal(from_npy, from_json, check_dtype=False)
+    assert from_npy.map(type).equals(from_json.map(type))  # str stays str, int stays int

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cloudauto.scoring import ScoringError, batches, csv_body, predictions_frame, score_batches
+from cloudauto.scoring import ScoringError, batches, body_encoder, csv_body, npy_body, npy_ready, predictions_frame, score_batches
 
 NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=6)
 COLUMN = st.one_of(
@@ -99,3 +99,83 @@ def test_a_failing_batch_is_raised_and_a_short_answer_is_an_error():
     with pytest.raises(ScoringError, match="concurrency must be at least 1"):
         score_batches(frame, [], lambda body: b"[]", concurrency=0)
     assert score_batches(frame.iloc[:0], [], lambda body: b"[]", concurrency=2).empty
+
+
+NUMERIC = st.one_of(
+    hnp.arrays(np.float64, 5, elements=st.floats(allow_nan=True, allow_infinity=True)),
+    hnp.arrays(np.float32, 5, elements=st.floats(width=32, allow_nan=True)),
+    hnp.arrays(np.int64, 5),
+    hnp.arrays(np.uint8, 5),
+    hnp.arrays(np.bool_, 5),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(NAMES.filter(bool), NUMERIC), min_size=1, max_size=4, unique_by=lambda c: c[0]))
+def test_npy_body_keeps_names_dtypes_and_values_exactly(columns):
+    import io
+
+    frame = pd.DataFrame({name: values for name, values in columns})
+    assert npy_ready(frame)
+    array = np.lib.format.read_array(io.BytesIO(npy_body(frame)), allow_pickle=False)
+    back = pd.DataFrame({name: array[name] for name in array.dtype.names})
+    pd.testing.assert_frame_equal(back, frame)  # NaN, inf, float32, bool as sent
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": [1.0], "b": ["x"]}),
+        pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}),
+        pd.DataFrame({"a": pd.to_datetime(["2024-01-01"])}),
+        pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]),
+        pd.DataFrame([[1.0, 2.0]]),  # integer names
+        pd.DataFrame(),
+    ],
+    ids=["text", "nullable", "times", "duplicate-names", "unnamed", "empty"],
+)
+def test_frames_npy_cannot_carry_go_as_csv(frame):
+    assert not npy_ready(frame)
+    encode, content_type = body_encoder(frame, binary=True)
+    assert (encode, content_type) == (csv_body, "text/csv")
+
+
+def test_numeric_frames_go_as_npy_only_to_endpoints_that_take_it():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
+    assert body_encoder(frame, binary=True) == (npy_body, "application/x-npy")
+    assert body_encoder(frame, binary=False) == (csv_body, "text/csv")
+    bodies = batches(frame, 1, 10_000, npy_body)
+    assert len(bodies) == 2 and all(b.startswith(b"\x93NUMPY") for b in bodies)
+
+
+def test_an_unreadable_npy_answer_is_a_scoring_error():
+    with pytest.raises(ScoringError, match="npy answer cannot be read"):
+        predictions_frame(b"\x93NUMPY\x01\x00broken")
+
+
+@pytest.mark.parametrize(
+    ("binary", "frame", "content_type"),
+    [
+        (True, pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3]}), "application/x-npy"),
+        (True, pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]}), "text/csv"),
+        (False, pd.DataFrame({"a": [1.0, 2.0, 3.0]}), "text/csv"),
+    ],
+    ids=["numeric-to-ours", "text-to-ours", "numeric-to-others"],
+)
+def test_score_picks_the_body_each_endpoint_and_frame_allow(monkeypatch, binary, frame, content_type):
+    import io
+
+    from cloudauto.scoring import HTTPScorer
+
+    sent: list[tuple[str, str, int]] = []
+    scorer = HTTPScorer("http://127.0.0.1:9", binary=binary, max_rows=2)
+
+    def post(body: bytes, content_type: str, accept: str, *, query: str = "") -> bytes:
+        rows = len(np.load(io.BytesIO(body))) if content_type.endswith("npy") else body.count(b"\n") - 1
+        sent.append((content_type, accept, rows))
+        return json.dumps([{"prediction": 7}] * rows).encode()
+
+    monkeypatch.setattr(scorer, "post", post)
+    assert scorer.score(frame)["prediction"].tolist() == [7, 7, 7]
+    accept = "application/x-npy" if binary else "application/json"
+    assert sent == [(content_type, accept, 2), (content_type, accept, 1)]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 MODEL_INFO = "cloudauto_model.json"
-CSV, JSON = "text/csv", "application/json"
+CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 SMALL_CSV = 16 * 1024  # bodies up to this size skip pandas' CSV parser
 
 
@@ -80,14 +80,16 @@ class Model:
                     frame = pd.read_csv(io.BytesIO(body))
             elif kind == JSON:
                 frame = self._from_json(json.loads(body))
+            elif kind == NPY:
+                frame = self._from_npy(body)
             elif kind.startswith("image/") or kind == "application/x-image":
                 raise BadRequest(
-                    f"this endpoint serves a {self.kind} model, which takes {CSV} or {JSON}, not images "
+                    f"this endpoint serves a {self.kind} model, which takes {CSV}, {JSON} or {NPY}, not images "
                     "(image models are served by autogluon.multimodal, which this server does not have)",
                     status=415,
                 )
             else:
-                raise BadRequest(f"content type {kind!r} is not supported; send {CSV} or {JSON}", status=415)
+                raise BadRequest(f"content type {kind!r} is not supported; send {CSV}, {JSON} or {NPY}", status=415)
         except BadRequest:
             raise
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -148,6 +150,48 @@ class Model:
                 columns[name] = values
         return pd.DataFrame(columns)
 
+    def _from_npy(self, body: bytes) -> pd.DataFrame:
+        """SageMaker's NumpySerializer body, read without a parser.
+
+        A structured array names its columns (what `score()` sends); a plain 2-D array (1-D:
+        one row) holds the model's features in the order /ping lists them.
+        """
+        import numpy as np
+        import pandas as pd
+
+        try:
+            array = np.lib.format.read_array(io.BytesIO(body), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:  # not .npy, cut short, or objects (pickles: never loaded)
+            raise BadRequest(f"cannot read the {NPY} body: {exc}") from None
+        names = array.dtype.names
+        kinds = [array.dtype[n].kind for n in names] if names else [array.dtype.kind]
+        unfit = [k for k in kinds if k not in "biufUSMm"]
+        if unfit:
+            raise BadRequest(f"cannot score {NPY} values of dtype {array.dtype}: send numbers, text or times")
+        if names:
+            rows = array.reshape(-1)
+            if all(self.dtypes.get(n) in ("int", "float") for n in names) and all(k in "biuf" for k in kinds):
+                from numpy.lib import recfunctions
+
+                # every column a numeric feature: one float block, as from CSV
+                return pd.DataFrame(recfunctions.structured_to_unstructured(rows, dtype=float), columns=list(names))
+            return pd.DataFrame({n: np.char.decode(rows[n]) if rows[n].dtype.kind == "S" else rows[n] for n in names})
+        if self.kind == "timeseries":
+            raise BadRequest(
+                f"a forecast request in {NPY} must be a structured array naming its columns: {', '.join(self.features)}"
+            )
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2:
+            raise BadRequest(f"a plain {NPY} array is one row (1-D) or rows (2-D), not {array.ndim}-D")
+        if array.shape[1] != len(self.features):
+            raise BadRequest(
+                f"the array has {array.shape[1]} columns; this model takes {len(self.features)}, in this order: {', '.join(self.features)}"
+            )
+        if array.dtype.kind == "S":
+            array = np.char.decode(array)
+        return pd.DataFrame(array, columns=self.features)
+
     def _from_json(self, data: Any) -> pd.DataFrame:
         import pandas as pd
 
@@ -178,9 +222,10 @@ class Model:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
         if list(frame.columns) != self.features:
             frame = frame[self.features]
+        kinds = {column: dtype.kind for column, dtype in frame.dtypes.items()}  # one look, not a Series per column
         for column, dtype in self.dtypes.items():
             # only columns that did not parse as numbers need a look
-            if dtype in ("int", "float") and frame[column].dtype.kind not in "iufb":
+            if dtype in ("int", "float") and kinds[column] not in "iufb":
                 converted = pd.to_numeric(frame[column], errors="coerce")
                 bad = frame[column][converted.isna() & frame[column].notna()]
                 if len(bad):
@@ -253,7 +298,9 @@ class Model:
             return predictions.to_csv(index=False).encode(), CSV
         if kind == JSON:
             return _records_json(predictions), JSON
-        raise BadRequest(f"cannot answer in {kind!r}; accept {CSV} or {JSON}", status=406)
+        if kind == NPY:
+            return _npy(predictions), NPY
+        raise BadRequest(f"cannot answer in {kind!r}; accept {CSV}, {JSON} or {NPY}", status=406)
 
     def handle(
         self, body: bytes, content_type: Optional[str], accept: Optional[str], probabilities: bool = False
@@ -284,6 +331,26 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     return ('[{"prediction":' + '},{"prediction":'.join(texts) + "}]").encode()
 
 
+def _npy(predictions: pd.DataFrame) -> bytes:
+    """Predictions alone as a 1-D array, with probabilities (or a forecast) as a structured one; text as unicode."""
+    import numpy as np
+
+    def plain(column: pd.Series) -> Any:
+        values = column.to_numpy()
+        return values.astype(str) if values.dtype.kind == "O" else values
+
+    if list(predictions.columns) == ["prediction"]:
+        array = plain(predictions["prediction"])
+    else:
+        columns = [plain(predictions[c]) for c in predictions.columns]
+        array = np.empty(len(predictions), dtype=[(str(c), v.dtype) for c, v in zip(predictions.columns, columns, strict=True)])
+        for name, values in zip(array.dtype.names, columns, strict=True):
+            array[name] = values
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
 # the SageMaker inference toolkit's contract --------------------------------------------------
 def model_fn(model_dir: str) -> Model:
     """SageMaker extracts model.tar.gz into model_dir; the predictor may sit one folder down."""
@@ -291,8 +358,23 @@ def model_fn(model_dir: str) -> Model:
     return Model(found.parent if found else model_dir)
 
 
-def transform_fn(model: Model, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-    return model.handle(body if isinstance(body, bytes) else str(body).encode(), content_type, accept)
+def transform_fn(model: Model, body: Any, content_type: str, accept: str) -> tuple[bytes, str]:
+    """The toolkit hands text types over decoded (str) and the rest as the model server's bytearray.
+
+    A bad payload is raised as the toolkit's own error with our status, so the caller gets
+    a 4xx with our message rather than the toolkit's 500 for any exception.
+    """
+    data = body.encode() if isinstance(body, str) else bytes(body)
+    try:
+        return model.handle(data, content_type, accept)
+    except BadRequest as exc:
+        try:
+            from sagemaker_inference.errors import BaseInferenceToolkitError
+        except ImportError:  # pragma: no cover - outside SageMaker's inference containers
+            raise exc from None
+        from http import HTTPStatus
+
+        raise BaseInferenceToolkitError(exc.status, str(exc), HTTPStatus(exc.status).phrase) from None
 
 
 # Azure ML's scoring-script contract ----------------------------------------------------------

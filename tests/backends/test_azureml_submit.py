@@ -145,7 +145,11 @@ def scoring_server():
                 {"box": {"topX": 0.1, "topY": 0.2, "bottomX": 0.5, "bottomY": 0.8}, "label": "can", "score": 0.93},
                 {"box": {"topX": 0.6, "topY": 0.1, "bottomX": 0.9, "bottomY": 0.4}, "label": "milk_bottle", "score": 0.41},
             ]
-            payload = json.dumps([{"boxes": boxes}]).encode()
+            rows = json.loads(body)["input_data"]
+            if rows["columns"] == ["image"]:
+                payload = json.dumps([{"boxes": boxes}]).encode()
+            else:  # tabular rows: each row's first value as its prediction
+                payload = json.dumps([{"prediction": row[0]} for row in rows["data"]]).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -230,6 +234,27 @@ def test_a_wrong_key_is_a_scoring_error_with_the_endpoints_message(workspace, sc
     (tmp_path / "x.png").write_bytes(b"\x89PNG")
     with pytest.raises(ScoringError, match="401: invalid key"):
         AzureEndpoint("other-ep", client=client).score(tmp_path / "x.png")
+
+
+def test_tabular_rows_go_in_batches_under_the_byte_limit_and_come_back_in_order(workspace, scoring_server):
+    import pandas as pd
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+    from cloudauto_azureml.endpoint import AzureEndpoint
+
+    from cloudauto.scoring import ScoringError
+
+    fake, client = workspace
+    server, uri, seen = scoring_server
+    fake.scoring_uri, server.key = uri, fake.keys["primaryKey"]
+    client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="tab-ep", auth_mode="key")).result()
+    frame = pd.DataFrame({"x": range(30), "y": [0.5] * 30}, index=range(100, 130))
+    endpoint = AzureEndpoint("tab-ep", client=client, max_bytes=200)
+    predictions = endpoint.score(frame, concurrency=3)
+    assert predictions["prediction"].tolist() == list(range(30)) and list(predictions.index) == list(frame.index)
+    assert len(seen) > 2 and sum(len(r["body"]["input_data"]["data"]) for r in seen) == 30
+    assert all(int(r["headers"]["Content-Length"]) <= 200 for r in seen)
+    with pytest.raises(ScoringError, match="row 0 alone is .* bytes; the endpoint takes at most 200"):
+        endpoint.score(pd.DataFrame({"text": ["x" * 300]}))
 
 
 def test_an_autogluon_model_deploys_with_cloudaudos_scoring_script(workspace, tmp_path):

@@ -56,6 +56,16 @@ def deployed(tmp_path_factory):
         os.environ["CLOUDAUTO_RUNS_DIR"] = old
 
 
+def _npy(rows: list) -> bytes:
+    import io
+
+    import numpy as np
+
+    out = io.BytesIO()
+    np.save(out, np.array(rows))
+    return out.getvalue()
+
+
 def request(url: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, bytes]:
     parsed = urlparse(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
@@ -98,6 +108,35 @@ def test_ping_and_the_azure_route(deployed):
     assert status == 200 and [r["prediction"] for r in json.loads(body)] == [0, 2]
 
 
+def test_npy_in_and_out_as_sagemakers_numpy_serializers_send_it(deployed):
+    import io
+
+    import numpy as np
+
+    from cloudauto.scoring import npy_body
+
+    _, endpoint, _, root = deployed
+    frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    status, body = request(endpoint.url, "POST", "/invocations", frame.to_csv(index=False).encode(), {"Content-Type": "text/csv"})
+    expected = [r["prediction"] for r in json.loads(body)]
+    npy = {"Content-Type": "application/x-npy"}
+    # a plain array in the order /ping lists the features, as NumpySerializer writes it
+    status, body = request(endpoint.url, "POST", "/invocations", _npy(frame.to_numpy().tolist()), npy)
+    assert status == 200 and [r["prediction"] for r in json.loads(body)] == expected
+    # columns by name, in any order; the answer as npy too
+    status, body = request(
+        endpoint.url, "POST", "/invocations", npy_body(frame[frame.columns[::-1]]), {**npy, "Accept": "application/x-npy"}
+    )
+    assert status == 200 and np.load(io.BytesIO(body)).tolist() == expected
+    status, body = request(
+        endpoint.url, "POST", "/invocations?probabilities=true", npy_body(frame), {**npy, "Accept": "application/x-npy"}
+    )
+    answer = np.load(io.BytesIO(body))
+    assert answer.dtype.names == ("prediction", "proba_0", "proba_1", "proba_2")
+    assert answer["prediction"].tolist() == expected
+    assert np.allclose(np.stack([answer[f"proba_{c}"] for c in range(3)], axis=1).sum(axis=1), 1.0)
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "words"),
     [
@@ -119,8 +158,10 @@ def test_ping_and_the_azure_route(deployed):
             "cannot answer",
         ),
         (b"a" * (6 * 1024 * 1024 + 1), {"Content-Type": "text/csv"}, 413, "limit"),
+        (b"\x93NUMPY\x01\x00cut", {"Content-Type": "application/x-npy"}, 400, "cannot read the application/x-npy body"),
+        (_npy([[1.0, 2.0]]), {"Content-Type": "application/x-npy"}, 400, "takes 4, in this order: sepal length (cm)"),
     ],
-    ids=["empty", "columns", "types", "bad-json", "json-shape", "content-type", "accept", "too-large"],
+    ids=["empty", "columns", "types", "bad-json", "json-shape", "content-type", "accept", "too-large", "npy", "npy-columns"],
 )
 def test_bad_payloads_get_a_4xx_with_a_message(deployed, body, headers, status, words):
     _, endpoint, _, _ = deployed

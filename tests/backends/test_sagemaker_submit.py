@@ -297,6 +297,7 @@ def test_deploy_repacks_the_model_with_the_handler_and_scores_in_batches(tmp_pat
         timeout=10,
     ).raise_for_status()
     endpoint.max_rows = 2
+    endpoint.binary = False  # moto's server reads request bodies as UTF-8; npy goes through the toolkit in the slow test
     predictions = endpoint.score(rows, concurrency=1)  # moto hands its queued answers out in arrival order
     assert list(predictions["prediction"]) == [0, 1, 2, 0, 1] and list(predictions.index) == list(rows.index)
     with pytest.raises(ScoringError, match="cannot score a int"):
@@ -360,21 +361,74 @@ def test_a_trial_runs_from_the_uploaded_tarball_and_its_model_serves(tmp_path, s
     served = tmp_path / "served"
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
         tar.extractall(served, filter="data")
-    probe = (
-        "import sys, json; sys.path.insert(0, sys.argv[1] + '/code'); import inference; "
-        "m = inference.model_fn(sys.argv[1]); "
-        "body, kind = inference.transform_fn(m, open(sys.argv[2], 'rb').read(), 'text/csv', 'application/json'); "
-        "print(kind, len(json.loads(body)))"
-    )
     import pandas as pd
 
     rows = pd.read_csv(tmp_path / "data" / "iris" / "test.csv").drop(columns=["target"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "probe.py").write_text(_TOOLKIT_PROBE)
     out = subprocess.run(
-        [sys.executable, "-c", probe, str(served), str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120
+        [sys.executable, str(tmp_path / "probe.py"), str(served), str(tmp_path / "rows.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["application/json", str(len(rows))]
+    csv, npy, bad = json.loads(out.stdout.splitlines()[-1])
+    assert csv[:2] == [200, "application/json"] and len(csv[2]) == len(rows)
+    assert npy == [200, "application/x-npy", csv[2]]  # npy in and out, the same predictions
+    assert bad[0] == 400 and bad[2].startswith("the array has 2 columns; this model takes 4")
+
+
+# The inference toolkit of SageMaker's serving containers, given what its model server hands
+# it: the request bodies as bytearrays and a context for headers and the response status.
+_TOOLKIT_PROBE = """
+import io, json, sys
+import numpy as np
+import pandas as pd
+served = sys.argv[1]
+sys.path.insert(0, served + "/code")
+from sagemaker_inference.transformer import Transformer
+from cloudauto.scoring import npy_body
+
+
+class Context:
+    def __init__(self, headers):
+        self.system_properties = {"model_dir": served}
+        self.request_processor = [self]
+        self.headers, self.status, self.content_type = headers, 200, None
+
+    def get_request_properties(self):
+        return self.headers
+
+    def set_response_content_type(self, index, value):
+        self.content_type = value
+
+    def set_response_status(self, code, phrase):
+        self.status = code
+
+
+transformer = Transformer()
+
+
+def call(body, content_type, accept):
+    context = Context({"Content-Type": content_type, "Accept": accept})
+    (answer,) = transformer.transform([{"body": bytearray(body)}], context)
+    if context.status != 200:
+        return [context.status, context.content_type, answer]
+    if context.content_type == "application/x-npy":
+        return [context.status, context.content_type, np.load(io.BytesIO(answer)).tolist()]
+    return [context.status, context.content_type, [r["prediction"] for r in json.loads(answer)]]
+
+
+frame = pd.read_csv(sys.argv[2])
+out = io.BytesIO()
+np.save(out, np.zeros((3, 2)))
+print(json.dumps([
+    call(frame.to_csv(index=False).encode(), "text/csv", "application/json"),
+    call(npy_body(frame), "application/x-npy", "application/x-npy"),
+    call(out.getvalue(), "application/x-npy", "application/json"),
+]))
+"""
 
 
 def test_submitting_the_same_spec_again_follows_the_job_it_started(tmp_path, sm_session, capsys):

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint, NotSupportedError
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import HTTPScorer, ScoringError, as_frame, score_batches
+from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -113,8 +113,10 @@ def deploy(
 class AzureEndpoint(Endpoint):
     backend = "azureml"
 
-    def __init__(self, name: str, *, client: Any, task: Optional[Task] = None, max_rows: int = 1000):
-        self.name, self.client, self.task, self.max_rows = name, client, task, max_rows
+    def __init__(
+        self, name: str, *, client: Any, task: Optional[Task] = None, max_rows: int = 1000, max_bytes: int = MAX_PAYLOAD
+    ):
+        self.name, self.client, self.task, self.max_rows, self.max_bytes = name, client, task, max_rows, max_bytes
         self._scorer: Optional[HTTPScorer] = None
 
     @property
@@ -136,10 +138,8 @@ class AzureEndpoint(Endpoint):
         if isinstance(data, list) and data and all(isinstance(d, (str, Path)) for d in data):
             return self.score_images(data)
         frame = as_frame(data)
-        bodies = [
-            json.dumps({"input_data": json.loads(frame.iloc[start : start + self.max_rows].to_json(orient="split"))}).encode()
-            for start in range(0, len(frame), self.max_rows)
-        ]
+        # batches of at most max_rows rows and max_bytes (6 MB by default, SageMaker's limit too)
+        bodies = batches(frame, self.max_rows, self.max_bytes, _input_data)
         scorer = self.scorer()
         return score_batches(
             frame,
@@ -163,6 +163,11 @@ class AzureEndpoint(Endpoint):
 
     def delete(self) -> None:
         azure_call(f"delete endpoint {self.name}", lambda: self.client.online_endpoints.begin_delete(name=self.name).result())
+
+
+def _input_data(rows: Any) -> bytes:
+    """Rows in the request format of Azure ML's managed online endpoints: {"input_data": {columns, index, data}}."""
+    return json.dumps({"input_data": json.loads(rows.to_json(orient="split"))}).encode()
 
 
 __all__ = ["AzureEndpoint", "deploy"]

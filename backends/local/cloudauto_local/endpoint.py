@@ -137,12 +137,17 @@ class LocalEndpoint(Endpoint):
     def __init__(self, record: EndpointRecord):
         self.record = record
         self.name, self.url = record.name, record.url
-        self._scorer = HTTPScorer(record.url, key=record.key)
+        self._scorer = HTTPScorer(record.url, key=record.key, binary=True)  # our handler takes npy
         self._kind: Optional[str] = None
 
-    def score(self, data: Any, *, probabilities: bool = False, concurrency: int = 2):
-        """Predictions for tabular rows; for a forecaster, the forecast of every series whose history is sent."""
+    def score(self, data: Any, *, probabilities: bool = False, concurrency: Optional[int] = None):
+        """Predictions for tabular rows; for a forecaster, the forecast of every series whose history is sent.
+
+        `concurrency` (batches in flight) defaults to two per worker: a worker's next batch
+        is already read while it predicts, so no copy of the model waits on the transport.
+        """
         whole = self.kind() == "timeseries"
+        concurrency = 2 * self.record.workers if concurrency is None else concurrency
         return self._scorer.score(data, probabilities=probabilities, whole=whole, concurrency=concurrency)
 
     def kind(self) -> str:

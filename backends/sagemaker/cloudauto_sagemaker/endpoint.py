@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
 from cloudauto.runtime.bundle import serving_files
-from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches, score_batches
+from cloudauto.scoring import JSON, MAX_PAYLOAD, NPY, ScoringError, as_frame, batches, body_encoder, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
@@ -117,6 +117,7 @@ class SageMakerEndpoint(Endpoint):
         self.name = name
         self.session = session or session_for()
         self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.binary = True  # cloudauto's handler serves: numeric rows may go as npy
         retry = Config(retries={"mode": "standard", "max_attempts": 6}, read_timeout=70)
         self._runtime = self.session.client("sagemaker-runtime", config=retry)
         self._sm = self.session.client("sagemaker")
@@ -154,8 +155,16 @@ class SageMakerEndpoint(Endpoint):
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
         """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight."""
         frame = as_frame(data)
-        bodies = batches(frame, self.max_rows, self.max_bytes)
-        return score_batches(frame, bodies, self.invoke, concurrency=concurrency, who=f"endpoint {self.name}")
+        encode, content_type = body_encoder(frame, self.binary)
+        accept = NPY if self.binary else JSON
+        bodies = batches(frame, self.max_rows, self.max_bytes, encode)
+        return score_batches(
+            frame,
+            bodies,
+            lambda body: self.invoke(body, content_type, accept),
+            concurrency=concurrency,
+            who=f"endpoint {self.name}",
+        )
 
     def delete(self) -> None:
         """The endpoint, its config and its model (what deploy created)."""
