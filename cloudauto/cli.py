@@ -218,10 +218,8 @@ def _print_summary(job) -> None:
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str]) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
-    from .api import submit as submit_job
-
     spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
-    return _finish(submit_job(spec, backend, strict=strict), wait=True)
+    return _submit_located(spec, backend, strict=strict, wait=True)
 
 
 def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
@@ -241,10 +239,21 @@ def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) ->
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str]) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
-    from .api import submit as submit_job
-
     spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
-    return _finish(submit_job(spec, backend, strict=strict), wait=wait)
+    return _submit_located(spec, backend, strict=strict, wait=wait)
+
+
+def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool) -> int:
+    """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
+    from .api import submit as submit_job
+    from .backend import CompileError
+
+    try:
+        job = submit_job(spec, backend, strict=strict)
+    except CompileError as exc:
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: click.echo(s, err=True))
+        return EXIT_BACKEND
+    return _finish(job, wait=wait)
 
 
 def _load_or_exit(file: Path, overrides: tuple[str, ...]):

@@ -29,6 +29,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Reporter = Callable[[float], bool]  # the objective so far -> True when the trial must stop
 
+# tasks whose AutoGluon predictor is MultiModalPredictor, which cloudauto's trials do not drive yet
+MULTIMODAL_TASKS = frozenset({Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION})
+
+
+def untrainable(task: Task, instead: str) -> Optional[str]:
+    """Why cloudauto's AutoGluon trials cannot run this task (None when they can), and what to use `instead`.
+
+    Said at compile time on every backend, so that no job (on SageMaker, no GPU instance)
+    starts only to fail in each trial.
+    """
+    if task not in MULTIMODAL_TASKS:
+        return None
+    return (
+        f"task {task.value}: cloudauto's AutoGluon trials train tabular and time-series models; "
+        f"{task.value} needs MultiModalPredictor trials, which cloudauto does not run yet. {instead}"
+    )
+
 FAMILY_ALIASES = {
     "lightgbm": "GBM",
     "gbm": "GBM",
@@ -194,12 +211,20 @@ def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Repo
 
         result = run_timeseries(spec, params, out_dir, report, **options)
     else:
-        raise ParameterError(
-            f"task {spec.task.value} runs through autogluon.multimodal, which is not installed here "
-            "(it needs torchvision); run it on sagemaker or azureml, or install autogluon.multimodal"
-        )
+        instead = "Use engine: command with your own training script."
+        raise ParameterError(untrainable(spec.task, instead) or f"task {spec.task.value} has no AutoGluon trial. {instead}")
     result.metrics.setdefault("fit_seconds", time.time() - started)
     return result
 
 
-__all__ = ["FIT_ARGS", "ParameterError", "TrialResult", "check_parameters", "fit_arguments", "run_tabular", "run_trial"]
+__all__ = [
+    "FIT_ARGS",
+    "MULTIMODAL_TASKS",
+    "ParameterError",
+    "TrialResult",
+    "check_parameters",
+    "fit_arguments",
+    "run_tabular",
+    "run_trial",
+    "untrainable",
+]

@@ -85,7 +85,7 @@ class Model:
             elif kind.startswith("image/") or kind == "application/x-image":
                 raise BadRequest(
                     f"this endpoint serves a {self.kind} model, which takes {CSV}, {JSON} or {NPY}, not images "
-                    "(image models are served by autogluon.multimodal, which this server does not have)",
+                    "(cloudauto serves tabular and time-series models; MultiModalPredictor models are not served yet)",
                     status=415,
                 )
             else:

@@ -225,3 +225,15 @@ def test_without_an_environment_trials_get_the_default_one_and_a_warning(tmp_pat
     assert environment.image.startswith("mcr.microsoft.com/azureml/")
     pip = next(d for d in environment.conda_file["dependencies"] if isinstance(d, dict))["pip"]
     assert "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" in pip and "azureml-mlflow" in pip
+
+
+def test_image_tasks_go_to_automl_not_to_autogluon_trials(tmp_path):
+    from cloudauto.backend import CompileError
+
+    path = ROOT / "job_specs" / "digits_images.yaml"
+    _, job = compiled(cloudauto.JobSpec.from_file(path), tmp_path)  # engine: native
+    assert type(job).__name__ == "ImageClassificationJob"
+    spec = cloudauto.JobSpec.from_file(path, overrides=["engine=autogluon"])
+    with pytest.raises(CompileError, match="engine: azureml: task image_classification: .* MultiModalPredictor trials") as info:
+        cloudauto.compile(spec, backend="azureml")
+    assert "Use engine: native (an Azure AutoML job)" in str(info.value)

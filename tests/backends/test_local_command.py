@@ -137,10 +137,18 @@ def test_the_job_timeout_stops_everything(runs_dir, tmp_path):
     assert statuses.count(TrialStatus.TIMED_OUT) == 2 and len(statuses) == 2  # the others never started
 
 
-def test_image_tasks_need_multimodal_for_engine_autogluon(runs_dir):
-    from cloudauto.backend import NotSupportedError
+def test_image_tasks_are_refused_for_autogluon_trials_at_compile_time(runs_dir):
+    from cloudauto.backend import CompileError
 
-    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml")
-    with pytest.raises(NotSupportedError, match="autogluon.multimodal"):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml")  # engine: native, on local AutoGluon
+    with pytest.raises(CompileError, match="image_classification needs MultiModalPredictor trials") as info:
         cloudauto.submit(spec, backend="local")
+    assert info.value.issues[0].field == "task" and "engine: command" in str(info.value)
     assert not runs_dir.exists()  # nothing half-written
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    result = CliRunner().invoke(cli, ["submit", str(ROOT / "job_specs" / "digits_images.yaml")])
+    assert result.exit_code == 2 and "digits_images.yaml:7:7: error: task: local: task image_classification" in result.output
+    assert "Traceback" not in result.output and not runs_dir.exists()

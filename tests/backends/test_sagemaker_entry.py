@@ -42,7 +42,10 @@ def test_decode_restores_types_and_exact_values():
 
 
 def test_decode_picks_the_chosen_subspace():
-    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml")
+    spec = cloudauto.JobSpec.from_file(  # the tutorial's sub-spaces, trained by a script of your own
+        ROOT / "job_specs" / "fridge_objects_od.yaml",
+        overrides=["engine=command", "command={run: 'python train.py --lr ${{sweep.learning_rate}}', code: .}"],
+    )
     request = cloudauto.compile(spec, backend="sagemaker").native
     hps = sagemaker_strings(request)
     hps["cloudauto_subspace"] = "1"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
@@ -324,6 +325,9 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     from azure.ai.ml.entities import CommandJob
 
     settings = spec.backends.azureml
+    problem = untrainable(spec.task, "Use engine: native (an Azure AutoML job) or engine: command with your own training script.")
+    if problem:
+        out.error(("engine",), problem)
     _check_space(spec, out, None)
     if spec.space.is_conditional:
         out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")

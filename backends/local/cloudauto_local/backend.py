@@ -14,17 +14,16 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, CompileError, Endpoint, Feature, JobHandle, NotSupportedError
+from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.spec.backends import LocalMode, LocalSettings
-from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
 from .store import RunStore, default_runs_dir
-
-_MULTIMODAL_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 
 
 class JobNotFound(CloudautoError):
@@ -58,6 +57,14 @@ class LocalBackend(Backend):
         return {}
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
+        if spec.engine is not Engine.COMMAND:
+            problem = untrainable(
+                spec.task,
+                "Use engine: command with your own training script, or the azureml backend with engine: native "
+                "(an Azure AutoML job).",
+            )
+            if problem:
+                raise CompileError(self.name, [SpecIssue(f"local: {problem}", ("task",))])
         objective = spec.objective
         settings = spec.backends.local
         concurrency = min(spec.limits.max_concurrent_trials, spec.max_trials)
@@ -82,11 +89,6 @@ class LocalBackend(Backend):
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         spec = job.spec
         command = spec.engine is Engine.COMMAND
-        if not command and spec.task in _MULTIMODAL_TASKS and importlib.util.find_spec("autogluon.multimodal") is None:
-            raise NotSupportedError(
-                f"task {spec.task.value} runs locally through autogluon.multimodal, which is not installed "
-                "(it needs torchvision; there is no CPU build of it for torch 2.13). Run it on sagemaker or azureml."
-            )
         if not command and spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
             raise NotSupportedError(
                 "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"

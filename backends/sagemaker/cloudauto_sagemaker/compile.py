@@ -29,6 +29,7 @@ from typing import Any
 
 from cloudauto.backend import CompileError
 from cloudauto.reporting import metric_regex
+from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, wire
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
@@ -255,6 +256,14 @@ def tuning_request(
         training_image, image_note = image_uri(spec, region, instance)
     else:
         training_image, image_note = "", ""
+    if spec.engine is not Engine.COMMAND:
+        problem = untrainable(
+            spec.task,
+            "Use engine: command with your own training script (command.image for its container), "
+            "or the azureml backend with engine: native (an Azure AutoML job).",
+        )
+        if problem:
+            out.error(("task",), problem)
     ranges, static, decode = _ranges(spec, out)
     channels, uploads = _channels(spec, bucket, settings.prefix, name, out)
     limits = spec.limits
