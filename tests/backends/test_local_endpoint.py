@@ -170,6 +170,36 @@ def test_bad_payloads_get_a_4xx_with_a_message(deployed, body, headers, status, 
     assert words in json.loads(answer)["error"]
 
 
+def test_ping_answers_while_the_one_worker_predicts_a_large_batch(deployed):
+    """SageMaker pings a container during traffic and replaces one that does not answer."""
+    _, endpoint, _, root = deployed
+    frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    body = pd.concat([frame] * 6000, ignore_index=True).to_csv(index=False).encode()  # 180,000 rows
+    assert len(body) < 6 * 1024 * 1024
+    finished: list[float] = []
+
+    def score_big() -> None:
+        status, _ = request(endpoint.url, "POST", "/invocations", body, {"Content-Type": "text/csv"})
+        assert status == 200
+        finished.append(time.monotonic())
+
+    started = time.monotonic()
+    big = threading.Thread(target=score_big)
+    big.start()
+    pings: list[tuple[float, float]] = []  # (asked at, seconds to the answer)
+    while big.is_alive():
+        asked = time.monotonic()
+        status, _ = request(endpoint.url, "GET", "/ping")
+        assert status == 200
+        pings.append((asked, time.monotonic() - asked))
+        time.sleep(0.02)
+    big.join()
+    batch = finished[0] - started
+    during = [waited for asked, waited in pings if asked < finished[0]]
+    assert max(during) < batch / 4, f"a /ping waited {max(during):.2f}s behind a {batch:.2f}s batch"
+    assert len(during) >= 3, f"the batch took {batch:.2f}s: too short to ping during it"
+
+
 def test_bearer_key(deployed):
     _, _, secured, root = deployed
     frame = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(3)

@@ -42,13 +42,19 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
     from cloudauto.runtime.inference import JSON, BadRequest, Model
 
     if workers == 1:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
         model = Model(model_dir)  # once per server process
         kind, features = model.kind, model.features
+        # one thread for the model: requests take turns on it (as on one worker of a pool),
+        # and the event loop stays free to answer /ping and refusals during a long batch
+        runner = ThreadPoolExecutor(1, thread_name_prefix="cloudauto-model")
 
         async def handle(body: bytes, content_type: Optional[str], accept: Optional[str], proba: bool) -> tuple[bytes, str]:
-            return model.handle(body, content_type, accept, proba)
+            return await asyncio.get_running_loop().run_in_executor(runner, model.handle, body, content_type, accept, proba)
 
-        stop: Optional[Any] = None
+        stop: Optional[Any] = runner.shutdown
     else:
         from .model_pool import ModelPool
 
