@@ -31,6 +31,10 @@ from cloudauto.spec.errors import CloudautoError
 
 from .store import default_runs_dir
 
+# one worker: a body up to INLINE_BYTES is predicted on the event loop while such bodies take
+# under INLINE_SECONDS (1,000 numeric rows are some 16-32 kB)
+INLINE_BYTES, INLINE_SECONDS = 64 * 1024, 0.05
+
 
 def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MAX_PAYLOAD, workers: int = 1):
     """One worker: the model in this process. More: copies in a ModelPool, each request to a free one."""
@@ -47,12 +51,24 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
 
         model = Model(model_dir)  # once per server process
         kind, features = model.kind, model.features
-        # one thread for the model: requests take turns on it (as on one worker of a pool),
-        # and the event loop stays free to answer /ping and refusals during a long batch
+        # Large bodies go to a thread of their own, so the event loop stays free to answer
+        # /ping and refusals while the model works; small ones are answered on the loop (a
+        # hand-off to a thread would cost them more than they take), as long as the model
+        # answers a small body quickly: a slow model gets the thread for every body. A small
+        # body may be predicted meanwhile beside a large one, as in docker mode's threaded server.
         runner = ThreadPoolExecutor(1, thread_name_prefix="cloudauto-model")
+        quick = [True]  # the last small body took under INLINE_SECONDS
 
         async def handle(body: bytes, content_type: Optional[str], accept: Optional[str], proba: bool) -> tuple[bytes, str]:
-            return await asyncio.get_running_loop().run_in_executor(runner, model.handle, body, content_type, accept, proba)
+            small, started = len(body) <= INLINE_BYTES, time.perf_counter()
+            if small and quick[0]:
+                answer = model.handle(body, content_type, accept, proba)
+            else:
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(runner, model.handle, body, content_type, accept, proba)
+            if small:
+                quick[0] = time.perf_counter() - started < INLINE_SECONDS
+            return answer
 
         stop: Optional[Any] = runner.shutdown
     else:
