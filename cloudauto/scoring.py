@@ -30,6 +30,7 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 RETRY_STATUS = {429, 503}
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 NPY_MAGIC = b"\x93NUMPY"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class ScoringError(CloudautoError):
@@ -50,7 +51,16 @@ def as_frame(data: Any) -> pd.DataFrame:
         path = Path(data)
         if not path.is_file():
             raise ScoringError(f"{path}: no such file")
-        return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            raise ScoringError(
+                f"{path} is an image: this endpoint scores rows (a CSV or Parquet file, a DataFrame, records); "
+                "images go to an image endpoint (Azure AutoML's)"
+            )
+        parquet = path.suffix.lower() in (".parquet", ".pq")
+        try:
+            return pd.read_parquet(path) if parquet else pd.read_csv(path)
+        except ValueError as exc:  # pandas' parser errors, undecodable bytes, not Parquet
+            raise ScoringError(f"{path}: cannot read it as {'Parquet' if parquet else 'CSV'}: {exc}") from None
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         return pd.DataFrame.from_records(data)
     if isinstance(data, dict):

@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cloudauto.scoring import ScoringError, batches, body_encoder, csv_body, npy_body, npy_ready, predictions_frame, score_batches
+from cloudauto.scoring import (
+    ScoringError,
+    as_frame,
+    batches,
+    body_encoder,
+    csv_body,
+    npy_body,
+    npy_ready,
+    predictions_frame,
+    score_batches,
+)
 
 NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=6)
 COLUMN = st.one_of(
@@ -179,3 +189,29 @@ def test_score_picks_the_body_each_endpoint_and_frame_allow(monkeypatch, binary,
     assert scorer.score(frame)["prediction"].tolist() == [7, 7, 7]
     accept = "application/x-npy" if binary else "application/json"
     assert sent == [(content_type, accept, 2), (content_type, accept, 1)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("photo.JPG", b"\xff\xd8\xff\xe0 not rows", "photo.JPG is an image: this endpoint scores rows"),
+        ("rows.csv", b"\xff\xfe\x00 binary", "rows.csv: cannot read it as CSV: 'utf-8' codec can't decode"),
+        (
+            "rows.csv",
+            b"a,b\n1,2\n3,4,5\n",
+            "rows.csv: cannot read it as CSV: Error tokenizing data. C error: Expected 2 fields in line 3, saw 3",
+        ),
+        ("rows.csv", b"", "rows.csv: cannot read it as CSV: No columns to parse from file"),
+        ("rows.parquet", b"not parquet", "rows.parquet: cannot read it as Parquet"),
+        ("missing.csv", None, "missing.csv: no such file"),
+    ],
+    ids=["image", "binary", "ragged", "empty", "parquet", "missing"],
+)
+def test_files_that_are_not_rows_are_scoring_errors_that_say_why(tmp_path, name, content, words):
+    import re
+
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ScoringError, match=re.escape(words)):
+        as_frame(path)

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint, NotSupportedError
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, score_batches
+from cloudauto.scoring import IMAGE_SUFFIXES, MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -133,7 +133,7 @@ class AzureEndpoint(Endpoint):
 
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
         """A DataFrame of predictions for tabular data; for image paths, one result per image (boxes, labels, scores)."""
-        if isinstance(data, (str, Path)) and Path(data).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+        if isinstance(data, (str, Path)) and Path(data).suffix.lower() in IMAGE_SUFFIXES:
             return self.score_images([data])[0]
         if isinstance(data, list) and data and all(isinstance(d, (str, Path)) for d in data):
             return self.score_images(data)
