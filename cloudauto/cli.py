@@ -480,9 +480,13 @@ def deploy(
 @click.argument("endpoint_name")
 @click.argument("data", type=click.Path(path_type=Path))
 @backend_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the predictions here (CSV, or JSON for images).")
 @click.option(
-    "--draw", type=click.Path(path_type=Path), help="Object detection: draw the returned boxes over the image as this PNG."
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the predictions here (CSV, or JSON for images)."
+)
+@click.option(
+    "--draw",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Object detection: draw the returned boxes over the image as this PNG.",
 )
 @click.option("--min-score", type=float, default=0.0, show_default=True, help="With --draw: leave out boxes scored below this.")
 def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], draw: Optional[Path], min_score: float) -> int:
@@ -493,6 +497,9 @@ def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], 
 
     if not data.is_file():
         raise click.UsageError(f"{data}: no such file")
+    for target, option in ((output, "--output"), (draw, "--draw")):  # before scoring, not after it
+        if target is not None and not target.resolve().parent.is_dir():
+            raise click.UsageError(f"{option} {target}: there is no folder {target.resolve().parent}")
     predictions = get_backend(backend).endpoint(endpoint_name).score(data)
     if hasattr(predictions, "to_csv"):
         if draw:
@@ -505,7 +512,11 @@ def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], 
 
             click.echo(f"wrote {draw_boxes(data, predictions, draw, min_score=min_score)}", err=True)
     if output:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:  # the predictions are not lost: printed instead
+            click.echo(text, nl=False)
+            raise CloudautoError(f"cannot write {output} ({exc.strerror}); the predictions are printed above") from None
         click.echo(f"wrote the predictions to {output}", err=True)
     else:
         click.echo(text, nl=False)

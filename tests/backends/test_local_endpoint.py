@@ -268,6 +268,17 @@ def test_cli_score_and_delete(deployed, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == 30
+    # user mistakes: said before scoring, no traceback
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"\x89PNG\r\n")
+    for args, code, words in (
+        (["-o", str(tmp_path / "no" / "dir" / "p.csv")], 64, f"--output {tmp_path / 'no' / 'dir' / 'p.csv'}: there is no folder"),
+        (["-o", str(tmp_path)], 64, "is a directory"),
+    ):
+        bad = subprocess.run([exe, "score", "iris-cli", str(root / "iris" / "test.csv"), *args], capture_output=True, text=True)
+        assert bad.returncode == code and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    bad = subprocess.run([exe, "score", "iris-cli", str(image)], capture_output=True, text=True)
+    assert bad.returncode == 5 and "photo.png is an image: this endpoint scores rows" in bad.stderr, bad.stderr
     assert subprocess.run([exe, "delete-endpoint", "iris-cli"], capture_output=True).returncode == 0
     with pytest.raises(ScoringError):
         HTTPScorer(temp.url, retries=0, timeout=2).score(pd.read_csv(root / "iris" / "test.csv"))
