@@ -481,7 +481,10 @@ def deploy(
 @click.argument("data", type=click.Path(path_type=Path))
 @backend_option
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the predictions here (CSV, or JSON for images)."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the predictions here (CSV, or JSON for images).",
 )
 @click.option(
     "--draw",
