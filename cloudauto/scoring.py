@@ -121,9 +121,14 @@ def npy_body(frame: pd.DataFrame) -> bytes:
     return out.getvalue()
 
 
-def body_encoder(frame: pd.DataFrame, binary: bool) -> tuple[Callable[[pd.DataFrame], bytes], str]:
-    """How to write this frame's batches, and their content type: npy where the endpoint takes it and the frame allows."""
-    return (npy_body, NPY) if binary and npy_ready(frame) else (csv_body, CSV)
+def body_encoder(frame: pd.DataFrame, binary: bool) -> tuple[Callable[[pd.DataFrame], bytes], str, str]:
+    """How to write this frame's batches, their content type and the answer to ask for.
+
+    npy where the endpoint runs cloudauto's handler (`binary`) and the frame allows, answered
+    in npy; otherwise CSV, answered in JSON (npy answers from cloudauto's handler either way).
+    """
+    accept = NPY if binary else JSON
+    return (npy_body, NPY, accept) if binary and npy_ready(frame) else (csv_body, CSV, accept)
 
 
 def batches(
@@ -294,8 +299,7 @@ class HTTPScorer:
                     f"the history is {len(body):,} bytes, over the endpoint's {self.max_bytes:,}: send fewer series per call"
                 )
             return pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
-        encode, content_type = body_encoder(frame, self.binary)
-        accept = NPY if self.binary else JSON
+        encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = batches(frame, self.max_rows, self.max_bytes, encode)
         return score_batches(
             frame, bodies, lambda body: self.post(body, content_type, accept, query=query), concurrency=concurrency

@@ -146,14 +146,13 @@ def test_npy_body_keeps_names_dtypes_and_values_exactly(columns):
 )
 def test_frames_npy_cannot_carry_go_as_csv(frame):
     assert not npy_ready(frame)
-    encode, content_type = body_encoder(frame, binary=True)
-    assert (encode, content_type) == (csv_body, "text/csv")
+    assert body_encoder(frame, binary=True) == (csv_body, "text/csv", "application/x-npy")
 
 
 def test_numeric_frames_go_as_npy_only_to_endpoints_that_take_it():
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
-    assert body_encoder(frame, binary=True) == (npy_body, "application/x-npy")
-    assert body_encoder(frame, binary=False) == (csv_body, "text/csv")
+    assert body_encoder(frame, binary=True) == (npy_body, "application/x-npy", "application/x-npy")
+    assert body_encoder(frame, binary=False) == (csv_body, "text/csv", "application/json")
     bodies = batches(frame, 1, 10_000, npy_body)
     assert len(bodies) == 2 and all(b.startswith(b"\x93NUMPY") for b in bodies)
 

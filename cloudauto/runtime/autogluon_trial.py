@@ -46,6 +46,7 @@ def untrainable(task: Task, instead: str) -> Optional[str]:
         f"{task.value} needs MultiModalPredictor trials, which cloudauto does not run yet. {instead}"
     )
 
+
 FAMILY_ALIASES = {
     "lightgbm": "GBM",
     "gbm": "GBM",

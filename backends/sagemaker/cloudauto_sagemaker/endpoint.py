@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
 from cloudauto.runtime.bundle import serving_files
-from cloudauto.scoring import JSON, MAX_PAYLOAD, NPY, ScoringError, as_frame, batches, body_encoder, score_batches
+from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches, body_encoder, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
@@ -155,8 +155,7 @@ class SageMakerEndpoint(Endpoint):
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
         """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight."""
         frame = as_frame(data)
-        encode, content_type = body_encoder(frame, self.binary)
-        accept = NPY if self.binary else JSON
+        encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = batches(frame, self.max_rows, self.max_bytes, encode)
         return score_batches(
             frame,
