@@ -108,7 +108,10 @@ def schema(output: Optional[Path]) -> int:
 
     text = schema_text()
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CloudautoError(f"cannot write {output}: {exc.strerror}") from None
     else:
         click.echo(text, nl=False)
     return EXIT_OK

@@ -96,6 +96,12 @@ def test_schema_matches_the_committed_copy():
     assert json.loads(result.stdout) == json.loads(committed), "run `make schema` and commit the result"
 
 
+def test_schema_into_a_folder_that_does_not_exist_is_an_error_not_a_bug(tmp_path):
+    result = run("schema", "-o", str(tmp_path / "no" / "schema.json"))
+    assert result.returncode == 1 and f"cannot write {tmp_path / 'no' / 'schema.json'}: No such file" in result.stderr
+    assert "internal error" not in result.stderr
+
+
 def test_backends_lists_the_three_plugins():
     result = run("backends", "--format", "json")
     assert result.returncode == 0
