@@ -69,25 +69,8 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 def csv_body(frame: pd.DataFrame) -> bytes:
-    """The frame as CSV, byte for byte what `to_csv(index=False)` writes.
-
-    Plain numeric frames (finite numbers, names that need no quoting) are written from
-    Python's own number reprs, which are pandas' too, without pandas' writer and its
-    per-call cost (for endpoints that take CSV only; cloudauto's own take npy).
-    """
-    import numpy as np
-
-    names = [str(c) for c in frame.columns]
-    plain = bool(names) and all(name and not any(ch in name for ch in ',"\r\n') for name in names)
-    # numpy ints and float64 only: float32 has a shorter repr, nullable extension types an NA
-    dtypes = list(frame.dtypes)
-    if not plain or not all(isinstance(d, np.dtype) and (d.kind in "iu" or d == np.float64) for d in dtypes):
-        return frame.to_csv(index=False).encode()
-    columns = [frame.iloc[:, i].to_numpy() for i in range(len(names))]
-    if any(d.kind == "f" and not np.isfinite(column).all() for d, column in zip(dtypes, columns, strict=True)):
-        return frame.to_csv(index=False).encode()  # pandas writes NaN as an empty cell
-    lines = map(",".join, zip(*(map(repr, column.tolist()) for column in columns), strict=True))
-    return ("\n".join([",".join(names), *lines]) + "\n").encode()
+    """The frame as CSV, as `to_csv(index=False)` writes it (numeric frames to cloudauto's own endpoints go as npy)."""
+    return frame.to_csv(index=False).encode()
 
 
 def npy_ready(frame: pd.DataFrame) -> bool:

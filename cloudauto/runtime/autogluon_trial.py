@@ -33,13 +33,16 @@ Reporter = Callable[[float], bool]  # the objective so far -> True when the tria
 MULTIMODAL_TASKS = frozenset({Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION})
 
 
-def untrainable(task: Task, instead: str) -> Optional[str]:
-    """Why cloudauto's AutoGluon trials cannot run this task (None when they can), and what to use `instead`.
+def untrainable(spec: JobSpec, instead: str) -> Optional[str]:
+    """Why this spec's trials, when cloudauto's AutoGluon runs them, cannot be (None when they can), and what to use `instead`.
 
     Said at compile time on every backend, so that no job (on SageMaker, no GPU instance)
-    starts only to fail in each trial.
+    starts only to fail in each trial. A spec with engine: command runs its own script.
     """
-    if task not in MULTIMODAL_TASKS:
+    from ..spec.models import Engine
+
+    task = spec.task
+    if spec.engine is Engine.COMMAND or task not in MULTIMODAL_TASKS:
         return None
     return (
         f"task {task.value}: cloudauto's AutoGluon trials train tabular and time-series models; "
@@ -213,7 +216,7 @@ def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Repo
         result = run_timeseries(spec, params, out_dir, report, **options)
     else:
         instead = "Use engine: command with your own training script."
-        raise ParameterError(untrainable(spec.task, instead) or f"task {spec.task.value} has no AutoGluon trial. {instead}")
+        raise ParameterError(untrainable(spec, instead) or f"task {spec.task.value} has no AutoGluon trial. {instead}")
     result.metrics.setdefault("fit_seconds", time.time() - started)
     return result
 

@@ -96,6 +96,10 @@ class Model:
             raise BadRequest(f"cannot read the {kind} body: {exc}") from None
         return self.check(frame)
 
+    def _numeric(self, names: Iterable[str]) -> bool:
+        """Whether every one of these columns is a numeric feature (so the rows fit one float block)."""
+        return all(self.dtypes.get(name) in ("int", "float") for name in names)
+
     def _numeric_csv(self, body: bytes) -> Optional[pd.DataFrame]:
         """Plain numeric CSV (every column a numeric feature, no quoting) straight into one float block.
 
@@ -110,7 +114,7 @@ class Model:
             return None
         head, _, rest = body.partition(b"\n")
         names = head.decode("utf-8", errors="replace").rstrip("\r").split(",")
-        if not rest.strip() or not all(self.dtypes.get(name) in ("int", "float") for name in names):
+        if not rest.strip() or not self._numeric(names):
             return None
         try:
             values = np.loadtxt(io.BytesIO(rest), delimiter=",", dtype=float, ndmin=2, comments=None)
@@ -133,7 +137,7 @@ class Model:
             return None
         if not rows or any(len(r) != len(header) for r in rows):
             return None
-        if all(self.dtypes.get(name) in ("int", "float") for name in header):
+        if self._numeric(header):
             try:  # one float block: AutoGluon predicts faster on it than on a column per block
                 return pd.DataFrame(np.array(rows, dtype=float), columns=header)
             except ValueError:
@@ -170,7 +174,7 @@ class Model:
             raise BadRequest(f"cannot score {NPY} values of dtype {array.dtype}: send numbers, text or times")
         if names:
             rows = array.reshape(-1)
-            if all(self.dtypes.get(n) in ("int", "float") for n in names) and all(k in "biuf" for k in kinds):
+            if self._numeric(names) and all(k in "biuf" for k in kinds):
                 from numpy.lib import recfunctions
 
                 # every column a numeric feature: one float block, as from CSV

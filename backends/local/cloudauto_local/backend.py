@@ -57,14 +57,12 @@ class LocalBackend(Backend):
         return {}
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
-        if spec.engine is not Engine.COMMAND:
-            problem = untrainable(
-                spec.task,
-                "Use engine: command with your own training script, or the azureml backend with engine: native "
-                "(an Azure AutoML job).",
-            )
-            if problem:
-                raise CompileError(self.name, [SpecIssue(f"local: {problem}", ("task",))])
+        problem = untrainable(
+            spec,
+            "Use engine: command with your own training script, or the azureml backend with engine: native (an Azure AutoML job).",
+        )
+        if problem:
+            raise CompileError(self.name, [SpecIssue(f"local: {problem}", ("task",))])
         objective = spec.objective
         settings = spec.backends.local
         concurrency = min(spec.limits.max_concurrent_trials, spec.max_trials)

@@ -256,14 +256,13 @@ def tuning_request(
         training_image, image_note = image_uri(spec, region, instance)
     else:
         training_image, image_note = "", ""
-    if spec.engine is not Engine.COMMAND:
-        problem = untrainable(
-            spec.task,
-            "Use engine: command with your own training script (command.image for its container), "
-            "or the azureml backend with engine: native (an Azure AutoML job).",
-        )
-        if problem:
-            out.error(("task",), problem)
+    problem = untrainable(
+        spec,
+        "Use engine: command with your own training script (command.image for its container), "
+        "or the azureml backend with engine: native (an Azure AutoML job).",
+    )
+    if problem:
+        out.error(("task",), problem)
     ranges, static, decode = _ranges(spec, out)
     channels, uploads = _channels(spec, bucket, settings.prefix, name, out)
     limits = spec.limits
