@@ -279,6 +279,8 @@ class Backend(abc.ABC):
     tasks: ClassVar[frozenset[Task]]
     settings_model: ClassVar[Optional[type[BaseModel]]] = None
     install_hint: ClassVar[str] = ""
+    # the engines whose trials are cloudauto's AutoGluon runtime on this backend (Azure ML's native is AutoML)
+    autogluon_engines: ClassVar[frozenset[str]] = frozenset({"autogluon", "native"})
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         """What this spec asks for that the backend cannot express: feature -> reason."""
@@ -296,6 +298,10 @@ class Backend(abc.ABC):
             problems.append(SpecIssue(f"backend '{self.name}' does not run task {spec.task.value}; it runs: {valid}", ("task",)))
         for feature, reason in self.unsupported(spec).items():
             problems.append(SpecIssue(f"{self.name} cannot express {feature.value}: {reason}", FEATURE_PATHS.get(feature, ())))
+        if spec.engine.value in self.autogluon_engines:  # one check of AutoGluon's names and values, whatever the backend
+            from .runtime.autogluon_params import issues
+
+            problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
         warned = [
             SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()

@@ -162,7 +162,9 @@ def test_compile_refuses_what_the_backend_cannot_express(tmp_path):
 
 def test_compile_strict_fails_on_approximation(tmp_path):
     path = tmp_path / "policy.yaml"
-    path.write_text(BASE + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: median_stopping}\n")
+    path.write_text(
+        BASE + "sweep:\n  space: {holdout_frac: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: median_stopping}\n"
+    )
     assert run("compile", str(path), "--backend", "sagemaker").returncode == 0
     result = run("compile", str(path), "--backend", "sagemaker", "--strict")
     assert result.returncode == 2 and "an error under --strict" in result.stderr

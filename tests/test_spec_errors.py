@@ -24,6 +24,13 @@ CASES = [
     (BASE + "sweep:\n  space:\n    lr: {unifrom: [0.1, 0.2]}\n", "sweep.space.lr", 9, ["did you mean 'uniform'"]),
     (BASE + 'sweep:\n  space:\n    lr: "unifrom(0.1, 0.2)"\n', "sweep.space.lr", 9, ["did you mean 'uniform'"]),
     (BASE + "sweep:\n  space:\n    lr: {uniform: [0.2, 0.1]}\n", "sweep.space.lr", 9, ["upper bound"]),
+    (BASE + 'sweep:\n  space:\n    lr: "uniform(0.01,"\n', "sweep.space.lr", 9, ["does not parse", "closing ')'"]),
+    (
+        BASE + "sweep:\n  space:\n    models: \"choice('GBM', 'RF'\"\n",
+        "sweep.space.models",
+        9,
+        ["opens like an Azure ML expression"],
+    ),
     (BASE + "sweep:\n  space:\n    lr: {uniform: [0.1]}\n", "sweep.space.lr", 9, ["2 arguments"]),
     (BASE + "sweep:\n  space:\n    lr: {loguniform: [0, 1]}\n", "sweep.space.lr", 9, ["> 0", "exponents"]),
     (BASE + 'sweep:\n  space:\n    lr: "loguniform(1, 0)"\n', "sweep.space.lr", 9, ["upper bound"]),

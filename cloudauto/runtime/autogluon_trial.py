@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.metrics import Task
+from .autogluon_params import family
 from .data import read_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,24 +51,6 @@ def untrainable(spec: JobSpec, instead: str) -> Optional[str]:
     )
 
 
-FAMILY_ALIASES = {
-    "lightgbm": "GBM",
-    "gbm": "GBM",
-    "catboost": "CAT",
-    "cat": "CAT",
-    "xgboost": "XGB",
-    "xgb": "XGB",
-    "random_forest": "RF",
-    "rf": "RF",
-    "extra_trees": "XT",
-    "xt": "XT",
-    "knn": "KNN",
-    "linear": "LR",
-    "lr": "LR",
-    "neural_net": "NN_TORCH",
-    "nn_torch": "NN_TORCH",
-    "fastai": "FASTAI",
-}
 FIT_ARGS = {
     "presets": str,
     "time_limit": float,
@@ -93,10 +76,6 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     model_dir: Optional[str] = None
     stopped: bool = False
-
-
-def family(name: str) -> str:
-    return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
 
 
 def check_parameters(names: list[str], task: Task = Task.TABULAR_CLASSIFICATION) -> list[str]:

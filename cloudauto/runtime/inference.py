@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from .versions import MODEL_INFO, installed_autogluon, mismatch
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-MODEL_INFO = "cloudauto_model.json"
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 SMALL_CSV = 16 * 1024  # bodies up to this size skip pandas' CSV parser
 
@@ -31,9 +32,21 @@ class BadRequest(ValueError):
         self.status = status
 
 
+class ModelLoadError(RuntimeError):
+    """The model folder cannot be served here (another AutoGluon release, no model info)."""
+
+
 def write_model_info(model_dir: Path, **info: Any) -> None:
-    """What the handler needs to know about a saved model, next to it."""
+    """What the handler needs to know about a saved model, next to it, with the AutoGluon release that saved it."""
+    info.setdefault("autogluon_version", installed_autogluon())
     (Path(model_dir) / MODEL_INFO).write_text(json.dumps(info, indent=2))
+
+
+def _check_release(info: dict[str, Any], model_dir: Path) -> None:
+    """AutoGluon would refuse another release's predictor with a bare AssertionError: say which two differ."""
+    problem = mismatch(info.get("autogluon_version"), installed_autogluon(), "this serving environment")
+    if problem:
+        raise ModelLoadError(f"{model_dir}: {problem}")
 
 
 class Model:
@@ -45,11 +58,12 @@ class Model:
         if not info_path.is_file():
             raise FileNotFoundError(f"{self.dir} holds no cloudauto model ({MODEL_INFO} is missing)")
         self.info = json.loads(info_path.read_text())
+        _check_release(self.info, self.dir)
         self.kind = self.info.get("kind", "tabular")
         if self.kind == "tabular":
             from autogluon.tabular import TabularPredictor
 
-            self.predictor = TabularPredictor.load(str(self.dir), require_version_match=False, require_py_version_match=False)
+            self.predictor = TabularPredictor.load(str(self.dir), require_py_version_match=False)
             self.features: list[str] = list(self.predictor.original_features)
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
             self.predictor.persist()  # models in memory: no disk read per request

@@ -1,15 +1,21 @@
 """The trial entry point in SageMaker's training-container contract.
 
-SageMaker (and the local backend's docker mode) runs it with the hyperparameters in
-`/opt/ml/input/config/hyperparameters.json` (every value a string), one folder per data
-channel (`SM_CHANNEL_<NAME>`, or `/opt/ml/input/data/<name>`), and the model folder
-`SM_MODEL_DIR` (`/opt/ml/model`), which SageMaker tars up for the inference container.
-The tuned values are decoded with the `cloudauto_space` table the compiler wrote, the trial
-runs through the same runtime as everywhere else, and every report is a
-`[cloudauto-metric]` line that the tuning job's metric definition matches. A failure is
-written to `/opt/ml/output/failure`, where SageMaker shows it as the job's reason.
+SageMaker's training toolkit (`sagemaker-training`, the launcher of the PyTorch training DLC
+on which the AutoGluon DLC is built) starts this script with the hyperparameters decoded:
+it runs `json.loads` on every value of `/opt/ml/input/config/hyperparameters.json`
+(keeping the raw string where that fails) and exports the result as `SM_HPS`. The compiler
+therefore writes every static value as JSON, as the SageMaker Python SDK does, and every
+categorical value as JSON too (the SDK's `as_json_range`); tuned numbers arrive as plain
+number strings. `decode` restores each parameter exactly with the `cloudauto_space` table,
+whatever typing the toolkit applied. Run bare (no toolkit: no `SM_HPS`), the script decodes
+`hyperparameters.json` the same way itself.
 
-    python -m cloudauto.runtime.sagemaker_entry [--spec spec.json]
+Data comes from the channels (`SM_CHANNEL_<NAME>`, or `/opt/ml/input/data/<name>`), the
+model goes to `SM_MODEL_DIR`, every report is a `[cloudauto-metric]` line that the tuning
+job's metric definition matches, and a failure is written to `/opt/ml/output/failure`,
+where SageMaker shows it as the job's reason.
+
+    python cloudauto_entry.py [--cloudauto-spec spec.json]
 """
 
 from __future__ import annotations
@@ -27,54 +33,96 @@ SUBSPACE_PARAM = "cloudauto_subspace"
 SPACE_PARAM = "cloudauto_space"
 
 
+class DecodeError(ValueError):
+    """A hyperparameter the decoding table cannot account for."""
+
+
 def wire(value: Any) -> str:
-    """How a value travels as a SageMaker hyperparameter (the compiler writes, decode reads)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """A number as a SageMaker range bound (MinValue / MaxValue)."""
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def as_json(value: Any) -> str:
+    """A static or categorical value as the SageMaker SDK writes it: JSON, so the toolkit's json.loads gives it back."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def toolkit_decoded(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the toolkit makes of hyperparameters.json: json.loads of each string, the string where that fails."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def encode(params: Mapping[str, Any]) -> dict[str, str]:
-    """Known values as SageMaker would hand them over (strings plus the decoding table): the local docker mode."""
-    kinds = {bool: "bool", int: "int", float: "float", str: "str"}
-    types = {name: kinds.get(type(value), "json") for name, value in params.items()}
-    table = {"subspaces": [{name: name for name in params}], "params": {name: {"type": t} for name, t in types.items()}}
-    values = {name: json.dumps(v) if types[name] == "json" else wire(v) for name, v in params.items()}
-    return {**values, SPACE_PARAM: json.dumps(table, separators=(",", ":"))}
+    """Known values as hyperparameters.json holds them for a training job (static JSON plus the table): docker mode."""
+    table = {"subspaces": [{name: name for name in params}], "params": {name: {"type": "fixed"} for name in params}}
+    return {**{name: as_json(v) for name, v in params.items()}, SPACE_PARAM: as_json(table)}
 
 
-def _typed(raw: str, kind: str) -> Any:
-    if kind == "int":
-        return int(float(raw))
-    if kind == "float":
-        return float(raw)
-    if kind == "bool":
-        return raw.lower() in ("true", "1", "yes")
-    if kind == "json":
-        return json.loads(raw)
-    return raw
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # 1, 1.0 and True stay apart; "1" and 1 too
 
 
-def decode(hyperparameters: Mapping[str, str]) -> dict[str, Any]:
-    """The trial's parameters, with their types and exact values, from SageMaker's strings."""
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DecodeError(f"hyperparameter {key}: expected a number, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise DecodeError(f"hyperparameter {key}: expected a number, got {value!r}") from None
+
+
+def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial's parameters, with their types and exact values, from the toolkit's decoded hyperparameters."""
     from ..tuning.samplers import quantize
 
-    table = json.loads(hyperparameters[SPACE_PARAM])
-    index = int(hyperparameters.get(SUBSPACE_PARAM, "0"))
+    table = hyperparameters.get(SPACE_PARAM)
+    if isinstance(table, str):  # run bare, or a table some other tool wrote as a string
+        try:
+            table = json.loads(table)
+        except ValueError:
+            pass
+    if not isinstance(table, dict) or "subspaces" not in table:
+        raise DecodeError(f"hyperparameter {SPACE_PARAM} is missing or not cloudauto's decoding table: {table!r:.200}")
+    index = int(_number(SUBSPACE_PARAM, hyperparameters.get(SUBSPACE_PARAM, 0)))
     params: dict[str, Any] = {}
     for name, key in table["subspaces"][index].items():
-        raw = hyperparameters[key]
+        if key not in hyperparameters:
+            raise DecodeError(f"hyperparameter {key} is missing (sub-space {index} needs it)")
+        value = hyperparameters[key]
         rule = table["params"].get(key, {"type": "float"})
         kind = rule["type"]
-        if kind == "choice":
-            params[name] = next(v for v in rule["values"] if wire(v) == raw)
+        if kind == "fixed":
+            params[name] = value
+        elif kind == "choice":
+            found = [v for v in rule["values"] if _key(v) == _key(value)]
+            if not found:
+                raise DecodeError(f"hyperparameter {key}: {value!r} is none of its choices {rule['values']}")
+            params[name] = found[0]
         elif kind == "quniform":
-            params[name] = quantize(int(float(raw)) * rule["q"], rule["q"], rule["low"], rule["high"])
+            params[name] = quantize(int(_number(key, value)) * rule["q"], rule["q"], rule["low"], rule["high"])
         elif kind == "qloguniform":
-            params[name] = quantize(float(raw), rule["q"], rule["low"], rule["high"])
+            params[name] = quantize(_number(key, value), rule["q"], rule["low"], rule["high"])
+        elif kind == "int":
+            params[name] = int(_number(key, value))
         else:
-            params[name] = _typed(raw, kind)
+            params[name] = _number(key, value)
     return params
+
+
+def hyperparameters_of(env: Mapping[str, str]) -> dict[str, Any]:
+    """The toolkit's SM_HPS when it launched us, else hyperparameters.json decoded as the toolkit would."""
+    if "SM_HPS" in env:
+        return json.loads(env["SM_HPS"])
+    config = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")) / "hyperparameters.json"
+    return toolkit_decoded(json.loads(config.read_text()))
 
 
 def _channel(name: str, env: Mapping[str, str]) -> Optional[Path]:
@@ -116,18 +164,17 @@ def default_time_limit(spec: Any) -> Optional[float]:
 
 def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(Path(__file__).resolve().parents[2] / "spec.json"))
-    args, _ = parser.parse_known_args(argv)  # SageMaker also passes the hyperparameters as --name value
+    # the toolkit also passes every hyperparameter as --name value: one option of our own, never abbreviated
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--cloudauto-spec", dest="spec", default=str(Path(__file__).resolve().parents[2] / "spec.json"))
+    args, _ = parser.parse_known_args(argv)
     output = Path(env.get("SM_OUTPUT_DIR", "/opt/ml/output"))
     try:
         from ..reporting import report
         from ..spec import JobSpec
         from .autogluon_trial import run_trial
 
-        config = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")) / "hyperparameters.json"
-        hyperparameters = json.loads(env["SM_HPS"]) if "SM_HPS" in env else json.loads(config.read_text())
-        hyperparameters = {k: str(v) for k, v in hyperparameters.items()}
+        hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
         data = json.loads(spec_path.read_text())
         for role in ("train", "validation", "test"):

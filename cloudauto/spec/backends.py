@@ -41,8 +41,13 @@ class SageMakerSettings(_Settings):
     data: dict[Literal["train", "validation", "test"], DataURI] = Field(
         default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
     )
-    image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI")
-    framework_version: Optional[str] = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$", description="AutoGluon DLC version")
+    image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI (ECR)")
+    serving_image_uri: Optional[str] = Field(
+        None, min_length=1, description="Pin the endpoint's image URI; default image_uri, else the AutoGluon DLC"
+    )
+    framework_version: Optional[str] = Field(
+        None, pattern=r"^\d+\.\d+(\.\d+)?$", description="AutoGluon DLC version; default cloudauto's one AutoGluon release"
+    )
     strategy: Optional[str] = Field(
         None, pattern=r"^(Bayesian|Random|Grid|Hyperband)$", description="Override the tuning strategy"
     )

@@ -133,7 +133,11 @@ class CommandSpec(StrictModel):
     run: str = Field(min_length=1, description="Command line; ${{sweep.<param>}} is filled per trial")
     code: str = Field(".", min_length=1, description="Folder shipped with the job, relative to the spec file")
     image: Optional[str] = Field(None, min_length=1)
-    environment: Optional[str] = Field(None, min_length=1, description="Azure ML environment reference")
+    environment: Optional[str] = Field(
+        None,
+        min_length=1,
+        description="Azure ML environment: a reference (azureml:name:version, azureml:name@latest) or a conda YAML file",
+    )
     env: dict[str, str] = Field(default_factory=dict)
 
 

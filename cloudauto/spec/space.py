@@ -161,6 +161,7 @@ _AZURE_ARITY = {
     "lognormal": ("mu", "sigma"),
 }
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
+_OPENER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", re.S)
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 MAX_CHOICES = 10_000
 
@@ -284,6 +285,13 @@ def parse_expression(text: str) -> _Dist | None:
     """Parse an Azure ML expression string; None when the string is not one (a fixed value)."""
     match = _CALL.match(text)
     if not match:
+        opener = _OPENER.match(text)
+        if opener and opener.group(1) in DISTRIBUTIONS:  # "uniform(0.01," is a broken expression, not a fixed value
+            raise _err(
+                "{text!r} opens like an Azure ML expression but does not parse: it needs a closing ')', e.g. {name}(...)",
+                text=text,
+                name=opener.group(1),
+            )
         return None
     name = match.group(1)
     if name not in DISTRIBUTIONS:

@@ -39,15 +39,33 @@ def _client():
     return client, ""
 
 
+def recipe() -> str:
+    """What the image is made from: an image built from other files is stale and is built again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ("backends/local/Dockerfile", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _current(client) -> bool:
+    try:
+        return client.images.get(IMAGE).labels.get("cloudauto.recipe") == recipe()
+    except Exception:
+        return False
+
+
 def status() -> tuple[bool, str]:
-    """(is the test image there, why not)."""
+    """(is the test image there and current, why not)."""
     client, why = _client()
     if client is None:
         return False, why
-    try:
-        client.images.get(IMAGE)
-    except Exception:
-        return False, f"the test image {IMAGE} is not built (python tests/backends/docker_image.py builds it)"
+    if not _current(client):
+        return (
+            False,
+            f"the test image {IMAGE} is not built from the current Dockerfile (python tests/backends/docker_image.py builds it)",
+        )
     return True, ""
 
 
@@ -58,11 +76,8 @@ def build() -> Optional[str]:
         return why
     import docker
 
-    try:
-        client.images.get(IMAGE)
+    if _current(client):
         return None
-    except docker.errors.ImageNotFound:
-        pass
     started = time.monotonic()
     try:
         client.images.get(BASE)
@@ -83,7 +98,8 @@ def build() -> Optional[str]:
     if ca.is_file():  # pip inside the build trusts what pip here trusts (a re-signing proxy)
         shutil.copyfile(ca, ROOT / ".docker" / "ca-bundle.pem")
     subprocess.run(
-        ["docker", "build", "-q", "-f", "backends/local/Dockerfile", "--build-arg", f"BASE={BASE}", "-t", IMAGE, "."],
+        ["docker", "build", "-q", "-f", "backends/local/Dockerfile", "--build-arg", f"BASE={BASE}"]
+        + ["--label", f"cloudauto.recipe={recipe()}", "-t", IMAGE, "."],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -59,7 +59,10 @@ def test_the_torch_script_becomes_a_sweep_over_a_command_job(tmp_path):
     assert (job.objective.goal, job.objective.primary_metric) == ("maximize", "val_accuracy")
     assert type(job.early_termination).__name__ == "MedianStoppingPolicy" and job.early_termination.delay_evaluation == 3
     assert (job.limits.max_total_trials, job.limits.max_concurrent_trials, job.limits.trial_timeout) == (8, 2, 300)
-    assert job.trial.environment.image == "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
+    environment = job.trial.environment  # the example's conda file on Azure's base image: torch, sklearn, mlflow
+    assert environment.image.startswith("mcr.microsoft.com/azureml/")
+    pip = next(d["pip"] for d in environment.conda_file["dependencies"] if isinstance(d, dict))
+    assert {"torch", "scikit-learn", "mlflow", "azureml-mlflow"} <= {p.split(">")[0].split("=")[0].split("<")[0] for p in pip}
     assert str(job.trial.code).endswith("torch_digits")
 
 

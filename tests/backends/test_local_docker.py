@@ -118,6 +118,7 @@ def test_autogluon_trains_in_the_container_and_the_model_serves_from_one(runs_di
     assert job.wait(progress=False, timeout=600) is JobStatus.COMPLETED, job.logs(0)[-3000:]
     (trial,) = job.trials()
     assert trial.objective > 0.9 and trial.scores.get("test_accuracy", 0) > 0.8
+    assert "Invoking script with the following command" in job.logs(0)  # sagemaker-training started it, as in a DLC
     model_dir = Path(trial.artifacts["dir"]) / "model"
     endpoint = job.deploy(name=f"docker-iris-{job.id[-4:]}", mode="docker")
     try:

@@ -10,6 +10,7 @@ engine and run everywhere; test_local_docker.py runs the same configuration on a
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -128,15 +129,15 @@ def test_a_trial_container_has_sagemakers_training_layout(engine, tmp_path):
     docker_client().containers.create(**config)
     (sent,) = engine.created()
     assert sent["Image"] == "cloudauto-local:latest"
-    assert sent["Cmd"] == ["python3", "/opt/ml/code/cloudauto_entry.py"] and sent["WorkingDir"] == "/opt/ml/code"
+    assert sent["Cmd"] == ["train"] and sent["WorkingDir"] == "/opt/ml/code"  # the toolkit starts the trial, as in the DLCs
+    assert sent["Hostname"] == "algo-1"
     binds = sorted(sent["HostConfig"]["Binds"])
     assert f"{code}:/opt/ml/code:ro" in binds and f"{trial_dir / 'opt_ml' / 'input'}:/opt/ml/input:ro" in binds
     assert (
         f"{trial_dir / 'sm_model'}:/opt/ml/model:rw" in binds and f"{trial_dir / 'opt_ml' / 'output'}:/opt/ml/output:rw" in binds
     )
     env = dict(item.split("=", 1) for item in sent["Env"])
-    assert env["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train" and env["SM_CHANNEL_TEST"] == "/opt/ml/input/data/test"
-    assert env["SM_MODEL_DIR"] == "/opt/ml/model" and json.loads(env["SM_CHANNELS"]) == ["train", "test"]
+    assert not [k for k in env if k.startswith("SM_")]  # the toolkit sets those from the config files, as on SageMaker
     assert sent["HostConfig"]["DeviceRequests"] == [
         {"Driver": "", "Count": 1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
     ]
@@ -145,8 +146,16 @@ def test_a_trial_container_has_sagemakers_training_layout(engine, tmp_path):
     # what the container will read: the hyperparameters as SageMaker strings, the channels, the entry
     from cloudauto.runtime.sagemaker_entry import decode
 
-    hps = json.loads((trial_dir / "opt_ml/input/config/hyperparameters.json").read_text())
-    assert all(isinstance(v, str) for v in hps.values()) and decode(hps) == params
+    from .sagemaker_service import decoded_by_the_toolkit
+
+    config = trial_dir / "opt_ml/input/config"
+    hps = json.loads((config / "hyperparameters.json").read_text())
+    assert all(isinstance(v, str) for v in hps.values())
+    toolkit_tree = tmp_path / "toolkit"  # the same config files, read by sagemaker-training's own Environment
+    shutil.copytree(trial_dir / "opt_ml" / "input", toolkit_tree / "input")
+    assert decode(decoded_by_the_toolkit(toolkit_tree)) == params
+    assert json.loads(hps["sagemaker_program"]) == "cloudauto_entry.py"
+    assert json.loads((config / "resourceconfig.json").read_text())["current_host"] == "algo-1"
     assert (trial_dir / "opt_ml/input/data/train/train.csv").read_bytes() == (tmp_path / "data/iris/train.csv").read_bytes()
     assert (code / "cloudauto_entry.py").is_file() and json.loads((code / "spec.json").read_text())["name"] == spec.name
 

@@ -14,7 +14,7 @@ from cloudauto.backend import CompileError
 from cloudauto.reporting import LINE_FORMAT
 from cloudauto.spec.models import Engine
 
-from ..conftest import BASE, EXAMPLES
+from ..conftest import BASE, EXAMPLES, ROOT
 
 _MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
@@ -52,8 +52,16 @@ def test_every_example_compiles_and_moto_accepts_it(path, aws):
     assert got.get("ParameterRanges", {}) == sent["ParameterRanges"]
 
 
+# a script of your own: any parameter name goes (an AutoGluon space is checked against AutoGluon's names)
+SCRIPT = """\
+name: demo-job
+task: custom
+engine: command
+metric: {name: accuracy, goal: maximize}
+command: {run: 'python train.py', code: .}
+"""
 EVERY = (
-    BASE
+    SCRIPT
     + """\
 sweep:
   sampling: random
@@ -88,9 +96,9 @@ def test_every_distribution_maps_exactly():
         "ScalingType": "Linear",
     }  # SageMaker's max is inclusive
     assert integer["qu"] == {"Name": "qu", "MinValue": "1", "MaxValue": "8", "ScalingType": "Linear"}  # k, value = 8k
-    assert ranges["CategoricalParameterRanges"] == [{"Name": "ch", "Values": ["600", "800"]}]
+    assert ranges["CategoricalParameterRanges"] == [{"Name": "ch", "Values": ["600", "800"]}]  # JSON, as the SDK writes
     static = request["TrainingJobDefinition"]["StaticHyperParameters"]
-    assert static["fixed"] == "medium_quality"
+    assert static["fixed"] == '"medium_quality"'  # JSON-encoded, as the SageMaker SDK encodes static values
     decode = json.loads(static["cloudauto_space"])["params"]
     assert decode["qu"] == {"type": "quniform", "q": 8, "low": 8, "high": 64}
     assert decode["ch"] == {"type": "choice", "values": [600, 800]}
@@ -123,14 +131,15 @@ def test_alternative_subspaces_flatten_with_a_subspace_choice():
     continuous = {r["Name"]: (r["MinValue"], r["MaxValue"]) for r in ranges["ContinuousParameterRanges"]}
     assert continuous == {"0.learning_rate": ("0.0001", "0.01"), "1.learning_rate": ("0.0001", "0.001")}
     static = job.native["TrainingJobDefinition"]["StaticHyperParameters"]
-    assert (static["0.model_name"], static["1.model_name"]) == ("yolov5", "fasterrcnn_resnet50_fpn")
+    assert (static["0.model_name"], static["1.model_name"]) == ('"yolov5"', '"fasterrcnn_resnet50_fpn"')
     assert any("learning_rate differs between sub-spaces" in w.message for w in job.warnings)
     assert job.native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
-    assert job.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].endswith("-gpu-py311")
+    assert "/pytorch-training:" in job.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    assert "-gpu-" in job.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
 
 
 def test_policies_become_auto_with_a_warning_or_fail_under_strict():
-    text = BASE + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: bandit, slack_factor: 0.1}\n"
+    text = SCRIPT + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n  early_termination: {policy: bandit, slack_factor: 0.1}\n"
     job = compile_text(text)
     assert job.native["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
     assert any(w.field == "sweep.early_termination" and "Auto" in w.message for w in job.warnings)
@@ -155,7 +164,7 @@ def test_policies_become_auto_with_a_warning_or_fail_under_strict():
 )
 def test_what_sagemaker_cannot_express_is_a_compile_error(extra, words):
     with pytest.raises(CompileError) as info:
-        compile_text(BASE + extra)
+        compile_text(SCRIPT + extra)
     assert words in str(info.value)
 
 
@@ -176,14 +185,49 @@ def test_local_data_is_staged_under_the_bucket_and_named_in_the_notes():
     assert not any(w.field.startswith("backends.sagemaker") for w in job.warnings)
 
 
-def test_image_uri_from_the_sdk_pinned_or_versioned():
-    base = compile_text(BASE).native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
-    assert base.startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/autogluon-training:") and "-cpu-" in base
-    older = compile_text(BASE + "backends:\n  sagemaker: {framework_version: '1.4.0', region: eu-west-1}\n").native
-    assert ":1.4.0-cpu" in older["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
-    assert ".eu-west-1." in older["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
-    pinned = compile_text(BASE + "backends:\n  sagemaker: {image_uri: 'my.registry/ag:1'}\n").native
-    assert pinned["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] == "my.registry/ag:1"
+def test_training_images_are_dlc_tags_that_exist_or_pinned():
+    from cloudauto_sagemaker.images import IMAGES
+
+    released = {f"{i.repository}:{i.tag}" for i in IMAGES}
+    job = compile_text(BASE)
+    base = job.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    assert base == "763104351884.dkr.ecr.us-east-1.amazonaws.com/autogluon:1.6.3-cpu-amzn2023"  # the release local runs
+    assert any("AutoGluon 1.6.3 DLC" in n and "checked 2026-12-01" in n for n in job.notes)
+    gpu = compile_text(BASE + "compute: {instance_type: ml.g5.2xlarge}\n").native
+    assert gpu["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].endswith("/autogluon:1.6.3-cu133-amzn2023")
+    older = compile_text(BASE + "backends:\n  sagemaker: {framework_version: '1.5', region: eu-west-1}\n")
+    image = older.native["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    assert image == "763104351884.dkr.ecr.eu-west-1.amazonaws.com/autogluon-training:1.5.0-cpu-py312-ubuntu22.04"
+    assert image.split("/", 1)[1] in released
+    assert any("framework_version" in w.path and "1.6.3" in w.message for w in older.warnings)  # versions differ: said
+    hk = compile_text(BASE + "backends:\n  sagemaker: {region: ap-east-1}\n").native
+    assert hk["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"].startswith("871362719292.dkr.ecr.ap-east-1.")
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ag:1.6.3"
+    pinned = compile_text(BASE + f"backends:\n  sagemaker: {{image_uri: '{ecr}'}}\n").native
+    assert pinned["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] == ecr
+    with pytest.raises(CompileError, match="not an Amazon ECR image"):
+        compile_text(BASE + "backends:\n  sagemaker: {image_uri: 'my.registry/ag:1'}\n")
+    with pytest.raises(CompileError, match="no autogluon 0.9 DLC image is known"):
+        compile_text(BASE + "backends:\n  sagemaker: {framework_version: '0.9'}\n")
+
+
+def test_a_command_job_runs_the_pytorch_training_dlc_and_refuses_images_sagemaker_cannot_pull():
+    from importlib.metadata import version
+
+    from cloudauto_sagemaker.images import IMAGES
+
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "torch_digits" / "spec.yaml")
+    job = cloudauto.compile(spec, backend="sagemaker")
+    definition = job.native["TrainingJobDefinition"]
+    image = definition["AlgorithmSpecification"]["TrainingImage"]
+    repository_tag = image.split("/", 1)[1]
+    assert repository_tag.startswith("pytorch-training:") and repository_tag in {f"{i.repository}:{i.tag}" for i in IMAGES}
+    assert image.startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/")
+    assert any(f"torch {version('torch')} is installed here" in n for n in job.notes)
+    assert json.loads(definition["StaticHyperParameters"]["sagemaker_program"]) == "cloudauto_entry.py"
+    hub = spec.model_copy(update={"command": spec.command.model_copy(update={"image": "pytorch/pytorch:2.5.1-runtime"})})
+    with pytest.raises(CompileError, match="not an Amazon ECR image.*backends.sagemaker.image_uri"):
+        cloudauto.compile(hub, backend="sagemaker")
 
 
 def test_job_names_are_deterministic_per_spec():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 import sys
@@ -11,14 +12,16 @@ from pathlib import Path
 import pytest
 
 import cloudauto
-from cloudauto.runtime.sagemaker_entry import decode
+from cloudauto.runtime.sagemaker_entry import decode, toolkit_decoded
+from cloudauto.runtime.versions import AUTOGLUON_VERSION
 
 from ..conftest import ROOT
+from .sagemaker_service import decoded_by_the_toolkit, opt_ml, run_train, training_job_hyperparameters
 from .test_sagemaker_compile import EVERY
 
 
 def sagemaker_strings(request: dict, pick: int = 0) -> dict[str, str]:
-    """The hyperparameters SageMaker would hand a training job: static ones plus one value per range."""
+    """The hyperparameters SageMaker would hand a training job: static ones plus one bound of every range."""
     definition = request["TrainingJobDefinition"]
     hps = dict(definition["StaticHyperParameters"])
     ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
@@ -31,17 +34,74 @@ def sagemaker_strings(request: dict, pick: int = 0) -> dict[str, str]:
     return hps
 
 
-def test_decode_restores_types_and_exact_values():
+def through_the_toolkit(tmp_path: Path, request: dict, hps: dict[str, str]) -> dict:
+    """The hyperparameters as sagemaker-training decodes them for the entry script (its SM_HPS)."""
+    root = opt_ml(tmp_path / f"ml-{len(list(tmp_path.iterdir()))}", request, hps, {})
+    return decoded_by_the_toolkit(root)
+
+
+def test_decode_restores_types_and_exact_values(tmp_path):
     request = cloudauto.compile(cloudauto.JobSpec.from_yaml(EVERY), backend="sagemaker").native
-    params = decode(sagemaker_strings(request, pick=1))
+    params = decode(through_the_toolkit(tmp_path, request, sagemaker_strings(request, pick=1)))
     assert params["ch"] == 800 and isinstance(params["ch"], int)  # categorical strings back to ints
     assert params["qu"] == 64 and isinstance(params["qu"], int)  # k = 8 -> 8 * 8
     assert params["ri"] == 9 and isinstance(params["ri"], int)  # randint's high is excluded
     assert params["u"] == 0.5 and params["lu"] == 0.1
     assert params["ql"] == 1000 and params["fixed"] == "medium_quality"
+    assert decode(toolkit_decoded(sagemaker_strings(request, pick=1))) == params  # run bare: the same values
 
 
-def test_decode_picks_the_chosen_subspace():
+TRICKY = """\
+name: tricky
+task: custom
+engine: command
+metric: {name: score, goal: maximize}
+command: {run: 'python train.py --v ${{sweep.v}}', code: .}
+sweep:
+  sampling: random
+  space:
+    v:
+      choice: ["true", true, "True", "1e-3", 0.001, 1, "1", 1.5, "null", "a \\"b\\" c; rm -rf / $HOME `x`", "{\\"k\\": [1]}", "", " 7 "]
+    n: {randint: [-3, 4]}
+    f: {loguniform: [1.0e-06, 0.5]}
+    s: "it's \\"quoted\\" & {json: true}"
+"""
+
+
+def test_every_categorical_value_survives_the_toolkit_exactly(tmp_path):
+    """Booleans, numbers-as-strings, quotes, shell metacharacters, JSON text: each comes back as it was written."""
+    spec = cloudauto.JobSpec.from_yaml(TRICKY)
+    request = cloudauto.compile(spec, backend="sagemaker").native
+    ranges = {r["Name"]: r for r in request["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"]}
+    written = {name: dist.values for _, name, dist in spec.space.distributions() if dist.kind == "choice"}
+    for name, values in written.items():
+        for raw, original in zip(ranges[name]["Values"], values, strict=True):
+            hps = training_job_hyperparameters(request, **{name: raw})
+            got = decode(through_the_toolkit(tmp_path, request, hps))[name]
+            assert got == original and type(got) is type(original), (name, raw, got)
+    got = decode(through_the_toolkit(tmp_path, request, training_job_hyperparameters(request)))
+    assert got["s"] == 'it\'s "quoted" & {json: true}'
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sampled_values_decode_inside_their_ranges(tmp_path, seed):
+    """Values SageMaker could pick (not the bounds the tests wrote), through the toolkit."""
+    spec = cloudauto.JobSpec.from_yaml(EVERY)
+    request = cloudauto.compile(spec, backend="sagemaker").native
+    params = decode(through_the_toolkit(tmp_path, request, training_job_hyperparameters(request, random.Random(seed))))
+    for _, name, dist in spec.space.distributions():
+        value = params[name]
+        if dist.kind == "fixed":
+            assert value == dist.value
+        elif dist.kind == "choice":
+            assert value in dist.values
+        else:
+            assert dist.low <= value <= dist.high, (name, value)
+            if dist.kind in ("randint", "quniform"):
+                assert isinstance(value, int) and (dist.kind == "randint" or value % dist.q == 0)
+
+
+def test_decode_picks_the_chosen_subspace(tmp_path):
     spec = cloudauto.JobSpec.from_file(  # the tutorial's sub-spaces, trained by a script of your own
         ROOT / "job_specs" / "fridge_objects_od.yaml",
         overrides=["engine=command", "command={run: 'python train.py --lr ${{sweep.learning_rate}}', code: .}"],
@@ -49,51 +109,61 @@ def test_decode_picks_the_chosen_subspace():
     request = cloudauto.compile(spec, backend="sagemaker").native
     hps = sagemaker_strings(request)
     hps["cloudauto_subspace"] = "1"
-    assert decode(hps) == {"model_name": "fasterrcnn_resnet50_fpn", "learning_rate": 0.0001, "optimizer": "sgd", "min_size": 600}
+    assert decode(through_the_toolkit(tmp_path, request, hps)) == {
+        "model_name": "fasterrcnn_resnet50_fpn",
+        "learning_rate": 0.0001,
+        "optimizer": "sgd",
+        "min_size": 600,
+    }
     hps["cloudauto_subspace"] = "0"
-    assert decode(hps) == {"model_name": "yolov5", "learning_rate": 0.0001, "model_size": "small"}
+    assert decode(through_the_toolkit(tmp_path, request, hps)) == {
+        "model_name": "yolov5",
+        "learning_rate": 0.0001,
+        "model_size": "small",
+    }
 
 
 @pytest.mark.slow
-def test_the_entry_script_trains_reports_and_saves_the_model(tmp_path):
+def test_a_tuning_trial_runs_under_the_training_toolkit(tmp_path, aws):
+    """The compiled request, as SageMaker would start one of its training jobs: the toolkit fetches the
+    source tarball from S3 (moto), installs its requirements, runs cloudauto_entry.py; AutoGluon trains."""
+    import boto3
+
+    from cloudauto.runtime.bundle import bundle_files, tar_gz
     from job_specs import make_data
 
     make_data.iris(tmp_path / "src")
     spec = cloudauto.JobSpec.from_file(
-        ROOT / "job_specs" / "iris.yaml", overrides=["sweep.space={models: {choice: [GBM, RF]}, time_limit: 20}"]
+        ROOT / "job_specs" / "iris.yaml",
+        overrides=["sweep.space={models: {choice: [GBM, RF]}, time_limit: 20}", "backends.sagemaker.bucket=toolkit-test"],
     )
     request = cloudauto.compile(spec, backend="sagemaker").native
-    ml = tmp_path / "opt" / "ml"
-    for sub in ("input/config", "input/data/train", "input/data/test", "model", "output"):
-        (ml / sub).mkdir(parents=True)
-    (ml / "input/config/hyperparameters.json").write_text(json.dumps(sagemaker_strings(request)))
-    (ml / "input/data/train/train.csv").write_bytes((tmp_path / "src/iris/train.csv").read_bytes())
-    (ml / "input/data/test/test.csv").write_bytes((tmp_path / "src/iris/test.csv").read_bytes())
-    (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "SM_INPUT_DIR": str(ml / "input"),
-        "SM_INPUT_CONFIG_DIR": str(ml / "input/config"),
-        "SM_MODEL_DIR": str(ml / "model"),
-        "SM_OUTPUT_DIR": str(ml / "output"),
-        "SM_CHANNEL_TRAIN": str(ml / "input/data/train"),
-        "SM_CHANNEL_TEST": str(ml / "input/data/test"),
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "cloudauto.runtime.sagemaker_entry", "--spec", str(tmp_path / "spec.json"), "--models", "GBM"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    source = json.loads(request["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_submit_directory"])
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=tar_gz(bundle_files(spec)))
+    hps = training_job_hyperparameters(request, models='"GBM"')
+    root = opt_ml(
+        tmp_path / "opt" / "ml",
+        request,
+        hps,
+        {"train": [tmp_path / "src/iris/train.csv"], "test": [tmp_path / "src/iris/test.csv"]},
     )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    run = run_train(root)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    assert (root / "code" / "cloudauto_entry.py").is_file()  # the toolkit unpacked the tarball from S3
+    assert (root / "output" / "success").exists() and not (root / "output" / "failure").exists()
     (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
-    values = [float(m.group(1)) for m in re.finditer(definition["Regex"], run.stdout)]
+    values = [float(m.group(1)) for m in re.finditer(definition["Regex"], out)]
     assert len(values) >= 2 and values[-1] == max(values) and values[-1] > 0.9  # the last line is the objective
-    assert '"models": "GBM"' in run.stdout
+    assert '"models": "GBM"' in out and '"time_limit": 20' in out
+    info = json.loads(next((root / "model").rglob("cloudauto_model.json")).read_text())
+    assert info["autogluon_version"] == AUTOGLUON_VERSION
     from cloudauto.runtime.inference import model_fn, transform_fn
 
-    model = model_fn(str(ml / "model"))
+    model = model_fn(str(root / "model"))
     body, kind = transform_fn(
         model,
         b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2\n",
@@ -101,7 +171,6 @@ def test_the_entry_script_trains_reports_and_saves_the_model(tmp_path):
         "application/json",
     )
     assert kind == "application/json" and json.loads(body) == [{"prediction": 0}]
-    assert not (ml / "output" / "failure").exists()
 
 
 def test_a_failure_is_written_where_sagemaker_reads_it(tmp_path):
@@ -119,14 +188,17 @@ def test_a_failure_is_written_where_sagemaker_reads_it(tmp_path):
         "SM_INPUT_DIR": str(ml / "input"),
     }
     run = subprocess.run(
-        [sys.executable, "-m", "cloudauto.runtime.sagemaker_entry", "--spec", str(tmp_path / "spec.json")],
+        [sys.executable, "-m", "cloudauto.runtime.sagemaker_entry", "--cloudauto-spec", str(tmp_path / "spec.json")],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert run.returncode == 1
-    assert "JSONDecodeError" in (ml / "output" / "failure").read_text()
+    assert (
+        "DecodeError: hyperparameter cloudauto_space is missing or not cloudauto's decoding table"
+        in (ml / "output" / "failure").read_text()
+    )
 
 
 def test_a_command_trial_runs_from_the_bundle_with_its_values_filled(tmp_path):
@@ -151,22 +223,18 @@ def test_a_command_trial_runs_from_the_bundle_with_its_values_filled(tmp_path):
     request = cloudauto.compile(spec, backend="sagemaker").native
     files = bundle_files(spec)
     assert "code/train.py" in files and tar_gz(files) == tar_gz(bundle_files(spec))  # deterministic bytes
-    ml = tmp_path / "ml"
-    code = ml / "code"
-    for name, data in files.items():
-        (code / name).parent.mkdir(parents=True, exist_ok=True)
-        (code / name).write_bytes(data)
-    (ml / "input/config").mkdir(parents=True)
-    (ml / "input/config/hyperparameters.json").write_text(json.dumps(sagemaker_strings(request, pick=0)))
-    env = {"PATH": "/usr/bin:/bin", "SM_INPUT_DIR": str(ml / "input"), "SM_INPUT_CONFIG_DIR": str(ml / "input/config")}
-    env.update(SM_MODEL_DIR=str(ml / "model"), SM_OUTPUT_DIR=str(ml / "output"))
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # `python` in the command is the image's python
-    run = subprocess.run([sys.executable, "cloudauto_entry.py"], cwd=code, env=env, capture_output=True, text=True, timeout=60)
+    ml = opt_ml(tmp_path / "ml", request, training_job_hyperparameters(request, opt='"a b; rm -rf /"'), {})
+    for name, data in files.items():  # the tarball unpacked where the toolkit unpacks sagemaker_submit_directory
+        (ml / "code" / name).parent.mkdir(parents=True, exist_ok=True)
+        (ml / "code" / name).write_bytes(data)
+    run = run_train(ml, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "Invoking script with the following command" in run.stdout + run.stderr  # the toolkit ran it
     assert "got 'a b; rm -rf /'" in run.stdout  # one argument, verbatim: no shell in between
     (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    lr = decode(toolkit_decoded(json.loads((ml / "input/config/hyperparameters.json").read_text())))["lr"]
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], run.stdout)]
-    assert values == pytest.approx([0.5, 0.6, 0.7])
+    assert values == pytest.approx([0.5, 0.5 + lr, 0.5 + 2 * lr])
 
 
 def test_cloud_trials_fit_within_their_timeout_like_local_ones():

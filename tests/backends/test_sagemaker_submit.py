@@ -34,6 +34,7 @@ from cloudauto.reporting import LINE_FORMAT
 from cloudauto.scoring import ScoringError
 
 from ..conftest import ROOT
+from .sagemaker_service import opt_ml, run_train, training_job_hyperparameters
 from .test_sagemaker_entry import sagemaker_strings
 
 ROLE = "arn:aws:iam::123456789012:role/cloudauto-test"
@@ -101,7 +102,7 @@ class FakeTuner:
         stream = f"{name}/algo-1-{int(time.time())}"
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
-        events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines())]
+        events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines()) if line]
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
         (metric,) = definition["AlgorithmSpecification"]["MetricDefinitions"]
         values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
@@ -160,7 +161,7 @@ def test_submit_stages_source_and_data_then_creates_the_tuning_job(tmp_path, sm_
     definition = described["TrainingJobDefinition"]
     bucket = spec.backends.sagemaker.bucket
     keys = {o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
-    source = definition["StaticHyperParameters"]["sagemaker_submit_directory"]
+    source = json.loads(definition["StaticHyperParameters"]["sagemaker_submit_directory"])
     assert source == f"s3://{bucket}/cloudauto/{job.id}/source/sourcedir.tar.gz"
     assert f"cloudauto/{job.id}/data/train/train.csv" in keys and f"cloudauto/{job.id}/data/test/test.csv" in keys
     body = session.client("s3").get_object(Bucket=bucket, Key=f"cloudauto/{job.id}/data/train/train.csv")["Body"].read()
@@ -171,7 +172,7 @@ def test_submit_stages_source_and_data_then_creates_the_tuning_job(tmp_path, sm_
         names = set(tar.getnames())
         assert json.loads(tar.extractfile("spec.json").read())["name"] == spec.name
     assert {"cloudauto_entry.py", "inference.py", "requirements.txt", "cloudauto/runtime/sagemaker_entry.py"} <= names
-    assert definition["StaticHyperParameters"]["sagemaker_program"] == "cloudauto_entry.py"
+    assert json.loads(definition["StaticHyperParameters"]["sagemaker_program"]) == "cloudauto_entry.py"
     assert definition["RoleArn"] == ROLE
     assert job.status() is JobStatus.COMPLETED  # moto completes at once
     # the handle attaches by name and reads the spec back from the tarball
@@ -218,8 +219,8 @@ def test_trials_best_logs_and_cancel_follow_the_service(tmp_path, sm_session):
     # tuned strings decoded back through the job's cloudauto_space table (typed, exact)
     expected = cloudauto.compile(spec, backend="sagemaker").native
     grid = expected["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"]
-    assert {k: str(v) for k, v in trials[1].params.items() if k in {r["Name"] for r in grid}} == {
-        r["Name"]: r["Values"][min(1, len(r["Values"]) - 1)] for r in grid
+    assert {k: v for k, v in trials[1].params.items() if k in {r["Name"] for r in grid}} == {
+        r["Name"]: json.loads(r["Values"][min(1, len(r["Values"]) - 1)]) for r in grid
     }
     assert job.best_trial().id == second
     assert "ValueError: boom" in job.logs(2) and "== trial 1" in job.logs()
@@ -268,7 +269,8 @@ def test_deploy_repacks_the_model_with_the_handler_and_scores_in_batches(tmp_pat
     sm = session.client("sagemaker")
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
     container = sm.describe_model(ModelName=name)["PrimaryContainer"]
-    assert "autogluon-inference" in container["Image"] and container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Image"].endswith("/autogluon:1.6.3-cpu-amzn2023")  # the release that trained it serves it
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
     packed = session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
@@ -319,36 +321,22 @@ def test_a_trial_runs_from_the_uploaded_tarball_and_its_model_serves(tmp_path, s
         "TrainingJobDefinition": definition,
         "HyperParameterTuningJobConfig": job.describe()["HyperParameterTuningJobConfig"],
     }
-    ml = tmp_path / "opt" / "ml"
-    for sub in ("code", "input/config", "model", "output"):
-        (ml / sub).mkdir(parents=True)
-    source = definition["StaticHyperParameters"]["sagemaker_submit_directory"]
-    bucket, _, key = source[len("s3://") :].partition("/")
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
-        tar.extractall(ml / "code", filter="data")
-    env = {"PATH": "/usr/bin:/bin", "SM_MODEL_DIR": str(ml / "model"), "SM_OUTPUT_DIR": str(ml / "output")}
-    env["SM_INPUT_DIR"], env["SM_INPUT_CONFIG_DIR"] = str(ml / "input"), str(ml / "input/config")
-    for channel in definition["InputDataConfig"]:
+    channels: dict[str, list[Path]] = {}
+    for channel in definition["InputDataConfig"]:  # SageMaker downloads each channel before the container starts
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
         bucket, _, key = uri[len("s3://") :].partition("/")
-        folder = ml / "input" / "data" / channel["ChannelName"]
+        folder = tmp_path / "s3" / channel["ChannelName"]
         folder.mkdir(parents=True)
         for obj in s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]:
             (folder / Path(obj["Key"]).name).write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-        env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(folder)
-    hps = sagemaker_strings(request, pick=0)
-    (ml / "input/config/hyperparameters.json").write_text(json.dumps(hps))
-    argv = [
-        sys.executable,
-        "cloudauto_entry.py",
-        *(x for k, v in hps.items() if not k.startswith("cloudauto") for x in (f"--{k}", v)),
-    ]
-    run = subprocess.run(argv, cwd=ml / "code", env=env, capture_output=True, text=True, timeout=300)
+        channels[channel["ChannelName"]] = sorted(folder.iterdir())
+    ml = opt_ml(tmp_path / "opt" / "ml", request, training_job_hyperparameters(request, models='"GBM"'), channels)
+    run = run_train(ml)  # the toolkit fetches the uploaded tarball from S3 itself
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     model_tar = io.BytesIO()
     with tarfile.open(fileobj=model_tar, mode="w:gz") as tar:
         tar.add(ml / "model", arcname=".")
-    tuner.run_trial(job.id, 0, log=run.stdout, model=model_tar.getvalue())
+    tuner.run_trial(job.id, 0, log=run.stdout + run.stderr, model=model_tar.getvalue())
     best = job.best_trial()
     assert best.objective > 0.9 and best.params["models"] == "GBM"
     assert [round(p.value, 6) for p in job.trials(metrics=True)[0].metrics][-1] == round(best.objective, 6)
@@ -452,3 +440,18 @@ def test_sessions_retry_throttling_in_standard_mode(monkeypatch):
     monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
     client = session_for(region="us-east-1").client("sagemaker")
     assert client.meta.config.retries["mode"] == "standard"
+
+
+def test_deploy_refuses_a_serving_image_of_another_autogluon_release(tmp_path, sm_session):
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    info = json.dumps({"kind": "tabular", "autogluon_version": "1.5.0"}).encode()
+    tuner.run_trial(job.id, 0, log=_report_lines(spec.objective.name, [0.9]), model=_tar({"model/cloudauto_model.json": info}))
+    name = f"ep-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(
+        cloudauto.CloudautoError, match=r"trained with AutoGluon 1\.5\.0 and the serving image .*autogluon:1\.6\.3"
+    ):
+        job.deploy(name=name)
+    with pytest.raises(ClientError):  # nothing was created that would bill
+        session.client("sagemaker").describe_model(ModelName=name)

@@ -21,6 +21,7 @@ class AzureMLBackend(Backend):
     tasks = frozenset(Task)
     settings_model = AzureMLSettings
     install_hint = "pip install cloudauto-azureml"
+    autogluon_engines = frozenset({"autogluon"})  # native is an Azure AutoML job with its own parameters
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         found: dict[Feature, str] = {}

@@ -233,7 +233,7 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
 
 def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
     from azure.ai.ml import sweep
-    from azure.ai.ml.entities import CommandJob, Environment
+    from azure.ai.ml.entities import CommandJob
 
     settings = spec.backends.azureml
     command = spec.command
@@ -250,12 +250,8 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         return shlex.quote(str(fixed[name])) if name in fixed else "${{search_space." + name + "}}"
 
     line = PLACEHOLDER.sub(placeholder, command.run)
-    if command.environment:
-        environment: Any = command.environment
-    elif command.image:
-        environment = Environment(image=command.image)
-    else:
-        out.error(("command",), "Azure ML needs command.environment (azureml:name:version) or command.image")
+    environment = command_environment(spec, out)
+    if environment is None:
         return None, {}
     code = resolve(command.code, spec.base_dir)
     trial = CommandJob(command=line, code=code, environment=environment, environment_variables=dict(command.env))
@@ -280,6 +276,72 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         tags={"cloudauto:job": spec.name, **spec.tags},
     )
     return job, {"__code__": code}
+
+
+_CURATED = re.compile(r"^azureml:(//registries/azureml/environments/)?AzureML-", re.I)
+_REFERENCE = re.compile(r"^azureml:")
+METRIC_PACKAGES = ("mlflow", "azureml-mlflow")
+
+
+def _pip_names(conda: dict[str, Any]) -> set[str]:
+    names = set()
+    for dep in conda.get("dependencies") or []:
+        entries = dep.get("pip", []) if isinstance(dep, dict) else [dep]
+        for entry in entries:
+            if isinstance(entry, str):
+                names.add(re.split(r"[<>=!~\[; ]", entry.strip(), maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def command_environment(spec: JobSpec, out: _Problems) -> Any:
+    """The trial's environment: a reference (a warning unless it is curated), or a conda file on a base image.
+
+    A sweep reads its primary metric from MLflow, so an environment without mlflow and
+    azureml-mlflow leaves every trial unranked: a conda file that lacks them is refused,
+    a named environment cloudauto cannot look into gets a warning.
+    """
+    from azure.ai.ml.entities import Environment
+
+    command = spec.command
+    path = ("command", "environment")
+    if command.environment and _REFERENCE.match(command.environment):
+        if not _CURATED.match(command.environment):
+            out.warn(
+                path,
+                f"Azure ML sweeps read {spec.metric.name} from MLflow: {command.environment} must carry "
+                f"{' and '.join(METRIC_PACKAGES)} (curated AzureML-* environments do), or no trial is ranked",
+            )
+        return command.environment
+    if command.environment:
+        import yaml
+
+        conda_path = Path(resolve(command.environment, spec.base_dir))
+        try:
+            conda = yaml.safe_load(conda_path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            out.error(path, f"cannot read the conda file {conda_path}: {str(exc).splitlines()[0]}")
+            return None
+        if not isinstance(conda, dict) or "dependencies" not in conda:
+            out.error(path, f"{conda_path} is not a conda environment file (no dependencies:)")
+            return None
+        missing = [p for p in METRIC_PACKAGES if p not in _pip_names(conda)]
+        if missing:
+            out.error(
+                path,
+                f"{conda_path} lacks {', '.join(missing)}: Azure ML sweeps read {spec.metric.name} through MLflow; "
+                f"add {' and '.join(missing)} to its pip dependencies",
+            )
+            return None
+        return Environment(image=command.image or DEFAULT_BASE_IMAGE, conda_file=conda)
+    if command.image:
+        out.warn(
+            ("command", "image"),
+            f"Azure ML sweeps read {spec.metric.name} from MLflow: the image {command.image} must carry "
+            f"{' and '.join(METRIC_PACKAGES)}; or name a conda file in command.environment",
+        )
+        return Environment(image=command.image)
+    out.error(("command",), "Azure ML needs command.environment (azureml:name:version, or a conda YAML file) or command.image")
+    return None
 
 
 ENTRY = "python -m cloudauto.runtime.azureml_entry"

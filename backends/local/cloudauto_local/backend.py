@@ -41,16 +41,6 @@ class LocalBackend(Backend):
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
 
-    def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
-        from cloudauto.runtime.autogluon_trial import check_parameters
-
-        found: dict[Feature, str] = {}
-        if spec.engine is not Engine.COMMAND:
-            problems = check_parameters(spec.space.parameter_names(), spec.task)
-            if problems:
-                found[Feature.PARAMETERS] = "; ".join(problems)
-        return found
-
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         if spec.engine is Engine.NATIVE:
             return {Feature.NATIVE_ENGINE: "the local backend's native AutoML is AutoGluon; the spec runs as engine: autogluon"}

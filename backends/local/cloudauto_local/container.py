@@ -1,10 +1,13 @@
 """Docker mode: each trial in a container with SageMaker's training layout, through the docker SDK.
 
 The trial's container sees what a SageMaker training job sees — `/opt/ml/code` (cloudauto's
-bundle, the same files the SageMaker backend uploads), `/opt/ml/input/config/hyperparameters.json`
-(every value a string, with the `cloudauto_space` decoding table), one folder per channel
-under `/opt/ml/input/data`, `/opt/ml/model`, `/opt/ml/output` and the `SM_*` variables — and
-runs the very entry script SageMaker runs. The worker follows the container's log, reads the
+bundle, the same files the SageMaker backend uploads), `/opt/ml/input/config/` with
+`hyperparameters.json` (every value a string, static values JSON as the SageMaker SDK writes
+them, with `sagemaker_program` and the `cloudauto_space` table), `inputdataconfig.json` and
+`resourceconfig.json`, one folder per channel under `/opt/ml/input/data`, `/opt/ml/model`,
+`/opt/ml/output`, the host name `algo-1` — and its command is `train`: SageMaker's training
+toolkit (in the image, as in the AWS DLCs) reads that tree, sets the `SM_*` variables and runs
+the very entry script SageMaker runs. The worker follows the container's log, reads the
 `[cloudauto-metric]` lines as SageMaker's metric definition would, hands each objective
 report to the orchestrator's policy, and stops the container when the policy ends the trial.
 Everything lands in the same run store as process mode.
@@ -21,9 +24,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.reporting import metric_regex
-from cloudauto.runtime.bundle import bundle_files, write_folder
+from cloudauto.runtime.bundle import ENTRY, bundle_files, write_folder
 from cloudauto.runtime.data import resolve
-from cloudauto.runtime.sagemaker_entry import encode
+from cloudauto.runtime.sagemaker_entry import as_json, encode
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.types import scheme_of
@@ -31,6 +34,7 @@ from cloudauto.spec.types import scheme_of
 LABEL_JOB, LABEL_TRIAL, LABEL_ENDPOINT = "cloudauto.job", "cloudauto.trial", "cloudauto.endpoint"
 STOP_GRACE_S = 5
 SERVING_PORT = 8080
+HOST = "algo-1"  # SageMaker's name for the first instance; the toolkit resolves it before it starts
 _SCORE_LINE = re.compile(r"^\[cloudauto\] (\w+): (-?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))\s*$")
 
 
@@ -155,27 +159,19 @@ def trial_config(
 
     trial_dir, code_dir = trial_dir.resolve(), code_dir.resolve()  # the engine takes a relative path for a volume name
     ml = trial_dir / "opt_ml"
-    env = {
-        "SM_MODEL_DIR": "/opt/ml/model",
-        "SM_OUTPUT_DIR": "/opt/ml/output",
-        "SM_OUTPUT_DATA_DIR": "/opt/ml/output/data",
-        "SM_INPUT_DIR": "/opt/ml/input",
-        "SM_INPUT_CONFIG_DIR": "/opt/ml/input/config",
-        "SM_CHANNELS": json.dumps(channels),
-        "SM_CURRENT_HOST": "algo-1",
-        "SM_HOSTS": json.dumps(["algo-1"]),
-        "SM_NUM_GPUS": str(spec.compute.gpus),
-        "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        **{f"SM_CHANNEL_{role.upper()}": f"/opt/ml/input/data/{role}" for role in channels},
+    env = {  # what the service sets; the toolkit derives the SM_* variables from the config files
+        "TRAINING_JOB_NAME": f"cloudauto-{job_id}-{number}",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": "/tmp",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         **(spec.command.env if spec.command else {}),
     }
     config: dict[str, Any] = {
         "image": image,
-        "command": ["python3", "/opt/ml/code/cloudauto_entry.py"],
+        "command": ["train"],  # the DLCs' command: sagemaker-training's trainer
         "working_dir": "/opt/ml/code",
+        "hostname": HOST,
         "environment": env,
         "volumes": {
             str(code_dir): {"bind": "/opt/ml/code", "mode": "ro"},
@@ -201,10 +197,19 @@ def prepare_trial(spec: JobSpec, message: dict[str, Any]) -> tuple[Path, list[st
     for sub in ("input/config", "input/data", "output/data"):
         (ml / sub).mkdir(parents=True, exist_ok=True)
     (trial_dir / "sm_model").mkdir(parents=True, exist_ok=True)
-    (ml / "input/config/hyperparameters.json").write_text(json.dumps(encode(message["params"])))
+    hyperparameters = {
+        **encode(message["params"]),
+        "sagemaker_program": as_json(ENTRY),
+        "sagemaker_submit_directory": as_json("/opt/ml/code"),  # already there: the toolkit leaves it as is
+        "sagemaker_container_log_level": as_json(20),
+    }
+    (ml / "input/config/hyperparameters.json").write_text(json.dumps(hyperparameters))
     channels = stage_channels(spec, message.get("base_dir"), ml / "input/data")
     (ml / "input/config/inputdataconfig.json").write_text(
         json.dumps({role: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"} for role in channels})
+    )
+    (ml / "input/config/resourceconfig.json").write_text(
+        json.dumps({"current_host": HOST, "hosts": [HOST], "network_interface_name": "eth0"})
     )
     return trial_dir, channels
 

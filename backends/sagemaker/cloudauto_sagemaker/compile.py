@@ -10,10 +10,12 @@ The request uses the API's own field names, so `aws sagemaker create-hyper-param
 | randint [low, high) | Integer, Linear, [low, high - 1] |
 | quniform(low, high, q) | Integer over k in [ceil(low/q), floor(high/q)]; the entry script uses k * q |
 | qloguniform(low, high, q) | Continuous, Logarithmic; the entry script rounds to q |
-| choice(values) | Categorical (strings; the entry script restores the type) |
-| fixed | a static hyperparameter |
+| choice(values) | Categorical, each value JSON-encoded (the SDK's `as_json_range`) |
+| fixed | a static hyperparameter, JSON-encoded as the SageMaker SDK writes them |
 
-How each tuned value is decoded lives in the static hyperparameter `cloudauto_space`.
+Static and categorical values are JSON because SageMaker's training toolkit runs `json.loads`
+on every hyperparameter before the entry script sees it; how each tuned value is decoded
+lives in the static hyperparameter `cloudauto_space`.
 Alternative sub-spaces become a categorical `cloudauto_subspace` plus the union of their
 parameters; a name whose distribution differs between sub-spaces is kept apart as
 `<i>.<name>`. What SageMaker cannot express is a compile error naming the parameter.
@@ -25,17 +27,21 @@ import hashlib
 import json
 import math
 import os
-from typing import Any
+import re
+from typing import Any, Optional
 
 from cloudauto.backend import CompileError
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.autogluon_trial import untrainable
-from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, wire
+from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, as_json, wire
+from cloudauto.runtime.versions import AUTOGLUON_VERSION
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.space import Choice, Fixed, LogUniform, QLogUniform, QUniform, RandInt, Uniform
 from cloudauto.spec.types import scheme_of
+
+from . import images
 
 # SageMaker's own limits, quoted in the errors
 MAX_TUNABLE = 30
@@ -48,6 +54,8 @@ RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
 DEFAULT_TRIAL_RUNTIME = 86_400
 ENTRY_POINT = "cloudauto_entry.py"
 CPU_DEFAULT, GPU_DEFAULT = "ml.m5.2xlarge", "ml.g5.2xlarge"
+_ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^\s:@]+([:@]\S+)?$")
+_AUTOGLUON_TAG = re.compile(r"/autogluon(?:-training|-inference)?:(\d+\.\d+\.\d+)-")
 _GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 
 
@@ -78,19 +86,56 @@ def instance_type(spec: JobSpec) -> str:
 
 
 def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training") -> tuple[str, str]:
-    """(URI, how it was chosen): a pinned URI, or the SDK's own config for the AutoGluon DLC."""
+    """(URI, how it was chosen): a pinned URI, or the AutoGluon DLC of cloudauto's one AutoGluon release."""
     settings = spec.backends.sagemaker
-    if scope == "training" and settings.image_uri:
-        return settings.image_uri, "pinned by backends.sagemaker.image_uri"
-    from packaging.version import Version
-    from sagemaker.core import image_uris  # the SDK's image-URI config, offline
+    pinned = settings.image_uri if scope == "training" else settings.serving_image_uri or settings.image_uri
+    if pinned:
+        field = "image_uri" if pinned == settings.image_uri else "serving_image_uri"
+        return pinned, f"pinned by backends.sagemaker.{field}"
+    version = settings.framework_version or AUTOGLUON_VERSION
+    try:
+        image = images.find("autogluon", version, scope, instance)
+        uri = image.uri(images.account(region), region)
+    except images.ImageError as exc:
+        raise CompileError(
+            "sagemaker", [SpecIssue(f"sagemaker: {exc}", ("backends", "sagemaker", "framework_version"))]
+        ) from None
+    return uri, f"the AutoGluon {image.version} DLC, {image.accelerator}, {scope}; {images.PROVENANCE}"
 
-    version = settings.framework_version
-    if version is None:
-        versions = [v for v in image_uris.list_versions("autogluon", scope) if v.count(".") == 2]
-        version = max(versions, key=Version)
-    uri = image_uris.retrieve(framework="autogluon", region=region, version=version, image_scope=scope, instance_type=instance)
-    return uri, f"sagemaker SDK image config: autogluon {version} ({scope})"
+
+def image_autogluon(uri: str) -> Optional[str]:
+    """The AutoGluon release inside an AWS AutoGluon DLC, from its tag (None for any other image)."""
+    match = _AUTOGLUON_TAG.search(uri)
+    return match.group(1) if match else None
+
+
+def command_image(spec: JobSpec, region: str, instance: str, out: _Problems) -> tuple[str, str]:
+    """engine: command: the user's ECR image, else the PyTorch training DLC (it carries sagemaker-training)."""
+    settings = spec.backends.sagemaker
+    if settings.image_uri:
+        chosen, field = settings.image_uri, ("backends", "sagemaker", "image_uri")
+    elif spec.command.image:
+        chosen, field = spec.command.image, ("command", "image")
+    else:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            torch = version("torch")
+        except PackageNotFoundError:
+            torch = None
+        release, why = images.pytorch_for(torch)
+        image = images.find("pytorch", release, "training", instance)
+        uri = image.uri(images.account(region), region)
+        return uri, f"the PyTorch {release} training DLC: {why}; {images.PROVENANCE}"
+    if not _ECR.match(chosen):
+        out.error(
+            field,
+            f"'{chosen}' is not an Amazon ECR image: SageMaker training pulls only from ECR "
+            "(ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG), and an image without the SageMaker "
+            "training toolkit would ignore sagemaker_program; push it to ECR and name it in "
+            "backends.sagemaker.image_uri, or leave command.image out for the PyTorch training DLC",
+        )
+    return chosen, "pinned by " + ".".join(field)
 
 
 def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, str], dict[str, Any]]:
@@ -119,7 +164,7 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
                     f"'{only[0]}' is not in every sub-space, so SageMaker's grid would "
                     "repeat trials; use random or bayesian sampling",
                 )
-        categorical.append({"Name": SUBSPACE_PARAM, "Values": [str(i) for i in range(len(space.subspaces))]})
+        categorical.append({"Name": SUBSPACE_PARAM, "Values": [as_json(i) for i in range(len(space.subspaces))]})
         tuned_clash = sorted(n for n in clash if not all(isinstance(d, Fixed) for _, m, d in space.distributions() if m == n))
         if tuned_clash:
             verb = "differs" if len(tuned_clash) == 1 else "differ"
@@ -140,10 +185,10 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
             done.add(key)
             path = ("sweep", "space", index, name)
             if isinstance(dist, Fixed):
-                static[key] = wire(dist.value)
-                decode["params"][key] = {"type": type(dist.value).__name__}
+                static[key] = as_json(dist.value)
+                decode["params"][key] = {"type": "fixed"}
             elif isinstance(dist, Choice):
-                values = [wire(v) for v in dist.values]
+                values = [as_json(v) for v in dist.values]
                 if len(values) > MAX_CATEGORICAL_VALUES:
                     out.error(
                         path,
@@ -250,12 +295,25 @@ def tuning_request(
             ("compute", "instance_type"),
             f"'{instance}' is not a SageMaker instance type (ml.*); set backends.sagemaker.instance_type",
         )
-    if spec.engine is Engine.COMMAND and spec.command.image:
-        training_image, image_note = spec.command.image, "command.image"
-    elif instance.startswith("ml."):
-        training_image, image_note = image_uri(spec, region, instance)
-    else:
+    if not instance.startswith("ml."):
         training_image, image_note = "", ""
+    elif spec.engine is Engine.COMMAND:
+        training_image, image_note = command_image(spec, region, instance, out)
+    else:
+        training_image, image_note = image_uri(spec, region, instance)
+        if settings.image_uri and not _ECR.match(settings.image_uri):
+            out.error(
+                ("backends", "sagemaker", "image_uri"),
+                f"'{settings.image_uri}' is not an Amazon ECR image: SageMaker training pulls only from ECR "
+                "(ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG)",
+            )
+        version = settings.framework_version
+        if version and not AUTOGLUON_VERSION.startswith(version) and not settings.image_uri:
+            out.warn(
+                ("backends", "sagemaker", "framework_version"),
+                f"AutoGluon {version} on SageMaker, {AUTOGLUON_VERSION} on the local backend and Azure ML: "
+                "models trained here load only where the same release runs",
+            )
     problem = untrainable(
         spec,
         "Use engine: command with your own training script (command.image for its container), "
@@ -293,11 +351,11 @@ def tuning_request(
     source = f"s3://{bucket}/{settings.prefix}/{name}/source/sourcedir.tar.gz"
     static.update(
         {
-            "sagemaker_program": ENTRY_POINT,
-            "sagemaker_submit_directory": source,
-            "sagemaker_region": region,
-            "sagemaker_container_log_level": "20",
-            SPACE_PARAM: json.dumps(decode, separators=(",", ":")),
+            "sagemaker_program": as_json(ENTRY_POINT),
+            "sagemaker_submit_directory": as_json(source),
+            "sagemaker_region": as_json(region),
+            "sagemaker_container_log_level": as_json(20),
+            SPACE_PARAM: as_json(decode),
         }
     )
     for key, value in static.items():
@@ -353,4 +411,4 @@ def tuning_request(
     return request, out.warnings, notes
 
 
-__all__ = ["image_uri", "instance_type", "job_name", "region_of", "tuning_request"]
+__all__ = ["command_image", "image_autogluon", "image_uri", "instance_type", "job_name", "region_of", "tuning_request"]

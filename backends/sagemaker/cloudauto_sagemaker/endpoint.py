@@ -2,7 +2,8 @@
 
 The training job's model.tar.gz is repacked with `code/inference.py` (cloudauto's handler,
 the SageMaker inference toolkit's `model_fn`/`transform_fn`) as the SageMaker SDK does
-for framework models, and served by the AutoGluon inference DLC of the same version.
+for framework models, and served by the AutoGluon DLC of the release the model records
+(AutoGluon 1.6's one image trains and serves; `deploy` refuses an image of another release).
 Scoring goes through `sagemaker-runtime InvokeEndpoint` in CSV batches under its 6 MB
 limit; botocore's standard retry mode backs off on throttling with jitter.
 """
@@ -11,23 +12,38 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 import tarfile
 from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
 from cloudauto.runtime.bundle import serving_files
+from cloudauto.runtime.versions import MODEL_INFO, mismatch
 from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches, body_encoder, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
-from .compile import image_uri
+from .compile import image_autogluon, image_uri
 from .handle import SageMakerJob
 from .submit import aws_call
 
 CPU_SERVING, GPU_SERVING = "ml.m5.xlarge", "ml.g4dn.xlarge"
 _GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def model_release(model_tar: bytes) -> Optional[str]:
+    """The AutoGluon release a training job's model.tar.gz records (None when it does not say)."""
+    with tarfile.open(fileobj=io.BytesIO(model_tar), mode="r:gz") as source:
+        for member in source.getmembers():
+            if member.isfile() and member.name.rsplit("/", 1)[-1] == MODEL_INFO:  # the predictor may sit a folder down
+                data = source.extractfile(member)
+                try:
+                    return json.loads(data.read()).get("autogluon_version") if data else None
+                except ValueError:
+                    return None
+    return None
 
 
 def repack(model_tar: bytes) -> bytes:
@@ -66,13 +82,16 @@ def deploy(
     s3 = session.client("s3")
     bucket, _, key = model_uri[len("s3://") :].partition("/")
     original = aws_call(f"download {model_uri}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
+    region = session.region_name
+    image, _ = image_uri(spec, region, instance, scope="inference")
+    problem = mismatch(model_release(original), image_autogluon(image), f"the serving image {image}")
+    if problem:  # refused before anything is created: an endpoint that cannot load its model still bills
+        raise CloudautoError(f"cannot deploy {model_uri}: {problem} (backends.sagemaker.serving_image_uri pins another)")
     out_bucket, _, out_prefix = definition["OutputDataConfig"]["S3OutputPath"][len("s3://") :].partition("/")
     packed_key = f"{out_prefix.rstrip('/')}/endpoints/{name}/model.tar.gz"
     aws_call("upload the repacked model", s3.put_object, Bucket=out_bucket, Key=packed_key, Body=repack(original))
 
-    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
-    region = session.region_name
-    image, _ = image_uri(spec, region, instance, scope="inference")
     sm = session.client("sagemaker")
     aws_call(
         f"create model {name}",

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
 from cloudauto.reporting import metric_regex
-from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode
+from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode, toolkit_decoded
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.models import JobSpec
 
@@ -68,7 +68,8 @@ class SageMakerJob(JobHandle):
         if self._spec is None:
             from .submit import aws_call
 
-            source = self.describe()["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_submit_directory"]
+            static = toolkit_decoded(self.describe()["TrainingJobDefinition"]["StaticHyperParameters"])
+            source = static["sagemaker_submit_directory"]
             bucket, _, key = source[len("s3://") :].partition("/")
             body = aws_call(f"read {source}", self.session.client("s3").get_object, Bucket=bucket, Key=key)["Body"].read()
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
@@ -105,8 +106,8 @@ class SageMakerJob(JobHandle):
         for number, summary in enumerate(self._summaries()):
             raw = {**static, **summary.get("TunedHyperParameters", {})}
             try:
-                params = decode(raw) if SPACE_PARAM in raw else dict(summary.get("TunedHyperParameters", {}))
-            except (KeyError, ValueError, StopIteration):  # a job that was not compiled by this version
+                params = decode(toolkit_decoded(raw)) if SPACE_PARAM in raw else dict(summary.get("TunedHyperParameters", {}))
+            except (KeyError, ValueError, IndexError):  # a job that was not compiled by this version
                 params = dict(summary.get("TunedHyperParameters", {}))
             status = _TRIAL_STATUS.get(summary.get("TrainingJobStatus", ""), TrialStatus.PENDING)
             if status is TrialStatus.TERMINATED and job_stopped:

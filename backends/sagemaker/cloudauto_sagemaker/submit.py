@@ -14,6 +14,7 @@ from typing import Any, Optional
 from cloudauto.backend import CompiledJob, CompileError
 from cloudauto.runtime.bundle import bundle_files, tar_gz
 from cloudauto.runtime.data import resolve
+from cloudauto.runtime.sagemaker_entry import toolkit_decoded
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.models import JobSpec
 from cloudauto.spec.types import scheme_of
@@ -132,7 +133,7 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
 
     ensure_bucket(session, bucket, create=not settings.bucket)
     s3 = session.client("s3")
-    src_bucket, src_key = _s3_parts(definition["StaticHyperParameters"]["sagemaker_submit_directory"])
+    src_bucket, src_key = _s3_parts(toolkit_decoded(definition["StaticHyperParameters"])["sagemaker_submit_directory"])
     aws_call("upload the source tarball", s3.put_object, Bucket=src_bucket, Key=src_key, Body=source)
     for local, uri in uploads:
         upload_path(session, local, uri)

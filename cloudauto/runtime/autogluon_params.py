@@ -1,0 +1,225 @@
+"""The one check of an `engine: autogluon` sweep space, names and values, for every backend.
+
+A misspelt family or preset, a duration where seconds belong, `holdout_frac: 2` or
+`num_bag_folds: 1` would otherwise compile and then fail in every trial (on SageMaker, on GPU
+instances). The backends call `issues(spec)` at compile time; each issue points at the
+parameter's field. The model families and presets are AutoGluon's own for the one release
+cloudauto pins (`versions.AUTOGLUON_VERSION`); a test holds these tables to the installed
+AutoGluon, so they cannot drift, and `validate` stays free of AutoGluon imports.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..spec.errors import SpecIssue
+from ..spec.metrics import Task
+from .versions import AUTOGLUON_VERSION
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+# autogluon.tabular.registry.ag_model_registry.keys (1.6.3)
+TABULAR_FAMILIES = frozenset(
+    "AG_AUTOMM AG_IMAGE_NN AG_TEXT_NN CAT DUMMY EBM ENS_WEIGHTED FASTAI FT_TRANSFORMER GBM GBM_PREP IM_BOOSTEDRULES IM_FIGS "
+    "IM_GREEDYTREE IM_HSTREE IM_RULEFIT KNN LR MITRA NN_TORCH NORI REALMLP REALTABPFN-V2 REALTABPFN-V2.5 RF "
+    "SIMPLE_ENS_WEIGHTED TABDPT TABDPT-TURBO TABICL TABM TABPFN-2.6 TABPFN-3 TABPFNMIX XGB XT".split()
+)
+# autogluon.tabular.configs.presets_configs: tabular_presets_dict and tabular_presets_alias (1.6.3)
+TABULAR_PRESETS = frozenset(
+    "best_quality best_quality_v082 best_quality_v150 experimental_quality_v120 extreme_quality extreme_quality_v140 "
+    "extreme_quality_v150 good_quality good_quality_v082 high_quality high_quality_v082 high_quality_v150 ignore_text "
+    "ignore_text_ngrams interpretable medium_quality noncommercial optimize_for_deployment tabarena best best_quality_v140 "
+    "best_v140 best_v150 bq eq experimental_quality_v140 extreme extreme_v140 extreme_v150 extreme_v160 good "
+    "good_quality_faster_inference_only_refit gq high high_quality_fast_inference_only_refit high_v150 hq medium "
+    "medium_quality_faster_train mq noncommercial_v160".split()
+)
+# autogluon.timeseries.models.registry.ModelRegistry.REGISTRY, less the abstract classes (1.6.3)
+TIMESERIES_MODELS = frozenset(
+    "ADIDA ARIMA AutoARIMA AutoCES AutoETS Average Chronos Chronos-2 Chronos2 Croston CrostonSBA DLinear DeepAR "
+    "DirectTabular DynamicOptimizedTheta ETS IMAPA NPTS Naive PatchTST PerStepTabular RecursiveTabular SeasonalAverage "
+    "SeasonalNaive SimpleFeedForward TFT TemporalFusionTransformer Theta TiDE Toto Toto2 WaveNet Zero".split()
+)
+# autogluon.timeseries.configs.get_predictor_presets() (1.6.3)
+TIMESERIES_PRESETS = frozenset(
+    "best best_quality bolt_base bolt_mini bolt_small bolt_tiny bq chronos2 chronos2_ensemble chronos2_small "
+    "experimental experimental_quality fast_training high high_quality hq medium medium_quality mq".split()
+)
+FAMILY_ALIASES = {
+    "lightgbm": "GBM",
+    "gbm": "GBM",
+    "catboost": "CAT",
+    "cat": "CAT",
+    "xgboost": "XGB",
+    "xgb": "XGB",
+    "random_forest": "RF",
+    "rf": "RF",
+    "extra_trees": "XT",
+    "xt": "XT",
+    "knn": "KNN",
+    "linear": "LR",
+    "lr": "LR",
+    "neural_net": "NN_TORCH",
+    "nn_torch": "NN_TORCH",
+    "fastai": "FASTAI",
+}
+
+
+def _number(
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    open_high: bool = False,
+    also: Iterable[float] = (),
+) -> Any:
+    """A rule for a numeric fit argument: (value) -> problem or None."""
+    allowed = set(also)
+
+    def rule(value: Any) -> Optional[str]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{value!r} is not a number" + (" (write seconds, e.g. 60)" if isinstance(value, str) else "")
+        if integer and not float(value).is_integer():
+            return f"{value!r} is not a whole number"
+        if value in allowed:
+            return None
+        if low is not None and (value < low or (open_low and value == low)):
+            return f"{value!r} is out of range"
+        if high is not None and (value > high or (open_high and value == high)):
+            return f"{value!r} is out of range"
+        return None
+
+    return rule
+
+
+def _boolean(value: Any) -> Optional[str]:
+    return None if isinstance(value, bool) else f"{value!r} is not true or false"
+
+
+# fit argument -> (rule, what is valid)
+FIT_RULES: dict[str, tuple[Any, str]] = {
+    "time_limit": (_number(0, open_low=True), "a number of seconds > 0"),
+    "num_bag_folds": (_number(2, integer=True, also=(0,)), "0 (no bagging) or an integer >= 2"),
+    "num_bag_sets": (_number(1, integer=True), "an integer >= 1"),
+    "num_stack_levels": (_number(0, integer=True), "an integer >= 0"),
+    "holdout_frac": (_number(0, 1, open_low=True, open_high=True), "a fraction in (0, 1)"),
+    "auto_stack": (_boolean, "true or false"),
+    "dynamic_stacking": (_boolean, "true or false"),
+    "refit_full": (_boolean, "true or false"),
+    "calibrate": (_boolean, "true or false"),
+}
+_FAMILY_PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_\-.]*?)\.([A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+def family(name: str) -> str:
+    return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
+
+
+def _did_you_mean(word: str, valid: Iterable[str]) -> str:
+    lowered: dict[str, str] = {}
+    for v in valid:  # the first spelling wins: families come before their aliases
+        lowered.setdefault(v.lower(), v)
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"did you mean '{lowered[close[0]]}'? " if close else ""
+
+
+def _values(dist: Any) -> list[Any]:
+    """The values a distribution can produce that a check can look at: all of a choice, the bounds of a range."""
+    kind = dist.kind
+    if kind == "fixed":
+        return [dist.value]
+    if kind == "choice":
+        return list(dist.values)
+    if kind == "randint":
+        return [dist.low, dist.high - 1]
+    if kind in ("uniform", "loguniform", "quniform", "qloguniform"):
+        return [dist.low, dist.high]
+    return []  # normal / lognormal: unbounded, checked by the backends that cannot take them
+
+
+def _families(value: Any, task: Task) -> Optional[str]:
+    if not isinstance(value, str) or not value.strip():
+        return f"{value!r} is not a model family name"
+    timeseries = task is Task.TIME_SERIES_FORECASTING
+    for part in (p.strip() for p in value.split(",")):
+        known = part in TIMESERIES_MODELS if timeseries else family(part) in TABULAR_FAMILIES
+        if not known:
+            valid = sorted(TIMESERIES_MODELS) if timeseries else [*sorted(TABULAR_FAMILIES), *sorted(FAMILY_ALIASES)]
+            kind = "AutoGluon time-series model" if timeseries else "AutoGluon model family"
+            return f"'{part}' is not an {kind}; {_did_you_mean(part, valid)}valid: {', '.join(valid)}"
+    return None
+
+
+def _preset(value: Any, task: Task) -> Optional[str]:
+    valid = TIMESERIES_PRESETS if task is Task.TIME_SERIES_FORECASTING else TABULAR_PRESETS
+    if isinstance(value, str) and value in valid:
+        return None
+    return f"{value!r} is not an AutoGluon {AUTOGLUON_VERSION} preset; {_did_you_mean(str(value), valid)}valid: {', '.join(sorted(valid))}"
+
+
+def parameter_problem(name: str, dist: Any, task: Task) -> Optional[str]:
+    """What is wrong with one parameter of the space for an AutoGluon fit of `task` (None when nothing is)."""
+    timeseries = task is Task.TIME_SERIES_FORECASTING
+    fit_args = ("presets", "time_limit") if timeseries else ("presets", *FIT_RULES)
+    if name in ("models", "model_name"):
+        check = lambda v: _families(v, task)  # noqa: E731
+    elif name == "presets":
+        check = lambda v: _preset(v, task)  # noqa: E731
+    elif name in fit_args:
+        rule, valid = FIT_RULES[name]
+
+        def check(v: Any) -> Optional[str]:
+            problem = rule(v)
+            return f"{problem}; {name} takes {valid}" if problem else None
+    elif not timeseries and _FAMILY_PARAM.match(name):
+        prefix = _FAMILY_PARAM.match(name).group(1)
+        if family(prefix) not in TABULAR_FAMILIES:
+            valid = sorted(TABULAR_FAMILIES | set(FAMILY_ALIASES))
+            return (
+                f"'{name}': '{prefix}' is not an AutoGluon model family; {_did_you_mean(prefix, valid)}valid: {', '.join(valid)}"
+            )
+        return None
+    else:
+        valid_names = ["models", "model_name", *fit_args] + ([] if timeseries else ["<FAMILY>.<hyperparameter>"])
+        return (
+            f"'{name}' does not map onto an AutoGluon {task.value} fit; "
+            f"{_did_you_mean(name, valid_names)}valid: {', '.join(valid_names)}"
+        )
+    for value in _values(dist):
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        problem = check(value)
+        if problem:
+            where = "" if dist.kind == "fixed" else f" (in its {dist.kind})"
+            return f"{name}{where}: {problem}"
+    return None
+
+
+def issues(spec: JobSpec) -> list[SpecIssue]:
+    """Every parameter of an engine: autogluon space that an AutoGluon fit would refuse, at its field."""
+    if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING):
+        return []  # image / text trials are refused as a whole (untrainable)
+    found = []
+    for index, name, dist in spec.space.distributions():
+        problem = parameter_problem(name, dist, spec.task)
+        if problem:
+            found.append(SpecIssue(problem, ("sweep", "space", index, name)))
+    return found
+
+
+__all__ = [
+    "FAMILY_ALIASES",
+    "FIT_RULES",
+    "TABULAR_FAMILIES",
+    "TABULAR_PRESETS",
+    "TIMESERIES_MODELS",
+    "TIMESERIES_PRESETS",
+    "family",
+    "issues",
+    "parameter_problem",
+]

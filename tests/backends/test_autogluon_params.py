@@ -1,0 +1,99 @@
+"""One check of an engine: autogluon space on every backend: names and values, at the field's line."""
+
+from __future__ import annotations
+
+import pytest
+
+import cloudauto
+from cloudauto.backend import CompileError
+from cloudauto.runtime import autogluon_params as ag
+
+BACKENDS = ["local", "sagemaker", "azureml"]
+SPEC = """\
+name: iris
+task: tabular_classification
+data: {train: ./train.csv, label: target}
+metric: accuracy
+sweep:
+  sampling: random
+  space:
+    presets: medium_quality
+{extra}
+limits: {max_trials: 2}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ("    models: GBMX", "sweep.space.models", "'GBMX' is not an AutoGluon model family; did you mean 'GBM'?"),
+        (
+            "    models: {choice: [GBM, RFF]}",
+            "sweep.space.models",
+            "models (in its choice): 'RFF' is not an AutoGluon model family",
+        ),
+        ("    models: 'GBM,catbost'", "sweep.space.models", "did you mean 'catboost'?"),
+        ("    presets_: best_quality", "sweep.space.presets_", "did you mean 'presets'?"),
+        ("    lr: {uniform: [0.01, 0.1]}", "sweep.space.lr", "'lr' does not map onto an AutoGluon tabular_classification fit"),
+        ("    time_limit: 1m", "sweep.space.time_limit", "'1m' is not a number (write seconds, e.g. 60)"),
+        ("    time_limit: -5", "sweep.space.time_limit", "-5 is out of range; time_limit takes a number of seconds > 0"),
+        ("    holdout_frac: 2", "sweep.space.holdout_frac", "holdout_frac takes a fraction in (0, 1)"),
+        (
+            "    holdout_frac: {uniform: [0.1, 1.5]}",
+            "sweep.space.holdout_frac",
+            "holdout_frac (in its uniform): 1.5 is out of range",
+        ),
+        ("    num_bag_folds: 1", "sweep.space.num_bag_folds", "num_bag_folds takes 0 (no bagging) or an integer >= 2"),
+        ("    num_bag_folds: {randint: [1, 6]}", "sweep.space.num_bag_folds", "(in its randint): 1 is out of range"),
+        ("    GBMM.num_leaves: {randint: [8, 64]}", "sweep.space.GBMM.num_leaves", "'GBMM' is not an AutoGluon model family"),
+        ("    auto_stack: 'yes'", "sweep.space.auto_stack", "auto_stack takes true or false"),
+    ],
+)
+def test_a_bad_autogluon_parameter_fails_compile_at_its_line(tmp_path, backend, extra, field, words):
+    text = SPEC.replace("{extra}", extra)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    spec = cloudauto.JobSpec.from_file(path)  # validate is backend-agnostic: it passes
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend=backend)
+    (issue,) = [spec.locate(i) for i in info.value.issues if words in i.message]
+    assert issue.field == field and issue.file == str(path)
+    assert issue.line == text.splitlines().index(extra) + 1
+
+
+def test_presets_are_checked_and_a_preset_typo_gets_a_suggestion():
+    problem = ag.parameter_problem("presets", cloudauto.spec.space.parse_parameter("bestquality"), ag.Task.TABULAR_CLASSIFICATION)
+    assert "not an AutoGluon 1.6.3 preset; did you mean 'best_quality'?" in problem
+
+
+def test_valid_spaces_compile_and_engine_native_on_azure_is_not_autogluon(tmp_path):
+    text = SPEC.replace(
+        "{extra}",
+        "    models: {choice: [GBM, 'CAT,XGB', lightgbm]}\n    GBM.num_leaves: {randint: [8, 64]}\n"
+        "    holdout_frac: {uniform: [0.1, 0.3]}\n    num_bag_folds: {choice: [0, 2, 5]}\n    time_limit: 30",
+    )
+    spec = cloudauto.JobSpec.from_yaml(text)
+    for backend in BACKENDS:
+        cloudauto.compile(spec, backend=backend)
+    for path in sorted((cloudauto.spec.loader.Path(__file__).parents[2] / "job_specs").glob("*.yaml")):
+        assert ag.issues(cloudauto.JobSpec.from_file(path)) == [] or path.name.startswith(("digits", "fridge"))
+
+
+def test_the_tables_are_the_installed_autogluons():
+    from autogluon.tabular.configs.presets_configs import tabular_presets_alias, tabular_presets_dict
+    from autogluon.tabular.registry import ag_model_registry
+
+    from cloudauto.runtime.versions import AUTOGLUON_VERSION, installed_autogluon
+
+    assert installed_autogluon() == AUTOGLUON_VERSION
+    assert ag.TABULAR_FAMILIES == set(ag_model_registry.keys)
+    assert ag.TABULAR_PRESETS == set(tabular_presets_dict) | set(tabular_presets_alias)
+    timeseries = pytest.importorskip("autogluon.timeseries")
+    from autogluon.timeseries.configs import get_predictor_presets
+    from autogluon.timeseries.models.registry import ModelRegistry
+
+    assert timeseries.__version__ == AUTOGLUON_VERSION
+    assert ag.TIMESERIES_PRESETS == set(get_predictor_presets())
+    registered = {n for n in ModelRegistry.REGISTRY if not n.startswith("Abstract") and n != "MultiWindowBacktesting"}
+    assert ag.TIMESERIES_MODELS == registered
