@@ -170,10 +170,19 @@ class CompiledJob:
             targets = {out: self.render()}
         else:
             targets = {out / name: text for name, text in self.files.items()}
+        folders = {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1} if out.is_dir() else set()
+        for folder in folders:  # a job's own folder holds only what this compile wrote: no stale file of an earlier one
+            if (out / folder).is_dir() and folder.endswith(".code"):
+                import shutil
+
+                shutil.rmtree(out / folder)
         for target, text in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
+            if isinstance(text, bytes):
+                tmp.write_bytes(text)
+            else:
+                tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)  # no half-written file if we are interrupted
             written.append(target)
         return written

@@ -145,8 +145,15 @@ def compile_(file: Path, backend: str, output: Optional[Path], strict: bool, ove
     for note in job.notes:
         click.echo(f"note: {note}", err=True)
     if output:
+        folders: dict[Path, int] = {}
         for written in job.write(output):
-            click.echo(f"wrote {written}", err=True)
+            relative = written.relative_to(output) if written.is_relative_to(output) else written
+            if len(relative.parts) > 1:  # a job's code folder: one line for it, not one per file
+                folders[Path(output) / relative.parts[0]] = folders.get(Path(output) / relative.parts[0], 0) + 1
+            else:
+                click.echo(f"wrote {written}", err=True)
+        for folder, count in folders.items():
+            click.echo(f"wrote {folder}/ ({count} files)", err=True)
     else:
         click.echo(job.render(), nl=False)
     return EXIT_OK

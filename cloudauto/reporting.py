@@ -43,6 +43,10 @@ def parse_line(line: str) -> Optional[tuple[str, float, int]]:
     return match.group(1), float(match.group(2)), int(match.group(3))
 
 
+class MetricsUnreachable(RuntimeError):
+    """The backend reads metrics through a channel this environment lacks."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the scheduler says after a report."""
@@ -117,8 +121,14 @@ def _log_to_mlflow(metrics: dict[str, float], step: int) -> None:
     if not (os.environ.get("AZUREML_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")):
         return
     try:
-        import mlflow  # present in Azure ML's training images
+        import mlflow  # the sweep's only way to see the metric
     except ImportError:
+        if os.environ.get("AZUREML_RUN_ID"):  # silence here would leave the sweep unable to rank or stop any trial
+            raise MetricsUnreachable(
+                f"cloudauto.report({', '.join(metrics)}): this trial runs under Azure ML (AZUREML_RUN_ID is set), whose sweep "
+                "reads metrics from MLflow, and mlflow is not installed in its environment: add mlflow and azureml-mlflow "
+                "to the environment's conda file (or use a curated AzureML-* environment)"
+            ) from None
         return
     try:
         for name, value in metrics.items():
@@ -129,4 +139,4 @@ def _log_to_mlflow(metrics: dict[str, float], step: int) -> None:
         print(f"cloudauto.report: could not log {sorted(metrics)} to MLflow: {exc}", file=sys.stderr, flush=True)
 
 
-__all__ = ["LINE_FORMAT", "PREFIX", "Verdict", "metric_regex", "parse_line", "report"]
+__all__ = ["LINE_FORMAT", "PREFIX", "MetricsUnreachable", "Verdict", "metric_regex", "parse_line", "report"]

@@ -85,3 +85,19 @@ def test_report_logs_to_mlflow_under_azure_ml(tmp_path):
     (run,) = client.search_runs(experiment_ids=["0"])
     history = client.get_metric_history(run.info.run_id, "val_accuracy")
     assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.75)]
+
+
+def test_report_under_azure_ml_without_mlflow_fails_the_trial_with_the_fix():
+    """Silence would leave the sweep blind: an Azure ML trial whose environment lacks mlflow must fail, saying why."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['mlflow'] = None\nimport cloudauto\ncloudauto.report(val_accuracy=0.5)\n"
+    env = {"PATH": "/usr/bin:/bin", "AZUREML_RUN_ID": "run-1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "MetricsUnreachable" in done.stderr and "add mlflow and azureml-mlflow" in done.stderr
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60
+    )
+    assert elsewhere.returncode == 0 and "[cloudauto-metric] name=val_accuracy" in elsewhere.stdout

@@ -16,8 +16,8 @@ from ..conftest import BASE, EXAMPLES, ROOT
 
 def compiled(spec: cloudauto.JobSpec, tmp_path, strict: bool = False):
     job = cloudauto.compile(spec, backend="azureml", strict=strict)
-    (written,) = job.write(tmp_path)
-    return job, load_job(written)
+    written = job.write(tmp_path)
+    return job, load_job(next(p for p in written if p.suffix == ".yml"))
 
 
 def test_the_fridge_spec_is_the_tutorials_job(tmp_path):
@@ -63,7 +63,8 @@ def test_the_torch_script_becomes_a_sweep_over_a_command_job(tmp_path):
     assert environment.image.startswith("mcr.microsoft.com/azureml/")
     pip = next(d["pip"] for d in environment.conda_file["dependencies"] if isinstance(d, dict))
     assert {"torch", "scikit-learn", "mlflow", "azureml-mlflow"} <= {p.split(">")[0].split("=")[0].split("<")[0] for p in pip}
-    assert str(job.trial.code).endswith("torch_digits")
+    code = tmp_path / job.trial.code  # the example's own folder plus cloudauto's reporting module, beside the YAML
+    assert (code / "train.py").is_file() and (code / "cloudauto" / "reporting.py").is_file()
 
 
 SCRIPT = """\
@@ -161,7 +162,8 @@ def test_autogluon_trials_run_cloudauto_s_entry_with_typed_parameters(tmp_path):
         ROOT / "job_specs" / "diabetes.yaml", overrides=["backends.azureml.environment=azureml:cloudauto-autogluon:1"]
     )
     job = cloudauto.compile(spec, backend="azureml")
-    yml, spec_json = job.write(tmp_path)
+    yml, *_ = job.write(tmp_path)
+    spec_json = tmp_path / "diabetes-regression.code" / "spec.json"
     loaded = load_job(yml)
     assert loaded.trial.command.startswith("python -m cloudauto.runtime.azureml_entry --spec spec.json")
     assert "--param GBM.learning_rate=${{search_space.GBM_learning_rate}}" in loaded.trial.command
@@ -240,3 +242,31 @@ def test_image_tasks_go_to_automl_not_to_autogluon_trials(tmp_path):
     with pytest.raises(CompileError, match="engine: azureml: task image_classification: .* MultiModalPredictor trials") as info:
         cloudauto.compile(spec, backend="azureml")
     assert "Use engine: native (an Azure AutoML job)" in str(info.value)
+
+
+def test_two_specs_compiled_into_one_folder_each_keep_their_own_code(tmp_path):
+    """The second compile must not leave the first job's YAML pointing at the second job's spec."""
+    jobs = {}
+    for name in ("diabetes", "iris"):
+        jobs[name] = cloudauto.compile(cloudauto.JobSpec.from_file(ROOT / "job_specs" / f"{name}.yaml"), backend="azureml")
+        jobs[name].write(tmp_path)
+    for job in jobs.values():
+        yml = tmp_path / f"{job.spec.name}.job.yml"
+        assert yml.read_text().startswith("$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\n")
+        loaded = load_job(yml)
+        code = (yml.parent / loaded.trial.code).resolve()
+        assert code == (tmp_path / f"{job.spec.name}.code").resolve()
+        assert json.loads((code / "spec.json").read_text())["name"] == job.spec.name
+        assert (code / "cloudauto" / "runtime" / "azureml_entry.py").is_file()  # the YAML runs as `az ml job create -f` takes it
+    (tmp_path / "iris-classification.code" / "stale.txt").write_text("from an earlier compile")
+    jobs["iris"].write(tmp_path)
+    assert not (tmp_path / "iris-classification.code" / "stale.txt").exists()
+    assert (tmp_path / "diabetes-regression.code" / "spec.json").is_file()  # the other job's files untouched
+
+
+def test_automl_yaml_names_its_schema(tmp_path):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml")
+    job = cloudauto.compile(spec, backend="azureml")
+    (yml,) = job.write(tmp_path)
+    assert yml.read_text().startswith("$schema: https://azuremlsdk2.blob.core.windows.net/preview/0.0.1/autoMLJob.schema.json\n")
+    load_job(yml)

@@ -26,6 +26,7 @@ from typing import Any
 from cloudauto.backend import CompileError, NotSupportedError
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
+from cloudauto.runtime.versions import AUTOGLUON_VERSION
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
@@ -275,9 +276,17 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         ),
         tags={"cloudauto:job": spec.name, **spec.tags},
     )
-    return job, {"__code__": code}
+    return job, {"__code__": f"./{code_folder(spec)}"}
 
 
+def code_folder(spec: JobSpec) -> str:
+    """One code folder per compiled job, beside its YAML: compiling another spec into the same folder leaves it alone."""
+    return f"{spec.name}.code"
+
+
+# the schemas `az ml` job YAML files name, so an editor validates what compile writes
+SWEEP_SCHEMA = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
+AUTOML_SCHEMA = "https://azuremlsdk2.blob.core.windows.net/preview/0.0.1/autoMLJob.schema.json"
 _CURATED = re.compile(r"^azureml:(//registries/azureml/environments/)?AzureML-", re.I)
 _REFERENCE = re.compile(r"^azureml:")
 METRIC_PACKAGES = ("mlflow", "azureml-mlflow")
@@ -346,7 +355,7 @@ def command_environment(spec: JobSpec, out: _Problems) -> Any:
 
 ENTRY = "python -m cloudauto.runtime.azureml_entry"
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-AUTOGLUON_PIN = "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3"
+AUTOGLUON_PIN = f"autogluon.tabular[lightgbm,catboost,xgboost]=={AUTOGLUON_VERSION}"
 
 
 def default_environment() -> Any:
@@ -420,7 +429,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             *(f"--param {name}=${{{{search_space.{key}}}}}" for key, name in safe.items()),
         ]
     )
-    trial = CommandJob(command=line, code="./code", environment=settings.environment or default_environment())
+    trial = CommandJob(command=line, code=f"./{code_folder(spec)}", environment=settings.environment or default_environment())
     grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
     limits = spec.limits
     metric = spec.objective
@@ -442,8 +451,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         ),
         tags={"cloudauto:job": spec.name, **spec.tags},
     )
-    extra = {"__spec__": json.dumps(spec.to_dict(), indent=2), "__code__": "./code"}
-    return job, {**{f"input:{r}": p for r, p in locals_.items()}, **extra}
+    return job, {**{f"input:{r}": p for r, p in locals_.items()}, "__code__": f"./{code_folder(spec)}"}
 
 
 def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str]]:
@@ -461,15 +469,19 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
         raise CompileError("azureml", out.errors)
     if spec.backends.azureml.compute is None:
         out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
-    files = {f"{spec.name}.job.yml": to_yaml(job, locals_)}
+    files: dict[str, Any] = {f"{spec.name}.job.yml": to_yaml(job, locals_)}
     notes = [
         f"upload on submit: {path} ({role.removeprefix('input:')})" for role, path in locals_.items() if not role.startswith("__")
     ]
-    if "__code__" in locals_ and "__spec__" not in locals_:
-        notes.append(f"upload on submit: the code folder {locals_['__code__']}")
-    if "__spec__" in locals_:
-        files["code/spec.json"] = locals_["__spec__"] + "\n"
-        notes.append("upload on submit: code/ (spec.json and cloudauto's runtime); the environment provides AutoGluon")
+    if "__code__" in locals_:
+        from .submit import code_folder_files
+
+        folder = code_folder(spec)
+        files.update({f"{folder}/{name}": data for name, data in code_folder_files(spec).items()})
+        what = (
+            "your code and cloudauto's reporting module" if spec.engine is Engine.COMMAND else "spec.json and cloudauto's runtime"
+        )
+        notes.append(f"upload on submit: {folder}/ ({what}), the trial's code folder")
     return job, files, out.warnings, notes
 
 
@@ -488,8 +500,9 @@ def to_yaml(job: Any, local_inputs: dict[str, str]) -> str:
         role = key.removeprefix("input:")
         if key.startswith("input:") and isinstance(data.get("inputs", {}).get(role), dict):
             data["inputs"][role]["path"] = path
-    header = "$schema: " + data.pop("$schema") + "\n" if "$schema" in data else ""
-    return header + yaml.safe_dump(data, sort_keys=False)
+    data.pop("$schema", None)
+    schema = SWEEP_SCHEMA if data.get("type") == "sweep" else AUTOML_SCHEMA
+    return f"$schema: {schema}\n" + yaml.safe_dump(data, sort_keys=False)
 
 
 __all__ = ["build", "distribution", "to_yaml"]

@@ -70,14 +70,16 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
         ) from None
 
 
-def stage_code(spec: JobSpec, dest: Path) -> Path:
+def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
     """What the trial's `code` folder holds on Azure: the user's code or cloudauto's bundle, plus cloudauto."""
     if spec.engine is Engine.COMMAND:
         user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
-        files = {**package_files(), **user}  # the user's own files win a name clash
-    else:
-        files = bundle_files(spec)
-    return write_folder(files, dest)
+        return {**package_files(), **user}  # the user's own files win a name clash
+    return bundle_files(spec)
+
+
+def stage_code(spec: JobSpec, dest: Path) -> Path:
+    return write_folder(code_folder_files(spec), dest)
 
 
 def submit(job: CompiledJob, *, client: Any = None) -> Any:
@@ -109,4 +111,4 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
     return AzureMLJob(created.name, client=client, spec=spec)
 
 
-__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "stage_code", "submit"]
+__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "code_folder_files", "stage_code", "submit"]
