@@ -37,7 +37,7 @@ demo: install-local
 	$(BIN)/cloudauto validate job_specs/iris.yaml
 	$(BIN)/python job_specs/demo.py
 
-test: install-all test-image
+test: install-all test-image .venv-mltable/.ok
 	$(BIN)/ruff check cloudauto backends tests bench job_specs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -45,6 +45,13 @@ test: install-all test-image
 # engine runs it says why, and those tests are skipped with that reason
 test-image: install-all
 	$(BIN)/python tests/backends/docker_image.py
+
+# Azure's mltable package in a venv of its own (its pins clash with the main one's); the Azure
+# tests load every compiled MLTable with it
+.venv-mltable/.ok: tests/mltable-requirements.txt
+	$(PYTHON) -m venv .venv-mltable
+	.venv-mltable/bin/python -m pip install --quiet --disable-pip-version-check -r tests/mltable-requirements.txt
+	@touch $@
 
 # the image for docker mode (backends.local.image: cloudauto-local:latest)
 IMAGE ?= cloudauto-local:latest
@@ -76,4 +83,4 @@ schema: install-core
 	$(BIN)/cloudauto schema -o job_specs/cloudauto.schema.json
 
 clean:
-	rm -rf $(VENV) .venv-core .pytest_cache .cloudauto
+	rm -rf $(VENV) .venv-core .venv-mltable .pytest_cache .cloudauto

@@ -172,7 +172,7 @@ class CompiledJob:
             targets = {out / name: text for name, text in self.files.items()}
         folders = {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1} if out.is_dir() else set()
         for folder in folders:  # a job's own folder holds only what this compile wrote: no stale file of an earlier one
-            if (out / folder).is_dir() and folder.endswith(".code"):
+            if (out / folder).is_dir() and folder.endswith((".code", ".data")):
                 import shutil
 
                 shutil.rmtree(out / folder)

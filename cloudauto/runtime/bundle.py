@@ -66,7 +66,7 @@ def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
     total = 0
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
+        if any(part in _SKIP_DIRS or part.startswith((".venv", "venv")) for part in rel.parts) or not path.is_file():
             continue
         data = path.read_bytes()
         total += len(data)

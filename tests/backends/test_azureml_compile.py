@@ -101,16 +101,24 @@ def test_v1_search_space_names_are_refused_with_the_v2_name():
 
 
 def test_local_data_is_written_as_a_path_and_loads_back(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "valid").mkdir()
+    Image.new("RGB", (10, 10)).save(tmp_path / "valid" / "1.jpg")
+    box = {"label": "can", "topX": 0.1, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5, "isCrowd": 0}
+    (tmp_path / "valid" / "valid.jsonl").write_text(json.dumps({"image_url": "1.jpg", "label": [box]}) + "\n")
     text = (
         ROOT.joinpath("job_specs", "fridge_objects_od.yaml")
         .read_text()
-        .replace("azureml://datastores/workspaceblobstore/paths/fridge/valid/", "./data/fridge/valid/")
+        .replace("azureml://datastores/workspaceblobstore/paths/fridge/valid/", "./valid/valid.jsonl")
     )
-    spec = cloudauto.JobSpec.from_yaml(text, source=str(ROOT / "job_specs" / "fridge_objects_od.yaml"))
-    job, loaded = compiled(spec, tmp_path)
+    (tmp_path / "fridge.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "fridge.yaml")
+    job, loaded = compiled(spec, tmp_path / "out")
     assert "azureml:./" not in job.render()
-    assert loaded.validation_data.path.endswith("data/fridge/valid")
-    assert any("upload on submit" in n for n in job.notes)
+    assert loaded.validation_data.path == "./fridge-objects-od.data/validation"  # the compiled MLTable beside the YAML
+    assert loaded.training_data.path == "azureml://datastores/workspaceblobstore/paths/fridge/train/"  # referenced as is
+    assert (tmp_path / "out" / "fridge-objects-od.data" / "validation" / "MLTable").is_file()
 
 
 def test_what_azure_cannot_run_is_refused():

@@ -308,3 +308,30 @@ def test_the_cli_follows_an_azure_job_and_reports_missing_ones_cleanly(workspace
     assert f"{job.id}: running; 1/20 trials 1 running" in result.output
     result = runner.invoke(cli, ["status", "no-such-job", "--backend", "azureml"])
     assert result.exit_code == 3 and "get job no-such-job: not found" in result.output and "Traceback" not in result.output
+
+
+def test_local_images_are_uploaded_and_the_job_reads_a_table_of_their_datastore_urls(workspace, tmp_path):
+    """What Azure AutoML reads: an MLTable whose image_url values are the uploaded images' datastore URLs."""
+    from job_specs import make_data
+
+    fake, _ = workspace
+    make_data.digits(tmp_path / "data")
+    (tmp_path / "digits_images.yaml").write_text((ROOT / "job_specs" / "digits_images.yaml").read_text())
+    spec = cloudauto.JobSpec.from_file(tmp_path / "digits_images.yaml")
+    job = cloudauto.submit(spec, backend="azureml")
+    puts = [u for m, u, _ in fake.calls if m == "PUT" and "/data/" in u]
+    assert any("digits-image-classification-train-images" in u for u in puts)
+    images = [k for k in fake.blobs if k.endswith(".png")]
+    import pandas as pd
+
+    expected = pd.read_csv(tmp_path / "data" / "digits" / "train.csv")
+    assert {k.rsplit("/", 1)[1] for k in images} == {p.rsplit("/", 1)[1] for p in expected["image"]}  # those, and only those
+    tables = {k: v for k, v in fake.blobs.items() if k.endswith("train.jsonl")}
+    (table,) = tables.values()
+    rows = [json.loads(line) for line in table.decode().splitlines()]
+    assert [r["label"] for r in rows] == [str(v) for v in expected["label"]]
+    assert all(r["image_url"].startswith("azureml://") and r["image_url"].endswith(".png") for r in rows)
+    assert not any("file://" in r["image_url"] for r in rows)
+    (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
+    data = sent["properties"]["taskDetails"]
+    assert data["trainingData"]["jobInputType"].lower() == "mltable" and data["trainingData"]["uri"]

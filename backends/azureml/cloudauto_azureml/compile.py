@@ -35,6 +35,8 @@ from cloudauto.spec.space import Choice, Fixed, LogNormal, LogUniform, Normal, Q
 from cloudauto.spec.types import scheme_of
 
 _IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
+# AutoML tasks whose REST job carries testData (image and text jobs have training and validation data only)
+_TAKES_TEST_DATA = {Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING}
 _BAYESIAN_KINDS = {"choice", "uniform", "quniform", "fixed"}
 MAX_EXACT_CHOICE = 1000
 
@@ -141,6 +143,30 @@ def _input(uri: str, base_dir: str | None, *, mltable: bool) -> tuple[Any, str |
     return Input(type=kind, path=uri), None
 
 
+def data_folder(spec: JobSpec) -> str:
+    return f"{spec.name}.data"
+
+
+def image_table(spec: JobSpec, role: str, local: str, out: _Problems) -> tuple[Any, str] | None:
+    """(the mltable Input, its MLTable file and JSON Lines as text) for local image data, in any accepted form.
+
+    The table lists each image by its file:// URL, so it loads here as it was compiled;
+    submit uploads the images and writes their datastore URLs into the table it sends.
+    """
+    from azure.ai.ml import Input
+
+    from cloudauto.runtime.image_data import ImageDataError, image_records, jsonl_text, mltable_text
+
+    try:
+        records = image_records(local, spec.data.label, detection=spec.task is Task.IMAGE_OBJECT_DETECTION)
+    except ImageDataError as exc:
+        out.error(("data", role), str(exc))
+        return None
+    folder = f"./{data_folder(spec)}/{role}"
+    text = json.dumps({"MLTable": mltable_text(f"{role}.jsonl"), f"{role}.jsonl": jsonl_text(records, lambda p: p.as_uri())})
+    return Input(type="mltable", path=folder), text
+
+
 def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
     from azure.ai.ml import automl
 
@@ -153,9 +179,21 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
     locals_: dict[str, str] = {}
     data = {}
     for role, uri in spec.data.uris().items():
+        if role == "test" and spec.task not in _TAKES_TEST_DATA:  # the REST job has no testData: say so, drop nothing silently
+            out.warn(
+                ("data", "test"),
+                f"Azure AutoML {spec.task.value} jobs take training and validation data only: the test data is not "
+                "sent (score it against the deployed endpoint instead)",
+            )
+            continue
         value, local = _input(uri, spec.base_dir, mltable=True)
         data[role] = value
-        if local:
+        if local and image:
+            table = image_table(spec, role, local, out)
+            if table is not None:
+                data[role], locals_[f"table:{role}"] = table
+                locals_[role] = data[role].path
+        elif local:
             locals_[role] = local
     common = {
         "compute": settings.compute,
@@ -163,6 +201,7 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         "name": None,
         "training_data": data.get("train"),
         "validation_data": data.get("validation"),
+        "test_data": data.get("test"),
         "target_column_name": spec.data.label,
         "primary_metric": metric,
         "tags": {"cloudauto:job": spec.name, **spec.tags},
@@ -471,8 +510,20 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
         out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
     files: dict[str, Any] = {f"{spec.name}.job.yml": to_yaml(job, locals_)}
     notes = [
-        f"upload on submit: {path} ({role.removeprefix('input:')})" for role, path in locals_.items() if not role.startswith("__")
+        f"upload on submit: {path} ({role.removeprefix('input:')})"
+        for role, path in locals_.items()
+        if not role.startswith(("__", "table:")) and f"table:{role}" not in locals_
     ]
+    for key, text in locals_.items():
+        if key.startswith("table:"):
+            role = key.removeprefix("table:")
+            for name, content in json.loads(text).items():
+                files[f"{data_folder(spec)}/{role}/{name}"] = content
+            notes.append(
+                f"{data_folder(spec)}/{role}/: the {role} images as an MLTable over JSON Lines; "
+                "submit uploads the images and sends the table with their datastore URLs"
+            )
+
     if "__code__" in locals_:
         from .submit import code_folder_files
 

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from cloudauto.backend import CompiledJob, CompileError
 from cloudauto.runtime.bundle import bundle_files, code_files, package_files, write_folder
 from cloudauto.spec.errors import CloudautoError, SpecIssue
+from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 SPEC_PROPERTY = "cloudauto.spec"
@@ -82,6 +83,57 @@ def stage_code(spec: JobSpec, dest: Path) -> Path:
     return write_folder(code_folder_files(spec), dest)
 
 
+_DATA_KEYS = {"train": "training_data", "validation": "validation_data", "test": "test_data"}
+
+
+def stage_image_tables(job: CompiledJob, client: Any, dest: Path) -> dict[str, Path]:
+    """Local images of an AutoML image job: uploaded as a data asset, the table rewritten with their datastore URLs.
+
+    The compiled table lists file:// URLs; Azure's AutoML reads each image_url as a stream, which
+    must be a URL the workspace can read (as azureml-examples build it after uploading the images).
+    """
+    import os
+    import shutil
+
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import Data
+
+    from cloudauto.runtime.data import resolve
+    from cloudauto.runtime.image_data import image_records, jsonl_text, mltable_text
+
+    spec = job.spec
+    tables: dict[str, Path] = {}
+    for role, uri in spec.data.uris().items():
+        if not any(name.endswith(f".data/{role}/MLTable") for name in job.files):
+            continue
+        records = image_records(resolve(uri, spec.base_dir), spec.data.label, detection=spec.task is Task.IMAGE_OBJECT_DETECTION)
+        root = Path(os.path.commonpath([r.image.parent for r in records]))
+        images = dest / f"{role}-images"
+        for record in records:  # exactly the listed images, in their layout: not whatever else shares the folder
+            target = images / record.image.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(record.image, target)
+            except OSError:
+                shutil.copyfile(record.image, target)
+        asset = azure_call(
+            f"upload the {role} images",
+            client.data.create_or_update,
+            Data(
+                name=f"{spec.name}-{role}-images", type=AssetTypes.URI_FOLDER, path=str(images), tags={"cloudauto:job": spec.name}
+            ),
+        )
+        base = str(asset.path).rstrip("/")
+        table = dest / f"{role}-table"
+        table.mkdir()
+        (table / f"{role}.jsonl").write_text(
+            jsonl_text(records, lambda p, root=root, base=base: f"{base}/{p.relative_to(root).as_posix()}")
+        )
+        (table / "MLTable").write_text(mltable_text(f"{role}.jsonl"))
+        tables[role] = table
+    return tables
+
+
 def submit(job: CompiledJob, *, client: Any = None) -> Any:
     from .handle import AzureMLJob
 
@@ -102,6 +154,10 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
     with tempfile.TemporaryDirectory(prefix="cloudauto-azureml-") as tmp:
         if spec.engine is not Engine.NATIVE:
             entity.trial.code = str(stage_code(spec, Path(tmp) / "code"))
+        for role, table in stage_image_tables(job, client, Path(tmp)).items():
+            from azure.ai.ml import Input
+
+            setattr(entity, _DATA_KEYS[role], Input(type="mltable", path=str(table)))
         created = azure_call(
             f"create job for {spec.name}",
             client.jobs.create_or_update,
