@@ -278,3 +278,19 @@ def test_automl_yaml_names_its_schema(tmp_path):
     (yml,) = job.write(tmp_path)
     assert yml.read_text().startswith("$schema: https://azuremlsdk2.blob.core.windows.net/preview/0.0.1/autoMLJob.schema.json\n")
     load_job(yml)
+
+
+def test_a_named_environment_is_told_it_needs_mlflow_and_a_conda_file_without_it_is_refused(tmp_path):
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml", overrides=["backends.azureml.environment=azureml:mine:1"]
+    )
+    job = cloudauto.compile(spec, backend="azureml")
+    assert any(w.field == "backends.azureml.environment" and "azureml-mlflow" in w.message for w in job.warnings)
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    (tmp_path / "env.yml").write_text("name: x\ndependencies:\n  - python=3.11\n  - pip:\n      - torch\n")
+    (tmp_path / "spec.yaml").write_text(
+        "name: cmd\ntask: custom\nengine: command\nmetric: {name: acc, goal: maximize}\n"
+        "command: {run: python train.py, code: ., environment: env.yml}\n"
+    )
+    with pytest.raises(CompileError, match="env.yml lacks mlflow, azureml-mlflow"):
+        cloudauto.compile(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="azureml")

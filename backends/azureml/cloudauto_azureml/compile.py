@@ -441,6 +441,12 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     _check_space(spec, out, None)
     if spec.space.is_conditional:
         out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
+    if settings.environment and not _CURATED.match(settings.environment):
+        out.warn(
+            ("backends", "azureml", "environment"),
+            f"Azure ML sweeps read {spec.objective.name} from MLflow: {settings.environment} must carry "
+            f"{' and '.join(METRIC_PACKAGES)} beside AutoGluon {AUTOGLUON_VERSION}, or no trial is ranked",
+        )
     if not settings.environment:
         out.warn(
             ("backends", "azureml", "environment"),
