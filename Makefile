@@ -69,6 +69,7 @@ image:
 	@touch $@
 
 bench: install-all .venv-core/.core
+	$(BIN)/python job_specs/make_data.py all
 	$(BIN)/python bench/validate_cold_start.py --core-python .venv-core/bin/python --full-python $(BIN)/python \
 		--json bench/results/validate_cold_start.json
 	$(BIN)/python bench/local_overhead.py --json bench/results/local_overhead.json

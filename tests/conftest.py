@@ -101,3 +101,14 @@ def http_dir(tmp_path):
     thread.start()
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def example_images() -> Path:
+    """job_specs/data/digits, as `python job_specs/make_data.py digits` makes it: image specs read their data at compile."""
+    folder = ROOT / "job_specs" / "data"
+    if not (folder / "digits" / "train.csv").is_file():
+        from job_specs import make_data
+
+        make_data.digits(folder)
+    return folder / "digits"

@@ -123,7 +123,6 @@ def test_a_trial_container_has_sagemakers_training_layout(engine, tmp_path):
         params=params,
         trial_dir=trial_dir,
         code_dir=code,
-        channels=channels,
     )
     config.pop("detach")
     docker_client().containers.create(**config)

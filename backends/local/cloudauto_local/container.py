@@ -152,7 +152,6 @@ def trial_config(
     params: dict[str, Any],
     trial_dir: Path,
     code_dir: Path,
-    channels: list[str],
 ) -> dict[str, Any]:
     """Keyword arguments for `client.containers.create`: SageMaker's training-container contract."""
     import docker
@@ -254,7 +253,7 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
     started = time.perf_counter()
     try:
         client = docker_client()
-        trial_dir, channels = prepare_trial(spec, message)
+        trial_dir, _ = prepare_trial(spec, message)
         config = trial_config(
             spec,
             image=message["image"],
@@ -263,7 +262,6 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
             params=message["params"],
             trial_dir=trial_dir,
             code_dir=Path(message["code_dir"]),
-            channels=channels,
         )
         config.pop("detach")
         container = client.containers.create(**config)
