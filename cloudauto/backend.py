@@ -170,9 +170,9 @@ class CompiledJob:
             targets = {out: self.render()}
         else:
             targets = {out / name: text for name, text in self.files.items()}
-        folders = {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1} if out.is_dir() else set()
-        for folder in folders:  # a job's own folder holds only what this compile wrote: no stale file of an earlier one
-            if (out / folder).is_dir() and folder.endswith((".code", ".data")):
+        # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left
+        for folder in {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1}:
+            if (out / folder).is_dir():
                 import shutil
 
                 shutil.rmtree(out / folder)

@@ -101,7 +101,21 @@ def _boolean(value: Any) -> Optional[str]:
     return None if isinstance(value, bool) else f"{value!r} is not true or false"
 
 
-# fit argument -> (rule, what is valid)
+# the fit arguments a space may set, with the type each is passed to fit() as
+FIT_ARGS = {
+    "presets": str,
+    "time_limit": float,
+    "num_bag_folds": int,
+    "num_bag_sets": int,
+    "num_stack_levels": int,
+    "auto_stack": bool,
+    "holdout_frac": float,
+    "dynamic_stacking": bool,
+    "refit_full": bool,
+    "calibrate": bool,
+}
+TIMESERIES_FIT_ARGS = ("presets", "time_limit")
+# fit argument -> (rule, what is valid); presets are checked against the preset tables
 FIT_RULES: dict[str, tuple[Any, str]] = {
     "time_limit": (_number(0, open_low=True), "a number of seconds > 0"),
     "num_bag_folds": (_number(2, integer=True, also=(0,)), "0 (no bagging) or an integer >= 2"),
@@ -113,7 +127,9 @@ FIT_RULES: dict[str, tuple[Any, str]] = {
     "refit_full": (_boolean, "true or false"),
     "calibrate": (_boolean, "true or false"),
 }
-_FAMILY_PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_\-.]*?)\.([A-Za-z_][A-Za-z0-9_.]*)$")
+# <FAMILY>.<hyperparameter>; families such as TABPFN-2.6 hold a dot themselves, so the shortest family prefix is taken
+FAMILY_PARAM = re.compile(r"^([A-Za-z][A-Za-z0-9_\-.]*?)\.([A-Za-z_][A-Za-z0-9_.]*)$")
+_FAMILY_CHOICES = [*sorted(TABULAR_FAMILIES), *sorted(FAMILY_ALIASES)]  # families first: they win a did-you-mean
 
 
 def family(name: str) -> str:
@@ -149,7 +165,7 @@ def _families(value: Any, task: Task) -> Optional[str]:
     for part in (p.strip() for p in value.split(",")):
         known = part in TIMESERIES_MODELS if timeseries else family(part) in TABULAR_FAMILIES
         if not known:
-            valid = sorted(TIMESERIES_MODELS) if timeseries else [*sorted(TABULAR_FAMILIES), *sorted(FAMILY_ALIASES)]
+            valid = sorted(TIMESERIES_MODELS) if timeseries else _FAMILY_CHOICES
             kind = "AutoGluon time-series model" if timeseries else "AutoGluon model family"
             return f"'{part}' is not an {kind}; {_did_you_mean(part, valid)}valid: {', '.join(valid)}"
     return None
@@ -162,42 +178,57 @@ def _preset(value: Any, task: Task) -> Optional[str]:
     return f"{value!r} is not an AutoGluon {AUTOGLUON_VERSION} preset; {_did_you_mean(str(value), valid)}valid: {', '.join(sorted(valid))}"
 
 
-def parameter_problem(name: str, dist: Any, task: Task) -> Optional[str]:
-    """What is wrong with one parameter of the space for an AutoGluon fit of `task` (None when nothing is)."""
+def name_problem(name: str, task: Task) -> Optional[str]:
+    """Why `name` is no parameter of an AutoGluon fit of `task` (None when it is one)."""
     timeseries = task is Task.TIME_SERIES_FORECASTING
-    fit_args = ("presets", "time_limit") if timeseries else ("presets", *FIT_RULES)
+    fit_args = TIMESERIES_FIT_ARGS if timeseries else tuple(FIT_ARGS)
+    if name in ("models", "model_name", *fit_args):
+        return None
+    match = None if timeseries else FAMILY_PARAM.match(name)
+    if match:
+        prefix = match.group(1)
+        if family(prefix) in TABULAR_FAMILIES:
+            return None
+        return (
+            f"'{name}': '{prefix}' is not an AutoGluon model family; "
+            f"{_did_you_mean(prefix, _FAMILY_CHOICES)}valid: {', '.join(_FAMILY_CHOICES)}"
+        )
+    valid_names = ["models", "model_name", *fit_args] + ([] if timeseries else ["<FAMILY>.<hyperparameter>"])
+    return (
+        f"'{name}' does not map onto an AutoGluon {task.value} fit; "
+        f"{_did_you_mean(name, valid_names)}valid: {', '.join(valid_names)}"
+    )
+
+
+def _value_check(name: str, task: Task) -> Any:
+    """(value) -> problem or None, for a parameter whose name maps; None where values are AutoGluon's own (GBM.*)."""
     if name in ("models", "model_name"):
-        check = lambda v: _families(v, task)  # noqa: E731
-    elif name == "presets":
-        check = lambda v: _preset(v, task)  # noqa: E731
-    elif name in fit_args:
+        return lambda v: _families(v, task)
+    if name == "presets":
+        return lambda v: _preset(v, task)
+    if name in FIT_RULES:
         rule, valid = FIT_RULES[name]
 
-        def check(v: Any) -> Optional[str]:
-            problem = rule(v)
+        def check(value: Any) -> Optional[str]:
+            problem = rule(value)
             return f"{problem}; {name} takes {valid}" if problem else None
-    elif not timeseries and _FAMILY_PARAM.match(name):
-        prefix = _FAMILY_PARAM.match(name).group(1)
-        if family(prefix) not in TABULAR_FAMILIES:
-            valid = sorted(TABULAR_FAMILIES | set(FAMILY_ALIASES))
-            return (
-                f"'{name}': '{prefix}' is not an AutoGluon model family; {_did_you_mean(prefix, valid)}valid: {', '.join(valid)}"
-            )
-        return None
-    else:
-        valid_names = ["models", "model_name", *fit_args] + ([] if timeseries else ["<FAMILY>.<hyperparameter>"])
-        return (
-            f"'{name}' does not map onto an AutoGluon {task.value} fit; "
-            f"{_did_you_mean(name, valid_names)}valid: {', '.join(valid_names)}"
-        )
-    for value in _values(dist):
+
+        return check
+    return None
+
+
+def parameter_problem(name: str, dist: Any, task: Task) -> Optional[str]:
+    """What is wrong with one parameter of the space for an AutoGluon fit of `task` (None when nothing is)."""
+    problem = name_problem(name, task)
+    check = None if problem else _value_check(name, task)
+    for value in _values(dist) if check else ():
         if isinstance(value, float) and not math.isfinite(value):
             continue
         problem = check(value)
         if problem:
             where = "" if dist.kind == "fixed" else f" (in its {dist.kind})"
             return f"{name}{where}: {problem}"
-    return None
+    return problem
 
 
 def issues(spec: JobSpec) -> list[SpecIssue]:
@@ -214,6 +245,8 @@ def issues(spec: JobSpec) -> list[SpecIssue]:
 
 __all__ = [
     "FAMILY_ALIASES",
+    "FAMILY_PARAM",
+    "FIT_ARGS",
     "FIT_RULES",
     "TABULAR_FAMILIES",
     "TABULAR_PRESETS",
@@ -221,5 +254,6 @@ __all__ = [
     "TIMESERIES_PRESETS",
     "family",
     "issues",
+    "name_problem",
     "parameter_problem",
 ]

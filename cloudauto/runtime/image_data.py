@@ -66,9 +66,12 @@ def _csv(path: Path, label: str) -> list[ImageRecord]:
     return [ImageRecord((path.parent / row[image]).resolve(), row[label]) for row in rows]
 
 
-def _jsonl(path: Path) -> list[ImageRecord]:
+def records_from_jsonl(text: str, base: Path, source: str = "<jsonl>") -> list[ImageRecord]:
+    """Records from Azure's JSON Lines: image_url a path relative to `base`, or a file:// URL."""
+    from urllib.parse import unquote, urlparse
+
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -76,10 +79,14 @@ def _jsonl(path: Path) -> list[ImageRecord]:
             url = str(item["image_url"])
             label = item["label"]
         except (ValueError, KeyError, TypeError):
-            raise ImageDataError(f"{path}:{number}: expected a JSON object with image_url and label") from None
-        local = url.removeprefix("file://")
-        records.append(ImageRecord((path.parent / local).resolve(), label))
+            raise ImageDataError(f"{source}:{number}: expected a JSON object with image_url and label") from None
+        local = unquote(urlparse(url).path) if url.startswith("file://") else url
+        records.append(ImageRecord((base / local).resolve(), label))
     return records
+
+
+def _jsonl(path: Path) -> list[ImageRecord]:
+    return records_from_jsonl(path.read_text(encoding="utf-8"), path.parent, str(path))
 
 
 def _coco(path: Path, data: dict) -> list[ImageRecord]:
@@ -151,4 +158,4 @@ def mltable_text(jsonl_name: str) -> str:
     )
 
 
-__all__ = ["ImageDataError", "ImageRecord", "image_records", "jsonl_text", "mltable_text"]
+__all__ = ["ImageDataError", "ImageRecord", "image_records", "jsonl_text", "mltable_text", "records_from_jsonl"]

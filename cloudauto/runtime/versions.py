@@ -8,8 +8,6 @@ and the SageMaker AutoGluon DLC all pin this one. Tests hold each of them to it.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Optional
 
 AUTOGLUON_VERSION = "1.6.3"
@@ -28,17 +26,6 @@ def installed_autogluon() -> Optional[str]:
     return None
 
 
-def model_autogluon(model_dir: str | Path) -> Optional[str]:
-    """The AutoGluon release a cloudauto model folder was trained with (None when it does not say)."""
-    info = Path(model_dir) / MODEL_INFO
-    if not info.is_file():
-        return None
-    try:
-        return json.loads(info.read_text()).get("autogluon_version")
-    except ValueError:
-        return None
-
-
 def mismatch(model_version: Optional[str], serving_version: Optional[str], where: str) -> Optional[str]:
     """Why `where` cannot serve a model of `model_version` (None when it can, or when either is unknown)."""
     if not model_version or not serving_version or model_version == serving_version:
@@ -49,4 +36,4 @@ def mismatch(model_version: Optional[str], serving_version: Optional[str], where
     )
 
 
-__all__ = ["AUTOGLUON_VERSION", "MODEL_INFO", "installed_autogluon", "mismatch", "model_autogluon"]
+__all__ = ["AUTOGLUON_VERSION", "MODEL_INFO", "installed_autogluon", "mismatch"]

@@ -147,8 +147,8 @@ def data_folder(spec: JobSpec) -> str:
     return f"{spec.name}.data"
 
 
-def image_table(spec: JobSpec, role: str, local: str, out: _Problems) -> tuple[Any, str] | None:
-    """(the mltable Input, its MLTable file and JSON Lines as text) for local image data, in any accepted form.
+def image_table(spec: JobSpec, role: str, local: str, out: _Problems) -> tuple[Any, dict[str, str]] | None:
+    """(the mltable Input, its MLTable file and JSON Lines by name) for local image data, in any accepted form.
 
     The table lists each image by its file:// URL, so it loads here as it was compiled;
     submit uploads the images and writes their datastore URLs into the table it sends.
@@ -163,8 +163,8 @@ def image_table(spec: JobSpec, role: str, local: str, out: _Problems) -> tuple[A
         out.error(("data", role), str(exc))
         return None
     folder = f"./{data_folder(spec)}/{role}"
-    text = json.dumps({"MLTable": mltable_text(f"{role}.jsonl"), f"{role}.jsonl": jsonl_text(records, lambda p: p.as_uri())})
-    return Input(type="mltable", path=folder), text
+    files = {"MLTable": mltable_text(f"{role}.jsonl"), f"{role}.jsonl": jsonl_text(records, lambda p: p.as_uri())}
+    return Input(type="mltable", path=folder), files
 
 
 def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
@@ -176,7 +176,7 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         out.error(("metric",), f"{spec.objective.name} is not a primary metric Azure AutoML takes for {spec.task.value}")
         return None, {}
     image = spec.task in _IMAGE
-    locals_: dict[str, str] = {}
+    locals_: dict[str, Any] = {}  # role -> local path; table:<role> -> the table's files
     data = {}
     for role, uri in spec.data.uris().items():
         if role == "test" and spec.task not in _TAKES_TEST_DATA:  # the REST job has no testData: say so, drop nothing silently
@@ -323,12 +323,29 @@ def code_folder(spec: JobSpec) -> str:
     return f"{spec.name}.code"
 
 
+def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
+    """What the trial's code folder holds on Azure: the user's code or cloudauto's bundle, plus cloudauto."""
+    from cloudauto.runtime.bundle import bundle_files, code_files, package_files
+
+    if spec.engine is Engine.COMMAND:
+        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
+        return {**package_files(), **user}  # the user's own files win a name clash
+    return bundle_files(spec)
+
+
 # the schemas `az ml` job YAML files name, so an editor validates what compile writes
 SWEEP_SCHEMA = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
 AUTOML_SCHEMA = "https://azuremlsdk2.blob.core.windows.net/preview/0.0.1/autoMLJob.schema.json"
 _CURATED = re.compile(r"^azureml:(//registries/azureml/environments/)?AzureML-", re.I)
 _REFERENCE = re.compile(r"^azureml:")
 METRIC_PACKAGES = ("mlflow", "azureml-mlflow")
+
+
+def _needs_mlflow(metric: str, environment: str, extra: str = "") -> str:
+    return (
+        f"Azure ML sweeps read {metric} from MLflow: {environment} must carry {' and '.join(METRIC_PACKAGES)}{extra}, "
+        "or no trial is ranked"
+    )
 
 
 def _pip_names(conda: dict[str, Any]) -> set[str]:
@@ -354,11 +371,7 @@ def command_environment(spec: JobSpec, out: _Problems) -> Any:
     path = ("command", "environment")
     if command.environment and _REFERENCE.match(command.environment):
         if not _CURATED.match(command.environment):
-            out.warn(
-                path,
-                f"Azure ML sweeps read {spec.metric.name} from MLflow: {command.environment} must carry "
-                f"{' and '.join(METRIC_PACKAGES)} (curated AzureML-* environments do), or no trial is ranked",
-            )
+            out.warn(path, _needs_mlflow(spec.metric.name, command.environment, " (curated AzureML-* environments do)"))
         return command.environment
     if command.environment:
         import yaml
@@ -384,8 +397,7 @@ def command_environment(spec: JobSpec, out: _Problems) -> Any:
     if command.image:
         out.warn(
             ("command", "image"),
-            f"Azure ML sweeps read {spec.metric.name} from MLflow: the image {command.image} must carry "
-            f"{' and '.join(METRIC_PACKAGES)}; or name a conda file in command.environment",
+            _needs_mlflow(spec.metric.name, f"the image {command.image}", " (or name a conda file in command.environment)"),
         )
         return Environment(image=command.image)
     out.error(("command",), "Azure ML needs command.environment (azureml:name:version, or a conda YAML file) or command.image")
@@ -444,8 +456,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     if settings.environment and not _CURATED.match(settings.environment):
         out.warn(
             ("backends", "azureml", "environment"),
-            f"Azure ML sweeps read {spec.objective.name} from MLflow: {settings.environment} must carry "
-            f"{' and '.join(METRIC_PACKAGES)} beside AutoGluon {AUTOGLUON_VERSION}, or no trial is ranked",
+            _needs_mlflow(spec.objective.name, settings.environment, f" beside AutoGluon {AUTOGLUON_VERSION}"),
         )
     if not settings.environment:
         out.warn(
@@ -520,10 +531,10 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
         for role, path in locals_.items()
         if not role.startswith(("__", "table:")) and f"table:{role}" not in locals_
     ]
-    for key, text in locals_.items():
+    for key, table in locals_.items():
         if key.startswith("table:"):
             role = key.removeprefix("table:")
-            for name, content in json.loads(text).items():
+            for name, content in table.items():
                 files[f"{data_folder(spec)}/{role}/{name}"] = content
             notes.append(
                 f"{data_folder(spec)}/{role}/: the {role} images as an MLTable over JSON Lines; "
@@ -531,8 +542,6 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
             )
 
     if "__code__" in locals_:
-        from .submit import code_folder_files
-
         folder = code_folder(spec)
         files.update({f"{folder}/{name}": data for name, data in code_folder_files(spec).items()})
         what = (

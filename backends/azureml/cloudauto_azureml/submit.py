@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompiledJob, CompileError
-from cloudauto.runtime.bundle import bundle_files, code_files, package_files, write_folder
+from cloudauto.runtime.bundle import write_folder
 from cloudauto.spec.errors import CloudautoError, SpecIssue
-from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 SPEC_PROPERTY = "cloudauto.spec"
@@ -71,23 +70,19 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
         ) from None
 
 
-def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
-    """What the trial's `code` folder holds on Azure: the user's code or cloudauto's bundle, plus cloudauto."""
-    if spec.engine is Engine.COMMAND:
-        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
-        return {**package_files(), **user}  # the user's own files win a name clash
-    return bundle_files(spec)
+def stage_code(job: CompiledJob, dest: Path) -> Path:
+    """The trial's code folder as compile wrote it (<name>.code/): what the YAML runs is what is uploaded."""
+    from .compile import code_folder
 
-
-def stage_code(spec: JobSpec, dest: Path) -> Path:
-    return write_folder(code_folder_files(spec), dest)
+    prefix = code_folder(job.spec) + "/"
+    return write_folder({k[len(prefix) :]: v for k, v in job.files.items() if k.startswith(prefix)}, dest)
 
 
 _DATA_KEYS = {"train": "training_data", "validation": "validation_data", "test": "test_data"}
 
 
 def stage_image_tables(job: CompiledJob, client: Any, dest: Path) -> dict[str, Path]:
-    """Local images of an AutoML image job: uploaded as a data asset, the table rewritten with their datastore URLs.
+    """Local images of an AutoML image job: uploaded as a data asset, the compiled table sent with their datastore URLs.
 
     The compiled table lists file:// URLs; Azure's AutoML reads each image_url as a stream, which
     must be a URL the workspace can read (as azureml-examples build it after uploading the images).
@@ -98,15 +93,17 @@ def stage_image_tables(job: CompiledJob, client: Any, dest: Path) -> dict[str, P
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Data
 
-    from cloudauto.runtime.data import resolve
-    from cloudauto.runtime.image_data import image_records, jsonl_text, mltable_text
+    from cloudauto.runtime.image_data import jsonl_text, records_from_jsonl
+
+    from .compile import data_folder
 
     spec = job.spec
     tables: dict[str, Path] = {}
-    for role, uri in spec.data.uris().items():
-        if not any(name.endswith(f".data/{role}/MLTable") for name in job.files):
+    for role in _DATA_KEYS:
+        folder = f"{data_folder(spec)}/{role}"
+        if f"{folder}/MLTable" not in job.files:
             continue
-        records = image_records(resolve(uri, spec.base_dir), spec.data.label, detection=spec.task is Task.IMAGE_OBJECT_DETECTION)
+        records = records_from_jsonl(job.files[f"{folder}/{role}.jsonl"], Path("/"), f"{folder}/{role}.jsonl")
         root = Path(os.path.commonpath([r.image.parent for r in records]))
         images = dest / f"{role}-images"
         for record in records:  # exactly the listed images, in their layout: not whatever else shares the folder
@@ -129,7 +126,7 @@ def stage_image_tables(job: CompiledJob, client: Any, dest: Path) -> dict[str, P
         (table / f"{role}.jsonl").write_text(
             jsonl_text(records, lambda p, root=root, base=base: f"{base}/{p.relative_to(root).as_posix()}")
         )
-        (table / "MLTable").write_text(mltable_text(f"{role}.jsonl"))
+        (table / "MLTable").write_text(job.files[f"{folder}/MLTable"])
         tables[role] = table
     return tables
 
@@ -153,7 +150,7 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
     entity.properties = {**(entity.properties or {}), SPEC_PROPERTY: json.dumps(spec.to_dict(), separators=(",", ":"))}
     with tempfile.TemporaryDirectory(prefix="cloudauto-azureml-") as tmp:
         if spec.engine is not Engine.NATIVE:
-            entity.trial.code = str(stage_code(spec, Path(tmp) / "code"))
+            entity.trial.code = str(stage_code(job, Path(tmp) / "code"))
         for role, table in stage_image_tables(job, client, Path(tmp)).items():
             from azure.ai.ml import Input
 
@@ -167,4 +164,4 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
     return AzureMLJob(created.name, client=client, spec=spec)
 
 
-__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "code_folder_files", "stage_code", "submit"]
+__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "stage_code", "submit"]
