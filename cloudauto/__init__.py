@@ -30,12 +30,13 @@ _EXPORTS = {
     "available_backends": "cloudauto.registry",
     "compile": "cloudauto.api",
     "submit": "cloudauto.api",
+    "attach": "cloudauto.api",
     "report": "cloudauto.reporting",
     "Verdict": "cloudauto.reporting",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import compile, submit
+    from .api import attach, compile, submit
     from .backend import Backend, CompiledJob, Endpoint, JobHandle, Trial
     from .registry import available_backends, get_backend
     from .reporting import Verdict, report

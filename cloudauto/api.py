@@ -34,4 +34,9 @@ def submit(spec: SpecLike, backend: str = "local", *, strict: bool = False, **op
     return get_backend(backend).submit(as_spec(spec), strict=strict, **options)
 
 
-__all__ = ["as_spec", "compile", "submit"]
+def attach(job_id: str, backend: str = "local") -> JobHandle:
+    """A handle to a job submitted earlier, from any process: `cloudauto.attach("iris-2026...", backend="local")`."""
+    return get_backend(backend).attach(job_id)
+
+
+__all__ = ["as_spec", "attach", "compile", "submit"]

@@ -41,6 +41,17 @@ class CompileError(CloudautoError):
         super().__init__(f"backend '{backend}' cannot compile this spec:\n{lines}")
 
 
+class DataCheckError(CompileError):
+    """The spec's data does not fit it (a missing file, a misspelt column, a label the task cannot take)."""
+
+    exit_code = 1
+
+    def __init__(self, backend: str, issues: Iterable[SpecIssue]):
+        super().__init__(backend, issues)
+        lines = "\n".join(f"  {i}" for i in self.issues)
+        self.args = (f"the spec's data does not fit it; nothing was started:\n{lines}",)
+
+
 class NotSupportedError(CloudautoError):
     """The operation exists in the contract but this backend does not offer it (yet)."""
 
@@ -53,6 +64,8 @@ class JobStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELED = "canceled"
+    # the local scheduler died before the job ended; nothing runs until `cloudauto resume` carries it on
+    INTERRUPTED = "interrupted"
 
     @property
     def is_final(self) -> bool:
@@ -197,6 +210,10 @@ class JobHandle(abc.ABC):
     @abc.abstractmethod
     def status(self) -> JobStatus: ...
 
+    def status_reason(self) -> Optional[str]:
+        """Why the job is in its state, in a line (a budget reached, the failure, what to do), where known."""
+        return None
+
     @abc.abstractmethod
     def trials(self) -> list[Trial]: ...
 
@@ -234,6 +251,15 @@ class JobHandle(abc.ABC):
         from .registry import get_backend
 
         return get_backend(self.backend).deploy(self, name=name or self.spec.name, **options)
+
+    def trial(self, number: int) -> Trial:
+        """Trial `number` of this job, or an error that says which trials there are."""
+        trials = self.trials()
+        for trial in trials:
+            if trial.number == number:
+                return trial
+        has = f"its trials are {trials[0].number} to {trials[-1].number}" if trials else "it has no trial yet"
+        raise CloudautoError(f"job {self.id} has no trial {number}: {has}")
 
     def best_trial(self) -> Optional[Trial]:
         goal = self.spec.objective.goal
@@ -328,7 +354,13 @@ class Backend(abc.ABC):
         return job
 
     def submit(self, spec: JobSpec, *, strict: bool = False, **options: Any) -> JobHandle:
-        return self._submit(self.compile(spec, strict=strict), **options)
+        job = self.compile(spec, strict=strict)
+        from .runtime.data_check import data_issues
+
+        problems = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        if problems:
+            raise DataCheckError(self.name, problems)
+        return self._submit(job, **options)
 
     def attach(self, job_id: str) -> JobHandle:
         """A handle to a job submitted earlier (by id)."""
@@ -363,6 +395,7 @@ __all__ = [
     "Backend",
     "CompileError",
     "CompiledJob",
+    "DataCheckError",
     "Endpoint",
     "Feature",
     "JobHandle",

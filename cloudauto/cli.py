@@ -8,6 +8,7 @@ usage; 70 an internal error (a bug: please report it).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -85,7 +86,7 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...], fmt: str, stri
     for path in files:
         try:
             spec = load_spec(path, overrides=list(overrides))
-            issues, ok = spec.warnings, not (strict and spec.warnings)
+            issues, ok = [spec.locate(w) for w in spec.warnings], not (strict and spec.warnings)
         except SpecError as exc:
             issues, ok = exc.issues, False
         failed |= not ok
@@ -187,11 +188,12 @@ def _job(backend: str, job_id: str):
     return get_backend(backend).attach(job_id)
 
 
-def _finish(job, wait: bool) -> int:
+def _finish(job, wait: bool, verb: str = "submitted") -> int:
     """Wait for a job (when asked) and turn its end into an exit code."""
     from .backend import JobStatus
 
-    click.echo(f"job {job.id} submitted to {job.backend}", err=True)
+    if verb == "submitted":
+        click.echo(f"job {job.id} submitted to {job.backend}", err=True)
     if not wait:
         click.echo(job.id)
         return EXIT_OK
@@ -205,12 +207,25 @@ def _finish(job, wait: bool) -> int:
     return EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
 
 
+def _status_line(job) -> str:
+    """`<id>: <status> (<why>)`: what the job is doing, with the reason when the backend knows one."""
+    reason = job.status_reason()
+    return f"{job.id}: {job.status().value}" + (f" ({reason})" if reason else "")
+
+
+def _print_failures(job, trials=None) -> None:
+    from .report import failure_groups
+
+    for line in failure_groups(job.trials() if trials is None else trials):
+        click.echo(f"  {line}", err=True)
+
+
 def _print_summary(job) -> None:
     from .report import leaderboard_text
 
-    status = job.status()
-    click.echo(f"job {job.id}: {status.value}")
+    click.echo(f"job {_status_line(job)}")
     click.echo(leaderboard_text(job))
+    _print_failures(job)
     best = job.best_trial()
     if best is not None:
         scores = ", ".join(f"{k}={v:.4g}" for k, v in best.scores.items() if isinstance(v, (int, float)))
@@ -218,6 +233,12 @@ def _print_summary(job) -> None:
             f"best trial: {best.number} {job.spec.objective.name}={best.objective:.4g} {best.params}"
             + (f" ({scores})" if scores else "")
         )
+
+
+def _ended_badly(status) -> bool:
+    from .backend import JobStatus
+
+    return status in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.INTERRUPTED)
 
 
 @main.command()
@@ -258,11 +279,13 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool) -> int
     from .api import submit as submit_job
     from .backend import CompileError
 
+    for warning in spec.warnings:
+        click.echo(str(spec.locate(warning)), err=True)
     try:
         job = submit_job(spec, backend, strict=strict)
-    except CompileError as exc:
+    except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: click.echo(s, err=True))
-        return EXIT_BACKEND
+        return exc.exit_code
     return _finish(job, wait=wait)
 
 
@@ -276,20 +299,35 @@ def _load_or_exit(file: Path, overrides: tuple[str, ...]):
 @click.argument("job_id")
 @backend_option
 def status(job_id: str, backend: str) -> int:
-    """A job's state and progress."""
+    """A job's state, why, and its progress; exit 4 when it failed, was canceled or its scheduler is gone."""
     job = _job(backend, job_id)
     trials = job.trials()
+    status_ = job.status()
     counts: dict[str, int] = {}
     for trial in trials:
         counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
     click.echo(
-        f"{job.id}: {job.status().value}; {len(trials)}/{job.spec.max_trials} trials "
-        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        f"{_status_line(job)}; {len(trials)}/{_planned(job)} trials " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     )
+    _print_failures(job, trials)
     best = job.best_trial()
     if best is not None:
         click.echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
-    return EXIT_OK
+    return EXIT_JOB_FAILED if _ended_badly(status_) else EXIT_OK
+
+
+def _planned(job) -> int:
+    """How many trials the job will run: max_trials, or fewer where the grid has fewer points."""
+    spec = job.spec
+    if spec.sweep is not None and spec.sweep.sampling.value == "grid" and spec.space.is_discrete:
+        return min(spec.max_trials, _grid_size(spec))
+    return spec.max_trials
+
+
+def _grid_size(spec) -> int:
+    from .tuning.samplers import make_sampler
+
+    return make_sampler(spec).size
 
 
 @main.command()
@@ -300,6 +338,8 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
     """The trials of a job: parameters, status, objective, steps, duration."""
     job = _job(backend, job_id)
     rows = job.trials()
+    if _ended_badly(job.status()) and fmt == "text":
+        click.echo(f"job {_status_line(job)}", err=True)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -349,7 +389,12 @@ def best(job_id: str, backend: str) -> int:
     job = _job(backend, job_id)
     trial = job.best_trial()
     if trial is None:
-        click.echo(f"job {job.id} has no finished trial yet", err=True)
+        status_ = job.status()
+        if status_.is_final or _ended_badly(status_):
+            click.echo(f"job {_status_line(job)}: no trial has a result", err=True)
+            _print_failures(job)
+        else:
+            click.echo(f"job {job.id} is {status_.value}: no trial has a result yet", err=True)
         return EXIT_JOB_FAILED
     click.echo(
         json.dumps(
@@ -408,8 +453,15 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
     """Finish a job whose scheduler was stopped; finished trials are kept, none is repeated."""
     from .registry import get_backend
 
-    job = get_backend(backend).resume(job_id)
-    return _finish(job, wait=wait)
+    try:
+        job = get_backend(backend).resume(job_id)
+    except CloudautoError as exc:
+        if type(exc).__name__ != "NothingToResume":
+            raise
+        click.echo(str(exc), err=True)  # an ended job: said, and left as it is
+        return exc.exit_code
+    click.echo(f"job {job.id} resumed", err=True)
+    return _finish(job, wait=wait, verb="resumed")
 
 
 @main.command()
@@ -422,7 +474,9 @@ def runs(backend: str) -> int:
         done = sum(1 for t in job.trials() if t.status.is_final)
         best = job.best_trial()
         best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
-        click.echo(f"{job.id}\t{job.status().value}\t{done}/{job.spec.max_trials} trials\t{best_text}")
+        status_ = job.status()
+        state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
+        click.echo(f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}")
     return EXIT_OK
 
 
@@ -448,6 +502,7 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 @click.argument("job_id")
 @backend_option
 @click.option("--name", help="Endpoint name (default: the spec's name).")
+@click.option("--trial", "trial", type=click.IntRange(min=0), help="Serve this trial's model (default: the best trial's).")
 @click.option("--port", type=int, help="Local port (default: a free one).")
 @click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
 @click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
@@ -462,6 +517,7 @@ def deploy(
     job_id: str,
     backend: str,
     name: Optional[str],
+    trial: Optional[int],
     port: Optional[int],
     key: Optional[str],
     instance_type: Optional[str],
@@ -480,7 +536,7 @@ def deploy(
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")
     job = _job(backend, job_id)
-    options = {k: v for k, v in {**local_only, **cloud_only}.items() if v is not None}
+    options = {k: v for k, v in {**local_only, **cloud_only, "trial": trial}.items() if v is not None}
     endpoint = job.deploy(name=name, **options)
     click.echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
     return EXIT_OK
@@ -502,7 +558,16 @@ def deploy(
     help="Object detection: draw the returned boxes over the image as this PNG.",
 )
 @click.option("--min-score", type=float, default=0.0, show_default=True, help="With --draw: leave out boxes scored below this.")
-def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], draw: Optional[Path], min_score: float) -> int:
+@click.option("--probabilities", is_flag=True, help="Classification: each class's probability instead of the label.")
+def score(
+    endpoint_name: str,
+    data: Path,
+    backend: str,
+    output: Optional[Path],
+    draw: Optional[Path],
+    min_score: float,
+    probabilities: bool,
+) -> int:
     """Score a CSV file (or an image, on image endpoints) against an endpoint; print the predictions."""
     import json
 
@@ -513,7 +578,10 @@ def score(endpoint_name: str, data: Path, backend: str, output: Optional[Path], 
     for target, option in ((output, "--output"), (draw, "--draw")):  # before scoring, not after it
         if target is not None and not target.resolve().parent.is_dir():
             raise click.UsageError(f"{option} {target}: there is no folder {target.resolve().parent}")
-    predictions = get_backend(backend).endpoint(endpoint_name).score(data)
+    endpoint = get_backend(backend).endpoint(endpoint_name)
+    if probabilities and "probabilities" not in inspect.signature(endpoint.score).parameters:
+        raise click.UsageError(f"--probabilities: a {backend} endpoint returns the predicted labels only in this version")
+    predictions = endpoint.score(data, probabilities=True) if probabilities else endpoint.score(data)
     if hasattr(predictions, "to_csv"):
         if draw:
             raise click.UsageError("--draw takes an image scored against an object-detection endpoint")

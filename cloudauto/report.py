@@ -5,11 +5,36 @@ Works on any backend's handle (it only reads `trials()`); matplotlib loads here 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .backend import TrialStatus
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .backend import JobHandle
+    from .backend import JobHandle, Trial
+
+FAILED_STATES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT)
+
+
+def last_line(error: str) -> str:
+    """The line of an error that says what went wrong: its last, in a log tail ('log ends: a | b') too."""
+    text = error.strip().replace("log ends: ", "\n")
+    lines = [part.strip() for line in text.splitlines() for part in line.split(" | ") if part.strip()]
+    return lines[-1] if lines else error.strip()
+
+
+def failure_groups(trials: Iterable[Trial]) -> list[str]:
+    """One line per distinct error: how many trials, which, and the error's last line."""
+    groups: dict[str, list[int]] = {}
+    for trial in trials:
+        if trial.status in FAILED_STATES and trial.error:
+            groups.setdefault(last_line(trial.error), []).append(trial.number)
+    lines = []
+    for error, numbers in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
+        which = ", ".join(map(str, numbers[:20])) + (" ..." if len(numbers) > 20 else "")
+        lines.append(f"{len(numbers)} trial{'s' if len(numbers) > 1 else ''} failed ({which}): {error}")
+    return lines
 
 
 def leaderboard_text(job: JobHandle) -> str:
@@ -71,4 +96,4 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     return out
 
 
-__all__ = ["leaderboard_text", "sweep_png"]
+__all__ = ["failure_groups", "last_line", "leaderboard_text", "sweep_png"]

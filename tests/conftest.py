@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# no test writes into the user's own cloudauto home: tests that run jobs set a home of their own
+os.environ.setdefault("CLOUDAUTO_HOME", tempfile.mkdtemp(prefix="cloudauto-test-home-"))
 
 from cloudauto.spec import JobSpec, SpecError, SpecIssue
 

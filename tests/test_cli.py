@@ -187,3 +187,27 @@ def test_compile_local_refuses_parameters_autogluon_cannot_take(tmp_path):
     result = run("compile", str(path), "--backend", "local")
     assert result.returncode == 2
     assert "'learning_rte' does not map onto an AutoGluon tabular_classification fit" in result.stderr
+
+
+def test_validate_warnings_keep_their_line_in_every_format(tmp_path):
+    path = tmp_path / "warn.yaml"
+    path.write_text(BASE + "limits:\n  max_trials: 5\n")
+    line = BASE.count("\n") + 2
+    text = run("validate", str(path))
+    assert f"{path}:{line}:15: warning: limits.max_trials" in text.stderr, text.stderr
+    github = run("validate", "--format", "github", str(path))
+    assert f"::warning file={path},line={line}," in github.stdout, github.stdout
+
+
+def test_set_takes_names_with_dots_quoted_or_as_the_spec_spells_them():
+    from cloudauto.spec.loader import load_spec
+
+    diabetes = ROOT / "job_specs" / "diabetes.yaml"
+    quoted = load_spec(diabetes, overrides=['sweep.space."GBM.num_leaves"=31'])
+    assert quoted.space.subspaces[0]["GBM.num_leaves"].value == 31
+    plain = load_spec(diabetes, overrides=["sweep.space.GBM.num_leaves=16"])
+    assert plain.space.subspaces[0]["GBM.num_leaves"].value == 16
+    added = load_spec(diabetes, overrides=["sweep.space.'XGB.max_depth'=4"])
+    assert added.space.subspaces[0]["XGB.max_depth"].value == 4
+    bad = run("validate", str(diabetes), "--set", 'sweep.space."GBM.num_leaves=31')
+    assert bad.returncode == 1 and 'quote a name that holds dots: sweep.space."GBM.num_leaves"=31' in bad.stderr

@@ -106,7 +106,13 @@ def test_builtin_plugins_are_discovered():
 
 def test_third_party_plugin_through_the_contract(fake_plugin, tmp_path):
     assert registry.available_backends()["fake"] == "fakeplug"
-    spec = cloudauto.JobSpec.from_file(next(p for p in EXAMPLES if p.name == "iris.yaml"))
+    from job_specs import make_data
+
+    make_data.iris(tmp_path)  # submit reads the data first, on every backend
+    spec = cloudauto.JobSpec.from_file(
+        next(p for p in EXAMPLES if p.name == "iris.yaml"),
+        overrides=[f"data.train={tmp_path}/iris/train.csv", f"data.test={tmp_path}/iris/test.csv"],
+    )
     job = cloudauto.submit(spec, backend="fake")
     assert job.status() is JobStatus.COMPLETED
     best = job.best_trial()

@@ -8,7 +8,7 @@ import pytest
 
 from cloudauto.spec import JobSpec
 from cloudauto.spec.metrics import Goal
-from cloudauto.tuning.samplers import BayesianSampler, GridSampler, RandomSampler, make_sampler
+from cloudauto.tuning.samplers import BayesianSampler, GridSampler, Past, RandomSampler, config_key, make_sampler
 
 SPACE = [
     {
@@ -81,37 +81,80 @@ def test_grid_enumerates_every_point_once():
     assert points[-3:] == [{"m": "b", "q": 0}, {"m": "b", "q": 0.5}, {"m": "b", "q": 1}]
 
 
+def run_sweep(sampler, objective, trials: int, history=None):
+    """A sequential sweep (concurrency 1): each proposal sees every earlier trial, finished."""
+    history = list(history or [])
+    for n in range(len(history), trials):
+        proposal = sampler.suggest(n, history)
+        if proposal is None:
+            break
+        params, state = proposal
+        history.append(Past(n, params, state, objective(n, params), True))
+    return history
+
+
 def test_bayesian_suggests_inside_the_space_and_finds_the_optimum():
     sampler = make_sampler(spec("bayesian"))
     assert isinstance(sampler, BayesianSampler)
-    for n in range(12):
-        params, state = sampler.suggest(n)
-        check_in_space(params)
-        assert state["subspace"] in (0, 1)
-        sampler.observe(n, None if n == 3 else float(n))
+    history = run_sweep(sampler, lambda n, p: None if n == 3 else float(n), 12)
+    for past in history:
+        check_in_space(past.params)
+        assert past.state["subspace"] in (0, 1)
 
     # a 1-D problem: maximise -(x - 0.3)^2; TPE must get close within 40 trials
     tpe = make_sampler(spec("bayesian", space={"x": {"uniform": [0, 1]}}, seed=0))
-    best = -1.0
-    for n in range(40):
-        x = tpe.suggest(n)[0]["x"]
-        value = -((x - 0.3) ** 2)
-        tpe.observe(n, value)
-        best = max(best, value)
-    assert best > -0.0025  # within 0.05 of the optimum
+    history = run_sweep(tpe, lambda n, p: -((p["x"] - 0.3) ** 2), 40)
+    assert max(p.value for p in history) > -0.0025  # within 0.05 of the optimum
 
 
-def test_bayesian_restore_rebuilds_the_study_from_the_store():
-    s = spec("bayesian")
-    first = make_sampler(s)
-    stored = []
-    for n in range(5):
-        params, state = first.suggest(n)
-        first.observe(n, float(n))
-        stored.append((n, params, state, float(n)))
-    resumed = make_sampler(s)
-    for record in stored:
-        resumed.restore(*record)
-    assert len(resumed.study.trials) == 5
-    assert resumed.study.best_value == 4.0
-    check_in_space(resumed.suggest(5)[0])
+def test_a_resumed_bayesian_sweep_proposes_what_the_uninterrupted_one_did():
+    """The TPE start-up draws used to replay after a resume (trials 0 and 1's parameters again)."""
+    s = spec("bayesian", seed=11)
+    score = lambda n, p: float(p.get("lr", 0.01) * 10 + p.get("u", 0))  # noqa: E731
+    whole = run_sweep(make_sampler(s), score, 14)
+    for cut in (1, 2, 5, 11):  # the scheduler killed after `cut` trials; a fresh process carries on from the store
+        resumed = run_sweep(make_sampler(s), score, 14, history=whole[:cut])
+        assert [p.params for p in resumed] == [p.params for p in whole]
+    keys = [config_key(p.params) for p in whole]
+    assert len(set(keys)) == len(keys)
+    other = run_sweep(make_sampler(spec("bayesian", seed=12)), score, 3)
+    assert [p.params for p in other] != [p.params for p in whole[:3]]
+
+
+@pytest.mark.parametrize("sampling", ["random", "bayesian"])
+def test_no_configuration_runs_twice_and_a_spent_discrete_space_ends_the_sweep(sampling):
+    space = {"a": {"choice": [1, 2, 3]}, "b": {"choice": ["x", "y"]}}  # six configurations
+    sampler = make_sampler(spec(sampling, space))
+    history = run_sweep(sampler, lambda n, p: float(p["a"]), 10)
+    assert len(history) == 6
+    assert {(p.params["a"], p.params["b"]) for p in history} == {(a, b) for a in (1, 2, 3) for b in "xy"}
+    # running (unfinished) trials count too: their configurations are not proposed again
+    running = [Past(n, p.params, p.state, None, False) for n, p in enumerate(history[:5])]
+    params, _ = sampler.suggest(5, running)
+    assert config_key(params) not in {config_key(p.params) for p in running}
+
+
+def test_random_keeps_its_exact_draws_where_nothing_repeats():
+    s = spec("random")
+    plain = [make_sampler(s).suggest(n)[0] for n in range(20)]
+    history = run_sweep(make_sampler(s), lambda n, p: 1.0, 20)
+    assert [p.params for p in history] == plain
+
+
+def test_autogluon_family_settings_are_drawn_only_for_their_family():
+    diabetes = {
+        "models": {"choice": ["GBM", "CAT", "XGB", "RF"]},
+        "GBM.learning_rate": {"uniform": [0.01, 0.3]},
+        "GBM.num_leaves": {"quniform": [8, 64, 8]},
+        "time_limit": 30,
+    }
+    for sampling in ("random", "bayesian"):
+        history = run_sweep(make_sampler(spec(sampling, diabetes)), lambda n, p: float(n), 12)
+        for past in history:
+            has_gbm = {"GBM.learning_rate", "GBM.num_leaves"} <= set(past.params)
+            assert has_gbm == (past.params["models"] == "GBM"), past.params
+        others = [p.params["models"] for p in history if p.params["models"] != "GBM"]
+        assert len(others) == len(set(others))  # CAT, XGB and RF each run once: their trials would be the same
+    grid = make_sampler(spec("grid", {"models": {"choice": ["GBM", "CAT"]}, "GBM.num_leaves": {"choice": [8, 16, 32]}}))
+    assert grid.size == 4  # three GBM trials and one CatBoost trial, not six
+    assert [grid.suggest(n)[0] for n in range(4)][-1] == {"models": "CAT"} and grid.suggest(4) is None

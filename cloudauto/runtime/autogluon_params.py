@@ -136,6 +136,24 @@ def family(name: str) -> str:
     return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
 
 
+def active_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a tabular trial uses: a family's settings only where `models` includes that family.
+
+    The local samplers prune with this, so a CatBoost trial draws no GBM settings and two
+    CatBoost trials that differ only in them are seen to be the same configuration.
+    """
+    chosen = params.get("models", params.get("model_name"))
+    if chosen is None:
+        return params
+    families = {family(f.strip()) for f in str(chosen).split(",") if f.strip()}
+    kept = {}
+    for name, value in params.items():
+        match = FAMILY_PARAM.match(name)
+        if match is None or family(match.group(1)) in families:
+            kept[name] = value
+    return kept
+
+
 def _did_you_mean(word: str, valid: Iterable[str]) -> str:
     lowered: dict[str, str] = {}
     for v in valid:  # the first spelling wins: families come before their aliases
@@ -240,7 +258,21 @@ def issues(spec: JobSpec) -> list[SpecIssue]:
         problem = parameter_problem(name, dist, spec.task)
         if problem:
             found.append(SpecIssue(problem, ("sweep", "space", index, name)))
+    settings = spec.autogluon
+    if settings is not None:
+        for i, name in enumerate(settings.excluded_model_types):
+            problem = _families(name, spec.task)
+            if problem:
+                found.append(SpecIssue(f"excluded_model_types: {problem}", ("autogluon", "excluded_model_types", i)))
+        for name in settings.hyperparameters or {}:
+            problem = _families(name, spec.task)
+            if problem:
+                found.append(SpecIssue(f"hyperparameters: {problem}", ("autogluon", "hyperparameters", name)))
     return found
+
+
+# time-series models that fetch pretrained weights from the Hugging Face hub when they fit
+PRETRAINED_TIMESERIES_MODELS = ("Chronos", "Chronos-2", "Chronos2", "Toto", "Toto2")
 
 
 __all__ = [
@@ -248,10 +280,12 @@ __all__ = [
     "FAMILY_PARAM",
     "FIT_ARGS",
     "FIT_RULES",
+    "PRETRAINED_TIMESERIES_MODELS",
     "TABULAR_FAMILIES",
     "TABULAR_PRESETS",
     "TIMESERIES_MODELS",
     "TIMESERIES_PRESETS",
+    "active_parameters",
     "family",
     "issues",
     "name_problem",

@@ -2,7 +2,9 @@
 
 TimeSeriesPredictor.fit takes no callbacks, so the per-model validation scores are reported
 after the fit, in fit order: early termination can end the trial's reporting but not save
-its fit time. Model names are AutoGluon's own (DeepAR, ETS, ...).
+its fit time. Model names are AutoGluon's own (DeepAR, ETS, ...). Models that fetch
+pretrained weights (Chronos, Toto) are left out unless the spec names them: a machine or a
+training instance without the hub would spend every trial's time limit on retries.
 """
 
 from __future__ import annotations
@@ -10,11 +12,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from .autogluon_params import PRETRAINED_TIMESERIES_MODELS
 from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult
 from .data import read_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spec.models import JobSpec
+    from ..spec.models import AutoGluonSettings, JobSpec
+
+
+def timeseries_fit_arguments(params: dict[str, Any], settings: Optional[AutoGluonSettings] = None) -> dict[str, Any]:
+    """`TimeSeriesPredictor.fit` keyword arguments; models that download pretrained weights only where the spec names them."""
+    kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
+    base = dict((settings.hyperparameters or {}) if settings else {})
+    chosen = params.get("models", params.get("model_name"))
+    models = [m.strip() for m in str(chosen).split(",") if m.strip()] if chosen is not None else []
+    if models:
+        kwargs["hyperparameters"] = {m: base.get(m, {}) for m in models}
+    elif base:
+        kwargs["hyperparameters"] = base
+    asked = {*models, *base}
+    excluded = list(settings.excluded_model_types) if settings else []
+    excluded += [m for m in PRETRAINED_TIMESERIES_MODELS if m not in asked and m not in excluded]
+    kwargs["excluded_model_types"] = excluded  # offline by default: a preset's Chronos would try the hub in every trial
+    return kwargs
 
 
 def run_timeseries(
@@ -34,10 +54,7 @@ def run_timeseries(
             "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
         ) from None
     data = spec.data
-    kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
-    chosen = params.get("models", params.get("model_name"))
-    if chosen is not None:
-        kwargs["hyperparameters"] = {m.strip(): {} for m in str(chosen).split(",") if m.strip()}
+    kwargs = timeseries_fit_arguments(params, spec.autogluon)
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
 

@@ -13,6 +13,7 @@ Parameters map onto AutoGluon like this:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from .autogluon_params import FAMILY_PARAM, FIT_ARGS, family, name_problem
 from .data import read_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spec.models import JobSpec
+    from ..spec.models import AutoGluonSettings, JobSpec
 
 Reporter = Callable[[float], bool]  # the objective so far -> True when the trial must stop
 
@@ -69,14 +70,15 @@ def check_parameters(names: list[str], task: Task = Task.TABULAR_CLASSIFICATION)
     return [problem for problem in (name_problem(n, task) for n in names) if problem]
 
 
-def fit_arguments(params: dict[str, Any]) -> dict[str, Any]:
-    """The `TabularPredictor.fit` keyword arguments for one trial's parameters."""
+def fit_arguments(params: dict[str, Any], settings: Optional[AutoGluonSettings] = None) -> dict[str, Any]:
+    """The `TabularPredictor.fit` keyword arguments for one trial's parameters, over the spec's `autogluon:` block."""
     problems = check_parameters(list(params))
     if problems:
         raise ParameterError("; ".join(problems))
     kwargs: dict[str, Any] = {}
     chosen = params.get("models", params.get("model_name"))
     families = [family(f.strip()) for f in str(chosen).split(",") if f.strip()] if chosen is not None else []
+    base = {family(k): copy.deepcopy(v) for k, v in ((settings.hyperparameters or {}) if settings else {}).items()}
     per_family: dict[str, dict[str, Any]] = {}
     for name, value in params.items():
         match = FAMILY_PARAM.match(name)
@@ -84,11 +86,19 @@ def fit_arguments(params: dict[str, Any]) -> dict[str, Any]:
             per_family.setdefault(family(match.group(1)), {})[match.group(2)] = value
         elif name in FIT_ARGS:
             kwargs[name] = FIT_ARGS[name](value)
-    if families:
-        kwargs["hyperparameters"] = {f: per_family.get(f, {}) for f in families}
-    elif per_family:
-        kwargs["hyperparameters"] = per_family
+    trained = families or list(dict.fromkeys([*base, *per_family]))
+    if trained:
+        kwargs["hyperparameters"] = {f: _laid_over(base.get(f, {}), per_family.get(f, {})) for f in trained}
+    if settings and settings.excluded_model_types:
+        kwargs["excluded_model_types"] = [family(m) for m in settings.excluded_model_types]
     return kwargs
+
+
+def _laid_over(base: Any, swept: dict[str, Any]) -> Any:
+    """A family's settings from the spec with the trial's swept values over them (in each config of a list)."""
+    if isinstance(base, list):
+        return [{**config, **swept} for config in base] or [swept]
+    return {**base, **swept}
 
 
 def _original(eval_metric: Any, score: float) -> float:
@@ -109,7 +119,8 @@ def run_tabular(
 
     from .ag_callbacks import ReportAfterEachModel
 
-    kwargs = fit_arguments(params)
+    settings = spec.autogluon
+    kwargs = fit_arguments(params, settings)
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
     data = spec.data
@@ -120,6 +131,11 @@ def run_tabular(
             f"label column '{data.label}' is not in {data.train} (columns: {', '.join(map(str, train.columns))})"
         )
     problem_type = "regression" if spec.task is Task.TABULAR_REGRESSION else None
+    weight = settings.sample_weight if settings else None
+    if settings and settings.problem_type:
+        problem_type = settings.problem_type
+    if weight and weight not in ("auto_weight", "balance_weight") and weight not in train.columns:
+        raise ParameterError(f"autogluon.sample_weight: column '{weight}' is not in {data.train}")
     callback = ReportAfterEachModel(report)
     predictor = TabularPredictor(
         label=data.label,
@@ -127,6 +143,7 @@ def run_tabular(
         eval_metric=spec.objective.autogluon,
         path=str(out_dir / "model"),
         verbosity=2,
+        sample_weight=weight,
     )
     predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
     board = predictor.leaderboard(silent=True)
@@ -134,7 +151,7 @@ def run_tabular(
         raise RuntimeError("AutoGluon fit no model (see the trial log)")
     from .inference import write_model_info
 
-    features = [c for c in train.columns if c != data.label]
+    features = [c for c in train.columns if c not in (data.label, weight)]  # a weight column is not served
     dtypes = {c: ("int" if train[c].dtype.kind in "iub" else "float" if train[c].dtype.kind == "f" else "str") for c in features}
     write_model_info(
         out_dir / "model",

@@ -29,7 +29,9 @@ class LocalSettings(_Settings):
     mode: LocalMode = LocalMode.PROCESS
     image: Optional[str] = Field(None, min_length=1, description="Container image for docker mode")
     workers: Optional[int] = Field(None, ge=1, le=256, description="Worker processes; default max_concurrent_trials")
-    run_dir: Optional[str] = Field(None, min_length=1, description="Where runs are kept; default .cloudauto/runs")
+    run_dir: Optional[str] = Field(
+        None, min_length=1, description="Where this job's files are kept (relative to the spec); default <CLOUDAUTO_HOME>/runs"
+    )
 
 
 class SageMakerSettings(_Settings):

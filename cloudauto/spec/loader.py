@@ -300,10 +300,17 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
     """Apply `a.b=c` overrides; the value is read as YAML, so numbers stay numbers."""
     for raw in overrides:
         origin = f"--set {raw}"
-        key, sep, value_text = raw.partition("=")
-        parts = [p for p in key.strip().split(".")]
-        if not sep or not key.strip() or any(not p for p in parts):
-            raise SpecError([SpecIssue("an override is FIELD.PATH=VALUE, e.g. limits.max_trials=5", file=origin)])
+        parts, value_text = _split_override(raw)
+        if parts is None:
+            raise SpecError(
+                [
+                    SpecIssue(
+                        "an override is FIELD.PATH=VALUE, e.g. limits.max_trials=5; "
+                        'quote a name that holds dots: sweep.space."GBM.num_leaves"=31',
+                        file=origin,
+                    )
+                ]
+            )
         try:
             value = yaml.load(value_text, Loader=_Loader) if value_text.strip() else ""
         except yaml.YAMLError as exc:
@@ -312,8 +319,16 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
             value = float(value) if any(c in value for c in ".eE") else int(value)
         node: Any = data
         path: list = []
-        for i, part in enumerate(parts):
+        i = 0
+        while i < len(parts):
+            part = parts[i]
+            if isinstance(node, dict) and part not in node:  # an unquoted name with dots that the spec has: GBM.num_leaves
+                joined = next((".".join(parts[i:j]) for j in range(len(parts), i + 1, -1) if ".".join(parts[i:j]) in node), None)
+                if joined is not None:
+                    parts[i : i + joined.count(".") + 1] = [joined]
+                    part = joined
             last = i == len(parts) - 1
+            i += 1
             index: Any = int(part) if part.isdigit() and isinstance(node, list) else part
             if isinstance(node, list):
                 if not isinstance(index, int) or not -len(node) <= index < len(node):
@@ -339,6 +354,32 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
                 node = node[index]
         if pos is not None:
             pos.origin[tuple(path)] = origin
+
+
+def _split_override(raw: str) -> tuple[Optional[list[str]], str]:
+    """`a."b.c".d=value` -> (["a", "b.c", "d"], "value"); (None, "") when it is no FIELD.PATH=VALUE."""
+    parts, current, quote, i = [], "", None, 0
+    while i < len(raw):
+        char = raw[i]
+        if quote:
+            if char == quote:
+                quote = None
+            else:
+                current += char
+        elif char in "\"'" and not current:
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        elif char == "=":
+            parts.append(current.strip())
+            if quote or any(not p for p in parts):
+                return None, ""
+            return parts, raw[i + 1 :]
+        else:
+            current += char
+        i += 1
+    return None, ""
 
 
 def _validate(data: dict, pos: _Positions):

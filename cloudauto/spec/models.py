@@ -141,6 +141,26 @@ class CommandSpec(StrictModel):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+HyperparameterValue = Union[str, int, float, bool, None, list[Any], dict[str, Any]]
+
+
+class AutoGluonSettings(StrictModel):
+    """What every trial of `engine: autogluon` passes to AutoGluon, as its predictor and `fit` take it (not swept)."""
+
+    problem_type: Optional[Literal["binary", "multiclass", "regression", "quantile", "softclass"]] = Field(
+        None, description="TabularPredictor's problem_type (default: inferred from the label)"
+    )
+    sample_weight: Optional[str] = Field(
+        None, min_length=1, description="A column of per-row weights, or auto_weight / balance_weight"
+    )
+    excluded_model_types: list[str] = Field(default_factory=list, description="Model families (or time-series models) left out")
+    hyperparameters: Optional[dict[str, Union[dict[str, HyperparameterValue], list[dict[str, HyperparameterValue]]]]] = Field(
+        None,
+        description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
+        "sweep parameters FAMILY.name are laid over it",
+    )
+
+
 class JobSpec(StrictModel):
     """A cloudauto job: what to learn, from which data, judged how, searched how, run where."""
 
@@ -155,6 +175,7 @@ class JobSpec(StrictModel):
     limits: Limits = Field(default_factory=Limits)
     compute: Compute = Field(default_factory=Compute)
     command: Optional[CommandSpec] = None
+    autogluon: Optional[AutoGluonSettings] = None
     backends: BackendSettings = Field(default_factory=BackendSettings)
     tags: dict[str, str] = Field(default_factory=dict)
 

@@ -30,7 +30,38 @@ def check(spec: JobSpec) -> IssueCollector:
     _sweep(spec, out)
     _limits(spec, out)
     _command(spec, out)
+    _autogluon(spec, out)
     return out
+
+
+_PROBLEM_TYPES = {
+    Task.TABULAR_CLASSIFICATION: ("binary", "multiclass", "softclass"),
+    Task.TABULAR_REGRESSION: ("regression", "quantile"),
+}
+
+
+def _autogluon(spec: JobSpec, out: IssueCollector) -> None:
+    """The `autogluon:` block: only where AutoGluon trains, and only what the task's predictor takes."""
+    from .models import Engine
+
+    settings = spec.autogluon
+    if settings is None:
+        return
+    if spec.engine is Engine.COMMAND:
+        out.error(("autogluon",), "the autogluon block is for engine: autogluon; a command runs your own script")
+        return
+    tabular = spec.task in _PROBLEM_TYPES
+    if not tabular and spec.task is not Task.TIME_SERIES_FORECASTING:
+        out.error(("autogluon",), f"the autogluon block takes tabular and time-series settings, not {spec.task.value}")
+        return
+    for field in ("problem_type", "sample_weight"):
+        if getattr(settings, field) is not None and not tabular:
+            out.error(("autogluon", field), f"{field} is a TabularPredictor setting; TimeSeriesPredictor has none")
+    if tabular and settings.problem_type and settings.problem_type not in _PROBLEM_TYPES[spec.task]:
+        valid = " or ".join(_PROBLEM_TYPES[spec.task])
+        out.error(("autogluon", "problem_type"), f"{spec.task.value} takes problem_type {valid}, not {settings.problem_type}")
+    if settings.sample_weight and settings.sample_weight == spec.data.label:
+        out.error(("autogluon", "sample_weight"), "the weight column cannot be the label")
 
 
 def _metric(spec: JobSpec, out: IssueCollector) -> None:

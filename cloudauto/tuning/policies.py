@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass
 class Decision:
     stop: bool
-    reason: str = ""
+    reason: str = ""  # the figures compared, whichever way it went (the scheduler logs it)
 
 
 @dataclass
@@ -56,8 +56,10 @@ class PolicyEngine:
         history.append(float(value))
         interval = len(history)
         policy = self.policy
-        if policy is None or policy.policy == "none" or not self.applies_at(interval):
+        if policy is None or policy.policy == "none":
             return Decision(False)
+        if not self.applies_at(interval):
+            return Decision(False, f"{policy.policy} not applied at interval {interval}")
         if not math.isfinite(value):
             return Decision(True, f"reported {value} at interval {interval}")
         return {"bandit": self._bandit, "median_stopping": self._median, "truncation_selection": self._truncation}[policy.policy](
@@ -97,7 +99,7 @@ class PolicyEngine:
                 f"bandit at interval {interval}: best so far {mine:.6g} is outside the slack of "
                 f"the best run's {best:.6g} (bound {bound:.6g})",
             )
-        return Decision(False)
+        return Decision(False, f"bandit at interval {interval}: best so far {mine:.6g} is within the slack (bound {bound:.6g})")
 
     def _median(self, trial: int, interval: int) -> Decision:
         mine = self._best(self.histories[trial][:interval])
@@ -109,7 +111,11 @@ class PolicyEngine:
                 f"median stopping at interval {interval}: best so far {mine:.6g} is worse than "
                 f"the median {median:.6g} of {len(averages)} running averages",
             )
-        return Decision(False)
+        return Decision(
+            False,
+            f"median stopping at interval {interval}: best so far {mine:.6g} is no worse than "
+            f"the median {median:.6g} of {len(averages)} running averages",
+        )
 
     def _truncation(self, trial: int, interval: int) -> Decision:
         at_n = {t: h[interval - 1] for t, h in self.histories.items() if len(h) >= interval}
@@ -119,10 +125,14 @@ class PolicyEngine:
         if worse_than_me < cut:
             return Decision(
                 True,
-                f"truncation selection at interval {interval}: among the lowest "
-                f"{self.policy.truncation_percentage}% of {len(at_n)} runs",
+                f"truncation selection at interval {interval}: {mine:.6g} is among the lowest "
+                f"{self.policy.truncation_percentage}% of {len(at_n)} runs ({worse_than_me} worse, {cut} cut)",
             )
-        return Decision(False)
+        return Decision(
+            False,
+            f"truncation selection at interval {interval}: {mine:.6g} is above the lowest "
+            f"{self.policy.truncation_percentage}% of {len(at_n)} runs",
+        )
 
 
 def make_engine(policy: Optional[PolicySpec], goal: Goal) -> PolicyEngine:

@@ -1,19 +1,27 @@
 """Samplers: grid (exact enumeration), random (seeded per trial number), bayesian (Optuna TPE).
 
-A sampler answers "what are the parameters of trial n?" and hears the results. Random and
-grid derive trial n's parameters from n alone, so a resumed sweep recreates exactly the
-trials it lost; the Bayesian sampler is rebuilt from the finished trials in the run
-store (Optuna's ask/tell with `add_trial`), so the store stays the single source of truth.
-Alternative sub-spaces work in all three: grid walks them in turn, random draws one
-uniformly (as Azure ML's choice over dictionaries), TPE treats the choice as a
-categorical whose parameters are namespaced by sub-space.
+A sampler answers "what are the parameters of trial n, given the trials so far?". The
+answer is a function of the seed, n and that history alone, which the run store holds, so
+a resumed sweep proposes exactly what the uninterrupted one would have: random and grid
+derive trial n from n; TPE builds its study from the history at each proposal and draws
+with a generator seeded by (seed, n). No configuration that already ran (or is running)
+is proposed again: a duplicate is drawn again with the next attempt's seed, and a
+discrete space whose every point has run ends the sweep. Alternative sub-spaces work in
+all three: grid walks them in turn, random draws one uniformly (as Azure ML's choice over
+dictionaries), TPE treats the choice as a categorical whose parameters are namespaced by
+sub-space. A `prune` function (the engine's) drops parameters a trial would not use,
+such as GBM settings in a CatBoost trial, before the duplicate check.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 import math
 import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -70,61 +78,128 @@ def sample(dist: Any, rng: random.Random) -> Scalar:
     raise TypeError(f"cannot sample {dist!r}")
 
 
-class Sampler(abc.ABC):
-    """Parameters for trial n; results back. `state` is what the run store keeps per trial."""
+Prune = Callable[[dict[str, Scalar]], dict[str, Scalar]]
+ATTEMPTS = 32  # draws of one trial before a discrete space is searched for a point that has not run
 
-    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int]):
+
+@dataclass(frozen=True)
+class Past:
+    """One trial the run store holds, as a sampler sees it."""
+
+    number: int
+    params: dict[str, Scalar]
+    state: dict[str, Any] = field(default_factory=dict)
+    value: Optional[float] = None  # the objective of a completed trial; None for any other
+    finished: bool = True  # False while it is pending or running
+
+
+def config_key(params: dict[str, Any]) -> str:
+    """Two trials run the same configuration when their parameters have the same JSON (1, 1.0 and true differ)."""
+    return json.dumps(params, sort_keys=True)
+
+
+def derived_seed(seed: Optional[int], number: int, attempt: int) -> int:
+    digest = hashlib.sha256(f"cloudauto:{seed}:{number}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+class Sampler(abc.ABC):
+    """Parameters for trial n from the history; `state` is what the run store keeps per trial."""
+
+    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int], prune: Optional[Prune] = None):
         self.space, self.goal, self.seed = space, goal, seed
+        self.prune: Prune = prune or (lambda params: params)
 
     @property
     def size(self) -> Optional[int]:
         """How many distinct trials there are (grid), or None."""
         return None
 
+    def suggest(self, number: int, history: Iterable[Past] = ()) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
+        """(parameters, state) of trial `number`, never a configuration of `history`; None when none is left."""
+        history = [p for p in history if p.number != number]
+        seen = {config_key(p.params) for p in history}
+        for attempt in range(ATTEMPTS):
+            params, state = self._draw(number, attempt, history)
+            params = self.prune(params)
+            if config_key(params) not in seen:
+                return params, state
+        return self._unseen(seen)
+
+    def _unseen(self, seen: set[str]) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
+        """After ATTEMPTS duplicates: the first point of a discrete space that has not run, or None (all have)."""
+        if not self.space.is_discrete:  # a continuous space repeats itself only by a vanishing chance: keep drawing
+            return self._keep_drawing(seen)
+        for index, point in enumerate_space(self.space):
+            params = self.prune(point)
+            if config_key(params) not in seen:
+                return params, {"subspace": index}
+        return None
+
+    def _keep_drawing(self, seen: set[str]) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
+        rng = random.Random(f"cloudauto:{self.seed}:fallback:{len(seen)}")
+        for _ in range(1000):
+            index = rng.randrange(len(self.space.subspaces))
+            params = self.prune({n: sample(d, rng) for n, d in self.space.subspaces[index].items()})
+            if config_key(params) not in seen:
+                return params, {"subspace": index}
+        return None
+
     @abc.abstractmethod
-    def suggest(self, number: int) -> tuple[dict[str, Scalar], dict[str, Any]]:
-        """(parameters, sampler state to store with the trial)."""
+    def _draw(self, number: int, attempt: int, history: list[Past]) -> tuple[dict[str, Scalar], dict[str, Any]]:
+        """One proposal for trial `number` (attempt 0, then 1, 2 ... while they repeat earlier trials)."""
 
-    def observe(self, number: int, value: Optional[float]) -> None:  # noqa: B027 - only a model-based sampler listens
-        """A trial ended with this objective (None: it failed or was stopped without one)."""
 
-    def restore(self, number: int, params: dict[str, Scalar], state: dict[str, Any], value: Optional[float]) -> None:  # noqa: B027
-        """Replay a finished trial from the run store (on resume)."""
+def enumerate_space(space: SearchSpace) -> Iterable[tuple[int, dict[str, Scalar]]]:
+    for index, sub in enumerate(space.subspaces):
+        for point in SearchSpace(subspaces=(sub,)).grid():
+            yield index, point
 
 
 class GridSampler(Sampler):
-    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int]):
-        super().__init__(space, goal, seed)
-        self._points = list(space.grid())
+    """Every point once, in a stable order; points that prune to the same configuration run once."""
+
+    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int], prune: Optional[Prune] = None):
+        super().__init__(space, goal, seed, prune)
+        points: dict[str, tuple[dict[str, Scalar], int]] = {}
+        for index, point in enumerate_space(space):
+            pruned = self.prune(point)
+            points.setdefault(config_key(pruned), (pruned, index))
+        self._points = list(points.values())
 
     @property
     def size(self) -> int:
         return len(self._points)
 
-    def suggest(self, number: int) -> tuple[dict[str, Scalar], dict[str, Any]]:
-        return dict(self._points[number]), {}
+    def suggest(self, number: int, history: Iterable[Past] = ()) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
+        if number >= len(self._points):
+            return None
+        params, index = self._points[number]
+        return dict(params), {"subspace": index}
+
+    def _draw(self, number: int, attempt: int, history: list[Past]) -> tuple[dict[str, Scalar], dict[str, Any]]:
+        raise NotImplementedError  # suggest walks the grid itself
 
 
 class RandomSampler(Sampler):
-    def suggest(self, number: int) -> tuple[dict[str, Scalar], dict[str, Any]]:
-        rng = random.Random(f"cloudauto:{self.seed}:{number}")  # trial n's draw depends on n alone
+    def _draw(self, number: int, attempt: int, history: list[Past]) -> tuple[dict[str, Scalar], dict[str, Any]]:
+        key = f"cloudauto:{self.seed}:{number}" + (f":{attempt}" if attempt else "")  # trial n's draw depends on n alone
+        rng = random.Random(key)
         index = rng.randrange(len(self.space.subspaces))
         sub = self.space.subspaces[index]
         return {name: sample(dist, rng) for name, dist in sub.items()}, {"subspace": index}
 
 
 class BayesianSampler(Sampler):
-    """Optuna's TPE through ask/tell; each of our trials is one Optuna trial."""
+    """Optuna's TPE: each proposal asks a study rebuilt from the history, with a sampler seeded by (seed, n)."""
 
-    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int]):
-        super().__init__(space, goal, seed)
+    def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int], prune: Optional[Prune] = None):
+        super().__init__(space, goal, seed, prune)
         import optuna  # only when a bayesian sweep runs
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
-        direction = "maximize" if goal is Goal.MAXIMIZE else "minimize"
-        self.study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
-        self._asked: dict[int, Any] = {}
+        self._direction = "maximize" if goal is Goal.MAXIMIZE else "minimize"
 
     def _key(self, index: int, name: str) -> str:
         return f"{index}.{name}" if self.space.is_conditional else name
@@ -154,7 +229,10 @@ class BayesianSampler(Sampler):
     def _decode(self, index: int, raw: dict[str, Any]) -> dict[str, Scalar]:
         params: dict[str, Scalar] = {}
         for name, dist in self.space.subspaces[index].items():
-            value = raw.get(self._key(index, name))
+            key = self._key(index, name)
+            if key not in raw and not isinstance(dist, Fixed):
+                continue  # pruned: the trial does not use it
+            value = raw.get(key)
             if isinstance(dist, Fixed):
                 params[name] = dist.value
             elif isinstance(dist, QUniform):
@@ -169,16 +247,48 @@ class BayesianSampler(Sampler):
                 params[name] = value
         return params
 
-    def suggest(self, number: int) -> tuple[dict[str, Scalar], dict[str, Any]]:
-        trial = self.study.ask()
+    def _study(self, number: int, attempt: int, history: list[Past]) -> Any:
+        optuna = self._optuna
+        sampler = optuna.samplers.TPESampler(seed=derived_seed(self.seed, number, attempt))
+        study = optuna.create_study(direction=self._direction, sampler=sampler)
+        State = optuna.trial.TrialState
+        for past in sorted(history, key=lambda p: p.number):
+            raw = past.state.get("optuna")
+            if raw is None:
+                continue
+            index = int(past.state.get("subspace", 0))
+            distributions = {k: v for k, v in self._distributions(index).items() if k in raw}
+            if past.finished and past.value is not None and math.isfinite(past.value):
+                state, value = State.COMPLETE, past.value
+            else:
+                state, value = (State.FAIL if past.finished else State.RUNNING), None
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={k: raw[k] for k in distributions}, distributions=distributions, value=value, state=state
+                )
+            )
+        return study
+
+    def _draw(self, number: int, attempt: int, history: list[Past]) -> tuple[dict[str, Scalar], dict[str, Any]]:
+        trial = self._study(number, attempt, history).ask()
         index = 0
         if self.space.is_conditional:
             index = trial.suggest_categorical(SUBSPACE_KEY, list(range(len(self.space.subspaces))))
         raw: dict[str, Any] = {SUBSPACE_KEY: index} if self.space.is_conditional else {}
-        for key, dist in self._distributions(index).items():
-            if key != SUBSPACE_KEY:
-                raw[key] = self._suggest(trial, key, dist)
-        self._asked[number] = trial
+        distributions = self._distributions(index)
+        # parameters the engine may prune (a family's settings) come after the ones that decide it (models)
+        sub = self.space.subspaces[index]
+        names = sorted(sub, key=lambda n: n != "models" and n != "model_name")
+        chosen: dict[str, Scalar] = {}
+        for name in names:
+            key = self._key(index, name)
+            if key not in distributions:
+                chosen[name] = sub[name].value if isinstance(sub[name], Fixed) else None
+                continue
+            if name not in self.prune({**chosen, name: 0}):
+                continue
+            raw[key] = self._suggest(trial, key, distributions[key])
+            chosen[name] = raw[key]
         return self._decode(index, raw), {"subspace": index, "optuna": raw}
 
     def _suggest(self, trial: Any, key: str, dist: Any) -> Any:
@@ -189,32 +299,36 @@ class BayesianSampler(Sampler):
             return trial.suggest_int(key, dist.low, dist.high)
         return trial.suggest_float(key, dist.low, dist.high, log=dist.log)
 
-    def observe(self, number: int, value: Optional[float]) -> None:
-        trial = self._asked.pop(number, None)
-        if trial is None:
-            return
-        if value is None or not math.isfinite(value):
-            self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-        else:
-            self.study.tell(trial, value)
 
-    def restore(self, number: int, params: dict[str, Scalar], state: dict[str, Any], value: Optional[float]) -> None:
-        raw = state.get("optuna")
-        if raw is None or value is None or not math.isfinite(value):
-            return
-        index = int(state.get("subspace", 0))
-        distributions = self._distributions(index)
-        self.study.add_trial(
-            self._optuna.trial.create_trial(params={k: raw[k] for k in distributions}, distributions=distributions, value=value)
-        )
+def engine_prune(spec: JobSpec) -> Optional[Prune]:
+    """The engine's pruning of unused parameters: an AutoGluon tabular trial uses a family's settings only with it."""
+    from ..spec.metrics import Task
+    from ..spec.models import Engine
+
+    if spec.engine is Engine.COMMAND or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        return None
+    from ..runtime.autogluon_params import active_parameters
+
+    return active_parameters
 
 
 def make_sampler(spec: JobSpec) -> Sampler:
-    """The sampler a spec asks for (one fixed trial when there is no sweep)."""
+    """The sampler a spec asks for (one fixed trial when there is no sweep), pruning as its engine does."""
     sampling = spec.sweep.sampling.value if spec.sweep else "grid"
     seed = spec.sweep.seed if spec.sweep else 0
     cls = {"grid": GridSampler, "random": RandomSampler, "bayesian": BayesianSampler}[sampling]
-    return cls(spec.space, spec.objective.goal, seed)
+    return cls(spec.space, spec.objective.goal, seed, engine_prune(spec))
 
 
-__all__ = ["BayesianSampler", "GridSampler", "RandomSampler", "Sampler", "make_sampler", "quantize", "sample"]
+__all__ = [
+    "BayesianSampler",
+    "GridSampler",
+    "Past",
+    "RandomSampler",
+    "Sampler",
+    "config_key",
+    "engine_prune",
+    "make_sampler",
+    "quantize",
+    "sample",
+]

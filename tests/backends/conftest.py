@@ -10,10 +10,10 @@ import pytest
 
 @pytest.fixture
 def runs_dir(tmp_path: Path, monkeypatch) -> Path:
-    """Each test keeps its runs in its own folder; the orchestrator inherits the variable."""
-    path = tmp_path / "runs"
-    monkeypatch.setenv("CLOUDAUTO_RUNS_DIR", str(path))
-    return path
+    """Each test keeps its jobs and endpoints in a home of its own; the orchestrator inherits the variable."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(home))
+    return home / "runs"
 
 
 @pytest.fixture(scope="session")

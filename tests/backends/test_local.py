@@ -64,7 +64,8 @@ def test_bandit_terminates_exactly_the_trials_azure_says(runs_dir, datasets, tmp
         datasets,
         "sweep.sampling=random",
         "sweep.seed=11",
-        "sweep.space={models: GBM, GBM.learning_rate: {choice: [0.05, 0.00001]}, time_limit: 30}",
+        # six configurations, each run once (a configuration that has run is never proposed again)
+        "sweep.space={models: GBM, GBM.learning_rate: {choice: [0.05, 0.06, 0.07, 0.00001, 0.00002, 0.00003]}, time_limit: 30}",
         "sweep.early_termination={policy: bandit, slack_factor: 0.05}",
         "limits.max_trials=6",
         "limits.max_concurrent_trials=1",
@@ -92,7 +93,14 @@ def test_bandit_terminates_exactly_the_trials_azure_says(runs_dir, datasets, tmp
 
 
 def test_sigkill_mid_sweep_then_resume_accounts_for_every_trial_once(runs_dir, datasets):
-    spec = spec_from("iris", datasets, "sweep.sampling=random", "limits.max_trials=6", "limits.max_concurrent_trials=2")
+    spec = spec_from(
+        "iris",
+        datasets,
+        "sweep.sampling=random",
+        "sweep.space={models: GBM, GBM.learning_rate: {loguniform: [0.01, 0.3]}, time_limit: 20}",
+        "limits.max_trials=6",
+        "limits.max_concurrent_trials=2",
+    )
     job = cloudauto.submit(spec, backend="local")
     wait_until(lambda: sum(t.status is TrialStatus.COMPLETED for t in job.trials()) >= 2)
     pid = job.store.job().orchestrator_pid
@@ -101,7 +109,8 @@ def test_sigkill_mid_sweep_then_resume_accounts_for_every_trial_once(runs_dir, d
     wait_until(lambda: not alive(pid))
     wait_until(lambda: not any(alive(w) for w in workers), timeout=10)  # workers die with their orchestrator
     before = {t.number: (t.objective, t.ended) for t in job.trials() if t.status is TrialStatus.COMPLETED}
-    assert job.status() is JobStatus.RUNNING and not job.is_orchestrated()
+    assert job.status() is JobStatus.INTERRUPTED and not job.is_orchestrated()
+    assert job.status_reason() == f"scheduler gone: cloudauto resume {job.id}"
     with pytest.raises(cloudauto.CloudautoError, match="cloudauto resume"):
         job.wait(progress=False, timeout=30)
 
@@ -110,6 +119,7 @@ def test_sigkill_mid_sweep_then_resume_accounts_for_every_trial_once(runs_dir, d
     after = resumed.trials()
     assert [t.number for t in after] == list(range(6))  # none lost, none repeated, no more than max_trials
     assert all(t.status is TrialStatus.COMPLETED for t in after)
+    assert len({json.dumps(t.params, sort_keys=True) for t in after}) == 6  # and no configuration twice
     for number, (objective, ended) in before.items():
         assert (after[number].objective, after[number].ended) == (objective, ended)  # finished trials untouched
 
@@ -201,6 +211,71 @@ def test_a_sweep_reads_its_data_from_s3(runs_dir, datasets, aws):
     job = cloudauto.submit(spec, backend="local")
     assert job.wait(progress=False) is JobStatus.COMPLETED
     assert job.best_trial().scores["test_accuracy"] > 0.9
+
+
+def test_the_forecast_example_compares_models_that_train_offline(runs_dir, tmp_path):
+    """bike_forecast.yaml as it is, on a small copy of its data: four models, four different results, no download."""
+    pytest.importorskip("autogluon.timeseries", reason="the cloudauto-local[timeseries] extra is not installed")
+    from job_specs import make_data
+
+    make_data.bike(tmp_path, stations=2, days=10)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "bike_forecast.yaml",
+        overrides=[
+            f"data.train={tmp_path}/bike/train.csv",
+            f"data.test={tmp_path}/bike/test.csv",
+            "limits.max_concurrent_trials=2",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    trials = job.trials()
+    assert [t.params["models"] for t in trials] == ["SeasonalNaive", "ETS", "Theta", "RecursiveTabular"]
+    assert all(t.status is TrialStatus.COMPLETED for t in trials)
+    assert len({round(t.objective, 6) for t in trials}) == 4  # the grid compares four models, not one fallback
+    for trial in trials:
+        log = job.logs(trial.number)
+        assert f"Models that will be trained: ['{trial.params['models']}']" in log
+        assert "Excluded model types: ['Chronos', 'Chronos-2', 'Chronos2', 'Toto', 'Toto2']" in log
+        assert "huggingface" not in log.lower()
+
+
+def test_the_autogluon_block_reaches_the_predictor(runs_dir, tmp_path):
+    """sample_weight, excluded_model_types and per-family hyperparameters, as TabularPredictor takes them."""
+    from job_specs import make_data
+
+    make_data.iris(tmp_path)
+    train = pd.read_csv(tmp_path / "iris" / "train.csv")
+    train.assign(w=[1.0 + (i % 3) for i in range(len(train))]).to_csv(tmp_path / "weighted.csv", index=False)
+    spec = cloudauto.JobSpec.from_dict(
+        {
+            "name": "weighted",
+            "task": "tabular_classification",
+            "data": {"train": str(tmp_path / "weighted.csv"), "test": str(tmp_path / "iris" / "test.csv"), "label": "target"},
+            "metric": "accuracy",
+            "autogluon": {
+                "problem_type": "multiclass",
+                "sample_weight": "w",
+                "excluded_model_types": ["KNN"],
+                "hyperparameters": {"GBM": {"num_leaves": 8}, "KNN": {}, "RF": {"n_estimators": 20}},
+            },
+            "sweep": {"sampling": "grid", "space": {"GBM.min_data_in_leaf": 3, "time_limit": 30}},
+        }
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    from autogluon.tabular import TabularPredictor
+
+    model_dir = Path(job.best_trial().artifacts["dir"]) / "model"
+    predictor = TabularPredictor.load(str(model_dir))
+    assert predictor.sample_weight == "w" and predictor.problem_type == "multiclass"
+    names = predictor.model_names()
+    assert any(n.startswith("LightGBM") for n in names) and any(n.startswith("RandomForest") for n in names)
+    assert not any(n.startswith("KNeighbors") for n in names)  # excluded
+    gbm = predictor._trainer.load_model(next(n for n in names if n.startswith("LightGBM")))
+    assert gbm.params["num_leaves"] == 8 and gbm.params["min_data_in_leaf"] == 3  # the spec's, with the sweep's over it
+    info = json.loads((model_dir / "cloudauto_model.json").read_text())
+    assert "w" not in info["features"]  # a weight is not asked of the endpoint's callers
 
 
 def test_time_series_forecasting_with_the_timeseries_extra(runs_dir, tmp_path):

@@ -193,11 +193,11 @@ def test_clear_errors_for_a_missing_image_a_missing_gpu_runtime_and_no_engine(en
 
 
 def test_submit_in_docker_mode_refuses_before_creating_a_run(engine, tmp_path, monkeypatch):
-    monkeypatch.setenv("CLOUDAUTO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
     _spec(tmp_path)  # writes the data and the spec file
     spec = cloudauto.JobSpec.from_file(
         tmp_path / "iris.yaml", overrides=["backends.local.mode=docker", "backends.local.image=nowhere:1"]
     )
     with pytest.raises(cloudauto.CloudautoError, match="nowhere:1"):
         cloudauto.submit(spec, backend="local")
-    assert not (tmp_path / "runs").exists()  # nothing half-made
+    assert not (tmp_path / "home" / "runs").exists()  # nothing half-made

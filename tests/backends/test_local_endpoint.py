@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +31,8 @@ def deployed(tmp_path_factory):
     from job_specs import make_data
 
     root = tmp_path_factory.mktemp("endpoint")
-    old = os.environ.get("CLOUDAUTO_RUNS_DIR")
-    os.environ["CLOUDAUTO_RUNS_DIR"] = str(root / "runs")
+    old = os.environ.get("CLOUDAUTO_HOME")
+    os.environ["CLOUDAUTO_HOME"] = str(root / "home")
     make_data.iris(root)
     spec = cloudauto.JobSpec.from_file(
         ROOT / "job_specs" / "iris.yaml",
@@ -51,9 +52,9 @@ def deployed(tmp_path_factory):
     endpoint.delete()
     secured.delete()
     if old is None:
-        os.environ.pop("CLOUDAUTO_RUNS_DIR", None)
+        os.environ.pop("CLOUDAUTO_HOME", None)
     else:
-        os.environ["CLOUDAUTO_RUNS_DIR"] = old
+        os.environ["CLOUDAUTO_HOME"] = old
 
 
 def _npy(rows: list) -> bytes:
@@ -364,3 +365,33 @@ def test_deploy_refuses_options_it_does_not_take(deployed):
         job.deploy(name="x", workers=0)
     with pytest.raises(NotSupportedError, match="docker-mode endpoint runs one serving process"):
         job.deploy(name="x", mode="docker", workers=2)
+
+
+def test_cli_deploy_a_chosen_trial_score_probabilities_and_names_that_are_slugs(deployed, tmp_path):
+    import subprocess
+    import sys
+
+    from cloudauto_local.paths import endpoints_dir
+
+    job, _, _, root = deployed
+    exe = str(Path(sys.executable).with_name("cloudauto"))
+    env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
+    test_csv = str(root / "iris" / "test.csv")
+    made = subprocess.run(
+        [exe, "deploy", job.id, "--trial", "0", "--name", "iris-trial0"], capture_output=True, text=True, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    scored = subprocess.run([exe, "score", "iris-trial0", test_csv, "--probabilities"], capture_output=True, text=True, env=env)
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.splitlines()[0] == "prediction,proba_0,proba_1,proba_2" and len(scored.stdout.splitlines()) == 31
+    folder = root / "home" / "endpoints"
+    assert (folder / "iris-trial0.json").is_file() and (folder / "iris-trial0.log").is_file()
+    assert subprocess.run([exe, "delete-endpoint", "iris-trial0"], capture_output=True, env=env).returncode == 0
+    assert not list(folder.glob("iris-trial0*"))  # the record and the server's log: nothing of it is left
+    for args, words in (
+        (["--trial", "7"], f"job {job.id} has no trial 7: its trials are 0 to 0"),
+        (["--name", "../escaped"], "endpoint name '../escaped': 1 to 63 letters, digits and hyphens"),
+    ):
+        bad = subprocess.run([exe, "deploy", job.id, *args], capture_output=True, text=True, env=env)
+        assert bad.returncode != 0 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert not (root / "home" / "escaped.json").exists() and endpoints_dir() == folder

@@ -55,6 +55,7 @@ def deploy(
     instance_type: Optional[str] = None,
     instance_count: int = 1,
     wait: bool = True,
+    trial: Optional[int] = None,
 ) -> AzureEndpoint:
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
@@ -66,7 +67,7 @@ def deploy(
         raise NotSupportedError(
             "engine: command jobs declare no model output cloudauto could serve; register your model with azure-ai-ml"
         )
-    child = best_child(job)
+    child = job.trial(trial).id if trial is not None else best_child(job)
     if spec.engine is Engine.NATIVE:
         model = Model(
             path=f"azureml://jobs/{child}/outputs/artifacts/paths/outputs/mlflow-model/",

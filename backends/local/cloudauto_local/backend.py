@@ -7,6 +7,7 @@ on after the command returns; `attach` and `resume` find a job by its id.
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import json
 import secrets
@@ -23,7 +24,8 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
-from .store import RunStore, default_runs_dir
+from .paths import runs_home
+from .store import RunStore
 
 
 class JobNotFound(CloudautoError):
@@ -31,8 +33,11 @@ class JobNotFound(CloudautoError):
 
 
 def runs_dir(spec: Optional[JobSpec] = None) -> Path:
+    """Where a spec's job is written: its `backends.local.run_dir` (relative to the spec), else the home's runs."""
     configured = spec.backends.local.run_dir if spec is not None else None
-    return Path(configured) if configured else default_runs_dir()
+    if not configured:
+        return runs_home()
+    return Path(resolve(configured, spec.base_dir or str(Path.cwd())))
 
 
 class LocalBackend(Backend):
@@ -99,11 +104,15 @@ class LocalBackend(Backend):
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
         store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir)
+        if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
+            runs_home().mkdir(parents=True, exist_ok=True)
+            (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)
         if docker:
             from .container import write_code
 
             write_code(store.dir, spec)
-        return LocalJobHandle(store.dir, launched_pid=start_orchestrator(store.dir))
+        start_orchestrator(store)
+        return LocalJobHandle(store.dir)
 
     def _attach(self, job_id: str) -> LocalJobHandle:
         return attach(job_id)
@@ -119,6 +128,7 @@ class LocalBackend(Backend):
         mode: Optional[str] = None,
         image: Optional[str] = None,
         workers: int = 1,
+        trial: Optional[int] = None,
         **options: Any,
     ) -> Endpoint:
         from .endpoint import start, start_container
@@ -126,15 +136,21 @@ class LocalBackend(Backend):
         if options:  # a typo or a cloud backend's option must not pass in silence
             raise NotSupportedError(
                 f"the local backend's deploy takes no {', '.join(sorted(options))}; "
-                "it takes name, port, key, host, mode, image and workers"
+                "it takes name, port, key, host, mode, image, workers and trial"
             )
 
-        best = job.best_trial()
+        best = job.trial(trial) if trial is not None else job.best_trial()
         if best is None or "dir" not in best.artifacts:
             raise NotSupportedError(f"job {job.id} has no finished trial with a model to deploy")
         model_dir = str(Path(best.artifacts["dir"]) / "model")
         if not (Path(model_dir) / "cloudauto_model.json").is_file():
-            raise NotSupportedError(f"trial {best.number} of {job.id} left no servable model in {model_dir}")
+            with_model = [
+                t.number
+                for t in job.trials()
+                if "dir" in t.artifacts and (Path(t.artifacts["dir"]) / "model" / "cloudauto_model.json").is_file()
+            ]
+            other = f"; trials with a model: {', '.join(map(str, with_model))} (deploy --trial N)" if with_model else ""
+            raise NotSupportedError(f"trial {best.number} of {job.id} ({best.status.value}) left no servable model{other}")
         settings = job.spec.backends.local
         if (mode or settings.mode.value) == "docker":
             if key:
@@ -163,22 +179,26 @@ class LocalBackend(Backend):
 
 def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
     """A job by id, or by a unique prefix of it."""
-    root = root or default_runs_dir()
+    root = root or runs_home()
     direct = Path(job_id)
     if (direct / "run.db").is_file():
         return LocalJobHandle(direct)
-    matches = sorted(p.parent for p in root.glob(f"{job_id}*/run.db"))
+    if not job_id or "/" in job_id or job_id.startswith("."):
+        raise JobNotFound(f"'{job_id}' is not a job id (list them with: cloudauto runs)")
+    matches = sorted(p.parent for p in root.glob(f"{glob.escape(job_id)}*/run.db"))
     exact = [m for m in matches if m.name == job_id]
     if exact or len(matches) == 1:
         return LocalJobHandle((exact or matches)[0])
     if not matches:
         raise JobNotFound(f"no local job '{job_id}' under {root} (list them with: cloudauto runs)")
-    raise JobNotFound(f"'{job_id}' matches {len(matches)} jobs: {', '.join(m.name for m in matches[:5])}")
+    listed = "\n".join(f"  {m.name}" for m in matches)
+    raise JobNotFound(f"'{job_id}' matches {len(matches)} jobs; give more of the id:\n{listed}")
 
 
 def list_jobs(root: Optional[Path] = None) -> list[LocalJobHandle]:
-    root = root or default_runs_dir()
-    return [LocalJobHandle(p.parent) for p in sorted(root.glob("*/run.db"), key=lambda p: p.stat().st_mtime)]
+    root = root or runs_home()
+    found = [p for p in root.glob("*/run.db") if p.is_file()]  # a link to a deleted job's folder is skipped
+    return [LocalJobHandle(p.parent) for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
 
 __all__ = ["JobNotFound", "LocalBackend", "attach", "list_jobs", "runs_dir"]

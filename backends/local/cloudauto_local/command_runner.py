@@ -135,6 +135,7 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
     seconds = time.perf_counter() - started
     finite = [v for v in values if v == v and abs(v) != float("inf")]
     best = (max(finite) if objective.goal.value == "maximize" else min(finite)) if finite else None
+    tail = _tail(log_path)  # the script's own last lines, before ours
     with open(log_path, "a") as log:
         log.write(f"[cloudauto] trial {number}: exit code {code}, {len(values)} reports of {objective.name}\n")
     if stop:
@@ -142,13 +143,12 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
             type="done", number=number, objective=best, metrics={"fit_seconds": seconds, "exit_code": code}, stopped=True
         )
     elif code != 0:
-        channel.send(type="failed", number=number, error=f"the command exited with code {code}; log ends: {_tail(log_path)}")
+        channel.send(type="failed", number=number, error=f"the command exited with code {code}; log ends: {tail}")
     elif best is None:
         channel.send(
             type="failed",
             number=number,
-            error=f"the command never reported {objective.name} (call cloudauto.report({objective.name}=...)); "
-            f"log ends: {_tail(log_path)}",
+            error=f"the command never reported {objective.name} (call cloudauto.report({objective.name}=...)); log ends: {tail}",
         )
     else:
         channel.send(

@@ -15,6 +15,7 @@ import contextlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from cloudauto.backend import Endpoint
 from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer
 from cloudauto.spec.errors import CloudautoError
 
-from .store import default_runs_dir
+from .paths import endpoints_dir
 
 # one worker: a body up to INLINE_BYTES is predicted on the event loop while such bodies take
 # under INLINE_SECONDS (1,000 numeric rows are some 16-32 kB)
@@ -136,8 +137,16 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
 # ---- lifecycle: a detached server per endpoint, recorded on disk ---------------------------
 
 
-def endpoints_dir() -> Path:
-    return default_runs_dir().parent / "endpoints"
+# a name is a file name under the endpoints folder and a cloud resource name: letters, digits and hyphens
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise EndpointError(
+            f"endpoint name {name!r}: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit"
+        )
+    return name
 
 
 @dataclass
@@ -182,12 +191,12 @@ class LocalEndpoint(Endpoint):
         return self._kind
 
     def delete(self, timeout: float = 10.0) -> None:
-        """Stop the server (TERM, then KILL) and wait until it no longer answers."""
+        """Stop the server (TERM, then KILL), wait until it no longer answers, and remove its files."""
         if self.record.container:
             from .container import kill_container
 
             kill_container(self.record.container)
-            (endpoints_dir() / f"{self.name}.json").unlink(missing_ok=True)
+            self._forget()
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -199,7 +208,16 @@ class LocalEndpoint(Endpoint):
                 time.sleep(0.05)
             if not _running(self.record.pid):
                 break
-        (endpoints_dir() / f"{self.name}.json").unlink(missing_ok=True)
+        self._forget()
+
+    def _forget(self) -> None:
+        """The record, the server's log and a container's code folder: nothing of the endpoint is left."""
+        import shutil
+
+        folder = endpoints_dir()
+        shutil.rmtree(folder / f"{self.name}.code", ignore_errors=True)
+        (folder / f"{self.name}.log").unlink(missing_ok=True)
+        (folder / f"{self.name}.json").unlink(missing_ok=True)
 
 
 class EndpointError(CloudautoError):
@@ -245,6 +263,7 @@ def start(
     workers: int = 1,
     timeout: float = 120.0,
 ) -> LocalEndpoint:
+    check_name(name)
     if workers < 1:
         raise EndpointError(f"workers must be at least 1, not {workers}")
     folder = endpoints_dir()
@@ -292,6 +311,7 @@ def start_container(
 
     from .container import docker_client, ensure_image, kill_container, serving_config
 
+    check_name(name)
     folder = endpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / f"{name}.json"
@@ -327,7 +347,7 @@ def start_container(
 
 
 def attach(name: str) -> LocalEndpoint:
-    path = endpoints_dir() / f"{name}.json"
+    path = endpoints_dir() / f"{check_name(name)}.json"
     if not path.is_file():
         known = sorted(p.stem for p in endpoints_dir().glob("*.json")) if endpoints_dir().is_dir() else []
         raise EndpointError(f"no local endpoint '{name}'" + (f"; there are: {', '.join(known)}" if known else ""))

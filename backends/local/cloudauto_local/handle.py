@@ -1,4 +1,10 @@
-"""A handle on a local job: everything it says comes from the run store."""
+"""A handle on a local job: everything it says comes from the run store.
+
+The store says what the scheduler last wrote; whether the scheduler still runs is checked
+against the process it recorded (its pid and that process's start time, so a pid the
+system has since given to another program is not taken for it). A job whose scheduler is
+gone before the end is `interrupted`, and says how to carry it on.
+"""
 
 from __future__ import annotations
 
@@ -15,51 +21,68 @@ from cloudauto.backend import JobHandle, JobStatus, Trial
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
-from .store import RunStore
+from .store import JobRow, RunStore
+
+HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
+HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
 
 
 class OrchestratorGone(CloudautoError):
     exit_code = 4
 
 
-def orchestrator_alive(pid: Optional[int], run_dir: Path) -> bool:
-    """Is `pid` still this job's orchestrator (and not a reused pid)?"""
+def process_start(pid: int) -> Optional[str]:
+    """The start time of process `pid` (clock ticks since boot, from /proc), or None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]  # a zombie has ended: it no longer schedules
+
+
+def scheduler_alive(job: JobRow) -> bool:
+    """Is the process the store names still this job's scheduler?"""
+    pid = job.orchestrator_pid
     if not pid:
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+    if Path("/proc/self/stat").exists():
+        started = process_start(pid)
+        if started is None:
             return False
-        return True  # no /proc: trust the pid
-    state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] if Path(f"/proc/{pid}/stat").exists() else ""
-    return state != "Z" and b"cloudauto_local.orchestrator" in cmdline and str(run_dir).encode() in cmdline
+        return job.orchestrator_start is None or started == job.orchestrator_start
+    try:  # no /proc: the pid exists, and the scheduler has written lately
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return job.heartbeat is None or time.time() - job.heartbeat < HEARTBEAT_STALE_S
 
 
-def start_orchestrator(run_dir: Path) -> int:
-    """Start the scheduler detached from this process, so a closed terminal does not end the sweep."""
-    log = open(run_dir / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
+def start_orchestrator(store: RunStore) -> int:
+    """Start the scheduler detached from this process, so a closed terminal does not end the sweep.
+
+    Its pid and start time go into the store before this returns, so no reader ever sees a
+    job without a scheduler to check.
+    """
+    log = open(store.dir / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudauto_local.orchestrator", str(run_dir)],
+        [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
         start_new_session=True,
     )
     log.close()
+    store.set_job(orchestrator_pid=proc.pid, orchestrator_start=process_start(proc.pid), heartbeat=time.time())
     return proc.pid
 
 
 class LocalJobHandle(JobHandle):
     backend = "local"
 
-    def __init__(self, run_dir: Path, *, launched_pid: Optional[int] = None):
+    def __init__(self, run_dir: Path):
         self.dir = Path(run_dir).resolve()
         self.store = RunStore(self.dir)
         self.id = self.dir.name
-        self._launched_pid = launched_pid
         self._spec: Optional[JobSpec] = None
 
     @property
@@ -69,11 +92,19 @@ class LocalJobHandle(JobHandle):
         return self._spec
 
     def status(self) -> JobStatus:
-        return self.store.job().status
+        job = self.store.job()
+        if not job.status.is_final and not scheduler_alive(job):
+            return JobStatus.INTERRUPTED
+        return job.status
+
+    def status_reason(self) -> Optional[str]:
+        job = self.store.job()
+        if not job.status.is_final and not scheduler_alive(job):
+            return f"scheduler gone: cloudauto resume {self.id}"
+        return job.reason or job.error
 
     def is_orchestrated(self) -> bool:
-        job = self.store.job()
-        return orchestrator_alive(job.orchestrator_pid or self._launched_pid, self.dir)
+        return scheduler_alive(self.store.job())
 
     def trials(self) -> list[Trial]:
         return self.store.trials()
@@ -82,18 +113,18 @@ class LocalJobHandle(JobHandle):
         self.store.request_cancel()
 
     def logs(self, trial: Optional[int] = None) -> str:
-        path = self.dir / "trials" / str(trial) / "trial.log" if trial is not None else self.dir / "orchestrator.log"
         try:
-            return path.read_text(errors="replace")
+            return self.log_path(trial).read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
     def log_path(self, trial: Optional[int] = None) -> Path:
+        if trial is not None:
+            self.trial(trial)  # an error naming the trials there are
         return self.dir / "trials" / str(trial) / "trial.log" if trial is not None else self.dir / "orchestrator.log"
 
     def wait(self, *, poll: float = 1.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
         deadline = None if timeout is None else time.monotonic() + timeout
-        grace = time.monotonic() + 15  # the orchestrator writes its pid within a moment of starting
         from .progress import Progress
 
         with Progress(self, enabled=progress) as bar:
@@ -102,23 +133,23 @@ class LocalJobHandle(JobHandle):
                 bar.update()
                 if status.is_final:
                     return status
-                if time.monotonic() > grace and not self.is_orchestrated():
-                    raise OrchestratorGone(
-                        f"job {self.id} is {status.value} but its orchestrator is not running; "
-                        f"finish it with: cloudauto resume {self.id}"
-                    )
+                if status is JobStatus.INTERRUPTED:
+                    raise OrchestratorGone(f"job {self.id}: {self.status_reason()}")
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
                 time.sleep(poll)
 
     def resume(self) -> LocalJobHandle:
+        """Carry on a job whose scheduler stopped. A job that ended is left as it is, with the reason."""
         job = self.store.job()
-        if job.status.is_final and job.status is not JobStatus.FAILED:
-            return self
-        if self.is_orchestrated():
-            raise CloudautoError(f"job {self.id} is still running (orchestrator pid {job.orchestrator_pid})")
+        if job.status is JobStatus.CANCELED:
+            raise NothingToResume(f"job {self.id} was canceled ({job.reason or job.error or 'by the user'}); nothing to resume")
+        if job.status is JobStatus.COMPLETED:
+            raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
+        if scheduler_alive(job):
+            raise CloudautoError(f"job {self.id} is still running (scheduler pid {job.orchestrator_pid})")
         self.store.set_job(cancel_requested=0)
-        self._launched_pid = start_orchestrator(self.dir)
+        start_orchestrator(self.store)
         return self
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
@@ -131,4 +162,12 @@ class LocalJobHandle(JobHandle):
         return target
 
 
-__all__ = ["LocalJobHandle", "OrchestratorGone", "orchestrator_alive", "start_orchestrator"]
+class NothingToResume(CloudautoError):
+    """`resume` of a job that has ended: exit 0 when it completed, 4 when it was canceled."""
+
+    def __init__(self, message: str, exit_code: int = 4):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+__all__ = ["LocalJobHandle", "NothingToResume", "OrchestratorGone", "process_start", "scheduler_alive", "start_orchestrator"]

@@ -1,14 +1,18 @@
 """The local scheduler: samples trials, feeds warm workers, applies the policy, keeps the store.
 
 Run as `python -m cloudauto_local.orchestrator RUN_DIR` (detached by `submit`, again by
-`resume`). It starts from whatever the run store holds: finished trials are replayed into
-the sampler and the policy engine, unfinished ones run again with their parameters, and
-new ones are numbered after the last, so a sweep never exceeds `max_trials`.
+`resume`). It starts from whatever the run store holds: the sampler proposes from the
+store's trials, finished trials are replayed into the policy engine, unfinished ones run
+again with their parameters, and new ones are numbered after the last, so a sweep never
+exceeds `max_trials`. What it does and why goes to `orchestrator.log` (`cloudauto logs`).
+A job that its own budget ends (the timeout, the trial count, a search space with no
+configuration left) has completed when a trial has a result; the reason says which.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import selectors
@@ -20,13 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from cloudauto.backend import JobStatus, TrialStatus
+from cloudauto.backend import JobStatus, Trial, TrialStatus
+from cloudauto.report import failure_groups
 from cloudauto.spec import JobSpec
 from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
-from cloudauto.tuning.samplers import make_sampler
+from cloudauto.tuning.samplers import Past, make_sampler
 
+from .handle import HEARTBEAT_S
 from .store import RunStore
+
+log = logging.getLogger("cloudauto.scheduler")
 
 STOP_GRACE_S = 30.0  # a stopped trial has this long to wrap up before its worker is killed
 POLL_S = 0.25
@@ -82,7 +90,8 @@ class Orchestrator:
         self.goal = self.spec.objective.goal
         self.sampler = make_sampler(self.spec)
         self.engine = PolicyEngine(self.spec.policy, self.goal)
-        self.total = min(self.spec.max_trials, self.sampler.size or math.inf)
+        self.total = int(min(self.spec.max_trials, self.sampler.size or math.inf))
+        self.exhausted: Optional[str] = None  # why the sampler has no configuration left
         self.concurrency = int(min(self.spec.limits.max_concurrent_trials, self.total))
         settings = self.spec.backends.local
         self.worker_count = min(settings.workers or self.concurrency, self.concurrency)
@@ -92,6 +101,8 @@ class Orchestrator:
         self.workers: list[Worker] = []
         self.pending: list[int] = []
         self.next_number = 0
+        self.beat = 0.0
+        self.finished_in_time = 0  # trials that had finished when limits.timeout was reached
 
     # start-up and resume -------------------------------------------------------------------
     def _restore(self) -> None:
@@ -100,17 +111,33 @@ class Orchestrator:
 
             remove_job_containers(self.job_id)
         self.pending = self.store.requeue_unfinished()
-        states = self.store.sampler_states()
-        for trial in self.store.trials():
+        trials = self.store.trials()
+        for trial in trials:
             self.next_number = max(self.next_number, trial.number + 1)
             if trial.status.is_final:
-                self.sampler.restore(
-                    trial.number,
-                    trial.params,
-                    states.get(trial.number, {}),
-                    trial.objective if trial.status is TrialStatus.COMPLETED else None,
-                )
                 self.engine.load(trial.number, [m.value for m in trial.metrics])
+        if trials:
+            kept = sum(1 for t in trials if t.status.is_final)
+            log.info(
+                "resumed: %d finished trials kept, %d to run again (%s), new trials from %d",
+                kept,
+                len(self.pending),
+                ", ".join(map(str, self.pending)) or "none",
+                self.next_number,
+            )
+
+    def _history(self) -> list[Past]:
+        states = self.store.sampler_states()
+        return [
+            Past(
+                t.number,
+                t.params,
+                states.get(t.number, {}),
+                t.objective if t.status is TrialStatus.COMPLETED else None,
+                t.status.is_final,
+            )
+            for t in self.store.trials()
+        ]
 
     def _spawn(self) -> Worker:
         preload = "autogluon" if self.spec.engine is not Engine.COMMAND and not self.docker else "none"
@@ -157,7 +184,13 @@ class Orchestrator:
                 params = next(t.params for t in self.store.trials() if t.number == number)
             else:
                 number = self.next_number
-                params, state = self.sampler.suggest(number)
+                proposal = self.sampler.suggest(number, self._history())
+                if proposal is None:
+                    self.exhausted = f"every configuration of the search space has run ({number} trials)"
+                    log.info("no configuration left to try: %s", self.exhausted)
+                    self.total = number
+                    return
+                params, state = proposal
                 self.store.add_trial(number, params, state)
                 self.next_number += 1
             trial_dir = self.store.dir / "trials" / str(number)
@@ -182,6 +215,7 @@ class Orchestrator:
                     code_dir=str(self.store.dir / "code"),
                 )
             self.store.start_trial(number, idle.pid, str(trial_dir))
+            log.info("trial %d started on worker %d: %s", number, idle.pid, json.dumps(params))
             idle.trial = number
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
             idle.stop_deadline = idle.stop_reason = None
@@ -200,10 +234,18 @@ class Orchestrator:
             value = float(message["value"])
             self.store.add_report(number, int(message["step"]), value)
             decision = self.engine.report(number, value)
+            log.info(
+                "trial %d step %s: %s=%.6g%s",
+                number,
+                message["step"],
+                self.spec.objective.name,
+                value,
+                f"; {'stop' if decision.stop else 'go on'}: {decision.reason}" if decision.reason else "",
+            )
             if decision.stop and worker.stop_reason is None:
                 worker.stop_reason = decision.reason
                 worker.stop_deadline = time.time() + STOP_GRACE_S
-            worker.send(type="verdict", stop=decision.stop, reason=decision.reason)
+            worker.send(type="verdict", stop=decision.stop, reason=decision.reason if decision.stop else "")
         elif kind == "done" and number == worker.trial:
             objective = message.get("objective")
             stopped = worker.stop_reason is not None
@@ -211,11 +253,11 @@ class Orchestrator:
             self.store.finish_trial(
                 number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
             )
-            self.sampler.observe(number, None if stopped else objective)
+            log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
             self.store.finish_trial(number, TrialStatus.FAILED, error=message.get("error"))
-            self.sampler.observe(number, None)
+            log.warning("trial %d failed: %s", number, message.get("error"))
             worker.trial = worker.child_pgid = worker.container = None
 
     def _read(self, worker: Worker) -> None:
@@ -236,36 +278,52 @@ class Orchestrator:
         code = worker.proc.poll()
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            self.store.finish_trial(
-                worker.trial,
-                TrialStatus.FAILED,
-                error=f"the worker process died (exit code {code})" + (f"; log ends: {tail}" if tail else ""),
-            )
-            self.sampler.observe(worker.trial, None)
+            error = f"the worker process died (exit code {code})" + (f"; log ends: {tail}" if tail else "")
+            self.store.finish_trial(worker.trial, TrialStatus.FAILED, error=error)
+            log.warning("trial %d failed: %s", worker.trial, error)
+        else:
+            log.warning("worker %d died between trials (exit code %s)", worker.pid, code)
         self._retire(worker)
+
+    def _best_reported(self, number: int) -> Optional[float]:
+        """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
+        finite = [v for v in self.engine.histories.get(number, []) if math.isfinite(v)]
+        if not finite:
+            return None
+        return max(finite) if self.goal.value == "maximize" else min(finite)
+
+    def _end_trial(self, worker: Worker, status: TrialStatus, why: str) -> None:
+        number = worker.trial
+        best = self._best_reported(number)
+        if status is TrialStatus.TERMINATED:
+            self.store.finish_trial(number, status, objective=best, reason=why)
+        else:
+            self.store.finish_trial(number, status, objective=best, error=why)
+        log.info("trial %d %s: %s (best reported %s)", number, status.value, why, _figure(best))
+        worker.trial = None
 
     def _check_clocks(self) -> None:
         now = time.time()
         for worker in list(self._running()):
             if worker.deadline is not None and now > worker.deadline:
-                self.store.finish_trial(
-                    worker.trial, TrialStatus.TIMED_OUT, error=f"trial_timeout of {self.spec.limits.trial_timeout:g}s reached"
-                )
-                self.sampler.observe(worker.trial, None)
-                worker.trial = None
+                self._end_trial(worker, TrialStatus.TIMED_OUT, f"trial_timeout of {self.spec.limits.trial_timeout:g}s reached")
                 self._retire(worker)
             elif worker.stop_deadline is not None and now > worker.stop_deadline:
-                self.store.finish_trial(worker.trial, TrialStatus.TERMINATED, reason=worker.stop_reason)
-                self.sampler.observe(worker.trial, None)
-                worker.trial = None
+                why = f"{worker.stop_reason}; killed after {STOP_GRACE_S:g}s of grace"
+                self._end_trial(worker, TrialStatus.TERMINATED, why)
                 self._retire(worker)
+        if now - self.beat > HEARTBEAT_S:
+            self.store.set_job(heartbeat=now)
+            self.beat = now
 
-    def _stop_all(self, status: TrialStatus, why: str) -> None:
+    def _stop_all(self, status: TrialStatus, why: str) -> int:
+        stopped = 0
         for worker in list(self.workers):
             if worker.trial is not None:
-                self.store.finish_trial(worker.trial, status, error=why)
-                worker.trial = None
+                self._end_trial(worker, status, why)
+                stopped += 1
             self._retire(worker)
+        return stopped
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> JobStatus:
@@ -274,21 +332,43 @@ class Orchestrator:
             orchestrator_pid=os.getpid(),
             ended=None,
             error=None,
+            reason=None,
+            heartbeat=time.time(),
             started=self.store.job().started or time.time(),
+        )
+        log.info(
+            "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
+            os.getpid(),
+            self.job_id,
+            self.total,
+            self.concurrency,
+            self.spec.sweep.sampling.value if self.spec.sweep else "no sweep",
+            self.spec.policy.policy if self.spec.policy else "none",
         )
         self._restore()
         started = self.store.job().started
-        deadline = started + self.spec.limits.timeout if self.spec.limits.timeout else None
-        final, error = JobStatus.COMPLETED, None
+        timeout = self.spec.limits.timeout
+        deadline = started + timeout if timeout else None
+        ended_by: Optional[str] = None  # the user's cancel, or the job's own timeout
         try:
             while True:
                 if self.store.job().cancel_requested:
-                    self._stop_all(TrialStatus.CANCELED, "canceled by the user")
-                    final, error = JobStatus.CANCELED, "canceled by the user"
+                    ended_by = "cancel"
+                    log.info(
+                        "canceled by the user; stopping %d running trials",
+                        self._stop_all(TrialStatus.CANCELED, "canceled by the user"),
+                    )
                     break
                 if deadline is not None and time.time() > deadline:
-                    self._stop_all(TrialStatus.TIMED_OUT, f"limits.timeout of {self.spec.limits.timeout:g}s reached")
-                    final, error = JobStatus.CANCELED, f"limits.timeout of {self.spec.limits.timeout:g}s reached"
+                    ended_by = "timeout"
+                    self.finished_in_time = sum(1 for t in self.store.trials() if t.status.is_final)
+                    stopped = self._stop_all(TrialStatus.TIMED_OUT, f"limits.timeout of {timeout:g}s reached")
+                    log.info(
+                        "limits.timeout of %gs reached after %d finished trials; %d running trials stopped",
+                        timeout,
+                        self.finished_in_time,
+                        stopped,
+                    )
                     break
                 self._assign()
                 if not self._running() and not self._has_more():
@@ -300,14 +380,34 @@ class Orchestrator:
             for worker in list(self.workers):
                 worker.send(type="exit")
                 self._retire(worker)
-        trials = self.store.trials()
-        if final is JobStatus.COMPLETED and not any(t.objective is not None for t in trials):
-            final, error = (
-                JobStatus.FAILED,
-                "no trial produced a result: " + "; ".join(f"trial {t.number}: {t.error}" for t in trials if t.error)[:2000],
-            )
-        self.store.set_job(status=final, ended=time.time(), error=error)
+        final, reason = self._outcome(self.store.trials(), ended_by)
+        self.store.set_job(status=final, ended=time.time(), reason=reason)
+        log.info("job %s: %s", final.value, reason)
         return final
+
+    def _outcome(self, trials: list[Trial], ended_by: Optional[str]) -> tuple[JobStatus, str]:
+        """How the job ended, and why: a budget that ends with a result is a completed job."""
+        if ended_by == "cancel":
+            return JobStatus.CANCELED, "canceled by the user"
+        results = [t for t in trials if t.objective is not None]
+        failures = "; ".join(failure_groups(trials))
+        if ended_by == "timeout":
+            timeout = self.spec.limits.timeout
+            why = f"limits.timeout of {timeout:g}s reached after {self.finished_in_time} of {self.total} trials"
+            if results:
+                return JobStatus.COMPLETED, why
+            return JobStatus.FAILED, f"{why}, and no trial produced a result" + (f": {failures}" if failures else "")
+        if not results:
+            return JobStatus.FAILED, "no trial produced a result" + (f": {failures}" if failures else "")
+        if self.exhausted:
+            return JobStatus.COMPLETED, self.exhausted
+        if self.sampler.size is not None and self.sampler.size < self.spec.max_trials:
+            return JobStatus.COMPLETED, f"all {self.sampler.size} configurations of the grid ran"
+        return JobStatus.COMPLETED, f"all {len(trials)} trials ran"
+
+
+def _figure(value: Optional[float]) -> str:
+    return "none" if value is None else f"{value:.6g}"
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -320,9 +420,15 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 def main() -> None:
     run_dir = Path(sys.argv[1])
+    handler = logging.StreamHandler(sys.stderr)  # stderr is orchestrator.log
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         Orchestrator(run_dir).run()
     except Exception as exc:  # record why, so `status` can say it
+        log.exception("the scheduler failed")
         RunStore(run_dir).set_job(status=JobStatus.FAILED, ended=time.time(), error=f"orchestrator: {type(exc).__name__}: {exc}")
         raise
 

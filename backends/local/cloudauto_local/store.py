@@ -9,7 +9,6 @@ can finish from: finished trials stay finished, unfinished ones run again.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (
     id TEXT PRIMARY KEY, spec_json TEXT NOT NULL, base_dir TEXT, status TEXT NOT NULL,
     created REAL NOT NULL, started REAL, ended REAL, orchestrator_pid INTEGER,
-    cancel_requested INTEGER NOT NULL DEFAULT 0, error TEXT
+    cancel_requested INTEGER NOT NULL DEFAULT 0, error TEXT, reason TEXT, orchestrator_start TEXT, heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS trials (
     number INTEGER PRIMARY KEY, params_json TEXT NOT NULL, sampler_json TEXT NOT NULL, status TEXT NOT NULL,
@@ -38,8 +37,8 @@ CREATE TABLE IF NOT EXISTS reports (
 """
 
 
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("CLOUDAUTO_RUNS_DIR", ".cloudauto/runs"))
+# columns added since the first stores were written: (name, SQL type), added to older stores on open
+_ADDED_JOB_COLUMNS = (("reason", "TEXT"), ("orchestrator_start", "TEXT"), ("heartbeat", "REAL"))
 
 
 @dataclass
@@ -54,12 +53,16 @@ class JobRow:
     orchestrator_pid: Optional[int]
     cancel_requested: bool
     error: Optional[str]
+    reason: Optional[str] = None  # why the job ended as it did (a budget reached, a cancel ...)
+    orchestrator_start: Optional[str] = None  # the scheduler process's start time, so a reused pid is not taken for it
+    heartbeat: Optional[float] = None
 
 
 class RunStore:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
         self.path = self.dir / "run.db"
+        self._migrated = False
 
     # connection --------------------------------------------------------------------------
     @contextmanager
@@ -69,6 +72,12 @@ class RunStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
+            if not self._migrated:  # a store written by an earlier release lacks the newer columns
+                have = {row[1] for row in conn.execute("PRAGMA table_info(job)")}
+                for name, kind in _ADDED_JOB_COLUMNS:
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE job ADD COLUMN {name} {kind}")
+                self._migrated = True
             yield conn
             conn.execute("COMMIT")
         except BaseException:
@@ -100,9 +109,9 @@ class RunStore:
         with self._db() as db:
             row = db.execute(
                 "SELECT id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
-                "cancel_requested, error FROM job"
+                "cancel_requested, error, reason, orchestrator_start, heartbeat FROM job"
             ).fetchone()
-        return JobRow(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), row[9])
+        return JobRow(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:13])
 
     def set_job(self, **fields: Any) -> None:
         if "status" in fields and isinstance(fields["status"], JobStatus):
@@ -202,4 +211,4 @@ class RunStore:
         return {n: json.loads(s) for n, s in rows}
 
 
-__all__ = ["JobRow", "RunStore", "default_runs_dir"]
+__all__ = ["JobRow", "RunStore"]

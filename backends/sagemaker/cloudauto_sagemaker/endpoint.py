@@ -72,13 +72,14 @@ def deploy(
     instance_type: Optional[str] = None,
     instance_count: int = 1,
     wait: bool = True,
+    trial: Optional[int] = None,
 ) -> SageMakerEndpoint:
     if not _NAME.match(name):
         raise CloudautoError(f"endpoint name '{name}': SageMaker takes 1-63 letters, digits and hyphens")
     spec, session = job.spec, job.session
     described = job.describe()
     definition = described["TrainingJobDefinition"]
-    model_uri = job.model_uri()
+    model_uri = job.model_uri(job.trial(trial) if trial is not None else None)
     s3 = session.client("s3")
     bucket, _, key = model_uri[len("s3://") :].partition("/")
     original = aws_call(f"download {model_uri}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()

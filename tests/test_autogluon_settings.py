@@ -1,0 +1,102 @@
+"""The spec's `autogluon:` block: what AutoGluon users reach for, validated as the rest and laid under the sweep."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudauto.runtime.autogluon_params import issues
+from cloudauto.runtime.autogluon_timeseries import timeseries_fit_arguments
+from cloudauto.runtime.autogluon_trial import fit_arguments
+from cloudauto.spec import JobSpec, SpecError
+
+TABULAR = """\
+name: ag
+task: tabular_classification
+data: {train: train.csv, label: y}
+metric: accuracy
+"""
+
+
+def test_the_block_reaches_fit_under_the_swept_values(load):
+    spec = load(
+        TABULAR
+        + """\
+autogluon:
+  problem_type: multiclass
+  sample_weight: w
+  excluded_model_types: [KNN, neural_net]
+  hyperparameters:
+    GBM: {num_leaves: 31, learning_rate: 0.05}
+    CAT: {}
+    XGB: [{max_depth: 4}, {max_depth: 8}]
+"""
+    )
+    assert issues(spec) == []
+    settings = spec.autogluon
+    assert fit_arguments({}, settings) == {
+        "hyperparameters": {
+            "GBM": {"num_leaves": 31, "learning_rate": 0.05},
+            "CAT": {},
+            "XGB": [{"max_depth": 4}, {"max_depth": 8}],
+        },
+        "excluded_model_types": ["KNN", "NN_TORCH"],
+    }
+    trial = fit_arguments({"models": "GBM,XGB", "GBM.num_leaves": 63, "XGB.eta": 0.1, "time_limit": 30}, settings)
+    assert trial["hyperparameters"] == {
+        "GBM": {"num_leaves": 63, "learning_rate": 0.05},
+        "XGB": [{"max_depth": 4, "eta": 0.1}, {"max_depth": 8, "eta": 0.1}],
+    }
+    assert trial["time_limit"] == 30
+
+
+def test_families_are_checked_where_they_are_named(load):
+    spec = load(TABULAR + "autogluon:\n  excluded_model_types: [KNN, LightGMB]\n  hyperparameters: {GMB: {}}\n")
+    found = {i.path: i.message for i in issues(spec)}
+    assert "'LightGMB' is not an AutoGluon model family" in found[("autogluon", "excluded_model_types", 1)]
+    assert "'GMB' is not an AutoGluon model family; did you mean" in found[("autogluon", "hyperparameters", "GMB")]
+
+
+@pytest.mark.parametrize(
+    "block, words",
+    [
+        ("autogluon: {problem_type: regression}", "tabular_classification takes problem_type binary or multiclass or softclass"),
+        ("autogluon: {problem_type: linear}", "autogluon.problem_type"),
+        ("autogluon: {sample_weight: y}", "the weight column cannot be the label"),
+        ("autogluon: {hyperparameter: {}}", "autogluon.hyperparameter"),
+    ],
+)
+def test_the_block_refuses_what_the_predictor_would(problems, block, words):
+    found = problems(TABULAR + block + "\n")
+    assert any(words in str(i) for i in found), [str(i) for i in found]
+
+
+def test_the_block_is_for_autogluon_trials_only(problems):
+    command = "name: c\ntask: custom\nengine: command\ncommand: {run: python t.py}\nmetric: {name: s, goal: maximize}\n"
+    (issue,) = problems(command + "autogluon: {problem_type: binary}\n")
+    assert issue.field == "autogluon" and "engine: autogluon" in issue.message
+
+
+def test_time_series_trials_leave_out_models_that_download_unless_named():
+    assert timeseries_fit_arguments({"presets": "medium_quality"})["excluded_model_types"] == [
+        "Chronos",
+        "Chronos-2",
+        "Chronos2",
+        "Toto",
+        "Toto2",
+    ]
+    asked = timeseries_fit_arguments({"models": "Chronos2,ETS"})
+    assert asked["hyperparameters"] == {"Chronos2": {}, "ETS": {}} and "Chronos2" not in asked["excluded_model_types"]
+    spec = JobSpec.from_dict(
+        {
+            "name": "ts",
+            "task": "time_series_forecasting",
+            "metric": "MASE",
+            "data": {"train": "t.csv", "label": "y", "timestamp": "ts", "prediction_length": 4},
+            "autogluon": {"hyperparameters": {"DeepAR": {"epochs": 2}}, "excluded_model_types": ["Theta"]},
+        }
+    )
+    assert issues(spec) == []
+    kwargs = timeseries_fit_arguments({}, spec.autogluon)
+    assert kwargs["hyperparameters"] == {"DeepAR": {"epochs": 2}} and kwargs["excluded_model_types"][0] == "Theta"
+    with pytest.raises(SpecError, match="problem_type is a TabularPredictor setting"):
+        JobSpec.from_dict({**spec.to_dict(), "autogluon": {"problem_type": "regression"}})
