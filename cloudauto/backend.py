@@ -316,6 +316,8 @@ class Backend(abc.ABC):
     install_hint: ClassVar[str] = ""
     # the engines whose trials are cloudauto's AutoGluon runtime on this backend (Azure ML's native is AutoML)
     autogluon_engines: ClassVar[frozenset[str]] = frozenset({"autogluon", "native"})
+    # whether this backend's sampler draws a family's settings only in trials of that family (the local one does)
+    prunes_family_settings: ClassVar[bool] = False
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         """What this spec asks for that the backend cannot express: feature -> reason."""
@@ -341,11 +343,41 @@ class Backend(abc.ABC):
             SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()
         ]
+        if spec.engine.value in self.autogluon_engines and not self.prunes_family_settings:
+            warned += self._family_settings_drawn_always(spec)
         if strict and warned:
             problems += [SpecIssue(w.message + " (an error under --strict)", w.path) for w in warned]
         if problems:
             raise CompileError(self.name, problems)
         return warned
+
+    def _family_settings_drawn_always(self, spec: JobSpec) -> list[SpecIssue]:
+        """A flat space with `models` and FAMILY.name: the service's tuner draws every name in every trial."""
+        from .runtime.autogluon_params import active_parameters
+
+        found = []
+        for index, sub in enumerate(spec.space.subspaces):
+            models = sub.get("models", sub.get("model_name"))
+            if models is None or not models.is_discrete or len(models.grid_values()) < 2:
+                continue
+            probe = {name: 0 for name in sub}
+            unused = {
+                name
+                for value in models.grid_values()
+                for name in probe
+                if name not in active_parameters({**probe, "models": value})
+            }
+            if unused:
+                found.append(
+                    SpecIssue(
+                        f"{self.name}: the tuner draws {', '.join(sorted(unused))} in every trial, also in trials whose models "
+                        "do not use them, and counts such trials as different configurations; the local backend draws a "
+                        "family's settings only with it. Sweep one family per job, or give each family a sub-space (a list)",
+                        ("sweep", "space", index),
+                        level="warning",
+                    )
+                )
+        return found
 
     def compile(self, spec: JobSpec, *, strict: bool = False) -> CompiledJob:
         warned = self.check(spec, strict=strict)

@@ -47,53 +47,128 @@ def leaderboard_text(job: JobHandle) -> str:
         return board.to_string(index=False)
 
 
+MARKERS = "os^Dvp<>h*"
+LINESTYLES = ("-", "--", "-.", ":")
+BOARD_ROWS = 8
+
+
+def _params_text(params: dict, width: int = 70) -> str:
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def curve_groups(trials: Iterable[Trial]) -> dict[tuple, list[Trial]]:
+    """Trials by the values they reported: trials with the same reports would hide one another, so each set is drawn once."""
+    drawn: dict[tuple, list[Trial]] = {}
+    for trial in trials:
+        if trial.metrics:
+            key = tuple((m.step, round(m.value, 12)) for m in trial.metrics)
+            drawn.setdefault(key, []).append(trial)
+    return drawn
+
+
+def board_lines(ranked: list[Trial], metric: str) -> list[str]:
+    """The leaderboard as the picture shows it: rank, trial, how it ended, objective, seconds, parameters."""
+    lines = [f"{'rank':>4}  {'trial':>5}  {'status':<10} {metric:>12}  {'seconds':>8}  parameters"]
+    for rank, trial in enumerate(ranked, 1):
+        seconds = f"{trial.duration:.1f}" if trial.duration is not None else "-"
+        lines.append(
+            f"{rank:>4}  {trial.number:>5}  {trial.status.value:<10} {trial.objective:>12.6g}  {seconds:>8}  {_params_text(trial.params)}"
+        )
+    if not ranked:
+        lines.append("      no trial has a result")
+    return lines
+
+
 def sweep_png(job: JobHandle, out: str | Path) -> Path:
+    """The sweep as a reviewer reads it: every trial's reported metric over its steps (trials whose
+    values coincide drawn once and named together), how each ended, the leaderboard of the best
+    trials with their parameters, and the failures grouped by error."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .backend import TrialStatus
+    from matplotlib.ticker import MaxNLocator
 
     spec = job.spec
     trials = job.trials()
     best = job.best_trial()
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
-    for trial in trials:
-        if not trial.metrics:
-            continue
-        steps = [m.step for m in trial.metrics]
-        values = [m.value for m in trial.metrics]
-        is_best = best is not None and trial.number == best.number
-        (line,) = ax.plot(
+    goal = spec.objective.goal
+    name = spec.objective.name
+
+    ranked = sorted((t for t in trials if t.objective is not None), key=lambda t: t.objective, reverse=goal.value == "maximize")
+    failures = failure_groups(trials)
+    board_rows = min(BOARD_ROWS, len(ranked))
+    board_height = 0.17 * (2 + max(board_rows, 1) + len(failures))  # inches: one line of 8 pt monospace each
+    fig = plt.figure(figsize=(11, 5.2 + board_height), dpi=110, layout="constrained")
+    curve_ax, board_ax = fig.subplots(2, 1, height_ratios=[5.2, board_height])
+
+    drawn = curve_groups(trials)
+    colors = plt.get_cmap("tab10").colors
+    for i, (key, group) in enumerate(drawn.items()):
+        steps, values = [k[0] for k in key], [k[1] for k in key]
+        is_best = best is not None and any(t.number == best.number for t in group)
+        numbers = ", ".join(str(t.number) for t in group)
+        label = f"trial{'s' if len(group) > 1 else ''} {numbers}" + (" (best)" if is_best else "")
+        if len(group) > 1:
+            label += " (same values)"
+        (line,) = curve_ax.plot(
             steps,
             values,
-            marker="o",
-            markersize=3,
-            linewidth=2.5 if is_best else 1,
-            label=f"trial {trial.number}" + (" (best)" if is_best else ""),
-            alpha=1 if is_best else 0.7,
+            color="black" if is_best else colors[i % len(colors)],
+            marker=MARKERS[i % len(MARKERS)],
+            markersize=4,
+            linestyle=LINESTYLES[(i // len(MARKERS)) % len(LINESTYLES)],
+            linewidth=2.6 if is_best else 1.2,
+            alpha=1 if is_best else 0.8,
+            label=label,
+            zorder=3 if is_best else 2,
         )
-        if trial.status is TrialStatus.TERMINATED:
-            ax.plot(steps[-1], values[-1], marker="x", markersize=10, color=line.get_color(), markeredgewidth=2)
-        elif trial.status in (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.CANCELED):
-            ax.plot(steps[-1], values[-1], marker="s", markersize=7, color=line.get_color(), fillstyle="none")
-    ax.set_xlabel("step (one report of the metric)")
-    ax.set_ylabel(f"{spec.objective.name} ({spec.objective.goal.value})")
+        end = group[0].status
+        if end is TrialStatus.TERMINATED:
+            curve_ax.plot(steps[-1], values[-1], marker="x", markersize=11, color=line.get_color(), markeredgewidth=2.2)
+        elif end in (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.CANCELED):
+            curve_ax.plot(steps[-1], values[-1], marker="s", markersize=8, color=line.get_color(), fillstyle="none")
+        curve_ax.annotate(
+            numbers if len(group) <= 3 else f"{group[0].number}+{len(group) - 1}",
+            (steps[-1], values[-1]),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=7,
+            color=line.get_color(),
+            va="center",
+        )
+    silent = [t for t in trials if not t.metrics]
+    curve_ax.set_xlabel("step (one report of the metric)")
+    curve_ax.set_ylabel(f"{name} ({goal.value})")
+    curve_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    curve_ax.grid(alpha=0.3)
     policy = spec.policy.policy if spec.policy else "none"
-    ax.set_title(f"{job.id}\n{len(trials)} trials, early termination: {policy} (x = terminated, square = failed)", fontsize=10)
-    from matplotlib.ticker import MaxNLocator
+    reason = job.status_reason()
+    status = job.status().value + (f" ({reason})" if reason and len(reason) < 90 else "")
+    counts = ", ".join(
+        f"{n} {s}" for s, n in sorted({t.status.value: sum(1 for u in trials if u.status is t.status) for t in trials}.items())
+    )
+    curve_ax.set_title(
+        f"{job.id}: {status}; {len(trials)} trials ({counts or 'none yet'}); early termination: {policy}\n"
+        "x = stopped by the policy, square = failed / timed out / canceled"
+        + (f"; no reports from trials {', '.join(str(t.number) for t in silent)}" if silent else ""),
+        fontsize=9,
+    )
+    if drawn and len(drawn) <= 24:
+        curve_ax.legend(fontsize=7, loc="best", ncols=2 if len(drawn) > 12 else 1)
+    elif not drawn:
+        curve_ax.text(0.5, 0.5, "no trial has reported a value", ha="center", va="center", transform=curve_ax.transAxes)
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(trials) <= 20:
-        ax.legend(fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
+    board_ax.axis("off")
+    lines = board_lines(ranked[:board_rows], name) + failures
+    board_ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top", ha="left", transform=board_ax.transAxes)
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
     return out
 
 
-__all__ = ["failure_groups", "last_line", "leaderboard_text", "sweep_png"]
+__all__ = ["board_lines", "curve_groups", "failure_groups", "last_line", "leaderboard_text", "sweep_png"]

@@ -100,3 +100,33 @@ def test_time_series_trials_leave_out_models_that_download_unless_named():
     assert kwargs["hyperparameters"] == {"DeepAR": {"epochs": 2}} and kwargs["excluded_model_types"][0] == "Theta"
     with pytest.raises(SpecError, match="problem_type is a TabularPredictor setting"):
         JobSpec.from_dict({**spec.to_dict(), "autogluon": {"problem_type": "regression"}})
+
+
+def test_validate_says_where_a_policy_cannot_act_on_autogluon_steps(load):
+    sweep = "sweep:\n  sampling: grid\n  space:\n    models: {choice: [GBM, RF, 'RF,XT']}\n"
+    never = load(TABULAR + sweep + "  early_termination: {policy: bandit, slack_factor: 0.1, delay_evaluation: 5}\n")
+    (warning,) = [w for w in never.warnings if w.field == "sweep.early_termination"]
+    assert "first applied at interval 5, and trials of RF, RF,XT report fewer steps" in warning.message
+    assert "it can never stop them" in warning.message
+    between = load(TABULAR + sweep + "  early_termination: {policy: median_stopping}\n")
+    (warning,) = [w for w in between.warnings if w.field == "sweep.early_termination"]
+    assert "models: RF (2), models: RF,XT (3)" in warning.message and "only between models" in warning.message
+    curves = load(
+        TABULAR + "sweep:\n  space:\n    models: {choice: [GBM, XGB]}\n  early_termination: {policy: median_stopping}\n"
+    )
+    assert not [w for w in curves.warnings if w.field == "sweep.early_termination"]
+
+
+def test_cloud_tuners_are_said_to_draw_family_settings_in_every_trial():
+    from pathlib import Path
+
+    import cloudauto
+
+    spec = JobSpec.from_file(Path(__file__).parents[1] / "job_specs" / "diabetes.yaml")
+    for backend in ("sagemaker", "azureml"):
+        job = cloudauto.compile(spec, backend=backend)
+        (warning,) = [w for w in job.warnings if "draws GBM.learning_rate, GBM.num_leaves in every trial" in w.message]
+        located = spec.locate(warning)
+        assert located.field == "sweep.space" and located.line == 13
+    local = cloudauto.compile(spec, backend="local")
+    assert not [w for w in local.warnings if "in every trial" in w.message]

@@ -136,6 +136,18 @@ def family(name: str) -> str:
     return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
 
 
+# families whose fit records a validation curve (AutoGluon's `learning_curves`): a trial reports it as steps
+CURVE_FAMILIES = frozenset({"GBM", "XGB", "NN_TORCH"})
+
+
+def trial_steps(models: Any) -> Optional[int]:
+    """The steps a tabular trial of these `models` reports, where it is few (no curve family): one per model and the ensemble."""
+    families = [family(f.strip()) for f in str(models).split(",") if f.strip()]
+    if any(f in CURVE_FAMILIES for f in families):
+        return None
+    return len(families) + 1
+
+
 def active_parameters(params: dict[str, Any]) -> dict[str, Any]:
     """The parameters a tabular trial uses: a family's settings only where `models` includes that family.
 
@@ -276,6 +288,7 @@ PRETRAINED_TIMESERIES_MODELS = ("Chronos", "Chronos-2", "Chronos2", "Toto", "Tot
 
 
 __all__ = [
+    "CURVE_FAMILIES",
     "FAMILY_ALIASES",
     "FAMILY_PARAM",
     "FIT_ARGS",
@@ -290,4 +303,5 @@ __all__ = [
     "issues",
     "name_problem",
     "parameter_problem",
+    "trial_steps",
 ]

@@ -145,6 +145,8 @@ def run_tabular(
         verbosity=2,
         sample_weight=weight,
     )
+    if spec.policy is not None and spec.policy.policy != "none":  # the policy acts on each model's validation curve
+        kwargs["learning_curves"] = True
     predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
     board = predictor.leaderboard(silent=True)
     if board.empty:

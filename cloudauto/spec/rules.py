@@ -184,6 +184,43 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
         )
     if sweep.sampling is Sampling.BAYESIAN and spec.limits.max_trials is not None and spec.limits.max_trials < 2:
         out.warn(("limits", "max_trials"), "bayesian sampling with one trial is a random guess")
+    _policy_reach(spec, out)
+
+
+def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
+    """A policy acts on the steps trials report; say where AutoGluon trials report too few for it to act."""
+    from .models import Engine, NoPolicy
+
+    policy = spec.policy
+    if policy is None or isinstance(policy, NoPolicy) or spec.engine is Engine.COMMAND:
+        return
+    if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        return
+    from ..runtime.autogluon_params import CURVE_FAMILIES, trial_steps
+
+    first = max(policy.delay_evaluation, policy.evaluation_interval)
+    for sub in spec.space.subspaces:
+        dist = sub.get("models", sub.get("model_name"))
+        if dist is None or not dist.is_discrete:
+            continue  # AutoGluon's own model set includes LightGBM, which reports its curve
+        few = {str(v): trial_steps(v) for v in dist.grid_values()}
+        few = {v: n for v, n in few.items() if n is not None}
+        if not few:
+            continue
+        never = [v for v, n in few.items() if n < first]
+        listed = ", ".join(f"models: {v} ({n})" for v, n in few.items())
+        curves = "/".join(sorted(CURVE_FAMILIES))
+        if never:
+            message = (
+                f"the {policy.policy} policy is first applied at interval {first}, and trials of {', '.join(never)} report "
+                f"fewer steps (one per model and the ensemble): it can never stop them"
+            )
+        else:
+            message = f"trials of {listed} report one step per model and the ensemble: the {policy.policy} policy can stop them only between models"
+        out.warn(
+            ("sweep", "early_termination"),
+            message + f"; {curves} trials report their validation curves as steps",
+        )
 
 
 def _limits(spec: JobSpec, out: IssueCollector) -> None:

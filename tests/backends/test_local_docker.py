@@ -132,3 +132,6 @@ def test_autogluon_trains_in_the_container_and_the_model_serves_from_one(runs_di
     import docker
 
     assert not docker.from_env().containers.list(all=True, filters={"label": f"cloudauto.endpoint={endpoint.name}"})
+    from cloudauto_local.paths import endpoints_dir
+
+    assert not list(endpoints_dir().glob(f"{endpoint.name}*"))  # its record and its code folder are gone too

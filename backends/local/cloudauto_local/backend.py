@@ -45,6 +45,7 @@ class LocalBackend(Backend):
     tasks = frozenset(Task)
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
+    prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         if spec.engine is Engine.NATIVE:

@@ -1,0 +1,87 @@
+"""`cloudauto report`'s picture, from a handle of hand-made trials: overlaps named, failures shown, no warnings."""
+
+from __future__ import annotations
+
+import warnings
+
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.report import board_lines, curve_groups, failure_groups, sweep_png
+from cloudauto.spec import JobSpec
+
+SPEC = JobSpec.from_dict(
+    {
+        "name": "pic",
+        "task": "custom",
+        "engine": "command",
+        "command": {"run": "python t.py"},
+        "metric": {"name": "score", "goal": "maximize"},
+        "sweep": {"sampling": "grid", "space": {"lr": {"choice": [0.1, 0.2, 0.3, 0.4, 0.5]}}},
+    }
+)
+
+
+class Handle(JobHandle):
+    backend, id = "fake", "pic-1"
+
+    def __init__(self, trials: list[Trial]):
+        self._trials = trials
+
+    def status(self) -> JobStatus:
+        return JobStatus.COMPLETED
+
+    def trials(self) -> list[Trial]:
+        return self._trials
+
+    def cancel(self) -> None: ...
+
+    def logs(self, trial=None) -> str:
+        return ""
+
+    @property
+    def spec(self) -> JobSpec:
+        return SPEC
+
+
+def trial(n: int, values: list[float], status=TrialStatus.COMPLETED, error=None) -> Trial:
+    return Trial(
+        str(n),
+        n,
+        {"lr": 0.1 * (n + 1)},
+        status,
+        [MetricPoint(i + 1, v) for i, v in enumerate(values)],
+        objective=max(values) if values and status is not TrialStatus.FAILED else None,
+        started=0.0,
+        ended=2.0,
+        error=error,
+    )
+
+
+TRIALS = [
+    trial(0, [0.5, 0.6]),
+    trial(1, [0.5, 0.6]),  # the same as trial 0
+    trial(2, [0.4, 0.9]),
+    trial(3, [], TrialStatus.FAILED, "the command exited with code 1; log ends: a | ValueError: bad lr"),
+    trial(4, [], TrialStatus.FAILED, "ValueError: bad lr"),
+]
+
+
+def test_trials_with_the_same_values_are_one_line_named_for_all():
+    groups = list(curve_groups(TRIALS).values())
+    assert [[t.number for t in g] for g in groups] == [[0, 1], [2]]
+
+
+def test_the_board_ranks_the_trials_with_their_parameters_and_the_failures_are_grouped():
+    ranked = sorted((t for t in TRIALS if t.objective is not None), key=lambda t: -t.objective)
+    lines = board_lines(ranked, "score")
+    assert lines[1].split()[:4] == ["1", "2", "completed", "0.9"] and lines[1].endswith("lr=0.3")
+    assert failure_groups(TRIALS) == ["2 trials failed (3, 4): ValueError: bad lr"]
+    assert board_lines([], "score")[-1].strip() == "no trial has a result"
+
+
+def test_the_png_is_written_without_a_warning_even_with_nothing_reported(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = sweep_png(Handle(TRIALS), tmp_path / "full.png")
+        empty = sweep_png(Handle([trial(0, [], TrialStatus.FAILED, "boom")]), tmp_path / "empty.png")
+    assert full.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and full.stat().st_size > 20_000
+    assert empty.stat().st_size > 10_000
