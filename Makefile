@@ -2,7 +2,7 @@
 #   make demo   .venv + the core + the local backend, then the iris sweep end to end:
 #               leaderboard, best trial's test score, a local endpoint, scoring
 #   make test   .venv + everything (all backends, dev tools), then the whole suite
-# Every pip install goes through constraints.txt, which pins torch to the CPU build.
+# Every pip install goes through constraints.txt (torch 2.13.0; install-all takes PyPI's build of it).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,9 +23,11 @@ $(VENV)/.local: $(VENV)/.core backends/local/pyproject.toml
 	$(PIP) -e . -e backends/local
 	@touch $@
 
+# torch as PyPI builds it (CUDA libraries included; it runs on the CPU): the CPU wheel on this
+# disk cannot host PyPI's torchvision, which the multimodal extra needs. make demo installs no torch.
 $(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
-	$(PIP) torch==2.13.0+cpu
-	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker]' -e 'backends/sagemaker[test]' -e backends/azureml
+	$(PIP) 'torch==2.13.0,!=2.13.0+cpu' torchvision==0.28.0
+	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker,multimodal]' -e 'backends/sagemaker[test]' -e backends/azureml
 	@touch $@
 
 install-core: $(VENV)/.core
@@ -76,6 +78,7 @@ bench: install-all .venv-core/.core
 	$(BIN)/python bench/compile_time.py --backend sagemaker --json bench/results/compile_sagemaker.json
 	$(BIN)/python bench/compile_time.py --backend azureml --json bench/results/compile_azureml.json
 	$(BIN)/python bench/endpoint_latency.py --json bench/results/endpoint_latency.json
+	$(BIN)/python bench/sampler_proposals.py --json bench/results/sampler_proposals.json
 
 lint: install-all
 	$(BIN)/ruff check cloudauto backends tests bench job_specs
@@ -84,4 +87,4 @@ schema: install-core
 	$(BIN)/cloudauto schema -o job_specs/cloudauto.schema.json
 
 clean:
-	rm -rf $(VENV) .venv-core .venv-mltable .pytest_cache .cloudauto
+	rm -rf $(VENV) .venv-core .venv-mltable .pytest_cache

@@ -58,7 +58,7 @@ def main() -> None:
     from job_specs import make_data
 
     work = Path(tempfile.mkdtemp(prefix="cloudauto-bench-"))
-    os.environ["CLOUDAUTO_RUNS_DIR"] = str(work / "runs")
+    os.environ["CLOUDAUTO_HOME"] = str(work / "home")
     make_data.iris(work)
     base = cloudauto.JobSpec.from_file(
         ROOT / "job_specs" / "iris.yaml",

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlparse
@@ -66,6 +66,52 @@ def as_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise ScoringError(f"cannot score a {type(data).__name__}: give a DataFrame, records, a mapping of columns or a CSV path")
+
+
+def image_paths(data: Any) -> Optional[list[Path]]:
+    """The image files `data` names (one path, a list of paths, a folder of images), or None when it is no image input."""
+    items = data if isinstance(data, (list, tuple)) else [data]
+    if not items or not all(isinstance(i, (str, Path)) for i in items):
+        return None
+    paths = [Path(i) for i in items]
+    if len(paths) == 1 and paths[0].is_dir():
+        found = sorted(p for p in paths[0].rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ScoringError(f"{paths[0]}: no images in this folder")
+        return found
+    if not all(p.suffix.lower() in IMAGE_SUFFIXES for p in paths):
+        return None
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ScoringError(
+            f"no such image: {', '.join(missing[:3])}" + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        )
+    return paths
+
+
+def images_bodies(paths: list[Path], column: str, max_bytes: int, max_rows: int = 32) -> Iterator[tuple[list[Path], bytes]]:
+    """JSON bodies of base64 images ({"instances": [{column: ...}]}), each under `max_bytes` and `max_rows`."""
+    import base64
+
+    batch: list[Path] = []
+    encoded: list[str] = []
+    size = 20
+    for path in paths:
+        item = base64.b64encode(path.read_bytes()).decode()
+        if len(item) + 20 > max_bytes:
+            raise ScoringError(f"{path}: {len(item):,} bytes as base64, over the endpoint's {max_bytes:,} per request")
+        if batch and (size + len(item) + 20 > max_bytes or len(batch) >= max_rows):
+            yield batch, _instances(column, encoded)
+            batch, encoded, size = [], [], 20
+        batch.append(path)
+        encoded.append(item)
+        size += len(item) + 20
+    if batch:
+        yield batch, _instances(column, encoded)
+
+
+def _instances(column: str, encoded: list[str]) -> bytes:
+    return json.dumps({"instances": [{column: item} for item in encoded]}).encode()
 
 
 def csv_body(frame: pd.DataFrame) -> bytes:
@@ -264,6 +310,20 @@ class HTTPScorer:
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
 
+    def score_images(self, paths: list[Path], column: str = "image") -> pd.DataFrame:
+        """One row per image: its path, the predicted class and each class's probability (a MultiModal model's answer)."""
+        import pandas as pd
+
+        frames = []
+        for batch, body in images_bodies(paths, column, self.max_bytes):
+            # dtype=False: a class named "5" stays the string the model predicts
+            answer = pd.read_json(io.BytesIO(self.post(body, "application/json")), orient="records", dtype=False)
+            if len(answer) != len(batch):
+                raise ScoringError(f"the endpoint answered {len(answer)} rows for {len(batch)} images")
+            frames.append(answer.assign(**{column: [str(p) for p in batch]}))
+        out = pd.concat(frames, ignore_index=True)
+        return out[[column, *[c for c in out.columns if c != column]]]
+
     def score(self, data: Any, *, probabilities: bool = False, whole: bool = False, concurrency: int = 2) -> pd.DataFrame:
         """Predictions for every row (class probabilities too, on request), batched.
 
@@ -305,6 +365,8 @@ __all__ = [
     "batches",
     "body_encoder",
     "csv_body",
+    "image_paths",
+    "images_bodies",
     "npy_body",
     "npy_ready",
     "predictions_frame",

@@ -1,9 +1,11 @@
 """Make the example data sets from scikit-learn's bundled copies (no download).
 
-    python job_specs/make_data.py [iris|diabetes|bike|digits|all] [--out job_specs/data]
+    python job_specs/make_data.py [iris|diabetes|bike|digits|reviews|checkpoints|all] [--out job_specs/data]
 
 Splits and seeds are fixed so every run writes the same files (iris: 80/20 split,
-random_state 42, as in seed 000).
+random_state 42, as in seed 000). `checkpoints` writes the model folders the image and
+text examples start from, randomly initialised (timm and Hugging Face save them as
+pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 """
 
 from __future__ import annotations
@@ -75,6 +77,84 @@ def digits(out: Path) -> None:
     _write(folder, train=train, test=test)
 
 
+POSITIVE = "great excellent loved wonderful fast reliable sturdy comfortable bright perfect".split()
+NEGATIVE = "broken awful slow hated noisy flimsy late cheap dull useless".split()
+NEUTRAL = "the a this it product box item color size order shipping price battery screen really quite".split()
+
+
+def reviews(out: Path, rows: int = 600) -> None:
+    """Short product reviews with a sentiment label: a few opinion words among neutral ones, some mixed (seeded)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    texts, labels = [], []
+    for _ in range(rows):
+        good = int(rng.integers(0, 2))
+        words = list(rng.choice(NEUTRAL, size=int(rng.integers(5, 12))))
+        main, other = (POSITIVE, NEGATIVE) if good else (NEGATIVE, POSITIVE)
+        words += list(rng.choice(main, size=int(rng.integers(1, 4))))
+        if rng.random() < 0.3:  # a mixed review: one word of the other side
+            words.append(str(rng.choice(other)))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append("positive" if good else "negative")
+    frame = pd.DataFrame({"review": texts, "sentiment": labels})
+    cut = int(rows * 0.8)
+    _write(out / "reviews", train=frame.iloc[:cut], test=frame.iloc[cut:])
+
+
+# small timm backbones, saved at the examples' 32-pixel input size
+TIMM_BACKBONES = ("resnet10t", "resnet14t")
+
+
+def checkpoints(out: Path) -> None:
+    """Randomly initialised checkpoint folders: timm image backbones and a tiny BERT with a tokenizer trained on the reviews."""
+    import json
+
+    import timm
+    import torch
+
+    folder = out / "checkpoints"
+    for name in TIMM_BACKBONES:
+        target = folder / name
+        target.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        torch.save(model.state_dict(), target / "pytorch_model.bin")
+        config = dict(model.pretrained_cfg)
+        config.update(input_size=(3, 32, 32), test_input_size=(3, 32, 32), crop_pct=1.0)  # AutoMM resizes to this
+        info = {"architecture": name, "num_features": model.num_features, "pretrained_cfg": config}
+        (target / "config.json").write_text(json.dumps(info, indent=2, default=str))
+        print(f"wrote {target} (timm {name}, random weights)")
+
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    if not (out / "reviews" / "train.csv").is_file():
+        reviews(out)
+    import pandas as pd
+
+    texts = pd.read_csv(out / "reviews" / "train.csv")["review"].tolist()
+    trained = BertWordPieceTokenizer(lowercase=True)
+    trained.train_from_iterator(texts, vocab_size=200, min_frequency=1)
+    target = folder / "tiny-bert"
+    target.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizerFast(tokenizer_object=trained._tokenizer, model_max_length=64)
+    tokenizer.save_pretrained(target)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(target)
+    print(f"wrote {target} (a 2-layer BERT, random weights, WordPiece vocabulary of {len(tokenizer)})")
+
+
 def _write(folder: Path, **frames) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
@@ -83,7 +163,7 @@ def _write(folder: Path, **frames) -> None:
         print(f"wrote {path} ({len(frame)} rows)")
 
 
-MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "digits": digits}
+MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "digits": digits, "reviews": reviews, "checkpoints": checkpoints}
 
 
 def main() -> None:

@@ -214,3 +214,31 @@ def test_files_that_are_not_rows_are_scoring_errors_that_say_why(tmp_path, name,
         path.write_bytes(content)
     with pytest.raises(ScoringError, match=re.escape(words)):
         as_frame(path)
+
+
+def test_image_inputs_are_found_and_batched_under_the_size_limit(tmp_path):
+    import base64
+
+    from cloudauto.scoring import ScoringError, image_paths, images_bodies
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    paths = []
+    for i in range(5):
+        path = folder / f"{i}.png"
+        path.write_bytes(b"\x89PNG" + bytes([i]) * 300)
+        paths.append(path)
+    (folder / "notes.txt").write_text("not an image")
+    assert image_paths(folder) == paths and image_paths(str(paths[0])) == [paths[0]]
+    assert image_paths(paths) == paths and image_paths(tmp_path / "rows.csv") is None
+    assert image_paths([{"a": 1}]) is None
+    with pytest.raises(ScoringError, match="no such image: .*missing.png"):
+        image_paths([folder / "missing.png"])
+    bodies = list(images_bodies(paths, "image", max_bytes=1000))
+    assert [len(batch) for batch, _ in bodies] == [2, 2, 1]  # each body under 1,000 bytes
+    for batch, body in bodies:
+        assert len(body) <= 1000
+        decoded = [base64.b64decode(item["image"]) for item in json.loads(body)["instances"]]
+        assert decoded == [p.read_bytes() for p in batch]
+    with pytest.raises(ScoringError, match="over the endpoint's 100 per request"):
+        list(images_bodies(paths, "image", max_bytes=100))

@@ -20,6 +20,8 @@ from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
 from .versions import AUTOGLUON_VERSION
 
+MULTIMODAL_TASKS = frozenset({Task.IMAGE_CLASSIFICATION, Task.TEXT_CLASSIFICATION})  # MultiModalPredictor's
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
 
@@ -115,6 +117,32 @@ FIT_ARGS = {
     "calibrate": bool,
 }
 TIMESERIES_FIT_ARGS = ("presets", "time_limit")
+MULTIMODAL_FIT_ARGS = ("presets", "time_limit")
+# MultiModalPredictor's hyperparameter groups: model.timm_image.checkpoint_name, optim.lr, env.per_gpu_batch_size ...
+MULTIMODAL_PREFIXES = ("model.", "optim.", "env.", "data.")
+# autogluon.multimodal.utils.presets.default (1.6.3): the presets fit takes; the _hpo ones would start AutoMM's own Ray search
+MULTIMODAL_PRESETS = frozenset({"best_quality", "high_quality", "medium_quality", "default", "multilingual"})
+# the names Azure AutoML's image jobs (and Keras users) give these settings -> AutoMM's, for the did-you-mean
+MULTIMODAL_ALIASES = {
+    "learning_rate": "optim.lr",
+    "lr": "optim.lr",
+    "number_of_epochs": "optim.max_epochs",
+    "epochs": "optim.max_epochs",
+    "max_epochs": "optim.max_epochs",
+    "training_batch_size": "env.per_gpu_batch_size",
+    "batch_size": "env.per_gpu_batch_size",
+    "model_name": "model.timm_image.checkpoint_name",
+    "weight_decay": "optim.weight_decay",
+    "early_stopping_patience": "optim.patience",
+}
+MULTIMODAL_RULES: dict[str, tuple[Any, str]] = {
+    "optim.lr": (_number(0, open_low=True), "a learning rate > 0"),
+    "optim.max_epochs": (_number(1, integer=True), "an integer >= 1"),
+    "optim.patience": (_number(1, integer=True), "an integer >= 1"),
+    "env.per_gpu_batch_size": (_number(1, integer=True), "an integer >= 1"),
+    "env.batch_size": (_number(1, integer=True), "an integer >= 1"),
+    "env.num_workers": (_number(0, integer=True), "an integer >= 0"),
+}
 # fit argument -> (rule, what is valid); presets are checked against the preset tables
 FIT_RULES: dict[str, tuple[Any, str]] = {
     "time_limit": (_number(0, open_low=True), "a number of seconds > 0"),
@@ -202,7 +230,17 @@ def _families(value: Any, task: Task) -> Optional[str]:
 
 
 def _preset(value: Any, task: Task) -> Optional[str]:
-    valid = TIMESERIES_PRESETS if task is Task.TIME_SERIES_FORECASTING else TABULAR_PRESETS
+    valid = (
+        TIMESERIES_PRESETS
+        if task is Task.TIME_SERIES_FORECASTING
+        else MULTIMODAL_PRESETS
+        if task in MULTIMODAL_TASKS
+        else TABULAR_PRESETS
+    )
+    if task in MULTIMODAL_TASKS and isinstance(value, str) and value.endswith("_hpo"):
+        return (
+            f"{value!r} starts AutoMM's own hyperparameter search inside each trial; the sweep is the search: use {value[:-4]!r}"
+        )
     if isinstance(value, str) and value in valid:
         return None
     return f"{value!r} is not an AutoGluon {AUTOGLUON_VERSION} preset; {_did_you_mean(str(value), valid)}valid: {', '.join(sorted(valid))}"
@@ -210,6 +248,20 @@ def _preset(value: Any, task: Task) -> Optional[str]:
 
 def name_problem(name: str, task: Task) -> Optional[str]:
     """Why `name` is no parameter of an AutoGluon fit of `task` (None when it is one)."""
+    if task in MULTIMODAL_TASKS:
+        if name in MULTIMODAL_FIT_ARGS or (name.startswith(MULTIMODAL_PREFIXES) and "." in name.rstrip(".")):
+            return None
+        valid = [*MULTIMODAL_FIT_ARGS, *(f"{p}<name>" for p in MULTIMODAL_PREFIXES)]
+        alias = MULTIMODAL_ALIASES.get(name)
+        hint = (
+            f"did you mean '{alias}'? "
+            if alias
+            else _did_you_mean(name, [*MULTIMODAL_FIT_ARGS, *MULTIMODAL_RULES, "model.timm_image.checkpoint_name"])
+        )
+        return (
+            f"'{name}' does not map onto a MultiModalPredictor fit of {task.value}; {hint}"
+            f"valid: {', '.join(valid)} (AutoMM's hyperparameter names)"
+        )
     timeseries = task is Task.TIME_SERIES_FORECASTING
     fit_args = TIMESERIES_FIT_ARGS if timeseries else tuple(FIT_ARGS)
     if name in ("models", "model_name", *fit_args):
@@ -236,8 +288,11 @@ def _value_check(name: str, task: Task) -> Any:
         return lambda v: _families(v, task)
     if name == "presets":
         return lambda v: _preset(v, task)
-    if name in FIT_RULES:
-        rule, valid = FIT_RULES[name]
+    rules = MULTIMODAL_RULES if task in MULTIMODAL_TASKS else FIT_RULES
+    if name == "time_limit":
+        rules = FIT_RULES
+    if name in rules:
+        rule, valid = rules[name]
 
         def check(value: Any) -> Optional[str]:
             problem = rule(value)
@@ -263,8 +318,8 @@ def parameter_problem(name: str, dist: Any, task: Task) -> Optional[str]:
 
 def issues(spec: JobSpec) -> list[SpecIssue]:
     """Every parameter of an engine: autogluon space that an AutoGluon fit would refuse, at its field."""
-    if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING):
-        return []  # image / text trials are refused as a whole (untrainable)
+    if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING, *MULTIMODAL_TASKS):
+        return []  # object detection is refused as a whole (untrainable)
     found = []
     for index, name, dist in spec.space.distributions():
         problem = parameter_problem(name, dist, spec.task)
@@ -293,6 +348,9 @@ __all__ = [
     "FAMILY_PARAM",
     "FIT_ARGS",
     "FIT_RULES",
+    "MULTIMODAL_PREFIXES",
+    "MULTIMODAL_PRESETS",
+    "MULTIMODAL_TASKS",
     "PRETRAINED_TIMESERIES_MODELS",
     "TABULAR_FAMILIES",
     "TABULAR_PRESETS",

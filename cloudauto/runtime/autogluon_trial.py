@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.metrics import Task
-from .autogluon_params import FAMILY_PARAM, FIT_ARGS, family, name_problem
+from .autogluon_params import FAMILY_PARAM, FIT_ARGS, MULTIMODAL_TASKS, family, name_problem
 from .data import read_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,25 +30,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Reporter = Callable[[float], bool]  # the objective so far -> True when the trial must stop
 
-# tasks whose AutoGluon predictor is MultiModalPredictor, which cloudauto's trials do not drive yet
-MULTIMODAL_TASKS = frozenset({Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION})
+# AutoMM's object detection needs mmdet and mmcv, which do not install from PyPI: Azure AutoML trains it (engine: native)
+UNTRAINABLE_TASKS = frozenset({Task.IMAGE_OBJECT_DETECTION})
 
 
-def untrainable(spec: JobSpec, instead: str) -> Optional[str]:
+def untrainable(spec: JobSpec, instead: str, *, multimodal: bool = True) -> Optional[str]:
     """Why this spec's trials, when cloudauto's AutoGluon runs them, cannot be (None when they can), and what to use `instead`.
 
     Said at compile time on every backend, so that no job (on SageMaker, no GPU instance)
     starts only to fail in each trial. A spec with engine: command runs its own script.
+    `multimodal` is False on a backend that does not run MultiModalPredictor trials yet.
     """
     from ..spec.models import Engine
 
     task = spec.task
-    if spec.engine is Engine.COMMAND or task not in MULTIMODAL_TASKS:
+    if spec.engine is Engine.COMMAND:
         return None
-    return (
-        f"task {task.value}: cloudauto's AutoGluon trials train tabular and time-series models; "
-        f"{task.value} needs MultiModalPredictor trials, which cloudauto does not run yet. {instead}"
-    )
+    if task in UNTRAINABLE_TASKS:
+        return (
+            f"task {task.value}: cloudauto's AutoGluon trials train tabular, time-series, image and text classification "
+            f"models; AutoGluon's object detection needs mmdet and mmcv, which do not install from PyPI. {instead}"
+        )
+    if task in MULTIMODAL_TASKS and not multimodal:
+        return (
+            f"task {task.value}: MultiModalPredictor trials run on the local backend in this version, not on this one "
+            f"yet. {instead}"
+        )
+    return None
 
 
 class ParameterError(ValueError):
@@ -65,8 +73,6 @@ class TrialResult:
 
 def check_parameters(names: list[str], task: Task = Task.TABULAR_CLASSIFICATION) -> list[str]:
     """Problems with parameter names for engine: autogluon (empty when all map); compile checks the values too."""
-    if task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING):
-        return []  # MultiModalPredictor takes its own dotted hyperparameter names
     return [problem for problem in (name_problem(n, task) for n in names) if problem]
 
 
@@ -184,6 +190,13 @@ def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Repo
         from .autogluon_timeseries import run_timeseries
 
         result = run_timeseries(spec, params, out_dir, report, **options)
+    elif spec.task in MULTIMODAL_TASKS:
+        problems = check_parameters(list(params), spec.task)
+        if problems:
+            raise ParameterError("; ".join(problems))
+        from .autogluon_multimodal import run_multimodal
+
+        result = run_multimodal(spec, params, out_dir, report, **options)
     else:
         instead = "Use engine: command with your own training script."
         raise ParameterError(untrainable(spec, instead) or f"task {spec.task.value} has no AutoGluon trial. {instead}")
@@ -196,6 +209,7 @@ __all__ = [
     "MULTIMODAL_TASKS",
     "ParameterError",
     "TrialResult",
+    "UNTRAINABLE_TASKS",
     "check_parameters",
     "fit_arguments",
     "run_tabular",

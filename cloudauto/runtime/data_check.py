@@ -3,8 +3,8 @@
 Without it a missing file or a misspelt label starts the job and fails every trial, each
 with AutoGluon's own words (`No models were trained successfully`), after the instances
 have been paid for. `submit` runs this on every backend for the data it can read here:
-local paths and file:// URLs (remote data is read by the service, where it is). Tabular
-and time-series tasks only: image data is read, and checked, when the job is compiled.
+local paths and file:// URLs (remote data is read by the service, where it is). Tabular,
+time-series and text tasks: image data is read, and checked, when the job is compiled.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..spec.models import JobSpec
 
-CHECKED_TASKS = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING)
+CHECKED_TASKS = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING, Task.TEXT_CLASSIFICATION)
 
 
 def local_path(uri: str, base_dir: Optional[str]) -> Optional[Path]:
@@ -67,7 +67,7 @@ def _label_issue(spec: JobSpec, series: pd.Series, shown: str) -> Optional[SpecI
             f"label '{label}' in {shown} holds text ({', '.join(repr(b) for b in bad)}): {kind} needs numbers{hint}",
             ("data", "label"),
         )
-    if spec.task is Task.TABULAR_CLASSIFICATION and values.nunique() < 2:
+    if spec.task in (Task.TABULAR_CLASSIFICATION, Task.TEXT_CLASSIFICATION) and values.nunique() < 2:
         return SpecIssue(
             f"label '{label}' in {shown} has one class only ({values.iloc[0]!r}): a classification needs two or more",
             ("data", "label"),

@@ -75,6 +75,13 @@ class Model:
             # a request carries each series' recent history: these columns, in any order
             self.features = [c for c in (info.get("item_id"), info["timestamp"], info["label"]) if c]
             self.dtypes = {info["label"]: "float"}
+        elif self.kind == "multimodal":
+            from autogluon.multimodal import MultiModalPredictor
+
+            self.predictor = MultiModalPredictor.load(str(self.dir))
+            self.features = list(self.info.get("features", []))
+            self.images: list[str] = list(self.info.get("images", []))
+            self.dtypes = {}
         else:
             raise BadRequest(f"serving {self.kind} models is not supported by this version", status=501)
 
@@ -323,7 +330,89 @@ class Model:
     def handle(
         self, body: bytes, content_type: Optional[str], accept: Optional[str], probabilities: bool = False
     ) -> tuple[bytes, str]:
+        if self.kind == "multimodal":
+            return self._handle_multimodal(body, content_type, accept)
         return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
+
+    # MultiModalPredictor: image bytes, base64 images in JSON, text rows ------------------------
+    def _handle_multimodal(self, body: bytes, content_type: Optional[str], accept: Optional[str]) -> tuple[bytes, str]:
+        """The predicted class and every class's probability, per image or row (images pass through a temporary folder)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cloudauto-images-") as folder:
+            frame = self._parse_multimodal(body, content_type, Path(folder))
+            proba = self.predictor.predict_proba(frame, as_pandas=True)
+            import pandas as pd
+
+            classes = list(proba.columns)
+            predicted = proba.to_numpy().argmax(axis=1)
+            result = pd.DataFrame(
+                {"prediction": [classes[i] for i in predicted], **{f"proba_{c}": proba[c].to_numpy() for c in classes}}
+            )
+        return self.render(result, accept)
+
+    def _parse_multimodal(self, body: bytes, content_type: Optional[str], folder: Path) -> pd.DataFrame:
+        import base64
+        import binascii
+
+        import pandas as pd
+
+        if not body or not body.strip():
+            raise BadRequest("the request body is empty")
+        kind = (content_type or CSV).split(";")[0].strip().lower()
+        takes = (
+            f"image bytes (image/png, image/jpeg) or {JSON} with base64 images in '{self.images[0]}'"
+            if self.images
+            else f"text rows as {CSV} or {JSON} with the columns {', '.join(self.features)}"
+        )
+        if kind.startswith("image/") or kind == "application/x-image":
+            if not self.images or len(self.features) != 1:
+                raise BadRequest(f"this model takes {takes}, not one bare image", status=415)
+            frame = pd.DataFrame({self.images[0]: [_image_file(body, folder, 0)]})
+        elif kind == JSON:
+            try:
+                frame = self._from_json(json.loads(body))
+            except ValueError as exc:
+                raise BadRequest(f"cannot read the {JSON} body: {exc}") from None
+            for column in self.images:
+                if column not in frame.columns:
+                    continue
+                files = []
+                for row, value in enumerate(frame[column]):
+                    try:
+                        data = base64.b64decode(str(value), validate=True)
+                    except (binascii.Error, ValueError):
+                        raise BadRequest(f"column {column!r}, row {row}: not a base64 image") from None
+                    files.append(_image_file(data, folder, row))
+                frame = frame.assign(**{column: files})
+        elif kind == CSV and not self.images:
+            try:
+                frame = pd.read_csv(io.BytesIO(body))
+            except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"cannot read the {CSV} body: {exc}") from None
+        else:
+            raise BadRequest(f"this model takes {takes}, not {kind}", status=415)
+        if frame.empty:
+            raise BadRequest("no rows to score")
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise BadRequest(f"missing columns: {', '.join(missing)}; this model takes {takes}")
+        return frame[self.features]
+
+
+def _image_file(data: bytes, folder: Path, row: int) -> str:
+    """An image the request carried, as a file AutoMM can read; what is not an image is a 400 naming the row."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            suffix = (image.format or "png").lower()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise BadRequest(f"item {row} is not an image PIL can read") from None
+    path = folder / f"{row}.{suffix}"
+    path.write_bytes(data)
+    return str(path)
 
 
 def _records_json(predictions: pd.DataFrame) -> bytes:

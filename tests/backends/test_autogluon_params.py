@@ -97,3 +97,42 @@ def test_the_tables_are_the_installed_autogluons():
     assert ag.TIMESERIES_PRESETS == set(get_predictor_presets())
     registered = {n for n in ModelRegistry.REGISTRY if not n.startswith("Abstract") and n != "MultiWindowBacktesting"}
     assert ag.TIMESERIES_MODELS == registered
+
+
+def test_the_multimodal_presets_are_the_installed_automms():
+    import autogluon.multimodal as automm
+    from autogluon.multimodal.utils.presets import get_presets
+
+    from cloudauto.runtime.versions import AUTOGLUON_VERSION
+
+    assert automm.__version__ == AUTOGLUON_VERSION
+    for preset in ag.MULTIMODAL_PRESETS:  # each one AutoMM resolves for a classification problem
+        hyperparameters, _ = get_presets("multiclass", preset)
+        assert hyperparameters
+    with pytest.raises(ValueError):
+        get_presets("multiclass", "not_a_preset")
+
+
+def test_image_and_text_parameters_are_automms_names_checked_at_compile():
+    spec = cloudauto.JobSpec.from_yaml(
+        """\
+name: img
+task: image_classification
+data: {train: train.csv, label: label}
+metric: accuracy
+sweep:
+  space:
+    model.timm_image.checkpoint_name: resnet18
+    optim.lr: {choice: [0.001, -1]}
+    optim.max_epochs: 2.5
+    presets: high_quality_hpo
+    learning_rate: 0.01
+    time_limit: 60
+"""
+    )
+    found = {i.path[-1]: i.message for i in ag.issues(spec)}
+    assert set(found) == {"optim.lr", "optim.max_epochs", "presets", "learning_rate"}
+    assert "a learning rate > 0" in found["optim.lr"] and "an integer >= 1" in found["optim.max_epochs"]
+    assert "the sweep is the search: use 'high_quality'" in found["presets"]
+    assert "does not map onto a MultiModalPredictor fit of image_classification" in found["learning_rate"]
+    assert "did you mean 'optim.lr'?" in found["learning_rate"]

@@ -140,18 +140,23 @@ def test_the_job_timeout_stops_everything(runs_dir, tmp_path):
         assert trial.objective == max(m.value for m in trial.metrics) and trial.objective >= 1
 
 
-def test_image_tasks_are_refused_for_autogluon_trials_at_compile_time(runs_dir):
+def test_azure_automl_names_are_refused_for_local_image_trials_at_compile_time(runs_dir):
+    """digits_images.yaml is an Azure AutoML job (engine: native); on local it would be MultiModalPredictor trials,
+    whose parameters are AutoMM's names: Azure's are refused at their line, before anything starts."""
     from cloudauto.backend import CompileError
 
-    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml")  # engine: native, on local AutoGluon
-    with pytest.raises(CompileError, match="image_classification needs MultiModalPredictor trials") as info:
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml")
+    with pytest.raises(CompileError, match="'learning_rate' does not map onto a MultiModalPredictor fit") as info:
         cloudauto.submit(spec, backend="local")
-    assert info.value.issues[0].field == "task" and "engine: command" in str(info.value)
+    assert {spec.locate(i).field for i in info.value.issues} == {"sweep.space.learning_rate", "sweep.space.number_of_epochs"}
     assert not runs_dir.exists()  # nothing half-written
     from click.testing import CliRunner
 
     from cloudauto.cli import main as cli
 
     result = CliRunner().invoke(cli, ["submit", str(ROOT / "job_specs" / "digits_images.yaml")])
-    assert result.exit_code == 2 and "digits_images.yaml:7:7: error: task: local: task image_classification" in result.output
+    assert result.exit_code == 2 and "digits_images.yaml:18:5: error: sweep.space.learning_rate: local:" in result.output
     assert "Traceback" not in result.output and not runs_dir.exists()
+    detection = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml")
+    with pytest.raises(CompileError, match="object detection needs mmdet and mmcv"):
+        cloudauto.compile(detection, backend="local")

@@ -27,6 +27,7 @@ docker = pytest.importorskip("docker")
 class FakeEngine:
     def __init__(self, *, images: set[str], runtimes: dict | None = None):
         self.images, self.runtimes = images, runtimes or {"runc": {"path": "runc"}}
+        self.labels: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
         engine = self
 
@@ -56,7 +57,7 @@ class FakeEngine:
                 elif path.startswith("images/") and path.endswith("/json"):
                     name = path[len("images/") : -len("/json")]
                     if name in engine.images:
-                        self._send(200, {"Id": "sha256:" + "0" * 64, "RepoTags": [name]})
+                        self._send(200, {"Id": "sha256:" + "0" * 64, "RepoTags": [name], "Config": {"Labels": engine.labels}})
                     else:
                         self._send(404, {"message": f"No such image: {name}"})
                 elif path == "images/create":
@@ -201,3 +202,21 @@ def test_submit_in_docker_mode_refuses_before_creating_a_run(engine, tmp_path, m
     with pytest.raises(cloudauto.CloudautoError, match="nowhere:1"):
         cloudauto.submit(spec, backend="local")
     assert not (tmp_path / "home" / "runs").exists()  # nothing half-made
+
+
+def test_image_trials_in_docker_mode_need_an_image_with_automm(engine, tmp_path):
+    from cloudauto_local.container import DockerModeError, docker_client, preflight
+
+    spec = cloudauto.JobSpec.from_dict(
+        {
+            "name": "img",
+            "task": "image_classification",
+            "data": {"train": "train.csv", "label": "label"},
+            "metric": "accuracy",
+            "backends": {"local": {"mode": "docker", "image": "cloudauto-local:latest"}},
+        }
+    )
+    with pytest.raises(DockerModeError, match="has no autogluon.multimodal .* run these trials in process mode"):
+        preflight(docker_client(), spec, "cloudauto-local:latest")
+    engine.labels = {"cloudauto.multimodal": "true"}
+    preflight(docker_client(), spec, "cloudauto-local:latest")  # an image that says it has it: fine

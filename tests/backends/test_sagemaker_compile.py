@@ -32,11 +32,12 @@ def compile_text(text: str, *, strict: bool = False) -> cloudauto.CompiledJob:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_compiles_and_moto_accepts_it(path, aws):
-    from cloudauto.runtime.autogluon_trial import MULTIMODAL_TASKS
+    from cloudauto.runtime.autogluon_trial import MULTIMODAL_TASKS, UNTRAINABLE_TASKS
 
     spec = cloudauto.JobSpec.from_file(path)
-    if spec.task in MULTIMODAL_TASKS and spec.engine is not Engine.COMMAND:  # refused before any GPU instance starts
-        with pytest.raises(CompileError, match=f"task: sagemaker: task {spec.task.value}: .* MultiModalPredictor trials"):
+    if spec.task in MULTIMODAL_TASKS | UNTRAINABLE_TASKS and spec.engine is not Engine.COMMAND:  # before any GPU starts
+        why = "MultiModalPredictor trials run on the local" if spec.task in MULTIMODAL_TASKS else "needs mmdet and mmcv"
+        with pytest.raises(CompileError, match=f"task: sagemaker: task {spec.task.value}: .*{why}"):
             cloudauto.compile(spec, backend="sagemaker")
         return
     job = cloudauto.compile(spec, backend="sagemaker")

@@ -447,7 +447,9 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     from azure.ai.ml.entities import CommandJob
 
     settings = spec.backends.azureml
-    problem = untrainable(spec, "Use engine: native (an Azure AutoML job) or engine: command with your own training script.")
+    problem = untrainable(
+        spec, "Use engine: native (an Azure AutoML job) or engine: command with your own training script.", multimodal=False
+    )
     if problem:
         out.error(("engine",), problem)
     _check_space(spec, out, None)

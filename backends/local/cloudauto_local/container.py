@@ -76,8 +76,19 @@ def image_for(spec: JobSpec) -> tuple[str, str]:
 
 
 def preflight(client: Any, spec: JobSpec, image: str, why: str = "backends.local.image") -> None:
-    """Refuse before anything runs: the image must be here (or pullable), GPUs need the NVIDIA runtime."""
+    """Refuse before anything runs: the image must be here (or pullable), GPUs need the NVIDIA runtime,
+    image and text trials an image that holds autogluon.multimodal (label cloudauto.multimodal)."""
     ensure_image(client, image, why)
+    from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
+
+    if spec.task in MULTIMODAL_TASKS and spec.engine.value != "command":
+        labels = client.images.get(image).labels or {}
+        if labels.get("cloudauto.multimodal") != "true":
+            raise DockerModeError(
+                f"task {spec.task.value}: image {image} ({why}) has no autogluon.multimodal (its label cloudauto.multimodal "
+                "is not true; backends/local/Dockerfile builds a tabular image, to keep it small): run these trials in "
+                "process mode (backends.local.mode: process), or name an image with the multimodal extra"
+            )
     if spec.compute.gpus:
         runtimes = client.info().get("Runtimes") or {}
         if "nvidia" not in runtimes:

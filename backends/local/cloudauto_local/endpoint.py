@@ -177,9 +177,14 @@ class LocalEndpoint(Endpoint):
         `concurrency` (batches in flight) defaults to two per worker: a worker's next batch
         is already read while it predicts, so no copy of the model waits on the transport.
         """
-        whole = self.kind() == "timeseries"
+        from cloudauto.scoring import image_paths
+
+        kind = self.kind()
+        images = image_paths(data) if kind == "multimodal" else None
+        if images is not None:  # one or many image files, or a folder of them: the class and each probability per image
+            return self._scorer.score_images(images)
         concurrency = 2 * self.record.workers if concurrency is None else concurrency
-        return self._scorer.score(data, probabilities=probabilities, whole=whole, concurrency=concurrency)
+        return self._scorer.score(data, probabilities=probabilities, whole=kind == "timeseries", concurrency=concurrency)
 
     def kind(self) -> str:
         """What the served model is (from /ping, asked once)."""

@@ -26,6 +26,7 @@ from typing import IO, Any, Optional
 
 from cloudauto.backend import JobStatus, Trial, TrialStatus
 from cloudauto.report import failure_groups
+from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.spec import JobSpec
 from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
@@ -141,6 +142,8 @@ class Orchestrator:
 
     def _spawn(self) -> Worker:
         preload = "autogluon" if self.spec.engine is not Engine.COMMAND and not self.docker else "none"
+        if preload == "autogluon" and self.spec.task in MULTIMODAL_TASKS:
+            preload = "multimodal"
         log = open(self.store.dir / "workers.log", "ab")  # noqa: SIM115 - lives as long as the worker
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(

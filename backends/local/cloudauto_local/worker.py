@@ -29,6 +29,7 @@ PRELOAD = {
         "lightgbm",
         "cloudauto.runtime.autogluon_trial",
     ],
+    "multimodal": ["pandas", "autogluon.multimodal", "lightning.pytorch", "cloudauto.runtime.autogluon_multimodal"],
     "none": [],
 }
 

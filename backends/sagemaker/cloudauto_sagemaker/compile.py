@@ -318,6 +318,7 @@ def tuning_request(
         spec,
         "Use engine: command with your own training script (command.image for its container), "
         "or the azureml backend with engine: native (an Azure AutoML job).",
+        multimodal=False,
     )
     if problem:
         out.error(("task",), problem)

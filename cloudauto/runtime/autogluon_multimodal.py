@@ -1,0 +1,193 @@
+"""Image and text trials through AutoGluon's MultiModalPredictor (the `multimodal` extra).
+
+Parameters map onto AutoMM's own names: `model.*`, `optim.*`, `env.*` and `data.*` go to
+`hyperparameters` (`model.timm_image.checkpoint_name`, `optim.lr`, `optim.max_epochs`,
+`env.per_gpu_batch_size` ...), `presets` and `time_limit` to `fit`. A checkpoint is a hub
+name, a folder (relative to the spec file) or an `s3://` folder fetched before the fit, so a
+team without hub access brings its own weights. The validation metric is reported each time
+Lightning validates (AutoMM validates twice an epoch by default), and the policy's verdict
+stops the fit there (`trainer.should_stop`), as a tabular trial's ends its fit.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..spec.metrics import Task
+from .autogluon_params import MULTIMODAL_PREFIXES
+from .data import read_table, resolve
+from .image_data import image_records
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..spec.models import JobSpec
+    from .autogluon_trial import Reporter, TrialResult
+
+CHECKPOINT_SUFFIX = ".checkpoint_name"
+IMAGE_COLUMN = "image"
+
+
+def multimodal_frame(spec: JobSpec, uri: str, base_dir: Optional[str]) -> pd.DataFrame:
+    """A role's data as AutoMM reads it: image tasks one absolute image path per row; text tasks the table as it is."""
+    import pandas as pd
+
+    location = resolve(uri, base_dir)
+    label = spec.data.label or "label"
+    if spec.task is Task.IMAGE_CLASSIFICATION:
+        records = image_records(location, label)
+        return pd.DataFrame({IMAGE_COLUMN: [str(r.image) for r in records], label: [r.label for r in records]})
+    return read_table(location)
+
+
+def fetch_checkpoint(value: str, base_dir: Optional[str], into: Path) -> str:
+    """A checkpoint as AutoMM takes it: a hub name stays; a folder becomes absolute; s3:// is downloaded first."""
+    if value.startswith("s3://"):
+        import boto3
+
+        bucket, _, prefix = value[len("s3://") :].partition("/")
+        prefix = prefix.rstrip("/") + "/"
+        target = into / "checkpoints" / prefix.strip("/").replace("/", "_")
+        s3 = boto3.client("s3")
+        found = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                path = target / item["Key"][len(prefix) :]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(path))
+                found += 1
+        if not found:
+            raise FileNotFoundError(f"checkpoint {value}: no files under that prefix")
+        return str(target)
+    local = Path(resolve(value, base_dir))
+    if local.is_dir():
+        return str(local)
+    if value.startswith((".", "/")) or "://" in value:
+        raise FileNotFoundError(f"checkpoint {value}: no such folder ({local})")
+    return value  # a hub name (timm's or Hugging Face's)
+
+
+def hyperparameters_of(params: dict[str, Any], base_dir: Optional[str], out_dir: Path) -> dict[str, Any]:
+    chosen: dict[str, Any] = {}
+    for name, value in params.items():
+        if not name.startswith(MULTIMODAL_PREFIXES):
+            continue
+        if name.endswith(CHECKPOINT_SUFFIX) and isinstance(value, str):
+            value = fetch_checkpoint(value, base_dir, out_dir)
+        chosen[name] = value
+    return chosen
+
+
+class _EpochReports:
+    """A Lightning callback (built where Lightning is imported) that reports each validation and obeys the verdict."""
+
+    @staticmethod
+    def make(report: Reporter, metric: str, greater_is_better: bool) -> Any:
+        import lightning.pytorch as pl
+
+        class ReportEachValidation(pl.Callback):
+            def __init__(self) -> None:
+                self.values: list[float] = []
+                self.stopped = False
+
+            def on_validation_end(self, trainer: Any, module: Any) -> None:
+                if trainer.sanity_checking or self.stopped:
+                    return
+                value = trainer.callback_metrics.get(metric)
+                if value is None:
+                    return
+                value = float(value)
+                self.values.append(value)
+                finite = [v for v in self.values if math.isfinite(v)]
+                best = (max(finite) if greater_is_better else min(finite)) if finite else value
+                if report(best):
+                    self.stopped = True
+                    trainer.should_stop = True
+
+        return ReportEachValidation()
+
+
+def run_multimodal(
+    spec: JobSpec,
+    params: dict[str, Any],
+    out_dir: Path,
+    report: Reporter,
+    *,
+    base_dir: Optional[str] = None,
+    num_cpus: Optional[int] = None,
+    default_time_limit: Optional[float] = None,
+) -> TrialResult:
+    from .autogluon_trial import FIT_ARGS, ParameterError, TrialResult
+
+    try:
+        from autogluon.multimodal import MultiModalPredictor
+    except ImportError:
+        raise ParameterError(
+            f"{spec.task.value} trials need autogluon.multimodal: pip install -c constraints.txt 'cloudauto-local[multimodal]'"
+        ) from None
+    data = spec.data
+    train = multimodal_frame(spec, data.train, base_dir)
+    tuning = multimodal_frame(spec, data.validation, base_dir) if data.validation else None
+    if data.label not in train.columns:
+        raise ParameterError(
+            f"label column '{data.label}' is not in {data.train} (columns: {', '.join(map(str, train.columns))})"
+        )
+    kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
+    if default_time_limit and "time_limit" not in kwargs:
+        kwargs["time_limit"] = default_time_limit
+    hyperparameters = hyperparameters_of(params, base_dir, out_dir)
+    if num_cpus and "env.num_workers" not in hyperparameters:
+        hyperparameters["env.num_workers"] = max(0, min(2, num_cpus - 1))  # loader processes beside the trainer's own
+    predictor = MultiModalPredictor(
+        label=data.label,
+        eval_metric=spec.objective.autogluon,
+        path=str(out_dir / "model"),
+        verbosity=2,
+        enable_progress_bar=False,  # a trial's log is a file: a bar would write thousands of lines into it
+    )
+    callbacks: list[Any] = []
+    learner = predictor._learner  # AutoMM 1.6.3 builds Lightning's callbacks here, per run
+    make_callbacks = learner.get_callbacks_per_run
+
+    def with_reports(*args: Any, **kw: Any) -> list[Any]:
+        made = make_callbacks(*args, **kw)
+        module = kw.get("litmodule")
+        if kw.get("is_train", True) and module is not None:
+            goal = spec.objective.goal.value == "maximize"
+            callbacks.append(_EpochReports.make(report, module.validation_metric_name, goal))
+            made.append(callbacks[-1])
+        return made
+
+    learner.get_callbacks_per_run = with_reports
+    predictor.fit(train, tuning_data=tuning, hyperparameters=hyperparameters or None, **kwargs)
+    learner.get_callbacks_per_run = make_callbacks  # not pickled with the predictor
+    reported = [v for c in callbacks for v in c.values if math.isfinite(v)]
+    if not reported:
+        raise RuntimeError("AutoMM's fit ended before its first validation (see the trial log)")
+    objective = max(reported) if spec.objective.goal.value == "maximize" else min(reported)
+    metrics: dict[str, float] = {}
+    if data.test:
+        test = multimodal_frame(spec, data.test, base_dir)
+        name = spec.objective.autogluon
+        scores = predictor.evaluate(test, metrics=[name])
+        if name in scores and math.isfinite(float(scores[name])):
+            metrics[f"test_{spec.objective.name}"] = float(scores[name])
+    from .inference import write_model_info
+
+    features = [c for c in train.columns if c != data.label]
+    write_model_info(
+        out_dir / "model",
+        kind="multimodal",
+        label=data.label,
+        features=features,
+        images=[IMAGE_COLUMN] if spec.task is Task.IMAGE_CLASSIFICATION else [],
+        problem_type=predictor.problem_type,
+        eval_metric=spec.objective.autogluon,
+    )
+    stopped = any(c.stopped for c in callbacks)
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)
+
+
+__all__ = ["fetch_checkpoint", "hyperparameters_of", "multimodal_frame", "run_multimodal"]
