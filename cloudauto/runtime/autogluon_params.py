@@ -321,6 +321,17 @@ def issues(spec: JobSpec) -> list[SpecIssue]:
     if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING, *MULTIMODAL_TASKS):
         return []  # object detection is refused as a whole (untrainable)
     found = []
+    if spec.objective.autogluon is None:  # AutoGluon would fit to its default metric while the sweep ranks by this one
+        from ..spec.metrics import metrics_for
+
+        others = sorted(m.name for m in metrics_for(spec.task) if m.autogluon)
+        found.append(
+            SpecIssue(
+                f"{spec.objective.name} has no AutoGluon counterpart, so AutoGluon trials cannot fit to it; "
+                f"use one of: {', '.join(others)} (or engine: native on azureml, where Azure AutoML computes it)",
+                ("metric",),
+            )
+        )
     for index, name, dist in spec.space.distributions():
         problem = parameter_problem(name, dist, spec.task)
         if problem:

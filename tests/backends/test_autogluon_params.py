@@ -136,3 +136,19 @@ sweep:
     assert "the sweep is the search: use 'high_quality'" in found["presets"]
     assert "does not map onto a MultiModalPredictor fit of image_classification" in found["learning_rate"]
     assert "did you mean 'optim.lr'?" in found["learning_rate"]
+
+
+@pytest.mark.parametrize("task", ["tabular_classification", "image_classification"])
+def test_a_metric_autogluon_cannot_fit_to_is_refused_for_its_trials(task):
+    spec = cloudauto.JobSpec.from_dict(
+        {"name": "m", "task": task, "data": {"train": "t.csv", "label": "y"}, "metric": "norm_macro_recall"}
+    )
+    (issue,) = [i for i in ag.issues(spec) if i.path == ("metric",)]
+    assert "norm_macro_recall has no AutoGluon counterpart" in issue.message and "accuracy" in issue.message
+    from cloudauto.backend import CompileError
+
+    with pytest.raises(CompileError, match="no AutoGluon counterpart"):
+        cloudauto.compile(spec, backend="local")
+    native = cloudauto.JobSpec.from_dict({**spec.to_dict(), "engine": "native"})
+    if task == "tabular_classification":  # Azure AutoML computes it itself
+        assert not [i for i in cloudauto.compile(native, backend="azureml").warnings if "counterpart" in i.message]
