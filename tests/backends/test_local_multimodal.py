@@ -103,6 +103,13 @@ def test_an_image_sweep_over_two_backbones_is_served_and_scored_with_image_files
     finally:
         endpoint.delete()
 
+    # SageMaker's serving contract, as its inference toolkit calls the handler: an image/png body, a JSON answer
+    from cloudauto.runtime.inference import model_fn, transform_fn
+
+    model = model_fn(best.artifacts["dir"])
+    body, content_type = transform_fn(model, bytearray(images[2].read_bytes()), "image/png", "application/json")
+    assert content_type == "application/json" and json.loads(body)[0]["prediction"] == served["prediction"][2]
+
 
 def test_a_policy_stops_a_weak_image_fit_mid_way(runs_dir, mm_data):
     space = (
@@ -148,5 +155,11 @@ def test_a_text_sweep_is_served_and_scored_with_text_rows(runs_dir, mm_data):
         assert list(served["prediction"]) == list(saved.predict(rows.drop(columns=["sentiment"])))
         status, answer = post(endpoint.url, b"title\nno review column\n", "text/csv")
         assert status == 400 and "missing columns: review" in answer["error"]
+        # Azure ML's request form on the /score route: {"input_data": {"columns", "data"}}
+        azure = json.dumps({"input_data": {"columns": ["review"], "data": [[t] for t in rows["review"].head(3)]}}).encode()
+        request = urllib.request.Request(endpoint.url + "/score", data=azure, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answered = json.loads(response.read())
+        assert [a["prediction"] for a in answered] == list(served["prediction"].head(3))
     finally:
         endpoint.delete()
