@@ -58,6 +58,14 @@ class NotSupportedError(CloudautoError):
     exit_code = 2
 
 
+class NothingToResume(CloudautoError):
+    """`resume` of a job that has ended: said and left as it is; exit 0 when it completed, 4 when it was canceled."""
+
+    def __init__(self, message: str, exit_code: int = 4):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class JobStatus(str, Enum):
     PENDING = "pending"
     RUNNING = "running"
@@ -439,6 +447,7 @@ __all__ = [
     "JobStatus",
     "MetricPoint",
     "NotSupportedError",
+    "NothingToResume",
     "Trial",
     "TrialStatus",
 ]

@@ -451,14 +451,13 @@ def cancel(job_id: str, backend: str) -> int:
 @click.option("--wait/--no-wait", default=True, show_default=True)
 def resume(job_id: str, backend: str, wait: bool) -> int:
     """Finish a job whose scheduler was stopped; finished trials are kept, none is repeated."""
+    from .backend import NothingToResume
     from .registry import get_backend
 
     try:
         job = get_backend(backend).resume(job_id)
-    except CloudautoError as exc:
-        if type(exc).__name__ != "NothingToResume":
-            raise
-        click.echo(str(exc), err=True)  # an ended job: said, and left as it is
+    except NothingToResume as exc:  # an ended job: said, and left as it is
+        click.echo(str(exc), err=True)
         return exc.exit_code
     click.echo(f"job {job.id} resumed", err=True)
     return _finish(job, wait=wait, verb="resumed")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from cloudauto.backend import JobHandle, JobStatus, Trial
+from cloudauto.backend import JobHandle, JobStatus, NothingToResume, Trial
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
@@ -162,12 +162,4 @@ class LocalJobHandle(JobHandle):
         return target
 
 
-class NothingToResume(CloudautoError):
-    """`resume` of a job that has ended: exit 0 when it completed, 4 when it was canceled."""
-
-    def __init__(self, message: str, exit_code: int = 4):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-__all__ = ["LocalJobHandle", "NothingToResume", "OrchestratorGone", "process_start", "scheduler_alive", "start_orchestrator"]
+__all__ = ["LocalJobHandle", "OrchestratorGone", "process_start", "scheduler_alive", "start_orchestrator"]
