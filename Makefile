@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-image image install-core install-local install-all bench lint schema clean
+.PHONY: demo test test-image image image-multimodal install-core install-local install-all bench lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,12 @@ CA    ?= $(or $(PIP_CERT),/etc/ssl/certs/ca-certificates.crt)
 image:
 	@mkdir -p .docker
 	@if [ -f "$(CA)" ]; then cp "$(CA)" .docker/ca-bundle.pem; fi
-	docker build -f backends/local/Dockerfile --build-arg BASE=$(BASE) -t $(IMAGE) .
+	docker build -f backends/local/Dockerfile --build-arg BASE=$(BASE) --build-arg MULTIMODAL=$(MULTIMODAL) -t $(IMAGE) .
+
+# the same image with torch, torchvision and autogluon.multimodal, for image and text trials in docker mode
+MULTIMODAL ?= false
+image-multimodal:
+	$(MAKE) image IMAGE=cloudauto-local:multimodal MULTIMODAL=true
 
 # a second venv with only the core, so the validate figure is what a core-only user sees
 .venv-core/.core: pyproject.toml constraints.txt

@@ -326,8 +326,8 @@ class Backend(abc.ABC):
     autogluon_engines: ClassVar[frozenset[str]] = frozenset({"autogluon", "native"})
     # whether this backend's sampler draws a family's settings only in trials of that family (the local one does)
     prunes_family_settings: ClassVar[bool] = False
-    # whether this backend runs MultiModalPredictor (image, text) trials; where not, the task is refused as a whole
-    multimodal_trials: ClassVar[bool] = False
+    # URI schemes whose checkpoint folders this backend mounts as trial inputs (beside local folders and s3://)
+    mounted_schemes: ClassVar[frozenset[str]] = frozenset()
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         """What this spec asks for that the backend cannot express: feature -> reason."""
@@ -347,11 +347,15 @@ class Backend(abc.ABC):
             problems.append(SpecIssue(f"{self.name} cannot express {feature.value}: {reason}", FEATURE_PATHS.get(feature, ())))
         from .runtime.autogluon_params import MULTIMODAL_TASKS
 
-        trains = self.multimodal_trials or spec.task not in MULTIMODAL_TASKS  # else _compile refuses the task itself
-        if spec.engine.value in self.autogluon_engines and trains:  # one check of AutoGluon's names and values, everywhere
+        if spec.engine.value in self.autogluon_engines:  # one check of AutoGluon's names and values, everywhere
             from .runtime.autogluon_params import issues
 
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
+            if spec.task in MULTIMODAL_TASKS:
+                from .runtime.trial_inputs import local_checkpoints
+
+                _, missing = local_checkpoints(spec, self.mounted_schemes)
+                problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
         warned = [
             SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()

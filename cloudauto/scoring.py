@@ -53,8 +53,8 @@ def as_frame(data: Any) -> pd.DataFrame:
             raise ScoringError(f"{path}: no such file")
         if path.suffix.lower() in IMAGE_SUFFIXES:
             raise ScoringError(
-                f"{path} is an image: this endpoint scores rows (a CSV or Parquet file, a DataFrame, records); "
-                "images go to an image endpoint (Azure AutoML's)"
+                f"{path} is an image: this call scores rows (a CSV or Parquet file, a DataFrame, records); "
+                "an endpoint of an image model takes image files in its score()"
             )
         parquet = path.suffix.lower() in (".parquet", ".pq")
         try:
@@ -108,6 +108,21 @@ def images_bodies(paths: list[Path], column: str, max_bytes: int, max_rows: int 
         size += len(item) + 20
     if batch:
         yield batch, _instances(column, encoded)
+
+
+def score_images(paths: list[Path], post: Callable[[bytes], bytes], max_bytes: int, column: str = "image") -> pd.DataFrame:
+    """Images as base64 JSON `instances`, batched under `max_bytes`: one row per image (its path, class, probabilities)."""
+    import pandas as pd
+
+    frames = []
+    for batch, body in images_bodies(paths, column, max_bytes):
+        # dtype=False: a class named "5" stays the string the model predicts
+        answer = pd.read_json(io.BytesIO(post(body)), orient="records", dtype=False)
+        if len(answer) != len(batch):
+            raise ScoringError(f"the endpoint answered {len(answer)} rows for {len(batch)} images")
+        frames.append(answer.assign(**{column: [str(p) for p in batch]}))
+    out = pd.concat(frames, ignore_index=True)
+    return out[[column, *[c for c in out.columns if c != column]]]
 
 
 def _instances(column: str, encoded: list[str]) -> bytes:
@@ -312,17 +327,7 @@ class HTTPScorer:
 
     def score_images(self, paths: list[Path], column: str = "image") -> pd.DataFrame:
         """One row per image: its path, the predicted class and each class's probability (a MultiModal model's answer)."""
-        import pandas as pd
-
-        frames = []
-        for batch, body in images_bodies(paths, column, self.max_bytes):
-            # dtype=False: a class named "5" stays the string the model predicts
-            answer = pd.read_json(io.BytesIO(self.post(body, "application/json")), orient="records", dtype=False)
-            if len(answer) != len(batch):
-                raise ScoringError(f"the endpoint answered {len(answer)} rows for {len(batch)} images")
-            frames.append(answer.assign(**{column: [str(p) for p in batch]}))
-        out = pd.concat(frames, ignore_index=True)
-        return out[[column, *[c for c in out.columns if c != column]]]
+        return score_images(paths, lambda body: self.post(body, "application/json"), self.max_bytes, column)
 
     def score(self, data: Any, *, probabilities: bool = False, whole: bool = False, concurrency: int = 2) -> pd.DataFrame:
         """Predictions for every row (class probabilities too, on request), batched.
@@ -367,6 +372,7 @@ __all__ = [
     "csv_body",
     "image_paths",
     "images_bodies",
+    "score_images",
     "npy_body",
     "npy_ready",
     "predictions_frame",

@@ -110,10 +110,13 @@ def http_dir(tmp_path):
 
 @pytest.fixture(scope="session")
 def example_images() -> Path:
-    """job_specs/data/digits, as `python job_specs/make_data.py digits` makes it: image specs read their data at compile."""
+    """job_specs/data/digits and the checkpoint folders, as `python job_specs/make_data.py digits checkpoints` makes
+    them: image specs read their data, and image and text specs their checkpoint folders, at compile."""
     folder = ROOT / "job_specs" / "data"
-    if not (folder / "digits" / "train.csv").is_file():
-        from job_specs import make_data
+    from job_specs import make_data
 
+    if not (folder / "digits" / "train.csv").is_file():
         make_data.digits(folder)
+    if not (folder / "checkpoints" / "tiny-bert" / "config.json").is_file():
+        make_data.checkpoints(folder)
     return folder / "digits"

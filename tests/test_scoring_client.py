@@ -193,7 +193,7 @@ def test_score_picks_the_body_each_endpoint_and_frame_allow(monkeypatch, binary,
 @pytest.mark.parametrize(
     ("name", "content", "words"),
     [
-        ("photo.JPG", b"\xff\xd8\xff\xe0 not rows", "photo.JPG is an image: this endpoint scores rows"),
+        ("photo.JPG", b"\xff\xd8\xff\xe0 not rows", "photo.JPG is an image: this call scores rows"),
         ("rows.csv", b"\xff\xfe\x00 binary", "rows.csv: cannot read it as CSV: 'utf-8' codec can't decode"),
         (
             "rows.csv",

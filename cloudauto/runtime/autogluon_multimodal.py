@@ -12,13 +12,17 @@ stops the fit there (`trainer.should_stop`), as a tabular trial's ends its fit.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.metrics import Task
+from ..spec.types import scheme_of
 from .autogluon_params import MULTIMODAL_PREFIXES
 from .data import read_table, resolve
 from .image_data import image_records
+from .trial_inputs import CHECKPOINT_SUFFIX, local_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -26,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
     from .autogluon_trial import Reporter, TrialResult
 
-CHECKPOINT_SUFFIX = ".checkpoint_name"
 IMAGE_COLUMN = "image"
 
 
@@ -61,12 +64,14 @@ def fetch_checkpoint(value: str, base_dir: Optional[str], into: Path) -> str:
         if not found:
             raise FileNotFoundError(f"checkpoint {value}: no files under that prefix")
         return str(target)
-    local = Path(resolve(value, base_dir))
-    if local.is_dir():
-        return str(local)
-    if value.startswith((".", "/")) or "://" in value:
+    local = local_folder(value, base_dir)
+    if local is None:
+        if scheme_of(value) is not None:
+            raise FileNotFoundError(f"checkpoint {value}: {scheme_of(value)}:// is not read here (a folder, a hub name or s3://)")
+        return value  # a hub name (timm's or Hugging Face's)
+    if not local.is_dir():
         raise FileNotFoundError(f"checkpoint {value}: no such folder ({local})")
-    return value  # a hub name (timm's or Hugging Face's)
+    return str(local)
 
 
 def hyperparameters_of(params: dict[str, Any], base_dir: Optional[str], out_dir: Path) -> dict[str, Any]:
@@ -78,6 +83,35 @@ def hyperparameters_of(params: dict[str, Any], base_dir: Optional[str], out_dir:
             value = fetch_checkpoint(value, base_dir, out_dir)
         chosen[name] = value
     return chosen
+
+
+def self_contained(model_dir: Path) -> list[str]:
+    """Make a saved model load where its timm checkpoint folder is not (an endpoint's container); returns what changed.
+
+    AutoMM 1.6.3 keeps a timm checkpoint folder's path in config.yaml and reads the folder
+    again on load (Hugging Face checkpoints it copies in itself). The trained weights are in
+    model.ckpt, so naming the folder's timm architecture instead loads the same model,
+    built by timm with no weights and no download, then filled from model.ckpt.
+    """
+    import json
+
+    from omegaconf import OmegaConf
+
+    path = model_dir / "config.yaml"
+    config = OmegaConf.load(path)
+    changed = []
+    for name in config.model.get("names", []):
+        section = config.model.get(name)
+        folder = Path(str(section.get("checkpoint_name", ""))) if section is not None else None
+        if folder is None or not (folder / "config.json").is_file():
+            continue
+        architecture = json.loads((folder / "config.json").read_text()).get("architecture")
+        if architecture:
+            section.checkpoint_name = architecture
+            changed.append(f"{name}: {folder} -> {architecture}")
+    if changed:
+        OmegaConf.save(config, path)
+    return changed
 
 
 class _EpochReports:
@@ -119,10 +153,10 @@ def run_multimodal(
     num_cpus: Optional[int] = None,
     default_time_limit: Optional[float] = None,
 ) -> TrialResult:
-    from .autogluon_trial import FIT_ARGS, ParameterError, TrialResult
+    from .autogluon_trial import FIT_ARGS, ParameterError
 
     try:
-        from autogluon.multimodal import MultiModalPredictor
+        import autogluon.multimodal  # noqa: F401 - the install is checked before any data is read
     except ImportError:
         raise ParameterError(
             f"{spec.task.value} trials need autogluon.multimodal: pip install -c constraints.txt 'cloudauto-local[multimodal]'"
@@ -137,7 +171,42 @@ def run_multimodal(
     kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
-    hyperparameters = hyperparameters_of(params, base_dir, out_dir)
+    # s3:// checkpoints are fetched beside the model, not into it: SageMaker packs all of out_dir as the artifact
+    scratch = Path(tempfile.mkdtemp(prefix="cloudauto-checkpoints-"))
+    try:
+        return _fit(
+            spec,
+            params,
+            out_dir,
+            report,
+            train,
+            tuning,
+            kwargs,
+            hyperparameters_of(params, base_dir, scratch),
+            num_cpus,
+            base_dir,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit(
+    spec: JobSpec,
+    params: dict[str, Any],
+    out_dir: Path,
+    report: Reporter,
+    train: pd.DataFrame,
+    tuning: Optional[pd.DataFrame],
+    kwargs: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    num_cpus: Optional[int],
+    base_dir: Optional[str],
+) -> TrialResult:
+    from autogluon.multimodal import MultiModalPredictor
+
+    from .autogluon_trial import TrialResult
+
+    data = spec.data
     if num_cpus and "env.num_workers" not in hyperparameters:
         hyperparameters["env.num_workers"] = max(0, min(2, num_cpus - 1))  # loader processes beside the trainer's own
     predictor = MultiModalPredictor(
@@ -163,6 +232,7 @@ def run_multimodal(
     learner.get_callbacks_per_run = with_reports
     predictor.fit(train, tuning_data=tuning, hyperparameters=hyperparameters or None, **kwargs)
     learner.get_callbacks_per_run = make_callbacks  # not pickled with the predictor
+    self_contained(Path(predictor.path))
     reported = [v for c in callbacks for v in c.values if math.isfinite(v)]
     if not reported:
         raise RuntimeError("AutoMM's fit ended before its first validation (see the trial log)")
@@ -190,4 +260,4 @@ def run_multimodal(
     return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)
 
 
-__all__ = ["fetch_checkpoint", "hyperparameters_of", "multimodal_frame", "run_multimodal"]
+__all__ = ["fetch_checkpoint", "hyperparameters_of", "multimodal_frame", "run_multimodal", "self_contained"]

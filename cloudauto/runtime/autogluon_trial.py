@@ -34,12 +34,11 @@ Reporter = Callable[[float], bool]  # the objective so far -> True when the tria
 UNTRAINABLE_TASKS = frozenset({Task.IMAGE_OBJECT_DETECTION})
 
 
-def untrainable(spec: JobSpec, instead: str, *, multimodal: bool = True) -> Optional[str]:
+def untrainable(spec: JobSpec, instead: str) -> Optional[str]:
     """Why this spec's trials, when cloudauto's AutoGluon runs them, cannot be (None when they can), and what to use `instead`.
 
     Said at compile time on every backend, so that no job (on SageMaker, no GPU instance)
     starts only to fail in each trial. A spec with engine: command runs its own script.
-    `multimodal` is False on a backend that does not run MultiModalPredictor trials yet.
     """
     from ..spec.models import Engine
 
@@ -50,11 +49,6 @@ def untrainable(spec: JobSpec, instead: str, *, multimodal: bool = True) -> Opti
         return (
             f"task {task.value}: cloudauto's AutoGluon trials train tabular, time-series, image and text classification "
             f"models; AutoGluon's object detection needs mmdet and mmcv, which do not install from PyPI. {instead}"
-        )
-    if task in MULTIMODAL_TASKS and not multimodal:
-        return (
-            f"task {task.value}: MultiModalPredictor trials run on the local backend in this version, not on this one "
-            f"yet. {instead}"
         )
     return None
 

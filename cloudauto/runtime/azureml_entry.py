@@ -4,10 +4,12 @@ Azure ML fills `${{search_space.<name>}}` and `${{inputs.<role>}}` in the comman
 every tuned value arrives as a string: it is typed back from the spec's own search space
 (a choice gives back the original value, integers stay integers). Metrics go through
 `cloudauto.report`, which logs them to MLflow where Azure ML reads them; the model is
-saved to the job's `model` output.
+saved to the job's `model` output. A local checkpoint folder arrives as an input of its own
+(`--input checkpoint_0=DIR`); the bundle's checkpoints.json says which value it carries.
 
     python -m cloudauto.runtime.azureml_entry --spec spec.json --output DIR \\
-        --data-train PATH [--data-validation PATH] [--data-test PATH] --param name=value ...
+        --data-train PATH [--data-validation PATH] [--data-test PATH] [--input checkpoint_0=DIR ...] \\
+        --param name=value ...
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for role in ("train", "validation", "test"):
         parser.add_argument(f"--data-{role}")
     parser.add_argument("--param", action="append", default=[], help="name=value (repeatable)")
+    parser.add_argument("--input", action="append", default=[], help="checkpoint_<i>=folder: a mounted checkpoint (repeatable)")
     args = parser.parse_args(argv)
 
     from ..reporting import report
@@ -65,10 +68,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     name = spec.objective.name
     print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
     from .sagemaker_entry import default_time_limit
+    from .trial_inputs import with_checkpoints
 
+    mounted = {name: Path(folder) for name, folder in (i.split("=", 1) for i in args.input)}
     result = run_trial(
         spec,
-        params,
+        with_checkpoints(params, mounted.get, Path(args.spec).resolve().parent),
         Path(args.output),
         lambda value: report(**{name: value}).should_stop,
         default_time_limit=default_time_limit(spec),

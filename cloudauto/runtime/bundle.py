@@ -19,8 +19,9 @@ import gzip
 import io
 import json
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..spec.errors import CloudautoError
 
@@ -81,7 +82,8 @@ def serving_files() -> dict[str, bytes]:
     return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": REQUIREMENTS.encode(), **package_files()}
 
 
-def bundle_files(spec: JobSpec) -> dict[str, bytes]:
+def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None) -> dict[str, bytes]:
+    """The trial's code: the entry, spec.json, the serving code, the command's code, and `extra` (checkpoints.json)."""
     files = {
         ENTRY: _ENTRY_TEXT.encode(),
         "spec.json": (json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n").encode(),
@@ -90,6 +92,7 @@ def bundle_files(spec: JobSpec) -> dict[str, bytes]:
     if spec.command is not None:
         base = Path(spec.base_dir or ".")
         files.update(code_files((base / spec.command.code).resolve()))
+    files.update(extra or {})
     return files
 
 

@@ -125,11 +125,20 @@ def hyperparameters_of(env: Mapping[str, str]) -> dict[str, Any]:
     return toolkit_decoded(json.loads(config.read_text()))
 
 
-def _channel(name: str, env: Mapping[str, str]) -> Optional[Path]:
+def channel_folder(name: str, env: Mapping[str, str]) -> Optional[Path]:
     folder = env.get(f"SM_CHANNEL_{name.upper()}") or str(Path(env.get("SM_INPUT_DIR", "/opt/ml/input")) / "data" / name)
     path = Path(folder)
-    if not path.exists():
+    return path if path.is_dir() else None
+
+
+def _channel(name: str, env: Mapping[str, str], written: Optional[str] = None) -> Optional[Path]:
+    """A role's data in its channel: the file the spec named (an image table arrives with its folder),
+    else the channel's only file, else the folder (an image folder)."""
+    path = channel_folder(name, env)
+    if path is None:
         return None
+    if written and (path / Path(written).name).is_file():
+        return path / Path(written).name
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     return files[0] if len(files) == 1 else path
 
@@ -173,12 +182,13 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         from ..reporting import report
         from ..spec import JobSpec
         from .autogluon_trial import run_trial
+        from .trial_inputs import with_checkpoints
 
         hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
         data = json.loads(spec_path.read_text())
         for role in ("train", "validation", "test"):
-            found = _channel(role, env)
+            found = _channel(role, env, data.get("data", {}).get(role))
             if found is not None:
                 data.setdefault("data", {})[role] = str(found)
             elif role != "train":
@@ -191,7 +201,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         name = spec.objective.name
         result = run_trial(
             spec,
-            params,
+            with_checkpoints(params, lambda channel: channel_folder(channel, env), spec_path.parent),
             Path(env.get("SM_MODEL_DIR", "/opt/ml/model")),
             lambda value: report(**{name: value}).should_stop,
             default_time_limit=default_time_limit(spec),

@@ -54,3 +54,32 @@ def kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+@pytest.fixture
+def sm_session(aws, monkeypatch):
+    """A boto3 session on the moto server, with the part of the tuning service moto lacks played by FakeTuner."""
+    import boto3
+
+    from .sagemaker_service import ROLE, FakeTuner
+
+    session = boto3.Session(region_name="us-east-1")
+    tuner = FakeTuner(session)
+    monkeypatch.setattr("cloudauto_sagemaker.submit.session_for", lambda spec=None, region=None: session)
+    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
+    return session, tuner
+
+
+@pytest.fixture
+def workspace(monkeypatch, tmp_path):
+    """A real MLClient whose HTTP goes to a recording workspace (FakeWorkspace): what it keeps is what Azure ML would get."""
+    from azure.ai.ml import MLClient
+
+    from .azure_fake import SUB, FakeCredential, FakeWorkspace, route_blob_clients
+
+    fake = FakeWorkspace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    route_blob_clients(monkeypatch, fake)
+    client = MLClient(FakeCredential(), SUB, "rg", "ws", transport=fake)
+    monkeypatch.setattr("cloudauto_azureml.submit.client_for", lambda spec=None, credential=None: client)
+    monkeypatch.setattr("cloudauto_azureml.handle.client_for", lambda spec=None, credential=None: client)
+    return fake, client

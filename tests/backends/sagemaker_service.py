@@ -15,11 +15,105 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Optional
+
+from botocore.awsrequest import AWSResponse
+
+ROLE = "arn:aws:iam::123456789012:role/cloudauto-test"
+
+
+def sagemaker_strings(request: dict, pick: int = 0) -> dict[str, str]:
+    """The hyperparameters SageMaker would hand a training job: static ones plus one bound of every range."""
+    definition = request["TrainingJobDefinition"]
+    hps = dict(definition["StaticHyperParameters"])
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    for r in ranges.get("CategoricalParameterRanges", []):
+        hps[r["Name"]] = r["Values"][min(pick, len(r["Values"]) - 1)]
+    for r in ranges.get("IntegerParameterRanges", []):
+        hps[r["Name"]] = r["MaxValue"] if pick else r["MinValue"]
+    for r in ranges.get("ContinuousParameterRanges", []):
+        hps[r["Name"]] = r["MaxValue"] if pick else r["MinValue"]
+    return hps
+
+
+class FakeTuner:
+    """The part of the SageMaker tuning service that moto does not play."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.summaries: dict[str, list[dict]] = {}
+        self.stopped: list[str] = []
+        session.events.register("before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", self._list)
+        session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
+
+    # before-call handlers get the serialised request; a response they return is the call's answer
+    def _list(self, params, **_):
+        name = json.loads(params["body"])["HyperParameterTuningJobName"]
+        return AWSResponse(None, 200, {}, None), {"TrainingJobSummaries": self.summaries.get(name, [])}
+
+    def _stop(self, params, **_):
+        self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])
+        return AWSResponse(None, 200, {}, None), {}
+
+    def run_trial(self, tuning_job: str, pick: int, *, log: str, model: bytes, status: str = "Completed") -> str:
+        """One training job as SageMaker would run it: hyperparameters, log, model artifact, objective."""
+        sm, s3, logs = (self.session.client(n) for n in ("sagemaker", "s3", "logs"))
+        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job)
+        definition = described["TrainingJobDefinition"]
+        request = {
+            "TrainingJobDefinition": definition,
+            "HyperParameterTuningJobConfig": described["HyperParameterTuningJobConfig"],
+        }
+        hps = sagemaker_strings(request, pick=pick)
+        static = definition["StaticHyperParameters"]
+        name = f"{tuning_job[:20]}-{len(self.summaries.get(tuning_job, [])):03d}-{uuid.uuid4().hex[:6]}"
+        sm.create_training_job(
+            TrainingJobName=name,
+            HyperParameters=hps,
+            AlgorithmSpecification=definition["AlgorithmSpecification"],
+            RoleArn=definition["RoleArn"],
+            InputDataConfig=definition.get("InputDataConfig", []),
+            OutputDataConfig=definition["OutputDataConfig"],
+            ResourceConfig=definition["ResourceConfig"],
+            StoppingCondition=definition["StoppingCondition"],
+        )
+        artifact = sm.describe_training_job(TrainingJobName=name)["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, _, key = artifact[len("s3://") :].partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=model)
+        group = "/aws/sagemaker/TrainingJobs"
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        stream = f"{name}/algo-1-{int(time.time())}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines()) if line]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        (metric,) = definition["AlgorithmSpecification"]["MetricDefinitions"]
+        values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
+        summary = {
+            "TrainingJobName": name,
+            "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+            "CreationTime": time.time(),
+            "TrainingStartTime": time.time(),
+            "TrainingEndTime": time.time(),
+            "TrainingJobStatus": status,
+            "TunedHyperParameters": {k: v for k, v in hps.items() if k not in static},
+        }
+        if values:  # SageMaker's final objective value is the metric's last emitted value
+            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"MetricName": metric["Name"], "Value": values[-1]}
+        if status == "Failed":
+            summary["FailureReason"] = "AlgorithmError: the script exited with status 1"
+        self.summaries.setdefault(tuning_job, []).append(summary)
+        return name
 
 
 def tuned_values(request: dict, rng: random.Random) -> dict[str, str]:
@@ -48,8 +142,27 @@ def training_job_hyperparameters(request: dict, rng: Optional[random.Random] = N
     return hps
 
 
-def opt_ml(root: Path, request: dict, hyperparameters: dict[str, str], channels: dict[str, list[Path]]) -> Path:
-    """The /opt/ml tree SageMaker lays out before it starts the container's `train`."""
+def s3_channels(s3: Any, request: dict, dest: Path) -> dict[str, Path]:
+    """Each channel downloaded as SageMaker downloads an S3Prefix channel: a prefix ending in / keeps the
+    objects' paths under it, a key names one file."""
+    out: dict[str, Path] = {}
+    for channel in request["TrainingJobDefinition"].get("InputDataConfig", []):
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        folder = dest / channel["ChannelName"]
+        folder.mkdir(parents=True)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(key) :] if key.endswith("/") else Path(obj["Key"]).name
+                target = folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        out[channel["ChannelName"]] = folder
+    return out
+
+
+def opt_ml(root: Path, request: dict, hyperparameters: dict[str, str], channels: dict[str, list[Path]] | dict[str, Path]) -> Path:
+    """The /opt/ml tree SageMaker lays out before it starts the container's `train` (channels: files, or a folder each)."""
     config = root / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
@@ -80,6 +193,9 @@ def opt_ml(root: Path, request: dict, hyperparameters: dict[str, str], channels:
     )
     for role, files in channels.items():
         folder = root / "input" / "data" / role
+        if isinstance(files, Path):
+            shutil.copytree(files, folder)
+            continue
         folder.mkdir(parents=True)
         for file in files:
             shutil.copyfile(file, folder / file.name)
@@ -124,4 +240,14 @@ def decoded_by_the_toolkit(root: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-__all__ = ["decoded_by_the_toolkit", "opt_ml", "run_train", "training_job_hyperparameters", "tuned_values"]
+__all__ = [
+    "ROLE",
+    "FakeTuner",
+    "sagemaker_strings",
+    "decoded_by_the_toolkit",
+    "opt_ml",
+    "s3_channels",
+    "run_train",
+    "training_job_hyperparameters",
+    "tuned_values",
+]

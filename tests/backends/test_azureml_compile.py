@@ -10,7 +10,6 @@ from azure.ai.ml import load_job
 
 import cloudauto
 from cloudauto.backend import CompileError
-from cloudauto.spec.models import Engine
 
 from ..conftest import BASE, EXAMPLES, ROOT
 
@@ -156,15 +155,9 @@ def test_tabular_automl_job(tmp_path):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_compiles_and_loads_back(path, tmp_path, example_images):
-    from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
-
     spec = cloudauto.JobSpec.from_file(
         path, overrides=["backends.azureml.environment=azureml:cloudauto-autogluon:1", "backends.azureml.compute=cluster"]
     )
-    if spec.task in MULTIMODAL_TASKS and spec.engine is Engine.AUTOGLUON:  # MultiModalPredictor trials: local only so far
-        with pytest.raises(CompileError, match="MultiModalPredictor trials run on the local backend in this version"):
-            cloudauto.compile(spec, backend="azureml")
-        return
     job = cloudauto.compile(spec, backend="azureml")
     written = job.write(tmp_path)
     loaded = load_job(next(p for p in written if p.suffix == ".yml"))
@@ -247,18 +240,9 @@ def test_without_an_environment_trials_get_the_default_one_and_a_warning(tmp_pat
     assert "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" in pip and "azureml-mlflow" in pip
 
 
-def test_image_tasks_go_to_automl_not_to_autogluon_trials(tmp_path, example_images):
-    from cloudauto.backend import CompileError
-
-    path = ROOT / "job_specs" / "digits_images.yaml"
-    _, job = compiled(cloudauto.JobSpec.from_file(path), tmp_path)  # engine: native
-    assert type(job).__name__ == "ImageClassificationJob"
-    spec = cloudauto.JobSpec.from_file(path, overrides=["engine=autogluon"])
-    with pytest.raises(
-        CompileError, match="engine: azureml: task image_classification: MultiModalPredictor trials run on the local"
-    ) as info:
-        cloudauto.compile(spec, backend="azureml")
-    assert "Use engine: native (an Azure AutoML job)" in str(info.value)
+def test_image_tasks_go_to_automl_with_engine_native(tmp_path, example_images):
+    _, job = compiled(cloudauto.JobSpec.from_file(ROOT / "job_specs" / "digits_images.yaml"), tmp_path)
+    assert type(job).__name__ == "ImageClassificationJob"  # engine: autogluon is a sweep: test_azureml_multimodal.py
 
 
 def test_two_specs_compiled_into_one_folder_each_keep_their_own_code(tmp_path):

@@ -15,19 +15,6 @@ import cloudauto
 from cloudauto.backend import CompileError, JobStatus, TrialStatus
 
 from ..conftest import ROOT
-from .azure_fake import SUB, FakeCredential, FakeWorkspace, route_blob_clients
-
-
-@pytest.fixture
-def workspace(monkeypatch, tmp_path):
-    from azure.ai.ml import MLClient
-
-    fake = FakeWorkspace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    route_blob_clients(monkeypatch, fake)
-    client = MLClient(FakeCredential(), SUB, "rg", "ws", transport=fake)
-    monkeypatch.setattr("cloudauto_azureml.submit.client_for", lambda spec=None, credential=None: client)
-    monkeypatch.setattr("cloudauto_azureml.handle.client_for", lambda spec=None, credential=None: client)
-    return fake, client
 
 
 def test_the_fridge_automl_job_is_put_as_the_tutorial_builds_it(workspace):

@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import cloudauto
@@ -220,3 +221,32 @@ def test_image_trials_in_docker_mode_need_an_image_with_automm(engine, tmp_path)
         preflight(docker_client(), spec, "cloudauto-local:latest")
     engine.labels = {"cloudauto.multimodal": "true"}
     preflight(docker_client(), spec, "cloudauto-local:latest")  # an image that says it has it: fine
+
+
+def test_an_image_trial_container_gets_the_tables_folder_and_each_checkpoint_as_a_channel(tmp_path):
+    """The SageMaker backend's contract: the entry finds the table by name in its channel, and each checkpoint
+    value's folder in the channel checkpoints.json names."""
+    from cloudauto_local.container import prepare_trial, write_code
+
+    from cloudauto.runtime.sagemaker_entry import _channel, channel_folder
+    from cloudauto.runtime.trial_inputs import with_checkpoints
+
+    from .multimodal_specs import image_spec
+
+    spec = image_spec(tmp_path, "backends.local.mode=docker", "backends.local.image=cloudauto-local:multimodal")
+    trial_dir = tmp_path / "run" / "trials" / "0"
+    params = {"model.timm_image.checkpoint_name": "./data/checkpoints/resnet14t", "optim.lr": 0.003}
+    _, channels = prepare_trial(spec, {"out_dir": str(trial_dir), "params": params, "base_dir": str(tmp_path)})
+    assert channels == ["train", "test", "checkpoint_0", "checkpoint_1"]
+    data = trial_dir / "opt_ml" / "input" / "data"
+    config = json.loads((trial_dir / "opt_ml/input/config/inputdataconfig.json").read_text())
+    assert set(config) == set(channels)
+    named = pd.read_csv(tmp_path / "data/digits/small_train.csv")["image"]
+    assert all((data / "train" / p).is_file() for p in named)  # the images beside the table, at their paths
+    env = {"SM_INPUT_DIR": str(trial_dir / "opt_ml" / "input")}
+    assert _channel("train", env, "./data/digits/small_train.csv") == data / "train" / "small_train.csv"
+    code = write_code(tmp_path / "run", spec)
+    resolved = with_checkpoints(params, lambda name: channel_folder(name, env), code)
+    assert resolved["model.timm_image.checkpoint_name"] == str(data / "checkpoint_1")
+    assert sorted(p.name for p in (data / "checkpoint_1").iterdir()) == ["config.json", "pytorch_model.bin"]
+    assert resolved["optim.lr"] == 0.003

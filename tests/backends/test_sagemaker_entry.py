@@ -16,22 +16,8 @@ from cloudauto.runtime.sagemaker_entry import decode, toolkit_decoded
 from cloudauto.runtime.versions import AUTOGLUON_VERSION
 
 from ..conftest import ROOT
-from .sagemaker_service import decoded_by_the_toolkit, opt_ml, run_train, training_job_hyperparameters
+from .sagemaker_service import decoded_by_the_toolkit, opt_ml, run_train, sagemaker_strings, training_job_hyperparameters
 from .test_sagemaker_compile import EVERY
-
-
-def sagemaker_strings(request: dict, pick: int = 0) -> dict[str, str]:
-    """The hyperparameters SageMaker would hand a training job: static ones plus one bound of every range."""
-    definition = request["TrainingJobDefinition"]
-    hps = dict(definition["StaticHyperParameters"])
-    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
-    for r in ranges.get("CategoricalParameterRanges", []):
-        hps[r["Name"]] = r["Values"][min(pick, len(r["Values"]) - 1)]
-    for r in ranges.get("IntegerParameterRanges", []):
-        hps[r["Name"]] = r["MaxValue"] if pick else r["MinValue"]
-    for r in ranges.get("ContinuousParameterRanges", []):
-        hps[r["Name"]] = r["MaxValue"] if pick else r["MinValue"]
-    return hps
 
 
 def through_the_toolkit(tmp_path: Path, request: dict, hps: dict[str, str]) -> dict:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 import tarfile
-import time
 import uuid
 from pathlib import Path
 
@@ -34,10 +32,7 @@ from cloudauto.reporting import LINE_FORMAT
 from cloudauto.scoring import ScoringError
 
 from ..conftest import ROOT
-from .sagemaker_service import opt_ml, run_train, training_job_hyperparameters
-from .test_sagemaker_entry import sagemaker_strings
-
-ROLE = "arn:aws:iam::123456789012:role/cloudauto-test"
+from .sagemaker_service import ROLE, opt_ml, run_train, training_job_hyperparameters
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -48,88 +43,6 @@ def _tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
-
-
-class FakeTuner:
-    """The part of the SageMaker tuning service that moto does not play."""
-
-    def __init__(self, session: boto3.Session):
-        self.session = session
-        self.summaries: dict[str, list[dict]] = {}
-        self.stopped: list[str] = []
-        session.events.register("before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", self._list)
-        session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
-
-    # before-call handlers get the serialised request; a response they return is the call's answer
-    def _list(self, params, **_):
-        name = json.loads(params["body"])["HyperParameterTuningJobName"]
-        return AWSResponse(None, 200, {}, None), {"TrainingJobSummaries": self.summaries.get(name, [])}
-
-    def _stop(self, params, **_):
-        self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])
-        return AWSResponse(None, 200, {}, None), {}
-
-    def run_trial(self, tuning_job: str, pick: int, *, log: str, model: bytes, status: str = "Completed") -> str:
-        """One training job as SageMaker would run it: hyperparameters, log, model artifact, objective."""
-        sm, s3, logs = (self.session.client(n) for n in ("sagemaker", "s3", "logs"))
-        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job)
-        definition = described["TrainingJobDefinition"]
-        request = {
-            "TrainingJobDefinition": definition,
-            "HyperParameterTuningJobConfig": described["HyperParameterTuningJobConfig"],
-        }
-        hps = sagemaker_strings(request, pick=pick)
-        static = definition["StaticHyperParameters"]
-        name = f"{tuning_job[:20]}-{len(self.summaries.get(tuning_job, [])):03d}-{uuid.uuid4().hex[:6]}"
-        sm.create_training_job(
-            TrainingJobName=name,
-            HyperParameters=hps,
-            AlgorithmSpecification=definition["AlgorithmSpecification"],
-            RoleArn=definition["RoleArn"],
-            InputDataConfig=definition.get("InputDataConfig", []),
-            OutputDataConfig=definition["OutputDataConfig"],
-            ResourceConfig=definition["ResourceConfig"],
-            StoppingCondition=definition["StoppingCondition"],
-        )
-        artifact = sm.describe_training_job(TrainingJobName=name)["ModelArtifacts"]["S3ModelArtifacts"]
-        bucket, _, key = artifact[len("s3://") :].partition("/")
-        s3.put_object(Bucket=bucket, Key=key, Body=model)
-        group = "/aws/sagemaker/TrainingJobs"
-        try:
-            logs.create_log_group(logGroupName=group)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-        stream = f"{name}/algo-1-{int(time.time())}"
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        now = int(time.time() * 1000)
-        events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines()) if line]
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-        (metric,) = definition["AlgorithmSpecification"]["MetricDefinitions"]
-        values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
-        summary = {
-            "TrainingJobName": name,
-            "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-            "CreationTime": time.time(),
-            "TrainingStartTime": time.time(),
-            "TrainingEndTime": time.time(),
-            "TrainingJobStatus": status,
-            "TunedHyperParameters": {k: v for k, v in hps.items() if k not in static},
-        }
-        if values:  # SageMaker's final objective value is the metric's last emitted value
-            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"MetricName": metric["Name"], "Value": values[-1]}
-        if status == "Failed":
-            summary["FailureReason"] = "AlgorithmError: the script exited with status 1"
-        self.summaries.setdefault(tuning_job, []).append(summary)
-        return name
-
-
-@pytest.fixture
-def sm_session(aws, monkeypatch):
-    session = boto3.Session(region_name="us-east-1")
-    tuner = FakeTuner(session)
-    monkeypatch.setattr("cloudauto_sagemaker.submit.session_for", lambda spec=None, region=None: session)
-    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
-    return session, tuner
 
 
 def _iris_spec(tmp_path: Path, *, bucket: bool = True, **extra: str) -> cloudauto.JobSpec:

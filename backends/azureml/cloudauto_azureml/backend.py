@@ -22,6 +22,7 @@ class AzureMLBackend(Backend):
     settings_model = AzureMLSettings
     install_hint = "pip install cloudauto-azureml"
     autogluon_engines = frozenset({"autogluon"})  # native is an Azure AutoML job with its own parameters
+    mounted_schemes = frozenset({"azureml"})  # an azureml:// checkpoint folder is a trial input Azure mounts
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         found: dict[Feature, str] = {}

@@ -21,9 +21,10 @@ import json
 import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.versions import AUTOGLUON_VERSION
@@ -330,7 +331,9 @@ def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
     if spec.engine is Engine.COMMAND:
         user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
         return {**package_files(), **user}  # the user's own files win a name clash
-    return bundle_files(spec)
+    from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
+
+    return bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec, MOUNTED)[0]))
 
 
 # the schemas `az ml` job YAML files name, so an editor validates what compile writes
@@ -405,18 +408,22 @@ def command_environment(spec: JobSpec, out: _Problems) -> Any:
 
 
 ENTRY = "python -m cloudauto.runtime.azureml_entry"
+MOUNTED = frozenset({"azureml"})  # checkpoint URIs a trial gets as inputs, beside local folders
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 AUTOGLUON_PIN = f"autogluon.tabular[lightgbm,catboost,xgboost]=={AUTOGLUON_VERSION}"
+# image and text trials: MultiModalPredictor on the torch and torchvision the local backend runs (PyPI's CUDA build)
+MULTIMODAL_PINS = (f"autogluon.multimodal=={AUTOGLUON_VERSION}", "torch==2.13.0", "torchvision==0.28.0")
 
 
-def default_environment() -> Any:
+def default_environment(task: Optional[Task] = None) -> Any:
     """What cloudauto's trials and scoring script need, on Azure ML's own base image (built on first use)."""
     from azure.ai.ml.entities import Environment
 
+    multimodal = task in MULTIMODAL_TASKS
     return Environment(
         image=DEFAULT_BASE_IMAGE,
         conda_file={
-            "name": "cloudauto-autogluon",
+            "name": "cloudauto-automm" if multimodal else "cloudauto-autogluon",
             "channels": ["conda-forge"],
             "dependencies": [
                 "python=3.11",
@@ -424,6 +431,7 @@ def default_environment() -> Any:
                 {
                     "pip": [
                         AUTOGLUON_PIN,
+                        *(MULTIMODAL_PINS if multimodal else ()),
                         "pydantic>=2.7,<3",
                         "pyyaml>=6.0",
                         "mlflow",
@@ -433,7 +441,7 @@ def default_environment() -> Any:
                 },
             ],
         },
-        description="cloudauto's default AutoGluon environment",
+        description="cloudauto's default AutoGluon environment" + (" with MultiModalPredictor" if multimodal else ""),
     )
 
 
@@ -447,9 +455,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     from azure.ai.ml.entities import CommandJob
 
     settings = spec.backends.azureml
-    problem = untrainable(
-        spec, "Use engine: native (an Azure AutoML job) or engine: command with your own training script.", multimodal=False
-    )
+    problem = untrainable(spec, "Use engine: native (an Azure AutoML job) or engine: command with your own training script.")
     if problem:
         out.error(("engine",), problem)
     _check_space(spec, out, None)
@@ -472,22 +478,44 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         out.error(("sweep", "space"), "two parameter names map to the same Azure search-space name: " + ", ".join(sorted(tuned)))
     if out.errors:
         return None, {}
-    inputs, locals_ = {}, {}
+    from azure.ai.ml import Input
+
+    from cloudauto.runtime.trial_inputs import image_table_folder, local_checkpoints
+
+    inputs, locals_, data_args = {}, {}, []
     for role, uri in spec.data.uris().items():
+        folder, problem = image_table_folder(spec, role, uri)
+        if problem:
+            out.error(problem.path, problem.message)
+            continue
+        if folder is not None:  # an image table travels with its folder: the trial reads it by name in the mount
+            inputs[role], locals_[f"input:{role}"] = Input(type="uri_folder", path=str(folder)), str(folder)
+            data_args.append(f"--data-{role} ${{{{inputs.{role}}}}}/{Path(uri).name}")
+            continue
         value, local = _input(uri, spec.base_dir, mltable=False)
         inputs[role] = value
         if local:
-            locals_[role] = local
+            locals_[f"input:{role}"] = local
+        data_args.append(f"--data-{role} ${{{{inputs.{role}}}}}")
+    checkpoints, _ = local_checkpoints(spec, MOUNTED)  # the ones that are no folder are refused in Backend.check
+    for checkpoint in checkpoints:
+        inputs[checkpoint.input] = Input(type="uri_folder", path=checkpoint.source)
+        if scheme_of(checkpoint.source) is None:
+            locals_[f"input:{checkpoint.input}"] = checkpoint.source
+    if out.errors:
+        return None, {}
     line = " ".join(
         [
             ENTRY,
             "--spec spec.json",
             "--output ${{outputs.model}}",
-            *(f"--data-{role} ${{{{inputs.{role}}}}}" for role in inputs),
+            *data_args,
+            *(f"--input {c.input}=${{{{inputs.{c.input}}}}}" for c in checkpoints),
             *(f"--param {name}=${{{{search_space.{key}}}}}" for key, name in safe.items()),
         ]
     )
-    trial = CommandJob(command=line, code=f"./{code_folder(spec)}", environment=settings.environment or default_environment())
+    environment = settings.environment or default_environment(spec.task)
+    trial = CommandJob(command=line, code=f"./{code_folder(spec)}", environment=environment)
     grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
     limits = spec.limits
     metric = spec.objective
@@ -509,7 +537,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         ),
         tags={"cloudauto:job": spec.name, **spec.tags},
     )
-    return job, {**{f"input:{r}": p for r, p in locals_.items()}, "__code__": f"./{code_folder(spec)}"}
+    return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
 
 
 def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str]]:

@@ -30,7 +30,7 @@ from .submit import azure_call
 
 DEPLOYMENT = "cloudauto"
 CPU_SERVING, GPU_SERVING = "Standard_DS3_v2", "Standard_NC6s_v3"
-_IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
+_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 _SCORE = b'"""Azure ML loads this scoring script: cloudauto\'s handler."""\nfrom cloudauto.runtime.inference import init, run  # noqa: F401\n'
 
@@ -83,7 +83,7 @@ def deploy(
     registered = azure_call(f"register the model of {child}", client.models.create_or_update, model)
     endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags={"cloudauto:job": job.id})
     azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
-    instance = instance_type or (GPU_SERVING if spec.task in _IMAGE else CPU_SERVING)
+    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
         extra: dict[str, Any] = {}
         if spec.engine is not Engine.NATIVE:
@@ -91,7 +91,7 @@ def deploy(
 
             folder = write_folder({**serving_files(), "score.py": _SCORE}, Path(tmp) / "serve")
             extra = {
-                "environment": spec.backends.azureml.environment or default_environment(),
+                "environment": spec.backends.azureml.environment or default_environment(spec.task),
                 "code_configuration": CodeConfiguration(code=str(folder), scoring_script="score.py"),
             }
         deployment = ManagedOnlineDeployment(

@@ -46,7 +46,6 @@ class LocalBackend(Backend):
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
     prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
-    multimodal_trials = True  # image and text trials: MultiModalPredictor in the worker (the multimodal extra)
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         if spec.engine is Engine.NATIVE:

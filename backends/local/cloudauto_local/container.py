@@ -27,6 +27,7 @@ from cloudauto.reporting import metric_regex
 from cloudauto.runtime.bundle import ENTRY, bundle_files, write_folder
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import as_json, encode
+from cloudauto.runtime.trial_inputs import checkpoints_file, image_table_folder, local_checkpoints
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.types import scheme_of
@@ -114,12 +115,12 @@ def ensure_image(client: Any, image: str, why: str = "backends.local.image") -> 
             ) from None
 
 
-def write_code(run_dir: Path, spec: JobSpec) -> Path:
+def write_code(run_dir: Path, spec: JobSpec, base_dir: Optional[str] = None) -> Path:
     """The job's /opt/ml/code, written once per job (atomically: a half-written bundle never runs)."""
     target = run_dir / "code"
     if not target.exists():
         tmp = run_dir / f".code-{os.getpid()}"
-        write_folder(bundle_files(spec), tmp)
+        write_folder(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec, base_dir=base_dir)[0])), tmp)
         try:
             tmp.rename(target)
         except OSError:  # another worker was first
@@ -127,19 +128,35 @@ def write_code(run_dir: Path, spec: JobSpec) -> Path:
     return target
 
 
+def _link_tree(source: Path, folder: Path) -> None:
+    """A folder's files under `folder`, hard-linked where the file system allows (images, checkpoints: no copies)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, folder, dirs_exist_ok=True, copy_function=link)
+
+
 def stage_channels(spec: JobSpec, base_dir: Optional[str], data_dir: Path) -> list[str]:
-    """One folder per data role, as SageMaker downloads channels; remote data is fetched here, on the host."""
+    """One folder per channel, as SageMaker downloads them: the data roles (an image table with its folder,
+    as the SageMaker backend uploads it), then each local checkpoint folder; remote data is fetched here."""
     from cloudauto.runtime.data import _read_bytes
 
     roles = []
     for role, uri in spec.data.uris().items():
         folder = data_dir / role
         folder.mkdir(parents=True, exist_ok=True)
+        table_folder, _ = image_table_folder(spec, role, uri, base_dir=base_dir)
         uri = resolve(uri, base_dir)
         scheme = scheme_of(uri)
         source = Path(uri.removeprefix("file://")) if scheme in (None, "file") else None
-        if source is not None and source.is_dir():
-            shutil.copytree(source, folder, dirs_exist_ok=True)
+        if table_folder is not None:
+            _link_tree(table_folder, folder)
+        elif source is not None and source.is_dir():
+            _link_tree(source, folder)
         elif source is not None:
             target = folder / source.name
             if not target.exists():
@@ -151,6 +168,9 @@ def stage_channels(spec: JobSpec, base_dir: Optional[str], data_dir: Path) -> li
             body, name = _read_bytes(uri)
             (folder / (Path(name).name or role)).write_bytes(body)
         roles.append(role)
+    for checkpoint in local_checkpoints(spec, base_dir=base_dir)[0]:
+        _link_tree(Path(checkpoint.source), data_dir / checkpoint.input)
+        roles.append(checkpoint.input)
     return roles
 
 

@@ -28,12 +28,15 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompileError
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.autogluon_trial import untrainable
+from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, as_json, wire
+from cloudauto.runtime.trial_inputs import image_table_folder, local_checkpoints
 from cloudauto.runtime.versions import AUTOGLUON_VERSION
 from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
@@ -48,6 +51,7 @@ MAX_TUNABLE = 30
 MAX_CATEGORICAL_VALUES = 30
 MAX_CATEGORICAL_VALUE_LEN = 256
 MAX_HYPERPARAMETERS = 100
+MAX_CHANNELS = 20
 MAX_STATIC_VALUE_LEN = 2500
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
@@ -238,30 +242,64 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
     return ranges, static, decode
 
 
-def _channels(spec: JobSpec, bucket: str, prefix: str, name: str, out: _Problems) -> tuple[list[dict], list[str]]:
-    channels, uploads = [], []
+def _channel(name: str, s3_uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": s3_uri, "S3DataDistributionType": "FullyReplicated"}},
+    }
+
+
+def channels(spec: JobSpec, bucket: str, name: str, out: Optional[_Problems] = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """(InputDataConfig, the (local path, S3 URI) pairs submit uploads).
+
+    A local image table travels with its folder (its images are relative to it): the channel is
+    that folder, one upload shared by the roles that read a table from it. Each local checkpoint
+    folder is a channel of its own, `checkpoint_<i>`, which SageMaker downloads before the
+    container starts, as it does the data.
+    """
+    out = out or _Problems()
+    prefix = f"s3://{bucket}/{spec.backends.sagemaker.prefix}/{name}"
+    found, uploads = [], []
     for role, uri in {**spec.data.uris(), **spec.backends.sagemaker.data}.items():
         scheme = scheme_of(uri)
-        if scheme == "s3":
-            s3_uri = uri
-        elif scheme in (None, "file"):
-            s3_uri = f"s3://{bucket}/{prefix}/{name}/data/{role}/{os.path.basename(uri.rstrip('/')) or role}"
-            uploads.append(f"{uri} -> {s3_uri}")
-        else:
+        if scheme not in (None, "file", "s3"):
             out.error(
                 ("data", role),
                 f"{scheme}:// data cannot be a SageMaker channel; copy it to s3:// and name it in backends.sagemaker.data.{role}",
             )
             continue
-        channels.append(
-            {
-                "ChannelName": role,
-                "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": s3_uri, "S3DataDistributionType": "FullyReplicated"}
-                },
-            }
+        if scheme == "s3":
+            found.append(_channel(role, uri))
+            continue
+        folder, problem = image_table_folder(spec, role, uri)
+        if problem:
+            out.error(problem.path, problem.message)
+            continue
+        if folder is not None:
+            # the folder as the spec names it, so the same spec compiles alike on every machine
+            digest = hashlib.sha256(os.path.relpath(folder, spec.base_dir or ".").encode()).hexdigest()[:8]
+            s3_uri = f"{prefix}/data/{folder.name}-{digest}/"
+            local = str(folder)
+        else:
+            s3_uri = f"{prefix}/data/{role}/{os.path.basename(uri.rstrip('/')) or role}"
+            local = uri
+            if Path(resolve(uri.removeprefix("file://"), spec.base_dir)).is_dir():
+                s3_uri += "/"  # a folder's files keep their paths under the channel
+        found.append(_channel(role, s3_uri))
+        if (local, s3_uri) not in uploads:
+            uploads.append((local, s3_uri))
+    checkpoints, _ = local_checkpoints(spec)  # the ones that are no folder are refused in Backend.check
+    for index, checkpoint in enumerate(checkpoints):
+        s3_uri = f"{prefix}/checkpoints/{index}/"
+        found.append(_channel(checkpoint.input, s3_uri))
+        uploads.append((checkpoint.source, s3_uri))
+    if len(found) > MAX_CHANNELS:
+        out.error(
+            ("sweep", "space"),
+            f"{len(found)} input channels ({len(checkpoints)} of them checkpoint folders); SageMaker allows {MAX_CHANNELS}: "
+            "put the checkpoints in s3:// folders and name those",
         )
-    return channels, uploads
+    return found, uploads
 
 
 def region_of(spec: JobSpec) -> str:
@@ -318,12 +356,11 @@ def tuning_request(
         spec,
         "Use engine: command with your own training script (command.image for its container), "
         "or the azureml backend with engine: native (an Azure AutoML job).",
-        multimodal=False,
     )
     if problem:
         out.error(("task",), problem)
     ranges, static, decode = _ranges(spec, out)
-    channels, uploads = _channels(spec, bucket, settings.prefix, name, out)
+    inputs, uploads = channels(spec, bucket, name, out)
     limits = spec.limits
 
     sampling = spec.sweep.sampling if spec.sweep else Sampling.GRID
@@ -389,7 +426,7 @@ def tuning_request(
                 "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}],
             },
             "RoleArn": role,
-            "InputDataConfig": channels,
+            "InputDataConfig": inputs,
             "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{settings.prefix}/{name}/output"},
             "ResourceConfig": {
                 "InstanceType": instance,
@@ -400,16 +437,25 @@ def tuning_request(
         },
         "Tags": [{"Key": "cloudauto:job", "Value": spec.name}, *({"Key": k, "Value": v} for k, v in spec.tags.items())],
     }
-    if not channels:
+    if not inputs:
         del request["TrainingJobDefinition"]["InputDataConfig"]
     if out.errors:
         raise CompileError("sagemaker", out.errors)
     notes = [
         f"training image: {training_image} ({image_note})",
         f"upload on submit: the source tarball -> {source}",
-        *(f"upload on submit: {u}" for u in uploads),
+        *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
     ]
     return request, out.warnings, notes
 
 
-__all__ = ["command_image", "image_autogluon", "image_uri", "instance_type", "job_name", "region_of", "tuning_request"]
+__all__ = [
+    "channels",
+    "command_image",
+    "image_autogluon",
+    "image_uri",
+    "instance_type",
+    "job_name",
+    "region_of",
+    "tuning_request",
+]

@@ -20,7 +20,16 @@ from typing import Any, Optional
 from cloudauto.backend import Endpoint
 from cloudauto.runtime.bundle import serving_files
 from cloudauto.runtime.versions import MODEL_INFO, mismatch
-from cloudauto.scoring import MAX_PAYLOAD, ScoringError, as_frame, batches, body_encoder, score_batches
+from cloudauto.scoring import (
+    MAX_PAYLOAD,
+    ScoringError,
+    as_frame,
+    batches,
+    body_encoder,
+    image_paths,
+    score_batches,
+    score_images,
+)
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
@@ -173,7 +182,14 @@ class SageMakerEndpoint(Endpoint):
         return response["Body"].read()
 
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
-        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight."""
+        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight.
+
+        Image files (one, a list, or a folder of them) go to an image model as base64 JSON
+        instances: one row per image with its class and each class's probability.
+        """
+        images = image_paths(data)
+        if images is not None:
+            return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
         frame = as_frame(data)
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = batches(frame, self.max_rows, self.max_bytes, encode)

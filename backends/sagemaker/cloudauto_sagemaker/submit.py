@@ -15,11 +15,11 @@ from cloudauto.backend import CompiledJob, CompileError
 from cloudauto.runtime.bundle import bundle_files, tar_gz
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import toolkit_decoded
+from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.models import JobSpec
-from cloudauto.spec.types import scheme_of
 
-from .compile import region_of, tuning_request
+from .compile import channels, region_of, tuning_request
 from .handle import SageMakerJob
 
 
@@ -84,7 +84,7 @@ def ensure_bucket(session: Any, bucket: str, *, create: bool) -> None:
 
 
 def upload_path(session: Any, local: Path, s3_uri: str) -> int:
-    """A file to the key itself, a folder to keys under it; returns the number of files."""
+    """A file to the key itself, a folder to keys under it (a prefix ending in / or not); returns the number of files."""
     s3 = session.client("s3")
     bucket, key = _s3_parts(s3_uri)
     if local.is_file():
@@ -93,7 +93,11 @@ def upload_path(session: Any, local: Path, s3_uri: str) -> int:
     files = sorted(p for p in local.rglob("*") if p.is_file())
     for path in files:
         aws_call(
-            f"upload {path}", s3.upload_file, Filename=str(path), Bucket=bucket, Key=f"{key}/{path.relative_to(local).as_posix()}"
+            f"upload {path}",
+            s3.upload_file,
+            Filename=str(path),
+            Bucket=bucket,
+            Key=f"{key.rstrip('/')}/{path.relative_to(local).as_posix()}",
         )
     return len(files)
 
@@ -121,15 +125,13 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
 
     # check every local input before anything is uploaded: a missing file uploads nothing
     uploads: list[tuple[Path, str]] = []
-    for channel in definition.get("InputDataConfig", []):
-        role_name = channel["ChannelName"]
-        uri = {**spec.data.uris(), **settings.data}[role_name]
-        if scheme_of(uri) in (None, "file"):
-            local = Path(resolve(uri.removeprefix("file://"), spec.base_dir))
-            if not local.exists():
-                raise CompileError("sagemaker", [spec.locate(SpecIssue(f"{local}: no such file or folder", ("data", role_name)))])
-            uploads.append((local, channel["DataSource"]["S3DataSource"]["S3Uri"]))
-    source = tar_gz(bundle_files(spec))
+    for local_uri, s3_uri in channels(spec, bucket, request["HyperParameterTuningJobName"])[1]:
+        local = Path(resolve(local_uri.removeprefix("file://"), spec.base_dir))
+        if not local.exists():
+            role = next((r for r, u in spec.data.uris().items() if u == local_uri), "train")
+            raise CompileError("sagemaker", [spec.locate(SpecIssue(f"{local}: no such file or folder", ("data", role)))])
+        uploads.append((local, s3_uri))
+    source = tar_gz(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec)[0])))
 
     ensure_bucket(session, bucket, create=not settings.bucket)
     s3 = session.client("s3")

@@ -1,0 +1,169 @@
+"""What an image or text trial needs beside its spec when it runs in a cloud: image files and checkpoint folders.
+
+A local image table (CSV or JSON Lines) names its images relative to itself, so on a cloud
+the table travels with its folder: the folder is the input, and the trial reads the table by
+its name inside it. A local checkpoint folder (`model.timm_image.checkpoint_name:
+./checkpoints/resnet10t`) travels as an input of its own, `checkpoint_<i>`; the trial's
+parameters keep the value the spec wrote (the leaderboard shows it), and the trial is told
+where each such value arrived through `checkpoints.json` in its code bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..spec.errors import SpecIssue
+from ..spec.metrics import Task
+from ..spec.types import scheme_of
+from .data import resolve
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+CHECKPOINTS_FILE = "checkpoints.json"
+CHECKPOINT_SUFFIX = ".checkpoint_name"
+
+
+# where a trial can fetch a checkpoint itself; a backend adds the schemes its inputs mount (Azure ML: azureml://)
+FETCHED_SCHEMES = frozenset({"s3"})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    value: str  # as the spec writes it
+    source: str  # the folder here, or the URI the backend mounts
+    input: str  # the trial input that carries it: checkpoint_0, checkpoint_1 ...
+
+
+def _path_like(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or scheme_of(value) == "file"
+
+
+def _checkpoint_values(spec: JobSpec) -> list[tuple[tuple, str]]:
+    """(spec path, value) of every string a `model.*.checkpoint_name` parameter can take."""
+    found = []
+    for index, name, dist in spec.space.distributions():
+        if not (name.startswith("model.") and name.endswith(CHECKPOINT_SUFFIX)):
+            continue
+        values = dist.values if dist.kind == "choice" else [dist.value] if dist.kind == "fixed" else []
+        path = ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name)
+        found += [(path, v) for v in values if isinstance(v, str)]
+    return found
+
+
+def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
+    """The folder a checkpoint value names here, or None for a hub name or an s3:// / azureml:// folder."""
+    if scheme_of(value) not in (None, "file"):
+        return None
+    text = value.removeprefix("file://")
+    folder = Path(resolve(str(Path(text).expanduser()), base_dir))
+    return folder if folder.is_dir() or _path_like(value) else None
+
+
+def local_checkpoints(
+    spec: JobSpec, mounted: frozenset[str] = frozenset(), *, base_dir: Optional[str] = None
+) -> tuple[list[Checkpoint], list[SpecIssue]]:
+    """The checkpoints that travel as trial inputs (local folders, and URIs of the `mounted` schemes), and the problems.
+
+    A problem is a path that is no folder, or a scheme that neither the trial fetches nor the backend mounts.
+    Paths are relative to `base_dir` (default: the spec's folder).
+    """
+    base_dir = base_dir or spec.base_dir
+    checkpoints: dict[str, Checkpoint] = {}
+    problems = []
+    for path, value in _checkpoint_values(spec):
+        if value in checkpoints:
+            continue
+        scheme = scheme_of(value)
+        if scheme in mounted:
+            checkpoints[value] = Checkpoint(value, value, f"checkpoint_{len(checkpoints)}")
+            continue
+        if scheme not in (None, "file"):
+            if scheme not in FETCHED_SCHEMES:
+                readable = ", ".join(f"{s}://" for s in sorted(FETCHED_SCHEMES | mounted))
+                problems.append(
+                    SpecIssue(f"checkpoint {value}: {scheme}:// is not read here; a hub name, a folder or {readable}", path)
+                )
+            continue
+        folder = local_folder(value, base_dir)
+        if folder is None:
+            continue  # a hub name
+        if not folder.is_dir():
+            problems.append(
+                SpecIssue(f"checkpoint {value}: no such folder ({folder}); a hub name, a folder or an s3:// folder", path)
+            )
+            continue
+        checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}")
+    return list(checkpoints.values()), problems
+
+
+def checkpoints_file(checkpoints: list[Checkpoint]) -> dict[str, bytes]:
+    """The bundle file that tells the trial which input holds each value (empty when no checkpoint is local)."""
+    if not checkpoints:
+        return {}
+    return {CHECKPOINTS_FILE: (json.dumps({c.value: c.input for c in checkpoints}, indent=2) + "\n").encode()}
+
+
+def with_checkpoints(params: Mapping[str, Any], folder_of: Callable[[str], Optional[Path]], root: Path) -> dict[str, Any]:
+    """The trial's parameters with each travelling checkpoint value replaced by the folder its input arrived in.
+
+    `folder_of` gives an input's folder (None when it did not arrive); `root` holds the bundle's checkpoints.json.
+    """
+    table_file = root / CHECKPOINTS_FILE
+    if not table_file.is_file():
+        return dict(params)
+    table = json.loads(table_file.read_text())
+    out = dict(params)
+    for name, value in params.items():
+        if name.endswith(CHECKPOINT_SUFFIX) and isinstance(value, str) and value in table:
+            folder = folder_of(table[value])
+            if folder is None:
+                raise FileNotFoundError(f"checkpoint {value}: its input {table[value]} did not reach the trial")
+            out[name] = str(folder)
+    return out
+
+
+def image_table_folder(
+    spec: JobSpec, role: str, uri: str, *, base_dir: Optional[str] = None
+) -> tuple[Optional[Path], Optional[SpecIssue]]:
+    """(the folder that travels with a local image table, a problem): None for anything else.
+
+    An image folder travels as it is; a table's images are found relative to the table, so its
+    folder goes along, and an image outside that folder is an error (it would not arrive).
+    """
+    if spec.task is not Task.IMAGE_CLASSIFICATION or scheme_of(uri) not in (None, "file"):
+        return None, None
+    local = Path(resolve(uri.removeprefix("file://"), base_dir or spec.base_dir))
+    if not local.is_file():
+        return None, None
+    from .image_data import ImageDataError, image_records
+
+    try:
+        records = image_records(local, spec.data.label)
+    except ImageDataError as exc:
+        return None, SpecIssue(str(exc), ("data", role))
+    root = local.parent.resolve()
+    outside = [r.image for r in records if not r.image.is_relative_to(root)]
+    if outside:
+        return None, SpecIssue(
+            f"{local.name} names {len(outside)} image(s) outside its folder ({outside[0]}): the table travels with "
+            f"its folder {root}, so every image it names must be under it",
+            ("data", role),
+        )
+    return root, None
+
+
+__all__ = [
+    "CHECKPOINTS_FILE",
+    "FETCHED_SCHEMES",
+    "Checkpoint",
+    "checkpoints_file",
+    "image_table_folder",
+    "local_checkpoints",
+    "local_folder",
+    "with_checkpoints",
+]
