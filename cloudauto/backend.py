@@ -254,6 +254,16 @@ class JobHandle(abc.ABC):
                 raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
             time.sleep(poll)
 
+    def predict_batch(
+        self, input: str | Path, output: str | Path, *, probabilities: bool = False, trial: Optional[int] = None, **options: Any
+    ) -> BatchJob:
+        """Score a file (or a folder of them) with the best trial's model (or trial `trial`) without an endpoint.
+
+        Returns at once with a handle; `wait()` follows it. Every row of the input has a row in
+        the output, in input order; rows that fail are listed with their row numbers and reasons.
+        """
+        raise NotSupportedError(f"backend '{self.backend}' has no batch inference yet")
+
     def deploy(self, name: Optional[str] = None, **options: Any) -> Endpoint:
         """Serve the best trial's model (see Backend.deploy)."""
         from .registry import get_backend
@@ -300,6 +310,59 @@ class JobHandle(abc.ABC):
         return frame.sort_values(self.spec.objective.name, ascending=goal.value == "minimize", na_position="last").reset_index(
             drop=True
         )
+
+
+class BatchInterrupted(CloudautoError):
+    """The process running a batch is gone before the end; running the same command again carries it on."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    row: int  # 0-based, counted over the whole input (a folder's files in name order)
+    reason: str
+    file: Optional[str] = None
+
+
+class BatchJob(abc.ABC):
+    """A batch inference run: the same questions as a job, and the scored rows at the end."""
+
+    id: str
+    backend: str
+    output: str  # where the result is written
+
+    @abc.abstractmethod
+    def status(self) -> JobStatus: ...
+
+    def status_reason(self) -> Optional[str]:
+        return None
+
+    @abc.abstractmethod
+    def logs(self) -> str: ...
+
+    @abc.abstractmethod
+    def failures(self) -> list[RowFailure]:
+        """The rows that could not be scored (their output rows hold no prediction)."""
+
+    def wait(self, *, poll: float = 2.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status.is_final:
+                return status
+            if status is JobStatus.INTERRUPTED:
+                raise BatchInterrupted(f"batch {self.id}: {self.status_reason() or 'interrupted'}")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"batch {self.id} still {status.value} after {timeout}s")
+            time.sleep(poll)
+
+    def result(self) -> pd.DataFrame:
+        """The output as a frame, one row per input row, in input order."""
+        import pandas as pd
+
+        path = Path(self.output)
+        return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
 
 
 class Endpoint(abc.ABC):
@@ -442,6 +505,8 @@ class Backend(abc.ABC):
 
 __all__ = [
     "Backend",
+    "BatchInterrupted",
+    "BatchJob",
     "CompileError",
     "CompiledJob",
     "DataCheckError",
@@ -452,6 +517,7 @@ __all__ = [
     "MetricPoint",
     "NotSupportedError",
     "NothingToResume",
+    "RowFailure",
     "Trial",
     "TrialStatus",
 ]

@@ -542,6 +542,49 @@ def deploy(
 
 
 @main.command()
+@click.argument("job_id")
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The output file (.csv or .parquet).")
+@backend_option
+@click.option("--trial", "trial", type=click.IntRange(min=0), help="Score with this trial's model (default: the best).")
+@click.option("--probabilities", is_flag=True, help="Each class's probability too (proba_<class> columns).")
+@click.option("--chunk-rows", type=click.IntRange(min=1), help="Local backend: rows per chunk (default 100000).")
+@click.option("--workers", type=click.IntRange(min=1), help="Local backend: worker processes (default 2, or 1 on one core).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the batch to its end.")
+def predict(
+    job_id: str,
+    input: Path,
+    output: Path,
+    backend: str,
+    trial: Optional[int],
+    probabilities: bool,
+    chunk_rows: Optional[int],
+    workers: Optional[int],
+    wait: bool,
+) -> int:
+    """Score a file (CSV, Parquet, or a folder of them) with a job's model, without an endpoint.
+
+    Running the same command again after an interruption carries on from the chunks written.
+    """
+    if backend != "local" and (chunk_rows or workers):
+        raise click.UsageError(f"--chunk-rows and --workers do not apply to the {backend} backend")
+    options = {k: v for k, v in {"trial": trial, "chunk_rows": chunk_rows, "workers": workers}.items() if v is not None}
+    batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)
+    click.echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)
+    if not wait:
+        click.echo(batch.id)
+        return EXIT_OK
+    status = batch.wait()
+    failures = batch.failures()
+    for failure in failures[:10]:
+        click.echo(f"row {failure.row}: {failure.reason}", err=True)
+    if len(failures) > 10:
+        click.echo(f"... and {len(failures) - 10} more rows", err=True)
+    click.echo(f"batch {batch.id}: {status.value} ({batch.status_reason() or ''})", err=True)
+    return EXIT_OK if status.value == "completed" and not failures else EXIT_JOB_FAILED
+
+
+@main.command()
 @click.argument("endpoint_name")
 @click.argument("data", type=click.Path(path_type=Path))
 @backend_option

@@ -74,8 +74,10 @@ def fetch_checkpoint(value: str, base_dir: Optional[str], into: Path) -> str:
     return str(local)
 
 
-def hyperparameters_of(params: dict[str, Any], base_dir: Optional[str], out_dir: Path) -> dict[str, Any]:
-    chosen: dict[str, Any] = {}
+def hyperparameters_of(params: dict[str, Any], base_dir: Optional[str], out_dir: Path, gpus: int = 0) -> dict[str, Any]:
+    """AutoMM's hyperparameters of a trial: its groups' parameters, checkpoints fetched, and `compute.gpus` where set
+    (0, the default, leaves AutoMM's own: every GPU the trial sees, the CPU where there is none)."""
+    chosen: dict[str, Any] = {"env.num_gpus": gpus} if gpus else {}
     for name, value in params.items():
         if not name.startswith(MULTIMODAL_PREFIXES):
             continue
@@ -182,7 +184,7 @@ def run_multimodal(
             train,
             tuning,
             kwargs,
-            hyperparameters_of(params, base_dir, scratch),
+            hyperparameters_of(params, base_dir, scratch, spec.compute.gpus),
             num_cpus,
             base_dir,
         )

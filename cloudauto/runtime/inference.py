@@ -106,7 +106,7 @@ class Model:
             elif kind.startswith("image/") or kind == "application/x-image":
                 raise BadRequest(
                     f"this endpoint serves a {self.kind} model, which takes {CSV}, {JSON} or {NPY}, not images "
-                    "(cloudauto serves tabular and time-series models; MultiModalPredictor models are not served yet)",
+                    "(an image model, trained for image_classification, takes them)",
                     status=415,
                 )
             else:
@@ -236,7 +236,6 @@ class Model:
         raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
 
     def check(self, frame: pd.DataFrame) -> pd.DataFrame:
-        import pandas as pd
 
         if frame.empty:
             raise BadRequest("no rows to score")
@@ -247,16 +246,30 @@ class Model:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
         if list(frame.columns) != self.features:
             frame = frame[self.features]
+        converted, bad = self.numbers(frame)
+        if bad:
+            position, (column, value) = min(bad.items())
+            raise BadRequest(f"column {column!r} takes numbers; row {int(frame.index[position])} has {value!r}")
+        return converted
+
+    def numbers(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, tuple[str, Any]]]:
+        """The number columns as numbers, and the rows (by position) holding a value that is none: (column, value).
+
+        A request fails on the first such row; a batch fails those rows alone and scores the rest.
+        """
+        import pandas as pd
+
+        bad: dict[int, tuple[str, Any]] = {}
         kinds = {column: dtype.kind for column, dtype in frame.dtypes.items()}  # one look, not a Series per column
         for column, dtype in self.dtypes.items():
             # only columns that did not parse as numbers need a look
-            if dtype in ("int", "float") and kinds[column] not in "iufb":
+            if dtype in ("int", "float") and column in kinds and kinds[column] not in "iufb":
                 converted = pd.to_numeric(frame[column], errors="coerce")
-                bad = frame[column][converted.isna() & frame[column].notna()]
-                if len(bad):
-                    raise BadRequest(f"column {column!r} takes numbers; row {int(bad.index[0])} has {bad.iloc[0]!r}")
+                wrong = (converted.isna() & frame[column].notna()).to_numpy().nonzero()[0]
+                for position in wrong:
+                    bad.setdefault(int(position), (column, frame[column].iloc[position]))
                 frame = frame.assign(**{column: converted})
-        return frame
+        return frame, bad
 
     def _check_history(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Time series: each item's history (timestamp, target), at least a few steps, parseable times."""
@@ -290,6 +303,12 @@ class Model:
 
         if self.kind == "timeseries":
             return self._forecast(frame)
+        if self.kind == "multimodal":  # classes from one pass: the most probable one is the prediction
+            proba = self.predictor.predict_proba(frame, as_pandas=True)
+            classes = list(proba.columns)
+            predicted = [classes[i] for i in proba.to_numpy().argmax(axis=1)]
+            columns = {f"proba_{c}": proba[c].to_numpy() for c in classes} if probabilities else {}
+            return pd.DataFrame({"prediction": predicted, **columns})
 
         if not probabilities or not self.predictor.can_predict_proba:
             return pd.DataFrame({"prediction": self.predictor.predict(frame).to_numpy()})
@@ -297,6 +316,41 @@ class Model:
         prediction = self.predictor.predict_from_proba(proba)  # one pass through the models, not two
         columns = {f"proba_{c}": proba[c].to_numpy() for c in proba.columns}
         return pd.DataFrame({"prediction": prediction.to_numpy(), **columns})
+
+    def score_rows(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
+        """Predictions for rows that have their columns, where a bad row fails alone (batch inference).
+
+        One row out per row in, in order; a row that cannot be scored (a value that is no number
+        in a number column, a model error on that row alone) has no prediction and its reason in
+        `error`. BadRequest only when no row at all can be scored.
+        """
+        import pandas as pd
+
+        failures: dict[int, str] = {}
+        if self.kind == "tabular":
+            frame, bad = self.numbers(frame)
+            failures.update({p: f"column {c!r} takes numbers, not {v!r}" for p, (c, v) in bad.items()})
+        good = [p for p in range(len(frame)) if p not in failures]
+        try:
+            predicted = self.predict(frame.iloc[good], probabilities) if good else pd.DataFrame({"prediction": []})
+            predicted.index = good
+        except (BadRequest, ValueError, TypeError, KeyError) as whole:  # find the rows: one at a time
+            rows = []
+            for p in good:
+                try:
+                    one = self.predict(frame.iloc[[p]], probabilities)
+                except Exception as exc:  # that row's own fault
+                    failures[p] = f"{type(exc).__name__}: {exc}"
+                    continue
+                one.index = [p]
+                rows.append(one)
+            if not rows:
+                raise BadRequest(f"no row could be scored: {whole}") from None
+            predicted = pd.concat(rows)
+        scored = pd.DataFrame(index=range(len(frame))).join(predicted)
+        if failures:
+            scored["error"] = pd.Series(failures, dtype="object")
+        return scored
 
     def _forecast(self, frame: pd.DataFrame) -> pd.DataFrame:
         from autogluon.timeseries import TimeSeriesDataFrame
@@ -340,15 +394,7 @@ class Model:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cloudauto-images-") as folder:
-            frame = self._parse_multimodal(body, content_type, Path(folder))
-            proba = self.predictor.predict_proba(frame, as_pandas=True)
-            import pandas as pd
-
-            classes = list(proba.columns)
-            predicted = proba.to_numpy().argmax(axis=1)
-            result = pd.DataFrame(
-                {"prediction": [classes[i] for i in predicted], **{f"proba_{c}": proba[c].to_numpy() for c in classes}}
-            )
+            result = self.predict(self._parse_multimodal(body, content_type, Path(folder)), probabilities=True)
         return self.render(result, accept)
 
     def _parse_multimodal(self, body: bytes, content_type: Optional[str], folder: Path) -> pd.DataFrame:

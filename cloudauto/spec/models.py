@@ -126,7 +126,9 @@ class Limits(StrictModel):
 class Compute(StrictModel):
     instance_type: Optional[str] = Field(None, min_length=1)
     instance_count: int = Field(1, ge=1, le=1_000)
-    gpus: int = Field(0, ge=0, le=64, description="GPUs per trial (local docker mode, device requests)")
+    gpus: int = Field(
+        0, ge=0, le=64, description="GPUs per trial (docker mode device requests; image and text trials use that many)"
+    )
 
 
 class CommandSpec(StrictModel):

@@ -123,3 +123,29 @@ def test_the_trial_command_trains_from_its_mounts_and_the_model_scores_through_s
     answer = json.loads(scored.stdout.strip().splitlines()[-1])
     answer = json.loads(answer) if isinstance(answer, str) else answer
     assert len(answer) == 2 and {"prediction", "proba_0", "proba_9"} <= set(answer[0])
+
+
+def test_image_files_scored_on_an_image_model_come_back_one_row_per_image(tmp_path, example_images):
+    """cloudauto's score.py answers a class and probabilities per image: score() gives the same frame as elsewhere."""
+    from cloudauto_azureml.endpoint import AzureEndpoint
+
+    sent: list[dict] = []
+
+    class Scorer:  # the deployment's answer to one image, as run() gives it (the slow test runs run() itself)
+        def post(self, body: bytes, content_type: str) -> bytes:
+            sent.append(json.loads(body))
+            return json.dumps([{"prediction": "7", "proba_1": 0.2, "proba_7": 0.8}]).encode()
+
+    endpoint = AzureEndpoint("digits-ep", client=None)
+    endpoint._scorer = Scorer()
+    images = sorted((example_images / "images").iterdir())[:3]
+    frame = endpoint.score(images)
+    assert list(frame.columns) == ["image", "prediction", "proba_1", "proba_7"]
+    assert list(frame["image"]) == [str(p) for p in images] and list(frame["prediction"]) == ["7"] * 3
+    assert [s["input_data"]["columns"] for s in sent] == [["image"]] * 3  # Azure's image request, one per image
+    assert len(endpoint.score(images[0])) == 1
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for p in images[:2]:
+        shutil.copyfile(p, folder / p.name)
+    assert len(endpoint.score(folder)) == 2

@@ -63,3 +63,5 @@ def test_only_automms_groups_become_hyperparameters(tmp_path):
         "model.timm_image.checkpoint_name": str(tmp_path / "ck"),
         "optim.lr": 0.01,
     }
+    assert hyperparameters_of({"optim.lr": 0.01}, None, tmp_path, gpus=2) == {"env.num_gpus": 2, "optim.lr": 0.01}
+    assert hyperparameters_of({"env.num_gpus": 1}, None, tmp_path, gpus=2) == {"env.num_gpus": 1}  # the space wins

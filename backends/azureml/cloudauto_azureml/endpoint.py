@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import Endpoint, NotSupportedError
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import IMAGE_SUFFIXES, MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, score_batches
+from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, image_paths, score_batches
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -133,11 +133,17 @@ class AzureEndpoint(Endpoint):
         return self._scorer
 
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
-        """A DataFrame of predictions for tabular data; for image paths, one result per image (boxes, labels, scores)."""
-        if isinstance(data, (str, Path)) and Path(data).suffix.lower() in IMAGE_SUFFIXES:
-            return self.score_images([data])[0]
-        if isinstance(data, list) and data and all(isinstance(d, (str, Path)) for d in data):
-            return self.score_images(data)
+        """A DataFrame of predictions for rows. For image files (one, a list, a folder): AutoML's answer per image
+        (boxes, labels, scores); a cloudauto image model's answers as a DataFrame, one row per image (its path,
+        class and each class's probability), as on every backend."""
+        images = image_paths(data)
+        if images is not None:
+            answers = self.score_images(images)
+            if all(isinstance(a, dict) and "prediction" in a for a in answers):
+                import pandas as pd
+
+                return pd.DataFrame({"image": [str(p) for p in images]}).join(pd.DataFrame.from_records(answers))
+            return answers[0] if isinstance(data, (str, Path)) and not Path(data).is_dir() else answers
         frame = as_frame(data)
         # batches of at most max_rows rows and max_bytes (6 MB by default, SageMaker's limit too)
         bodies = batches(frame, self.max_rows, self.max_bytes, _input_data)

@@ -15,13 +15,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, NothingToResume, Trial
+from cloudauto.backend import JobHandle, JobStatus, NothingToResume, NotSupportedError, Trial
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
 from .store import JobRow, RunStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .batch import LocalBatchJob
 
 HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
 HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
@@ -151,6 +154,44 @@ class LocalJobHandle(JobHandle):
         self.store.set_job(cancel_requested=0)
         start_orchestrator(self.store)
         return self
+
+    def predict_batch(
+        self,
+        input: str | Path,
+        output: str | Path,
+        *,
+        probabilities: bool = False,
+        trial: Optional[int] = None,
+        chunk_rows: Optional[int] = None,
+        workers: Optional[int] = None,
+        **options: Any,
+    ) -> LocalBatchJob:
+        """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default)."""
+        from .batch import CHUNK_ROWS, plan_for, start
+
+        if options:
+            raise NotSupportedError(
+                f"the local backend's predict_batch takes no {', '.join(sorted(options))}; "
+                "it takes probabilities, trial, chunk_rows and workers"
+            )
+        chosen = self.trial(trial) if trial is not None else self.best_trial()
+        if chosen is None or "dir" not in chosen.artifacts:
+            raise CloudautoError(f"job {self.id} has no finished trial with a model to score with")
+        model_dir = Path(chosen.artifacts["dir"]) / "model"
+        if not (model_dir / "cloudauto_model.json").is_file():
+            raise CloudautoError(f"job {self.id}: trial {chosen.number} saved no model to score with")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        plan = plan_for(
+            self.id,
+            chosen.number,
+            str(model_dir),
+            input,
+            output,
+            probabilities=probabilities,
+            chunk_rows=chunk_rows or CHUNK_ROWS,
+            workers=workers or max(1, min(2, cores)),
+        )
+        return start(plan)
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None

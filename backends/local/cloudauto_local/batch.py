@@ -1,0 +1,403 @@
+"""Batch inference on this machine: the input in chunks over worker processes that load the model once.
+
+A batch lives in `<home>/batches/<id>/`: `batch.json` (what to score, with what), `state.json`
+(what the runner last wrote: its pid and start time, its status and why), one part per chunk
+under `parts/` and `batch.log`. The id is a digest of the job, the trial, the input files
+(their sizes and modification times), the output and the options, so running the same
+command again finds the same batch: a finished one is left as it is, an interrupted one goes
+on from the chunks already written (each part is written whole or not at all).
+
+Workers each hold the model and `cores // workers` OpenMP threads, as the endpoint's pool
+does. A row that cannot be scored (a value that is no number in a number column, a model
+error on that row) fails alone: its output row holds no prediction, and `failures` lists it
+with its row number and reason. The output is assembled from the parts in input order, and
+its row count is checked against the input's before it is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from cloudauto.backend import BatchJob, JobStatus, RowFailure
+from cloudauto.spec.errors import CloudautoError
+
+from .paths import home
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+CHUNK_ROWS = 100_000
+FAILURES_SUFFIX = ".failures.csv"
+
+
+class BatchError(CloudautoError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    job_id: str
+    trial: int
+    model_dir: str
+    inputs: list[str]
+    output: str
+    probabilities: bool
+    chunk_rows: int
+    workers: int
+
+
+def batches_dir() -> Path:
+    return home() / "batches"
+
+
+def input_files(source: str | Path) -> list[Path]:
+    """A table, or every table in a folder (name order); an error says what was found instead."""
+    path = Path(source).expanduser().resolve()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        if not files:
+            raise BatchError(f"{path}: no CSV or Parquet files in this folder")
+        return files
+    if not path.is_file():
+        raise BatchError(f"{path}: no such file or folder")
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise BatchError(f"{path}: batch inference reads CSV or Parquet files (or a folder of them)")
+    return [path]
+
+
+def plan_for(
+    job_id: str,
+    trial: int,
+    model_dir: str,
+    source: str | Path,
+    output: str | Path,
+    *,
+    probabilities: bool,
+    chunk_rows: int,
+    workers: int,
+) -> Plan:
+    files = input_files(source)
+    out = Path(output).expanduser().resolve()
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise BatchError(f"{out}: the output is a .csv or .parquet file")
+    if out in files:
+        raise BatchError(f"{out} is also an input: name another output file")
+    if chunk_rows < 1 or workers < 1:
+        raise BatchError("chunk_rows and workers are at least 1")
+    identity = {
+        "job": job_id,
+        "trial": trial,
+        "inputs": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        "output": str(out),
+        "probabilities": probabilities,
+        "chunk_rows": chunk_rows,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return Plan(
+        f"{job_id}-batch-{digest}",
+        job_id,
+        trial,
+        model_dir,
+        [str(f) for f in files],
+        str(out),
+        probabilities,
+        chunk_rows,
+        workers,
+    )
+
+
+def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time."""
+    import pandas as pd
+
+    first = 0
+    for name in files:
+        if name.lower().endswith(".csv"):
+            # every column as read by the endpoint's parser: numbers stay numbers, text stays text
+            pieces: Iterator[pd.DataFrame] = pd.read_csv(name, chunksize=chunk_rows)
+        else:
+            import pyarrow.parquet as pq
+
+            pieces = (b.to_pandas() for b in pq.ParquetFile(name).iter_batches(batch_size=chunk_rows))
+        for frame in pieces:
+            yield name, first, frame.reset_index(drop=True)
+            first += len(frame)
+
+
+# ---- worker processes ------------------------------------------------------------------------------------
+_model: Any = None
+
+
+def _load(model_dir: str, threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before LightGBM loads
+    from cloudauto.runtime.inference import Model
+
+    global _model
+    _model = Model(model_dir)
+
+
+def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str) -> tuple[int, int, int]:
+    """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows)."""
+    from cloudauto.runtime.inference import BadRequest
+
+    model = _model
+    if model.kind not in ("tabular", "multimodal"):
+        raise BatchError(f"batch inference scores tabular and MultiModal models, not {model.kind} models")
+    missing = [c for c in model.features if c not in frame.columns]
+    if missing:  # every row would fail alike: the batch stops with the reason
+        raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+    frame = frame[model.features] if model.features else frame
+    if model.kind == "multimodal":  # image paths are relative to their table, as in training data
+        base = Path(name).parent
+        frame = frame.assign(**{c: [str(base / str(v)) for v in frame[c]] for c in getattr(model, "images", [])})
+    try:
+        scored = model.score_rows(frame, probabilities)
+    except BadRequest as exc:  # no row of the chunk could be scored
+        raise BatchError(f"{name}: rows {first}-{first + len(frame) - 1}: {exc}") from None
+    failed = int(scored["error"].notna().sum()) if "error" in scored else 0
+    target = Path(parts) / f"{index:06d}.parquet"
+    tmp = target.with_suffix(".tmp")
+    scored.assign(_row=range(first, first + len(frame)), _file=name).to_parquet(tmp, index=False)
+    os.replace(tmp, target)  # a part is there whole, or not at all
+    return index, len(frame), failed
+
+
+# ---- the runner (a process of its own) -------------------------------------------------------------------
+def _write_state(folder: Path, **state: Any) -> None:
+    path = folder / "state.json"
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current.update(state)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current))
+    os.replace(tmp, path)
+
+
+def _log(folder: Path, line: str) -> None:
+    with (folder / "batch.log").open("a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+def run(folder: Path) -> int:
+    """Score every chunk not written yet, then assemble the output. The process that `start` launches."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    plan = Plan(**json.loads((folder / "batch.json").read_text()))
+    parts = folder / "parts"
+    parts.mkdir(exist_ok=True)
+    done = {int(p.stem) for p in parts.glob("*.parquet")}
+    _write_state(folder, status="running", reason=None, done=len(done))
+    _log(folder, f"start: {len(plan.inputs)} input file(s), chunks of {plan.chunk_rows} rows, {plan.workers} worker(s)")
+    if done:
+        _log(folder, f"resumed: {len(done)} chunk(s) already written are skipped")
+    threads = max(1, len(os.sched_getaffinity(0)) // plan.workers)
+    try:
+        with ProcessPoolExecutor(
+            plan.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load, initargs=(plan.model_dir, threads)
+        ) as pool:
+            pending: set[Any] = set()
+            total = 0
+            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows)):
+                total = index + 1
+                if index in done:
+                    continue
+                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts)))
+                if len(pending) >= 2 * plan.workers:  # bounded: the input is never all in memory
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    _collect(folder, finished, done)
+            _write_state(folder, chunks=total)
+            finished, _ = wait(pending)
+            _collect(folder, finished, done)
+        rows, failed = assemble(plan, folder, total)
+    except BatchError as exc:
+        _log(folder, f"failed: {exc}")
+        _write_state(folder, status="failed", reason=str(exc))
+        return 1
+    except Exception as exc:
+        _log(folder, "failed:\n" + traceback.format_exc())
+        _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
+        return 1
+    reason = f"{rows} rows scored into {plan.output}" + (
+        f"; {failed} rows failed (see {plan.output}{FAILURES_SUFFIX})" if failed else ""
+    )
+    _log(folder, f"completed: {reason}")
+    _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed)
+    return 0
+
+
+def _collect(folder: Path, finished: set[Any], done: set[int]) -> None:
+    for future in finished:
+        index, rows, failed = future.result()  # a chunk's BatchError ends the batch here
+        done.add(index)
+        _log(folder, f"chunk {index}: {rows} rows" + (f", {failed} failed" if failed else ""))
+    _write_state(folder, done=len(done))
+
+
+def assemble(plan: Plan, folder: Path, total: int) -> tuple[int, int]:
+    """The parts, in input order, as one output file; the row count checked; the failures beside it."""
+    import pandas as pd
+
+    paths = [folder / "parts" / f"{i:06d}.parquet" for i in range(total)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise BatchError(f"chunks {', '.join(missing[:5])} were not written")
+    frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+    rows = list(frame["_row"]) if len(frame) else []
+    if rows != list(range(len(rows))):
+        raise BatchError("the parts do not cover the input's rows in order")
+    failures = frame[["_row", "_file", "error"]].dropna(subset=["error"]) if "error" in frame else frame.iloc[0:0]
+    out = Path(plan.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = frame.drop(columns=["_row", "_file"])
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".csv":
+        result.to_csv(tmp, index=False)
+    else:
+        result.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    failures_path = Path(plan.output + FAILURES_SUFFIX)
+    if len(failures):
+        failures.rename(columns={"_row": "row", "_file": "file", "error": "reason"}).to_csv(failures_path, index=False)
+    elif failures_path.exists():
+        failures_path.unlink()
+    return len(result), len(failures)
+
+
+# ---- the handle ----------------------------------------------------------------------------------------------
+class LocalBatchJob(BatchJob):
+    backend = "local"
+
+    def __init__(self, folder: Path):
+        self.dir = folder
+        self.plan = Plan(**json.loads((folder / "batch.json").read_text()))
+        self.id, self.output = self.plan.id, self.plan.output
+
+    def state(self) -> dict[str, Any]:
+        path = self.dir / "state.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def status(self) -> JobStatus:
+        from .handle import process_start
+
+        status = JobStatus(self.state().get("status", "pending"))
+        if status.is_final:
+            return status
+        pid_file = self.dir / "pid.json"
+        runner = json.loads(pid_file.read_text()) if pid_file.is_file() else {}
+        pid, started = runner.get("pid"), runner.get("start")
+        if pid and (process_start(pid) is None or (started and process_start(pid) != started)):
+            return JobStatus.INTERRUPTED
+        return status
+
+    def status_reason(self) -> Optional[str]:
+        if self.status() is JobStatus.INTERRUPTED:
+            return "the batch process is gone: run the same predict command again to carry it on from the chunks written"
+        return self.state().get("reason")
+
+    def progress(self) -> tuple[int, Optional[int]]:
+        """(chunks written, chunks in all once the input has been read through; None before)."""
+        state = self.state()
+        return len(list((self.dir / "parts").glob("*.parquet"))), state.get("chunks") or self.plan_chunks()
+
+    def plan_chunks(self) -> Optional[int]:
+        counted = self.state().get("estimate")
+        return int(counted) if counted else None
+
+    def logs(self) -> str:
+        path = self.dir / "batch.log"
+        return path.read_text() if path.is_file() else ""
+
+    def failures(self) -> list[RowFailure]:
+        import pandas as pd
+
+        path = Path(self.output + FAILURES_SUFFIX)
+        if self.status() is not JobStatus.COMPLETED or not path.is_file():
+            return []
+        frame = pd.read_csv(path)
+        return [RowFailure(int(r.row), str(r.reason), str(r.file)) for r in frame.itertuples()]
+
+    def wait(self, *, poll: float = 0.5, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+        show = sys.stderr.isatty() if progress is None else progress
+        if not show:
+            return super().wait(poll=poll, timeout=timeout)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        ) as bar:
+            task = bar.add_task(f"batch {self.id}", total=None)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                written, total = self.progress()
+                bar.update(task, completed=written, total=total)
+                status = self.status()
+                if status.is_final or status is JobStatus.INTERRUPTED:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"batch {self.id} still {status.value} after {timeout}s")
+                time.sleep(poll)
+        return super().wait(poll=poll, timeout=0)
+
+
+def _estimate(files: list[str], chunk_rows: int) -> Optional[int]:
+    """Chunks in all, for the progress bar: CSV lines counted (quoted newlines make it an estimate), Parquet's metadata."""
+    rows = 0
+    for name in files:
+        if name.lower().endswith(".csv"):
+            with open(name, "rb") as fh:
+                lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+            rows += max(0, lines - 1)
+        else:
+            import pyarrow.parquet as pq
+
+            rows += pq.ParquetFile(name).metadata.num_rows
+    return max(1, -(-rows // chunk_rows)) if rows else None
+
+
+def start(plan: Plan) -> LocalBatchJob:
+    """Start (or carry on) the batch in a process of its own; a finished batch is returned as it is."""
+    import subprocess
+
+    from .handle import process_start
+
+    folder = batches_dir() / plan.id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "batch.json").write_text(json.dumps(asdict(plan), indent=2))
+    job = LocalBatchJob(folder)
+    status = job.status()
+    if status is JobStatus.COMPLETED and Path(plan.output).is_file():
+        return job
+    if status is JobStatus.RUNNING:
+        return job  # the same batch is being scored already
+    (folder / "pid.json").unlink(missing_ok=True)
+    _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
+    log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudauto_local.batch", str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    log.close()
+    # the runner never writes this file, so the two processes never write one file at once
+    (folder / "pid.json").write_text(json.dumps({"pid": proc.pid, "start": process_start(proc.pid)}))
+    return job
+
+
+__all__ = ["BatchError", "LocalBatchJob", "Plan", "assemble", "chunks", "input_files", "plan_for", "run", "start"]
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1])))

@@ -1,0 +1,166 @@
+"""Local batch inference: a real iris model scores files in chunks over worker processes; a kill mid-way and
+the same command again carry on from the chunks written; the result equals in-process predictions row by row."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus
+
+from ..conftest import ROOT
+from .conftest import wait_until
+
+EXE = str(Path(sys.executable).with_name("cloudauto"))
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+@pytest.fixture(scope="module")
+def iris_job(tmp_path_factory):
+    """One finished iris trial (GBM), in a home of this module's own."""
+    from job_specs import make_data
+
+    root = tmp_path_factory.mktemp("batch")
+    old = os.environ.get("CLOUDAUTO_HOME")
+    os.environ["CLOUDAUTO_HOME"] = str(root / "home")
+    make_data.iris(root)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml",
+        overrides=[
+            f"data.train={root}/iris/train.csv",
+            f"data.test={root}/iris/test.csv",
+            "sweep.space={models: GBM, time_limit: 30}",
+            "limits.max_trials=1",
+            "limits.max_concurrent_trials=1",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    yield job, root
+    if old is None:
+        os.environ.pop("CLOUDAUTO_HOME", None)
+    else:
+        os.environ["CLOUDAUTO_HOME"] = old
+
+
+def rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Iris-shaped rows around the data set's range, so every class is predicted somewhere."""
+    rng = np.random.default_rng(seed)
+    low, high = np.array([4.3, 2.0, 1.0, 0.1]), np.array([7.9, 4.4, 6.9, 2.5])
+    return pd.DataFrame(np.round(rng.uniform(low, high, size=(n, 4)), 1), columns=FEATURES)
+
+
+def in_process(job, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
+    from autogluon.tabular import TabularPredictor
+
+    predictor = TabularPredictor.load(str(Path(job.best_trial().artifacts["dir"]) / "model"))
+    if not probabilities:
+        return pd.DataFrame({"prediction": predictor.predict(frame).to_numpy()})
+    proba = predictor.predict_proba(frame)
+    return pd.DataFrame({"prediction": predictor.predict_from_proba(proba).to_numpy(), **{f"proba_{c}": proba[c] for c in proba}})
+
+
+def test_a_folder_of_csv_and_parquet_is_scored_in_input_order_like_in_process_predict(iris_job, tmp_path):
+    job, _ = iris_job
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = rows(2500, 1), rows(1700, 2)
+    first.to_csv(folder / "a.csv", index=False)
+    second.to_parquet(folder / "b.parquet", index=False)
+    batch = job.predict_batch(folder, tmp_path / "out.parquet", probabilities=True, chunk_rows=1000, workers=2)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    result = batch.result()
+    expected = in_process(job, pd.concat([first, second], ignore_index=True), probabilities=True)
+    assert len(result) == 4200 and list(result.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(result, expected, check_dtype=False)
+    assert batch.failures() == []
+    assert "chunk 2: 500 rows" in batch.logs() and "chunk 4: 700 rows" in batch.logs()  # a.csv 1000+1000+500, b 1000+700
+    assert sorted(p.name for p in (batch.dir / "parts").iterdir()) == [f"{i:06d}.parquet" for i in range(5)]
+    again = job.predict_batch(folder, tmp_path / "out.parquet", probabilities=True, chunk_rows=1000, workers=2)
+    assert again.id == batch.id and again.status() is JobStatus.COMPLETED  # the same command: nothing to do
+
+
+def test_rows_that_cannot_be_scored_are_listed_and_keep_their_place(iris_job, tmp_path):
+    job, _ = iris_job
+    frame = rows(30).astype(object)
+    frame.loc[7, "petal width (cm)"] = "wide"
+    frame.loc[21, "sepal length (cm)"] = "n/a?"
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    batch = job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=10)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    failures = batch.failures()
+    assert [(f.row, f.reason) for f in failures] == [
+        (7, "column 'petal width (cm)' takes numbers, not 'wide'"),
+        (21, "column 'sepal length (cm)' takes numbers, not 'n/a?'"),
+    ]
+    result = batch.result()
+    assert len(result) == 30 and result["prediction"].isna().tolist() == [i in (7, 21) for i in range(30)]
+    good = [i for i in range(30) if i not in (7, 21)]
+    expected = in_process(job, rows(30).iloc[good])["prediction"].tolist()
+    assert result["prediction"].iloc[good].tolist() == expected
+    assert "2 rows failed" in batch.status_reason()
+
+
+def test_bad_inputs_are_clear_errors_before_anything_runs(iris_job, tmp_path):
+    job, _ = iris_job
+    with pytest.raises(cloudauto.CloudautoError, match="no such file or folder"):
+        job.predict_batch(tmp_path / "nowhere.csv", tmp_path / "out.csv")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(cloudauto.CloudautoError, match="reads CSV or Parquet files"):
+        job.predict_batch(tmp_path / "x.json", tmp_path / "out.csv")
+    rows(5).to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(cloudauto.CloudautoError, match="the output is a .csv or .parquet file"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.txt")
+    with pytest.raises(cloudauto.CloudautoError, match="is also an input"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "in.csv")
+    with pytest.raises(cloudauto.CloudautoError, match="its trials are 0 to 0"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", trial=5)
+    rows(5).drop(columns=[FEATURES[0]]).to_csv(tmp_path / "short.csv", index=False)
+    batch = job.predict_batch(tmp_path / "short.csv", tmp_path / "out.csv")
+    assert batch.wait(progress=False) is JobStatus.FAILED
+    assert "missing columns: sepal length (cm)" in batch.status_reason()
+    assert not (tmp_path / "out.csv").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_a_killed_batch_carries_on_from_its_chunks_when_the_command_runs_again(iris_job, tmp_path):
+    job, root = iris_job
+    frame = rows(60_000, 3)
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    out = tmp_path / "scored.csv"
+    env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
+    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "2000", "--no-wait"]
+    started = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert started.returncode == 0, started.stderr
+    batch_id = started.stdout.strip()
+    folder = root / "home" / "batches" / batch_id
+    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= 3, timeout=180, poll=0.05)
+    runner = json.loads((folder / "pid.json").read_text())["pid"]
+    os.killpg(runner, signal.SIGKILL)  # the runner and its workers, mid-way
+    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    written = len(list((folder / "parts").glob("*.parquet")))
+    assert 3 <= written < 30 and not out.exists()
+    status = subprocess.run(
+        [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "2000", "--no-wait"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert status.returncode == 0 and status.stdout.strip() == batch_id  # the same batch, carried on
+    again = subprocess.run(argv[:-1], capture_output=True, text=True, timeout=600, env=env)  # the same command, waiting
+    assert again.returncode == 0, again.stderr
+    log = (folder / "batch.log").read_text()
+    assert f"resumed: {written} chunk(s) already written are skipped" in log
+    result = pd.read_csv(out)
+    assert len(result) == 60_000
+    assert result["prediction"].tolist() == in_process(job, frame)["prediction"].tolist()
