@@ -505,6 +505,9 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 @click.option("--port", type=int, help="Local port (default: a free one).")
 @click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
 @click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
+@click.option("--serverless", is_flag=True, help="SageMaker: a serverless endpoint (billed per request, no instance).")
+@click.option("--memory", "memory_mb", type=int, help="SageMaker serverless: memory in MB (1024-6144 in steps of 1024; 4096).")
+@click.option("--max-concurrency", type=int, help="SageMaker serverless: requests served at once (1-200; default 5).")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: serve in a process or a container.")
 @click.option("--image", help="Local docker mode: the serving image (default: the job's image).")
 @click.option(
@@ -520,6 +523,9 @@ def deploy(
     port: Optional[int],
     key: Optional[str],
     instance_type: Optional[str],
+    serverless: bool,
+    memory_mb: Optional[int],
+    max_concurrency: Optional[int],
     mode: Optional[str],
     image: Optional[str],
     workers: Optional[int],
@@ -527,6 +533,11 @@ def deploy(
     """Serve the best trial's model; print the endpoint's name and URL."""
     local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image, "workers": workers}
     cloud_only = {"instance_type": instance_type}
+    serverless_options = {"serverless": serverless or None, "memory_mb": memory_mb, "max_concurrency": max_concurrency}
+    given = [f"--{k.replace('_mb', '').replace('_', '-')}" for k, v in serverless_options.items() if v is not None]
+    if given and backend != "sagemaker":
+        raise click.UsageError(f"{', '.join(given)} is for SageMaker serverless endpoints, not the {backend} backend")
+    cloud_only.update({k: v for k, v in serverless_options.items() if v is not None})
     wrong = [
         f"--{k.replace('_', '-')}"
         for k, v in (cloud_only if backend == "local" else {"port": port, "workers": workers}).items()
@@ -550,6 +561,7 @@ def deploy(
 @click.option("--probabilities", is_flag=True, help="Each class's probability too (proba_<class> columns).")
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Local backend: rows per chunk (default 100000).")
 @click.option("--workers", type=click.IntRange(min=1), help="Local backend: worker processes (default 2, or 1 on one core).")
+@click.option("--instance-type", help="Cloud backends: the instance type that scores (default: CPU).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the batch to its end.")
 def predict(
     job_id: str,
@@ -560,6 +572,7 @@ def predict(
     probabilities: bool,
     chunk_rows: Optional[int],
     workers: Optional[int],
+    instance_type: Optional[str],
     wait: bool,
 ) -> int:
     """Score a file (CSV, Parquet, or a folder of them) with a job's model, without an endpoint.
@@ -568,7 +581,10 @@ def predict(
     """
     if backend != "local" and (chunk_rows or workers):
         raise click.UsageError(f"--chunk-rows and --workers do not apply to the {backend} backend")
-    options = {k: v for k, v in {"trial": trial, "chunk_rows": chunk_rows, "workers": workers}.items() if v is not None}
+    if backend == "local" and instance_type:
+        raise click.UsageError("--instance-type does not apply to the local backend")
+    chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
+    options = {k: v for k, v in chosen.items() if v is not None}
     batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)
     click.echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)
     if not wait:

@@ -20,7 +20,9 @@ from .versions import MODEL_INFO, installed_autogluon, mismatch
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
+CSV, JSON, NPY, JSONL = "text/csv", "application/json", "application/x-npy", "application/jsonlines"
+# set on a batch transform's model: its CSV lines come without the header, and a bad row fails alone
+BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV = "CLOUDAUTO_BATCH_COLUMNS", "CLOUDAUTO_BATCH_PROBABILITIES"
 SMALL_CSV = 16 * 1024  # bodies up to this size skip pandas' CSV parser
 
 
@@ -60,6 +62,9 @@ class Model:
         self.info = json.loads(info_path.read_text())
         _check_release(self.info, self.dir)
         self.kind = self.info.get("kind", "tabular")
+        columns = os.environ.get(BATCH_COLUMNS_ENV)
+        self.batch_header: Optional[bytes] = ",".join(json.loads(columns)).encode() if columns else None
+        self.batch_probabilities = os.environ.get(BATCH_PROBABILITIES_ENV) == "1"
         if self.kind == "tabular":
             from autogluon.tabular import TabularPredictor
 
@@ -86,12 +91,14 @@ class Model:
             raise BadRequest(f"serving {self.kind} models is not supported by this version", status=501)
 
     # request -> frame ----------------------------------------------------------------------
-    def parse(self, body: bytes, content_type: Optional[str]) -> pd.DataFrame:
+    def parse(self, body: bytes, content_type: Optional[str], numbers: bool = True) -> pd.DataFrame:
         import pandas as pd
 
         if not body or not body.strip():
             raise BadRequest("the request body is empty")
         kind = (content_type or CSV).split(";")[0].strip().lower()
+        if kind == CSV and self.batch_header is not None and not body.startswith(self.batch_header):
+            body = self.batch_header + b"\n" + body  # a batch transform's lines: the header was split off
         try:
             if kind == CSV:
                 frame = self._numeric_csv(body)
@@ -115,7 +122,7 @@ class Model:
             raise
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise BadRequest(f"cannot read the {kind} body: {exc}") from None
-        return self.check(frame)
+        return self.check(frame, numbers)
 
     def _numeric(self, names: Iterable[str]) -> bool:
         """Whether every one of these columns is a numeric feature (so the rows fit one float block)."""
@@ -235,7 +242,7 @@ class Model:
             return pd.DataFrame(data, columns=self.features[: len(data[0])] if data else self.features)
         raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
 
-    def check(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def check(self, frame: pd.DataFrame, numbers: bool = True) -> pd.DataFrame:
 
         if frame.empty:
             raise BadRequest("no rows to score")
@@ -246,6 +253,8 @@ class Model:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
         if list(frame.columns) != self.features:
             frame = frame[self.features]
+        if not numbers:
+            return frame
         converted, bad = self.numbers(frame)
         if bad:
             position, (column, value) = min(bad.items())
@@ -379,13 +388,18 @@ class Model:
             return _records_json(predictions), JSON
         if kind == NPY:
             return _npy(predictions), NPY
-        raise BadRequest(f"cannot answer in {kind!r}; accept {CSV}, {JSON} or {NPY}", status=406)
+        if kind == JSONL:  # one answer per line, as a batch transform assembles them
+            return predictions.to_json(orient="records", lines=True, date_format="iso").encode(), JSONL
+        raise BadRequest(f"cannot answer in {kind!r}; accept {CSV}, {JSON}, {JSONL} or {NPY}", status=406)
 
     def handle(
         self, body: bytes, content_type: Optional[str], accept: Optional[str], probabilities: bool = False
     ) -> tuple[bytes, str]:
         if self.kind == "multimodal":
             return self._handle_multimodal(body, content_type, accept)
+        if self.batch_header is not None:  # a batch transform: every line gets an answer, a bad one its error
+            frame = self.parse(body, content_type, numbers=False)  # score_rows judges the numbers row by row
+            return self.render(self.score_rows(frame, probabilities or self.batch_probabilities), accept)
         return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
 
     # MultiModalPredictor: image bytes, base64 images in JSON, text rows ------------------------

@@ -38,6 +38,10 @@ from .handle import SageMakerJob
 from .submit import aws_call
 
 CPU_SERVING, GPU_SERVING = "ml.m5.xlarge", "ml.g4dn.xlarge"
+# what SageMaker accepts for ServerlessConfig (MemorySizeInMB steps of 1 GB, MaxConcurrency per endpoint)
+SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+SERVERLESS_DEFAULT_MEMORY, SERVERLESS_DEFAULT_CONCURRENCY = 4096, 5
 _GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -74,38 +78,30 @@ def repack(model_tar: bytes) -> bytes:
     return gzip.compress(out.getvalue(), mtime=0)
 
 
-def deploy(
-    job: SageMakerJob,
-    *,
-    name: str,
-    instance_type: Optional[str] = None,
-    instance_count: int = 1,
-    wait: bool = True,
-    trial: Optional[int] = None,
-) -> SageMakerEndpoint:
-    if not _NAME.match(name):
-        raise CloudautoError(f"endpoint name '{name}': SageMaker takes 1-63 letters, digits and hyphens")
+def serving_model(
+    job: SageMakerJob, name: str, instance: str, *, trial: Optional[int] = None, environment: Optional[dict[str, str]] = None
+) -> str:
+    """A SageMaker model of the trial's artifact, repacked with cloudauto's handler, on the serving image: its name.
+
+    The endpoint and the batch transform serve the same model this way.
+    """
     spec, session = job.spec, job.session
-    described = job.describe()
-    definition = described["TrainingJobDefinition"]
+    definition = job.describe()["TrainingJobDefinition"]
     model_uri = job.model_uri(job.trial(trial) if trial is not None else None)
     s3 = session.client("s3")
     bucket, _, key = model_uri[len("s3://") :].partition("/")
     original = aws_call(f"download {model_uri}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
-    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
     region = session.region_name
     image, _ = image_uri(spec, region, instance, scope="inference")
     problem = mismatch(model_release(original), image_autogluon(image), f"the serving image {image}")
     if problem:  # refused before anything is created: an endpoint that cannot load its model still bills
-        raise CloudautoError(f"cannot deploy {model_uri}: {problem} (backends.sagemaker.serving_image_uri pins another)")
+        raise CloudautoError(f"cannot serve {model_uri}: {problem} (backends.sagemaker.serving_image_uri pins another)")
     out_bucket, _, out_prefix = definition["OutputDataConfig"]["S3OutputPath"][len("s3://") :].partition("/")
     packed_key = f"{out_prefix.rstrip('/')}/endpoints/{name}/model.tar.gz"
     aws_call("upload the repacked model", s3.put_object, Bucket=out_bucket, Key=packed_key, Body=repack(original))
-
-    sm = session.client("sagemaker")
     aws_call(
         f"create model {name}",
-        sm.create_model,
+        session.client("sagemaker").create_model,
         ModelName=name,
         ExecutionRoleArn=definition["RoleArn"],
         PrimaryContainer={
@@ -116,20 +112,73 @@ def deploy(
                 "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                 "SAGEMAKER_REGION": region,
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                **(environment or {}),
             },
         },
         Tags=[{"Key": "cloudauto:job", "Value": job.id}],
     )
+    return name
+
+
+def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task) -> dict[str, int]:
+    """ServerlessConfig, checked against what SageMaker accepts before anything is created."""
+    if memory_mb not in SERVERLESS_MEMORY:
+        raise CloudautoError(
+            f"--memory {memory_mb}: SageMaker serverless endpoints take {', '.join(map(str, SERVERLESS_MEMORY))} MB"
+        )
+    if not 1 <= max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+        raise CloudautoError(f"--max-concurrency {max_concurrency}: SageMaker takes 1-{SERVERLESS_MAX_CONCURRENCY}")
+    if spec_task in _GPU_TASKS:
+        raise CloudautoError(
+            f"task {spec_task.value}: serverless endpoints have no GPU; deploy this model on an instance "
+            f"(--instance-type, default {GPU_SERVING})"
+        )
+    return {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
+
+
+def deploy(
+    job: SageMakerJob,
+    *,
+    name: str,
+    instance_type: Optional[str] = None,
+    instance_count: int = 1,
+    wait: bool = True,
+    trial: Optional[int] = None,
+    serverless: bool = False,
+    memory_mb: Optional[int] = None,
+    max_concurrency: Optional[int] = None,
+) -> SageMakerEndpoint:
+    if not _NAME.match(name):
+        raise CloudautoError(f"endpoint name '{name}': SageMaker takes 1-63 letters, digits and hyphens")
+    if not serverless and (memory_mb is not None or max_concurrency is not None):
+        raise CloudautoError("--memory and --max-concurrency are for serverless endpoints: add --serverless")
+    if serverless and instance_type:
+        raise CloudautoError("a serverless endpoint has no instance type: leave --instance-type out, or --serverless")
+    if serverless:
+        config = serverless_config(
+            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task
+        )
+        variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
+        instance = CPU_SERVING  # the CPU serving image
+    else:
+        instance = instance_type or (GPU_SERVING if job.spec.task in _GPU_TASKS else CPU_SERVING)
+        variant = {
+            "VariantName": "AllTraffic",
+            "ModelName": name,
+            "InstanceType": instance,
+            "InitialInstanceCount": instance_count,
+        }
+    serving_model(job, name, instance, trial=trial)
+    sm = job.session.client("sagemaker")
     aws_call(
         f"create endpoint config {name}",
         sm.create_endpoint_config,
         EndpointConfigName=name,
-        ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": instance, "InitialInstanceCount": instance_count}
-        ],
+        ProductionVariants=[variant],
+        Tags=[{"Key": "cloudauto:job", "Value": job.id}],
     )
     aws_call(f"create endpoint {name}", sm.create_endpoint, EndpointName=name, EndpointConfigName=name)
-    endpoint = SageMakerEndpoint(name, session=session)
+    endpoint = SageMakerEndpoint(name, session=job.session)
     if wait:
         endpoint.wait()
     return endpoint

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NotSupportedError, Trial, TrialStatus
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode, toolkit_decoded
 from cloudauto.spec.errors import CloudautoError
@@ -37,6 +37,27 @@ _TRIAL_STATUS = {
     "Stopping": TrialStatus.TERMINATED,
     "Stopped": TrialStatus.TERMINATED,
 }
+
+
+def log_lines(session: Any, group: str, job: str) -> list[str]:
+    """Every line a SageMaker job (training or transform) wrote to CloudWatch Logs, stream by stream."""
+    from .submit import aws_call
+
+    logs = session.client("logs")
+    streams = aws_call(f"log streams of {job}", logs.describe_log_streams, logGroupName=group, logStreamNamePrefix=f"{job}/").get(
+        "logStreams", []
+    )
+    lines: list[str] = []
+    for stream in sorted(streams, key=lambda s: s["logStreamName"]):
+        kwargs = {"logGroupName": group, "logStreamName": stream["logStreamName"], "startFromHead": True}
+        token = None
+        while True:
+            page = aws_call(f"log of {job}", logs.get_log_events, **kwargs, **({"nextToken": token} if token else {}))
+            lines += [event["message"] for event in page.get("events", [])]
+            if not page.get("events") or page.get("nextForwardToken") in (None, token):
+                break
+            token = page["nextForwardToken"]
+    return lines
 
 
 def _time(value: Any) -> Optional[float]:
@@ -132,28 +153,7 @@ class SageMakerJob(JobHandle):
 
     # logs and metrics -------------------------------------------------------------------------
     def _log_lines(self, training_job: str) -> list[str]:
-        from .submit import aws_call
-
-        logs = self.session.client("logs")
-        streams = aws_call(
-            f"log streams of {training_job}",
-            logs.describe_log_streams,
-            logGroupName=LOG_GROUP,
-            logStreamNamePrefix=f"{training_job}/",
-        ).get("logStreams", [])
-        lines: list[str] = []
-        for stream in sorted(streams, key=lambda s: s["logStreamName"]):
-            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream["logStreamName"], "startFromHead": True}
-            token = None
-            while True:
-                page = aws_call(
-                    f"log of {training_job}", logs.get_log_events, **kwargs, **({"nextToken": token} if token else {})
-                )
-                lines += [event["message"] for event in page.get("events", [])]
-                if not page.get("events") or page.get("nextForwardToken") in (None, token):
-                    break
-                token = page["nextForwardToken"]
-        return lines
+        return log_lines(self.session, LOG_GROUP, training_job)
 
     def _metric_points(self, training_job: str) -> list[MetricPoint]:
         spec = self.spec
@@ -190,6 +190,27 @@ class SageMakerJob(JobHandle):
         if not uri:
             raise CloudautoError(f"training job {trial.id} has no model artifact")
         return uri
+
+    def predict_batch(
+        self,
+        input: str | Path,
+        output: str | Path,
+        *,
+        probabilities: bool = False,
+        trial: Optional[int] = None,
+        **options: Any,
+    ) -> Any:
+        """A batch transform job on the model the endpoint would serve (see batch.py); options: instance_type,
+        instance_count, max_payload_mb."""
+        from .batch import predict_batch
+
+        allowed = {"instance_type", "instance_count", "max_payload_mb"}
+        if set(options) - allowed:
+            raise NotSupportedError(
+                f"SageMaker's predict_batch takes no {', '.join(sorted(set(options) - allowed))}; it takes "
+                "probabilities, trial, instance_type, instance_count and max_payload_mb"
+            )
+        return predict_batch(self, input, output, probabilities=probabilities, trial=trial, **options)
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         """The best trial's model.tar.gz from S3, unpacked into `dest`."""

@@ -1,0 +1,263 @@
+"""SageMaker batch inference: the transform request field by field, against moto; and the service's part
+played as batch transform plays it (each input object split into lines, several lines per request, the
+model's environment set), with cloudauto's handler run by sagemaker-inference on a real iris model."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus
+
+from ..conftest import ROOT
+
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory) -> tuple[Path, bytes]:
+    """A model as the SageMaker entry saves it (run_trial, GBM), and its model.tar.gz."""
+    from cloudauto.runtime.autogluon_trial import run_trial
+    from job_specs import make_data
+
+    root = tmp_path_factory.mktemp("sm-batch")
+    make_data.iris(root)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml", overrides=[f"data.train={root}/iris/train.csv", "data.test=null"]
+    )
+    run_trial(spec, {"models": "GBM", "time_limit": 20}, root / "out", lambda value: False)
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        tar.add(root / "out", arcname=".")
+    return root, packed.getvalue()
+
+
+def _job(tmp_path: Path, sm_session, model_tar: bytes):
+    import boto3
+
+    from job_specs import make_data
+
+    session, tuner = sm_session
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    tag = uuid.uuid4().hex[:6]
+    boto3.client("s3").create_bucket(Bucket=f"cloudauto-batch-{tag}")
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml", overrides=[f"name=iris-{tag}", f"backends.sagemaker.bucket=cloudauto-batch-{tag}"]
+    )
+    job = cloudauto.submit(spec, backend="sagemaker")
+    tuner.run_trial(job.id, 0, log="[cloudauto-metric] name=accuracy value=0.95 step=0", model=model_tar)
+    return job, session
+
+
+def rows(n: int, seed: int = 0) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    low, high = np.array([4.3, 2.0, 1.0, 0.1]), np.array([7.9, 4.4, 6.9, 2.5])
+    return pd.DataFrame(np.round(rng.uniform(low, high, size=(n, 4)), 1), columns=FEATURES)
+
+
+def test_the_transform_request_reads_field_by_field_and_moto_accepts_it(tmp_path, sm_session, iris_model):
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    frame = rows(25)
+    frame.to_csv(tmp_path / "nightly.csv", index=False)
+    batch = job.predict_batch(tmp_path / "nightly.csv", tmp_path / "scored.csv", probabilities=True, max_payload_mb=2)
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    described = sm.describe_transform_job(TransformJobName=batch.id)
+    assert described["ModelName"] == batch.id and described["BatchStrategy"] == "MultiRecord"
+    assert described["MaxPayloadInMB"] == 2
+    source = described["TransformInput"]
+    assert source["ContentType"] == "text/csv" and source["SplitType"] == "Line" and source["CompressionType"] == "None"
+    assert source["DataSource"]["S3DataSource"]["S3DataType"] == "S3Prefix"
+    assert source["DataSource"]["S3DataSource"]["S3Uri"].endswith(f"/batch/{batch.id}/input/")
+    assert described["TransformOutput"]["AssembleWith"] == "Line"
+    assert described["TransformOutput"]["Accept"] == "application/jsonlines"
+    assert described["TransformResources"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}
+    container = sm.describe_model(ModelName=batch.id)["PrimaryContainer"]
+    assert json.loads(container["Environment"]["CLOUDAUTO_BATCH_COLUMNS"]) == FEATURES  # the header, for the handler
+    assert container["Environment"]["CLOUDAUTO_BATCH_PROBABILITIES"] == "1"
+    assert container["Image"].endswith("/autogluon:1.6.3-cpu-amzn2023")
+    uri = source["DataSource"]["S3DataSource"]["S3Uri"]
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    (obj,) = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    uploaded = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+    assert uploaded.splitlines() == frame.to_csv(index=False, header=False).splitlines()  # the rows, no header line
+    again = job.predict_batch(tmp_path / "nightly.csv", tmp_path / "scored.csv", probabilities=True, max_payload_mb=2)
+    assert again.id == batch.id  # the same command follows the job it started
+
+
+def test_bad_batch_inputs_are_refused_before_anything_is_created(tmp_path, sm_session, iris_model):
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    frame = rows(3).astype(object)
+    frame.loc[1, FEATURES[0]] = "line\nbreak"
+    frame.to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(cloudauto.CloudautoError, match="row 1, column 'sepal length .cm.' holds a line break"):
+        job.predict_batch(tmp_path / "broken.csv", tmp_path / "out.csv")
+    rows(3).to_csv(tmp_path / "ok.csv", index=False)
+    with pytest.raises(cloudauto.CloudautoError, match="SageMaker takes 1-100 MB, got 0"):
+        job.predict_batch(tmp_path / "ok.csv", tmp_path / "out.csv", max_payload_mb=0)
+    with pytest.raises(cloudauto.CloudautoError, match="takes local CSV or Parquet input"):
+        job.predict_batch("s3://bucket/rows.csv", tmp_path / "out.csv")
+    made = session.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
+    assert not [j for j in made if j["TransformJobName"].startswith(job.id)]  # the moto server is shared by the tests
+
+
+def test_the_transform_as_sagemaker_runs_it_gives_every_row_in_order_and_names_the_bad_ones(tmp_path, sm_session, iris_model):
+    """The service's part: each input object's lines in requests of 7 records, through sagemaker-inference's
+    Transformer with the model's environment; the answers joined with newlines into <object>.out."""
+    root, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    first = rows(40, 1).astype(object)
+    first.loc[13, FEATURES[3]] = "wide"
+    second = rows(23, 2)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first.to_csv(folder / "a.csv", index=False)
+    second.to_parquet(folder / "b.parquet", index=False)
+    batch = job.predict_batch(folder, tmp_path / "scored.parquet")
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    described = sm.describe_transform_job(TransformJobName=batch.id)
+    container = sm.describe_model(ModelName=batch.id)["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+    served = tmp_path / "served"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(served, filter="data")
+    in_uri = described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    out_uri = described["TransformOutput"]["S3OutputPath"]
+    in_bucket, _, in_prefix = in_uri[len("s3://") :].partition("/")
+    out_bucket, _, out_prefix = out_uri[len("s3://") :].partition("/")
+    for obj in s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix)["Contents"]:
+        local = tmp_path / Path(obj["Key"]).name
+        local.write_bytes(s3.get_object(Bucket=in_bucket, Key=obj["Key"])["Body"].read())
+        (tmp_path / "probe.py").write_text(_TRANSFORM_PROBE)
+        run = subprocess.run(
+            [sys.executable, str(tmp_path / "probe.py"), str(served), str(local), "7"],
+            capture_output=True,
+            timeout=300,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **container["Environment"]},
+        )
+        assert run.returncode == 0, run.stderr.decode()[-3000:]
+        s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{Path(obj['Key']).name}.out", Body=run.stdout)
+    assert batch.wait(poll=0.1) is JobStatus.COMPLETED  # moto marks transform jobs Completed
+    result = pd.read_parquet(tmp_path / "scored.parquet")
+    assert len(result) == 63
+    from autogluon.tabular import TabularPredictor
+
+    predictor = TabularPredictor.load(str(root / "out" / "model"))
+    good = [i for i in range(40) if i != 13]
+    expected = [*predictor.predict(rows(40, 1).iloc[good]).tolist(), *predictor.predict(second).tolist()]
+    assert result["prediction"].drop(index=13).tolist() == expected
+    assert pd.isna(result["prediction"][13])
+    (failure,) = batch.failures()
+    assert failure.row == 13 and failure.reason == "column 'petal width (cm)' takes numbers, not 'wide'"
+    assert failure.file.endswith("a.csv")
+    assert (tmp_path / "scored.parquet.failures.csv").is_file()
+
+
+def test_a_short_answer_is_refused_rather_than_misaligned(tmp_path, sm_session, iris_model):
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    rows(10).to_csv(tmp_path / "in.csv", index=False)
+    batch = job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv")
+    s3 = session.client("s3")
+    described = session.client("sagemaker").describe_transform_job(TransformJobName=batch.id)
+    out_bucket, _, out_prefix = described["TransformOutput"]["S3OutputPath"][len("s3://") :].partition("/")
+    s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}0000-in.csv.out", Body=b'{"prediction": 0}\n' * 9)
+    with pytest.raises(cloudauto.CloudautoError, match="answered 9 rows for 10; the output would be misaligned"):
+        batch.wait(poll=0.1)
+    assert not (tmp_path / "out.csv").exists()
+
+
+# sagemaker-inference's Transformer as batch transform drives it: MultiRecord requests of N lines
+_TRANSFORM_PROBE = """
+import sys
+served, source, per_request = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, served + "/code")
+from sagemaker_inference.transformer import Transformer
+
+
+class Context:
+    def __init__(self, headers):
+        self.system_properties = {"model_dir": served}
+        self.request_processor = [self]
+        self.headers, self.status, self.content_type = headers, 200, None
+
+    def get_request_properties(self):
+        return self.headers
+
+    def set_response_content_type(self, index, value):
+        self.content_type = value
+
+    def set_response_status(self, code, phrase):
+        self.status = code
+
+
+transformer = Transformer()
+lines = open(source, "rb").read().splitlines(keepends=True)
+answers = []
+for start in range(0, len(lines), per_request):
+    context = Context({"Content-Type": "text/csv", "Accept": "application/jsonlines"})
+    (answer,) = transformer.transform([{"body": bytearray(b"".join(lines[start:start + per_request]))}], context)
+    assert context.status == 200, answer
+    answers.append(answer if isinstance(answer, bytes) else answer.encode())
+sys.stdout.buffer.write(b"\\n".join(a.rstrip(b"\\n") for a in answers) + b"\\n")
+"""
+
+
+def test_a_serverless_endpoint_is_checked_configured_and_scores_like_any(tmp_path, sm_session, iris_model, aws):
+    import requests
+    from botocore.exceptions import ClientError
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    sm = session.client("sagemaker")
+    name = f"sl-{uuid.uuid4().hex[:8]}"
+    for options, message in (
+        ({"memory_mb": 1500}, "take 1024, 2048, 3072, 4096, 5120, 6144 MB"),
+        ({"max_concurrency": 201}, "SageMaker takes 1-200"),
+        ({"instance_type": "ml.m5.large"}, "a serverless endpoint has no instance type"),
+    ):
+        with pytest.raises(cloudauto.CloudautoError, match=message):
+            job.deploy(name=name, serverless=True, **options)
+    with pytest.raises(cloudauto.CloudautoError, match="add --serverless"):
+        job.deploy(name=name, memory_mb=2048)
+    with pytest.raises(ClientError):  # refused before anything was created
+        sm.describe_endpoint_config(EndpointConfigName=name)
+
+    endpoint = job.deploy(name=name, serverless=True, memory_mb=2048, max_concurrency=3)
+    (variant,) = sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 3}
+    assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    assert sm.describe_model(ModelName=name)["PrimaryContainer"]["Image"].endswith("/autogluon:1.6.3-cpu-amzn2023")
+    requests.post(
+        f"{aws}/moto-api/static/sagemaker/endpoint-results",
+        json={"results": [{"Body": json.dumps([{"prediction": 0}, {"prediction": 2}]), "ContentType": "application/json"}]},
+        timeout=10,
+    ).raise_for_status()
+    endpoint.binary = False  # moto's server reads bodies as UTF-8
+    assert endpoint.score(rows(2))["prediction"].tolist() == [0, 2]
+
+    runner = CliRunner()
+    done = runner.invoke(
+        cli, ["deploy", job.id, "--backend", "sagemaker", "--name", f"{name}-cli", "--serverless", "--memory", "3072"]
+    )
+    assert done.exit_code == 0, done.output
+    (variant,) = sm.describe_endpoint_config(EndpointConfigName=f"{name}-cli")["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
+    refused = runner.invoke(cli, ["deploy", job.id, "--name", "x", "--serverless"])  # the local backend
+    assert refused.exit_code == 64 and "is for SageMaker serverless endpoints" in refused.output
