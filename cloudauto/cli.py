@@ -559,7 +559,7 @@ def deploy(
 @backend_option
 @click.option("--trial", "trial", type=click.IntRange(min=0), help="Score with this trial's model (default: the best).")
 @click.option("--probabilities", is_flag=True, help="Each class's probability too (proba_<class> columns).")
-@click.option("--chunk-rows", type=click.IntRange(min=1), help="Local backend: rows per chunk (default 100000).")
+@click.option("--chunk-rows", type=click.IntRange(min=1), help="Local and Azure ML: rows per chunk (default 100000).")
 @click.option("--workers", type=click.IntRange(min=1), help="Local backend: worker processes (default 2, or 1 on one core).")
 @click.option("--instance-type", help="Cloud backends: the instance type that scores (default: CPU).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the batch to its end.")
@@ -579,10 +579,12 @@ def predict(
 
     Running the same command again after an interruption carries on from the chunks written.
     """
-    if backend != "local" and (chunk_rows or workers):
-        raise click.UsageError(f"--chunk-rows and --workers do not apply to the {backend} backend")
-    if backend == "local" and instance_type:
-        raise click.UsageError("--instance-type does not apply to the local backend")
+    if backend != "local" and workers:
+        raise click.UsageError(f"--workers does not apply to the {backend} backend")
+    if backend == "sagemaker" and chunk_rows:
+        raise click.UsageError("--chunk-rows does not apply to SageMaker (it splits the input into lines itself)")
+    if backend != "sagemaker" and instance_type:
+        raise click.UsageError(f"--instance-type does not apply to the {backend} backend")
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)

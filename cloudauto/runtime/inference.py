@@ -54,6 +54,9 @@ def _check_release(info: dict[str, Any], model_dir: Path) -> None:
 class Model:
     """A loaded predictor and the columns it expects."""
 
+    batch_header: Optional[bytes] = None  # a batch transform's column names, where its CSV lines come without them
+    batch_probabilities = False
+
     def __init__(self, model_dir: str | os.PathLike):
         self.dir = Path(model_dir)
         info_path = self.dir / MODEL_INFO

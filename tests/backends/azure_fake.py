@@ -35,7 +35,11 @@ class Response(HttpResponse):
         self.status_code = status
         self.reason = "OK" if status < 400 else "Error"
         self._body = b"" if body is None else json.dumps(body).encode()
-        self.headers = {"Content-Type": "application/json", "x-ms-request-id": str(uuid.uuid4()), **(headers or {})}
+        from azure.core.utils import CaseInsensitiveDict  # as a real transport's: generated clients look up "content-type"
+
+        self.headers = CaseInsensitiveDict(
+            {"Content-Type": "application/json", "x-ms-request-id": str(uuid.uuid4()), **(headers or {})}
+        )
         self.content_type = "application/json"
 
     def body(self) -> bytes:
@@ -57,6 +61,19 @@ class Response(HttpResponse):
     def iter_bytes(self, **kwargs: Any):
         yield self._body
 
+    def stream_download(self, pipeline: Any, **kwargs: Any) -> Any:  # a blob's download reads the body as a stream
+        class Stream:  # azure-core's StreamDownloadGenerator: the storage client hangs the blob's properties on it
+            def __init__(self, response: Response, chunks: list[bytes]):
+                self.response, self.content_length, self._chunks = response, len(response._body), iter(chunks)
+
+            def __iter__(self) -> Any:
+                return self
+
+            def __next__(self) -> bytes:
+                return next(self._chunks)
+
+        return Stream(self, [self._body])
+
     @property
     def raw(self) -> Response:
         return self
@@ -71,6 +88,7 @@ class FakeWorkspace(HttpTransport):
         self.runs: dict[str, dict] = {}  # run history's view of child runs
         self.logs: dict[str, dict[str, str]] = {}  # run -> log file name -> text
         self.tracking_uri = tracking_uri
+        self.invocations: list[dict] = []
         self.keys = {"primaryKey": "key-" + uuid.uuid4().hex[:8], "secondaryKey": "other"}
         self.scoring_uri = "https://unset.inference.ml.azure.com/score"
         self.store["/datastores/workspaceblobstore"] = {  # where local data inputs are uploaded
@@ -106,6 +124,8 @@ class FakeWorkspace(HttpTransport):
         url = urlparse(request.url)
         if url.hostname and url.hostname.endswith("blob.core.windows.net"):
             return self._blob(request, url, body)
+        if url.hostname and url.hostname.endswith(".inference.ml.azure.com") and url.path == "/jobs":
+            return self._invoke(request, url, body)
         path, query = url.path, parse_qs(url.query)
         if path == "/discovery":  # the workspace's regional service endpoints
             base = f"https://{url.hostname}"
@@ -226,20 +246,69 @@ class FakeWorkspace(HttpTransport):
         if rest.startswith("/models/"):
             props["flavors"] = props.get("flavors") or {}  # the service answers {} where the SDK sent null
         headers: dict[str, str] = {}
-        if rest.startswith("/onlineEndpoints/"):
+        if rest.startswith(("/onlineEndpoints/", "/batchEndpoints/")):
             props["provisioningState"] = "Succeeded"
-            if "/deployments/" not in rest:
+            if rest.startswith("/batchEndpoints/") and "/deployments/" not in rest:
+                props["scoringUri"] = f"https://{rest.split('/')[2]}.eastus.inference.ml.azure.com/jobs"
+            elif "/deployments/" not in rest:
                 props["scoringUri"] = self.scoring_uri
             operation = f"https://management.azure.com{WS_PATH}/operations/{uuid.uuid4().hex}?api-version=2024-10-01"
             headers = {"Azure-AsyncOperation": operation, "Retry-After": "0"}
         self.store[rest] = resource
         return Response(request, 201 if headers else 200, resource, headers)
 
+    def _invoke(self, request: Any, url: Any, body: Any) -> Response:
+        """A batch endpoint's invocation: a pipeline job, as the service starts one for the deployment."""
+        name = f"batchjob-{uuid.uuid4().hex[:12]}"
+        sent = json.loads(body)
+        self.invocations.append({"endpoint": url.hostname.split(".")[0], "headers": dict(request.headers), "body": sent})
+        job = {
+            "id": f"{WS_PATH}/jobs/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "properties": {"jobType": "Pipeline", "status": "Running", "jobs": {}, "inputs": {}, "outputs": {}, "settings": {}},
+        }
+        self.store[f"/jobs/{name}"] = job
+        return Response(request, 200, job)
+
+    def put_blob(self, uri: str, data: bytes) -> None:
+        """A file on the default datastore (azureml://datastores/workspaceblobstore/paths/...), as a job writes its output."""
+        self.blobs[f"/container/{uri.split('/paths/', 1)[1]}"] = data
+
+    def _list(self, request: Any, url: Any) -> Response:
+        prefix = (parse_qs(url.query).get("prefix") or [""])[0]
+        container = url.path.strip("/")
+        names = sorted(k[len(container) + 2 :] for k in self.blobs if k.startswith(f"/{container}/{prefix}"))
+        items = "".join(
+            f"<Blob><Name>{n}</Name><Properties><Content-Length>{len(self.blobs[f'/{container}/{n}'])}</Content-Length>"
+            "<BlobType>BlockBlob</BlobType></Properties></Blob>"
+            for n in names
+        )
+        xml = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<EnumerationResults ServiceEndpoint="https://{url.hostname}/" ContainerName="{container}">'
+            f"<Prefix>{prefix}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>"
+        )
+        response = Response(request, 200, None, {"Content-Type": "application/xml"})
+        response._body, response.content_type = xml.encode(), "application/xml"
+        return response
+
     def _blob(self, request: Any, url: Any, body: Any) -> Response:
         key = url.path
+        if request.method == "GET" and "comp=list" in url.query:
+            return self._list(request, url)
         if request.method == "GET" and key in self.blobs:
-            response = Response(request, 200, None, {"Content-Length": str(len(self.blobs[key])), "Content-Type": "text/plain"})
-            response._body = self.blobs[key]
+            data = self.blobs[key]
+            headers = {
+                "Content-Length": str(len(data)),
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes 0-{max(len(data) - 1, 0)}/{len(data)}",
+                "x-ms-blob-type": "BlockBlob",
+                "ETag": '"0x1"',
+                "Last-Modified": "Wed, 02 Dec 2026 00:00:00 GMT",
+            }
+            response = Response(request, 200, None, headers)
+            response._body, response.content_type = data, "application/octet-stream"
             return response
         if request.method in ("HEAD", "GET"):
             if key in self.blobs:

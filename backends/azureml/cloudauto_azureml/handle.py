@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NotSupportedError, Trial, TrialStatus
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.models import Engine, JobSpec
 
@@ -177,6 +177,23 @@ class AzureMLJob(JobHandle):
     def cancel(self) -> None:
         poller = azure_call(f"cancel {self.id}", self.client.jobs.begin_cancel, self.id)
         azure_call(f"cancel {self.id}", poller.result)
+
+    def predict_batch(
+        self, input: str | Path, output: str | Path, *, probabilities: bool = False, trial: Optional[int] = None, **options: Any
+    ) -> Any:
+        """A batch endpoint's model deployment, invoked on the input (see batch.py); options: endpoint, chunk_rows,
+        mini_batch_size, instance_count, max_concurrency_per_instance, max_retries, timeout, error_threshold."""
+        import inspect
+
+        from .batch import predict_batch
+
+        allowed = set(inspect.signature(predict_batch).parameters) - {"job", "source", "output", "probabilities", "trial"}
+        if set(options) - allowed:
+            raise NotSupportedError(
+                f"Azure ML's predict_batch takes no {', '.join(sorted(set(options) - allowed))}; it takes "
+                f"probabilities, trial, {', '.join(sorted(allowed))}"
+            )
+        return predict_batch(self, input, output, probabilities=probabilities, trial=trial, **options)
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None

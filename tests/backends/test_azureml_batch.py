@@ -1,0 +1,167 @@
+"""Azure ML batch inference through the real MLClient against the recording workspace: the batch endpoint,
+the model deployment read field by field, the invocation; then the service's part played as a batch
+deployment plays it (cloudauto's scoring script, init() then run() on mini-batches of the uploaded chunk
+files, finishing out of order, each returned line appended) on a real iris model, and the output read back."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus
+
+from ..conftest import ROOT
+
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory) -> Path:
+    """A model as the Azure entry saves it (run_trial, GBM): what the deployment's AZUREML_MODEL_DIR holds."""
+    from cloudauto.runtime.autogluon_trial import run_trial
+    from job_specs import make_data
+
+    root = tmp_path_factory.mktemp("az-batch")
+    make_data.iris(root)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml", overrides=[f"data.train={root}/iris/train.csv", "data.test=null"]
+    )
+    run_trial(spec, {"models": "GBM", "time_limit": 20}, root / "out", lambda value: False)
+    return root / "out"
+
+
+def rows(n: int, seed: int = 0) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    low, high = np.array([4.3, 2.0, 1.0, 0.1]), np.array([7.9, 4.4, 6.9, 2.5])
+    return pd.DataFrame(np.round(rng.uniform(low, high, size=(n, 4)), 1), columns=FEATURES)
+
+
+def _job(workspace, tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    from job_specs import make_data
+
+    fake, _ = workspace
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml",
+        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
+    )
+    job = cloudauto.submit(spec, backend="azureml")
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
+    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
+    fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
+    return job, run.info.run_id
+
+
+def test_the_batch_deployment_and_the_invocation_read_field_by_field(workspace, tmp_path):
+    fake, _ = workspace
+    job, child = _job(workspace, tmp_path)
+    rows(30).to_csv(tmp_path / "nightly.csv", index=False)
+    batch = job.predict_batch(
+        tmp_path / "nightly.csv", tmp_path / "scored.csv", probabilities=True, chunk_rows=10, max_concurrency_per_instance=3
+    )
+    (endpoint,) = fake.sent("PUT", "/batchEndpoints/iris-classification-batch?")
+    assert endpoint["tags"] == {"cloudauto:job": job.id}
+    (deployment,) = fake.sent("PUT", "/batchEndpoints/iris-classification-batch/deployments/cloudauto?")
+    props = deployment["properties"]
+    assert props["miniBatchSize"] == 1 and props["maxConcurrencyPerInstance"] == 3
+    assert props["outputAction"] == "AppendRow" and props["outputFileName"] == "predictions.jsonl"
+    assert props["errorThreshold"] == 0 and props["loggingLevel"] == "info"
+    assert props["retrySettings"] == {"maxRetries": 3, "timeout": "PT5M"}
+    assert props["resources"]["instanceCount"] == 1
+    assert props["environmentVariables"] == {"CLOUDAUTO_BATCH_PROBABILITIES": "1"}
+    assert props["environmentId"].endswith("/environments/autogluon/versions/1")
+    assert props["model"]["assetId"].endswith("/models/iris-classification-model/versions/1")
+    assert props["codeConfiguration"]["scoringScript"] == "batch_score.py"
+    assert props["compute"].endswith("/computes/cpu-cluster")
+    (model,) = fake.sent("PUT", "/models/")
+    assert model["properties"]["modelUri"] == f"azureml://jobs/{child}/outputs/model/paths/model/"
+    (invocation,) = fake.invocations
+    assert invocation["endpoint"] == "iris-classification-batch"
+    assert invocation["headers"]["azureml-model-deployment"] == "cloudauto"
+    sent = invocation["body"]["properties"]
+    assert sent["inputData"]["UriFolder"]["jobInputType"] == "UriFolder"
+    assert sent["inputData"]["UriFolder"]["uri"].startswith("azureml://datastores/workspaceblobstore/paths/LocalUpload/")
+    assert sent["outputData"]["score"] == {"jobOutputType": "UriFile", "uri": batch.record["result_uri"]}
+    assert batch.record["rows"] == 30 and [i["rows"] for i in batch.record["inputs"]] == [30]
+    chunks = sorted(k.rsplit("/", 1)[-1] for k in fake.blobs if "/input/" in k)
+    assert chunks == ["0000-000000000000.csv", "0000-000000000010.csv", "0000-000000000020.csv", "manifest.json"]
+
+
+def test_the_scoring_script_on_shuffled_mini_batches_gives_the_rows_back_in_order(workspace, tmp_path, iris_model):
+    fake, _ = workspace
+    job, _ = _job(workspace, tmp_path)
+    first = rows(25, 1).astype(object)
+    first.loc[17, FEATURES[2]] = "long"
+    second = rows(12, 2)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first.to_csv(folder / "a.csv", index=False)
+    second.to_parquet(folder / "b.parquet", index=False)
+    batch = job.predict_batch(folder, tmp_path / "scored.parquet", chunk_rows=8)
+
+    # the service's part: the uploaded chunk files, in mini-batches of one finishing in any order
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for key, data in fake.blobs.items():
+        if "/input/" in key:
+            (staged / key.rsplit("/", 1)[-1]).write_bytes(data)
+    files = sorted(str(p) for p in staged.iterdir())
+    random.Random(3).shuffle(files)
+    (deployment,) = fake.sent("PUT", "/batchEndpoints/iris-classification-batch/deployments/cloudauto")
+    settings = deployment["properties"]
+    probe = (
+        "import json, sys\nfrom cloudauto.runtime.azureml_batch import init, run\ninit()\n"
+        "lines = []\nfor path in json.loads(sys.argv[1]):\n    lines += run([path])\n"
+        "print('\\n'.join(lines))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "AZUREML_MODEL_DIR": str(iris_model), **settings["environmentVariables"]},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    fake.put_blob(batch.record["result_uri"], done.stdout.encode())
+    fake.set_status(batch.id, "Completed")
+    assert batch.wait(poll=0.05) is JobStatus.COMPLETED
+    result = pd.read_parquet(tmp_path / "scored.parquet")
+    from autogluon.tabular import TabularPredictor
+
+    predictor = TabularPredictor.load(str(iris_model / "model"))
+    good = [i for i in range(25) if i != 17]
+    expected = [*predictor.predict(rows(25, 1).iloc[good]).tolist(), *predictor.predict(second).tolist()]
+    assert len(result) == 37 and result["prediction"].drop(index=17).tolist() == expected
+    (failure,) = batch.failures()
+    assert failure.row == 17 and failure.reason == "column 'petal length (cm)' takes numbers, not 'long'"
+    assert failure.file.endswith("a.csv")
+
+
+def test_a_lost_mini_batch_is_refused_rather_than_misaligned_and_bad_calls_say_why(workspace, tmp_path):
+    fake, _ = workspace
+    job, _ = _job(workspace, tmp_path)
+    rows(6).to_csv(tmp_path / "in.csv", index=False)
+    batch = job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=3)
+    lines = [json.dumps({"file": 0, "row": r, "prediction": 0}) for r in (0, 1, 2)]  # the second chunk's rows are missing
+    fake.put_blob(batch.record["result_uri"], "\n".join(lines).encode())
+    fake.set_status(batch.id, "Completed")
+    with pytest.raises(cloudauto.CloudautoError, match="answered 3 rows for 6; the output would be misaligned"):
+        batch.wait(poll=0.05)
+    assert not (tmp_path / "out.csv").exists()
+    with pytest.raises(cloudauto.CloudautoError, match="takes no workers"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", workers=2)
+    with pytest.raises(cloudauto.CloudautoError, match="the output is a .csv or .parquet file"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.json")
