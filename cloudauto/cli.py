@@ -585,6 +585,8 @@ def predict(
         raise click.UsageError("--chunk-rows does not apply to SageMaker (it splits the input into lines itself)")
     if backend != "sagemaker" and instance_type:
         raise click.UsageError(f"--instance-type does not apply to the {backend} backend")
+    if backend == "azureml" and not wait:  # the reader's manifest lives in this process: nothing could pick it up later
+        raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)

@@ -164,3 +164,26 @@ def test_a_killed_batch_carries_on_from_its_chunks_when_the_command_runs_again(i
     result = pd.read_csv(out)
     assert len(result) == 60_000
     assert result["prediction"].tolist() == in_process(job, frame)["prediction"].tolist()
+
+
+def test_the_cli_prints_failed_rows_and_exits_4_and_refuses_options_of_other_backends(iris_job, tmp_path):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    job, _ = iris_job
+    frame = rows(12).astype(object)
+    frame.loc[4, FEATURES[1]] = "??"
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")])
+    assert done.exit_code == 4, done.output
+    assert "row 4: column 'sepal width (cm)' takes numbers, not '??'" in done.output
+    assert "1 rows failed" in done.output and len(pd.read_csv(tmp_path / "out.csv")) == 12
+    for args, message in (
+        (["--backend", "sagemaker", "--workers", "2"], "--workers does not apply to the sagemaker backend"),
+        (["--backend", "azureml", "--no-wait"], "read back by the command that started it"),
+        (["--instance-type", "ml.m5.large"], "--instance-type does not apply to the local backend"),
+    ):
+        refused = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), *args])
+        assert refused.exit_code == 64 and message in refused.output, refused.output

@@ -135,3 +135,57 @@ def test_autogluon_trains_in_the_container_and_the_model_serves_from_one(runs_di
     from cloudauto_local.paths import endpoints_dir
 
     assert not list(endpoints_dir().glob(f"{endpoint.name}*"))  # its record and its code folder are gone too
+
+
+MULTIMODAL_IMAGE = "cloudauto-local:multimodal"
+
+
+def _multimodal_image() -> str:
+    """Why the MultiModal image is not here, or '' when it is (make image-multimodal builds it)."""
+    import docker
+
+    try:
+        labels = docker.from_env().images.get(MULTIMODAL_IMAGE).labels or {}
+    except Exception:
+        return f"{MULTIMODAL_IMAGE} is not built (make image-multimodal: about 7 GB; make test builds the tabular image only)"
+    return "" if labels.get("cloudauto.multimodal") == "true" else f"{MULTIMODAL_IMAGE} has no cloudauto.multimodal=true label"
+
+
+def test_an_image_trial_trains_in_the_multimodal_image_from_its_channels_and_serves_from_one(runs_dir, tmp_path):
+    """The table's folder and the checkpoint folder as channels, the SageMaker entry under the toolkit, AutoMM
+    in the container; the model (which no longer needs its checkpoint) serves image bytes from a container."""
+    why = _multimodal_image()
+    if why:
+        pytest.skip(why)
+    import json
+    import shutil
+    import urllib.request
+
+    import pandas as pd
+
+    from .multimodal_specs import image_spec
+
+    spec = image_spec(
+        tmp_path,
+        "backends.local.mode=docker",
+        f"backends.local.image={MULTIMODAL_IMAGE}",
+        'sweep.space."model.timm_image.checkpoint_name"=./data/checkpoints/resnet10t',
+        "limits.max_concurrent_trials=1",
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False, timeout=900) is JobStatus.COMPLETED, job.logs(0)[-4000:]
+    (trial,) = job.trials()
+    assert trial.objective is not None and "test_accuracy" in trial.scores
+    assert "/opt/ml/input/data/checkpoint_0" in job.logs(0)  # trained from the folder its channel brought
+    shutil.rmtree(tmp_path / "data" / "checkpoints")  # the serving container has the model alone
+    endpoint = job.deploy(name=f"docker-mm-{job.id[-4:]}", mode="docker")
+    try:
+        image = tmp_path / "data" / "digits" / pd.read_csv(tmp_path / "data" / "digits" / "small_test.csv")["image"][0]
+        request = urllib.request.Request(
+            endpoint.url + "/invocations", data=image.read_bytes(), headers={"Content-Type": "image/png"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            (answer,) = json.loads(response.read())
+        assert {"prediction", "proba_0", "proba_9"} <= set(answer)
+    finally:
+        endpoint.delete()

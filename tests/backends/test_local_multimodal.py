@@ -110,6 +110,14 @@ def test_an_image_sweep_over_two_backbones_is_served_and_scored_with_image_files
     body, content_type = transform_fn(model, bytearray(images[2].read_bytes()), "image/png", "application/json")
     assert content_type == "application/json" and json.loads(body)[0]["prediction"] == served["prediction"][2]
 
+    # batch inference of a table of image paths (relative to the table, as in training data)
+    test.to_csv(mm_data / "digits" / "batch12.csv", index=False)
+    batch = job.predict_batch(mm_data / "digits" / "batch12.csv", tmp_path / "scored.csv", probabilities=True, workers=1)
+    assert batch.wait(progress=False, timeout=600).value == "completed", batch.logs()
+    scored = batch.result()
+    assert [str(p) for p in scored["prediction"]] == [str(p) for p in served["prediction"]]
+    assert {f"proba_{c}" for c in range(10)} <= set(scored.columns) and batch.failures() == []
+
 
 def test_a_policy_stops_a_weak_image_fit_mid_way(runs_dir, mm_data):
     space = (
