@@ -49,6 +49,7 @@ def main() -> int:
                 f"data.test={root}/iris/test.csv",
                 "sweep.space={models: GBM, time_limit: 30}",
                 "limits.max_trials=1",
+                "limits.max_concurrent_trials=1",
             ],
         )
         job = cloudauto.submit(spec, backend="local")
