@@ -604,6 +604,22 @@ def predict(
     return EXIT_OK if status.value == "completed" and not failures else EXIT_JOB_FAILED
 
 
+@main.command(name="mlflow")
+@click.argument("job_id")
+@click.option("--tracking-uri", required=True, help="A folder, a file:// or sqlite:/// URI, or an MLflow server.")
+@click.option("--experiment", help="The MLflow experiment (default: the spec's name).")
+def mlflow_(job_id: str, tracking_uri: str, experiment: Optional[str]) -> int:
+    """Record a local job in MLflow: a parent run, a child run per trial (again later: brought up to date)."""
+    job = _job("local", job_id)
+    from cloudauto_local.mlflow_export import export
+    from cloudauto_local.mlflow_export import tracking_uri as resolved
+
+    uri = resolved(tracking_uri, os.getcwd())
+    parent = export(job, uri, experiment)
+    click.echo(f"{parent}\t{uri}")
+    return EXIT_OK
+
+
 @main.command()
 @click.argument("endpoint_name")
 @click.argument("data", type=click.Path(path_type=Path))

@@ -25,6 +25,13 @@ class LocalMode(str, Enum):
     DOCKER = "docker"
 
 
+class MlflowSettings(_Settings):
+    tracking_uri: str = Field(
+        ..., min_length=1, description="Where the sweep is recorded: a folder, file:// or sqlite:/// URI, or a server"
+    )
+    experiment_name: Optional[str] = Field(None, min_length=1, description="Default: the spec's name")
+
+
 class LocalSettings(_Settings):
     mode: LocalMode = LocalMode.PROCESS
     image: Optional[str] = Field(None, min_length=1, description="Container image for docker mode")
@@ -32,6 +39,7 @@ class LocalSettings(_Settings):
     run_dir: Optional[str] = Field(
         None, min_length=1, description="Where this job's files are kept (relative to the spec); default <CLOUDAUTO_HOME>/runs"
     )
+    mlflow: Optional[MlflowSettings] = Field(None, description="Record the sweep in MLflow: a parent run, a child run per trial")
 
 
 class SageMakerSettings(_Settings):

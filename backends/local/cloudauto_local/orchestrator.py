@@ -384,9 +384,26 @@ class Orchestrator:
                 worker.send(type="exit")
                 self._retire(worker)
         final, reason = self._outcome(self.store.trials(), ended_by)
+        self._record_in_mlflow(final, reason)  # before the status: a wait() that returns finds the record there
         self.store.set_job(status=final, ended=time.time(), reason=reason)
         log.info("job %s: %s", final.value, reason)
         return final
+
+    def _record_in_mlflow(self, final: JobStatus, reason: str) -> None:
+        """backends.local.mlflow: the ended sweep as a parent run with a child run per trial."""
+        settings = self.spec.backends.local.mlflow
+        if settings is None:
+            return
+        from .handle import LocalJobHandle
+        from .mlflow_export import export, tracking_uri
+
+        uri = tracking_uri(settings.tracking_uri, self.base_dir)
+        try:
+            parent = export(LocalJobHandle(self.store.dir), uri, settings.experiment_name, ended=(final, reason))
+        except Exception as exc:  # the sweep has ended as it has; the record is what failed
+            log.warning("mlflow: could not record the sweep in %s: %s: %s", uri, type(exc).__name__, exc)
+            return
+        log.info("mlflow: the sweep is run %s in %s", parent, uri)
 
     def _outcome(self, trials: list[Trial], ended_by: Optional[str]) -> tuple[JobStatus, str]:
         """How the job ended, and why: a budget that ends with a result is a completed job."""

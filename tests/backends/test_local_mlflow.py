@@ -1,0 +1,109 @@
+"""Local sweeps in MLflow: recorded by the scheduler when a job with backends.local.mlflow ends, or by
+`cloudauto mlflow JOB`; read back through mlflow's own search_runs and metric history, from a file store
+and from a SQLite one."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus, TrialStatus
+
+from ..conftest import ROOT
+
+SCRIPT = """
+    import argparse
+    import cloudauto
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quality", type=float)
+    args = parser.parse_args()
+    for step in range(1, 7):
+        verdict = cloudauto.report(score=args.quality * step / 6, step=step)
+        if verdict.should_stop:
+            break
+"""
+
+
+def test_a_sweep_with_backends_local_mlflow_is_a_parent_run_with_a_child_per_trial(runs_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / "spec.yaml").write_text(
+        textwrap.dedent("""\
+        name: tracked
+        task: custom
+        engine: command
+        command: {run: "python train.py --quality ${{sweep.quality}}", code: code}
+        metric: {name: score, goal: maximize}
+        sweep:
+          sampling: grid
+          space: {quality: {choice: [0.9, 0.1]}}
+          early_termination: {policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}
+        limits: {max_trials: 2, max_concurrent_trials: 1}
+        backends: {local: {mlflow: {tracking_uri: ./mlflow.db}}}
+        """)
+    )
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="local")
+    assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED
+    assert "mlflow: the sweep is run" in job.logs()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # relative to the spec's folder
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    parent = next(r for r in runs if r.data.tags["cloudauto_trial"] == "parent")
+    children = sorted(
+        (r for r in runs if r.data.tags["cloudauto_trial"] != "parent"), key=lambda r: r.data.tags["cloudauto_trial"]
+    )
+    assert len(runs) == 3 and parent.info.status == "FINISHED" and parent.data.tags["cloudauto_job"] == job.id
+    assert parent.data.params["policy"] == "median_stopping" and parent.data.metrics["best_score"] == pytest.approx(0.9)
+    good, weak = children
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert good.data.params == {"quality": "0.9"} and good.info.status == "FINISHED"
+    assert weak.info.status == "KILLED" and weak.data.tags["cloudauto_status"] == TrialStatus.TERMINATED.value
+    assert "median stopping" in weak.data.tags["cloudauto_reason"]
+    history = client.get_metric_history(good.info.run_id, "score")
+    assert [(m.step, round(m.value, 4)) for m in history] == [(s, round(0.9 * s / 6, 4)) for s in range(1, 7)]
+    assert good.data.metrics["objective"] == pytest.approx(0.9)
+
+
+@pytest.mark.slow
+def test_cloudauto_mlflow_records_a_finished_autogluon_job_with_its_model_once(runs_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from cloudauto.cli import main as cli
+    from job_specs import make_data
+
+    make_data.iris(tmp_path / "data")
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "iris.yaml",
+        overrides=[
+            f"data.train={tmp_path}/data/iris/train.csv",
+            f"data.test={tmp_path}/data/iris/test.csv",
+            "sweep.space={models: GBM, time_limit: 20}",
+            "limits.max_trials=1",
+            "limits.max_concurrent_trials=1",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED
+    monkeypatch.chdir(tmp_path)  # ./tracking.db is relative to the working folder
+    uri = "./tracking.db"
+    runner = CliRunner()
+    for _ in range(2):  # once more: brought up to date, nothing doubled
+        done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", uri, "--experiment", "iris-local"])
+        assert done.exit_code == 0, done.output
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'tracking.db'}")
+    experiment = client.get_experiment_by_name("iris-local")
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()  # beside the database
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    (child,) = [r for r in runs if r.data.tags["cloudauto_trial"] == "0"]
+    assert child.data.params == {"models": "GBM", "time_limit": "20"}
+    assert child.data.metrics["test_accuracy"] > 0.8 and child.info.status == "FINISHED"
+    names = [a.path for a in client.list_artifacts(child.info.run_id, "model")]
+    assert "model/cloudauto_model.json" in names
+    refused = runner.invoke(cli, ["mlflow", "no-such-job", "--tracking-uri", uri])
+    assert refused.exit_code != 0 and "no-such-job" in refused.output
