@@ -4,6 +4,7 @@ Import the one for your framework; each imports that framework only when it is i
 
     from cloudauto.integrations.huggingface import CloudautoCallback   # transformers.Trainer
     from cloudauto.integrations.lightning import CloudautoCallback     # lightning.pytorch.Trainer
+    from cloudauto.integrations.keras import CloudautoCallback         # Keras 3 model.fit
 
 Each reports every numeric metric of an evaluation (the spec's metric among them) in one
 `cloudauto.report` call, so the same callback works on every backend (the local worker's

@@ -91,6 +91,33 @@ LIGHTNING_SCRIPT = """
 """
 
 
+KERAS_SCRIPT = """
+    import argparse, os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import numpy as np
+    from cloudauto.integrations.keras import CloudautoCallback
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quality", type=float)
+    parser.add_argument("--epochs", type=int)
+    args = parser.parse_args()
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("int64")
+
+    class Score(keras.callbacks.Callback):  # a score the test controls, in the logs the next callback reads
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = args.quality * (epoch + 1) / args.epochs
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callback = CloudautoCallback()
+    model.fit(x, y, validation_data=(x, y), epochs=args.epochs, batch_size=16, verbose=0, callbacks=[Score(), callback])
+    print(f"training ended: stopped={callback.stopped} after {len(model.history.epoch)} epochs", flush=True)
+"""
+
+
 def _spec(tmp_path: Path, script: str, metric: str) -> cloudauto.JobSpec:
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "train.py").write_text(textwrap.dedent(script))
@@ -113,8 +140,12 @@ def _spec(tmp_path: Path, script: str, metric: str) -> cloudauto.JobSpec:
 
 @pytest.mark.parametrize(
     ("script", "metric", "others"),
-    [(HF_SCRIPT, "eval_score", "eval_accuracy"), (LIGHTNING_SCRIPT, "val_score", "val_loss")],
-    ids=["transformers", "lightning"],
+    [
+        (HF_SCRIPT, "eval_score", "eval_accuracy"),
+        (LIGHTNING_SCRIPT, "val_score", "val_loss"),
+        (KERAS_SCRIPT, "val_score", "val_accuracy"),
+    ],
+    ids=["transformers", "lightning", "keras"],
 )
 def test_a_framework_sweep_reports_each_evaluation_and_the_weak_trial_ends_itself(runs_dir, tmp_path, script, metric, others):
     job = cloudauto.submit(_spec(tmp_path, script, metric), backend="local")
@@ -128,3 +159,19 @@ def test_a_framework_sweep_reports_each_evaluation_and_the_weak_trial_ends_itsel
     weak_log = job.logs(weak.number)
     assert "training ended: stopped=True" in weak_log  # the framework ended its loop; the script ran on to the end
     assert len(weak.metrics) < 6
+
+
+def test_seed_004_as_a_spec_fine_tunes_a_vit_and_the_median_rule_stops_the_weak_rate(runs_dir):
+    from ..conftest import ROOT
+
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "hf_image_finetune" / "spec.yaml",
+        overrides=["sweep.space={learning_rate: {choice: [0.003, 0.00001]}, epochs: {choice: [10]}}"],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False, timeout=600) is JobStatus.COMPLETED, job.logs(0)[-3000:]
+    good, weak = job.trials()
+    assert good.status is TrialStatus.COMPLETED and len(good.metrics) == 10 and good.objective > 0.4  # ten classes
+    assert "training ended: all epochs ran" in job.logs(good.number)
+    assert weak.status is TrialStatus.TERMINATED and len(weak.metrics) < 10
+    assert "training ended: stopped by the sweep's policy" in job.logs(weak.number)
