@@ -279,7 +279,7 @@ def test_cli_score_and_delete(deployed, tmp_path):
         bad = subprocess.run([exe, "score", "iris-cli", str(root / "iris" / "test.csv"), *args], capture_output=True, text=True)
         assert bad.returncode == code and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     bad = subprocess.run([exe, "score", "iris-cli", str(image)], capture_output=True, text=True)
-    assert bad.returncode == 5 and "photo.png is an image: this endpoint scores rows" in bad.stderr, bad.stderr
+    assert bad.returncode == 5 and "photo.png is an image: this call scores rows" in bad.stderr, bad.stderr
     assert subprocess.run([exe, "delete-endpoint", "iris-cli"], capture_output=True).returncode == 0
     with pytest.raises(ScoringError):
         HTTPScorer(temp.url, retries=0, timeout=2).score(pd.read_csv(root / "iris" / "test.csv"))
