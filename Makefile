@@ -84,6 +84,7 @@ bench: install-all .venv-core/.core
 	$(BIN)/python bench/compile_time.py --backend azureml --json bench/results/compile_azureml.json
 	$(BIN)/python bench/endpoint_latency.py --json bench/results/endpoint_latency.json
 	$(BIN)/python bench/batch_predict.py --json bench/results/batch_predict.json
+	$(BIN)/python bench/example_sweeps.py --json bench/results/example_sweeps.json
 	$(BIN)/python bench/sampler_proposals.py --json bench/results/sampler_proposals.json
 
 lint: install-all

@@ -5,7 +5,9 @@ from reading the CSV to writing the predictions as CSV:
 
 1. in process: `pd.read_csv`, one `TabularPredictor.predict` over every row, `to_csv`;
 2. `job.predict_batch` with 2 worker processes (chunks of 100k rows), from the call to the
-   written output file.
+   written output file;
+3. why: `predictor.predict` on 100k rows in a fresh process with OMP_NUM_THREADS=1 and =2 (the
+   median of 5), which says how much of the second core the model's own threads already use.
 
     python bench/batch_predict.py [--rows 1000000] [--workers 2] [--json bench/results/batch_predict.json]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +25,34 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+THREADS = """
+import json, statistics, sys, time
+import numpy as np, pandas as pd
+from autogluon.tabular import TabularPredictor
+predictor = TabularPredictor.load(sys.argv[1])
+predictor.persist()
+rng = np.random.default_rng(1)
+rows = pd.DataFrame(np.round(rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(100_000, 4)), 1),
+                    columns=json.loads(sys.argv[2]))
+predictor.predict(rows)
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    predictor.predict(rows)
+    times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+
+def predict_seconds(model_dir: str, features: list[str], threads: int) -> float:
+    """predict on 100k rows in a fresh process whose OpenMP has `threads` threads (set before LightGBM loads)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS, model_dir, json.dumps(features)], env=env, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -75,6 +106,8 @@ def main() -> int:
         batched = time.perf_counter() - t
         assert status.value == "completed", batch.logs()
         same = pd.read_csv(root / "batch.csv")["prediction"].equals(pd.read_csv(root / "in_process.csv")["prediction"])
+        model_dir = str(Path(job.best_trial().artifacts["dir"]) / "model")
+        one, two = predict_seconds(model_dir, features, 1), predict_seconds(model_dir, features, 2)
 
     result = {
         "rows": args.rows,
@@ -87,6 +120,9 @@ def main() -> int:
         "predict_batch_rows_per_s": round(args.rows / batched),
         "speedup": round(in_process / batched, 2),
         "same_predictions": bool(same),
+        "predict_100k_s_1_thread": round(one, 3),
+        "predict_100k_s_2_threads": round(two, 3),
+        "thread_speedup": round(one / two, 2),
     }
     print(json.dumps(result, indent=2))
     if args.json:

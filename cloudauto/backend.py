@@ -312,6 +312,10 @@ class JobHandle(abc.ABC):
         )
 
 
+class BatchError(CloudautoError):
+    """A batch cannot be scored as asked (its input, its output, or answers that do not line up with the input)."""
+
+
 class BatchInterrupted(CloudautoError):
     """The process running a batch is gone before the end; running the same command again carries it on."""
 
@@ -505,6 +509,7 @@ class Backend(abc.ABC):
 
 __all__ = [
     "Backend",
+    "BatchError",
     "BatchInterrupted",
     "BatchJob",
     "CompileError",

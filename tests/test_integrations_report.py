@@ -25,8 +25,6 @@ def test_only_finite_numbers_with_valid_names_are_reported(capsys):
 
 
 def test_the_integrations_import_no_framework_until_one_is_chosen():
-    code = (
-        "import sys, cloudauto.integrations; print(sorted(m for m in ('transformers', 'lightning', 'torch', 'keras') if m in sys.modules))"
-    )
+    code = "import sys, cloudauto.integrations; print(sorted(m for m in ('transformers', 'lightning', 'torch', 'keras') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

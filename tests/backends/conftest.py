@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,39 @@ def datasets(tmp_path_factory) -> Path:
     make_data.iris(out)
     make_data.diabetes(out)
     return out
+
+
+@contextlib.contextmanager
+def finished_iris_job(root: Path) -> Iterator:
+    """One finished iris trial (GBM, 30 s) in a home under `root` of its own, for a module's shared fixture."""
+    import cloudauto
+    from cloudauto.backend import JobStatus
+    from job_specs import make_data
+
+    from ..conftest import ROOT
+
+    old = os.environ.get("CLOUDAUTO_HOME")
+    os.environ["CLOUDAUTO_HOME"] = str(root / "home")
+    try:
+        make_data.iris(root)
+        spec = cloudauto.JobSpec.from_file(
+            ROOT / "job_specs" / "iris.yaml",
+            overrides=[
+                f"data.train={root}/iris/train.csv",
+                f"data.test={root}/iris/test.csv",
+                "sweep.space={models: GBM, time_limit: 30}",
+                "limits.max_trials=1",
+                "limits.max_concurrent_trials=1",
+            ],
+        )
+        job = cloudauto.submit(spec, backend="local")
+        assert job.wait(progress=False) is JobStatus.COMPLETED
+        yield job
+    finally:
+        if old is None:
+            os.environ.pop("CLOUDAUTO_HOME", None)
+        else:
+            os.environ["CLOUDAUTO_HOME"] = old
 
 
 def alive(pid: int) -> bool:

@@ -116,6 +116,33 @@ class FakeTuner:
         return name
 
 
+# What a SageMaker serving container does around the handler, for a probe script run in a process of its own:
+# the repacked model's code/ on the path, sagemaker-inference's Transformer, and the model server's context (its
+# request headers, the response's content type and status). The probe sets `served` (the extracted model.tar.gz).
+INFERENCE_TOOLKIT = """sys.path.insert(0, served + "/code")
+from sagemaker_inference.transformer import Transformer
+
+
+class Context:
+    def __init__(self, headers):
+        self.system_properties = {"model_dir": served}
+        self.request_processor = [self]
+        self.headers, self.status, self.content_type = headers, 200, None
+
+    def get_request_properties(self):
+        return self.headers
+
+    def set_response_content_type(self, index, value):
+        self.content_type = value
+
+    def set_response_status(self, code, phrase):
+        self.status = code
+
+
+transformer = Transformer()
+"""
+
+
 def tuned_values(request: dict, rng: random.Random) -> dict[str, str]:
     """One value per tuned range, as the strings SageMaker hands a training job."""
     ranges = request["HyperParameterTuningJobConfig"].get("ParameterRanges", {})
@@ -241,6 +268,7 @@ def decoded_by_the_toolkit(root: Path) -> dict[str, Any]:
 
 
 __all__ = [
+    "INFERENCE_TOOLKIT",
     "ROLE",
     "FakeTuner",
     "sagemaker_strings",

@@ -17,8 +17,7 @@ import pytest
 import cloudauto
 from cloudauto.backend import JobStatus
 
-from ..conftest import ROOT
-from .conftest import wait_until
+from .conftest import finished_iris_job, wait_until
 
 EXE = str(Path(sys.executable).with_name("cloudauto"))
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -27,29 +26,9 @@ FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal
 @pytest.fixture(scope="module")
 def iris_job(tmp_path_factory):
     """One finished iris trial (GBM), in a home of this module's own."""
-    from job_specs import make_data
-
     root = tmp_path_factory.mktemp("batch")
-    old = os.environ.get("CLOUDAUTO_HOME")
-    os.environ["CLOUDAUTO_HOME"] = str(root / "home")
-    make_data.iris(root)
-    spec = cloudauto.JobSpec.from_file(
-        ROOT / "job_specs" / "iris.yaml",
-        overrides=[
-            f"data.train={root}/iris/train.csv",
-            f"data.test={root}/iris/test.csv",
-            "sweep.space={models: GBM, time_limit: 30}",
-            "limits.max_trials=1",
-            "limits.max_concurrent_trials=1",
-        ],
-    )
-    job = cloudauto.submit(spec, backend="local")
-    assert job.wait(progress=False) is JobStatus.COMPLETED
-    yield job, root
-    if old is None:
-        os.environ.pop("CLOUDAUTO_HOME", None)
-    else:
-        os.environ["CLOUDAUTO_HOME"] = old
+    with finished_iris_job(root) as job:
+        yield job, root
 
 
 def rows(n: int, seed: int = 0) -> pd.DataFrame:

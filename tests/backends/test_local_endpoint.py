@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 import cloudauto
-from cloudauto.backend import JobStatus
 from cloudauto.scoring import HTTPScorer, ScoringError
 
-from ..conftest import ROOT
+from .conftest import finished_iris_job
 
 pytestmark = pytest.mark.slow
 
@@ -26,35 +25,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     """One iris trial, its model served; shared by the tests of this module."""
-    import os
-
-    from job_specs import make_data
-
     root = tmp_path_factory.mktemp("endpoint")
-    old = os.environ.get("CLOUDAUTO_HOME")
-    os.environ["CLOUDAUTO_HOME"] = str(root / "home")
-    make_data.iris(root)
-    spec = cloudauto.JobSpec.from_file(
-        ROOT / "job_specs" / "iris.yaml",
-        overrides=[
-            f"data.train={root}/iris/train.csv",
-            f"data.test={root}/iris/test.csv",
-            "sweep.space={models: GBM, time_limit: 30}",
-            "limits.max_trials=1",
-            "limits.max_concurrent_trials=1",
-        ],
-    )
-    job = cloudauto.submit(spec, backend="local")
-    assert job.wait(progress=False) is JobStatus.COMPLETED
-    endpoint = job.deploy(name="iris-test")
-    secured = job.deploy(name="iris-secured", key="s3cret")
-    yield job, endpoint, secured, root
-    endpoint.delete()
-    secured.delete()
-    if old is None:
-        os.environ.pop("CLOUDAUTO_HOME", None)
-    else:
-        os.environ["CLOUDAUTO_HOME"] = old
+    with finished_iris_job(root) as job:
+        endpoint = job.deploy(name="iris-test")
+        secured = job.deploy(name="iris-secured", key="s3cret")
+        yield job, endpoint, secured, root
+        endpoint.delete()
+        secured.delete()
 
 
 def _npy(rows: list) -> bytes:

@@ -19,6 +19,7 @@ import cloudauto
 from cloudauto.backend import JobStatus
 
 from ..conftest import ROOT
+from .sagemaker_service import INFERENCE_TOOLKIT
 
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
@@ -181,31 +182,13 @@ def test_a_short_answer_is_refused_rather_than_misaligned(tmp_path, sm_session, 
 
 
 # sagemaker-inference's Transformer as batch transform drives it: MultiRecord requests of N lines
-_TRANSFORM_PROBE = """
+_TRANSFORM_PROBE = (
+    """
 import sys
 served, source, per_request = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sys.path.insert(0, served + "/code")
-from sagemaker_inference.transformer import Transformer
-
-
-class Context:
-    def __init__(self, headers):
-        self.system_properties = {"model_dir": served}
-        self.request_processor = [self]
-        self.headers, self.status, self.content_type = headers, 200, None
-
-    def get_request_properties(self):
-        return self.headers
-
-    def set_response_content_type(self, index, value):
-        self.content_type = value
-
-    def set_response_status(self, code, phrase):
-        self.status = code
-
-
-transformer = Transformer()
-lines = open(source, "rb").read().splitlines(keepends=True)
+"""
+    + INFERENCE_TOOLKIT
+    + """lines = open(source, "rb").read().splitlines(keepends=True)
 answers = []
 for start in range(0, len(lines), per_request):
     context = Context({"Content-Type": "text/csv", "Accept": "application/jsonlines"})
@@ -214,6 +197,7 @@ for start in range(0, len(lines), per_request):
     answers.append(answer if isinstance(answer, bytes) else answer.encode())
 sys.stdout.buffer.write(b"\\n".join(a.rstrip(b"\\n") for a in answers) + b"\\n")
 """
+)
 
 
 def test_a_serverless_endpoint_is_checked_configured_and_scores_like_any(tmp_path, sm_session, iris_model, aws):

@@ -22,7 +22,7 @@ from cloudauto.backend import CompileError
 from cloudauto.runtime.trial_inputs import CHECKPOINTS_FILE
 
 from .multimodal_specs import image_spec
-from .sagemaker_service import opt_ml, run_train, s3_channels, training_job_hyperparameters
+from .sagemaker_service import INFERENCE_TOOLKIT, opt_ml, run_train, s3_channels, training_job_hyperparameters
 
 
 def test_an_image_table_travels_with_its_folder_and_each_checkpoint_folder_in_its_own_channel(tmp_path):
@@ -161,31 +161,13 @@ def test_an_image_trial_runs_under_the_toolkit_and_its_model_serves_image_bytes_
 
 
 # sagemaker-inference's Transformer, as the serving container calls the handler
-_IMAGE_PROBE = """
+_IMAGE_PROBE = (
+    """
 import base64, json, sys
 served = sys.argv[1]
-sys.path.insert(0, served + "/code")
-from sagemaker_inference.transformer import Transformer
-
-
-class Context:
-    def __init__(self, headers):
-        self.system_properties = {"model_dir": served}
-        self.request_processor = [self]
-        self.headers, self.status, self.content_type = headers, 200, None
-
-    def get_request_properties(self):
-        return self.headers
-
-    def set_response_content_type(self, index, value):
-        self.content_type = value
-
-    def set_response_status(self, code, phrase):
-        self.status = code
-
-
-transformer = Transformer()
-
+"""
+    + INFERENCE_TOOLKIT
+    + """
 
 def call(body, content_type):
     context = Context({"Content-Type": content_type, "Accept": "application/json"})
@@ -203,3 +185,4 @@ print(json.dumps([
     call(b"not an image", "image/png"),
 ]))
 """
+)

@@ -32,7 +32,7 @@ from cloudauto.reporting import LINE_FORMAT
 from cloudauto.scoring import ScoringError
 
 from ..conftest import ROOT
-from .sagemaker_service import ROLE, opt_ml, run_train, training_job_hyperparameters
+from .sagemaker_service import INFERENCE_TOOLKIT, ROLE, opt_ml, run_train, training_job_hyperparameters
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -282,33 +282,16 @@ def test_a_trial_runs_from_the_uploaded_tarball_and_its_model_serves(tmp_path, s
 
 # The inference toolkit of SageMaker's serving containers, given what its model server hands
 # it: the request bodies as bytearrays and a context for headers and the response status.
-_TOOLKIT_PROBE = """
+_TOOLKIT_PROBE = (
+    """
 import io, json, sys
 import numpy as np
 import pandas as pd
 served = sys.argv[1]
-sys.path.insert(0, served + "/code")
-from sagemaker_inference.transformer import Transformer
+"""
+    + INFERENCE_TOOLKIT
+    + """
 from cloudauto.scoring import npy_body
-
-
-class Context:
-    def __init__(self, headers):
-        self.system_properties = {"model_dir": served}
-        self.request_processor = [self]
-        self.headers, self.status, self.content_type = headers, 200, None
-
-    def get_request_properties(self):
-        return self.headers
-
-    def set_response_content_type(self, index, value):
-        self.content_type = value
-
-    def set_response_status(self, code, phrase):
-        self.status = code
-
-
-transformer = Transformer()
 
 
 def call(body, content_type, accept):
@@ -330,6 +313,7 @@ print(json.dumps([
     call(out.getvalue(), "application/x-npy", "application/json"),
 ]))
 """
+)
 
 
 def test_submitting_the_same_spec_again_follows_the_job_it_started(tmp_path, sm_session, capsys):

@@ -19,11 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import BatchJob, JobStatus, NotSupportedError, RowFailure
+from cloudauto.backend import BatchError, JobStatus, NotSupportedError
 from cloudauto.runtime.azureml_batch import MANIFEST, chunk_name, records
+from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
 from cloudauto.runtime.bundle import serving_files, write_folder
 from cloudauto.runtime.inference import BATCH_PROBABILITIES_ENV
-from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
 
@@ -36,23 +36,15 @@ if TYPE_CHECKING:  # pragma: no cover
 DEPLOYMENT = "cloudauto"
 OUTPUT_FILE = "predictions.jsonl"
 CHUNK_ROWS = 100_000
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _SCRIPT = b'"""Azure ML loads this batch scoring script: cloudauto\'s."""\nfrom cloudauto.runtime.azureml_batch import init, run  # noqa: F401\n'
 _NAME = re.compile(r"[^a-zA-Z0-9-]")
-
-
-class BatchError(CloudautoError):
-    exit_code = 1
 
 
 def stage(source: str | Path, folder: Path, chunk_rows: int) -> dict[str, Any]:
     """The input as chunk files with their header, named <file>-<first row>.csv, and the manifest: what is uploaded."""
     import pandas as pd
 
-    path = Path(source).expanduser().resolve()
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_SUFFIXES) if path.is_dir() else [path]
-    if not files or not all(p.is_file() and p.suffix.lower() in TABLE_SUFFIXES for p in files):
-        raise BatchError(f"{path}: batch inference reads a CSV or Parquet file, or a folder of them")
+    files = input_files(source)
     folder.mkdir(parents=True, exist_ok=True)
     inputs, first = [], 0
     for index, file in enumerate(files):
@@ -129,9 +121,7 @@ def predict_batch(
         )
     if spec.backends.azureml.compute is None:
         raise BatchError("a batch deployment runs on a compute cluster: set backends.azureml.compute")
-    out = Path(output).expanduser().resolve()
-    if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise BatchError(f"{out}: the output is a .csv or .parquet file")
+    out = output_path(output)
     if str(source).startswith(("azureml://", "https://", "abfss://")):
         raise NotSupportedError("Azure ML batch inference takes local CSV or Parquet input in this version")
     from .endpoint import best_child
@@ -179,7 +169,7 @@ def predict_batch(
     return AzureBatchJob(invoked.name, client=client, record=record)
 
 
-class AzureBatchJob(BatchJob):
+class AzureBatchJob(ServiceBatchJob):
     """An invoked batch endpoint's job. `record` holds what the reader needs: the manifest and where the result goes."""
 
     backend = "azureml"
@@ -223,33 +213,10 @@ class AzureBatchJob(BatchJob):
             )
         files = [i["file"] for i in self.record["inputs"]]
         frame = pd.DataFrame.from_records(rows)
-        return frame.assign(_file=[files[f] for f in frame["file"]]).drop(columns=["file", "row"])
+        return frame.assign(_file=[files[f] for f in frame["file"]]).rename(columns={"row": "_row"}).drop(columns=["file"])
 
-    def wait(self, *, poll: float = 15.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
-        status = super().wait(poll=poll, timeout=timeout, progress=progress)
-        if status is JobStatus.COMPLETED:
-            self.write()
-        return status
-
-    def write(self) -> Path:
-        frame = self.answers()
-        out = Path(self.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result = frame.drop(columns=["_file"])
-        tmp = out.with_name(f".{out.name}.tmp")
-        if out.suffix.lower() == ".csv":
-            result.to_csv(tmp, index=False)
-        else:
-            result.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-        return out
-
-    def failures(self) -> list[RowFailure]:
-        frame = self.answers()
-        if "error" not in frame:
-            return []
-        bad = frame[frame["error"].notna()]
-        return [RowFailure(int(i), str(r), str(f)) for i, r, f in zip(bad.index, bad["error"], bad["_file"], strict=True)]
+    def expected_rows(self) -> int:
+        return self.record["rows"]
 
 
 __all__ = ["AzureBatchJob", "deployment", "predict_batch", "stage"]

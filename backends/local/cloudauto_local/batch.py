@@ -27,21 +27,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import BatchJob, JobStatus, RowFailure
-from cloudauto.spec.errors import CloudautoError
+from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
+from cloudauto.runtime.batch_io import FAILURES_SUFFIX, input_files, output_path, read_failures, write_output
 
 from .paths import home
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 CHUNK_ROWS = 100_000
-FAILURES_SUFFIX = ".failures.csv"
-
-
-class BatchError(CloudautoError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -61,21 +55,6 @@ def batches_dir() -> Path:
     return home() / "batches"
 
 
-def input_files(source: str | Path) -> list[Path]:
-    """A table, or every table in a folder (name order); an error says what was found instead."""
-    path = Path(source).expanduser().resolve()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
-        if not files:
-            raise BatchError(f"{path}: no CSV or Parquet files in this folder")
-        return files
-    if not path.is_file():
-        raise BatchError(f"{path}: no such file or folder")
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise BatchError(f"{path}: batch inference reads CSV or Parquet files (or a folder of them)")
-    return [path]
-
-
 def plan_for(
     job_id: str,
     trial: int,
@@ -88,9 +67,7 @@ def plan_for(
     workers: int,
 ) -> Plan:
     files = input_files(source)
-    out = Path(output).expanduser().resolve()
-    if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise BatchError(f"{out}: the output is a .csv or .parquet file")
+    out = output_path(output)
     if out in files:
         raise BatchError(f"{out} is also an input: name another output file")
     if chunk_rows < 1 or workers < 1:
@@ -252,26 +229,10 @@ def assemble(plan: Plan, folder: Path, total: int) -> tuple[int, int]:
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise BatchError(f"chunks {', '.join(missing[:5])} were not written")
-    frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
-    rows = list(frame["_row"]) if len(frame) else []
-    if rows != list(range(len(rows))):
-        raise BatchError("the parts do not cover the input's rows in order")
-    failures = frame[["_row", "_file", "error"]].dropna(subset=["error"]) if "error" in frame else frame.iloc[0:0]
-    out = Path(plan.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = frame.drop(columns=["_row", "_file"])
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        result.to_csv(tmp, index=False)
-    else:
-        result.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
-    failures_path = Path(plan.output + FAILURES_SUFFIX)
-    if len(failures):
-        failures.rename(columns={"_row": "row", "_file": "file", "error": "reason"}).to_csv(failures_path, index=False)
-    elif failures_path.exists():
-        failures_path.unlink()
-    return len(result), len(failures)
+    frame = (
+        pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame({"_row": [], "_file": []})
+    )
+    return write_output(frame, plan.output, len(frame))
 
 
 # ---- the handle ----------------------------------------------------------------------------------------------
@@ -319,13 +280,7 @@ class LocalBatchJob(BatchJob):
         return path.read_text() if path.is_file() else ""
 
     def failures(self) -> list[RowFailure]:
-        import pandas as pd
-
-        path = Path(self.output + FAILURES_SUFFIX)
-        if self.status() is not JobStatus.COMPLETED or not path.is_file():
-            return []
-        frame = pd.read_csv(path)
-        return [RowFailure(int(r.row), str(r.reason), str(r.file)) for r in frame.itertuples()]
+        return read_failures(self.output) if self.status() is JobStatus.COMPLETED else []
 
     def wait(self, *, poll: float = 0.5, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
         show = sys.stderr.isatty() if progress is None else progress
@@ -396,7 +351,7 @@ def start(plan: Plan) -> LocalBatchJob:
     return job
 
 
-__all__ = ["BatchError", "LocalBatchJob", "Plan", "assemble", "chunks", "input_files", "plan_for", "run", "start"]
+__all__ = ["LocalBatchJob", "Plan", "assemble", "chunks", "plan_for", "run", "start"]
 
 
 if __name__ == "__main__":

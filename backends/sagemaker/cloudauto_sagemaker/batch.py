@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import BatchJob, JobStatus, NotSupportedError, RowFailure
+from cloudauto.backend import BatchError, JobStatus, NotSupportedError
+from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
 from cloudauto.runtime.inference import BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV, JSONL
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
@@ -36,7 +36,6 @@ LOG_GROUP = "/aws/sagemaker/TransformJobs"
 MAX_PAYLOAD_MB = 6  # SageMaker's default and the endpoint's request limit
 PAYLOAD_RANGE = (1, 100)
 CPU_BATCH = "ml.m5.xlarge"
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _STATUS = {
     "InProgress": JobStatus.RUNNING,
     "Completed": JobStatus.COMPLETED,
@@ -45,10 +44,6 @@ _STATUS = {
     "Stopped": JobStatus.CANCELED,
 }
 _NAME_OK = re.compile(r"[^a-zA-Z0-9-]")
-
-
-class BatchError(CloudautoError):
-    exit_code = 1
 
 
 def transform_request(
@@ -86,14 +81,7 @@ def _files(source: str | Path) -> list[Path]:
             "SageMaker batch inference takes local CSV or Parquet input in this version (it uploads each file without "
             "its header); download the s3:// input first"
         )
-    path = Path(source).expanduser().resolve()
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_SUFFIXES) if path.is_dir() else [path]
-    if not files or not all(p.is_file() for p in files):
-        raise BatchError(f"{path}: no such file, or no CSV or Parquet files in this folder")
-    wrong = [p.name for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
-    if wrong:
-        raise BatchError(f"{wrong[0]}: batch inference reads CSV or Parquet files (or a folder of them)")
-    return files
+    return input_files(source)
 
 
 def _lines(path: Path, chunk_rows: int = 100_000) -> tuple[bytes, list[str], int]:
@@ -147,9 +135,7 @@ def predict_batch(
         )
     if not PAYLOAD_RANGE[0] <= max_payload_mb <= PAYLOAD_RANGE[1]:
         raise BatchError(f"max_payload_mb: SageMaker takes {PAYLOAD_RANGE[0]}-{PAYLOAD_RANGE[1]} MB, got {max_payload_mb}")
-    out = Path(output).expanduser().resolve()
-    if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise BatchError(f"{out}: the output is a .csv or .parquet file")
+    out = output_path(output)
     files = _files(source)
     staged = [(p, *_lines(p)) for p in files]  # every file read and checked before anything is created
     columns = staged[0][2]
@@ -207,7 +193,7 @@ def predict_batch(
     return SageMakerBatchJob(name, session=job.session)
 
 
-class SageMakerBatchJob(BatchJob):
+class SageMakerBatchJob(ServiceBatchJob):
     backend = "sagemaker"
 
     def __init__(self, name: str, *, session: Any = None):
@@ -255,12 +241,6 @@ class SageMakerBatchJob(BatchJob):
                 return ""  # no container has written yet
             raise
 
-    def wait(self, *, poll: float = 15.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
-        status = super().wait(poll=poll, timeout=timeout, progress=progress)
-        if status is JobStatus.COMPLETED:
-            self.write()
-        return status
-
     def answers(self) -> pd.DataFrame:
         """The .out files read back in input order, one row per input row (the row count checked)."""
         import pandas as pd
@@ -279,34 +259,11 @@ class SageMakerBatchJob(BatchJob):
                     "the output would be misaligned, so it is not written"
                 )
             frames.append(frame.assign(_file=item["file"]))
-        return pd.concat(frames, ignore_index=True)
+        answers = pd.concat(frames, ignore_index=True)
+        return answers.assign(_row=range(len(answers)))
 
-    def write(self) -> Path:
-        """The answers as the output file (and OUTPUT.failures.csv where rows failed)."""
-        frame = self.answers()
-        out = Path(self.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result = frame.drop(columns=["_file"])
-        tmp = out.with_name(f".{out.name}.tmp")
-        if out.suffix.lower() == ".csv":
-            result.to_csv(tmp, index=False)
-        else:
-            result.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-        failures = Path(str(out) + ".failures.csv")
-        if "error" in frame and frame["error"].notna().any():
-            bad = frame[frame["error"].notna()]
-            bad.assign(row=bad.index)[["row", "_file", "error"]].rename(columns={"_file": "file", "error": "reason"}).to_csv(
-                failures, index=False
-            )
-        return out
-
-    def failures(self) -> list[RowFailure]:
-        frame = self.answers()
-        if "error" not in frame:
-            return []
-        bad = frame[frame["error"].notna()]
-        return [RowFailure(int(i), str(r), str(f)) for i, r, f in zip(bad.index, bad["error"], bad["_file"], strict=True)]
+    def expected_rows(self) -> int:
+        return sum(i["rows"] for i in self.manifest()["inputs"])
 
 
 __all__ = ["SageMakerBatchJob", "predict_batch", "transform_request"]

@@ -1,0 +1,120 @@
+"""A batch's input and output, the same on every backend.
+
+In: a CSV or Parquet file, or a folder of them in name order. Out: one row per input row, in
+input order, written whole (a temporary file renamed into place); rows that failed keep their
+place with no prediction and an `error`, and are listed in `OUTPUT.failures.csv` with their
+row number (over the whole input), file and reason. A backend hands `write_output` its scored
+rows with `_row` (0..n-1) and `_file` beside the answers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from ..backend import BatchError, BatchJob, JobStatus, RowFailure
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+FAILURES_SUFFIX = ".failures.csv"
+
+
+def input_files(source: str | Path) -> list[Path]:
+    """A table, or every table in a folder (name order); an error says what was found instead."""
+    path = Path(source).expanduser().resolve()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        if not files:
+            raise BatchError(f"{path}: no CSV or Parquet files in this folder")
+        return files
+    if not path.is_file():
+        raise BatchError(f"{path}: no such file or folder")
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise BatchError(f"{path}: batch inference reads CSV or Parquet files (or a folder of them)")
+    return [path]
+
+
+def output_path(output: str | Path) -> Path:
+    out = Path(output).expanduser().resolve()
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise BatchError(f"{out}: the output is a .csv or .parquet file")
+    return out
+
+
+def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int) -> tuple[int, int]:
+    """The scored rows as the output file, and their failures beside it: (rows, failed rows).
+
+    Refused, with nothing written, when the rows are not exactly the input's in order: a
+    misaligned output is worse than none.
+    """
+    rows = list(scored["_row"]) if len(scored) else []
+    if len(rows) != expected_rows or rows != list(range(expected_rows)):
+        raise BatchError(
+            f"the answers hold {len(rows)} rows for the input's {expected_rows}"
+            + ("" if len(rows) != expected_rows else ", not in input order")
+            + "; the output would be misaligned, so it is not written"
+        )
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = scored.drop(columns=["_row", "_file"])
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".csv":
+        result.to_csv(tmp, index=False)
+    else:
+        result.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    failed = scored[["_row", "_file", "error"]].dropna(subset=["error"]) if "error" in scored else scored.iloc[0:0]
+    failures = Path(str(out) + FAILURES_SUFFIX)
+    if len(failed):
+        failed.rename(columns={"_row": "row", "_file": "file", "error": "reason"}).to_csv(failures, index=False)
+    elif failures.exists():
+        failures.unlink()
+    return len(result), len(failed)
+
+
+def read_failures(output: str | Path) -> list[RowFailure]:
+    """The rows listed in OUTPUT.failures.csv (none when the file is not there)."""
+    import pandas as pd
+
+    path = Path(str(output) + FAILURES_SUFFIX)
+    if not path.is_file():
+        return []
+    return [RowFailure(int(r.row), str(r.reason), str(r.file)) for r in pd.read_csv(path).itertuples()]
+
+
+class ServiceBatchJob(BatchJob):
+    """A batch a cloud service scores: once it has completed, its answers are read back and written here.
+
+    A backend gives `answers()` (the scored rows in input order, `_row` and `_file` beside them)
+    and `expected_rows()`; waiting writes the output file, and the failures are read from it.
+    """
+
+    def answers(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def expected_rows(self) -> int:
+        raise NotImplementedError
+
+    def wait(self, *, poll: float = 15.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+        status = super().wait(poll=poll, timeout=timeout, progress=progress)
+        if status is JobStatus.COMPLETED:
+            self.write()
+        return status
+
+    def write(self) -> Path:
+        """The answers as the output file (and OUTPUT.failures.csv where rows failed)."""
+        write_output(self.answers(), self.output, self.expected_rows())
+        return Path(self.output)
+
+    def failures(self) -> list[RowFailure]:
+        if self.status() is not JobStatus.COMPLETED:
+            return []
+        if not Path(self.output).is_file():
+            self.write()
+        return read_failures(self.output)
+
+
+__all__ = ["ServiceBatchJob", "FAILURES_SUFFIX", "TABLE_SUFFIXES", "input_files", "output_path", "read_failures", "write_output"]
