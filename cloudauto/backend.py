@@ -180,8 +180,10 @@ class CompiledJob:
         return next(iter(self.files))
 
     def render(self) -> str:
-        """The main file's text (what `cloudauto compile` prints without -o)."""
-        return self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str)
+        """The main file's text (what `cloudauto compile` prints without -o), the environment's secrets replaced."""
+        from .secrets import redactor
+
+        return redactor(self.spec)(self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str))
 
     def write(self, out: str | Path) -> list[Path]:
         """Write every file into `out` (a folder), or the main file to `out` (a file name)."""
@@ -197,7 +199,11 @@ class CompiledJob:
                 import shutil
 
                 shutil.rmtree(out / folder)
+        from .secrets import redactor
+
+        hide = redactor(self.spec)  # a dry run shows which variable a key came from, never the key
         for target, text in targets.items():
+            text = text if isinstance(text, bytes) else hide(text)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")
             if isinstance(text, bytes):
@@ -237,6 +243,10 @@ class JobHandle(abc.ABC):
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         raise NotSupportedError(f"backend '{self.backend}' cannot download artifacts yet")
+
+    def model_uri(self, trial: Optional[Trial] = None) -> str:
+        """Where a trial's model is (the best trial's by default): a path, or the service's URI."""
+        raise NotSupportedError(f"backend '{self.backend}' does not say where its models are")
 
     def wait(self, *, poll: float = 2.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
         """Block until the job ends; a progress line per change when not on a terminal."""
@@ -469,8 +479,9 @@ class Backend(abc.ABC):
         job.warnings = [*spec.warnings, *warned, *job.warnings]
         return job
 
-    def submit(self, spec: JobSpec, *, strict: bool = False, **options: Any) -> JobHandle:
-        job = self.compile(spec, strict=strict)
+    def submit(self, spec: JobSpec, *, strict: bool = False, compiled: Optional[CompiledJob] = None, **options: Any) -> JobHandle:
+        """Compile (or take the job `compile` returned for this spec), check the data, and start it."""
+        job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
         from .runtime.data_check import data_issues
 
         problems = data_issues(spec)  # before anything starts: no job, no instance, no upload

@@ -2,8 +2,11 @@
 
 Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
 warning under --strict); 3 the backend is not installed, or no such job; 4 the job ended
-without completing (failed, canceled, or its scheduler is gone); 64 bad command-line
-usage; 70 an internal error (a bug: please report it).
+without completing (failed, canceled, or its scheduler is gone); 5 --timeout passed and the
+job goes on running; 64 bad command-line usage; 70 an internal error (a bug: please report it).
+
+Everything printed and every file written passes through cloudauto.secrets: a key, token or
+role ARN from the environment appears as <secret:NAME>.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +25,25 @@ import click
 from .spec.errors import CloudautoError, SpecError, SpecIssue
 
 EXIT_OK, EXIT_INVALID, EXIT_BACKEND, EXIT_NOT_INSTALLED, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 64, 70
+EXIT_STILL_RUNNING = 5  # --timeout passed: cloudauto stopped waiting, the job goes on
+
+_secrets_seen: dict[str, str] = {}  # ${NAME} values of the specs this command loaded
+_redact_cache: list[Any] = []
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo, with every secret of the environment (and of the specs read) replaced: nothing printed leaks a key."""
+    from .secrets import Redactor
+
+    if not _redact_cache or _redact_cache[0] != len(_secrets_seen):
+        _redact_cache[:] = [len(_secrets_seen), Redactor(extra=_secrets_seen.items())]
+    click.echo(_redact_cache[1](str(message)), err=err, nl=nl)
+
+
+def _remember_secrets(spec: Any) -> Any:
+    _secrets_seen.update(getattr(spec, "_interpolated", {}))
+    return spec
+
 
 set_option = click.option(
     "--set",
@@ -42,17 +65,17 @@ class _Group(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
-            click.echo("aborted", err=True)
+            echo("aborted", err=True)
             sys.exit(130)
         except CloudautoError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             sys.exit(130)
         except Exception as exc:  # a bug, not a user mistake
             if os.environ.get("CLOUDAUTO_DEBUG"):
                 raise
-            click.echo(
+            echo(
                 f"internal error: {type(exc).__name__}: {exc}\n"
                 "this is a bug in cloudauto; rerun with CLOUDAUTO_DEBUG=1 for the traceback",
                 err=True,
@@ -72,20 +95,47 @@ def _print_issues(issues: list[SpecIssue], fmt: str, out: Callable[[str], None])
         out(issue.github() if fmt == "github" else str(issue))
 
 
+changed_since_option = click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Only specs changed since this git ref (committed, uncommitted or untracked), e.g. origin/main.",
+)
+files_argument = click.argument("files", nargs=-1, required=True)
+
+
+def _spec_files(files: tuple[str, ...], changed_since: Optional[str], fmt: str) -> Optional[list[Path]]:
+    """The spec files FILES name (files, folders, globs); None, said, when --changed-since leaves none."""
+    from .spec_files import SpecFilesError, find_specs
+
+    found = find_specs(files, changed_since=changed_since)
+    if fmt == "text":
+        for path, why in found.skipped:
+            echo(f"{path}: skipped ({why})", err=True)
+    if not found.specs:
+        if changed_since:
+            if fmt == "text":
+                echo(f"no spec changed since {changed_since}", err=True)
+            return None
+        raise SpecFilesError(f"{', '.join(files)}: no job spec there (a .yaml, .yml or .json file with a task field)")
+    return found.specs
+
+
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=Path))
+@files_argument
 @set_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(files: tuple[Path, ...], overrides: tuple[str, ...], fmt: str, strict: bool) -> int:
-    """Check spec files; exit 1 if any is invalid."""
+@changed_since_option
+def validate(files: tuple[str, ...], overrides: tuple[str, ...], fmt: str, strict: bool, changed_since: Optional[str]) -> int:
+    """Check spec files (files, folders, globs); exit 1 if any is invalid."""
     from .spec.loader import load_spec
 
+    paths = _spec_files(files, changed_since, fmt)
     results: list[dict[str, Any]] = []
     failed = False
-    for path in files:
+    for path in paths or []:
         try:
-            spec = load_spec(path, overrides=list(overrides))
+            spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
             issues, ok = [spec.locate(w) for w in spec.warnings], not (strict and spec.warnings)
         except SpecError as exc:
             issues, ok = exc.issues, False
@@ -93,19 +143,23 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...], fmt: str, stri
         results.append({"file": str(path), "valid": ok, "issues": [i.to_dict() for i in issues]})
         if fmt == "json":
             continue
-        _print_issues(issues, fmt, lambda s: click.echo(s, err=fmt == "text"))
+        _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
         if fmt == "text":
-            click.echo(f"{path}: {'ok' if ok else 'invalid'}")
+            echo(f"{path}: {'ok' if ok else 'invalid'}")
     if fmt == "json":
-        click.echo(json.dumps(results, indent=2))
+        echo(json.dumps(results, indent=2))
     return EXIT_INVALID if failed else EXIT_OK
 
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-def schema(output: Optional[Path]) -> int:
-    """Print the JSON Schema of the spec."""
-    from .schema import schema_text
+@click.option("--result", "of_result", is_flag=True, help="The schema of the result file (submit/run --result) instead.")
+def schema(output: Optional[Path], of_result: bool) -> int:
+    """Print the JSON Schema of the spec (or of the result file)."""
+    if of_result:
+        from .run_result import schema_text
+    else:
+        from .schema import schema_text
 
     text = schema_text()
     if output:
@@ -114,50 +168,109 @@ def schema(output: Optional[Path]) -> int:
         except OSError as exc:
             raise CloudautoError(f"cannot write {output}: {exc.strerror}") from None
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     return EXIT_OK
 
 
 @main.command(name="compile")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("-b", "--backend", default="local", show_default=True, help="Backend to compile for.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the native job here (a file or a folder).")
+@files_argument
+@click.option(
+    "-b",
+    "--backend",
+    default="local",
+    show_default=True,
+    envvar="CLOUDAUTO_BACKEND",
+    help="Backend to compile for (or CLOUDAUTO_BACKEND).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the native job here (a file or a folder; with many specs a folder, one sub-folder per spec).",
+)
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+@changed_since_option
 @set_option
-def compile_(file: Path, backend: str, output: Optional[Path], strict: bool, overrides: tuple[str, ...]) -> int:
-    """Compile a spec into a backend's native job (a dry run: nothing is submitted)."""
-    from .backend import CompileError
+def compile_(
+    files: tuple[str, ...],
+    backend: str,
+    output: Optional[Path],
+    strict: bool,
+    fmt: str,
+    changed_since: Optional[str],
+    overrides: tuple[str, ...],
+) -> int:
+    """Compile specs (files, folders, globs) into a backend's native jobs (a dry run: nothing is submitted)."""
     from .registry import get_backend
+
+    paths = _spec_files(files, changed_since, fmt)
+    if not paths:
+        if fmt == "json":
+            echo("[]")
+        return EXIT_OK
+    plugin = get_backend(backend)
+    many = len(paths) > 1
+    if many and output is not None and output.suffix and not output.is_dir():
+        raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
+    targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
+    reports = [_compile_one(path, plugin, targets.get(path), strict, fmt, overrides, many) for path in paths]
+    if fmt == "json":
+        echo(json.dumps(reports, indent=2))
+    return max(r["exit_code"] for r in reports)
+
+
+def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
+    """One folder per spec under `output`, by the file's name (its parent's too where two share a name)."""
+    stems = [p.stem for p in paths]
+    return {p: output / (p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
+
+
+def _compile_one(
+    path: Path, plugin: Any, output: Optional[Path], strict: bool, fmt: str, overrides: tuple[str, ...], many: bool
+) -> dict[str, Any]:
+    from .backend import CompileError
     from .spec.loader import load_spec
 
+    report: dict[str, Any] = {"file": str(path), "backend": plugin.name, "ok": False, "issues": [], "notes": [], "written": []}
+
+    def said(issues: list[SpecIssue], code: int) -> dict[str, Any]:
+        report["issues"] += [i.to_dict() for i in issues]
+        if fmt != "json":
+            _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
+        report["exit_code"] = code
+        if fmt == "text" and many:
+            echo(f"{path}: {'compiles' if code == EXIT_OK else 'does not compile'} for {plugin.name}", err=True)
+        return report
+
     try:
-        spec = load_spec(file, overrides=list(overrides))
+        spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
     except SpecError as exc:
-        _print_issues(exc.issues, "text", lambda s: click.echo(s, err=True))
-        return EXIT_INVALID
-    plugin = get_backend(backend)
+        return said(exc.issues, EXIT_INVALID)
     try:
         job = plugin.compile(spec, strict=strict)
     except CompileError as exc:
-        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: click.echo(s, err=True))
-        return EXIT_BACKEND
-    for issue in job.warnings:
-        click.echo(str(spec.locate(issue)), err=True)
-    for note in job.notes:
-        click.echo(f"note: {note}", err=True)
+        return said([spec.locate(i) for i in exc.issues], EXIT_BACKEND)
+    report["ok"] = True
+    report["notes"] = list(job.notes)
+    if fmt == "text":
+        for note in job.notes:
+            echo(f"note: {note}", err=True)
     if output:
         folders: dict[Path, int] = {}
         for written in job.write(output):
+            report["written"].append(str(written))
             relative = written.relative_to(output) if written.is_relative_to(output) else written
             if len(relative.parts) > 1:  # a job's code folder: one line for it, not one per file
                 folders[Path(output) / relative.parts[0]] = folders.get(Path(output) / relative.parts[0], 0) + 1
-            else:
-                click.echo(f"wrote {written}", err=True)
-        for folder, count in folders.items():
-            click.echo(f"wrote {folder}/ ({count} files)", err=True)
-    else:
-        click.echo(job.render(), nl=False)
-    return EXIT_OK
+            elif fmt == "text":
+                echo(f"wrote {written}", err=True)
+        if fmt == "text":
+            for folder, count in folders.items():
+                echo(f"wrote {folder}/ ({count} files)", err=True)
+    elif not many and fmt == "text":
+        echo(job.render(), nl=False)
+    return said([spec.locate(i) for i in job.warnings], EXIT_OK)
 
 
 @main.command()
@@ -168,18 +281,25 @@ def backends(fmt: str) -> int:
 
     found = available_backends()
     if fmt == "json":
-        click.echo(json.dumps(found, indent=2))
+        echo(json.dumps(found, indent=2))
     elif not found:
-        click.echo("no backends installed: pip install cloudauto-local")
+        echo("no backends installed: pip install cloudauto-local")
     else:
         for name, dist in found.items():
-            click.echo(f"{name}\t{dist}")
+            echo(f"{name}\t{dist}")
     return EXIT_OK
 
 
 # ---- jobs ---------------------------------------------------------------------------------
 
-backend_option = click.option("-b", "--backend", default="local", show_default=True, help="The job's backend.")
+backend_option = click.option(
+    "-b",
+    "--backend",
+    default="local",
+    show_default=True,
+    envvar="CLOUDAUTO_BACKEND",
+    help="The job's backend (or CLOUDAUTO_BACKEND).",
+)
 
 
 def _job(backend: str, job_id: str):
@@ -188,23 +308,171 @@ def _job(backend: str, job_id: str):
     return get_backend(backend).attach(job_id)
 
 
-def _finish(job, wait: bool, verb: str = "submitted") -> int:
-    """Wait for a job (when asked) and turn its end into an exit code."""
+@dataclass
+class CIOutputs:
+    """What a CI step asked of submit / run: how long to wait, and where the result and the report go."""
+
+    timeout: Optional[float] = None
+    cancel_on_timeout: bool = False
+    result: Optional[Path] = None
+    summary: Optional[Path] = None
+    picture: Optional[Path] = None
+    warnings: list[str] = field(default_factory=list)
+    spec: Any = None  # the spec as loaded: its file, and the secrets it took from the environment
+
+    def check(self) -> None:
+        """Before anything is submitted: a result or summary that could not be written is said now, not after the job."""
+        for target, option in ((self.result, "--result"), (self.summary, "--summary"), (self.picture, "--picture")):
+            if target is not None and not target.resolve().parent.is_dir():
+                raise click.UsageError(f"{option} {target}: there is no folder {target.resolve().parent}")
+
+
+def ci_options(command: Callable) -> Callable:
+    for option in reversed(
+        [
+            click.option(
+                "--timeout",
+                "timeout",
+                metavar="DURATION",
+                help="Stop waiting after this long (90s, 30m, 2h); the job goes on (exit 5).",
+            ),
+            click.option(
+                "--cancel-on-timeout", is_flag=True, help="With --timeout: cancel the job instead of leaving it running."
+            ),
+            click.option(
+                "--result",
+                "result",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Write the result as JSON here (docs/ci.md).",
+            ),
+            click.option(
+                "--summary",
+                "summary",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Append a Markdown report here (default: $GITHUB_STEP_SUMMARY when set).",
+            ),
+            click.option(
+                "--picture",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="With a summary: the sweep's PNG (default: <job>.png).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _ci_outputs(
+    timeout: Optional[str],
+    cancel_on_timeout: bool,
+    result: Optional[Path],
+    summary: Optional[Path],
+    picture: Optional[Path],
+    wait: bool,
+) -> CIOutputs:
+    from .spec.types import parse_duration
+
+    if (timeout or cancel_on_timeout) and not wait:
+        raise click.UsageError("--timeout and --cancel-on-timeout are for a job cloudauto waits for (--wait, or run)")
+    if cancel_on_timeout and not timeout:
+        raise click.UsageError("--cancel-on-timeout needs --timeout")
+    seconds = None
+    if timeout:
+        try:
+            seconds = parse_duration(timeout)
+        except ValueError as exc:
+            raise click.UsageError(f"--timeout {timeout}: {exc}") from None
+    if summary is None and os.environ.get("GITHUB_STEP_SUMMARY"):
+        summary = Path(os.environ["GITHUB_STEP_SUMMARY"])
+    outputs = CIOutputs(seconds, cancel_on_timeout, result, summary, picture)
+    outputs.check()
+    return outputs
+
+
+def _finish(job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = None) -> int:
+    """Wait for a job (when asked), write the result and the report asked for, and turn the job's end into an exit code."""
+    import time
+
     from .backend import JobStatus
 
+    ci = ci or CIOutputs()
     if verb == "submitted":
-        click.echo(f"job {job.id} submitted to {job.backend}", err=True)
+        echo(f"job {job.id} submitted to {job.backend}", err=True)
     if not wait:
-        click.echo(job.id)
+        echo(job.id)
+        _write_ci(job, ci, EXIT_OK)
         return EXIT_OK
+    started = time.monotonic()
+    detached = canceled = False
     try:
-        status = job.wait()
-    except KeyboardInterrupt:
-        click.echo(f"\ncanceling {job.id} ...", err=True)
-        job.cancel()
-        status = job.wait(progress=False)
+        try:
+            status = job.wait(timeout=ci.timeout)
+        except TimeoutError:
+            if not ci.cancel_on_timeout:
+                detached = True
+                status = job.status()
+                echo(
+                    f"cloudauto stopped waiting after {ci.timeout:.0f} s; job {job.id} goes on "
+                    f"(cloudauto status {job.id} -b {job.backend})",
+                    err=True,
+                )
+            else:
+                echo(f"--timeout: canceling {job.id} ...", err=True)
+                job.cancel()
+                status = job.wait(progress=False)
+                canceled = True
+        except KeyboardInterrupt:
+            echo(f"\ncanceling {job.id} ...", err=True)
+            job.cancel()
+            status = job.wait(progress=False)
+    except CloudautoError as exc:  # the scheduler is gone: the file says so too
+        _write_ci(job, ci, exc.exit_code, waited=time.monotonic() - started)
+        raise
     _print_summary(job)
-    return EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
+    code = EXIT_STILL_RUNNING if detached else EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
+    _write_ci(job, ci, code, detached=detached, canceled=canceled, waited=time.monotonic() - started)
+    return code
+
+
+def _step_outputs(**values: str) -> None:
+    """A GitHub Actions step's outputs (steps.<id>.outputs.job-id ...), where the runner asks for them."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.writelines(f"{key.replace('_', '-')}={value}\n" for key, value in values.items())
+    except OSError as exc:
+        raise CloudautoError(f"cannot write the step's outputs to $GITHUB_OUTPUT ({target}): {exc.strerror or exc}") from None
+
+
+def _write_ci(
+    job, ci: CIOutputs, code: int, *, detached: bool = False, canceled: bool = False, waited: Optional[float] = None
+) -> None:
+    _step_outputs(job_id=job.id, backend=job.backend, status=job.status().value)
+    if ci.result is None and ci.summary is None:
+        return
+    from . import run_result
+
+    spec = ci.spec or job.spec
+    result = run_result.build(
+        job,
+        spec_file=spec.source,
+        exit_code=code,
+        warnings=ci.warnings,
+        detached=detached,
+        canceled_on_timeout=canceled,
+        waited_s=waited,
+        planned=_planned(job),
+    )
+    if ci.result is not None:
+        echo(f"wrote {run_result.write(result, ci.result, spec=spec)}", err=True)
+    if ci.summary is not None:
+        from .report import sweep_png
+        from .summary import append, markdown
+
+        picture = sweep_png(job, ci.picture or Path(f"{job.id}.png")) if job.trials() else None
+        echo(f"wrote the summary to {append(ci.summary, markdown(result, job, picture=picture), spec=spec)}", err=True)
 
 
 def _status_line(job) -> str:
@@ -217,19 +485,19 @@ def _print_failures(job, trials=None) -> None:
     from .report import failure_groups
 
     for line in failure_groups(job.trials() if trials is None else trials):
-        click.echo(f"  {line}", err=True)
+        echo(f"  {line}", err=True)
 
 
 def _print_summary(job) -> None:
     from .report import leaderboard_text
 
-    click.echo(f"job {_status_line(job)}")
-    click.echo(leaderboard_text(job))
+    echo(f"job {_status_line(job)}")
+    echo(leaderboard_text(job))
     _print_failures(job)
     best = job.best_trial()
     if best is not None:
         scores = ", ".join(f"{k}={v:.4g}" for k, v in best.scores.items() if isinstance(v, (int, float)))
-        click.echo(
+        echo(
             f"best trial: {best.number} {job.spec.objective.name}={best.objective:.4g} {best.params}"
             + (f" ({scores})" if scores else "")
         )
@@ -247,10 +515,12 @@ def _ended_badly(status) -> bool:
 @set_option
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
-def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str]) -> int:
+@ci_options
+def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
+    outputs = _ci_outputs(wait=True, **ci)
     spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
-    return _submit_located(spec, backend, strict=strict, wait=True)
+    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs)
 
 
 def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
@@ -268,31 +538,41 @@ def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) ->
 @click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
-def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str]) -> int:
+@ci_options
+def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
+    outputs = _ci_outputs(wait=wait, **ci)
     spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
-    return _submit_located(spec, backend, strict=strict, wait=wait)
+    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs)
 
 
-def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool) -> int:
+def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None) -> int:
     """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
     from .api import submit as submit_job
     from .backend import CompileError
+    from .registry import get_backend
 
-    for warning in spec.warnings:
-        click.echo(str(spec.locate(warning)), err=True)
+    ci = ci or CIOutputs()
     try:
-        job = submit_job(spec, backend, strict=strict)
-    except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
-        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: click.echo(s, err=True))
+        compiled = get_backend(backend).compile(spec, strict=strict)
+    except CompileError as exc:
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
-    return _finish(job, wait=wait)
+    ci.warnings, ci.spec = [str(spec.locate(w)) for w in compiled.warnings], spec
+    for warning in ci.warnings:
+        echo(warning, err=True)
+    try:
+        job = submit_job(spec, backend, strict=strict, compiled=compiled)
+    except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
+        return exc.exit_code
+    return _finish(job, wait=wait, ci=ci)
 
 
 def _load_or_exit(file: Path, overrides: tuple[str, ...]):
     from .spec.loader import load_spec
 
-    return load_spec(file, overrides=list(overrides))
+    return _remember_secrets(load_spec(file, overrides=list(overrides)))
 
 
 @main.command()
@@ -306,13 +586,11 @@ def status(job_id: str, backend: str) -> int:
     counts: dict[str, int] = {}
     for trial in trials:
         counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
-    click.echo(
-        f"{_status_line(job)}; {len(trials)}/{_planned(job)} trials " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    )
+    echo(f"{_status_line(job)}; {len(trials)}/{_planned(job)} trials " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     _print_failures(job, trials)
     best = job.best_trial()
     if best is not None:
-        click.echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
+        echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
     return EXIT_JOB_FAILED if _ended_badly(status_) else EXIT_OK
 
 
@@ -339,9 +617,9 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
     job = _job(backend, job_id)
     rows = job.trials()
     if _ended_badly(job.status()) and fmt == "text":
-        click.echo(f"job {_status_line(job)}", err=True)
+        echo(f"job {_status_line(job)}", err=True)
     if fmt == "json":
-        click.echo(
+        echo(
             json.dumps(
                 [
                     {
@@ -361,12 +639,12 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         )
         return EXIT_OK
     name = job.spec.objective.name
-    click.echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
     for t in rows:
         value = f"{t.objective:.6g}" if t.objective is not None else "-"
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        click.echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     return EXIT_OK
 
 
@@ -377,7 +655,7 @@ def leaderboard(job_id: str, backend: str) -> int:
     """Trials ranked by the objective."""
     from .report import leaderboard_text
 
-    click.echo(leaderboard_text(_job(backend, job_id)))
+    echo(leaderboard_text(_job(backend, job_id)))
     return EXIT_OK
 
 
@@ -391,12 +669,12 @@ def best(job_id: str, backend: str) -> int:
     if trial is None:
         status_ = job.status()
         if status_.is_final or _ended_badly(status_):
-            click.echo(f"job {_status_line(job)}: no trial has a result", err=True)
+            echo(f"job {_status_line(job)}: no trial has a result", err=True)
             _print_failures(job)
         else:
-            click.echo(f"job {job.id} is {status_.value}: no trial has a result yet", err=True)
+            echo(f"job {job.id} is {status_.value}: no trial has a result yet", err=True)
         return EXIT_JOB_FAILED
-    click.echo(
+    echo(
         json.dumps(
             {
                 "trial": trial.number,
@@ -423,14 +701,14 @@ def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
 
     job = _job(backend, job_id)
     text = job.logs(trial)
-    click.echo(text, nl=False)
+    echo(text, nl=False)
     while follow and not job.status().is_final:
         time.sleep(1)
         more = job.logs(trial)
-        click.echo(more[len(text) :], nl=False)
+        echo(more[len(text) :], nl=False)
         text = more
     if follow:
-        click.echo(job.logs(trial)[len(text) :], nl=False)
+        echo(job.logs(trial)[len(text) :], nl=False)
     return EXIT_OK
 
 
@@ -441,7 +719,7 @@ def cancel(job_id: str, backend: str) -> int:
     """Cancel a job: running trials are stopped, no new ones start."""
     job = _job(backend, job_id)
     job.cancel()
-    click.echo(f"cancel requested for {job.id}")
+    echo(f"cancel requested for {job.id}")
     return EXIT_OK
 
 
@@ -457,9 +735,9 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
     try:
         job = get_backend(backend).resume(job_id)
     except NothingToResume as exc:  # an ended job: said, and left as it is
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         return exc.exit_code
-    click.echo(f"job {job.id} resumed", err=True)
+    echo(f"job {job.id} resumed", err=True)
     return _finish(job, wait=wait, verb="resumed")
 
 
@@ -475,7 +753,7 @@ def runs(backend: str) -> int:
         best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
         status_ = job.status()
         state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
-        click.echo(f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}")
+        echo(f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}")
     return EXIT_OK
 
 
@@ -489,8 +767,8 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
 
     job = _job(backend, job_id)
     path = sweep_png(job, output or Path(f"{job.id}.png"))
-    click.echo(leaderboard_text(job))
-    click.echo(f"wrote {path}", err=True)
+    echo(leaderboard_text(job))
+    echo(f"wrote {path}", err=True)
     return EXIT_OK
 
 
@@ -515,6 +793,12 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     type=click.IntRange(min=1),
     help="Local backend: model copies in worker processes, each request to a free one (default 1).",
 )
+@click.option(
+    "--result",
+    "result",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Add the endpoint to this result file (written by submit/run --result), or write one.",
+)
 def deploy(
     job_id: str,
     backend: str,
@@ -529,6 +813,7 @@ def deploy(
     mode: Optional[str],
     image: Optional[str],
     workers: Optional[int],
+    result: Optional[Path],
 ) -> int:
     """Serve the best trial's model; print the endpoint's name and URL."""
     local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image, "workers": workers}
@@ -547,8 +832,21 @@ def deploy(
         raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")
     job = _job(backend, job_id)
     options = {k: v for k, v in {**local_only, **cloud_only, "trial": trial}.items() if v is not None}
+    if result is not None and not result.resolve().parent.is_dir():
+        raise click.UsageError(f"--result {result}: there is no folder {result.resolve().parent}")
     endpoint = job.deploy(name=name, **options)
-    click.echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
+    echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
+    _step_outputs(endpoint=endpoint.name)
+    if result is not None:
+        from . import run_result
+
+        earlier = run_result.read(result) if result.exists() else None
+        if earlier is not None and earlier.job.id != job.id:
+            raise CloudautoError(
+                f"--result {result} is the result of job {earlier.job.id}, not {job.id}; the endpoint was deployed"
+            )
+        base = earlier or run_result.build(job, exit_code=EXIT_OK, planned=_planned(job))
+        echo(f"wrote {run_result.write(run_result.with_endpoint(base, endpoint), result, spec=job.spec)}", err=True)
     return EXIT_OK
 
 
@@ -590,17 +888,17 @@ def predict(
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)
-    click.echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)
+    echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)
     if not wait:
-        click.echo(batch.id)
+        echo(batch.id)
         return EXIT_OK
     status = batch.wait()
     failures = batch.failures()
     for failure in failures[:10]:
-        click.echo(f"row {failure.row}: {failure.reason}", err=True)
+        echo(f"row {failure.row}: {failure.reason}", err=True)
     if len(failures) > 10:
-        click.echo(f"... and {len(failures) - 10} more rows", err=True)
-    click.echo(f"batch {batch.id}: {status.value} ({batch.status_reason() or ''})", err=True)
+        echo(f"... and {len(failures) - 10} more rows", err=True)
+    echo(f"batch {batch.id}: {status.value} ({batch.status_reason() or ''})", err=True)
     return EXIT_OK if status.value == "completed" and not failures else EXIT_JOB_FAILED
 
 
@@ -616,7 +914,7 @@ def mlflow_(job_id: str, tracking_uri: str, experiment: Optional[str]) -> int:
 
     uri = resolved(tracking_uri, os.getcwd())
     parent = export(job, uri, experiment)
-    click.echo(f"{parent}\t{uri}")
+    echo(f"{parent}\t{uri}")
     return EXIT_OK
 
 
@@ -669,16 +967,16 @@ def score(
         if draw:
             from .vision import draw_boxes
 
-            click.echo(f"wrote {draw_boxes(data, predictions, draw, min_score=min_score)}", err=True)
+            echo(f"wrote {draw_boxes(data, predictions, draw, min_score=min_score)}", err=True)
     if output:
         try:
             output.write_text(text)
         except OSError as exc:  # the predictions are not lost: printed instead
-            click.echo(text, nl=False)
+            echo(text, nl=False)
             raise CloudautoError(f"cannot write {output} ({exc.strerror}); the predictions are printed above") from None
-        click.echo(f"wrote the predictions to {output}", err=True)
+        echo(f"wrote the predictions to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     return EXIT_OK
 
 
@@ -690,7 +988,7 @@ def delete_endpoint(endpoint_name: str, backend: str) -> int:
     from .registry import get_backend
 
     get_backend(backend).endpoint(endpoint_name).delete()
-    click.echo(f"deleted {endpoint_name}")
+    echo(f"deleted {endpoint_name}")
     return EXIT_OK
 
 

@@ -69,6 +69,7 @@ class _Builder:
         self.pos = _Positions(source)
         self.env = env
         self.issues: list[SpecIssue] = []
+        self.interpolated: dict[str, str] = {}
         self.count = 0
         self._constructor = yaml.constructor.SafeConstructor()
 
@@ -161,6 +162,7 @@ class _Builder:
                     )
                     return match.group(0)
                 return default
+            self.interpolated[name] = value  # so what is printed later can hide a secret taken from here
             return value
 
         return _VAR.sub(sub, text)
@@ -280,6 +282,7 @@ def load_spec_text(
         spec._source = source
     builder.pos.data = data
     spec._positions = builder.pos
+    spec._interpolated = builder.interpolated
     return spec
 
 

@@ -185,6 +185,7 @@ class JobSpec(StrictModel):
     _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
     _source: Optional[str] = PrivateAttr(default=None)
     _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
+    _interpolated: dict[str, str] = PrivateAttr(default_factory=dict)  # ${NAME} -> its value, for redaction
 
     @model_validator(mode="after")
     def _check_rules(self) -> JobSpec:

@@ -195,6 +195,13 @@ class AzureMLJob(JobHandle):
             )
         return predict_batch(self, input, output, probabilities=probabilities, trial=trial, **options)
 
+    def model_uri(self, trial: Optional[Trial] = None) -> str:
+        """The trial's `model` output, as Azure ML names a job's output (azureml://jobs/<run>/outputs/model)."""
+        trial = trial or self.best_trial()
+        if trial is None:
+            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+        return f"azureml://jobs/{trial.id}/outputs/model"
+
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None
         if trial is None:

@@ -1,7 +1,7 @@
 """Running an `engine: command` trial: the user's script as a child of the worker.
 
-The script runs in its own session (process group), with stdout and stderr in the
-trial's log and two pipes for `cloudauto.report()`: each report of the objective goes
+The script runs in its own session (process group), with stdout and stderr copied line by
+line into the trial's log (keys and tokens of its environment replaced there) and two pipes for `cloudauto.report()`: each report of the objective goes
 to the orchestrator and its verdict comes back to the script. When the policy stops the
 trial, the script gets a grace period to exit by itself, then SIGTERM, then SIGKILL, to
 its whole group. The worker tells the orchestrator the group id first, so a timeout or
@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -41,6 +42,14 @@ def _tail(path: Path, lines: int = 8) -> str:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def _copy_log(stream: Any, log_path: Path, hide: Any) -> None:
+    """The script's output into its log, a line at a time, with secrets replaced: the log is printed and kept."""
+    with stream, open(log_path, "ab") as log:
+        for raw in iter(stream.readline, b""):
+            log.write(hide(raw.decode(errors="replace")).encode())
+            log.flush()
 
 
 def _end(proc: subprocess.Popen) -> int:
@@ -84,24 +93,27 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
         "CLOUDAUTO_OUTPUT_DIR": str(out_dir),
     }
     started = time.perf_counter()
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(to_worker_w, to_script_r),
-                start_new_session=True,
-                preexec_fn=_die_with_worker,
-            )  # noqa: PLW1509 - the worker is single-threaded
-        except OSError as exc:
-            for fd in (to_worker_r, to_worker_w, to_script_r, to_script_w):
-                os.close(fd)
-            channel.send(type="failed", number=number, error=f"cannot start {argv[0]!r} in {cwd}: {exc.strerror or exc}")
-            return
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(to_worker_w, to_script_r),
+            start_new_session=True,
+            preexec_fn=_die_with_worker,
+        )  # noqa: PLW1509 - the only other thread, a finished log copier, holds no lock
+    except OSError as exc:
+        for fd in (to_worker_r, to_worker_w, to_script_r, to_script_w):
+            os.close(fd)
+        channel.send(type="failed", number=number, error=f"cannot start {argv[0]!r} in {cwd}: {exc.strerror or exc}")
+        return
+    from cloudauto.secrets import Redactor
+
+    copier = threading.Thread(target=_copy_log, args=(proc.stdout, log_path, Redactor(env)), daemon=True)
+    copier.start()
     os.close(to_worker_w)
     os.close(to_script_r)
     channel.send(type="child", number=number, pgid=proc.pid)
@@ -132,6 +144,7 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
             stream.close()
         except OSError:
             pass
+    copier.join(timeout=10)  # a child the script left behind may hold the pipe: its later output is not waited for
     seconds = time.perf_counter() - started
     finite = [v for v in values if v == v and abs(v) != float("inf")]
     best = (max(finite) if objective.goal.value == "maximize" else min(finite)) if finite else None

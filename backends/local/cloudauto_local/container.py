@@ -304,16 +304,19 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
     scores: dict[str, float] = {}
     stop: Optional[str] = None
     try:
+        from cloudauto.secrets import Redactor
+
+        hide = Redactor({**os.environ, **config.get("environment", {})})  # the log keeps no key of the trial's environment
         container.start()
         with open(log_path, "ab") as log:
             pending = b""
             for chunk in container.logs(stream=True, follow=True):
-                log.write(chunk)
-                log.flush()
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
                     line = raw.decode(errors="replace")
+                    log.write((hide(line) + "\n").encode())
+                    log.flush()
                     found = pattern.search(line)
                     score = _SCORE_LINE.match(line)
                     if score:
@@ -326,6 +329,8 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
                     if answer.get("stop") and stop is None:
                         stop = answer.get("reason") or "stopped by the early-termination policy"
                         container.stop(timeout=STOP_GRACE_S)  # SIGTERM, then SIGKILL: as SageMaker stops a job
+            if pending:
+                log.write(hide(pending.decode(errors="replace")).encode())
         code = int(container.wait().get("StatusCode", -1))
     except docker.errors.DockerException as exc:
         channel.send(type="failed", number=number, error=f"the trial's container failed: {exc}")

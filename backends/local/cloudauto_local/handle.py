@@ -193,6 +193,13 @@ class LocalJobHandle(JobHandle):
         )
         return start(plan)
 
+    def model_uri(self, trial: Optional[Trial] = None) -> str:
+        trial = trial or self.best_trial()
+        model = Path(trial.artifacts["dir"]) / "model" if trial is not None and "dir" in trial.artifacts else None
+        if model is None or not model.is_dir():
+            raise CloudautoError(f"job {self.id} has no finished trial with a model")
+        return str(model)
+
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None
         if trial is None or "dir" not in trial.artifacts:

@@ -1,0 +1,214 @@
+"""The result file a CI step reads (`--result result.json`): one schema for every backend.
+
+The schema is versioned (`schema: cloudauto.result/1`); fields are only ever added to it.
+`docs/result.schema.json` is generated from these models (`cloudauto schema --result`), and a
+test keeps the two equal. Every string passes through the redactor before it is written, so a
+key or role ARN from the environment never reaches the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .spec.errors import CloudautoError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backend import Endpoint, JobHandle
+
+SCHEMA_ID = "cloudauto.result/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobPart(_Model):
+    id: str
+    backend: str
+    status: str = Field(description="pending, running, completed, failed, canceled or interrupted")
+    reason: Optional[str] = Field(None, description="Why the job is in its state, where the backend says")
+    detached: bool = Field(False, description="True when cloudauto stopped waiting (--timeout) and the job goes on running")
+    canceled_on_timeout: bool = Field(False, description="True when --cancel-on-timeout canceled the job at the timeout")
+    waited_s: Optional[float] = Field(None, description="How long cloudauto followed the job")
+
+
+class SpecPart(_Model):
+    name: str
+    file: Optional[str] = None
+    task: str
+    metric: str
+    goal: Literal["maximize", "minimize"]
+
+
+class TrialCounts(_Model):
+    planned: int
+    total: int
+    completed: int = 0
+    terminated: int = Field(0, description="Stopped early by the policy")
+    failed: int = 0
+    timed_out: int = 0
+    canceled: int = 0
+    running: int = 0
+    pending: int = 0
+    compute_s: float = Field(0.0, description="The trials' run time added up (their durations)")
+
+
+class BestTrial(_Model):
+    trial: int
+    objective: float
+    params: dict[str, Any]
+    scores: dict[str, Any] = Field(default_factory=dict, description="Other figures, e.g. the test score")
+    status: str
+
+
+class CostPart(_Model):
+    currency: Literal["USD"] = "USD"
+    estimate_max: Optional[float] = Field(None, description="The worst case before launch")
+    billed: Optional[float] = Field(None, description="What the service reports as billed so far")
+    source: str = Field(description="Where the figures come from")
+
+
+class EndpointPart(_Model):
+    name: str
+    backend: str
+    url: Optional[str] = None
+
+
+class RunResult(_Model):
+    schema_: Literal["cloudauto.result/1"] = Field(SCHEMA_ID, alias="schema")
+    written_at: str = Field(description="UTC, ISO 8601")
+    exit_code: int = Field(description="The exit code of the command that wrote the file")
+    spec: SpecPart
+    job: JobPart
+    trials: TrialCounts
+    best: Optional[BestTrial] = None
+    model: Optional[str] = Field(None, description="Where the best trial's model is (a path, s3:// or azureml:// URI)")
+    cost: Optional[CostPart] = Field(None, description="Absent where the backend has no cost figures (the local backend)")
+    endpoint: Optional[EndpointPart] = None
+    warnings: list[str] = Field(default_factory=list, description="The spec's and the compile's warnings, as printed")
+    failures: list[str] = Field(default_factory=list, description="One line per distinct trial error")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def build(
+    job: JobHandle,
+    *,
+    exit_code: int,
+    warnings: Optional[list[str]] = None,
+    detached: bool = False,
+    canceled_on_timeout: bool = False,
+    waited_s: Optional[float] = None,
+    planned: Optional[int] = None,
+    spec_file: Optional[str] = None,
+) -> RunResult:
+    """What the job says of itself now, as a result."""
+    from .backend import TrialStatus
+    from .report import failure_groups
+
+    spec = job.spec
+    trials = job.trials()
+    counts = {status: 0 for status in TrialStatus}
+    for trial in trials:
+        counts[trial.status] += 1
+    best = job.best_trial()
+    status = job.status()
+    return RunResult(
+        written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        exit_code=exit_code,
+        spec=SpecPart(
+            name=spec.name,
+            file=spec_file or spec.source,
+            task=spec.task.value,
+            metric=spec.objective.name,
+            goal=spec.objective.goal.value,
+        ),
+        job=JobPart(
+            id=job.id,
+            backend=job.backend,
+            status=status.value,
+            reason=job.status_reason(),
+            detached=detached,
+            canceled_on_timeout=canceled_on_timeout,
+            waited_s=None if waited_s is None else round(waited_s, 1),
+        ),
+        trials=TrialCounts(
+            planned=spec.max_trials if planned is None else planned,
+            total=len(trials),
+            completed=counts[TrialStatus.COMPLETED],
+            terminated=counts[TrialStatus.TERMINATED],
+            failed=counts[TrialStatus.FAILED],
+            timed_out=counts[TrialStatus.TIMED_OUT],
+            canceled=counts[TrialStatus.CANCELED],
+            running=counts[TrialStatus.RUNNING],
+            pending=counts[TrialStatus.PENDING],
+            compute_s=round(sum(t.duration or 0.0 for t in trials if t.started is not None), 1),
+        ),
+        best=None
+        if best is None
+        else BestTrial(
+            trial=best.number, objective=best.objective, params=best.params, scores=best.scores, status=best.status.value
+        ),
+        model=_model_location(job, best) if best is not None else None,
+        warnings=list(warnings or []),
+        failures=failure_groups(trials),
+    )
+
+
+def _model_location(job: JobHandle, best: Any) -> Optional[str]:
+    try:
+        return job.model_uri(best)
+    except CloudautoError:
+        return None
+
+
+def with_endpoint(result: RunResult, endpoint: Endpoint) -> RunResult:
+    return result.model_copy(
+        update={
+            "endpoint": EndpointPart(name=endpoint.name, backend=endpoint.backend, url=getattr(endpoint, "url", None) or None)
+        }
+    )
+
+
+def write(result: RunResult, path: str | Path, *, spec: Any = None) -> Path:
+    """Write the file whole (a temporary file renamed over it), secrets replaced."""
+    from .secrets import redactor
+
+    data = redactor(spec).data(result.model_dump(mode="json", by_alias=True))
+    return _write_text(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def read(path: str | Path) -> RunResult:
+    path = Path(path)
+    try:
+        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CloudautoError(f"cannot read the result file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CloudautoError(f"{path} is not a cloudauto result file ({SCHEMA_ID}): {str(exc).splitlines()[0]}") from None
+
+
+def _write_text(path: Path, text: str) -> Path:
+    if not path.resolve().parent.is_dir():
+        raise CloudautoError(f"cannot write {path}: there is no folder {path.resolve().parent}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CloudautoError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def schema_text() -> str:
+    return json.dumps(RunResult.model_json_schema(by_alias=True), indent=2) + "\n"
+
+
+__all__ = ["RunResult", "SCHEMA_ID", "build", "read", "schema_text", "with_endpoint", "write"]
