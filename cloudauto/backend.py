@@ -174,6 +174,7 @@ class CompiledJob:
     files: dict[str, str] = field(default_factory=dict)  # file name -> text to write
     warnings: list[SpecIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. what will be uploaded on submit
+    estimate: Any = None  # cloudauto.cost.Estimate: the worst-case cost, on a backend that bills
 
     @property
     def main_file(self) -> str:
@@ -473,10 +474,33 @@ class Backend(abc.ABC):
                 )
         return found
 
+    def cost_basis(self, spec: JobSpec) -> Any:
+        """What a job of this spec bills for (a cloudauto.cost.CostBasis), or None where nothing is billed."""
+        return None
+
+    def estimate(self, spec: JobSpec) -> Any:
+        """The worst-case cost of this spec's job (a cloudauto.cost.Estimate), or None where nothing is billed."""
+        basis = self.cost_basis(spec)
+        if basis is None:
+            return None
+        from .cost import estimate
+
+        return estimate(basis)
+
     def compile(self, spec: JobSpec, *, strict: bool = False) -> CompiledJob:
         warned = self.check(spec, strict=strict)
+        found = self.estimate(spec)
+        if found is not None:  # a budget the worst case exceeds, or cannot be checked against, is refused first
+            from .cost import budget_issues, note
+
+            refused = budget_issues(spec, found)
+            if refused:
+                raise CompileError(self.name, refused)
         job = self._compile(spec)
         job.warnings = [*spec.warnings, *warned, *job.warnings]
+        if found is not None:
+            job.estimate = found
+            job.notes.insert(0, note(found))
         return job
 
     def submit(self, spec: JobSpec, *, strict: bool = False, compiled: Optional[CompiledJob] = None, **options: Any) -> JobHandle:

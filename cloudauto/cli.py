@@ -2,8 +2,8 @@
 
 Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
 warning under --strict); 3 the backend is not installed, or no such job; 4 the job ended
-without completing (failed, canceled, or its scheduler is gone); 5 --timeout passed and the
-job goes on running; 64 bad command-line usage; 70 an internal error (a bug: please report it).
+without completing (failed, canceled, or its scheduler is gone); 5 scoring failed or the
+endpoint cannot be found or started; 6 --timeout passed and the job goes on running; 64 bad command-line usage; 70 an internal error (a bug: please report it).
 
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
@@ -25,7 +25,7 @@ import click
 from .spec.errors import CloudautoError, SpecError, SpecIssue
 
 EXIT_OK, EXIT_INVALID, EXIT_BACKEND, EXIT_NOT_INSTALLED, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 64, 70
-EXIT_STILL_RUNNING = 5  # --timeout passed: cloudauto stopped waiting, the job goes on
+EXIT_STILL_RUNNING = 6  # --timeout passed: cloudauto stopped waiting, the job goes on
 
 _secrets_seen: dict[str, str] = {}  # ${NAME} values of the specs this command loaded
 _redact_cache: list[Any] = []
@@ -232,7 +232,15 @@ def _compile_one(
     from .backend import CompileError
     from .spec.loader import load_spec
 
-    report: dict[str, Any] = {"file": str(path), "backend": plugin.name, "ok": False, "issues": [], "notes": [], "written": []}
+    report: dict[str, Any] = {
+        "file": str(path),
+        "backend": plugin.name,
+        "ok": False,
+        "issues": [],
+        "notes": [],
+        "written": [],
+        "cost": None,
+    }
 
     def said(issues: list[SpecIssue], code: int) -> dict[str, Any]:
         report["issues"] += [i.to_dict() for i in issues]
@@ -253,6 +261,7 @@ def _compile_one(
         return said([spec.locate(i) for i in exc.issues], EXIT_BACKEND)
     report["ok"] = True
     report["notes"] = list(job.notes)
+    report["cost"] = job.estimate.to_dict() if job.estimate is not None else None
     if fmt == "text":
         for note in job.notes:
             echo(f"note: {note}", err=True)
@@ -319,6 +328,7 @@ class CIOutputs:
     picture: Optional[Path] = None
     warnings: list[str] = field(default_factory=list)
     spec: Any = None  # the spec as loaded: its file, and the secrets it took from the environment
+    estimate: Any = None  # the compile's worst-case cost (cloudauto.cost.Estimate), on a backend that bills
 
     def check(self) -> None:
         """Before anything is submitted: a result or summary that could not be written is said now, not after the job."""
@@ -334,7 +344,7 @@ def ci_options(command: Callable) -> Callable:
                 "--timeout",
                 "timeout",
                 metavar="DURATION",
-                help="Stop waiting after this long (90s, 30m, 2h); the job goes on (exit 5).",
+                help="Stop waiting after this long (90s, 30m, 2h); the job goes on (exit 6).",
             ),
             click.option(
                 "--cancel-on-timeout", is_flag=True, help="With --timeout: cancel the job instead of leaving it running."
@@ -458,6 +468,7 @@ def _write_ci(
     result = run_result.build(
         job,
         spec_file=spec.source,
+        estimate=ci.estimate,
         exit_code=code,
         warnings=ci.warnings,
         detached=detached,
@@ -558,7 +569,7 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Op
     except CompileError as exc:
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
-    ci.warnings, ci.spec = [str(spec.locate(w)) for w in compiled.warnings], spec
+    ci.warnings, ci.spec, ci.estimate = [str(spec.locate(w)) for w in compiled.warnings], spec, compiled.estimate
     for warning in ci.warnings:
         echo(warning, err=True)
     try:

@@ -107,6 +107,7 @@ def build(
     waited_s: Optional[float] = None,
     planned: Optional[int] = None,
     spec_file: Optional[str] = None,
+    estimate: Any = None,
 ) -> RunResult:
     """What the job says of itself now, as a result."""
     from .backend import TrialStatus
@@ -158,7 +159,17 @@ def build(
         model=_model_location(job, best) if best is not None else None,
         warnings=list(warnings or []),
         failures=failure_groups(trials),
+        cost=_cost(estimate),
     )
+
+
+def _cost(estimate: Any) -> Optional[CostPart]:
+    """The compile's worst case; None where the backend bills nothing (local)."""
+    if estimate is None:
+        return None
+    if estimate.usd_max is None:
+        return CostPart(estimate_max=None, source=f"no estimate: {estimate.missing}")
+    return CostPart(estimate_max=round(estimate.usd_max, 2), source=f"{estimate.formula} (price: {estimate.price.source})")
 
 
 def _model_location(job: JobHandle, best: Any) -> Optional[str]:

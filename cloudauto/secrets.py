@@ -18,7 +18,7 @@ SECRET_NAME = re.compile(
     r"(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|ROLE|ARN|CONNECTION_STRING|(^|_)SAS($|_)|(^|_)AUTH|COOKIE|SIGNATURE|PRIVATE)",
     re.I,
 )
-ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::(?!000000000000)\d{12}:role/[\w+=,.@/-]+")  # 0...0: a placeholder
 # names that match the pattern but hold no secret (paths, switches), and values too short to be one
 NOT_SECRET_NAMES = frozenset({"KEYRING_BACKEND", "PYTHON_KEYRING_BACKEND", "SSH_AUTH_SOCK", "GPG_AGENT_INFO"})
 MIN_LENGTH = 8

@@ -62,6 +62,9 @@ class SageMakerSettings(_Settings):
         None, pattern=r"^(Bayesian|Random|Grid|Hyperband)$", description="Override the tuning strategy"
     )
     volume_size_gb: int = Field(30, ge=1, le=16384)
+    price_per_hour: Optional[float] = Field(
+        None, ge=0, description="USD per instance-hour of the training instance type (overrides the price tables)"
+    )
 
 
 class AzureMLSettings(_Settings):
@@ -71,6 +74,13 @@ class AzureMLSettings(_Settings):
     workspace: Optional[str] = None
     experiment_name: Optional[str] = None
     environment: Optional[str] = Field(None, description="Environment for sweep trials (azureml:name:version)")
+    vm_size: Optional[str] = Field(
+        None, pattern=r"^Standard_", description="The compute cluster's VM size (e.g. Standard_DS3_v2), for the cost estimate"
+    )
+    location: Optional[str] = Field(None, min_length=1, description="The workspace's region (e.g. eastus), for the cost estimate")
+    price_per_hour: Optional[float] = Field(
+        None, ge=0, description="USD per node-hour of the compute cluster's VM size (overrides the price tables)"
+    )
 
 
 BUILTIN_SETTINGS: dict[str, type[BaseModel]] = {

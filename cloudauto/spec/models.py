@@ -121,6 +121,11 @@ class Limits(StrictModel):
     max_concurrent_trials: int = Field(1, ge=1, le=1_000)
     timeout: Optional[Duration] = Field(None, description="Whole job")
     trial_timeout: Optional[Duration] = Field(None, description="One trial")
+    max_cost: Optional[float] = Field(
+        None,
+        gt=0,
+        description="USD: compile refuses a cloud job whose worst case is above it, and derives the service's runtime limit from it",
+    )
 
 
 class Compute(StrictModel):

@@ -94,11 +94,11 @@ def test_a_ci_timeout_detaches_and_the_job_goes_on(runs_dir, tmp_path):
     done = cli(
         "submit", str(spec), "--wait", "--timeout", "1s", "--result", "r.json", cwd=tmp_path, env={"GITHUB_OUTPUT": str(outputs)}
     )
-    assert done.returncode == 5, done.stderr
+    assert done.returncode == 6, done.stderr
     assert "stopped waiting after 1 s" in done.stderr
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["job"]["detached"] is True and result["job"]["status"] in ("pending", "running")
-    assert result["exit_code"] == 5
+    assert result["exit_code"] == 6
     values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert values["job-id"] == result["job"]["id"] and values["backend"] == "local"
     waited = cli("status", values["job-id"], cwd=tmp_path)  # a later step follows it

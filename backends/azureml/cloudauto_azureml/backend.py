@@ -32,6 +32,11 @@ class AzureMLBackend(Backend):
             found[Feature.BAYESIAN_WITH_EARLY_TERMINATION] = "Azure ML's Bayesian sampling supports no early termination policy"
         return found
 
+    def cost_basis(self, spec: JobSpec) -> Any:
+        from .compile import cost_basis
+
+        return cost_basis(spec)
+
     def _compile(self, spec: JobSpec) -> CompiledJob:
         from .compile import build
 

@@ -208,7 +208,8 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         "tags": {"cloudauto:job": spec.name, **spec.tags},
     }
     limits = spec.limits
-    timeout_minutes = int(limits.timeout // 60) if limits.timeout else None
+    timeout = job_timeout(spec)
+    timeout_minutes = int(timeout // 60) if timeout else None
     if image:
         factory = automl.image_object_detection if spec.task is Task.IMAGE_OBJECT_DETECTION else automl.image_classification
         space_cls = (
@@ -311,7 +312,7 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         limits=sweep.SweepJobLimits(
             max_total_trials=spec.max_trials,
             max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
-            timeout=int(limits.timeout) if limits.timeout else None,
+            timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
         tags={"cloudauto:job": spec.name, **spec.tags},
@@ -532,12 +533,64 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         limits=sweep.SweepJobLimits(
             max_total_trials=spec.max_trials,
             max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
-            timeout=int(limits.timeout) if limits.timeout else None,
+            timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
         tags={"cloudauto:job": spec.name, **spec.tags},
     )
     return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
+
+
+def cost_basis(spec: JobSpec) -> Any:
+    """What the job bills: its trials, each on one node of the cluster (instance_count nodes for a command trial)."""
+    from cloudauto.cost import CostBasis
+
+    settings, limits = spec.backends.azureml, spec.limits
+    vm = settings.vm_size or (spec.compute.instance_type if (spec.compute.instance_type or "").startswith("Standard_") else None)
+    return CostBasis(
+        backend="azureml",
+        instance_type=vm,
+        region=settings.location,
+        instances_per_trial=spec.compute.instance_count,
+        trials=spec.max_trials,
+        parallel=min(limits.max_concurrent_trials, spec.max_trials),
+        trial_seconds=limits.trial_timeout,
+        job_seconds=limits.timeout,
+        price_override=settings.price_per_hour,
+        bounds={"trial": "limits.trial_timeout", "job": "limits.timeout"},
+        instance_hint="the compute cluster's VM size is not in the spec: set backends.azureml.vm_size (e.g. Standard_DS3_v2)",
+    )
+
+
+def _budget_seconds(spec: JobSpec) -> Optional[int]:
+    from cloudauto.cost import budget_wall_seconds, estimate
+
+    if spec.limits.max_cost is None:
+        return None
+    return budget_wall_seconds(spec, estimate(cost_basis(spec)))
+
+
+def job_timeout(spec: JobSpec) -> Optional[int]:
+    """The job's timeout as Azure ML enforces it: limits.timeout, or shorter where limits.max_cost holds it."""
+    given = int(spec.limits.timeout) if spec.limits.timeout else None
+    budget = _budget_seconds(spec)
+    return min(v for v in (given, budget) if v is not None) if (given or budget) else None
+
+
+def _budget_note(spec: JobSpec) -> Optional[str]:
+    budget = _budget_seconds(spec)
+    if budget is None:
+        return None
+    from cloudauto.cost import estimate
+
+    held = job_timeout(spec)
+    found = estimate(cost_basis(spec))
+    what = "the sweep's limits.timeout" if spec.engine is not Engine.NATIVE else "the AutoML job's timeout_minutes"
+    return (
+        f"{what} is {held} s: limits.max_cost ${spec.limits.max_cost:g} / (${found.price.usd_per_hour:g}/h × "
+        f"{found.basis.instances_per_trial} node(s) × {found.basis.parallel} trials at once) is {budget} s, "
+        "so Azure ML ends the job within the budget by itself" + (" (limits.timeout is shorter)" if held < budget else "")
+    )
 
 
 def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str]]:
@@ -578,6 +631,9 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
             "your code and cloudauto's reporting module" if spec.engine is Engine.COMMAND else "spec.json and cloudauto's runtime"
         )
         notes.append(f"upload on submit: {folder}/ ({what}), the trial's code folder")
+    budget = _budget_note(spec)
+    if budget:
+        notes.append(budget)
     return job, files, out.warnings, notes
 
 

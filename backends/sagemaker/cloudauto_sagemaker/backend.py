@@ -46,6 +46,11 @@ class SageMakerBackend(Backend):
             }
         return {}
 
+    def cost_basis(self, spec: JobSpec) -> Any:
+        from .compile import cost_basis
+
+        return cost_basis(spec)
+
     def _compile(self, spec: JobSpec) -> CompiledJob:
         from .compile import tuning_request
 

@@ -89,6 +89,39 @@ def instance_type(spec: JobSpec) -> str:
     return chosen
 
 
+def strategy_of(spec: JobSpec) -> str:
+    settings = spec.backends.sagemaker
+    sampling = spec.sweep.sampling if spec.sweep else Sampling.GRID
+    return settings.strategy or {Sampling.RANDOM: "Random", Sampling.GRID: "Grid", Sampling.BAYESIAN: "Bayesian"}[sampling]
+
+
+def cost_basis(spec: JobSpec) -> Any:
+    """What the tuning job bills: its training jobs, each on InstanceCount instances, at most MaxRuntimeInSeconds each."""
+    from cloudauto.cost import CostBasis
+
+    trials = spec.max_trials
+    if strategy_of(spec) == "Grid" and spec.space.is_discrete:  # Grid runs every combination (no MaxNumberOfTrainingJobs)
+        from cloudauto.tuning.samplers import make_sampler
+
+        trials = make_sampler(spec).size
+    limits = spec.limits
+    return CostBasis(
+        backend="sagemaker",
+        instance_type=instance_type(spec),
+        region=region_of(spec),
+        instances_per_trial=spec.compute.instance_count,
+        trials=trials,
+        parallel=min(limits.max_concurrent_trials, trials),
+        trial_seconds=float(int(limits.trial_timeout)) if limits.trial_timeout else float(DEFAULT_TRIAL_RUNTIME),
+        job_seconds=float(int(limits.timeout)) if limits.timeout else None,
+        price_override=spec.backends.sagemaker.price_per_hour,
+        bounds={
+            "trial": "limits.trial_timeout" if limits.trial_timeout else "SageMaker's default trial MaxRuntimeInSeconds",
+            "job": "limits.timeout",
+        },
+    )
+
+
 def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training") -> tuple[str, str]:
     """(URI, how it was chosen): a pinned URI, or the AutoGluon DLC of cloudauto's one AutoGluon release."""
     settings = spec.backends.sagemaker
@@ -306,6 +339,31 @@ def region_of(spec: JobSpec) -> str:
     return spec.backends.sagemaker.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+def _budget_runtime(spec: JobSpec, resource_limits: dict[str, Any], out: _Problems) -> Optional[str]:
+    """limits.max_cost as the tuning job's own MaxRuntimeInSeconds, so SageMaker holds the budget without cloudauto."""
+    from cloudauto.cost import budget_wall_seconds, estimate
+
+    found = estimate(cost_basis(spec)) if spec.limits.max_cost is not None else None
+    seconds = budget_wall_seconds(spec, found) if found is not None else None
+    if seconds is None:
+        return None
+    if seconds < RUNTIME_MIN:
+        out.error(
+            ("limits", "max_cost"),
+            f"limits.max_cost ${spec.limits.max_cost:g} buys {seconds} s of the job's {found.basis.parallel} trials at once; "
+            f"SageMaker's MaxRuntimeInSeconds is at least {RUNTIME_MIN} s",
+        )
+        return None
+    held = min(seconds, RUNTIME_MAX, resource_limits.get("MaxRuntimeInSeconds", RUNTIME_MAX))
+    resource_limits["MaxRuntimeInSeconds"] = held
+    return (
+        f"ResourceLimits.MaxRuntimeInSeconds is {held} s: limits.max_cost ${spec.limits.max_cost:g} / "
+        f"(${found.price.usd_per_hour:g}/h × {found.basis.instances_per_trial} instance(s) × {found.basis.parallel} trials at once) "
+        f"is {seconds} s, so SageMaker stops the tuning job within the budget by itself"
+        + (" (limits.timeout is shorter)" if held < seconds else "")
+    )
+
+
 def tuning_request(
     spec: JobSpec, *, bucket: str | None = None, role: str | None = None
 ) -> tuple[dict[str, Any], list[SpecIssue], list[str]]:
@@ -318,7 +376,7 @@ def tuning_request(
         role = "arn:aws:iam::000000000000:role/SET-backends.sagemaker.role"
         out.warn(
             ("backends", "sagemaker", "role"),
-            "no IAM role: the request holds a placeholder; submit needs backends.sagemaker.role",
+            "no IAM role: the request holds a placeholder; submit needs backends.sagemaker.role (or SAGEMAKER_ROLE)",
         )
     bucket = bucket or settings.bucket or "SET-backends.sagemaker.bucket"
     if bucket.startswith("SET-"):
@@ -363,8 +421,7 @@ def tuning_request(
     inputs, uploads = channels(spec, bucket, name, out)
     limits = spec.limits
 
-    sampling = spec.sweep.sampling if spec.sweep else Sampling.GRID
-    strategy = settings.strategy or {Sampling.RANDOM: "Random", Sampling.GRID: "Grid", Sampling.BAYESIAN: "Bayesian"}[sampling]
+    strategy = strategy_of(spec)
     if spec.sweep is None:
         strategy = "Grid" if ranges.get("CategoricalParameterRanges") else "Random"
     # the policy itself is approximated by Auto: SageMakerBackend.warnings says so (an error under --strict)
@@ -382,6 +439,7 @@ def tuning_request(
                 f"SageMaker's MaxRuntimeInSeconds is {RUNTIME_MIN}–{RUNTIME_MAX:,} s, got {limits.timeout:g}",
             )
         resource_limits["MaxRuntimeInSeconds"] = int(limits.timeout)
+    budget_note = _budget_runtime(spec, resource_limits, out)
     trial_runtime = int(limits.trial_timeout) if limits.trial_timeout else DEFAULT_TRIAL_RUNTIME
     if limits.trial_timeout and limits.trial_timeout < 1:
         out.error(("limits", "trial_timeout"), "SageMaker's trial MaxRuntimeInSeconds is at least 1 s")
@@ -445,6 +503,7 @@ def tuning_request(
         f"training image: {training_image} ({image_note})",
         f"upload on submit: the source tarball -> {source}",
         *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
+        *([budget_note] if budget_note else []),
     ]
     return request, out.warnings, notes
 
