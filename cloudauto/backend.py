@@ -221,6 +221,7 @@ class JobHandle(abc.ABC):
 
     id: str
     backend: str
+    budget_stop: Optional[str] = None  # set by wait() when it canceled the job at limits.max_cost
 
     @abc.abstractmethod
     def status(self) -> JobStatus: ...
@@ -249,11 +250,43 @@ class JobHandle(abc.ABC):
         """Where a trial's model is (the best trial's by default): a path, or the service's URI."""
         raise NotSupportedError(f"backend '{self.backend}' does not say where its models are")
 
+    # how often wait() adds up what the trials have billed, where the spec has limits.max_cost
+    BUDGET_POLL_S: ClassVar[float] = 60.0
+
+    def billed_seconds(self) -> float:
+        """Instance-seconds billed so far: each trial's run time (as the service reports it) × its instances."""
+        run = sum(t.duration or 0.0 for t in self.trials() if t.started is not None)
+        return run * self.spec.compute.instance_count
+
+    def billed(self) -> Optional[tuple[float, str]]:
+        """(USD billed so far, how it was worked out), on a backend that bills and whose price is known."""
+        from .registry import get_backend
+
+        found = get_backend(self.backend).estimate(self.spec)
+        if found is None or found.price is None:
+            return None
+        seconds = self.billed_seconds()
+        usd = seconds / 3600 * found.price.usd_per_hour
+        return usd, f"{seconds / 3600:.4g} instance-hours billed × ${found.price.usd_per_hour:g}/h ({found.price.source})"
+
+    def _over_budget(self) -> Optional[str]:
+        """Why the job must stop now: its billed time has reached limits.max_cost."""
+        budget = self.spec.limits.max_cost
+        billed = self.billed() if budget is not None else None
+        if billed is None or billed[0] < budget:
+            return None
+        return f"billed ${billed[0]:,.2f} ({billed[1]}) has reached limits.max_cost ${budget:g}"
+
     def wait(self, *, poll: float = 2.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
-        """Block until the job ends; a progress line per change when not on a terminal."""
+        """Block until the job ends; a progress line per change when not on a terminal.
+
+        With limits.max_cost, the billed time is added up every BUDGET_POLL_S seconds, and a job
+        that has reached the budget is canceled (the service's runtime limit holds it too).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         progress = sys.stderr.isatty() if progress is None else progress
         last = None
+        next_budget_check, stopping = time.monotonic(), False
         while True:
             status = self.status()
             if progress and status != last:
@@ -261,6 +294,13 @@ class JobHandle(abc.ABC):
                 last = status
             if status.is_final:
                 return status
+            if self.spec.limits.max_cost is not None and not stopping and time.monotonic() >= next_budget_check:
+                next_budget_check = time.monotonic() + self.BUDGET_POLL_S
+                why = self._over_budget()
+                if why:
+                    print(f"[{self.id}] canceling: {why}", file=sys.stderr)
+                    self.cancel()
+                    self.budget_stop, stopping = why, True
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
             time.sleep(poll)
@@ -523,6 +563,10 @@ class Backend(abc.ABC):
     def endpoint(self, name: str) -> Endpoint:
         """An endpoint deployed earlier, by name."""
         raise NotSupportedError(f"backend '{self.name}' has no endpoints yet")
+
+    def list_endpoints(self) -> list[Any]:
+        """The live endpoints cloudauto deployed on this backend (cloudauto.endpoints.EndpointInfo), with age and price."""
+        raise NotSupportedError(f"backend '{self.name}' cannot list endpoints yet")
 
     def jobs(self) -> list[JobHandle]:
         """Jobs this backend knows of, oldest first."""

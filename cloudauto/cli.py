@@ -372,6 +372,17 @@ def ci_options(command: Callable) -> Callable:
     return command
 
 
+def _duration(option: str, text: Optional[str]) -> Optional[float]:
+    from .spec.types import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.UsageError(f"{option} {text}: {exc}") from None
+
+
 def _ci_outputs(
     timeout: Optional[str],
     cancel_on_timeout: bool,
@@ -380,18 +391,12 @@ def _ci_outputs(
     picture: Optional[Path],
     wait: bool,
 ) -> CIOutputs:
-    from .spec.types import parse_duration
 
     if (timeout or cancel_on_timeout) and not wait:
         raise click.UsageError("--timeout and --cancel-on-timeout are for a job cloudauto waits for (--wait, or run)")
     if cancel_on_timeout and not timeout:
         raise click.UsageError("--cancel-on-timeout needs --timeout")
-    seconds = None
-    if timeout:
-        try:
-            seconds = parse_duration(timeout)
-        except ValueError as exc:
-            raise click.UsageError(f"--timeout {timeout}: {exc}") from None
+    seconds = _duration("--timeout", timeout)
     if summary is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         summary = Path(os.environ["GITHUB_STEP_SUMMARY"])
     outputs = CIOutputs(seconds, cancel_on_timeout, result, summary, picture)
@@ -810,6 +815,9 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Add the endpoint to this result file (written by submit/run --result), or write one.",
 )
+@click.option(
+    "--ttl", metavar="DURATION", help="Expire after this long (8h, 30m): tagged, and listed by cloudauto endpoints --expired."
+)
 def deploy(
     job_id: str,
     backend: str,
@@ -825,6 +833,7 @@ def deploy(
     image: Optional[str],
     workers: Optional[int],
     result: Optional[Path],
+    ttl: Optional[str],
 ) -> int:
     """Serve the best trial's model; print the endpoint's name and URL."""
     local_only = {"port": port, "key": key if backend == "local" else None, "mode": mode, "image": image, "workers": workers}
@@ -842,7 +851,9 @@ def deploy(
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")
     job = _job(backend, job_id)
-    options = {k: v for k, v in {**local_only, **cloud_only, "trial": trial}.items() if v is not None}
+    options = {
+        k: v for k, v in {**local_only, **cloud_only, "trial": trial, "ttl": _duration("--ttl", ttl)}.items() if v is not None
+    }
     if result is not None and not result.resolve().parent.is_dir():
         raise click.UsageError(f"--result {result}: there is no folder {result.resolve().parent}")
     endpoint = job.deploy(name=name, **options)
@@ -988,6 +999,54 @@ def score(
         echo(f"wrote the predictions to {output}", err=True)
     else:
         echo(text, nl=False)
+    return EXIT_OK
+
+
+@main.command()
+@click.option(
+    "-b", "--backend", "backends_", multiple=True, help="Only these backends (repeatable; default: every installed one)."
+)
+@click.option("--expired", is_flag=True, help="Only the endpoints whose --ttl has passed.")
+@click.option("--delete", is_flag=True, help="With --expired: delete them, and print what was removed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def endpoints(backends_: tuple[str, ...], expired: bool, delete: bool, fmt: str) -> int:
+    """The live endpoints cloudauto deployed, on every installed backend: age, instances, hourly cost, expiry."""
+    import time
+
+    from .backend import NotSupportedError
+    from .endpoints import table
+    from .registry import available_backends, get_backend
+
+    if delete and not expired:
+        raise click.UsageError("--delete removes expired endpoints only: add --expired (delete-endpoint NAME removes one)")
+    names = list(backends_) or sorted(available_backends())
+    now, found, failed = time.time(), [], 0
+    for name in names:
+        try:
+            found += get_backend(name).list_endpoints()
+        except NotSupportedError:
+            continue
+        except CloudautoError as exc:  # one backend without credentials does not hide the others
+            if backends_:
+                raise
+            failed += 1
+            echo(f"{name}: cannot list endpoints: {exc}", err=True)
+    if expired:
+        found = [info for info in found if info.expired(now)]
+    if fmt == "json":
+        echo(json.dumps([info.to_dict(now) for info in found], indent=2))
+    elif found:
+        echo(table(found, now))
+    else:
+        echo("no expired endpoints" if expired else "no endpoints", err=True)
+    if delete:
+        for info in found:
+            endpoint = get_backend(info.backend).endpoint(info.name)
+            if info.backend == "local":
+                endpoint.delete(why="expired (deploy --ttl), removed by cloudauto endpoints --expired --delete")
+            else:
+                endpoint.delete()
+            echo(f"deleted {info.name} ({info.backend}, expired at {info.to_dict(now)['expires']})", err=True)
     return EXIT_OK
 
 

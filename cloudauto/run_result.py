@@ -159,17 +159,29 @@ def build(
         model=_model_location(job, best) if best is not None else None,
         warnings=list(warnings or []),
         failures=failure_groups(trials),
-        cost=_cost(estimate),
+        cost=_cost(job, estimate),
     )
 
 
-def _cost(estimate: Any) -> Optional[CostPart]:
-    """The compile's worst case; None where the backend bills nothing (local)."""
+def _cost(job: JobHandle, estimate: Any) -> Optional[CostPart]:
+    """The compile's worst case and what the trials have billed so far; None where the backend bills nothing (local)."""
     if estimate is None:
         return None
-    if estimate.usd_max is None:
-        return CostPart(estimate_max=None, source=f"no estimate: {estimate.missing}")
-    return CostPart(estimate_max=round(estimate.usd_max, 2), source=f"{estimate.formula} (price: {estimate.price.source})")
+    billed = job.billed() if estimate.price is not None else None
+    sources = [
+        f"{estimate.formula} (price: {estimate.price.source})"
+        if estimate.usd_max is not None
+        else f"no estimate: {estimate.missing}"
+    ]
+    if billed is not None:
+        sources.append(f"billed: {billed[1]}")
+    if job.budget_stop:
+        sources.append(f"canceled by cloudauto: {job.budget_stop}")
+    return CostPart(
+        estimate_max=None if estimate.usd_max is None else round(estimate.usd_max, 2),
+        billed=None if billed is None else round(billed[0], 4),
+        source="; ".join(sources),
+    )
 
 
 def _model_location(job: JobHandle, best: Any) -> Optional[str]:

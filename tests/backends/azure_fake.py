@@ -227,12 +227,13 @@ class FakeWorkspace(HttpTransport):
             return self._put(request, rest, body)
         if method == "GET" and rest in self.store:
             return Response(request, 200, self.store[rest])
-        if method == "GET" and rest.endswith(("/versions", "/deployments")):  # a collection: what was PUT under it
+        if method == "GET" and (rest.endswith(("/versions", "/deployments")) or rest == "/onlineEndpoints"):  # a collection
             items = [v for k, v in self.store.items() if k.startswith(rest + "/") and "/" not in k[len(rest) + 1 :]]
             return Response(request, 200, {"value": items})
-        if method == "DELETE":
+        if method == "DELETE":  # a long-running delete, polled at an operation's status as the service answers it
             self.store.pop(rest, None)
-            return Response(request, 202, None, {"Location": request.url.split("?")[0], "Retry-After": "0"})
+            operation = f"https://management.azure.com{WS_PATH}/operations/{uuid.uuid4().hex}?api-version=2024-10-01"
+            return Response(request, 202, None, {"Location": operation, "Retry-After": "0"})
         return Response(request, 404, {"error": {"code": "NotFound", "message": f"{rest} not found"}})
 
     def _put(self, request: Any, rest: str, body: Any) -> Response:

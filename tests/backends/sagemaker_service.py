@@ -11,6 +11,7 @@ started as the DLC's `train` command starts it.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -43,6 +44,10 @@ def sagemaker_strings(request: dict, pick: int = 0) -> dict[str, str]:
     return hps
 
 
+def _at(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+
+
 class FakeTuner:
     """The part of the SageMaker tuning service that moto does not play."""
 
@@ -52,17 +57,26 @@ class FakeTuner:
         self.stopped: list[str] = []
         session.events.register("before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", self._list)
         session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
+        session.events.register("after-call.sagemaker.DescribeHyperParameterTuningJob", self._describe)
+        self.running: set[str] = set()  # tuning jobs that stay InProgress until stopped (moto completes them at once)
 
     # before-call handlers get the serialised request; a response they return is the call's answer
     def _list(self, params, **_):
         name = json.loads(params["body"])["HyperParameterTuningJobName"]
         return AWSResponse(None, 200, {}, None), {"TrainingJobSummaries": self.summaries.get(name, [])}
 
+    def _describe(self, parsed, **_):
+        name = parsed.get("HyperParameterTuningJobName")
+        if name in self.running:
+            parsed["HyperParameterTuningJobStatus"] = "Stopped" if name in self.stopped else "InProgress"
+
     def _stop(self, params, **_):
         self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])
         return AWSResponse(None, 200, {}, None), {}
 
-    def run_trial(self, tuning_job: str, pick: int, *, log: str, model: bytes, status: str = "Completed") -> str:
+    def run_trial(
+        self, tuning_job: str, pick: int, *, log: str, model: bytes, status: str = "Completed", ran_for: float = 0.0
+    ) -> str:
         """One training job as SageMaker would run it: hyperparameters, log, model artifact, objective."""
         sm, s3, logs = (self.session.client(n) for n in ("sagemaker", "s3", "logs"))
         described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job)
@@ -102,9 +116,10 @@ class FakeTuner:
         summary = {
             "TrainingJobName": name,
             "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-            "CreationTime": time.time(),
-            "TrainingStartTime": time.time(),
-            "TrainingEndTime": time.time(),
+            # datetimes, as botocore parses the service's timestamps
+            "CreationTime": _at(time.time() - ran_for),
+            "TrainingStartTime": _at(time.time() - ran_for),
+            **({} if status == "InProgress" else {"TrainingEndTime": _at(time.time())}),
             "TrainingJobStatus": status,
             "TunedHyperParameters": {k: v for k, v in hps.items() if k not in static},
         }

@@ -73,7 +73,9 @@ def test_the_batch_deployment_and_the_invocation_read_field_by_field(workspace, 
         tmp_path / "nightly.csv", tmp_path / "scored.csv", probabilities=True, chunk_rows=10, max_concurrency_per_instance=3
     )
     (endpoint,) = fake.sent("PUT", "/batchEndpoints/iris-classification-batch?")
-    assert endpoint["tags"] == {"cloudauto:job": job.id}
+    tags = endpoint["tags"]
+    assert tags.pop("cloudauto:created").startswith("20")  # when, for cloudauto endpoints
+    assert tags == {"cloudauto:creator": "cloudauto", "cloudauto:job": job.id, "cloudauto:spec": "iris-classification"}
     (deployment,) = fake.sent("PUT", "/batchEndpoints/iris-classification-batch/deployments/cloudauto?")
     props = deployment["properties"]
     assert props["miniBatchSize"] == 1 and props["maxConcurrencyPerInstance"] == 3

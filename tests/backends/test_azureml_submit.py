@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 import cloudauto
@@ -242,6 +243,66 @@ def test_tabular_rows_go_in_batches_under_the_byte_limit_and_come_back_in_order(
     assert all(int(r["headers"]["Content-Length"]) <= 200 for r in seen)
     with pytest.raises(ScoringError, match="row 0 alone is .* bytes; the endpoint takes at most 200"):
         endpoint.score(pd.DataFrame({"text": ["x" * 300]}))
+
+
+def _iris_job(fake, tmp_path):
+    """An iris sweep submitted to the recording workspace, and one finished trial (its MLflow run) to deploy."""
+    from mlflow.tracking import MlflowClient
+
+    from job_specs import make_data
+
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml",
+        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
+    )
+    job = cloudauto.submit(spec, backend="azureml")
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
+    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
+    fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
+    return job
+
+
+def test_endpoints_are_tagged_listed_and_expired_ones_removed(workspace, tmp_path, monkeypatch):
+    import time
+
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    fake, _ = workspace
+    job = _iris_job(fake, tmp_path)
+    prices = tmp_path / "prices.json"
+    row = {"backend": "azureml", "kind": "hosting", "region": "eastus", "instance_type": "Standard_F2s_v2", "source": "rate card"}
+    prices.write_text(json.dumps({"prices": [{**row, "usd_per_hour": 0.25}]}))
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(prices))
+    short = job.deploy(name="iris-short", instance_type="Standard_F2s_v2", instance_count=2, ttl=1)
+    job.deploy(name="iris-kept")
+    sent = fake.sent("PUT", "/onlineEndpoints/iris-short?")[-1]  # created, then traffic routed: tagged both times
+    tags = sent["tags"]
+    assert (tags["cloudauto:creator"], tags["cloudauto:job"], tags["cloudauto:spec"]) == (
+        "cloudauto",
+        job.id,
+        "iris-classification",
+    )
+    assert tags["cloudauto:expires"] > tags["cloudauto:created"]
+    runner = CliRunner()
+    listed = {e["name"]: e for e in json.loads(runner.invoke(cli, ["endpoints", "-b", "azureml", "--format", "json"]).output)}
+    assert set(listed) == {"iris-short", "iris-kept"}
+    # the deployment's 2 × Standard_F2s_v2 at $0.25 per hour (the workspace is in eastus)
+    assert (listed["iris-short"]["instance_type"], listed["iris-short"]["instance_count"]) == ("Standard_F2s_v2", 2)
+    assert listed["iris-short"]["usd_per_hour"] == 0.5 and listed["iris-kept"]["usd_per_hour"] is None  # DS3_v2 unpriced
+    time.sleep(1.1)
+    done = runner.invoke(cli, ["endpoints", "-b", "azureml", "--expired", "--delete"])
+    assert done.exit_code == 0, done.output
+    assert "deleted iris-short (azureml, expired at " in done.output
+    assert fake.sent("DELETE", "/onlineEndpoints/iris-short") and not fake.sent("DELETE", "/onlineEndpoints/iris-kept")
+    with pytest.raises(cloudauto.CloudautoError, match="endpoint iris-short does not exist in this workspace: it was removed"):
+        short.score(pd.DataFrame({"a": [1]}))
+    scored = runner.invoke(cli, ["score", "iris-short", str(tmp_path / "data" / "iris" / "test.csv"), "-b", "azureml"])
+    assert scored.exit_code == 5 and "it was removed" in scored.output
 
 
 def test_an_autogluon_model_deploys_with_cloudaudos_scoring_script(workspace, tmp_path):

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def test_a_serverless_endpoint_is_checked_configured_and_scores_like_any(tmp_pat
     for options, message in (
         ({"memory_mb": 1500}, "take 1024, 2048, 3072, 4096, 5120, 6144 MB"),
         ({"max_concurrency": 201}, "SageMaker takes 1-200"),
-        ({"instance_type": "ml.m5.large"}, "a serverless endpoint has no instance type"),
+        ({"instance_type": "ml.m5.xlarge"}, "a serverless endpoint has no instance type"),
     ):
         with pytest.raises(cloudauto.CloudautoError, match=message):
             job.deploy(name=name, serverless=True, **options)
@@ -245,3 +246,54 @@ def test_a_serverless_endpoint_is_checked_configured_and_scores_like_any(tmp_pat
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
     refused = runner.invoke(cli, ["deploy", job.id, "--name", "x", "--serverless"])  # the local backend
     assert refused.exit_code == 64 and "is for SageMaker serverless endpoints" in refused.output
+
+
+def test_endpoints_carry_tags_list_with_price_and_expired_ones_are_removed(tmp_path, sm_session, iris_model, monkeypatch):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    sm = session.client("sagemaker")
+    prices = tmp_path / "prices.json"
+    row = {"backend": "sagemaker", "kind": "hosting", "region": "us-east-1", "instance_type": "ml.m5.xlarge"}
+    prices.write_text(json.dumps({"prices": [{**row, "usd_per_hour": 0.1, "source": "rate card", "read_on": "2026-12-01"}]}))
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(prices))
+    name, kept = f"ttl-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(cloudauto.CloudautoError, match="--ttl must be positive"):
+        job.deploy(name=name, ttl=0)
+    with pytest.raises(Exception):  # noqa: B017 - refused before anything was created
+        sm.describe_model(ModelName=name)
+    short = job.deploy(name=name, ttl=1, instance_count=2)
+    short.binary = False  # moto's server reads bodies as UTF-8
+    job.deploy(name=kept)
+    for resource in (
+        sm.describe_endpoint(EndpointName=name)["EndpointArn"],
+        sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"],
+        sm.describe_model(ModelName=name)["ModelArn"],
+    ):
+        tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=resource)["Tags"]}
+        assert {tags[k] for k in ("cloudauto:creator", "cloudauto:job", "cloudauto:spec")} == {"cloudauto", job.id, job.spec.name}
+        assert tags["cloudauto:expires"] > tags["cloudauto:created"]
+    runner = CliRunner()
+    listed = {e["name"]: e for e in json.loads(runner.invoke(cli, ["endpoints", "-b", "sagemaker", "--format", "json"]).output)}
+    assert listed[name]["instance_type"] == "ml.m5.xlarge" and listed[name]["instance_count"] == 2
+    # 2 instances × $0.1 per hour, from the user's price file
+    assert listed[name]["usd_per_hour"] == pytest.approx(0.2) and "rate card, read 2026-12-01" in listed[name]["price_source"]
+    assert listed[kept]["expires"] is None and listed[kept]["job"] == job.id
+    time.sleep(1.1)
+    done = runner.invoke(cli, ["endpoints", "-b", "sagemaker", "--expired", "--delete"])
+    assert done.exit_code == 0, done.output
+    assert f"deleted {name} (sagemaker, expired at " in done.output and kept not in done.output.split("deleted")[-1]
+    with pytest.raises(Exception, match="Could not find"):
+        sm.describe_endpoint(EndpointName=name)
+    assert sm.describe_endpoint(EndpointName=kept)["EndpointStatus"] == "InService"
+    with pytest.raises(cloudauto.CloudautoError, match=f"endpoint {name} does not exist in us-east-1: it was removed"):
+        short.score(rows(2))
+    scored = runner.invoke(cli, ["score", name, str(tmp_path / "data" / "iris" / "test.csv"), "-b", "sagemaker"])
+    assert scored.exit_code != 0 and "it was removed" in scored.output
+    gone = cloudauto.get_backend("sagemaker").endpoint(kept)
+    gone.delete()
+    with pytest.raises(cloudauto.CloudautoError, match=f"endpoint {kept} was removed"):
+        gone.score(rows(2))

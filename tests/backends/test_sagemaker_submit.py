@@ -352,3 +352,21 @@ def test_deploy_refuses_a_serving_image_of_another_autogluon_release(tmp_path, s
         job.deploy(name=name)
     with pytest.raises(ClientError):  # nothing was created that would bill
         session.client("sagemaker").describe_model(ModelName=name)
+
+
+def test_wait_cancels_a_job_whose_billed_time_reached_the_budget(tmp_path, sm_session, monkeypatch):
+    session, tuner = sm_session
+    # $3600 per hour is $1 a second: 4 trials × 120 s (trial_timeout) is $480 at worst, within the budget
+    spec = _iris_spec(tmp_path, **{"backends.sagemaker.price_per_hour": "3600", "limits.max_cost": "480"})
+    job = cloudauto.submit(spec, backend="sagemaker")
+    assert job.describe()["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] == 240  # $480 / $2 a second
+    tuner.running.add(job.id)
+    tuner.run_trial(job.id, 0, log=_report_lines("accuracy", [0.9]), model=b"", ran_for=300)  # Completed: 300 s billed
+    assert job.billed()[0] == pytest.approx(300, rel=0.01)
+    with pytest.raises(TimeoutError):
+        job.wait(poll=0.05, timeout=0.5, progress=False)
+    assert tuner.stopped == []  # $300 is under $480
+    tuner.run_trial(job.id, 1, log=_report_lines("accuracy", [0.8]), model=b"", status="InProgress", ran_for=200)
+    assert job.wait(poll=0.05, timeout=5, progress=False) is JobStatus.CANCELED
+    assert tuner.stopped == [job.id]
+    assert job.budget_stop.startswith("billed $500") and "has reached limits.max_cost $480" in job.budget_stop

@@ -55,6 +55,12 @@ class AzureMLBackend(Backend):
         handle.get()  # a clear error now if there is no such job
         return handle
 
+    def list_endpoints(self) -> list[Any]:
+        from .endpoint import list_endpoints
+        from .submit import client_for
+
+        return list_endpoints(client_for())
+
     def deploy(self, job: JobHandle, *, name: str, **options: Any) -> Endpoint:
         from .endpoint import deploy
         from .handle import AzureMLJob
@@ -65,8 +71,8 @@ class AzureMLBackend(Backend):
 
     def endpoint(self, name: str) -> Endpoint:
         from .endpoint import AzureEndpoint
-        from .submit import azure_call, client_for
+        from .submit import client_for
 
-        client = client_for()
-        azure_call(f"get endpoint {name}", client.online_endpoints.get, name)
-        return AzureEndpoint(name, client=client)
+        endpoint = AzureEndpoint(name, client=client_for())
+        endpoint.scoring_uri  # noqa: B018 - a clear error now if there is no such endpoint (or it was removed)
+        return endpoint

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import BatchError, JobStatus, NotSupportedError
+from cloudauto.endpoints import job_tags, resource_tags
 from cloudauto.runtime.azureml_batch import MANIFEST, chunk_name, records
 from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
 from cloudauto.runtime.bundle import serving_files, write_folder
@@ -89,7 +90,7 @@ def deployment(spec: Any, *, endpoint: str, model: str, code: Path, settings: di
             logging_level="info",
             environment_variables={BATCH_PROBABILITIES_ENV: "1" if settings["probabilities"] else "0"},
         ),
-        tags={"cloudauto:job": spec.name},
+        tags=job_tags(spec.name),
     )
 
 
@@ -138,7 +139,7 @@ def predict_batch(
                 path=f"azureml://jobs/{child}/outputs/model/paths/model/", name=f"{spec.name}-model", type=AssetTypes.CUSTOM_MODEL
             ),
         )
-        batch_endpoint = BatchEndpoint(name=name, tags={"cloudauto:job": job.id})
+        batch_endpoint = BatchEndpoint(name=name, tags=resource_tags(job.id, job.spec.name))
         azure_call(
             f"create batch endpoint {name}", lambda: client.batch_endpoints.begin_create_or_update(batch_endpoint).result()
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.endpoints import job_tags
 from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
@@ -205,7 +206,7 @@ def _automl(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         "test_data": data.get("test"),
         "target_column_name": spec.data.label,
         "primary_metric": metric,
-        "tags": {"cloudauto:job": spec.name, **spec.tags},
+        "tags": {**job_tags(spec.name), **spec.tags},
     }
     limits = spec.limits
     timeout = job_timeout(spec)
@@ -315,7 +316,7 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
-        tags={"cloudauto:job": spec.name, **spec.tags},
+        tags={**job_tags(spec.name), **spec.tags},
     )
     return job, {"__code__": f"./{code_folder(spec)}"}
 
@@ -536,7 +537,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
-        tags={"cloudauto:job": spec.name, **spec.tags},
+        tags={**job_tags(spec.name), **spec.tags},
     )
     return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
 

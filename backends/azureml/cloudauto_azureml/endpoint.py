@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import Endpoint, NotSupportedError
+from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files, write_folder
 from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, image_paths, score_batches
 from cloudauto.spec.errors import CloudautoError
@@ -56,6 +57,7 @@ def deploy(
     instance_count: int = 1,
     wait: bool = True,
     trial: Optional[int] = None,
+    ttl: Optional[float] = None,
 ) -> AzureEndpoint:
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
@@ -63,6 +65,7 @@ def deploy(
     if not _NAME.match(name):
         raise CloudautoError(f"endpoint name '{name}': Azure ML takes 3-32 letters, digits and hyphens, starting with a letter")
     spec, client = job.spec, job.client
+    resource_tags(job.id, spec.name, ttl=ttl)  # a bad ttl is refused before anything is created
     if spec.engine is Engine.COMMAND:
         raise NotSupportedError(
             "engine: command jobs declare no model output cloudauto could serve; register your model with azure-ai-ml"
@@ -81,7 +84,8 @@ def deploy(
             path=f"azureml://jobs/{child}/outputs/model/paths/model/", name=f"{spec.name}-model", type=AssetTypes.CUSTOM_MODEL
         )
     registered = azure_call(f"register the model of {child}", client.models.create_or_update, model)
-    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags={"cloudauto:job": job.id})
+    tags = resource_tags(job.id, spec.name, ttl=ttl)
+    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=tags)
     azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
     instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
@@ -119,17 +123,30 @@ class AzureEndpoint(Endpoint):
     ):
         self.name, self.client, self.task, self.max_rows, self.max_bytes = name, client, task, max_rows, max_bytes
         self._scorer: Optional[HTTPScorer] = None
+        self._removed = False
 
     @property
     def scoring_uri(self) -> str:
-        return azure_call(f"get endpoint {self.name}", self.client.online_endpoints.get, self.name).scoring_uri
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if self._removed:
+            raise ScoringError(f"endpoint {self.name} was removed (deleted by this process); deploy the job again to serve it")
+        try:
+            return self.client.online_endpoints.get(self.name).scoring_uri
+        except ResourceNotFoundError:
+            raise ScoringError(
+                f"endpoint {self.name} does not exist in this workspace: it was removed (deleted, or expired and removed by "
+                "cloudauto endpoints --expired --delete), or never deployed here",
+                404,
+            ) from None
+        except Exception:  # anything else as every other call reports it
+            return azure_call(f"get endpoint {self.name}", self.client.online_endpoints.get, self.name).scoring_uri
 
     def scorer(self) -> HTTPScorer:
         if self._scorer is None:
+            uri = self.scoring_uri  # first: a removed endpoint says so
             keys = azure_call(f"keys of endpoint {self.name}", self.client.online_endpoints.get_keys, self.name)
-            self._scorer = HTTPScorer(
-                self.scoring_uri, path="", key=keys.primary_key, headers={"azureml-model-deployment": DEPLOYMENT}
-            )
+            self._scorer = HTTPScorer(uri, path="", key=keys.primary_key, headers={"azureml-model-deployment": DEPLOYMENT})
         return self._scorer
 
     def score(self, data: Any, *, concurrency: int = 2) -> Any:
@@ -170,6 +187,33 @@ class AzureEndpoint(Endpoint):
 
     def delete(self) -> None:
         azure_call(f"delete endpoint {self.name}", lambda: self.client.online_endpoints.begin_delete(name=self.name).result())
+        self._removed, self._scorer = True, None
+
+
+def list_endpoints(client: Any) -> list[Any]:
+    """cloudauto's managed online endpoints in the workspace (by their tags), with the deployment's instances and price."""
+    from cloudauto.endpoints import EndpointInfo, is_ours, priced
+
+    found = []
+    for endpoint in azure_call("list online endpoints", lambda: list(client.online_endpoints.list())):
+        tags = dict(endpoint.tags or {})
+        if not is_ours(tags):
+            continue
+        deployments = azure_call(
+            f"list deployments of {endpoint.name}", lambda e=endpoint: list(client.online_deployments.list(e.name))
+        )
+        deployment = next((d for d in deployments if d.name == DEPLOYMENT), deployments[0] if deployments else None)
+        info = EndpointInfo.from_tags(
+            endpoint.name,
+            "azureml",
+            str(getattr(endpoint.provisioning_state, "value", endpoint.provisioning_state) or "?"),
+            tags,
+            instance_type=getattr(deployment, "instance_type", None),
+            instance_count=getattr(deployment, "instance_count", None) or 1,
+            url=endpoint.scoring_uri,
+        )
+        found.append(priced(info, getattr(endpoint, "location", None)))
+    return found
 
 
 def _input_data(rows: Any) -> bytes:

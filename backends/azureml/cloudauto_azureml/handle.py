@@ -128,7 +128,10 @@ class AzureMLJob(JobHandle):
             for point in points:
                 if objective is None or goal.better(point.value, objective):
                     objective = point.value
-            created = getattr(getattr(child, "creation_context", None), "created_at", None)
+            context = getattr(child, "creation_context", None)
+            created = getattr(context, "created_at", None)
+            # an ended run was last modified when it ended: its duration is what Azure ML billed its node for
+            modified = getattr(context, "last_modified_at", None) if status.is_final else None
             trial = Trial(
                 id=child.name,
                 number=number,
@@ -137,6 +140,7 @@ class AzureMLJob(JobHandle):
                 metrics=points,
                 objective=objective,
                 started=created.timestamp() if created is not None else None,
+                ended=modified.timestamp() if modified is not None else None,
                 error=(child.properties or {}).get("error") if status is TrialStatus.FAILED else None,
             )
             if status is TrialStatus.TERMINATED:

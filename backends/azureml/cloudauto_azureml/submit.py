@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompiledJob, CompileError
+from cloudauto.endpoints import job_tags
 from cloudauto.runtime.bundle import write_folder
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.models import Engine, JobSpec
@@ -116,9 +117,7 @@ def stage_image_tables(job: CompiledJob, client: Any, dest: Path) -> dict[str, P
         asset = azure_call(
             f"upload the {role} images",
             client.data.create_or_update,
-            Data(
-                name=f"{spec.name}-{role}-images", type=AssetTypes.URI_FOLDER, path=str(images), tags={"cloudauto:job": spec.name}
-            ),
+            Data(name=f"{spec.name}-{role}-images", type=AssetTypes.URI_FOLDER, path=str(images), tags=job_tags(spec.name)),
         )
         base = str(asset.path).rstrip("/")
         table = dest / f"{role}-table"

@@ -130,6 +130,7 @@ class LocalBackend(Backend):
         image: Optional[str] = None,
         workers: int = 1,
         trial: Optional[int] = None,
+        ttl: Optional[float] = None,
         **options: Any,
     ) -> Endpoint:
         from .endpoint import start, start_container
@@ -137,7 +138,7 @@ class LocalBackend(Backend):
         if options:  # a typo or a cloud backend's option must not pass in silence
             raise NotSupportedError(
                 f"the local backend's deploy takes no {', '.join(sorted(options))}; "
-                "it takes name, port, key, host, mode, image, workers and trial"
+                "it takes name, port, key, host, mode, image, workers, trial and ttl"
             )
 
         best = job.trial(trial) if trial is not None else job.best_trial()
@@ -163,13 +164,31 @@ class LocalBackend(Backend):
             from .container import image_for
 
             chosen = image or image_for(job.spec)[0]
-            return start_container(name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port)
-        return start(name, model_dir, job_id=job.id, trial=best.number, host=host, port=port, key=key, workers=workers)
+            return start_container(
+                name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port, ttl=ttl, spec=job.spec.name
+            )
+        return start(
+            name,
+            model_dir,
+            job_id=job.id,
+            trial=best.number,
+            host=host,
+            port=port,
+            key=key,
+            workers=workers,
+            ttl=ttl,
+            spec=job.spec.name,
+        )
 
     def endpoint(self, name: str) -> Endpoint:
         from .endpoint import attach as attach_endpoint
 
         return attach_endpoint(name)
+
+    def list_endpoints(self) -> list[Any]:
+        from .endpoint import list_endpoints
+
+        return list_endpoints()
 
     def jobs(self) -> list[JobHandle]:
         return list(list_jobs())

@@ -160,6 +160,21 @@ class EndpointRecord:
     key: Optional[str] = None
     container: Optional[str] = None  # docker mode: the serving container
     workers: int = 1
+    created: float = 0.0
+    expires: Optional[float] = None  # deploy --ttl: the watcher stops the server then
+    spec: Optional[str] = None
+
+
+def _removed_path(name: str) -> Path:
+    return endpoints_dir() / f"{name}.removed.json"
+
+
+def _removed_error(name: str, removed: dict[str, Any]) -> EndpointError:
+    from cloudauto.endpoints import iso
+
+    return EndpointError(
+        f"endpoint '{name}' was removed at {iso(removed['at'])} ({removed['why']}); deploy the job again to serve it"
+    )
 
 
 class LocalEndpoint(Endpoint):
@@ -179,6 +194,7 @@ class LocalEndpoint(Endpoint):
         """
         from cloudauto.scoring import image_paths
 
+        self._check_serving()
         kind = self.kind()
         images = image_paths(data) if kind == "multimodal" else None
         if images is not None:  # one or many image files, or a folder of them: the class and each probability per image
@@ -195,13 +211,31 @@ class LocalEndpoint(Endpoint):
                 self._kind = json.loads(response.read()).get("kind", "tabular")
         return self._kind
 
-    def delete(self, timeout: float = 10.0) -> None:
-        """Stop the server (TERM, then KILL), wait until it no longer answers, and remove its files."""
+    def _check_serving(self) -> None:
+        """A removed or expired endpoint says so, instead of a connection error."""
+        removed = _removed_path(self.name)
+        if removed.is_file() and not (endpoints_dir() / f"{self.name}.json").is_file():
+            raise _removed_error(self.name, json.loads(removed.read_text()))
+        if self.record.expires is not None and self.record.expires <= time.time():
+            from cloudauto.endpoints import iso
+
+            raise EndpointError(
+                f"endpoint '{self.name}' expired at {iso(self.record.expires)} (deploy --ttl) and stopped serving; "
+                "cloudauto endpoints --expired --delete removes it"
+            )
+
+    def delete(self, timeout: float = 10.0, *, why: str = "deleted") -> None:
+        """Stop the server, wait until it no longer answers, and remove its files; a later lookup says it was removed."""
+        self.stop(timeout)
+        self._forget()
+        _removed_path(self.name).write_text(json.dumps({"at": time.time(), "why": why}))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (TERM, then KILL) or the container; the record stays."""
         if self.record.container:
             from .container import kill_container
 
             kill_container(self.record.container)
-            self._forget()
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -213,7 +247,6 @@ class LocalEndpoint(Endpoint):
                 time.sleep(0.05)
             if not _running(self.record.pid):
                 break
-        self._forget()
 
     def _forget(self) -> None:
         """The record, the server's log and a container's code folder: nothing of the endpoint is left."""
@@ -267,6 +300,8 @@ def start(
     key: Optional[str] = None,
     workers: int = 1,
     timeout: float = 120.0,
+    ttl: Optional[float] = None,
+    spec: Optional[str] = None,
 ) -> LocalEndpoint:
     check_name(name)
     if workers < 1:
@@ -303,13 +338,20 @@ def start(
             os.killpg(proc.pid, signal.SIGKILL)
             raise EndpointError(f"the endpoint did not answer /ping within {timeout:g}s")
         time.sleep(0.2)
-    record = EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key, workers=workers)
-    record_path.write_text(json.dumps(asdict(record), indent=2))
-    return LocalEndpoint(record)
+    return _record(EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key, workers=workers, spec=spec), ttl)
 
 
 def start_container(
-    name: str, model_dir: str, *, job_id: str, trial: int, image: str, port: Optional[int] = None, timeout: float = 300.0
+    name: str,
+    model_dir: str,
+    *,
+    job_id: str,
+    trial: int,
+    image: str,
+    port: Optional[int] = None,
+    timeout: float = 300.0,
+    ttl: Optional[float] = None,
+    spec: Optional[str] = None,
 ) -> LocalEndpoint:
     """The model served by a container that speaks SageMaker's serving contract (/ping, /invocations on 8080)."""
     from cloudauto.runtime.bundle import serving_files, write_folder
@@ -346,20 +388,97 @@ def start_container(
             kill_container(container.id)
             raise EndpointError(f"the serving container did not answer /ping within {timeout:g}s")
         time.sleep(0.3)
-    record = EndpointRecord(name, url, 0, model_dir, job_id, trial, None, container.id)
-    record_path.write_text(json.dumps(asdict(record), indent=2))
-    return LocalEndpoint(record)
+    return _record(EndpointRecord(name, url, 0, model_dir, job_id, trial, None, container.id, spec=spec), ttl)
+
+
+def _records() -> list[EndpointRecord]:
+    folder = endpoints_dir()
+    if not folder.is_dir():
+        return []
+    return [
+        EndpointRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json")) if not p.name.endswith(".removed.json")
+    ]
 
 
 def attach(name: str) -> LocalEndpoint:
     path = endpoints_dir() / f"{check_name(name)}.json"
     if not path.is_file():
-        known = sorted(p.stem for p in endpoints_dir().glob("*.json")) if endpoints_dir().is_dir() else []
+        if _removed_path(name).is_file():
+            raise _removed_error(name, json.loads(_removed_path(name).read_text()))
+        known = [r.name for r in _records()]
         raise EndpointError(f"no local endpoint '{name}'" + (f"; there are: {', '.join(known)}" if known else ""))
     return LocalEndpoint(EndpointRecord(**json.loads(path.read_text())))
 
 
+def list_endpoints() -> list[Any]:
+    """Every endpoint recorded here: serving, stopped, or expired (stopped by its ttl)."""
+    from cloudauto.endpoints import EndpointInfo
+
+    found = []
+    for record in _records():
+        serving = _healthy(record.url)
+        expired = record.expires is not None and record.expires <= time.time()
+        status = "serving" if serving else "expired" if expired else "stopped"
+        found.append(
+            EndpointInfo(
+                name=record.name,
+                backend="local",
+                status=status,
+                job=record.job_id,
+                spec=record.spec,
+                created=record.created or None,
+                expires=record.expires,
+                usd_per_hour=0.0,
+                price_source="this machine",
+                url=record.url,
+            )
+        )
+    return found
+
+
+def _record(record: EndpointRecord, ttl: Optional[float]) -> LocalEndpoint:
+    """Write the record; with a ttl, a detached watcher stops the endpoint when it expires."""
+    if ttl is not None and ttl <= 0:
+        LocalEndpoint(record).stop()
+        raise EndpointError(f"ttl must be positive, not {ttl:g} s")
+    record.created = time.time()
+    record.expires = None if ttl is None else record.created + ttl
+    folder = endpoints_dir()
+    (folder / f"{record.name}.json").write_text(json.dumps(asdict(record), indent=2))
+    _removed_path(record.name).unlink(missing_ok=True)
+    if ttl is not None:
+        subprocess.Popen(
+            [sys.executable, "-m", "cloudauto_local.endpoint", "--expire", record.name, "--created", repr(record.created)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return LocalEndpoint(record)
+
+
+def _watch(name: str, created: float) -> None:
+    """The ttl's watcher: at the expiry, stop this deployment of `name` (not a later one under the same name)."""
+    path = endpoints_dir() / f"{name}.json"
+    while True:
+        if not path.is_file():
+            return
+        record = EndpointRecord(**json.loads(path.read_text()))
+        if record.created != created or record.expires is None:
+            return
+        left = record.expires - time.time()
+        if left <= 0:
+            LocalEndpoint(record).stop()
+            with open(endpoints_dir() / f"{name}.log", "a") as log:
+                log.write(f"[cloudauto] endpoint {name} expired (deploy --ttl): stopped\n")
+            return
+        time.sleep(min(left, 30.0))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--expire"]:  # the ttl's watcher, started by _record
+        _watch(sys.argv[2], float(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description="Serve a cloudauto model over HTTP.")
     parser.add_argument("--model", required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -86,6 +86,11 @@ class SageMakerBackend(Backend):
         endpoint.status()  # a clear error now if there is no such endpoint
         return endpoint
 
+    def list_endpoints(self) -> list[Any]:
+        from .endpoint import list_endpoints
+
+        return list_endpoints()
+
     def jobs(self) -> list[JobHandle]:
         """Tuning jobs cloudauto submitted (tagged cloudauto:job), oldest first."""
         from .handle import SageMakerJob

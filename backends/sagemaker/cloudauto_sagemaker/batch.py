@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import BatchError, JobStatus, NotSupportedError
+from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
 from cloudauto.runtime.inference import BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV, JSONL
 from cloudauto.spec.errors import CloudautoError
@@ -56,6 +57,7 @@ def transform_request(
     instance_count: int,
     max_payload_mb: int,
     job: str,
+    spec_name: str = "",
 ) -> dict[str, Any]:
     """The CreateTransformJob request, in the API's own field names."""
     return {
@@ -71,7 +73,7 @@ def transform_request(
         },
         "TransformOutput": {"S3OutputPath": output_uri, "Accept": JSONL, "AssembleWith": "Line"},
         "TransformResources": {"InstanceType": instance_type, "InstanceCount": instance_count},
-        "Tags": [{"Key": "cloudauto:job", "Value": job}],
+        "Tags": [{"Key": k, "Value": v} for k, v in resource_tags(job, spec_name).items()],
     }
 
 
@@ -178,6 +180,7 @@ def predict_batch(
         instance_count=instance_count,
         max_payload_mb=max_payload_mb,
         job=job.id,
+        spec_name=job.spec.name,
     )
     try:
         sm.describe_transform_job(TransformJobName=name)

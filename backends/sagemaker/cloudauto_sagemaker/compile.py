@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompileError
+from cloudauto.endpoints import job_tags
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
@@ -493,7 +494,7 @@ def tuning_request(
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": trial_runtime},
         },
-        "Tags": [{"Key": "cloudauto:job", "Value": spec.name}, *({"Key": k, "Value": v} for k, v in spec.tags.items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in {**job_tags(spec.name, name), **spec.tags}.items()],
     }
     if not inputs:
         del request["TrainingJobDefinition"]["InputDataConfig"]

@@ -18,6 +18,7 @@ import tarfile
 from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
+from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files
 from cloudauto.runtime.versions import MODEL_INFO, mismatch
 from cloudauto.scoring import (
@@ -78,8 +79,18 @@ def repack(model_tar: bytes) -> bytes:
     return gzip.compress(out.getvalue(), mtime=0)
 
 
+def aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
 def serving_model(
-    job: SageMakerJob, name: str, instance: str, *, trial: Optional[int] = None, environment: Optional[dict[str, str]] = None
+    job: SageMakerJob,
+    name: str,
+    instance: str,
+    *,
+    trial: Optional[int] = None,
+    environment: Optional[dict[str, str]] = None,
+    tags: Optional[dict[str, str]] = None,
 ) -> str:
     """A SageMaker model of the trial's artifact, repacked with cloudauto's handler, on the serving image: its name.
 
@@ -115,7 +126,7 @@ def serving_model(
                 **(environment or {}),
             },
         },
-        Tags=[{"Key": "cloudauto:job", "Value": job.id}],
+        Tags=aws_tags(tags or resource_tags(job.id, spec.name)),
     )
     return name
 
@@ -147,6 +158,7 @@ def deploy(
     serverless: bool = False,
     memory_mb: Optional[int] = None,
     max_concurrency: Optional[int] = None,
+    ttl: Optional[float] = None,
 ) -> SageMakerEndpoint:
     if not _NAME.match(name):
         raise CloudautoError(f"endpoint name '{name}': SageMaker takes 1-63 letters, digits and hyphens")
@@ -168,16 +180,17 @@ def deploy(
             "InstanceType": instance,
             "InitialInstanceCount": instance_count,
         }
-    serving_model(job, name, instance, trial=trial)
+    tags = resource_tags(job.id, job.spec.name, ttl=ttl)  # before anything is created: a bad ttl creates nothing
+    serving_model(job, name, instance, trial=trial, tags=tags)
     sm = job.session.client("sagemaker")
     aws_call(
         f"create endpoint config {name}",
         sm.create_endpoint_config,
         EndpointConfigName=name,
         ProductionVariants=[variant],
-        Tags=[{"Key": "cloudauto:job", "Value": job.id}],
+        Tags=aws_tags(tags),
     )
-    aws_call(f"create endpoint {name}", sm.create_endpoint, EndpointName=name, EndpointConfigName=name)
+    aws_call(f"create endpoint {name}", sm.create_endpoint, EndpointName=name, EndpointConfigName=name, Tags=aws_tags(tags))
     endpoint = SageMakerEndpoint(name, session=job.session)
     if wait:
         endpoint.wait()
@@ -197,11 +210,31 @@ class SageMakerEndpoint(Endpoint):
         self.max_rows, self.max_bytes = max_rows, max_bytes
         self.binary = True  # cloudauto's handler serves: numeric rows may go as npy
         retry = Config(retries={"mode": "standard", "max_attempts": 6}, read_timeout=70)
-        self._runtime = self.session.client("sagemaker-runtime", config=retry)
-        self._sm = self.session.client("sagemaker")
+        self._runtime = aws_call(
+            "connect to SageMaker (set AWS_REGION)", self.session.client, service_name="sagemaker-runtime", config=retry
+        )
+        self._sm = aws_call("connect to SageMaker (set AWS_REGION)", self.session.client, service_name="sagemaker")
+        self._removed, self._found = False, False
 
     def status(self) -> str:
+        from botocore.exceptions import ClientError
+
+        if self._removed:
+            raise CloudautoError(self._gone())
+        try:
+            return self._sm.describe_endpoint(EndpointName=self.name)["EndpointStatus"]
+        except ClientError as exc:
+            if _missing(exc):
+                raise CloudautoError(self._gone()) from None
         return aws_call(f"describe endpoint {self.name}", self._sm.describe_endpoint, EndpointName=self.name)["EndpointStatus"]
+
+    def _gone(self) -> str:
+        if self._removed:
+            return f"endpoint {self.name} was removed (deleted by this process); deploy the job again to serve it"
+        return (
+            f"endpoint {self.name} does not exist in {self.session.region_name}: it was removed (deleted, or expired and "
+            "removed by cloudauto endpoints --expired --delete), or never deployed there"
+        )
 
     def wait(self, timeout: float = 3600) -> None:
         from botocore.exceptions import WaiterError
@@ -219,9 +252,13 @@ class SageMakerEndpoint(Endpoint):
     def invoke(self, body: bytes, content_type: str = "text/csv", accept: str = "application/json") -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self._removed:
+            raise ScoringError(self._gone())
         try:
             response = self._runtime.invoke_endpoint(EndpointName=self.name, Body=body, ContentType=content_type, Accept=accept)
         except ClientError as exc:
+            if _missing(exc):
+                raise ScoringError(self._gone(), 404) from None
             error = exc.response.get("Error", {})
             message = exc.response.get("OriginalMessage") or error.get("Message", str(exc))
             status = exc.response.get("OriginalStatusCode") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -236,6 +273,9 @@ class SageMakerEndpoint(Endpoint):
         Image files (one, a list, or a folder of them) go to an image model as base64 JSON
         instances: one row per image with its class and each class's probability.
         """
+        if not self._found:  # once per handle: a removed endpoint says so, not as a failed request
+            self.status()
+            self._found = True
         images = image_paths(data)
         if images is not None:
             return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
@@ -264,6 +304,59 @@ class SageMakerEndpoint(Endpoint):
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
                     raise CloudautoError(f"delete {what} {self.name}: {exc}") from None
+        self._removed, self._found = True, False
+
+
+def _missing(exc: Any) -> bool:
+    """SageMaker's answer for a name it has no endpoint of (a ValidationException that says so)."""
+    error = exc.response.get("Error", {})
+    message = error.get("Message", "")
+    return error.get("Code") in ("ValidationException", "ResourceNotFound") and (
+        "not found" in message.lower() or "could not find" in message.lower()
+    )
+
+
+def list_endpoints(session: Any = None) -> list[Any]:
+    """cloudauto's endpoints in this region (tagged cloudauto:creator or cloudauto:job), with instances and price."""
+    from cloudauto.endpoints import EndpointInfo, is_ours, priced
+
+    from .submit import session_for
+
+    session = session or session_for()
+    sm = aws_call("connect to SageMaker (set AWS_REGION)", session.client, service_name="sagemaker")
+    found: list[Any] = []
+    kwargs: dict[str, Any] = {"MaxResults": 100, "SortBy": "CreationTime", "SortOrder": "Ascending"}
+    while True:
+        page = aws_call("list endpoints", sm.list_endpoints, **kwargs)
+        for summary in page.get("Endpoints", []):
+            tags = {t["Key"]: t["Value"] for t in aws_call("list tags", sm.list_tags, ResourceArn=summary["EndpointArn"])["Tags"]}
+            if not is_ours(tags):
+                continue
+            described = aws_call(
+                f"describe endpoint {summary['EndpointName']}", sm.describe_endpoint, EndpointName=summary["EndpointName"]
+            )
+            config = aws_call(
+                "describe endpoint config", sm.describe_endpoint_config, EndpointConfigName=described["EndpointConfigName"]
+            )
+            variant = (config.get("ProductionVariants") or [{}])[0]
+            serverless = "ServerlessConfig" in variant
+            info = EndpointInfo.from_tags(
+                summary["EndpointName"],
+                "sagemaker",
+                summary.get("EndpointStatus", "?"),
+                tags,
+                created=summary["CreationTime"].timestamp() if summary.get("CreationTime") else None,
+                instance_type="serverless" if serverless else variant.get("InstanceType"),
+                instance_count=variant.get("InitialInstanceCount", 1),
+            )
+            if serverless:  # billed per request, not per hour
+                info.usd_per_hour, info.price_source = 0.0, "serverless: billed per request and GB-second"
+                found.append(info)
+            else:
+                found.append(priced(info, session.region_name))
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
 
 
 __all__ = ["SageMakerEndpoint", "deploy", "repack"]

@@ -151,6 +151,21 @@ class SageMakerJob(JobHandle):
             trials.append(trial)
         return trials
 
+    def billed_seconds(self) -> float:
+        """SageMaker's own figure for ended training jobs (BillableTimeInSeconds × InstanceCount, as its docs
+        say to read it); for running ones, the time since TrainingStartTime × the instances."""
+        from .submit import aws_call
+
+        total = 0.0
+        for trial in self.trials():
+            if trial.started is None:
+                continue
+            described = aws_call(f"describe training job {trial.id}", self._sm.describe_training_job, TrainingJobName=trial.id)
+            count = described.get("ResourceConfig", {}).get("InstanceCount", self.spec.compute.instance_count)
+            billable = described.get("BillableTimeInSeconds") if trial.status.is_final else None
+            total += (billable if billable is not None else trial.duration or 0.0) * count
+        return total
+
     # logs and metrics -------------------------------------------------------------------------
     def _log_lines(self, training_job: str) -> list[str]:
         return log_lines(self.session, LOG_GROUP, training_job)
