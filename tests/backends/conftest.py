@@ -62,6 +62,30 @@ def finished_iris_job(root: Path) -> Iterator:
             os.environ["CLOUDAUTO_HOME"] = old
 
 
+def azure_iris_job(fake, tmp_path: Path):
+    """An iris sweep submitted to the recording Azure workspace, and one finished trial (its MLflow run) to deploy:
+    (the job, the trial's run id)."""
+    from mlflow.tracking import MlflowClient
+
+    import cloudauto
+    from job_specs import make_data
+
+    from ..conftest import ROOT
+
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    spec = cloudauto.JobSpec.from_file(
+        tmp_path / "iris.yaml",
+        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
+    )
+    job = cloudauto.submit(spec, backend="azureml")
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
+    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
+    fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
+    return job, run.info.run_id
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -18,6 +18,7 @@ import cloudauto
 from cloudauto.backend import JobStatus
 
 from ..conftest import ROOT
+from .conftest import azure_iris_job
 
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
@@ -46,23 +47,7 @@ def rows(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def _job(workspace, tmp_path: Path):
-    from mlflow.tracking import MlflowClient
-
-    from job_specs import make_data
-
-    fake, _ = workspace
-    make_data.iris(tmp_path / "data")
-    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
-    spec = cloudauto.JobSpec.from_file(
-        tmp_path / "iris.yaml",
-        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
-    )
-    job = cloudauto.submit(spec, backend="azureml")
-    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
-    run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
-    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
-    fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
-    return job, run.info.run_id
+    return azure_iris_job(workspace[0], tmp_path)
 
 
 def test_the_batch_deployment_and_the_invocation_read_field_by_field(workspace, tmp_path):

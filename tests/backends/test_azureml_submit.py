@@ -16,6 +16,7 @@ import cloudauto
 from cloudauto.backend import CompileError, JobStatus, TrialStatus
 
 from ..conftest import ROOT
+from .conftest import azure_iris_job
 
 
 def test_the_fridge_automl_job_is_put_as_the_tutorial_builds_it(workspace):
@@ -245,26 +246,6 @@ def test_tabular_rows_go_in_batches_under_the_byte_limit_and_come_back_in_order(
         endpoint.score(pd.DataFrame({"text": ["x" * 300]}))
 
 
-def _iris_job(fake, tmp_path):
-    """An iris sweep submitted to the recording workspace, and one finished trial (its MLflow run) to deploy."""
-    from mlflow.tracking import MlflowClient
-
-    from job_specs import make_data
-
-    make_data.iris(tmp_path / "data")
-    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
-    spec = cloudauto.JobSpec.from_file(
-        tmp_path / "iris.yaml",
-        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
-    )
-    job = cloudauto.submit(spec, backend="azureml")
-    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
-    run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
-    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
-    fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
-    return job
-
-
 def test_endpoints_are_tagged_listed_and_expired_ones_removed(workspace, tmp_path, monkeypatch):
     import time
 
@@ -273,7 +254,7 @@ def test_endpoints_are_tagged_listed_and_expired_ones_removed(workspace, tmp_pat
     from cloudauto.cli import main as cli
 
     fake, _ = workspace
-    job = _iris_job(fake, tmp_path)
+    job, _ = azure_iris_job(fake, tmp_path)
     prices = tmp_path / "prices.json"
     row = {"backend": "azureml", "kind": "hosting", "region": "eastus", "instance_type": "Standard_F2s_v2", "source": "rate card"}
     prices.write_text(json.dumps({"prices": [{**row, "usd_per_hour": 0.25}]}))
