@@ -134,7 +134,8 @@ def test_autogluon_trains_in_the_container_and_the_model_serves_from_one(runs_di
     assert not docker.from_env().containers.list(all=True, filters={"label": f"cloudauto.endpoint={endpoint.name}"})
     from cloudauto_local.paths import endpoints_dir
 
-    assert not list(endpoints_dir().glob(f"{endpoint.name}*"))  # its record and its code folder are gone too
+    # its record and its code folder are gone too; what is left says it was removed
+    assert [p.name for p in endpoints_dir().glob(f"{endpoint.name}*")] == [f"{endpoint.name}.removed.json"]
 
 
 MULTIMODAL_IMAGE = "cloudauto-local:multimodal"

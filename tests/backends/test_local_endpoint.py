@@ -364,7 +364,8 @@ def test_cli_deploy_a_chosen_trial_score_probabilities_and_names_that_are_slugs(
     folder = root / "home" / "endpoints"
     assert (folder / "iris-trial0.json").is_file() and (folder / "iris-trial0.log").is_file()
     assert subprocess.run([exe, "delete-endpoint", "iris-trial0"], capture_output=True, env=env).returncode == 0
-    assert not list(folder.glob("iris-trial0*"))  # the record and the server's log: nothing of it is left
+    # the record and the server's log are gone; what is left says it was removed
+    assert [p.name for p in folder.glob("iris-trial0*")] == ["iris-trial0.removed.json"]
     for args, words in (
         (["--trial", "7"], f"job {job.id} has no trial 7: its trials are 0 to 0"),
         (["--name", "../escaped"], "endpoint name '../escaped': 1 to 63 letters, digits and hyphens"),
