@@ -372,6 +372,29 @@ def ci_options(command: Callable) -> Callable:
     return command
 
 
+def _say_hourly(backend: str, name: str) -> None:
+    """What the endpoint bills per hour, as `cloudauto endpoints` lists it (a lookup that fails is not the deploy's failure)."""
+    from .registry import get_backend
+
+    try:
+        info = next((i for i in get_backend(backend).list_endpoints() if i.name == name), None)
+    except CloudautoError as exc:
+        echo(f"note: the endpoint's hourly cost is not known: {exc}", err=True)
+        return
+    if info is None:
+        return
+    if info.usd_per_hour is None:
+        echo(
+            f"note: {info.instance_count} × {info.instance_type}: no price known "
+            f"(set a hosting price in a CLOUDAUTO_PRICES file); it bills until deleted"
+            + ("" if info.expires else ": deploy --ttl sets an expiry"),
+            err=True,
+        )
+    else:
+        expiry = f"; expires {info.to_dict()['expires']}" if info.expires else "; no expiry (deploy --ttl sets one)"
+        echo(f"note: ${info.usd_per_hour:g}/hour ({info.price_source}){expiry}", err=True)
+
+
 def _duration(option: str, text: Optional[str]) -> Optional[float]:
     from .spec.types import parse_duration
 
@@ -858,6 +881,7 @@ def deploy(
         raise click.UsageError(f"--result {result}: there is no folder {result.resolve().parent}")
     endpoint = job.deploy(name=name, **options)
     echo(f"{endpoint.name}\t{getattr(endpoint, 'url', '')}")
+    _say_hourly(backend, endpoint.name)
     _step_outputs(endpoint=endpoint.name)
     if result is not None:
         from . import run_result

@@ -277,6 +277,9 @@ def test_endpoints_carry_tags_list_with_price_and_expired_ones_are_removed(tmp_p
         assert {tags[k] for k in ("cloudauto:creator", "cloudauto:job", "cloudauto:spec")} == {"cloudauto", job.id, job.spec.name}
         assert tags["cloudauto:expires"] > tags["cloudauto:created"]
     runner = CliRunner()
+    said = runner.invoke(cli, ["deploy", job.id, "-b", "sagemaker", "--name", f"{kept}-cli", "--ttl", "2h"])
+    assert said.exit_code == 0, said.output
+    assert "note: $0.1/hour (rate card, read 2026-12-01" in said.output and "; expires 20" in said.output
     listed = {e["name"]: e for e in json.loads(runner.invoke(cli, ["endpoints", "-b", "sagemaker", "--format", "json"]).output)}
     assert listed[name]["instance_type"] == "ml.m5.xlarge" and listed[name]["instance_count"] == 2
     # 2 instances × $0.1 per hour, from the user's price file
