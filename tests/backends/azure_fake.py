@@ -151,9 +151,15 @@ class FakeWorkspace(HttpTransport):
         return [json.loads(b) if b else None for m, u, b in self.calls if m == method and fragment in u]
 
     def add_trial(
-        self, parent: str, hyperparameters: dict[str, Any], status: str = "Completed", name: Optional[str] = None
+        self,
+        parent: str,
+        hyperparameters: dict[str, Any],
+        status: str = "Completed",
+        name: Optional[str] = None,
+        ran_for: Optional[float] = None,
     ) -> str:
-        """A child run as the sweep service records it in run history: sampled values in the `hyperparameters` tag."""
+        """A child run as the sweep service records it in run history: sampled values in the `hyperparameters` tag;
+        with `ran_for`, created that many seconds ago and last modified (ended) now."""
         name = name or f"{parent}_{len(self.children.get(parent, []))}"
         self.children.setdefault(parent, []).append(name)
         self.runs[name] = {
@@ -166,6 +172,10 @@ class FakeWorkspace(HttpTransport):
             "properties": {},
             "createdUtc": f"2026-11-23T00:00:{len(self.children[parent]):02d}.000Z",
         }
+        if ran_for is not None:
+            stamp = "%Y-%m-%dT%H:%M:%S.000Z"
+            self.runs[name]["createdUtc"] = time.strftime(stamp, time.gmtime(time.time() - ran_for))
+            self.runs[name]["lastModifiedUtc"] = time.strftime(stamp, time.gmtime())
         return name
 
     def add_log(self, run: str, name: str, text: str) -> None:

@@ -364,3 +364,23 @@ def test_local_images_are_uploaded_and_the_job_reads_a_table_of_their_datastore_
     (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
     data = sent["properties"]["taskDetails"]
     assert data["trainingData"]["jobInputType"].lower() == "mltable" and data["trainingData"]["uri"]
+
+
+def test_wait_cancels_a_sweep_whose_runs_billed_the_budget(workspace, tmp_path):
+    from job_specs import make_data
+
+    fake, _ = workspace
+    make_data.iris(tmp_path / "data")
+    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    # $3600 per node-hour is $1 a second: 4 trials × 120 s (trial_timeout) is $480 at worst, within the budget
+    overrides = ["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"]
+    overrides += ["backends.azureml.vm_size=Standard_DS3_v2", "backends.azureml.price_per_hour=3600", "limits.max_cost=480"]
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "iris.yaml", overrides=overrides), backend="azureml")
+    (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
+    assert sent["properties"]["limits"]["timeout"] == "PT4M"  # $480 / ($1 a second × 2 at once) = 240 s, under 10 min
+    fake.add_trial(job.id, {"models": "GBM"}, ran_for=200)
+    fake.add_trial(job.id, {"models": "XT"}, ran_for=300)  # ended runs: created, then last modified 200 and 300 s later
+    assert job.billed()[0] == pytest.approx(500, abs=2)
+    job.wait(poll=0.05, timeout=5, progress=False)
+    assert fake.sent("POST", f"/jobs/{job.id}/cancel")
+    assert job.budget_stop.startswith("billed $50") and "has reached limits.max_cost $480" in job.budget_stop
