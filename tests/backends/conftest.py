@@ -62,11 +62,8 @@ def finished_iris_job(root: Path) -> Iterator:
             os.environ["CLOUDAUTO_HOME"] = old
 
 
-def azure_iris_job(fake, tmp_path: Path):
-    """An iris sweep submitted to the recording Azure workspace, and one finished trial (its MLflow run) to deploy:
-    (the job, the trial's run id)."""
-    from mlflow.tracking import MlflowClient
-
+def azure_iris_submit(tmp_path: Path, overrides: tuple[str, ...] = ()):
+    """An iris sweep submitted to the recording Azure workspace (its compute and environment named)."""
     import cloudauto
     from job_specs import make_data
 
@@ -74,14 +71,18 @@ def azure_iris_job(fake, tmp_path: Path):
 
     make_data.iris(tmp_path / "data")
     (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
-    spec = cloudauto.JobSpec.from_file(
-        tmp_path / "iris.yaml",
-        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
-    )
-    job = cloudauto.submit(spec, backend="azureml")
+    named = ["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1", *overrides]
+    return cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "iris.yaml", overrides=named), backend="azureml")
+
+
+def azure_iris_job(fake, tmp_path: Path):
+    """The same with one finished trial (its MLflow run) to deploy: (the job, the trial's run id)."""
+    from mlflow.tracking import MlflowClient
+
+    job = azure_iris_submit(tmp_path)
     tracking = MlflowClient(tracking_uri=fake.tracking_uri)
     run = tracking.create_run(tracking.create_experiment(f"iris-{job.id}"))
-    tracking.log_metric(run.info.run_id, spec.objective.name, 0.95, step=0)
+    tracking.log_metric(run.info.run_id, job.spec.objective.name, 0.95, step=0)
     fake.add_trial(job.id, {"models": "GBM"}, name=run.info.run_id)
     return job, run.info.run_id
 

@@ -16,7 +16,7 @@ import cloudauto
 from cloudauto.backend import CompileError, JobStatus, TrialStatus
 
 from ..conftest import ROOT
-from .conftest import azure_iris_job
+from .conftest import azure_iris_job, azure_iris_submit
 
 
 def test_the_fridge_automl_job_is_put_as_the_tutorial_builds_it(workspace):
@@ -287,16 +287,9 @@ def test_endpoints_are_tagged_listed_and_expired_ones_removed(workspace, tmp_pat
 
 
 def test_an_autogluon_model_deploys_with_cloudaudos_scoring_script(workspace, tmp_path):
-    from job_specs import make_data
-
     fake, _ = workspace
-    make_data.iris(tmp_path / "data")
-    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
-    spec = cloudauto.JobSpec.from_file(
-        tmp_path / "iris.yaml",
-        overrides=["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"],
-    )
-    job = cloudauto.submit(spec, backend="azureml")
+    job = azure_iris_submit(tmp_path)
+    spec = job.spec
     uploaded = {key.split("/code/", 1)[-1] for key in fake.blobs}
     assert {"spec.json", "cloudauto/runtime/azureml_entry.py"} <= uploaded
     (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
@@ -367,15 +360,10 @@ def test_local_images_are_uploaded_and_the_job_reads_a_table_of_their_datastore_
 
 
 def test_wait_cancels_a_sweep_whose_runs_billed_the_budget(workspace, tmp_path):
-    from job_specs import make_data
-
     fake, _ = workspace
-    make_data.iris(tmp_path / "data")
-    (tmp_path / "iris.yaml").write_text((ROOT / "job_specs" / "iris.yaml").read_text())
     # $3600 per node-hour is $1 a second: 4 trials × 120 s (trial_timeout) is $480 at worst, within the budget
-    overrides = ["backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"]
-    overrides += ["backends.azureml.vm_size=Standard_DS3_v2", "backends.azureml.price_per_hour=3600", "limits.max_cost=480"]
-    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "iris.yaml", overrides=overrides), backend="azureml")
+    budget = ("backends.azureml.vm_size=Standard_DS3_v2", "backends.azureml.price_per_hour=3600", "limits.max_cost=480")
+    job = azure_iris_submit(tmp_path, budget)
     (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
     assert sent["properties"]["limits"]["timeout"] == "PT4M"  # $480 / ($1 a second × 2 at once) = 240 s, under 10 min
     fake.add_trial(job.id, {"models": "GBM"}, ran_for=200)
