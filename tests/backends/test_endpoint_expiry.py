@@ -30,7 +30,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_a_local_endpoint_with_a_ttl_stops_by_itself_and_is_removed_as_expired(iris_job, tmp_path):
     rows = tmp_path / "rows.csv"
     rows.write_text("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2\n")
-    short = iris_job.deploy(name="short-lived", ttl=4)
+    short = iris_job.deploy(name="short-lived", ttl=20)  # long enough for the listing below on a loaded machine
     kept = iris_job.deploy(name="kept")
     try:
         listed = {e["name"]: e for e in json.loads(cli("endpoints", "--backend", "local", "--format", "json").stdout)}
@@ -41,7 +41,7 @@ def test_a_local_endpoint_with_a_ttl_stops_by_itself_and_is_removed_as_expired(i
         # the ttl passes: the endpoint stops serving by itself, with no cloudauto command running
         from cloudauto_local.endpoint import _healthy
 
-        wait_until(lambda: not _healthy(short.url), timeout=40)
+        wait_until(lambda: not _healthy(short.url), timeout=90)
         with pytest.raises(CloudautoError, match="expired at .* \\(deploy --ttl\\) and stopped serving"):
             short.score(rows)
         text = cli("endpoints", "--expired")
