@@ -330,9 +330,10 @@ class JobHandle(abc.ABC):
         has = f"its trials are {trials[0].number} to {trials[-1].number}" if trials else "it has no trial yet"
         raise CloudautoError(f"job {self.id} has no trial {number}: {has}")
 
-    def best_trial(self) -> Optional[Trial]:
+    def best_trial(self, trials: Optional[list[Trial]] = None) -> Optional[Trial]:
+        """The best trial of `trials` (default: the job's, read now: pass them where they were read already)."""
         goal = self.spec.objective.goal
-        done = [t for t in self.trials() if t.objective is not None]
+        done = [t for t in (self.trials() if trials is None else trials) if t.objective is not None]
         if not done:
             return None
         best = done[0]

@@ -493,8 +493,10 @@ def _write_ci(
     from . import run_result
 
     spec = ci.spec or job.spec
+    trials = job.trials()  # once: on a cloud backend each read is a round of service calls
     result = run_result.build(
         job,
+        trials=trials,
         spec_file=spec.source,
         estimate=ci.estimate,
         exit_code=code,
@@ -510,8 +512,8 @@ def _write_ci(
         from .report import sweep_png
         from .summary import append, markdown
 
-        picture = sweep_png(job, ci.picture or Path(f"{job.id}.png")) if job.trials() else None
-        echo(f"wrote the summary to {append(ci.summary, markdown(result, job, picture=picture), spec=spec)}", err=True)
+        picture = sweep_png(job, ci.picture or Path(f"{job.id}.png")) if trials else None
+        echo(f"wrote the summary to {append(ci.summary, markdown(result, trials, picture=picture), spec=spec)}", err=True)
 
 
 def _status_line(job) -> str:

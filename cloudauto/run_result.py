@@ -108,17 +108,18 @@ def build(
     planned: Optional[int] = None,
     spec_file: Optional[str] = None,
     estimate: Any = None,
+    trials: Optional[list[Any]] = None,
 ) -> RunResult:
-    """What the job says of itself now, as a result."""
+    """What the job says of itself now, as a result (`trials`: the job's, where the caller read them already)."""
     from .backend import TrialStatus
     from .report import failure_groups
 
     spec = job.spec
-    trials = job.trials()
+    trials = job.trials() if trials is None else trials
     counts = {status: 0 for status in TrialStatus}
     for trial in trials:
         counts[trial.status] += 1
-    best = job.best_trial()
+    best = job.best_trial(trials)
     status = job.status()
     return RunResult(
         written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

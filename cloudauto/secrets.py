@@ -64,14 +64,9 @@ class Redactor:
         return value
 
 
-def redact(text: str, spec: Any = None) -> str:
-    """`text` with the environment's secrets (and the spec's interpolated ones) replaced."""
-    return redactor(spec)(text)
-
-
 def redactor(spec: Any = None) -> Redactor:
     """A redactor for this process's environment and, when given, the secrets a spec took from it."""
     return Redactor(extra=getattr(spec, "_interpolated", {}).items() if spec is not None else ())
 
 
-__all__ = ["ROLE_ARN", "Redactor", "is_secret_name", "redact", "redactor", "secrets_in"]
+__all__ = ["ROLE_ARN", "Redactor", "is_secret_name", "redactor", "secrets_in"]

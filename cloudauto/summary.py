@@ -1,6 +1,6 @@
 """The Markdown report a reviewer reads on a pull request (`--summary FILE`, or GitHub's step summary).
 
-It is built from the result file's figures and the job's trials, so the two never disagree,
+It is built from the result file's figures and the trials they were counted from, so the two never disagree,
 and passes through the redactor like every other output.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backend import JobHandle
+    from .backend import Trial
     from .run_result import RunResult
 
 TOP_TRIALS = 5
@@ -31,7 +31,7 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"`{k}={_cell(v)}`" for k, v in params.items()) or "-"
 
 
-def markdown(result: RunResult, job: JobHandle, *, picture: Optional[Path] = None) -> str:
+def markdown(result: RunResult, trials: list[Trial], *, picture: Optional[Path] = None) -> str:
     """The report: a status line, the best trial, the top of the leaderboard, the picture, warnings and failures."""
     job_part, counts, metric = result.job, result.trials, result.spec.metric
     if job_part.detached:
@@ -72,7 +72,8 @@ def markdown(result: RunResult, job: JobHandle, *, picture: Optional[Path] = Non
             lines += ["", f"Model: `{result.model}`"]
     else:
         lines += ["", "No trial has a result."]
-    ranked = _ranked(job)
+    done = [t for t in trials if t.objective is not None]
+    ranked = sorted(done, key=lambda t: t.objective, reverse=result.spec.goal == "maximize")
     if ranked:
         lines += ["", f"### Leaderboard (top {min(TOP_TRIALS, len(ranked))} of {len(ranked)} with a result)", ""]
         lines += [f"| rank | trial | status | {metric} | seconds | parameters |", "|---:|---:|---|---:|---:|---|"]
@@ -100,12 +101,6 @@ def markdown(result: RunResult, job: JobHandle, *, picture: Optional[Path] = Non
         ]
         lines += ["", f"Cost ({result.cost.currency}): {', '.join(f for f in figures if f)} ({result.cost.source})"]
     return "\n".join(lines) + "\n"
-
-
-def _ranked(job: JobHandle) -> list:
-    goal = job.spec.objective.goal
-    done = [t for t in job.trials() if t.objective is not None]
-    return sorted(done, key=lambda t: t.objective, reverse=goal.value == "maximize")
 
 
 def append(path: str | Path, text: str, *, spec: Any = None) -> Path:
