@@ -740,16 +740,23 @@ def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
     """Print a job's or a trial's log."""
     import time
 
+    from .backend import JobStatus
+
     job = _job(backend, job_id)
     text = job.logs(trial)
     echo(text, nl=False)
-    while follow and not job.status().is_final:
+    status_ = job.status()
+    while follow and not status_.is_final and status_ is not JobStatus.INTERRUPTED:  # a job without its scheduler never ends
         time.sleep(1)
         more = job.logs(trial)
         echo(more[len(text) :], nl=False)
         text = more
+        status_ = job.status()
     if follow:
         echo(job.logs(trial)[len(text) :], nl=False)
+        if status_ is JobStatus.INTERRUPTED:
+            echo(f"job {_status_line(job)}", err=True)
+            return EXIT_JOB_FAILED
     return EXIT_OK
 
 
@@ -759,8 +766,8 @@ def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
 def cancel(job_id: str, backend: str) -> int:
     """Cancel a job: running trials are stopped, no new ones start."""
     job = _job(backend, job_id)
-    job.cancel()
-    echo(f"cancel requested for {job.id}")
+    said = job.cancel()  # the local backend says what it did (a job without its scheduler is ended at once)
+    echo(said if isinstance(said, str) else f"cancel requested for {job.id}")
     return EXIT_OK
 
 
@@ -789,12 +796,17 @@ def runs(backend: str) -> int:
     from .registry import get_backend
 
     for job in get_backend(backend).jobs():
-        done = sum(1 for t in job.trials() if t.status.is_final)
-        best = job.best_trial()
-        best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
-        status_ = job.status()
-        state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
-        echo(f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}")
+        try:
+            trials = job.trials()
+            done = sum(1 for t in trials if t.status.is_final)
+            best = job.best_trial(trials)
+            best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
+            status_ = job.status()
+            state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
+            line = f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}"
+        except CloudautoError as exc:  # one broken store does not hide the other jobs
+            line = f"{job.id}\tbroken ({exc})"
+        echo(line)
     return EXIT_OK
 
 
