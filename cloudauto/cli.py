@@ -1,9 +1,11 @@
 """The `cloudauto` command: a thin layer over the Python API.
 
 Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
-warning under --strict); 3 the backend is not installed, or no such job; 4 the job ended
-without completing (failed, canceled, or its scheduler is gone); 5 scoring failed or the
-endpoint cannot be found or started; 6 --timeout passed and the job goes on running; 64 bad command-line usage; 70 an internal error (a bug: please report it).
+warning under --strict); 3 the backend is not installed, or no such job (or its run store
+cannot be read or written); 4 the job ended without completing (failed, canceled, or its
+scheduler is gone); 5 scoring failed or the endpoint cannot be found or started; 6 --timeout
+passed and the job goes on running (or `resume` found another live scheduler running it);
+64 bad command-line usage; 70 an internal error (a bug: please report it).
 
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.

@@ -311,6 +311,8 @@ def test_a_read_only_run_folder_is_named(runs_dir, tmp_path, small_disk):
     spec = sleeper_spec(tmp_path, [1], extra=f"backends:\n  local:\n    run_dir: {small_disk / 'runs'}\n")
     job = cloudauto.submit(spec, backend="local")
     assert job.wait(progress=False) is JobStatus.COMPLETED
+    pid = scheduler_pid(job)
+    wait_until(lambda: not alive(pid), timeout=30)  # a file still open for writing keeps the disk from going read-only
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     for args in (("status", job.id), ("resume", job.id)):
         result = cli(*args)

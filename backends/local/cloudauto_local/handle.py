@@ -27,7 +27,7 @@ from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
 from . import death
-from .store import HEARTBEAT_S, JobRow, RunStore, StoreError, describe_fault, owner_alive, process_start
+from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
@@ -48,7 +48,7 @@ def _spawn(store: RunStore) -> int:
     try:
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     except OSError as exc:
-        raise StoreError(describe_fault(log_path, exc)) from exc
+        raise store_error(log_path, exc) from exc
     with log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
@@ -112,7 +112,7 @@ class LocalJobHandle(JobHandle):
         out = []
         for trial in trials:
             if trial.status is TrialStatus.RUNNING:
-                last = job.heartbeat or trial.started or time.time()
+                last = max([job.heartbeat or 0.0, *(m.time for m in trial.metrics)]) or trial.started or time.time()
                 ended = max(trial.started or last, min(last, time.time()))
                 trial = dataclasses.replace(trial, status=TrialStatus.INTERRUPTED, ended=ended, error=why)
             out.append(trial)

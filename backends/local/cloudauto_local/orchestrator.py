@@ -476,7 +476,7 @@ def _record_death(run_dir: Path, exc: Exception) -> None:
     A store fault (a full disk, a read-only folder) leaves the job as it was, interrupted and
     resumable once the fault is fixed; any other failure ends the job failed, as before.
     """
-    cause = str(exc) if isinstance(exc, StoreError) else f"orchestrator: {type(exc).__name__}: {exc}"
+    cause = exc.cause if isinstance(exc, StoreError) else f"orchestrator: {type(exc).__name__}: {exc}"
     death.record(run_dir, os.getpid(), cause)
     log.exception("the scheduler failed: %s", cause)
     store = RunStore(run_dir)

@@ -63,6 +63,10 @@ class StoreError(CloudautoError):
 
     exit_code = 3
 
+    def __init__(self, message: str, cause: Optional[str] = None):
+        super().__init__(message)
+        self.cause = cause or message  # the fault alone, without what to do: what a dying scheduler records
+
 
 # ---- who owns a job ---------------------------------------------------------------------------
 
@@ -138,25 +142,38 @@ def _owned_message(job: JobRow) -> str:
 
 def describe_fault(path: Path, exc: BaseException) -> str:
     """Why `path` (the run store, or a file beside it) cannot be used, in words, with what to do."""
+    what, todo = _fault(path, exc)
+    return f"{what}. {todo}" if todo else what
+
+
+def _fault(path: Path, exc: BaseException) -> tuple[str, str]:
+    """(what is wrong with `path`, what to do about it)."""
     folder = path.parent
     name = getattr(exc, "sqlite_errorname", "") or ""
     code = getattr(exc, "errno", None)
     detail = f"{exc.strerror or exc}" if isinstance(exc, OSError) else f"sqlite: {exc}"
-    full = code == errno.ENOSPC or name.startswith("SQLITE_FULL") or _disk_full(folder)
     if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT"):
         return (
-            f"the run store {path} is corrupt ({detail}): this job's record cannot be read. "
-            f"Move the folder {folder} aside (other jobs are not affected)"
+            f"the run store {path} is corrupt ({detail}): this job's record cannot be read",
+            f"Move the folder {folder} aside (other jobs are not affected)",
         )
-    if full:
-        return f"cannot write {path}: the disk is full ({detail}). Free space on it, then: cloudauto resume {folder.name}"
+    if code == errno.ENOSPC or name.startswith("SQLITE_FULL") or _disk_full(folder):
+        return f"cannot write {path}: the disk is full ({detail})", f"Free space on it, then: cloudauto resume {folder.name}"
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or name.startswith("SQLITE_READONLY") or not _writable(folder):
-        return f"cannot write {path}: the run folder {folder} is read-only ({detail}); make it writable (or copy the job elsewhere)"
+        return (
+            f"cannot write {path}: the run folder {folder} is read-only ({detail})",
+            "Make it writable (or copy the job elsewhere)",
+        )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return f"the run store {path} is locked by another process ({detail}); try again"
+        return f"the run store {path} is locked by another process ({detail})", "Try again"
     if not path.exists() and code is None:
-        return f"the run store {path} is gone ({detail})"
-    return f"the run store {path} cannot be used ({detail})"
+        return f"the run store {path} is gone ({detail})", ""
+    return f"the run store {path} cannot be used ({detail})", ""
+
+
+def store_error(path: Path, exc: BaseException) -> StoreError:
+    what, todo = _fault(path, exc)
+    return StoreError(f"{what}. {todo}" if todo else what, cause=what)
 
 
 def _disk_full(folder: Path) -> bool:
@@ -186,7 +203,7 @@ class RunStore:
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(describe_fault(self.path, exc)) from exc
+            raise store_error(self.path, exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -222,7 +239,7 @@ class RunStore:
         try:
             run_dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
-            raise StoreError(describe_fault(run_dir / "run.db", exc)) from exc
+            raise store_error(run_dir / "run.db", exc) from exc
         try:
             conn = sqlite3.connect(store.path)
             try:
@@ -238,7 +255,7 @@ class RunStore:
             shutil.rmtree(run_dir, ignore_errors=True)
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(describe_fault(store.path, exc)) from exc
+            raise store_error(store.path, exc) from exc
         return store
 
     def exists(self) -> bool:
@@ -326,11 +343,12 @@ class RunStore:
                 "SELECT number, started FROM trials WHERE status = ?", (TrialStatus.RUNNING.value,)
             ).fetchall()
             for number, started in running:
-                values = [v for (v,) in db.execute("SELECT value FROM reports WHERE trial = ? ORDER BY step", (number,))]
-                ended = max(started or now, min(job.heartbeat or now, now))
+                reported = db.execute("SELECT value, time FROM reports WHERE trial = ? ORDER BY step", (number,)).fetchall()
+                last = max([job.heartbeat or 0.0, *(at for _, at in reported)]) or now
+                ended = max(started or now, min(last, now))
                 db.execute(
                     "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ? WHERE number = ?",
-                    (TrialStatus.CANCELED.value, ended, best(values), why, number),
+                    (TrialStatus.CANCELED.value, ended, best([v for v, _ in reported]), why, number),
                 )
             db.execute(
                 "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE status = ?",
@@ -430,4 +448,4 @@ class RunStore:
         return {n: json.loads(s) for n, s in rows}
 
 
-__all__ = ["JobRow", "RunStore", "StoreError", "boot_id", "describe_fault", "owner_alive", "process_start"]
+__all__ = ["JobRow", "RunStore", "StoreError", "boot_id", "describe_fault", "owner_alive", "process_start", "store_error"]
