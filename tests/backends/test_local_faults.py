@@ -6,6 +6,7 @@ store file; trials are `engine: command` scripts that sleep and report, so no fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,15 +70,21 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     )
 
 
+def query(job, sql: str) -> list[tuple]:
+    """Rows of the job's store, read straight from the file (closed at once: an open file keeps a disk busy)."""
+    with contextlib.closing(sqlite3.connect(job.dir / "run.db")) as db:
+        return db.execute(sql).fetchall()
+
+
 def scheduler_pid(job) -> int:
-    return sqlite3.connect(job.dir / "run.db").execute("SELECT orchestrator_pid FROM job").fetchone()[0]
+    return query(job, "SELECT orchestrator_pid FROM job")[0][0]
 
 
 def kill_scheduler_mid_trial(job) -> None:
     """SIGKILL the scheduler once a trial has reported, and wait until it and its workers are gone."""
     wait_until(lambda: any(t.status is TrialStatus.RUNNING and t.metrics for t in job.trials()), timeout=60)
     pid = scheduler_pid(job)
-    workers = [p for (p,) in sqlite3.connect(job.dir / "run.db").execute("SELECT worker_pid FROM trials") if p]
+    workers = [p for (p,) in query(job, "SELECT worker_pid FROM trials") if p]
     kill(pid)
     wait_until(lambda: not alive(pid), timeout=10)
     wait_until(lambda: not any(alive(w) for w in workers), timeout=10)
@@ -118,7 +125,7 @@ def test_two_resumes_at_once_start_one_scheduler_and_the_second_names_the_owner(
     assert job.status() is JobStatus.COMPLETED and "failed" not in seen, seen
     trials = job.trials()
     assert [t.number for t in trials] == [0, 1, 2] and all(t.status is TrialStatus.COMPLETED for t in trials)
-    attempts = [a for (a,) in sqlite3.connect(job.dir / "run.db").execute("SELECT attempt FROM trials ORDER BY number")]
+    attempts = [a for (a,) in query(job, "SELECT attempt FROM trials ORDER BY number")]
     assert attempts == [2, 1, 1]  # trial 0 again after the kill, no trial twice
     log = (job.dir / "orchestrator.log").read_text()
     assert "UNIQUE constraint" not in log and log.count("resumed:") == 1, log
@@ -191,7 +198,7 @@ def test_trials_of_a_dead_scheduler_read_interrupted_with_their_time_frozen(runs
 def test_a_killed_worker_is_a_worker_death_not_its_last_log_line(runs_dir, tmp_path):
     job = cloudauto.submit(sleeper_spec(tmp_path, [20, 1]), backend="local")
     wait_until(lambda: any(t.status is TrialStatus.RUNNING and t.metrics for t in job.trials()), timeout=60)
-    (worker,) = [p for (p,) in sqlite3.connect(job.dir / "run.db").execute("SELECT worker_pid FROM trials") if p]
+    (worker,) = [p for (p,) in query(job, "SELECT worker_pid FROM trials") if p]
     os.kill(worker, signal.SIGKILL)
     assert job.wait(progress=False) is JobStatus.COMPLETED  # the sweep goes on with a new worker
     first, second = job.trials()
