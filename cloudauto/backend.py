@@ -66,6 +66,12 @@ class NothingToResume(CloudautoError):
         self.exit_code = exit_code
 
 
+class JobOwned(CloudautoError):
+    """Another live scheduler runs this job (a second `resume`): said, naming it, and nothing is started (exit 6: the job goes on)."""
+
+    exit_code = 6
+
+
 class JobStatus(str, Enum):
     PENDING = "pending"
     RUNNING = "running"
@@ -88,10 +94,12 @@ class TrialStatus(str, Enum):
     TERMINATED = "terminated"  # stopped early by the policy
     TIMED_OUT = "timed_out"
     CANCELED = "canceled"
+    # was running when the local scheduler died: it runs no more, and `resume` runs it again
+    INTERRUPTED = "interrupted"
 
     @property
     def is_final(self) -> bool:
-        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
 
 
 class Feature(str, Enum):
@@ -598,6 +606,7 @@ __all__ = [
     "Endpoint",
     "Feature",
     "JobHandle",
+    "JobOwned",
     "JobStatus",
     "MetricPoint",
     "NotSupportedError",

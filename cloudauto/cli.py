@@ -1,9 +1,11 @@
 """The `cloudauto` command: a thin layer over the Python API.
 
 Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
-warning under --strict); 3 the backend is not installed, or no such job; 4 the job ended
-without completing (failed, canceled, or its scheduler is gone); 5 scoring failed or the
-endpoint cannot be found or started; 6 --timeout passed and the job goes on running; 64 bad command-line usage; 70 an internal error (a bug: please report it).
+warning under --strict); 3 the backend is not installed, or no such job (or its run store
+cannot be read or written); 4 the job ended without completing (failed, canceled, or its
+scheduler is gone); 5 scoring failed or the endpoint cannot be found or started; 6 --timeout
+passed and the job goes on running (or `resume` found another live scheduler running it);
+64 bad command-line usage; 70 an internal error (a bug: please report it).
 
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
@@ -740,16 +742,23 @@ def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
     """Print a job's or a trial's log."""
     import time
 
+    from .backend import JobStatus
+
     job = _job(backend, job_id)
     text = job.logs(trial)
     echo(text, nl=False)
-    while follow and not job.status().is_final:
+    status_ = job.status()
+    while follow and not status_.is_final and status_ is not JobStatus.INTERRUPTED:  # a job without its scheduler never ends
         time.sleep(1)
         more = job.logs(trial)
         echo(more[len(text) :], nl=False)
         text = more
+        status_ = job.status()
     if follow:
         echo(job.logs(trial)[len(text) :], nl=False)
+        if status_ is JobStatus.INTERRUPTED:
+            echo(f"job {_status_line(job)}", err=True)
+            return EXIT_JOB_FAILED
     return EXIT_OK
 
 
@@ -759,8 +768,8 @@ def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
 def cancel(job_id: str, backend: str) -> int:
     """Cancel a job: running trials are stopped, no new ones start."""
     job = _job(backend, job_id)
-    job.cancel()
-    echo(f"cancel requested for {job.id}")
+    said = job.cancel()  # the local backend says what it did (a job without its scheduler is ended at once)
+    echo(said if isinstance(said, str) else f"cancel requested for {job.id}")
     return EXIT_OK
 
 
@@ -789,12 +798,17 @@ def runs(backend: str) -> int:
     from .registry import get_backend
 
     for job in get_backend(backend).jobs():
-        done = sum(1 for t in job.trials() if t.status.is_final)
-        best = job.best_trial()
-        best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
-        status_ = job.status()
-        state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
-        echo(f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}")
+        try:
+            trials = job.trials()
+            done = sum(1 for t in trials if t.status.is_final)
+            best = job.best_trial(trials)
+            best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
+            status_ = job.status()
+            state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
+            line = f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}"
+        except CloudautoError as exc:  # one broken store does not hide the other jobs
+            line = f"{job.id}\tbroken ({exc})"
+        echo(line)
     return EXIT_OK
 
 

@@ -149,7 +149,7 @@ def build(
             timed_out=counts[TrialStatus.TIMED_OUT],
             canceled=counts[TrialStatus.CANCELED],
             running=counts[TrialStatus.RUNNING],
-            pending=counts[TrialStatus.PENDING],
+            pending=counts[TrialStatus.PENDING] + counts[TrialStatus.INTERRUPTED],  # resume runs them again
             compute_s=round(sum(t.duration or 0.0 for t in trials if t.started is not None), 1),
         ),
         best=None

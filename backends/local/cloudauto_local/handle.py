@@ -3,80 +3,68 @@
 The store says what the scheduler last wrote; whether the scheduler still runs is checked
 against the process it recorded (its pid and that process's start time, so a pid the
 system has since given to another program is not taken for it). A job whose scheduler is
-gone before the end is `interrupted`, and says how to carry it on.
+gone before the end is `interrupted`, and says how to carry it on (and why it died, where the
+scheduler could record it); the trials it was running read `interrupted`, their time frozen
+at its last heartbeat. Starting a scheduler is a claim in the store: one owns a job at a time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, NothingToResume, NotSupportedError, Trial
+from cloudauto.backend import JobHandle, JobStatus, NothingToResume, NotSupportedError, Trial, TrialStatus
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
-from .store import JobRow, RunStore
+from . import death
+from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
-
-HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
-HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
 
 
 class OrchestratorGone(CloudautoError):
     exit_code = 4
 
 
-def process_start(pid: int) -> Optional[str]:
-    """The start time of process `pid` (clock ticks since boot, from /proc), or None where it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]  # a zombie has ended: it no longer schedules
-
-
 def scheduler_alive(job: JobRow) -> bool:
     """Is the process the store names still this job's scheduler?"""
-    pid = job.orchestrator_pid
-    if not pid:
-        return False
-    if Path("/proc/self/stat").exists():
-        started = process_start(pid)
-        if started is None:
-            return False
-        return job.orchestrator_start is None or started == job.orchestrator_start
-    try:  # no /proc: the pid exists, and the scheduler has written lately
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return job.heartbeat is None or time.time() - job.heartbeat < HEARTBEAT_STALE_S
+    return owner_alive(job)
 
 
-def start_orchestrator(store: RunStore) -> int:
-    """Start the scheduler detached from this process, so a closed terminal does not end the sweep.
-
-    Its pid and start time go into the store before this returns, so no reader ever sees a
-    job without a scheduler to check.
-    """
-    log = open(store.dir / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
-    store.set_job(orchestrator_pid=proc.pid, orchestrator_start=process_start(proc.pid), heartbeat=time.time())
+def _spawn(store: RunStore) -> int:
+    """The scheduler, detached from this process so a closed terminal does not end the sweep."""
+    log_path = store.dir / "orchestrator.log"
+    try:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    except OSError as exc:
+        raise store_error(log_path, exc) from exc
+    with log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     return proc.pid
+
+
+def start_orchestrator(store: RunStore, check: Optional[Callable[[JobRow], None]] = None) -> int:
+    """Start the job's scheduler, claimed in the store: its pid, start time and boot id are written in
+    the transaction that found no live scheduler owning the job, so no reader ever sees a job
+    without a scheduler to check, and a second start finds the first (JobOwned, naming it)."""
+    return store.claim(lambda: _spawn(store), check)
 
 
 class LocalJobHandle(JobHandle):
@@ -103,17 +91,48 @@ class LocalJobHandle(JobHandle):
     def status_reason(self) -> Optional[str]:
         job = self.store.job()
         if not job.status.is_final and not scheduler_alive(job):
-            return f"scheduler gone: cloudauto resume {self.id}"
+            return self._gone(job)
         return job.reason or job.error
+
+    def _gone(self, job: JobRow) -> str:
+        """What a job without its scheduler says: why the scheduler died, where it could record it, and what to do."""
+        cause = death.read(self.dir, job.orchestrator_pid) or job.error
+        return f"scheduler gone{f' ({cause})' if cause else ''}: cloudauto resume {self.id}"
 
     def is_orchestrated(self) -> bool:
         return scheduler_alive(self.store.job())
 
     def trials(self) -> list[Trial]:
-        return self.store.trials()
+        """The store's trials; those a dead scheduler was running read `interrupted`, ended at its last heartbeat."""
+        job = self.store.job()
+        trials = self.store.trials()
+        if scheduler_alive(job) or not any(t.status is TrialStatus.RUNNING for t in trials):
+            return trials
+        why = self._gone(job)
+        out = []
+        for trial in trials:
+            if trial.status is TrialStatus.RUNNING:
+                last = max([job.heartbeat or 0.0, *(m.time for m in trial.metrics)]) or trial.started or time.time()
+                ended = max(trial.started or last, min(last, time.time()))
+                trial = dataclasses.replace(trial, status=TrialStatus.INTERRUPTED, ended=ended, error=why)
+            out.append(trial)
+        return out
 
-    def cancel(self) -> None:
-        self.store.request_cancel()
+    def cancel(self) -> str:
+        """Cancel the job, and say what was done: a running scheduler is asked to stop its trials; a job
+        whose scheduler is gone is ended here (canceled, its unfinished trials too), so `resume` refuses it."""
+        goal = self.spec.objective.goal.value
+
+        def best(values: list[float]) -> Optional[float]:
+            finite = [v for v in values if math.isfinite(v)]
+            return (max(finite) if goal == "maximize" else min(finite)) if finite else None
+
+        done = self.store.cancel(best)
+        if done == "requested":
+            return f"cancel requested for {self.id}: its scheduler stops the running trials"
+        if done == "canceled":
+            return f"job {self.id} canceled: its scheduler was gone; its unfinished trials are canceled and resume will refuse it"
+        return f"job {self.id} has already ended ({done}); nothing to cancel"
 
     def logs(self, trial: Optional[int] = None) -> str:
         try:
@@ -143,16 +162,18 @@ class LocalJobHandle(JobHandle):
                 time.sleep(poll)
 
     def resume(self) -> LocalJobHandle:
-        """Carry on a job whose scheduler stopped. A job that ended is left as it is, with the reason."""
-        job = self.store.job()
-        if job.status is JobStatus.CANCELED:
-            raise NothingToResume(f"job {self.id} was canceled ({job.reason or job.error or 'by the user'}); nothing to resume")
-        if job.status is JobStatus.COMPLETED:
-            raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
-        if scheduler_alive(job):
-            raise CloudautoError(f"job {self.id} is still running (scheduler pid {job.orchestrator_pid})")
-        self.store.set_job(cancel_requested=0)
-        start_orchestrator(self.store)
+        """Carry on a job whose scheduler stopped. A job that ended is left as it is, with the reason;
+        a job another scheduler runs is refused (JobOwned, naming it): the check and the start are one claim."""
+
+        def check(job: JobRow) -> None:
+            if job.status is JobStatus.CANCELED:
+                raise NothingToResume(
+                    f"job {self.id} was canceled ({job.reason or job.error or 'by the user'}); nothing to resume"
+                )
+            if job.status is JobStatus.COMPLETED:
+                raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
+
+        start_orchestrator(self.store, check)
         return self
 
     def predict_batch(
@@ -210,4 +231,4 @@ class LocalJobHandle(JobHandle):
         return target
 
 
-__all__ = ["LocalJobHandle", "OrchestratorGone", "process_start", "scheduler_alive", "start_orchestrator"]
+__all__ = ["HEARTBEAT_S", "LocalJobHandle", "OrchestratorGone", "process_start", "scheduler_alive", "start_orchestrator"]

@@ -7,6 +7,12 @@ again with their parameters, and new ones are numbered after the last, so a swee
 exceeds `max_trials`. What it does and why goes to `orchestrator.log` (`cloudauto logs`).
 A job that its own budget ends (the timeout, the trial count, a search space with no
 configuration left) has completed when a trial has a result; the reason says which.
+
+It runs only as the job's owner (the claim in the store): one started beside a live owner
+says so and exits 6 without touching the job. A worker that dies is `worker died (SIGKILL)`
+(or its exit status), not its trial's last log line; a scheduler that fails records why in
+`scheduler.exit` (room reserved as it started, so a full disk cannot stop it) and, where the
+store still takes it, in the store.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from cloudauto.backend import JobStatus, Trial, TrialStatus
+from cloudauto.backend import JobOwned, JobStatus, Trial, TrialStatus
 from cloudauto.report import failure_groups
 from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.spec import JobSpec
@@ -32,8 +38,9 @@ from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
+from . import death
 from .handle import HEARTBEAT_S
-from .store import RunStore
+from .store import RunStore, StoreError
 
 log = logging.getLogger("cloudauto.scheduler")
 
@@ -278,14 +285,14 @@ class Orchestrator:
                 self._on_message(worker, json.loads(line))
 
     def _worker_died(self, worker: Worker) -> None:
-        code = worker.proc.poll()
+        """The worker's channel closed: the trial failed with how the worker ended (its log's end goes to our log)."""
+        error = _worker_end(worker.proc)
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            error = f"the worker process died (exit code {code})" + (f"; log ends: {tail}" if tail else "")
             self.store.finish_trial(worker.trial, TrialStatus.FAILED, error=error)
-            log.warning("trial %d failed: %s", worker.trial, error)
+            log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
         else:
-            log.warning("worker %d died between trials (exit code %s)", worker.pid, code)
+            log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
 
     def _best_reported(self, number: int) -> Optional[float]:
@@ -330,15 +337,8 @@ class Orchestrator:
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self.store.set_job(
-            status=JobStatus.RUNNING,
-            orchestrator_pid=os.getpid(),
-            ended=None,
-            error=None,
-            reason=None,
-            heartbeat=time.time(),
-            started=self.store.job().started or time.time(),
-        )
+        self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
+        death.reserve(self.store.dir, os.getpid())
         log.info(
             "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
             os.getpid(),
@@ -430,6 +430,21 @@ def _figure(value: Optional[float]) -> str:
     return "none" if value is None else f"{value:.6g}"
 
 
+def _worker_end(proc: subprocess.Popen) -> str:
+    """How a worker ended, in words: `worker died (SIGKILL)`, `worker exited with status 3`."""
+    try:
+        code = proc.wait(timeout=5)  # its pipe closed a moment before it is reaped
+    except subprocess.TimeoutExpired:
+        return "worker closed its channel and stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"worker died ({name})"
+    return f"worker exited with status {code}"
+
+
 def _tail(path: Path, lines: int = 5) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -447,10 +462,33 @@ def main() -> None:
     log.propagate = False
     try:
         Orchestrator(run_dir).run()
+    except JobOwned as exc:  # another scheduler runs the job: it is left alone
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(JobOwned.exit_code)
     except Exception as exc:  # record why, so `status` can say it
-        log.exception("the scheduler failed")
-        RunStore(run_dir).set_job(status=JobStatus.FAILED, ended=time.time(), error=f"orchestrator: {type(exc).__name__}: {exc}")
+        _record_death(run_dir, exc)
         raise
+
+
+def _record_death(run_dir: Path, exc: Exception) -> None:
+    """Why this scheduler dies, wherever it can still be written: the reserved file, the log, the store.
+
+    A store fault (a full disk, a read-only folder) leaves the job as it was, interrupted and
+    resumable once the fault is fixed; any other failure ends the job failed, as before.
+    """
+    cause = exc.cause if isinstance(exc, StoreError) else f"orchestrator: {type(exc).__name__}: {exc}"
+    death.record(run_dir, os.getpid(), cause)
+    log.exception("the scheduler failed: %s", cause)
+    store = RunStore(run_dir)
+    try:
+        if not store.owned_by(os.getpid()):
+            return
+        if isinstance(exc, StoreError):
+            store.set_job(error=cause)
+        else:
+            store.set_job(status=JobStatus.FAILED, ended=time.time(), error=cause)
+    except StoreError as again:
+        log.error("could not record it in the store: %s", again)
 
 
 if __name__ == "__main__":

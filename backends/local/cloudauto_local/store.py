@@ -4,20 +4,30 @@ The orchestrator is its only writer of trials and reports; the CLI and handles r
 (WAL mode lets them while a sweep runs) and write just the cancel request. Every state
 change is one transaction, so a SIGKILL at any point leaves a store that `resume`
 can finish from: finished trials stay finished, unfinished ones run again.
+
+One scheduler owns a job at a time: its pid, that process's start time and the boot id are
+written in the same write transaction that checks no live scheduler owns the job
+(`claim`), so two `resume` at once start one scheduler. A store that cannot be read or
+written (a full disk, a read-only folder, a corrupt file) is a StoreError naming the file
+and the cause, never an internal error.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.backend import JobOwned, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.spec.errors import CloudautoError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (
@@ -38,7 +48,44 @@ CREATE TABLE IF NOT EXISTS reports (
 
 
 # columns added since the first stores were written: (name, SQL type), added to older stores on open
-_ADDED_JOB_COLUMNS = (("reason", "TEXT"), ("orchestrator_start", "TEXT"), ("heartbeat", "REAL"))
+_ADDED_JOB_COLUMNS = (("reason", "TEXT"), ("orchestrator_start", "TEXT"), ("heartbeat", "REAL"), ("orchestrator_boot", "TEXT"))
+_JOB_COLUMNS = (
+    "id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
+    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot"
+)
+
+HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
+HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
+
+
+class StoreError(CloudautoError):
+    """A job's run store cannot be read or written: the file, the cause, what to do (exit 3, as a job that cannot be found)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, cause: Optional[str] = None):
+        super().__init__(message)
+        self.cause = cause or message  # the fault alone, without what to do: what a dying scheduler records
+
+
+# ---- who owns a job ---------------------------------------------------------------------------
+
+
+def process_start(pid: int) -> Optional[str]:
+    """The start time of process `pid` (clock ticks since boot, from /proc), or None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]  # a zombie has ended: it no longer schedules
+
+
+def boot_id() -> Optional[str]:
+    """This boot's id: a pid and start time recorded before a reboot name no process after it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
 
 
 @dataclass
@@ -56,6 +103,88 @@ class JobRow:
     reason: Optional[str] = None  # why the job ended as it did (a budget reached, a cancel ...)
     orchestrator_start: Optional[str] = None  # the scheduler process's start time, so a reused pid is not taken for it
     heartbeat: Optional[float] = None
+    orchestrator_boot: Optional[str] = None
+
+    @classmethod
+    def of(cls, row: tuple) -> JobRow:
+        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:14])
+
+
+def owner_alive(job: JobRow) -> bool:
+    """Is the process the store names still this job's scheduler (same pid, same start, same boot)?"""
+    pid = job.orchestrator_pid
+    if not pid:
+        return False
+    if Path("/proc/self/stat").exists():
+        if job.orchestrator_boot and job.orchestrator_boot != boot_id():
+            return False
+        started = process_start(pid)
+        if started is None:
+            return False
+        return job.orchestrator_start is None or started == job.orchestrator_start
+    try:  # no /proc: the pid exists, and the scheduler has written lately
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return job.heartbeat is None or time.time() - job.heartbeat < HEARTBEAT_STALE_S
+
+
+def _owned_message(job: JobRow) -> str:
+    heard = f", last heartbeat {time.time() - job.heartbeat:.0f}s ago" if job.heartbeat else ""
+    return (
+        f"job {job.id} is run by scheduler pid {job.orchestrator_pid}{heard}; one scheduler runs a job at a time. "
+        f"Follow it with: cloudauto status {job.id} (or cloudauto logs {job.id} --follow)"
+    )
+
+
+# ---- what went wrong with the file ------------------------------------------------------------
+
+
+def describe_fault(path: Path, exc: BaseException) -> str:
+    """Why `path` (the run store, or a file beside it) cannot be used, in words, with what to do."""
+    what, todo = _fault(path, exc)
+    return f"{what}. {todo}" if todo else what
+
+
+def _fault(path: Path, exc: BaseException) -> tuple[str, str]:
+    """(what is wrong with `path`, what to do about it)."""
+    folder = path.parent
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    code = getattr(exc, "errno", None)
+    detail = f"{exc.strerror or exc}" if isinstance(exc, OSError) else f"sqlite: {exc}"
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT"):
+        return (
+            f"the run store {path} is corrupt ({detail}): this job's record cannot be read",
+            f"Move the folder {folder} aside (other jobs are not affected)",
+        )
+    if code == errno.ENOSPC or name.startswith("SQLITE_FULL") or _disk_full(folder):
+        return f"cannot write {path}: the disk is full ({detail})", f"Free space on it, then: cloudauto resume {folder.name}"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or name.startswith("SQLITE_READONLY") or not _writable(folder):
+        return (
+            f"cannot write {path}: the run folder {folder} is read-only ({detail})",
+            "Make it writable (or copy the job elsewhere)",
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"the run store {path} is locked by another process ({detail})", "Try again"
+    if not path.exists() and code is None:
+        return f"the run store {path} is gone ({detail})", ""
+    return f"the run store {path} cannot be used ({detail})", ""
+
+
+def store_error(path: Path, exc: BaseException) -> StoreError:
+    what, todo = _fault(path, exc)
+    return StoreError(f"{what}. {todo}" if todo else what, cause=what)
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _writable(folder: Path) -> bool:
+    return not folder.exists() or os.access(folder, os.W_OK)
 
 
 class RunStore:
@@ -67,6 +196,19 @@ class RunStore:
     # connection --------------------------------------------------------------------------
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a fault of the file (not of our SQL) becomes a StoreError that names it."""
+        try:
+            with self._transaction() as conn:
+                yield conn
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise store_error(self.path, exc) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if not self.path.is_file():  # sqlite would make an empty store where the job's was
+            raise FileNotFoundError(errno.ENOENT, "no such file", str(self.path))
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -81,24 +223,39 @@ class RunStore:
             yield conn
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:  # a store that failed mid-write may not roll back either: the error is the first one
+                pass
             raise
         finally:
             conn.close()
 
     @classmethod
     def create(cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str]) -> RunStore:
-        run_dir.mkdir(parents=True, exist_ok=False)
+        """A new job's store; where the disk or folder refuses it, nothing is left behind."""
         store = cls(run_dir)
-        conn = sqlite3.connect(store.path)
-        conn.executescript(SCHEMA)
-        conn.close()
-        with store._db() as db:
-            db.execute(
-                "INSERT INTO job (id, spec_json, base_dir, status, created) VALUES (?, ?, ?, ?, ?)",
-                (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time()),
-            )
+        try:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise store_error(run_dir / "run.db", exc) from exc
+        try:
+            conn = sqlite3.connect(store.path)
+            try:
+                conn.executescript(SCHEMA)
+            finally:
+                conn.close()
+            with store._db() as db:
+                db.execute(
+                    "INSERT INTO job (id, spec_json, base_dir, status, created) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time()),
+                )
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(exc, StoreError):
+                raise
+            raise store_error(store.path, exc) from exc
         return store
 
     def exists(self) -> bool:
@@ -107,11 +264,13 @@ class RunStore:
     # job -----------------------------------------------------------------------------------
     def job(self) -> JobRow:
         with self._db() as db:
-            row = db.execute(
-                "SELECT id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
-                "cancel_requested, error, reason, orchestrator_start, heartbeat FROM job"
-            ).fetchone()
-        return JobRow(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:13])
+            return self._job(db)
+
+    def _job(self, db: sqlite3.Connection) -> JobRow:
+        row = db.execute(f"SELECT {_JOB_COLUMNS} FROM job").fetchone()  # noqa: S608 - our own column names
+        if row is None:
+            raise StoreError(f"the run store {self.path} holds no job: it is not a cloudauto job's store")
+        return JobRow.of(row)
 
     def set_job(self, **fields: Any) -> None:
         if "status" in fields and isinstance(fields["status"], JobStatus):
@@ -122,6 +281,84 @@ class RunStore:
 
     def request_cancel(self) -> None:
         self.set_job(cancel_requested=1)
+
+    # ownership -------------------------------------------------------------------------------
+    def claim(self, start: Callable[[], int], check: Optional[Callable[[JobRow], None]] = None) -> int:
+        """Start the job's scheduler with `start()` (it returns the pid) unless a live one owns the job.
+
+        The check, the start and the record of the new owner are one write transaction, so a
+        second claim waits for it and then finds the owner alive: JobOwned, naming it.
+        `check` may refuse first (a job that has ended).
+        """
+        with self._db() as db:
+            job = self._job(db)
+            if check is not None:
+                check(job)
+            if owner_alive(job):
+                raise JobOwned(_owned_message(job))
+            pid = start()
+            db.execute(
+                "UPDATE job SET orchestrator_pid = ?, orchestrator_start = ?, orchestrator_boot = ?, heartbeat = ?, "
+                "cancel_requested = 0",
+                (pid, process_start(pid), boot_id(), time.time()),
+            )
+        return pid
+
+    def take_over(self, pid: int) -> JobRow:
+        """The scheduler's own claim as it starts: the job is its (its starter recorded it) or no live one's."""
+        with self._db() as db:
+            job = self._job(db)
+            mine = job.orchestrator_pid == pid and job.orchestrator_start in (None, process_start(pid))
+            if not mine and owner_alive(job):
+                raise JobOwned(_owned_message(job))
+            now = time.time()
+            db.execute(
+                "UPDATE job SET status = ?, orchestrator_pid = ?, orchestrator_start = ?, orchestrator_boot = ?, "
+                "ended = NULL, error = NULL, reason = NULL, heartbeat = ?, started = COALESCE(started, ?)",
+                (JobStatus.RUNNING.value, pid, process_start(pid), boot_id(), now, now),
+            )
+            return self._job(db)
+
+    def owned_by(self, pid: int) -> bool:
+        job = self.job()
+        return job.orchestrator_pid == pid and job.orchestrator_start in (None, process_start(pid))
+
+    def cancel(self, best: Callable[[list[float]], Optional[float]]) -> str:
+        """Cancel the job: a live scheduler is asked to stop; without one, the job ends here, canceled.
+
+        Returns what happened: 'requested', 'canceled' (ended here) or the status of a job that had ended.
+        Trials that were running when the scheduler died end at its last heartbeat with the best value
+        they reported; trials never started are canceled too.
+        """
+        with self._db() as db:
+            job = self._job(db)
+            if job.status.is_final:
+                return job.status.value
+            if owner_alive(job):
+                db.execute("UPDATE job SET cancel_requested = 1")
+                return "requested"
+            now = time.time()
+            why = "canceled by the user (its scheduler was gone)"
+            running = db.execute(
+                "SELECT number, started FROM trials WHERE status = ?", (TrialStatus.RUNNING.value,)
+            ).fetchall()
+            for number, started in running:
+                reported = db.execute("SELECT value, time FROM reports WHERE trial = ? ORDER BY step", (number,)).fetchall()
+                last = max([job.heartbeat or 0.0, *(at for _, at in reported)]) or now
+                ended = max(started or now, min(last, now))
+                db.execute(
+                    "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ? WHERE number = ?",
+                    (TrialStatus.CANCELED.value, ended, best([v for v, _ in reported]), why, number),
+                )
+            db.execute(
+                "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE status = ?",
+                (TrialStatus.CANCELED.value, now, why, TrialStatus.PENDING.value),
+            )
+            db.execute(
+                "UPDATE job SET status = ?, ended = ?, reason = ?, cancel_requested = 1",
+                (JobStatus.CANCELED.value, now, why),
+            )
+        return "canceled"
 
     # trials --------------------------------------------------------------------------------
     def add_trial(self, number: int, params: dict[str, Any], sampler_state: dict[str, Any]) -> None:
@@ -211,4 +448,4 @@ class RunStore:
         return {n: json.loads(s) for n, s in rows}
 
 
-__all__ = ["JobRow", "RunStore"]
+__all__ = ["JobRow", "RunStore", "StoreError", "boot_id", "describe_fault", "owner_alive", "process_start", "store_error"]
