@@ -494,7 +494,7 @@ class Backend(abc.ABC):
         found = []
         for index, sub in enumerate(spec.space.subspaces):
             models = sub.get("models", sub.get("model_name"))
-            if models is None or not models.is_discrete or len(models.grid_values()) < 2:
+            if models is None or not models.is_discrete or not 2 <= models.grid_count() <= 10_000:
                 continue
             probe = {name: 0 for name in sub}
             unused = {
