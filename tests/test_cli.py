@@ -155,7 +155,7 @@ def test_compile_names_what_the_backend_cannot_express(tmp_path):
 
 def test_compile_refuses_what_the_backend_cannot_express(tmp_path):
     path = tmp_path / "normal.yaml"
-    path.write_text(BASE + "sweep:\n  space: {lr: {normal: [0, 1]}}\n")
+    path.write_text(BASE + "sweep:\n  space: {holdout_frac: {normal: [0, 1]}}\n")
     result = run("compile", str(path), "--backend", "sagemaker")
     assert result.returncode == 2 and "normal" in result.stderr and f"{path}:8:3: error: sweep.space:" in result.stderr
 
@@ -181,12 +181,18 @@ def test_compile_unknown_backend_exits_3_with_suggestion():
     assert "did you mean 'sagemaker'" in result.stderr
 
 
-def test_compile_local_refuses_parameters_autogluon_cannot_take(tmp_path):
+def test_validate_and_compile_refuse_parameters_autogluon_cannot_take(tmp_path):
+    """What every backend's compile refuses for engine: autogluon is an invalid spec: validate says so (exit 1)."""
     path = tmp_path / "p.yaml"
     path.write_text(BASE + "sweep:\n  space:\n    learning_rte: {uniform: [0.1, 0.2]}\n    GBM.num_leaves: 31\n")
-    result = run("compile", str(path), "--backend", "local")
-    assert result.returncode == 2
-    assert "'learning_rte' does not map onto an AutoGluon tabular_classification fit" in result.stderr
+    for command in ("validate", "compile"):
+        result = run(command, str(path), *(["--backend", "local"] if command == "compile" else []))
+        assert result.returncode == 1, result.stderr
+        assert f"{path}:9:5: error: sweep.space.learning_rte: 'learning_rte' does not map onto an AutoGluon" in result.stderr
+    rf = tmp_path / "rf.yaml"
+    rf.write_text((ROOT / "job_specs" / "iris.yaml").read_text().replace("CAT]", "RandomForest]"))
+    result = run("validate", str(rf))
+    assert result.returncode == 1 and "'RandomForest' is not an AutoGluon model family" in result.stderr
 
 
 def test_validate_warnings_keep_their_line_in_every_format(tmp_path):

@@ -30,7 +30,25 @@ def check(spec: JobSpec) -> IssueCollector:
     _limits(spec, out)
     _command(spec, out)
     _autogluon(spec, out)
+    _autogluon_parameters(spec, out)
     return out
+
+
+def _autogluon_parameters(spec: JobSpec, out: IssueCollector) -> None:
+    """engine: autogluon: the names and values an AutoGluon fit refuses, as every backend's compile checks them.
+
+    The tables are static (runtime/autogluon_params.py, held to the installed AutoGluon by a test), so
+    validate refuses `models: RandomForest` without AutoGluon installed. engine: native is left to the
+    backend: on Azure ML it is AutoML, with parameters of its own.
+    """
+    from .models import Engine
+
+    if spec.engine is not Engine.AUTOGLUON or getattr(spec, "_objective", None) is None:
+        return  # an unknown metric is reported already; the parameter check needs the resolved one
+    from ..runtime.autogluon_params import issues
+
+    for issue in issues(spec):
+        out.error(issue.path, issue.message, hint=issue.hint)
 
 
 _PROBLEM_TYPES = {
