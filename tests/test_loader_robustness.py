@@ -231,8 +231,10 @@ MAX_DEPTH = getattr(_loader, "MAX_DEPTH", 100)
 from .conftest import BASE, ROOT  # noqa: E402
 
 EXE = Path(sys.executable).with_name("cloudauto")
-GRID = BASE + "sweep:\n  sampling: grid\n  space:\n    x: {dist}\n"
-RANDOM = BASE + "sweep:\n  sampling: random\n  space:\n    x: {dist}\n"
+# engine: command takes any parameter name (engine: autogluon only AutoGluon's)
+COMMAND = "engine: command\ncommand:\n  run: python train.py\n"
+GRID = BASE + "sweep:\n  sampling: grid\n  space:\n    x: {dist}\n" + COMMAND
+RANDOM = BASE + "sweep:\n  sampling: random\n  space:\n    x: {dist}\n" + COMMAND
 DEEP = BASE + "tags: " + "[" * 26_000 + "]" * 26_000 + "\n"
 
 HOSTILE = {

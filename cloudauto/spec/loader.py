@@ -216,8 +216,16 @@ def _check_depth(text: str, source: str) -> None:
 
 
 def _read(path: Path) -> bytes:
+    import stat
+
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the read, or never end
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise SpecError([SpecIssue(f"is {kind}, not a regular file; give the spec file itself", file=str(path))])
+        size = info.st_size
         if size > MAX_BYTES:
             raise SpecError([SpecIssue(f"the file is {size:,} bytes; a spec may be at most {MAX_BYTES:,}", file=str(path))])
         with path.open("rb") as fh:
