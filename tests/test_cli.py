@@ -297,3 +297,10 @@ def test_every_command_exits_as_the_readme_table_says(exit_home, case):
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip(), "a failure says why"
     assert not (exit_home["root"] / "out.csv").exists()  # nothing half-written
+
+
+def test_report_into_a_folder_writes_there(exit_home, tmp_path):
+    result = run("report", exit_home["job"], "-o", str(tmp_path), env=exit_home["env"], cwd=exit_home["root"])
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / f"{exit_home['job']}.png"
+    assert f"wrote {written}" in result.stderr and written.read_bytes().startswith(b"\x89PNG")
