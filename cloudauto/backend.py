@@ -58,6 +58,12 @@ class NotSupportedError(CloudautoError):
     exit_code = 2
 
 
+class NoModel(CloudautoError):
+    """The job has no finished trial with a model to deploy or score with: the job's outcome, exit 4 for every command."""
+
+    exit_code = 4
+
+
 class NothingToResume(CloudautoError):
     """`resume` of a job that has ended: said and left as it is; exit 0 when it completed, 4 when it was canceled."""
 
@@ -373,7 +379,11 @@ class JobHandle(abc.ABC):
 
 
 class BatchError(CloudautoError):
-    """A batch cannot be scored as asked (its input, its output, or answers that do not line up with the input)."""
+    """A batch cannot be scored as asked (its input, its output, or answers that do not line up with the input).
+
+    Exit 4, the README's "a batch failed": 1 is for an invalid spec only."""
+
+    exit_code = 4
 
 
 class BatchInterrupted(CloudautoError):
@@ -502,7 +512,7 @@ class Backend(abc.ABC):
         found = []
         for index, sub in enumerate(spec.space.subspaces):
             models = sub.get("models", sub.get("model_name"))
-            if models is None or not models.is_discrete or len(models.grid_values()) < 2:
+            if models is None or not models.is_discrete or not 2 <= models.grid_count() <= 10_000:
                 continue
             probe = {name: 0 for name in sub}
             unused = {

@@ -1,11 +1,13 @@
 """The `cloudauto` command: a thin layer over the Python API.
 
-Exit codes: 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a
-warning under --strict); 3 the backend is not installed, or no such job (or its run store
-cannot be read or written); 4 the job ended without completing (failed, canceled, or its
-scheduler is gone); 5 scoring failed or the endpoint cannot be found or started; 6 --timeout
-passed and the job goes on running (or `resume` found another live scheduler running it);
-64 bad command-line usage; 70 an internal error (a bug: please report it).
+Exit codes (the README's table; tests/test_cli.py::test_every_command_exits_as_the_readme_table_says):
+0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a warning under --strict);
+3 the backend is not installed, or no such job (or its run store cannot be read or written);
+4 the job ended without completing (failed, canceled, or its scheduler is gone), has no model
+to serve or score with, or a batch failed; 5 scoring failed or the endpoint cannot be found or
+started; 6 --timeout passed and the job goes on running (or `resume` found another live
+scheduler running it); 64 bad command-line usage (an output path included); 70 an internal
+error (a bug: please report it).
 
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
@@ -164,6 +166,8 @@ def schema(output: Optional[Path], of_result: bool) -> int:
         from .schema import schema_text
 
     text = schema_text()
+    if output and not output.resolve().parent.is_dir():
+        raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
     if output:
         try:
             output.write_text(text, encoding="utf-8")
@@ -313,10 +317,21 @@ backend_option = click.option(
 )
 
 
+MAX_JOB_ID = 255  # a job id is a file name locally and a resource name in the clouds: none is longer
+
+
+class NoSuchJob(CloudautoError):
+    exit_code = 3
+
+
 def _job(backend: str, job_id: str):
     from .registry import get_backend
 
-    return get_backend(backend).attach(job_id)
+    plugin = get_backend(backend)
+    if len(job_id) > MAX_JOB_ID or "/" in job_id or "\x00" in job_id or job_id in ("", ".", ".."):
+        shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
+        raise NoSuchJob(f"no {backend} job '{shown}': a job id is a name of at most {MAX_JOB_ID} characters, without '/'")
+    return plugin.attach(job_id)
 
 
 @dataclass
@@ -815,13 +830,24 @@ def runs(backend: str) -> int:
 @main.command()
 @click.argument("job_id")
 @backend_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="PNG path (default: <job>.png here).")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="A .png file, or a folder for <job>.png (default: <job>.png here)."
+)
 def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     """Write a PNG of the sweep (metric per trial over steps) and print the leaderboard."""
     from .report import leaderboard_text, sweep_png
 
+    if output is not None and not output.is_dir():
+        if output.suffix.lower() != ".png":
+            raise click.UsageError(f"-o {output}: the report is a PNG; name a .png file or a folder")
+        if not output.resolve().parent.is_dir():
+            raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
     job = _job(backend, job_id)
-    path = sweep_png(job, output or Path(f"{job.id}.png"))
+    target = output / f"{job.id}.png" if output is not None and output.is_dir() else output or Path(f"{job.id}.png")
+    try:
+        path = sweep_png(job, target)
+    except OSError as exc:
+        raise CloudautoError(f"cannot write {target}: {exc.strerror or exc}") from None
     echo(leaderboard_text(job))
     echo(f"wrote {path}", err=True)
     return EXIT_OK
@@ -947,6 +973,8 @@ def predict(
         raise click.UsageError(f"--instance-type does not apply to the {backend} backend")
     if backend == "azureml" and not wait:  # the reader's manifest lives in this process: nothing could pick it up later
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
+    if not output.is_dir() and not output.resolve().parent.is_dir():  # before a batch is started, not after
+        raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)

@@ -98,7 +98,7 @@ def test_schema_matches_the_committed_copy():
 
 def test_schema_into_a_folder_that_does_not_exist_is_an_error_not_a_bug(tmp_path):
     result = run("schema", "-o", str(tmp_path / "no" / "schema.json"))
-    assert result.returncode == 1 and f"cannot write {tmp_path / 'no' / 'schema.json'}: No such file" in result.stderr
+    assert result.returncode == 64 and f"there is no folder {tmp_path / 'no'}" in result.stderr
     assert "internal error" not in result.stderr
 
 
@@ -155,7 +155,7 @@ def test_compile_names_what_the_backend_cannot_express(tmp_path):
 
 def test_compile_refuses_what_the_backend_cannot_express(tmp_path):
     path = tmp_path / "normal.yaml"
-    path.write_text(BASE + "sweep:\n  space: {lr: {normal: [0, 1]}}\n")
+    path.write_text(BASE + "sweep:\n  space: {holdout_frac: {normal: [0, 1]}}\n")
     result = run("compile", str(path), "--backend", "sagemaker")
     assert result.returncode == 2 and "normal" in result.stderr and f"{path}:8:3: error: sweep.space:" in result.stderr
 
@@ -181,12 +181,18 @@ def test_compile_unknown_backend_exits_3_with_suggestion():
     assert "did you mean 'sagemaker'" in result.stderr
 
 
-def test_compile_local_refuses_parameters_autogluon_cannot_take(tmp_path):
+def test_validate_and_compile_refuse_parameters_autogluon_cannot_take(tmp_path):
+    """What every backend's compile refuses for engine: autogluon is an invalid spec: validate says so (exit 1)."""
     path = tmp_path / "p.yaml"
     path.write_text(BASE + "sweep:\n  space:\n    learning_rte: {uniform: [0.1, 0.2]}\n    GBM.num_leaves: 31\n")
-    result = run("compile", str(path), "--backend", "local")
-    assert result.returncode == 2
-    assert "'learning_rte' does not map onto an AutoGluon tabular_classification fit" in result.stderr
+    for command in ("validate", "compile"):
+        result = run(command, str(path), *(["--backend", "local"] if command == "compile" else []))
+        assert result.returncode == 1, result.stderr
+        assert f"{path}:9:5: error: sweep.space.learning_rte: 'learning_rte' does not map onto an AutoGluon" in result.stderr
+    rf = tmp_path / "rf.yaml"
+    rf.write_text((ROOT / "job_specs" / "iris.yaml").read_text().replace("CAT]", "RandomForest]"))
+    result = run("validate", str(rf))
+    assert result.returncode == 1 and "'RandomForest' is not an AutoGluon model family" in result.stderr
 
 
 def test_validate_warnings_keep_their_line_in_every_format(tmp_path):
@@ -211,3 +217,90 @@ def test_set_takes_names_with_dots_quoted_or_as_the_spec_spells_them():
     assert added.space.subspaces[0]["XGB.max_depth"].value == 4
     bad = run("validate", str(diabetes), "--set", 'sweep.space."GBM.num_leaves=31')
     assert bad.returncode == 1 and 'quote a name that holds dots: sweep.space."GBM.num_leaves"=31' in bad.stderr
+
+
+# ---- one exit-code table (README), command by command, for each class of failure ----------------------------------
+
+FAILED_JOB_SPEC = """\
+name: no-model
+task: custom
+engine: command
+metric: {name: score, goal: maximize}
+command:
+  run: python -c "import sys; sys.exit(3)"
+"""
+
+
+@pytest.fixture(scope="module")
+def exit_home(tmp_path_factory) -> dict:
+    """A home with one job that ended without a model (its only trial exits 1), and the files the cases name."""
+    root = tmp_path_factory.mktemp("exits")
+    home = root / "home"
+    spec = root / "no-model.yaml"
+    spec.write_text(FAILED_JOB_SPEC)
+    (root / "bad.yaml").write_text(BASE.replace("accuracy", "acuracy"))
+    (root / "rows.csv").write_text("a,b\n1,2\n")
+    os.mkfifo(root / "fifo.yaml")
+    env = {"CLOUDAUTO_HOME": str(home)}
+    submitted = run("submit", str(spec), "--wait", env=env, cwd=root)
+    assert submitted.returncode == 4, submitted.stderr
+    job = submitted.stderr.split("job ", 1)[1].split()[0]
+    return {"root": root, "env": env, "job": job}
+
+
+LONG = "a" * 5000
+# (command line with {job} {root}, expected code): every class the README's table names, for each command it applies to
+EXIT_CASES = {
+    "validate-invalid": (["validate", "{root}/bad.yaml"], 1),
+    "validate-fifo": (["validate", "{root}/fifo.yaml"], 1),
+    "validate-set-not-utf8": (["validate", "{root}/no-model.yaml", "--set", "name=\udcff"], 1),
+    "compile-invalid": (["compile", "{root}/bad.yaml"], 1),
+    "compile-unknown-backend": (["compile", "{root}/no-model.yaml", "-b", "nope"], 3),
+    "submit-invalid": (["submit", "{root}/bad.yaml"], 1),
+    "submit-fifo": (["submit", "{root}/fifo.yaml"], 1),
+    "submit-missing": (["submit", "{root}/missing.yaml"], 1),
+    "run-invalid": (["run", "{root}/bad.yaml"], 1),
+    "status-no-job": (["status", "nope"], 3),
+    "status-long-id": (["status", LONG], 3),
+    "status-failed": (["status", "{job}"], 4),
+    "trials-no-job": (["trials", LONG], 3),
+    "leaderboard-no-job": (["leaderboard", "nope"], 3),
+    "best-no-job": (["best", "nope"], 3),
+    "best-no-model": (["best", "{job}"], 4),
+    "logs-no-job": (["logs", LONG], 3),
+    "cancel-no-job": (["cancel", "nope"], 3),
+    "resume-no-job": (["resume", "nope"], 3),
+    "report-no-job": (["report", "nope"], 3),
+    "report-not-png": (["report", "{job}", "-o", "{root}/x.csv"], 64),
+    "report-no-folder": (["report", "{job}", "-o", "{root}/no/x.png"], 64),
+    "deploy-no-job": (["deploy", LONG], 3),
+    "deploy-no-model": (["deploy", "{job}"], 4),
+    "predict-no-job": (["predict", "nope", "{root}/rows.csv", "-o", "{root}/out.csv"], 3),
+    "predict-no-model": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/out.csv"], 4),
+    "predict-no-folder": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/no/out.csv"], 64),
+    "score-no-endpoint": (["score", "nope", "{root}/rows.csv"], 5),
+    "score-no-file": (["score", "nope", "{root}/missing.csv"], 64),
+    "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
+    "mlflow-no-job": (["mlflow", LONG, "--tracking-uri", "{root}/mlruns"], 3),
+    "schema-no-folder": (["schema", "-o", "{root}/no/schema.json"], 64),
+    "usage": (["status"], 64),
+    "unknown-option": (["validate", "--nope", "x"], 64),
+}
+
+
+@pytest.mark.parametrize("case", list(EXIT_CASES))
+def test_every_command_exits_as_the_readme_table_says(exit_home, case):
+    args, code = EXIT_CASES[case]
+    argv = [a.format(job=exit_home["job"], root=exit_home["root"]) for a in args]
+    result = run(*argv, env=exit_home["env"], cwd=exit_home["root"])
+    assert result.returncode == code, (result.returncode, result.stderr[-1500:])
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip(), "a failure says why"
+    assert not (exit_home["root"] / "out.csv").exists()  # nothing half-written
+
+
+def test_report_into_a_folder_writes_there(exit_home, tmp_path):
+    result = run("report", exit_home["job"], "-o", str(tmp_path), env=exit_home["env"], cwd=exit_home["root"])
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / f"{exit_home['job']}.png"
+    assert f"wrote {written}" in result.stderr and written.read_bytes().startswith(b"\x89PNG")

@@ -215,3 +215,180 @@ def test_mutated_valid_specs(tmp_path, doc):
         JobSpec.from_dict(json.loads(json.dumps(doc, default=str)))
     except SpecError:
         pass
+
+
+# ---- hostile specs (issue 28): each ends in a SpecError with a line, in seconds, never a crash or a hang --------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from cloudauto.spec import loader as _loader  # noqa: E402
+
+MAX_DEPTH = getattr(_loader, "MAX_DEPTH", 100)
+
+from .conftest import BASE, ROOT  # noqa: E402
+
+EXE = Path(sys.executable).with_name("cloudauto")
+# engine: command takes any parameter name (engine: autogluon only AutoGluon's)
+COMMAND = "engine: command\ncommand:\n  run: python train.py\n"
+GRID = BASE + "sweep:\n  sampling: grid\n  space:\n    x: {dist}\n" + COMMAND
+RANDOM = BASE + "sweep:\n  sampling: random\n  space:\n    x: {dist}\n" + COMMAND
+DEEP = BASE + "tags: " + "[" * 26_000 + "]" * 26_000 + "\n"
+
+HOSTILE = {
+    "deep-26000": (DEEP, "nested more than", 7),
+    "deep-flow-map": (BASE + "tags: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", "nested more than", 7),
+    "deep-block": (
+        BASE + "".join(f"{'  ' * i}k{i}:\n" for i in range(MAX_DEPTH + 5)) + "  " * (MAX_DEPTH + 5) + "v: 1\n",
+        "nested more than",
+        None,
+    ),
+    "quniform-tiny-q": (GRID.format(dist="{quniform: [8, 64, 1e-300]}"), "10,000", 10),
+    "randint-1e12": (GRID.format(dist="{randint: [0, 1e12]}"), "10,000", 10),
+    "randint-1e23": (GRID.format(dist="{randint: [0, 1e23]}"), "64-bit", 10),
+    "grid-product": (
+        BASE + "sweep:\n  sampling: grid\n  space:\n    a: {randint: [0, 9000]}\n    b: {randint: [0, 9000]}\n",
+        "points",
+        9,
+    ),
+    "lognormal-overflow": (RANDOM.format(dist="{lognormal: [1000, 1]}"), "overflow", 10),
+    "normal-overflow": (RANDOM.format(dist="{normal: [0, 1e308]}"), "overflow", 10),
+    "uniform-overflow": (RANDOM.format(dist="{uniform: [-1e308, 1e308]}"), "overflow", 10),
+    "quniform-empty": (RANDOM.format(dist="{quniform: [0.1, 0.2, 1]}"), "no multiple", 10),
+    "aliases": (
+        BASE
+        + "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+        + "".join(f"x{i}: &a{i} [{', '.join(['*a' if i == 0 else f'*a{i - 1}'] * 10)}]\n" for i in range(5)),
+        "expands",
+        None,
+    ),
+}
+
+
+def _line_of(issue) -> int | None:
+    return issue.line
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_spec_is_refused_with_a_line(tmp_path, name):
+    text, words, line = HOSTILE[name]
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_yaml(text, source=str(path))
+    issue = next(i for i in info.value.issues if i.level == "error")
+    assert time.monotonic() - started < 5
+    assert words in issue.message, issue
+    assert issue.line is not None, issue
+    if line is not None:
+        assert issue.line == line, issue
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(EXE), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "CLOUDAUTO_HOME": str(home)},
+    )
+
+
+@pytest.mark.parametrize("name", ["deep-26000", "quniform-tiny-q", "randint-1e12", "randint-1e23", "lognormal-overflow"])
+@pytest.mark.parametrize("command", ["validate", "submit"])
+def test_hostile_spec_on_the_command_line_exits_1_with_a_line(tmp_path, name, command):
+    text, words, _ = HOSTILE[name]
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    result = _cli(command, str(path), home=tmp_path / "home")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert words in result.stderr and f"{path}:" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("{quniform: [8, 64, 1e-300]}", "10,000"),
+        ("{randint: [0, 1e12]}", "10,000"),
+        ("{randint: [0, 1e23]}", "64-bit"),
+        ("[" * 26_000 + "]" * 26_000, "nested more than"),
+    ],
+    ids=["quniform", "randint-1e12", "randint-1e23", "deep"],
+)
+def test_hostile_set_values_exit_1(tmp_path, value, words):
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.format(dist="{choice: [1, 2]}"))
+    result = _cli("validate", str(path), "--set", f"sweep.space.x={value}", home=tmp_path / "home")
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert words in result.stderr and "--set sweep.space.x=" in result.stderr, result.stderr[-2000:]
+
+
+def test_set_reads_values_as_the_file_does(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(RANDOM.format(dist="{uniform: [1e-300, 1e-3]}"))
+    from_file = JobSpec.from_file(path)
+    from_set = JobSpec.from_file(path, overrides=["sweep.space.x={uniform: [1e-300, 1e-3]}"])
+    assert from_file.space == from_set.space
+    quoted = JobSpec.from_file(path, overrides=['description="5"'])
+    assert quoted.description == "5"  # quoted on the command line as in a file: a string
+    assert JobSpec.from_file(path, overrides=["limits.max_trials=1e1"]).limits.max_trials == 10
+
+
+def test_set_value_not_utf8_is_an_invalid_spec(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(BASE)
+    result = subprocess.run(
+        [str(EXE), "validate", str(path), "--set", b"name=\xff"],
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "CLOUDAUTO_HOME": str(tmp_path / "home")},
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert b"not UTF-8" in result.stderr and b"internal error" not in result.stderr
+
+
+# a fuzz of the shapes above: random depths, grid bounds and distribution parameters, each refused or accepted in time
+
+fuzz_dists = st.one_of(
+    st.builds(
+        lambda a, b, q: f"{{quniform: [{a}, {b}, {q}]}}",
+        st.integers(-10, 10),
+        st.integers(11, 10**6),
+        st.sampled_from(["1e-300", "1e-12", "0.5", "1"]),
+    ),
+    st.builds(lambda a, b: f"{{randint: [{a}, {b}]}}", st.integers(-(10**30), 0), st.integers(1, 10**30)),
+    st.builds(lambda m, s: f"{{lognormal: [{m}, {s}]}}", st.floats(-1e4, 1e4), st.floats(1e-3, 1e4)),
+    st.builds(lambda m, s: f"{{normal: [{m}, {s}]}}", st.floats(-1e308, 1e308), st.floats(1e-3, 1e308)),
+    st.builds(lambda d: "[" * d + "]" * d, st.integers(MAX_DEPTH - 5, 30_000)),
+)
+
+
+@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dist=fuzz_dists, grid=st.booleans())
+def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
+    from cloudauto.tuning.samplers import make_sampler, sample
+
+    text = (GRID if grid else RANDOM).format(dist=dist)
+    try:
+        spec = JobSpec.from_yaml(text, source="fuzz.yaml")
+    except SpecError as exc:
+        assert all(i.line is not None for i in exc.issues if i.level == "error"), exc
+        return
+    sampler = make_sampler(spec)  # an accepted grid has a size known in time
+    import random
+
+    for _, _, d in spec.space.distributions():
+        for seed in range(20):
+            value = sample(d, random.Random(seed))
+            assert not isinstance(value, float) or value == value
+    if grid:
+        assert sampler.size <= 100_000

@@ -28,13 +28,16 @@ SPACE = [
 ]
 
 
-def spec(sampling: str, space=SPACE, seed: int | None = 3) -> JobSpec:
+def spec(sampling: str, space=SPACE, seed: int | None = 3, engine: str = "command") -> JobSpec:
+    command = {"command": {"run": "python train.py"}} if engine == "command" else {}
     return JobSpec.from_dict(
         {
             "name": "s",
             "task": "tabular_regression",
             "data": {"train": "a.csv", "label": "y"},
             "metric": "r2",
+            "engine": engine,  # command: parameters of the sampler's own, which an AutoGluon fit would refuse
+            **command,
             "sweep": {"sampling": sampling, "space": space, "seed": seed},
         }
     )
@@ -149,12 +152,14 @@ def test_autogluon_family_settings_are_drawn_only_for_their_family():
         "time_limit": 30,
     }
     for sampling in ("random", "bayesian"):
-        history = run_sweep(make_sampler(spec(sampling, diabetes)), lambda n, p: float(n), 12)
+        history = run_sweep(make_sampler(spec(sampling, diabetes, engine="autogluon")), lambda n, p: float(n), 12)
         for past in history:
             has_gbm = {"GBM.learning_rate", "GBM.num_leaves"} <= set(past.params)
             assert has_gbm == (past.params["models"] == "GBM"), past.params
         others = [p.params["models"] for p in history if p.params["models"] != "GBM"]
         assert len(others) == len(set(others))  # CAT, XGB and RF each run once: their trials would be the same
-    grid = make_sampler(spec("grid", {"models": {"choice": ["GBM", "CAT"]}, "GBM.num_leaves": {"choice": [8, 16, 32]}}))
+    grid = make_sampler(
+        spec("grid", {"models": {"choice": ["GBM", "CAT"]}, "GBM.num_leaves": {"choice": [8, 16, 32]}}, engine="autogluon")
+    )
     assert grid.size == 4  # three GBM trials and one CatBoost trial, not six
     assert [grid.suggest(n)[0] for n in range(4)][-1] == {"models": "CAT"} and grid.suggest(4) is None

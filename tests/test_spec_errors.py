@@ -192,3 +192,35 @@ def test_github_annotation_format(problems):
     (issue,) = problems(BASE.replace("accuracy", "acuracy"))
     line = issue.github()
     assert line.startswith("::error file=") and ",line=6," in line and "unknown metric" in line
+
+
+# validate refuses what every backend's compile refuses for engine: autogluon (the tables are static: no AutoGluon needed)
+AUTOGLUON_CASES = [
+    (
+        "models: {choice: [GBM, XT, RandomForest]}",
+        "sweep.space.models",
+        ["'RandomForest' is not an AutoGluon model family", "did you mean"],
+    ),
+    ("presets: medium_qualty", "sweep.space.presets", ["did you mean 'medium_quality'"]),
+    ("time_limit: 1m", "sweep.space.time_limit", ["seconds"]),
+    ("holdout_frac: 2", "sweep.space.holdout_frac", ["fraction"]),
+    ("GMB.num_leaves: {choice: [8, 16]}", "sweep.space.GMB.num_leaves", ["'GMB' is not an AutoGluon model family"]),
+    ("learning_rate: {uniform: [0.01, 0.1]}", "sweep.space.learning_rate", ["does not map onto an AutoGluon"]),
+]
+
+
+@pytest.mark.parametrize(("param", "field", "words"), AUTOGLUON_CASES, ids=[c[1].split(".", 2)[2] for c in AUTOGLUON_CASES])
+def test_autogluon_names_and_values_fail_validate(problems, param, field, words):
+    issues = problems(BASE + f"sweep:\n  space:\n    {param}\n")
+    (issue,) = [i for i in issues if i.field == field]
+    assert issue.line == 9
+    text = issue.message + (issue.hint or "")
+    assert all(w in text for w in words), text
+
+
+def test_autogluon_tables_leave_command_specs_alone(load):
+    spec = load(
+        BASE.replace("task: tabular_classification", "task: tabular_classification\nengine: command")
+        + "command:\n  run: python train.py --lr ${{sweep.lr}}\nsweep:\n  space:\n    lr: {uniform: [0.01, 0.1]}\n"
+    )
+    assert spec.space.parameter_names() == ["lr"]

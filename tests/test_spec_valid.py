@@ -13,9 +13,12 @@ from cloudauto.spec.space import Choice, Fixed, LogNormal, LogUniform, Normal, Q
 
 from .conftest import BASE, EXAMPLES
 
+# a script of one's own takes any parameter name; engine: autogluon takes AutoGluon's (tests/test_spec_errors.py)
+COMMAND = "engine: command\ncommand:\n  run: python train.py\n"
+
 
 def _space(load, space_yaml: str, sampling: str = "random"):
-    spec = load(BASE + f"sweep:\n  sampling: {sampling}\n  space:\n" + space_yaml)
+    spec = load(BASE + COMMAND + f"sweep:\n  sampling: {sampling}\n  space:\n" + space_yaml)
     return spec.sweep.space.subspaces
 
 
@@ -103,6 +106,7 @@ def test_alternative_subspaces(load):
 def test_grid_enumerates_exactly_across_subspaces(load):
     spec = load(
         BASE
+        + COMMAND
         + """\
 sweep:
   sampling: grid
@@ -220,6 +224,8 @@ def test_json_spec_file(spec_file):
                 "task": "tabular_regression",
                 "data": {"train": "a.csv", "label": "y"},
                 "metric": "r2",
+                "engine": "command",
+                "command": {"run": "python train.py"},
                 "sweep": {"space": {"lr": "uniform(0.1, 0.2)"}},
             }
         ),
@@ -235,6 +241,8 @@ def test_python_construction_and_roundtrip():
             "task": Task.TABULAR_CLASSIFICATION,
             "data": {"train": "a.csv", "label": "y"},
             "metric": "f1_macro",
+            "engine": "command",
+            "command": {"run": "python train.py"},
             "sweep": {"space": [{"m": "a", "x": {"uniform": [0, 1]}}, {"m": "b"}]},
         }
     )
@@ -247,6 +255,7 @@ def test_python_construction_and_roundtrip():
 def test_bayesian_with_policy_validates_with_a_warning(load):
     spec = load(
         BASE
+        + COMMAND
         + """\
 sweep:
   sampling: bayesian

@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover
 
 MAX_BYTES = 1 << 20  # a spec is a page of YAML, not a data set
 MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+MAX_DEPTH = 100  # lists and mappings within each other; libyaml's composer recurses and would overflow the C stack
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _VAR = re.compile(r"\$(\$?)\{(?!\{)([^}]*)\}")
 _VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
@@ -65,9 +66,9 @@ class _Positions:
 
 
 class _Builder:
-    def __init__(self, source: str, env: Mapping[str, str]):
+    def __init__(self, source: str, env: Optional[Mapping[str, str]]):
         self.pos = _Positions(source)
-        self.env = env
+        self.env = env  # None: no ${VAR} interpolation (a --set value, which the shell has expanded already)
         self.issues: list[SpecIssue] = []
         self.interpolated: dict[str, str] = {}
         self.count = 0
@@ -77,27 +78,29 @@ class _Builder:
         mark = node.start_mark
         self.issues.append(SpecIssue(message, path, self.pos.source, mark.line + 1, mark.column + 1, hint=hint))
 
-    def build(self, node: yaml.Node, path: tuple = ()) -> Any:
+    def build(self, node: yaml.Node, path: tuple = (), depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooLarge()
+            raise _TooLarge(f"the document expands to more than {MAX_NODES:,} values (aliases?)", node)
+        if depth > MAX_DEPTH:  # aliases can nest what the text does not
+            raise _TooLarge(f"the document is nested more than {MAX_DEPTH} levels deep (aliases?)", node)
         self.pos.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             self.pos.collections.add(path)
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+            return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
         return self._scalar(node, path)
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
+    def _mapping(self, node: yaml.MappingNode, path: tuple, depth: int) -> dict:
         out: dict[str, Any] = {}
         merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for src in sources:
-                    value = self.build(src, path)
+                    value = self.build(src, path, depth + 1)
                     if not isinstance(value, dict):
                         self._issue(key_node, path, "a YAML merge key (<<) must refer to a mapping")
                         continue
@@ -112,7 +115,7 @@ class _Builder:
                 self._issue(key_node, (*path, key), f"'{key}' is given twice in the same mapping")
                 continue
             self.pos.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = self.build(value_node, (*path, key))
+            out[key] = self.build(value_node, (*path, key), depth + 1)
         for k, v in merged.items():
             out.setdefault(k, v)
         return out
@@ -123,7 +126,7 @@ class _Builder:
             if not node.style and _NUMBER.match(text):  # plain (libyaml says '', PyYAML None)
                 # YAML 1.1 reads 1e-3 as a string; every user means the number
                 return float(text) if any(c in text for c in ".eE") else int(text)
-            return self._interpolate(node, path, text) if "$" in text else text
+            return self._interpolate(node, path, text) if "$" in text and self.env is not None else text
         if node.tag == "tag:yaml.org,2002:binary":
             self._issue(node, path, "binary (!!binary) values are not part of a job spec")
             return None
@@ -151,7 +154,7 @@ class _Builder:
                 )
                 return match.group(0)
             name, default = ref.group(1), ref.group(2)
-            value = self.env.get(name)
+            value = (self.env or {}).get(name)
             if value is None or (value == "" and default is not None):
                 if default is None:
                     self._issue(
@@ -169,12 +172,60 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    pass
+    """The document is too big or too deep to build; `node` is where the limit was passed."""
+
+    def __init__(self, message: str, node: yaml.Node):
+        super().__init__(message)
+        self.message, self.node = message, node
+
+    def issue(self, source: str) -> SpecIssue:
+        mark = self.node.start_mark
+        return SpecIssue(self.message, file=source, line=mark.line + 1, column=mark.column + 1)
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse nesting past MAX_DEPTH before libyaml composes it: its composer recurses in C, and a deep enough
+    document (26,000 `[`, 52 KB) overflows the stack and kills the process. The event parser keeps a stack of
+    its own, so walking its events is safe; a malformed document is left for the composer to report."""
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise SpecError(
+                        [
+                            SpecIssue(
+                                f"the document is nested more than {MAX_DEPTH} levels deep",
+                                file=source,
+                                line=mark.line + 1,
+                                column=mark.column + 1,
+                                hint="a spec nests a few levels; is this file generated?",
+                            )
+                        ]
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+    finally:
+        loader.dispose()
 
 
 def _read(path: Path) -> bytes:
+    import stat
+
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the read, or never end
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise SpecError([SpecIssue(f"is {kind}, not a regular file; give the spec file itself", file=str(path))])
+        size = info.st_size
         if size > MAX_BYTES:
             raise SpecError([SpecIssue(f"the file is {size:,} bytes; a spec may be at most {MAX_BYTES:,}", file=str(path))])
         with path.open("rb") as fh:
@@ -213,6 +264,7 @@ def _decode(data: bytes, source: str) -> str:
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:
+    _check_depth(text, source)
     try:
         loader = _Loader(text)
         try:
@@ -258,8 +310,8 @@ def load_spec_text(
     builder = _Builder(source, os.environ if env is None else env)
     try:
         data = builder.build(node)
-    except _TooLarge:
-        raise SpecError([SpecIssue(f"the document expands to more than {MAX_NODES:,} values (aliases?)", file=source)]) from None
+    except _TooLarge as exc:
+        raise SpecError([exc.issue(source)]) from None
     except RecursionError:
         raise SpecError([SpecIssue("the YAML is nested too deeply", file=source)]) from None
     if builder.issues:
@@ -302,7 +354,13 @@ def _kind(value: Any) -> str:
 def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] = None) -> None:
     """Apply `a.b=c` overrides; the value is read as YAML, so numbers stay numbers."""
     for raw in overrides:
-        origin = f"--set {raw}"
+        origin = _shown(f"--set {raw}")
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError as exc:  # bytes the shell passed through (--set name=$'\xff')
+            raise SpecError(
+                [SpecIssue(f"not UTF-8 text (byte 0x{ord(raw[exc.start]) & 0xFF:02x} at offset {exc.start})", file=origin)]
+            ) from None
         parts, value_text = _split_override(raw)
         if parts is None:
             raise SpecError(
@@ -314,12 +372,7 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
                     )
                 ]
             )
-        try:
-            value = yaml.load(value_text, Loader=_Loader) if value_text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise SpecError([SpecIssue(f"cannot read the value: {exc}", file=origin)]) from None
-        if isinstance(value, str) and _NUMBER.match(value):
-            value = float(value) if any(c in value for c in ".eE") else int(value)
+        value = _override_value(value_text, origin)
         node: Any = data
         path: list = []
         i = 0
@@ -357,6 +410,41 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
                 node = node[index]
         if pos is not None:
             pos.origin[tuple(path)] = origin
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A command-line argument as it can be printed: bytes that are not UTF-8 escaped, a long one cut."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _override_value(text: str, origin: str) -> Any:
+    """A --set value, read as the same value in the file would be: the same scalar typing (1e-300 is a number,
+    "5" a string), the same depth and size limits, no tags; the shell has done any ${VAR} expansion."""
+    if not text.strip():
+        return ""
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise SpecError([SpecIssue(f"the value is over {MAX_BYTES:,} bytes", file=origin)])
+    try:
+        node = _compose(text, origin)
+    except SpecError as exc:
+        for issue in exc.issues:
+            issue.line = issue.column = None  # a line of the argument, which is no file
+        raise
+    if node is None:
+        return None
+    builder = _Builder(origin, None)
+    try:
+        value = builder.build(node)
+    except _TooLarge as exc:
+        raise SpecError([SpecIssue(exc.message, file=origin)]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue("the value is nested too deeply", file=origin)]) from None
+    if builder.issues:
+        for issue in builder.issues:
+            issue.line = issue.column = None
+        raise SpecError(builder.issues)
+    return value
 
 
 def _split_override(raw: str) -> tuple[Optional[list[str]], str]:

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 
 from .errors import IssueCollector
 from .metrics import Task, UnknownMetricError, custom_metric, lookup
-from .space import PARAM_NAME
+from .space import MAX_CHOICES, MAX_GRID_POINTS, PARAM_NAME
 
 if TYPE_CHECKING:
     from .models import JobSpec
 
 PLACEHOLDER = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 _TABULAR_LIKE = {Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TEXT_CLASSIFICATION, Task.IMAGE_CLASSIFICATION}
-GRID_WARN_SIZE = 100_000
 
 
 def check(spec: JobSpec) -> IssueCollector:
@@ -31,7 +30,25 @@ def check(spec: JobSpec) -> IssueCollector:
     _limits(spec, out)
     _command(spec, out)
     _autogluon(spec, out)
+    _autogluon_parameters(spec, out)
     return out
+
+
+def _autogluon_parameters(spec: JobSpec, out: IssueCollector) -> None:
+    """engine: autogluon: the names and values an AutoGluon fit refuses, as every backend's compile checks them.
+
+    The tables are static (runtime/autogluon_params.py, held to the installed AutoGluon by a test), so
+    validate refuses `models: RandomForest` without AutoGluon installed. engine: native is left to the
+    backend: on Azure ML it is AutoML, with parameters of its own.
+    """
+    from .models import Engine
+
+    if spec.engine is not Engine.AUTOGLUON or getattr(spec, "_objective", None) is None:
+        return  # an unknown metric is reported already; the parameter check needs the resolved one
+    from ..runtime.autogluon_params import issues
+
+    for issue in issues(spec):
+        out.error(issue.path, issue.message, hint=issue.hint)
 
 
 _PROBLEM_TYPES = {
@@ -166,8 +183,18 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
                     f"grid sampling needs discrete values; '{name}' is {dist.kind}",
                     hint="use choice, quniform or randint, or sampling: random|bayesian",
                 )
-        if not out.errors and space.grid_size() > GRID_WARN_SIZE:
-            out.warn(("sweep", "space"), f"the grid has {space.grid_size():,} points")
+            elif dist.grid_count() > MAX_CHOICES:  # counted, not listed: quniform [8, 64, 1e-300] has 5.6e301 values
+                out.error(
+                    ("sweep", "space", i, name),
+                    f"{dist.kind} gives {_count(dist.grid_count())} values; a grid takes at most {MAX_CHOICES:,} per parameter",
+                    hint="a coarser q, narrower bounds, or sampling: random|bayesian",
+                )
+        if not out.errors and space.grid_size() > MAX_GRID_POINTS:
+            out.error(
+                ("sweep", "space"),
+                f"the grid has {_count(space.grid_size())} points; a grid takes at most {MAX_GRID_POINTS:,}",
+                hint="fewer values per parameter, or sampling: random|bayesian with limits.max_trials",
+            )
     policy = sweep.early_termination
     if isinstance(policy, BanditPolicy):
         if (policy.slack_factor is None) == (policy.slack_amount is None):
@@ -187,6 +214,10 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
     _policy_reach(spec, out)
 
 
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}" if n < 1 << 1023 else "more than 1e308"
+
+
 def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
     """A policy acts on the steps trials report; say where AutoGluon trials report too few for it to act."""
     from .models import Engine, NoPolicy
@@ -201,7 +232,7 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
     first = max(policy.delay_evaluation, policy.evaluation_interval)
     for sub in spec.space.subspaces:
         dist = sub.get("models", sub.get("model_name"))
-        if dist is None or not dist.is_discrete:
+        if dist is None or not dist.is_discrete or dist.grid_count() > MAX_CHOICES:
             continue  # AutoGluon's own model set includes LightGBM, which reports its curve
         few = {str(v): trial_steps(v) for v in dist.grid_values()}
         few = {v: n for v, n in few.items() if n is not None}
@@ -235,7 +266,7 @@ def _limits(spec: JobSpec, out: IssueCollector) -> None:
     if limits.timeout and limits.trial_timeout and limits.trial_timeout > limits.timeout:
         out.warn(("limits", "trial_timeout"), "trial_timeout is longer than the whole job's timeout")
     if spec.sweep and spec.sweep.sampling.value == "grid" and limits.max_trials is not None:
-        size = spec.sweep.space.grid_size() if spec.sweep.space.is_discrete else None
+        size = spec.sweep.space.grid_size() if spec.sweep.space.is_discrete and not out.errors else None
         if size is not None and limits.max_trials > size:
             out.warn(("limits", "max_trials"), f"the grid has only {size} points; {size} trials will run")
 

@@ -15,8 +15,9 @@ import difflib
 import itertools
 import math
 import re
+import sys
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -33,6 +34,10 @@ class _Dist(BaseModel):
 
     def grid_values(self) -> list[Scalar]:
         raise ValueError(f"{self.kind} is not a discrete distribution")
+
+    def grid_count(self) -> int:
+        """How many values grid_values() gives, computed without listing them (a grid's size is known first)."""
+        return len(self.grid_values())
 
 
 class Fixed(_Dist):
@@ -87,9 +92,21 @@ class QUniform(_Dist):
     def is_discrete(self) -> bool:
         return True
 
+    def _steps(self) -> Optional[tuple[int, int]]:
+        """The first and last k with k * q in [low, high]; None where low/q or high/q is beyond a float."""
+        low, high = self.low / self.q, self.high / self.q
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return None
+        return math.ceil(low - 1e-9), math.floor(high + 1e-9)
+
+    def grid_count(self) -> int:
+        steps = self._steps()
+        return _UNCOUNTABLE if steps is None else max(0, steps[1] - steps[0] + 1)
+
     def grid_values(self) -> list[Scalar]:
-        start = math.ceil(self.low / self.q - 1e-9)
-        stop = math.floor(self.high / self.q + 1e-9)
+        if self.grid_count() > MAX_CHOICES:
+            raise ValueError(f"quniform gives {self.grid_count():,} values; a grid takes at most {MAX_CHOICES:,}")
+        start, stop = self._steps()  # type: ignore[misc]
         integral = all(float(v).is_integer() for v in (self.low, self.high, self.q))
         return [int(k * self.q) if integral else round(k * self.q, 12) for k in range(start, stop + 1)]
 
@@ -114,7 +131,12 @@ class RandInt(_Dist):
     def is_discrete(self) -> bool:
         return True
 
+    def grid_count(self) -> int:
+        return self.high - self.low
+
     def grid_values(self) -> list[Scalar]:
+        if self.grid_count() > MAX_CHOICES:
+            raise ValueError(f"randint gives {self.grid_count():,} values; a grid takes at most {MAX_CHOICES:,}")
         return list(range(self.low, self.high))
 
 
@@ -163,7 +185,12 @@ _AZURE_ARITY = {
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
 _OPENER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", re.S)
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-MAX_CHOICES = 10_000
+MAX_CHOICES = 10_000  # values of one parameter in a choice or a grid (docs/spec.md)
+MAX_GRID_POINTS = 100_000  # points of a whole grid: the local sampler lists them (docs/spec.md)
+_UNCOUNTABLE = 1 << 1100  # more values than a float can count: over every cap
+INT_BOUND = 1 << 63  # randint bounds: the 64-bit integers numpy, Optuna and AutoGluon take
+LOG_MAX = math.log(sys.float_info.max)  # exp() of more overflows
+SIGMAS = 10  # a normal draw beyond 10 sigma has a chance below 1e-23: the range that must stay representable
 
 
 def _err(message: str, **ctx: Any) -> PydanticCustomError:
@@ -234,12 +261,30 @@ def make_distribution(kind: str, args: list[Any], *, azure: bool) -> _Dist:
         )
         if high <= low:
             raise _err("randint needs high > low (high is excluded), got [{low}, {high})", low=low, high=high)
+        if not (-INT_BOUND <= low and high <= INT_BOUND):
+            raise _err(
+                "randint [{low}, {high}) passes the 64-bit integers (±2**63) that trials take; give smaller bounds",
+                low=low,
+                high=high,
+            )
         return RandInt(low=low, high=high)
     nums = [_number(a, n, kind) for a, n in zip(args, names, strict=True)]
     if kind in ("normal", "lognormal"):
         mu, sigma = nums
         if sigma <= 0:
             raise _err("{kind}: sigma must be > 0, got {sigma}", kind=kind, sigma=sigma)
+        reach = abs(mu) + SIGMAS * sigma  # the draws that happen: mu ± 10 sigma
+        if kind == "lognormal" and reach > LOG_MAX:
+            raise _err(
+                "lognormal [{mu}, {sigma}]: exp(mu ± {n} sigma) would overflow a float (exp of more than {top:.0f}); "
+                "mu and sigma are of the log of the value: lognormal [0, 1] draws values around 1",
+                mu=mu,
+                sigma=sigma,
+                n=SIGMAS,
+                top=LOG_MAX,
+            )
+        if kind == "normal" and not math.isfinite(reach):
+            raise _err("normal [{mu}, {sigma}]: draws of mu ± {n} sigma would overflow a float", mu=mu, sigma=sigma, n=SIGMAS)
         return (Normal if kind == "normal" else LogNormal)(mu=mu, sigma=sigma)
     low, high = nums[0], nums[1]
     if high <= low:
@@ -247,10 +292,15 @@ def make_distribution(kind: str, args: list[Any], *, azure: bool) -> _Dist:
     q = nums[2] if len(nums) == 3 else None
     if q is not None and q <= 0:
         raise _err("{kind}: q must be > 0, got {q}", kind=kind, q=q)
+    if kind in ("uniform", "quniform") and not math.isfinite(high - low):
+        raise _err("{kind}: the range from {low} to {high} would overflow a float when drawn", kind=kind, low=low, high=high)
     if kind == "uniform":
         return Uniform(low=low, high=high)
     if kind == "quniform":
-        return QUniform(low=low, high=high, q=q)
+        dist = QUniform(low=low, high=high, q=q)
+        if dist.grid_count() == 0:
+            raise _err("quniform: there is no multiple of q={q} in [{low}, {high}]", q=q, low=low, high=high)
+        return dist
     # log distributions: Azure strings give exponents, mappings give values
     if azure:
         log_low, log_high = low, high
@@ -447,10 +497,8 @@ class SearchSpace(BaseModel):
         return all(d.is_discrete for _, _, d in self.distributions())
 
     def grid_size(self) -> int:
-        total = 0
-        for sub in self.subspaces:
-            total += math.prod(len(d.grid_values()) for d in sub.values())
-        return total
+        """The number of grid points, from each parameter's count: nothing is listed."""
+        return sum(math.prod(d.grid_count() for d in sub.values()) for sub in self.subspaces)
 
     def grid(self) -> Iterator[dict[str, Scalar]]:
         """Every point of a discrete space, sub-space after sub-space, in a stable order."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.metrics import Goal
 from ..spec.space import (
+    MAX_GRID_POINTS,
     Choice,
     Fixed,
     LogNormal,
@@ -128,7 +129,8 @@ class Sampler(abc.ABC):
 
     def _unseen(self, seen: set[str]) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
         """After ATTEMPTS duplicates: the first point of a discrete space that has not run, or None (all have)."""
-        if not self.space.is_discrete:  # a continuous space repeats itself only by a vanishing chance: keep drawing
+        if not self.space.is_discrete or self.space.grid_size() > MAX_GRID_POINTS:
+            # a continuous (or vast) space repeats itself only by a vanishing chance: keep drawing
             return self._keep_drawing(seen)
         for index, point in enumerate_space(self.space):
             params = self.prune(point)

@@ -50,11 +50,21 @@ limits: {max_trials: 2}
         ("    auto_stack: 'yes'", "sweep.space.auto_stack", "auto_stack takes true or false"),
     ],
 )
-def test_a_bad_autogluon_parameter_fails_compile_at_its_line(tmp_path, backend, extra, field, words):
+def test_a_bad_autogluon_parameter_fails_validate_and_compile_at_its_line(tmp_path, backend, extra, field, words):
+    """engine: autogluon is refused by validate, with no backend (the tables are static); engine: native is
+    AutoGluon on local and SageMaker, so their compile refuses the same (Azure's native is AutoML)."""
     text = SPEC.replace("{extra}", extra)
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    spec = cloudauto.JobSpec.from_file(path)  # validate is backend-agnostic: it passes
+    with pytest.raises(cloudauto.SpecError) as refused:
+        cloudauto.JobSpec.from_file(path)
+    (issue,) = [i for i in refused.value.issues if words in i.message]
+    assert issue.field == field and issue.line == text.splitlines().index(extra) + 1
+    if backend == "azureml":
+        return
+    text = text.replace("metric: accuracy\n", "metric: accuracy\nengine: native\n")
+    path.write_text(text)
+    spec = cloudauto.JobSpec.from_file(path)  # validate leaves native to the backend
     with pytest.raises(CompileError) as info:
         cloudauto.compile(spec, backend=backend)
     (issue,) = [spec.locate(i) for i in info.value.issues if words in i.message]
@@ -113,9 +123,10 @@ def test_the_multimodal_presets_are_the_installed_automms():
         get_presets("multiclass", "not_a_preset")
 
 
-def test_image_and_text_parameters_are_automms_names_checked_at_compile():
-    spec = cloudauto.JobSpec.from_yaml(
-        """\
+def test_image_and_text_parameters_are_automms_names_checked_at_validate():
+    with pytest.raises(cloudauto.SpecError) as refused:
+        cloudauto.JobSpec.from_yaml(
+            """\
 name: img
 task: image_classification
 data: {train: train.csv, label: label}
@@ -129,8 +140,8 @@ sweep:
     learning_rate: 0.01
     time_limit: 60
 """
-    )
-    found = {i.path[-1]: i.message for i in ag.issues(spec)}
+        )
+    found = {i.path[-1]: i.message for i in refused.value.issues}
     assert set(found) == {"optim.lr", "optim.max_epochs", "presets", "learning_rate"}
     assert "a learning rate > 0" in found["optim.lr"] and "an integer >= 1" in found["optim.max_epochs"]
     assert "the sweep is the search: use 'high_quality'" in found["presets"]
@@ -140,15 +151,15 @@ sweep:
 
 @pytest.mark.parametrize("task", ["tabular_classification", "image_classification"])
 def test_a_metric_autogluon_cannot_fit_to_is_refused_for_its_trials(task):
-    spec = cloudauto.JobSpec.from_dict(
-        {"name": "m", "task": task, "data": {"train": "t.csv", "label": "y"}, "metric": "norm_macro_recall"}
-    )
-    (issue,) = [i for i in ag.issues(spec) if i.path == ("metric",)]
+    data = {"name": "m", "task": task, "data": {"train": "t.csv", "label": "y"}, "metric": "norm_macro_recall"}
+    with pytest.raises(cloudauto.SpecError) as refused:  # engine: autogluon, on any backend
+        cloudauto.JobSpec.from_dict(data)
+    (issue,) = [i for i in refused.value.issues if i.path == ("metric",)]
     assert "norm_macro_recall has no AutoGluon counterpart" in issue.message and "accuracy" in issue.message
     from cloudauto.backend import CompileError
 
-    with pytest.raises(CompileError, match="no AutoGluon counterpart"):
-        cloudauto.compile(spec, backend="local")
-    native = cloudauto.JobSpec.from_dict({**spec.to_dict(), "engine": "native"})
+    native = cloudauto.JobSpec.from_dict({**data, "engine": "native"})
+    with pytest.raises(CompileError, match="no AutoGluon counterpart"):  # native is AutoGluon on the local backend
+        cloudauto.compile(native, backend="local")
     if task == "tabular_classification":  # Azure AutoML computes it itself
         assert not [i for i in cloudauto.compile(native, backend="azureml").warnings if "counterpart" in i.message]

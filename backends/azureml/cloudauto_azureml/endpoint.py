@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Endpoint, NotSupportedError
+from cloudauto.backend import Endpoint, NoModel, NotSupportedError
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files, write_folder
 from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, image_paths, score_batches
@@ -45,7 +45,7 @@ def best_child(job: AzureMLJob) -> str:
                 return source[key]
     trial = job.best_trial()
     if trial is None:
-        raise CloudautoError(f"job {job.id} has no finished trial with an objective value to deploy")
+        raise NoModel(f"job {job.id} has no finished trial with an objective value to deploy")
     return trial.id
 
 

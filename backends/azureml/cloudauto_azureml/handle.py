@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NotSupportedError, Trial, TrialStatus
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NoModel, NotSupportedError, Trial, TrialStatus
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.models import Engine, JobSpec
 
@@ -203,13 +203,13 @@ class AzureMLJob(JobHandle):
         """The trial's `model` output, as Azure ML names a job's output (azureml://jobs/<run>/outputs/model)."""
         trial = trial or self.best_trial()
         if trial is None:
-            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+            raise NoModel(f"job {self.id} has no finished trial with an objective value")
         return f"azureml://jobs/{trial.id}/outputs/model"
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None
         if trial is None:
-            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+            raise NoModel(f"job {self.id} has no finished trial with an objective value")
         target = Path(dest)
         azure_call(
             f"download the model of {trial.id}",

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Backend, CompiledJob, CompileError, Endpoint, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, CompileError, Endpoint, Feature, JobHandle, NoModel, NotSupportedError
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.spec.backends import LocalMode, LocalSettings
@@ -143,7 +143,7 @@ class LocalBackend(Backend):
 
         best = job.trial(trial) if trial is not None else job.best_trial()
         if best is None or "dir" not in best.artifacts:
-            raise NotSupportedError(f"job {job.id} has no finished trial with a model to deploy")
+            raise NoModel(f"job {job.id} has no finished trial with a model to deploy")
         model_dir = str(Path(best.artifacts["dir"]) / "model")
         if not (Path(model_dir) / "cloudauto_model.json").is_file():
             with_model = [
@@ -152,7 +152,7 @@ class LocalBackend(Backend):
                 if "dir" in t.artifacts and (Path(t.artifacts["dir"]) / "model" / "cloudauto_model.json").is_file()
             ]
             other = f"; trials with a model: {', '.join(map(str, with_model))} (deploy --trial N)" if with_model else ""
-            raise NotSupportedError(f"trial {best.number} of {job.id} ({best.status.value}) left no servable model{other}")
+            raise NoModel(f"trial {best.number} of {job.id} ({best.status.value}) left no servable model{other}")
         settings = job.spec.backends.local
         if (mode or settings.mode.value) == "docker":
             if key:

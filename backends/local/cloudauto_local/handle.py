@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, NothingToResume, NotSupportedError, Trial, TrialStatus
+from cloudauto.backend import JobHandle, JobStatus, NoModel, NothingToResume, NotSupportedError, Trial, TrialStatus
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 
@@ -197,10 +197,10 @@ class LocalJobHandle(JobHandle):
             )
         chosen = self.trial(trial) if trial is not None else self.best_trial()
         if chosen is None or "dir" not in chosen.artifacts:
-            raise CloudautoError(f"job {self.id} has no finished trial with a model to score with")
+            raise NoModel(f"job {self.id} has no finished trial with a model to score with")
         model_dir = Path(chosen.artifacts["dir"]) / "model"
         if not (model_dir / "cloudauto_model.json").is_file():
-            raise CloudautoError(f"job {self.id}: trial {chosen.number} saved no model to score with")
+            raise NoModel(f"job {self.id}: trial {chosen.number} saved no model to score with")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         plan = plan_for(
             self.id,
@@ -218,13 +218,13 @@ class LocalJobHandle(JobHandle):
         trial = trial or self.best_trial()
         model = Path(trial.artifacts["dir"]) / "model" if trial is not None and "dir" in trial.artifacts else None
         if model is None or not model.is_dir():
-            raise CloudautoError(f"job {self.id} has no finished trial with a model")
+            raise NoModel(f"job {self.id} has no finished trial with a model")
         return str(model)
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         trial = self.best_trial() if best else None
         if trial is None or "dir" not in trial.artifacts:
-            raise CloudautoError(f"job {self.id} has no finished trial with a model")
+            raise NoModel(f"job {self.id} has no finished trial with a model")
         source = Path(trial.artifacts["dir"]) / "model"
         target = Path(dest)
         shutil.copytree(source, target, dirs_exist_ok=True)

@@ -20,11 +20,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cloudauto.backend import BatchError, JobStatus, NotSupportedError
+from cloudauto.backend import BatchError, JobStatus, NoModel, NotSupportedError
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
 from cloudauto.runtime.inference import BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV, JSONL
-from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 
 from .handle import SageMakerJob, log_lines
@@ -146,7 +145,7 @@ def predict_batch(
             raise BatchError(f"{path.name} has columns {other}; {files[0].name} has {columns}: one batch, one set of columns")
     chosen = job.trial(trial) if trial is not None else job.best_trial()
     if chosen is None:
-        raise CloudautoError(f"job {job.id} has no finished trial with a model to score with")
+        raise NoModel(f"job {job.id} has no finished trial with a model to score with")
     identity = json.dumps(
         [job.id, chosen.number, [[p.name, hashlib.sha256(b).hexdigest()] for p, b, _, _ in staged], probabilities, str(out)]
     )

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NotSupportedError, Trial, TrialStatus
+from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NoModel, NotSupportedError, Trial, TrialStatus
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode, toolkit_decoded
 from cloudauto.spec.errors import CloudautoError
@@ -199,11 +199,11 @@ class SageMakerJob(JobHandle):
 
         trial = trial or self.best_trial()
         if trial is None:
-            raise CloudautoError(f"job {self.id} has no finished trial with an objective value")
+            raise NoModel(f"job {self.id} has no finished trial with an objective value")
         described = aws_call(f"describe training job {trial.id}", self._sm.describe_training_job, TrainingJobName=trial.id)
         uri = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
         if not uri:
-            raise CloudautoError(f"training job {trial.id} has no model artifact")
+            raise NoModel(f"training job {trial.id} has no model artifact")
         return uri
 
     def predict_batch(
