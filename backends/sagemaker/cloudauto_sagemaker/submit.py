@@ -149,10 +149,7 @@ def tuning_job_status(sm: Any, name: str) -> Optional[str]:
         )
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        if (
-            error.get("Code") in ("ResourceNotFound", "ResourceNotFoundException")
-            or "not found" in str(error.get("Message", "")).lower()
-        ):
+        if error.get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):  # SageMaker's answer for no such name
             return None
         raise AWSError(f"describe tuning job {name}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
     return described["HyperParameterTuningJobStatus"]
@@ -176,8 +173,7 @@ def choose_name(sm: Any, spec: JobSpec, identity: str, *, quiet: bool = False) -
         if status is None:
             if ended is not None and not quiet:
                 print(
-                    f"tuning job {ended[0]} ran the same spec, data and code and ended ({ended[1]}): "
-                    f"starting a new job, {name} (cancel it to keep the old results only)",
+                    f"tuning job {ended[0]} ran the same spec, data and code and ended ({ended[1]}): starting a new job, {name}",
                     file=sys.stderr,
                 )
             return name, False
