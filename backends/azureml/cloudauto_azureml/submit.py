@@ -78,7 +78,7 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
     try:
         return MLClient.from_config(credential)
     except Exception:  # the SDK raises its own ValidationException when no config.json is found
-        raise CloudautoError(
+        raise AzureError(
             "no Azure ML workspace: set backends.azureml.subscription_id, resource_group and workspace, "
             "or AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put a config.json here"
         ) from None
