@@ -317,10 +317,11 @@ print(json.dumps([
 
 
 def test_submitting_the_same_spec_again_follows_the_job_it_started(tmp_path, sm_session, capsys):
-    """Names are derived from the spec, so a CI retry finds SageMaker's ResourceInUse and follows that job."""
-    session, _ = sm_session
+    """Names are the run's identity, so a CI retry while the job runs follows it (test_sagemaker_resubmit.py: the rest)."""
+    session, tuner = sm_session
     spec = _iris_spec(tmp_path)
     first = cloudauto.submit(spec, backend="sagemaker")
+    tuner.running.add(first.id)
 
     def in_use(**_):  # moto accepts duplicate names; SageMaker answers this
         error = {"Error": {"Code": "ResourceInUse", "Message": f"Resource Arn: {first.id} already exists"}}
@@ -328,10 +329,10 @@ def test_submitting_the_same_spec_again_follows_the_job_it_started(tmp_path, sm_
 
     session.events.register("before-call.sagemaker.CreateHyperParameterTuningJob", in_use)
     second = cloudauto.submit(spec, backend="sagemaker")
-    assert second.id == first.id and "exists already (same spec): following it" in capsys.readouterr().err
+    assert second.id == first.id and "runs the same spec, data and code already: following it" in capsys.readouterr().err
 
 
-def test_sessions_retry_throttling_in_standard_mode(monkeypatch):
+def test_sessions_retry_throttling_in_standard_mode(monkeypatch, aws):
     from cloudauto_sagemaker.submit import session_for
 
     monkeypatch.delenv("AWS_RETRY_MODE", raising=False)

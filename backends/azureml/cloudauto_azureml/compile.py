@@ -413,37 +413,37 @@ ENTRY = "python -m cloudauto.runtime.azureml_entry"
 MOUNTED = frozenset({"azureml"})  # checkpoint URIs a trial gets as inputs, beside local folders
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 AUTOGLUON_PIN = f"autogluon.tabular[lightgbm,catboost,xgboost]=={AUTOGLUON_VERSION}"
+# forecasting trials and endpoints: TimeSeriesPredictor (its own dependencies: gluonts, statsforecast, ...)
+TIMESERIES_PINS = (f"autogluon.timeseries=={AUTOGLUON_VERSION}",)
 # image and text trials: MultiModalPredictor on the torch and torchvision the local backend runs (PyPI's CUDA build)
 MULTIMODAL_PINS = (f"autogluon.multimodal=={AUTOGLUON_VERSION}", "torch==2.13.0", "torchvision==0.28.0")
+RUNTIME_PINS = ("pydantic>=2.7,<3", "pyyaml>=6.0", "mlflow", "azureml-mlflow", "azureml-inference-server-http")
+
+
+def task_pins(task: Optional[Task] = None) -> tuple[str, ...]:
+    """The AutoGluon packages a task's trials and scoring import: the tabular one always (the time-series
+    package builds on it), plus the time-series or multimodal one the task needs."""
+    if task is not None and task.is_time_series:
+        return (AUTOGLUON_PIN, *TIMESERIES_PINS)
+    if task in MULTIMODAL_TASKS:
+        return (AUTOGLUON_PIN, *MULTIMODAL_PINS)
+    return (AUTOGLUON_PIN,)
 
 
 def default_environment(task: Optional[Task] = None) -> Any:
-    """What cloudauto's trials and scoring script need, on Azure ML's own base image (built on first use)."""
+    """What cloudauto's trials and scoring script need for this task, on Azure ML's own base image (built on first use)."""
     from azure.ai.ml.entities import Environment
 
-    multimodal = task in MULTIMODAL_TASKS
+    kind = "timeseries" if task is not None and task.is_time_series else "automm" if task in MULTIMODAL_TASKS else "autogluon"
     return Environment(
         image=DEFAULT_BASE_IMAGE,
         conda_file={
-            "name": "cloudauto-automm" if multimodal else "cloudauto-autogluon",
+            "name": f"cloudauto-{kind}",
             "channels": ["conda-forge"],
-            "dependencies": [
-                "python=3.11",
-                "pip",
-                {
-                    "pip": [
-                        AUTOGLUON_PIN,
-                        *(MULTIMODAL_PINS if multimodal else ()),
-                        "pydantic>=2.7,<3",
-                        "pyyaml>=6.0",
-                        "mlflow",
-                        "azureml-mlflow",
-                        "azureml-inference-server-http",
-                    ]
-                },
-            ],
+            "dependencies": ["python=3.11", "pip", {"pip": [*task_pins(task), *RUNTIME_PINS]}],
         },
-        description="cloudauto's default AutoGluon environment" + (" with MultiModalPredictor" if multimodal else ""),
+        description="cloudauto's default AutoGluon environment"
+        + {"timeseries": " with TimeSeriesPredictor", "automm": " with MultiModalPredictor", "autogluon": ""}[kind],
     )
 
 

@@ -11,6 +11,7 @@ cloudauto's bundle for engine: autogluon) plus the `cloudauto` package, so
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -39,19 +40,31 @@ def azure_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except MlException as exc:  # the SDK's own validation, before anything is sent
         raise AzureError(f"{what}: {exc.message.strip()}") from None
-    except ClientAuthenticationError as exc:
-        raise AzureError(
-            f"{what}: not signed in to Azure ({str(exc).splitlines()[0]}); run `az login` or set AZURE_* credentials"
-        ) from None
+    except ClientAuthenticationError:
+        raise AzureError(f"{what}: {NOT_SIGNED_IN}") from None
     except ResourceNotFoundError as exc:
         raise AzureError(f"{what}: not found ({getattr(exc, 'message', exc)})") from None
     except HttpResponseError as exc:
         raise AzureError(f"{what}: {exc.status_code}: {getattr(exc, 'message', exc)}") from None
 
 
+NOT_SIGNED_IN = (
+    "not signed in to Azure: run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+    "(a service principal); CLOUDAUTO_DEBUG=1 lists every credential DefaultAzureCredential tried"
+)
+
+
+def quiet_sdk_logs() -> None:
+    """azure-identity logs each credential it tried (a dozen lines at WARNING) before its error reaches
+    cloudauto, which says it in one line; CLOUDAUTO_DEBUG=1 keeps them."""
+    if not os.environ.get("CLOUDAUTO_DEBUG"):
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+
+
 def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
     from azure.ai.ml import MLClient
 
+    quiet_sdk_logs()
     settings = spec.backends.azureml if spec is not None else None
     subscription = (settings and settings.subscription_id) or os.environ.get("AZURE_SUBSCRIPTION_ID")
     group = (settings and settings.resource_group) or os.environ.get("AZURE_RESOURCE_GROUP")
@@ -65,7 +78,7 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
     try:
         return MLClient.from_config(credential)
     except Exception:  # the SDK raises its own ValidationException when no config.json is found
-        raise CloudautoError(
+        raise AzureError(
             "no Azure ML workspace: set backends.azureml.subscription_id, resource_group and workspace, "
             "or AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put a config.json here"
         ) from None
@@ -163,4 +176,4 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
     return AzureMLJob(created.name, client=client, spec=spec)
 
 
-__all__ = ["SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "stage_code", "submit"]
+__all__ = ["NOT_SIGNED_IN", "SPEC_PROPERTY", "AzureError", "azure_call", "client_for", "quiet_sdk_logs", "stage_code", "submit"]

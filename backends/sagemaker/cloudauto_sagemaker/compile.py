@@ -76,9 +76,54 @@ class _Problems:
         self.warnings.append(SpecIssue(f"sagemaker: {message}", path, level="warning"))
 
 
-def job_name(spec: JobSpec, salt: str = "") -> str:
-    """≤ 32 characters, the same for the same spec (and salt): a CI retry cannot double-submit."""
-    digest = hashlib.sha256((json.dumps(spec.to_dict(), sort_keys=True) + salt).encode()).hexdigest()[:10]
+def source_tarball(spec: JobSpec) -> bytes:
+    """The `sagemaker_submit_directory` tarball: spec.json, cloudauto's code, the command's code, checkpoints.json."""
+    from cloudauto.runtime.bundle import bundle_files, tar_gz
+    from cloudauto.runtime.trial_inputs import checkpoints_file
+
+    return tar_gz(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec)[0])))
+
+
+def _digest_path(path: Path, into: Any) -> None:
+    """A file's bytes, or a folder's files (relative path, size, bytes) in sorted order, into a hash."""
+    if path.is_file():
+        files = [(path, "")]
+    elif path.is_dir():
+        files = [(p, p.relative_to(path).as_posix()) for p in sorted(path.rglob("*")) if p.is_file()]
+    else:
+        files = []
+        into.update(b"\0missing")  # submit refuses it before anything is uploaded
+    for file, relative in files:
+        into.update(f"\0{relative}\0{file.stat().st_size}\0".encode())
+        with open(file, "rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                into.update(block)
+
+
+def run_identity(spec: JobSpec, source: Optional[bytes] = None) -> str:
+    """What defines a run: the source tarball (which holds the spec and the code) and the content of every
+    local input (data, image folders, checkpoint folders). `s3://` inputs count by their URI (in the spec)."""
+    from cloudauto.runtime.bundle import BundleError
+
+    digest = hashlib.sha256()
+    try:
+        digest.update(source if source is not None else source_tarball(spec))
+    except BundleError:  # submit refuses it; compile still names a job
+        digest.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    for local, s3_uri in channels(spec, "bucket", "job")[1]:
+        digest.update(f"\0{s3_uri}".encode())
+        _digest_path(Path(resolve(local.removeprefix("file://"), spec.base_dir)), digest)
+    return digest.hexdigest()
+
+
+def job_name(spec: JobSpec, identity: str = "", attempt: int = 0) -> str:
+    """≤ 32 characters, the same for the same run identity: a CI retry cannot double-submit.
+
+    `attempt` numbers the runs of one identity: submit takes the next one when a job of that
+    identity has ended (attempt 0 has the name compile shows).
+    """
+    salt = identity + (f"#{attempt}" if attempt else "")
+    digest = hashlib.sha256(salt.encode()).hexdigest()[:10]
     return f"{spec.name[: NAME_MAX - 11].rstrip('-')}-{digest}"
 
 
@@ -366,12 +411,18 @@ def _budget_runtime(spec: JobSpec, resource_limits: dict[str, Any], out: _Proble
 
 
 def tuning_request(
-    spec: JobSpec, *, bucket: str | None = None, role: str | None = None
+    spec: JobSpec,
+    *,
+    bucket: str | None = None,
+    role: str | None = None,
+    name: str | None = None,
+    region: str | None = None,
 ) -> tuple[dict[str, Any], list[SpecIssue], list[str]]:
-    """(the request, warnings, notes on what submit will upload); submit passes the bucket and role it resolved."""
+    """(the request, warnings, notes on what submit will upload); submit passes the bucket, role, job name and
+    region it resolved."""
     out = _Problems()
     settings = spec.backends.sagemaker
-    region = region_of(spec)
+    region = region or region_of(spec)
     role = role or settings.role or os.environ.get("SAGEMAKER_ROLE")
     if not role:
         role = "arn:aws:iam::000000000000:role/SET-backends.sagemaker.role"
@@ -385,7 +436,7 @@ def tuning_request(
             ("backends", "sagemaker", "bucket"),
             "no bucket: S3 locations hold a placeholder (submit uses the session's default bucket)",
         )
-    name = job_name(spec)
+    name = name or job_name(spec, run_identity(spec))
     instance = instance_type(spec)
     if not instance.startswith("ml."):
         out.error(
@@ -517,5 +568,7 @@ __all__ = [
     "instance_type",
     "job_name",
     "region_of",
+    "run_identity",
+    "source_tarball",
     "tuning_request",
 ]

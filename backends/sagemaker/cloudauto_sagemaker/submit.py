@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompiledJob, CompileError
-from cloudauto.runtime.bundle import bundle_files, tar_gz
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import toolkit_decoded
-from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.models import JobSpec
 
-from .compile import channels, region_of, tuning_request
+from .compile import channels, job_name, run_identity, source_tarball, tuning_request
 from .handle import SageMakerJob
 
 
@@ -29,28 +27,63 @@ class AWSError(CloudautoError):
     exit_code = 3
 
 
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
+    "or sign in (`aws configure`, `aws sso login`)"
+)
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or a region in your AWS profile), or backends.sagemaker.region in the spec"
+
+
 def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) -> Any:
-    """A boto3 session whose clients retry throttling with botocore's standard mode (backoff with jitter)."""
+    """A boto3 session whose clients retry throttling with botocore's standard mode (backoff with jitter).
+
+    The region: `region`, the spec's `backends.sagemaker.region`, AWS_REGION, AWS_DEFAULT_REGION, then the
+    profile's; none is an AWSError saying where to set one (botocore's NoRegionError names neither).
+    """
     import boto3
     import botocore.session
     from botocore.config import Config
 
     core = botocore.session.get_session()
     core.set_default_client_config(Config(retries={"mode": os.environ.get("AWS_RETRY_MODE", "standard")}))
-    return boto3.Session(botocore_session=core, region_name=region or (region_of(spec) if spec is not None else None))
+    chosen = (
+        region
+        or (spec.backends.sagemaker.region if spec is not None else None)
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    session = boto3.Session(botocore_session=core, region_name=chosen or None)
+    if not session.region_name:
+        raise AWSError(NO_REGION)
+    if session.get_credentials() is None:  # botocore's chain, resolved once per session: later calls reuse it
+        raise AWSError(NO_CREDENTIALS)
+    return session
+
+
+def botocore_call(what: str, fn: Any, **kwargs: Any) -> Any:
+    """One AWS call whose service answer (ClientError) the caller reads; botocore's own failures
+    (no credentials, no region, no connection) become an AWSError naming what we tried."""
+    from botocore.exceptions import BotoCoreError, NoCredentialsError, NoRegionError
+
+    try:
+        return fn(**kwargs)
+    except NoCredentialsError:
+        raise AWSError(f"{what}: {NO_CREDENTIALS}") from None
+    except NoRegionError:
+        raise AWSError(f"{what}: {NO_REGION}") from None
+    except BotoCoreError as exc:
+        raise AWSError(f"{what}: {exc}") from None
 
 
 def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
     """One AWS call; a ClientError or a missing credential becomes an AWSError naming what we tried."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     try:
-        return fn(**kwargs)
+        return botocore_call(what, fn, **kwargs)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise AWSError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise AWSError(f"{what}: {exc}") from None
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
@@ -69,7 +102,7 @@ def ensure_bucket(session: Any, bucket: str, *, create: bool) -> None:
 
     s3 = session.client("s3")
     try:
-        s3.head_bucket(Bucket=bucket)
+        botocore_call(f"s3 bucket {bucket}", s3.head_bucket, Bucket=bucket)
         return
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
@@ -102,7 +135,58 @@ def upload_path(session: Any, local: Path, s3_uri: str) -> int:
     return len(files)
 
 
+MAX_RUNS = 100  # runs of one identity a submit looks through before it gives up
+_RUNNING = {"InProgress"}
+
+
+def tuning_job_status(sm: Any, name: str) -> Optional[str]:
+    """The status of the tuning job of that name; None when there is none."""
+    from botocore.exceptions import ClientError
+
+    try:
+        described = botocore_call(
+            f"describe tuning job {name}", sm.describe_hyper_parameter_tuning_job, HyperParameterTuningJobName=name
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):  # SageMaker's answer for no such name
+            return None
+        raise AWSError(f"describe tuning job {name}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+    return described["HyperParameterTuningJobStatus"]
+
+
+def choose_name(sm: Any, spec: JobSpec, identity: str, *, quiet: bool = False) -> tuple[str, bool]:
+    """(the job's name, whether that job is running already) for this run identity.
+
+    A running job of the same identity is followed; one that ended is left as it is (its S3
+    prefix too) and the next name of the identity is taken, so a retry of that submit finds
+    the new job in turn.
+    """
+    ended: Optional[tuple[str, str]] = None
+    for attempt in range(MAX_RUNS):
+        name = job_name(spec, identity, attempt)
+        status = tuning_job_status(sm, name)
+        if status in _RUNNING:
+            if not quiet:
+                print(f"tuning job {name} runs the same spec, data and code already: following it", file=sys.stderr)
+            return name, True
+        if status is None:
+            if ended is not None and not quiet:
+                print(
+                    f"tuning job {ended[0]} ran the same spec, data and code and ended ({ended[1]}): starting a new job, {name}",
+                    file=sys.stderr,
+                )
+            return name, False
+        ended = (name, status)
+    raise AWSError(f"{MAX_RUNS} tuning jobs ran this spec, data and code already; change the spec's name for a new one")
+
+
 def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> SageMakerJob:
+    """Stage and create the tuning job, named by the run's identity (spec, data content, code).
+
+    The name is chosen before anything is uploaded, and every upload goes under that job's own
+    prefix: an existing job's inputs are never written over.
+    """
     spec = job.spec
     settings = spec.backends.sagemaker
     role = settings.role or os.environ.get("SAGEMAKER_ROLE")
@@ -118,20 +202,26 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
                 )
             ],
         )
-    session = session or session_for(spec)
-    bucket = settings.bucket or default_bucket(session)
-    request, _, _ = tuning_request(spec, bucket=bucket, role=role)
-    definition = request["TrainingJobDefinition"]
-
     # check every local input before anything is uploaded: a missing file uploads nothing
-    uploads: list[tuple[Path, str]] = []
-    for local_uri, s3_uri in channels(spec, bucket, request["HyperParameterTuningJobName"])[1]:
+    for local_uri, _ in channels(spec, "bucket", "job")[1]:
         local = Path(resolve(local_uri.removeprefix("file://"), spec.base_dir))
         if not local.exists():
-            role = next((r for r, u in spec.data.uris().items() if u == local_uri), "train")
-            raise CompileError("sagemaker", [spec.locate(SpecIssue(f"{local}: no such file or folder", ("data", role)))])
-        uploads.append((local, s3_uri))
-    source = tar_gz(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec)[0])))
+            data_role = next((r for r, u in spec.data.uris().items() if u == local_uri), "train")
+            raise CompileError("sagemaker", [spec.locate(SpecIssue(f"{local}: no such file or folder", ("data", data_role)))])
+    source = source_tarball(spec)
+    identity = run_identity(spec, source)
+
+    session = session or session_for(spec)
+    sm = session.client("sagemaker")
+    name, running = choose_name(sm, spec, identity, quiet=quiet)
+    if running:  # nothing is uploaded: its inputs are its own, and they are what this submit would upload
+        return SageMakerJob(name, session=session, spec=spec)
+    bucket = settings.bucket or default_bucket(session)
+    request, _, _ = tuning_request(spec, bucket=bucket, role=role, name=name, region=session.region_name)
+    definition = request["TrainingJobDefinition"]
+    uploads = [
+        (Path(resolve(local.removeprefix("file://"), spec.base_dir)), uri) for local, uri in channels(spec, bucket, name)[1]
+    ]
 
     ensure_bucket(session, bucket, create=not settings.bucket)
     s3 = session.client("s3")
@@ -139,19 +229,29 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
     aws_call("upload the source tarball", s3.put_object, Bucket=src_bucket, Key=src_key, Body=source)
     for local, uri in uploads:
         upload_path(session, local, uri)
-    sm = session.client("sagemaker")
-    name = request["HyperParameterTuningJobName"]
     from botocore.exceptions import ClientError
 
     try:
-        sm.create_hyper_parameter_tuning_job(**request)
+        botocore_call(f"create tuning job {name}", sm.create_hyper_parameter_tuning_job, **request)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        if error.get("Code") != "ResourceInUse":
+        # a twin submit of the same identity created it meanwhile: it uploaded the same bytes to this prefix
+        if error.get("Code") != "ResourceInUse" or tuning_job_status(sm, name) not in _RUNNING:
             raise AWSError(f"create tuning job {name}: {error.get('Code')}: {error.get('Message')}") from None
-        if not quiet:  # names are derived from the spec: a retry of the same spec finds its own job
-            print(f"tuning job {name} exists already (same spec): following it", file=sys.stderr)
+        if not quiet:
+            print(f"tuning job {name} runs the same spec, data and code already: following it", file=sys.stderr)
     return SageMakerJob(name, session=session, spec=spec)
 
 
-__all__ = ["AWSError", "aws_call", "default_bucket", "ensure_bucket", "session_for", "submit", "upload_path"]
+__all__ = [
+    "AWSError",
+    "aws_call",
+    "botocore_call",
+    "choose_name",
+    "tuning_job_status",
+    "default_bucket",
+    "ensure_bucket",
+    "session_for",
+    "submit",
+    "upload_path",
+]
