@@ -198,7 +198,7 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
         return
     from ..runtime.autogluon_params import CURVE_FAMILIES, trial_steps
 
-    first = max(policy.delay_evaluation, policy.evaluation_interval)
+    first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
     for sub in spec.space.subspaces:
         dist = sub.get("models", sub.get("model_name"))
         if dist is None or not dist.is_discrete:

@@ -251,10 +251,18 @@ class Orchestrator:
             worker.send(type="verdict", stop=decision.stop, reason=decision.reason if decision.stop else "")
         elif kind == "done" and number == worker.trial:
             objective = message.get("objective")
-            stopped = worker.stop_reason is not None
+            # terminated only when the verdict cut the fit short; one that came after the fit had ended changes nothing
+            stopped = worker.stop_reason is not None and bool(message.get("stopped"))
+            if worker.stop_reason is not None and not stopped:
+                log.info("trial %d: the stop verdict came after its fit had ended; it is ignored", number)
             status = TrialStatus.TERMINATED if stopped else TrialStatus.COMPLETED
+            self._close_curve(number, objective)
             self.store.finish_trial(
-                number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
+                number,
+                status,
+                objective=objective,
+                metrics=message.get("metrics"),
+                reason=worker.stop_reason if stopped else None,
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
@@ -287,6 +295,15 @@ class Orchestrator:
         else:
             log.warning("worker %d died between trials (exit code %s)", worker.pid, code)
         self._retire(worker)
+
+    def _close_curve(self, number: int, objective: Optional[float]) -> None:
+        """A trial's last reported point is its objective: where they differ (a model's final score against the
+        curve it reported while training), the objective is recorded as one more step, which no policy judges."""
+        history = self.engine.histories.setdefault(number, [])
+        if objective is None or not math.isfinite(objective) or (history and math.isclose(history[-1], objective, rel_tol=1e-12)):
+            return
+        history.append(float(objective))
+        self.store.add_report(number, len(history), float(objective))
 
     def _best_reported(self, number: int) -> Optional[float]:
         """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
