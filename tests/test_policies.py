@@ -139,3 +139,31 @@ def test_restored_histories_count_for_later_trials():
     engine = PolicyEngine(bandit(slack_factor=0.1), Goal.MAXIMIZE)
     engine.load(0, [0.9, 0.95])  # a trial finished before a resume
     assert engine.report(1, 0.7).stop  # 0.7 < 0.9 / 1.1
+
+
+SPEC = """\
+name: ag
+task: tabular_classification
+data: {train: train.csv, label: y}
+metric: accuracy
+limits: {trial_timeout: 5m}
+sweep:
+  space:
+"""
+
+
+def test_time_limit_is_a_duration_as_limits_timeout_is(load):
+    spec = load(SPEC + "    models: GBM\n    time_limit: 2m\n")
+    assert spec.space.subspaces[0]["time_limit"].value == 120.0
+    from cloudauto.runtime.autogluon_trial import fit_arguments
+
+    assert fit_arguments({"time_limit": spec.space.subspaces[0]["time_limit"].value})["time_limit"] == 120.0
+    choice = load(SPEC + "    time_limit: {choice: [30s, 1m, 90]}\n")
+    assert choice.space.subspaces[0]["time_limit"].values == (30.0, 60.0, 90)
+    assert not [w for w in choice.warnings if "time_limit" in w.field]
+
+
+def test_a_time_limit_above_the_trial_timeout_is_a_warning(load):
+    spec = load(SPEC + "    time_limit: 10m\n")
+    (warning,) = [w for w in spec.warnings if w.field.endswith("time_limit")]
+    assert "time_limit (600s) is above limits.trial_timeout (300s)" in warning.message and "240s" in warning.hint
