@@ -297,12 +297,16 @@ class Orchestrator:
         self._retire(worker)
 
     def _close_curve(self, number: int, objective: Optional[float]) -> None:
-        """A trial's last reported point is its objective: where they differ (a model's final score against the
-        curve it reported while training), the objective is recorded as one more step, which no policy judges."""
+        """A trial's last reported point is its objective: the final score of its model differs from the value
+        LightGBM reported for the same round by float32 rounding at most (then it replaces it), or it is one more
+        step, after the fit, which no policy judges."""
         history = self.engine.histories.setdefault(number, [])
-        if objective is None or not math.isfinite(objective) or (history and math.isclose(history[-1], objective, rel_tol=1e-12)):
+        if objective is None or not math.isfinite(objective) or (history and history[-1] == objective):
             return
-        history.append(float(objective))
+        if history and math.isclose(history[-1], objective, rel_tol=1e-6):
+            history[-1] = float(objective)
+        else:
+            history.append(float(objective))
         self.store.add_report(number, len(history), float(objective))
 
     def _best_reported(self, number: int) -> Optional[float]:
