@@ -103,18 +103,36 @@ def test_time_series_trials_leave_out_models_that_download_unless_named():
 
 
 def test_validate_says_where_a_policy_cannot_act_on_autogluon_steps(load):
+    # a verdict acts while LightGBM or the torch MLP trains, or between models; one after the last model is ignored
     sweep = "sweep:\n  sampling: grid\n  space:\n    models: {choice: [GBM, RF, 'RF,XT']}\n"
     never = load(TABULAR + sweep + "  early_termination: {policy: bandit, slack_factor: 0.1, delay_evaluation: 5}\n")
     (warning,) = [w for w in never.warnings if w.field == "sweep.early_termination"]
-    assert "first applied at interval 5, and trials of RF, RF,XT report fewer steps" in warning.message
+    assert "first applied at interval 6, and trials of models: RF, models: RF,XT report one step after each" in warning.message
     assert "it can never stop them" in warning.message
     between = load(TABULAR + sweep + "  early_termination: {policy: median_stopping}\n")
-    (warning,) = [w for w in between.warnings if w.field == "sweep.early_termination"]
-    assert "models: RF (2), models: RF,XT (3)" in warning.message and "only between models" in warning.message
-    curves = load(
+    messages = [w.message for w in between.warnings if w.field == "sweep.early_termination"]
+    assert len(messages) == 2 and "trials of models: RF report" in messages[0] and "never" in messages[0]
+    assert "trials of models: RF,XT report one step after each model" in messages[1] and "only between models" in messages[1]
+    single = load(
         TABULAR + "sweep:\n  space:\n    models: {choice: [GBM, XGB]}\n  early_termination: {policy: median_stopping}\n"
     )
-    assert not [w for w in curves.warnings if w.field == "sweep.early_termination"]
+    (warning,) = [w for w in single.warnings if w.field == "sweep.early_termination"]
+    assert "trials of models: XGB report" in warning.message and "never stop them" in warning.message
+    lgbm = load(
+        TABULAR + "sweep:\n  space:\n    models: {choice: [GBM, NN_TORCH]}\n  early_termination: {policy: median_stopping}\n"
+    )
+    assert not [w for w in lgbm.warnings if w.field == "sweep.early_termination"]
+    bagged = load(
+        TABULAR + "sweep:\n  space:\n    models: GBM\n    num_bag_folds: 5\n  early_termination: {policy: median_stopping}\n"
+    )
+    (warning,) = [w for w in bagged.warnings if w.field == "sweep.early_termination"]
+    assert "models: GBM (bagged)" in warning.message and "never" in warning.message
+    auc = load(
+        TABULAR.replace("accuracy", "roc_auc")
+        + "sweep:\n  space:\n    models: GBM\n  early_termination: {policy: bandit, slack_factor: 0.1}\n"
+    )
+    (warning,) = [w for w in auc.warnings if w.field == "sweep.early_termination"]
+    assert "stop on log_loss" in warning.message and "only between models" in warning.message
 
 
 def test_cloud_tuners_are_said_to_draw_family_settings_in_every_trial():

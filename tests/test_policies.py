@@ -34,23 +34,36 @@ def bandit(**kw) -> BanditPolicy:
 
 def test_evaluation_points():
     engine = PolicyEngine(bandit(slack_factor=0.2, evaluation_interval=2, delay_evaluation=6), Goal.MAXIMIZE)
-    assert [n for n in range(1, 13) if engine.applies_at(n)] == [6, 8, 10, 12]
+    assert [n for n in range(1, 13) if engine.applies_at(n)] == [8, 10, 12]  # after the first 6 intervals
     engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping", evaluation_interval=3), Goal.MAXIMIZE)
     assert [n for n in range(1, 10) if engine.applies_at(n)] == [3, 6, 9]
 
 
+def test_delay_evaluation_skips_that_many_intervals():
+    # Azure ML: delay_evaluation is the number of intervals by which the first evaluation is delayed
+    def first(delay: int, every: int = 1) -> int:
+        engine = PolicyEngine(bandit(slack_factor=0.1, evaluation_interval=every, delay_evaluation=delay), Goal.MAXIMIZE)
+        return next(n for n in range(1, 50) if engine.applies_at(n))
+
+    assert [first(0), first(1), first(2), first(5)] == [1, 2, 3, 6]
+    assert [first(0, 3), first(2, 3), first(3, 3), first(4, 3)] == [3, 3, 6, 6]
+    engine = PolicyEngine(bandit(slack_factor=0.1, delay_evaluation=1), Goal.MAXIMIZE)
+    engine.report(0, 0.9)
+    assert not engine.report(1, 0.1).stop  # interval 1 is the delayed one
+    assert engine.report(1, 0.1).stop
+
+
 def test_bandit_maximize_slack_factor_the_fridge_policy():
-    # interval 2, delay 6: judged at 6 and 8 only. At 6 the best value so far is trial 0's 0.82,
-    # bound 0.82 / 1.2 = 0.6833: trial 1 (best 0.60) stops, trial 2 (0.72) goes on. At 8 the
-    # bound is 0.86 / 1.2 = 0.7167 and trial 2's 0.76 passes. Before 6, trial 1's 0.3 against
-    # 0.5 would have been outside the slack, but the delay protects it.
+    # interval 2, delay 6: judged at 8 only. At 8 the best value so far is trial 0's 0.86, bound
+    # 0.86 / 1.2 = 0.7167: trial 1 (best 0.64) stops, trial 2 (0.76) goes on. At 6, trial 1's
+    # 0.60 against 0.82 / 1.2 = 0.6833 would have been outside the slack, but the delay protects it.
     engine = PolicyEngine(bandit(slack_factor=0.2, evaluation_interval=2, delay_evaluation=6), Goal.MAXIMIZE)
     histories = {
         0: [0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.85, 0.86],
         1: [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.62, 0.64],
         2: [0.5, 0.55, 0.6, 0.65, 0.7, 0.72, 0.74, 0.76],
     }
-    assert run(engine, histories) == {(1, 6)}
+    assert run(engine, histories) == {(1, 8)}
 
 
 def test_bandit_minimize_slack_amount():
@@ -78,11 +91,11 @@ def test_bandit_compares_only_up_to_the_interval():
 
 
 def test_median_stopping_maximize():
-    # delay 2. Interval 2: trial 0 alone (avg 0.65) passes; trial 1: median(0.65, 0.55) = 0.60 and its
-    # best 0.60 is not worse; trial 2: median(0.65, 0.55, 0.25) = 0.55, best 0.30 is worse: stops.
-    # Interval 3: trial 0 (0.8 vs 0.7) and trial 1 (0.7 vs median(0.7, 0.6) = 0.65) pass.
+    # delay 2: judged at interval 3 only. Trial 0 alone (0.8 vs its average 0.7) passes; trial 1: its
+    # best 0.7 against median(0.7, 0.6) = 0.65 passes; trial 2: median(0.7, 0.6, 0.2833) = 0.6 and its
+    # best 0.35 is worse: stops.
     engine = PolicyEngine(MedianStoppingPolicy(policy="median_stopping", delay_evaluation=2), Goal.MAXIMIZE)
-    assert run(engine, {0: [0.6, 0.7, 0.8], 1: [0.5, 0.6, 0.7], 2: [0.2, 0.3, 0.35]}) == {(2, 2)}
+    assert run(engine, {0: [0.6, 0.7, 0.8], 1: [0.5, 0.6, 0.7], 2: [0.2, 0.3, 0.35]}) == {(2, 3)}
 
 
 def test_median_stopping_minimize():
@@ -93,13 +106,13 @@ def test_median_stopping_minimize():
 
 
 def test_truncation_selection_maximize():
-    # 50 %, delay 1. Interval 1: 1 run -> cut 0; 2 runs -> cut 1: trial 1 (0.5) is the worst, stops;
-    # 3 runs -> cut 1: trial 2 has one worse run, stays; 4 runs -> cut 2: trial 3 (0.6) has one worse,
-    # stops. Interval 2: trial 0 alone, then trial 2 (0.8 < 0.95) among 2 -> cut 1: stops.
+    # 50 %, delay 1: judged from interval 2. Trial 0 alone -> cut 0; 2 runs -> cut 1: trial 1 (0.6) is
+    # the worst, stops; 3 runs -> cut 1: trial 2 (0.8) has one worse run, stays; 4 runs -> cut 2:
+    # trial 3 (0.65) has one worse (0.6), stops.
     policy = TruncationSelectionPolicy(policy="truncation_selection", truncation_percentage=50, delay_evaluation=1)
     engine = PolicyEngine(policy, Goal.MAXIMIZE)
     histories = {0: [0.9, 0.95], 1: [0.5, 0.6], 2: [0.7, 0.8], 3: [0.6, 0.65]}
-    assert run(engine, histories) == {(1, 1), (3, 1), (2, 2)}
+    assert run(engine, histories) == {(1, 2), (3, 2)}
 
 
 def test_truncation_selection_minimize():
@@ -126,3 +139,31 @@ def test_restored_histories_count_for_later_trials():
     engine = PolicyEngine(bandit(slack_factor=0.1), Goal.MAXIMIZE)
     engine.load(0, [0.9, 0.95])  # a trial finished before a resume
     assert engine.report(1, 0.7).stop  # 0.7 < 0.9 / 1.1
+
+
+SPEC = """\
+name: ag
+task: tabular_classification
+data: {train: train.csv, label: y}
+metric: accuracy
+limits: {trial_timeout: 5m}
+sweep:
+  space:
+"""
+
+
+def test_time_limit_is_a_duration_as_limits_timeout_is(load):
+    spec = load(SPEC + "    models: GBM\n    time_limit: 2m\n")
+    assert spec.space.subspaces[0]["time_limit"].value == 120.0
+    from cloudauto.runtime.autogluon_trial import fit_arguments
+
+    assert fit_arguments({"time_limit": spec.space.subspaces[0]["time_limit"].value})["time_limit"] == 120.0
+    choice = load(SPEC + "    time_limit: {choice: [30s, 1m, 90]}\n")
+    assert choice.space.subspaces[0]["time_limit"].values == (30.0, 60.0, 90)
+    assert not [w for w in choice.warnings if "time_limit" in w.field]
+
+
+def test_a_time_limit_above_the_trial_timeout_is_a_warning(load):
+    spec = load(SPEC + "    time_limit: 10m\n")
+    (warning,) = [w for w in spec.warnings if w.field.endswith("time_limit")]
+    assert "time_limit (600s) is above limits.trial_timeout (300s)" in warning.message and "240s" in warning.hint

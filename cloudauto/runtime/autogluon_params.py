@@ -164,14 +164,15 @@ def family(name: str) -> str:
     return FAMILY_ALIASES.get(name.lower(), name.upper()) if isinstance(name, str) else str(name)
 
 
-# families whose fit records a validation curve (AutoGluon's `learning_curves`): a trial reports it as steps
-CURVE_FAMILIES = frozenset({"GBM", "XGB", "NN_TORCH"})
+# families whose training loop calls AutoGluon's `reporter` (runtime/ag_callbacks.py): a trial reports while they train
+IN_TRAINING_FAMILIES = frozenset({"GBM", "NN_TORCH"})
 
 
-def trial_steps(models: Any) -> Optional[int]:
-    """The steps a tabular trial of these `models` reports, where it is few (no curve family): one per model and the ensemble."""
+def trial_steps(models: Any, bagged: bool = False) -> Optional[int]:
+    """The steps a tabular trial of these `models` reports when none reports while it trains (None when one does):
+    one after each model and one for the ensemble."""
     families = [family(f.strip()) for f in str(models).split(",") if f.strip()]
-    if any(f in CURVE_FAMILIES for f in families):
+    if not bagged and any(f in IN_TRAINING_FAMILIES for f in families):
         return None
     return len(families) + 1
 
@@ -354,7 +355,7 @@ PRETRAINED_TIMESERIES_MODELS = ("Chronos", "Chronos-2", "Chronos2", "Toto", "Tot
 
 
 __all__ = [
-    "CURVE_FAMILIES",
+    "IN_TRAINING_FAMILIES",
     "FAMILY_ALIASES",
     "FAMILY_PARAM",
     "FIT_ARGS",

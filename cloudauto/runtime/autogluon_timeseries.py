@@ -75,15 +75,13 @@ def run_timeseries(
     )
     predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
     board = predictor.leaderboard(silent=True)
-    stopped = False
-    # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order
+    # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order.
+    # The fit has ended, so a stop verdict has nothing left to stop: it is ignored and the trial completes.
     best = None
     for score in board.sort_values("fit_order")["score_val"] if "fit_order" in board else board["score_val"]:
         value = -float(score) if not predictor.eval_metric.greater_is_better_internal else float(score)
         best = value if best is None or spec.objective.goal.better(value, best) else best
-        if report(best):
-            stopped = True
-            break
+        report(best)
     objective = (
         -float(board["score_val"].max())
         if not predictor.eval_metric.greater_is_better_internal
@@ -109,4 +107,4 @@ def run_timeseries(
         freq=data.freq,
         eval_metric=predictor.eval_metric.name,
     )
-    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"))

@@ -145,10 +145,17 @@ def run_tabular(
         verbosity=2,
         sample_weight=weight,
     )
-    if spec.policy is not None and spec.policy.policy != "none":  # the policy acts on each model's validation curve
+    if spec.policy is not None and spec.policy.policy != "none":  # LightGBM reports while it trains only with curves on
         kwargs["learning_curves"] = True
-    predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
-    board = predictor.leaderboard(silent=True)
+    try:
+        predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
+        board = predictor.leaderboard(silent=True)
+    except Exception:
+        if not callback.cut_short:
+            raise
+        board = None  # the policy stopped the only model mid-training (the torch MLP keeps nothing then)
+    if callback.cut_short and (board is None or board.empty):
+        return TrialResult(objective=callback.best, stopped=True)
     if board.empty:
         raise RuntimeError("AutoGluon fit no model (see the trial log)")
     from .inference import write_model_info
@@ -172,7 +179,7 @@ def run_tabular(
         name = predictor.eval_metric.name
         if name in scores and math.isfinite(scores[name]):
             metrics[f"test_{spec.objective.name}"] = _original(predictor.eval_metric, scores[name])
-    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.stopped)
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.cut_short)
 
 
 def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Reporter, **options: Any) -> TrialResult:

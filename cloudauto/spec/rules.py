@@ -219,39 +219,77 @@ def _count(n: int) -> str:
 
 
 def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
-    """A policy acts on the steps trials report; say where AutoGluon trials report too few for it to act."""
+    """A policy's verdict acts only while a trial trains: say which trials it can stop, and how.
+
+    LightGBM and the torch MLP report while they train (when not bagged, and when their stopping
+    metric is the objective: AutoGluon stops on log_loss for roc_auc); every other model reports
+    once after its fit, so a verdict can only skip the models after it; a forecasting trial
+    reports after its whole fit, so no verdict can stop it.
+    """
     from .models import Engine, NoPolicy
 
     policy = spec.policy
     if policy is None or isinstance(policy, NoPolicy) or spec.engine is Engine.COMMAND:
         return
+    where = ("sweep", "early_termination")
+    first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
+    if spec.task is Task.TIME_SERIES_FORECASTING:
+        out.warn(
+            where,
+            f"forecasting trials report each model's score after their whole fit: the {policy.policy} policy "
+            "cannot stop them (its verdicts are ignored)",
+        )
+        return
     if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
         return
-    from ..runtime.autogluon_params import CURVE_FAMILIES, trial_steps
+    from ..runtime.autogluon_params import IN_TRAINING_FAMILIES, trial_steps
 
-    first = max(policy.delay_evaluation, policy.evaluation_interval)
+    during = "/".join(sorted(IN_TRAINING_FAMILIES))
+    if spec.objective.autogluon == "roc_auc":
+        out.warn(
+            where,
+            f"with metric {spec.objective.name}, AutoGluon's {during} stop on log_loss, so no model reports "
+            f"{spec.objective.name} while it trains: the {policy.policy} policy acts only between models",
+        )
+        return
+    never: list[str] = []
+    between: list[str] = []
     for sub in spec.space.subspaces:
+        bagged = _bagged(sub)
         dist = sub.get("models", sub.get("model_name"))
         if dist is None or not dist.is_discrete or dist.grid_count() > MAX_CHOICES:
-            continue  # AutoGluon's own model set includes LightGBM, which reports its curve
-        few = {str(v): trial_steps(v) for v in dist.grid_values()}
-        few = {v: n for v, n in few.items() if n is not None}
-        if not few:
-            continue
-        never = [v for v, n in few.items() if n < first]
-        listed = ", ".join(f"models: {v} ({n})" for v, n in few.items())
-        curves = "/".join(sorted(CURVE_FAMILIES))
-        if never:
-            message = (
-                f"the {policy.policy} policy is first applied at interval {first}, and trials of {', '.join(never)} report "
-                f"fewer steps (one per model and the ensemble): it can never stop them"
-            )
-        else:
-            message = f"trials of {listed} report one step per model and the ensemble: the {policy.policy} policy can stop them only between models"
+            if bagged:
+                between.append("bagged models (num_bag_folds, presets)")
+            continue  # AutoGluon's own model set includes LightGBM, which reports while it trains
+        for value in dist.grid_values():
+            steps = trial_steps(value, bagged=bagged)
+            if steps is None:
+                continue
+            # a verdict at the step after the last model (the ensemble's) comes after the fit and is ignored
+            (never if steps - 2 < first else between).append(f"models: {value}" + (" (bagged)" if bagged else ""))
+    if never:
         out.warn(
-            ("sweep", "early_termination"),
-            message + f"; {curves} trials report their validation curves as steps",
+            where,
+            f"the {policy.policy} policy is first applied at interval {first}, and trials of {', '.join(never)} "
+            f"report one step after each model (none while it trains): it can never stop them; "
+            f"{during} trials report while they train",
         )
+    if between:
+        out.warn(
+            where,
+            f"trials of {', '.join(between)} report one step after each model: the {policy.policy} policy can stop "
+            f"them only between models; {during} trials report while they train",
+        )
+
+
+def _bagged(sub: dict) -> bool:
+    """Whether a sub-space's trials may bag (their fold models report after the fit only)."""
+    folds = sub.get("num_bag_folds")
+    if folds is not None and folds.is_discrete and any(isinstance(v, (int, float)) and v >= 2 for v in folds.grid_values()):
+        return True
+    presets = sub.get("presets")
+    unbagged = {"medium_quality", "medium", "mq", "medium_quality_faster_train", "optimize_for_deployment", "ignore_text"}
+    return presets is not None and presets.is_discrete and any(str(v) not in unbagged for v in presets.grid_values())
 
 
 def _limits(spec: JobSpec, out: IssueCollector) -> None:
@@ -265,6 +303,19 @@ def _limits(spec: JobSpec, out: IssueCollector) -> None:
         out.warn(("limits", "max_trials"), "without a sweep every trial would be the same; only one runs")
     if limits.timeout and limits.trial_timeout and limits.trial_timeout > limits.timeout:
         out.warn(("limits", "trial_timeout"), "trial_timeout is longer than the whole job's timeout")
+    if limits.trial_timeout and spec.sweep and spec.command is None:
+        for i, name, dist in spec.space.distributions():
+            if name != "time_limit":
+                continue
+            values = [v for v in (dist.grid_values() if dist.is_discrete and dist.grid_count() <= MAX_CHOICES else [getattr(dist, "high", None)]) if v is not None]
+            longest = max((float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)), default=None)
+            if longest is not None and longest > limits.trial_timeout:
+                out.warn(
+                    ("sweep", "space", i, "time_limit"),
+                    f"time_limit ({longest:g}s) is above limits.trial_timeout ({limits.trial_timeout:g}s): the trial is "
+                    f"killed (timed out) before AutoGluon's fit ends",
+                    hint=f"keep time_limit at most {0.8 * limits.trial_timeout:g}s (0.8 x trial_timeout) to leave time to save and score",
+                )
     if spec.sweep and spec.sweep.sampling.value == "grid" and limits.max_trials is not None:
         size = spec.sweep.space.grid_size() if spec.sweep.space.is_discrete and not out.errors else None
         if size is not None and limits.max_trials > size:

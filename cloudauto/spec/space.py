@@ -508,15 +508,43 @@ class SearchSpace(BaseModel):
                 yield dict(zip(names, combo, strict=True))
 
 
+DURATION_PARAMETERS = ("time_limit",)  # read as limits.timeout is: 10m, 90s, 2h or seconds
+
+
+def _seconds(value: Any) -> Any:
+    """A duration string (`10m`) as seconds; anything else as it is, for the checks to judge."""
+    from .types import parse_duration
+
+    if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _durations(sub: Any) -> Any:
+    if not isinstance(sub, dict):
+        return sub
+    out = dict(sub)
+    for name in DURATION_PARAMETERS:
+        value = out.get(name)
+        if isinstance(value, dict) and isinstance(value.get("choice"), list):
+            out[name] = {**value, "choice": [_seconds(v) for v in value["choice"]]}
+        elif name in out:
+            out[name] = _seconds(value)
+    return out
+
+
 def _space_from_input(raw: Any) -> Any:
     if isinstance(raw, SearchSpace):
         return raw
     if isinstance(raw, dict) and set(raw) == {"subspaces"} and isinstance(raw["subspaces"], list):
         return raw  # the internal form
     if isinstance(raw, dict):
-        return {"subspaces": [raw]}
+        return {"subspaces": [_durations(raw)]}
     if isinstance(raw, list):
-        return {"subspaces": raw}
+        return {"subspaces": [_durations(sub) for sub in raw]}
     raise PydanticCustomError(
         "space_type",
         "the space is a mapping of parameter names to values, or a list of such mappings (alternative sub-spaces); got {got}",

@@ -1,7 +1,9 @@
 """Early termination as Azure ML defines it, applied to the metrics trials report.
 
 Each report counts as one interval (1, 2, 3 ...). A policy is applied at interval N when
-N is a multiple of `evaluation_interval` and N >= `delay_evaluation`; a run evaluated at
+N is a multiple of `evaluation_interval` after the first `delay_evaluation` intervals
+(N > delay_evaluation: Azure ML's "number of intervals by which to delay the first
+evaluation"; delay 6, interval 2 first acts at 8); a run evaluated at
 N is compared only with what the other runs reported up to interval N, so a young run is
 never judged against an older run's later, better numbers.
 
@@ -68,7 +70,7 @@ class PolicyEngine:
 
     def applies_at(self, interval: int) -> bool:
         policy = self.policy
-        return interval % policy.evaluation_interval == 0 and interval >= policy.delay_evaluation
+        return interval % policy.evaluation_interval == 0 and interval > policy.delay_evaluation
 
     # helpers --------------------------------------------------------------------------
     def _best(self, values: list[float]) -> float:

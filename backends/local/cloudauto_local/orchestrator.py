@@ -258,10 +258,18 @@ class Orchestrator:
             worker.send(type="verdict", stop=decision.stop, reason=decision.reason if decision.stop else "")
         elif kind == "done" and number == worker.trial:
             objective = message.get("objective")
-            stopped = worker.stop_reason is not None
+            # terminated only when the verdict cut the fit short; one that came after the fit had ended changes nothing
+            stopped = worker.stop_reason is not None and bool(message.get("stopped"))
+            if worker.stop_reason is not None and not stopped:
+                log.info("trial %d: the stop verdict came after its fit had ended; it is ignored", number)
             status = TrialStatus.TERMINATED if stopped else TrialStatus.COMPLETED
+            self._close_curve(number, objective)
             self.store.finish_trial(
-                number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
+                number,
+                status,
+                objective=objective,
+                metrics=message.get("metrics"),
+                reason=worker.stop_reason if stopped else None,
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
@@ -294,6 +302,19 @@ class Orchestrator:
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
+
+    def _close_curve(self, number: int, objective: Optional[float]) -> None:
+        """A trial's last reported point is its objective: the final score of its model differs from the value
+        LightGBM reported for the same round by float32 rounding at most (then it replaces it), or it is one more
+        step, after the fit, which no policy judges."""
+        history = self.engine.histories.setdefault(number, [])
+        if objective is None or not math.isfinite(objective) or (history and history[-1] == objective):
+            return
+        if history and math.isclose(history[-1], objective, rel_tol=1e-6):
+            history[-1] = float(objective)
+        else:
+            history.append(float(objective))
+        self.store.add_report(number, len(history), float(objective))
 
     def _best_reported(self, number: int) -> Optional[float]:
         """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
