@@ -49,9 +49,8 @@ autogluon:
     assert trial["time_limit"] == 30
 
 
-def test_families_are_checked_where_they_are_named(load):
-    spec = load(TABULAR + "autogluon:\n  excluded_model_types: [KNN, LightGMB]\n  hyperparameters: {GMB: {}}\n")
-    found = {i.path: i.message for i in issues(spec)}
+def test_families_are_checked_where_they_are_named(problems):
+    found = {i.path: i.message for i in problems(TABULAR + "autogluon:\n  excluded_model_types: [KNN, LightGMB]\n  hyperparameters: {GMB: {}}\n")}
     assert "'LightGMB' is not an AutoGluon model family" in found[("autogluon", "excluded_model_types", 1)]
     assert "'GMB' is not an AutoGluon model family; did you mean" in found[("autogluon", "hyperparameters", "GMB")]
 

@@ -202,7 +202,7 @@ AUTOGLUON_CASES = [
         ["'RandomForest' is not an AutoGluon model family", "did you mean"],
     ),
     ("presets: medium_qualty", "sweep.space.presets", ["did you mean 'medium_quality'"]),
-    ("time_limit: 1m", "sweep.space.time_limit", ["seconds"]),
+    ("time_limit: -5", "sweep.space.time_limit", ["seconds"]),
     ("holdout_frac: 2", "sweep.space.holdout_frac", ["fraction"]),
     ("GMB.num_leaves: {choice: [8, 16]}", "sweep.space.GMB.num_leaves", ["'GMB' is not an AutoGluon model family"]),
     ("learning_rate: {uniform: [0.01, 0.1]}", "sweep.space.learning_rate", ["does not map onto an AutoGluon"]),

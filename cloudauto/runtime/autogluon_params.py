@@ -85,7 +85,7 @@ def _number(
 
     def rule(value: Any) -> Optional[str]:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{value!r} is not a number" + (" (write seconds, e.g. 60)" if isinstance(value, str) else "")
+            return f"{value!r} is not a number"
         if integer and not float(value).is_integer():
             return f"{value!r} is not a whole number"
         if value in allowed:
@@ -145,7 +145,7 @@ MULTIMODAL_RULES: dict[str, tuple[Any, str]] = {
 }
 # fit argument -> (rule, what is valid); presets are checked against the preset tables
 FIT_RULES: dict[str, tuple[Any, str]] = {
-    "time_limit": (_number(0, open_low=True), "a number of seconds > 0"),
+    "time_limit": (_number(0, open_low=True), "a duration > 0 (90s, 10m, 2h or a number of seconds)"),
     "num_bag_folds": (_number(2, integer=True, also=(0,)), "0 (no bagging) or an integer >= 2"),
     "num_bag_sets": (_number(1, integer=True), "an integer >= 1"),
     "num_stack_levels": (_number(0, integer=True), "an integer >= 0"),

@@ -36,8 +36,8 @@ limits: {max_trials: 2}
         ("    models: 'GBM,catbost'", "sweep.space.models", "did you mean 'catboost'?"),
         ("    presets_: best_quality", "sweep.space.presets_", "did you mean 'presets'?"),
         ("    lr: {uniform: [0.01, 0.1]}", "sweep.space.lr", "'lr' does not map onto an AutoGluon tabular_classification fit"),
-        ("    time_limit: 1m", "sweep.space.time_limit", "'1m' is not a number (write seconds, e.g. 60)"),
-        ("    time_limit: -5", "sweep.space.time_limit", "-5 is out of range; time_limit takes a number of seconds > 0"),
+        ("    time_limit: soon", "sweep.space.time_limit", "'soon' is not a number; time_limit takes a duration > 0"),
+        ("    time_limit: -5", "sweep.space.time_limit", "-5 is out of range; time_limit takes a duration > 0 (90s, 10m, 2h or a number of seconds)"),
         ("    holdout_frac: 2", "sweep.space.holdout_frac", "holdout_frac takes a fraction in (0, 1)"),
         (
             "    holdout_frac: {uniform: [0.1, 1.5]}",
