@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import JobHandle, JobStatus, NothingToResume, NotSupportedError, Trial
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.loader import spec_from_store
 
+from .paths import private
 from .store import JobRow, RunStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,15 +68,16 @@ def start_orchestrator(store: RunStore) -> int:
     Its pid and start time go into the store before this returns, so no reader ever sees a
     job without a scheduler to check.
     """
-    log = open(store.dir / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
+    with private():  # the log, and the scheduler that inherits the umask, keep the home the user's alone
+        log = open(store.dir / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
     store.set_job(orchestrator_pid=proc.pid, orchestrator_start=process_start(proc.pid), heartbeat=time.time())
     return proc.pid
 
@@ -91,7 +94,8 @@ class LocalJobHandle(JobHandle):
     @property
     def spec(self) -> JobSpec:
         if self._spec is None:
-            self._spec = JobSpec.from_dict(json.loads(self.store.job().spec_json), source=str(self.dir))
+            # a reader's shell may lack the job's ${NAME} variables: those stay references, and nothing is shown that was hidden
+            self._spec = spec_from_store(json.loads(self.store.job().spec_json), source=str(self.dir))
         return self._spec
 
     def status(self) -> JobStatus:
@@ -151,6 +155,8 @@ class LocalJobHandle(JobHandle):
             raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
         if scheduler_alive(job):
             raise CloudautoError(f"job {self.id} is still running (scheduler pid {job.orchestrator_pid})")
+        # the store keeps ${NAME} references, never their values: a shell without a variable the spec needs cannot resume
+        spec_from_store(json.loads(job.spec_json), source=f"job {self.id}", require=True)
         self.store.set_job(cancel_requested=0)
         start_orchestrator(self.store)
         return self
