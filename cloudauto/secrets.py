@@ -44,9 +44,7 @@ def name_words(name: str) -> set[str]:
 
 def is_credential_name(name: str) -> bool:
     words = name_words(name)
-    return name not in NOT_SECRET_NAMES and (
-        bool(words & CREDENTIAL_WORDS) or {"CONNECTION", "STRING"} <= words
-    )
+    return name not in NOT_SECRET_NAMES and (bool(words & CREDENTIAL_WORDS) or {"CONNECTION", "STRING"} <= words)
 
 
 def is_secret_name(name: str) -> bool:
@@ -107,9 +105,7 @@ class Redactor:
 
 def redactor(spec: Any = None, *, identifiers: bool = True) -> Redactor:
     """A redactor for this process's environment and, when given, the secrets a spec took from it."""
-    return Redactor(
-        extra=getattr(spec, "_interpolated", {}).items() if spec is not None else (), identifiers=identifiers
-    )
+    return Redactor(extra=getattr(spec, "_interpolated", {}).items() if spec is not None else (), identifiers=identifiers)
 
 
 __all__ = [

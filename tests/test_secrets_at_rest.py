@@ -46,7 +46,9 @@ def test_a_role_is_an_identifier_masked_in_print_but_not_in_a_file_for_a_service
 def test_a_value_from_a_reference_is_hidden_in_print_whatever_its_name():
     hide = Redactor({}, extra=[("SETTING", "plain-but-from-env")])
     assert hide("v=plain-but-from-env") == "v=<secret:SETTING>"
-    assert Redactor({}, extra=[("SETTING", "plain-but-from-env")], identifiers=False)("plain-but-from-env") == "plain-but-from-env"
+    assert (
+        Redactor({}, extra=[("SETTING", "plain-but-from-env")], identifiers=False)("plain-but-from-env") == "plain-but-from-env"
+    )
 
 
 def test_the_stored_form_round_trips_literals_defaults_and_short_values():

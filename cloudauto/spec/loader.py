@@ -172,9 +172,7 @@ def _substitute(
         value = env.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
-                problem(
-                    f"environment variable {name} is not set", f"export {name}=..., or write ${{{name}:-default}}", name
-                )
+                problem(f"environment variable {name} is not set", f"export {name}=..., or write ${{{name}:-default}}", name)
                 return match.group(0)
             return default
         used[name] = value

@@ -135,7 +135,10 @@ def test_the_store_keeps_references_and_a_resume_without_the_variable_refuses(ru
 
     # nothing the home holds, and nothing a later bare shell reads, shows a planted value
     assert _leaks(home) == []
-    said = [_cli(*args, env=bare, cwd=job_folder) for args in (("trials", job.id), ("logs", job.id, "--trial", "0"), ("status", job.id))]
+    said = [
+        _cli(*args, env=bare, cwd=job_folder)
+        for args in (("trials", job.id), ("logs", job.id, "--trial", "0"), ("status", job.id))
+    ]
     for out in said:
         for secret in PLANTED:
             assert secret not in out.stdout + out.stderr
