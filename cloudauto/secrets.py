@@ -68,6 +68,18 @@ def secrets_in(env: Mapping[str, str], *, identifiers: bool = True) -> dict[str,
     return found
 
 
+_remembered: dict[str, str] = {}  # ${NAME} values this process read into a spec
+
+
+def remember(values: Mapping[str, str]) -> None:
+    """Values a spec of this process took from `${NAME}`: every redactor of the process hides them from now on."""
+    _remembered.update(values)
+
+
+def remembered() -> dict[str, str]:
+    return dict(_remembered)
+
+
 class Redactor:
     """Replaces every known secret value (the longest first) in text, and any role ARN.
 
@@ -78,7 +90,7 @@ class Redactor:
     def __init__(
         self, env: Optional[Mapping[str, str]] = None, extra: Iterable[tuple[str, str]] = (), *, identifiers: bool = True
     ):
-        extra = dict(extra)
+        extra = {**(_remembered if env is None else {}), **dict(extra)}
         self.identifiers = identifiers
         self.values = secrets_in({**(os.environ if env is None else env), **extra}, identifiers=identifiers)
         for name, value in extra.items():
@@ -116,5 +128,7 @@ __all__ = [
     "long_enough",
     "name_words",
     "redactor",
+    "remember",
+    "remembered",
     "secrets_in",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ..secrets import remember
 from .errors import SpecError, SpecIssue
 
 try:  # libyaml is several times faster; PyYAML's wheels ship it
@@ -256,9 +257,18 @@ def spec_from_store(data: dict, *, source: str, env: Optional[Mapping[str, str]]
                 )
             ]
         )
-    spec = validate_data(resolved, source=source)
+    try:
+        spec = validate_data(resolved, source=source)
+    except SpecError:
+        if not missing:
+            raise
+        names = ", ".join(missing)
+        raise SpecError(
+            [SpecIssue(f"the spec cannot be read without {names}", file=source, hint=f"export {missing[0]}=... and retry")]
+        ) from None
     spec._interpolated = used
     spec._references = references
+    remember(used)
     return spec
 
 
@@ -378,6 +388,7 @@ def load_spec_text(
     spec._positions = builder.pos
     spec._interpolated = builder.interpolated
     spec._references = builder.references
+    remember(builder.interpolated)
     return spec
 
 
