@@ -198,14 +198,21 @@ class CompiledJob:
         """The main file's text (what `cloudauto compile` prints without -o), the environment's secrets replaced."""
         from .secrets import redactor
 
-        return redactor(self.spec)(self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str))
+        return redactor(self.spec)(self._main_text())
+
+    def _main_text(self) -> str:
+        return self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str)
 
     def write(self, out: str | Path) -> list[Path]:
-        """Write every file into `out` (a folder), or the main file to `out` (a file name)."""
+        """Write every file into `out` (a folder), or the main file to `out` (a file name).
+
+        The files are for the service to read, submittable as they are: identifiers (a role ARN,
+        a bucket from `${NAME}`) are written as they are; credentials show `<secret:NAME>`.
+        """
         out = Path(out)
         written: list[Path] = []
         if len(self.files) == 1 and out.suffix:
-            targets = {out: self.render()}
+            targets = {out: self._main_text()}
         else:
             targets = {out / name: text for name, text in self.files.items()}
         # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left
@@ -216,7 +223,7 @@ class CompiledJob:
                 shutil.rmtree(out / folder)
         from .secrets import redactor
 
-        hide = redactor(self.spec)  # a dry run shows which variable a key came from, never the key
+        hide = redactor(self.spec, identifiers=False)  # which variable a key came from, never the key
         for target, text in targets.items():
             text = text if isinstance(text, bytes) else hide(text)
             target.parent.mkdir(parents=True, exist_ok=True)

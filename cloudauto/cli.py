@@ -37,10 +37,11 @@ _redact_cache: list[Any] = []
 
 def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
     """click.echo, with every secret of the environment (and of the specs read) replaced: nothing printed leaks a key."""
-    from .secrets import Redactor
+    from .secrets import Redactor, remembered
 
-    if not _redact_cache or _redact_cache[0] != len(_secrets_seen):
-        _redact_cache[:] = [len(_secrets_seen), Redactor(extra=_secrets_seen.items())]
+    seen = {**remembered(), **_secrets_seen}  # also the ${NAME} values of a job's stored spec, read again
+    if not _redact_cache or _redact_cache[0] != len(seen):
+        _redact_cache[:] = [len(seen), Redactor(extra=seen.items())]
     click.echo(_redact_cache[1](str(message)), err=err, nl=nl)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ..secrets import remember
 from .errors import SpecError, SpecIssue
 
 try:  # libyaml is several times faster; PyYAML's wheels ship it
@@ -71,6 +72,7 @@ class _Builder:
         self.env = env  # None: no ${VAR} interpolation (a --set value, which the shell has expanded already)
         self.issues: list[SpecIssue] = []
         self.interpolated: dict[str, str] = {}
+        self.references: dict[str, str] = {}  # name -> ${NAME} or ${NAME:-default}, as the spec wrote it
         self.count = 0
         self._constructor = yaml.constructor.SafeConstructor()
 
@@ -141,34 +143,136 @@ class _Builder:
             return None
 
     def _interpolate(self, node: yaml.Node, path: tuple, text: str) -> str:
-        def sub(match: re.Match) -> str:
-            if match.group(1):  # $${VAR} is a literal ${VAR}
-                return "${" + match.group(2) + "}"
-            ref = _VAR_NAME.match(match.group(2))
-            if not ref:
-                self._issue(
-                    node,
-                    path,
-                    f"'${{{match.group(2)}}}' is not a variable reference",
-                    hint="write ${NAME} or ${NAME:-default}; $${...} for a literal",
-                )
-                return match.group(0)
-            name, default = ref.group(1), ref.group(2)
-            value = (self.env or {}).get(name)
-            if value is None or (value == "" and default is not None):
-                if default is None:
-                    self._issue(
-                        node,
-                        path,
-                        f"environment variable {name} is not set",
-                        hint=f"export {name}=..., or write ${{{name}:-default}}",
-                    )
-                    return match.group(0)
-                return default
-            self.interpolated[name] = value  # so what is printed later can hide a secret taken from here
-            return value
+        def problem(message: str, hint: str, missing: Optional[str] = None) -> None:
+            self._issue(node, path, message, hint=hint)
 
-        return _VAR.sub(sub, text)
+        return _substitute(text, self.env or {}, self.interpolated, self.references, problem)
+
+
+def _substitute(
+    text: str,
+    env: Mapping[str, str],
+    used: dict[str, str],
+    references: dict[str, str],
+    problem: typing.Callable[..., None],
+) -> str:
+    """`${NAME}` and `${NAME:-default}` in `text` filled from `env`; `$${...}` is a literal `${...}`.
+
+    Each value taken from `env` goes into `used` (so what is printed can hide it) and its
+    reference into `references` (so what is kept holds the reference, never the value).
+    """
+
+    def sub(match: re.Match) -> str:
+        if match.group(1):  # $${VAR} is a literal ${VAR}
+            return "${" + match.group(2) + "}"
+        ref = _VAR_NAME.match(match.group(2))
+        if not ref:
+            problem(
+                f"'${{{match.group(2)}}}' is not a variable reference",
+                "write ${NAME} or ${NAME:-default}; $${...} for a literal",
+            )
+            return match.group(0)
+        name, default = ref.group(1), ref.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                problem(f"environment variable {name} is not set", f"export {name}=..., or write ${{{name}:-default}}", name)
+                return match.group(0)
+            return default
+        used[name] = value
+        form = match.group(0)
+        # one name read with different defaults (or none) is kept as required: a resume without it refuses
+        references[name] = form if references.get(name, form) == form else "${" + name + "}"
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def as_references(data: Any, used: Mapping[str, str], references: Mapping[str, str]) -> Any:
+    """Spec data with each value taken from the environment put back as its `${NAME}`: the form the run store keeps.
+
+    A literal `${...}` in the data is escaped (`$${...}`), so `resolve_references` gives the same
+    data back. Values too short to count as secrets (cloudauto.secrets) are kept as they are.
+    """
+    from ..secrets import long_enough
+
+    refs = {value: references.get(name, "${" + name + "}") for name, value in used.items() if long_enough(value)}
+    values = "|".join(re.escape(v) for v in sorted(refs, key=len, reverse=True))
+    pattern = re.compile(f"(?P<value>{values})|(?P<literal>{_VAR.pattern})" if values else f"(?P<literal>{_VAR.pattern})")
+
+    def text(s: str) -> str:
+        return pattern.sub(lambda m: refs[m.group("value")] if m.group("value") else "$" + m.group("literal"), s)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return text(value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(data)
+
+
+def resolve_references(data: Any, env: Mapping[str, str]) -> tuple[Any, dict[str, str], dict[str, str], list[str]]:
+    """The stored form back to spec data, each `${NAME}` read from `env` now.
+
+    Returns (data, the values used, their references, the names `env` lacks that have no default);
+    a missing one is left as its reference.
+    """
+    used: dict[str, str] = {}
+    references: dict[str, str] = {}
+    missing: list[str] = []
+
+    def problem(message: str, hint: str, name: Optional[str] = None) -> None:
+        if name and name not in missing:
+            missing.append(name)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _substitute(value, env, used, references, problem) if "$" in value else value
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(data), used, references, missing
+
+
+def spec_from_store(data: dict, *, source: str, env: Optional[Mapping[str, str]] = None, require: bool = False):
+    """A JobSpec from a run store's stored form, its `${NAME}` read from the environment now.
+
+    `require`: a variable the spec needs (no default) and the environment lacks is an error
+    naming it (a scheduler about to start trials); otherwise it stays a reference (a reader).
+    """
+    resolved, used, references, missing = resolve_references(data, os.environ if env is None else env)
+    if missing and require:
+        names = ", ".join(missing)
+        raise SpecError(
+            [
+                SpecIssue(
+                    f"the spec reads ${{{missing[0]}}} and the environment lacks {names}; "
+                    "the run store keeps the reference, never the value",
+                    file=source,
+                    hint=f"export {missing[0]}=... (as when the job was submitted) and run the command again",
+                )
+            ]
+        )
+    try:
+        spec = validate_data(resolved, source=source)
+    except SpecError:
+        if not missing:
+            raise
+        names = ", ".join(missing)
+        raise SpecError(
+            [SpecIssue(f"the spec cannot be read without {names}", file=source, hint=f"export {missing[0]}=... and retry")]
+        ) from None
+    spec._interpolated = used
+    spec._references = references
+    remember(used)
+    return spec
 
 
 class _TooLarge(Exception):
@@ -335,6 +439,8 @@ def load_spec_text(
     builder.pos.data = data
     spec._positions = builder.pos
     spec._interpolated = builder.interpolated
+    spec._references = builder.references
+    remember(builder.interpolated)
     return spec
 
 

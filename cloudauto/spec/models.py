@@ -191,6 +191,7 @@ class JobSpec(StrictModel):
     _source: Optional[str] = PrivateAttr(default=None)
     _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
     _interpolated: dict[str, str] = PrivateAttr(default_factory=dict)  # ${NAME} -> its value, for redaction
+    _references: dict[str, str] = PrivateAttr(default_factory=dict)  # NAME -> ${NAME} (or with its default), kept at rest
 
     @model_validator(mode="after")
     def _check_rules(self) -> JobSpec:
@@ -288,6 +289,12 @@ class JobSpec(StrictModel):
     def to_dict(self) -> dict[str, Any]:
         """The normalised spec (internal distribution form), JSON-safe."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def to_stored(self) -> dict[str, Any]:
+        """`to_dict` with each value taken from `${NAME}` put back as the reference: what is kept at rest."""
+        from .loader import as_references
+
+        return as_references(self.to_dict(), self._interpolated, self._references)
 
 
 __all__ = [

@@ -122,6 +122,8 @@ def test_a_planted_secret_is_found_in_no_output(runs_dir, tmp_path):
     assert len([k for k in outputs if "compiled-" in k]) >= 3
     for where, text in outputs.items():
         for secret in PLANTED:
+            if secret == ROLE and "/compiled-" in where:
+                continue  # a file for the service holds the role, an identifier (docs/ci.md, Secrets)
             assert secret not in text, f"{secret} in {where}"
     # and the places where they were say which variable they came from
     said = "\n".join(outputs.values())
@@ -130,4 +132,5 @@ def test_a_planted_secret_is_found_in_no_output(runs_dir, tmp_path):
     assert "giving up with <secret:HF_TOKEN>" in (tmp_path / "summary.md").read_text()
     assert "<secret:TRAINING_ROLE>" in said and "<secret:HF_TOKEN>" in said
     request = json.loads(next((tmp_path / "compiled-sagemaker").glob("*.json")).read_text())
-    assert "<secret:TRAINING_ROLE>" in json.dumps(request)
+    assert request["TrainingJobDefinition"]["RoleArn"] == ROLE  # submittable as it is
+    assert "<secret:TRAINING_ROLE>" in outputs[f"compile {spec} -b sagemaker (stdout)"]  # printed, it is masked

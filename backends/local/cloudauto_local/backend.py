@@ -24,7 +24,7 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
-from .paths import runs_home
+from .paths import private, runs_home
 from .store import RunStore
 
 
@@ -95,7 +95,7 @@ class LocalBackend(Backend):
             code = Path(resolve(spec.command.code, base_dir))
             if not code.is_dir():
                 raise NotSupportedError(f"command.code: {code} is not a folder")
-        stored = spec.to_dict()
+        stored = spec.to_stored()  # ${NAME} values stay in the environment: the store keeps the references
         docker = spec.backends.local.mode is LocalMode.DOCKER
         if docker:  # refuse now, with the reason, rather than fail every trial later
             from .container import docker_client, image_for, preflight
@@ -104,15 +104,16 @@ class LocalBackend(Backend):
             image, why = image_for(spec)
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
-        store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir)
-        if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
-            runs_home().mkdir(parents=True, exist_ok=True)
-            (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)
-        if docker:
-            from .container import write_code
+        with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
+            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir)
+            if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
+                runs_home().mkdir(parents=True, exist_ok=True)
+                (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)
+            if docker:
+                from .container import write_code
 
-            write_code(store.dir, spec)
-        start_orchestrator(store)
+                write_code(store.dir, spec)
+            start_orchestrator(store)
         return LocalJobHandle(store.dir)
 
     def _attach(self, job_id: str) -> LocalJobHandle:
@@ -164,21 +165,23 @@ class LocalBackend(Backend):
             from .container import image_for
 
             chosen = image or image_for(job.spec)[0]
-            return start_container(
-                name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port, ttl=ttl, spec=job.spec.name
+            with private():
+                return start_container(
+                    name, model_dir, job_id=job.id, trial=best.number, image=chosen, port=port, ttl=ttl, spec=job.spec.name
+                )
+        with private():  # the record, the log and the server's own files
+            return start(
+                name,
+                model_dir,
+                job_id=job.id,
+                trial=best.number,
+                host=host,
+                port=port,
+                key=key,
+                workers=workers,
+                ttl=ttl,
+                spec=job.spec.name,
             )
-        return start(
-            name,
-            model_dir,
-            job_id=job.id,
-            trial=best.number,
-            host=host,
-            port=port,
-            key=key,
-            workers=workers,
-            ttl=ttl,
-            spec=job.spec.name,
-        )
 
     def endpoint(self, name: str) -> Endpoint:
         from .endpoint import attach as attach_endpoint

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
 from cloudauto.runtime.batch_io import FAILURES_SUFFIX, input_files, output_path, read_failures, write_output
 
-from .paths import home
+from .paths import PRIVATE_UMASK, home, private
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -170,6 +170,7 @@ def run(folder: Path) -> int:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    user_umask = os.umask(PRIVATE_UMASK)  # the parts, state and log in the home are the user's alone
     plan = Plan(**json.loads((folder / "batch.json").read_text()))
     parts = folder / "parts"
     parts.mkdir(exist_ok=True)
@@ -196,7 +197,11 @@ def run(folder: Path) -> int:
             _write_state(folder, chunks=total)
             finished, _ = wait(pending)
             _collect(folder, finished, done)
-        rows, failed = assemble(plan, folder, total)
+        os.umask(user_umask)  # the output is the user's file, made as their other files are
+        try:
+            rows, failed = assemble(plan, folder, total)
+        finally:
+            os.umask(PRIVATE_UMASK)
     except BatchError as exc:
         _log(folder, f"failed: {exc}")
         _write_state(folder, status="failed", reason=str(exc))
@@ -327,8 +332,9 @@ def start(plan: Plan) -> LocalBatchJob:
     from .handle import process_start
 
     folder = batches_dir() / plan.id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "batch.json").write_text(json.dumps(asdict(plan), indent=2))
+    with private():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "batch.json").write_text(json.dumps(asdict(plan), indent=2))
     job = LocalBatchJob(folder)
     status = job.status()
     if status is JobStatus.COMPLETED and Path(plan.output).is_file():
@@ -336,8 +342,10 @@ def start(plan: Plan) -> LocalBatchJob:
     if status is JobStatus.RUNNING:
         return job  # the same batch is being scored already
     (folder / "pid.json").unlink(missing_ok=True)
-    _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
-    log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
+    with private():
+        _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
+        log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
+    # the runner keeps the user's umask for the output it writes, and makes its own files in the home private
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudauto_local.batch", str(folder)],
         stdin=subprocess.DEVNULL,
@@ -347,7 +355,8 @@ def start(plan: Plan) -> LocalBatchJob:
     )
     log.close()
     # the runner never writes this file, so the two processes never write one file at once
-    (folder / "pid.json").write_text(json.dumps({"pid": proc.pid, "start": process_start(proc.pid)}))
+    with private():
+        (folder / "pid.json").write_text(json.dumps({"pid": proc.pid, "start": process_start(proc.pid)}))
     return job
 
 

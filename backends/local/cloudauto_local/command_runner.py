@@ -112,7 +112,8 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
         return
     from cloudauto.secrets import Redactor
 
-    copier = threading.Thread(target=_copy_log, args=(proc.stdout, log_path, Redactor(env)), daemon=True)
+    hide = Redactor(env, extra=message.get("interpolated", {}).items())  # and whatever came from ${NAME}, in every run
+    copier = threading.Thread(target=_copy_log, args=(proc.stdout, log_path, hide), daemon=True)
     copier.start()
     os.close(to_worker_w)
     os.close(to_script_r)

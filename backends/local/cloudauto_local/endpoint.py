@@ -30,7 +30,7 @@ from cloudauto.backend import Endpoint
 from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer
 from cloudauto.spec.errors import CloudautoError
 
-from .paths import endpoints_dir
+from .paths import PRIVATE_UMASK, endpoints_dir, private
 
 # one worker: a body up to INLINE_BYTES is predicted on the event loop while such bodies take
 # under INLINE_SECONDS (1,000 numeric rows are some 16-32 kB)
@@ -228,7 +228,8 @@ class LocalEndpoint(Endpoint):
         """Stop the server, wait until it no longer answers, and remove its files; a later lookup says it was removed."""
         self.stop(timeout)
         self._forget()
-        _removed_path(self.name).write_text(json.dumps({"at": time.time(), "why": why}))
+        with private():
+            _removed_path(self.name).write_text(json.dumps({"at": time.time(), "why": why}))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (TERM, then KILL) or the container; the record stays."""
@@ -476,6 +477,7 @@ def _watch(name: str, created: float) -> None:
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)  # the server's and the watcher's files in the home are the user's alone
     if sys.argv[1:2] == ["--expire"]:  # the ttl's watcher, started by _record
         _watch(sys.argv[2], float(sys.argv[4]))
         return

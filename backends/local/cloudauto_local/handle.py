@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import JobHandle, JobStatus, NoModel, NothingToResume, NotSupportedError, Trial, TrialStatus
 from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
+from cloudauto.spec.loader import spec_from_store
 
 from . import death
+from .paths import private
 from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,18 +47,19 @@ def scheduler_alive(job: JobRow) -> bool:
 def _spawn(store: RunStore) -> int:
     """The scheduler, detached from this process so a closed terminal does not end the sweep."""
     log_path = store.dir / "orchestrator.log"
-    try:
-        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    except OSError as exc:
-        raise store_error(log_path, exc) from exc
-    with log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+    with private():  # the log, and the scheduler that inherits the umask, keep the home the user's alone
+        try:
+            log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        except OSError as exc:
+            raise store_error(log_path, exc) from exc
+        with log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cloudauto_local.orchestrator", str(store.dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
     return proc.pid
 
 
@@ -79,7 +82,8 @@ class LocalJobHandle(JobHandle):
     @property
     def spec(self) -> JobSpec:
         if self._spec is None:
-            self._spec = JobSpec.from_dict(json.loads(self.store.job().spec_json), source=str(self.dir))
+            # a reader's shell may lack the job's ${NAME} variables: those stay references, and nothing is shown that was hidden
+            self._spec = spec_from_store(json.loads(self.store.job().spec_json), source=str(self.dir))
         return self._spec
 
     def status(self) -> JobStatus:
@@ -163,7 +167,9 @@ class LocalJobHandle(JobHandle):
 
     def resume(self) -> LocalJobHandle:
         """Carry on a job whose scheduler stopped. A job that ended is left as it is, with the reason;
-        a job another scheduler runs is refused (JobOwned, naming it): the check and the start are one claim."""
+        a job another scheduler runs is refused (JobOwned, naming it): the check and the start are one claim.
+        The store keeps ${NAME} references, never their values: a shell without a variable the spec needs
+        cannot resume (the variable is named)."""
 
         def check(job: JobRow) -> None:
             if job.status is JobStatus.CANCELED:
@@ -172,6 +178,7 @@ class LocalJobHandle(JobHandle):
                 )
             if job.status is JobStatus.COMPLETED:
                 raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
+            spec_from_store(json.loads(job.spec_json), source=f"job {self.id}", require=True)
 
         start_orchestrator(self.store, check)
         return self

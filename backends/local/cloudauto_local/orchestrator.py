@@ -33,7 +33,8 @@ from typing import IO, Any, Optional
 from cloudauto.backend import JobOwned, JobStatus, Trial, TrialStatus
 from cloudauto.report import failure_groups
 from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
-from cloudauto.spec import JobSpec
+from cloudauto.secrets import Redactor, redactor
+from cloudauto.spec.loader import spec_from_store
 from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
@@ -94,7 +95,10 @@ class Orchestrator:
         job = self.store.job()
         self.job_id = job.id
         self.base_dir = job.base_dir
-        self.spec = JobSpec.from_dict(json.loads(job.spec_json), source=str(self.store.dir / "spec"))
+        # the ${NAME} values are read from this environment (the submit's or the resume's), never from the store
+        self.spec = spec_from_store(json.loads(job.spec_json), source=f"job {job.id}", require=True)
+        self.hide = Redactor(extra=self.spec._interpolated.items())  # in every run: what came from ${NAME} is hidden
+        _hide_in_log(self.hide)
         self.goal = self.spec.objective.goal
         self.sampler = make_sampler(self.spec)
         self.engine = PolicyEngine(self.spec.policy, self.goal)
@@ -211,6 +215,7 @@ class Orchestrator:
                 "number": number,
                 "params": params,
                 "spec": self.spec.to_dict(),
+                "interpolated": self.spec._interpolated,  # the worker hides these in the trial's log
                 "base_dir": self.base_dir,
                 "out_dir": str(trial_dir),
                 "log": str(trial_dir / "trial.log"),
@@ -269,12 +274,12 @@ class Orchestrator:
                 status,
                 objective=objective,
                 metrics=message.get("metrics"),
-                reason=worker.stop_reason if stopped else None,
+                reason=self._hidden(worker.stop_reason) if stopped else None,
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
-            self.store.finish_trial(number, TrialStatus.FAILED, error=message.get("error"))
+            self.store.finish_trial(number, TrialStatus.FAILED, error=self._hidden(message.get("error")))
             log.warning("trial %d failed: %s", number, message.get("error"))
             worker.trial = worker.child_pgid = worker.container = None
 
@@ -297,7 +302,7 @@ class Orchestrator:
         error = _worker_end(worker.proc)
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            self.store.finish_trial(worker.trial, TrialStatus.FAILED, error=error)
+            self.store.finish_trial(worker.trial, TrialStatus.FAILED, error=self._hidden(error))
             log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
@@ -315,6 +320,9 @@ class Orchestrator:
         else:
             history.append(float(objective))
         self.store.add_report(number, len(history), float(objective))
+
+    def _hidden(self, text: Optional[str]) -> Optional[str]:
+        return None if text is None else self.hide(text)
 
     def _best_reported(self, number: int) -> Optional[float]:
         """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
@@ -474,13 +482,34 @@ def _tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
+class _Hide(logging.Filter):
+    """orchestrator.log passes through the job's redactor: a trial's error or parameters never show a secret."""
+
+    def __init__(self, hide: Redactor):
+        super().__init__()
+        self.hide = hide
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.hide(record.getMessage()), None
+        return True
+
+
+def _hide_in_log(hide: Redactor) -> None:
+    for handler in log.handlers:
+        for old in [f for f in handler.filters if isinstance(f, _Hide)]:
+            handler.removeFilter(old)
+        handler.addFilter(_Hide(hide))
+
+
 def main() -> None:
+    os.umask(0o077)  # what the scheduler writes into the home (trial folders, logs, models) is the user's alone
     run_dir = Path(sys.argv[1])
     handler = logging.StreamHandler(sys.stderr)  # stderr is orchestrator.log
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    _hide_in_log(redactor())  # until the job's spec is read
     try:
         Orchestrator(run_dir).run()
     except JobOwned as exc:  # another scheduler runs the job: it is left alone
@@ -497,7 +526,8 @@ def _record_death(run_dir: Path, exc: Exception) -> None:
     A store fault (a full disk, a read-only folder) leaves the job as it was, interrupted and
     resumable once the fault is fixed; any other failure ends the job failed, as before.
     """
-    cause = exc.cause if isinstance(exc, StoreError) else f"orchestrator: {type(exc).__name__}: {exc}"
+    # a ${NAME} value may be in the message: hidden like everything the scheduler writes
+    cause = redactor()(exc.cause if isinstance(exc, StoreError) else f"orchestrator: {type(exc).__name__}: {exc}")
     death.record(run_dir, os.getpid(), cause)
     log.exception("the scheduler failed: %s", cause)
     store = RunStore(run_dir)

@@ -4,11 +4,18 @@
 Linux). Jobs are under `<home>/runs/<job-id>`, endpoints under `<home>/endpoints`. A spec's
 `backends.local.run_dir` puts one job's files elsewhere; the home keeps a link to it, so
 `status`, `report` and `resume` still find the job by its id wherever they run.
+
+The home is private to the user: what cloudauto creates there is 0700 (folders) and 0600
+(files), for it holds specs, parameters, logs and models. `private()` is how: the processes
+cloudauto starts for the home (scheduler, workers, endpoint servers, batch runners) inherit
+its umask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 HOME_ENV = "CLOUDAUTO_HOME"
@@ -31,4 +38,29 @@ def endpoints_dir() -> Path:
     return home() / "endpoints"
 
 
-__all__ = ["HOME_ENV", "endpoints_dir", "home", "runs_home"]
+PRIVATE_UMASK = 0o077
+_OURS = ("runs", "endpoints", "batches")
+
+
+@contextlib.contextmanager
+def private() -> Iterator[Path]:
+    """Create the home's files and folders (and start its processes) private to the user: 0700 folders, 0600 files.
+
+    The home and its own folders are made private too when an earlier release left them open.
+    """
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        root = home()
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in (root, *(root / name for name in _OURS)):
+            try:
+                if folder.is_dir() and folder.stat().st_mode & 0o077:
+                    folder.chmod(0o700)
+            except OSError:  # not ours to change: leave it as it is
+                pass
+        yield root
+    finally:
+        os.umask(old)
+
+
+__all__ = ["HOME_ENV", "endpoints_dir", "home", "private", "runs_home"]

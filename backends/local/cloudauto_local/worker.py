@@ -80,7 +80,7 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
     number = message["number"]
     out_dir = Path(message["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = os.open(message["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(message["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
@@ -118,8 +118,11 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
             seconds=time.perf_counter() - started,
         )
     except Exception as exc:  # the trial failed; the worker lives on for the next one
-        traceback.print_exc()
-        channel.send(type="failed", number=number, error=f"{type(exc).__name__}: {exc}")
+        from cloudauto.secrets import Redactor
+
+        hide = Redactor(extra=message.get("interpolated", {}).items())  # the log is kept: no value from ${NAME} in it
+        sys.stderr.write(hide(traceback.format_exc()))
+        channel.send(type="failed", number=number, error=hide(f"{type(exc).__name__}: {exc}"))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -133,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preload", choices=sorted(PRELOAD), default="autogluon")
     args = parser.parse_args()
+    os.umask(0o077)  # the trial's log, model and outputs under the home are the user's alone
     _die_with_parent()
     global _WORKER_STDERR
     _WORKER_STDERR = os.dup(2)  # the worker's own log, for between trials
