@@ -244,7 +244,6 @@ class Model:
 
     def _from_json(self, data: Any) -> tuple[pd.DataFrame, dict[int, str]]:
         """Records, {columns, data}, {data}, {instances} or Azure's {input_data}; rows of another width are named."""
-        import pandas as pd
 
         if isinstance(data, dict):
             if "input_data" in data:  # Azure ML managed online endpoints: {"input_data": {"columns", "data"}}
