@@ -40,6 +40,8 @@ CSV, JSON = "text/csv", "application/json"
 SHORT_AND_LONG = [
     (CSV, b"a,b,c\n1,2,3\n14.1,2\n", "row 1 has 2 fields; the header has 3"),
     (CSV, b"a,b,c\n1,2,3\n4,5,6,7\n", "row 1 has 4 fields; the header has 3"),
+    (CSV, b"a,b,c\n1,2,3,4\n", "row 0 has 4 fields; the header has 3"),  # pandas would take a column for an index
+    (CSV, b'a,b,c\n"1",2,3,4\n5,6,7,8\n', "row 0 has 4 fields; the header has 3"),
     (CSV, b"a,b,c\n1,2,3\n,,\n", "row 1 has no values"),
     (CSV, b"a,b,c\n14.1,2\n", "row 0 has 2 fields; the header has 3"),
     (CSV, b'a,b,c\n"1",2,3\n"x",2\n', "row 1 has 2 fields; the header has 3"),  # the quoted (general) path too
@@ -106,7 +108,7 @@ HOSTILE = [
     (JSON, json.dumps([{"a": 10**400, "b": 2, "c": 3}]).encode(), "too large"),
     (JSON, json.dumps({"data": [[-(10**400), 2, 3]]}).encode(), "too large"),
     (JSON, b'{"data": [[1e999, 2, 3]]}', None),  # a float literal past the range is inf: scored like inf
-    (JSON, b'{"data": [[' + b"9" * 5000 + b', 2, 3]]}', "too large"),
+    (JSON, b'{"data": [[' + b"9" * 5000 + b", 2, 3]]}", "too large"),
     (CSV, b"a,a,b,c\n1,2,3,4\n", "column 'a' appears twice in the header"),
     (CSV, b'a,a,b,c\n"1",2,3,4\n', "column 'a' appears twice in the header"),
     (CSV, b"a,b,c,c\n1,2,3,4\n" * 1 + b"1,2,3,4\n" * 6000, "column 'c' appears twice in the header"),

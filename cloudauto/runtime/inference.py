@@ -522,7 +522,7 @@ def _general_csv(body: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
 
     pandas pads a short row with missing values and refuses a long one for the whole body,
     so the rows are counted only when one may be short (a missing value in the last column)
-    or pandas found a long one.
+    or pandas found a long one (or took every row's extra fields for an index).
     """
     import csv
 
@@ -533,7 +533,9 @@ def _general_csv(body: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
         refused: Optional[Exception] = None
     except pd.errors.ParserError as exc:
         frame, refused = None, exc
-    if frame is not None and (frame.empty or not frame.iloc[:, -1].isna().any()):
+    # every row longer than the header makes pandas take the first columns for an index, without a word
+    implicit_index = frame is not None and not isinstance(frame.index, pd.RangeIndex)
+    if frame is not None and not implicit_index and (frame.empty or not frame.iloc[:, -1].isna().any()):
         return frame, {}
     rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8"))) if row]  # blank lines skipped, as pandas does
     header, width = rows[0], len(rows[0])
