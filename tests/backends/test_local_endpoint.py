@@ -577,3 +577,18 @@ def test_hostile_bodies_among_valid_traffic_get_no_5xx(deployed):
     assert not [(s, a[:200]) for s, _, a in results if s >= 500]
     assert all(s == 200 for s, valid, _ in results if valid)
     assert not [(s, a[:200]) for s, valid, a in results if not valid and not 400 <= s < 500]
+
+
+def test_a_port_freed_by_a_deleted_endpoint_serves_again(deployed):
+    """Its closed connections wait out TIME_WAIT on the port: that is no reason to refuse it."""
+    job, _, _, root = deployed
+    first = job.deploy(name="iris-port-a")
+    port = urlparse(first.url).port
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    assert len(first.score(rows)) == 30
+    first.delete()
+    second = job.deploy(name="iris-port-b", port=port)
+    try:
+        assert second.url == first.url and len(second.score(rows)) == 30
+    finally:
+        second.delete()

@@ -441,6 +441,8 @@ def _serves(record: EndpointRecord) -> bool:
 def _port_taken(host: str, port: int) -> Optional[str]:
     """Why `port` cannot be served on (in use, not allowed), or None when it is free now."""
     with socket.socket() as sock:
+        # as the server binds: connections of a stopped server waiting out TIME_WAIT do not hold the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
