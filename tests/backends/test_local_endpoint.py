@@ -592,3 +592,18 @@ def test_a_port_freed_by_a_deleted_endpoint_serves_again(deployed):
         assert second.url == first.url and len(second.score(rows)) == 30
     finally:
         second.delete()
+
+
+def test_cli_score_writes_parquet_for_a_parquet_output(deployed, tmp_path):
+    _, _, _, root = deployed
+    test_csv = str(root / "iris" / "test.csv")
+    as_csv = _cloudauto("score", "iris-test", test_csv, "--probabilities", "-o", str(tmp_path / "p.csv"))
+    as_parquet = _cloudauto("score", "iris-test", test_csv, "--probabilities", "-o", str(tmp_path / "p.parquet"))
+    assert as_csv.returncode == 0 and as_parquet.returncode == 0, as_parquet.stderr
+    assert (tmp_path / "p.parquet").read_bytes()[:4] == b"PAR1"
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(written.columns) == ["prediction", "proba_0", "proba_1", "proba_2"] and len(written) == 30
+    pd.testing.assert_frame_equal(written, pd.read_csv(tmp_path / "p.csv"), check_exact=False, check_dtype=False)
+    assert not list(tmp_path.glob(".*.tmp"))
+    helped = _cloudauto("score", "--help")
+    assert "probability too (proba_<class> columns beside the label)" in " ".join(helped.stdout.split())
