@@ -126,3 +126,30 @@ def test_hostile_bodies_are_4xx_not_500(model, content_type, body, words):
         assert words is None or words in str(exc), str(exc)
     else:
         assert words is None, "scored a body that should be refused"
+
+
+def test_a_batch_csv_keeps_short_long_and_empty_rows_in_place_to_fail_alone(model, tmp_path):
+    """The local batch's reader: row positions as in the file, the bad rows failed by score_rows, the rest scored."""
+    from cloudauto.runtime.batch_io import csv_chunks
+
+    path = tmp_path / "in.csv"
+    path.write_text('a,b,c\n1,2,3\n14.1,2\n\n,,\n4,5,6,7\n8,"9",10\n11,12,13\n')
+    chunks = list(csv_chunks(path, 3))
+    assert [len(c) for c in chunks] == [3, 3]
+    scored = pd.concat([model.score_rows(c[model.features]) for c in chunks], ignore_index=True)
+    assert scored["prediction"].tolist()[0] == 1.0 and scored["prediction"].tolist()[4:] == [8.0, 11.0]
+    assert scored["prediction"].iloc[1:4].isna().all()
+    assert scored["error"].iloc[1] == "the row has 2 fields; the header has 3"
+    assert scored["error"].iloc[2] == "the row has no values"
+    assert scored["error"].iloc[3] == "the row has 4 fields; the header has 3"
+    assert scored["error"].iloc[[0, 4, 5]].isna().all()
+
+
+def test_a_batch_csv_reads_values_as_pandas_does(tmp_path):
+    from cloudauto.runtime.batch_io import csv_chunks
+
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"x": [1, 2, 3], "t": ["a,b", 'q"', None], "f": [0.1, None, 1e-300]}).to_csv(path, index=False)
+    (chunk,) = list(csv_chunks(path, 10))
+    pd.testing.assert_frame_equal(chunk, pd.read_csv(path))
+    assert chunk.attrs["shape"] == {}

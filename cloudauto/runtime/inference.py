@@ -363,7 +363,9 @@ class Model:
         """
         import pandas as pd
 
-        failures = {p: f"the row {reason}" for p, reason in (shape or {}).items()}  # of the wrong shape (parse_rows)
+        if shape is None:  # a batch's CSV chunk says which rows had another width (batch_io.csv_chunks)
+            shape = frame.attrs.get("shape")
+        failures = {p: f"the row {reason}" for p, reason in (shape or {}).items()}  # of the wrong shape
         if self.kind == "tabular":
             failures.update({p: "the row has no values" for p in _empty_rows(frame) if p not in failures})
             frame, bad = self.numbers(frame)
