@@ -430,6 +430,11 @@ def _ping(url: str) -> Optional[dict[str, Any]]:
     return answer if isinstance(answer, dict) else {}
 
 
+def _healthy(url: str) -> bool:
+    """Whether any healthy server answers /ping at `url` (_serves says whether it is the endpoint's own)."""
+    return _ping(url) is not None
+
+
 def _serves(record: EndpointRecord) -> bool:
     """Whether this deployment's own server answers at its URL (not whatever took its port since)."""
     ping = _ping(record.url)
