@@ -1017,7 +1017,7 @@ def mlflow_(job_id: str, tracking_uri: str, experiment: Optional[str]) -> int:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the predictions here (CSV, or JSON for images).",
+    help="Write the predictions here: .parquet as Parquet, anything else as CSV (JSON for images).",
 )
 @click.option(
     "--draw",
@@ -1025,7 +1025,9 @@ def mlflow_(job_id: str, tracking_uri: str, experiment: Optional[str]) -> int:
     help="Object detection: draw the returned boxes over the image as this PNG.",
 )
 @click.option("--min-score", type=float, default=0.0, show_default=True, help="With --draw: leave out boxes scored below this.")
-@click.option("--probabilities", is_flag=True, help="Classification: each class's probability instead of the label.")
+@click.option(
+    "--probabilities", is_flag=True, help="Classification: each class's probability too (proba_<class> columns beside the label)."
+)
 def score(
     endpoint_name: str,
     data: Path,
@@ -1049,10 +1051,13 @@ def score(
     if probabilities and "probabilities" not in inspect.signature(endpoint.score).parameters:
         raise click.UsageError(f"--probabilities: a {backend} endpoint returns the predicted labels only in this version")
     predictions = endpoint.score(data, probabilities=True) if probabilities else endpoint.score(data)
+    parquet = output is not None and output.suffix.lower() in (".parquet", ".pq")
     if hasattr(predictions, "to_csv"):
         if draw:
             raise click.UsageError("--draw takes an image scored against an object-detection endpoint")
         text = predictions.to_csv(index=False)
+        if parquet:
+            return _write_parquet(predictions, output, text)
     else:
         text = json.dumps(predictions, indent=2) + "\n"
         if draw:
@@ -1068,6 +1073,21 @@ def score(
         echo(f"wrote the predictions to {output}", err=True)
     else:
         echo(text, nl=False)
+    return EXIT_OK
+
+
+def _write_parquet(predictions: Any, output: Path, text: str) -> int:
+    """The predictions as a Parquet file, written whole (a temporary file renamed into place)."""
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        predictions.to_parquet(tmp, index=False)
+        os.replace(tmp, output)
+    except (OSError, ValueError) as exc:  # the predictions are not lost: printed instead
+        tmp.unlink(missing_ok=True)
+        echo(text, nl=False)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CloudautoError(f"cannot write {output} ({why}); the predictions are printed above") from None
+    echo(f"wrote the predictions to {output} (Parquet)", err=True)
     return EXIT_OK
 
 

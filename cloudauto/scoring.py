@@ -30,6 +30,8 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 RETRY_STATUS = {429, 503}
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 NPY_MAGIC = b"\x93NUMPY"
+# a cloudauto endpoint's server names itself on every answer (endpoint, job, trial, model digest, deployment)
+IDENTITY_HEADER = "X-Cloudauto-Endpoint"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -39,6 +41,11 @@ class ScoringError(CloudautoError):
     def __init__(self, message: str, status: Optional[int] = None):
         super().__init__(message)
         self.status = status
+
+
+def identity_header(identity: dict[str, Any]) -> str:
+    """The X-Cloudauto-Endpoint value for an endpoint's identity (the same text on the server and the client)."""
+    return "; ".join(f"{k}={identity.get(k)}" for k in ("name", "job", "trial", "model", "instance"))
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -271,8 +278,14 @@ class HTTPScorer:
         backoff: float = 0.2,
         headers: Optional[dict[str, str]] = None,
         binary: bool = False,
+        identity: Optional[str] = None,
+        who: str = "the endpoint",
     ):
-        """`binary`: the endpoint runs cloudauto's handler, so numeric batches may go (and come back) as npy."""
+        """`binary`: the endpoint runs cloudauto's handler, so numeric batches may go (and come back) as npy.
+
+        `identity`: the X-Cloudauto-Endpoint value every answer must carry; an answer from any
+        other server (another endpoint that took the port) is an error, never predictions.
+        """
         parsed = urlparse(url)
         self.host, self.port, self.https = parsed.hostname, parsed.port, parsed.scheme == "https"
         self.path = (parsed.path.rstrip("/") or "") + path
@@ -280,6 +293,7 @@ class HTTPScorer:
         self.max_rows, self.max_bytes, self.retries, self.backoff = max_rows, max_bytes, retries, backoff
         self.headers = headers or {}
         self.binary = binary
+        self.identity, self.who = identity, who
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -311,6 +325,12 @@ class HTTPScorer:
                 self._sleep(attempt)
                 attempt += 1
                 continue
+            if self.identity is not None and response.getheader(IDENTITY_HEADER) != self.identity:
+                said = response.getheader(IDENTITY_HEADER)
+                raise ScoringError(
+                    f"{self.host}:{self.port} answered as {said or 'a server that is no cloudauto endpoint'}, not as "
+                    f"{self.who} ({self.identity}): its server stopped and another took the port; deploy it again"
+                )
             if response.status < 300:
                 return data
             if response.status in RETRY_STATUS and attempt < self.retries:
@@ -364,6 +384,8 @@ def _message(data: bytes) -> str:
 
 __all__ = [
     "HTTPScorer",
+    "IDENTITY_HEADER",
+    "identity_header",
     "MAX_PAYLOAD",
     "ScoringError",
     "as_frame",

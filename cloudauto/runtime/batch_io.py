@@ -10,6 +10,7 @@ rows with `_row` (0..n-1) and `_file` beside the answers.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -35,6 +36,44 @@ def input_files(source: str | Path) -> list[Path]:
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise BatchError(f"{path}: batch inference reads CSV or Parquet files (or a folder of them)")
     return [path]
+
+
+def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV file's rows, `chunk_rows` at a time, each chunk read by pandas as the endpoint reads a body.
+
+    pandas alone would pad a short row with missing values and refuse the whole file for a
+    long one: here a row of another width than the header keeps its place without values,
+    and the chunk's `attrs["shape"]` ({position: reason}) says why, so that row fails alone
+    (Model.score_rows). Blank lines are skipped, as pandas skips them.
+    """
+    import csv
+    import io
+    import itertools
+
+    import pandas as pd
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next((row for row in reader if row), None)
+        if header is None:
+            return
+        width = len(header)
+        while True:
+            rows = list(itertools.islice((row for row in reader if row), chunk_rows))
+            if not rows:
+                return
+            shape = {
+                i: f"has {len(row)} field{'' if len(row) == 1 else 's'}; the header has {width}"
+                for i, row in enumerate(rows)
+                if len(row) != width
+            }
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(header)
+            writer.writerows([""] * width if i in shape else row for i, row in enumerate(rows))
+            frame = pd.read_csv(io.StringIO(text.getvalue()))
+            frame.attrs["shape"] = shape
+            yield frame
 
 
 def output_path(output: str | Path) -> Path:
@@ -117,4 +156,13 @@ class ServiceBatchJob(BatchJob):
         return read_failures(self.output)
 
 
-__all__ = ["ServiceBatchJob", "FAILURES_SUFFIX", "TABLE_SUFFIXES", "input_files", "output_path", "read_failures", "write_output"]
+__all__ = [
+    "ServiceBatchJob",
+    "FAILURES_SUFFIX",
+    "TABLE_SUFFIXES",
+    "csv_chunks",
+    "input_files",
+    "output_path",
+    "read_failures",
+    "write_output",
+]

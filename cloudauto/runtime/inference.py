@@ -95,6 +95,19 @@ class Model:
 
     # request -> frame ----------------------------------------------------------------------
     def parse(self, body: bytes, content_type: Optional[str], numbers: bool = True) -> pd.DataFrame:
+        """The request's rows, checked; the first row of a wrong shape (or with no values) is a 400 naming it."""
+        frame, shape = self.parse_rows(body, content_type)
+        if shape:
+            row, reason = min(shape.items())
+            raise BadRequest(f"row {row} {reason}")
+        return self.check(frame, numbers)
+
+    def parse_rows(self, body: bytes, content_type: Optional[str]) -> tuple[pd.DataFrame, dict[int, str]]:
+        """The body as a frame, and the rows (by position) of a wrong shape with the reason: a batch fails those alone.
+
+        A row of the wrong shape keeps its place in the frame with no values, so the rows
+        after it keep their numbers.
+        """
         import pandas as pd
 
         if not body or not body.strip():
@@ -102,15 +115,17 @@ class Model:
         kind = (content_type or CSV).split(";")[0].strip().lower()
         if kind == CSV and self.batch_header is not None and not body.startswith(self.batch_header):
             body = self.batch_header + b"\n" + body  # a batch transform's lines: the header was split off
+        shape: dict[int, str] = {}
         try:
             if kind == CSV:
+                _check_header(_csv_header(body), "header")
                 frame = self._numeric_csv(body)
                 if frame is None and len(body) <= SMALL_CSV:
                     frame = self._small_csv(body)
                 if frame is None:
-                    frame = pd.read_csv(io.BytesIO(body))
+                    frame, shape = _general_csv(body)
             elif kind == JSON:
-                frame = self._from_json(json.loads(body))
+                frame, shape = self._from_json(_json_loads(body))
             elif kind == NPY:
                 frame = self._from_npy(body)
             elif kind.startswith("image/") or kind == "application/x-image":
@@ -125,7 +140,7 @@ class Model:
             raise
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise BadRequest(f"cannot read the {kind} body: {exc}") from None
-        return self.check(frame, numbers)
+        return frame, shape
 
     def _numeric(self, names: Iterable[str]) -> bool:
         """Whether every one of these columns is a numeric feature (so the rows fit one float block)."""
@@ -166,8 +181,8 @@ class Model:
             header, *rows = csv.reader(body.decode("utf-8").splitlines())
         except (ValueError, UnicodeDecodeError):
             return None
-        if not rows or any(len(r) != len(header) for r in rows):
-            return None
+        if not rows or any(len(r) != len(header) or not any(r) for r in rows):
+            return None  # a row of the wrong shape or without values: the general path names it
         if self._numeric(header):
             try:  # one float block: AutoGluon predicts faster on it than on a column per block
                 return pd.DataFrame(np.array(rows, dtype=float), columns=header)
@@ -227,25 +242,30 @@ class Model:
             array = np.char.decode(array)
         return pd.DataFrame(array, columns=self.features)
 
-    def _from_json(self, data: Any) -> pd.DataFrame:
-        import pandas as pd
+    def _from_json(self, data: Any) -> tuple[pd.DataFrame, dict[int, str]]:
+        """Records, {columns, data}, {data}, {instances} or Azure's {input_data}; rows of another width are named."""
 
         if isinstance(data, dict):
             if "input_data" in data:  # Azure ML managed online endpoints: {"input_data": {"columns", "data"}}
                 data = data["input_data"]
-            if "data" in data and isinstance(data["data"], list) and "columns" not in data:
+            if isinstance(data, dict) and "data" in data and isinstance(data["data"], list) and "columns" not in data:
                 data = data["data"]
-            elif "instances" in data:  # SageMaker / TF-serving style
+            elif isinstance(data, dict) and "instances" in data:  # SageMaker / TF-serving style
                 data = data["instances"]
         if isinstance(data, dict) and "columns" in data and "data" in data:
-            return pd.DataFrame(data["data"], columns=data["columns"])
+            columns, rows = data["columns"], data["data"]
+            if not isinstance(columns, list) or not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+                raise BadRequest("{columns, data}: columns is a list of names and data a list of rows (lists)")
+            _check_header(columns, "columns")
+            return _rows_frame(rows, [str(c) for c in columns], f"the columns are {len(columns)}")
         if isinstance(data, list) and all(isinstance(row, dict) for row in data):
-            return pd.DataFrame.from_records(data)
+            return _records_frame(data)
         if isinstance(data, list) and all(isinstance(row, list) for row in data):
-            return pd.DataFrame(data, columns=self.features[: len(data[0])] if data else self.features)
+            return _rows_frame(data, self.features, f"the model takes {len(self.features)}")
         raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
 
-    def check(self, frame: pd.DataFrame, numbers: bool = True) -> pd.DataFrame:
+    def check(self, frame: pd.DataFrame, numbers: bool = True, empty: bool = True) -> pd.DataFrame:
+        """The model's columns in its order; with `empty`, a row without a value in any of them is a 400."""
 
         if frame.empty:
             raise BadRequest("no rows to score")
@@ -256,6 +276,9 @@ class Model:
             raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
         if list(frame.columns) != self.features:
             frame = frame[self.features]
+        blank = _empty_rows(frame) if empty else []
+        if blank:
+            raise BadRequest(f"row {blank[0]} has no values")
         if not numbers:
             return frame
         converted, bad = self.numbers(frame)
@@ -329,7 +352,9 @@ class Model:
         columns = {f"proba_{c}": proba[c].to_numpy() for c in proba.columns}
         return pd.DataFrame({"prediction": prediction.to_numpy(), **columns})
 
-    def score_rows(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
+    def score_rows(
+        self, frame: pd.DataFrame, probabilities: bool = False, shape: Optional[dict[int, str]] = None
+    ) -> pd.DataFrame:
         """Predictions for rows that have their columns, where a bad row fails alone (batch inference).
 
         One row out per row in, in order; a row that cannot be scored (a value that is no number
@@ -338,10 +363,13 @@ class Model:
         """
         import pandas as pd
 
-        failures: dict[int, str] = {}
+        if shape is None:  # a batch's CSV chunk says which rows had another width (batch_io.csv_chunks)
+            shape = frame.attrs.get("shape")
+        failures = {p: f"the row {reason}" for p, reason in (shape or {}).items()}  # of the wrong shape
         if self.kind == "tabular":
+            failures.update({p: "the row has no values" for p in _empty_rows(frame) if p not in failures})
             frame, bad = self.numbers(frame)
-            failures.update({p: f"column {c!r} takes numbers, not {v!r}" for p, (c, v) in bad.items()})
+            failures.update({p: f"column {c!r} takes numbers, not {v!r}" for p, (c, v) in bad.items() if p not in failures})
         good = [p for p in range(len(frame)) if p not in failures]
         try:
             predicted = self.predict(frame.iloc[good], probabilities) if good else pd.DataFrame({"prediction": []})
@@ -401,8 +429,9 @@ class Model:
         if self.kind == "multimodal":
             return self._handle_multimodal(body, content_type, accept)
         if self.batch_header is not None:  # a batch transform: every line gets an answer, a bad one its error
-            frame = self.parse(body, content_type, numbers=False)  # score_rows judges the numbers row by row
-            return self.render(self.score_rows(frame, probabilities or self.batch_probabilities), accept)
+            frame, shape = self.parse_rows(body, content_type)  # score_rows judges shapes and numbers row by row
+            frame = self.check(frame, numbers=False, empty=False)
+            return self.render(self.score_rows(frame, probabilities or self.batch_probabilities, shape), accept)
         return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
 
     # MultiModalPredictor: image bytes, base64 images in JSON, text rows ------------------------
@@ -434,9 +463,12 @@ class Model:
             frame = pd.DataFrame({self.images[0]: [_image_file(body, folder, 0)]})
         elif kind == JSON:
             try:
-                frame = self._from_json(json.loads(body))
+                frame, shape = self._from_json(_json_loads(body))
             except ValueError as exc:
                 raise BadRequest(f"cannot read the {JSON} body: {exc}") from None
+            if shape:
+                row, reason = min(shape.items())
+                raise BadRequest(f"row {row} {reason}")
             for column in self.images:
                 if column not in frame.columns:
                     continue
@@ -461,6 +493,128 @@ class Model:
         if missing:
             raise BadRequest(f"missing columns: {', '.join(missing)}; this model takes {takes}")
         return frame[self.features]
+
+
+# rows of the wrong shape, and bodies built to hurt -------------------------------------------
+MAX_NUMBER_DIGITS = 308  # an integer past this cannot be a float: refused, not an OverflowError
+
+
+def _fields(n: int) -> str:
+    return f"{n} field{'' if n == 1 else 's'}"
+
+
+def _check_header(names: list[Any], what: str) -> None:
+    """A column named twice would be read twice (pandas renames one, the model sees a feature too many)."""
+    seen: set[Any] = set()
+    for name in names:
+        if name in seen:
+            raise BadRequest(f"column {name!r} appears twice in the {what}; name each column once")
+        seen.add(name)
+
+
+def _csv_header(body: bytes) -> list[str]:
+    import csv
+
+    first = body.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    return next(csv.reader([first]), [])
+
+
+def _general_csv(body: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
+    """pandas' reader, with rows of another width than the header found and kept in place without values.
+
+    pandas pads a short row with missing values and refuses a long one for the whole body,
+    so the rows are counted only when one may be short (a missing value in the last column)
+    or pandas found a long one (or took every row's extra fields for an index).
+    """
+    import csv
+
+    import pandas as pd
+
+    try:
+        frame: Optional[pd.DataFrame] = pd.read_csv(io.BytesIO(body))
+        refused: Optional[Exception] = None
+    except pd.errors.ParserError as exc:
+        frame, refused = None, exc
+    # every row longer than the header makes pandas take the first columns for an index, without a word
+    implicit_index = frame is not None and not isinstance(frame.index, pd.RangeIndex)
+    if frame is not None and not implicit_index and (frame.empty or not frame.iloc[:, -1].isna().any()):
+        return frame, {}
+    rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8"))) if row]  # blank lines skipped, as pandas does
+    header, width = rows[0], len(rows[0])
+    shape = {i: f"has {_fields(len(row))}; the header has {width}" for i, row in enumerate(rows[1:]) if len(row) != width}
+    if not shape:
+        if frame is None:
+            raise ValueError(str(refused))
+        return frame, {}
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows([""] * width if i in shape else row for i, row in enumerate(rows[1:]))
+    return pd.read_csv(io.StringIO(text.getvalue())), shape
+
+
+def _json_number(text: str) -> Any:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise BadRequest(f"the number {text[:12]}... ({digits:,} digits) is too large to score")
+    return int(text) if digits <= 18 else float(text)
+
+
+def _json_loads(body: bytes) -> Any:
+    """JSON with its integers bounded and its depth failing as a 400, not a RecursionError."""
+    try:
+        return json.loads(body, parse_int=_json_number)
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply to be rows") from None
+
+
+def _nested(values: Iterable[Any]) -> bool:
+    return any(isinstance(v, (list, dict)) for v in values)
+
+
+def _rows_frame(rows: list[list[Any]], columns: list[str], takes: str) -> tuple[pd.DataFrame, dict[int, str]]:
+    import pandas as pd
+
+    width, shape = len(columns), {}
+    for i, row in enumerate(rows):
+        if not row:
+            shape[i] = "has no values"
+        elif len(row) != width:
+            shape[i] = f"has {_fields(len(row))}; {takes}"
+        elif _nested(row):
+            shape[i] = "holds a list or an object; a value is a number, text or null"
+    clean = [[None] * width if i in shape else row for i, row in enumerate(rows)] if shape else rows
+    return pd.DataFrame(clean, columns=columns), shape
+
+
+def _records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Records all with the keys of the first that has any: another set of keys is a row of another shape."""
+    import pandas as pd
+
+    first = next((i for i, r in enumerate(records) if any(v is not None for v in r.values())), None)
+    keys = list(records[first]) if first is not None else []
+    known, shape = set(keys), {}
+    for i, record in enumerate(records):
+        if not any(v is not None for v in record.values()):
+            shape[i] = "has no values"
+            continue
+        missing = [k for k in keys if k not in record]
+        extra = [k for k in record if k not in known]
+        if missing:
+            shape[i] = f"has no {', '.join(map(repr, missing))}, which row {first} has"
+        elif extra:
+            shape[i] = f"has {', '.join(map(repr, extra))}, which row {first} has not"
+        elif _nested(record.values()):
+            shape[i] = "holds a list or an object; a value is a number, text or null"
+    clean = [dict.fromkeys(keys) if i in shape else r for i, r in enumerate(records)] if shape else records
+    return pd.DataFrame.from_records(clean, columns=keys or None), shape
+
+
+def _empty_rows(frame: pd.DataFrame) -> list[int]:
+    """The positions of rows with no value in any column."""
+    if frame.shape[1] == 0 or frame.empty:
+        return []
+    return frame.isna().all(axis=1).to_numpy().nonzero()[0].tolist()
 
 
 def _image_file(data: bytes, folder: Path, row: int) -> str:

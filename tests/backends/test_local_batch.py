@@ -166,3 +166,25 @@ def test_the_cli_prints_failed_rows_and_exits_4_and_refuses_options_of_other_bac
     ):
         refused = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), *args])
         assert refused.exit_code == 64 and message in refused.output, refused.output
+
+
+def test_short_long_and_empty_rows_fail_alone(iris_job, tmp_path):
+    """As a non-number does: the row keeps its place with its reason, the others are scored."""
+    job, _ = iris_job
+    good = rows(6)
+    lines = good.to_csv(index=False).splitlines()
+    lines[2] = "14.1,2"  # row 1: short
+    lines[4] = ",,,"  # row 3: no values
+    lines[5] = lines[5] + ",9"  # row 4: long
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    batch = job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=4)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    assert [(f.row, f.reason) for f in batch.failures()] == [
+        (1, "the row has 2 fields; the header has 4"),
+        (3, "the row has no values"),
+        (4, "the row has 5 fields; the header has 4"),
+    ]
+    result = batch.result()
+    assert result["prediction"].isna().tolist() == [False, True, False, True, True, False]
+    kept = [0, 2, 5]
+    assert result["prediction"].iloc[kept].tolist() == in_process(job, good.iloc[kept])["prediction"].tolist()

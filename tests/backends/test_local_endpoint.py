@@ -373,3 +373,237 @@ def test_cli_deploy_a_chosen_trial_score_probabilities_and_names_that_are_slugs(
         bad = subprocess.run([exe, "deploy", job.id, *args], capture_output=True, text=True, env=env)
         assert bad.returncode != 0 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     assert not (root / "home" / "escaped.json").exists() and endpoints_dir() == folder
+
+
+def _cloudauto(*args: str, env: dict | None = None):
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("cloudauto"))
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=env)
+
+
+def test_the_server_says_who_it_is_on_ping_and_every_answer(deployed):
+    from cloudauto.scoring import IDENTITY_HEADER, identity_header
+
+    job, endpoint, _, _ = deployed
+    status, body = request(endpoint.url, "GET", "/ping")
+    said = json.loads(body)["endpoint"]
+    assert said == endpoint.record.identity()
+    assert (said["name"], said["job"], said["trial"]) == ("iris-test", job.id, job.best_trial().number)
+    assert len(said["model"]) == 16 and said["instance"]
+    parsed = urlparse(endpoint.url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    conn.request("POST", "/invocations", body=b"x", headers={"Content-Type": "text/plain"})
+    refused = conn.getresponse()
+    assert refused.status == 415 and refused.getheader(IDENTITY_HEADER) == identity_header(said)  # refusals too
+
+
+def test_a_second_deploy_on_a_busy_port_is_refused_naming_the_port_and_leaves_nothing(deployed, monkeypatch):
+    from cloudauto_local import endpoint as local_endpoint
+    from cloudauto_local.paths import endpoints_dir
+
+    job, endpoint, _, root = deployed
+    port = urlparse(endpoint.url).port
+    made = _cloudauto("deploy", job.id, "--name", "iris-busy", "--port", str(port))
+    assert made.returncode == 5, made.stderr
+    assert f"port {port} on 127.0.0.1 is taken by endpoint 'iris-test'" in made.stderr and "Traceback" not in made.stderr
+    assert not list(endpoints_dir().glob("iris-busy*"))
+    listed = _cloudauto("endpoints", "--format", "json")
+    assert "iris-busy" not in listed.stdout
+    # the port taken between the check and the server's start: the server's own failure is the error
+    monkeypatch.setattr(local_endpoint, "_port_taken", lambda host, port: None)
+    with pytest.raises(
+        local_endpoint.EndpointError,
+        match=f"port {port} on 127.0.0.1 is taken by endpoint 'iris-test' of job {job.id} \\(address already in use\\)",
+    ):
+        job.deploy(name="iris-busy", port=port)
+    assert not list(endpoints_dir().glob("iris-busy*"))
+    scored = _cloudauto("score", "iris-test", str(root / "iris" / "test.csv"))
+    assert scored.returncode == 0 and len(scored.stdout.splitlines()) == 31
+
+
+def test_the_client_refuses_answers_from_another_endpoints_server(deployed):
+    """A record whose server died and whose port another endpoint took: an error naming both, never predictions."""
+    from dataclasses import asdict, replace
+
+    from cloudauto_local.endpoint import EndpointError, _write_private, attach
+    from cloudauto_local.paths import endpoints_dir
+
+    job, endpoint, _, root = deployed
+    gone = replace(endpoint.record, name="iris-gone", instance="0123456789ab")
+    _write_private(endpoints_dir() / "iris-gone.json", json.dumps(asdict(gone)))
+    try:
+        rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+        with pytest.raises(
+            EndpointError, match=f"{endpoint.url} is served by endpoint 'iris-test' .* not by endpoint 'iris-gone'"
+        ):
+            attach("iris-gone").score(rows)
+        with pytest.raises(ScoringError, match="answered as name=iris-test.*not as endpoint 'iris-gone'"):
+            attach("iris-gone")._scorer.score(rows)  # past the check on connect: every answer is checked too
+        listed = {e["name"]: e["status"] for e in json.loads(_cloudauto("endpoints", "--format", "json").stdout)}
+        assert listed["iris-gone"] == "stopped" and listed["iris-test"] == "serving"
+        scored = _cloudauto("score", "iris-gone", str(root / "iris" / "test.csv"))
+        assert scored.returncode == 5 and "is served by endpoint 'iris-test'" in scored.stderr and not scored.stdout
+    finally:
+        (endpoints_dir() / "iris-gone.json").unlink()
+
+
+def test_the_endpoint_key_is_kept_as_a_hash(deployed, monkeypatch):
+    from cloudauto_local.endpoint import EndpointError, attach, key_matches
+    from cloudauto_local.paths import endpoints_dir
+
+    _, _, secured, root = deployed
+    record = endpoints_dir() / "iris-secured.json"
+    for path in endpoints_dir().iterdir():
+        assert b"s3cret" not in path.read_bytes(), path
+    stored = json.loads(record.read_text())["key_hash"]
+    assert stored.startswith("scrypt$") and key_matches("s3cret", stored) and not key_matches("s3cre", stored)
+    assert record.stat().st_mode & 0o777 == 0o600
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(3)
+    monkeypatch.delenv("CLOUDAUTO_ENDPOINT_KEY", raising=False)
+    with pytest.raises(EndpointError, match="takes a bearer key: set CLOUDAUTO_ENDPOINT_KEY"):
+        attach("iris-secured").score(rows)
+    monkeypatch.setenv("CLOUDAUTO_ENDPOINT_KEY", "wrong")
+    with pytest.raises(EndpointError, match="CLOUDAUTO_ENDPOINT_KEY is not the key endpoint 'iris-secured' was deployed with"):
+        attach("iris-secured").score(rows)
+    monkeypatch.setenv("CLOUDAUTO_ENDPOINT_KEY", "s3cret")
+    assert len(attach("iris-secured").score(rows)) == 3
+    scored = _cloudauto("score", "iris-secured", str(root / "iris" / "test.csv"))
+    assert scored.returncode == 0 and len(scored.stdout.splitlines()) == 31, scored.stderr
+
+
+def chunked_post(url: str, total: int, key: str | None = None, piece: int = 1 << 20) -> int:
+    """POST `total` bytes of CSV-looking text as a chunked body; the status the server answered (0: none)."""
+    import socket
+
+    parsed = urlparse(url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=60)
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    sock.sendall(
+        f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n{auth}Transfer-Encoding: chunked\r\n\r\n".encode()
+    )
+    block = b"%x\r\n" % piece + b"1" * piece + b"\r\n"
+    answer = bytearray()
+
+    def read() -> None:
+        while b"\r\n" not in answer:
+            got = sock.recv(65536)
+            if not got:
+                return
+            answer.extend(got)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    sent = 0
+    try:
+        while sent < total and reader.is_alive():
+            sock.sendall(block)
+            sent += piece
+        sock.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass  # the server stopped reading and closed: its answer came first
+    reader.join(60)
+    sock.close()
+    line = bytes(answer).split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) > 1 else 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(deployed):
+    """200 MB chunked: a 413 once the limit is passed, and the server's peak memory moves by less than the body."""
+    job, _, _, root = deployed
+    served = job.deploy(name="iris-chunked", key="k3y")
+    try:
+        before = peak_rss_mb(served.record.pid)
+        assert chunked_post(served.url, 200 << 20, key="k3y") == 413
+        assert peak_rss_mb(served.record.pid) - before < 64, (before, peak_rss_mb(served.record.pid))
+        assert chunked_post(served.url, 200 << 20) == 401  # without the key: refused before the body is read
+        rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+        small = rows.to_csv(index=False).encode()
+        status, body = request(
+            served.url, "POST", "/invocations", small, {"Content-Type": "text/csv", "Authorization": "Bearer k3y"}
+        )
+        assert status == 200 and len(json.loads(body)) == 30  # a body under the limit is read whole
+    finally:
+        served.delete()
+
+
+def test_hostile_bodies_among_valid_traffic_get_no_5xx(deployed):
+    """Deep JSON, integers past a float, a duplicated column, short and empty rows, mixed with good requests."""
+    _, endpoint, _, root = deployed
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    columns = list(rows.columns)
+    header = ",".join(columns).encode()
+    good = rows.head(5).to_csv(index=False).encode()
+    csv_type, json_type = {"Content-Type": "text/csv"}, {"Content-Type": "application/json"}
+    hostile = [
+        (b"[" * 100_000 + b"]" * 100_000, json_type, "/invocations"),
+        (
+            b'{"input_data": {"columns": '
+            + json.dumps(columns).encode()
+            + b', "data": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}}",
+            json_type,
+            "/score",
+        ),
+        (json.dumps({"data": [[10**400, 1, 1, 1]]}).encode(), json_type, "/invocations"),
+        (json.dumps([dict(zip(columns, [10**400, 1, 1, 1], strict=True))]).encode(), json_type, "/invocations"),
+        (header + b"," + columns[0].encode() + b"\n1,2,3,4,5\n", csv_type, "/invocations"),
+        (header + b"\n14.1,2\n", csv_type, "/invocations"),
+        (header + b"\n,,,\n", csv_type, "/invocations"),
+        (header + b"\n1,2,3,4,5\n", csv_type, "/invocations"),
+        (json.dumps({"input_data": {"columns": columns, "data": [[14.1, 2]]}}).encode(), json_type, "/score"),
+        (b'{"data": [[1, 2, 3, [4]]]}', json_type, "/invocations"),
+    ]
+    traffic = [(good, csv_type, "/invocations", True)] * 200 + [(b, h, p, False) for b, h, p in hostile] * 10
+    import random
+
+    random.Random(7).shuffle(traffic)
+
+    def one(item) -> tuple[int, bool, bytes]:
+        body, headers, path, valid = item
+        status, answer = request(endpoint.url, "POST", path, body, headers)
+        return status, valid, answer
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, traffic))
+    assert not [(s, a[:200]) for s, _, a in results if s >= 500]
+    assert all(s == 200 for s, valid, _ in results if valid)
+    assert not [(s, a[:200]) for s, valid, a in results if not valid and not 400 <= s < 500]
+
+
+def test_a_port_freed_by_a_deleted_endpoint_serves_again(deployed):
+    """Its closed connections wait out TIME_WAIT on the port: that is no reason to refuse it."""
+    job, _, _, root = deployed
+    first = job.deploy(name="iris-port-a")
+    port = urlparse(first.url).port
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"])
+    assert len(first.score(rows)) == 30
+    first.delete()
+    second = job.deploy(name="iris-port-b", port=port)
+    try:
+        assert second.url == first.url and len(second.score(rows)) == 30
+    finally:
+        second.delete()
+
+
+def test_cli_score_writes_parquet_for_a_parquet_output(deployed, tmp_path):
+    _, _, _, root = deployed
+    test_csv = str(root / "iris" / "test.csv")
+    as_csv = _cloudauto("score", "iris-test", test_csv, "--probabilities", "-o", str(tmp_path / "p.csv"))
+    as_parquet = _cloudauto("score", "iris-test", test_csv, "--probabilities", "-o", str(tmp_path / "p.parquet"))
+    assert as_csv.returncode == 0 and as_parquet.returncode == 0, as_parquet.stderr
+    assert (tmp_path / "p.parquet").read_bytes()[:4] == b"PAR1"
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(written.columns) == ["prediction", "proba_0", "proba_1", "proba_2"] and len(written) == 30
+    pd.testing.assert_frame_equal(written, pd.read_csv(tmp_path / "p.csv"), check_exact=False, check_dtype=False)
+    assert not list(tmp_path.glob(".*.tmp"))
+    helped = _cloudauto("score", "--help")
+    assert "probability too (proba_<class> columns beside the label)" in " ".join(helped.stdout.split())

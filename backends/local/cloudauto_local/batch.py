@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
-from cloudauto.runtime.batch_io import FAILURES_SUFFIX, input_files, output_path, read_failures, write_output
+from cloudauto.runtime.batch_io import FAILURES_SUFFIX, csv_chunks, input_files, output_path, read_failures, write_output
 
 from .paths import PRIVATE_UMASK, home, private
 
@@ -96,13 +96,13 @@ def plan_for(
 
 def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
     """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time."""
-    import pandas as pd
 
     first = 0
     for name in files:
         if name.lower().endswith(".csv"):
             # every column as read by the endpoint's parser: numbers stay numbers, text stays text
-            pieces: Iterator[pd.DataFrame] = pd.read_csv(name, chunksize=chunk_rows)
+            # a row of another width than the header fails alone (its reason in frame.attrs)
+            pieces: Iterator[pd.DataFrame] = csv_chunks(name, chunk_rows)
         else:
             import pyarrow.parquet as pq
 

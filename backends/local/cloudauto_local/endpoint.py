@@ -21,13 +21,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
-from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer
+from cloudauto.scoring import IDENTITY_HEADER, MAX_PAYLOAD, HTTPScorer, identity_header
 from cloudauto.spec.errors import CloudautoError
 
 from .paths import PRIVATE_UMASK, endpoints_dir, private
@@ -37,8 +38,20 @@ from .paths import PRIVATE_UMASK, endpoints_dir, private
 INLINE_BYTES, INLINE_SECONDS = 64 * 1024, 0.05
 
 
-def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MAX_PAYLOAD, workers: int = 1):
-    """One worker: the model in this process. More: copies in a ModelPool, each request to a free one."""
+def create_app(
+    model_dir: str,
+    *,
+    key: Optional[str] = None,
+    max_bytes: int = MAX_PAYLOAD,
+    workers: int = 1,
+    identity: Optional[dict[str, Any]] = None,
+):
+    """One worker: the model in this process. More: copies in a ModelPool, each request to a free one.
+
+    `identity` (endpoint name, job, trial, instance) is what /ping and the X-Cloudauto-Endpoint
+    header of every answer say, with the digest of the model folder as loaded: a client (and
+    `deploy`, waiting) knows it reached this server and not another one on the port.
+    """
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -78,6 +91,9 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
         pool = ModelPool(model_dir, workers)
         kind, features, handle, stop = pool.kind, pool.features, pool.handle, pool.shutdown
 
+    me = {**(identity or {}), "model": model_digest(model_dir)}
+    header = identity_header(me)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -95,10 +111,14 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise BadRequest(f"the body is {int(length):,} bytes; the limit is {max_bytes:,}", status=413)
-        body = await request.body()
-        if len(body) > max_bytes:
-            raise BadRequest(f"the body is over {max_bytes:,} bytes", status=413)
-        return body
+        # read as it streams (a chunked body has no length): past the limit, stop reading and refuse
+        parts, size = [], 0
+        async for part in request.stream():
+            size += len(part)
+            if size > max_bytes:
+                raise BadRequest(f"the body is over {max_bytes:,} bytes, the limit", status=413)
+            parts.append(part)
+        return b"".join(parts)
 
     async def answer(request: Request, content_type: Optional[str], accept: Optional[str]) -> Response:
         try:
@@ -116,7 +136,7 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
         return Response(data, media_type=media_type, headers={"Server-Timing": timing})
 
     async def ping(request: Request) -> Response:
-        return JSONResponse({"status": "healthy", "kind": kind, "features": features, "workers": workers})
+        return JSONResponse({"status": "healthy", "kind": kind, "features": features, "workers": workers, "endpoint": me})
 
     async def invocations(request: Request) -> Response:
         return await answer(request, request.headers.get("content-type"), request.headers.get("accept"))
@@ -124,7 +144,7 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
     async def score(request: Request) -> Response:  # Azure ML's contract: JSON in, JSON out
         return await answer(request, JSON, JSON)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
@@ -132,6 +152,39 @@ def create_app(model_dir: str, *, key: Optional[str] = None, max_bytes: int = MA
         ],
         lifespan=lifespan,
     )
+    return _with_header(app, IDENTITY_HEADER.lower().encode(), header.encode())
+
+
+def _with_header(app: Any, name: bytes, value: bytes) -> Any:
+    """The ASGI app with one more header on every answer (refusals and 404s too)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+            await send(message)
+
+        return await app(scope, receive, send_with)
+
+    return wrapped
+
+
+def model_digest(model_dir: str | Path) -> str:
+    """sha256 over the model folder's files (their paths and bytes): which model a server loaded."""
+    import hashlib
+
+    root = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 # ---- lifecycle: a detached server per endpoint, recorded on disk ---------------------------
@@ -157,12 +210,61 @@ class EndpointRecord:
     model_dir: str
     job_id: str
     trial: int
-    key: Optional[str] = None
+    key_hash: Optional[str] = None  # deploy --key: a salted scrypt hash, never the key (key_hash())
     container: Optional[str] = None  # docker mode: the serving container
     workers: int = 1
     created: float = 0.0
     expires: Optional[float] = None  # deploy --ttl: the watcher stops the server then
     spec: Optional[str] = None
+    instance: Optional[str] = None  # this deployment's id, which its server says on /ping and every answer
+    model: Optional[str] = None  # the digest of the model folder it serves (model_digest)
+
+    def identity(self) -> dict[str, Any]:
+        """What this endpoint's server says it is (/ping's `endpoint`, the X-Cloudauto-Endpoint header)."""
+        return {"name": self.name, "job": self.job_id, "trial": self.trial, "instance": self.instance, "model": self.model}
+
+    @classmethod
+    def load(cls, path: Path) -> EndpointRecord:
+        """A record as written; one written before keys were hashed has its key hashed on read (and rewritten)."""
+        data = json.loads(path.read_text())
+        known = {f for f in cls.__dataclass_fields__}
+        plain = data.pop("key", None)
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        if plain:
+            record.key_hash = key_hash(plain)
+            _write_private(path, json.dumps(asdict(record), indent=2))
+        return record
+
+
+def key_hash(key: str, salt: Optional[bytes] = None) -> str:
+    """A salted scrypt hash of an endpoint key, as the record keeps it: `scrypt$n$r$p$salt$hash` (hex)."""
+    import hashlib
+
+    salt = os.urandom(16) if salt is None else salt
+    n, r, p = 2**14, 8, 1
+    hashed = hashlib.scrypt(key.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${hashed.hex()}"
+
+
+def key_matches(key: str, stored: str) -> bool:
+    """Whether `key` is the one `stored` (key_hash) was made from; compared in constant time."""
+    import hashlib
+
+    try:
+        _, n, r, p, salt, hashed = stored.split("$")
+        given = hashlib.scrypt(key.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    except ValueError:
+        return False
+    return hmac.compare_digest(given.hex(), hashed)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Written whole (a temporary file renamed into place), readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def _removed_path(name: str) -> Path:
@@ -180,10 +282,14 @@ def _removed_error(name: str, removed: dict[str, Any]) -> EndpointError:
 class LocalEndpoint(Endpoint):
     backend = "local"
 
-    def __init__(self, record: EndpointRecord):
+    def __init__(self, record: EndpointRecord, key: Optional[str] = None):
+        """`key`: the bearer key (deploy hands over the one it was given; otherwise CLOUDAUTO_ENDPOINT_KEY)."""
         self.record = record
         self.name, self.url = record.name, record.url
-        self._scorer = HTTPScorer(record.url, key=record.key, binary=True)  # our handler takes npy
+        self._key = key if key is not None else os.environ.get(KEY_ENV) or None
+        expected = identity_header(record.identity()) if record.instance else None
+        # our handler takes npy; every answer must come from this deployment's server
+        self._scorer = HTTPScorer(record.url, key=self._key, binary=True, identity=expected, who=f"endpoint '{record.name}'")
         self._kind: Optional[str] = None
 
     def score(self, data: Any, *, probabilities: bool = False, concurrency: Optional[int] = None):
@@ -195,6 +301,7 @@ class LocalEndpoint(Endpoint):
         from cloudauto.scoring import image_paths
 
         self._check_serving()
+        self._check_key()
         kind = self.kind()
         images = image_paths(data) if kind == "multimodal" else None
         if images is not None:  # one or many image files, or a folder of them: the class and each probability per image
@@ -203,13 +310,42 @@ class LocalEndpoint(Endpoint):
         return self._scorer.score(data, probabilities=probabilities, whole=kind == "timeseries", concurrency=concurrency)
 
     def kind(self) -> str:
-        """What the served model is (from /ping, asked once)."""
+        """What the served model is (from /ping, asked once, where the server also says it is this endpoint)."""
         if self._kind is None:
-            import urllib.request
-
-            with urllib.request.urlopen(self.url + "/ping", timeout=10) as response:
-                self._kind = json.loads(response.read()).get("kind", "tabular")
+            ping = _ping(self.url)
+            if ping is None:
+                raise EndpointError(
+                    f"endpoint '{self.name}' does not answer at {self.url} (its server stopped); "
+                    f"deploy job {self.record.job_id} again to serve it"
+                )
+            self._check_identity(ping.get("endpoint"))
+            self._kind = ping.get("kind", "tabular")
         return self._kind
+
+    def _check_identity(self, said: Optional[dict[str, Any]]) -> None:
+        """The server on this endpoint's port is this deployment's, not another endpoint's or another program."""
+        if not self.record.instance or said == self.record.identity():
+            return
+        other = (
+            f"endpoint '{said.get('name')}' (job {said.get('job')}, trial {said.get('trial')}, model {said.get('model')})"
+            if isinstance(said, dict) and said.get("name")
+            else "a server that does not say it is a cloudauto endpoint"
+        )
+        raise EndpointError(
+            f"{self.url} is served by {other}, not by endpoint '{self.name}' (job {self.record.job_id}, "
+            f"trial {self.record.trial}, model {self.record.model}): its server stopped and another took the port; "
+            f"deploy job {self.record.job_id} again"
+        )
+
+    def _check_key(self) -> None:
+        if self.record.key_hash is None:
+            return
+        if self._key is None:
+            raise EndpointError(
+                f"endpoint '{self.name}' takes a bearer key: set {KEY_ENV} to the key it was deployed with (deploy --key)"
+            )
+        if not key_matches(self._key, self.record.key_hash):
+            raise EndpointError(f"{KEY_ENV} is not the key endpoint '{self.name}' was deployed with")
 
     def _check_serving(self) -> None:
         """A removed or expired endpoint says so, instead of a connection error."""
@@ -263,6 +399,9 @@ class EndpointError(CloudautoError):
     exit_code = 5
 
 
+KEY_ENV = "CLOUDAUTO_ENDPOINT_KEY"
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -280,14 +419,49 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def _ping(url: str) -> Optional[dict[str, Any]]:
+    """/ping's answer, or None when nothing healthy answers."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url + "/ping", timeout=2) as response:
-            return response.status == 200
-    except OSError:
+            answer = json.loads(response.read()) if response.status == 200 else None
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else {}
+
+
+def _healthy(url: str) -> bool:
+    """Whether any healthy server answers /ping at `url` (_serves says whether it is the endpoint's own)."""
+    return _ping(url) is not None
+
+
+def _serves(record: EndpointRecord) -> bool:
+    """Whether this deployment's own server answers at its URL (not whatever took its port since)."""
+    ping = _ping(record.url)
+    if ping is None:
         return False
+    return not record.instance or ping.get("endpoint") == record.identity()
+
+
+def _port_taken(host: str, port: int) -> Optional[str]:
+    """Why `port` cannot be served on (in use, not allowed), or None when it is free now."""
+    with socket.socket() as sock:
+        # as the server binds: connections of a stopped server waiting out TIME_WAIT do not hold the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _holder(url: str) -> str:
+    """Who serves at `url`: a cloudauto endpoint by its name, or another program."""
+    said = (_ping(url) or {}).get("endpoint")
+    if isinstance(said, dict) and said.get("name"):
+        return f" by endpoint '{said['name']}' of job {said.get('job')}"
+    return ""
 
 
 def start(
@@ -311,17 +485,32 @@ def start(
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / f"{name}.json"
     if record_path.exists():
-        existing = EndpointRecord(**json.loads(record_path.read_text()))
-        if _healthy(existing.url):
+        existing = EndpointRecord.load(record_path)
+        if _serves(existing):
             raise EndpointError(f"endpoint '{name}' already serves at {existing.url}; delete it first or pick another name")
+    if port is not None:
+        taken = _port_taken(host, port)
+        if taken:
+            raise EndpointError(
+                f"port {port} on {host} is taken{_holder(f'http://{host}:{port}')} ({taken}); "
+                "pick another --port, or leave --port out for a free one"
+            )
     port = port or _free_port()
     url = f"http://{host}:{port}"
-    log = open(folder / f"{name}.log", "ab")  # noqa: SIM115 - handed to the server process
-    env = {**os.environ, "CLOUDAUTO_ENDPOINT_KEY": key or ""}
+    instance = uuid.uuid4().hex[:12]
+    record = EndpointRecord(
+        name, url, 0, model_dir, job_id, trial, key_hash(key) if key else None, workers=workers, spec=spec, instance=instance
+    )
+    record.model = model_digest(model_dir)
+    log_path = folder / f"{name}.log"
+    had_log = log_path.exists()
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the server process
+    env = {**os.environ, KEY_ENV: key or ""}
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir),
             *("--host", host, "--port", str(port), "--workers", str(workers)),
+            *("--name", name, "--job", job_id, "--trial", str(trial), "--instance", instance),
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -330,16 +519,29 @@ def start(
         start_new_session=True,
     )
     log.close()
+    record.pid = proc.pid
+
+    def failed(message: str) -> EndpointError:
+        if not had_log and not record_path.exists():  # nothing of a deployment that never served is left
+            log_path.unlink(missing_ok=True)
+        return EndpointError(message)
+
     deadline = time.monotonic() + timeout
-    while not _healthy(url):
+    while not _serves(record):  # this deployment's own server: not whatever else answers on the port
         if proc.poll() is not None:
-            tail = (folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise EndpointError(f"the endpoint server exited with code {proc.returncode}: {' | '.join(tail)}")
+            lines = log_path.read_text(errors="replace").strip().splitlines()
+            if any("address already in use" in line.lower() for line in lines[-20:]):
+                raise failed(
+                    f"port {port} on {host} is taken{_holder(url)} (address already in use): the endpoint server "
+                    "could not start; pick another --port, or leave --port out for a free one"
+                )
+            raise failed(f"the endpoint server exited with code {proc.returncode}: {' | '.join(lines[-5:])}")
         if time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
-            raise EndpointError(f"the endpoint did not answer /ping within {timeout:g}s")
+            proc.wait()
+            raise failed(f"endpoint '{name}' did not answer /ping at {url} within {timeout:g}s; its server was stopped")
         time.sleep(0.2)
-    return _record(EndpointRecord(name, url, proc.pid, model_dir, job_id, trial, key, workers=workers, spec=spec), ttl)
+    return _record(record, ttl, key)
 
 
 def start_container(
@@ -363,7 +565,7 @@ def start_container(
     folder = endpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / f"{name}.json"
-    if record_path.exists() and _healthy(EndpointRecord(**json.loads(record_path.read_text())).url):
+    if record_path.exists() and _serves(EndpointRecord.load(record_path)):
         raise EndpointError(f"endpoint '{name}' already serves; delete it first or pick another name")
     client = docker_client()
     ensure_image(client, image)
@@ -379,7 +581,7 @@ def start_container(
     except docker.errors.DockerException as exc:
         raise EndpointError(f"the Docker engine would not start the serving container: {exc}") from None
     deadline = time.monotonic() + timeout
-    while not _healthy(url):
+    while _ping(url) is None:
         container.reload()
         if container.status in ("exited", "dead"):
             tail = container.logs(tail=8).decode(errors="replace").strip().replace("\n", " | ")
@@ -396,9 +598,7 @@ def _records() -> list[EndpointRecord]:
     folder = endpoints_dir()
     if not folder.is_dir():
         return []
-    return [
-        EndpointRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json")) if not p.name.endswith(".removed.json")
-    ]
+    return [EndpointRecord.load(p) for p in sorted(folder.glob("*.json")) if not p.name.endswith(".removed.json")]
 
 
 def attach(name: str) -> LocalEndpoint:
@@ -408,7 +608,7 @@ def attach(name: str) -> LocalEndpoint:
             raise _removed_error(name, json.loads(_removed_path(name).read_text()))
         known = [r.name for r in _records()]
         raise EndpointError(f"no local endpoint '{name}'" + (f"; there are: {', '.join(known)}" if known else ""))
-    return LocalEndpoint(EndpointRecord(**json.loads(path.read_text())))
+    return LocalEndpoint(EndpointRecord.load(path))
 
 
 def list_endpoints() -> list[Any]:
@@ -417,7 +617,7 @@ def list_endpoints() -> list[Any]:
 
     found = []
     for record in _records():
-        serving = _healthy(record.url)
+        serving = _serves(record)
         expired = record.expires is not None and record.expires <= time.time()
         status = "serving" if serving else "expired" if expired else "stopped"
         found.append(
@@ -437,7 +637,7 @@ def list_endpoints() -> list[Any]:
     return found
 
 
-def _record(record: EndpointRecord, ttl: Optional[float]) -> LocalEndpoint:
+def _record(record: EndpointRecord, ttl: Optional[float], key: Optional[str] = None) -> LocalEndpoint:
     """Write the record; with a ttl, a detached watcher stops the endpoint when it expires."""
     if ttl is not None and ttl <= 0:
         LocalEndpoint(record).stop()
@@ -445,7 +645,7 @@ def _record(record: EndpointRecord, ttl: Optional[float]) -> LocalEndpoint:
     record.created = time.time()
     record.expires = None if ttl is None else record.created + ttl
     folder = endpoints_dir()
-    (folder / f"{record.name}.json").write_text(json.dumps(asdict(record), indent=2))
+    _write_private(folder / f"{record.name}.json", json.dumps(asdict(record), indent=2))
     _removed_path(record.name).unlink(missing_ok=True)
     if ttl is not None:
         subprocess.Popen(
@@ -455,7 +655,7 @@ def _record(record: EndpointRecord, ttl: Optional[float]) -> LocalEndpoint:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return LocalEndpoint(record)
+    return LocalEndpoint(record, key)
 
 
 def _watch(name: str, created: float) -> None:
@@ -464,7 +664,7 @@ def _watch(name: str, created: float) -> None:
     while True:
         if not path.is_file():
             return
-        record = EndpointRecord(**json.loads(path.read_text()))
+        record = EndpointRecord.load(path)
         if record.created != created or record.expires is None:
             return
         left = record.expires - time.time()
@@ -487,13 +687,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--name", help="What /ping says this server is: the endpoint's name ...")
+    parser.add_argument("--job", help="... the job ...")
+    parser.add_argument("--trial", type=int, help="... the trial ...")
+    parser.add_argument("--instance", help="... and this deployment's id (deploy waits for exactly it).")
     args = parser.parse_args()
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     import uvicorn
 
-    key = os.environ.get("CLOUDAUTO_ENDPOINT_KEY") or None  # not on the command line, where ps shows it
-    app = create_app(args.model, key=key, max_bytes=args.max_bytes, workers=args.workers)
+    key = os.environ.pop(KEY_ENV, None) or None  # not on the command line, where ps shows it
+    identity = {"name": args.name, "job": args.job, "trial": args.trial, "instance": args.instance}
+    app = create_app(args.model, key=key, max_bytes=args.max_bytes, workers=args.workers, identity=identity)
     # keep-alive well past the client's idle gaps (SageMaker asks containers for over 60 s)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=75)
 
