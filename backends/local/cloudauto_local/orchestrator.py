@@ -254,7 +254,12 @@ class Orchestrator:
             stopped = worker.stop_reason is not None
             status = TrialStatus.TERMINATED if stopped else TrialStatus.COMPLETED
             self.store.finish_trial(
-                number, status, objective=objective, metrics=message.get("metrics"), reason=worker.stop_reason
+                number,
+                status,
+                objective=objective,
+                metrics=message.get("metrics"),
+                reason=worker.stop_reason,
+                error=message.get("test_error"),  # a test set that could not be scored, beside the kept model
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
