@@ -5,6 +5,7 @@ Works on any backend's handle (it only reads `trials()`); matplotlib loads here 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,19 +18,34 @@ if TYPE_CHECKING:  # pragma: no cover
 FAILED_STATES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT)
 
 
-def last_line(error: str) -> str:
-    """The line of an error that says what went wrong: its last, in a log tail ('log ends: a | b') too."""
-    text = error.strip().replace("log ends: ", "\n")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b")
+
+
+def headline(error: str) -> str:
+    """The line of an error that says what went wrong.
+
+    A message's first line (AutoGluon's multi-line errors end in lists, e.g. of valid metric
+    names); in a traceback or a log tail ('log ends: a | b'), its last exception line.
+    """
+    text = error.strip()
+    if "log ends: " not in text and "Traceback (most recent call last)" not in text:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return first or text
+    text = text.replace("log ends: ", "\n")
     lines = [part.strip() for line in text.splitlines() for part in line.split(" | ") if part.strip()]
-    return lines[-1] if lines else error.strip()
+    raised = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return raised[-1] if raised else lines[-1] if lines else text
+
+
+last_line = headline  # the name it had before
 
 
 def failure_groups(trials: Iterable[Trial]) -> list[str]:
-    """One line per distinct error: how many trials, which, and the error's last line."""
+    """One line per distinct error: how many trials, which, and the error's headline."""
     groups: dict[str, list[int]] = {}
     for trial in trials:
         if trial.status in FAILED_STATES and trial.error:
-            groups.setdefault(last_line(trial.error), []).append(trial.number)
+            groups.setdefault(headline(trial.error), []).append(trial.number)
     lines = []
     for error, numbers in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
         which = ", ".join(map(str, numbers[:20])) + (" ..." if len(numbers) > 20 else "")
@@ -171,4 +187,4 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     return out
 
 
-__all__ = ["board_lines", "curve_groups", "failure_groups", "last_line", "leaderboard_text", "sweep_png"]
+__all__ = ["board_lines", "curve_groups", "failure_groups", "headline", "last_line", "leaderboard_text", "sweep_png"]

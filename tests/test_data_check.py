@@ -85,3 +85,106 @@ def test_submit_refuses_at_the_spec_line_and_starts_nothing(tmp_path, monkeypatc
 def test_remote_data_is_left_to_the_service(tmp_path):
     path = write(tmp_path, "x\n", train="s3://bucket/train.csv")
     assert issues(path) == []
+
+
+def test_a_test_or_validation_file_missing_a_feature_is_refused_naming_file_and_column(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    path = write(tmp_path, "age,size,diagnosis\n1,3,a\n2,4,b\n3,5,a\n")
+    (tmp_path / "test.csv").write_text("age,diagnosis\n1,a\n2,b\n")
+    (tmp_path / "valid.csv").write_text("size,diagnosis\n1,a\n2,b\n")
+    path.write_text(path.read_text().replace("  label:", "  validation: valid.csv\n  test: test.csv\n  label:"))
+    found = issues(path)
+    assert any(f.startswith("data.test: test.csv lacks the feature column 'size' of train.csv") for f in found), found
+    assert any(f.startswith("data.validation: valid.csv lacks the feature column 'age' of train.csv") for f in found), found
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 1, result.output
+    assert f"{path}:6:9: error: data.test: test.csv lacks the feature column 'size'" in result.output
+    assert f"{path}:5:15: error: data.validation: valid.csv lacks the feature column 'age'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "home" / "runs").exists()  # no job was written
+    (tmp_path / "test.csv").write_text("size,age,diagnosis,extra\n1,2,a,x\n")  # order and extra columns do not matter
+    (tmp_path / "valid.csv").write_text("age,size,diagnosis\n1,2,a\n")
+    assert issues(path) == []
+
+
+def series_spec(tmp_path: Path, freq: str, *, periods: int = 10, step: str = "D", items: int = 2) -> Path:
+    import pandas as pd
+
+    stamps = pd.date_range("2026-01-01", periods=periods, freq=step)
+    frame = pd.concat([pd.DataFrame({"ts": stamps, "station": f"s{i}", "rides": range(periods)}) for i in range(items)])
+    folder = tmp_path / "job_specs" / "bikes"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "train.csv", index=False)
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: ts\ntask: time_series_forecasting\nmetric: MASE\n"
+        "data:\n  train: job_specs/bikes/train.csv\n  label: rides\n  timestamp: ts\n  item_id: station\n"
+        f"  prediction_length: 2\n  freq: {freq}\n"
+    )
+    return path
+
+
+def test_a_forecast_freq_that_contradicts_the_data_is_refused_naming_both(tmp_path, monkeypatch):
+    (found,) = issues(series_spec(tmp_path, "H"))
+    assert found.startswith("data.freq: data.freq is H but job_specs/bikes/train.csv is daily (D)"), found
+    assert "set data.freq: D" in found
+    assert issues(series_spec(tmp_path, "D")) == []
+    assert issues(series_spec(tmp_path, "h", step="h")) == []
+    assert issues(series_spec(tmp_path, "H", step="h")) == []  # pandas' old alias names the same frequency
+    assert issues(series_spec(tmp_path, "15min", step="15min")) == []
+    (weekly,) = issues(series_spec(tmp_path, "D", step="W-SUN"))
+    assert "is at frequency W-SUN" in weekly
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, ["run", str(series_spec(tmp_path, "H"))])
+    assert result.exit_code == 1 and ":10:9: error: data.freq: data.freq is H but" in result.output, result.output
+    assert not (tmp_path / "home" / "runs").exists()
+
+
+def test_irregular_series_leave_freq_to_say_how_to_resample(tmp_path):
+    path = series_spec(tmp_path, "D")
+    train = tmp_path / "job_specs" / "bikes" / "train.csv"
+    lines = train.read_text().splitlines()
+    train.write_text("\n".join([lines[0], *lines[1:4], *lines[6:]]) + "\n")  # a gap: no frequency to infer
+    assert issues(path) == []
+
+
+def test_a_classification_on_a_continuous_label_is_refused_with_the_regression_hint(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    csv = "age,diagnosis\n" + "".join(f"{i},{v:.3f}\n" for i, v in enumerate(rng.normal(50, 10, 200)))
+    (found,) = issues(write(tmp_path, csv))
+    assert found.startswith(
+        "data.label: label 'diagnosis' in train.csv holds continuous numbers (199 distinct values in 200 rows"
+    )
+    assert "use task: tabular_regression" in found
+    # classes written as numbers are classes: ints, and floats that are whole numbers
+    assert issues(write(tmp_path, "age,diagnosis\n" + "".join(f"{i},{i % 3}\n" for i in range(60)))) == []
+    assert issues(write(tmp_path, "age,diagnosis\n" + "".join(f"{i},{i % 3}.0\n" for i in range(60)))) == []
+    many_ints = "age,diagnosis\n" + "".join(f"{i},{i * 7}\n" for i in range(60))  # AutoGluon would infer regression
+    (ints,) = issues(write(tmp_path, many_ints))
+    assert "60 distinct values in 60 rows" in ints
+    path = write(tmp_path, csv)
+    path.write_text(path.read_text() + "autogluon:\n  problem_type: multiclass\n")  # said outright: the user's call
+    assert issues(path) == []
+
+
+def test_failure_groups_keep_the_first_meaningful_line_of_an_error():
+    from cloudauto.backend import Trial, TrialStatus
+    from cloudauto.report import failure_groups
+
+    metric = (  # AutoGluon's words when it took the label for a regression
+        "ValueError: eval_metric='accuracy' is not a valid metric for problem_type='regression'. Valid problem_types "
+        "for this metric: ['binary', 'multiclass']\nValid metrics for problem_type='regression':\n['r2', 'rmse']"
+    )
+    tail = "the worker process died (exit code 1); log ends: Traceback (most recent call last): | File x.py | KeyError: 'b' | [cloudauto] exit"
+    trials = [
+        Trial("0", 0, {}, TrialStatus.FAILED, error=metric),
+        Trial("1", 1, {}, TrialStatus.FAILED, error=metric),
+        Trial("2", 2, {}, TrialStatus.FAILED, error=tail),
+    ]
+    assert failure_groups(trials) == [
+        "2 trials failed (0, 1): ValueError: eval_metric='accuracy' is not a valid metric for problem_type='regression'. "
+        "Valid problem_types for this metric: ['binary', 'multiclass']",
+        "1 trial failed (2): KeyError: 'b'",
+    ]

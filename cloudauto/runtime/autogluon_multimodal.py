@@ -206,7 +206,7 @@ def _fit(
 ) -> TrialResult:
     from autogluon.multimodal import MultiModalPredictor
 
-    from .autogluon_trial import TrialResult
+    from .autogluon_trial import TrialResult, score_test
 
     data = spec.data
     if num_cpus and "env.num_workers" not in hyperparameters:
@@ -240,12 +240,15 @@ def _fit(
         raise RuntimeError("AutoMM's fit ended before its first validation (see the trial log)")
     objective = max(reported) if spec.objective.goal.value == "maximize" else min(reported)
     metrics: dict[str, float] = {}
+    test_error = None
     if data.test:
-        test = multimodal_frame(spec, data.test, base_dir)
-        name = spec.objective.autogluon
-        scores = predictor.evaluate(test, metrics=[name])
-        if name in scores and math.isfinite(float(scores[name])):
-            metrics[f"test_{spec.objective.name}"] = float(scores[name])
+
+        def evaluate() -> Optional[float]:
+            name = spec.objective.autogluon
+            scores = predictor.evaluate(multimodal_frame(spec, data.test, base_dir), metrics=[name])
+            return float(scores[name]) if name in scores else None
+
+        test_error = score_test(data.test, spec.objective.name, evaluate, metrics)
     from .inference import write_model_info
 
     features = [c for c in train.columns if c != data.label]
@@ -259,7 +262,9 @@ def _fit(
         eval_metric=spec.objective.autogluon,
     )
     stopped = any(c.stopped for c in callbacks)
-    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped)
+    return TrialResult(
+        objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=stopped, test_error=test_error
+    )
 
 
 __all__ = ["fetch_checkpoint", "hyperparameters_of", "multimodal_frame", "run_multimodal", "self_contained"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .autogluon_params import PRETRAINED_TIMESERIES_MODELS
-from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult
+from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult, score_test
 from .data import read_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,13 +88,17 @@ def run_timeseries(
         else float(board["score_val"].max())
     )
     metrics: dict[str, float] = {}
+    test_error = None
     if data.test:
-        scores = predictor.evaluate(frame(data.test))
-        name = predictor.eval_metric.name
-        if name in scores:
-            metrics[f"test_{spec.objective.name}"] = (
-                -float(scores[name]) if not predictor.eval_metric.greater_is_better_internal else float(scores[name])
-            )
+
+        def evaluate() -> Optional[float]:
+            scores = predictor.evaluate(frame(data.test))
+            name = predictor.eval_metric.name
+            if name not in scores:
+                return None
+            return -float(scores[name]) if not predictor.eval_metric.greater_is_better_internal else float(scores[name])
+
+        test_error = score_test(data.test, spec.objective.name, evaluate, metrics)
     from .inference import write_model_info
 
     write_model_info(
@@ -107,4 +111,4 @@ def run_timeseries(
         freq=data.freq,
         eval_metric=predictor.eval_metric.name,
     )
-    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"))
+    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), test_error=test_error)

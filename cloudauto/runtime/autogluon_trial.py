@@ -63,6 +63,37 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     model_dir: Optional[str] = None
     stopped: bool = False
+    test_error: Optional[str] = None  # why the test set was not scored: the trial keeps its model and objective
+
+
+def score_test(uri: str, name: str, evaluate: Callable[[], Optional[float]], metrics: dict[str, float]) -> Optional[str]:
+    """The test score into `metrics[test_<name>]`, or why it could not be taken.
+
+    Scoring the test set comes after the fit: a test file AutoGluon cannot score must not
+    throw the trained model away, so the error is returned (and logged) for the trial to
+    keep beside its validation objective.
+    """
+    try:
+        value = evaluate()
+    except Exception as exc:
+        text = " ".join(str(exc).split())  # one line, whole: the column it names must not be cut off
+        reason = f"test set {uri} not scored ({type(exc).__name__}: {text[:2000]}); the model and its validation score are kept"
+        print(f"[cloudauto] {reason}", flush=True)
+        return reason
+    if value is not None and math.isfinite(value):
+        metrics[f"test_{name}"] = value
+    return None
+
+
+def check_columns(features: list[str], label: str, columns: Any, role: str) -> None:
+    """Raise, naming them, when `columns` lacks any of the model's features or the label to score against."""
+    have = set(map(str, columns))
+    missing = [f for f in features if f not in have]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise ValueError(f"the {role} lacks the feature column{plural} {', '.join(map(repr, missing))} of the training data")
+    if label not in have:
+        raise ValueError(f"the {role} has no label column {label!r} to score against")
 
 
 def check_parameters(names: list[str], task: Task = Task.TABULAR_CLASSIFICATION) -> list[str]:
@@ -173,13 +204,20 @@ def run_tabular(
     )
     objective = _original(predictor.eval_metric, float(board["score_val"].max()))
     metrics: dict[str, float] = {}
+    test_error = None
     if data.test:
-        test = read_table(data.test, base_dir)
-        scores = predictor.evaluate(test, silent=True)
-        name = predictor.eval_metric.name
-        if name in scores and math.isfinite(scores[name]):
-            metrics[f"test_{spec.objective.name}"] = _original(predictor.eval_metric, scores[name])
-    return TrialResult(objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.cut_short)
+
+        def evaluate() -> Optional[float]:
+            test = read_table(data.test, base_dir)
+            check_columns(features, data.label, test.columns, "test set")
+            scores = predictor.evaluate(test, silent=True)
+            name = predictor.eval_metric.name
+            return _original(predictor.eval_metric, scores[name]) if name in scores and math.isfinite(scores[name]) else None
+
+        test_error = score_test(data.test, spec.objective.name, evaluate, metrics)
+    return TrialResult(
+        objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.cut_short, test_error=test_error
+    )
 
 
 def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Reporter, **options: Any) -> TrialResult:
@@ -214,6 +252,7 @@ __all__ = [
     "check_parameters",
     "fit_arguments",
     "run_tabular",
+    "score_test",
     "run_trial",
     "untrainable",
 ]

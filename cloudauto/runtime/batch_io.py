@@ -9,6 +9,7 @@ rows with `_row` (0..n-1) and `_file` beside the answers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,23 @@ def output_path(output: str | Path) -> Path:
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise BatchError(f"{out}: the output is a .csv or .parquet file")
     return out
+
+
+def fingerprint(path: str | Path) -> Optional[dict[str, object]]:
+    """A file's size and SHA-256 (None when it is not there): what a finished batch wrote, to know it again."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    digest = hashlib.sha256()
+    with target.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": target.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def written_files(output: str | Path) -> dict[str, Optional[dict[str, object]]]:
+    """The fingerprints of a batch's output and of its failures file (None where there is none)."""
+    return {"output": fingerprint(output), "failures": fingerprint(str(output) + FAILURES_SUFFIX)}
 
 
 def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int) -> tuple[int, int]:
@@ -157,12 +175,14 @@ class ServiceBatchJob(BatchJob):
 
 
 __all__ = [
-    "ServiceBatchJob",
     "FAILURES_SUFFIX",
+    "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "csv_chunks",
+    "fingerprint",
     "input_files",
     "output_path",
     "read_failures",
     "write_output",
+    "written_files",
 ]

@@ -1,5 +1,9 @@
 """The spec's data checked before a job starts: files that exist, columns that are there, a label that fits the task.
 
+Also: the validation and test files have every feature column of the training file (else
+every trial trains and then cannot score them), a classification label holds classes (not
+measurements AutoGluon would take for a regression), and a forecast's `freq` is the data's.
+
 Without it a missing file or a misspelt label starts the job and fails every trial, each
 with AutoGluon's own words (`No models were trained successfully`), after the instances
 have been paid for. `submit` runs this on every backend for the data it can read here:
@@ -67,6 +71,9 @@ def _label_issue(spec: JobSpec, series: pd.Series, shown: str) -> Optional[SpecI
             f"label '{label}' in {shown} holds text ({', '.join(repr(b) for b in bad)}): {kind} needs numbers{hint}",
             ("data", "label"),
         )
+    continuous = _continuous_issue(spec, values, shown)
+    if continuous:
+        return continuous
     if spec.task in (Task.TABULAR_CLASSIFICATION, Task.TEXT_CLASSIFICATION) and values.nunique() < 2:
         return SpecIssue(
             f"label '{label}' in {shown} has one class only ({values.iloc[0]!r}): a classification needs two or more",
@@ -87,6 +94,7 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
         return []
     data = spec.data
     found: list[SpecIssue] = []
+    train: Optional[tuple[str, pd.DataFrame]] = None  # (as the spec names it, the table) once read
     for role, uri in data.uris().items():
         path = local_path(uri, spec.base_dir)
         if path is None:
@@ -107,13 +115,40 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             needed.append((weight, ("autogluon", "sample_weight")))
         missing = [issue for name, field in needed if name for issue in [_column_issue(name, field, frame, shown)] if issue]
         found += missing
+        if role == "train":
+            train = (shown, frame)
+        elif train is not None:
+            found += _feature_issue(role, shown, frame, train, skip={data.label, weight})
         if role == "train" and data.label and not any(i.path == ("data", "label") for i in missing):
             issue = _label_issue(spec, frame[data.label], shown)
             if issue:
                 found.append(issue)
-        if role == "train" and data.timestamp and data.timestamp in frame.columns:
-            found += _timestamp_issue(data.timestamp, frame[data.timestamp], shown)
+        if data.timestamp and data.timestamp in frame.columns:
+            stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
+            found += stamps
+            said = any(i.path == ("data", "freq") for i in found)  # once: the files of one job share a frequency
+            if not stamps and not said and data.freq and (not data.item_id or data.item_id in frame.columns):
+                found += _freq_issue(data.freq, frame, data.timestamp, data.item_id, shown)
     return found
+
+
+def _feature_issue(role: str, shown: str, frame: pd.DataFrame, train: tuple[str, pd.DataFrame], skip: set) -> list[SpecIssue]:
+    """The training file's feature columns this file lacks: every trial would train, then fail to score it."""
+    train_shown, train_frame = train
+    have = {str(c) for c in frame.columns}
+    lacking = [str(c) for c in train_frame.columns if str(c) not in have and c not in skip]
+    if not lacking:
+        return []
+    names = ", ".join(repr(c) for c in lacking[:20]) + (" ..." if len(lacking) > 20 else "")
+    plural = "s" if len(lacking) > 1 else ""
+    return [
+        SpecIssue(
+            f"{shown} lacks the feature column{plural} {names} of {train_shown}: the models would train on "
+            f"{'them' if plural else 'it'} and could not score the {role} file; add {'them' if plural else 'it'} "
+            f"to {shown} or drop {'them' if plural else 'it'} from {train_shown}",
+            ("data", role),
+        )
+    ]
 
 
 def _timestamp_issue(name: str, series: Any, shown: str) -> list[SpecIssue]:
@@ -131,4 +166,109 @@ def _timestamp_issue(name: str, series: Any, shown: str) -> list[SpecIssue]:
     return []
 
 
-__all__ = ["data_issues", "did_you_mean", "local_path"]
+FREQ_WORDS = {
+    "min": "minutely",
+    "h": "hourly",
+    "D": "daily",
+    "B": "business-daily",
+    "W": "weekly",
+    "MS": "monthly",
+    "ME": "monthly",
+}
+FREQ_WORDS.update({"QS": "quarterly", "QE": "quarterly", "YS": "yearly", "YE": "yearly", "s": "secondly"})
+
+
+def inferred_freq(frame: pd.DataFrame, timestamp: str, item_id: Optional[str]) -> Optional[str]:
+    """The data's frequency as AutoGluon infers it (pandas.infer_freq per item), None where it is irregular or too short.
+
+    Items that disagree, or have too few points to say, make no frequency: a spec `freq` then
+    says how to resample, which is what it is for.
+    """
+    import pandas as pd
+
+    stamps = pd.to_datetime(frame[timestamp], errors="coerce")
+    groups = stamps.groupby(frame[item_id]) if item_id else [(None, stamps)]
+    found = set()
+    for _, series in groups:
+        index = pd.DatetimeIndex(series.dropna().sort_values())
+        if len(index) < 3:
+            continue
+        try:
+            freq = pd.infer_freq(index)
+        except (TypeError, ValueError):
+            freq = None
+        if freq is None:
+            return None
+        found.add(freq)
+    return found.pop() if len(found) == 1 else None
+
+
+def _freq_issue(freq: str, frame: pd.DataFrame, timestamp: str, item_id: Optional[str], shown: str) -> list[SpecIssue]:
+    import warnings
+
+    from pandas.tseries.frequencies import to_offset
+
+    data_freq = inferred_freq(frame, timestamp, item_id)
+    if data_freq is None:
+        return []
+    with warnings.catch_warnings():  # 'H', 'T' ...: pandas' deprecated aliases still name the same offsets
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            spec_offset, data_offset = to_offset(freq), to_offset(data_freq)
+        except ValueError:
+            return [SpecIssue(f"data.freq is {freq}, which pandas does not know as a frequency", ("data", "freq"))]
+    if spec_offset == data_offset:
+        return []
+    base = data_freq.lstrip("0123456789").split("-")[0]
+    word = FREQ_WORDS.get(base)
+    described = f"{word} ({data_freq})" if word and data_freq == base else f"at frequency {data_freq}"
+    return [
+        SpecIssue(
+            f"data.freq is {freq} but {shown} is {described}: AutoGluon would resample the series to {freq}, to "
+            f"values that are not in the data; set data.freq: {data_freq}, or leave it out (it is inferred)",
+            ("data", "freq"),
+        )
+    ]
+
+
+# AutoGluon's own rule (autogluon.core.utils.infer_problem_type), here so that submit needs no AutoGluon
+LARGE_DATA_ROWS, UNIQUE_RATIO_LARGE, UNIQUE_RATIO_SMALL, MULTICLASS_UPPER_LIMIT = 1000, 0.05, 0.1, 1000
+
+
+def _continuous_issue(spec: JobSpec, values: pd.Series, shown: str) -> Optional[SpecIssue]:
+    """A classification label that holds measurements, not classes: every trial would fail on the metric."""
+    import numpy as np
+    import pandas as pd
+
+    from ..spec.models import Engine
+
+    if spec.task is not Task.TABULAR_CLASSIFICATION or (spec.autogluon and spec.autogluon.problem_type):
+        return None
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    values = values.replace([np.inf, -np.inf], np.nan).dropna()
+    count, rows = values.nunique(), len(values)
+    if count <= 2:
+        return None
+    threshold = UNIQUE_RATIO_LARGE if rows > LARGE_DATA_ROWS else UNIQUE_RATIO_SMALL
+    many = count / rows > threshold or count > MULTICLASS_UPPER_LIMIT
+    fractional = pd.api.types.is_float_dtype(values) and not bool((values == values.round()).all())
+    autogluon = spec.engine is Engine.AUTOGLUON
+    if not ((many or fractional) if autogluon else (many and fractional)):
+        return None
+    examples = ", ".join(f"{v:g}" for v in values.drop_duplicates().head(3))
+    label = spec.data.label
+    how = (
+        "AutoGluon would train a regression, which no classification metric scores"
+        if autogluon
+        else "a classifier would take each value as a class"
+    )
+    classes = " (or, if they are classes, set autogluon.problem_type: multiclass)" if autogluon else ""
+    return SpecIssue(
+        f"label '{label}' in {shown} holds continuous numbers ({count} distinct values in {rows} rows, e.g. {examples}): "
+        f"{how}; to predict a number use task: tabular_regression{classes}",
+        ("data", "label"),
+    )
+
+
+__all__ = ["data_issues", "did_you_mean", "inferred_freq", "local_path"]

@@ -188,3 +188,43 @@ def test_short_long_and_empty_rows_fail_alone(iris_job, tmp_path):
     assert result["prediction"].isna().tolist() == [False, True, False, True, True, False]
     kept = [0, 2, 5]
     assert result["prediction"].iloc[kept].tolist() == in_process(job, good.iloc[kept])["prediction"].tolist()
+
+
+def test_a_rerun_reuses_a_finished_batch_only_when_its_output_and_input_are_as_they_were(iris_job, tmp_path):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    job, _ = iris_job
+    a, b, out = tmp_path / "A.csv", tmp_path / "B.csv", tmp_path / "out.csv"
+    rows(5, 1).to_csv(a, index=False)
+    rows(12, 2).to_csv(b, index=False)
+    runner = CliRunner()
+
+    def predict(source: Path) -> str:
+        done = runner.invoke(cli, ["predict", job.id, str(source), "-o", str(out)])
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    expected_a = in_process(job, rows(5, 1))["prediction"].tolist()
+    assert "5 rows scored" in predict(a)
+    assert "12 rows scored" in predict(b) and len(pd.read_csv(out)) == 12
+    assert "5 rows scored" in predict(a)  # the batch of A is found again, but out.csv holds B's rows: written again
+    assert pd.read_csv(out)["prediction"].tolist() == expected_a
+    written = out.read_bytes()
+    assert "5 rows scored" in predict(a) and out.read_bytes() == written  # unchanged: reused as it is
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join([lines[0], "edited", *lines[2:]]) + "\n")  # a hand edit: not what the batch wrote
+    assert "5 rows scored" in predict(a) and out.read_bytes() == written
+    out.unlink()
+    assert "5 rows scored" in predict(a) and out.read_bytes() == written
+
+    # the input changed in place (same path, size and modification time): the old answers are not trusted
+    changed = rows(5, 1)
+    changed.iloc[:, 2] = changed.iloc[::-1, 2].to_numpy()  # the petal lengths reversed: same bytes, another order
+    stat = a.stat()
+    changed.to_csv(a, index=False)
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert a.stat().st_size == stat.st_size and in_process(job, changed)["prediction"].tolist() != expected_a
+    assert "5 rows scored" in predict(a)
+    assert pd.read_csv(out)["prediction"].tolist() == in_process(job, changed)["prediction"].tolist()

@@ -3,9 +3,12 @@
 A batch lives in `<home>/batches/<id>/`: `batch.json` (what to score, with what), `state.json`
 (what the runner last wrote: its pid and start time, its status and why), one part per chunk
 under `parts/` and `batch.log`. The id is a digest of the job, the trial, the input files
-(their sizes and modification times), the output and the options, so running the same
-command again finds the same batch: a finished one is left as it is, an interrupted one goes
-on from the chunks already written (each part is written whole or not at all).
+(their sizes and content digests), the output and the options, so running the same command
+again finds the same batch, and an input changed in place (even with its size and time kept)
+makes another. A finished batch is left as it is only while its output (and failures file)
+is byte for byte what it wrote (sizes and SHA-256 kept in `state.json`); an output written
+over by another batch or edited by hand is assembled again from the parts. An interrupted
+batch goes on from the chunks already written (each part is written whole or not at all).
 
 Workers each hold the model and `cores // workers` OpenMP threads, as the endpoint's pool
 does. A row that cannot be scored (a value that is no number in a number column, a model
@@ -28,7 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
-from cloudauto.runtime.batch_io import FAILURES_SUFFIX, csv_chunks, input_files, output_path, read_failures, write_output
+from cloudauto.runtime.batch_io import (
+    FAILURES_SUFFIX,
+    csv_chunks,
+    fingerprint,
+    input_files,
+    output_path,
+    read_failures,
+    write_output,
+    written_files,
+)
 
 from .paths import PRIVATE_UMASK, home, private
 
@@ -75,7 +87,8 @@ def plan_for(
     identity = {
         "job": job_id,
         "trial": trial,
-        "inputs": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        # the content, not the modification time: a file rewritten in place is another input
+        "inputs": [[str(f), f.stat().st_size, (fingerprint(f) or {}).get("sha256")] for f in files],
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
@@ -214,7 +227,7 @@ def run(folder: Path) -> int:
         f"; {failed} rows failed (see {plan.output}{FAILURES_SUFFIX})" if failed else ""
     )
     _log(folder, f"completed: {reason}")
-    _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed)
+    _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written_files(plan.output))
     return 0
 
 
@@ -337,8 +350,10 @@ def start(plan: Plan) -> LocalBatchJob:
         (folder / "batch.json").write_text(json.dumps(asdict(plan), indent=2))
     job = LocalBatchJob(folder)
     status = job.status()
-    if status is JobStatus.COMPLETED and Path(plan.output).is_file():
-        return job
+    if status is JobStatus.COMPLETED:
+        if job.state().get("written") == written_files(plan.output):
+            return job  # the output is byte for byte what this batch wrote
+        _log(folder, f"{plan.output} is not what this batch wrote (changed, replaced or removed since): written again")
     if status is JobStatus.RUNNING:
         return job  # the same batch is being scored already
     (folder / "pid.json").unlink(missing_ok=True)

@@ -275,6 +275,7 @@ class Orchestrator:
                 objective=objective,
                 metrics=message.get("metrics"),
                 reason=self._hidden(worker.stop_reason) if stopped else None,
+                error=self._hidden(message.get("test_error")),  # a test set that could not be scored, beside the kept model
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None

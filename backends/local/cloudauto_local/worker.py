@@ -115,6 +115,7 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
             metrics=result.metrics,
             stopped=result.stopped,
             model_dir=result.model_dir,
+            test_error=result.test_error,
             seconds=time.perf_counter() - started,
         )
     except Exception as exc:  # the trial failed; the worker lives on for the next one
