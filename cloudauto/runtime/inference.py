@@ -254,6 +254,9 @@ class Model:
                 data = data["instances"]
         if isinstance(data, dict) and "columns" in data and "data" in data:
             columns, rows = data["columns"], data["data"]
+            if isinstance(columns, list) and len(columns) == 1 and isinstance(rows, list):
+                # one column may come as a flat list of values (Azure AutoML's image scoring sends it so)
+                rows = [r if isinstance(r, list) else [r] for r in rows]
             if not isinstance(columns, list) or not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
                 raise BadRequest("{columns, data}: columns is a list of names and data a list of rows (lists)")
             _check_header(columns, "columns")
