@@ -250,3 +250,48 @@ def test_an_image_trial_container_gets_the_tables_folder_and_each_checkpoint_as_
     assert resolved["model.timm_image.checkpoint_name"] == str(data / "checkpoint_1")
     assert sorted(p.name for p in (data / "checkpoint_1").iterdir()) == ["config.json", "pytorch_model.bin"]
     assert resolved["optim.lr"] == 0.003
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    """Another endpoint's server on the port: healthy, but not the one being deployed."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"status": "healthy", "endpoint": {"name": "a", "job": "other-1", "trial": 0}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_docker_deploy_succeeds_only_when_its_own_server_answers(engine, tmp_path, monkeypatch):
+    """Endpoint a serves on the port: deploying b there refuses, naming a; and where the port was taken after
+    the check, b is not taken for serving because something answers /ping: nothing of b is left."""
+    from cloudauto_local import endpoint
+    from cloudauto_local.paths import endpoints_dir
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "cloudauto_model.json").write_text("{}")
+    impostor = ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    port = impostor.server_address[1]
+    try:
+        deploy = dict(job_id="iris-1", trial=0, image="cloudauto-local:latest", port=port, timeout=2)
+        with pytest.raises(endpoint.EndpointError, match=f"port {port} on 127.0.0.1 is taken by endpoint 'a' of job other-1"):
+            endpoint.start_container("b", str(model_dir), **deploy)
+        assert not engine.created() and list(endpoints_dir().glob("b*")) == []
+        monkeypatch.setattr(endpoint, "_port_taken", lambda host, port: None)  # taken between the check and the start
+        with pytest.raises(endpoint.EndpointError, match="did not answer as endpoint 'b'.* endpoint 'a'"):
+            endpoint.start_container("b", str(model_dir), **deploy)
+        assert list(endpoints_dir().glob("b*")) == []
+    finally:
+        impostor.shutdown()
+    (sent,) = engine.created()
+    cmd = sent["Cmd"]
+    i = cmd.index("--name")
+    said = dict(zip(cmd[i : i + 8 : 2], cmd[i + 1 : i + 8 : 2], strict=True))
+    assert said["--name"] == "b" and said["--job"] == "iris-1" and said["--trial"] == "0" and len(said["--instance"]) == 12

@@ -367,8 +367,15 @@ def _adopt_model(trial_dir: Path) -> None:
         saved.rename(trial_dir / "model")
 
 
-def serving_config(*, image: str, model_dir: Path, code_dir: Path, name: str, port: int) -> dict[str, Any]:
-    """Keyword arguments for `client.containers.run`: SageMaker's serving contract on port 8080."""
+def serving_config(
+    *, image: str, model_dir: Path, code_dir: Path, name: str, port: int, identity: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
+    """Keyword arguments for `client.containers.run`: SageMaker's serving contract on port 8080.
+
+    `identity` (the endpoint record's) is what the server says on /ping and every answer.
+    """
+    from cloudauto.runtime.identity import arguments
+
     model_dir, code_dir = Path(model_dir).resolve(), Path(code_dir).resolve()
     return {
         "image": image,
@@ -380,6 +387,7 @@ def serving_config(*, image: str, model_dir: Path, code_dir: Path, name: str, po
             "/opt/ml/model",
             "--port",
             str(SERVING_PORT),
+            *(arguments(identity) if identity else []),
             "serve",
         ],
         "working_dir": "/opt/ml/code",
