@@ -190,3 +190,39 @@ def test_an_image_trial_trains_in_the_multimodal_image_from_its_channels_and_ser
         assert {"prediction", "proba_0", "proba_9"} <= set(answer)
     finally:
         endpoint.delete()
+
+
+def test_a_docker_endpoint_says_who_it_is_and_a_busy_port_is_refused(tmp_path):
+    """Endpoint a serves on a port: a docker deploy of b there is refused naming a, leaving nothing; on a free
+    port b's container answers /ping as b (the record's identity) and the client checks it on every answer."""
+    import json
+    import urllib.request
+
+    from cloudauto_local.endpoint import EndpointError
+    from cloudauto_local.paths import endpoints_dir
+
+    from cloudauto.scoring import IDENTITY_HEADER, identity_header
+
+    from .conftest import finished_iris_job
+
+    with finished_iris_job(tmp_path) as job:
+        local = cloudauto.get_backend("local")
+        a = local.deploy(job, name="a")
+        try:
+            port = int(a.url.rsplit(":", 1)[1])
+            with pytest.raises(EndpointError, match=f"port {port} on 127.0.0.1 is taken by endpoint 'a'"):
+                local.deploy(job, name="b", port=port, mode="docker", image=IMAGE)
+            assert list(endpoints_dir().glob("b*")) == []
+            b = local.deploy(job, name="b", mode="docker", image=IMAGE)
+            try:
+                with urllib.request.urlopen(b.url + "/ping", timeout=10) as response:
+                    assert json.loads(response.read())["endpoint"] == b.record.identity()
+                    assert response.getheader(IDENTITY_HEADER) == identity_header(b.record.identity())
+                import pandas as pd
+
+                rows = pd.read_csv(tmp_path / "iris" / "test.csv").drop(columns=["target"])
+                assert list(b.score(rows)["prediction"]) == list(a.score(rows)["prediction"])
+            finally:
+                b.delete()
+        finally:
+            a.delete()
