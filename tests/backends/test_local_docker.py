@@ -7,6 +7,7 @@ reason. `make test` builds the image when it can; `.ci/run` installs and starts 
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from pathlib import Path
@@ -226,3 +227,47 @@ def test_a_docker_endpoint_says_who_it_is_and_a_busy_port_is_refused(tmp_path):
                 b.delete()
         finally:
             a.delete()
+
+
+def test_a_docker_trial_reads_its_secrets_from_its_environment_and_the_home_keeps_none(tmp_path):
+    """The code bundle's spec.json keeps ${NAME}; the container gets the values in its environment and the
+    entry resolves them (AutoGluon echoes one, redacted in trial.log); no file of the home holds a value
+    but the model's own pickles, which keep the hyperparameters it was fit with."""
+    import os
+    import subprocess
+    import sys
+
+    from job_specs import make_data
+
+    from .test_private_home import PLAIN, TOKEN, _leaks
+
+    make_data.iris(tmp_path)
+    (tmp_path / "spec.yaml").write_text(
+        textwrap.dedent(f"""\
+        name: docker-secrets
+        description: "uses ${{MY_TOKEN}}"
+        task: tabular_classification
+        data: {{train: ./iris/train.csv, test: ./iris/test.csv, label: target}}
+        metric: accuracy
+        autogluon:
+          hyperparameters:
+            GBM: {{boosting: "${{PLAIN_SETTING}}"}}
+            XT: {{}}
+        sweep: {{sampling: grid, space: {{time_limit: 20}}}}
+        limits: {{max_trials: 1, max_concurrent_trials: 1}}
+        backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}
+        tags: {{token: "${{MY_TOKEN}}"}}
+        """)
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "CLOUDAUTO_HOME": str(home), "MY_TOKEN": TOKEN, "PLAIN_SETTING": PLAIN}
+    exe = Path(sys.executable).with_name("cloudauto")
+    done = subprocess.run(
+        [str(exe), "submit", "spec.yaml", "--wait"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = (home / "runs").glob("docker-secrets-*")
+    assert json.loads((run / "code" / "spec.json").read_text())["description"] == "uses ${MY_TOKEN}"
+    log = (run / "trials" / "0" / "trial.log").read_text()
+    assert "'boosting': '<secret:PLAIN_SETTING>'" in log, log[-3000:]  # the container had the value, the log hides it
+    assert [leak for leak in _leaks(home) if "/model/" not in leak] == []
