@@ -7,6 +7,8 @@ and the local docker mode, so each runs the same entry scripts from the same fil
     inference.py          model_fn / transform_fn for the inference container
     cloudauto/            this package, Python files only (the image brings its dependencies)
     spec.json             the normalised spec
+    references.json       (references=True) the `${NAME}` variables spec.json reads: the entry
+                          takes their values from its environment, never from a file
     requirements.txt      what the core needs beyond an AutoGluon image
     code/                 engine: command only: the user's `command.code` folder
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PACKAGE = Path(__file__).resolve().parents[1]
 ENTRY = "cloudauto_entry.py"
 SERVE = "inference.py"
+REFERENCES = "references.json"
 REQUIREMENTS = "pydantic>=2.7,<3\npyyaml>=6.0\n"
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules", ".ipynb_checkpoints"}
 MAX_CODE_BYTES = 200 * 1024 * 1024
@@ -82,13 +85,21 @@ def serving_files() -> dict[str, bytes]:
     return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": REQUIREMENTS.encode(), **package_files()}
 
 
-def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None) -> dict[str, bytes]:
-    """The trial's code: the entry, spec.json, the serving code, the command's code, and `extra` (checkpoints.json)."""
+def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, references: bool = False) -> dict[str, bytes]:
+    """The trial's code: the entry, spec.json, the serving code, the command's code, and `extra` (checkpoints.json).
+
+    `references`: spec.json keeps each value taken from `${NAME}` as its reference, as the run
+    store does (the local docker mode: the container gets the values in its environment), and
+    references.json names them; otherwise the values are written (what the clouds upload today).
+    """
+    data = spec.to_stored() if references else spec.to_dict()
     files = {
         ENTRY: _ENTRY_TEXT.encode(),
-        "spec.json": (json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n").encode(),
+        "spec.json": (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(),
         **serving_files(),
     }
+    if references:
+        files[REFERENCES] = (json.dumps(sorted(spec._interpolated)) + "\n").encode()
     if spec.command is not None:
         base = Path(spec.base_dir or ".")
         files.update(code_files((base / spec.command.code).resolve()))
@@ -114,4 +125,4 @@ def write_folder(files: dict[str, bytes], dest: Path) -> Path:
     return dest
 
 
-__all__ = ["ENTRY", "SERVE", "BundleError", "bundle_files", "code_files", "serving_files", "tar_gz", "write_folder"]
+__all__ = ["ENTRY", "REFERENCES", "SERVE", "BundleError", "bundle_files", "code_files", "serving_files", "tar_gz", "write_folder"]

@@ -171,6 +171,30 @@ def default_time_limit(spec: Any) -> Optional[float]:
     return 0.8 * spec.limits.trial_timeout if spec.limits.trial_timeout else None
 
 
+def spec_data(spec_path: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(spec.json's data, the `${NAME}` values it took from `env`).
+
+    A bundle written with references (references.json beside spec.json: the local docker mode)
+    keeps each `${NAME}`; its value comes from this container's environment. A variable the
+    spec needs and the environment lacks is an error naming it.
+    """
+    from ..secrets import remember
+    from ..spec.loader import resolve_references
+    from .bundle import REFERENCES
+
+    data = json.loads(spec_path.read_text())
+    if not (spec_path.parent / REFERENCES).is_file():
+        return data, {}
+    data, used, _, missing = resolve_references(data, env)
+    if missing:
+        raise RuntimeError(
+            f"the spec reads ${{{missing[0]}}} and the trial's environment lacks {', '.join(missing)}; "
+            "the code bundle keeps the reference, never the value"
+        )
+    remember(used)  # hidden wherever this process prints or writes them
+    return data, used
+
+
 def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     env = os.environ if env is None else env
     # the toolkit also passes every hyperparameter as --name value: one option of our own, never abbreviated
@@ -186,7 +210,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
 
         hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
-        data = json.loads(spec_path.read_text())
+        data, used = spec_data(spec_path, env)
         for role in ("train", "validation", "test"):
             found = _channel(role, env, data.get("data", {}).get(role))
             if found is not None:
@@ -194,6 +218,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
             elif role != "train":
                 data.get("data", {}).pop(role, None)
         spec = JobSpec.from_dict(data, source="sagemaker")
+        spec._interpolated = used
         params = decode(hyperparameters)
         print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
         if spec.command is not None:
@@ -212,9 +237,12 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
             print(f"[cloudauto] {key}: {value}", flush=True)
         return 0
     except Exception as exc:
-        traceback.print_exc()
+        from ..secrets import Redactor
+
+        hide = Redactor()  # this environment's secrets and every ${NAME} value read: the failure file is kept
+        sys.stderr.write(hide(traceback.format_exc()))
         output.mkdir(parents=True, exist_ok=True)
-        (output / "failure").write_text(f"{type(exc).__name__}: {exc}"[:1024])
+        (output / "failure").write_text(hide(f"{type(exc).__name__}: {exc}")[:1024])
         return 1
 
 

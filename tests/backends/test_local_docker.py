@@ -7,6 +7,7 @@ reason. `make test` builds the image when it can; `.ci/run` installs and starts 
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from pathlib import Path
@@ -190,3 +191,83 @@ def test_an_image_trial_trains_in_the_multimodal_image_from_its_channels_and_ser
         assert {"prediction", "proba_0", "proba_9"} <= set(answer)
     finally:
         endpoint.delete()
+
+
+def test_a_docker_endpoint_says_who_it_is_and_a_busy_port_is_refused(tmp_path):
+    """Endpoint a serves on a port: a docker deploy of b there is refused naming a, leaving nothing; on a free
+    port b's container answers /ping as b (the record's identity) and the client checks it on every answer."""
+    import json
+    import urllib.request
+
+    from cloudauto_local.endpoint import EndpointError
+    from cloudauto_local.paths import endpoints_dir
+
+    from cloudauto.scoring import IDENTITY_HEADER, identity_header
+
+    from .conftest import finished_iris_job
+
+    with finished_iris_job(tmp_path) as job:
+        local = cloudauto.get_backend("local")
+        a = local.deploy(job, name="a")
+        try:
+            port = int(a.url.rsplit(":", 1)[1])
+            with pytest.raises(EndpointError, match=f"port {port} on 127.0.0.1 is taken by endpoint 'a'"):
+                local.deploy(job, name="b", port=port, mode="docker", image=IMAGE)
+            assert list(endpoints_dir().glob("b*")) == []
+            b = local.deploy(job, name="b", mode="docker", image=IMAGE)
+            try:
+                with urllib.request.urlopen(b.url + "/ping", timeout=10) as response:
+                    assert json.loads(response.read())["endpoint"] == b.record.identity()
+                    assert response.getheader(IDENTITY_HEADER) == identity_header(b.record.identity())
+                import pandas as pd
+
+                rows = pd.read_csv(tmp_path / "iris" / "test.csv").drop(columns=["target"])
+                assert list(b.score(rows)["prediction"]) == list(a.score(rows)["prediction"])
+            finally:
+                b.delete()
+        finally:
+            a.delete()
+
+
+def test_a_docker_trial_reads_its_secrets_from_its_environment_and_the_home_keeps_none(tmp_path):
+    """The code bundle's spec.json keeps ${NAME}; the container gets the values in its environment and the
+    entry resolves them (AutoGluon echoes one, redacted in trial.log); no file of the home holds a value
+    but the model's own pickles, which keep the hyperparameters it was fit with."""
+    import os
+    import subprocess
+    import sys
+
+    from job_specs import make_data
+
+    from .test_private_home import PLAIN, TOKEN, _leaks
+
+    make_data.iris(tmp_path)
+    (tmp_path / "spec.yaml").write_text(
+        textwrap.dedent(f"""\
+        name: docker-secrets
+        description: "uses ${{MY_TOKEN}}"
+        task: tabular_classification
+        data: {{train: ./iris/train.csv, test: ./iris/test.csv, label: target}}
+        metric: accuracy
+        autogluon:
+          hyperparameters:
+            GBM: {{boosting: "${{PLAIN_SETTING}}"}}
+            XT: {{}}
+        sweep: {{sampling: grid, space: {{time_limit: 20}}}}
+        limits: {{max_trials: 1, max_concurrent_trials: 1}}
+        backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}
+        tags: {{token: "${{MY_TOKEN}}"}}
+        """)
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "CLOUDAUTO_HOME": str(home), "MY_TOKEN": TOKEN, "PLAIN_SETTING": PLAIN}
+    exe = Path(sys.executable).with_name("cloudauto")
+    done = subprocess.run(
+        [str(exe), "submit", "spec.yaml", "--wait"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = (home / "runs").glob("docker-secrets-*")
+    assert json.loads((run / "code" / "spec.json").read_text())["description"] == "uses ${MY_TOKEN}"
+    log = (run / "trials" / "0" / "trial.log").read_text()
+    assert "'boosting': '<secret:PLAIN_SETTING>'" in log, log[-3000:]  # the container had the value, the log hides it
+    assert [leak for leak in _leaks(home) if "/model/" not in leak] == []

@@ -250,3 +250,103 @@ def test_an_image_trial_container_gets_the_tables_folder_and_each_checkpoint_as_
     assert resolved["model.timm_image.checkpoint_name"] == str(data / "checkpoint_1")
     assert sorted(p.name for p in (data / "checkpoint_1").iterdir()) == ["config.json", "pytorch_model.bin"]
     assert resolved["optim.lr"] == 0.003
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    """Another endpoint's server on the port: healthy, but not the one being deployed."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"status": "healthy", "endpoint": {"name": "a", "job": "other-1", "trial": 0}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_docker_deploy_succeeds_only_when_its_own_server_answers(engine, tmp_path, monkeypatch):
+    """Endpoint a serves on the port: deploying b there refuses, naming a; and where the port was taken after
+    the check, b is not taken for serving because something answers /ping: nothing of b is left."""
+    from cloudauto_local import endpoint
+    from cloudauto_local.paths import endpoints_dir
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "cloudauto_model.json").write_text("{}")
+    impostor = ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    port = impostor.server_address[1]
+    try:
+        deploy = dict(job_id="iris-1", trial=0, image="cloudauto-local:latest", port=port, timeout=2)
+        with pytest.raises(endpoint.EndpointError, match=f"port {port} on 127.0.0.1 is taken by endpoint 'a' of job other-1"):
+            endpoint.start_container("b", str(model_dir), **deploy)
+        assert not engine.created() and list(endpoints_dir().glob("b*")) == []
+        monkeypatch.setattr(endpoint, "_port_taken", lambda host, port: None)  # taken between the check and the start
+        with pytest.raises(endpoint.EndpointError, match="did not answer as endpoint 'b'.* endpoint 'a'"):
+            endpoint.start_container("b", str(model_dir), **deploy)
+        assert list(endpoints_dir().glob("b*")) == []
+    finally:
+        impostor.shutdown()
+    (sent,) = engine.created()
+    cmd = sent["Cmd"]
+    i = cmd.index("--name")
+    said = dict(zip(cmd[i : i + 8 : 2], cmd[i + 1 : i + 8 : 2], strict=True))
+    assert said["--name"] == "b" and said["--job"] == "iris-1" and said["--trial"] == "0" and len(said["--instance"]) == 12
+
+
+TOKEN = "PLANTEDtok3n-0123456789abcdef"
+PLAIN = "PLANTEDplainValue-2468"
+
+
+def test_the_code_bundle_keeps_references_and_the_container_gets_the_values_in_its_environment(
+    engine, tmp_path, monkeypatch
+):
+    """spec.json under the run folder keeps ${NAME} (as the run store does); the trial's container has the values
+    in its environment, and the entry resolves them there, refusing a missing one by its name."""
+    from cloudauto_local.container import docker_client, prepare_trial, trial_config, write_code
+
+    monkeypatch.setenv("MY_TOKEN", TOKEN)
+    monkeypatch.setenv("PLAIN_SETTING", PLAIN)
+    spec = _spec(tmp_path)
+    text = (tmp_path / "iris.yaml").read_text().replace("description: ", 'description: "uses ${MY_TOKEN}" #')
+    (tmp_path / "iris.yaml").write_text(text + 'tags: {plain: "${PLAIN_SETTING}"}\n')
+    spec = cloudauto.JobSpec.from_file(tmp_path / "iris.yaml", overrides=["backends.local.mode=docker"])
+    assert spec.description == f"uses {TOKEN}"
+    code = write_code(tmp_path / "run", spec)
+    for path in code.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes() and PLAIN.encode() not in path.read_bytes(), path
+    stored = json.loads((code / "spec.json").read_text())
+    assert stored["description"] == "uses ${MY_TOKEN}" and stored["tags"] == {"plain": "${PLAIN_SETTING}"}
+
+    trial_dir = tmp_path / "run" / "trials" / "0"
+    message = {"out_dir": str(trial_dir), "params": {"models": "GBM"}, "base_dir": str(tmp_path)}
+    prepare_trial(spec, message)
+    config = trial_config(
+        spec,
+        image="cloudauto-local:latest",
+        job_id="iris-1",
+        number=0,
+        params=message["params"],
+        trial_dir=trial_dir,
+        code_dir=code,
+        variables=spec._interpolated,
+    )
+    config.pop("detach")
+    docker_client().containers.create(**config)
+    (sent,) = engine.created()
+    env = dict(item.split("=", 1) for item in sent["Env"])
+    assert env["MY_TOKEN"] == TOKEN and env["PLAIN_SETTING"] == PLAIN
+    for path in (tmp_path / "run").rglob("*"):  # nothing the trial reads from a file holds a value
+        if path.is_file() and "input/data" not in str(path):
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    data, used = spec_data(code / "spec.json", env)  # what the entry does in the container
+    assert data["description"] == f"uses {TOKEN}" and used == {"MY_TOKEN": TOKEN, "PLAIN_SETTING": PLAIN}
+    with pytest.raises(RuntimeError, match=r"lacks MY_TOKEN"):
+        spec_data(code / "spec.json", {"PLAIN_SETTING": PLAIN})

@@ -165,3 +165,37 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+AG_SPEC = """
+name: ag-echo
+task: tabular_classification
+data: {train: ./iris/train.csv, test: ./iris/test.csv, label: target}
+metric: accuracy
+autogluon:
+  hyperparameters:
+    GBM: {boosting: "${PLAIN_SETTING}"}
+    XT: {}
+sweep:
+  sampling: grid
+  space: {time_limit: 20}
+limits: {max_trials: 1, max_concurrent_trials: 1}
+"""
+
+
+def test_what_autogluon_itself_prints_in_a_trial_is_redacted(tmp_path, monkeypatch):
+    """AutoGluon echoes its hyperparameters into the trial's output ('User-specified model hyperparameters'):
+    a value from ${NAME} there lands in trial.log redacted, as a command trial's output does."""
+    from job_specs import make_data
+
+    home = tmp_path / "home"
+    make_data.iris(tmp_path)
+    (tmp_path / "spec.yaml").write_text(dedent(AG_SPEC))
+    env = {**os.environ, "CLOUDAUTO_HOME": str(home), "PLAIN_SETTING": PLAIN}
+    done = _cli("submit", str(tmp_path / "spec.yaml"), "--wait", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (log_path,) = (home / "runs").glob("ag-echo-*/trials/0/trial.log")
+    log = log_path.read_text()
+    assert "'boosting': '<secret:PLAIN_SETTING>'" in log, log[-3000:]
+    # a model keeps the hyperparameters it was fit with (its pickles): every other file holds no planted value
+    assert [leak for leak in _leaks(home) if "/model/" not in leak] == []

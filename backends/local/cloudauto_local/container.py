@@ -116,11 +116,16 @@ def ensure_image(client: Any, image: str, why: str = "backends.local.image") -> 
 
 
 def write_code(run_dir: Path, spec: JobSpec, base_dir: Optional[str] = None) -> Path:
-    """The job's /opt/ml/code, written once per job (atomically: a half-written bundle never runs)."""
+    """The job's /opt/ml/code, written once per job (atomically: a half-written bundle never runs).
+
+    Its spec.json keeps `${NAME}` references, as the run store does: each trial's container
+    gets the values in its environment (trial_config) and the entry reads them from there.
+    """
     target = run_dir / "code"
     if not target.exists():
         tmp = run_dir / f".code-{os.getpid()}"
-        write_folder(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec, base_dir=base_dir)[0])), tmp)
+        extra = checkpoints_file(local_checkpoints(spec, base_dir=base_dir)[0])
+        write_folder(bundle_files(spec, extra=extra, references=True), tmp)
         try:
             tmp.rename(target)
         except OSError:  # another worker was first
@@ -183,8 +188,13 @@ def trial_config(
     params: dict[str, Any],
     trial_dir: Path,
     code_dir: Path,
+    variables: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for `client.containers.create`: SageMaker's training-container contract."""
+    """Keyword arguments for `client.containers.create`: SageMaker's training-container contract.
+
+    `variables`: the `${NAME}` values the spec read (the code bundle keeps the references):
+    in the container's environment, where the entry resolves them, never in a file.
+    """
     import docker
 
     trial_dir, code_dir = trial_dir.resolve(), code_dir.resolve()  # the engine takes a relative path for a volume name
@@ -195,6 +205,7 @@ def trial_config(
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": "/tmp",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        **(variables or {}),
         **(spec.command.env if spec.command else {}),
     }
     config: dict[str, Any] = {
@@ -293,6 +304,7 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
             params=message["params"],
             trial_dir=trial_dir,
             code_dir=Path(message["code_dir"]),
+            variables=message.get("interpolated"),
         )
         config.pop("detach")
         container = client.containers.create(**config)
@@ -306,7 +318,8 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
     try:
         from cloudauto.secrets import Redactor
 
-        hide = Redactor({**os.environ, **config.get("environment", {})})  # the log keeps no key of the trial's environment
+        # the log keeps no key of the trial's environment, and no value the spec took from ${NAME}, in every run
+        hide = Redactor({**os.environ, **config.get("environment", {})}, extra=message.get("interpolated", {}).items())
         container.start()
         with open(log_path, "ab") as log:
             pending = b""
@@ -337,7 +350,7 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
         kill_container(container.id)
         return
     failure = trial_dir / "opt_ml" / "output" / "failure"
-    reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
+    reason = hide(failure.read_text(errors="replace").strip()) if failure.is_file() else ""
     kill_container(container.id)
     _adopt_model(trial_dir)
     seconds = time.perf_counter() - started
@@ -367,8 +380,15 @@ def _adopt_model(trial_dir: Path) -> None:
         saved.rename(trial_dir / "model")
 
 
-def serving_config(*, image: str, model_dir: Path, code_dir: Path, name: str, port: int) -> dict[str, Any]:
-    """Keyword arguments for `client.containers.run`: SageMaker's serving contract on port 8080."""
+def serving_config(
+    *, image: str, model_dir: Path, code_dir: Path, name: str, port: int, identity: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
+    """Keyword arguments for `client.containers.run`: SageMaker's serving contract on port 8080.
+
+    `identity` (the endpoint record's) is what the server says on /ping and every answer.
+    """
+    from cloudauto.runtime.identity import arguments
+
     model_dir, code_dir = Path(model_dir).resolve(), Path(code_dir).resolve()
     return {
         "image": image,
@@ -380,6 +400,7 @@ def serving_config(*, image: str, model_dir: Path, code_dir: Path, name: str, po
             "/opt/ml/model",
             "--port",
             str(SERVING_PORT),
+            *(arguments(identity) if identity else []),
             "serve",
         ],
         "working_dir": "/opt/ml/code",

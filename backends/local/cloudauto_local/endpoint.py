@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import Endpoint
+from cloudauto.runtime.identity import add_arguments, given, model_digest, served
+from cloudauto.runtime.identity import arguments as identity_arguments
 from cloudauto.scoring import IDENTITY_HEADER, MAX_PAYLOAD, HTTPScorer, identity_header
 from cloudauto.spec.errors import CloudautoError
 
@@ -91,8 +93,7 @@ def create_app(
         pool = ModelPool(model_dir, workers)
         kind, features, handle, stop = pool.kind, pool.features, pool.handle, pool.shutdown
 
-    me = {**(identity or {}), "model": model_digest(model_dir)}
-    header = identity_header(me)
+    me, header = served(identity, model_dir)  # one format with docker mode's server (cloudauto.runtime.serve)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -170,21 +171,6 @@ def _with_header(app: Any, name: bytes, value: bytes) -> Any:
         return await app(scope, receive, send_with)
 
     return wrapped
-
-
-def model_digest(model_dir: str | Path) -> str:
-    """sha256 over the model folder's files (their paths and bytes): which model a server loaded."""
-    import hashlib
-
-    root = Path(model_dir)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
 
 
 # ---- lifecycle: a detached server per endpoint, recorded on disk ---------------------------
@@ -510,7 +496,7 @@ def start(
         [
             *(sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir),
             *("--host", host, "--port", str(port), "--workers", str(workers)),
-            *("--name", name, "--job", job_id, "--trial", str(trial), "--instance", instance),
+            *identity_arguments(record.identity()),
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -556,7 +542,13 @@ def start_container(
     ttl: Optional[float] = None,
     spec: Optional[str] = None,
 ) -> LocalEndpoint:
-    """The model served by a container that speaks SageMaker's serving contract (/ping, /invocations on 8080)."""
+    """The model served by a container that speaks SageMaker's serving contract (/ping, /invocations on 8080).
+
+    As in process mode, the server says who it is (cloudauto.runtime.identity) and deploy waits
+    for exactly that: whatever else answers on the port is not taken for this endpoint.
+    """
+    import shutil
+
     from cloudauto.runtime.bundle import serving_files, write_folder
 
     from .container import docker_client, ensure_image, kill_container, serving_config
@@ -567,31 +559,63 @@ def start_container(
     record_path = folder / f"{name}.json"
     if record_path.exists() and _serves(EndpointRecord.load(record_path)):
         raise EndpointError(f"endpoint '{name}' already serves; delete it first or pick another name")
+    host = "127.0.0.1"
+    if port is not None:
+        taken = _port_taken(host, port)
+        if taken:
+            raise EndpointError(
+                f"port {port} on {host} is taken{_holder(f'http://{host}:{port}')} ({taken}); "
+                "pick another --port, or leave --port out for a free one"
+            )
     client = docker_client()
     ensure_image(client, image)
-    code_dir = write_folder(serving_files(), folder / f"{name}.code")
     port = port or _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
+    record = EndpointRecord(name, url, 0, model_dir, job_id, trial, None, spec=spec, instance=uuid.uuid4().hex[:12])
+    record.model = model_digest(model_dir)
+    code_dir = folder / f"{name}.code"
+    had_code = code_dir.exists()
+    write_folder(serving_files(), code_dir)
     import docker
 
+    def failed(message: str, container_id: Optional[str] = None) -> EndpointError:
+        """Nothing of a deployment that never served is left: its container, its code folder."""
+        kill_container(container_id or f"cloudauto-endpoint-{name}")
+        if not had_code and not record_path.exists():
+            shutil.rmtree(code_dir, ignore_errors=True)
+        return EndpointError(message)
+
+    config = serving_config(
+        image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port, identity=record.identity()
+    )
+    kill_container(config["name"])  # a stopped earlier deployment's container would hold the name (none serves: checked above)
     try:
-        container = client.containers.run(
-            **serving_config(image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port)
-        )
+        container = client.containers.run(**config)
     except docker.errors.DockerException as exc:
-        raise EndpointError(f"the Docker engine would not start the serving container: {exc}") from None
+        reason = str(exc)
+        if "port is already allocated" in reason or "address already in use" in reason:
+            raise failed(
+                f"port {port} on {host} is taken{_holder(url)} (address already in use): the serving container "
+                "could not start; pick another --port, or leave --port out for a free one"
+            ) from None
+        raise failed(f"the Docker engine would not start the serving container: {reason}") from None
     deadline = time.monotonic() + timeout
-    while _ping(url) is None:
+    while not _serves(record):  # this deployment's own server: not whatever else answers on the port
         container.reload()
         if container.status in ("exited", "dead"):
             tail = container.logs(tail=8).decode(errors="replace").strip().replace("\n", " | ")
-            kill_container(container.id)
-            raise EndpointError(f"the serving container exited: {tail}")
+            raise failed(f"the serving container exited: {tail}", container.id)
         if time.monotonic() > deadline:
-            kill_container(container.id)
-            raise EndpointError(f"the serving container did not answer /ping within {timeout:g}s")
+            other = _holder(url)
+            raise failed(
+                f"the serving container did not answer as endpoint '{name}' at {url} within {timeout:g}s"
+                + (f"; the port is answered{other} instead" if other else "")
+                + "; it was stopped",
+                container.id,
+            )
         time.sleep(0.3)
-    return _record(EndpointRecord(name, url, 0, model_dir, job_id, trial, None, container.id, spec=spec), ttl)
+    record.container = container.id
+    return _record(record, ttl)
 
 
 def _records() -> list[EndpointRecord]:
@@ -687,18 +711,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--name", help="What /ping says this server is: the endpoint's name ...")
-    parser.add_argument("--job", help="... the job ...")
-    parser.add_argument("--trial", type=int, help="... the trial ...")
-    parser.add_argument("--instance", help="... and this deployment's id (deploy waits for exactly it).")
+    add_arguments(parser)
     args = parser.parse_args()
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     import uvicorn
 
     key = os.environ.pop(KEY_ENV, None) or None  # not on the command line, where ps shows it
-    identity = {"name": args.name, "job": args.job, "trial": args.trial, "instance": args.instance}
-    app = create_app(args.model, key=key, max_bytes=args.max_bytes, workers=args.workers, identity=identity)
+    app = create_app(args.model, key=key, max_bytes=args.max_bytes, workers=args.workers, identity=given(args))
     # keep-alive well past the client's idle gaps (SageMaker asks containers for over 60 s)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=75)
 

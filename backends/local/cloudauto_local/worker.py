@@ -2,8 +2,9 @@
 
 It talks to the orchestrator in JSON lines: trials arrive on stdin; on a duplicate of the
 original stdout it sends `ready`, `report` (answered on stdin by a `verdict`), `done` or
-`failed`. File descriptors 1 and 2 point at the running trial's log, so whatever
-AutoGluon prints lands there and never in the protocol. The worker dies with its
+`failed`. File descriptors 1 and 2 point at a pipe into the running trial's log, so whatever
+AutoGluon prints (Python or C) lands there, never in the protocol, and passes the redactor on
+the way: a `${NAME}` value AutoGluon echoes (its hyperparameters, say) is kept as `<secret:NAME>`. The worker dies with its
 orchestrator (PR_SET_PDEATHSIG), so a killed sweep leaves no stray fits behind.
 """
 
@@ -15,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -35,6 +37,7 @@ PRELOAD = {
 
 
 _WORKER_STDERR = 2
+LOG_DRAIN_S = 10.0  # a process the trial left behind may hold the pipe: its later output is not waited for
 
 
 def _die_with_parent() -> None:
@@ -80,10 +83,10 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
     number = message["number"]
     out_dir = Path(message["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = os.open(message["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    from cloudauto.secrets import Redactor
+
+    hide = Redactor(extra=message.get("interpolated", {}).items())  # the log is kept: no value from ${NAME} in it
+    copier = _output_into(message["log"], hide)
     step = 0
 
     def report(value: float) -> bool:
@@ -119,9 +122,6 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
             seconds=time.perf_counter() - started,
         )
     except Exception as exc:  # the trial failed; the worker lives on for the next one
-        from cloudauto.secrets import Redactor
-
-        hide = Redactor(extra=message.get("interpolated", {}).items())  # the log is kept: no value from ${NAME} in it
         sys.stderr.write(hide(traceback.format_exc()))
         channel.send(type="failed", number=number, error=hide(f"{type(exc).__name__}: {exc}"))
     finally:
@@ -131,6 +131,29 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
         os.dup2(null, 1)
         os.close(null)
         os.dup2(_WORKER_STDERR, 2)
+        copier.join(timeout=LOG_DRAIN_S)  # the pipe's last lines are in the log before the next trial
+
+
+def _output_into(log_path: str, hide: Any) -> threading.Thread:
+    """Point fds 1 and 2 at a pipe whose lines a thread writes to the trial's log, redacted.
+
+    The log gets the lines as they come (`logs --follow` shows them); the pipe ends when fds 1
+    and 2 are pointed elsewhere after the trial, and with them the thread.
+    """
+    read_end, write_end = os.pipe()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def copy() -> None:
+        with os.fdopen(read_end, "rb") as source, os.fdopen(log, "ab", buffering=0) as out:
+            for raw in iter(source.readline, b""):
+                out.write(hide(raw.decode(errors="replace")).encode())
+
+    copier = threading.Thread(target=copy, name="trial-log", daemon=True)
+    copier.start()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    return copier
 
 
 def main() -> None:
