@@ -976,9 +976,11 @@ def predict(
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
     if not output.is_dir() and not output.resolve().parent.is_dir():  # before a batch is started, not after
         raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
+    job = _job(backend, job_id)
+    _refuse_forecasting_batch(job)
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
-    batch = _job(backend, job_id).predict_batch(input, output, probabilities=probabilities, **options)
+    batch = job.predict_batch(input, output, probabilities=probabilities, **options)
     echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)
     if not wait:
         echo(batch.id)
@@ -988,9 +990,40 @@ def predict(
     for failure in failures[:10]:
         echo(f"row {failure.row}: {failure.reason}", err=True)
     if len(failures) > 10:
-        echo(f"... and {len(failures) - 10} more rows", err=True)
-    echo(f"batch {batch.id}: {status.value} ({batch.status_reason() or ''})", err=True)
+        echo(f"... and {_plural(len(failures) - 10, 'more row')}", err=True)
+    reason = _batch_summary(batch, status.value, len(failures))
+    echo(f"batch {batch.id}: {status.value}" + (f" ({reason})" if reason else ""), err=True)
     return EXIT_OK if status.value == "completed" and not failures else EXIT_JOB_FAILED
+
+
+def _refuse_forecasting_batch(job: Any) -> None:
+    """A forecaster answers each series' next steps from its history, not one answer per row: no batch is started for it."""
+    from .backend import NotSupportedError
+    from .spec.metrics import Task
+
+    if job.spec.task is Task.TIME_SERIES_FORECASTING:
+        raise NotSupportedError(
+            f"job {job.id} is a time_series_forecasting job: predict scores rows one by one, and a forecaster "
+            "answers the next prediction_length steps of each series from its history; serve it "
+            f"(cloudauto deploy {job.id} -b {job.backend}) and send the histories "
+            "(cloudauto score ENDPOINT history.csv -o forecast.csv)"
+        )
+
+
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _batch_summary(batch: Any, status: str, failed: int) -> str:
+    """The batch's own reason; for a service's completed batch (whose status says nothing of rows) the counts of the file written."""
+    reason = batch.status_reason() or ""
+    if reason or status != "completed":
+        return reason
+    from .runtime.batch_io import FAILURES_SUFFIX
+
+    rows = batch.expected_rows() if hasattr(batch, "expected_rows") else None
+    scored = f"{_plural(rows - failed, 'row')} scored into {batch.output}" if rows is not None else f"written to {batch.output}"
+    return scored + (f"; {_plural(failed, 'row')} failed (see {batch.output}{FAILURES_SUFFIX})" if failed else "")
 
 
 @main.command(name="mlflow")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def test_rows_that_cannot_be_scored_are_listed_and_keep_their_place(iris_job, tm
     good = [i for i in range(30) if i not in (7, 21)]
     expected = in_process(job, rows(30).iloc[good])["prediction"].tolist()
     assert result["prediction"].iloc[good].tolist() == expected
-    assert "2 rows failed" in batch.status_reason()
+    # the counts are of rows: 28 scored and 2 failed make the input's 30
+    assert batch.status_reason().startswith(f"28 rows scored into {tmp_path / 'out.csv'}; 2 rows failed (see ")
 
 
 def test_bad_inputs_are_clear_errors_before_anything_runs(iris_job, tmp_path):
@@ -158,7 +160,11 @@ def test_the_cli_prints_failed_rows_and_exits_4_and_refuses_options_of_other_bac
     done = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 4, done.output
     assert "row 4: column 'sepal width (cm)' takes numbers, not '??'" in done.output
-    assert "1 rows failed" in done.output and len(pd.read_csv(tmp_path / "out.csv")) == 12
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 12
+    # one line of counts, each the real number and in its own number: 11 scored, 1 failed, of the 12 rows
+    (summary,) = [line for line in done.output.splitlines() if line.startswith("batch ") and "completed" in line]
+    assert f"(11 rows scored into {tmp_path / 'out.csv'}; 1 row failed (see {tmp_path / 'out.csv'}.failures.csv))" in summary
+    assert not re.search(r"\b1 rows\b", done.output)
     for args, message in (
         (["--backend", "sagemaker", "--workers", "2"], "--workers does not apply to the sagemaker backend"),
         (["--backend", "azureml", "--no-wait"], "read back by the command that started it"),
@@ -188,6 +194,7 @@ def test_short_long_and_empty_rows_fail_alone(iris_job, tmp_path):
     assert result["prediction"].isna().tolist() == [False, True, False, True, True, False]
     kept = [0, 2, 5]
     assert result["prediction"].iloc[kept].tolist() == in_process(job, good.iloc[kept])["prediction"].tolist()
+    assert batch.status_reason().startswith("3 rows scored into ") and "; 3 rows failed (see " in batch.status_reason()
 
 
 def test_a_rerun_reuses_a_finished_batch_only_when_its_output_and_input_are_as_they_were(iris_job, tmp_path):
@@ -228,3 +235,36 @@ def test_a_rerun_reuses_a_finished_batch_only_when_its_output_and_input_are_as_t
     assert a.stat().st_size == stat.st_size and in_process(job, changed)["prediction"].tolist() != expected_a
     assert "5 rows scored" in predict(a)
     assert pd.read_csv(out)["prediction"].tolist() == in_process(job, changed)["prediction"].tolist()
+
+
+def test_predict_on_a_forecasting_job_refuses_before_it_creates_anything(tmp_path, monkeypatch):
+    """A forecaster answers each series' next steps from its history, not a row per row: predict says so, exit 2."""
+    pytest.importorskip("autogluon.timeseries", reason="the cloudauto-local[timeseries] extra is not installed")
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+    from job_specs import make_data
+
+    from ..conftest import ROOT
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    make_data.bike(tmp_path, stations=2, days=10)
+    spec = cloudauto.JobSpec.from_file(
+        ROOT / "job_specs" / "bike_forecast.yaml",
+        overrides=[
+            f"data.train={tmp_path}/bike/train.csv",
+            f"data.test={tmp_path}/bike/test.csv",
+            "sweep.space={models: Naive, time_limit: 20}",
+        ],
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    history, out = tmp_path / "bike" / "train.csv", tmp_path / "forecast.csv"
+    batches = tmp_path / "home" / "batches"
+    for extra in ([], ["--no-wait"], ["--probabilities", "--chunk-rows", "10"]):
+        refused = CliRunner().invoke(cli, ["predict", job.id, str(history), "-o", str(out), *extra])
+        assert refused.exit_code == 2, refused.output  # README: the backend does not offer the operation
+        assert f"job {job.id} is a time_series_forecasting job" in refused.output
+        assert f"cloudauto deploy {job.id}" in refused.output and "cloudauto score" in refused.output
+        assert "Traceback" not in refused.output and "batch " not in refused.output
+        assert not out.exists() and not (batches.exists() and any(batches.iterdir()))

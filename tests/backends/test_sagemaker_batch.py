@@ -167,6 +167,16 @@ def test_the_transform_as_sagemaker_runs_it_gives_every_row_in_order_and_names_t
     assert failure.file.endswith("a.csv")
     assert (tmp_path / "scored.parquet.failures.csv").is_file()
 
+    # the same command on the CLI follows that transform job, and its last line counts the rows as the local one does
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    said = CliRunner().invoke(cli, ["predict", job.id, str(folder), "-o", str(tmp_path / "scored.parquet"), "-b", "sagemaker"])
+    assert said.exit_code == 4, said.output  # a row failed
+    out = tmp_path / "scored.parquet"
+    assert f"batch {batch.id}: completed (62 rows scored into {out}; 1 row failed (see {out}.failures.csv))" in said.output
+
 
 def test_a_short_answer_is_refused_rather_than_misaligned(tmp_path, sm_session, iris_model):
     _, model_tar = iris_model

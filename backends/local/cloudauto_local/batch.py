@@ -223,19 +223,28 @@ def run(folder: Path) -> int:
         _log(folder, "failed:\n" + traceback.format_exc())
         _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
-    reason = f"{rows} rows scored into {plan.output}" + (
-        f"; {failed} rows failed (see {plan.output}{FAILURES_SUFFIX})" if failed else ""
-    )
+    reason = summary(rows, failed, plan.output)
     _log(folder, f"completed: {reason}")
     _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written_files(plan.output))
     return 0
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def summary(rows: int, failed: int, output: str) -> str:
+    """The batch's counts: the rows scored (the failed ones are not) and the rows failed, which add up to the input's."""
+    return f"{_rows(rows - failed)} scored into {output}" + (
+        f"; {_rows(failed)} failed (see {output}{FAILURES_SUFFIX})" if failed else ""
+    )
 
 
 def _collect(folder: Path, finished: set[Any], done: set[int]) -> None:
     for future in finished:
         index, rows, failed = future.result()  # a chunk's BatchError ends the batch here
         done.add(index)
-        _log(folder, f"chunk {index}: {rows} rows" + (f", {failed} failed" if failed else ""))
+        _log(folder, f"chunk {index}: {_rows(rows)}" + (f", {failed} failed" if failed else ""))
     _write_state(folder, done=len(done))
 
 
