@@ -336,6 +336,19 @@ class JobHandle(abc.ABC):
         """
         raise NotSupportedError(f"backend '{self.backend}' has no batch inference yet")
 
+    def refuse_forecasting_batch(self) -> None:
+        """A forecaster answers each series' next steps from its history, not one answer per row: no batch is
+        started for it (every backend's predict_batch calls this before it creates anything)."""
+        from .spec.metrics import Task
+
+        if self.spec.task is Task.TIME_SERIES_FORECASTING:
+            raise NotSupportedError(
+                f"job {self.id} is a time_series_forecasting job: predict scores rows one by one, and a forecaster "
+                "answers the next prediction_length steps of each series from its history; serve it "
+                f"(cloudauto deploy {self.id} -b {self.backend}) and send the histories "
+                "(cloudauto score ENDPOINT history.csv -o forecast.csv)"
+            )
+
     def deploy(self, name: Optional[str] = None, **options: Any) -> Endpoint:
         """Serve the best trial's model (see Backend.deploy)."""
         from .registry import get_backend

@@ -977,7 +977,7 @@ def predict(
     if not output.is_dir() and not output.resolve().parent.is_dir():  # before a batch is started, not after
         raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
     job = _job(backend, job_id)
-    _refuse_forecasting_batch(job)
+    job.refuse_forecasting_batch()
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = job.predict_batch(input, output, probabilities=probabilities, **options)
@@ -995,19 +995,6 @@ def predict(
     echo(f"batch {batch.id}: {status.value}" + (f" ({reason})" if reason else ""), err=True)
     return EXIT_OK if status.value == "completed" and not failures else EXIT_JOB_FAILED
 
-
-def _refuse_forecasting_batch(job: Any) -> None:
-    """A forecaster answers each series' next steps from its history, not one answer per row: no batch is started for it."""
-    from .backend import NotSupportedError
-    from .spec.metrics import Task
-
-    if job.spec.task is Task.TIME_SERIES_FORECASTING:
-        raise NotSupportedError(
-            f"job {job.id} is a time_series_forecasting job: predict scores rows one by one, and a forecaster "
-            "answers the next prediction_length steps of each series from its history; serve it "
-            f"(cloudauto deploy {job.id} -b {job.backend}) and send the histories "
-            "(cloudauto score ENDPOINT history.csv -o forecast.csv)"
-        )
 
 
 def _plural(n: int, what: str) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import cloudauto
-from cloudauto.backend import JobStatus
+from cloudauto.backend import JobStatus, NotSupportedError
 
 from .conftest import finished_iris_job, wait_until
 
@@ -268,3 +268,6 @@ def test_predict_on_a_forecasting_job_refuses_before_it_creates_anything(tmp_pat
         assert f"cloudauto deploy {job.id}" in refused.output and "cloudauto score" in refused.output
         assert "Traceback" not in refused.output and "batch " not in refused.output
         assert not out.exists() and not (batches.exists() and any(batches.iterdir()))
+    with pytest.raises(NotSupportedError, match="time_series_forecasting job"):  # the Python API refuses as the CLI does
+        job.predict_batch(history, out)
+    assert not out.exists() and not (batches.exists() and any(batches.iterdir()))

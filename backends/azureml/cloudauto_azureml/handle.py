@@ -191,6 +191,7 @@ class AzureMLJob(JobHandle):
 
         from .batch import predict_batch
 
+        self.refuse_forecasting_batch()
         allowed = set(inspect.signature(predict_batch).parameters) - {"job", "source", "output", "probabilities", "trial"}
         if set(options) - allowed:
             raise NotSupportedError(

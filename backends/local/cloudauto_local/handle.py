@@ -197,6 +197,7 @@ class LocalJobHandle(JobHandle):
         """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default)."""
         from .batch import CHUNK_ROWS, plan_for, start
 
+        self.refuse_forecasting_batch()
         if options:
             raise NotSupportedError(
                 f"the local backend's predict_batch takes no {', '.join(sorted(options))}; "

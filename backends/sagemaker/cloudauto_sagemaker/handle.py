@@ -219,6 +219,7 @@ class SageMakerJob(JobHandle):
         instance_count, max_payload_mb."""
         from .batch import predict_batch
 
+        self.refuse_forecasting_batch()
         allowed = {"instance_type", "instance_count", "max_payload_mb"}
         if set(options) - allowed:
             raise NotSupportedError(
