@@ -986,7 +986,7 @@ def predict(
     status = batch.wait()
     failures = batch.failures()
     for failure in failures[:10]:
-        echo(f"row {failure.row}: {failure.reason}", err=True)
+        echo(f"{failure.where}: {failure.reason}", err=True)
     if len(failures) > 10:
         echo(f"... and {len(failures) - 10} more rows", err=True)
     echo(f"batch {batch.id}: {status.value} ({batch.status_reason() or ''})", err=True)

@@ -157,7 +157,7 @@ def test_the_cli_prints_failed_rows_and_exits_4_and_refuses_options_of_other_bac
     runner = CliRunner()
     done = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 4, done.output
-    assert "row 4: column 'sepal width (cm)' takes numbers, not '??'" in done.output
+    assert "row 4 (line 6 of in.csv): column 'sepal width (cm)' takes numbers, not '??'" in done.output
     assert "1 rows failed" in done.output and len(pd.read_csv(tmp_path / "out.csv")) == 12
     for args, message in (
         (["--backend", "sagemaker", "--workers", "2"], "--workers does not apply to the sagemaker backend"),
