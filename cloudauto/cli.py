@@ -1037,7 +1037,11 @@ def score(
     min_score: float,
     probabilities: bool,
 ) -> int:
-    """Score a CSV file (or an image, on image endpoints) against an endpoint; print the predictions."""
+    """Score a CSV, Parquet, JSON (records) or JSON-lines file (or an image, on image endpoints); print the predictions.
+
+    A row with more or fewer fields than the header, or no values, is refused naming its row
+    (from 0 after the header) and its line in the file; so is a file without rows (exit 5).
+    """
     import json
 
     from .registry import get_backend
