@@ -417,6 +417,14 @@ class RowFailure:
     row: int  # 0-based, counted over the whole input (a folder's files in name order)
     reason: str
     file: Optional[str] = None
+    line: Optional[int] = None  # the line of its (CSV) file the row starts on: row 0 is line 2 or later
+
+    @property
+    def where(self) -> str:
+        """'row 1 (line 3 of in.csv)': the row as counted, and where to find it in its file."""
+        if self.line is None:
+            return f"row {self.row}"
+        return f"row {self.row} (line {self.line}" + (f" of {Path(self.file).name})" if self.file else ")")
 
 
 class BatchJob(abc.ABC):

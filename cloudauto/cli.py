@@ -988,7 +988,7 @@ def predict(
     status = batch.wait()
     failures = batch.failures()
     for failure in failures[:10]:
-        echo(f"row {failure.row}: {failure.reason}", err=True)
+        echo(f"{failure.where}: {failure.reason}", err=True)
     if len(failures) > 10:
         echo(f"... and {_plural(len(failures) - 10, 'more row')}", err=True)
     reason = _batch_summary(batch, status.value, len(failures))
@@ -1057,7 +1057,11 @@ def score(
     min_score: float,
     probabilities: bool,
 ) -> int:
-    """Score a CSV file (or an image, on image endpoints) against an endpoint; print the predictions."""
+    """Score a CSV, Parquet, JSON (records) or JSON-lines file (or an image, on image endpoints); print the predictions.
+
+    A row with more or fewer fields than the header, or no values, is refused naming its row
+    (from 0 after the header) and its line in the file; so is a file without rows (exit 5).
+    """
     import json
 
     from .registry import get_backend

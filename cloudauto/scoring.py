@@ -9,10 +9,13 @@ other error raises `ScoringError` with the endpoint's own message.
 
 from __future__ import annotations
 
+import csv
 import http.client
 import io
 import json
 import random
+import re
+import sys
 import threading
 import time
 import warnings
@@ -49,30 +52,131 @@ def identity_header(identity: dict[str, Any]) -> str:
 
 
 def as_frame(data: Any) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, a list of records, a mapping of columns or a CSV/Parquet path."""
+    """A DataFrame from a DataFrame, a list of records, a mapping of columns or a file (see `read_rows`)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, (str, Path)):
-        path = Path(data)
-        if not path.is_file():
-            raise ScoringError(f"{path}: no such file")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            raise ScoringError(
-                f"{path} is an image: this call scores rows (a CSV or Parquet file, a DataFrame, records); "
-                "an endpoint of an image model takes image files in its score()"
-            )
-        parquet = path.suffix.lower() in (".parquet", ".pq")
-        try:
-            return pd.read_parquet(path) if parquet else pd.read_csv(path)
-        except ValueError as exc:  # pandas' parser errors, undecodable bytes, not Parquet
-            raise ScoringError(f"{path}: cannot read it as {'Parquet' if parquet else 'CSV'}: {exc}") from None
+        return read_rows(Path(data))
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         return pd.DataFrame.from_records(data)
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise ScoringError(f"cannot score a {type(data).__name__}: give a DataFrame, records, a mapping of columns or a CSV path")
+
+
+ROW_FILES = {
+    ".csv": "CSV",
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".json": "JSON",
+    ".jsonl": "JSON lines",
+    ".ndjson": "JSON lines",
+}
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """A file's rows, read as the endpoint and the batch read them: a row of another width, or without values, is refused.
+
+    CSV through the batch's reader (pandas alone pads a short row with NaN, and it would be
+    scored); JSON (.json: records or {columns, data}; .jsonl: a record a line) through the
+    endpoint's. The frame's `attrs["lines"]` holds each row's line in the file, where it has
+    one, so that a row the endpoint refuses is named there too. No rows is an error.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise ScoringError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        raise ScoringError(
+            f"{path} is an image: this call scores rows (a CSV or Parquet file, a DataFrame, records); "
+            "an endpoint of an image model takes image files in its score()"
+        )
+    kind = ROW_FILES.get(suffix)
+    if kind is None:
+        raise ScoringError(
+            f"{path}: cannot score {f'a {suffix} file' if suffix else 'a file without a suffix'}: give a CSV (.csv), "
+            "Parquet (.parquet), JSON records (.json) or JSON lines (.jsonl) file, named so"
+        )
+    try:
+        if kind == "CSV":
+            frame = _csv_rows(path)
+        elif kind == "Parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = _json_rows(path, lines=kind == "JSON lines")
+    except ScoringError:
+        raise
+    except OSError as exc:
+        raise ScoringError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except (ValueError, csv.Error) as exc:  # pandas' parser errors, undecodable bytes, not Parquet
+        raise ScoringError(f"{path}: cannot read it as {kind}: {exc}") from None
+    if len(frame) == 0:
+        raise ScoringError(f"no rows to score in {path}")
+    return frame
+
+
+def _csv_rows(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from .runtime.batch_io import csv_chunks
+    from .runtime.inference import _empty_rows
+
+    frame = next(csv_chunks(path, sys.maxsize), None)
+    if frame is None:
+        return pd.DataFrame()
+    _refuse_rows(path, {**dict.fromkeys(_empty_rows(frame), "has no values"), **frame.attrs["shape"]}, frame.attrs["lines"])
+    return frame
+
+
+def _json_rows(path: Path, lines: bool) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    from .runtime.inference import BadRequest, _empty_rows, _json_loads, json_rows
+
+    numbers: Optional[list[int]] = None
+    try:
+        if lines:  # a record a line, blank lines skipped
+            data, numbers = [], []
+            for number, text in enumerate(path.read_bytes().splitlines(), 1):
+                if not text.strip():
+                    continue
+                try:
+                    data.append(_json_loads(text))
+                except ValueError as exc:
+                    raise ScoringError(f"{path}: line {number} is not JSON: {exc}") from None
+                numbers.append(number)
+            if not all(isinstance(r, dict) for r in data):
+                number = next(n for n, r in zip(numbers, data, strict=True) if not isinstance(r, dict))
+                raise ScoringError(
+                    f"{path}: line {number} is not a record ({{column: value, ...}}); a .jsonl file holds one a line"
+                )
+        else:
+            data = _json_loads(path.read_bytes())
+        if lines and not data:
+            return pd.DataFrame()
+        frame, shape = json_rows(data)
+    except BadRequest as exc:
+        raise ScoringError(f"{path}: {exc}") from None
+    located = np.array(numbers) if numbers is not None else None
+    _refuse_rows(path, {**dict.fromkeys(_empty_rows(frame), "has no values"), **shape}, located)
+    if located is not None:
+        frame.attrs["lines"] = located
+    return frame
+
+
+def _refuse_rows(path: Path, bad: dict[int, str], lines: Any) -> None:
+    """The first row of another width (or without values), named with its line; nothing of the file is sent."""
+    from .runtime.batch_io import row_where
+
+    if not bad:
+        return
+    row, reason = min(bad.items())
+    more = f"; {len(bad) - 1} more row{'s' if len(bad) > 2 else ''} like it" if len(bad) > 1 else ""
+    raise ScoringError(f"{path}: {row_where(row, lines)} {reason}{more}; fix or remove it, nothing was scored")
 
 
 def image_paths(data: Any) -> Optional[list[Path]]:
@@ -186,7 +290,14 @@ def batches(
     frame: pd.DataFrame, max_rows: int, max_bytes: int, encode: Callable[[pd.DataFrame], bytes] = csv_body
 ) -> list[bytes]:
     """Bodies (CSV unless `encode` says otherwise) of at most `max_rows` rows and `max_bytes` bytes each."""
-    bodies: list[bytes] = []
+    return [body for _, body in spans(frame, max_rows, max_bytes, encode)]
+
+
+def spans(
+    frame: pd.DataFrame, max_rows: int, max_bytes: int, encode: Callable[[pd.DataFrame], bytes] = csv_body
+) -> list[tuple[int, bytes]]:
+    """The bodies of `batches`, each with the position of its first row (to say the endpoint's row numbers over the input)."""
+    bodies: list[tuple[int, bytes]] = []
     start = 0
     rows = max_rows
     while start < len(frame):
@@ -197,10 +308,23 @@ def batches(
             continue
         if len(body) > max_bytes:
             raise ScoringError(f"row {start} alone is {len(body):,} bytes; the endpoint takes at most {max_bytes:,}")
-        bodies.append(body)
+        bodies.append((start, body))
         start += len(chunk)
         rows = max_rows
     return bodies
+
+
+ROW_NUMBER = re.compile(r"\brow (\d+)\b")
+
+
+def renumbered(exc: ScoringError, start: int, lines: Any = None) -> ScoringError:
+    """The endpoint's 400 with its row numbers (of one request) said over the whole input, and the file's line."""
+    from .runtime.batch_io import row_where
+
+    if exc.status != 400:
+        return exc
+    said = ROW_NUMBER.sub(lambda m: row_where(start + int(m.group(1)), lines), str(exc))
+    return exc if said == str(exc) else ScoringError(said, exc.status)
 
 
 def predictions_frame(answer: bytes | str | list) -> pd.DataFrame:
@@ -242,20 +366,41 @@ def _npy_frame(answer: bytes) -> pd.DataFrame:
 
 
 def score_batches(
-    frame: pd.DataFrame, bodies: list[bytes], send: Callable[[bytes], bytes], *, concurrency: int = 1, who: str = "the endpoint"
+    frame: pd.DataFrame,
+    bodies: list[bytes] | list[tuple[int, bytes]],
+    send: Callable[[bytes], bytes],
+    *,
+    concurrency: int = 1,
+    who: str = "the endpoint",
 ) -> pd.DataFrame:
-    """Send each batch (`concurrency` at a time, answers kept in order), one frame of predictions indexed like `frame`."""
+    """Send each batch (`concurrency` at a time, answers kept in order), one frame of predictions indexed like `frame`.
+
+    Bodies from `spans` (with their first row) get the endpoint's row numbers in a refusal
+    said over the whole input, with the line of the file the frame was read from.
+    """
     import pandas as pd
 
     if concurrency < 1:
         raise ScoringError(f"concurrency must be at least 1, not {concurrency}")
-    if concurrency == 1 or len(bodies) <= 1:
-        answers = [send(body) for body in bodies]
+    lines = frame.attrs.get("lines")
+    items = [item if isinstance(item, tuple) else (None, item) for item in bodies]
+
+    def one(item: tuple[Optional[int], bytes]) -> bytes:
+        start, body = item
+        try:
+            return send(body)
+        except ScoringError as exc:
+            if start is None:
+                raise
+            raise renumbered(exc, start, lines) from None
+
+    if concurrency == 1 or len(items) <= 1:
+        answers = [one(item) for item in items]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(concurrency, len(bodies)), thread_name_prefix="cloudauto-score") as pool:
-            answers = list(pool.map(send, bodies))  # the first failure, in order, is raised
+        with ThreadPoolExecutor(min(concurrency, len(items)), thread_name_prefix="cloudauto-score") as pool:
+            answers = list(pool.map(one, items))  # the first failure, in order, is raised
     parts = [predictions_frame(answer) for answer in answers]
     result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if len(result) != len(frame):
@@ -366,9 +511,13 @@ class HTTPScorer:
                 raise ScoringError(
                     f"the history is {len(body):,} bytes, over the endpoint's {self.max_bytes:,}: send fewer series per call"
                 )
-            return pd.read_json(io.BytesIO(self.post(body, query=query)), orient="records")
+            try:
+                answer = self.post(body, query=query)
+            except ScoringError as exc:
+                raise renumbered(exc, 0, frame.attrs.get("lines")) from None
+            return pd.read_json(io.BytesIO(answer), orient="records")
         encode, content_type, accept = body_encoder(frame, self.binary)
-        bodies = batches(frame, self.max_rows, self.max_bytes, encode)
+        bodies = spans(frame, self.max_rows, self.max_bytes, encode)
         return score_batches(
             frame, bodies, lambda body: self.post(body, content_type, accept, query=query), concurrency=concurrency
         )
@@ -398,5 +547,8 @@ __all__ = [
     "npy_body",
     "npy_ready",
     "predictions_frame",
+    "read_rows",
+    "renumbered",
     "score_batches",
+    "spans",
 ]

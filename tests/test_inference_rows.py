@@ -153,3 +153,113 @@ def test_a_batch_csv_reads_values_as_pandas_does(tmp_path):
     (chunk,) = list(csv_chunks(path, 10))
     pd.testing.assert_frame_equal(chunk, pd.read_csv(path))
     assert chunk.attrs["shape"] == {}
+
+
+def test_batch_failures_name_the_line_of_their_row_in_the_csv_file(model, tmp_path):
+    """Rows count from 0 after the header; the failures say the file's line too (blank and quoted lines counted)."""
+    from cloudauto.runtime.batch_io import csv_chunks, read_failures, write_output
+
+    path = tmp_path / "in.csv"
+    path.write_text('a,b,c\n1,2,3\n14.1,2\n\n"4\n",5,6\n7,x,9\n10,11,12\n')
+    parts = []
+    first = 0
+    for chunk in csv_chunks(path, 2):
+        scored = model.score_rows(chunk[model.features].reset_index(drop=True))
+        parts.append(scored.assign(_row=range(first, first + len(chunk)), _file=str(path)))
+        first += len(chunk)
+    frame = pd.concat(parts, ignore_index=True)
+    assert write_output(frame, tmp_path / "out.csv", 5) == (5, 2)
+    assert list(pd.read_csv(tmp_path / "out.csv").columns) == ["prediction", "error"]  # no line column in the output
+    failures = read_failures(tmp_path / "out.csv")
+    assert [(f.row, f.line) for f in failures] == [(1, 3), (3, 7)]
+    assert [f.where for f in failures] == ["row 1 (line 3 of in.csv)", "row 3 (line 7 of in.csv)"]
+    assert failures[1].reason == "column 'b' takes numbers, not 'x'"
+
+
+def test_failures_of_inputs_without_lines_name_the_row_alone(model, tmp_path):
+    """Parquet input (or a service's batch): no line to give."""
+    from cloudauto.runtime.batch_io import read_failures, write_output
+
+    frame = pd.DataFrame({"a": [1.0, np.nan], "b": [2, None], "c": [3.0, np.nan]})
+    scored = model.score_rows(frame).assign(_row=[0, 1], _file="in.parquet")
+    write_output(scored, tmp_path / "out.csv", 2)
+    (failure,) = read_failures(tmp_path / "out.csv")
+    assert failure.line is None and failure.where == "row 1"
+
+
+class Forecaster:
+    """A TimeSeriesPredictor stub: its frequency, as AutoGluon stores it after fit."""
+
+    def __init__(self, freq):
+        self.freq = freq
+
+
+def _series(freq: str, periods: int, items=("s1", "s2")) -> bytes:
+    stamps = pd.date_range("2026-01-01", periods=periods, freq=freq)
+    frame = pd.concat([pd.DataFrame({"item": i, "ts": stamps, "y": np.arange(periods) * 1.0}) for i in items])
+    return frame.to_csv(index=False).encode()
+
+
+@pytest.fixture
+def forecaster() -> Model:
+    bare = Model.__new__(Model)
+    bare.kind = "timeseries"
+    bare.info = {"item_id": "item", "timestamp": "ts", "label": "y", "freq": None}
+    bare.features = ["item", "ts", "y"]
+    bare.dtypes = {"y": "float"}
+    bare.batch_header = None
+    bare.predictor = Forecaster("D")
+    return bare
+
+
+def test_a_history_at_another_frequency_than_the_models_is_a_400_naming_both(forecaster):
+    with pytest.raises(BadRequest) as caught:
+        forecaster.parse(_series("h", 50), CSV)
+    assert caught.value.status == 400
+    message = str(caught.value)
+    assert "daily (D)" in message and "hourly (h)" in message, message
+    with pytest.raises(BadRequest, match=r"forecasts daily \(D\) series but the history is at frequency W-SUN"):
+        forecaster.parse(_series("W", 20), CSV)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _series("D", 30),
+        _series("h", 2),  # too short to say: left to AutoGluon, as at submit
+        b"item,ts,y\ns1,2026-01-01,1\ns1,2026-01-02,2\ns1,2026-01-04,3\ns1,2026-01-07,4\n",  # irregular
+    ],
+    ids=["daily", "too short", "irregular"],
+)
+def test_a_history_at_the_models_frequency_or_irregular_is_left_alone(forecaster, body):
+    assert len(forecaster.parse(body, CSV)) > 0
+
+
+def test_the_model_frequency_comes_from_the_predictor_or_the_spec(forecaster):
+    forecaster.predictor = Forecaster(None)
+    forecaster.info["freq"] = "H"  # the spec's, in pandas' old alias: the same frequency as 'h'
+    assert len(forecaster.parse(_series("h", 30), CSV)) == 60
+    with pytest.raises(BadRequest, match=r"hourly \(H\)|\(H\)"):
+        forecaster.parse(_series("D", 30), CSV)
+
+
+def test_a_trained_daily_forecaster_refuses_an_hourly_history(tmp_path):
+    """A real TimeSeriesPredictor (its freq inferred at fit, as a spec without freq leaves it): 50 hourly rows are a 400."""
+    pytest.importorskip("autogluon.timeseries")
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+
+    from cloudauto.runtime.inference import write_model_info
+
+    stamps = pd.date_range("2026-01-01", periods=40, freq="D")
+    train = pd.DataFrame({"item_id": "s", "ts": stamps, "y": np.sin(np.arange(40)) + 5})
+    predictor = TimeSeriesPredictor(prediction_length=14, target="y", path=str(tmp_path / "model"), verbosity=0)
+    predictor.fit(TimeSeriesDataFrame.from_data_frame(train, timestamp_column="ts"), hyperparameters={"Naive": {}})
+    write_model_info(
+        tmp_path / "model", kind="timeseries", label="y", timestamp="ts", item_id=None, prediction_length=14, freq=None
+    )
+    served = Model(tmp_path / "model")
+    hourly = pd.DataFrame({"ts": pd.date_range("2026-03-01", periods=50, freq="h"), "y": np.arange(50.0)})
+    with pytest.raises(BadRequest, match=r"forecasts daily \(D\) series but the history is hourly \(h\)"):
+        served.handle(hourly.to_csv(index=False).encode(), CSV, JSON)
+    daily = train.drop(columns=["item_id"]).to_csv(index=False).encode()
+    assert len(json.loads(served.handle(daily, CSV, JSON)[0])) == 14

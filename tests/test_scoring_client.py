@@ -195,12 +195,8 @@ def test_score_picks_the_body_each_endpoint_and_frame_allow(monkeypatch, binary,
     [
         ("photo.JPG", b"\xff\xd8\xff\xe0 not rows", "photo.JPG is an image: this call scores rows"),
         ("rows.csv", b"\xff\xfe\x00 binary", "rows.csv: cannot read it as CSV: 'utf-8' codec can't decode"),
-        (
-            "rows.csv",
-            b"a,b\n1,2\n3,4,5\n",
-            "rows.csv: cannot read it as CSV: Error tokenizing data. C error: Expected 2 fields in line 3, saw 3",
-        ),
-        ("rows.csv", b"", "rows.csv: cannot read it as CSV: No columns to parse from file"),
+        ("rows.csv", b"a,b\n1,2\n3,4,5\n", "rows.csv: row 1 (line 3) has 3 fields; the header has 2"),
+        ("rows.csv", b"", "no rows to score in "),
         ("rows.parquet", b"not parquet", "rows.parquet: cannot read it as Parquet"),
         ("missing.csv", None, "missing.csv: no such file"),
     ],
@@ -242,3 +238,105 @@ def test_image_inputs_are_found_and_batched_under_the_size_limit(tmp_path):
         assert decoded == [p.read_bytes() for p in batch]
     with pytest.raises(ScoringError, match="over the endpoint's 100 per request"):
         list(images_bodies(paths, "image", max_bytes=100))
+
+
+SHORT_ROWS = [
+    (b"cust_id,age,income,plan,tenure\nX,30,40,pro,5\nY,50\n", "row 1 (line 3) has 2 fields; the header has 5"),
+    (b"cust_id,age,income,plan,tenure\nX,30,40,pro,5\nY,50\n,,,,\n", "row 1 (line 3) has 2 fields; the header has 5"),
+    (b"a,b,c\n1,2,3\n,,\n4,5,6\n", "row 1 (line 3) has no values"),
+    (b"a,b,c\n\n1,2,3\n\n4,5,6,7\n", "row 1 (line 5) has 4 fields; the header has 3"),
+    (b'a,b,c\n"x\ny",2,3\n4,5\n', "row 1 (line 4) has 2 fields; the header has 3"),
+]
+
+
+@pytest.mark.parametrize(("content", "words"), SHORT_ROWS, ids=["short", "short then empty", "empty", "long", "quoted"])
+def test_a_csv_file_with_a_row_of_another_width_or_no_values_is_refused_naming_its_row_and_line(tmp_path, content, words):
+    """pandas would pad a short row with NaN and score it: the file is read as the batch reads it, and refused."""
+    path = tmp_path / "short2.csv"
+    path.write_bytes(content)
+    with pytest.raises(ScoringError) as caught:
+        as_frame(path)
+    assert caught.value.exit_code == 5
+    assert str(caught.value).startswith(f"{path}: {words}"), str(caught.value)
+
+
+def test_a_csv_file_is_read_as_pandas_reads_it_with_its_lines(tmp_path):
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"x": [1, 2, 3], "t": ["a,b", 'q"', None], "f": [0.1, None, 1e-300]}).to_csv(path, index=False)
+    frame = as_frame(path)
+    pd.testing.assert_frame_equal(frame, pd.read_csv(path))
+    assert list(frame.attrs["lines"]) == [2, 3, 4]
+
+
+RECORDS = [{"cust_id": "X", "age": 30, "plan": "pro"}, {"cust_id": "Y", "age": 50, "plan": "free"}]
+
+
+def test_json_and_jsonl_files_are_read_as_records(tmp_path):
+    (tmp_path / "rows.json").write_text(json.dumps(RECORDS))
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in RECORDS) + "\n\n")
+    (tmp_path / "table.json").write_text(json.dumps({"columns": ["cust_id", "age", "plan"], "data": [["X", 30, "pro"]]}))
+    expected = pd.DataFrame.from_records(RECORDS)
+    pd.testing.assert_frame_equal(as_frame(tmp_path / "rows.json"), expected)
+    pd.testing.assert_frame_equal(as_frame(tmp_path / "rows.jsonl"), expected)
+    pd.testing.assert_frame_equal(as_frame(tmp_path / "table.json"), expected.head(1))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("rows.json", json.dumps([RECORDS[0], {"cust_id": "Y"}]), "rows.json: row 1 has no 'age', 'plan', which row 0 has"),
+        ("rows.jsonl", json.dumps(RECORDS[0]) + "\n\n{}\n", "rows.jsonl: row 1 (line 3) has no values"),
+        ("rows.jsonl", json.dumps(RECORDS[0]) + "\n[1, 2\n", "rows.jsonl: line 2 is not JSON"),
+        ("rows.json", "[[1, 2], [3, 4]]", "rows.json: JSON rows are records"),
+        ("rows.json", '{"a": 1', "rows.json: cannot read it as JSON"),
+        ("rows.json", "[]", "no rows to score in "),
+        ("rows.jsonl", "\n", "no rows to score in "),
+        ("rows.csv", "a,b,c\n", "no rows to score in "),
+        ("rows.csv", "a,b,c\n\n\n", "no rows to score in "),
+        ("rows.txt", "a,b\n1,2\n", "rows.txt: cannot score a .txt file: give a CSV (.csv), Parquet (.parquet)"),
+        ("rows", "a,b\n1,2\n", "rows: cannot score a file without a suffix"),
+    ],
+    ids=[
+        "record short",
+        "jsonl empty",
+        "jsonl broken",
+        "lists",
+        "broken",
+        "json empty",
+        "jsonl empty file",
+        "header only",
+        "header and blanks",
+        "txt",
+        "no suffix",
+    ],
+)
+def test_json_files_without_rows_and_unknown_kinds_are_refused_naming_what_is_read(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ScoringError) as caught:
+        as_frame(path)
+    message = str(caught.value)
+    assert words in message, message
+    if words == "no rows to score in ":
+        assert message == f"no rows to score in {path}"
+
+
+def test_the_endpoints_row_numbers_are_said_over_the_whole_input_with_the_files_line(tmp_path):
+    """The endpoint numbers the rows of one request; the client says the row of the input (and its line in the file)."""
+    path = tmp_path / "rows.csv"
+    path.write_text("a\n" + "".join(f"{i}\n\n" for i in range(30)))  # a blank line after each row
+    frame = as_frame(path)
+
+    def fails_on_the_second_batch(body: bytes) -> bytes:
+        if body.startswith(b"a\n10\n"):
+            raise ScoringError("the endpoint answered 400: column 'a' takes numbers; row 3 has 'x'", 400)
+        return json.dumps([{"prediction": 1}] * (body.count(b"\n") - 1)).encode()
+
+    from cloudauto.scoring import spans
+
+    with pytest.raises(ScoringError) as caught:
+        score_batches(frame, spans(frame, 10, 1 << 20), fails_on_the_second_batch)
+    assert str(caught.value) == "the endpoint answered 400: column 'a' takes numbers; row 13 (line 28) has 'x'"
+    assert caught.value.status == 400
+    with pytest.raises(ScoringError, match="row 3 has 'x'$"):  # bodies without their first rows: said as the endpoint said it
+        score_batches(frame, batches(frame, 10, 1 << 20), fails_on_the_second_batch)

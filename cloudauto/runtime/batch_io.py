@@ -3,7 +3,7 @@
 In: a CSV or Parquet file, or a folder of them in name order. Out: one row per input row, in
 input order, written whole (a temporary file renamed into place); rows that failed keep their
 place with no prediction and an `error`, and are listed in `OUTPUT.failures.csv` with their
-row number (over the whole input), file and reason. A backend hands `write_output` its scored
+row number (over the whole input, from 0), the line of a CSV file it starts on, file and reason. A backend hands `write_output` its scored
 rows with `_row` (0..n-1) and `_file` beside the answers.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..backend import BatchError, BatchJob, JobStatus, RowFailure
 
@@ -45,24 +45,29 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     pandas alone would pad a short row with missing values and refuse the whole file for a
     long one: here a row of another width than the header keeps its place without values,
     and the chunk's `attrs["shape"]` ({position: reason}) says why, so that row fails alone
-    (Model.score_rows). Blank lines are skipped, as pandas skips them.
+    (Model.score_rows). `attrs["lines"]` holds the file's line each row starts on (rows are
+    counted from 0 after the header; blank lines and quoted line breaks make the two differ).
+    Blank lines are skipped, as pandas skips them. Also what `score` reads a CSV file with.
     """
     import csv
     import io
     import itertools
 
+    import numpy as np
     import pandas as pd
 
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
-        header = next((row for row in reader if row), None)
+        rows_of = _numbered(reader)
+        header = next((row for _, row in rows_of), None)
         if header is None:
             return
         width = len(header)
         while True:
-            rows = list(itertools.islice((row for row in reader if row), chunk_rows))
-            if not rows:
+            numbered = list(itertools.islice(rows_of, chunk_rows))
+            if not numbered:
                 return
+            rows = [row for _, row in numbered]
             shape = {
                 i: f"has {len(row)} field{'' if len(row) == 1 else 's'}; the header has {width}"
                 for i, row in enumerate(rows)
@@ -74,7 +79,24 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             writer.writerows([""] * width if i in shape else row for i, row in enumerate(rows))
             frame = pd.read_csv(io.StringIO(text.getvalue()))
             frame.attrs["shape"] = shape
+            frame.attrs["lines"] = np.array([line for line, _ in numbered])
             yield frame
+
+
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(the line a row starts on, the row) for each row that is not blank."""
+    line = 1
+    for row in reader:
+        start, line = line, reader.line_num + 1
+        if row:
+            yield start, row
+
+
+def row_where(row: int, lines: Any = None) -> str:
+    """'row 1 (line 3)': a row as counted from 0 after the header, and the file's line where it has one."""
+    if lines is not None and 0 <= row < len(lines):
+        return f"row {row} (line {int(lines[row])})"
+    return f"row {row}"
 
 
 def output_path(output: str | Path) -> Path:
@@ -116,17 +138,20 @@ def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int) -
         )
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = scored.drop(columns=["_row", "_file"])
+    result = scored.drop(columns=["_row", "_file", "_line"], errors="ignore")
     tmp = out.with_name(f".{out.name}.tmp")
     if out.suffix.lower() == ".csv":
         result.to_csv(tmp, index=False)
     else:
         result.to_parquet(tmp, index=False)
     os.replace(tmp, out)
-    failed = scored[["_row", "_file", "error"]].dropna(subset=["error"]) if "error" in scored else scored.iloc[0:0]
+    listed = [c for c in ("_row", "_line", "_file", "error") if c in scored]  # _line: where the input was CSV
+    failed = scored[listed].dropna(subset=["error"]) if "error" in scored else scored.iloc[0:0]
     failures = Path(str(out) + FAILURES_SUFFIX)
     if len(failed):
-        failed.rename(columns={"_row": "row", "_file": "file", "error": "reason"}).to_csv(failures, index=False)
+        if "_line" in failed:  # Parquet inputs beside CSV ones have no lines
+            failed = failed.assign(_line=failed["_line"].astype("Int64"))
+        failed.rename(columns={"_row": "row", "_line": "line", "_file": "file", "error": "reason"}).to_csv(failures, index=False)
     elif failures.exists():
         failures.unlink()
     return len(result), len(failed)
@@ -139,7 +164,12 @@ def read_failures(output: str | Path) -> list[RowFailure]:
     path = Path(str(output) + FAILURES_SUFFIX)
     if not path.is_file():
         return []
-    return [RowFailure(int(r.row), str(r.reason), str(r.file)) for r in pd.read_csv(path).itertuples()]
+    listed = pd.read_csv(path)
+    lines = listed["line"] if "line" in listed else pd.Series([None] * len(listed), dtype="object")
+    return [
+        RowFailure(int(r.row), str(r.reason), str(r.file), None if pd.isna(line) else int(line))
+        for r, line in zip(listed.itertuples(), lines, strict=True)
+    ]
 
 
 class ServiceBatchJob(BatchJob):
@@ -183,6 +213,7 @@ __all__ = [
     "input_files",
     "output_path",
     "read_failures",
+    "row_where",
     "write_output",
     "written_files",
 ]

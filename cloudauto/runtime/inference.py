@@ -244,28 +244,7 @@ class Model:
 
     def _from_json(self, data: Any) -> tuple[pd.DataFrame, dict[int, str]]:
         """Records, {columns, data}, {data}, {instances} or Azure's {input_data}; rows of another width are named."""
-
-        if isinstance(data, dict):
-            if "input_data" in data:  # Azure ML managed online endpoints: {"input_data": {"columns", "data"}}
-                data = data["input_data"]
-            if isinstance(data, dict) and "data" in data and isinstance(data["data"], list) and "columns" not in data:
-                data = data["data"]
-            elif isinstance(data, dict) and "instances" in data:  # SageMaker / TF-serving style
-                data = data["instances"]
-        if isinstance(data, dict) and "columns" in data and "data" in data:
-            columns, rows = data["columns"], data["data"]
-            if isinstance(columns, list) and len(columns) == 1 and isinstance(rows, list):
-                # one column may come as a flat list of values (Azure AutoML's image scoring sends it so)
-                rows = [r if isinstance(r, list) else [r] for r in rows]
-            if not isinstance(columns, list) or not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise BadRequest("{columns, data}: columns is a list of names and data a list of rows (lists)")
-            _check_header(columns, "columns")
-            return _rows_frame(rows, [str(c) for c in columns], f"the columns are {len(columns)}")
-        if isinstance(data, list) and all(isinstance(row, dict) for row in data):
-            return _records_frame(data)
-        if isinstance(data, list) and all(isinstance(row, list) for row in data):
-            return _rows_frame(data, self.features, f"the model takes {len(self.features)}")
-        raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
+        return json_rows(data, self.features)
 
     def check(self, frame: pd.DataFrame, numbers: bool = True, empty: bool = True) -> pd.DataFrame:
         """The model's columns in its order; with `empty`, a row without a value in any of them is a 400."""
@@ -328,7 +307,45 @@ class Model:
         if bad.any():
             row = int(values.index[bad][0])
             raise BadRequest(f"column {label!r} takes numbers; row {row} has {frame[label].iloc[row]!r}")
-        return frame.assign(**{timestamp: times, label: values})
+        frame = frame.assign(**{timestamp: times, label: values})
+        self._check_freq(frame)
+        return frame
+
+    def _check_freq(self, frame: pd.DataFrame) -> None:
+        """A history at another frequency than the model's would be resampled to it, without a word: a 400 naming both.
+
+        The data's frequency as the submit-time check infers it (per item); an irregular or
+        too short history says none and is left to AutoGluon.
+        """
+        import warnings
+
+        from pandas.tseries.frequencies import to_offset
+
+        from .data_check import FREQ_WORDS, inferred_freq
+
+        model_freq = getattr(getattr(self, "predictor", None), "freq", None) or self.info.get("freq")
+        if not model_freq:
+            return
+        data_freq = inferred_freq(frame, self.info["timestamp"], self.info.get("item_id"))
+        if data_freq is None:
+            return
+        with warnings.catch_warnings():  # 'H', 'T' ...: pandas' deprecated aliases still name the same offsets
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                offsets = {freq: to_offset(freq) for freq in (model_freq, data_freq)}
+            except ValueError:
+                return  # a frequency pandas does not know here: AutoGluon says what it makes of it
+        if offsets[model_freq] == offsets[data_freq]:
+            return
+
+        def described(freq: str) -> str:
+            word = FREQ_WORDS.get(offsets[freq].freqstr)
+            return f"{word} ({freq})" if word else f"at frequency {freq}"
+
+        raise BadRequest(
+            f"this model forecasts {described(model_freq)} series but the history is {described(data_freq)}: "
+            f"it would be resampled to {model_freq}, to values that are not in it; send the history at {model_freq}"
+        )
 
     # predictions ---------------------------------------------------------------------------
     def predict(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:
@@ -362,11 +379,13 @@ class Model:
 
         One row out per row in, in order; a row that cannot be scored (a value that is no number
         in a number column, a model error on that row alone) has no prediction and its reason in
-        `error`. BadRequest only when no row at all can be scored.
+        `error`, and the file's line of each row in `_line` where the frame came from a CSV file.
+        BadRequest only when no row at all can be scored.
         """
         import pandas as pd
 
-        if shape is None:  # a batch's CSV chunk says which rows had another width (batch_io.csv_chunks)
+        lines = frame.attrs.get("lines")  # a batch's CSV chunk says the line each row starts on (batch_io.csv_chunks)
+        if shape is None:  # and which rows had another width
             shape = frame.attrs.get("shape")
         failures = {p: f"the row {reason}" for p, reason in (shape or {}).items()}  # of the wrong shape
         if self.kind == "tabular":
@@ -393,6 +412,8 @@ class Model:
         scored = pd.DataFrame(index=range(len(frame))).join(predicted)
         if failures:
             scored["error"] = pd.Series(failures, dtype="object")
+        if lines is not None and len(lines) == len(scored):  # for the failures file: where each row is in its CSV file
+            scored["_line"] = lines
         return scored
 
     def _forecast(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -573,6 +594,39 @@ def _json_loads(body: bytes) -> Any:
 
 def _nested(values: Iterable[Any]) -> bool:
     return any(isinstance(v, (list, dict)) for v in values)
+
+
+def json_rows(data: Any, features: Optional[list[str]] = None) -> tuple[pd.DataFrame, dict[int, str]]:
+    """JSON rows as a frame, and the rows (by position) of another shape with the reason (the server's and `score`'s reader).
+
+    Records, {columns, data}, {data}, {instances} or Azure's {input_data}; bare lists of
+    values are the model's `features` in order, and need them (a file read by `score` has none).
+    """
+    if isinstance(data, dict):
+        if "input_data" in data:  # Azure ML managed online endpoints: {"input_data": {"columns", "data"}}
+            data = data["input_data"]
+        if isinstance(data, dict) and "data" in data and isinstance(data["data"], list) and "columns" not in data:
+            data = data["data"]
+        elif isinstance(data, dict) and "instances" in data:  # SageMaker / TF-serving style
+            data = data["instances"]
+    if isinstance(data, dict) and "columns" in data and "data" in data:
+        columns, rows = data["columns"], data["data"]
+        if isinstance(columns, list) and len(columns) == 1 and isinstance(rows, list):
+            # one column may come as a flat list of values (Azure AutoML's image scoring sends it so)
+            rows = [r if isinstance(r, list) else [r] for r in rows]
+        if not isinstance(columns, list) or not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise BadRequest("{columns, data}: columns is a list of names and data a list of rows (lists)")
+        _check_header(columns, "columns")
+        return _rows_frame(rows, [str(c) for c in columns], f"the columns are {len(columns)}")
+    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        return _records_frame(data)
+    if isinstance(data, list) and all(isinstance(row, list) for row in data):
+        if features is None:
+            raise BadRequest(
+                "JSON rows are records ([{column: value}, ...]) or {columns, data}: a list of lists names no columns"
+            )
+        return _rows_frame(data, features, f"the model takes {len(features)}")
+    raise BadRequest("JSON must be a list of records, {columns, data}, {data: [...]} or {input_data: {...}}")
 
 
 def _rows_frame(rows: list[list[Any]], columns: list[str], takes: str) -> tuple[pd.DataFrame, dict[int, str]]:

@@ -159,7 +159,7 @@ def test_the_cli_prints_failed_rows_and_exits_4_and_refuses_options_of_other_bac
     runner = CliRunner()
     done = runner.invoke(cli, ["predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 4, done.output
-    assert "row 4: column 'sepal width (cm)' takes numbers, not '??'" in done.output
+    assert "row 4 (line 6 of in.csv): column 'sepal width (cm)' takes numbers, not '??'" in done.output
     assert len(pd.read_csv(tmp_path / "out.csv")) == 12
     # one line of counts, each the real number and in its own number: 11 scored, 1 failed, of the 12 rows
     (summary,) = [line for line in done.output.splitlines() if line.startswith("batch ") and "completed" in line]

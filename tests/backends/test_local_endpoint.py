@@ -607,3 +607,46 @@ def test_cli_score_writes_parquet_for_a_parquet_output(deployed, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     helped = _cloudauto("score", "--help")
     assert "probability too (proba_<class> columns beside the label)" in " ".join(helped.stdout.split())
+
+
+def test_cli_score_refuses_short_rows_and_files_without_rows_and_reads_json_records(deployed, tmp_path):
+    """The new user's files: a short row is named with its line (exit 5), JSON records score, no rows is no success."""
+    _, endpoint, _, root = deployed
+    test = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(4)
+    lines = test.to_csv(index=False).splitlines()
+    lines[2] = "5.1,3.5"  # row 1, line 3: two of four fields
+    (tmp_path / "short2.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    short = _cloudauto("score", "iris-test", str(tmp_path / "short2.csv"), "-o", str(out))
+    assert short.returncode == 5, short.stderr
+    assert f"{tmp_path / 'short2.csv'}: row 1 (line 3) has 2 fields; the header has 4" in short.stderr, short.stderr
+    assert "Traceback" not in short.stderr and not out.exists()
+
+    test.to_json(tmp_path / "rows.json", orient="records")
+    as_json = _cloudauto("score", "iris-test", str(tmp_path / "rows.json"), "-o", str(out))
+    assert as_json.returncode == 0 and "wrote the predictions to" in as_json.stderr, as_json.stderr
+    assert pd.read_csv(out)["prediction"].tolist() == endpoint.score(test)["prediction"].tolist()
+    out.unlink()
+
+    test.head(0).to_csv(tmp_path / "header.csv", index=False)
+    (tmp_path / "none.json").write_text("[]")
+    for name in ("header.csv", "none.json"):
+        empty = _cloudauto("score", "iris-test", str(tmp_path / name), "-o", str(out))
+        assert empty.returncode == 5 and f"no rows to score in {tmp_path / name}" in empty.stderr, empty.stderr
+        assert not out.exists()
+    (tmp_path / "rows.txt").write_text(test.to_csv(index=False))
+    unknown = _cloudauto("score", "iris-test", str(tmp_path / "rows.txt"))
+    assert unknown.returncode == 5 and "cannot score a .txt file" in unknown.stderr and not unknown.stdout, unknown.stderr
+
+
+def test_a_row_the_endpoint_refuses_is_named_over_the_whole_file_with_its_line(deployed, tmp_path):
+    """The endpoint numbers the rows of one request; the client says them over the file, with the line."""
+    _, endpoint, _, root = deployed
+    rows = pd.read_csv(root / "iris" / "test.csv").drop(columns=["target"]).head(20).astype(object)
+    rows.iloc[13, 1] = "wide"
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    scorer = HTTPScorer(endpoint.url, max_rows=10)
+    with pytest.raises(ScoringError) as caught:
+        scorer.score(tmp_path / "rows.csv")
+    assert caught.value.status == 400
+    assert "takes numbers; row 13 (line 15) has 'wide'" in str(caught.value), str(caught.value)

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from cloudauto.backend import Endpoint, NoModel, NotSupportedError
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, batches, image_paths, score_batches
+from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, image_paths, score_batches, spans
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -163,7 +163,7 @@ class AzureEndpoint(Endpoint):
             return answers[0] if isinstance(data, (str, Path)) and not Path(data).is_dir() else answers
         frame = as_frame(data)
         # batches of at most max_rows rows and max_bytes (6 MB by default, SageMaker's limit too)
-        bodies = batches(frame, self.max_rows, self.max_bytes, _input_data)
+        bodies = spans(frame, self.max_rows, self.max_bytes, _input_data)  # a refused row is named over the input
         scorer = self.scorer()
         return score_batches(
             frame,

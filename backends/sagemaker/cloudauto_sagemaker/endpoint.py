@@ -25,11 +25,11 @@ from cloudauto.scoring import (
     MAX_PAYLOAD,
     ScoringError,
     as_frame,
-    batches,
     body_encoder,
     image_paths,
     score_batches,
     score_images,
+    spans,
 )
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
@@ -281,7 +281,7 @@ class SageMakerEndpoint(Endpoint):
             return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
         frame = as_frame(data)
         encode, content_type, accept = body_encoder(frame, self.binary)
-        bodies = batches(frame, self.max_rows, self.max_bytes, encode)
+        bodies = spans(frame, self.max_rows, self.max_bytes, encode)  # a refused row is named over the input
         return score_batches(
             frame,
             bodies,
