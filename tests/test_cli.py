@@ -240,6 +240,7 @@ def exit_home(tmp_path_factory) -> dict:
     spec.write_text(FAILED_JOB_SPEC)
     (root / "bad.yaml").write_text(BASE.replace("accuracy", "acuracy"))
     (root / "rows.csv").write_text("a,b\n1,2\n")
+    (root / "rows.json").write_text('[{"a": 1, "b": 2}]')
     os.mkfifo(root / "fifo.yaml")
     env = {"CLOUDAUTO_HOME": str(home)}
     submitted = run("submit", str(spec), "--wait", env=env, cwd=root)
@@ -260,6 +261,7 @@ EXIT_CASES = {
     "submit-fifo": (["submit", "{root}/fifo.yaml"], 1),
     "submit-missing": (["submit", "{root}/missing.yaml"], 1),
     "run-invalid": (["run", "{root}/bad.yaml"], 1),
+    "submit-sagemaker-no-role": (["submit", "{root}/no-model.yaml", "-b", "sagemaker"], 3),
     "status-no-job": (["status", "nope"], 3),
     "status-long-id": (["status", LONG], 3),
     "status-failed": (["status", "{job}"], 4),
@@ -268,6 +270,7 @@ EXIT_CASES = {
     "best-no-job": (["best", "nope"], 3),
     "best-no-model": (["best", "{job}"], 4),
     "logs-no-job": (["logs", LONG], 3),
+    "logs-no-trial": (["logs", "{job}", "--trial", "9"], 3),
     "cancel-no-job": (["cancel", "nope"], 3),
     "resume-no-job": (["resume", "nope"], 3),
     "report-no-job": (["report", "nope"], 3),
@@ -275,9 +278,15 @@ EXIT_CASES = {
     "report-no-folder": (["report", "{job}", "-o", "{root}/no/x.png"], 64),
     "deploy-no-job": (["deploy", LONG], 3),
     "deploy-no-model": (["deploy", "{job}"], 4),
+    "deploy-no-trial": (["deploy", "{job}", "--trial", "9", "--name", "z"], 3),
+    "deploy-bad-name": (["deploy", "{job}", "--name", "bad name"], 64),
     "predict-no-job": (["predict", "nope", "{root}/rows.csv", "-o", "{root}/out.csv"], 3),
     "predict-no-model": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/out.csv"], 4),
     "predict-no-folder": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/no/out.csv"], 64),
+    "predict-output-is-a-folder": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}"], 64),
+    "predict-json-input": (["predict", "{job}", "{root}/rows.json", "-o", "{root}/j.csv"], 64),
+    "predict-output-is-the-input": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/rows.csv"], 64),
+    "predict-no-input": (["predict", "{job}", "{root}/missing.csv", "-o", "{root}/out.csv"], 64),
     "score-no-endpoint": (["score", "nope", "{root}/rows.csv"], 5),
     "score-no-file": (["score", "nope", "{root}/missing.csv"], 64),
     "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
@@ -292,7 +301,8 @@ EXIT_CASES = {
 def test_every_command_exits_as_the_readme_table_says(exit_home, case):
     args, code = EXIT_CASES[case]
     argv = [a.format(job=exit_home["job"], root=exit_home["root"]) for a in args]
-    result = run(*argv, env=exit_home["env"], cwd=exit_home["root"])
+    env = {**exit_home["env"], "SAGEMAKER_ROLE": "", "AWS_DEFAULT_REGION": "us-east-1"}  # the backend not set up
+    result = run(*argv, env=env, cwd=exit_home["root"])
     assert result.returncode == code, (result.returncode, result.stderr[-1500:])
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip(), "a failure says why"
