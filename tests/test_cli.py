@@ -219,6 +219,18 @@ def test_set_takes_names_with_dots_quoted_or_as_the_spec_spells_them():
     assert bad.returncode == 1 and 'quote a name that holds dots: sweep.space."GBM.num_leaves"=31' in bad.stderr
 
 
+def test_a_set_that_makes_a_new_mapping_is_blamed_and_says_how_to_quote(tmp_path):
+    spec = tmp_path / "iris.yaml"
+    spec.write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    bad = run("validate", str(spec), "--set", "sweep.space.GBM.num_leaves=31")
+    assert bad.returncode == 1
+    assert "--set sweep.space.GBM.num_leaves=31: error: sweep.space.GBM: unknown distribution 'num_leaves'" in bad.stderr
+    assert f"{spec}:" not in bad.stderr, bad.stderr  # the file did not say it
+    assert """one parameter name with a dot is quoted: --set 'sweep.space."GBM.num_leaves"=31'""" in bad.stderr
+    good = run("validate", str(spec), "--set", 'sweep.space."GBM.num_leaves"=31')
+    assert good.returncode == 0, good.stderr
+
+
 # ---- one exit-code table (README), command by command, for each class of failure ----------------------------------
 
 FAILED_JOB_SPEC = """\
