@@ -70,6 +70,17 @@ class NoSuchTrial(CloudautoError):
     exit_code = 3
 
 
+class EndpointGone(CloudautoError):
+    """An endpoint that was deleted (or expired and was removed): scoring it fails (exit 5); deleting it again
+    has nothing to do (`delete-endpoint` says so and exits 0). `when` says when and why it went."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, when: str = ""):
+        super().__init__(message)
+        self.when = when
+
+
 class NothingToResume(CloudautoError):
     """`resume` of a job that has ended: said and left as it is; exit 0 when it completed, 4 when it was canceled."""
 

@@ -1194,9 +1194,15 @@ def endpoints(backends_: tuple[str, ...], expired: bool, delete: bool, fmt: str)
 @backend_option
 def delete_endpoint(endpoint_name: str, backend: str) -> int:
     """Stop an endpoint and forget it."""
+    from .backend import EndpointGone
     from .registry import get_backend
 
-    get_backend(backend).endpoint(endpoint_name).delete()
+    try:
+        endpoint = get_backend(backend).endpoint(endpoint_name)
+    except EndpointGone as exc:  # deleted before: what was asked holds (exit 0)
+        echo(f"endpoint '{endpoint_name}' was already deleted {exc.when}; nothing to do", err=True)
+        return EXIT_OK
+    endpoint.delete()
     echo(f"deleted {endpoint_name}")
     return EXIT_OK
 

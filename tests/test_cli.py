@@ -231,6 +231,21 @@ def test_a_set_that_makes_a_new_mapping_is_blamed_and_says_how_to_quote(tmp_path
     assert good.returncode == 0, good.stderr
 
 
+def test_deleting_an_endpoint_a_second_time_says_it_is_deleted_already(tmp_path):
+    import time
+
+    folder = tmp_path / "endpoints"
+    folder.mkdir()
+    (folder / "gone.removed.json").write_text(json.dumps({"at": time.time(), "why": "deleted"}))
+    env = {"CLOUDAUTO_HOME": str(tmp_path)}
+    again = run("delete-endpoint", "gone", env=env)
+    assert again.returncode == 0, again.stderr  # what was asked holds: the endpoint is gone
+    assert "endpoint 'gone' was already deleted at " in again.stderr and "(deleted); nothing to do" in again.stderr
+    assert "deploy the job again" not in again.stderr
+    scored = run("score", "gone", str(ROOT / "job_specs" / "iris.yaml"), env=env)
+    assert scored.returncode in (5, 64) and "Traceback" not in scored.stderr
+
+
 # ---- one exit-code table (README), command by command, for each class of failure ----------------------------------
 
 FAILED_JOB_SPEC = """\
