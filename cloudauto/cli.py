@@ -840,6 +840,8 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     from .report import leaderboard_text, sweep_png
 
     if output is not None and not output.is_dir():
+        if not output.suffix:  # `-o rep/` or `-o rep`: a folder was meant
+            raise click.UsageError(f"-o {output}: there is no folder {output.resolve()}; create it, or name a .png file")
         if output.suffix.lower() != ".png":
             raise click.UsageError(f"-o {output}: the report is a PNG; name a .png file or a folder")
         if not output.resolve().parent.is_dir():

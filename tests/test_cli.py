@@ -336,6 +336,13 @@ def test_every_command_exits_as_the_readme_table_says(exit_home, case):
     assert not (exit_home["root"] / "out.csv").exists()  # nothing half-written
 
 
+def test_report_into_a_folder_that_is_not_there_says_so(exit_home):
+    result = run("report", exit_home["job"], "-o", f"{exit_home['root']}/rep/", env=exit_home["env"], cwd=exit_home["root"])
+    assert result.returncode == 64
+    assert f"-o {exit_home['root']}/rep: there is no folder {exit_home['root']}/rep" in result.stderr, result.stderr
+    assert not (exit_home["root"] / "rep").exists()
+
+
 def test_report_into_a_folder_writes_there(exit_home, tmp_path):
     result = run("report", exit_home["job"], "-o", str(tmp_path), env=exit_home["env"], cwd=exit_home["root"])
     assert result.returncode == 0, result.stderr
