@@ -246,6 +246,15 @@ def test_deleting_an_endpoint_a_second_time_says_it_is_deleted_already(tmp_path)
     assert scored.returncode in (5, 64) and "Traceback" not in scored.stderr
 
 
+def test_endpoints_without_an_azure_workspace_names_the_environment_not_the_spec(tmp_path):
+    pytest.importorskip("cloudauto_azureml")
+    env = {k: "" for k in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")}
+    result = run("endpoints", "-b", "azureml", env={**env, "CLOUDAUTO_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME" in result.stderr
+    assert "backends.azureml" not in result.stderr, result.stderr  # the command takes no spec
+
+
 # ---- one exit-code table (README), command by command, for each class of failure ----------------------------------
 
 FAILED_JOB_SPEC = """\
