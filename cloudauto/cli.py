@@ -561,6 +561,15 @@ def _print_summary(job) -> None:
             f"best trial: {best.number} {job.spec.objective.name}={best.objective:.4g} {best.params}"
             + (f" ({scores})" if scores else "")
         )
+        _say_test_set(best)
+
+
+def _say_test_set(best) -> None:
+    from .run_result import test_set_note
+
+    note = test_set_note(best)
+    if note:
+        echo(f"warning: {note}", err=True)
 
 
 def _ended_badly(status) -> bool:
@@ -651,6 +660,7 @@ def status(job_id: str, backend: str) -> int:
     best = job.best_trial()
     if best is not None:
         echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
+        _say_test_set(best)
     return EXIT_JOB_FAILED if _ended_badly(status_) else EXIT_OK
 
 
@@ -747,6 +757,7 @@ def best(job_id: str, backend: str) -> int:
             indent=2,
         )
     )
+    _say_test_set(trial)
     return EXIT_OK
 
 
