@@ -364,7 +364,7 @@ def hyperparameter_problem(family_name: str, name: str) -> Optional[str]:
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     return (
         f"'{name}' is not a hyperparameter of {fam} ({FAMILY_LIBRARIES[fam]}) in AutoGluon {AUTOGLUON_VERSION}; {hint}"
-        f"AutoGluon would pass it on or drop it and every trial would train the same model"
+        f"a trial would drop it (or fail on it), and trials that differ only in it would train the same model"
     )
 
 

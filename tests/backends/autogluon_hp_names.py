@@ -13,7 +13,7 @@ def _aux_names(cls) -> set[str]:
     return {"ag_args", "ag_args_fit", "ag_args_ensemble"} | {f"ag.{n}" for n in aux}
 
 
-def _ag_names(cls, problem_type: str = "binary") -> set[str]:
+def _ag_names(cls) -> set[str]:
     """The model's own default hyperparameters, its documented search space, and its seed parameter names."""
     from autogluon.core.metrics import get_metric
 
