@@ -64,6 +64,23 @@ class NoModel(CloudautoError):
     exit_code = 4
 
 
+class NoSuchTrial(CloudautoError):
+    """`--trial N` names no trial of the job: exit 3, as for no such job (1 is for an invalid spec)."""
+
+    exit_code = 3
+
+
+class EndpointGone(CloudautoError):
+    """An endpoint that was deleted (or expired and was removed): scoring it fails (exit 5); deleting it again
+    has nothing to do (`delete-endpoint` says so and exits 0). `when` says when and why it went."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, when: str = ""):
+        super().__init__(message)
+        self.when = when
+
+
 class NothingToResume(CloudautoError):
     """`resume` of a job that has ended: said and left as it is; exit 0 when it completed, 4 when it was canceled."""
 
@@ -362,7 +379,7 @@ class JobHandle(abc.ABC):
             if trial.number == number:
                 return trial
         has = f"its trials are {trials[0].number} to {trials[-1].number}" if trials else "it has no trial yet"
-        raise CloudautoError(f"job {self.id} has no trial {number}: {has}")
+        raise NoSuchTrial(f"job {self.id} has no trial {number}: {has}")
 
     def best_trial(self, trials: Optional[list[Trial]] = None) -> Optional[Trial]:
         """The best trial of `trials` (default: the job's, read now: pass them where they were read already)."""

@@ -2,12 +2,13 @@
 
 Exit codes (the README's table; tests/test_cli.py::test_every_command_exits_as_the_readme_table_says):
 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a warning under --strict);
-3 the backend is not installed, or no such job (or its run store cannot be read or written);
+3 the backend is not installed or not set up (credentials, region, SageMaker role), or no such job
+or trial (or its run store cannot be read or written);
 4 the job ended without completing (failed, canceled, or its scheduler is gone), has no model
 to serve or score with, or a batch failed; 5 scoring failed or the endpoint cannot be found or
 started; 6 --timeout passed and the job goes on running (or `resume` found another live
-scheduler running it); 64 bad command-line usage (an output path included); 70 an internal
-error (a bug: please report it).
+scheduler running it); 64 bad command-line usage (an output or input path, an endpoint name);
+70 an internal error (a bug: please report it).
 
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
@@ -560,6 +561,15 @@ def _print_summary(job) -> None:
             f"best trial: {best.number} {job.spec.objective.name}={best.objective:.4g} {best.params}"
             + (f" ({scores})" if scores else "")
         )
+        _say_test_set(best)
+
+
+def _say_test_set(best) -> None:
+    from .run_result import test_set_note
+
+    note = test_set_note(best)
+    if note:
+        echo(f"warning: {note}", err=True)
 
 
 def _ended_badly(status) -> bool:
@@ -650,6 +660,7 @@ def status(job_id: str, backend: str) -> int:
     best = job.best_trial()
     if best is not None:
         echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
+        _say_test_set(best)
     return EXIT_JOB_FAILED if _ended_badly(status_) else EXIT_OK
 
 
@@ -746,6 +757,7 @@ def best(job_id: str, backend: str) -> int:
             indent=2,
         )
     )
+    _say_test_set(trial)
     return EXIT_OK
 
 
@@ -839,6 +851,8 @@ def report(job_id: str, backend: str, output: Optional[Path]) -> int:
     from .report import leaderboard_text, sweep_png
 
     if output is not None and not output.is_dir():
+        if not output.suffix:  # `-o rep/` or `-o rep`: a folder was meant
+            raise click.UsageError(f"-o {output}: there is no folder {output.resolve()}; create it, or name a .png file")
         if output.suffix.lower() != ".png":
             raise click.UsageError(f"-o {output}: the report is a PNG; name a .png file or a folder")
         if not output.resolve().parent.is_dir():
@@ -916,6 +930,8 @@ def deploy(
     ]
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to the {backend} backend")
+    if name is not None:
+        _check_endpoint_name(backend, name)
     job = _job(backend, job_id)
     options = {
         k: v for k, v in {**local_only, **cloud_only, "trial": trial, "ttl": _duration("--ttl", ttl)}.items() if v is not None
@@ -937,6 +953,54 @@ def deploy(
         base = earlier or run_result.build(job, exit_code=EXIT_OK, planned=_planned(job))
         echo(f"wrote {run_result.write(run_result.with_endpoint(base, endpoint), result, spec=job.spec)}", err=True)
     return EXIT_OK
+
+
+def _check_endpoint_name(backend: str, name: str) -> None:
+    """`--name` as the backend's own rule takes it, before any job is read: a usage error (64), not an endpoint failure."""
+    import importlib
+
+    from .registry import get_backend
+
+    package = type(get_backend(backend)).__module__.rsplit(".", 1)[0]
+    try:
+        endpoint = importlib.import_module(f"{package}.endpoint")
+    except ImportError:
+        return
+    checker = getattr(endpoint, "check_name", None)
+    if checker is not None:
+        try:
+            checker(name)
+        except CloudautoError as exc:
+            raise click.UsageError(f"--name {exc}") from None
+        return
+    pattern = getattr(endpoint, "_NAME", None)
+    if pattern is not None and not pattern.match(name):
+        rule = _ENDPOINT_NAME_RULES.get(backend, "letters, digits and hyphens")
+        raise click.UsageError(f"--name {name!r}: not an endpoint name; {rule}")
+
+
+_ENDPOINT_NAME_RULES = {
+    "sagemaker": "SageMaker takes 1-63 letters, digits and hyphens",
+    "azureml": "Azure ML takes 3-32 letters, digits and hyphens, starting with a letter",
+}
+
+
+def _check_batch_paths(source: Path, output: Path) -> None:
+    """predict's input and -o as a usage question (64), before any job is read or batch started."""
+    from .backend import BatchError
+    from .runtime.batch_io import input_files, output_path
+
+    if output.is_dir():
+        raise click.UsageError(f"-o {output}: is a folder; name the output file (a .csv or .parquet file)")
+    if not output.resolve().parent.is_dir():
+        raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
+    try:
+        out = output_path(output)
+        files = input_files(source)
+    except BatchError as exc:
+        raise click.UsageError(str(exc)) from None
+    if out in files:
+        raise click.UsageError(f"-o {output} is also an input: name another output file, or the input would be overwritten")
 
 
 @main.command()
@@ -974,8 +1038,7 @@ def predict(
         raise click.UsageError(f"--instance-type does not apply to the {backend} backend")
     if backend == "azureml" and not wait:  # the reader's manifest lives in this process: nothing could pick it up later
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
-    if not output.is_dir() and not output.resolve().parent.is_dir():  # before a batch is started, not after
-        raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
+    _check_batch_paths(input, output)  # before a batch is started, not after
     job = _job(backend, job_id)
     job.refuse_forecasting_batch()
     chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
@@ -1168,9 +1231,15 @@ def endpoints(backends_: tuple[str, ...], expired: bool, delete: bool, fmt: str)
 @backend_option
 def delete_endpoint(endpoint_name: str, backend: str) -> int:
     """Stop an endpoint and forget it."""
+    from .backend import EndpointGone
     from .registry import get_backend
 
-    get_backend(backend).endpoint(endpoint_name).delete()
+    try:
+        endpoint = get_backend(backend).endpoint(endpoint_name)
+    except EndpointGone as exc:  # deleted before: what was asked holds (exit 0)
+        echo(f"endpoint '{endpoint_name}' was already deleted {exc.when}; nothing to do", err=True)
+        return EXIT_OK
+    endpoint.delete()
     echo(f"deleted {endpoint_name}")
     return EXIT_OK
 

@@ -97,6 +97,14 @@ class RunResult(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def test_set_note(trial: Any) -> Optional[str]:
+    """One line when the best trial kept its model and objective but its test set was not scored (None otherwise):
+    shown wherever the best trial is, so a missing test score is not found only in `trials`."""
+    if trial is None or trial.objective is None or not trial.error:
+        return None
+    return f"best trial {trial.number}: {' '.join(str(trial.error).split())}"
+
+
 def build(
     job: JobHandle,
     *,
@@ -158,7 +166,7 @@ def build(
             trial=best.number, objective=best.objective, params=best.params, scores=best.scores, status=best.status.value
         ),
         model=_model_location(job, best) if best is not None else None,
-        warnings=list(warnings or []),
+        warnings=[*(warnings or []), *filter(None, [test_set_note(best)])],
         failures=failure_groups(trials),
         cost=_cost(job, estimate),
     )

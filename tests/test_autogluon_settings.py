@@ -55,6 +55,20 @@ def test_families_are_checked_where_they_are_named(problems):
     assert "'GMB' is not an AutoGluon model family; did you mean" in found[("autogluon", "hyperparameters", "GMB")]
 
 
+def test_family_settings_in_the_block_are_checked_by_name(problems, tmp_path):
+    text = TABULAR + "autogluon:\n  hyperparameters:\n    GBM: {num_leafs: 31}\n    XGB: [{max_depth: 4}, {max_dept: 8}]\n"
+    found = {i.path: i for i in problems(text)}
+    gbm = found[("autogluon", "hyperparameters", "GBM", "num_leafs")]
+    assert "'num_leafs' is not a hyperparameter of GBM (LightGBM) in AutoGluon 1.6.3; did you mean 'num_leaf' or 'num_leaves'?" in gbm.message
+    assert "did you mean 'max_depth'?" in found[("autogluon", "hyperparameters", "XGB", 1, "max_dept")].message
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as refused:
+        JobSpec.from_file(path)
+    (located,) = [i for i in refused.value.issues if "num_leafs" in i.message]
+    assert located.line == 7
+
+
 @pytest.mark.parametrize(
     "block, words",
     [

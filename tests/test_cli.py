@@ -219,6 +219,42 @@ def test_set_takes_names_with_dots_quoted_or_as_the_spec_spells_them():
     assert bad.returncode == 1 and 'quote a name that holds dots: sweep.space."GBM.num_leaves"=31' in bad.stderr
 
 
+def test_a_set_that_makes_a_new_mapping_is_blamed_and_says_how_to_quote(tmp_path):
+    spec = tmp_path / "iris.yaml"
+    spec.write_text((ROOT / "job_specs" / "iris.yaml").read_text())
+    bad = run("validate", str(spec), "--set", "sweep.space.GBM.num_leaves=31")
+    assert bad.returncode == 1
+    assert "--set sweep.space.GBM.num_leaves=31: error: sweep.space.GBM: unknown distribution 'num_leaves'" in bad.stderr
+    assert f"{spec}:" not in bad.stderr, bad.stderr  # the file did not say it
+    assert """one parameter name with a dot is quoted: --set 'sweep.space."GBM.num_leaves"=31'""" in bad.stderr
+    good = run("validate", str(spec), "--set", 'sweep.space."GBM.num_leaves"=31')
+    assert good.returncode == 0, good.stderr
+
+
+def test_deleting_an_endpoint_a_second_time_says_it_is_deleted_already(tmp_path):
+    import time
+
+    folder = tmp_path / "endpoints"
+    folder.mkdir()
+    (folder / "gone.removed.json").write_text(json.dumps({"at": time.time(), "why": "deleted"}))
+    env = {"CLOUDAUTO_HOME": str(tmp_path)}
+    again = run("delete-endpoint", "gone", env=env)
+    assert again.returncode == 0, again.stderr  # what was asked holds: the endpoint is gone
+    assert "endpoint 'gone' was already deleted at " in again.stderr and "(deleted); nothing to do" in again.stderr
+    assert "deploy the job again" not in again.stderr
+    scored = run("score", "gone", str(ROOT / "job_specs" / "iris.yaml"), env=env)
+    assert scored.returncode in (5, 64) and "Traceback" not in scored.stderr
+
+
+def test_endpoints_without_an_azure_workspace_names_the_environment_not_the_spec(tmp_path):
+    pytest.importorskip("cloudauto_azureml")
+    env = {k: "" for k in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")}
+    result = run("endpoints", "-b", "azureml", env={**env, "CLOUDAUTO_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME" in result.stderr
+    assert "backends.azureml" not in result.stderr, result.stderr  # the command takes no spec
+
+
 # ---- one exit-code table (README), command by command, for each class of failure ----------------------------------
 
 FAILED_JOB_SPEC = """\
@@ -240,6 +276,7 @@ def exit_home(tmp_path_factory) -> dict:
     spec.write_text(FAILED_JOB_SPEC)
     (root / "bad.yaml").write_text(BASE.replace("accuracy", "acuracy"))
     (root / "rows.csv").write_text("a,b\n1,2\n")
+    (root / "rows.json").write_text('[{"a": 1, "b": 2}]')
     os.mkfifo(root / "fifo.yaml")
     env = {"CLOUDAUTO_HOME": str(home)}
     submitted = run("submit", str(spec), "--wait", env=env, cwd=root)
@@ -260,6 +297,7 @@ EXIT_CASES = {
     "submit-fifo": (["submit", "{root}/fifo.yaml"], 1),
     "submit-missing": (["submit", "{root}/missing.yaml"], 1),
     "run-invalid": (["run", "{root}/bad.yaml"], 1),
+    "submit-sagemaker-no-role": (["submit", "{root}/no-model.yaml", "-b", "sagemaker"], 3),
     "status-no-job": (["status", "nope"], 3),
     "status-long-id": (["status", LONG], 3),
     "status-failed": (["status", "{job}"], 4),
@@ -268,6 +306,7 @@ EXIT_CASES = {
     "best-no-job": (["best", "nope"], 3),
     "best-no-model": (["best", "{job}"], 4),
     "logs-no-job": (["logs", LONG], 3),
+    "logs-no-trial": (["logs", "{job}", "--trial", "9"], 3),
     "cancel-no-job": (["cancel", "nope"], 3),
     "resume-no-job": (["resume", "nope"], 3),
     "report-no-job": (["report", "nope"], 3),
@@ -275,9 +314,15 @@ EXIT_CASES = {
     "report-no-folder": (["report", "{job}", "-o", "{root}/no/x.png"], 64),
     "deploy-no-job": (["deploy", LONG], 3),
     "deploy-no-model": (["deploy", "{job}"], 4),
+    "deploy-no-trial": (["deploy", "{job}", "--trial", "9", "--name", "z"], 3),
+    "deploy-bad-name": (["deploy", "{job}", "--name", "bad name"], 64),
     "predict-no-job": (["predict", "nope", "{root}/rows.csv", "-o", "{root}/out.csv"], 3),
     "predict-no-model": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/out.csv"], 4),
     "predict-no-folder": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/no/out.csv"], 64),
+    "predict-output-is-a-folder": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}"], 64),
+    "predict-json-input": (["predict", "{job}", "{root}/rows.json", "-o", "{root}/j.csv"], 64),
+    "predict-output-is-the-input": (["predict", "{job}", "{root}/rows.csv", "-o", "{root}/rows.csv"], 64),
+    "predict-no-input": (["predict", "{job}", "{root}/missing.csv", "-o", "{root}/out.csv"], 64),
     "score-no-endpoint": (["score", "nope", "{root}/rows.csv"], 5),
     "score-no-file": (["score", "nope", "{root}/missing.csv"], 64),
     "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
@@ -292,11 +337,19 @@ EXIT_CASES = {
 def test_every_command_exits_as_the_readme_table_says(exit_home, case):
     args, code = EXIT_CASES[case]
     argv = [a.format(job=exit_home["job"], root=exit_home["root"]) for a in args]
-    result = run(*argv, env=exit_home["env"], cwd=exit_home["root"])
+    env = {**exit_home["env"], "SAGEMAKER_ROLE": "", "AWS_DEFAULT_REGION": "us-east-1"}  # the backend not set up
+    result = run(*argv, env=env, cwd=exit_home["root"])
     assert result.returncode == code, (result.returncode, result.stderr[-1500:])
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip(), "a failure says why"
     assert not (exit_home["root"] / "out.csv").exists()  # nothing half-written
+
+
+def test_report_into_a_folder_that_is_not_there_says_so(exit_home):
+    result = run("report", exit_home["job"], "-o", f"{exit_home['root']}/rep/", env=exit_home["env"], cwd=exit_home["root"])
+    assert result.returncode == 64
+    assert f"-o {exit_home['root']}/rep: there is no folder {exit_home['root']}/rep" in result.stderr, result.stderr
+    assert not (exit_home["root"] / "rep").exists()
 
 
 def test_report_into_a_folder_writes_there(exit_home, tmp_path):

@@ -167,3 +167,19 @@ def test_a_time_limit_above_the_trial_timeout_is_a_warning(load):
     spec = load(SPEC + "    time_limit: 10m\n")
     (warning,) = [w for w in spec.warnings if w.field.endswith("time_limit")]
     assert "time_limit (600s) is above limits.trial_timeout (300s)" in warning.message and "240s" in warning.hint
+
+
+def test_a_time_limit_above_the_whole_jobs_timeout_is_a_warning_too(load):
+    spec = load(SPEC.replace("trial_timeout: 5m", "timeout: 5m") + "    time_limit: 10m\n")
+    (warning,) = [w for w in spec.warnings if w.field.endswith("time_limit")]
+    assert "time_limit (600s) is above limits.timeout (300s)" in warning.message and "the job is stopped" in warning.message
+    assert "240s" in warning.hint
+    both = load(SPEC.replace("trial_timeout: 5m", "trial_timeout: 5m, timeout: 4m") + "    time_limit: 10m\n")
+    (warning,) = [w for w in both.warnings if w.field.endswith("time_limit")]  # one warning, for the shorter limit
+    assert "limits.timeout (240s)" in warning.message
+
+
+def test_more_concurrent_trials_than_trials_says_what_to_lower(problems):
+    (issue,) = problems(SPEC.replace("trial_timeout: 5m", "trial_timeout: 5m, max_trials: 1, max_concurrent_trials: 2") + "    models: GBM\n")
+    assert "max_concurrent_trials (2) exceeds max_trials (1)" in issue.message
+    assert issue.hint and "lower limits.max_concurrent_trials to 1" in issue.hint

@@ -48,6 +48,7 @@ class _Positions:
         self.values: dict[tuple, Pos] = {}
         self.keys: dict[tuple, Pos] = {}
         self.origin: dict[tuple, str] = {}  # path -> "--set" when an override put it there
+        self.hints: dict[str, str] = {}  # "--set ..." -> a hint for the issues it causes (how to quote a dotted name)
         self.collections: set[tuple] = set()
         self.data: Any = None  # the document, kept so later issues can be located
 
@@ -433,7 +434,13 @@ def load_spec_text(
             ]
         )
     apply_overrides(data, overrides or [], builder.pos)
-    spec = _validate(data, builder.pos)
+    try:
+        spec = _validate(data, builder.pos)
+    except SpecError as exc:
+        for issue in exc.issues:
+            if issue.file in builder.pos.hints and not issue.hint:
+                issue.hint = builder.pos.hints[issue.file]
+        raise
     if source and not source.startswith("<"):
         spec._source = source
     builder.pos.data = data
@@ -513,6 +520,13 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
             else:
                 if isinstance(node, dict) and index not in node:
                     node[index] = {}
+                    if pos is not None:  # a mapping the override made: an issue there is the --set's, not the file's
+                        pos.origin.setdefault(tuple(path), origin)
+                        if path[:2] == ["sweep", "space"] and len(path) == 3:  # a parameter name such as GBM.num_leaves
+                            name = ".".join(map(str, parts[2:]))
+                            pos.hints.setdefault(
+                                origin, f"""one parameter name with a dot is quoted: --set 'sweep.space."{name}"={_shown(value_text)}'"""
+                            )
                 node = node[index]
         if pos is not None:
             pos.origin[tuple(path)] = origin

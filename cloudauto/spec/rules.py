@@ -298,23 +298,28 @@ def _limits(spec: JobSpec, out: IssueCollector) -> None:
         out.error(
             ("limits", "max_concurrent_trials"),
             f"max_concurrent_trials ({limits.max_concurrent_trials}) exceeds max_trials ({limits.max_trials})",
+            hint=f"lower limits.max_concurrent_trials to {limits.max_trials} or less, "
+            f"e.g. --set limits.max_concurrent_trials={limits.max_trials}",
         )
     if spec.sweep is None and limits.max_trials not in (None, 1):
         out.warn(("limits", "max_trials"), "without a sweep every trial would be the same; only one runs")
     if limits.timeout and limits.trial_timeout and limits.trial_timeout > limits.timeout:
         out.warn(("limits", "trial_timeout"), "trial_timeout is longer than the whole job's timeout")
-    if limits.trial_timeout and spec.sweep and spec.command is None:
+    # a fit longer than the trial's or the whole job's limit is killed (timed out) before it ends: the shorter one is said
+    bounds = [(t, f) for t, f in ((limits.trial_timeout, "trial_timeout"), (limits.timeout, "timeout")) if t]
+    if bounds and spec.sweep and spec.command is None:
+        bound, field_ = min(bounds, key=lambda b: b[0])
+        killed = "the trial is killed (timed out)" if field_ == "trial_timeout" else "the job is stopped (timed out)"
         for i, name, dist in spec.space.distributions():
             if name != "time_limit":
                 continue
             values = [v for v in (dist.grid_values() if dist.is_discrete and dist.grid_count() <= MAX_CHOICES else [getattr(dist, "high", None)]) if v is not None]
             longest = max((float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)), default=None)
-            if longest is not None and longest > limits.trial_timeout:
+            if longest is not None and longest > bound:
                 out.warn(
                     ("sweep", "space", i, "time_limit"),
-                    f"time_limit ({longest:g}s) is above limits.trial_timeout ({limits.trial_timeout:g}s): the trial is "
-                    f"killed (timed out) before AutoGluon's fit ends",
-                    hint=f"keep time_limit at most {0.8 * limits.trial_timeout:g}s (0.8 x trial_timeout) to leave time to save and score",
+                    f"time_limit ({longest:g}s) is above limits.{field_} ({bound:g}s): {killed} before AutoGluon's fit ends",
+                    hint=f"keep time_limit at most {0.8 * bound:g}s (0.8 x {field_}) to leave time to save and score",
                 )
     if spec.sweep and spec.sweep.sampling.value == "grid" and limits.max_trials is not None:
         size = spec.sweep.space.grid_size() if spec.sweep.space.is_discrete and not out.errors else None

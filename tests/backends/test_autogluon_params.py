@@ -48,6 +48,16 @@ limits: {max_trials: 2}
         ("    num_bag_folds: {randint: [1, 6]}", "sweep.space.num_bag_folds", "(in its randint): 1 is out of range"),
         ("    GBMM.num_leaves: {randint: [8, 64]}", "sweep.space.GBMM.num_leaves", "'GBMM' is not an AutoGluon model family"),
         ("    auto_stack: 'yes'", "sweep.space.auto_stack", "auto_stack takes true or false"),
+        (
+            "    GBM.num_leafs: {choice: [8, 16]}",
+            "sweep.space.GBM.num_leafs",
+            "'num_leafs' is not a hyperparameter of GBM (LightGBM) in AutoGluon 1.6.3; did you mean 'num_leaf' or 'num_leaves'?",
+        ),
+        ("    lightgbm.num_leafs: 8", "sweep.space.lightgbm.num_leafs", "or 'num_leaves'?"),
+        ("    XGB.max_dept: 3", "sweep.space.XGB.max_dept", "did you mean 'max_depth'?"),
+        ("    RF.n_estimator: 30", "sweep.space.RF.n_estimator", "did you mean 'n_estimators'?"),
+        ("    NN_TORCH.dropout: 0.1", "sweep.space.NN_TORCH.dropout", "did you mean 'dropout_prob'?"),
+        ("    GBM.ag_args_fit.num_gpus: 0", "sweep.space.GBM.ag_args_fit.num_gpus", "not a hyperparameter of GBM"),
     ],
 )
 def test_a_bad_autogluon_parameter_fails_validate_and_compile_at_its_line(tmp_path, backend, extra, field, words):
@@ -70,6 +80,33 @@ def test_a_bad_autogluon_parameter_fails_validate_and_compile_at_its_line(tmp_pa
     (issue,) = [spec.locate(i) for i in info.value.issues if words in i.message]
     assert issue.field == field and issue.file == str(path)
     assert issue.line == text.splitlines().index(extra) + 1
+
+
+def test_the_hyperparameter_tables_are_the_installed_autogluons():
+    """Each family's names are AutoGluon's (defaults, search space, ag.* wrapper settings) and, where the family
+    hands the rest to its library, that library's own (lightgbm's aliases, xgboost's config, catboost's
+    signature, sklearn's get_params): a new release that renames one fails here."""
+    from .autogluon_hp_names import hyperparameter_names
+
+    installed = hyperparameter_names()
+    assert set(ag.FAMILY_HYPERPARAMETERS) == set(installed)
+    for name, names in installed.items():
+        table = ag.FAMILY_HYPERPARAMETERS[name]
+        assert table == names, (name, sorted(names - table), sorted(table - names), "python -m tests.backends.autogluon_hp_names")
+    assert {"num_leaves", "min_data_in_leaf", "num_boost_round", "ag_args_fit", "ag.early_stop"} <= installed["GBM"]
+    assert {"eta", "max_depth", "learning_rate", "rate_drop"} <= installed["XGB"]
+    assert {"depth", "l2_leaf_reg", "iterations"} <= installed["CAT"]
+    assert {"dropout_prob", "num_epochs", "hidden_size"} <= installed["NN_TORCH"]
+
+
+def test_valid_family_settings_pass_and_unlisted_families_are_passed_through(problems):
+    text = SPEC.replace(
+        "{extra}",
+        "    GBM.num_leaves: {randint: [8, 64]}\n    GBM.min_data_in_leaf: 5\n    GBM.ag.early_stop: 10\n"
+        "    XGB.eta: 0.1\n    CAT.depth: 6\n    NN_TORCH.num_epochs: 3\n    FASTAI.epochs: 2\n    KNN.n_neighbors: 5\n"
+        "    LR.C: 1.0\n    XT.max_features: 0.5\n    TABM.anything: 1",
+    )
+    assert ag.issues(cloudauto.JobSpec.from_yaml(text)) == []
 
 
 def test_presets_are_checked_and_a_preset_typo_gets_a_suggestion():

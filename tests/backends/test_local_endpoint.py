@@ -364,6 +364,9 @@ def test_cli_deploy_a_chosen_trial_score_probabilities_and_names_that_are_slugs(
     folder = root / "home" / "endpoints"
     assert (folder / "iris-trial0.json").is_file() and (folder / "iris-trial0.log").is_file()
     assert subprocess.run([exe, "delete-endpoint", "iris-trial0"], capture_output=True, env=env).returncode == 0
+    again = subprocess.run([exe, "delete-endpoint", "iris-trial0"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "endpoint 'iris-trial0' was already deleted at " in again.stderr, again.stderr
+    assert "deploy the job again" not in again.stderr
     # the record and the server's log are gone; what is left says it was removed
     assert [p.name for p in folder.glob("iris-trial0*")] == ["iris-trial0.removed.json"]
     for args, words in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from ..conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_a_test_file_missing_a_feature_keeps_the_trained_model(runs_dir, datasets, http_dir, tmp_path):
+def test_a_test_file_missing_a_feature_keeps_the_trained_model(runs_dir, datasets, http_dir, tmp_path, capsys):
     # the test set is read over HTTP, so the data check at submit leaves it to the trial, as on a cloud service
     served, url = http_dir
     pd.read_csv(datasets / "iris" / "test.csv").drop(columns=["petal width (cm)"]).to_csv(served / "test.csv", index=False)
@@ -47,3 +48,20 @@ def test_a_test_file_missing_a_feature_keeps_the_trained_model(runs_dir, dataset
     assert len(pd.read_csv(tmp_path / "out.csv")) == 5
     shown = CliRunner().invoke(cli, ["trials", job.id])
     assert shown.exit_code == 0 and "completed" in shown.output and "petal width (cm)" in shown.output, shown.output
+    # and where the best trial is shown: `best`, the run/submit --wait summary, the CI result and its summary
+    best = CliRunner().invoke(cli, ["best", job.id])
+    assert best.exit_code == 0 and f"trial {trial.number}: test set" in best.stderr and "petal width (cm)" in best.stderr
+    assert json.loads(best.stdout)["trial"] == trial.number
+    status = CliRunner().invoke(cli, ["status", job.id])
+    assert status.exit_code == 0 and f"warning: best trial {trial.number}: test set" in status.stderr
+    from cloudauto import run_result, summary
+    from cloudauto.cli import _print_summary
+
+    _print_summary(job)
+    printed = capsys.readouterr()
+    (line,) = [ln for ln in (printed.out + printed.err).splitlines() if "not scored" in ln]
+    assert line.startswith(f"warning: best trial {trial.number}: test set") and "petal width (cm)" in line
+    result = run_result.build(job, exit_code=0)
+    (warning,) = [w for w in result.warnings if "not scored" in w]
+    assert warning.startswith(f"best trial {trial.number}: test set") and "petal width (cm)" in warning
+    assert warning in summary.markdown(result, job.trials())

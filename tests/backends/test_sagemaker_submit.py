@@ -30,6 +30,7 @@ from cloudauto.cli import main as cli
 from cloudauto.registry import get_backend
 from cloudauto.reporting import LINE_FORMAT
 from cloudauto.scoring import ScoringError
+from cloudauto.spec.errors import CloudautoError
 
 from ..conftest import ROOT
 from .sagemaker_service import INFERENCE_TOOLKIT, ROLE, opt_ml, run_train, training_job_hyperparameters
@@ -97,8 +98,9 @@ def test_submit_refuses_a_missing_role_or_file_before_uploading(tmp_path, sm_ses
     session, _ = sm_session
     spec = _iris_spec(tmp_path)
     monkeypatch.delenv("SAGEMAKER_ROLE")
-    with pytest.raises(CompileError, match=r"backends.sagemaker.role"):
+    with pytest.raises(CloudautoError, match=r"no IAM role for SageMaker training: set SAGEMAKER_ROLE .*backends.sagemaker.role") as info:
         cloudauto.submit(spec, backend="sagemaker")
+    assert info.value.exit_code == 3  # the backend is not set up, as without credentials or a region
     monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
     (tmp_path / "data" / "iris" / "test.csv").unlink()
     with pytest.raises(CompileError, match=r"test.csv: no such file"):

@@ -78,10 +78,13 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
     try:
         return MLClient.from_config(credential)
     except Exception:  # the SDK raises its own ValidationException when no config.json is found
-        raise AzureError(
-            "no Azure ML workspace: set backends.azureml.subscription_id, resource_group and workspace, "
-            "or AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put a config.json here"
-        ) from None
+        variables = "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME"
+        where = (  # a command without a spec (endpoints, delete-endpoint, score) reads the environment only
+            f"set backends.azureml.subscription_id, resource_group and workspace in the spec, or {variables}"
+            if spec is not None
+            else f"set {variables}"
+        )
+        raise AzureError(f"no Azure ML workspace: {where}, or put Azure ML's config.json in this folder") from None
 
 
 def stage_code(job: CompiledJob, dest: Path) -> Path:

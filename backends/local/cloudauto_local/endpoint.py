@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Endpoint
+from cloudauto.backend import Endpoint, EndpointGone
 from cloudauto.runtime.identity import add_arguments, given, model_digest, served
 from cloudauto.runtime.identity import arguments as identity_arguments
 from cloudauto.scoring import IDENTITY_HEADER, MAX_PAYLOAD, HTTPScorer, identity_header
@@ -260,9 +260,8 @@ def _removed_path(name: str) -> Path:
 def _removed_error(name: str, removed: dict[str, Any]) -> EndpointError:
     from cloudauto.endpoints import iso
 
-    return EndpointError(
-        f"endpoint '{name}' was removed at {iso(removed['at'])} ({removed['why']}); deploy the job again to serve it"
-    )
+    when = f"at {iso(removed['at'])} ({removed['why']})"
+    return _Removed(f"endpoint '{name}' was removed {when}; deploy the job again to serve it", when)
 
 
 class LocalEndpoint(Endpoint):
@@ -383,6 +382,10 @@ class LocalEndpoint(Endpoint):
 
 class EndpointError(CloudautoError):
     exit_code = 5
+
+
+class _Removed(EndpointError, EndpointGone):
+    """A removed endpoint: delete-endpoint says it is deleted already, anything else that it was removed."""
 
 
 KEY_ENV = "CLOUDAUTO_ENDPOINT_KEY"

@@ -190,17 +190,10 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
     spec = job.spec
     settings = spec.backends.sagemaker
     role = settings.role or os.environ.get("SAGEMAKER_ROLE")
-    if not role:
-        raise CompileError(
-            "sagemaker",
-            [
-                spec.locate(
-                    SpecIssue(
-                        "submit needs an IAM role: set backends.sagemaker.role (or SAGEMAKER_ROLE)",
-                        ("backends", "sagemaker", "role"),
-                    )
-                )
-            ],
+    if not role:  # the backend is not set up (exit 3, as a missing credential or region), not a spec SageMaker cannot take
+        raise AWSError(
+            "no IAM role for SageMaker training: set SAGEMAKER_ROLE to the ARN of a role SageMaker can assume "
+            "(or backends.sagemaker.role in the spec); nothing was uploaded"
         )
     # check every local input before anything is uploaded: a missing file uploads nothing
     for local_uri, _ in channels(spec, "bucket", "job")[1]:
