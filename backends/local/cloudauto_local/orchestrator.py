@@ -117,12 +117,12 @@ class Orchestrator:
         self.finished_in_time = 0  # trials that had finished when limits.timeout was reached
 
     # start-up and resume -------------------------------------------------------------------
-    def _restore(self) -> None:
+    def _restore(self, last_beat: Optional[float]) -> None:
         if self.docker:  # a killed orchestrator's containers would still be training
             from .container import remove_job_containers
 
             remove_job_containers(self.job_id)
-        self.pending = self.store.requeue_unfinished()
+        self.pending = self.store.requeue_unfinished(last_beat)
         trials = self.store.trials()
         for trial in trials:
             self.next_number = max(self.next_number, trial.number + 1)
@@ -327,10 +327,19 @@ class Orchestrator:
 
     def _best_reported(self, number: int) -> Optional[float]:
         """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
-        finite = [v for v in self.engine.histories.get(number, []) if math.isfinite(v)]
+        return self._best(self.engine.histories.get(number, []))
+
+    def _best(self, values: list[float]) -> Optional[float]:
+        finite = [v for v in values if math.isfinite(v)]
         if not finite:
             return None
         return max(finite) if self.goal.value == "maximize" else min(finite)
+
+    def _end_waiting(self, status: TrialStatus, why: str) -> None:
+        """The job ends with trials waiting to run (again): they end too, at the last sign of their run."""
+        ended = self.store.end_unfinished(status, why, self._best)
+        if ended:
+            log.info("%d trials waiting to run ended %s (%s)", len(ended), status.value, ", ".join(map(str, ended)))
 
     def _end_trial(self, worker: Worker, status: TrialStatus, why: str) -> None:
         number = worker.trial
@@ -367,7 +376,7 @@ class Orchestrator:
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
+        before = self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
         death.reserve(self.store.dir, os.getpid())
         log.info(
             "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
@@ -378,7 +387,7 @@ class Orchestrator:
             self.spec.sweep.sampling.value if self.spec.sweep else "no sweep",
             self.spec.policy.policy if self.spec.policy else "none",
         )
-        self._restore()
+        self._restore(before.heartbeat)
         started = self.store.job().started
         timeout = self.spec.limits.timeout
         deadline = started + timeout if timeout else None
@@ -391,6 +400,7 @@ class Orchestrator:
                         "canceled by the user; stopping %d running trials",
                         self._stop_all(TrialStatus.CANCELED, "canceled by the user"),
                     )
+                    self._end_waiting(TrialStatus.CANCELED, "canceled by the user")
                     break
                 if deadline is not None and time.time() > deadline:
                     ended_by = "timeout"
@@ -402,6 +412,7 @@ class Orchestrator:
                         self.finished_in_time,
                         stopped,
                     )
+                    self._end_waiting(TrialStatus.TIMED_OUT, f"limits.timeout of {timeout:g}s reached before it ran")
                     break
                 self._assign()
                 if not self._running() and not self._has_more():

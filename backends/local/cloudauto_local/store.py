@@ -137,6 +137,13 @@ def _owned_message(job: JobRow) -> str:
     )
 
 
+def _last_sign(db: sqlite3.Connection, number: int, started: Optional[float], last_beat: Optional[float], now: float) -> float:
+    """When a trial's run was last seen alive: its scheduler's last heartbeat or its own last report."""
+    (reported,) = db.execute("SELECT MAX(time) FROM reports WHERE trial = ?", (number,)).fetchone()
+    last = max(last_beat or 0.0, reported or 0.0) or now
+    return max(started or last, min(last, now))
+
+
 # ---- what went wrong with the file ------------------------------------------------------------
 
 
@@ -305,7 +312,10 @@ class RunStore:
         return pid
 
     def take_over(self, pid: int) -> JobRow:
-        """The scheduler's own claim as it starts: the job is its (its starter recorded it) or no live one's."""
+        """The scheduler's own claim as it starts: the job is its (its starter recorded it) or no live one's.
+
+        Returns the job as it was before: its heartbeat is the last sign of the scheduler before this one.
+        """
         with self._db() as db:
             job = self._job(db)
             mine = job.orchestrator_pid == pid and job.orchestrator_start in (None, process_start(pid))
@@ -317,7 +327,7 @@ class RunStore:
                 "ended = NULL, error = NULL, reason = NULL, heartbeat = ?, started = COALESCE(started, ?)",
                 (JobStatus.RUNNING.value, pid, process_start(pid), boot_id(), now, now),
             )
-            return self._job(db)
+            return job
 
     def owned_by(self, pid: int) -> bool:
         job = self.job()
@@ -339,21 +349,7 @@ class RunStore:
                 return "requested"
             now = time.time()
             why = "canceled by the user (its scheduler was gone)"
-            running = db.execute(
-                "SELECT number, started FROM trials WHERE status = ?", (TrialStatus.RUNNING.value,)
-            ).fetchall()
-            for number, started in running:
-                reported = db.execute("SELECT value, time FROM reports WHERE trial = ? ORDER BY step", (number,)).fetchall()
-                last = max([job.heartbeat or 0.0, *(at for _, at in reported)]) or now
-                ended = max(started or now, min(last, now))
-                db.execute(
-                    "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ? WHERE number = ?",
-                    (TrialStatus.CANCELED.value, ended, best([v for v, _ in reported]), why, number),
-                )
-            db.execute(
-                "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE status = ?",
-                (TrialStatus.CANCELED.value, now, why, TrialStatus.PENDING.value),
-            )
+            self._end_unfinished(db, TrialStatus.CANCELED, why, best, job.heartbeat, now)
             db.execute(
                 "UPDATE job SET status = ?, ended = ?, reason = ?, cancel_requested = 1",
                 (JobStatus.CANCELED.value, now, why),
@@ -401,16 +397,62 @@ class RunStore:
                 (status.value, time.time(), objective, json.dumps(metrics or {}), error, reason, number),
             )
 
-    def requeue_unfinished(self) -> list[int]:
-        """On resume: trials that were running or pending go back to pending (same parameters)."""
+    def requeue_unfinished(self, last_beat: Optional[float] = None) -> list[int]:
+        """On resume: trials that were running or pending go back to pending (same parameters).
+
+        A trial the dead scheduler was running keeps its reports, and its time stops at the last sign
+        of that scheduler (`last_beat`, or its last report), until it runs again: a cancel before then
+        ends it with that time and its best reported value.
+        """
         with self._db() as db:
             rows = db.execute(
-                "SELECT number FROM trials WHERE status IN (?, ?) ORDER BY number",
+                "SELECT number, status, started FROM trials WHERE status IN (?, ?) ORDER BY number",
                 (TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
             ).fetchall()
+            now = time.time()
+            for number, status, started in rows:
+                if status == TrialStatus.RUNNING.value:
+                    db.execute(
+                        "UPDATE trials SET ended = ? WHERE number = ?", (_last_sign(db, number, started, last_beat, now), number)
+                    )
             db.execute(
                 "UPDATE trials SET status = ?, worker_pid = NULL WHERE status IN (?, ?)",
                 (TrialStatus.PENDING.value, TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
+            )
+        return [r[0] for r in rows]
+
+    def end_unfinished(self, status: TrialStatus, why: str, best: Callable[[list[float]], Optional[float]]) -> list[int]:
+        """End every trial not yet ended (as a canceled job must): see `_end_unfinished`. Returns their numbers."""
+        with self._db() as db:
+            return self._end_unfinished(db, status, why, best, None, time.time())
+
+    def _end_unfinished(
+        self,
+        db: sqlite3.Connection,
+        status: TrialStatus,
+        why: str,
+        best: Callable[[list[float]], Optional[float]],
+        last_beat: Optional[float],
+        now: float,
+    ) -> list[int]:
+        """A trial that had run (interrupted, or reset for a rerun that has not started) ends at the last sign
+        of its run with the best value it reported; one that never ran ends now, without a value."""
+        rows = db.execute(
+            "SELECT number, status, started, ended FROM trials WHERE status IN (?, ?) ORDER BY number",
+            (TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
+        ).fetchall()
+        for number, was, started, ended in rows:
+            if started is None:
+                db.execute(
+                    "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE number = ?", (status.value, now, why, number)
+                )
+                continue
+            if was == TrialStatus.RUNNING.value or ended is None:
+                ended = _last_sign(db, number, started, last_beat, now)
+            values = [v for (v,) in db.execute("SELECT value FROM reports WHERE trial = ? ORDER BY step", (number,))]
+            db.execute(
+                "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ?, worker_pid = NULL WHERE number = ?",
+                (status.value, ended, best(values), why, number),
             )
         return [r[0] for r in rows]
 
