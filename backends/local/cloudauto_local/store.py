@@ -48,10 +48,16 @@ CREATE TABLE IF NOT EXISTS reports (
 
 
 # columns added since the first stores were written: (name, SQL type), added to older stores on open
-_ADDED_JOB_COLUMNS = (("reason", "TEXT"), ("orchestrator_start", "TEXT"), ("heartbeat", "REAL"), ("orchestrator_boot", "TEXT"))
+_ADDED_JOB_COLUMNS = (
+    ("reason", "TEXT"),
+    ("orchestrator_start", "TEXT"),
+    ("heartbeat", "REAL"),
+    ("orchestrator_boot", "TEXT"),
+    ("inputs_json", "TEXT"),
+)
 _JOB_COLUMNS = (
     "id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
-    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot"
+    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot, inputs_json"
 )
 
 HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
@@ -104,10 +110,15 @@ class JobRow:
     orchestrator_start: Optional[str] = None  # the scheduler process's start time, so a reused pid is not taken for it
     heartbeat: Optional[float] = None
     orchestrator_boot: Optional[str] = None
+    inputs_json: Optional[str] = None  # the data pinned at submit: path -> {role, size, sha256} (pins.py)
 
     @classmethod
     def of(cls, row: tuple) -> JobRow:
-        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:14])
+        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:15])
+
+    @property
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        return json.loads(self.inputs_json) if self.inputs_json else {}
 
 
 def owner_alive(job: JobRow) -> bool:
@@ -240,7 +251,9 @@ class RunStore:
             conn.close()
 
     @classmethod
-    def create(cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str]) -> RunStore:
+    def create(
+        cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str], inputs: Optional[dict[str, Any]] = None
+    ) -> RunStore:
         """A new job's store; where the disk or folder refuses it, nothing is left behind."""
         store = cls(run_dir)
         try:
@@ -255,8 +268,8 @@ class RunStore:
                 conn.close()
             with store._db() as db:
                 db.execute(
-                    "INSERT INTO job (id, spec_json, base_dir, status, created) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time()),
+                    "INSERT INTO job (id, spec_json, base_dir, status, created, inputs_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time(), json.dumps(inputs or {})),
                 )
         except (sqlite3.Error, OSError, StoreError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
