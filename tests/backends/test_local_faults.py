@@ -418,3 +418,30 @@ def test_trials_show_the_best_reported_value_of_an_interrupted_trial(runs_dir, t
     assert "reported" in text, text  # the mark is explained
     listed = json.loads(cli("trials", job.id, "--format", "json").stdout)
     assert listed[0]["objective"] is None and listed[0]["best_reported"] == best
+
+
+@pytest.mark.parametrize("delay", [0.2, 2.0])
+def test_the_attackers_race_resume_then_cancel_from_the_cli(runs_dir, tmp_path, delay):
+    """`cloudauto resume J & (sleep 0.2; cloudauto cancel J)`: whenever the cancel lands, no trial is left pending."""
+    job = cloudauto.submit(sleeper_spec(tmp_path, [20, 21], concurrency=2), backend="local")
+    wait_until(lambda: [len(t.metrics) >= 2 for t in job.trials()] == [True, True], timeout=60)
+    kill_scheduler_mid_trial(job)
+    reported = {t.number: max(m.value for m in t.metrics) for t in job.trials()}
+
+    resume = subprocess.Popen(
+        [sys.executable, "-c", "from cloudauto.cli import main; main()", "resume", job.id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)  # 0.2 s: in the scheduler's start; 2 s: the trials have started again
+    said = cli("cancel", job.id)
+    assert said.returncode == 0, said.stderr
+    assert resume.wait(timeout=60) == 4
+    wait_until(lambda: not alive(scheduler_pid(job) or 0), timeout=30)
+    first = job.trials()
+    assert job.status() is JobStatus.CANCELED
+    assert [t.status for t in first] == [TrialStatus.CANCELED] * 2, [(t.number, t.status) for t in first]
+    assert {t.number: t.objective for t in first} == reported
+    time.sleep(1.2)
+    assert [t.duration for t in job.trials()] == [t.duration for t in first]

@@ -379,15 +379,18 @@ class RunStore:
 
     def start_trial(self, number: int, worker_pid: int, artifact_dir: str) -> None:
         with self._db() as db:
-            db.execute("DELETE FROM reports WHERE trial = ?", (number,))  # a rerun after resume starts afresh
+            # a rerun after resume keeps the earlier run's reports until it reports (add_report(fresh=True)) or ends
             db.execute(
                 "UPDATE trials SET status = ?, started = ?, ended = NULL, worker_pid = ?, artifact_dir = ?, "
                 "error = NULL, reason = NULL, objective = NULL, attempt = attempt + 1 WHERE number = ?",
                 (TrialStatus.RUNNING.value, time.time(), worker_pid, artifact_dir, number),
             )
 
-    def add_report(self, number: int, step: int, value: float) -> None:
+    def add_report(self, number: int, step: int, value: float, fresh: bool = False) -> None:
+        """One reported point; `fresh`: the first of this run of the trial, so an earlier run's points go."""
         with self._db() as db:
+            if fresh:
+                db.execute("DELETE FROM reports WHERE trial = ?", (number,))
             db.execute(
                 "INSERT OR REPLACE INTO reports (trial, step, value, time) VALUES (?, ?, ?, ?)",
                 (number, step, value, time.time()),
@@ -402,8 +405,12 @@ class RunStore:
         metrics: Optional[dict[str, float]] = None,
         error: Optional[str] = None,
         reason: Optional[str] = None,
+        drop_reports: bool = False,
     ) -> None:
+        """`drop_reports`: the trial ended in a run that reported nothing, so an earlier run's points go."""
         with self._db() as db:
+            if drop_reports:
+                db.execute("DELETE FROM reports WHERE trial = ?", (number,))
             db.execute(
                 "UPDATE trials SET status = ?, ended = ?, objective = ?, metrics_json = ?, error = ?, reason = ? "
                 "WHERE number = ?",
@@ -468,6 +475,10 @@ class RunStore:
                 (status.value, ended, best(values), why, number),
             )
         return [r[0] for r in rows]
+
+    def reported(self, number: int) -> list[float]:
+        with self._db() as db:
+            return [v for (v,) in db.execute("SELECT value FROM reports WHERE trial = ? ORDER BY step", (number,))]
 
     def trials(self) -> list[Trial]:
         with self._db() as db:
