@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -686,6 +687,15 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
     """The trials of a job: parameters, status, objective, steps, duration."""
     job = _job(backend, job_id)
     rows = job.trials()
+    maximize = job.spec.objective.goal.value == "maximize"
+
+    def reported(t: Any) -> Optional[float]:
+        """The best value an unscored trial reported (an interrupted one's, say): shown, marked, never its objective."""
+        finite = [m.value for m in t.metrics if math.isfinite(m.value)]
+        if t.objective is not None or not finite:
+            return None
+        return max(finite) if maximize else min(finite)
+
     if _ended_badly(job.status()) and fmt == "text":
         echo(f"job {_status_line(job)}", err=True)
     if fmt == "json":
@@ -697,6 +707,7 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
                         "status": t.status.value,
                         "params": t.params,
                         "objective": t.objective,
+                        "best_reported": reported(t),
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
@@ -710,11 +721,16 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         return EXIT_OK
     name = job.spec.objective.name
     echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    marked = False
     for t in rows:
-        value = f"{t.objective:.6g}" if t.objective is not None else "-"
+        best = reported(t)
+        value = f"{t.objective:.6g}" if t.objective is not None else f"{best:.6g}*" if best is not None else "-"
+        marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
         echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+    if marked:
+        echo(f"* the best {name} the trial reported before it stopped, not a final score")
     return EXIT_OK
 
 

@@ -35,7 +35,7 @@ SLEEPER = """
 """
 
 
-def sleeper_spec(tmp_path: Path, steps: list[int], extra: str = "") -> cloudauto.JobSpec:
+def sleeper_spec(tmp_path: Path, steps: list[int], extra: str = "", concurrency: int = 1) -> cloudauto.JobSpec:
     """A grid of trials, one per entry of `steps`, each reporting every 0.5 s that many times."""
     code = tmp_path / "code"
     code.mkdir(exist_ok=True)
@@ -53,7 +53,7 @@ def sleeper_spec(tmp_path: Path, steps: list[int], extra: str = "") -> cloudauto
           space:
             steps: {{choice: {json.dumps(steps)}}}
         limits:
-          max_concurrent_trials: 1
+          max_concurrent_trials: {concurrency}
         """) + textwrap.dedent(extra)
     path = tmp_path / "spec.yaml"
     path.write_text(text)
@@ -326,3 +326,122 @@ def test_a_read_only_run_folder_is_named(runs_dir, tmp_path, small_disk):
         assert result.returncode == 3, (args, result.returncode, result.stderr)
         assert "read-only" in result.stderr and str(job.dir) in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+# ---- a cancel that races a resume ----------------------------------------------------------------
+
+
+def test_a_cancel_racing_a_resume_ends_every_trial_with_its_time_frozen_and_its_best(runs_dir, tmp_path, monkeypatch):
+    """The cancel lands between resume's claim and the new scheduler's take_over (held there by SIGSTOP)."""
+    from cloudauto_local import handle
+
+    job = cloudauto.submit(sleeper_spec(tmp_path, [20, 21], concurrency=2), backend="local")
+    wait_until(lambda: [len(t.metrics) >= 2 for t in job.trials()] == [True, True], timeout=60)
+    kill_scheduler_mid_trial(job)
+    reported = {t.number: max(m.value for m in t.metrics) for t in job.trials()}
+    frozen = {t.number: t.duration for t in job.trials()}
+
+    spawn = handle._spawn
+
+    def held(store):
+        pid = spawn(store)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    monkeypatch.setattr(handle, "_spawn", held)
+    cloudauto.get_backend("local").resume(job.id)
+    pid = scheduler_pid(job)
+    said = cli("cancel", job.id)
+    assert said.returncode == 0 and "cancel requested" in said.stdout, said.stdout
+    os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: not alive(pid), timeout=60)
+
+    assert job.status() is JobStatus.CANCELED
+    first = job.trials()
+    assert [t.status for t in first] == [TrialStatus.CANCELED] * 2, [(t.number, t.status, t.error) for t in first]
+    assert {t.number: t.objective for t in first} == reported  # each keeps the best value it reported
+    assert all(abs(t.duration - frozen[t.number]) < 6 for t in first), (frozen, [t.duration for t in first])
+    time.sleep(1.2)
+    assert [t.duration for t in job.trials()] == [t.duration for t in first]  # frozen
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0 started" not in log.split("resumed:")[1], log  # nothing ran again
+
+
+# ---- a job pins its data -------------------------------------------------------------------------
+
+
+def data_spec(tmp_path: Path) -> cloudauto.JobSpec:
+    (tmp_path / "train.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n")
+    (tmp_path / "test.csv").write_text("x,y\n5,0\n6,1\n")
+    return sleeper_spec(tmp_path, [20, 2], extra="data:\n  train: train.csv\n  test: test.csv\n  label: y\n")
+
+
+@pytest.mark.parametrize("role", ["train", "test"])
+def test_resume_refuses_a_job_whose_data_changed_and_says_what_to_do(runs_dir, tmp_path, role):
+    job = cloudauto.submit(data_spec(tmp_path), backend="local")
+    kill_scheduler_mid_trial(job)
+    path = tmp_path / f"{role}.csv"
+    before, stat = path.read_bytes(), path.stat()
+    lines = before.decode().splitlines()
+    changed = "\n".join([lines[0], *(line[:-1] + ("1" if line.endswith("0") else "0") for line in lines[1:])]) + "\n"
+    assert len(changed) == len(before)
+    path.write_text(changed)  # permuted labels, same size, same mtime
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    refused = cli("resume", job.id)
+    assert refused.returncode == 1, (refused.returncode, refused.stderr)
+    assert str(path) in refused.stderr and "changed" in refused.stderr and "submit" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert job.status() is JobStatus.INTERRUPTED and not alive(scheduler_pid(job) or 0)
+
+    path.unlink()
+    gone = cli("resume", job.id)
+    assert gone.returncode == 1 and str(path) in gone.stderr, gone.stderr
+
+    path.write_bytes(before)  # put back: it resumes
+    again = cli("resume", job.id, "--no-wait")
+    assert again.returncode == 0, again.stderr
+    cloudauto.get_backend("local").attach(job.id).cancel()
+
+
+# ---- the best reported value of an interrupted trial ---------------------------------------------
+
+
+def test_trials_show_the_best_reported_value_of_an_interrupted_trial(runs_dir, tmp_path):
+    job = cloudauto.submit(sleeper_spec(tmp_path, [20, 2]), backend="local")
+    wait_until(lambda: bool(job.trials()) and len(job.trials()[0].metrics) >= 3, timeout=60)
+    kill_scheduler_mid_trial(job)
+    best = max(m.value for m in job.trials()[0].metrics)
+    text = cli("trials", job.id).stdout
+    row = next(line for line in text.splitlines() if line.strip().startswith("0 "))
+    assert "interrupted" in row and f"{best:.6g}*" in row.split(), text
+    assert "reported" in text, text  # the mark is explained
+    listed = json.loads(cli("trials", job.id, "--format", "json").stdout)
+    assert listed[0]["objective"] is None and listed[0]["best_reported"] == best
+
+
+@pytest.mark.parametrize("delay", [0.2, 2.0])
+def test_the_attackers_race_resume_then_cancel_from_the_cli(runs_dir, tmp_path, delay):
+    """`cloudauto resume J & (sleep 0.2; cloudauto cancel J)`: whenever the cancel lands, no trial is left pending."""
+    job = cloudauto.submit(sleeper_spec(tmp_path, [20, 21], concurrency=2), backend="local")
+    wait_until(lambda: [len(t.metrics) >= 2 for t in job.trials()] == [True, True], timeout=60)
+    kill_scheduler_mid_trial(job)
+    reported = {t.number: max(m.value for m in t.metrics) for t in job.trials()}
+
+    resume = subprocess.Popen(
+        [sys.executable, "-c", "from cloudauto.cli import main; main()", "resume", job.id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)  # 0.2 s: in the scheduler's start; 2 s: the trials have started again
+    said = cli("cancel", job.id)
+    assert said.returncode == 0, said.stderr
+    assert resume.wait(timeout=60) == 4
+    wait_until(lambda: not alive(scheduler_pid(job) or 0), timeout=30)
+    first = job.trials()
+    assert job.status() is JobStatus.CANCELED
+    assert [t.status for t in first] == [TrialStatus.CANCELED] * 2, [(t.number, t.status) for t in first]
+    assert {t.number: t.objective for t in first} == reported
+    time.sleep(1.2)
+    assert [t.duration for t in job.trials()] == [t.duration for t in first]

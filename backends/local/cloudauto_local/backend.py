@@ -25,6 +25,7 @@ from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, runs_home
+from .pins import pin
 from .store import RunStore
 
 
@@ -104,8 +105,9 @@ class LocalBackend(Backend):
             image, why = image_for(spec)
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
+        inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
-            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir)
+            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
             if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
                 runs_home().mkdir(parents=True, exist_ok=True)
                 (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)

@@ -27,7 +27,7 @@ from cloudauto.spec import JobSpec
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.loader import spec_from_store
 
-from . import death
+from . import death, pins
 from .paths import private
 from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
 
@@ -169,7 +169,8 @@ class LocalJobHandle(JobHandle):
         """Carry on a job whose scheduler stopped. A job that ended is left as it is, with the reason;
         a job another scheduler runs is refused (JobOwned, naming it): the check and the start are one claim.
         The store keeps ${NAME} references, never their values: a shell without a variable the spec needs
-        cannot resume (the variable is named)."""
+        cannot resume (the variable is named). A job whose data changed since submit is refused (DataChanged,
+        naming the file): its finished trials saw the old data."""
 
         def check(job: JobRow) -> None:
             if job.status is JobStatus.CANCELED:
@@ -180,6 +181,9 @@ class LocalJobHandle(JobHandle):
                 raise NothingToResume(f"job {self.id} has completed ({job.reason or 'every trial ran'}); nothing to resume", 0)
             spec_from_store(json.loads(job.spec_json), source=f"job {self.id}", require=True)
 
+        job = self.store.job()
+        check(job)
+        pins.check(self.id, job.inputs)  # hashed outside the claim: the store is not held while big files are read
         start_orchestrator(self.store, check)
         return self
 

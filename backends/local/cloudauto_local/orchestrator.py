@@ -115,14 +115,15 @@ class Orchestrator:
         self.next_number = 0
         self.beat = 0.0
         self.finished_in_time = 0  # trials that had finished when limits.timeout was reached
+        self.unreported: set[int] = set()  # trials started here that have not reported yet (an earlier run's points stand)
 
     # start-up and resume -------------------------------------------------------------------
-    def _restore(self) -> None:
+    def _restore(self, last_beat: Optional[float]) -> None:
         if self.docker:  # a killed orchestrator's containers would still be training
             from .container import remove_job_containers
 
             remove_job_containers(self.job_id)
-        self.pending = self.store.requeue_unfinished()
+        self.pending = self.store.requeue_unfinished(last_beat)
         trials = self.store.trials()
         for trial in trials:
             self.next_number = max(self.next_number, trial.number + 1)
@@ -230,6 +231,7 @@ class Orchestrator:
                     code_dir=str(self.store.dir / "code"),
                 )
             self.store.start_trial(number, idle.pid, str(trial_dir))
+            self.unreported.add(number)
             log.info("trial %d started on worker %d: %s", number, idle.pid, json.dumps(params))
             idle.trial = number
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
@@ -247,7 +249,7 @@ class Orchestrator:
             worker.container = str(message["id"])
         elif kind == "report" and number == worker.trial:
             value = float(message["value"])
-            self.store.add_report(number, int(message["step"]), value)
+            self.store.add_report(number, int(message["step"]), value, fresh=self._first(number))
             decision = self.engine.report(number, value)
             log.info(
                 "trial %d step %s: %s=%.6g%s",
@@ -276,11 +278,14 @@ class Orchestrator:
                 metrics=message.get("metrics"),
                 reason=self._hidden(worker.stop_reason) if stopped else None,
                 error=self._hidden(message.get("test_error")),  # a test set that could not be scored, beside the kept model
+                drop_reports=self._first(number),  # it reported nothing: an earlier run's points are not this run's
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
-            self.store.finish_trial(number, TrialStatus.FAILED, error=self._hidden(message.get("error")))
+            self.store.finish_trial(
+                number, TrialStatus.FAILED, error=self._hidden(message.get("error")), drop_reports=self._first(number)
+            )
             log.warning("trial %d failed: %s", number, message.get("error"))
             worker.trial = worker.child_pgid = worker.container = None
 
@@ -303,7 +308,9 @@ class Orchestrator:
         error = _worker_end(worker.proc)
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            self.store.finish_trial(worker.trial, TrialStatus.FAILED, error=self._hidden(error))
+            self.store.finish_trial(
+                worker.trial, TrialStatus.FAILED, error=self._hidden(error), drop_reports=self._first(worker.trial)
+            )
             log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
@@ -320,21 +327,38 @@ class Orchestrator:
             history[-1] = float(objective)
         else:
             history.append(float(objective))
-        self.store.add_report(number, len(history), float(objective))
+        self.store.add_report(number, len(history), float(objective), fresh=self._first(number))
+
+    def _first(self, number: int) -> bool:
+        """Is this the first point (or the end) of the trial's run here? Then an earlier run's points are replaced."""
+        if number in self.unreported:
+            self.unreported.discard(number)
+            return True
+        return False
 
     def _hidden(self, text: Optional[str]) -> Optional[str]:
         return None if text is None else self.hide(text)
 
     def _best_reported(self, number: int) -> Optional[float]:
         """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
-        finite = [v for v in self.engine.histories.get(number, []) if math.isfinite(v)]
+        return self._best(self.engine.histories.get(number, []))
+
+    def _best(self, values: list[float]) -> Optional[float]:
+        finite = [v for v in values if math.isfinite(v)]
         if not finite:
             return None
         return max(finite) if self.goal.value == "maximize" else min(finite)
 
+    def _end_waiting(self, status: TrialStatus, why: str) -> None:
+        """The job ends with trials waiting to run (again): they end too, at the last sign of their run."""
+        ended = self.store.end_unfinished(status, why, self._best)
+        if ended:
+            log.info("%d trials waiting to run ended %s (%s)", len(ended), status.value, ", ".join(map(str, ended)))
+
     def _end_trial(self, worker: Worker, status: TrialStatus, why: str) -> None:
         number = worker.trial
-        best = self._best_reported(number)
+        # a rerun stopped before it reported keeps what its earlier run reported, as a cancel of the interrupted job would
+        best = self._best(self.store.reported(number)) if self._first(number) else self._best_reported(number)
         if status is TrialStatus.TERMINATED:
             self.store.finish_trial(number, status, objective=best, reason=why)
         else:
@@ -367,7 +391,7 @@ class Orchestrator:
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
+        before = self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
         death.reserve(self.store.dir, os.getpid())
         log.info(
             "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
@@ -378,7 +402,7 @@ class Orchestrator:
             self.spec.sweep.sampling.value if self.spec.sweep else "no sweep",
             self.spec.policy.policy if self.spec.policy else "none",
         )
-        self._restore()
+        self._restore(before.heartbeat)
         started = self.store.job().started
         timeout = self.spec.limits.timeout
         deadline = started + timeout if timeout else None
@@ -391,6 +415,7 @@ class Orchestrator:
                         "canceled by the user; stopping %d running trials",
                         self._stop_all(TrialStatus.CANCELED, "canceled by the user"),
                     )
+                    self._end_waiting(TrialStatus.CANCELED, "canceled by the user")
                     break
                 if deadline is not None and time.time() > deadline:
                     ended_by = "timeout"
@@ -402,6 +427,7 @@ class Orchestrator:
                         self.finished_in_time,
                         stopped,
                     )
+                    self._end_waiting(TrialStatus.TIMED_OUT, f"limits.timeout of {timeout:g}s reached before it ran")
                     break
                 self._assign()
                 if not self._running() and not self._has_more():

@@ -48,10 +48,16 @@ CREATE TABLE IF NOT EXISTS reports (
 
 
 # columns added since the first stores were written: (name, SQL type), added to older stores on open
-_ADDED_JOB_COLUMNS = (("reason", "TEXT"), ("orchestrator_start", "TEXT"), ("heartbeat", "REAL"), ("orchestrator_boot", "TEXT"))
+_ADDED_JOB_COLUMNS = (
+    ("reason", "TEXT"),
+    ("orchestrator_start", "TEXT"),
+    ("heartbeat", "REAL"),
+    ("orchestrator_boot", "TEXT"),
+    ("inputs_json", "TEXT"),
+)
 _JOB_COLUMNS = (
     "id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
-    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot"
+    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot, inputs_json"
 )
 
 HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
@@ -104,10 +110,15 @@ class JobRow:
     orchestrator_start: Optional[str] = None  # the scheduler process's start time, so a reused pid is not taken for it
     heartbeat: Optional[float] = None
     orchestrator_boot: Optional[str] = None
+    inputs_json: Optional[str] = None  # the data pinned at submit: path -> {role, size, sha256} (pins.py)
 
     @classmethod
     def of(cls, row: tuple) -> JobRow:
-        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:14])
+        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:15])
+
+    @property
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        return json.loads(self.inputs_json) if self.inputs_json else {}
 
 
 def owner_alive(job: JobRow) -> bool:
@@ -135,6 +146,13 @@ def _owned_message(job: JobRow) -> str:
         f"job {job.id} is run by scheduler pid {job.orchestrator_pid}{heard}; one scheduler runs a job at a time. "
         f"Follow it with: cloudauto status {job.id} (or cloudauto logs {job.id} --follow)"
     )
+
+
+def _last_sign(db: sqlite3.Connection, number: int, started: Optional[float], last_beat: Optional[float], now: float) -> float:
+    """When a trial's run was last seen alive: its scheduler's last heartbeat or its own last report."""
+    (reported,) = db.execute("SELECT MAX(time) FROM reports WHERE trial = ?", (number,)).fetchone()
+    last = max(last_beat or 0.0, reported or 0.0) or now
+    return max(started or last, min(last, now))
 
 
 # ---- what went wrong with the file ------------------------------------------------------------
@@ -233,7 +251,9 @@ class RunStore:
             conn.close()
 
     @classmethod
-    def create(cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str]) -> RunStore:
+    def create(
+        cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str], inputs: Optional[dict[str, Any]] = None
+    ) -> RunStore:
         """A new job's store; where the disk or folder refuses it, nothing is left behind."""
         store = cls(run_dir)
         try:
@@ -248,8 +268,8 @@ class RunStore:
                 conn.close()
             with store._db() as db:
                 db.execute(
-                    "INSERT INTO job (id, spec_json, base_dir, status, created) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time()),
+                    "INSERT INTO job (id, spec_json, base_dir, status, created, inputs_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time(), json.dumps(inputs or {})),
                 )
         except (sqlite3.Error, OSError, StoreError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -305,7 +325,10 @@ class RunStore:
         return pid
 
     def take_over(self, pid: int) -> JobRow:
-        """The scheduler's own claim as it starts: the job is its (its starter recorded it) or no live one's."""
+        """The scheduler's own claim as it starts: the job is its (its starter recorded it) or no live one's.
+
+        Returns the job as it was before: its heartbeat is the last sign of the scheduler before this one.
+        """
         with self._db() as db:
             job = self._job(db)
             mine = job.orchestrator_pid == pid and job.orchestrator_start in (None, process_start(pid))
@@ -317,7 +340,7 @@ class RunStore:
                 "ended = NULL, error = NULL, reason = NULL, heartbeat = ?, started = COALESCE(started, ?)",
                 (JobStatus.RUNNING.value, pid, process_start(pid), boot_id(), now, now),
             )
-            return self._job(db)
+            return job
 
     def owned_by(self, pid: int) -> bool:
         job = self.job()
@@ -339,21 +362,7 @@ class RunStore:
                 return "requested"
             now = time.time()
             why = "canceled by the user (its scheduler was gone)"
-            running = db.execute(
-                "SELECT number, started FROM trials WHERE status = ?", (TrialStatus.RUNNING.value,)
-            ).fetchall()
-            for number, started in running:
-                reported = db.execute("SELECT value, time FROM reports WHERE trial = ? ORDER BY step", (number,)).fetchall()
-                last = max([job.heartbeat or 0.0, *(at for _, at in reported)]) or now
-                ended = max(started or now, min(last, now))
-                db.execute(
-                    "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ? WHERE number = ?",
-                    (TrialStatus.CANCELED.value, ended, best([v for v, _ in reported]), why, number),
-                )
-            db.execute(
-                "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE status = ?",
-                (TrialStatus.CANCELED.value, now, why, TrialStatus.PENDING.value),
-            )
+            self._end_unfinished(db, TrialStatus.CANCELED, why, best, job.heartbeat, now)
             db.execute(
                 "UPDATE job SET status = ?, ended = ?, reason = ?, cancel_requested = 1",
                 (JobStatus.CANCELED.value, now, why),
@@ -370,15 +379,18 @@ class RunStore:
 
     def start_trial(self, number: int, worker_pid: int, artifact_dir: str) -> None:
         with self._db() as db:
-            db.execute("DELETE FROM reports WHERE trial = ?", (number,))  # a rerun after resume starts afresh
+            # a rerun after resume keeps the earlier run's reports until it reports (add_report(fresh=True)) or ends
             db.execute(
                 "UPDATE trials SET status = ?, started = ?, ended = NULL, worker_pid = ?, artifact_dir = ?, "
                 "error = NULL, reason = NULL, objective = NULL, attempt = attempt + 1 WHERE number = ?",
                 (TrialStatus.RUNNING.value, time.time(), worker_pid, artifact_dir, number),
             )
 
-    def add_report(self, number: int, step: int, value: float) -> None:
+    def add_report(self, number: int, step: int, value: float, fresh: bool = False) -> None:
+        """One reported point; `fresh`: the first of this run of the trial, so an earlier run's points go."""
         with self._db() as db:
+            if fresh:
+                db.execute("DELETE FROM reports WHERE trial = ?", (number,))
             db.execute(
                 "INSERT OR REPLACE INTO reports (trial, step, value, time) VALUES (?, ?, ?, ?)",
                 (number, step, value, time.time()),
@@ -393,26 +405,80 @@ class RunStore:
         metrics: Optional[dict[str, float]] = None,
         error: Optional[str] = None,
         reason: Optional[str] = None,
+        drop_reports: bool = False,
     ) -> None:
+        """`drop_reports`: the trial ended in a run that reported nothing, so an earlier run's points go."""
         with self._db() as db:
+            if drop_reports:
+                db.execute("DELETE FROM reports WHERE trial = ?", (number,))
             db.execute(
                 "UPDATE trials SET status = ?, ended = ?, objective = ?, metrics_json = ?, error = ?, reason = ? "
                 "WHERE number = ?",
                 (status.value, time.time(), objective, json.dumps(metrics or {}), error, reason, number),
             )
 
-    def requeue_unfinished(self) -> list[int]:
-        """On resume: trials that were running or pending go back to pending (same parameters)."""
+    def requeue_unfinished(self, last_beat: Optional[float] = None) -> list[int]:
+        """On resume: trials that were running or pending go back to pending (same parameters).
+
+        A trial the dead scheduler was running keeps its reports, and its time stops at the last sign
+        of that scheduler (`last_beat`, or its last report), until it runs again: a cancel before then
+        ends it with that time and its best reported value.
+        """
         with self._db() as db:
             rows = db.execute(
-                "SELECT number FROM trials WHERE status IN (?, ?) ORDER BY number",
+                "SELECT number, status, started FROM trials WHERE status IN (?, ?) ORDER BY number",
                 (TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
             ).fetchall()
+            now = time.time()
+            for number, status, started in rows:
+                if status == TrialStatus.RUNNING.value:
+                    db.execute(
+                        "UPDATE trials SET ended = ? WHERE number = ?", (_last_sign(db, number, started, last_beat, now), number)
+                    )
             db.execute(
                 "UPDATE trials SET status = ?, worker_pid = NULL WHERE status IN (?, ?)",
                 (TrialStatus.PENDING.value, TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
             )
         return [r[0] for r in rows]
+
+    def end_unfinished(self, status: TrialStatus, why: str, best: Callable[[list[float]], Optional[float]]) -> list[int]:
+        """End every trial not yet ended (as a canceled job must): see `_end_unfinished`. Returns their numbers."""
+        with self._db() as db:
+            return self._end_unfinished(db, status, why, best, None, time.time())
+
+    def _end_unfinished(
+        self,
+        db: sqlite3.Connection,
+        status: TrialStatus,
+        why: str,
+        best: Callable[[list[float]], Optional[float]],
+        last_beat: Optional[float],
+        now: float,
+    ) -> list[int]:
+        """A trial that had run (interrupted, or reset for a rerun that has not started) ends at the last sign
+        of its run with the best value it reported; one that never ran ends now, without a value."""
+        rows = db.execute(
+            "SELECT number, status, started, ended FROM trials WHERE status IN (?, ?) ORDER BY number",
+            (TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
+        ).fetchall()
+        for number, was, started, ended in rows:
+            if started is None:
+                db.execute(
+                    "UPDATE trials SET status = ?, ended = ?, reason = ? WHERE number = ?", (status.value, now, why, number)
+                )
+                continue
+            if was == TrialStatus.RUNNING.value or ended is None:
+                ended = _last_sign(db, number, started, last_beat, now)
+            values = [v for (v,) in db.execute("SELECT value FROM reports WHERE trial = ? ORDER BY step", (number,))]
+            db.execute(
+                "UPDATE trials SET status = ?, ended = ?, objective = ?, reason = ?, worker_pid = NULL WHERE number = ?",
+                (status.value, ended, best(values), why, number),
+            )
+        return [r[0] for r in rows]
+
+    def reported(self, number: int) -> list[float]:
+        with self._db() as db:
+            return [v for (v,) in db.execute("SELECT value FROM reports WHERE trial = ? ORDER BY step", (number,))]
 
     def trials(self) -> list[Trial]:
         with self._db() as db:
