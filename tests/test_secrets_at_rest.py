@@ -119,8 +119,15 @@ def test_compile_prints_no_reference_value_and_its_request_file_is_submittable(t
     )
     assert written.returncode == 0, written.stderr
     text = next(out.glob("*.json")).read_text()
-    assert DB_PW not in text and SETTING not in text  # a credential stays out of the file
+    assert DB_PW not in text  # a credential stays out of the file
     request = json.loads(text)
+    # the trial's environment carries the values spec.json reads: a credential masked, any other as it is
+    assert request["TrainingJobDefinition"]["Environment"] == {
+        "DB_PW": "<secret:DB_PW>",
+        "SAGEMAKER_ROLE": ROLE,
+        "SOME_SETTING": SETTING,
+    }
+    assert text.count(SETTING) == 1  # nowhere else: the uploaded spec.json keeps ${SOME_SETTING}
     assert request["TrainingJobDefinition"]["RoleArn"] == ROLE
     model = botocore.session.get_session().get_service_model("sagemaker")
     shape = model.operation_model("CreateHyperParameterTuningJob").input_shape
