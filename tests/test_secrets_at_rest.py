@@ -139,5 +139,7 @@ def test_the_documents_say_what_the_code_does():
     ci = (ROOT / "docs" / "ci.md").read_text()
     for doc in (readme, ci):
         assert "${NAME}" in doc and "compile -o" in doc
+    assert "TrainingJobDefinition.Environment" in ci and "environment_variables" in ci  # where the cloud trial's values are
+    assert "uploads the same code" in ci and "never its value" in ci
     assert "ROLE, ARN" not in ci  # role ARNs are identifiers now: a file for the service holds them
     assert "holds `<secret:SAGEMAKER_ROLE>` where the submitted request holds the role" not in ci

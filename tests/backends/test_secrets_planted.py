@@ -208,6 +208,8 @@ def test_the_sagemaker_tarball_keeps_references_and_the_training_job_gets_the_va
     assert data["tags"]["owner"] == MY_TOKEN and used == {"MY_TOKEN": MY_TOKEN}
     with pytest.raises(RuntimeError, match=r"MY_TOKEN"):
         spec_data(tmp_path / "unpacked" / "spec.json", {})
+    with pytest.raises(RuntimeError, match=r"<secret:MY_TOKEN>"):  # a compile -o request submitted as it is
+        spec_data(tmp_path / "unpacked" / "spec.json", {"MY_TOKEN": "<secret:MY_TOKEN>"})
     monkeypatch.delenv("MY_TOKEN")  # a later reader without the variable still attaches
     again = get_backend("sagemaker").attach(job.id)
     assert again.spec.name == spec.name and again.spec.tags["owner"] == "${MY_TOKEN}"
@@ -228,6 +230,15 @@ def test_the_azure_code_upload_keeps_references_and_the_trial_gets_the_values(tm
     (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
     props = sent["properties"]
     assert props["trial"]["environmentVariables"]["MY_TOKEN"] == MY_TOKEN
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    folder = tmp_path / "uploaded"  # the code folder as the trial sees it, and the entry's reading of it
+    for key, data in uploaded.items():
+        target = folder / key.split("/code/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    data, used = spec_data(folder / "spec.json", props["trial"]["environmentVariables"])
+    assert data["tags"]["owner"] == MY_TOKEN and used == {"MY_TOKEN": MY_TOKEN}
     assert MY_TOKEN not in props["properties"]["cloudauto.spec"]
     monkeypatch.delenv("MY_TOKEN")
     from cloudauto_azureml.handle import AzureMLJob
