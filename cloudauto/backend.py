@@ -225,6 +225,8 @@ class CompiledJob:
 
         The files are for the service to read, submittable as they are: identifiers (a role ARN,
         a bucket from `${NAME}`) are written as they are; credentials show `<secret:NAME>`.
+        A code folder's files are bytes, written as the bundle made them: its spec.json keeps
+        each `${NAME}` as the reference (runtime/bundle.py), so no value is in it to hide.
         """
         out = Path(out)
         written: list[Path] = []

@@ -119,8 +119,15 @@ def test_compile_prints_no_reference_value_and_its_request_file_is_submittable(t
     )
     assert written.returncode == 0, written.stderr
     text = next(out.glob("*.json")).read_text()
-    assert DB_PW not in text and SETTING not in text  # a credential stays out of the file
+    assert DB_PW not in text  # a credential stays out of the file
     request = json.loads(text)
+    # the trial's environment carries the values spec.json reads: a credential masked, any other as it is
+    assert request["TrainingJobDefinition"]["Environment"] == {
+        "DB_PW": "<secret:DB_PW>",
+        "SAGEMAKER_ROLE": ROLE,
+        "SOME_SETTING": SETTING,
+    }
+    assert text.count(SETTING) == 1  # nowhere else: the uploaded spec.json keeps ${SOME_SETTING}
     assert request["TrainingJobDefinition"]["RoleArn"] == ROLE
     model = botocore.session.get_session().get_service_model("sagemaker")
     shape = model.operation_model("CreateHyperParameterTuningJob").input_shape
@@ -132,5 +139,7 @@ def test_the_documents_say_what_the_code_does():
     ci = (ROOT / "docs" / "ci.md").read_text()
     for doc in (readme, ci):
         assert "${NAME}" in doc and "compile -o" in doc
+    assert "TrainingJobDefinition.Environment" in ci and "environment_variables" in ci  # where the cloud trial's values are
+    assert "uploads the same code" in ci and "never its value" in ci
     assert "ROLE, ARN" not in ci  # role ARNs are identifiers now: a file for the service holds them
     assert "holds `<secret:SAGEMAKER_ROLE>` where the submitted request holds the role" not in ci

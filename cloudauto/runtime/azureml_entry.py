@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -56,13 +57,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     from ..reporting import report
     from ..spec import JobSpec
     from .autogluon_trial import run_trial
+    from .sagemaker_entry import spec_data
 
-    data = json.loads(Path(args.spec).read_text())
+    # spec.json keeps `${NAME}` references; the job's environment_variables hold the values
+    data, used = spec_data(Path(args.spec), os.environ)
     for role in ("train", "validation", "test"):
         value = getattr(args, f"data_{role}")
         if value:
             data.setdefault("data", {})[role] = value
     spec = JobSpec.from_dict(data, source="azureml")
+    spec._interpolated = used
     raw = dict(p.split("=", 1) for p in args.param)
     params = typed_params(spec, raw)
     name = spec.objective.name

@@ -6,9 +6,10 @@ and the local docker mode, so each runs the same entry scripts from the same fil
     cloudauto_entry.py    the training entry (SageMaker's `sagemaker_program`)
     inference.py          model_fn / transform_fn for the inference container
     cloudauto/            this package, Python files only (the image brings its dependencies)
-    spec.json             the normalised spec
-    references.json       (references=True) the `${NAME}` variables spec.json reads: the entry
-                          takes their values from its environment, never from a file
+    spec.json             the normalised spec, each value taken from `${NAME}` kept as its reference
+    references.json       the `${NAME}` variables spec.json reads: the entry takes their values
+                          from the trial's environment (docker `-e`, SageMaker's training job
+                          `Environment`, Azure's `environment_variables`), never from a file
     requirements.txt      what the core needs beyond an AutoGluon image
     code/                 engine: command only: the user's `command.code` folder
 
@@ -85,12 +86,13 @@ def serving_files() -> dict[str, bytes]:
     return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": REQUIREMENTS.encode(), **package_files()}
 
 
-def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, references: bool = False) -> dict[str, bytes]:
+def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, references: bool = True) -> dict[str, bytes]:
     """The trial's code: the entry, spec.json, the serving code, the command's code, and `extra` (checkpoints.json).
 
-    `references`: spec.json keeps each value taken from `${NAME}` as its reference, as the run
-    store does (the local docker mode: the container gets the values in its environment), and
-    references.json names them; otherwise the values are written (what the clouds upload today).
+    spec.json keeps each value taken from `${NAME}` as its reference, as the run store does, and
+    references.json names them: the bundle is uploaded and written by `compile -o`, so it never
+    holds a value; the trial gets them in its environment (`reference_environment`).
+    `references=False` writes the values (only for tests of bundles made before references).
     """
     data = spec.to_stored() if references else spec.to_dict()
     files = {
@@ -105,6 +107,11 @@ def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, 
         files.update(code_files((base / spec.command.code).resolve()))
     files.update(extra or {})
     return files
+
+
+def reference_environment(spec: JobSpec) -> dict[str, str]:
+    """The `${NAME}` values the bundle's spec.json reads: what a trial's environment must hold."""
+    return dict(sorted(spec._interpolated.items()))
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:
@@ -125,4 +132,15 @@ def write_folder(files: dict[str, bytes], dest: Path) -> Path:
     return dest
 
 
-__all__ = ["ENTRY", "REFERENCES", "SERVE", "BundleError", "bundle_files", "code_files", "serving_files", "tar_gz", "write_folder"]
+__all__ = [
+    "ENTRY",
+    "REFERENCES",
+    "SERVE",
+    "BundleError",
+    "bundle_files",
+    "code_files",
+    "reference_environment",
+    "serving_files",
+    "tar_gz",
+    "write_folder",
+]

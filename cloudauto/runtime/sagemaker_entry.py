@@ -174,8 +174,9 @@ def default_time_limit(spec: Any) -> Optional[float]:
 def spec_data(spec_path: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """(spec.json's data, the `${NAME}` values it took from `env`).
 
-    A bundle written with references (references.json beside spec.json: the local docker mode)
-    keeps each `${NAME}`; its value comes from this container's environment. A variable the
+    A bundle written with references (references.json beside spec.json: every bundle cloudauto
+    writes) keeps each `${NAME}`; its value comes from this container's environment (docker `-e`,
+    SageMaker's `Environment`, Azure's `environment_variables`). A variable the
     spec needs and the environment lacks is an error naming it.
     """
     from ..secrets import remember
@@ -190,6 +191,12 @@ def spec_data(spec_path: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], 
         raise RuntimeError(
             f"the spec reads ${{{missing[0]}}} and the trial's environment lacks {', '.join(missing)}; "
             "the code bundle keeps the reference, never the value"
+        )
+    masked = [name for name, value in used.items() if value == f"<secret:{name}>"]
+    if masked:  # a file from `compile -o` submitted as it is: it shows credentials, never holds them
+        raise RuntimeError(
+            f"the trial's environment holds <secret:{masked[0]}> for ${{{masked[0]}}}: `compile -o` writes a credential "
+            "masked; set its value in the job's environment (or submit with cloudauto, which does)"
         )
     remember(used)  # hidden wherever this process prints or writes them
     return data, used

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cloudauto.secrets import Redactor
 
 from ..conftest import dedent
@@ -134,3 +136,112 @@ def test_a_planted_secret_is_found_in_no_output(runs_dir, tmp_path):
     request = json.loads(next((tmp_path / "compiled-sagemaker").glob("*.json")).read_text())
     assert request["TrainingJobDefinition"]["RoleArn"] == ROLE  # submittable as it is
     assert "<secret:TRAINING_ROLE>" in outputs[f"compile {spec} -b sagemaker (stdout)"]  # printed, it is masked
+
+
+MY_TOKEN = "PLANTEDmyToken-SuperSecret-0123"
+_REFERENCED = {"description": "reads ${MY_TOKEN}", "tags": {"owner": "${MY_TOKEN}"}}
+
+
+def _iris_with_token(tmp_path: Path, monkeypatch, *overrides: str):
+    """The iris spec with `${MY_TOKEN}` in its description and a tag, MY_TOKEN set."""
+    import uuid
+
+    import yaml
+
+    from cloudauto import JobSpec
+    from job_specs import make_data
+
+    from ..conftest import ROOT
+
+    monkeypatch.setenv("MY_TOKEN", MY_TOKEN)
+    make_data.iris(tmp_path / "data")
+    data = yaml.safe_load((ROOT / "job_specs" / "iris.yaml").read_text())
+    data.update(_REFERENCED, name=f"iris-{uuid.uuid4().hex[:6]}")
+    (tmp_path / "iris.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path / "iris.yaml", JobSpec.from_file(tmp_path / "iris.yaml", overrides=list(overrides))
+
+
+def test_no_file_compile_writes_holds_a_reference_value(tmp_path, monkeypatch):
+    """compile -o for people and CI artifacts: the code folder's spec.json keeps `${MY_TOKEN}` as the store does."""
+    path, _ = _iris_with_token(tmp_path, monkeypatch)
+    env = {**os.environ, "MY_TOKEN": MY_TOKEN}
+    for backend in ("local", "sagemaker", "azureml"):
+        out = tmp_path / f"out-{backend}"
+        done = subprocess.run(
+            [str(EXE), "compile", str(path), "-b", backend, "-o", str(out)], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert files, backend
+        for file in files:
+            assert MY_TOKEN.encode() not in file.read_bytes(), f"{MY_TOKEN} in {file}"
+        for spec_json in out.rglob("spec.json"):
+            assert json.loads(spec_json.read_text())["tags"]["owner"] == "${MY_TOKEN}"
+    assert list((tmp_path / "out-azureml").rglob("spec.json"))  # the code folder's spec.json was looked at
+
+
+def test_the_sagemaker_tarball_keeps_references_and_the_training_job_gets_the_values(tmp_path, sm_session, monkeypatch):
+    import io
+    import tarfile
+
+    import boto3
+
+    import cloudauto
+    from cloudauto.registry import get_backend
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    session, _ = sm_session
+    bucket = f"cloudauto-test-{tmp_path.name[-20:].lower().replace('_', '-')}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    _, spec = _iris_with_token(tmp_path, monkeypatch, f"backends.sagemaker.bucket={bucket}")
+    job = cloudauto.submit(spec, backend="sagemaker")
+    definition = job.describe()["TrainingJobDefinition"]
+    assert definition["Environment"]["MY_TOKEN"] == MY_TOKEN  # the trial's environment, as SageMaker sets it
+    source = json.loads(definition["StaticHyperParameters"]["sagemaker_submit_directory"])
+    bucket_, _, key = source[len("s3://") :].partition("/")
+    tarball = session.client("s3").get_object(Bucket=bucket_, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            assert MY_TOKEN.encode() not in tar.extractfile(member).read(), member.name
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    data, used = spec_data(tmp_path / "unpacked" / "spec.json", definition["Environment"])  # what the entry does
+    assert data["tags"]["owner"] == MY_TOKEN and used == {"MY_TOKEN": MY_TOKEN}
+    with pytest.raises(RuntimeError, match=r"MY_TOKEN"):
+        spec_data(tmp_path / "unpacked" / "spec.json", {})
+    with pytest.raises(RuntimeError, match=r"<secret:MY_TOKEN>"):  # a compile -o request submitted as it is
+        spec_data(tmp_path / "unpacked" / "spec.json", {"MY_TOKEN": "<secret:MY_TOKEN>"})
+    monkeypatch.delenv("MY_TOKEN")  # a later reader without the variable still attaches
+    again = get_backend("sagemaker").attach(job.id)
+    assert again.spec.name == spec.name and again.spec.tags["owner"] == "${MY_TOKEN}"
+
+
+def test_the_azure_code_upload_keeps_references_and_the_trial_gets_the_values(tmp_path, workspace, monkeypatch):
+    import cloudauto
+
+    fake, _ = workspace
+    _, spec = _iris_with_token(
+        tmp_path, monkeypatch, "backends.azureml.compute=cpu-cluster", "backends.azureml.environment=azureml:autogluon:1"
+    )
+    job = cloudauto.submit(spec, backend="azureml")
+    uploaded = {key: data for key, data in fake.blobs.items() if "/code/" in key or key.endswith("spec.json")}
+    assert any(key.endswith("spec.json") for key in uploaded)
+    for key, data in uploaded.items():
+        assert MY_TOKEN.encode() not in data, key
+    (sent,) = fake.sent("PUT", f"/jobs/{job.id}")
+    props = sent["properties"]
+    assert props["trial"]["environmentVariables"]["MY_TOKEN"] == MY_TOKEN
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    folder = tmp_path / "uploaded"  # the code folder as the trial sees it, and the entry's reading of it
+    for key, data in uploaded.items():
+        target = folder / key.split("/code/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    data, used = spec_data(folder / "spec.json", props["trial"]["environmentVariables"])
+    assert data["tags"]["owner"] == MY_TOKEN and used == {"MY_TOKEN": MY_TOKEN}
+    assert MY_TOKEN not in props["properties"]["cloudauto.spec"]
+    monkeypatch.delenv("MY_TOKEN")
+    from cloudauto_azureml.handle import AzureMLJob
+
+    again = AzureMLJob(job.id, client=job.client)  # a later reader without the variable
+    assert again.spec.name == spec.name and again.spec.tags["owner"] == "${MY_TOKEN}"

@@ -517,7 +517,15 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         ]
     )
     environment = settings.environment or default_environment(spec.task)
-    trial = CommandJob(command=line, code=f"./{code_folder(spec)}", environment=environment)
+    from cloudauto.runtime.bundle import reference_environment
+
+    # the `${NAME}` values the code folder's spec.json reads (it keeps the references): the trial's environment
+    trial = CommandJob(
+        command=line,
+        code=f"./{code_folder(spec)}",
+        environment=environment,
+        environment_variables=reference_environment(spec) or None,
+    )
     grid = spec.sweep is not None and spec.sweep.sampling is Sampling.GRID
     limits = spec.limits
     metric = spec.objective

@@ -68,7 +68,10 @@ class AzureMLJob(JobHandle):
             text = (self.get().properties or {}).get(SPEC_PROPERTY)
             if not text:
                 raise CloudautoError(f"job {self.id} was not submitted by cloudauto (no {SPEC_PROPERTY} property)")
-            self._spec = JobSpec.from_dict(json.loads(text), source=f"azureml:{self.id}")
+            from cloudauto.spec.loader import spec_from_store
+
+            # the property keeps `${NAME}` references (the trial's environment holds the values)
+            self._spec = spec_from_store(json.loads(text), source=f"azureml:{self.id}")
         return self._spec
 
     def status(self) -> JobStatus:

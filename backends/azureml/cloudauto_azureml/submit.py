@@ -162,7 +162,7 @@ def submit(job: CompiledJob, *, client: Any = None) -> Any:
         )
     entity = job.native
     client = client or client_for(spec)
-    entity.properties = {**(entity.properties or {}), SPEC_PROPERTY: json.dumps(spec.to_dict(), separators=(",", ":"))}
+    entity.properties = {**(entity.properties or {}), SPEC_PROPERTY: json.dumps(spec.to_stored(), separators=(",", ":"))}
     with tempfile.TemporaryDirectory(prefix="cloudauto-azureml-") as tmp:
         if spec.engine is not Engine.NATIVE:
             entity.trial.code = str(stage_code(job, Path(tmp) / "code"))

@@ -54,6 +54,7 @@ MAX_CATEGORICAL_VALUE_LEN = 256
 MAX_HYPERPARAMETERS = 100
 MAX_CHANNELS = 20
 MAX_STATIC_VALUE_LEN = 2500
+MAX_ENVIRONMENT, MAX_ENVIRONMENT_VALUE_LEN = 48, 512  # HyperParameterTrainingJobEnvironmentMap
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
 DEFAULT_TRIAL_RUNTIME = 86_400
@@ -77,7 +78,10 @@ class _Problems:
 
 
 def source_tarball(spec: JobSpec) -> bytes:
-    """The `sagemaker_submit_directory` tarball: spec.json, cloudauto's code, the command's code, checkpoints.json."""
+    """The `sagemaker_submit_directory` tarball: spec.json, cloudauto's code, the command's code, checkpoints.json.
+
+    spec.json keeps `${NAME}` references: the values travel in the training job's `Environment`.
+    """
     from cloudauto.runtime.bundle import bundle_files, tar_gz
     from cloudauto.runtime.trial_inputs import checkpoints_file
 
@@ -109,7 +113,7 @@ def run_identity(spec: JobSpec, source: Optional[bytes] = None) -> str:
     try:
         digest.update(source if source is not None else source_tarball(spec))
     except BundleError:  # submit refuses it; compile still names a job
-        digest.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
+        digest.update(json.dumps(spec.to_stored(), sort_keys=True).encode())
     for local, s3_uri in channels(spec, "bucket", "job")[1]:
         digest.update(f"\0{s3_uri}".encode())
         _digest_path(Path(resolve(local.removeprefix("file://"), spec.base_dir)), digest)
@@ -410,6 +414,22 @@ def _budget_runtime(spec: JobSpec, resource_limits: dict[str, Any], out: _Proble
     )
 
 
+def _environment(spec: JobSpec, out: _Problems) -> dict[str, str]:
+    from cloudauto.runtime.bundle import reference_environment
+
+    environment = reference_environment(spec)
+    if len(environment) > MAX_ENVIRONMENT:
+        out.error((), f"the spec reads {len(environment)} ${{NAME}} variables; a SageMaker training job takes {MAX_ENVIRONMENT}")
+    for name, value in environment.items():
+        if len(value) > MAX_ENVIRONMENT_VALUE_LEN:
+            out.error(
+                (),
+                f"${{{name}}} is {len(value)} characters; a SageMaker training job's environment value is at most "
+                f"{MAX_ENVIRONMENT_VALUE_LEN}",
+            )
+    return environment
+
+
 def tuning_request(
     spec: JobSpec,
     *,
@@ -549,6 +569,9 @@ def tuning_request(
     }
     if not inputs:
         del request["TrainingJobDefinition"]["InputDataConfig"]
+    environment = _environment(spec, out)
+    if environment:  # the `${NAME}` values spec.json reads, set in each trial's container (never in the tarball)
+        request["TrainingJobDefinition"]["Environment"] = environment
     if out.errors:
         raise CompileError("sagemaker", out.errors)
     notes = [

@@ -97,7 +97,10 @@ class SageMakerJob(JobHandle):
                 member = tar.extractfile("spec.json")
                 if member is None:
                     raise CloudautoError(f"{source} holds no spec.json: not a cloudauto job")
-                self._spec = JobSpec.from_dict(json.loads(member.read()), source=source)
+                from cloudauto.spec.loader import spec_from_store
+
+                # `${NAME}` references read from this environment where set; kept as references where not
+                self._spec = spec_from_store(json.loads(member.read()), source=source)
         return self._spec
 
     def status(self) -> JobStatus:
