@@ -727,6 +727,7 @@ def test_delete_never_kills_a_process_that_took_the_server_s_pid(tmp_path, monke
     from cloudauto_local.endpoint import EndpointRecord, LocalEndpoint
 
     monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path))
+    (tmp_path / "endpoints").mkdir()
     other = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
         record = EndpointRecord("iris-reused", "http://127.0.0.1:9", other.pid, "m", "job", 0, pid_started=1)
