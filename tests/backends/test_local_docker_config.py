@@ -78,6 +78,9 @@ class FakeEngine:
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
 
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._handle("DELETE")
+
             def log_message(self, *args) -> None:
                 pass
 
@@ -295,6 +298,57 @@ def test_a_docker_deploy_succeeds_only_when_its_own_server_answers(engine, tmp_p
     i = cmd.index("--name")
     said = dict(zip(cmd[i : i + 8 : 2], cmd[i + 1 : i + 8 : 2], strict=True))
     assert said["--name"] == "b" and said["--job"] == "iris-1" and said["--trial"] == "0" and len(said["--instance"]) == 12
+
+
+def test_a_docker_deploy_claims_its_name_before_the_container_runs(engine, tmp_path, monkeypatch):
+    """Issue 27 item 1 (a, b) in docker mode: a name a live deploy holds is refused (no container made); from the
+    moment its container runs, a deploy's record names it, so a deploy killed -9 there leaves a record that
+    endpoints lists as failed and delete-endpoint removes with its container."""
+    import os
+    from dataclasses import asdict
+
+    from cloudauto_local import endpoint
+    from cloudauto_local.paths import endpoints_dir
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "cloudauto_model.json").write_text("{}")
+    deploy = dict(job_id="iris-1", trial=0, image="cloudauto-local:latest", timeout=2)
+    endpoints_dir().mkdir(parents=True)
+    held = endpoint.EndpointRecord("b", "http://127.0.0.1:9", 0, str(model_dir), "iris-1", 0, state="starting")
+    held.deployer, held.deployer_started = os.getpid(), endpoint._started(os.getpid())
+    endpoint._write_private(endpoints_dir() / "b.json", json.dumps(asdict(held)))
+    with pytest.raises(endpoint.EndpointError, match=f"endpoint 'b' is being deployed by pid {os.getpid()}"):
+        endpoint.start_container("b", str(model_dir), **deploy)
+    assert not engine.created()
+    (endpoints_dir() / "b.json").unlink()
+
+    seen: list[dict] = []
+
+    def killed_here(record):  # the deploy's first look at its running container: a kill -9 would leave this
+        seen.append(json.loads((endpoints_dir() / "b.json").read_text()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(endpoint, "_serves", killed_here)
+    with pytest.raises(KeyboardInterrupt):
+        endpoint.start_container("b", str(model_dir), **deploy)
+    monkeypatch.undo()
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_HOST", engine.url)
+    assert len(engine.created()) == 1
+    assert (seen[0]["state"], seen[0]["container"], seen[0]["deployer"]) == ("starting", "cloudauto-endpoint-b", os.getpid())
+    assert list(endpoints_dir().glob("b*")) == []  # interrupted: nothing of it is left (its container removed too)
+    assert ("DELETE", "containers/" + "c0ffee" * 10 + "abcd", None) in engine.requests
+
+    dead = {**seen[0], "deployer": 2**22 + 7}  # as a deploy killed -9 there leaves it
+    endpoint._write_private(endpoints_dir() / "b.json", json.dumps(dead))
+    engine.requests.clear()
+    assert [(e.name, e.status) for e in endpoint.list_endpoints()] == [("b", "failed")]
+    endpoint.attach("b").delete()
+    assert ("GET", "containers/cloudauto-endpoint-b/json", None) in engine.requests
+    assert any(method == "DELETE" for method, _, _ in engine.requests)
+    assert [p.name for p in endpoints_dir().glob("b*")] == ["b.removed.json"]
 
 
 TOKEN = "PLANTEDtok3n-0123456789abcdef"

@@ -653,3 +653,132 @@ def test_a_row_the_endpoint_refuses_is_named_over_the_whole_file_with_its_line(d
         scorer.score(tmp_path / "rows.csv")
     assert caught.value.status == 400
     assert "takes numbers; row 13 (line 15) has 'wide'" in str(caught.value), str(caught.value)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_deploys_of_one_name_at_once_one_serves_the_other_is_refused_and_leaves_nothing(deployed):
+    """Issue 27 item 1 (a): the name is claimed atomically; the loser says who holds it (exit 5) and starts nothing."""
+    import subprocess
+    import sys
+
+    from cloudauto_local.endpoint import _free_port, _ping
+
+    job, _, _, _ = deployed
+    exe = str(Path(sys.executable).with_name("cloudauto"))
+    ports = [_free_port(), _free_port()]
+    procs = [
+        subprocess.Popen(
+            [exe, "deploy", job.id, "--name", "iris-race", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for port in ports
+    ]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    try:
+        codes = sorted(code for code, _, _ in outs)
+        assert codes == [0, 5], outs
+        (won, _, _), (lost_code, lost_out, lost_err) = sorted(outs, key=lambda o: o[0])
+        winner = ports[[o[0] for o in outs].index(0)]
+        loser = ports[[o[0] for o in outs].index(5)]
+        assert not lost_out and "Traceback" not in lost_err
+        assert "endpoint 'iris-race' is being deployed by pid" in lost_err or "'iris-race' already serves" in lost_err, lost_err
+        time.sleep(0.5)
+        assert _ping(f"http://127.0.0.1:{loser}") is None  # nothing of the loser serves
+        listed = [e for e in json.loads(_cloudauto("endpoints", "--format", "json").stdout) if e["name"] == "iris-race"]
+        assert [(e["status"], e["url"]) for e in listed] == [("serving", f"http://127.0.0.1:{winner}")]
+    finally:
+        deleted = _cloudauto("delete-endpoint", "iris-race")
+    assert deleted.returncode == 0, deleted.stderr
+    assert _ping(f"http://127.0.0.1:{winner}") is None and _ping(f"http://127.0.0.1:{loser}") is None
+
+
+def test_a_killed_deploy_leaves_no_server_that_cloudauto_does_not_know(deployed):
+    """Issue 27 item 1 (b): deploy killed -9 once its server is spawned: the unconfirmed server exits by itself,
+    the claim it left is listed as failed, delete-endpoint removes it, and the name and port deploy again."""
+    import signal
+    import subprocess
+    import sys
+
+    from cloudauto_local.endpoint import _free_port, _ping
+    from cloudauto_local.paths import endpoints_dir
+
+    job, _, _, root = deployed
+    exe = str(Path(sys.executable).with_name("cloudauto"))
+    port = _free_port()
+    deploy = subprocess.Popen(
+        [exe, "deploy", job.id, "--name", "iris-k9", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not _children(deploy.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    servers = _children(deploy.pid)
+    assert servers, "deploy spawned no server"
+    os.kill(deploy.pid, signal.SIGKILL)
+    deploy.wait()
+    deadline = time.monotonic() + 30
+    while _alive(servers[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(servers[0]), "the server of a killed deploy goes on running"
+    assert _ping(f"http://127.0.0.1:{port}") is None
+    listed = {e["name"]: e["status"] for e in json.loads(_cloudauto("endpoints", "--format", "json").stdout)}
+    assert listed.get("iris-k9") == "failed", listed
+    deleted = _cloudauto("delete-endpoint", "iris-k9")
+    assert deleted.returncode == 0 and "deleted iris-k9" in deleted.stdout, deleted.stderr
+    assert [p.name for p in endpoints_dir().glob("iris-k9*")] == ["iris-k9.removed.json"]
+    again = _cloudauto("deploy", job.id, "--name", "iris-k9", "--port", str(port))
+    try:
+        assert again.returncode == 0, again.stderr
+        scored = _cloudauto("score", "iris-k9", str(root / "iris" / "test.csv"))
+        assert scored.returncode == 0 and len(scored.stdout.splitlines()) == 31
+    finally:
+        _cloudauto("delete-endpoint", "iris-k9")
+
+
+def test_a_killed_deploy_s_claim_is_taken_over_by_the_next_deploy(deployed):
+    """A claim whose deploy is gone (its pid dead) does not hold the name."""
+    from dataclasses import asdict, replace
+
+    from cloudauto_local.endpoint import _write_private
+    from cloudauto_local.paths import endpoints_dir
+
+    job, endpoint, _, _ = deployed
+    stale = replace(endpoint.record, name="iris-stale", pid=0, state="starting", deployer=2**22 + 7, deployer_started=1)
+    _write_private(endpoints_dir() / "iris-stale.json", json.dumps(asdict(stale)))
+    made = job.deploy(name="iris-stale")
+    try:
+        assert made.record.state == "serving" and made.url != endpoint.url and made.kind() == "tabular"
+    finally:
+        made.delete()
+
+
+def test_delete_never_kills_a_process_that_took_the_server_s_pid(tmp_path, monkeypatch):
+    """The record names its server by pid and start time: another process with that pid is left alone."""
+    import subprocess
+
+    from cloudauto_local.endpoint import EndpointRecord, LocalEndpoint
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path))
+    (tmp_path / "endpoints").mkdir()
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        record = EndpointRecord("iris-reused", "http://127.0.0.1:9", other.pid, "m", "job", 0, pid_started=1)
+        LocalEndpoint(record).delete(timeout=0.5)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

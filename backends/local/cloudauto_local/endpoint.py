@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -204,6 +204,13 @@ class EndpointRecord:
     spec: Optional[str] = None
     instance: Optional[str] = None  # this deployment's id, which its server says on /ping and every answer
     model: Optional[str] = None  # the digest of the model folder it serves (model_digest)
+    # "starting": the name is claimed by a deploy (pid `deployer`) whose server has not answered yet;
+    # "serving": the deploy saw its own server answer. Processes are named by pid and start time
+    # (_started), so a pid the system gave to another process since is never taken for them.
+    state: str = "serving"
+    deployer: Optional[int] = None
+    deployer_started: Optional[int] = None
+    pid_started: Optional[int] = None
 
     def identity(self) -> dict[str, Any]:
         """What this endpoint's server says it is (/ping's `endpoint`, the X-Cloudauto-Endpoint header)."""
@@ -333,10 +340,12 @@ class LocalEndpoint(Endpoint):
             raise EndpointError(f"{KEY_ENV} is not the key endpoint '{self.name}' was deployed with")
 
     def _check_serving(self) -> None:
-        """A removed or expired endpoint says so, instead of a connection error."""
+        """A removed, expired or never started endpoint says so, instead of a connection error."""
         removed = _removed_path(self.name)
         if removed.is_file() and not (endpoints_dir() / f"{self.name}.json").is_file():
             raise _removed_error(self.name, json.loads(removed.read_text()))
+        if self.record.state == "starting":
+            raise _starting_error(self.record, "it does not serve yet")
         if self.record.expires is not None and self.record.expires <= time.time():
             from cloudauto.endpoints import iso
 
@@ -346,7 +355,12 @@ class LocalEndpoint(Endpoint):
             )
 
     def delete(self, timeout: float = 10.0, *, why: str = "deleted") -> None:
-        """Stop the server, wait until it no longer answers, and remove its files; a later lookup says it was removed."""
+        """Stop the server, wait until it no longer answers, and remove its files; a later lookup says it was removed.
+
+        An endpoint a live deploy is still starting is refused: that deploy owns it until it ends.
+        """
+        if self.record.state == "starting" and _deploying(self.record):
+            raise _starting_error(self.record, "wait for that deploy to end (or stop it), then delete the endpoint")
         self.stop(timeout)
         self._forget()
         with private():
@@ -358,6 +372,8 @@ class LocalEndpoint(Endpoint):
             from .container import kill_container
 
             kill_container(self.record.container)
+            return
+        if not _same_process(self.record.pid, self.record.pid_started):  # gone, or its pid is another process's now
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -400,6 +416,116 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
     except OSError:
         return True
+
+
+def _started(pid: int) -> Optional[int]:
+    """When process `pid` started (clock ticks after boot, /proc/PID/stat), or None: no such process, or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[19])  # field 22 of the line; fields[0] is field 3
+
+
+def _same_process(pid: Optional[int], started: Optional[int]) -> bool:
+    """Whether `pid` still runs and is the process a record named (its start time, when the record has one)."""
+    if not pid or pid <= 0:
+        return False
+    now = _started(pid)
+    if now is None:
+        return False
+    return started is None or now == started
+
+
+def _deploying(record: EndpointRecord) -> bool:
+    """Whether the deploy that claimed this record still runs."""
+    return _same_process(record.deployer, record.deployer_started)
+
+
+def _starting_error(record: EndpointRecord, what: str) -> EndpointError:
+    if _deploying(record):
+        return EndpointError(
+            f"endpoint '{record.name}' is being deployed by pid {record.deployer} (job {record.job_id}, {record.url}); {what}"
+        )
+    return EndpointError(
+        f"endpoint '{record.name}': its deploy (pid {record.deployer}) ended before its server answered, so it does not "
+        f"serve; cloudauto delete-endpoint {record.name} removes it, or deploy job {record.job_id} again"
+    )
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The endpoints folder locked (flock) while a deploy claims a name: one claim at a time on this machine."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _claim(record: EndpointRecord) -> None:
+    """Claim `record.name` for this deploy: its record written in state `starting` with this process's pid, before
+    any server starts, so two deploys of one name never both serve and a deploy that dies leaves a record.
+
+    Refused while another live deploy holds the name or its server serves. A claim whose deploy died is taken
+    over: the server it started (if it still runs: pid and start time) is stopped first.
+    """
+    folder = endpoints_dir()
+    path = folder / f"{record.name}.json"
+    with _locked(folder):
+        if path.exists():
+            existing = EndpointRecord.load(path)
+            if existing.state == "starting" and _deploying(existing):
+                raise _starting_error(existing, "wait for it, or pick another name")
+            if existing.state == "starting":  # its deploy died before its server answered
+                LocalEndpoint(existing).stop(timeout=5)
+            elif _serves(existing):
+                raise EndpointError(
+                    f"endpoint '{record.name}' already serves at {existing.url}; delete it first or pick another name"
+                )
+        record.state, record.deployer, record.deployer_started = "starting", os.getpid(), _started(os.getpid())
+        _write_private(path, json.dumps(asdict(record), indent=2))
+
+
+def _release(record: EndpointRecord) -> None:
+    """A deploy that failed gives its name back: its claim is removed (not a later deploy's record)."""
+    path = endpoints_dir() / f"{record.name}.json"
+    with _locked(path.parent):
+        try:
+            ours = EndpointRecord.load(path).instance == record.instance
+        except (OSError, ValueError):
+            return
+        if ours:
+            path.unlink(missing_ok=True)
+
+
+def _exit_unless_confirmed(record_path: Path, instance: str, deployer: int) -> None:
+    """The server stops (with its model workers) when its deploy ends before recording it as serving:
+    a server never outlives its deploy unrecorded (a deploy killed -9 half-way leaves no orphan)."""
+    import threading
+
+    def confirmed() -> bool:
+        try:
+            data = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            return False
+        return data.get("instance") == instance and data.get("state") == "serving"
+
+    def watch() -> None:
+        while not confirmed():
+            if os.getppid() != deployer and not confirmed():  # the deploy is gone (we were handed to init)
+                print(
+                    f"[cloudauto] the deploy that started this server (pid {deployer}) ended before it served: stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, name="cloudauto-confirm", daemon=True).start()
 
 
 def _free_port() -> int:
@@ -473,64 +599,79 @@ def start(
     folder = endpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / f"{name}.json"
-    if record_path.exists():
-        existing = EndpointRecord.load(record_path)
-        if _serves(existing):
-            raise EndpointError(f"endpoint '{name}' already serves at {existing.url}; delete it first or pick another name")
-    if port is not None:
-        taken = _port_taken(host, port)
-        if taken:
-            raise EndpointError(
-                f"port {port} on {host} is taken{_holder(f'http://{host}:{port}')} ({taken}); "
-                "pick another --port, or leave --port out for a free one"
-            )
+    asked = port
     port = port or _free_port()
     url = f"http://{host}:{port}"
-    instance = uuid.uuid4().hex[:12]
     record = EndpointRecord(
-        name, url, 0, model_dir, job_id, trial, key_hash(key) if key else None, workers=workers, spec=spec, instance=instance
+        name,
+        url,
+        0,
+        model_dir,
+        job_id,
+        trial,
+        key_hash(key) if key else None,
+        workers=workers,
+        spec=spec,
+        instance=uuid.uuid4().hex[:12],
+        model=model_digest(model_dir),
     )
-    record.model = model_digest(model_dir)
+    _claim(record)  # the name is this deploy's from here: a failure below gives it back (_release)
     log_path = folder / f"{name}.log"
     had_log = log_path.exists()
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the server process
-    env = {**os.environ, KEY_ENV: key or ""}
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir),
-            *("--host", host, "--port", str(port), "--workers", str(workers)),
-            *identity_arguments(record.identity()),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        env=env,
-        start_new_session=True,
-    )
-    log.close()
-    record.pid = proc.pid
+    proc: Optional[subprocess.Popen] = None
 
     def failed(message: str) -> EndpointError:
-        if not had_log and not record_path.exists():  # nothing of a deployment that never served is left
+        if not had_log:  # nothing of a deployment that never served is left
             log_path.unlink(missing_ok=True)
         return EndpointError(message)
 
-    deadline = time.monotonic() + timeout
-    while not _serves(record):  # this deployment's own server: not whatever else answers on the port
-        if proc.poll() is not None:
-            lines = log_path.read_text(errors="replace").strip().splitlines()
-            if any("address already in use" in line.lower() for line in lines[-20:]):
-                raise failed(
-                    f"port {port} on {host} is taken{_holder(url)} (address already in use): the endpoint server "
-                    "could not start; pick another --port, or leave --port out for a free one"
+    try:
+        if asked is not None:
+            taken = _port_taken(host, port)
+            if taken:
+                raise EndpointError(
+                    f"port {port} on {host} is taken{_holder(url)} ({taken}); "
+                    "pick another --port, or leave --port out for a free one"
                 )
-            raise failed(f"the endpoint server exited with code {proc.returncode}: {' | '.join(lines[-5:])}")
-        if time.monotonic() > deadline:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the server process
+        env = {**os.environ, KEY_ENV: key or ""}
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "cloudauto_local.endpoint", "--model", model_dir),
+                *("--host", host, "--port", str(port), "--workers", str(workers)),
+                *identity_arguments(record.identity()),
+                *("--confirm", str(record_path), "--deployer", str(os.getpid())),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+        record.pid, record.pid_started = proc.pid, _started(proc.pid)
+        _write_private(record_path, json.dumps(asdict(record), indent=2))  # still starting: now naming its server
+
+        deadline = time.monotonic() + timeout
+        while not _serves(record):  # this deployment's own server: not whatever else answers on the port
+            if proc.poll() is not None:
+                lines = log_path.read_text(errors="replace").strip().splitlines()
+                if any("address already in use" in line.lower() for line in lines[-20:]):
+                    raise failed(
+                        f"port {port} on {host} is taken{_holder(url)} (address already in use): the endpoint server "
+                        "could not start; pick another --port, or leave --port out for a free one"
+                    )
+                raise failed(f"the endpoint server exited with code {proc.returncode}: {' | '.join(lines[-5:])}")
+            if time.monotonic() > deadline:
+                raise failed(f"endpoint '{name}' did not answer /ping at {url} within {timeout:g}s; its server was stopped")
+            time.sleep(0.2)
+        return _record(record, ttl, key)
+    except BaseException:  # a refusal, a failure, Ctrl-C: no server and no claim of this deploy is left
+        if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            raise failed(f"endpoint '{name}' did not answer /ping at {url} within {timeout:g}s; its server was stopped")
-        time.sleep(0.2)
-    return _record(record, ttl, key)
+        _release(record)
+        raise
 
 
 def start_container(
@@ -559,66 +700,74 @@ def start_container(
     check_name(name)
     folder = endpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    record_path = folder / f"{name}.json"
-    if record_path.exists() and _serves(EndpointRecord.load(record_path)):
-        raise EndpointError(f"endpoint '{name}' already serves; delete it first or pick another name")
-    host = "127.0.0.1"
-    if port is not None:
-        taken = _port_taken(host, port)
-        if taken:
-            raise EndpointError(
-                f"port {port} on {host} is taken{_holder(f'http://{host}:{port}')} ({taken}); "
-                "pick another --port, or leave --port out for a free one"
-            )
-    client = docker_client()
-    ensure_image(client, image)
+    host, asked = "127.0.0.1", port
     port = port or _free_port()
     url = f"http://{host}:{port}"
-    record = EndpointRecord(name, url, 0, model_dir, job_id, trial, None, spec=spec, instance=uuid.uuid4().hex[:12])
-    record.model = model_digest(model_dir)
+    record = EndpointRecord(
+        name,
+        url,
+        0,
+        model_dir,
+        job_id,
+        trial,
+        None,
+        spec=spec,
+        instance=uuid.uuid4().hex[:12],
+        model=model_digest(model_dir),
+        container=f"cloudauto-endpoint-{name}",  # serving_config's name for it
+    )
+    _claim(record)  # as in process mode: a deploy killed half-way leaves a record naming its container
     code_dir = folder / f"{name}.code"
     had_code = code_dir.exists()
-    write_folder(serving_files(), code_dir)
-    import docker
-
-    def failed(message: str, container_id: Optional[str] = None) -> EndpointError:
-        """Nothing of a deployment that never served is left: its container, its code folder."""
-        kill_container(container_id or f"cloudauto-endpoint-{name}")
-        if not had_code and not record_path.exists():
-            shutil.rmtree(code_dir, ignore_errors=True)
-        return EndpointError(message)
-
-    config = serving_config(
-        image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port, identity=record.identity()
-    )
-    kill_container(config["name"])  # a stopped earlier deployment's container would hold the name (none serves: checked above)
     try:
-        container = client.containers.run(**config)
-    except docker.errors.DockerException as exc:
-        reason = str(exc)
-        if "port is already allocated" in reason or "address already in use" in reason:
-            raise failed(
-                f"port {port} on {host} is taken{_holder(url)} (address already in use): the serving container "
-                "could not start; pick another --port, or leave --port out for a free one"
-            ) from None
-        raise failed(f"the Docker engine would not start the serving container: {reason}") from None
-    deadline = time.monotonic() + timeout
-    while not _serves(record):  # this deployment's own server: not whatever else answers on the port
-        container.reload()
-        if container.status in ("exited", "dead"):
-            tail = container.logs(tail=8).decode(errors="replace").strip().replace("\n", " | ")
-            raise failed(f"the serving container exited: {tail}", container.id)
-        if time.monotonic() > deadline:
-            other = _holder(url)
-            raise failed(
-                f"the serving container did not answer as endpoint '{name}' at {url} within {timeout:g}s"
-                + (f"; the port is answered{other} instead" if other else "")
-                + "; it was stopped",
-                container.id,
-            )
-        time.sleep(0.3)
-    record.container = container.id
-    return _record(record, ttl)
+        if asked is not None:
+            taken = _port_taken(host, port)
+            if taken:
+                raise EndpointError(
+                    f"port {port} on {host} is taken{_holder(url)} ({taken}); "
+                    "pick another --port, or leave --port out for a free one"
+                )
+        client = docker_client()
+        ensure_image(client, image)
+        write_folder(serving_files(), code_dir)
+        import docker
+
+        config = serving_config(
+            image=image, model_dir=Path(model_dir), code_dir=code_dir, name=name, port=port, identity=record.identity()
+        )
+        kill_container(config["name"])  # a stopped earlier deployment's container would hold the name (none serves: claimed)
+        try:
+            container = client.containers.run(**config)
+        except docker.errors.DockerException as exc:
+            reason = str(exc)
+            if "port is already allocated" in reason or "address already in use" in reason:
+                raise EndpointError(
+                    f"port {port} on {host} is taken{_holder(url)} (address already in use): the serving container "
+                    "could not start; pick another --port, or leave --port out for a free one"
+                ) from None
+            raise EndpointError(f"the Docker engine would not start the serving container: {reason}") from None
+        deadline = time.monotonic() + timeout
+        while not _serves(record):  # this deployment's own server: not whatever else answers on the port
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=8).decode(errors="replace").strip().replace("\n", " | ")
+                raise EndpointError(f"the serving container exited: {tail}")
+            if time.monotonic() > deadline:
+                other = _holder(url)
+                raise EndpointError(
+                    f"the serving container did not answer as endpoint '{name}' at {url} within {timeout:g}s"
+                    + (f"; the port is answered{other} instead" if other else "")
+                    + "; it was stopped"
+                )
+            time.sleep(0.3)
+        record.container = container.id
+        return _record(record, ttl)
+    except BaseException:  # nothing of a deployment that never served is left: its container, code folder, claim
+        kill_container(record.container or f"cloudauto-endpoint-{name}")
+        if not had_code:
+            shutil.rmtree(code_dir, ignore_errors=True)
+        _release(record)
+        raise
 
 
 def _records() -> list[EndpointRecord]:
@@ -639,14 +788,17 @@ def attach(name: str) -> LocalEndpoint:
 
 
 def list_endpoints() -> list[Any]:
-    """Every endpoint recorded here: serving, stopped, or expired (stopped by its ttl)."""
+    """Every endpoint recorded here: serving, stopped, expired (stopped by its ttl), starting (a deploy under way)
+    or failed (its deploy ended before its server answered: delete-endpoint removes it)."""
     from cloudauto.endpoints import EndpointInfo
 
     found = []
     for record in _records():
-        serving = _serves(record)
-        expired = record.expires is not None and record.expires <= time.time()
-        status = "serving" if serving else "expired" if expired else "stopped"
+        if record.state == "starting":  # a deploy under way, or one that ended before its server answered
+            status = "starting" if _deploying(record) else "failed"
+        else:
+            expired = record.expires is not None and record.expires <= time.time()
+            status = "serving" if _serves(record) else "expired" if expired else "stopped"
         found.append(
             EndpointInfo(
                 name=record.name,
@@ -665,12 +817,14 @@ def list_endpoints() -> list[Any]:
 
 
 def _record(record: EndpointRecord, ttl: Optional[float], key: Optional[str] = None) -> LocalEndpoint:
-    """Write the record; with a ttl, a detached watcher stops the endpoint when it expires."""
+    """Write the record as serving (its server, waiting for that, is confirmed); with a ttl, a detached watcher
+    stops the endpoint when it expires."""
     if ttl is not None and ttl <= 0:
         LocalEndpoint(record).stop()
         raise EndpointError(f"ttl must be positive, not {ttl:g} s")
     record.created = time.time()
     record.expires = None if ttl is None else record.created + ttl
+    record.state = "serving"
     folder = endpoints_dir()
     _write_private(folder / f"{record.name}.json", json.dumps(asdict(record), indent=2))
     _removed_path(record.name).unlink(missing_ok=True)
@@ -715,9 +869,13 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=MAX_PAYLOAD)
     parser.add_argument("--workers", type=int, default=1)
     add_arguments(parser)
+    parser.add_argument("--confirm", help=argparse.SUPPRESS)  # the record in which deploy confirms this server
+    parser.add_argument("--deployer", type=int, help=argparse.SUPPRESS)  # that deploy's pid: gone unconfirmed, stop
     args = parser.parse_args()
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.confirm and args.deployer:  # before the model loads: a deploy killed meanwhile leaves no server
+        _exit_unless_confirmed(Path(args.confirm), args.instance, args.deployer)
     import uvicorn
 
     key = os.environ.pop(KEY_ENV, None) or None  # not on the command line, where ps shows it
