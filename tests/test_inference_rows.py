@@ -107,13 +107,13 @@ HOSTILE = [
     (JSON, json.dumps({"data": [[10**400, 2, 3]]}).encode(), "too large"),
     (JSON, json.dumps([{"a": 10**400, "b": 2, "c": 3}]).encode(), "too large"),
     (JSON, json.dumps({"data": [[-(10**400), 2, 3]]}).encode(), "too large"),
-    (JSON, b'{"data": [[1e999, 2, 3]]}', None),  # a float literal past the range is inf: scored like inf
+    (JSON, b'{"data": [[1e999, 2, 3]]}', "out of range"),  # a float literal past the range is inf: refused
     (JSON, b'{"data": [[' + b"9" * 5000 + b", 2, 3]]}", "too large"),
     (CSV, b"a,a,b,c\n1,2,3,4\n", "column 'a' appears twice in the header"),
     (CSV, b'a,a,b,c\n"1",2,3,4\n', "column 'a' appears twice in the header"),
     (CSV, b"a,b,c,c\n1,2,3,4\n" * 1 + b"1,2,3,4\n" * 6000, "column 'c' appears twice in the header"),
     (JSON, b'{"columns": ["a", "a", "b", "c"], "data": [[1, 2, 3, 4]]}', "column 'a' appears twice"),
-    (CSV, b"a,b,c\n" + b"9" * 400 + b",2,3\n", None),  # a long number in CSV is a float (1e400 -> inf), as pandas reads it
+    (CSV, b"a,b,c\n" + b"9" * 400 + b",2,3\n", "out of range"),  # a long number in CSV is past a float's range
 ]
 
 
@@ -153,3 +153,64 @@ def test_a_batch_csv_reads_values_as_pandas_does(tmp_path):
     (chunk,) = list(csv_chunks(path, 10))
     pd.testing.assert_frame_equal(chunk, pd.read_csv(path))
     assert chunk.attrs["shape"] == {}
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+_STRUCTURED = np.array([(1.0, 2, 3.0), (-np.inf, 2, 3.0)], dtype=[("a", "f8"), ("b", "i8"), ("c", "f8")])
+NOT_FINITE = [
+    (CSV, b"a,b,c\n1,2,3\n1e400,2,3\n", "column 'a'", "row 1"),  # NumPy's fast path
+    (CSV, b"a,b,c\n1,2,3\n1,2," + b"9" * 401 + b"\n", "column 'c'", "row 1"),  # a 401-digit integer
+    (CSV, b"a,b,c\n" + b"1,2,3\n" * 3 + b"1," + b"9" * 5000 + b".5,3\n", "column 'b'", "row 3"),  # 5,000 digits
+    (CSV, b'a,b,c\n"1",2,3\n2,2,inf\n', "column 'c'", "row 1"),  # quoted: pandas' path
+    (CSV, b"a,b,c\n1,2,3\n-Infinity,2,3\n", "column 'a'", "row 1"),
+    (CSV, b"a,b,c\n" + b"1,2,3\n" * 6000 + b"1,2,1e400\n", "column 'c'", "row 6000"),  # past the small path
+    (JSON, b'{"data": [[1, 2, 3], [-1e400, 2, 3]]}', "column 'a'", "row 1"),
+    (JSON, b'{"data": [[1, 2, 3], [1, 2, Infinity]]}', "column 'c'", "row 1"),
+    (JSON, b'[{"a": 1, "b": 2, "c": 3}, {"a": Infinity, "b": 2, "c": 3}]', "column 'a'", "row 1"),
+    (JSON, b'{"input_data": {"columns": ["a", "b", "c"], "data": [[1, 2, -Infinity]]}}', "column 'c'", "row 0"),
+    ("application/x-npy", _npy(np.array([[1.0, 2.0, 3.0], [1.0, 2.0, np.inf]])), "column 'c'", "row 1"),
+    ("application/x-npy", _npy(_STRUCTURED), "column 'a'", "row 1"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body", "column", "row"), NOT_FINITE, ids=range(len(NOT_FINITE)))
+def test_infinite_values_are_a_400_naming_row_and_column_in_every_content_type(model, content_type, body, column, row):
+    """RF and XT models (sklearn) fail on inf with a 500: a model trained on finite data is never handed one."""
+    with pytest.raises(BadRequest) as caught:
+        model.handle(body, content_type, JSON)
+    message = str(caught.value)
+    assert caught.value.status == 400
+    assert column in message and row in message and "out of range" in message, message
+    assert len(message) < 300, message  # a 5,000-digit value is not echoed whole
+
+
+def test_a_batch_fails_infinite_values_alone_with_the_same_words_as_text_or_a_float(model, tmp_path):
+    """`1e400` and `inf` in a file are the same number, whether pandas reads them as floats or as text."""
+    from cloudauto.runtime.batch_io import csv_chunks
+
+    path = tmp_path / "in.csv"
+    path.write_text("a,b,c\n1,2,3\n1e400,2,3\n4,5,-inf\n6,x,7\n8," + "9" * 401 + ",9\n10,11,12\n")
+    (chunk,) = list(csv_chunks(path, 100))
+    scored = model.score_rows(chunk[model.features])
+    assert scored["prediction"].tolist()[0] == 1.0 and scored["prediction"].tolist()[5] == 10.0
+    assert scored["prediction"].iloc[1:5].isna().all()
+    errors = scored["error"].tolist()
+    assert errors[1] == "column 'a' takes finite numbers; '1e400' is out of range", errors
+    assert errors[2] == "column 'c' takes finite numbers; -inf is out of range", errors
+    assert errors[3] == "column 'b' takes numbers, not 'x'", errors
+    assert errors[4].startswith("column 'b' takes finite numbers; '999999999999") and "401 characters" in errors[4], errors
+    # a float block (Parquet, or CSV read as numbers) holding inf fails those rows alone too
+    frame = pd.DataFrame({"a": [1.0, np.inf, 3.0], "b": [1, 2, 3], "c": [0.5, 0.5, -np.inf]})
+    scored = model.score_rows(frame)
+    assert scored["prediction"].isna().tolist() == [False, True, True]
+    assert scored["error"].tolist()[1:] == [
+        "column 'a' takes finite numbers; inf is out of range",
+        "column 'c' takes finite numbers; -inf is out of range",
+    ]
