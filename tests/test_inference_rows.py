@@ -214,3 +214,33 @@ def test_a_batch_fails_infinite_values_alone_with_the_same_words_as_text_or_a_fl
         "column 'a' takes finite numbers; inf is out of range",
         "column 'c' takes finite numbers; -inf is out of range",
     ]
+
+
+class IntClasses:
+    """A predictor stub whose classes are integers (column b), as iris' are."""
+
+    can_predict_proba = False
+
+    def predict(self, frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(frame["b"].to_numpy(dtype="int64"), index=frame.index)
+
+
+def test_a_batch_keeps_integer_classes_where_rows_fail(model):
+    """A failed row is a blank (null), not a reason to write every class as a float."""
+    model.predictor = IntClasses()
+    scored = model.score_rows(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["2", "x", "5"], "c": [1.0, 1.0, 1.0]}))
+    assert str(scored["prediction"].dtype) == "Int64" and scored["prediction"].isna().tolist() == [False, True, False]
+    assert scored.to_csv(index=False).splitlines()[1:] == ["2,", ",\"column 'b' takes numbers, not 'x'\"", "5,"]
+    model.batch_header = b"a,b,c"
+    answer, _ = model.handle(b"1,2,3\n1,x,3\n4,5,6\n", CSV, JSON)
+    assert [r["prediction"] for r in json.loads(answer)] == [2, None, 5]
+    lines, _ = model.handle(b"1,2,3\n1,x,3\n4,5,6\n", CSV, "application/jsonlines")
+    assert [json.loads(line)["prediction"] for line in lines.decode().splitlines()] == [2, None, 5]
+    array, _ = model.handle(b"1,2,3\n1,x,3\n4,5,6\n", CSV, "application/x-npy")
+    import io
+
+    values = np.lib.format.read_array(io.BytesIO(array), allow_pickle=False)["prediction"]
+    assert values[0] == 2 and np.isnan(values[1]) and values[2] == 5
+    from cloudauto.runtime.inference import _records_json
+
+    assert json.loads(_records_json(scored[["prediction"]])) == [{"prediction": 2}, {"prediction": None}, {"prediction": 5}]

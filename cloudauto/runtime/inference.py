@@ -412,6 +412,8 @@ class Model:
             if not rows:
                 raise BadRequest(f"no row could be scored: {whole}") from None
             predicted = pd.concat(rows)
+        if failures:  # a failed row is a blank: integer and boolean classes stay so (nullable), not floats
+            predicted = predicted.astype({c: _NULLABLE[d.kind] for c, d in predicted.dtypes.items() if d.kind in _NULLABLE})
         scored = pd.DataFrame(index=range(len(frame))).join(predicted)
         if failures:
             scored["error"] = pd.Series(failures, dtype="object")
@@ -522,6 +524,9 @@ class Model:
 
 # rows of the wrong shape, and bodies built to hurt -------------------------------------------
 MAX_NUMBER_DIGITS = 308  # an integer past this cannot be a float: refused, not an OverflowError
+
+
+_NULLABLE = {"i": "Int64", "u": "UInt64", "b": "boolean"}  # NumPy kinds with no missing value: pandas' nullable dtypes
 
 
 def _infinite(value: Any) -> bool:
@@ -688,6 +693,8 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     """JSON records; predictions alone (the common answer) without pandas' writer and its fixed cost."""
     import math
 
+    import pandas as pd
+
     if list(predictions.columns) != ["prediction"]:
         return predictions.to_json(orient="records", date_format="iso").encode()
     column = predictions["prediction"]
@@ -696,10 +703,10 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     kind = column.dtype.kind
     values = column.tolist()
     texts: Iterable[str]
-    if kind in "iu":
-        texts = map(str, values)
+    if kind in "iu":  # a nullable column's blank (a failed row) is null
+        texts = ("null" if v is None or v is pd.NA else str(v) for v in values)
     elif kind == "b":
-        texts = ("true" if v else "false" for v in values)
+        texts = ("null" if v is None or v is pd.NA else "true" if v else "false" for v in values)
     elif kind == "f":  # repr of a finite float is a JSON number; NaN and inf are not
         texts = (repr(v) if math.isfinite(v) else "null" for v in values)
     else:
@@ -712,6 +719,8 @@ def _npy(predictions: pd.DataFrame) -> bytes:
     import numpy as np
 
     def plain(column: pd.Series) -> Any:
+        if column.dtype.kind in "iub" and column.hasnans:  # a nullable column with blanks: NaN where a row failed
+            return column.to_numpy(dtype=float, na_value=np.nan)
         values = column.to_numpy()
         return values.astype(str) if values.dtype.kind == "O" else values
 
