@@ -244,3 +244,10 @@ def test_a_batch_keeps_integer_classes_where_rows_fail(model):
     from cloudauto.runtime.inference import _records_json
 
     assert json.loads(_records_json(scored[["prediction"]])) == [{"prediction": 2}, {"prediction": None}, {"prediction": 5}]
+
+
+def test_a_forecast_history_with_an_infinite_value_is_a_400(model):
+    model.kind, model.info, model.features = "timeseries", {"timestamp": "t", "label": "y", "item_id": None}, ["t", "y"]
+    body = b"t,y\n2024-01-01,1\n2024-01-02,1e400\n2024-01-03,3\n"
+    with pytest.raises(BadRequest, match=r"column 'y' takes finite numbers; row 1 has .* out of range"):
+        model.parse(body, CSV)

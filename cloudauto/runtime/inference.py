@@ -344,9 +344,11 @@ class Model:
         bad = values.isna() & frame[label].notna()
         if bad.any():
             row = int(values.index[bad][0])
-            raise BadRequest(f"column {label!r} takes numbers; row {row} has {frame[label].iloc[row]!r}")
-        infinite = values.isin([float("inf"), float("-inf")])
-        if infinite.any():
+            value = frame[label].iloc[row]
+            if not _infinite(value):
+                raise BadRequest(f"column {label!r} takes numbers; row {row} has {_shown(value)}")
+        infinite = values.isin([float("inf"), float("-inf")]) | bad
+        if infinite.any():  # a history the model was not trained on: refused, as a row's features are
             row = int(values.index[infinite][0])
             shown = _shown(frame[label].iloc[row])
             raise BadRequest(f"column {label!r} takes finite numbers; row {row} has {shown}, which is out of range")
