@@ -408,7 +408,7 @@ def _lock_output(plan: Plan) -> Optional[int]:
             return None
         raise BatchError(
             f"batch {holder.get('batch', '(starting)')} is writing {plan.output} (pid {holder.get('pid', '?')}): "
-            "wait for it (or cancel it) and run this command again, or name another output file"
+            "wait for it to end and run this command again, or name another output file"
         ) from None
     _write_holder(plan, os.getpid(), fd)
     return fd
