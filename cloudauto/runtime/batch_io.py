@@ -39,6 +39,31 @@ def input_files(source: str | Path) -> list[Path]:
     return [path]
 
 
+def check_columns(files: list[Path]) -> None:
+    """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
+
+    pandas would rename the copy (`x.1`) and the model would score the first one without a word.
+    """
+    import csv
+
+    for path in files:
+        try:
+            if path.suffix.lower() == ".csv":
+                with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                    header = next((row for row in csv.reader(fh) if row), [])
+            else:
+                import pyarrow.parquet as pq
+
+                header = list(pq.read_schema(path).names)
+        except Exception as exc:  # a file that is no table: said with its name, before a batch is made
+            raise BatchError(f"{path}: cannot read its columns: {exc}") from None
+        seen: set[str] = set()
+        for name in header:
+            if name in seen:
+                raise BatchError(f"{path}: column {name!r} appears twice in the header; name each column once")
+            seen.add(name)
+
+
 def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A CSV file's rows, `chunk_rows` at a time, each chunk read by pandas as the endpoint reads a body.
 
@@ -208,6 +233,7 @@ __all__ = [
     "FAILURES_SUFFIX",
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
+    "check_columns",
     "csv_chunks",
     "fingerprint",
     "input_files",

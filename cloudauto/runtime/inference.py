@@ -266,26 +266,43 @@ class Model:
         converted, bad = self.numbers(frame)
         if bad:
             position, (column, value) = min(bad.items())
-            raise BadRequest(f"column {column!r} takes numbers; row {int(frame.index[position])} has {value!r}")
+            row = int(frame.index[position])
+            if _infinite(value):
+                raise BadRequest(f"column {column!r} takes finite numbers; row {row} has {_shown(value)}, which is out of range")
+            raise BadRequest(f"column {column!r} takes numbers; row {row} has {_shown(value)}")
         return converted
 
     def numbers(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, tuple[str, Any]]]:
         """The number columns as numbers, and the rows (by position) holding a value that is none: (column, value).
 
         A request fails on the first such row; a batch fails those rows alone and scores the rest.
+        An infinite value (`inf`, `1e400`, a 400-digit integer) is refused as well, in every
+        column read as numbers: the models were trained on finite data, and sklearn's (RF, XT)
+        refuse it with a 500 where the GBMs would answer something.
         """
+        import numpy as np
         import pandas as pd
 
         bad: dict[int, tuple[str, Any]] = {}
         kinds = {column: dtype.kind for column, dtype in frame.dtypes.items()}  # one look, not a Series per column
+        texts: dict[str, pd.Series] = {}
         for column, dtype in self.dtypes.items():
             # only columns that did not parse as numbers need a look
             if dtype in ("int", "float") and column in kinds and kinds[column] not in "iufb":
+                texts[column] = frame[column]
                 converted = pd.to_numeric(frame[column], errors="coerce")
                 wrong = (converted.isna() & frame[column].notna()).to_numpy().nonzero()[0]
                 for position in wrong:
                     bad.setdefault(int(position), (column, frame[column].iloc[position]))
                 frame = frame.assign(**{column: converted})
+                kinds[column] = frame[column].dtype.kind
+        floats = [column for column, kind in kinds.items() if kind == "f"]
+        if floats:
+            infinite = np.isinf(frame[floats].to_numpy(dtype=float))
+            for position, index in zip(*infinite.nonzero(), strict=True):
+                column = floats[index]
+                value = texts[column].iloc[position] if column in texts else frame[column].iloc[position]
+                bad.setdefault(int(position), (column, value))
         return frame, bad
 
     def _check_history(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -306,7 +323,14 @@ class Model:
         bad = values.isna() & frame[label].notna()
         if bad.any():
             row = int(values.index[bad][0])
-            raise BadRequest(f"column {label!r} takes numbers; row {row} has {frame[label].iloc[row]!r}")
+            value = frame[label].iloc[row]
+            if not _infinite(value):
+                raise BadRequest(f"column {label!r} takes numbers; row {row} has {_shown(value)}")
+        infinite = values.isin([float("inf"), float("-inf")]) | bad
+        if infinite.any():  # a history the model was not trained on: refused, as a row's features are
+            row = int(values.index[infinite][0])
+            shown = _shown(frame[label].iloc[row])
+            raise BadRequest(f"column {label!r} takes finite numbers; row {row} has {shown}, which is out of range")
         frame = frame.assign(**{timestamp: times, label: values})
         self._check_freq(frame)
         return frame
@@ -391,7 +415,7 @@ class Model:
         if self.kind == "tabular":
             failures.update({p: "the row has no values" for p in _empty_rows(frame) if p not in failures})
             frame, bad = self.numbers(frame)
-            failures.update({p: f"column {c!r} takes numbers, not {v!r}" for p, (c, v) in bad.items() if p not in failures})
+            failures.update({p: _number_problem(c, v) for p, (c, v) in bad.items() if p not in failures})
         good = [p for p in range(len(frame)) if p not in failures]
         try:
             predicted = self.predict(frame.iloc[good], probabilities) if good else pd.DataFrame({"prediction": []})
@@ -409,6 +433,8 @@ class Model:
             if not rows:
                 raise BadRequest(f"no row could be scored: {whole}") from None
             predicted = pd.concat(rows)
+        if failures:  # a failed row is a blank: integer and boolean classes stay so (nullable), not floats
+            predicted = predicted.astype({c: _NULLABLE[d.kind] for c, d in predicted.dtypes.items() if d.kind in _NULLABLE})
         scored = pd.DataFrame(index=range(len(frame))).join(predicted)
         if failures:
             scored["error"] = pd.Series(failures, dtype="object")
@@ -521,6 +547,36 @@ class Model:
 
 # rows of the wrong shape, and bodies built to hurt -------------------------------------------
 MAX_NUMBER_DIGITS = 308  # an integer past this cannot be a float: refused, not an OverflowError
+
+
+_NULLABLE = {"i": "Int64", "u": "UInt64", "b": "boolean"}  # NumPy kinds with no missing value: pandas' nullable dtypes
+
+
+def _infinite(value: Any) -> bool:
+    """Whether a value read as a number is past a float's range (`inf`, `1e400`, 400 digits), not text."""
+    import math
+
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return isinstance(value, float) and math.isinf(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it (a NumPy scalar as the Python one), a long one cut short."""
+    if not isinstance(value, str) and hasattr(value, "item"):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:24]}... ({len(str(value)):,} characters)"
+
+
+def _number_problem(column: str, value: Any) -> str:
+    """A batch row's reason for a value that is no (finite) number."""
+    if _infinite(value):
+        return f"column {column!r} takes finite numbers; {_shown(value)} is out of range"
+    return f"column {column!r} takes numbers, not {_shown(value)}"
 
 
 def _fields(n: int) -> str:
@@ -693,6 +749,8 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     """JSON records; predictions alone (the common answer) without pandas' writer and its fixed cost."""
     import math
 
+    import pandas as pd
+
     if list(predictions.columns) != ["prediction"]:
         return predictions.to_json(orient="records", date_format="iso").encode()
     column = predictions["prediction"]
@@ -701,10 +759,10 @@ def _records_json(predictions: pd.DataFrame) -> bytes:
     kind = column.dtype.kind
     values = column.tolist()
     texts: Iterable[str]
-    if kind in "iu":
-        texts = map(str, values)
+    if kind in "iu":  # a nullable column's blank (a failed row) is null
+        texts = ("null" if v is None or v is pd.NA else str(v) for v in values)
     elif kind == "b":
-        texts = ("true" if v else "false" for v in values)
+        texts = ("null" if v is None or v is pd.NA else "true" if v else "false" for v in values)
     elif kind == "f":  # repr of a finite float is a JSON number; NaN and inf are not
         texts = (repr(v) if math.isfinite(v) else "null" for v in values)
     else:
@@ -717,6 +775,8 @@ def _npy(predictions: pd.DataFrame) -> bytes:
     import numpy as np
 
     def plain(column: pd.Series) -> Any:
+        if column.dtype.kind in "iub" and column.hasnans:  # a nullable column with blanks: NaN where a row failed
+            return column.to_numpy(dtype=float, na_value=np.nan)
         values = column.to_numpy()
         return values.astype(str) if values.dtype.kind == "O" else values
 

@@ -271,3 +271,65 @@ def test_predict_on_a_forecasting_job_refuses_before_it_creates_anything(tmp_pat
     with pytest.raises(NotSupportedError, match="time_series_forecasting job"):  # the Python API refuses as the CLI does
         job.predict_batch(history, out)
     assert not out.exists() and not (batches.exists() and any(batches.iterdir()))
+
+
+def test_integer_classes_stay_integers_when_rows_fail(iris_job, tmp_path):
+    """A failed row leaves a blank, not a float column: the class is `0`, never `0.0`, in CSV and Parquet."""
+    job, _ = iris_job
+    frame = rows(12, 4).astype(object)
+    frame.loc[2, FEATURES[0]] = "x"
+    frame.loc[8:11, FEATURES[1]] = "?"  # chunk 2 (rows 8-11) fails whole
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    expected = in_process(job, rows(12, 4).iloc[[0, 1, 3, 4, 5, 6, 7]])["prediction"].tolist()
+    for name in ("out.csv", "out.parquet"):
+        batch = job.predict_batch(tmp_path / "in.csv", tmp_path / name, chunk_rows=4)
+        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+        assert len(batch.failures()) == 5
+    written = [line.split(",")[0] for line in (tmp_path / "out.csv").read_text().splitlines()[1:]]
+    assert written[2] == "" and written[8:] == [""] * 4
+    assert [written[i] for i in (0, 1, 3, 4, 5, 6, 7)] == [str(c) for c in expected], written
+    table = pd.read_parquet(tmp_path / "out.parquet")["prediction"]
+    assert table.dtype.kind == "i", table.dtype
+    assert table.isna().tolist() == [i == 2 or i >= 8 for i in range(12)]
+
+
+def test_a_duplicated_column_refuses_the_batch_before_scoring(iris_job, tmp_path):
+    """The endpoint refuses a column named twice; a batch did not (it scored the first copy): exit 4, nothing written."""
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    job, root = iris_job
+    lines = rows(5).to_csv(index=False).splitlines()
+    lines = [lines[0] + "," + FEATURES[1]] + [line + ",9.9" for line in lines[1:]]  # 'sepal width (cm)' twice
+    (tmp_path / "dup.csv").write_text("\n".join(lines) + "\n")
+    batches = root / "home" / "batches"
+    before = set(batches.iterdir()) if batches.exists() else set()
+    done = CliRunner().invoke(cli, ["predict", job.id, str(tmp_path / "dup.csv"), "-o", str(tmp_path / "out.csv")])
+    assert done.exit_code == 4, done.output
+    assert f"{tmp_path / 'dup.csv'}: column 'sepal width (cm)' appears twice in the header" in done.output
+    assert "Traceback" not in done.output
+    assert not (tmp_path / "out.csv").exists() and (set(batches.iterdir()) if batches.exists() else set()) == before
+
+
+def test_a_second_batch_into_the_output_of_a_running_one_is_refused_naming_it(iris_job, tmp_path):
+    """Two predicts of different inputs into one file both said completed; the file held one of them."""
+    from cloudauto.backend import BatchError
+
+    job, _ = iris_job
+    a, b, out = tmp_path / "A.csv", tmp_path / "B.csv", tmp_path / "race.csv"
+    rows(300, 5).to_csv(a, index=False)
+    rows(200, 6).to_csv(b, index=False)
+    first = job.predict_batch(a, out, workers=1)
+    assert job.predict_batch(a, out, workers=1).id == first.id  # the same command again follows it
+    made = set(first.dir.parent.iterdir())
+    with pytest.raises(BatchError, match=rf"batch {first.id} is writing {re.escape(str(out))}"):
+        job.predict_batch(b, out, workers=1)
+    assert set(first.dir.parent.iterdir()) == made  # the refused batch made nothing
+    assert first.wait(progress=False) is JobStatus.COMPLETED, first.logs()
+    assert len(pd.read_csv(out)) == 300
+    second = job.predict_batch(b, out, workers=1)  # the first has finished: its lock went with it
+    assert second.wait(progress=False) is JobStatus.COMPLETED, second.logs()
+    assert len(pd.read_csv(out)) == 200 and second.status_reason().startswith("200 rows scored")
+    # the first batch's summary no longer claims rows the file does not hold
+    assert "300 rows scored" in first.status_reason() and "has changed since" in first.status_reason()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
 from cloudauto.runtime.batch_io import (
     FAILURES_SUFFIX,
+    check_columns,
     csv_chunks,
     fingerprint,
     input_files,
@@ -84,6 +85,7 @@ def plan_for(
         raise BatchError(f"{out} is also an input: name another output file")
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
+    check_columns(files)
     identity = {
         "job": job_id,
         "trial": trial,
@@ -178,13 +180,20 @@ def _log(folder: Path, line: str) -> None:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
-def run(folder: Path) -> int:
-    """Score every chunk not written yet, then assemble the output. The process that `start` launches."""
+def run(folder: Path, lock: Optional[int] = None) -> int:
+    """Score every chunk not written yet, then assemble the output. The process that `start` launches.
+
+    `lock` is the output's lock (a descriptor `start` handed over): let go once the output is
+    written and known, before the batch says it has completed, so the next batch into that
+    file may start as soon as this one is seen to end.
+    """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     user_umask = os.umask(PRIVATE_UMASK)  # the parts, state and log in the home are the user's alone
     plan = Plan(**json.loads((folder / "batch.json").read_text()))
+    if lock is not None:
+        _write_holder(plan, os.getpid(), lock)  # the lock's file names its holder for a batch it refuses
     parts = folder / "parts"
     parts.mkdir(exist_ok=True)
     done = {int(p.stem) for p in parts.glob("*.parquet")}
@@ -224,8 +233,11 @@ def run(folder: Path) -> int:
         _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
     reason = summary(rows, failed, plan.output)
+    written = written_files(plan.output)
+    if lock is not None:
+        os.close(lock)
     _log(folder, f"completed: {reason}")
-    _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written_files(plan.output))
+    _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written)
     return 0
 
 
@@ -256,10 +268,23 @@ def assemble(plan: Plan, folder: Path, total: int) -> tuple[int, int]:
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise BatchError(f"chunks {', '.join(missing[:5])} were not written")
-    frame = (
-        pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame({"_row": [], "_file": []})
-    )
+    frames = _same_dtypes([pd.read_parquet(p) for p in paths])
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"_row": [], "_file": []})
     return write_output(frame, plan.output, len(frame))
+
+
+def _same_dtypes(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Integer (or boolean) answers stay so in the output: where a part has blanks (failed rows, or a part that failed
+    whole and holds floats), every part's column becomes pandas' nullable dtype before they are put together."""
+    nullable = {"i": "Int64", "u": "UInt64", "b": "boolean"}
+    for column in {c for f in frames for c in f.columns}:
+        present = [f[column].dtype for f in frames if column in f.columns]
+        filled = [f[column].dtype for f in frames if column in f.columns and f[column].notna().any()]
+        if not filled or filled[0].kind not in nullable or all(d == filled[0] for d in present):
+            continue
+        target = nullable[filled[0].kind]
+        frames = [f.astype({column: target}) if column in f.columns else f for f in frames]
+    return frames
 
 
 # ---- the handle ----------------------------------------------------------------------------------------------
@@ -289,9 +314,18 @@ class LocalBatchJob(BatchJob):
         return status
 
     def status_reason(self) -> Optional[str]:
-        if self.status() is JobStatus.INTERRUPTED:
+        status = self.status()
+        if status is JobStatus.INTERRUPTED:
             return "the batch process is gone: run the same predict command again to carry it on from the chunks written"
-        return self.state().get("reason")
+        state = self.state()
+        reason = state.get("reason")
+        if status is JobStatus.COMPLETED and reason and state.get("written") != written_files(self.output):
+            # never claim rows the file does not hold
+            return (
+                f"{reason}; but {self.output} has changed since (written over by another batch or by hand): "
+                "run the same predict command again to write it again"
+            )
+        return reason
 
     def progress(self) -> tuple[int, Optional[int]]:
         """(chunks written, chunks in all once the input has been read through; None before)."""
@@ -347,45 +381,124 @@ def _estimate(files: list[str], chunk_rows: int) -> Optional[int]:
     return max(1, -(-rows // chunk_rows)) if rows else None
 
 
+def _lock_file(output: str) -> Path:
+    """The lock of one output file, by its resolved path: two batches never write one file at once."""
+    return batches_dir() / "locks" / f"{hashlib.sha256(output.encode()).hexdigest()[:16]}.lock"
+
+
+def _lock_output(plan: Plan) -> Optional[int]:
+    """Take the output's lock (an open descriptor to hand the runner), None when this very batch holds it.
+
+    An flock, not a file created and deleted: the kernel releases it when the runner ends,
+    however it ends (a kill, a reboot), so no stale lock is ever left to judge. The file
+    names the holder (batch, pid and start time) for the message of a batch refused.
+    """
+    import fcntl
+
+    path = _lock_file(plan.output)
+    with private():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = _holder(path)
+        if holder.get("batch") == plan.id:
+            return None
+        raise BatchError(
+            f"batch {holder.get('batch', '(starting)')} is writing {plan.output} (pid {holder.get('pid', '?')}): "
+            "wait for it to end and run this command again, or name another output file"
+        ) from None
+    _write_holder(plan, os.getpid(), fd)
+    return fd
+
+
+def _holder(path: Path) -> dict[str, Any]:
+    for _ in range(20):  # the holder writes its name right after taking the lock
+        try:
+            holder = json.loads(path.read_text() or "{}")
+        except (OSError, ValueError):
+            holder = {}
+        if holder:
+            return holder
+        time.sleep(0.05)
+    return {}
+
+
+def _write_holder(plan: Plan, pid: int, fd: Optional[int] = None) -> None:
+    from .handle import process_start
+
+    text = json.dumps({"batch": plan.id, "output": plan.output, "pid": pid, "start": process_start(pid)}).encode()
+    target = fd if fd is not None else os.open(_lock_file(plan.output), os.O_WRONLY)
+    try:
+        os.ftruncate(target, 0)
+        os.pwrite(target, text, 0)
+    finally:
+        if fd is None:
+            os.close(target)
+
+
 def start(plan: Plan) -> LocalBatchJob:
-    """Start (or carry on) the batch in a process of its own; a finished batch is returned as it is."""
+    """Start (or carry on) the batch in a process of its own; a finished batch is returned as it is.
+
+    Refused, with nothing made, while another batch writes the same output file.
+    """
+    folder = batches_dir() / plan.id
+    if (folder / "batch.json").is_file() and LocalBatchJob(folder).status() is JobStatus.RUNNING:
+        return LocalBatchJob(folder)  # the same batch is being scored already
+    lock = _lock_output(plan)
+    _write_plan(folder, plan)
+    job = LocalBatchJob(folder)
+    if lock is None:
+        return job  # the same batch, started by a command a moment ago
+    try:
+        if job.status() is JobStatus.COMPLETED:
+            if job.state().get("written") == written_files(plan.output):
+                return job  # the output is byte for byte what this batch wrote
+            _log(folder, f"{plan.output} is not what this batch wrote (changed, replaced or removed since): written again")
+        _launch(folder, plan, lock)
+    finally:
+        os.close(lock)  # the runner has its own copy: the lock is its until it ends
+    return job
+
+
+def _write_plan(folder: Path, plan: Plan) -> None:
+    with private():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "batch.json.tmp"
+        tmp.write_text(json.dumps(asdict(plan), indent=2))
+        os.replace(tmp, folder / "batch.json")  # a command that follows this batch never reads half of it
+
+
+def _launch(folder: Path, plan: Plan, lock: int) -> None:
     import subprocess
 
     from .handle import process_start
 
-    folder = batches_dir() / plan.id
-    with private():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "batch.json").write_text(json.dumps(asdict(plan), indent=2))
-    job = LocalBatchJob(folder)
-    status = job.status()
-    if status is JobStatus.COMPLETED:
-        if job.state().get("written") == written_files(plan.output):
-            return job  # the output is byte for byte what this batch wrote
-        _log(folder, f"{plan.output} is not what this batch wrote (changed, replaced or removed since): written again")
-    if status is JobStatus.RUNNING:
-        return job  # the same batch is being scored already
     (folder / "pid.json").unlink(missing_ok=True)
     with private():
         _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
         log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
     # the runner keeps the user's umask for the output it writes, and makes its own files in the home private
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudauto_local.batch", str(folder)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cloudauto_local.batch", str(folder), str(lock)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            pass_fds=(lock,),  # the runner holds the output's lock until it ends, however it ends
+        )
+    finally:
+        log.close()
     # the runner never writes this file, so the two processes never write one file at once
     with private():
         (folder / "pid.json").write_text(json.dumps({"pid": proc.pid, "start": process_start(proc.pid)}))
-    return job
 
 
 __all__ = ["LocalBatchJob", "Plan", "assemble", "chunks", "plan_for", "run", "start"]
 
 
 if __name__ == "__main__":
-    sys.exit(run(Path(sys.argv[1])))
+    sys.exit(run(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None))
