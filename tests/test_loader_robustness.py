@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -331,6 +332,31 @@ def test_hostile_set_values_exit_1(tmp_path, value, words):
     assert words in result.stderr and "--set sweep.space.x=" in result.stderr, result.stderr[-2000:]
 
 
+OVERFLOWING_Q = ["{quniform: [0, 1e300, 1e-10]}", "{qloguniform: [1e-300, 1e300, 1e-300]}", "{quniform: [0, 1e20, 1e-300]}"]
+
+
+@pytest.mark.parametrize("sampling", ["random", "grid", "bayesian"])
+@pytest.mark.parametrize("dist", OVERFLOWING_Q)
+def test_overflowing_q_distribution_is_refused_at_its_line(sampling, dist):
+    text = RANDOM.replace("sampling: random", f"sampling: {sampling}").format(dist=dist)
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_yaml(text, source="q.yaml")
+    issue = next(i for i in info.value.issues if i.level == "error")
+    assert issue.line == 10 and ("overflow" in issue.message or "10,000" in issue.message), issue
+
+
+@pytest.mark.parametrize("sampling", ["random", "bayesian"])
+def test_overflowing_q_distribution_on_set_exits_1(tmp_path, sampling):
+    path = tmp_path / "spec.yaml"
+    path.write_text(GRID.format(dist="{choice: [1, 2]}"))
+    for dist in OVERFLOWING_Q:
+        result = _cli(
+            "validate", str(path), "--set", f"sweep.sampling={sampling}", "--set", f"sweep.space.x={dist}", home=tmp_path / "h"
+        )
+        assert result.returncode == 1, (dist, result.returncode, result.stderr[-2000:])
+        assert "overflows" in result.stderr and "--set sweep.space.x=" in result.stderr, result.stderr[-2000:]
+
+
 def test_set_reads_values_as_the_file_does(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text(RANDOM.format(dist="{uniform: [1e-300, 1e-3]}"))
@@ -369,13 +395,29 @@ fuzz_dists = st.one_of(
     st.builds(lambda m, s: f"{{lognormal: [{m}, {s}]}}", st.floats(-1e4, 1e4), st.floats(1e-3, 1e4)),
     st.builds(lambda m, s: f"{{normal: [{m}, {s}]}}", st.floats(-1e308, 1e308), st.floats(1e-3, 1e308)),
     st.builds(lambda d: "[" * d + "]" * d, st.integers(MAX_DEPTH - 5, 30_000)),
+    # the q-distributions and bounds at every scale a float takes, accepted or not
+    st.builds(
+        lambda kind, a, b, q: f"{{{kind}: [{a!r}, {b!r}, {q!r}]}}",
+        st.sampled_from(["quniform", "qloguniform"]),
+        st.sampled_from([0, 1e-300, 5e-324, 1, -1e300, 8]),
+        st.sampled_from([1e300, 1e20, 1.7e308, 64, 1e-299, 10]),
+        st.sampled_from([1e-300, 1e-10, 1e-3, 0.1, 1, 100, 1e290, 1e300]),
+    ),
+    st.builds(
+        lambda kind, a, b: f"{{{kind}: [{a!r}, {b!r}]}}",
+        st.sampled_from(["uniform", "loguniform", "randint"]),
+        st.sampled_from([-(2**63), -1e300, 0, 5e-324, 1, 2**63 - 2]),
+        st.sampled_from([1e-323, 2, 1e300, 1.7e308, 2**53 + 1, 2**63]),
+    ),
 )
 
 
-@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(dist=fuzz_dists, grid=st.booleans())
 def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
-    from cloudauto.tuning.samplers import make_sampler, sample
+    """Refused with a line, or drawn from by every sampler (random and TPE, a grid when it is one) without an error."""
+    from cloudauto.spec.metrics import Goal
+    from cloudauto.tuning.samplers import BayesianSampler, Past, RandomSampler, make_sampler, sample
 
     text = (GRID if grid else RANDOM).format(dist=dist)
     try:
@@ -392,3 +434,13 @@ def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
             assert not isinstance(value, float) or value == value
     if grid:
         assert sampler.size <= 100_000
+        return
+    for cls in (RandomSampler, BayesianSampler):
+        other, history = cls(spec.space, Goal.MAXIMIZE, 1), []
+        for n in range(3):
+            proposal = other.suggest(n, history)
+            if proposal is None:
+                break
+            value = proposal[0]["x"]
+            assert math.isfinite(value), (cls.__name__, value)
+            history.append(Past(n, *proposal, value=float(n)))
