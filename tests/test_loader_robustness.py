@@ -444,3 +444,54 @@ def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
             value = proposal[0]["x"]
             assert math.isfinite(value), (cls.__name__, value)
             history.append(Past(n, *proposal, value=float(n)))
+
+
+# data built in Python (JobSpec.from_dict, the run store) or by a --set path is bounded as the YAML is, without recursion
+
+
+def _deep(levels: int, leaf=1):
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 100_000])
+@pytest.mark.parametrize("shape", ["list", "dict"])
+def test_from_dict_deep_is_a_spec_error_naming_the_path(levels, shape):
+    data = yaml.safe_load(BASE)
+    value = _deep(levels) if shape == "list" else 1
+    if shape == "dict":
+        for _ in range(levels):
+            value = {"k": value}
+    data["tags"] = value
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_dict(data)
+    issue = info.value.issues[0]
+    assert "nested more than" in issue.message, issue
+    assert issue.path[0] == "tags" and len(issue.path) == MAX_DEPTH + 1, issue.path
+    assert issue.field.startswith("tags[0][0]" if shape == "list" else "tags.k.k"), issue.field
+
+
+def test_from_dict_cycle_and_shared_fanout_are_spec_errors():
+    data = yaml.safe_load(BASE)
+    data["tags"] = data  # a cycle: as deep as one likes
+    with pytest.raises(SpecError, match="nested more than"):
+        JobSpec.from_dict(data)
+    fan: list = [1] * 10
+    for _ in range(7):
+        fan = [fan] * 10  # 10**8 values from 80 lists
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="more than 100,000 values"):
+        JobSpec.from_dict({**yaml.safe_load(BASE), "tags": fan})
+    assert time.monotonic() - started < 5
+
+
+def test_deep_set_path_is_a_spec_error(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(BASE)
+    deep = "tags" + ".k" * 100_000 + "=1"
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_file(path, overrides=[deep])
+    issue = info.value.issues[0]
+    assert "nested more than" in issue.message and issue.file.startswith("--set tags.k.k"), issue
