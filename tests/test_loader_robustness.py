@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -331,6 +332,31 @@ def test_hostile_set_values_exit_1(tmp_path, value, words):
     assert words in result.stderr and "--set sweep.space.x=" in result.stderr, result.stderr[-2000:]
 
 
+OVERFLOWING_Q = ["{quniform: [0, 1e300, 1e-10]}", "{qloguniform: [1e-300, 1e300, 1e-300]}", "{quniform: [0, 1e20, 1e-300]}"]
+
+
+@pytest.mark.parametrize("sampling", ["random", "grid", "bayesian"])
+@pytest.mark.parametrize("dist", OVERFLOWING_Q)
+def test_overflowing_q_distribution_is_refused_at_its_line(sampling, dist):
+    text = RANDOM.replace("sampling: random", f"sampling: {sampling}").format(dist=dist)
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_yaml(text, source="q.yaml")
+    issue = next(i for i in info.value.issues if i.level == "error")
+    assert issue.line == 10 and ("overflow" in issue.message or "10,000" in issue.message), issue
+
+
+@pytest.mark.parametrize("sampling", ["random", "bayesian"])
+def test_overflowing_q_distribution_on_set_exits_1(tmp_path, sampling):
+    path = tmp_path / "spec.yaml"
+    path.write_text(GRID.format(dist="{choice: [1, 2]}"))
+    for dist in OVERFLOWING_Q:
+        result = _cli(
+            "validate", str(path), "--set", f"sweep.sampling={sampling}", "--set", f"sweep.space.x={dist}", home=tmp_path / "h"
+        )
+        assert result.returncode == 1, (dist, result.returncode, result.stderr[-2000:])
+        assert "overflows" in result.stderr and "--set sweep.space.x=" in result.stderr, result.stderr[-2000:]
+
+
 def test_set_reads_values_as_the_file_does(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text(RANDOM.format(dist="{uniform: [1e-300, 1e-3]}"))
@@ -369,13 +395,29 @@ fuzz_dists = st.one_of(
     st.builds(lambda m, s: f"{{lognormal: [{m}, {s}]}}", st.floats(-1e4, 1e4), st.floats(1e-3, 1e4)),
     st.builds(lambda m, s: f"{{normal: [{m}, {s}]}}", st.floats(-1e308, 1e308), st.floats(1e-3, 1e308)),
     st.builds(lambda d: "[" * d + "]" * d, st.integers(MAX_DEPTH - 5, 30_000)),
+    # the q-distributions and bounds at every scale a float takes, accepted or not
+    st.builds(
+        lambda kind, a, b, q: f"{{{kind}: [{a!r}, {b!r}, {q!r}]}}",
+        st.sampled_from(["quniform", "qloguniform"]),
+        st.sampled_from([0, 1e-300, 5e-324, 1, -1e300, 8]),
+        st.sampled_from([1e300, 1e20, 1.7e308, 64, 1e-299, 10]),
+        st.sampled_from([1e-300, 1e-10, 1e-3, 0.1, 1, 100, 1e290, 1e300]),
+    ),
+    st.builds(
+        lambda kind, a, b: f"{{{kind}: [{a!r}, {b!r}]}}",
+        st.sampled_from(["uniform", "loguniform", "randint"]),
+        st.sampled_from([-(2**63), -1e300, 0, 5e-324, 1, 2**63 - 2]),
+        st.sampled_from([1e-323, 2, 1e300, 1.7e308, 2**53 + 1, 2**63]),
+    ),
 )
 
 
-@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(dist=fuzz_dists, grid=st.booleans())
 def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
-    from cloudauto.tuning.samplers import make_sampler, sample
+    """Refused with a line, or drawn from by every sampler (random and TPE, a grid when it is one) without an error."""
+    from cloudauto.spec.metrics import Goal
+    from cloudauto.tuning.samplers import BayesianSampler, Past, RandomSampler, make_sampler, sample
 
     text = (GRID if grid else RANDOM).format(dist=dist)
     try:
@@ -392,3 +434,64 @@ def test_fuzzed_distributions_load_or_refuse_with_a_line(dist, grid):
             assert not isinstance(value, float) or value == value
     if grid:
         assert sampler.size <= 100_000
+        return
+    for cls in (RandomSampler, BayesianSampler):
+        other, history = cls(spec.space, Goal.MAXIMIZE, 1), []
+        for n in range(3):
+            proposal = other.suggest(n, history)
+            if proposal is None:
+                break
+            value = proposal[0]["x"]
+            assert math.isfinite(value), (cls.__name__, value)
+            history.append(Past(n, *proposal, value=float(n)))
+
+
+# data built in Python (JobSpec.from_dict, the run store) or by a --set path is bounded as the YAML is, without recursion
+
+
+def _deep(levels: int, leaf=1):
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 100_000])
+@pytest.mark.parametrize("shape", ["list", "dict"])
+def test_from_dict_deep_is_a_spec_error_naming_the_path(levels, shape):
+    data = yaml.safe_load(BASE)
+    value = _deep(levels) if shape == "list" else 1
+    if shape == "dict":
+        for _ in range(levels):
+            value = {"k": value}
+    data["tags"] = value
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_dict(data)
+    issue = info.value.issues[0]
+    assert "nested more than" in issue.message, issue
+    assert issue.path[0] == "tags" and len(issue.path) == MAX_DEPTH + 1, issue.path
+    assert issue.field.startswith("tags[0][0]" if shape == "list" else "tags.k.k"), issue.field
+
+
+def test_from_dict_cycle_and_shared_fanout_are_spec_errors():
+    data = yaml.safe_load(BASE)
+    data["tags"] = data  # a cycle: as deep as one likes
+    with pytest.raises(SpecError, match="nested more than"):
+        JobSpec.from_dict(data)
+    fan: list = [1] * 10
+    for _ in range(7):
+        fan = [fan] * 10  # 10**8 values from 80 lists
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="more than 100,000 values"):
+        JobSpec.from_dict({**yaml.safe_load(BASE), "tags": fan})
+    assert time.monotonic() - started < 5
+
+
+def test_deep_set_path_is_a_spec_error(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(BASE)
+    deep = "tags" + ".k" * 100_000 + "=1"
+    with pytest.raises(SpecError) as info:
+        JobSpec.from_file(path, overrides=[deep])
+    issue = info.value.issues[0]
+    assert "nested more than" in issue.message and issue.file.startswith("--set tags.k.k"), issue

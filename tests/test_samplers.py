@@ -163,3 +163,64 @@ def test_autogluon_family_settings_are_drawn_only_for_their_family():
     )
     assert grid.size == 4  # three GBM trials and one CatBoost trial, not six
     assert [grid.suggest(n)[0] for n in range(4)][-1] == {"models": "CAT"} and grid.suggest(4) is None
+
+
+# every distribution at the extreme edges validate accepts: each sampler draws from it without an exception
+EDGES = {
+    "uniform": [[-1e308, 7e307], [0, 1e-300], [5e-324, 1e-323], [-1e300, 1e300]],
+    "loguniform": [[5e-324, 1.7e308], [1e-300, 1e300], [1, 1.0000000000000002]],
+    "quniform": [
+        [0, 1e300, 1e-10],
+        [0, 1e20, 1e-300],
+        [8, 64, 1e-300],
+        [-1e300, 1e300, 1e290],
+        [0, 1e300, 1],
+        [0, 1, 1e300],
+        [-9e15, 9e15, 1],
+    ],
+    "qloguniform": [[1e-300, 1e300, 1e-300], [1, 1e300, 1], [1, 10, 100], [1e-300, 1e-299, 1e-300], [1, 1.7e308, 1e300]],
+    "randint": [[-(2**63), 2**63], [0, 1], [2**63 - 2, 2**63], [-(2**63), -(2**63) + 1]],
+    "normal": [[0, 1e307], [1e307, 1e306], [-1e300, 1e-300], [0, 5e-324]],
+    "lognormal": [[700, 0.9], [-700, 0.5], [0, 70], [-7000, 700]],
+    "choice": [[1e308, -1e308, 5e-324], [2**63, -(2**63)]],
+}
+
+
+def _bounds(kind: str, args: list) -> tuple[float, float]:
+    if kind in ("uniform", "loguniform", "quniform", "qloguniform"):
+        return args[0], args[1]
+    if kind == "randint":
+        return args[0], args[1] - 1
+    if kind == "lognormal":
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+@pytest.mark.parametrize("sampling", ["random", "grid", "bayesian"])
+@pytest.mark.parametrize(
+    ("kind", "args"), [(k, a) for k, cases in EDGES.items() for a in cases], ids=lambda v: str(v).replace(" ", "")
+)
+def test_every_accepted_distribution_is_drawable(sampling, kind, args):
+    from cloudauto.spec import SpecError
+
+    try:
+        s = spec(sampling, space={"x": {kind: args}})
+    except SpecError:
+        return  # refused by validate: nothing is drawn
+    low, high = _bounds(kind, args)
+    sampler = make_sampler(s)
+    history: list[Past] = []
+    for n in range(12 if sampling == "bayesian" else 4):  # past 10 trials TPE models the history
+        proposal = sampler.suggest(n, history)
+        if proposal is None:  # a space of few points (a grid, two floats) ends once each has run
+            assert n > 0
+            break
+        params, state = proposal
+        x = params["x"]
+        assert isinstance(x, (int, float)) and not isinstance(x, bool), x
+        assert math.isfinite(x), (kind, args, x)
+        if kind == "choice":
+            assert x in args
+        else:
+            assert low <= x <= high, (kind, args, x)
+        history.append(Past(n, params, state, value=float(n % 5)))

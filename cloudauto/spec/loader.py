@@ -248,6 +248,7 @@ def spec_from_store(data: dict, *, source: str, env: Optional[Mapping[str, str]]
     `require`: a variable the spec needs (no default) and the environment lacks is an error
     naming it (a scheduler about to start trials); otherwise it stays a reference (a reader).
     """
+    _bound(data, _Positions(source))  # resolve_references recurses
     resolved, used, references, missing = resolve_references(data, os.environ if env is None else env)
     if missing and require:
         names = ", ".join(missing)
@@ -485,6 +486,16 @@ def apply_overrides(data: dict, overrides: list[str], pos: Optional[_Positions] 
                     )
                 ]
             )
+        if len(parts) > MAX_DEPTH:  # before the path is walked (joining dotted names is quadratic in its length)
+            raise SpecError(
+                [
+                    SpecIssue(
+                        f"the field path is nested more than {MAX_DEPTH} levels deep",
+                        file=origin,
+                        path=tuple(parts[: MAX_DEPTH + 1]),
+                    )
+                ]
+            )
         value = _override_value(value_text, origin)
         node: Any = data
         path: list = []
@@ -593,9 +604,33 @@ def _split_override(raw: str) -> tuple[Optional[list[str]], str]:
     return None, ""
 
 
+def _bound(data: Any, pos: _Positions) -> None:
+    """Refuse data nested past MAX_DEPTH or holding more than MAX_NODES values, as the YAML path does, before
+    anything recurses into it: a dict from Python (from_dict, a cycle, shared lists) or a --set path can hold
+    anything. Walked with a stack, so no depth is too deep to be refused."""
+    stack: list[tuple[Any, tuple]] = [(data, ())]
+    count = 0
+    while stack:
+        value, path = stack.pop()
+        count += 1
+        problem = None
+        if len(path) > MAX_DEPTH:
+            problem = f"the spec is nested more than {MAX_DEPTH} levels deep"
+        elif count > MAX_NODES:
+            problem = f"the spec holds more than {MAX_NODES:,} values (a list shared many times?)"
+        if problem:
+            file, (line, column) = pos.locate(path)
+            raise SpecError([SpecIssue(problem, path=path, file=file, line=line, column=column)])
+        if isinstance(value, dict):
+            stack.extend((v, (*path, k)) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+
+
 def _validate(data: dict, pos: _Positions):
     from .models import JobSpec
 
+    _bound(data, pos)
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:

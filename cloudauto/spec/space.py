@@ -11,6 +11,7 @@ backend ever sees the input form; each backend asks for the convention it needs
 from __future__ import annotations
 
 import ast
+import decimal
 import difflib
 import itertools
 import math
@@ -80,6 +81,28 @@ class LogUniform(_Dist):
     log_high: float
 
 
+def q_steps(low: float, high: float, q: float) -> Optional[tuple[int, int]]:
+    """The first and last k with k * q in [low, high]; None where low/q or high/q is beyond a float.
+
+    The tolerance is relative, so float error (0.3 / 0.1 = 2.9999999999999996) counts k in,
+    while a low far below q (1 / 1e300) does not let k = 0 (a value below low) in.
+    """
+    a, b = low / q, high / q
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    return math.ceil(a - 1e-9 * abs(a)), math.floor(b + 1e-9 * abs(b))
+
+
+def q_multiple(k: int, q: float, low: float, high: float) -> Scalar:
+    """k * q as the user reads it: an int where q and the bounds are integral, else the decimal product of k and
+    q as written (3 * 0.1 is 0.3), which keeps tiny values (1e-300) that rounding to decimals would make 0."""
+    if all(float(v).is_integer() for v in (q, low, high)):
+        return int(k * q)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        return float(decimal.Decimal(k) * decimal.Decimal(repr(float(q))))
+
+
 class QUniform(_Dist):
     """round(uniform(low, high) / q) * q, as Azure ML and Hyperopt define it."""
 
@@ -93,11 +116,7 @@ class QUniform(_Dist):
         return True
 
     def _steps(self) -> Optional[tuple[int, int]]:
-        """The first and last k with k * q in [low, high]; None where low/q or high/q is beyond a float."""
-        low, high = self.low / self.q, self.high / self.q
-        if not (math.isfinite(low) and math.isfinite(high)):
-            return None
-        return math.ceil(low - 1e-9), math.floor(high + 1e-9)
+        return q_steps(self.low, self.high, self.q)
 
     def grid_count(self) -> int:
         steps = self._steps()
@@ -107,8 +126,7 @@ class QUniform(_Dist):
         if self.grid_count() > MAX_CHOICES:
             raise ValueError(f"quniform gives {self.grid_count():,} values; a grid takes at most {MAX_CHOICES:,}")
         start, stop = self._steps()  # type: ignore[misc]
-        integral = all(float(v).is_integer() for v in (self.low, self.high, self.q))
-        return [int(k * self.q) if integral else round(k * self.q, 12) for k in range(start, stop + 1)]
+        return [q_multiple(k, self.q, self.low, self.high) for k in range(start, stop + 1)]
 
 
 class QLogUniform(_Dist):
@@ -297,10 +315,8 @@ def make_distribution(kind: str, args: list[Any], *, azure: bool) -> _Dist:
     if kind == "uniform":
         return Uniform(low=low, high=high)
     if kind == "quniform":
-        dist = QUniform(low=low, high=high, q=q)
-        if dist.grid_count() == 0:
-            raise _err("quniform: there is no multiple of q={q} in [{low}, {high}]", q=q, low=low, high=high)
-        return dist
+        _check_q(kind, low, high, q)
+        return QUniform(low=low, high=high, q=q)
     # log distributions: Azure strings give exponents, mappings give values
     if azure:
         log_low, log_high = low, high
@@ -323,7 +339,25 @@ def make_distribution(kind: str, args: list[Any], *, azure: bool) -> _Dist:
         log_low, log_high = math.log(low), math.log(high)
     if kind == "loguniform":
         return LogUniform(low=low, high=high, log_low=log_low, log_high=log_high)
+    _check_q(kind, low, high, q)
     return QLogUniform(low=low, high=high, log_low=log_low, log_high=log_high, q=q)
+
+
+def _check_q(kind: str, low: float, high: float, q: float) -> None:
+    """A q-distribution draws k * q for an integer k: refused where k is beyond a float or no k lands in range."""
+    steps = q_steps(low, high, q)
+    if steps is None:
+        raise _err(
+            "{kind} [{low}, {high}, {q}]: the bounds hold more multiples of q than a float can count ({top:g} / {q} "
+            "overflows); give a larger q",
+            kind=kind,
+            low=low,
+            high=high,
+            q=q,
+            top=max(abs(low), abs(high)),
+        )
+    if steps[1] < steps[0]:
+        raise _err("{kind}: there is no multiple of q={q} in [{low}, {high}]", kind=kind, q=q, low=low, high=high)
 
 
 def _suggest_kind(name: str) -> str:

@@ -39,6 +39,8 @@ from ..spec.space import (
     Scalar,
     SearchSpace,
     Uniform,
+    q_multiple,
+    q_steps,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,14 +48,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SUBSPACE_KEY = "__subspace__"
 _EPS = 1e-12
+EXACT_INT = 1 << 53  # Optuna holds an int parameter as a float: past this, its own range check fails
+
+
+def _int_range(dist: Any) -> Optional[tuple[int, int]]:
+    """The integers Optuna draws for a quniform (k of k * q) or randint; None where they pass 2**53, which is
+    then drawn as a float over [low, high] and rounded back (a float cannot tell such integers apart anyway)."""
+    first, last = q_steps(dist.low, dist.high, dist.q) if isinstance(dist, QUniform) else (dist.low, dist.high - 1)
+    return (first, last) if -EXACT_INT <= first and last <= EXACT_INT else None
 
 
 def quantize(value: float, q: float, low: float, high: float) -> Scalar:
-    """round(value / q) * q, kept inside [low, high]; an int where q and bounds are integral."""
-    k = round(value / q)
-    k = min(max(k, math.ceil(low / q - 1e-9)), math.floor(high / q + 1e-9))
-    integral = all(float(v).is_integer() for v in (q, low, high))
-    return int(k * q) if integral else round(k * q, 12)
+    """round(value / q) * q, kept inside [low, high]; an int where q and bounds are integral.
+
+    The validator has made sure low / q and high / q are finite, so k is an int however small q is."""
+    first, last = q_steps(low, high, q)  # type: ignore[misc]
+    k = round(min(max(value, low), high) / q)
+    return q_multiple(min(max(k, first), last), q, low, high)
 
 
 def sample(dist: Any, rng: random.Random) -> Scalar:
@@ -220,10 +231,9 @@ class BayesianSampler(Sampler):
                 out[key] = d.FloatDistribution(dist.low, dist.high)
             elif isinstance(dist, (LogUniform, QLogUniform)):
                 out[key] = d.FloatDistribution(dist.low, dist.high, log=True)
-            elif isinstance(dist, QUniform):
-                out[key] = d.IntDistribution(math.ceil(dist.low / dist.q - 1e-9), math.floor(dist.high / dist.q + 1e-9))
-            elif isinstance(dist, RandInt):
-                out[key] = d.IntDistribution(dist.low, dist.high - 1)
+            elif isinstance(dist, (QUniform, RandInt)):
+                steps = _int_range(dist)
+                out[key] = d.IntDistribution(*steps) if steps else d.FloatDistribution(float(dist.low), float(dist.high))
             elif isinstance(dist, (Normal, LogNormal)):
                 out[key] = d.FloatDistribution(_EPS, 1 - _EPS)  # a quantile, mapped through the inverse CDF
         return out
@@ -238,7 +248,13 @@ class BayesianSampler(Sampler):
             if isinstance(dist, Fixed):
                 params[name] = dist.value
             elif isinstance(dist, QUniform):
-                params[name] = quantize(value * dist.q, dist.q, dist.low, dist.high)
+                params[name] = (
+                    q_multiple(value, dist.q, dist.low, dist.high)
+                    if _int_range(dist)
+                    else quantize(value, dist.q, dist.low, dist.high)
+                )
+            elif isinstance(dist, RandInt) and not _int_range(dist):
+                params[name] = min(max(round(value), dist.low), dist.high - 1)
             elif isinstance(dist, QLogUniform):
                 params[name] = quantize(value, dist.q, dist.low, dist.high)
             elif isinstance(dist, Normal):
