@@ -361,3 +361,29 @@ def test_a_forecast_history_with_an_infinite_value_is_a_400(model):
     body = b"t,y\n2024-01-01,1\n2024-01-02,1e400\n2024-01-03,3\n"
     with pytest.raises(BadRequest, match=r"column 'y' takes finite numbers; row 1 has .* out of range"):
         model.parse(body, CSV)
+
+
+class RefusesNegatives:
+    """A predictor stub that, like a model meeting a value it cannot take, fails a whole frame holding one bad row."""
+
+    can_predict_proba = False
+
+    def predict(self, frame: pd.DataFrame) -> pd.Series:
+        frame = pd.concat([frame.iloc[:1], frame.iloc[1:]])  # as AutoGluon's feature generators join their parts
+        if (frame.iloc[:, 0] < 0).any():
+            raise ValueError("a negative value")
+        return pd.Series(frame.iloc[:, 0].to_numpy(), index=frame.index)
+
+
+def test_a_model_error_on_one_row_of_a_csv_chunk_fails_that_row_alone(model, tmp_path):
+    """The chunk carries its lines in attrs; joining the rows scored one at a time must not trip on them."""
+    from cloudauto.runtime.batch_io import csv_chunks
+
+    model.predictor = RefusesNegatives()
+    path = tmp_path / "in.csv"
+    path.write_text("a,b,c\n1,2,3\n-4,5,6\n7,8,9\n")
+    (chunk,) = list(csv_chunks(path, 10))
+    scored = model.score_rows(chunk[model.features])
+    assert scored["prediction"].tolist()[::2] == [1, 7] and pd.isna(scored["prediction"].iloc[1])
+    assert scored["error"].tolist()[1] == "ValueError: a negative value"
+    assert scored["_line"].tolist() == [2, 3, 4]

@@ -411,6 +411,9 @@ class Model:
         lines = frame.attrs.get("lines")  # a batch's CSV chunk says the line each row starts on (batch_io.csv_chunks)
         if shape is None:  # and which rows had another width
             shape = frame.attrs.get("shape")
+        if frame.attrs:  # read: pandas compares attrs when it joins frames, and an array there raises (AutoGluon joins)
+            frame = frame.copy(deep=False)
+            frame.attrs = {}
         failures = {p: f"the row {reason}" for p, reason in (shape or {}).items()}  # of the wrong shape
         if self.kind == "tabular":
             failures.update({p: "the row has no values" for p in _empty_rows(frame) if p not in failures})
