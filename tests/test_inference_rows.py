@@ -7,6 +7,7 @@ a trained one; prediction is a stub that counts the rows it is given.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -226,10 +227,10 @@ def test_a_history_at_another_frequency_than_the_models_is_a_400_naming_both(for
     "body",
     [
         _series("D", 30),
-        _series("h", 2),  # too short to say: left to AutoGluon, as at submit
         b"item,ts,y\ns1,2026-01-01,1\ns1,2026-01-02,2\ns1,2026-01-04,3\ns1,2026-01-07,4\n",  # irregular
+        b"item,ts,y\ns1,2026-01-01,1\ns1,2026-01-02 00:00,2\ns1,2026-01-03,3\n",  # one timestamp with its time of day
     ],
-    ids=["daily", "too short", "irregular"],
+    ids=["daily", "irregular", "mixed-formats"],
 )
 def test_a_history_at_the_models_frequency_or_irregular_is_left_alone(forecaster, body):
     assert len(forecaster.parse(body, CSV)) > 0
@@ -387,3 +388,23 @@ def test_a_model_error_on_one_row_of_a_csv_chunk_fails_that_row_alone(model, tmp
     assert scored["prediction"].tolist()[::2] == [1, 7] and pd.isna(scored["prediction"].iloc[1])
     assert scored["error"].tolist()[1] == "ValueError: a negative value"
     assert scored["_line"].tolist() == [2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"item,ts,y\na,2024-05-01 00:00,1\na,2024-05-01 01:00,2\n", "item 'a': two points 0 days 01:00:00 apart"),
+        (b"item,ts,y\na,2024-05-01,1\na,2024-05-02,2\na,2024-05-02,3\na,2024-05-03,4\n", "item 'a': the timestamp 2024-05-02"),
+        (b"item,ts,y\na,2024-05-01,1\na,2024-05-02,2\na,2024-05-03,3\nb,2024-05-01 00:00,1\nb,2024-05-01 01:00,2\n", "item 'b'"),
+    ],
+    ids=["two-hourly-points", "a-timestamp-twice", "one-item-of-two"],
+)
+def test_a_history_too_short_to_infer_is_still_refused_off_the_models_steps(forecaster, body, words):
+    """Two hourly points or a duplicated day would be averaged into one daily step without a word: a 400."""
+    with pytest.raises(BadRequest, match=re.escape(words)):
+        forecaster.parse(body, CSV)
+
+
+def test_a_daily_history_with_gaps_is_on_the_models_steps(forecaster):
+    frame = forecaster.parse(b"item,ts,y\na,2024-05-01,1\na,2024-05-03,2\nb,2024-05-01,1\n", CSV)
+    assert len(frame) == 3

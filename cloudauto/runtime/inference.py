@@ -315,7 +315,8 @@ class Model:
                 f"missing columns: {', '.join(missing)}; a forecast request is each series' history: {', '.join(self.features)}"
             )
         timestamp, label = self.info["timestamp"], self.info["label"]
-        times = pd.to_datetime(frame[timestamp], errors="coerce")
+        times = pd.to_datetime(frame[timestamp], errors="coerce", format="mixed")  # '2024-05-01' beside '2024-05-01 00:00'
+
         if times.isna().any():
             row = int(times.index[times.isna()][0])
             raise BadRequest(f"column {timestamp!r} takes timestamps; row {row} has {frame[timestamp].iloc[row]!r}")
@@ -338,16 +339,21 @@ class Model:
     def _check_freq(self, frame: pd.DataFrame) -> None:
         """A history at another frequency than the model's would be resampled to it, without a word: a 400 naming both.
 
-        The data's frequency as the submit-time check infers it (per item); an irregular or
-        too short history says none and is left to AutoGluon.
+        The data's frequency as the submit-time check infers it (per item); an irregular or too short
+        history says none, and its timestamps must still fall on the model's steps (no timestamp twice).
         """
+        model_freq = getattr(getattr(self, "predictor", None), "freq", None) or self.info.get("freq")
+        self._check_inferred(frame, model_freq)
+        self._check_steps(frame, model_freq)
+
+    def _check_inferred(self, frame: pd.DataFrame, model_freq: Optional[str]) -> None:
+        """The frequency pandas infers from three points or more, against the model's (the clearer message)."""
         import warnings
 
         from pandas.tseries.frequencies import to_offset
 
         from .data_check import FREQ_WORDS, inferred_freq
 
-        model_freq = getattr(getattr(self, "predictor", None), "freq", None) or self.info.get("freq")
         if not model_freq:
             return
         data_freq = inferred_freq(frame, self.info["timestamp"], self.info.get("item_id"))
@@ -370,6 +376,42 @@ class Model:
             f"this model forecasts {described(model_freq)} series but the history is {described(data_freq)}: "
             f"it would be resampled to {model_freq}, to values that are not in it; send the history at {model_freq}"
         )
+
+    def _check_steps(self, frame: pd.DataFrame, model_freq: Optional[str]) -> None:
+        """A series with a timestamp twice, or (for a fixed-length frequency such as D or h) two points closer
+        than a whole number of the model's steps, cannot be the model's series: AutoGluon would average them
+        into one step without a word, however few points there are (infer_freq needs three)."""
+        import warnings
+
+        import pandas as pd
+        from pandas.tseries.frequencies import to_offset
+
+        timestamp, item = self.info["timestamp"], self.info.get("item_id")
+        step = None
+        if model_freq:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                try:
+                    offset = to_offset(model_freq)
+                    step = pd.Timedelta(offset) if isinstance(offset, pd.offsets.Tick) else None
+                except (ValueError, TypeError):
+                    step = None
+        stamps = pd.to_datetime(frame[timestamp], errors="coerce")
+        for name, series in stamps.groupby(frame[item]) if item else [(None, stamps)]:
+            ordered = series.dropna().sort_values()
+            gaps = ordered.diff().iloc[1:]
+            where = f"item {name!r}: " if item else ""
+            if (gaps == pd.Timedelta(0)).any():
+                twice = ordered[ordered.duplicated()].iloc[0]
+                raise BadRequest(f"{where}the timestamp {twice} comes twice in the history; send one value per step")
+            if step is not None and step > pd.Timedelta(0):
+                off = gaps[(gaps % step) != pd.Timedelta(0)]
+                if len(off):
+                    later = ordered.loc[off.index[0]]
+                    raise BadRequest(
+                        f"{where}two points {off.iloc[0]} apart (the one at {later}) are not a whole number of this "
+                        f"model's {model_freq} steps; send the history at {model_freq}"
+                    )
 
     # predictions ---------------------------------------------------------------------------
     def predict(self, frame: pd.DataFrame, probabilities: bool = False) -> pd.DataFrame:

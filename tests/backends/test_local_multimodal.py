@@ -124,7 +124,7 @@ def test_a_policy_stops_a_weak_image_fit_mid_way(runs_dir, mm_data):
         f"{{model.timm_image.checkpoint_name: {mm_data}/checkpoints/resnet10t, optim.lr: {{choice: [0.003, 0.0000001]}}, "
         "optim.max_epochs: 6, env.per_gpu_batch_size: 32, env.batch_size: 32}"
     )
-    policy = "{policy: bandit, slack_factor: 0.3, delay_evaluation: 4}"
+    policy = "{policy: bandit, slack_factor: 0.3, delay_evaluation: 3}"  # first evaluated at interval 4 (Azure ML: delay 3 intervals)
     spec = cloudauto.JobSpec.from_file(
         ROOT / "job_specs" / "digits_automm.yaml", overrides=image_overrides(mm_data, space, policy)
     )
