@@ -479,7 +479,7 @@ class Orchestrator:
             return JobStatus.COMPLETED, self.exhausted
         if self.sampler.size is not None and self.sampler.size < self.spec.max_trials:
             return JobStatus.COMPLETED, f"all {self.sampler.size} configurations of the grid ran"
-        return JobStatus.COMPLETED, f"all {len(trials)} trials ran"
+        return JobStatus.COMPLETED, f"all {len(trials)} trials ran" if len(trials) != 1 else "its one trial ran"
 
 
 def _figure(value: Optional[float]) -> str:

@@ -31,7 +31,8 @@ NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
     "or sign in (`aws configure`, `aws sso login`)"
 )
-NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or a region in your AWS profile), or backends.sagemaker.region in the spec"
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or a region in your AWS profile)"
+SPEC_REGION = ", or backends.sagemaker.region in the spec"  # said only where a spec is at hand
 
 
 def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) -> Any:
@@ -54,7 +55,7 @@ def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) ->
     )
     session = boto3.Session(botocore_session=core, region_name=chosen or None)
     if not session.region_name:
-        raise AWSError(NO_REGION)
+        raise AWSError(NO_REGION + (SPEC_REGION if spec is not None else ""))
     if session.get_credentials() is None:  # botocore's chain, resolved once per session: later calls reuse it
         raise AWSError(NO_CREDENTIALS)
     return session
