@@ -559,6 +559,15 @@ def _serves(record: EndpointRecord) -> bool:
     return not record.instance or ping.get("endpoint") == record.identity()
 
 
+def _refuse_taken(host: str, port: int, url: str) -> None:
+    """An asked-for port something else holds is an error naming it, before any server or container starts."""
+    taken = _port_taken(host, port)
+    if taken:
+        raise EndpointError(
+            f"port {port} on {host} is taken{_holder(url)} ({taken}); pick another --port, or leave --port out for a free one"
+        )
+
+
 def _port_taken(host: str, port: int) -> Optional[str]:
     """Why `port` cannot be served on (in use, not allowed), or None when it is free now."""
     with socket.socket() as sock:
@@ -627,12 +636,7 @@ def start(
 
     try:
         if asked is not None:
-            taken = _port_taken(host, port)
-            if taken:
-                raise EndpointError(
-                    f"port {port} on {host} is taken{_holder(url)} ({taken}); "
-                    "pick another --port, or leave --port out for a free one"
-                )
+            _refuse_taken(host, port, url)
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the server process
         env = {**os.environ, KEY_ENV: key or ""}
         proc = subprocess.Popen(
@@ -721,12 +725,7 @@ def start_container(
     had_code = code_dir.exists()
     try:
         if asked is not None:
-            taken = _port_taken(host, port)
-            if taken:
-                raise EndpointError(
-                    f"port {port} on {host} is taken{_holder(url)} ({taken}); "
-                    "pick another --port, or leave --port out for a free one"
-                )
+            _refuse_taken(host, port, url)
         client = docker_client()
         ensure_image(client, image)
         write_folder(serving_files(), code_dir)
