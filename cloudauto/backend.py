@@ -290,6 +290,13 @@ class JobHandle(abc.ABC):
         """Where a trial's model is (the best trial's by default): a path, or the service's URI."""
         raise NotSupportedError(f"backend '{self.backend}' does not say where its models are")
 
+    def export_mlflow(self, tracking_uri: str, experiment: Optional[str] = None) -> tuple[str, str]:
+        """Record the job in MLflow (a parent run, a child run per trial); the parent run's id and the URI written to.
+
+        `tracking_uri` is a URI, or a path relative to the working folder (a `.db` file or a folder).
+        """
+        raise NotSupportedError(f"backend '{self.backend}' cannot record its jobs in MLflow from cloudauto")
+
     # how often wait() adds up what the trials have billed, where the spec has limits.max_cost
     BUDGET_POLL_S: ClassVar[float] = 60.0
 

@@ -42,3 +42,17 @@ def test_loading_a_plugin_imports_no_cloud_sdk():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     assert not set(json.loads(result.stdout)) & set(HEAVY)
+
+
+def test_the_cli_reaches_a_backend_only_through_the_registry():
+    """No command imports a plugin package: a backend not installed is the registry's clear error, never an ImportError."""
+    import ast
+
+    plugins = ("cloudauto_local", "cloudauto_sagemaker", "cloudauto_azureml")
+    found = []
+    for path in sorted((ROOT / "cloudauto" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in plugins]
+    assert not found, found

@@ -55,7 +55,7 @@ def test_a_test_file_missing_a_feature_keeps_the_trained_model(runs_dir, dataset
     status = CliRunner().invoke(cli, ["status", job.id])
     assert status.exit_code == 0 and f"warning: best trial {trial.number}: test set" in status.stderr
     from cloudauto import run_result, summary
-    from cloudauto.cli import _print_summary
+    from cloudauto.cli.outcome import _print_summary
 
     _print_summary(job)
     printed = capsys.readouterr()

@@ -226,6 +226,13 @@ class LocalJobHandle(JobHandle):
         )
         return start(plan)
 
+    def export_mlflow(self, tracking_uri: str, experiment: Optional[str] = None) -> tuple[str, str]:
+        from .mlflow_export import export
+        from .mlflow_export import tracking_uri as resolved
+
+        uri = resolved(tracking_uri, os.getcwd())
+        return export(self, uri, experiment), uri
+
     def model_uri(self, trial: Optional[Trial] = None) -> str:
         trial = trial or self.best_trial()
         model = Path(trial.artifacts["dir"]) / "model" if trial is not None and "dir" in trial.artifacts else None

@@ -1,0 +1,140 @@
+"""The `cloudauto` group, its exit codes and the options and helpers every noun's commands share."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Optional
+
+import click
+
+from ..spec.errors import CloudautoError, SpecIssue
+
+EXIT_OK, EXIT_INVALID, EXIT_BACKEND, EXIT_NOT_INSTALLED, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3, 4, 64, 70
+
+
+EXIT_STILL_RUNNING = 6  # --timeout passed: cloudauto stopped waiting, the job goes on
+
+
+_secrets_seen: dict[str, str] = {}  # ${NAME} values of the specs this command loaded
+
+
+_redact_cache: list[Any] = []
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo, with every secret of the environment (and of the specs read) replaced: nothing printed leaks a key."""
+    from ..secrets import Redactor, remembered
+
+    seen = {**remembered(), **_secrets_seen}  # also the ${NAME} values of a job's stored spec, read again
+    if not _redact_cache or _redact_cache[0] != len(seen):
+        _redact_cache[:] = [len(seen), Redactor(extra=seen.items())]
+    click.echo(_redact_cache[1](str(message)), err=err, nl=nl)
+
+
+def _remember_secrets(spec: Any) -> Any:
+    _secrets_seen.update(getattr(spec, "_interpolated", {}))
+    return spec
+
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override a field, e.g. --set limits.max_trials=5 (repeatable).",
+)
+
+
+class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:  # also "no arguments": show() prints the help
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            echo("aborted", err=True)
+            sys.exit(130)
+        except CloudautoError as exc:
+            echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # a bug, not a user mistake
+            if os.environ.get("CLOUDAUTO_DEBUG"):
+                raise
+            echo(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "this is a bug in cloudauto; rerun with CLOUDAUTO_DEBUG=1 for the traceback",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cloudauto", message="cloudauto %(version)s")
+def main() -> None:
+    """cloudauto: one AutoML job spec for local, SageMaker and Azure ML."""
+
+
+changed_since_option = click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Only specs changed since this git ref (committed, uncommitted or untracked), e.g. origin/main.",
+)
+
+
+files_argument = click.argument("files", nargs=-1, required=True)
+
+
+backend_option = click.option(
+    "-b",
+    "--backend",
+    default="local",
+    show_default=True,
+    envvar="CLOUDAUTO_BACKEND",
+    help="The job's backend (or CLOUDAUTO_BACKEND).",
+)
+
+
+MAX_JOB_ID = 255  # a job id is a file name locally and a resource name in the clouds: none is longer
+
+
+class NoSuchJob(CloudautoError):
+    exit_code = 3
+
+
+def _job(backend: str, job_id: str):
+    from ..registry import get_backend
+
+    plugin = get_backend(backend)
+    if len(job_id) > MAX_JOB_ID or "/" in job_id or "\x00" in job_id or job_id in ("", ".", ".."):
+        shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
+        raise NoSuchJob(f"no {backend} job '{shown}': a job id is a name of at most {MAX_JOB_ID} characters, without '/'")
+    return plugin.attach(job_id)
+
+
+def _duration(option: str, text: Optional[str]) -> Optional[float]:
+    from ..spec.types import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.UsageError(f"{option} {text}: {exc}") from None
+
+
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _print_issues(issues: list[SpecIssue], fmt: str, out: Callable[[str], None]) -> None:
+    for issue in issues:
+        out(issue.github() if fmt == "github" else str(issue))

@@ -1,0 +1,337 @@
+"""Commands on jobs: run, submit, and reading, resuming, canceling and exporting a job."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from ..spec.errors import CloudautoError
+from .app import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    _job,
+    _print_issues,
+    _remember_secrets,
+    backend_option,
+    echo,
+    main,
+    set_option,
+)
+from .outcome import (
+    CIOutputs,
+    _ci_outputs,
+    _ended_badly,
+    _finish,
+    _planned,
+    _print_failures,
+    _say_test_set,
+    _status_line,
+    ci_options,
+)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@backend_option
+@set_option
+@click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+@click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+@ci_options
+def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
+    """Submit a spec and wait for it (Ctrl-C cancels the job)."""
+    outputs = _ci_outputs(wait=True, **ci)
+    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs)
+
+
+def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
+    if mode is None:
+        return overrides
+    if backend != "local":
+        raise click.UsageError(f"--mode is for the local backend, not {backend}")
+    return (*overrides, f"backends.local.mode={mode}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@backend_option
+@set_option
+@click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
+@click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+@click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+@ci_options
+def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any) -> int:
+    """Submit a spec; print the job id (or wait with --wait)."""
+    outputs = _ci_outputs(wait=wait, **ci)
+    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs)
+
+
+def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None) -> int:
+    """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
+    from ..api import submit as submit_job
+    from ..backend import CompileError
+    from ..registry import get_backend
+
+    ci = ci or CIOutputs()
+    try:
+        compiled = get_backend(backend).compile(spec, strict=strict)
+    except CompileError as exc:
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
+        return exc.exit_code
+    ci.warnings, ci.spec, ci.estimate = [str(spec.locate(w)) for w in compiled.warnings], spec, compiled.estimate
+    for warning in ci.warnings:
+        echo(warning, err=True)
+    try:
+        job = submit_job(spec, backend, strict=strict, compiled=compiled)
+    except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
+        _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
+        return exc.exit_code
+    return _finish(job, wait=wait, ci=ci)
+
+
+def _load_or_exit(file: Path, overrides: tuple[str, ...]):
+    from ..spec.loader import load_spec
+
+    return _remember_secrets(load_spec(file, overrides=list(overrides)))
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def status(job_id: str, backend: str) -> int:
+    """A job's state, why, and its progress; exit 4 when it failed, was canceled or its scheduler is gone."""
+    job = _job(backend, job_id)
+    trials = job.trials()
+    status_ = job.status()
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
+    echo(f"{_status_line(job)}; {len(trials)}/{_planned(job)} trials " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    _print_failures(job, trials)
+    best = job.best_trial()
+    if best is not None:
+        echo(f"best: trial {best.number} {job.spec.objective.name}={best.objective:.6g}")
+        _say_test_set(best)
+    return EXIT_JOB_FAILED if _ended_badly(status_) else EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def trials(job_id: str, backend: str, fmt: str) -> int:
+    """The trials of a job: parameters, status, objective, steps, duration."""
+    job = _job(backend, job_id)
+    rows = job.trials()
+    maximize = job.spec.objective.goal.value == "maximize"
+
+    def reported(t: Any) -> Optional[float]:
+        """The best value an unscored trial reported (an interrupted one's, say): shown, marked, never its objective."""
+        finite = [m.value for m in t.metrics if math.isfinite(m.value)]
+        if t.objective is not None or not finite:
+            return None
+        return max(finite) if maximize else min(finite)
+
+    if _ended_badly(job.status()) and fmt == "text":
+        echo(f"job {_status_line(job)}", err=True)
+    if fmt == "json":
+        echo(
+            json.dumps(
+                [
+                    {
+                        "trial": t.number,
+                        "status": t.status.value,
+                        "params": t.params,
+                        "objective": t.objective,
+                        "best_reported": reported(t),
+                        "steps": [[m.step, m.value] for m in t.metrics],
+                        "duration_s": t.duration,
+                        "error": t.error,
+                        "scores": t.scores,
+                    }
+                    for t in rows
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    name = job.spec.objective.name
+    echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    marked = False
+    for t in rows:
+        best = reported(t)
+        value = f"{t.objective:.6g}" if t.objective is not None else f"{best:.6g}*" if best is not None else "-"
+        marked = marked or best is not None
+        seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
+        note = f"  ({t.error})" if t.error else ""
+        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+    if marked:
+        echo(f"* the best {name} the trial reported before it stopped, not a final score")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def leaderboard(job_id: str, backend: str) -> int:
+    """Trials ranked by the objective."""
+    from ..report import leaderboard_text
+
+    echo(leaderboard_text(_job(backend, job_id)))
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def best(job_id: str, backend: str) -> int:
+    """The best trial as JSON."""
+    job = _job(backend, job_id)
+    trial = job.best_trial()
+    if trial is None:
+        status_ = job.status()
+        if status_.is_final or _ended_badly(status_):
+            echo(f"job {_status_line(job)}: no trial has a result", err=True)
+            _print_failures(job)
+        else:
+            echo(f"job {job.id} is {status_.value}: no trial has a result yet", err=True)
+        return EXIT_JOB_FAILED
+    echo(
+        json.dumps(
+            {
+                "trial": trial.number,
+                "objective": trial.objective,
+                "metric": job.spec.objective.name,
+                "params": trial.params,
+                "scores": trial.scores,
+                "artifacts": trial.artifacts,
+            },
+            indent=2,
+        )
+    )
+    _say_test_set(trial)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--trial", "trial", type=int, help="A trial's log (default: the scheduler's).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing as the log grows, until the job ends.")
+def logs(job_id: str, backend: str, trial: Optional[int], follow: bool) -> int:
+    """Print a job's or a trial's log."""
+    import time
+
+    from ..backend import JobStatus
+
+    job = _job(backend, job_id)
+    text = job.logs(trial)
+    echo(text, nl=False)
+    status_ = job.status()
+    while follow and not status_.is_final and status_ is not JobStatus.INTERRUPTED:  # a job without its scheduler never ends
+        time.sleep(1)
+        more = job.logs(trial)
+        echo(more[len(text) :], nl=False)
+        text = more
+        status_ = job.status()
+    if follow:
+        echo(job.logs(trial)[len(text) :], nl=False)
+        if status_ is JobStatus.INTERRUPTED:
+            echo(f"job {_status_line(job)}", err=True)
+            return EXIT_JOB_FAILED
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+def cancel(job_id: str, backend: str) -> int:
+    """Cancel a job: running trials are stopped, no new ones start."""
+    job = _job(backend, job_id)
+    said = job.cancel()  # the local backend says what it did (a job without its scheduler is ended at once)
+    echo(said if isinstance(said, str) else f"cancel requested for {job.id}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option("--wait/--no-wait", default=True, show_default=True)
+def resume(job_id: str, backend: str, wait: bool) -> int:
+    """Finish a job whose scheduler was stopped; finished trials are kept, none is repeated."""
+    from ..backend import NothingToResume
+    from ..registry import get_backend
+
+    try:
+        job = get_backend(backend).resume(job_id)
+    except NothingToResume as exc:  # an ended job: said, and left as it is
+        echo(str(exc), err=True)
+        return exc.exit_code
+    echo(f"job {job.id} resumed", err=True)
+    return _finish(job, wait=wait, verb="resumed")
+
+
+@main.command()
+@backend_option
+def runs(backend: str) -> int:
+    """List the jobs a backend knows of (the local run store)."""
+    from ..registry import get_backend
+
+    for job in get_backend(backend).jobs():
+        try:
+            trials = job.trials()
+            done = sum(1 for t in trials if t.status.is_final)
+            best = job.best_trial(trials)
+            best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
+            status_ = job.status()
+            state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
+            line = f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}"
+        except CloudautoError as exc:  # one broken store does not hide the other jobs
+            line = f"{job.id}\tbroken ({exc})"
+        echo(line)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("job_id")
+@backend_option
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="A .png file, or a folder for <job>.png (default: <job>.png here)."
+)
+def report(job_id: str, backend: str, output: Optional[Path]) -> int:
+    """Write a PNG of the sweep (metric per trial over steps) and print the leaderboard."""
+    from ..report import leaderboard_text, sweep_png
+
+    if output is not None and not output.is_dir():
+        if not output.suffix:  # `-o rep/` or `-o rep`: a folder was meant
+            raise click.UsageError(f"-o {output}: there is no folder {output.resolve()}; create it, or name a .png file")
+        if output.suffix.lower() != ".png":
+            raise click.UsageError(f"-o {output}: the report is a PNG; name a .png file or a folder")
+        if not output.resolve().parent.is_dir():
+            raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
+    job = _job(backend, job_id)
+    target = output / f"{job.id}.png" if output is not None and output.is_dir() else output or Path(f"{job.id}.png")
+    try:
+        path = sweep_png(job, target)
+    except OSError as exc:
+        raise CloudautoError(f"cannot write {target}: {exc.strerror or exc}") from None
+    echo(leaderboard_text(job))
+    echo(f"wrote {path}", err=True)
+    return EXIT_OK
+
+
+@main.command(name="mlflow")
+@click.argument("job_id")
+@backend_option
+@click.option("--tracking-uri", required=True, help="A folder, a file:// or sqlite:/// URI, or an MLflow server.")
+@click.option("--experiment", help="The MLflow experiment (default: the spec's name).")
+def mlflow_(job_id: str, backend: str, tracking_uri: str, experiment: Optional[str]) -> int:
+    """Record a job in MLflow: a parent run, a child run per trial (again later: brought up to date)."""
+    parent, uri = _job(backend, job_id).export_mlflow(tracking_uri, experiment)
+    echo(f"{parent}\t{uri}")
+    return EXIT_OK

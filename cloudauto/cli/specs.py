@@ -1,0 +1,221 @@
+"""Commands on spec files: validate, schema, compile, and the backends that can take them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from ..spec.errors import CloudautoError, SpecError, SpecIssue
+from .app import (
+    EXIT_BACKEND,
+    EXIT_INVALID,
+    EXIT_OK,
+    _print_issues,
+    _remember_secrets,
+    changed_since_option,
+    echo,
+    files_argument,
+    main,
+    set_option,
+)
+
+
+def _spec_files(files: tuple[str, ...], changed_since: Optional[str], fmt: str) -> Optional[list[Path]]:
+    """The spec files FILES name (files, folders, globs); None, said, when --changed-since leaves none."""
+    from ..spec_files import SpecFilesError, find_specs
+
+    found = find_specs(files, changed_since=changed_since)
+    if fmt == "text":
+        for path, why in found.skipped:
+            echo(f"{path}: skipped ({why})", err=True)
+    if not found.specs:
+        if changed_since:
+            if fmt == "text":
+                echo(f"no spec changed since {changed_since}", err=True)
+            return None
+        raise SpecFilesError(f"{', '.join(files)}: no job spec there (a .yaml, .yml or .json file with a task field)")
+    return found.specs
+
+
+@main.command()
+@files_argument
+@set_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@changed_since_option
+def validate(files: tuple[str, ...], overrides: tuple[str, ...], fmt: str, strict: bool, changed_since: Optional[str]) -> int:
+    """Check spec files (files, folders, globs); exit 1 if any is invalid."""
+    from ..spec.loader import load_spec
+
+    paths = _spec_files(files, changed_since, fmt)
+    results: list[dict[str, Any]] = []
+    failed = False
+    for path in paths or []:
+        try:
+            spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
+            issues, ok = [spec.locate(w) for w in spec.warnings], not (strict and spec.warnings)
+        except SpecError as exc:
+            issues, ok = exc.issues, False
+        failed |= not ok
+        results.append({"file": str(path), "valid": ok, "issues": [i.to_dict() for i in issues]})
+        if fmt == "json":
+            continue
+        _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
+        if fmt == "text":
+            echo(f"{path}: {'ok' if ok else 'invalid'}")
+    if fmt == "json":
+        echo(json.dumps(results, indent=2))
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--result", "of_result", is_flag=True, help="The schema of the result file (submit/run --result) instead.")
+def schema(output: Optional[Path], of_result: bool) -> int:
+    """Print the JSON Schema of the spec (or of the result file)."""
+    if of_result:
+        from ..run_result import schema_text
+    else:
+        from ..schema import schema_text
+
+    text = schema_text()
+    if output and not output.resolve().parent.is_dir():
+        raise click.UsageError(f"-o {output}: there is no folder {output.resolve().parent}")
+    if output:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CloudautoError(f"cannot write {output}: {exc.strerror}") from None
+    else:
+        echo(text, nl=False)
+    return EXIT_OK
+
+
+@main.command(name="compile")
+@files_argument
+@click.option(
+    "-b",
+    "--backend",
+    default="local",
+    show_default=True,
+    envvar="CLOUDAUTO_BACKEND",
+    help="Backend to compile for (or CLOUDAUTO_BACKEND).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the native job here (a file or a folder; with many specs a folder, one sub-folder per spec).",
+)
+@click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+@changed_since_option
+@set_option
+def compile_(
+    files: tuple[str, ...],
+    backend: str,
+    output: Optional[Path],
+    strict: bool,
+    fmt: str,
+    changed_since: Optional[str],
+    overrides: tuple[str, ...],
+) -> int:
+    """Compile specs (files, folders, globs) into a backend's native jobs (a dry run: nothing is submitted)."""
+    from ..registry import get_backend
+
+    paths = _spec_files(files, changed_since, fmt)
+    if not paths:
+        if fmt == "json":
+            echo("[]")
+        return EXIT_OK
+    plugin = get_backend(backend)
+    many = len(paths) > 1
+    if many and output is not None and output.suffix and not output.is_dir():
+        raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
+    targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
+    reports = [_compile_one(path, plugin, targets.get(path), strict, fmt, overrides, many) for path in paths]
+    if fmt == "json":
+        echo(json.dumps(reports, indent=2))
+    return max(r["exit_code"] for r in reports)
+
+
+def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
+    """One folder per spec under `output`, by the file's name (its parent's too where two share a name)."""
+    stems = [p.stem for p in paths]
+    return {p: output / (p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
+
+
+def _compile_one(
+    path: Path, plugin: Any, output: Optional[Path], strict: bool, fmt: str, overrides: tuple[str, ...], many: bool
+) -> dict[str, Any]:
+    from ..backend import CompileError
+    from ..spec.loader import load_spec
+
+    report: dict[str, Any] = {
+        "file": str(path),
+        "backend": plugin.name,
+        "ok": False,
+        "issues": [],
+        "notes": [],
+        "written": [],
+        "cost": None,
+    }
+
+    def said(issues: list[SpecIssue], code: int) -> dict[str, Any]:
+        report["issues"] += [i.to_dict() for i in issues]
+        if fmt != "json":
+            _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
+        report["exit_code"] = code
+        if fmt == "text" and many:
+            echo(f"{path}: {'compiles' if code == EXIT_OK else 'does not compile'} for {plugin.name}", err=True)
+        return report
+
+    try:
+        spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
+    except SpecError as exc:
+        return said(exc.issues, EXIT_INVALID)
+    try:
+        job = plugin.compile(spec, strict=strict)
+    except CompileError as exc:
+        return said([spec.locate(i) for i in exc.issues], EXIT_BACKEND)
+    report["ok"] = True
+    report["notes"] = list(job.notes)
+    report["cost"] = job.estimate.to_dict() if job.estimate is not None else None
+    if fmt == "text":
+        for note in job.notes:
+            echo(f"note: {note}", err=True)
+    if output:
+        folders: dict[Path, int] = {}
+        for written in job.write(output):
+            report["written"].append(str(written))
+            relative = written.relative_to(output) if written.is_relative_to(output) else written
+            if len(relative.parts) > 1:  # a job's code folder: one line for it, not one per file
+                folders[Path(output) / relative.parts[0]] = folders.get(Path(output) / relative.parts[0], 0) + 1
+            elif fmt == "text":
+                echo(f"wrote {written}", err=True)
+        if fmt == "text":
+            for folder, count in folders.items():
+                echo(f"wrote {folder}/ ({count} files)", err=True)
+    elif not many and fmt == "text":
+        echo(job.render(), nl=False)
+    return said([spec.locate(i) for i in job.warnings], EXIT_OK)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def backends(fmt: str) -> int:
+    """List the installed backends."""
+    from ..registry import available_backends
+
+    found = available_backends()
+    if fmt == "json":
+        echo(json.dumps(found, indent=2))
+    elif not found:
+        echo("no backends installed: pip install cloudauto-local")
+    else:
+        for name, dist in found.items():
+            echo(f"{name}\t{dist}")
+    return EXIT_OK
