@@ -649,6 +649,22 @@ class Backend(abc.ABC):
         """Carry on a job whose scheduler stopped (the local backend's orchestrator was killed)."""
         raise NotSupportedError(f"backend '{self.name}' has no resume: its jobs are scheduled by the service")
 
+    def setup(self, **options: Any) -> list[str]:
+        """Create, idempotently, what this backend's jobs need (storage, a role, a cluster); the lines to put in the spec or environment."""
+        raise NotSupportedError(f"backend '{self.name}' has nothing to set up")
+
+    def teardown(self, **options: Any) -> list[str]:
+        """Remove what `setup` made (only that); what was removed, one line each."""
+        raise NotSupportedError(f"backend '{self.name}' has nothing to tear down")
+
+    def doctor(self, spec: Optional[JobSpec] = None) -> list[Any]:
+        """Every check of credentials, region, storage and role, and for a spec its quotas and images (cloudauto.preflight.Check)."""
+        return []
+
+    def preflight(self, spec: JobSpec) -> list[Any]:
+        """The checks of `doctor` that concern this spec, run by `submit` before anything is uploaded."""
+        return []
+
     @abc.abstractmethod
     def _compile(self, spec: JobSpec) -> CompiledJob: ...
 
