@@ -5,8 +5,6 @@ Each backend's subcommand passes its options to that backend's `setup` / `teardo
 
 from __future__ import annotations
 
-import click
-
 from .app import main
 
 
