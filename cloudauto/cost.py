@@ -7,8 +7,10 @@ the service enforces without cloudauto running: each trial's runtime limit times
 or the job's runtime limit times the trials that run at once, whichever is smaller.
 
 Prices: `backends.<name>.price_per_hour` in the spec wins; then a price file of the user's
-(`CLOUDAUTO_PRICES`, the same format as the package's `prices.json`); then the package's
-table. An instance type found in none of them is said to be unknown, never guessed.
+(`CLOUDAUTO_PRICES`, the same format as the package's `prices.json`); then the prices
+`cloudauto prices update` read from the clouds' own sources (cloudauto.prices, cached under
+the home with their age); then the package's table. An instance type found in none of them
+is said to be unknown, never guessed; a cached price older than 30 days is used and said stale.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ PACKAGE_TABLE = Path(__file__).with_name("prices.json")
 class Price:
     usd_per_hour: float
     source: str  # where the figure comes from, with the date it was read where known
+    stale: bool = False  # a cached price read more than cloudauto.prices.STALE_DAYS ago
+    market: str = "on-demand"  # or "spot" / "low-priority" (cached rows of those markets)
 
 
 @dataclass
@@ -59,6 +63,15 @@ class Estimate:
     usd_max: Optional[float]
     formula: str  # the figures, as a reader checks them
     missing: Optional[str] = None  # why there is no figure
+    spot: Optional[Price] = None  # the cached spot (Azure: low priority apart) price of the same instance, where read
+    refresh: Optional[str] = None  # the command that fills a missing or stale cached price
+
+    @property
+    def usd_spot(self) -> Optional[float]:
+        """The worst case at the spot price (never above the on-demand bound: a spot job never bills more)."""
+        if self.spot is None or self.worst_seconds is None:
+            return None
+        return self.worst_seconds / 3600 * self.spot.usd_per_hour
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +84,10 @@ class Estimate:
             "worst_instance_hours": None if self.worst_seconds is None else round(self.worst_seconds / 3600, 4),
             "formula": self.formula,
             "missing": self.missing,
+            "stale": None if self.price is None else self.price.stale,
+            "spot_usd_per_hour": None if self.spot is None else self.spot.usd_per_hour,
+            "spot_estimate": None if self.usd_spot is None else round(self.usd_spot, 2),
+            "refresh": self.refresh,
         }
 
 
@@ -109,25 +126,47 @@ def lookup(
     """The hourly price of one instance, or None where no table knows it."""
     if override is not None:
         return Price(override, f"backends.{backend}.price_per_hour in the spec")
-    tables: list[tuple[str, tuple[dict[str, Any], ...]]] = []
     user = os.environ.get(PRICES_ENV)
     if user:
-        tables.append((f"{user} ({PRICES_ENV})", tuple(_read_table(Path(user)))))
-    tables.append(("cloudauto/prices.json", _package_rows()))
-    for origin, rows in tables:
-        matches = [
-            r
-            for r in rows
-            if r["backend"] == backend
-            and r["kind"] == kind
-            and r["instance_type"] == instance_type
-            and r.get("region") in (region, None)
-        ]
-        if matches:
-            row = sorted(matches, key=lambda r: r.get("region") is None)[0]  # the region's own price first
-            read = f", read {row['read_on']}" if row.get("read_on") else ""
-            return Price(float(row["usd_per_hour"]), f"{row['source']}{read} ({origin})")
-    return None
+        found = _match(_read_table(Path(user)), backend, kind, instance_type, region, f"{user} ({PRICES_ENV})")
+        if found is not None:
+            return found
+    cached = _cached(backend, kind, instance_type, region)
+    if cached is not None:
+        return cached
+    return _match(_package_rows(), backend, kind, instance_type, region, "cloudauto/prices.json")
+
+
+def _cached(backend: str, kind: str, instance_type: str, region: Optional[str], market: str = "on-demand") -> Optional[Price]:
+    from . import prices
+
+    found = prices.lookup(backend, kind, instance_type, region, market)
+    if found is None:
+        return None
+    age = f"{found.age_days:.0f} days ago" if found.age_days >= 1 else "today"
+    stale = f", stale: over {prices.STALE_DAYS} days" if found.stale else ""
+    return Price(found.usd, f"{found.source}, read {age}{stale} (cloudauto prices)", stale=found.stale, market=market)
+
+
+def spot_price(backend: str, instance_type: Optional[str], region: Optional[str]) -> Optional[Price]:
+    """The cached spot price of a training instance (Azure's spot VMs; its low priority is another market)."""
+    return None if not instance_type else _cached(backend, "training", instance_type, region, "spot")
+
+
+def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optional[str], origin: str) -> Optional[Price]:
+    matches = [
+        r
+        for r in rows
+        if r["backend"] == backend
+        and r["kind"] == kind
+        and r["instance_type"] == instance_type
+        and r.get("region") in (region, None)
+    ]
+    if not matches:
+        return None
+    row = sorted(matches, key=lambda r: r.get("region") is None)[0]  # the region's own price first
+    read = f", read {row['read_on']}" if row.get("read_on") else ""
+    return Price(float(row["usd_per_hour"]), f"{row['source']}{read} ({origin})")
 
 
 def estimate(basis: CostBasis) -> Estimate:
@@ -155,6 +194,8 @@ def estimate(basis: CostBasis) -> Estimate:
     seconds, how = min(candidates)
     instance_seconds = seconds * basis.instances_per_trial
     where = f"{basis.instances_per_trial} × {basis.instance_type}" + (f" in {basis.region}" if basis.region else "")
+    spot = spot_price(basis.backend, basis.instance_type, basis.region) if basis.kind == "training" else None
+    refresh = _refresh_hint(basis, price)
     if price is None:
         return Estimate(
             basis,
@@ -164,10 +205,26 @@ def estimate(basis: CostBasis) -> Estimate:
             f"{how} × {where}",
             missing=f"no price known for {basis.instance_type}"
             + (f" in {basis.region}" if basis.region else "")
-            + f": set backends.{basis.backend}.price_per_hour, or name a price file in {PRICES_ENV}",
+            + f": set backends.{basis.backend}.price_per_hour, or name a price file in {PRICES_ENV}"
+            + (f", or read the cloud's prices: {refresh}" if refresh else ""),
+            spot=spot,
+            refresh=refresh,
         )
     usd = instance_seconds / 3600 * price.usd_per_hour
-    return Estimate(basis, price, instance_seconds, usd, f"{how} × {where} × ${price.usd_per_hour:g}/h = ${usd:,.2f}")
+    formula = f"{how} × {where} × ${price.usd_per_hour:g}/h = ${usd:,.2f}"
+    return Estimate(basis, price, instance_seconds, usd, formula, spot=spot, refresh=refresh)
+
+
+def _refresh_hint(basis: CostBasis, price: Optional[Price]) -> Optional[str]:
+    """The command that reads a missing or stale price from the cloud (where the cache is the price's place)."""
+    from . import prices
+
+    if basis.backend not in prices.BACKENDS or (price is not None and not price.stale):
+        return None
+    if basis.region is None:
+        where = {"azureml": "backends.azureml.location"}.get(basis.backend, "the region")
+        return f"set {where} (the region), then {prices.update_command(basis.backend, None)} --region REGION"
+    return prices.update_command(basis.backend, basis.region)
 
 
 def _hours(seconds: float) -> str:
@@ -199,7 +256,8 @@ def budget_wall_seconds(spec: Any, found: Estimate) -> Optional[int]:
 def note(found: Estimate) -> str:
     """The compile note a reader sees."""
     if found.usd_max is not None:
-        return f"worst-case cost: {found.formula} (price: {found.price.source})"
+        stale = f"; refresh it: {found.refresh}" if found.price.stale and found.refresh else ""
+        return f"worst-case cost: {found.formula} (price: {found.price.source}{stale})"
     return f"worst-case cost unknown: {found.missing}" + (f" ({found.formula})" if found.formula else "")
 
 
@@ -213,4 +271,5 @@ __all__ = [
     "estimate",
     "lookup",
     "note",
+    "spot_price",
 ]

@@ -1,0 +1,508 @@
+"""Prices read from the clouds' own price sources, cached under the home with their source and age.
+
+`update()` reads a backend's price source for a region and writes what it read to
+`<home>/prices/<backend>/<region>.json`; `lookup()` answers from that cache without the
+network, saying how old the figure is. Nothing here is shipped as a figure: the package
+only knows where the clouds publish their prices.
+
+- SageMaker: the AWS Price List Query API (`pricing.get_products`, ServiceCode AmazonSageMaker)
+  where credentials are found, else the public offer file found through `region_index.json`.
+  A product's kind is its `platoinstancetype` (Training, SpotTraining, Hosting, BatchTransform;
+  `component` where that is absent); only on-demand terms in USD per `Hrs` are hourly prices.
+  Serverless inference rows are kept per their own unit (GB-second, request).
+- Azure ML: the Azure Retail Prices API (no login), Virtual Machines, `priceType eq 'Consumption'`,
+  following `NextPageLink`; Linux rows only; `... Spot` and `... Low Priority` rows kept apart as
+  their own market; Azure ML compute is billed at the VM's price.
+
+The sources' base URLs can be pointed elsewhere (a proxy, a test server): CLOUDAUTO_AWS_PRICING_URL
+(the offer files), CLOUDAUTO_AZURE_PRICES_URL (the Retail Prices API), and botocore's own
+AWS_ENDPOINT_URL_PRICING for the Query API. AWS's Price List is informational: what SageMaker
+bills is its pricing page's figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .spec.errors import CloudautoError
+
+HOME_ENV = "CLOUDAUTO_HOME"
+AWS_URL_ENV = "CLOUDAUTO_AWS_PRICING_URL"
+AZURE_URL_ENV = "CLOUDAUTO_AZURE_PRICES_URL"
+AWS_DEFAULT_URL = "https://pricing.us-east-1.amazonaws.com"
+AZURE_DEFAULT_URL = "https://prices.azure.com/api/retail/prices"
+STALE_DAYS = 30
+BACKENDS = ("sagemaker", "azureml")
+HTTP_TIMEOUT_S = 60.0
+MAX_PAGES = 5000  # Azure: a NextPageLink loop stops here rather than forever
+
+# SageMaker's platoinstancetype (component where absent) -> (kind, market); any other product is not ours to price
+SAGEMAKER_KINDS = {
+    "Training": ("training", "on-demand"),
+    "SpotTraining": ("training", "spot"),
+    "Hosting": ("hosting", "on-demand"),
+    "BatchTransform": ("batch", "on-demand"),
+}
+SERVERLESS_UNITS = {"gb-second": "GB-second", "gb-seconds": "GB-second", "request": "request", "requests": "request"}
+
+
+class PriceSourceError(CloudautoError):
+    """A price source could not be read (network, HTTP status, not the format it publishes)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class CachedPrice:
+    usd: float
+    unit: str  # "hour", "GB-second", "request"
+    source: str  # the URL (or API call) it was read from
+    read_at: float  # epoch seconds
+    market: str = "on-demand"
+
+    @property
+    def age_days(self) -> float:
+        return max(0.0, (time.time() - self.read_at) / 86400)
+
+    @property
+    def stale(self) -> bool:
+        return self.age_days > STALE_DAYS
+
+
+def home() -> Path:
+    """The same home the rest of cloudauto keeps its files in: CLOUDAUTO_HOME, else the per-user data folder."""
+    configured = os.environ.get(HOME_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("cloudauto", appauthor=False)).resolve()
+    except ImportError:  # the same folder platformdirs gives on Linux
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return (Path(base) / "cloudauto").resolve()
+
+
+def cache_file(backend: str, region: str) -> Path:
+    if "/" in region or region in ("", ".", "..") or "\x00" in region:
+        raise CloudautoError(f"--region {region!r}: not a region name")
+    return home() / "prices" / backend / f"{region}.json"
+
+
+def update_command(backend: str, region: Optional[str]) -> str:
+    """The command that fills the cache for this backend and region (what messages tell a user to run)."""
+    return f"cloudauto prices update --backend {backend}" + (f" --region {region}" if region else "")
+
+
+def iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _from_iso(text: str) -> float:
+    import calendar
+
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+# ---- the cache ---------------------------------------------------------------------------------------------
+
+
+def read_cache(backend: str, region: str) -> Optional[dict[str, Any]]:
+    """The cached file of a backend's region, or None (not there, or not a file this module wrote)."""
+    path = cache_file(backend, region)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        return None
+    return data
+
+
+def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: str, read_at: float) -> Path:
+    """Write atomically (a private temp file, then rename): a reader, or a second update, never sees half a file."""
+    path = cache_file(backend, region)
+    old = os.umask(0o077)  # the home is the user's alone: 0700 folders, 0600 files
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (path.parent, path.parent.parent):
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{region}.", suffix=".tmp", dir=path.parent)
+    finally:
+        os.umask(old)
+    document = {"backend": backend, "region": region, "source": source, "read_at": iso(read_at), "rows": rows}
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def cached_regions(backend: str) -> list[str]:
+    folder = home() / "prices" / backend
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def lookup(
+    backend: str, kind: str, instance_type: str, region: Optional[str], market: str = "on-demand"
+) -> Optional[CachedPrice]:
+    """The cached hourly price of one instance (kind: training, hosting, batch), or None where none was read."""
+    if not region:
+        return None
+    data = read_cache(backend, region)
+    if data is None:
+        return None
+    kinds = (kind, "vm")  # Azure ML compute is billed at the VM's own price, whatever runs on it
+    for row in data["rows"]:
+        if (
+            row.get("instance_type") == instance_type
+            and row.get("kind") in kinds
+            and row.get("market") == market
+            and row.get("unit") == "hour"
+        ):
+            return _price(row)
+    return None
+
+
+def serverless(backend: str, region: Optional[str]) -> dict[str, CachedPrice]:
+    """A serverless endpoint's cached prices by unit ("GB-second", "request")."""
+    data = read_cache(backend, region) if region else None
+    found: dict[str, CachedPrice] = {}
+    for row in (data or {}).get("rows", []):
+        if row.get("kind") == "serverless" and row.get("unit") in ("GB-second", "request"):
+            found.setdefault(row["unit"], _price(row))
+    return found
+
+
+def _price(row: dict[str, Any]) -> CachedPrice:
+    return CachedPrice(
+        usd=float(row["usd"]),
+        unit=row["unit"],
+        source=row.get("source", "?"),
+        read_at=_from_iso(row["read_at"]) if row.get("read_at") else 0.0,
+        market=row.get("market", "on-demand"),
+    )
+
+
+def rows(backend: Optional[str] = None, region: Optional[str] = None, instance_type: Optional[str] = None) -> Iterator[dict]:
+    """Every cached row (for `prices list` and `prices show`), with its backend and region."""
+    for name in [backend] if backend else BACKENDS:
+        for reg in [region] if region else cached_regions(name):
+            data = read_cache(name, reg)
+            for row in (data or {}).get("rows", []):
+                if instance_type is None or row.get("instance_type") == instance_type:
+                    yield {"backend": name, "region": reg, **row}
+
+
+# ---- reading the sources -----------------------------------------------------------------------------------
+
+
+def _get_json(url: str) -> Any:
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "cloudauto-prices"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310 (https or the user's own URL)
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        raise PriceSourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PriceSourceError(f"{url}: cannot reach it ({reason})") from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise PriceSourceError(f"{url}: not JSON ({exc})") from None
+
+
+def _aws_base() -> str:
+    return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL).rstrip("/")
+
+
+def sagemaker_offer_url(region: str) -> str:
+    """The region's current offer file, found through the service's region_index.json."""
+    index_url = f"{_aws_base()}/offers/v1.0/aws/AmazonSageMaker/current/region_index.json"
+    index = _get_json(index_url)
+    regions = index.get("regions") if isinstance(index, dict) else None
+    if not isinstance(regions, dict):
+        raise PriceSourceError(f"{index_url}: no 'regions' in it (not a region_index.json)")
+    entry = regions.get(region)
+    if not isinstance(entry, dict) or not entry.get("currentVersionUrl"):
+        raise PriceSourceError(
+            f"{index_url}: AWS publishes no SageMaker prices for region '{region}' (it lists {len(regions)} regions)"
+        )
+    return urllib.parse.urljoin(_aws_base() + "/", entry["currentVersionUrl"].lstrip("/"))
+
+
+def _offer_products(offer: Any, url: str) -> Iterator[dict[str, Any]]:
+    """An offer file's products as get_products returns them: {"product": ..., "terms": {"OnDemand": {...}}}."""
+    if not isinstance(offer, dict) or not isinstance(offer.get("products"), dict):
+        raise PriceSourceError(f"{url}: no 'products' in it (not an AWS offer file)")
+    on_demand = (offer.get("terms") or {}).get("OnDemand") or {}
+    for sku, product in offer["products"].items():
+        yield {"product": product, "terms": {"OnDemand": on_demand.get(sku, {})}}
+
+
+def pricing_endpoint_region(region: str) -> str:
+    """The Price List Query API lives in us-east-1, eu-central-1 and ap-south-1: the nearest of them."""
+    if region.startswith(("eu-", "me-", "af-", "il-")):
+        return "eu-central-1"
+    if region.startswith("ap-"):
+        return "ap-south-1"
+    return "us-east-1"
+
+
+def _query_api_products(region: str, instance_type: Optional[str], client: Any = None) -> tuple[Iterator[dict], str]:
+    """get_products pages for the region (and instance); needs credentials and pricing:GetProducts."""
+    if client is None:
+        import boto3
+
+        client = boto3.session.Session().client("pricing", region_name=pricing_endpoint_region(region))
+    filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}]
+    if instance_type:
+        filters.append({"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type})
+    source = f"{client.meta.endpoint_url} pricing:GetProducts ServiceCode=AmazonSageMaker regionCode={region}"
+
+    def pages() -> Iterator[dict]:
+        kwargs: dict[str, Any] = {"ServiceCode": "AmazonSageMaker", "Filters": filters, "FormatVersion": "aws_v1"}
+        while True:
+            page = client.get_products(**kwargs)
+            for text in page.get("PriceList", []):
+                yield json.loads(text) if isinstance(text, str) else text
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
+    return pages(), source
+
+
+def _usd_dimensions(item: dict[str, Any]) -> Iterator[tuple[float, str]]:
+    """(USD, unit) of each on-demand price dimension of a product, the first tier only."""
+    for term in ((item.get("terms") or {}).get("OnDemand") or {}).values():
+        for dimension in (term.get("priceDimensions") or {}).values():
+            usd = (dimension.get("pricePerUnit") or {}).get("USD")
+            if usd is None or str(dimension.get("beginRange", "0")) not in ("0", "0.0"):
+                continue
+            try:
+                yield float(usd), str(dimension.get("unit", ""))
+            except ValueError:
+                continue
+
+
+def sagemaker_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+    """One row per (instance, kind, market): hourly prices of training, spot training, hosting and batch transform."""
+    found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for item in items:
+        product = item.get("product") or {}
+        attributes = product.get("attributes") or {}
+        if attributes.get("regionCode", region) != region or attributes.get("locationType", "AWS Region") != "AWS Region":
+            continue
+        plato = attributes.get("platoinstancetype") or attributes.get("component") or ""
+        usage = attributes.get("usagetype", "")
+        if "Serverless" in plato or "ServerlessInf" in usage:
+            if "Training" in plato:
+                continue
+            for usd, unit in _usd_dimensions(item):
+                named = SERVERLESS_UNITS.get(unit.lower().replace(" ", "-"))
+                if named and usd > 0:
+                    _keep(found, ("serverless", "serverless", "on-demand", named), region, usd, named, source, read_at, usage)
+            continue
+        kind = SAGEMAKER_KINDS.get(plato)
+        instance = attributes.get("instanceName") or attributes.get("instanceType", "").split("-")[0]
+        if kind is None or not instance.startswith("ml."):
+            continue
+        for usd, unit in _usd_dimensions(item):
+            if unit == "Hrs" and usd > 0:
+                _keep(found, (instance, *kind, "hour"), region, usd, "hour", source, read_at, usage)
+    return sorted(found.values(), key=lambda r: (r["instance_type"], r["kind"], r["market"], r["unit"]))
+
+
+def _keep(
+    found: dict, key: tuple[str, str, str, str], region: str, usd: float, unit: str, source: str, read_at: float, usage: str
+) -> None:
+    """Several products for one (instance, kind, market): the highest figure, so a worst case never undercounts."""
+    instance, kind, market, _ = key
+    row = {
+        "instance_type": instance,
+        "kind": kind,
+        "market": market,
+        "region": region,
+        "usd": usd,
+        "unit": unit,
+        "source": source,
+        "read_at": iso(read_at),
+    }
+    if usage:
+        row["usagetype"] = usage
+    if key not in found or found[key]["usd"] < usd:
+        found[key] = row
+
+
+def azure_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+    """One row per (VM size, market): Linux consumption prices per hour; spot and low priority as their own market."""
+    found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for item in items:
+        product, sku = item.get("productName") or "", item.get("skuName") or ""
+        if (
+            item.get("type") != "Consumption"  # DevTestConsumption, Reservation
+            or item.get("armRegionName") != region
+            or item.get("serviceName", "Virtual Machines") != "Virtual Machines"
+            or product.endswith((" Windows", " Win"))
+            or " Windows " in f"{product} "
+            or item.get("currencyCode", "USD") != "USD"
+            or item.get("unitOfMeasure", "1 Hour") != "1 Hour"
+            or not str(item.get("armSkuName") or "").startswith("Standard_")
+        ):
+            continue
+        market = "spot" if sku.endswith(" Spot") else "low-priority" if sku.endswith(" Low Priority") else "on-demand"
+        try:
+            usd = float(item.get("retailPrice", item.get("unitPrice")))
+        except (TypeError, ValueError):
+            continue
+        if usd > 0:
+            _keep(found, (item["armSkuName"], "vm", market, "hour"), region, usd, "hour", source, read_at, "")
+    return sorted(found.values(), key=lambda r: (r["instance_type"], r["market"]))
+
+
+def azure_items(region: str, instance_type: Optional[str] = None) -> tuple[Iterator[dict[str, Any]], str]:
+    """The Retail Prices API's items, page after page (NextPageLink), for Virtual Machines in the region."""
+    base = os.environ.get(AZURE_URL_ENV, AZURE_DEFAULT_URL)
+    query = f"serviceName eq 'Virtual Machines' and armRegionName eq '{region}' and priceType eq 'Consumption'"
+    if instance_type:
+        query += f" and armSkuName eq '{instance_type}'"
+    first = f"{base}?{urllib.parse.urlencode({'$filter': query}, quote_via=urllib.parse.quote)}"
+
+    def pages() -> Iterator[dict[str, Any]]:
+        url: Optional[str] = first
+        seen: set[str] = set()
+        while url and url not in seen and len(seen) < MAX_PAGES:
+            seen.add(url)
+            page = _get_json(url)
+            if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
+                raise PriceSourceError(f"{url}: no 'Items' in it (not a Retail Prices API answer)")
+            yield from page["Items"]
+            url = page.get("NextPageLink") or None
+            if url and base != AZURE_DEFAULT_URL and url.startswith(AZURE_DEFAULT_URL):
+                url = base + url[len(AZURE_DEFAULT_URL) :]  # a redirected source keeps its pages there too
+
+    return pages(), first
+
+
+# ---- update ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Updated:
+    backend: str
+    region: str
+    rows: int
+    source: str
+    path: Optional[Path]
+    note: Optional[str] = None  # e.g. why the offer file was read instead of the Query API
+
+
+def default_region(backend: str) -> Optional[str]:
+    if backend == "sagemaker":
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return os.environ.get("AZURE_LOCATION") or None
+
+
+def _aws_credentials() -> bool:
+    try:
+        import boto3
+    except ImportError:
+        return False
+    try:
+        return boto3.session.Session().get_credentials() is not None
+    except Exception:  # a broken profile is no credentials for this purpose
+        return False
+
+
+def _sagemaker_items(region: str, instance_type: Optional[str], client: Any) -> tuple[list[dict], str, Optional[str]]:
+    """Products from the Query API where it can be used, else from the public offer file (and why)."""
+    note = None
+    if client is not None or _aws_credentials():
+        try:
+            items, source = _query_api_products(region, instance_type, client)
+            return list(items), source, None
+        except Exception as exc:  # botocore's ClientError / NoCredentialsError / EndpointConnectionError
+            if not _is_botocore_error(exc):
+                raise
+            note = f"the Price List Query API failed ({exc}); read the public offer file instead"
+    else:
+        note = "no AWS credentials: read the public offer file"
+    url = sagemaker_offer_url(region)
+    return list(_offer_products(_get_json(url), url)), url, note
+
+
+def _is_botocore_error(exc: Exception) -> bool:
+    return type(exc).__module__.startswith(("botocore", "boto3"))
+
+
+def update_region(
+    backend: str, region: str, *, instance_type: Optional[str] = None, client: Any = None, now: Optional[float] = None
+) -> Updated:
+    """Read one region's prices from the backend's source and cache them (all of it, or one instance type merged in)."""
+    if backend not in BACKENDS:
+        raise CloudautoError(f"--backend {backend}: prices are read for {', '.join(BACKENDS)}")
+    cache_file(backend, region)  # the region's name is checked before anything is read
+    read_at = time.time() if now is None else now
+    if backend == "sagemaker":
+        items, source, note = _sagemaker_items(region, instance_type, client)
+        found = sagemaker_rows(iter(items), region, source, read_at)
+    else:
+        pages, source = azure_items(region, instance_type)
+        found, note = azure_rows(pages, region, source, read_at), None
+    if instance_type:  # one instance type refreshed: the region's other rows stay as they were
+        if not [r for r in found if r["instance_type"] == instance_type]:
+            return Updated(backend, region, 0, source, None, note=f"{source} has no price for {instance_type}")
+        earlier = read_cache(backend, region) or {"rows": []}
+        found = [r for r in earlier["rows"] if r.get("instance_type") != instance_type] + found
+    elif not found:
+        return Updated(backend, region, 0, source, None, note=f"{source} has no {backend} price for region '{region}'")
+    path = write_cache(backend, region, found, source, read_at)
+    return Updated(backend, region, len(found), source, path, note=note)
+
+
+def update(
+    backends: Optional[list[str]] = None, regions: Optional[list[str]] = None, *, say: Callable[[str], None] = lambda s: None
+) -> list[Updated]:
+    """`cloudauto prices update`: each backend's regions (those given, else those cached, else the environment's)."""
+    done: list[Updated] = []
+    for backend in backends or list(BACKENDS):
+        wanted = list(regions or []) or cached_regions(backend) or [r for r in [default_region(backend)] if r]
+        if not wanted:
+            say(f"{backend}: no region to read: give --region (e.g. eastus) or set AZURE_LOCATION")
+        for region in wanted:
+            done.append(update_region(backend, region))
+    return done
+
+
+__all__ = [
+    "AWS_URL_ENV",
+    "AZURE_URL_ENV",
+    "CachedPrice",
+    "PriceSourceError",
+    "STALE_DAYS",
+    "Updated",
+    "cache_file",
+    "lookup",
+    "rows",
+    "serverless",
+    "update",
+    "update_command",
+    "update_region",
+]
