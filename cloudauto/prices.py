@@ -269,8 +269,13 @@ def _query_api_products(region: str, instance_type: Optional[str], client: Any =
     """get_products pages for the region (and instance); needs credentials and pricing:GetProducts."""
     if client is None:
         import boto3
+        from botocore.config import Config
 
-        client = boto3.session.Session().client("pricing", region_name=pricing_endpoint_region(region))
+        client = boto3.session.Session().client(
+            "pricing",
+            region_name=pricing_endpoint_region(region),
+            config=Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 2}),
+        )
     filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}]
     if instance_type:
         filters.append({"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type})
@@ -395,8 +400,8 @@ def azure_items(region: str, instance_type: Optional[str] = None) -> tuple[Itera
                 raise PriceSourceError(f"{url}: no 'Items' in it (not a Retail Prices API answer)")
             yield from page["Items"]
             url = page.get("NextPageLink") or None
-            if url and base != AZURE_DEFAULT_URL and url.startswith(AZURE_DEFAULT_URL):
-                url = base + url[len(AZURE_DEFAULT_URL) :]  # a redirected source keeps its pages there too
+            if url and base != AZURE_DEFAULT_URL:  # a redirected source keeps its next pages there too
+                url = f"{base}?{urllib.parse.urlsplit(url).query}"
 
     return pages(), first
 
@@ -467,7 +472,8 @@ def update_region(
         pages, source = azure_items(region, instance_type)
         found, note = azure_rows(pages, region, source, read_at), None
     if instance_type:  # one instance type refreshed: the region's other rows stay as they were
-        if not [r for r in found if r["instance_type"] == instance_type]:
+        found = [r for r in found if r["instance_type"] == instance_type]  # an offer file holds the whole region
+        if not found:
             return Updated(backend, region, 0, source, None, note=f"{source} has no price for {instance_type}")
         earlier = read_cache(backend, region) or {"rows": []}
         found = [r for r in earlier["rows"] if r.get("instance_type") != instance_type] + found
@@ -475,6 +481,28 @@ def update_region(
         return Updated(backend, region, 0, source, None, note=f"{source} has no {backend} price for region '{region}'")
     path = write_cache(backend, region, found, source, read_at)
     return Updated(backend, region, len(found), source, path, note=note)
+
+
+def refresh(backend: str, kind: str, instance_type: Optional[str], region: Optional[str]) -> Optional[str]:
+    """`submit` / `deploy`: read again a missing or stale cached price of the one instance type they need.
+
+    A line saying what was done, or None where the cache already had a fresh price. Without the
+    network the line says so, and the caller goes on with what it has.
+    """
+    if backend not in BACKENDS or not instance_type or not region:
+        return None
+    known = lookup(backend, kind, instance_type, region)
+    if known is not None and not known.stale:
+        return None
+    why = "missing" if known is None else f"{known.age_days:.0f} days old"
+    try:
+        done = update_region(backend, region, instance_type=instance_type)
+    except CloudautoError as exc:
+        rest = "the stale price" if known is not None else "no price"
+        return f"prices: the price of {instance_type} in {region} is {why}, and reading it failed ({exc}); going on with {rest}"
+    if not done.rows:
+        return f"prices: the price of {instance_type} in {region} is {why}; {done.note}"
+    return f"prices: the price of {instance_type} in {region} was {why}: read it again from {done.source}"
 
 
 def update(
@@ -500,6 +528,7 @@ __all__ = [
     "Updated",
     "cache_file",
     "lookup",
+    "refresh",
     "rows",
     "serverless",
     "update",

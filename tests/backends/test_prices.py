@@ -1,0 +1,327 @@
+"""Prices read from the clouds' own sources (recorded answers served on loopback, or botocore's Stubber), cached, and used."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cloudauto import compile as compile_spec
+from cloudauto import prices
+from cloudauto.backend import CompileError
+
+from ..conftest import dedent
+
+EXE = Path(sys.executable).with_name("cloudauto")
+DATA = Path(__file__).resolve().parents[1] / "prices_data"
+OFFER_PATH = "/offers/v1.0/aws/AmazonSageMaker/20260101000000/us-east-1/index.json"
+
+# 10 random trials, 3 at once, 2 instances per trial, each trial at most 30 min, the job at most 2 h: 10 instance-hours at worst
+SPEC = """
+name: priced
+task: tabular_classification
+data: {train: "azureml://datastores/workspaceblobstore/paths/train.csv", label: target}
+metric: accuracy
+sweep:
+  sampling: random
+  space:
+    models: {choice: [GBM, XT]}
+    time_limit: 600
+limits:
+  max_trials: 10
+  max_concurrent_trials: 3
+  trial_timeout: 30m
+  timeout: 2h
+compute: {instance_type: ml.m5.xlarge, instance_count: 2}
+backends:
+  sagemaker:
+    {role: "arn:aws:iam::000000000000:role/r", bucket: bucket, region: us-east-1, data: {train: "s3://bucket/train.csv"}}
+  azureml: {compute: cpu, vm_size: Standard_DS3_v2, location: eastus}
+"""
+
+
+class _Recorded(BaseHTTPRequestHandler):
+    """AWS's offer files under /offers/..., Azure's Retail Prices API under /azure/api/retail/prices (by $skip)."""
+
+    seen: list[str] = []
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.seen.append(self.path)
+        parts = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(parts.query)
+        body = None
+        if parts.path == "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json":
+            body = (DATA / "sagemaker_region_index.json").read_bytes()
+        elif parts.path == OFFER_PATH:
+            body = (DATA / "sagemaker_offer_us-east-1.json").read_bytes()
+        elif parts.path == "/azure/api/retail/prices":
+            if "armRegionName eq 'eastus'" not in query.get("$filter", [""])[0]:
+                body = json.dumps({"Items": [], "NextPageLink": None, "Count": 0}).encode()
+            else:
+                page = {"100": 2, "200": 3}.get(query.get("$skip", ["0"])[0], 1)
+                body = (DATA / f"azure_eastus_page{page}.json").read_bytes()
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def source_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def sources(source_server, tmp_path, monkeypatch):
+    """A home of its own, the sources pointed at loopback, and no AWS credentials (so the offer file is read)."""
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(prices.AWS_URL_ENV, source_server)
+    monkeypatch.setenv(prices.AZURE_URL_ENV, f"{source_server}/azure/api/retail/prices")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "CLOUDAUTO_PRICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _Recorded.seen.clear()
+    return tmp_path / "home"
+
+
+def _table(rows):
+    return {(r["instance_type"], r["kind"], r["market"], r["unit"]): r["usd"] for r in rows}
+
+
+SAGEMAKER_EXPECTED = {
+    ("ml.g5.2xlarge", "hosting", "on-demand", "hour"): 1.515,
+    ("ml.g5.2xlarge", "training", "on-demand", "hour"): 1.515,
+    ("ml.m5.xlarge", "batch", "on-demand", "hour"): 0.23,
+    ("ml.m5.xlarge", "hosting", "on-demand", "hour"): 0.23,
+    ("ml.m5.xlarge", "training", "on-demand", "hour"): 0.23,
+    ("ml.m5.xlarge", "training", "spot", "hour"): 0.069,
+    ("serverless", "serverless", "on-demand", "GB-second"): 0.00002,
+}
+
+
+def test_the_offer_file_gives_one_price_per_kind_and_leaves_the_rest_out(sources, source_server):
+    done = prices.update_region("sagemaker", "us-east-1")
+    # Notebook / Processing (other components), the free tier and the zero-priced row, Outposts and eu-west-1 are left out
+    assert done.note == "no AWS credentials: read the public offer file"
+    cached = json.loads(done.path.read_text())
+    assert _table(cached["rows"]) == SAGEMAKER_EXPECTED
+    assert {r["source"] for r in cached["rows"]} == {source_server + OFFER_PATH}
+    assert all(abs(prices._from_iso(r["read_at"]) - time.time()) < 60 for r in cached["rows"])
+    assert _Recorded.seen == ["/offers/v1.0/aws/AmazonSageMaker/current/region_index.json", OFFER_PATH]
+
+
+def test_a_region_aws_publishes_no_prices_for_is_said_and_writes_nothing(sources):
+    with pytest.raises(prices.PriceSourceError, match="AWS publishes no SageMaker prices for region 'ap-south-2'"):
+        prices.update_region("sagemaker", "ap-south-2")
+    assert not (sources / "prices").exists()
+    done = subprocess.run(
+        [str(EXE), "prices", "update", "-b", "sagemaker", "--region", "ap-south-2"], capture_output=True, text=True, env=os.environ
+    )
+    assert done.returncode == 2 and "AWS publishes no SageMaker prices for region 'ap-south-2'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _stubbed_client():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.session.Session().client(
+        "pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, Stubber(client)
+
+
+def test_the_query_api_is_read_page_by_page(sources):
+    recorded = json.loads((DATA / "sagemaker_get_products.json").read_text())
+    client, stub = _stubbed_client()
+    filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"}]
+    stub.add_response(
+        "get_products",
+        recorded["pages"][0],
+        {"ServiceCode": "AmazonSageMaker", "Filters": filters, "FormatVersion": "aws_v1"},
+    )
+    stub.add_response(
+        "get_products",
+        recorded["pages"][1],
+        {"ServiceCode": "AmazonSageMaker", "Filters": filters, "FormatVersion": "aws_v1", "NextToken": "page-2"},
+    )
+    with stub:
+        done = prices.update_region("sagemaker", "us-east-1", client=client)
+    stub.assert_no_pending_responses()
+    rows = json.loads(done.path.read_text())["rows"]
+    assert _table(rows) == SAGEMAKER_EXPECTED and done.note is None
+    assert all("pricing:GetProducts ServiceCode=AmazonSageMaker regionCode=us-east-1" in r["source"] for r in rows)
+    assert _Recorded.seen == []  # the offer file was not needed
+
+
+def test_a_denied_query_api_falls_back_to_the_offer_file(sources):
+    client, stub = _stubbed_client()
+    stub.add_client_error("get_products", "AccessDeniedException", "not authorized to perform: pricing:GetProducts")
+    with stub:
+        done = prices.update_region("sagemaker", "us-east-1", client=client)
+    assert done.note.startswith("the Price List Query API failed") and "pricing:GetProducts" in done.note
+    assert _table(json.loads(done.path.read_text())["rows"]) == SAGEMAKER_EXPECTED
+
+
+def test_azure_pages_are_followed_and_only_linux_consumption_kept(sources, source_server):
+    done = prices.update_region("azureml", "eastus")
+    rows = json.loads(done.path.read_text())["rows"]
+    # Windows, DevTestConsumption, Reservation, a zero price and an item without its region are left out
+    assert _table(rows) == {
+        ("Standard_DS3_v2", "vm", "on-demand", "hour"): 0.229,
+        ("Standard_DS3_v2", "vm", "spot", "hour"): 0.0458,
+        ("Standard_DS3_v2", "vm", "low-priority", "hour"): 0.0458,
+        ("Standard_NC6s_v3", "vm", "on-demand", "hour"): 3.06,
+        ("Standard_NC6s_v3", "vm", "spot", "hour"): 0.306,
+    }
+    # three pages (the second empty), each NextPageLink followed on the redirected source
+    assert [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query).get("$skip") for p in _Recorded.seen] == [None, ["100"], ["200"]]
+    first = urllib.parse.parse_qs(urllib.parse.urlsplit(_Recorded.seen[0]).query)["$filter"][0]
+    assert first == "serviceName eq 'Virtual Machines' and armRegionName eq 'eastus' and priceType eq 'Consumption'"
+    assert rows[0]["source"].startswith(f"{source_server}/azure/api/retail/prices?%24filter=serviceName%20eq")
+
+
+def test_the_estimate_after_prices_update_is_the_hand_worked_figure(sources, spec_file):
+    prices.update_region("sagemaker", "us-east-1")
+    prices.update_region("azureml", "eastus")
+    spec = spec_file(dedent(SPEC))
+    # min(10 trials × 0.5 h, 2 h × 3 at once) = 5 h × 2 instances = 10 instance-hours
+    sagemaker = compile_spec(spec, "sagemaker").estimate
+    assert math.isclose(sagemaker.usd_max, 10 * 0.23) and math.isclose(sagemaker.usd_spot, 10 * 0.069)  # $2.30, spot $0.69
+    assert sagemaker.price.source.endswith("read today (cloudauto prices)") and not sagemaker.price.stale
+    azure = compile_spec(spec, "azureml").estimate
+    assert math.isclose(azure.usd_max, 10 * 0.229) and math.isclose(azure.usd_spot, 10 * 0.0458)  # $2.29, spot $0.458
+    # limits.max_cost holds against the on-demand bound: $2.25 refuses both, $2.50 accepts both
+    below = spec_file(dedent(SPEC).replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 2.25"), name="below.yaml")
+    for backend, worst in (("sagemaker", "$2.30"), ("azureml", "$2.29")):
+        with pytest.raises(CompileError, match=rf"the worst case is \{worst} .* above limits.max_cost \$2.25"):
+            compile_spec(below, backend)
+    above = spec_file(dedent(SPEC).replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 2.5"), name="above.yaml")
+    assert math.isclose(compile_spec(above, "sagemaker").estimate.usd_max, 2.3)
+    assert math.isclose(compile_spec(above, "azureml").estimate.usd_max, 2.29)
+
+
+def test_the_spec_and_the_users_price_file_still_win_over_the_cache(sources, spec_file, tmp_path, monkeypatch):
+    prices.update_region("sagemaker", "us-east-1")
+    text = dedent(SPEC)
+    own = spec_file(text.replace("{role: ", "{price_per_hour: 1.5, role: "), name="own.yaml")
+    assert math.isclose(compile_spec(own, "sagemaker").estimate.usd_max, 15.0)
+    table = tmp_path / "mine.json"
+    row = {"backend": "sagemaker", "kind": "training", "region": "us-east-1", "instance_type": "ml.m5.xlarge", "usd_per_hour": 0.5}
+    table.write_text(json.dumps({"prices": [{**row, "source": "our rate card"}]}))
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
+    assert math.isclose(compile_spec(spec_file(text), "sagemaker").estimate.usd_max, 5.0)
+
+
+def _age_cache(path: Path, days: float) -> None:
+    data = json.loads(path.read_text())
+    old = prices.iso(time.time() - days * 86400)
+    data["read_at"] = old
+    for row in data["rows"]:
+        row["read_at"] = old
+    path.write_text(json.dumps(data))
+
+
+def test_compile_stays_offline_and_names_the_command_for_a_missing_or_stale_price(sources, spec_file):
+    spec = spec_file(dedent(SPEC))
+    missing = compile_spec(spec, "sagemaker")
+    assert missing.estimate.usd_max is None and _Recorded.seen == []
+    assert "or read the cloud's prices: cloudauto prices update --backend sagemaker --region us-east-1" in missing.notes[0]
+    done = prices.update_region("sagemaker", "us-east-1")
+    _age_cache(done.path, 45)
+    _Recorded.seen.clear()
+    stale = compile_spec(spec, "sagemaker")
+    assert math.isclose(stale.estimate.usd_max, 2.3) and stale.estimate.price.stale and _Recorded.seen == []
+    assert "read 45 days ago, stale: over 30 days (cloudauto prices); refresh it: cloudauto prices update" in stale.notes[0]
+
+
+def test_submit_and_deploy_refresh_one_stale_price_and_go_on_without_the_network(sources, monkeypatch):
+    done = prices.update_region("azureml", "eastus")
+    _age_cache(done.path, 40)
+    _Recorded.seen.clear()
+    said = prices.refresh("azureml", "training", "Standard_DS3_v2", "eastus")
+    assert said.startswith("prices: the price of Standard_DS3_v2 in eastus was 40 days old: read it again from ")
+    assert "armSkuName%20eq%20%27Standard_DS3_v2%27" in _Recorded.seen[0]
+    rows = json.loads(done.path.read_text())["rows"]
+    fresh = {(r["instance_type"], r["market"]): prices._from_iso(r["read_at"]) > time.time() - 60 for r in rows}
+    assert fresh[("Standard_DS3_v2", "on-demand")] and not fresh[("Standard_NC6s_v3", "on-demand")]  # the others stay as read
+    assert prices.refresh("azureml", "training", "Standard_DS3_v2", "eastus") is None  # fresh now: nothing read
+    monkeypatch.setenv(prices.AZURE_URL_ENV, "http://127.0.0.1:9/api/retail/prices")  # nothing listens there
+    said = prices.refresh("azureml", "training", "Standard_NC6s_v3", "eastus")
+    assert "reading it failed" in said and "cannot reach it" in said and said.endswith("going on with the stale price")
+
+
+def test_the_cli_updates_shows_lists_and_keeps_the_cache_private(sources):
+    env = dict(os.environ)
+    done = subprocess.run([str(EXE), "prices", "update", "-b", "azureml", "--region", "eastus"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    path = sources / "prices" / "azureml" / "eastus.json"
+    assert f"azureml eastus: 5 prices from " in done.stdout and str(path) in done.stdout
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    shown = subprocess.run([str(EXE), "prices", "show", "Standard_DS3_v2"], capture_output=True, text=True, env=env)
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 4 and "low-priority" in shown.stdout
+    assert "today" in shown.stdout and "stale" not in shown.stdout
+    _age_cache(path, 31)
+    listed = subprocess.run([str(EXE), "prices", "list"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "azureml" in listed.stdout and "31d (stale)" in listed.stdout
+    none = subprocess.run([str(EXE), "prices", "show", "ml.p5.48xlarge"], capture_output=True, text=True, env=env)
+    assert none.returncode == 3 and "cloudauto prices update --backend sagemaker" in none.stderr
+
+
+def test_two_updates_at_once_leave_one_whole_file(sources):
+    env = dict(os.environ)
+    command = [str(EXE), "prices", "update", "-b", "sagemaker", "-b", "azureml", "--region", "us-east-1", "--region", "eastus"]
+    running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in running]
+    # each backend's other region is not one it publishes: exit 2, said; the regions it has are written whole
+    assert [p.returncode for p in running] == [2, 2], outputs
+    assert _table(json.loads((sources / "prices" / "sagemaker" / "us-east-1.json").read_text())["rows"]) == SAGEMAKER_EXPECTED
+    assert len(json.loads((sources / "prices" / "azureml" / "eastus.json").read_text())["rows"]) == 5
+    assert sorted(p.name for p in (sources / "prices").rglob("*")) == ["azureml", "eastus.json", "sagemaker", "us-east-1.json"]
+
+
+def test_cost_prints_the_worst_case_side_by_side(sources, spec_file):
+    prices.update_region("sagemaker", "us-east-1")
+    prices.update_region("azureml", "eastus")
+    spec = spec_file(dedent(SPEC))
+    done = subprocess.run(
+        [str(EXE), "cost", str(spec), "--instance-type", "ml.g5.2xlarge", "--instance-type", "ml.m5.xlarge",
+         "--instance-type", "Standard_NC6s_v3", "--instance-type", "Standard_DS3_v2", "--format", "json"],
+        capture_output=True, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = {(r["backend"], r["instance_type"]): (r["estimate_max"], r["spot_estimate"]) for r in json.loads(done.stdout)}
+    # 10 instance-hours each: × 1.515, × 0.23 (spot 0.069), × 3.06 (spot 0.306), × 0.229 (spot 0.0458)
+    assert found == {
+        ("sagemaker", "ml.g5.2xlarge"): (15.15, None),
+        ("sagemaker", "ml.m5.xlarge"): (2.3, 0.69),
+        ("azureml", "Standard_NC6s_v3"): (30.6, 3.06),
+        ("azureml", "Standard_DS3_v2"): (2.29, 0.46),
+    }
+    text = subprocess.run([str(EXE), "cost", str(spec)], capture_output=True, text=True, env=dict(os.environ))
+    lines = text.stdout.splitlines()
+    assert text.returncode == 0 and lines[0].split()[:3] == ["backend", "instance", "type"]
+    assert lines[1].split()[:5] == ["azureml", "Standard_DS3_v2", "eastus", "0.229", "$2.29"]  # the cheapest first
+    assert lines[2].split()[:5] == ["sagemaker", "ml.m5.xlarge", "us-east-1", "0.23", "$2.30"]
