@@ -137,7 +137,10 @@ def test_a_region_aws_publishes_no_prices_for_is_said_and_writes_nothing(sources
         prices.update_region("sagemaker", "ap-south-2")
     assert not (sources / "prices").exists()
     done = subprocess.run(
-        [str(EXE), "prices", "update", "-b", "sagemaker", "--region", "ap-south-2"], capture_output=True, text=True, env=os.environ
+        [str(EXE), "prices", "update", "-b", "sagemaker", "--region", "ap-south-2"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
     )
     assert done.returncode == 2 and "AWS publishes no SageMaker prices for region 'ap-south-2'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -147,9 +150,7 @@ def _stubbed_client():
     import boto3
     from botocore.stub import Stubber
 
-    client = boto3.session.Session().client(
-        "pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = boto3.session.Session().client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)
 
 
@@ -197,7 +198,11 @@ def test_azure_pages_are_followed_and_only_linux_consumption_kept(sources, sourc
         ("Standard_NC6s_v3", "vm", "spot", "hour"): 0.306,
     }
     # three pages (the second empty), each NextPageLink followed on the redirected source
-    assert [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query).get("$skip") for p in _Recorded.seen] == [None, ["100"], ["200"]]
+    assert [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query).get("$skip") for p in _Recorded.seen] == [
+        None,
+        ["100"],
+        ["200"],
+    ]
     first = urllib.parse.parse_qs(urllib.parse.urlsplit(_Recorded.seen[0]).query)["$filter"][0]
     assert first == "serviceName eq 'Virtual Machines' and armRegionName eq 'eastus' and priceType eq 'Consumption'"
     assert rows[0]["source"].startswith(f"{source_server}/azure/api/retail/prices?%24filter=serviceName%20eq")
@@ -229,7 +234,13 @@ def test_the_spec_and_the_users_price_file_still_win_over_the_cache(sources, spe
     own = spec_file(text.replace("{role: ", "{price_per_hour: 1.5, role: "), name="own.yaml")
     assert math.isclose(compile_spec(own, "sagemaker").estimate.usd_max, 15.0)
     table = tmp_path / "mine.json"
-    row = {"backend": "sagemaker", "kind": "training", "region": "us-east-1", "instance_type": "ml.m5.xlarge", "usd_per_hour": 0.5}
+    row = {
+        "backend": "sagemaker",
+        "kind": "training",
+        "region": "us-east-1",
+        "instance_type": "ml.m5.xlarge",
+        "usd_per_hour": 0.5,
+    }
     table.write_text(json.dumps({"prices": [{**row, "source": "our rate card"}]}))
     monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
     assert math.isclose(compile_spec(spec_file(text), "sagemaker").estimate.usd_max, 5.0)
@@ -275,10 +286,12 @@ def test_submit_and_deploy_refresh_one_stale_price_and_go_on_without_the_network
 
 def test_the_cli_updates_shows_lists_and_keeps_the_cache_private(sources):
     env = dict(os.environ)
-    done = subprocess.run([str(EXE), "prices", "update", "-b", "azureml", "--region", "eastus"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [str(EXE), "prices", "update", "-b", "azureml", "--region", "eastus"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
     path = sources / "prices" / "azureml" / "eastus.json"
-    assert f"azureml eastus: 5 prices from " in done.stdout and str(path) in done.stdout
+    assert "azureml eastus: 5 prices from " in done.stdout and str(path) in done.stdout
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     shown = subprocess.run([str(EXE), "prices", "show", "Standard_DS3_v2"], capture_output=True, text=True, env=env)
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 4 and "low-priority" in shown.stdout
