@@ -553,6 +553,15 @@ class Backend(abc.ABC):
         ]
         if spec.engine.value in self.autogluon_engines and not self.prunes_family_settings:
             warned += self._family_settings_drawn_always(spec)
+        if spec.limits.max_cost is not None and self.cost_basis(spec) is None:  # nothing billed: nothing for a budget to hold
+            warned.append(
+                SpecIssue(
+                    f"{self.name}: limits.max_cost has no effect on the {self.name} backend: it bills nothing, so no budget "
+                    "stops its jobs (limits.timeout does); the budget holds where the spec is compiled for a cloud backend",
+                    ("limits", "max_cost"),
+                    level="warning",
+                )
+            )
         if strict and warned:
             problems += [SpecIssue(w.message + " (an error under --strict)", w.path) for w in warned]
         if problems:

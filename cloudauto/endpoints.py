@@ -75,6 +75,8 @@ class EndpointInfo:
     usd_per_hour: Optional[float] = None
     price_source: Optional[str] = None
     url: Optional[str] = None
+    region: Optional[str] = None  # where it runs, as its price is looked up
+    usd_per_unit: Optional[dict[str, float]] = None  # a serverless endpoint's prices: {"GB-second": …, "request": …}
 
     @classmethod
     def from_tags(cls, name: str, backend: str, status: str, tags: dict[str, str], **fields: Any) -> EndpointInfo:
@@ -108,11 +110,36 @@ def priced(info: EndpointInfo, region: Optional[str]) -> EndpointInfo:
     """The endpoint's hourly price from the price tables (hosting), for its instances; unknown stays None."""
     from .cost import lookup
 
+    info.region = region
     if info.instance_type:
         price = lookup(info.backend, "hosting", info.instance_type, region)
         if price is not None:
             info.usd_per_hour, info.price_source = price.usd_per_hour * info.instance_count, price.source
     return info
+
+
+def priced_serverless(info: EndpointInfo, region: Optional[str]) -> EndpointInfo:
+    """A serverless endpoint bills per GB-second (and per request where the source lists one), not per hour."""
+    from .prices import serverless, update_command
+
+    info.region, info.usd_per_hour = region, None
+    rates = serverless(info.backend, region)
+    if rates:
+        info.usd_per_unit = {unit: price.usd for unit, price in sorted(rates.items())}
+        info.price_source = "; ".join(sorted({price.source for price in rates.values()})) + " (cloudauto prices)"
+    else:
+        info.price_source = (
+            f"serverless: billed per GB-second and request; no price cached: {update_command(info.backend, region)}"
+        )
+    return info
+
+
+def _hourly(info: EndpointInfo) -> str:
+    if info.usd_per_unit:
+        return ", ".join(f"${usd:g}/{unit}" for unit, usd in info.usd_per_unit.items())
+    if info.usd_per_hour is None:
+        return "unknown" if info.instance_type else f"{0:.3f}"
+    return f"{info.usd_per_hour:.3f}"
 
 
 def age_text(seconds: Optional[float]) -> str:
@@ -130,7 +157,7 @@ def table(infos: list[EndpointInfo], now: Optional[float] = None) -> str:
     lines = [head]
     for info in infos:
         expires = "-" if info.expires is None else iso(info.expires) + (" (expired)" if info.expired(now) else "")
-        hourly = "unknown" if info.usd_per_hour is None and info.instance_type else f"{info.usd_per_hour or 0:.3f}"
+        hourly = _hourly(info)
         instances = f"{info.instance_count} × {info.instance_type}" if info.instance_type else "-"
         age = age_text(None if info.created is None else now - info.created)
         lines.append(f"{info.backend:<10} {info.name:<32} {info.status:<14} {age:>6}  {instances:<24} {hourly:>8}  {expires}")
@@ -147,6 +174,7 @@ __all__ = [
     "TAG_SPEC",
     "is_ours",
     "priced",
+    "priced_serverless",
     "resource_tags",
     "table",
 ]

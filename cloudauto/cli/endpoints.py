@@ -36,16 +36,36 @@ def _say_hourly(backend: str, name: str) -> None:
         return
     if info is None:
         return
-    if info.usd_per_hour is None:
+    if info.usd_per_unit is None and info.instance_type and info.instance_type != "serverless":
+        _refresh_hosting_price(info)
+    if info.usd_per_unit:
+        rates = ", ".join(f"${usd:g}/{unit}" for unit, usd in info.usd_per_unit.items())
+        echo(f"note: serverless, billed per use: {rates} ({info.price_source})", err=True)
+    elif info.usd_per_hour is None:
         echo(
             f"note: {info.instance_count} × {info.instance_type}: no price known "
-            f"(set a hosting price in a CLOUDAUTO_PRICES file); it bills until deleted"
+            f"(cloudauto prices update reads it; or set a hosting price in a CLOUDAUTO_PRICES file); it bills until deleted"
             + ("" if info.expires else ": deploy --ttl sets an expiry"),
             err=True,
         )
     else:
         expiry = f"; expires {info.to_dict()['expires']}" if info.expires else "; no expiry (deploy --ttl sets one)"
         echo(f"note: ${info.usd_per_hour:g}/hour ({info.price_source}){expiry}", err=True)
+
+
+def _refresh_hosting_price(info: Any) -> None:
+    """deploy is online anyway: a missing or stale cached hosting price of its one instance type is read again, and said."""
+    from ..cost import lookup
+    from ..endpoints import priced
+    from ..prices import refresh
+
+    known = lookup(info.backend, "hosting", info.instance_type, info.region)
+    if known is not None and not known.stale:
+        return
+    said = refresh(info.backend, "hosting", info.instance_type, info.region)
+    if said:
+        echo(said, err=True)
+        priced(info, info.region)
 
 
 @main.command()

@@ -78,6 +78,7 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Op
     from ..registry import get_backend
 
     ci = ci or CIOutputs()
+    _refresh_price(get_backend(backend), spec)
     try:
         compiled = get_backend(backend).compile(spec, strict=strict)
     except CompileError as exc:
@@ -92,6 +93,25 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Op
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
     return _finish(job, wait=wait, ci=ci)
+
+
+def _refresh_price(plugin: Any, spec: Any) -> None:
+    """submit is online anyway: a missing or stale cached price of the job's one instance type is read again first, and said.
+
+    Without the network the line says so and the job goes on with the price known so far (or none).
+    """
+    from ..cost import lookup
+    from ..prices import refresh
+
+    basis = plugin.cost_basis(spec)
+    if basis is None or basis.price_override is not None or not basis.instance_type:
+        return
+    known = lookup(basis.backend, basis.kind, basis.instance_type, basis.region)
+    if known is not None and not known.stale:  # the spec's, CLOUDAUTO_PRICES' or a fresh cached price
+        return
+    said = refresh(basis.backend, basis.kind, basis.instance_type, basis.region)
+    if said:
+        echo(said, err=True)
 
 
 def _load_or_exit(file: Path, overrides: tuple[str, ...]):

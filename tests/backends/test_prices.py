@@ -338,3 +338,40 @@ def test_cost_prints_the_worst_case_side_by_side(sources, spec_file):
     assert text.returncode == 0 and lines[0].split()[:3] == ["backend", "instance", "type"]
     assert lines[1].split()[:5] == ["azureml", "Standard_DS3_v2", "eastus", "0.229", "$2.29"]  # the cheapest first
     assert lines[2].split()[:5] == ["sagemaker", "ml.m5.xlarge", "us-east-1", "0.23", "$2.30"]
+
+
+def test_submit_reads_a_missing_price_first_and_goes_on_without_the_network(sources, spec_file, monkeypatch):
+    spec = spec_file(dedent(SPEC))
+    done = subprocess.run([str(EXE), "submit", str(spec), "-b", "azureml"], capture_output=True, text=True, env=dict(os.environ))
+    # the price is read before the job's estimate; the submit then stops where it would anyway: no workspace here
+    assert done.stderr.startswith("prices: the price of Standard_DS3_v2 in eastus was missing: read it again from ")
+    assert done.returncode == 3 and "no Azure ML workspace" in done.stderr
+    assert prices.lookup("azureml", "training", "Standard_DS3_v2", "eastus").usd == 0.229
+    env = {**os.environ, "CLOUDAUTO_HOME": str(sources / "other"), prices.AZURE_URL_ENV: "http://127.0.0.1:9/api/retail/prices"}
+    done = subprocess.run([str(EXE), "submit", str(spec), "-b", "azureml"], capture_output=True, text=True, env=env)
+    assert done.stderr.startswith("prices: the price of Standard_DS3_v2 in eastus is missing, and reading it failed (")
+    assert "cannot reach it" in done.stderr.splitlines()[0] and done.stderr.splitlines()[0].endswith("going on with no price")
+    assert done.returncode == 3 and "no Azure ML workspace" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_serverless_endpoint_lists_its_price_per_gb_second(sources):
+    from cloudauto.endpoints import EndpointInfo, priced_serverless, table
+
+    info = EndpointInfo(name="tiny", backend="sagemaker", status="InService", instance_type="serverless")
+    unknown = priced_serverless(info, "us-east-1")
+    assert unknown.usd_per_hour is None and unknown.usd_per_unit is None
+    assert unknown.price_source.endswith("no price cached: cloudauto prices update --backend sagemaker --region us-east-1")
+    prices.update_region("sagemaker", "us-east-1")
+    info = priced_serverless(
+        EndpointInfo(name="tiny", backend="sagemaker", status="InService", instance_type="serverless"), "us-east-1"
+    )
+    assert info.usd_per_unit == {"GB-second": 0.00002} and info.usd_per_hour is None
+    assert "$2e-05/GB-second" in table([info]).splitlines()[1] and "$0" not in table([info])
+
+
+def test_max_cost_on_the_local_backend_is_said_to_have_no_effect(spec_file):
+    local = dedent(SPEC).replace('"azureml://datastores/workspaceblobstore/paths/train.csv"', "./train.csv")
+    job = compile_spec(spec_file(local.replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 5")), "local")
+    (said,) = [w for w in job.warnings if w.path == ("limits", "max_cost")]
+    assert said.level == "warning" and "limits.max_cost has no effect on the local backend: it bills nothing" in said.message
+    assert not [w for w in compile_spec(spec_file(local, name="free.yaml"), "local").warnings if w.path == ("limits", "max_cost")]

@@ -318,7 +318,7 @@ def _missing(exc: Any) -> bool:
 
 def list_endpoints(session: Any = None) -> list[Any]:
     """cloudauto's endpoints in this region (tagged cloudauto:creator or cloudauto:job), with instances and price."""
-    from cloudauto.endpoints import EndpointInfo, is_ours, priced
+    from cloudauto.endpoints import EndpointInfo, is_ours, priced, priced_serverless
 
     from .submit import session_for
 
@@ -349,9 +349,8 @@ def list_endpoints(session: Any = None) -> list[Any]:
                 instance_type="serverless" if serverless else variant.get("InstanceType"),
                 instance_count=variant.get("InitialInstanceCount", 1),
             )
-            if serverless:  # billed per request, not per hour
-                info.usd_per_hour, info.price_source = 0.0, "serverless: billed per request and GB-second"
-                found.append(info)
+            if serverless:  # billed per GB-second and request, not per hour
+                found.append(priced_serverless(info, session.region_name))
             else:
                 found.append(priced(info, session.region_name))
         if not page.get("NextToken"):
