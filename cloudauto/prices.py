@@ -43,6 +43,7 @@ AZURE_DEFAULT_URL = "https://prices.azure.com/api/retail/prices"
 STALE_DAYS = 30
 BACKENDS = ("sagemaker", "azureml")
 HTTP_TIMEOUT_S = 60.0
+REFRESH_TIMEOUT_S = 15.0  # submit / deploy wait this long at most per request for a price before going on without
 MAX_PAGES = 5000  # Azure: a NextPageLink loop stops here rather than forever
 
 # SageMaker's platoinstancetype (component where absent) -> (kind, market); any other product is not ours to price
@@ -212,10 +213,10 @@ def rows(backend: Optional[str] = None, region: Optional[str] = None, instance_t
 # ---- reading the sources -----------------------------------------------------------------------------------
 
 
-def _get_json(url: str) -> Any:
+def _get_json(url: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
     request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "cloudauto-prices"})
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310 (https or the user's own URL)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https or the user's own URL)
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise PriceSourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -232,10 +233,10 @@ def _aws_base() -> str:
     return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL).rstrip("/")
 
 
-def sagemaker_offer_url(region: str) -> str:
+def sagemaker_offer_url(region: str, timeout: float = HTTP_TIMEOUT_S) -> str:
     """The region's current offer file, found through the service's region_index.json."""
     index_url = f"{_aws_base()}/offers/v1.0/aws/AmazonSageMaker/current/region_index.json"
-    index = _get_json(index_url)
+    index = _get_json(index_url, timeout)
     regions = index.get("regions") if isinstance(index, dict) else None
     if not isinstance(regions, dict):
         raise PriceSourceError(f"{index_url}: no 'regions' in it (not a region_index.json)")
@@ -265,7 +266,9 @@ def pricing_endpoint_region(region: str) -> str:
     return "us-east-1"
 
 
-def _query_api_products(region: str, instance_type: Optional[str], client: Any = None) -> tuple[Iterator[dict], str]:
+def _query_api_products(
+    region: str, instance_type: Optional[str], client: Any = None, timeout: float = HTTP_TIMEOUT_S
+) -> tuple[Iterator[dict], str]:
     """get_products pages for the region (and instance); needs credentials and pricing:GetProducts."""
     if client is None:
         import boto3
@@ -274,7 +277,7 @@ def _query_api_products(region: str, instance_type: Optional[str], client: Any =
         client = boto3.session.Session().client(
             "pricing",
             region_name=pricing_endpoint_region(region),
-            config=Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 2}),
+            config=Config(connect_timeout=min(10, timeout), read_timeout=timeout, retries={"max_attempts": 2}),
         )
     filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}]
     if instance_type:
@@ -382,7 +385,9 @@ def azure_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_a
     return sorted(found.values(), key=lambda r: (r["instance_type"], r["market"]))
 
 
-def azure_items(region: str, instance_type: Optional[str] = None) -> tuple[Iterator[dict[str, Any]], str]:
+def azure_items(
+    region: str, instance_type: Optional[str] = None, timeout: float = HTTP_TIMEOUT_S
+) -> tuple[Iterator[dict[str, Any]], str]:
     """The Retail Prices API's items, page after page (NextPageLink), for Virtual Machines in the region."""
     base = os.environ.get(AZURE_URL_ENV, AZURE_DEFAULT_URL)
     query = f"serviceName eq 'Virtual Machines' and armRegionName eq '{region}' and priceType eq 'Consumption'"
@@ -395,7 +400,7 @@ def azure_items(region: str, instance_type: Optional[str] = None) -> tuple[Itera
         seen: set[str] = set()
         while url and url not in seen and len(seen) < MAX_PAGES:
             seen.add(url)
-            page = _get_json(url)
+            page = _get_json(url, timeout)
             if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
                 raise PriceSourceError(f"{url}: no 'Items' in it (not a Retail Prices API answer)")
             yield from page["Items"]
@@ -436,12 +441,14 @@ def _aws_credentials() -> bool:
         return False
 
 
-def _sagemaker_items(region: str, instance_type: Optional[str], client: Any) -> tuple[list[dict], str, Optional[str]]:
+def _sagemaker_items(
+    region: str, instance_type: Optional[str], client: Any, timeout: float = HTTP_TIMEOUT_S
+) -> tuple[list[dict], str, Optional[str]]:
     """Products from the Query API where it can be used, else from the public offer file (and why)."""
     note = None
     if client is not None or _aws_credentials():
         try:
-            items, source = _query_api_products(region, instance_type, client)
+            items, source = _query_api_products(region, instance_type, client, timeout)
             return list(items), source, None
         except Exception as exc:  # botocore's ClientError / NoCredentialsError / EndpointConnectionError
             if not _is_botocore_error(exc):
@@ -449,8 +456,8 @@ def _sagemaker_items(region: str, instance_type: Optional[str], client: Any) -> 
             note = f"the Price List Query API failed ({exc}); read the public offer file instead"
     else:
         note = "no AWS credentials: read the public offer file"
-    url = sagemaker_offer_url(region)
-    return list(_offer_products(_get_json(url), url)), url, note
+    url = sagemaker_offer_url(region, timeout)
+    return list(_offer_products(_get_json(url, timeout), url)), url, note
 
 
 def _is_botocore_error(exc: Exception) -> bool:
@@ -458,7 +465,13 @@ def _is_botocore_error(exc: Exception) -> bool:
 
 
 def update_region(
-    backend: str, region: str, *, instance_type: Optional[str] = None, client: Any = None, now: Optional[float] = None
+    backend: str,
+    region: str,
+    *,
+    instance_type: Optional[str] = None,
+    client: Any = None,
+    now: Optional[float] = None,
+    timeout: float = HTTP_TIMEOUT_S,
 ) -> Updated:
     """Read one region's prices from the backend's source and cache them (all of it, or one instance type merged in)."""
     if backend not in BACKENDS:
@@ -466,10 +479,10 @@ def update_region(
     cache_file(backend, region)  # the region's name is checked before anything is read
     read_at = time.time() if now is None else now
     if backend == "sagemaker":
-        items, source, note = _sagemaker_items(region, instance_type, client)
+        items, source, note = _sagemaker_items(region, instance_type, client, timeout)
         found = sagemaker_rows(iter(items), region, source, read_at)
     else:
-        pages, source = azure_items(region, instance_type)
+        pages, source = azure_items(region, instance_type, timeout)
         found, note = azure_rows(pages, region, source, read_at), None
     if instance_type:  # one instance type refreshed: the region's other rows stay as they were
         found = [r for r in found if r["instance_type"] == instance_type]  # an offer file holds the whole region
@@ -496,7 +509,7 @@ def refresh(backend: str, kind: str, instance_type: Optional[str], region: Optio
         return None
     why = "missing" if known is None else f"{known.age_days:.0f} days old"
     try:
-        done = update_region(backend, region, instance_type=instance_type)
+        done = update_region(backend, region, instance_type=instance_type, timeout=REFRESH_TIMEOUT_S)
     except CloudautoError as exc:
         rest = "the stale price" if known is not None else "no price"
         return f"prices: the price of {instance_type} in {region} is {why}, and reading it failed ({exc}); going on with {rest}"

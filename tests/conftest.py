@@ -120,3 +120,7 @@ def example_images() -> Path:
     if not (folder / "checkpoints" / "tiny-bert" / "config.json").is_file():
         make_data.checkpoints(folder)
     return folder / "digits"
+
+# no test reads a real price source: a price refresh (submit, deploy) meets a closed loopback port at once
+os.environ.setdefault("CLOUDAUTO_AWS_PRICING_URL", "http://127.0.0.1:9")
+os.environ.setdefault("CLOUDAUTO_AZURE_PRICES_URL", "http://127.0.0.1:9/api/retail/prices")
