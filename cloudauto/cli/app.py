@@ -103,6 +103,20 @@ backend_option = click.option(
 )
 
 
+submit_backend_option = click.option(
+    "-b",
+    "--backend",
+    default=None,
+    envvar="CLOUDAUTO_BACKEND",
+    help="The job's backend; default CLOUDAUTO_BACKEND, else the spec's backend:, else local.",
+)
+
+
+def chosen_backend(given: Optional[str], spec: Any) -> str:
+    """--backend (or CLOUDAUTO_BACKEND, which click reads into it) > the spec's `backend:` > local."""
+    return given or getattr(spec, "backend", None) or "local"
+
+
 MAX_JOB_ID = 255  # a job id is a file name locally and a resource name in the clouds: none is longer
 
 

@@ -17,9 +17,11 @@ from .app import (
     _print_issues,
     _remember_secrets,
     backend_option,
+    chosen_backend,
     echo,
     main,
     set_option,
+    submit_backend_option,
 )
 from .outcome import (
     CIOutputs,
@@ -36,38 +38,43 @@ from .outcome import (
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@backend_option
+@submit_backend_option
 @set_option
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @ci_options
-def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
+def run(file: Path, backend: Optional[str], overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
     outputs = _ci_outputs(wait=True, **ci)
-    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    spec, backend = _load_for_submit(file, overrides, backend, mode)
     return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs)
 
 
-def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
-    if mode is None:
-        return overrides
-    if backend != "local":
-        raise click.UsageError(f"--mode is for the local backend, not {backend}")
-    return (*overrides, f"backends.local.mode={mode}")
+def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str], mode: Optional[str]) -> tuple[Any, str]:
+    """The spec and the backend it goes to (--backend > CLOUDAUTO_BACKEND > the spec's backend: > local)."""
+    if mode is not None and given not in (None, "local"):
+        raise click.UsageError(f"--mode is for the local backend, not {given}")
+    spec = _load_or_exit(file, (*overrides, f"backends.local.mode={mode}") if mode else overrides)
+    backend = chosen_backend(given, spec)
+    if mode is not None and backend != "local":
+        raise click.UsageError(f"--mode is for the local backend, not {backend} (the spec's backend:)")
+    return spec, backend
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@backend_option
+@submit_backend_option
 @set_option
 @click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @ci_options
-def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any) -> int:
+def submit(
+    file: Path, backend: Optional[str], overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any
+) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
     outputs = _ci_outputs(wait=wait, **ci)
-    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    spec, backend = _load_for_submit(file, overrides, backend, mode)
     return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs)
 
 
