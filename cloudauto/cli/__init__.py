@@ -19,7 +19,7 @@ commands on the one group in app.py when imported here).
 
 from __future__ import annotations
 
-from . import batch, endpoints, init, jobs, setup, specs  # noqa: F401  (each registers its commands on main)
+from . import batch, endpoints, housekeeping, init, jobs, setup, specs  # noqa: F401  (each registers its commands on main)
 from .app import main
 
 __all__ = ["main"]

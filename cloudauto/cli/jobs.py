@@ -275,7 +275,7 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
     from ..registry import get_backend
 
     try:
-        job = get_backend(backend).resume(job_id)
+        job = get_backend(backend).resume(_job(backend, job_id).id)
     except NothingToResume as exc:  # an ended job: said, and left as it is
         echo(str(exc), err=True)
         return exc.exit_code
@@ -285,23 +285,67 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
 
 @main.command()
 @backend_option
-def runs(backend: str) -> int:
-    """List the jobs a backend knows of (the local run store)."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def runs(backend: str, fmt: str) -> int:
+    """List the jobs a backend knows of (the local run store), oldest first, with when each was submitted."""
     from ..registry import get_backend
 
-    for job in get_backend(backend).jobs():
-        try:
-            trials = job.trials()
-            done = sum(1 for t in trials if t.status.is_final)
-            best = job.best_trial(trials)
-            best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
-            status_ = job.status()
-            state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
-            line = f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}"
-        except CloudautoError as exc:  # one broken store does not hide the other jobs
-            line = f"{job.id}\tbroken ({exc})"
-        echo(line)
+    rows = [_run_row(job) for job in get_backend(backend).jobs()]
+    if fmt == "json":
+        echo(json.dumps(rows, indent=2))
+        return EXIT_OK
+    table = [("JOB", "STATUS", "TRIALS", "BEST", "SUBMITTED")] + [
+        (
+            r["id"],
+            r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken") and r["reason"] else ""),
+            f"{r['trials_done']}/{r['trials_planned']}" if r["trials_planned"] is not None else "-",
+            f"{r['metric']}={r['best']:.4g}" if r["best"] is not None else "-",
+            _local_time(r["created_at"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return EXIT_OK
+
+
+def _run_row(job: Any) -> dict[str, Any]:
+    """One job as `runs --format json` gives it (times as epoch seconds and ISO 8601 UTC)."""
+    from ..endpoints import iso
+
+    row: dict[str, Any] = {"id": job.id, "backend": job.backend, "spec": None, "status": "broken", "reason": None}
+    row.update(trials_done=None, trials_planned=None, metric=None, best=None, created=None, created_at=None, ended_at=None)
+    try:  # one broken store does not hide the other jobs
+        trials = job.trials()
+        best = job.best_trial(trials)
+        status_ = job.status()
+        created, ended = job.created(), job.ended()
+        row.update(
+            spec=job.spec.name,
+            status=status_.value,
+            reason=job.status_reason(),
+            trials_done=sum(1 for t in trials if t.status.is_final),
+            trials_planned=_planned(job),
+            metric=job.spec.objective.name,
+            best=best.objective if best else None,
+            created=created,
+            created_at=iso(created) if created else None,
+            ended_at=iso(ended) if ended else None,
+        )
+    except CloudautoError as exc:
+        row["reason"] = str(exc)
+    return row
+
+
+def _local_time(at: Optional[str]) -> str:
+    """An ISO UTC time as this machine's local time, to the minute."""
+    import time
+
+    from ..endpoints import from_iso
+
+    seconds = from_iso(at)
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
 
 
 @main.command()
