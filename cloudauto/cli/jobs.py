@@ -294,19 +294,12 @@ def runs(backend: str, fmt: str) -> int:
     if fmt == "json":
         echo(json.dumps(rows, indent=2))
         return EXIT_OK
-    table = [("JOB", "STATUS", "TRIALS", "BEST", "SUBMITTED")] + [
-        (
-            r["id"],
-            r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken") and r["reason"] else ""),
-            f"{r['trials_done']}/{r['trials_planned']}" if r["trials_planned"] is not None else "-",
-            f"{r['metric']}={r['best']:.4g}" if r["best"] is not None else "-",
-            _local_time(r["created_at"]),
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    echo("JOB\tSTATUS\tTRIALS\tBEST\tSUBMITTED")  # tab-separated, as before the header: cut -f1 gives the ids
+    for r in rows:
+        state = r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken") and r["reason"] else "")
+        trials = f"{r['trials_done']}/{r['trials_planned']} trials" if r["trials_planned"] is not None else "-"
+        best = f"best {r['metric']}={r['best']:.4g}" if r["best"] is not None else "-"
+        echo("\t".join((r["id"], state, trials, best, _local_time(r["created_at"]))))
     return EXIT_OK
 
 

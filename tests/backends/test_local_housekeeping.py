@@ -87,8 +87,8 @@ def test_runs_has_a_header_dates_and_json(home: Path):
     text = cli(home, "runs")
     assert text.returncode == 0, text.stderr
     header, line = text.stdout.splitlines()
-    assert header.split() == ["JOB", "STATUS", "TRIALS", "BEST", "SUBMITTED"]
-    assert line.split() == [job, "completed", "1/1", "accuracy=0.93", "2026-03-01", "09:30"]
+    assert header.split("\t") == ["JOB", "STATUS", "TRIALS", "BEST", "SUBMITTED"]
+    assert line.split("\t") == [job, "completed", "1/1 trials", "best accuracy=0.93", "2026-03-01 09:30"]
     (row,) = json.loads(cli(home, "runs", "--format", "json").stdout)
     assert row["id"] == job and row["best"] == 0.93 and row["spec"] == "iris" and row["created"] == day
     assert row["created_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(day))
