@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from .backend import CompiledJob, JobHandle
 from .registry import get_backend
@@ -24,14 +24,16 @@ def as_spec(spec: SpecLike) -> JobSpec:
     return JobSpec.from_file(Path(spec))
 
 
-def compile(spec: SpecLike, backend: str = "local", *, strict: bool = False) -> CompiledJob:  # noqa: A001
-    """Compile a spec into the backend's native job without submitting it (a dry run)."""
-    return get_backend(backend).compile(as_spec(spec), strict=strict)
+def compile(spec: SpecLike, backend: Optional[str] = None, *, strict: bool = False) -> CompiledJob:  # noqa: A001
+    """Compile a spec into the backend's native job without submitting it (a dry run); backend as for submit."""
+    spec = as_spec(spec)
+    return get_backend(backend or spec.backend or "local").compile(spec, strict=strict)
 
 
-def submit(spec: SpecLike, backend: str = "local", *, strict: bool = False, **options: Any) -> JobHandle:
-    """Compile and submit; returns the job's handle."""
-    return get_backend(backend).submit(as_spec(spec), strict=strict, **options)
+def submit(spec: SpecLike, backend: Optional[str] = None, *, strict: bool = False, **options: Any) -> JobHandle:
+    """Compile and submit; returns the job's handle. `backend` defaults to the spec's `backend:`, else local."""
+    spec = as_spec(spec)
+    return get_backend(backend or spec.backend or "local").submit(spec, strict=strict, **options)
 
 
 def attach(job_id: str, backend: str = "local") -> JobHandle:

@@ -95,6 +95,13 @@ class JobOwned(CloudautoError):
     exit_code = 6
 
 
+class JobInUse(CloudautoError):
+    """`delete` or `prune` of a job that runs, or whose model an endpoint or a batch uses: refused, naming what (exit 6:
+    the job goes on)."""
+
+    exit_code = 6
+
+
 class JobStatus(str, Enum):
     PENDING = "pending"
     RUNNING = "running"
@@ -282,6 +289,20 @@ class JobHandle(abc.ABC):
     @property
     @abc.abstractmethod
     def spec(self) -> JobSpec: ...
+
+    def created(self) -> Optional[float]:
+        """When the job was submitted (epoch seconds), where known: `runs` shows it, `latest` and `prune` go by it."""
+        return None
+
+    def ended(self) -> Optional[float]:
+        """When the job ended (epoch seconds), where known and it has."""
+        return None
+
+    def delete(self, *, dry_run: bool = False) -> int:
+        """Remove the job and everything it left (models, logs); the bytes freed (to be freed, with `dry_run`).
+
+        Refused (JobInUse) while it runs or an endpoint or batch uses its model."""
+        raise NotSupportedError(f"backend '{self.backend}' cannot delete its jobs from cloudauto")
 
     def download(self, dest: str | Path, *, best: bool = True) -> Path:
         raise NotSupportedError(f"backend '{self.backend}' cannot download artifacts yet")
@@ -654,6 +675,10 @@ class Backend(abc.ABC):
         """Jobs this backend knows of, oldest first."""
         raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
 
+    def leftovers(self) -> list[tuple[str, int]]:
+        """Remove what deletes killed half-way left behind; (what, bytes freed) for each (`prune` calls it)."""
+        return []
+
     def resume(self, job_id: str) -> JobHandle:
         """Carry on a job whose scheduler stopped (the local backend's orchestrator was killed)."""
         raise NotSupportedError(f"backend '{self.name}' has no resume: its jobs are scheduled by the service")
@@ -695,6 +720,7 @@ __all__ = [
     "Endpoint",
     "Feature",
     "JobHandle",
+    "JobInUse",
     "JobOwned",
     "JobStatus",
     "MetricPoint",

@@ -328,6 +328,12 @@ EXIT_CASES = {
     "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
     "mlflow-no-job": (["mlflow", LONG, "--tracking-uri", "{root}/mlruns"], 3),
     "schema-no-folder": (["schema", "-o", "{root}/no/schema.json"], 64),
+    "status-latest-of-no-spec": (["status", "nobody@latest"], 3),
+    "delete-no-job": (["delete", "nope"], 3),
+    "delete-long-id": (["delete", LONG], 3),
+    "prune-bad-age": (["prune", "--older-than", "soon"], 64),
+    "init-no-table": (["init", "{root}/missing.csv", "--label", "a"], 64),
+    "init-no-such-label": (["init", "{root}/rows.csv", "--label", "c"], 64),
     "usage": (["status"], 64),
     "unknown-option": (["validate", "--nope", "x"], 64),
 }

@@ -19,7 +19,15 @@ commands on the one group in app.py when imported here).
 
 from __future__ import annotations
 
-from . import batch, endpoints, jobs, prices, setup, specs  # noqa: F401  (each registers its commands on main)
+# each module registers its commands on main when imported
+from . import batch  # noqa: F401
+from . import endpoints  # noqa: F401
+from . import housekeeping  # noqa: F401
+from . import init  # noqa: F401
+from . import jobs  # noqa: F401
+from . import prices  # noqa: F401
+from . import setup  # noqa: F401
+from . import specs  # noqa: F401
 from .app import main
 
 __all__ = ["main"]

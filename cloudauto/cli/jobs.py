@@ -17,9 +17,11 @@ from .app import (
     _print_issues,
     _remember_secrets,
     backend_option,
+    chosen_backend,
     echo,
     main,
     set_option,
+    submit_backend_option,
 )
 from .outcome import (
     CIOutputs,
@@ -36,38 +38,43 @@ from .outcome import (
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@backend_option
+@submit_backend_option
 @set_option
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @ci_options
-def run(file: Path, backend: str, overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
+def run(file: Path, backend: Optional[str], overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
     outputs = _ci_outputs(wait=True, **ci)
-    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    spec, backend = _load_for_submit(file, overrides, backend, mode)
     return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs)
 
 
-def _with_mode(overrides: tuple[str, ...], backend: str, mode: Optional[str]) -> tuple[str, ...]:
-    if mode is None:
-        return overrides
-    if backend != "local":
-        raise click.UsageError(f"--mode is for the local backend, not {backend}")
-    return (*overrides, f"backends.local.mode={mode}")
+def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str], mode: Optional[str]) -> tuple[Any, str]:
+    """The spec and the backend it goes to (--backend > CLOUDAUTO_BACKEND > the spec's backend: > local)."""
+    if mode is not None and given not in (None, "local"):
+        raise click.UsageError(f"--mode is for the local backend, not {given}")
+    spec = _load_or_exit(file, (*overrides, f"backends.local.mode={mode}") if mode else overrides)
+    backend = chosen_backend(given, spec)
+    if mode is not None and backend != "local":
+        raise click.UsageError(f"--mode is for the local backend, not {backend} (the spec's backend:)")
+    return spec, backend
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@backend_option
+@submit_backend_option
 @set_option
 @click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @ci_options
-def submit(file: Path, backend: str, overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any) -> int:
+def submit(
+    file: Path, backend: Optional[str], overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any
+) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
     outputs = _ci_outputs(wait=wait, **ci)
-    spec = _load_or_exit(file, _with_mode(overrides, backend, mode))
+    spec, backend = _load_for_submit(file, overrides, backend, mode)
     return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs)
 
 
@@ -288,7 +295,7 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
     from ..registry import get_backend
 
     try:
-        job = get_backend(backend).resume(job_id)
+        job = get_backend(backend).resume(_job(backend, job_id).id)
     except NothingToResume as exc:  # an ended job: said, and left as it is
         echo(str(exc), err=True)
         return exc.exit_code
@@ -298,23 +305,60 @@ def resume(job_id: str, backend: str, wait: bool) -> int:
 
 @main.command()
 @backend_option
-def runs(backend: str) -> int:
-    """List the jobs a backend knows of (the local run store)."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def runs(backend: str, fmt: str) -> int:
+    """List the jobs a backend knows of (the local run store), oldest first, with when each was submitted."""
     from ..registry import get_backend
 
-    for job in get_backend(backend).jobs():
-        try:
-            trials = job.trials()
-            done = sum(1 for t in trials if t.status.is_final)
-            best = job.best_trial(trials)
-            best_text = f"best {job.spec.objective.name}={best.objective:.4g}" if best else ""
-            status_ = job.status()
-            state = status_.value + (f" ({job.status_reason()})" if status_.value == "interrupted" else "")
-            line = f"{job.id}\t{state}\t{done}/{_planned(job)} trials\t{best_text}"
-        except CloudautoError as exc:  # one broken store does not hide the other jobs
-            line = f"{job.id}\tbroken ({exc})"
-        echo(line)
+    rows = [_run_row(job) for job in get_backend(backend).jobs()]
+    if fmt == "json":
+        echo(json.dumps(rows, indent=2))
+        return EXIT_OK
+    echo("JOB\tSTATUS\tTRIALS\tBEST\tSUBMITTED")  # tab-separated, as before the header: cut -f1 gives the ids
+    for r in rows:
+        state = r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken") and r["reason"] else "")
+        trials = f"{r['trials_done']}/{r['trials_planned']} trials" if r["trials_planned"] is not None else "-"
+        best = f"best {r['metric']}={r['best']:.4g}" if r["best"] is not None else "-"
+        echo("\t".join((r["id"], state, trials, best, _local_time(r["created_at"]))))
     return EXIT_OK
+
+
+def _run_row(job: Any) -> dict[str, Any]:
+    """One job as `runs --format json` gives it (times as epoch seconds and ISO 8601 UTC)."""
+    from ..endpoints import iso
+
+    row: dict[str, Any] = {"id": job.id, "backend": job.backend, "spec": None, "status": "broken", "reason": None}
+    row.update(trials_done=None, trials_planned=None, metric=None, best=None, created=None, created_at=None, ended_at=None)
+    try:  # one broken store does not hide the other jobs
+        trials = job.trials()
+        best = job.best_trial(trials)
+        status_ = job.status()
+        created, ended = job.created(), job.ended()
+        row.update(
+            spec=job.spec.name,
+            status=status_.value,
+            reason=job.status_reason(),
+            trials_done=sum(1 for t in trials if t.status.is_final),
+            trials_planned=_planned(job),
+            metric=job.spec.objective.name,
+            best=best.objective if best else None,
+            created=created,
+            created_at=iso(created) if created else None,
+            ended_at=iso(ended) if ended else None,
+        )
+    except CloudautoError as exc:
+        row["reason"] = str(exc)
+    return row
+
+
+def _local_time(at: Optional[str]) -> str:
+    """An ISO UTC time as this machine's local time, to the minute."""
+    import time
+
+    from ..endpoints import from_iso
+
+    seconds = from_iso(at)
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
 
 
 @main.command()

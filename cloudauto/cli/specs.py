@@ -99,10 +99,9 @@ def schema(output: Optional[Path], of_result: bool) -> int:
 @click.option(
     "-b",
     "--backend",
-    default="local",
-    show_default=True,
+    default=None,
     envvar="CLOUDAUTO_BACKEND",
-    help="Backend to compile for (or CLOUDAUTO_BACKEND).",
+    help="Backend to compile for; default CLOUDAUTO_BACKEND, else each spec's backend:, else local.",
 )
 @click.option(
     "-o",
@@ -116,7 +115,7 @@ def schema(output: Optional[Path], of_result: bool) -> int:
 @set_option
 def compile_(
     files: tuple[str, ...],
-    backend: str,
+    backend: Optional[str],
     output: Optional[Path],
     strict: bool,
     fmt: str,
@@ -131,12 +130,13 @@ def compile_(
         if fmt == "json":
             echo("[]")
         return EXIT_OK
-    plugin = get_backend(backend)
+    if backend is not None:
+        get_backend(backend)  # a backend that is not there is said once, before any spec
     many = len(paths) > 1
     if many and output is not None and output.suffix and not output.is_dir():
         raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
     targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
-    reports = [_compile_one(path, plugin, targets.get(path), strict, fmt, overrides, many) for path in paths]
+    reports = [_compile_one(path, backend, targets.get(path), strict, fmt, overrides, many) for path in paths]
     if fmt == "json":
         echo(json.dumps(reports, indent=2))
     return max(r["exit_code"] for r in reports)
@@ -149,14 +149,16 @@ def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
 
 
 def _compile_one(
-    path: Path, plugin: Any, output: Optional[Path], strict: bool, fmt: str, overrides: tuple[str, ...], many: bool
+    path: Path, backend: Optional[str], output: Optional[Path], strict: bool, fmt: str, overrides: tuple[str, ...], many: bool
 ) -> dict[str, Any]:
+    """One spec compiled for `backend` (--backend or CLOUDAUTO_BACKEND), else for its own `backend:`, else local."""
     from ..backend import CompileError
+    from ..registry import get_backend
     from ..spec.loader import load_spec
 
     report: dict[str, Any] = {
         "file": str(path),
-        "backend": plugin.name,
+        "backend": backend or "local",
         "ok": False,
         "issues": [],
         "notes": [],
@@ -170,13 +172,19 @@ def _compile_one(
             _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
         report["exit_code"] = code
         if fmt == "text" and many:
-            echo(f"{path}: {'compiles' if code == EXIT_OK else 'does not compile'} for {plugin.name}", err=True)
+            echo(f"{path}: {'compiles' if code == EXIT_OK else 'does not compile'} for {report['backend']}", err=True)
         return report
 
     try:
         spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
     except SpecError as exc:
         return said(exc.issues, EXIT_INVALID)
+    report["backend"] = backend or spec.backend or "local"
+    try:
+        plugin = get_backend(report["backend"])
+    except CloudautoError as exc:  # the spec's backend: is not installed here
+        issue = spec.locate(SpecIssue(str(exc), ("backend",)))
+        return said([issue], exc.exit_code)
     try:
         job = plugin.compile(spec, strict=strict)
     except CompileError as exc:

@@ -176,6 +176,12 @@ class JobSpec(StrictModel):
     description: Optional[str] = None
     task: Task
     engine: Engine = Engine.AUTOGLUON
+    backend: Optional[str] = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="The backend submit and run use when neither --backend nor CLOUDAUTO_BACKEND is given "
+        "(an installed one: local, sagemaker, azureml ...); default local",
+    )
     data: DataSpec = Field(default_factory=DataSpec)
     metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
     sweep: Optional[SweepSpec] = None

@@ -25,6 +25,7 @@ def check(spec: JobSpec) -> IssueCollector:
     out = IssueCollector()
     _metric(spec, out)
     _engine(spec, out)
+    _backend(spec, out)
     _data(spec, out)
     _sweep(spec, out)
     _limits(spec, out)
@@ -118,6 +119,28 @@ def _metric(spec: JobSpec, out: IssueCollector) -> None:
         )
         return
     spec._objective = metric
+
+
+def _backend(spec: JobSpec, out: IssueCollector) -> None:
+    """`backend:` names an installed backend (a first-party one not installed here is a warning: CI may validate
+    a cloud's specs where only the local plugin is); anything else is an error with the closest name."""
+    if spec.backend is None:
+        return
+    from ..registry import KNOWN, available_backends, suggest
+
+    installed = available_backends()
+    if spec.backend in installed:
+        return
+    if spec.backend in KNOWN:
+        out.warn(
+            ("backend",),
+            f"backend '{spec.backend}' is not installed here; submit and run will need it",
+            hint=f"pip install {KNOWN[spec.backend]}",
+        )
+        return
+    valid = sorted(set(KNOWN) | set(installed))
+    hint = suggest(spec.backend, valid).rstrip() or None
+    out.error(("backend",), f"'{spec.backend}' is not a backend cloudauto knows; valid: {', '.join(valid)}", hint=hint)
 
 
 def _engine(spec: JobSpec, out: IssueCollector) -> None:

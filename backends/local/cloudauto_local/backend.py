@@ -201,6 +201,19 @@ class LocalBackend(Backend):
     def resume(self, job_id: str) -> JobHandle:
         return attach(job_id).resume()
 
+    def leftovers(self) -> list[tuple[str, int]]:
+        """Remove what deletes killed half-way left; (path, bytes freed) for each."""
+        import shutil
+
+        from .housekeeping import footprint, leftovers
+
+        removed = []
+        for path in leftovers():
+            size = footprint(path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append((str(path), size))
+        return removed
+
 
 def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
     """A job by id, or by a unique prefix of it."""

@@ -103,6 +103,17 @@ class LocalJobHandle(JobHandle):
         cause = death.read(self.dir, job.orchestrator_pid) or job.error
         return f"scheduler gone{f' ({cause})' if cause else ''}: cloudauto resume {self.id}"
 
+    def created(self) -> Optional[float]:
+        return self.store.job().created
+
+    def ended(self) -> Optional[float]:
+        return self.store.job().ended
+
+    def delete(self, *, dry_run: bool = False) -> int:
+        from .housekeeping import delete
+
+        return delete(self, dry_run=dry_run)
+
     def is_orchestrated(self) -> bool:
         return scheduler_alive(self.store.job())
 

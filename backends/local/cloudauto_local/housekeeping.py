@@ -1,0 +1,139 @@
+"""Deleting a local job: its folder (store, logs, every trial's model), its link in the home, its batches' parts and
+the records of endpoints that served it and no longer run.
+
+Refused while the job is in use: a live scheduler runs it (the check holds the store's write lock, which a `resume`
+claim also takes, so no scheduler starts between the check and the removal), a batch scores with its model, or an
+endpoint deployed from it serves or is being deployed. The folder is first renamed aside (one rename: a second delete,
+or a reader, finds no job) and its store removed, then the rest is removed; a removal killed half-way leaves a
+`.<id>.deleting-<pid>` folder that `prune` removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from cloudauto.backend import JobInUse, JobStatus
+from cloudauto.spec.errors import CloudautoError
+
+from .paths import runs_home
+from .store import StoreError, owner_alive
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .handle import LocalJobHandle
+
+SUBMITTING_S = 60.0  # a pending job with no scheduler yet this young is being submitted
+TRASH = ".deleting-"
+
+
+class JobGone(CloudautoError):
+    """The job was deleted (by another command) before this one could."""
+
+    exit_code = 3
+
+
+def footprint(path: Path) -> int:
+    """Bytes of the files under `path` (links not followed)."""
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _endpoints_of(job_id: str) -> tuple[list[tuple[str, str]], list[object]]:
+    """(live endpoints deployed from the job: name and what it does; records of its endpoints that no longer run)."""
+    from .endpoint import LocalEndpoint, _records, list_endpoints
+
+    live, dead = [], []
+    status = {info.name: info for info in list_endpoints() if info.job == job_id}
+    for record in _records():
+        info = status.get(record.name)
+        if info is None:
+            continue
+        if info.status in ("serving", "starting"):
+            live.append((record.name, f"{info.status} at {record.url}"))
+        else:
+            dead.append(LocalEndpoint(record))
+    return live, dead
+
+
+def _batches_of(job_id: str) -> tuple[list[str], list[Path]]:
+    """(running batches scoring with the job's models, described; folders of its ended batches)."""
+    from .batch import LocalBatchJob, batches_dir
+
+    running, ended = [], []
+    folder = batches_dir()
+    for plan in sorted(folder.glob("*/batch.json")) if folder.is_dir() else []:
+        try:
+            if json.loads(plan.read_text()).get("job_id") != job_id:
+                continue
+            status = LocalBatchJob(plan.parent).status()
+        except (OSError, ValueError, CloudautoError):
+            continue
+        if status in (JobStatus.RUNNING, JobStatus.PENDING):
+            running.append(f"batch {plan.parent.name} (writing {json.loads(plan.read_text()).get('output')})")
+        else:
+            ended.append(plan.parent)
+    return running, ended
+
+
+def delete(handle: LocalJobHandle, *, dry_run: bool = False) -> int:
+    """Remove the job and all it left in the home; the bytes it held (what would be freed, with `dry_run`)."""
+    link = runs_home() / handle.id
+    link = link if link.is_symlink() else None
+    try:
+        with handle.store._db() as db:  # the write lock: a resume's claim waits for it, and then finds no store
+            job = handle.store._job(db)
+            in_use = []
+            if owner_alive(job):
+                in_use.append(f"its scheduler (pid {job.orchestrator_pid}) is running it: cloudauto cancel {handle.id} first")
+            elif job.status is JobStatus.PENDING and not job.orchestrator_pid and time.time() - job.created < SUBMITTING_S:
+                in_use.append("it is being submitted")
+            live, dead = _endpoints_of(handle.id)
+            in_use += [f"endpoint '{n}' ({what}) serves its model: cloudauto delete-endpoint {n} first" for n, what in live]
+            running, ended = _batches_of(handle.id)
+            in_use += [f"{b} scores with its model: wait for it to end" for b in running]
+            if in_use:
+                raise JobInUse(f"job {handle.id} is in use, nothing was deleted: " + "; ".join(in_use))
+            size = footprint(handle.dir) + sum(footprint(b) for b in ended)
+            if dry_run:
+                return size
+            trash = handle.dir.with_name(f".{handle.id}{TRASH}{os.getpid()}")
+            os.rename(handle.dir, trash)
+    except (StoreError, FileNotFoundError) as exc:
+        if not (handle.dir / "run.db").exists():
+            raise JobGone(f"no local job '{handle.id}': it was deleted meanwhile") from None
+        raise exc
+    for name in ("run.db", "run.db-wal", "run.db-shm"):  # no listing finds a job in the trash
+        (trash / name).unlink(missing_ok=True)
+    if link is not None:
+        link.unlink(missing_ok=True)
+    for endpoint in dead:
+        endpoint.delete(why=f"its job {handle.id} was deleted")
+    for folder in ended:
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
+    return size
+
+
+def leftovers(root: Optional[Path] = None) -> list[Path]:
+    """Folders of deletes that were killed half-way (their process is gone)."""
+    root = root or runs_home()
+    found = []
+    for path in root.glob(f".*{TRASH}*") if root.is_dir() else []:
+        pid = path.name.rsplit(TRASH, 1)[-1]
+        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
+        if path.is_dir() and not alive:
+            found.append(path)
+    return found
+
+
+__all__ = ["JobGone", "delete", "footprint", "leftovers"]

@@ -1,0 +1,209 @@
+"""Local jobs to manage (issue 32 item 7): runs with dates and JSON, delete, prune, `latest` as a job id."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..test_cli import run
+
+SPEC = {
+    "name": "iris",
+    "task": "tabular_classification",
+    "data": {"train": "/nowhere/train.csv", "label": "y"},
+    "metric": "accuracy",
+}
+
+
+def make_job(runs: Path, name: str, *, created: float, status: str = "completed", objective=None, mb: float = 1.0, where=None):
+    """A job's store as the scheduler leaves it: a finished trial with a model folder of `mb` megabytes."""
+    from cloudauto_local.store import RunStore
+
+    from cloudauto.backend import TrialStatus
+
+    job_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(created))}-{os.urandom(2).hex()}"
+    folder = (where or runs) / job_id
+    store = RunStore.create(folder, job_id, json.dumps({**SPEC, "name": name}), None)
+    store.add_trial(0, {"models": "GBM"}, {})
+    model = folder / "trials" / "0" / "model"
+    model.mkdir(parents=True)
+    (model / "weights.bin").write_bytes(b"\0" * int(mb * 1_000_000))
+    store.start_trial(0, 1, str(folder / "trials" / "0"))
+    store.finish_trial(0, TrialStatus.COMPLETED, objective=objective)
+    store.set_job(status=status, created=created, ended=created + 60 if status != "running" else None)
+    if where is not None:
+        runs.mkdir(parents=True, exist_ok=True)
+        (runs / job_id).symlink_to(folder, target_is_directory=True)
+    return job_id
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(*args, env={"CLOUDAUTO_HOME": str(home), "CLOUDAUTO_BACKEND": ""})
+
+
+@pytest.fixture
+def sleeper():
+    """A live process, recorded as a job's scheduler or an endpoint's deploy (pid and start time, as the real ones are)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def own(job_dir: Path, pid: int) -> None:
+    from cloudauto_local.store import RunStore, boot_id, process_start
+
+    RunStore(job_dir).set_job(
+        status="running", orchestrator_pid=pid, orchestrator_start=process_start(pid), orchestrator_boot=boot_id()
+    )
+
+
+def home_files_naming(home: Path, job_id: str) -> list[str]:
+    """Every file left in the home that names the job (read, not just listed)."""
+    found = []
+    for path in home.rglob("*"):
+        if path.is_file() and job_id.encode() in path.read_bytes():
+            found.append(str(path.relative_to(home)))
+        elif job_id in path.name:
+            found.append(str(path.relative_to(home)))
+    return found
+
+
+def test_runs_has_a_header_dates_and_json(home: Path):
+    day = time.mktime((2026, 3, 1, 9, 30, 0, 0, 0, -1))
+    job = make_job(home / "runs", "iris", created=day, objective=0.93)
+    text = cli(home, "runs")
+    assert text.returncode == 0, text.stderr
+    header, line = text.stdout.splitlines()
+    assert header.split("\t") == ["JOB", "STATUS", "TRIALS", "BEST", "SUBMITTED"]
+    assert line.split("\t") == [job, "completed", "1/1 trials", "best accuracy=0.93", "2026-03-01 09:30"]
+    (row,) = json.loads(cli(home, "runs", "--format", "json").stdout)
+    assert row["id"] == job and row["best"] == 0.93 and row["spec"] == "iris" and row["created"] == day
+    assert row["created_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(day))
+
+
+def test_latest_is_the_newest_job_or_the_newest_of_a_spec(home: Path):
+    now = time.time()
+    newest_iris = make_job(home / "runs", "iris", created=now - 100, objective=0.9)
+    old_iris = make_job(home / "runs", "iris", created=now - 5000)
+    newest = make_job(home / "runs", "bikes", created=now - 10)
+    os.utime(home / "runs" / old_iris / "run.db")  # written last: the listing's order is not the submit order
+    assert cli(home, "status", "latest").stdout.startswith(newest)
+    assert cli(home, "status", "iris@latest").stdout.startswith(newest_iris)
+    assert json.loads(cli(home, "best", "iris@latest").stdout)["trial"] == 0
+    wrong = cli(home, "status", "irsi@latest")
+    assert wrong.returncode == 3 and "did you mean 'iris'?" in wrong.stderr and "specs with jobs: bikes, iris" in wrong.stderr
+    assert cli(home / "empty", "status", "latest").returncode == 3
+
+
+def test_delete_twice_leaves_nothing_of_the_job_in_the_home(home: Path, tmp_path: Path):
+    now = time.time()
+    here = make_job(home / "runs", "iris", created=now - 100, mb=2.02)
+    elsewhere = make_job(home / "runs", "iris", created=now - 50, where=tmp_path / "project-runs")
+    other = make_job(home / "runs", "bikes", created=now - 10)
+    first = cli(home, "delete", here)
+    assert first.returncode == 0, first.stderr
+    # the model's 2.02 MB, the store (and its write-ahead log, as the delete found it)
+    assert first.stdout in (f"deleted {here}: freed {mb} MB (its models and logs)\n" for mb in ("2.0", "2.1"))
+    again = cli(home, "delete", here)
+    assert again.returncode == 3 and f"no local job '{here}'" in again.stderr and "Traceback" not in again.stderr
+    assert cli(home, "delete", "iris@latest").returncode == 0  # the one kept under the project, linked from the home
+    assert not (tmp_path / "project-runs" / elsewhere).exists() and not os.path.lexists(home / "runs" / elsewhere)
+    assert home_files_naming(home, here) == [] and home_files_naming(home, elsewhere) == []
+    assert sorted(p.name for p in (home / "runs").iterdir()) == [other]  # no trash, no link, the other job kept
+    assert list((tmp_path / "project-runs").iterdir()) == []
+
+
+def test_a_running_job_is_refused_and_prune_skips_it(home: Path, sleeper):
+    job = make_job(home / "runs", "iris", created=time.time() - 10 * 86400)
+    own(home / "runs" / job, sleeper.pid)
+    refused = cli(home, "delete", job)
+    assert refused.returncode == 6, refused.stderr
+    assert f"its scheduler (pid {sleeper.pid}) is running it: cloudauto cancel {job} first" in refused.stderr
+    pruned = cli(home, "prune", "--older-than", "1d")
+    assert pruned.returncode == 0 and f"skipped {job}: job {job} is in use" in pruned.stderr
+    assert "deleted 0 jobs older than 1d, freed 0 B" in pruned.stdout
+    assert (home / "runs" / job / "run.db").is_file()
+    sleeper.kill()
+    sleeper.wait()  # the scheduler is gone: the job is interrupted, and may go
+    assert cli(home, "delete", job).returncode == 0
+
+
+def test_a_job_an_endpoint_is_deployed_from_is_refused_naming_it(home: Path, sleeper):
+    from cloudauto_local.endpoint import _started
+
+    job = make_job(home / "runs", "iris", created=time.time() - 100)
+    (home / "endpoints").mkdir(parents=True)
+    record = {"name": "iris-api", "url": "http://127.0.0.1:9", "pid": 0, "model_dir": "m", "job_id": job, "trial": 0}
+    starting = {**record, "state": "starting", "deployer": sleeper.pid, "deployer_started": _started(sleeper.pid)}
+    (home / "endpoints" / "iris-api.json").write_text(json.dumps(starting))
+    stopped = {**record, "name": "old-api", "pid": 999_999_999, "created": 1.0}
+    (home / "endpoints" / "old-api.json").write_text(json.dumps(stopped))
+    (home / "endpoints" / "old-api.log").write_text(f"serving {job}\n")
+    refused = cli(home, "delete", job)
+    assert refused.returncode == 6
+    assert "endpoint 'iris-api' (starting at http://127.0.0.1:9) serves its model: cloudauto delete-endpoint iris-api first" in (
+        refused.stderr
+    )
+    assert (home / "endpoints" / "old-api.json").is_file()  # nothing was deleted
+    (home / "endpoints" / "iris-api.json").unlink()
+    assert cli(home, "delete", job).returncode == 0
+    # the stopped endpoint's record and log went with the job; its removal note says why
+    assert home_files_naming(home, job) == ["endpoints/old-api.removed.json"]
+
+
+def test_prune_by_age_keeps_the_best_and_says_what_it_frees(home: Path):
+    now = time.time()
+    best = make_job(home / "runs", "iris", created=now - 40 * 86400, objective=0.97)
+    worse = make_job(home / "runs", "iris", created=now - 35 * 86400, objective=0.90)
+    recent = make_job(home / "runs", "iris", created=now - 3600, objective=0.95)
+    dry = cli(home, "prune", "--older-than", "30d", "--keep-best", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"kept {best}: the best iris job (accuracy=0.97)" in dry.stdout
+    assert re.search(rf"would delete {worse} \(1\.[01] MB\)", dry.stdout) and recent not in dry.stdout
+    assert (home / "runs" / worse).is_dir()
+    done = cli(home, "prune", "--older-than", "30d", "--keep-best")
+    assert re.search(r"deleted 1 job older than 30d, freed 1\.[01] MB", done.stdout)
+    assert sorted(p.name for p in (home / "runs").iterdir()) == sorted([best, recent])
+
+
+def test_two_prunes_at_once_delete_each_job_once(home: Path):
+    now = time.time()
+    jobs = {make_job(home / "runs", "iris", created=now - 86400 - i, mb=0.2) for i in range(6)}
+    env = {**os.environ, "CLOUDAUTO_HOME": str(home)}
+    exe = Path(sys.executable).with_name("cloudauto")
+    procs = [
+        subprocess.Popen(
+            [str(exe), "prune", "--older-than", "1h"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = [line.split()[1] for out, _ in outs for line in out.splitlines() if line.startswith("deleted ") and "(" in line]
+    assert sorted(said) == sorted(jobs)  # each job deleted once, by one of the two
+    assert all("Traceback" not in err and "internal error" not in err for _, err in outs)
+    assert list((home / "runs").iterdir()) == []
+
+
+def test_prune_removes_what_a_killed_delete_left(home: Path):
+    job = make_job(home / "runs", "iris", created=time.time() - 100)
+    trash = home / "runs" / f".{job}.deleting-999999999"
+    (home / "runs" / job).rename(trash)  # as a delete killed between its rename and its removal leaves it
+    (trash / "run.db").unlink()
+    result = cli(home, "prune", "--older-than", "30d")
+    assert result.returncode == 0, result.stderr
+    assert f"removed {trash} (1.0 MB), left by a delete that was stopped half-way" in result.stdout
+    assert not trash.exists()

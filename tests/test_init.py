@@ -1,0 +1,129 @@
+"""`cloudauto init TABLE --label COLUMN` (issue 32 item 6): a spec that validates and runs, what was inferred said."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .test_cli import run
+
+
+def medical(folder: Path, rows: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    size = rng.normal(3, 1, rows).round(2)
+    frame = pd.DataFrame({"patient_id": [f"P{i:04d}" for i in range(rows)], "age": rng.integers(20, 80, rows), "size": size})
+    frame["diagnosis"] = np.where(size + rng.normal(0, 0.5, rows) > 3, "malignant", "benign")
+    path = folder / "medical table.csv"  # a space: the spec names it quoted
+    frame.to_csv(path, index=False)
+    return path
+
+
+def weekly(folder: Path) -> Path:
+    rng = np.random.default_rng(1)
+    weeks = pd.date_range("2023-01-01", periods=30, freq="W-SUN")
+    rows = [
+        {"week": d.strftime("%Y-%m-%d"), "shop": shop, "units": 50 + 10 * (i % 4) + rng.normal(), "price": 9.5 + (i % 3)}
+        for shop in ("north", "south")
+        for i, d in enumerate(weeks)
+    ]
+    path = folder / "sales.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_binary_table_with_an_id_column(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    table = medical(tmp_path / "data")
+    out = tmp_path / "specs" / "med.yaml"
+    out.parent.mkdir()
+    result = run("init", str(table), "--label", "diagnosis", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "init: task tabular_classification: diagnosis holds 2 classes (text: 'benign', 'malignant')" in result.stderr
+    assert "init: metric roc_auc" in result.stderr and "init: ID-like columns" in result.stderr
+    text = out.read_text()
+    assert 'train: "../data/medical table.csv"' in text and "metric: roc_auc" in text
+    assert "# ID-like columns (named like an id, a different value in every row): patient_id." in text
+    checked = run("validate", "--strict", str(out), cwd=tmp_path)  # from another folder: the path is the spec's
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_regression_and_multiclass(tmp_path: Path):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"house_id": range(100), "rooms": rng.integers(1, 6, 100), "area": rng.normal(80, 20, 100)})
+    frame["price"] = frame["area"] * 1000 + rng.normal(0, 500, 100)
+    frame["grade"] = np.repeat([1, 2, 3, 4], [70, 10, 10, 10])
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    reg = run("init", "houses.csv", "--label", "price", cwd=tmp_path)
+    assert reg.returncode == 0, reg.stderr
+    written = (tmp_path / "houses.yaml").read_text()  # the default -o: <table>.yaml here
+    assert "task: tabular_regression" in written and "metric: root_mean_squared_error" in written
+    assert "house_id" in written and "train: ./houses.csv" in written
+    multi = run("init", "houses.csv", "--label", "grade", "-o", "-", cwd=tmp_path)
+    assert multi.returncode == 0, multi.stderr
+    assert "task: tabular_classification" in multi.stdout and "metric: balanced_accuracy" in multi.stdout
+    assert "4 classes (few distinct whole numbers" in multi.stderr
+
+
+def test_weekly_series_give_a_forecast_with_the_frequency_inferred(tmp_path: Path):
+    weekly(tmp_path)
+    result = run("init", "sales.csv", "--label", "units", "-o", "sales.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "sales.yaml").read_text()
+    for line in ("task: time_series_forecasting", "timestamp: week", "item_id: shop", "freq: W-SUN", "metric: MASE"):
+        assert line in text
+    assert "prediction_length: 4   # 4 weeks ahead" in text
+    assert "(pandas.infer_freq: W-SUN)" in result.stderr and "the other columns (price) are past covariates" in result.stderr
+    as_tabular = run("init", "sales.csv", "--label", "units", "--task", "regression", "-o", "-", cwd=tmp_path)
+    assert "task: tabular_regression" in as_tabular.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope.csv", "--label", "y"], "nope.csv: no such file"),
+        (["t.csv", "--label", "diagnosys"], "--label diagnosys: no such column in t.csv; did you mean 'diagnosis'?"),
+        (["one.csv", "--label", "diagnosis"], "one.csv: 1 data row: a model needs a table of many rows"),
+        (["bin.csv", "--label", "diagnosis"], "bin.csv: holds binary bytes (NUL), not a CSV table"),
+        (["latin.csv", "--label", "diagnosis"], "latin.csv: line 3 is not UTF-8 text"),
+        (["t.csv", "--label", "a", "--task", "forecasting"], "no column of dates"),
+        (["t.csv", "--label", "diagnosis", "--task", "forecasting"], "a forecast predicts numbers, and diagnosis holds text"),
+    ],
+)
+def test_refusals_write_nothing(tmp_path: Path, args: list[str], message: str):
+    (tmp_path / "t.csv").write_text("a,diagnosis\n1,x\n2,y\n3,x\n")
+    (tmp_path / "one.csv").write_text("a,diagnosis\n1,x\n")
+    (tmp_path / "bin.csv").write_bytes(b"a,diagnosis\n1,\x00x\n")
+    (tmp_path / "latin.csv").write_bytes("a,diagnosis\n1,x\n2,caf\u00e9\n".encode("latin-1"))
+    result = run("init", *args, "-o", "out.yaml", cwd=tmp_path)
+    assert result.returncode == 64, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.yaml").exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_an_existing_spec_is_kept_unless_force(tmp_path: Path):
+    (tmp_path / "t.csv").write_text("a,diagnosis\n1,x\n2,y\n3,x\n4,y\n")
+    (tmp_path / "t.yaml").write_text("mine\n")
+    kept = run("init", "t.csv", "--label", "diagnosis", cwd=tmp_path)
+    assert kept.returncode == 64 and "t.yaml exists; give --force" in kept.stderr
+    assert (tmp_path / "t.yaml").read_text() == "mine\n"
+    forced = run("init", "t.csv", "--label", "diagnosis", "--force", cwd=tmp_path)
+    assert forced.returncode == 0 and "task: tabular_classification" in (tmp_path / "t.yaml").read_text()
+
+
+@pytest.mark.parametrize("kind", ["classification", "forecast"])
+def test_the_written_spec_runs_on_the_local_backend(tmp_path: Path, kind: str):
+    if kind == "classification":
+        table, label = medical(tmp_path), "diagnosis"
+    else:
+        table, label = weekly(tmp_path), "units"
+    spec = tmp_path / "spec.yaml"
+    assert run("init", str(table), "--label", label, "-o", str(spec)).returncode == 0
+    env = {"CLOUDAUTO_HOME": str(tmp_path / "home")}
+    result = run("run", str(spec), "--set", "limits.max_trials=1", "--set", "sweep.space.time_limit=30", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    best = json.loads(run("best", "latest", env=env).stdout)
+    assert best["metric"] == ("roc_auc" if kind == "classification" else "MASE") and best["objective"] is not None
