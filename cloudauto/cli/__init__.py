@@ -20,14 +20,16 @@ commands on the one group in app.py when imported here).
 from __future__ import annotations
 
 # each module registers its commands on main when imported
-from . import batch  # noqa: F401
-from . import endpoints  # noqa: F401
-from . import housekeeping  # noqa: F401
-from . import init  # noqa: F401
-from . import jobs  # noqa: F401
-from . import prices  # noqa: F401
-from . import setup  # noqa: F401
-from . import specs  # noqa: F401
+from . import (
+    batch,  # noqa: F401
+    endpoints,  # noqa: F401
+    housekeeping,  # noqa: F401
+    init,  # noqa: F401
+    jobs,  # noqa: F401
+    prices,  # noqa: F401
+    setup,  # noqa: F401
+    specs,  # noqa: F401
+)
 from .app import main
 
 __all__ = ["main"]
