@@ -9,6 +9,10 @@ or the job's runtime limit times the trials that run at once, whichever is small
 Prices: `backends.<name>.price_per_hour` in the spec wins; then a price file of the user's
 (`CLOUDAUTO_PRICES`, the same format as the package's `prices.json`); then the package's
 table. An instance type found in none of them is said to be unknown, never guessed.
+
+Spot capacity (`compute.spot`): the worst case stays the on-demand figure, the bound `max_cost`
+holds against (a spot job never bills more than on-demand for the same time); the spot price,
+where a table has a `training-spot` row for the instance type, is shown beside it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .spec.errors import CloudautoError, SpecIssue
 
 PRICES_ENV = "CLOUDAUTO_PRICES"
 PACKAGE_TABLE = Path(__file__).with_name("prices.json")
+SPOT_KIND = "training-spot"  # a price row of spare capacity: SageMaker managed spot, Azure spot / low priority
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class CostBasis:
     kind: str = "training"
     bounds: dict[str, str] = field(default_factory=dict)  # "trial" / "job" -> which setting gives it
     instance_hint: str = "the instance type is not known before submit"  # what to set when instance_type is None
+    spot: bool = False  # compute.spot: the spot price is looked up and shown beside the on-demand bound
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Estimate:
     usd_max: Optional[float]
     formula: str  # the figures, as a reader checks them
     missing: Optional[str] = None  # why there is no figure
+    spot_price: Optional[Price] = None  # compute.spot: the spare capacity's price, where a table knows it
+    spot_usd: Optional[float] = None  # the same instance-hours at the spot price (what spot bills at most)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +79,16 @@ class Estimate:
             "worst_instance_hours": None if self.worst_seconds is None else round(self.worst_seconds / 3600, 4),
             "formula": self.formula,
             "missing": self.missing,
+            **(
+                {
+                    "spot": True,
+                    "spot_usd_per_hour": None if self.spot_price is None else self.spot_price.usd_per_hour,
+                    "spot_price_source": None if self.spot_price is None else self.spot_price.source,
+                    "spot_estimate_max": None if self.spot_usd is None else round(self.spot_usd, 2),
+                }
+                if self.basis.spot
+                else {}
+            ),
         }
 
 
@@ -131,7 +149,12 @@ def lookup(
 
 
 def estimate(basis: CostBasis) -> Estimate:
-    """The worst case: min(trials × trial limit, job limit × trials at once) × instances × price."""
+    """The worst case: min(trials × trial limit, job limit × trials at once) × instances × price (on-demand),
+    and with compute.spot the spot price beside it."""
+    return _with_spot(_on_demand(basis))
+
+
+def _on_demand(basis: CostBasis) -> Estimate:
     if basis.instance_type is None:
         return Estimate(basis, None, None, None, "", missing=f"{basis.backend}: {basis.instance_hint}")
     price = lookup(basis.backend, basis.kind, basis.instance_type, basis.region, basis.price_override)
@@ -170,6 +193,16 @@ def estimate(basis: CostBasis) -> Estimate:
     return Estimate(basis, price, instance_seconds, usd, f"{how} × {where} × ${price.usd_per_hour:g}/h = ${usd:,.2f}")
 
 
+def _with_spot(found: Estimate) -> Estimate:
+    """compute.spot: the spot price beside the on-demand bound, where a table has one."""
+    basis = found.basis
+    if basis.spot and basis.instance_type is not None:
+        found.spot_price = lookup(basis.backend, SPOT_KIND, basis.instance_type, basis.region)
+        if found.spot_price is not None and found.worst_seconds is not None:
+            found.spot_usd = found.worst_seconds / 3600 * found.spot_price.usd_per_hour
+    return found
+
+
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
 
@@ -199,8 +232,19 @@ def budget_wall_seconds(spec: Any, found: Estimate) -> Optional[int]:
 def note(found: Estimate) -> str:
     """The compile note a reader sees."""
     if found.usd_max is not None:
-        return f"worst-case cost: {found.formula} (price: {found.price.source})"
-    return f"worst-case cost unknown: {found.missing}" + (f" ({found.formula})" if found.formula else "")
+        said = f"worst-case cost: {found.formula} (price: {found.price.source})"
+    else:
+        said = f"worst-case cost unknown: {found.missing}" + (f" ({found.formula})" if found.formula else "")
+    return said + (spot_note(found) if found.basis.spot else "")
+
+
+def spot_note(found: Estimate) -> str:
+    """What compute.spot changes in the estimate: the bound is on-demand, the spot figure is beside it."""
+    said = "; on spot capacity: the bound is the on-demand figure (a spot job never bills more)"
+    if found.spot_price is None:
+        return said + f", and no spot price is known for {found.basis.instance_type} (a {SPOT_KIND} row in {PRICES_ENV})"
+    at = f"${found.spot_price.usd_per_hour:g}/h spot ({found.spot_price.source})"
+    return said + (f"; at {at} the same hours cost ${found.spot_usd:,.2f}" if found.spot_usd is not None else f"; {at}")
 
 
 __all__ = [
@@ -208,6 +252,7 @@ __all__ = [
     "Estimate",
     "Price",
     "PriceFileError",
+    "SPOT_KIND",
     "budget_issues",
     "budget_wall_seconds",
     "estimate",
