@@ -241,6 +241,8 @@ def note(found: Estimate) -> str:
 def spot_note(found: Estimate) -> str:
     """What compute.spot changes in the estimate: the bound is on-demand, the spot figure is beside it."""
     said = "; on spot capacity: the bound is the on-demand figure (a spot job never bills more)"
+    if found.basis.instance_type is None:
+        return said
     if found.spot_price is None:
         return said + f", and no spot price is known for {found.basis.instance_type} (a {SPOT_KIND} row in {PRICES_ENV})"
     at = f"${found.spot_price.usd_per_hour:g}/h spot ({found.spot_price.source})"
