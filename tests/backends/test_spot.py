@@ -307,3 +307,30 @@ def test_locally_spot_is_not_applicable_said_at_compile(spec_file):
     assert f"{path}:{line}:" in done.stderr and "compute.spot: local: spot capacity: not applicable" in done.stderr
     strict = _cli("compile", str(path), "--backend", "local", "--strict")
     assert strict.returncode == 2 and "not applicable" in strict.stderr and "(an error under --strict)" in strict.stderr
+
+
+def test_the_torch_example_killed_half_way_resumes_from_its_last_epoch(tmp_path):
+    """The example's own script, killed after its second epoch and run again with the same checkpoint folder."""
+    script = ROOT / "job_specs" / "torch_digits" / "train.py"
+    env = {**os.environ, ENV_CHECKPOINT_DIR: str(tmp_path / "ckpt"), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, str(script), "--epochs", "5", "--width", "8"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("epoch 2:"):
+            proc.kill()  # the spot instance is reclaimed
+            break
+    proc.wait()
+    proc.stdout.close()
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    resumed = re.search(r"resumed from epoch (\d+)", again.stdout)
+    assert resumed and int(resumed.group(1)) >= 1  # the last epoch saved whole before the kill
+    epochs = [int(n) for n in re.findall(r"^epoch (\d+):", again.stdout, re.M)]
+    assert epochs == list(range(int(resumed.group(1)) + 1, 6))
+
+
+def test_an_azure_automl_job_asks_for_the_spot_tier_too(tmp_path):
+    spec = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml", overrides=["compute.spot=true"])
+    job = cloudauto.compile(spec, backend="azureml")
+    loaded = load_job(next(p for p in job.write(tmp_path / "out") if p.suffix == ".yml"))
+    assert type(loaded).__name__ == "ImageObjectDetectionJob" and loaded.queue_settings.job_tier == "spot"
