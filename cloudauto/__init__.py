@@ -33,11 +33,13 @@ _EXPORTS = {
     "attach": "cloudauto.api",
     "report": "cloudauto.reporting",
     "Verdict": "cloudauto.reporting",
+    "checkpoint_dir": "cloudauto.checkpoints",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import attach, compile, submit
     from .backend import Backend, CompiledJob, Endpoint, JobHandle, Trial
+    from .checkpoints import checkpoint_dir
     from .registry import available_backends, get_backend
     from .reporting import Verdict, report
     from .spec.errors import CloudautoError, SpecError, SpecIssue

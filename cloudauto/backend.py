@@ -150,6 +150,7 @@ class Feature(str, Enum):
     COMMAND_ENGINE = "engine: command"
     PARAMETERS = "these sweep parameters"
     CONTAINER_MODE = "docker mode"
+    SPOT = "spot capacity"
 
 
 # where in the spec each feature lives, so a backend's refusal points at the field to change
@@ -169,6 +170,7 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.COMMAND_ENGINE: ("engine",),
     Feature.PARAMETERS: ("sweep", "space"),
     Feature.CONTAINER_MODE: ("backends", "local", "mode"),
+    Feature.SPOT: ("compute", "spot"),
 }
 
 
@@ -318,6 +320,9 @@ class JobHandle(abc.ABC):
         """
         raise NotSupportedError(f"backend '{self.backend}' cannot record its jobs in MLflow from cloudauto")
 
+    # whether billed_seconds() already counts what spot capacity saves (SageMaker's BillableTimeInSeconds, priced
+    # on-demand); where not, a spot job's run time is priced at the spot price where one is known, else on-demand
+    billed_time_counts_spot: ClassVar[bool] = False
     # how often wait() adds up what the trials have billed, where the spec has limits.max_cost
     BUDGET_POLL_S: ClassVar[float] = 60.0
 
@@ -333,9 +338,12 @@ class JobHandle(abc.ABC):
         found = get_backend(self.backend).estimate(self.spec)
         if found is None or found.price is None:
             return None
+        price = found.price
+        if self.spec.compute.spot and not self.billed_time_counts_spot and found.spot is not None:
+            price = found.spot  # the run time of spare capacity, billed at its own price
         seconds = self.billed_seconds()
-        usd = seconds / 3600 * found.price.usd_per_hour
-        return usd, f"{seconds / 3600:.4g} instance-hours billed × ${found.price.usd_per_hour:g}/h ({found.price.source})"
+        usd = seconds / 3600 * price.usd_per_hour
+        return usd, f"{seconds / 3600:.4g} instance-hours billed × ${price.usd_per_hour:g}/h ({price.source})"
 
     def _over_budget(self) -> Optional[str]:
         """Why the job must stop now: its billed time has reached limits.max_cost."""

@@ -11,6 +11,10 @@ Prices: `backends.<name>.price_per_hour` in the spec wins; then a price file of 
 `cloudauto prices update` read from the clouds' own sources (cloudauto.prices, cached under
 the home with their age); then the package's table. An instance type found in none of them
 is said to be unknown, never guessed; a cached price older than 30 days is used and said stale.
+
+Spot capacity (`compute.spot`): the worst case stays the on-demand figure, the bound `max_cost`
+holds against (a spot job never bills more than on-demand for the same time); the spot price
+(a `training-spot` row of a price file, or the cached spot price) is shown beside it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .spec.errors import CloudautoError, SpecIssue
 
 PRICES_ENV = "CLOUDAUTO_PRICES"
 PACKAGE_TABLE = Path(__file__).with_name("prices.json")
+SPOT_KIND = "training-spot"  # a price row of spare capacity: SageMaker managed spot, Azure spot / low priority
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class CostBasis:
     kind: str = "training"
     bounds: dict[str, str] = field(default_factory=dict)  # "trial" / "job" -> which setting gives it
     instance_hint: str = "the instance type is not known before submit"  # what to set when instance_type is None
+    spot: bool = False  # compute.spot: the spot price is looked up and shown beside the on-demand bound
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Estimate:
     usd_max: Optional[float]
     formula: str  # the figures, as a reader checks them
     missing: Optional[str] = None  # why there is no figure
-    spot: Optional[Price] = None  # the cached spot (Azure: low priority apart) price of the same instance, where read
+    spot: Optional[Price] = None  # the spot (Azure: low priority apart) price of the same instance, where known
     refresh: Optional[str] = None  # the command that fills a missing or stale cached price
 
     @property
@@ -85,8 +91,10 @@ class Estimate:
             "formula": self.formula,
             "missing": self.missing,
             "stale": None if self.price is None else self.price.stale,
+            "spot": bool(self.basis.spot),
             "spot_usd_per_hour": None if self.spot is None else self.spot.usd_per_hour,
-            "spot_estimate": None if self.usd_spot is None else round(self.usd_spot, 2),
+            "spot_price_source": None if self.spot is None else self.spot.source,
+            "spot_estimate_max": None if self.usd_spot is None else round(self.usd_spot, 2),
             "refresh": self.refresh,
         }
 
@@ -149,8 +157,17 @@ def _cached(backend: str, kind: str, instance_type: str, region: Optional[str], 
 
 
 def spot_price(backend: str, instance_type: Optional[str], region: Optional[str]) -> Optional[Price]:
-    """The cached spot price of a training instance (Azure's spot VMs; its low priority is another market)."""
-    return None if not instance_type else _cached(backend, "training", instance_type, region, "spot")
+    """The spot price of a training instance: a price file's `training-spot` row, then the cache's spot market
+    (Azure's spot VMs; its low priority is another market), then the package's table."""
+    if not instance_type:
+        return None
+    user = os.environ.get(PRICES_ENV)
+    if user:
+        found = _match(_read_table(Path(user)), backend, SPOT_KIND, instance_type, region, f"{user} ({PRICES_ENV})")
+        if found is not None:
+            return found
+    cached = _cached(backend, "training", instance_type, region, "spot")
+    return cached or _match(_package_rows(), backend, SPOT_KIND, instance_type, region, "cloudauto/prices.json")
 
 
 def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optional[str], origin: str) -> Optional[Price]:
@@ -170,7 +187,12 @@ def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optio
 
 
 def estimate(basis: CostBasis) -> Estimate:
-    """The worst case: min(trials × trial limit, job limit × trials at once) × instances × price."""
+    """The worst case: min(trials × trial limit, job limit × trials at once) × instances × price (on-demand),
+    and with compute.spot the spot price beside it."""
+    return _on_demand(basis)
+
+
+def _on_demand(basis: CostBasis) -> Estimate:
     if basis.instance_type is None:
         return Estimate(basis, None, None, None, "", missing=f"{basis.backend}: {basis.instance_hint}")
     price = lookup(basis.backend, basis.kind, basis.instance_type, basis.region, basis.price_override)
@@ -257,8 +279,21 @@ def note(found: Estimate) -> str:
     """The compile note a reader sees."""
     if found.usd_max is not None:
         stale = f"; refresh it: {found.refresh}" if found.price.stale and found.refresh else ""
-        return f"worst-case cost: {found.formula} (price: {found.price.source}{stale})"
-    return f"worst-case cost unknown: {found.missing}" + (f" ({found.formula})" if found.formula else "")
+        said = f"worst-case cost: {found.formula} (price: {found.price.source}{stale})"
+    else:
+        said = f"worst-case cost unknown: {found.missing}" + (f" ({found.formula})" if found.formula else "")
+    return said + (spot_note(found) if found.basis.spot else "")
+
+
+def spot_note(found: Estimate) -> str:
+    """What compute.spot changes in the estimate: the bound is on-demand, the spot figure is beside it."""
+    said = "; on spot capacity: the bound is the on-demand figure (a spot job never bills more)"
+    if found.basis.instance_type is None:
+        return said
+    if found.spot is None:
+        return said + f", and no spot price is known for {found.basis.instance_type} (a {SPOT_KIND} row in {PRICES_ENV})"
+    at = f"${found.spot.usd_per_hour:g}/h spot ({found.spot.source})"
+    return said + (f"; at {at} the same hours cost ${found.usd_spot:,.2f}" if found.usd_spot is not None else f"; {at}")
 
 
 __all__ = [
@@ -266,6 +301,7 @@ __all__ = [
     "Estimate",
     "Price",
     "PriceFileError",
+    "SPOT_KIND",
     "budget_issues",
     "budget_wall_seconds",
     "estimate",

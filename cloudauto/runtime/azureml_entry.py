@@ -9,7 +9,7 @@ saved to the job's `model` output. A local checkpoint folder arrives as an input
 
     python -m cloudauto.runtime.azureml_entry --spec spec.json --output DIR \\
         --data-train PATH [--data-validation PATH] [--data-test PATH] [--input checkpoint_0=DIR ...] \\
-        --param name=value ...
+        [--checkpoints DIR] --param name=value ...
 """
 
 from __future__ import annotations
@@ -52,7 +52,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.add_argument(f"--data-{role}")
     parser.add_argument("--param", action="append", default=[], help="name=value (repeatable)")
     parser.add_argument("--input", action="append", default=[], help="checkpoint_<i>=folder: a mounted checkpoint (repeatable)")
+    parser.add_argument("--checkpoints", help="compute.spot: the trial's checkpoints output (kept when a node is preempted)")
     args = parser.parse_args(argv)
+    if args.checkpoints:
+        from ..checkpoints import ENV_CHECKPOINT_DIR, say_restart
+
+        os.environ[ENV_CHECKPOINT_DIR] = args.checkpoints
+        say_restart(Path(args.checkpoints), autogluon=True)
 
     from ..reporting import report
     from ..spec import JobSpec

@@ -228,8 +228,12 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         spec._interpolated = used
         params = decode(hyperparameters)
         print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
+        from ..checkpoints import ENV_CHECKPOINT_DIR, sagemaker_folder, say_restart
+
+        checkpoints = sagemaker_folder(env)  # synced with S3 by the CheckpointConfig of compute.spot
+        say_restart(checkpoints, autogluon=spec.command is None)
         if spec.command is not None:
-            return _run_command(spec, params, spec_path.parent, env)
+            return _run_command(spec, params, spec_path.parent, {**env, ENV_CHECKPOINT_DIR: str(checkpoints)})
         name = spec.objective.name
         result = run_trial(
             spec,

@@ -134,6 +134,16 @@ class Compute(StrictModel):
     gpus: int = Field(
         0, ge=0, le=64, description="GPUs per trial (docker mode device requests; image and text trials use that many)"
     )
+    spot: bool = Field(
+        False,
+        description="Run trials on spare capacity (SageMaker managed spot training, Azure ML spot/low-priority): "
+        "cheaper, and a trial may be interrupted and restarted; cloudauto.checkpoint_dir() is where a script resumes from",
+    )
+    max_wait: Optional[Duration] = Field(
+        None,
+        description="Spot: how long a trial may wait for capacity and run, in all (SageMaker's MaxWaitTimeInSeconds, "
+        "at least the trial's runtime limit); default twice that limit",
+    )
 
 
 class CommandSpec(StrictModel):

@@ -326,6 +326,12 @@ def _limits(spec: JobSpec, out: IssueCollector) -> None:
         )
     if spec.sweep is None and limits.max_trials not in (None, 1):
         out.warn(("limits", "max_trials"), "without a sweep every trial would be the same; only one runs")
+    if spec.compute.max_wait is not None and not spec.compute.spot:
+        out.error(
+            ("compute", "max_wait"),
+            "compute.max_wait is how long a spot trial may wait for capacity; it needs compute.spot: true",
+            hint="set compute.spot: true, or leave compute.max_wait out",
+        )
     if limits.timeout and limits.trial_timeout and limits.trial_timeout > limits.timeout:
         out.warn(("limits", "trial_timeout"), "trial_timeout is longer than the whole job's timeout")
     # a fit longer than the trial's or the whole job's limit is killed (timed out) before it ends: the shorter one is said

@@ -1,7 +1,10 @@
 """Train a small CNN on scikit-learn's 8x8 digits and report validation accuracy per epoch.
 
 CPU and torch only (no torchvision). `cloudauto.report` sends each epoch's accuracy to
-whatever backend runs the trial; run by itself it just prints:
+whatever backend runs the trial. Each epoch is saved in `cloudauto.checkpoint_dir()`, and a
+trial that finds its own checkpoint there (it was interrupted: spot capacity reclaimed, a
+node preempted, a local run resumed) carries on after the last saved epoch. Run by itself it
+just prints:
     python train.py --lr 0.003 --width 16 --optimizer adam --epochs 12
 """
 
@@ -14,7 +17,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from cloudauto import report
+from cloudauto import checkpoint_dir, report
 
 
 def build(width: int) -> nn.Module:
@@ -54,7 +57,17 @@ def main() -> None:
     }
     opt = optimizers[args.optimizer](model.parameters())
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(1, args.epochs + 1):
+    saved = checkpoint_dir() / "last.pt"
+    first = 1
+    if saved.is_file():  # this trial ran before and was interrupted: carry on from its last epoch
+        state = torch.load(saved, weights_only=False)
+        if state["args"] == vars(args):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            first = state["epoch"] + 1
+            print(f"resumed from epoch {state['epoch']} ({saved})", flush=True)
+    for epoch in range(first, args.epochs + 1):
         model.train()
         for i in torch.randperm(len(x_train)).split(args.batch_size):
             opt.zero_grad()
@@ -64,6 +77,9 @@ def main() -> None:
         with torch.no_grad():
             accuracy = (model(x_val).argmax(1) == y_val).float().mean().item()
         print(f"epoch {epoch}: val_accuracy {accuracy:.4f}", flush=True)
+        state = {"epoch": epoch, "args": vars(args), "model": model.state_dict(), "optimizer": opt.state_dict()}
+        torch.save({**state, "rng": torch.get_rng_state()}, saved.with_suffix(".tmp"))
+        saved.with_suffix(".tmp").replace(saved)  # a run killed while saving leaves the previous epoch whole
         if report(val_accuracy=accuracy, step=epoch).should_stop:
             print(f"stopped early by the sweep's policy after epoch {epoch}", flush=True)
             return

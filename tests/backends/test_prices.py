@@ -325,7 +325,7 @@ def test_cost_prints_the_worst_case_side_by_side(sources, spec_file):
         capture_output=True, text=True, env=dict(os.environ),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    found = {(r["backend"], r["instance_type"]): (r["estimate_max"], r["spot_estimate"]) for r in json.loads(done.stdout)}
+    found = {(r["backend"], r["instance_type"]): (r["estimate_max"], r["spot_estimate_max"]) for r in json.loads(done.stdout)}
     # 10 instance-hours each: × 1.515, × 0.23 (spot 0.069), × 3.06 (spot 0.306), × 0.229 (spot 0.0458)
     assert found == {
         ("sagemaker", "ml.g5.2xlarge"): (15.15, None),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompileError, NotSupportedError
+from cloudauto.checkpoints import AZUREML_OUTPUT, ENV_CHECKPOINT_DIR
 from cloudauto.endpoints import job_tags
 from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.runtime.autogluon_trial import untrainable
@@ -293,6 +294,8 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         return shlex.quote(str(fixed[name])) if name in fixed else "${{search_space." + name + "}}"
 
     line = PLACEHOLDER.sub(placeholder, command.run)
+    if spec.compute.spot:  # cloudauto.checkpoint_dir(): the trial's own checkpoints output, kept when a node is preempted
+        line = f"export {ENV_CHECKPOINT_DIR}=${{{{outputs.{AZUREML_OUTPUT}}}}} && {line}"
     environment = command_environment(spec, out)
     if environment is None:
         return None, {}
@@ -306,6 +309,8 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         experiment_name=settings.experiment_name or spec.name,
         compute=settings.compute,
         trial=trial,
+        outputs=_spot_outputs(spec) or None,
+        queue_settings=_queue_settings(spec),
         search_space=space,
         sampling_algorithm=(spec.sweep.sampling.value if spec.sweep else "random"),
         objective=sweep.Objective(goal=spec.objective.goal.value, primary_metric=spec.metric.name),
@@ -514,6 +519,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             *data_args,
             *(f"--input {c.input}=${{{{inputs.{c.input}}}}}" for c in checkpoints),
             *(f"--param {name}=${{{{search_space.{key}}}}}" for key, name in safe.items()),
+            *([f"--checkpoints ${{{{outputs.{AZUREML_OUTPUT}}}}}"] if spec.compute.spot else []),
         ]
     )
     environment = settings.environment or default_environment(spec.task)
@@ -534,7 +540,8 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         compute=settings.compute,
         trial=trial,
         inputs=inputs,
-        outputs={"model": Output(type="uri_folder")},
+        outputs={"model": Output(type="uri_folder"), **_spot_outputs(spec)},
+        queue_settings=_queue_settings(spec),
         search_space={key: distribution(_grid_ready(tuned[name]) if grid else tuned[name]) for key, name in safe.items()},
         sampling_algorithm=(spec.sweep.sampling.value if spec.sweep else "random"),
         objective=sweep.Objective(goal=metric.goal.value, primary_metric=metric.name),
@@ -548,6 +555,56 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         tags={**job_tags(spec.name), **spec.tags},
     )
     return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
+
+
+def _queue_settings(spec: JobSpec) -> Any:
+    """compute.spot: the job's queue settings ask for the Spot job tier (azure-ai-ml's QueueSettings, which a sweep
+    and an AutoML job carry for all their trials); None otherwise."""
+    if not spec.compute.spot:
+        return None
+    import logging
+
+    from azure.ai.ml.entities import QueueSettings
+
+    # azure-ai-ml logs "an experimental class" on first use; the compile notes say what the setting does
+    said = logging.getLogger("azure.ai.ml._utils._experimental")
+    level = said.level
+    said.setLevel(logging.ERROR)
+    try:
+        return QueueSettings(job_tier="spot")
+    finally:
+        said.setLevel(level)
+
+
+def _spot_outputs(spec: JobSpec) -> dict[str, Any]:
+    """compute.spot: each trial's checkpoints output, mounted read-write, where cloudauto.checkpoint_dir() points."""
+    if not spec.compute.spot or spec.engine is Engine.NATIVE:
+        return {}
+    from azure.ai.ml import Output
+
+    return {AZUREML_OUTPUT: Output(type="uri_folder", mode="rw_mount")}
+
+
+def _spot_warnings(spec: JobSpec, out: _Problems) -> None:
+    """What compute.spot means where the job runs: the queue's Spot tier is serverless compute's; a named cluster's
+    nodes are dedicated or low priority by the cluster's own tier."""
+    if not spec.compute.spot:
+        return
+    settings = spec.backends.azureml
+    if settings.compute:
+        out.warn(
+            ("compute", "spot"),
+            f"the job asks for the Spot job tier (queue_settings), which serverless compute honours; on the named "
+            f"cluster '{settings.compute}' the trials run on the nodes the cluster has: create it with low-priority "
+            f"nodes (AmlCompute tier='low_priority', or `az ml compute create --type amlcompute --tier low_priority`) "
+            "for spot prices",
+        )
+    if spec.compute.max_wait is not None:
+        out.warn(
+            ("compute", "max_wait"),
+            "Azure ML has no wait limit for spare capacity: a preempted trial is queued again; limits.trial_timeout "
+            "and limits.timeout bound it",
+        )
 
 
 def cost_basis(spec: JobSpec) -> Any:
@@ -566,6 +623,7 @@ def cost_basis(spec: JobSpec) -> Any:
         trial_seconds=limits.trial_timeout,
         job_seconds=limits.timeout,
         price_override=settings.price_per_hour,
+        spot=spec.compute.spot,
         bounds={"trial": "limits.trial_timeout", "job": "limits.timeout"},
         instance_hint="the compute cluster's VM size is not in the spec: set backends.azureml.vm_size (e.g. Standard_DS3_v2)",
     )
@@ -615,6 +673,9 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
         job, locals_ = _autogluon_sweep(spec, out)
     if out.errors:
         raise CompileError("azureml", out.errors)
+    if spec.engine is Engine.NATIVE and job is not None:
+        job.queue_settings = _queue_settings(spec)
+    _spot_warnings(spec, out)
     if spec.backends.azureml.compute is None:
         out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
     files: dict[str, Any] = {f"{spec.name}.job.yml": to_yaml(job, locals_)}

@@ -49,9 +49,15 @@ class LocalBackend(Backend):
     prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        found: dict[Feature, str] = {}
         if spec.engine is Engine.NATIVE:
-            return {Feature.NATIVE_ENGINE: "the local backend's native AutoML is AutoGluon; the spec runs as engine: autogluon"}
-        return {}
+            found[Feature.NATIVE_ENGINE] = "the local backend's native AutoML is AutoGluon; the spec runs as engine: autogluon"
+        if spec.compute.spot:
+            found[Feature.SPOT] = (
+                "not applicable on this machine: compute.spot (and compute.max_wait) take effect on SageMaker and Azure ML; "
+                "here trials run as they always do, and cloudauto.checkpoint_dir() is the trial's folder"
+            )
+        return found
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
         problem = untrainable(

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from cloudauto.checkpoints import ENV_CHECKPOINT_DIR
 from cloudauto.command import command_argv
 from cloudauto.reporting import ENV_REPORT_IN, ENV_REPORT_OUT
 from cloudauto.runtime.data import resolve
@@ -91,6 +92,7 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
         "CLOUDAUTO_TRIAL": str(number),
         "CLOUDAUTO_PARAMS": json.dumps(params),
         "CLOUDAUTO_OUTPUT_DIR": str(out_dir),
+        ENV_CHECKPOINT_DIR: str(out_dir),  # cloudauto.checkpoint_dir(): `resume` runs an interrupted trial here again
     }
     started = time.perf_counter()
     try:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from cloudauto.checkpoints import SAGEMAKER_CHECKPOINTS
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.bundle import ENTRY, bundle_files, write_folder
 from cloudauto.runtime.data import resolve
@@ -219,6 +220,8 @@ def trial_config(
             str(ml / "input"): {"bind": "/opt/ml/input", "mode": "ro"},
             str(ml / "output"): {"bind": "/opt/ml/output", "mode": "rw"},
             str(trial_dir / "sm_model"): {"bind": "/opt/ml/model", "mode": "rw"},
+            # cloudauto.checkpoint_dir(), in the trial folder: `resume` runs an interrupted trial with it again
+            str(trial_dir / "checkpoints"): {"bind": SAGEMAKER_CHECKPOINTS, "mode": "rw"},
         },
         "labels": {LABEL_JOB: job_id, LABEL_TRIAL: str(number)},
         "name": f"cloudauto-{job_id}-{number}",
@@ -238,6 +241,7 @@ def prepare_trial(spec: JobSpec, message: dict[str, Any]) -> tuple[Path, list[st
     for sub in ("input/config", "input/data", "output/data"):
         (ml / sub).mkdir(parents=True, exist_ok=True)
     (trial_dir / "sm_model").mkdir(parents=True, exist_ok=True)
+    (trial_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     hyperparameters = {
         **encode(message["params"]),
         "sagemaker_program": as_json(ENTRY),

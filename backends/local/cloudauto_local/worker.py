@@ -101,6 +101,9 @@ def run_one(channel: Channel, message: dict[str, Any]) -> None:
 
     started = time.perf_counter()
     try:
+        from cloudauto.checkpoints import say_restart
+
+        say_restart(out_dir, autogluon=True)  # `resume` runs an interrupted trial again, in the same folder
         spec = JobSpec.from_dict(message["spec"])
         result = run_trial(
             spec,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompileError
+from cloudauto.checkpoints import SAGEMAKER_CHECKPOINTS
 from cloudauto.endpoints import job_tags
 from cloudauto.reporting import metric_regex
 from cloudauto.runtime.autogluon_trial import untrainable
@@ -58,6 +59,7 @@ MAX_ENVIRONMENT, MAX_ENVIRONMENT_VALUE_LEN = 48, 512  # HyperParameterTrainingJo
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
 DEFAULT_TRIAL_RUNTIME = 86_400
+DEFAULT_WAIT_FACTOR = 2  # compute.spot without compute.max_wait: as long again to wait for capacity as to run
 ENTRY_POINT = "cloudauto_entry.py"
 CPU_DEFAULT, GPU_DEFAULT = "ml.m5.2xlarge", "ml.g5.2xlarge"
 _ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^\s:@]+([:@]\S+)?$")
@@ -165,6 +167,7 @@ def cost_basis(spec: JobSpec) -> Any:
         trial_seconds=float(int(limits.trial_timeout)) if limits.trial_timeout else float(DEFAULT_TRIAL_RUNTIME),
         job_seconds=float(int(limits.timeout)) if limits.timeout else None,
         price_override=spec.backends.sagemaker.price_per_hour,
+        spot=spec.compute.spot,
         bounds={
             "trial": "limits.trial_timeout" if limits.trial_timeout else "SageMaker's default trial MaxRuntimeInSeconds",
             "job": "limits.timeout",
@@ -414,6 +417,33 @@ def _budget_runtime(spec: JobSpec, resource_limits: dict[str, Any], out: _Proble
     )
 
 
+def _spot(spec: JobSpec, definition: dict[str, Any], checkpoints: str, out: _Problems) -> Optional[str]:
+    """compute.spot: managed spot training, a wait limit of at least the runtime limit, and the checkpoint folder
+    SageMaker syncs with S3 and brings back when it restarts a trial on new capacity."""
+    if not spec.compute.spot:
+        return None
+    runtime = definition["StoppingCondition"]["MaxRuntimeInSeconds"]
+    given = spec.compute.max_wait
+    wait = int(given) if given is not None else DEFAULT_WAIT_FACTOR * runtime
+    if wait < runtime:
+        limit = "limits.trial_timeout" if spec.limits.trial_timeout else "SageMaker's default trial runtime"
+        out.error(
+            ("compute", "max_wait"),
+            f"compute.max_wait is {wait} s, below the trial's MaxRuntimeInSeconds {runtime} s ({limit}): SageMaker's "
+            f"MaxWaitTimeInSeconds is the wait for spot capacity plus the run, at least the runtime; set compute.max_wait "
+            f"to {runtime} s or more (e.g. {DEFAULT_WAIT_FACTOR * runtime} s)",
+        )
+    definition["EnableManagedSpotTraining"] = True
+    definition["StoppingCondition"]["MaxWaitTimeInSeconds"] = wait
+    definition["CheckpointConfig"] = {"S3Uri": checkpoints, "LocalPath": SAGEMAKER_CHECKPOINTS}
+    return (
+        f"spot: each trial runs on managed spot capacity (EnableManagedSpotTraining), waiting and running {wait} s "
+        f"at most (MaxWaitTimeInSeconds, {'compute.max_wait' if given is not None else f'{DEFAULT_WAIT_FACTOR} × the runtime limit'}); "
+        f"{SAGEMAKER_CHECKPOINTS} is synced with {checkpoints}, each trial in a folder named after its training job "
+        "(cloudauto.checkpoint_dir()), and comes back when SageMaker restarts an interrupted trial"
+    )
+
+
 def _environment(spec: JobSpec, out: _Problems) -> dict[str, str]:
     from cloudauto.runtime.bundle import reference_environment
 
@@ -569,6 +599,7 @@ def tuning_request(
     }
     if not inputs:
         del request["TrainingJobDefinition"]["InputDataConfig"]
+    spot_note = _spot(spec, request["TrainingJobDefinition"], f"s3://{bucket}/{settings.prefix}/{name}/trial-checkpoints/", out)
     environment = _environment(spec, out)
     if environment:  # the `${NAME}` values spec.json reads, set in each trial's container (never in the tarball)
         request["TrainingJobDefinition"]["Environment"] = environment
@@ -579,6 +610,7 @@ def tuning_request(
         f"upload on submit: the source tarball -> {source}",
         *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
+        *([spot_note] if spot_note else []),
     ]
     return request, out.warnings, notes
 

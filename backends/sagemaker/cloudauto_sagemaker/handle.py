@@ -154,6 +154,8 @@ class SageMakerJob(JobHandle):
             trials.append(trial)
         return trials
 
+    billed_time_counts_spot = True  # BillableTimeInSeconds is the spot time after its saving, priced on-demand
+
     def billed_seconds(self) -> float:
         """SageMaker's own figure for ended training jobs (BillableTimeInSeconds × InstanceCount, as its docs
         say to read it); for running ones, the time since TrainingStartTime × the instances."""
