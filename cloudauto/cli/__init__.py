@@ -13,13 +13,13 @@ scheduler running it); 64 bad command-line usage (an output or input path, an en
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
 
-The commands live by noun in this package: specs, jobs, endpoints, batch (each registers its
+The commands live by noun in this package: specs, jobs, endpoints, batch, setup, doctor (each registers its
 commands on the one group in app.py when imported here).
 """
 
 from __future__ import annotations
 
-from . import batch, endpoints, jobs, setup, specs  # noqa: F401  (each registers its commands on main)
+from . import batch, doctor, endpoints, jobs, setup, specs  # noqa: F401  (each registers its commands on main)
 from .app import main
 
 __all__ = ["main"]

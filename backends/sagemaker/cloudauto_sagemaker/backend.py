@@ -8,7 +8,7 @@ and scores. Nothing here imports boto3 or the sagemaker SDK at module import tim
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.spec.backends import SageMakerSettings
@@ -90,6 +90,28 @@ class SageMakerBackend(Backend):
         from .endpoint import list_endpoints
 
         return list_endpoints()
+
+    def setup(self, **options: Any) -> list[str]:
+        """The bucket and execution role a first job needs (setup.py); the lines say what was made or found."""
+        from .setup import setup
+
+        said, _ = setup(**options)
+        return said
+
+    def teardown(self, **options: Any) -> list[str]:
+        from .setup import teardown
+
+        return teardown(**options)
+
+    def doctor(self, spec: Optional[JobSpec] = None) -> list[Any]:
+        from .doctor import doctor
+
+        return doctor(spec)
+
+    def preflight(self, spec: JobSpec) -> list[Any]:
+        from .doctor import preflight
+
+        return preflight(spec)
 
     def jobs(self) -> list[JobHandle]:
         """Tuning jobs cloudauto submitted (tagged cloudauto:job), oldest first."""
