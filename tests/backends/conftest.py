@@ -120,10 +120,9 @@ def kill(pid: int) -> None:
 def sm_session(aws, monkeypatch):
     """A boto3 session on the moto server, with the part of the tuning service moto lacks played by FakeTuner, SageMaker's
     Service Quotas by FakeQuotas (tuner.quotas), and the role SAGEMAKER_ROLE names in IAM (submit's preflight reads both)."""
-    import boto3
-
     import json
 
+    import boto3
     from cloudauto_sagemaker.setup import trust_policy
 
     from .sagemaker_service import ROLE, FakeQuotas, FakeTuner
