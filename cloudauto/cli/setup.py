@@ -32,36 +32,18 @@ def teardown() -> None:
 def setup_sagemaker(region: Optional[str], bucket: Optional[str], role_name: Optional[str], print_only: bool) -> None:
     """An S3 bucket and an IAM role SageMaker jobs, endpoints and batch transforms use; prints the lines to export.
 
-    What it did goes to stderr and the `export` lines to stdout, so `eval "$(cloudauto setup sagemaker)"` sets them.
+    What it did goes to stderr and the `export` lines to stdout, so `eval "$(cloudauto setup sagemaker)"` sets them;
+    with --print, stdout is the template alone (`> cloudauto-sagemaker.json`).
     The role ARN is printed as it is (output elsewhere hides role ARNs): printing it is this command's purpose.
     """
-    import json
-    import os
-
     from ..registry import get_backend
 
-    get_backend("sagemaker")  # the plugin is installed, or exit 3 saying how to install it
-    if print_only:
-        from cloudauto_sagemaker.setup import cloudformation
-
-        chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if not chosen:
-            raise click.UsageError("--print needs the region (its Deep Learning Container registry): --region REGION")
-        click.echo(json.dumps(cloudformation(chosen), indent=2))
-        echo(
-            "deploy it with: aws cloudformation deploy --template-file cloudauto-sagemaker.json --stack-name cloudauto-sagemaker "
-            f"--capabilities CAPABILITY_NAMED_IAM --region {chosen}; its outputs are SAGEMAKER_ROLE and SAGEMAKER_BUCKET",
-            err=True,
-        )
-        return
-    from cloudauto_sagemaker.setup import setup as make
-
-    said, settings = make(region=region, bucket=bucket, role_name=role_name)
-    for line in said:
-        echo(line, err=True)
-    echo("put these in your environment (or backends.sagemaker.role / bucket / region in the spec):", err=True)
-    for name, value in settings.items():
-        click.echo(f"export {name}={value}")
+    lines = get_backend("sagemaker").setup(region=region, bucket=bucket, role_name=role_name, print_only=print_only)
+    for index, line in enumerate(lines):  # stdout: the template (--print) or the export lines; stderr: what was done
+        if (print_only and index == 0) or line.startswith("export "):
+            click.echo(line)
+        else:
+            echo(line, err=True)
 
 
 @teardown.command(name="sagemaker")

@@ -91,12 +91,17 @@ class SageMakerBackend(Backend):
 
         return list_endpoints()
 
-    def setup(self, **options: Any) -> list[str]:
-        """The bucket and execution role a first job needs (setup.py); the lines say what was made or found."""
-        from .setup import setup
+    def setup(self, *, print_only: bool = False, region: Optional[str] = None, **options: Any) -> list[str]:
+        """The bucket and execution role a first job needs (setup.py): what was made or found, then the `export` lines
+        of SAGEMAKER_ROLE, SAGEMAKER_BUCKET and the region; with `print_only` a CloudFormation template, no AWS call."""
+        from .setup import setup, template
 
-        said, _ = setup(**options)
-        return said
+        if print_only:
+            return template(region)
+        said, settings = setup(region=region, **options)
+        return [*said, "put these in your environment (or backends.sagemaker.role / bucket / region in the spec):"] + [
+            f"export {name}={value}" for name, value in settings.items()
+        ]
 
     def teardown(self, **options: Any) -> list[str]:
         from .setup import teardown

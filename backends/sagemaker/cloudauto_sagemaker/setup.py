@@ -178,6 +178,24 @@ def cloudformation(region: str) -> dict[str, Any]:
     }
 
 
+class NeedsRegion(CloudautoError):
+    exit_code = 64
+
+
+def template(region: Optional[str]) -> list[str]:
+    """`setup sagemaker --print`: [the template as JSON, how to deploy it]; the region names its DLC registry."""
+    import os
+
+    chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not chosen:
+        raise NeedsRegion("--print needs the region (the template names its Deep Learning Container registry): --region REGION")
+    return [
+        json.dumps(cloudformation(chosen), indent=2),
+        "deploy it with: aws cloudformation deploy --template-file cloudauto-sagemaker.json --stack-name cloudauto-sagemaker"
+        f" --capabilities CAPABILITY_NAMED_IAM --region {chosen}; its outputs are SAGEMAKER_ROLE and SAGEMAKER_BUCKET",
+    ]
+
+
 @dataclass
 class Names:
     region: str
