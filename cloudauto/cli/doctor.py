@@ -34,8 +34,9 @@ def doctor(file: Optional[Path], backend: str, overrides: tuple[str, ...]) -> in
     if not checks:
         echo(f"{backend}: nothing to check")
     else:
-        echo(
+        echo(  # on stderr when there is a problem: a failure says why where failures are read
             f"{backend}: {len(checks)} checks, {len(failed)} problem{'' if len(failed) == 1 else 's'}, "
-            f"{warned} warning{'' if warned == 1 else 's'}"
+            f"{warned} warning{'' if warned == 1 else 's'}",
+            err=bool(failed),
         )
     return EXIT_NOT_INSTALLED if failed else EXIT_OK

@@ -305,3 +305,39 @@ def test_doctor_without_credentials_says_how_to_sign_in_and_a_backend_without_ch
     assert "problem  credentials and region: no AWS credentials found" in done.output and "Traceback" not in done.output
     local = _invoke("doctor", "-b", "local")
     assert local.exit_code == 0 and "local: nothing to check" in local.output
+
+
+def test_two_setups_at_once_make_one_bucket_and_one_role(aws):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cloudauto.registry import get_backend
+
+    bucket, role = _names()
+    plugin = get_backend("sagemaker")
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: plugin.setup(bucket=bucket, role_name=role, region="eu-west-1"), range(2)))
+    assert all(f"export SAGEMAKER_BUCKET={bucket}" in lines for lines in done)
+    said = "\n".join(line for lines in done for line in lines)
+    assert said.count(f"role {role}: created") == 1, said  # the other found it made meanwhile, or made already
+    iam, s3 = boto3.client("iam"), boto3.client("s3", region_name="eu-west-1")
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [POLICY_NAME]
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+    gone = plugin.teardown(bucket=bucket, role_name=role, region="eu-west-1")
+    assert gone == [f"role {role}: removed", f"bucket {bucket}: removed (it was empty)"]
+
+
+def test_a_spot_spec_is_checked_against_the_spot_training_quota(tmp_path, made):
+    """compute.spot comes from another change: read with getattr, so a spec without it is an on-demand job."""
+    from cloudauto_sagemaker.doctor import preflight
+
+    import cloudauto
+    from cloudauto.preflight import CheckLevel
+
+    _, quotas, _, _ = made
+    spec = cloudauto.JobSpec.from_file(_iris(tmp_path))
+    quotas.values["ml.m5.2xlarge for spot training job usage"] = 0.0
+    assert all(c.level is not CheckLevel.PROBLEM for c in preflight(spec))  # no spot: the spot quota is not read
+    object.__setattr__(spec.compute, "spot", True)
+    refused = [c for c in preflight(spec) if c.level is CheckLevel.PROBLEM]
+    assert len(refused) == 1 and "'ml.m5.2xlarge for spot training job usage'" in refused[0].detail
+    assert "is 0 instances in us-east-1; this needs 2" in refused[0].detail and "compute.spot: false" in refused[0].fix
