@@ -654,15 +654,41 @@ class Backend(abc.ABC):
             job.notes.insert(0, note(found))
         return job
 
-    def submit(self, spec: JobSpec, *, strict: bool = False, compiled: Optional[CompiledJob] = None, **options: Any) -> JobHandle:
-        """Compile (or take the job `compile` returned for this spec), check the data, and start it."""
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        strict: bool = False,
+        compiled: Optional[CompiledJob] = None,
+        preflight: bool = True,
+        **options: Any,
+    ) -> JobHandle:
+        """Compile (or take the job `compile` returned for this spec), check the data and (unless `preflight=False`)
+        what the service will check (role, quotas, images), and start it."""
         job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
         from .runtime.data_check import data_issues
 
         problems = data_issues(spec)  # before anything starts: no job, no instance, no upload
         if problems:
             raise DataCheckError(self.name, problems)
+        if preflight:
+            self.run_preflight(spec)
         return self._submit(job, **options)
+
+    def run_preflight(self, spec: JobSpec) -> list[Any]:
+        """`preflight`'s checks: a PROBLEM refuses the job (PreflightError, nothing uploaded); a WARNING is printed."""
+        from .preflight import CheckLevel, PreflightError, problems
+        from .secrets import redactor
+
+        checks = self.preflight(spec)
+        refused = problems(checks)
+        if refused:
+            raise PreflightError(self.name, refused)
+        hide = redactor(spec)
+        for check in checks:
+            if check.level is CheckLevel.WARNING:
+                print(hide(f"preflight: {check.line()}"), file=sys.stderr)
+        return checks
 
     def attach(self, job_id: str) -> JobHandle:
         """A handle to a job submitted earlier (by id)."""

@@ -13,8 +13,8 @@ scheduler running it); 64 bad command-line usage (an output or input path, an en
 Everything printed and every file written passes through cloudauto.secrets: a key, token or
 role ARN from the environment appears as <secret:NAME>.
 
-The commands live by noun in this package: specs, jobs, endpoints, batch, prices (each registers its
-commands on the one group in app.py when imported here).
+The commands live by noun in this package (specs, jobs, endpoints, batch, prices, setup, doctor, init,
+housekeeping); each registers its commands on the one group in app.py when imported here).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 # each module registers its commands on main when imported
 from . import (
     batch,  # noqa: F401
+    doctor,  # noqa: F401
     endpoints,  # noqa: F401
     housekeeping,  # noqa: F401
     init,  # noqa: F401

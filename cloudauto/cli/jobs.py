@@ -35,6 +35,12 @@ from .outcome import (
     ci_options,
 )
 
+no_preflight_option = click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the checks of credentials, role, bucket, quotas and images made before anything is uploaded.",
+)
+
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
@@ -42,12 +48,21 @@ from .outcome import (
 @set_option
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+@no_preflight_option
 @ci_options
-def run(file: Path, backend: Optional[str], overrides: tuple[str, ...], strict: bool, mode: Optional[str], **ci: Any) -> int:
+def run(
+    file: Path,
+    backend: Optional[str],
+    overrides: tuple[str, ...],
+    strict: bool,
+    mode: Optional[str],
+    no_preflight: bool,
+    **ci: Any,
+) -> int:
     """Submit a spec and wait for it (Ctrl-C cancels the job)."""
     outputs = _ci_outputs(wait=True, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs)
+    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs, preflight=not no_preflight)
 
 
 def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str], mode: Optional[str]) -> tuple[Any, str]:
@@ -68,17 +83,27 @@ def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str
 @click.option("--wait", is_flag=True, help="Wait for the job and print its leaderboard.")
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
+@no_preflight_option
 @ci_options
 def submit(
-    file: Path, backend: Optional[str], overrides: tuple[str, ...], wait: bool, strict: bool, mode: Optional[str], **ci: Any
+    file: Path,
+    backend: Optional[str],
+    overrides: tuple[str, ...],
+    wait: bool,
+    strict: bool,
+    mode: Optional[str],
+    no_preflight: bool,
+    **ci: Any,
 ) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
     outputs = _ci_outputs(wait=wait, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs)
+    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs, preflight=not no_preflight)
 
 
-def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None) -> int:
+def _submit_located(
+    spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None, preflight: bool = True
+) -> int:
     """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
     from ..api import submit as submit_job
     from ..backend import CompileError
@@ -94,8 +119,10 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Op
     ci.warnings, ci.spec, ci.estimate = [str(spec.locate(w)) for w in compiled.warnings], spec, compiled.estimate
     for warning in ci.warnings:
         echo(warning, err=True)
+    if not preflight:
+        echo(f"preflight: skipped (--no-preflight): the {backend} service checks the role, quotas and images after the upload", err=True)
     try:
-        job = submit_job(spec, backend, strict=strict, compiled=compiled)
+        job = submit_job(spec, backend, strict=strict, compiled=compiled, preflight=preflight)
     except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code

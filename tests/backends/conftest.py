@@ -118,13 +118,21 @@ def kill(pid: int) -> None:
 
 @pytest.fixture
 def sm_session(aws, monkeypatch):
-    """A boto3 session on the moto server, with the part of the tuning service moto lacks played by FakeTuner."""
-    import boto3
+    """A boto3 session on the moto server, with the part of the tuning service moto lacks played by FakeTuner, SageMaker's
+    Service Quotas by FakeQuotas (tuner.quotas), and the role SAGEMAKER_ROLE names in IAM (submit's preflight reads both)."""
+    import json
 
-    from .sagemaker_service import ROLE, FakeTuner
+    import boto3
+    from cloudauto_sagemaker.setup import trust_policy
+
+    from .sagemaker_service import ROLE, FakeQuotas, FakeTuner
 
     session = boto3.Session(region_name="us-east-1")
     tuner = FakeTuner(session)
+    tuner.quotas = FakeQuotas(session)  # what submit's preflight reads; moto's Service Quotas has no SageMaker
+    iam = session.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):  # the role SAGEMAKER_ROLE names, as setup makes it
+        iam.create_role(RoleName=ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust_policy()))
     monkeypatch.setattr("cloudauto_sagemaker.submit.session_for", lambda spec=None, region=None: session)
     monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
     return session, tuner

@@ -294,3 +294,85 @@ __all__ = [
     "training_job_hyperparameters",
     "tuned_values",
 ]
+
+
+QUOTA_INSTANCES = ("ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.2xlarge")
+QUOTA_USAGES = ("training job usage", "spot training job usage", "endpoint usage", "transform job usage")
+
+
+class FakeQuotas:
+    """Service Quotas for SageMaker (moto's service-quotas lists vpc's only): the account's quotas, set per test.
+
+    `values` maps a quota's name to its figure; `denied` answers every call with AccessDeniedException, as for a
+    caller without servicequotas:ListServiceQuotas.
+    """
+
+    def __init__(self, session: Any, value: float = 20.0):
+        self.values = {f"{i} for {u}": value for i in QUOTA_INSTANCES for u in QUOTA_USAGES}
+        self.denied = False
+        for operation in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas"):
+            session.events.register(f"before-call.service-quotas.{operation}", self._list)
+
+    @staticmethod
+    def code(name: str) -> str:
+        import hashlib
+
+        return "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
+
+    def _list(self, params, **_):
+        if json.loads(params["body"]).get("ServiceCode") != "sagemaker":
+            return None
+        if self.denied:
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform servicequotas:ListServiceQuotas"}}
+            return AWSResponse(None, 400, {}, None), error
+        quotas = [
+            {"ServiceCode": "sagemaker", "QuotaName": name, "QuotaCode": self.code(name), "Value": value, "Unit": "None"}
+            for name, value in self.values.items()
+        ]
+        return AWSResponse(None, 200, {}, None), {"Quotas": quotas}
+
+
+class FakeSimulator:
+    """IAM's policy simulator (moto lacks SimulatePrincipalPolicy) over the role's inline policies as moto keeps them:
+    an action on a resource is allowed when an Allow statement names both (IAM's wildcards), else implicitDeny."""
+
+    def __init__(self, session: Any):
+        self.iam = session.client("iam")
+        self.denied = False
+        session.events.register("before-call.iam.SimulatePrincipalPolicy", self._simulate)
+
+    def _statements(self, role: str) -> list[dict]:
+        found = []
+        for name in self.iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = self.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            statements = document["Statement"]
+            found += [statements] if isinstance(statements, dict) else statements
+        return found
+
+    def _simulate(self, params, **_):
+        import fnmatch
+
+        body = params["body"]
+        if self.denied:
+            error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform iam:SimulatePrincipalPolicy"}}
+            return AWSResponse(None, 403, {}, None), error
+        role = body["PolicySourceArn"].rsplit("/", 1)[-1]
+        actions = [v for k, v in sorted(body.items()) if k.startswith("ActionNames.member.")]
+        resources = [v for k, v in body.items() if k.startswith("ResourceArns.member.")] or ["*"]
+        statements = [s for s in self._statements(role) if s.get("Effect") == "Allow"]
+
+        def listed(value):
+            return [value] if isinstance(value, str) else list(value)
+
+        results = []
+        for action in actions:
+            allowed = all(
+                any(
+                    any(fnmatch.fnmatchcase(action, a) for a in listed(s["Action"]))
+                    and any(fnmatch.fnmatchcase(resource, r) for r in listed(s["Resource"]))
+                    for s in statements
+                )
+                for resource in resources
+            )
+            results.append({"EvalActionName": action, "EvalDecision": "allowed" if allowed else "implicitDeny"})
+        return AWSResponse(None, 200, {}, None), {"EvaluationResults": results, "IsTruncated": False}

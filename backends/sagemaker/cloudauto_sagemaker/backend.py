@@ -8,7 +8,7 @@ and scores. Nothing here imports boto3 or the sagemaker SDK at module import tim
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.spec.backends import SageMakerSettings
@@ -90,6 +90,33 @@ class SageMakerBackend(Backend):
         from .endpoint import list_endpoints
 
         return list_endpoints()
+
+    def setup(self, *, print_only: bool = False, region: Optional[str] = None, **options: Any) -> list[str]:
+        """The bucket and execution role a first job needs (setup.py): what was made or found, then the `export` lines
+        of SAGEMAKER_ROLE, SAGEMAKER_BUCKET and the region; with `print_only` a CloudFormation template, no AWS call."""
+        from .setup import setup, template
+
+        if print_only:
+            return template(region)
+        said, settings = setup(region=region, **options)
+        return [*said, "put these in your environment (or backends.sagemaker.role / bucket / region in the spec):"] + [
+            f"export {name}={value}" for name, value in settings.items()
+        ]
+
+    def teardown(self, **options: Any) -> list[str]:
+        from .setup import teardown
+
+        return teardown(**options)
+
+    def doctor(self, spec: Optional[JobSpec] = None) -> list[Any]:
+        from .doctor import doctor
+
+        return doctor(spec)
+
+    def preflight(self, spec: JobSpec) -> list[Any]:
+        from .doctor import preflight
+
+        return preflight(spec)
 
     def jobs(self) -> list[JobHandle]:
         """Tuning jobs cloudauto submitted (tagged cloudauto:job), oldest first."""

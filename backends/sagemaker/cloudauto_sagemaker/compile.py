@@ -480,7 +480,7 @@ def tuning_request(
             ("backends", "sagemaker", "role"),
             "no IAM role: the request holds a placeholder; submit needs backends.sagemaker.role (or SAGEMAKER_ROLE)",
         )
-    bucket = bucket or settings.bucket or "SET-backends.sagemaker.bucket"
+    bucket = bucket or settings.bucket or os.environ.get("SAGEMAKER_BUCKET") or "SET-backends.sagemaker.bucket"
     if bucket.startswith("SET-"):
         out.warn(
             ("backends", "sagemaker", "bucket"),

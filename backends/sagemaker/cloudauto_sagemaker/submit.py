@@ -110,7 +110,10 @@ def ensure_bucket(session: Any, bucket: str, *, create: bool) -> None:
         if code not in ("404", "NoSuchBucket", "NotFound"):
             raise AWSError(f"s3 bucket {bucket}: {code}: {exc.response.get('Error', {}).get('Message', exc)}") from None
     if not create:
-        raise AWSError(f"s3 bucket {bucket} (backends.sagemaker.bucket) does not exist")
+        raise AWSError(
+            f"s3 bucket {bucket} (backends.sagemaker.bucket or SAGEMAKER_BUCKET) does not exist: "
+            "`cloudauto setup sagemaker --bucket NAME` makes one"
+        )
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if session.region_name != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": session.region_name}
@@ -210,14 +213,15 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
     name, running = choose_name(sm, spec, identity, quiet=quiet)
     if running:  # nothing is uploaded: its inputs are its own, and they are what this submit would upload
         return SageMakerJob(name, session=session, spec=spec)
-    bucket = settings.bucket or default_bucket(session)
+    named = settings.bucket or os.environ.get("SAGEMAKER_BUCKET")  # `cloudauto setup sagemaker` prints it
+    bucket = named or default_bucket(session)
     request, _, _ = tuning_request(spec, bucket=bucket, role=role, name=name, region=session.region_name)
     definition = request["TrainingJobDefinition"]
     uploads = [
         (Path(resolve(local.removeprefix("file://"), spec.base_dir)), uri) for local, uri in channels(spec, bucket, name)[1]
     ]
 
-    ensure_bucket(session, bucket, create=not settings.bucket)
+    ensure_bucket(session, bucket, create=not named)
     s3 = session.client("s3")
     src_bucket, src_key = _s3_parts(toolkit_decoded(definition["StaticHyperParameters"])["sagemaker_submit_directory"])
     aws_call("upload the source tarball", s3.put_object, Bucket=src_bucket, Key=src_key, Body=source)
