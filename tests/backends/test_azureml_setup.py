@@ -82,6 +82,23 @@ def test_setup_says_how_an_existing_cluster_differs_and_leaves_it(azure):
     assert "      vm_size: Standard_NC6s_v3" in lines  # the cluster's own size, as the region names it
 
 
+def test_setup_after_one_stopped_half_way_finds_the_cluster_still_being_made(azure):
+    """The PUT went out, then setup was killed: Azure goes on creating it; a rerun finds it, makes nothing twice."""
+    tags = {"cloudauto:creator": "cloudauto", "cloudauto:setup": "azureml"}
+    azure.add_cluster("cpu-cluster", state="Creating", tags=tags)
+    lines = get_backend("azureml").setup(compute="cpu-cluster")
+    assert (
+        "ok       compute cpu-cluster: found (made by cloudauto setup; provisioning Creating): Standard_DS3_v2, 0 to 4 nodes"
+        in lines
+    )
+    assert azure.sent("PUT", "/computes/") == []
+
+    azure.add_cluster("cpu-cluster", state="Failed", tags=tags)
+    text = "\n".join(get_backend("azureml").setup(compute="cpu-cluster"))
+    assert "warning  compute cpu-cluster: found (made by cloudauto setup; provisioning Failed)" in text
+    assert "its creation failed: `az ml compute delete -n cpu-cluster`, then run this again" in text
+
+
 def test_setup_refuses_a_vm_size_the_region_does_not_offer_before_making_anything(azure):
     with pytest.raises(cloudauto.CloudautoError, match="--vm-size Standard_Q9: not offered for clusters in eastus") as info:
         get_backend("azureml").setup(compute="c1", vm_size="Standard_Q9")
@@ -222,3 +239,46 @@ def test_preflight_leaves_no_compute_to_submit_and_sends_nothing(azure, tmp_path
     assert get_backend("azureml").preflight(spec) == [] and azure.calls == []
     (problem,) = problems(get_backend("azureml").doctor(spec))
     assert problem.detail == "the spec names no compute cluster"
+
+
+_NO_SIGN_IN = (
+    "not signed in to Azure (run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service "
+    "principal); CLOUDAUTO_DEBUG=1 lists every credential DefaultAzureCredential tried)"
+)
+
+
+def _unsigned(tmp_path, code: str, *args: str):
+    """A process as a user without Azure credentials runs it: no AZURE_* sign-in variables, no az CLI cache in HOME."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "HOME": str(tmp_path),
+        "CLOUDAUTO_HOME": str(tmp_path / "home"),
+        "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AZURE_RESOURCE_GROUP": "rg",
+        "AZUREML_WORKSPACE_NAME": "ws",
+    }
+    run = [sys.executable, "-c", code, *args]
+    return subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def test_setup_without_signing_in_is_one_line_without_the_credential_chains_noise(tmp_path):
+    done = _unsigned(tmp_path, "import sys; from cloudauto.cli import main; sys.exit(main())", "setup", "azureml")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip() == f"error: azure credentials: {_NO_SIGN_IN}" and done.stdout == ""
+
+
+def test_doctor_without_signing_in_says_so_once(tmp_path):
+    code = "from cloudauto.registry import get_backend\nfor c in get_backend('azureml').doctor(): print(c.line())"
+    done = _unsigned(tmp_path, code)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.splitlines() == [
+        "problem  azure credentials: not signed in to Azure",
+        "         fix: run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service principal); "
+        "CLOUDAUTO_DEBUG=1 lists every credential DefaultAzureCredential tried",
+        "warning  workspace: ws not checked: not signed in",
+    ]

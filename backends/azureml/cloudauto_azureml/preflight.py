@@ -97,9 +97,17 @@ def regional_quota(found: list[Quota], low_priority: bool) -> Optional[Quota]:
 
 
 def quota_checks(
-    found: list[Quota], size: Size, low_priority: bool, location: str, *, trial_nodes: int, wanted_nodes: int
+    found: list[Quota],
+    size: Size,
+    low_priority: bool,
+    location: str,
+    *,
+    trial_nodes: int,
+    wanted_nodes: int,
+    needer: str = "the job",
 ) -> list[Check]:
-    """The family's and the region's quota against one trial's vCPUs (below: PROBLEM) and all trials at once (WARNING)."""
+    """The family's and the region's quota against one trial's vCPUs (below: PROBLEM) and all trials at once (WARNING);
+    `needer` names what takes `wanted_nodes` (the job, or a new cluster at its most nodes)."""
     one, every = size.vcpus * trial_nodes, size.vcpus * wanted_nodes
     rows = [("family", family_quota(found, size.family, low_priority)), ("region", regional_quota(found, low_priority))]
     checks = []
@@ -121,12 +129,11 @@ def quota_checks(
             detail = f"{figures}; {fit} trial(s) fit at once, not {wanted_nodes // trial_nodes} ({every} vCPUs)"
             checks.append(Check(name, WARNING, detail, f"{QUOTA_HELP} (at least {every}), or lower limits.max_concurrent_trials"))
         elif quota.limit - quota.current < every:
-            detail = (
-                f"{figures}; the job needs up to {every}: it waits until other jobs free {every - (quota.limit - quota.current)}"
-            )
+            short = every - (quota.limit - quota.current)
+            detail = f"{figures}; {needer} needs up to {every}: it waits until other jobs free {short}"
             checks.append(Check(name, WARNING, detail))
         else:
-            checks.append(Check(name, OK, f"{figures}; the job needs up to {every} ({per_node} each)"))
+            checks.append(Check(name, OK, f"{figures}; {needer} needs up to {every} ({per_node} each)"))
     return checks
 
 
@@ -274,6 +281,8 @@ def doctor(spec: Optional[JobSpec] = None) -> list[Check]:
 
         return [credential_check(DefaultAzureCredential()), Check("workspace", PROBLEM, str(exc))]
     checks = [credential_check(client._credential)]
+    if checks[0].level is PROBLEM:
+        return [*checks, Check("workspace", WARNING, f"{client.workspace_name} not checked: not signed in")]
     workspace, location = workspace_check(client)
     checks.append(workspace)
     if spec is None or workspace.level is PROBLEM:

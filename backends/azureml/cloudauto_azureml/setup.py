@@ -34,13 +34,11 @@ def made_by_setup(tags: Optional[dict]) -> bool:
 
 def _reach(client: Any) -> tuple[list[Check], str]:
     """Signed in and the workspace there, or one clear error: (the checks, the workspace's region)."""
-    checks = [credential_check(client._credential)]
-    workspace, location = workspace_check(client)
-    checks.append(workspace)
-    failed = [c for c in checks if c.level is CheckLevel.PROBLEM]
-    if failed:
-        raise AzureError("; ".join(f"{c.name}: {c.detail}" + (f" ({c.fix})" if c.fix else "") for c in failed))
-    return checks, str(location)
+    signed_in = credential_check(client._credential)
+    workspace, location = workspace_check(client) if signed_in.level is CheckLevel.OK else (signed_in, None)
+    if workspace.level is CheckLevel.PROBLEM:
+        raise AzureError(f"{workspace.name}: {workspace.detail}" + (f" ({workspace.fix})" if workspace.fix else ""))
+    return [signed_in, workspace], str(location)
 
 
 def _differences(cluster: Any, vm_size: Optional[str], max_nodes: Optional[int]) -> list[str]:
@@ -109,7 +107,9 @@ def setup(
         if state.lower() not in ("succeeded", ""):
             who += f"; provisioning {state}"
         differs = _differences(cluster, vm_size, max_nodes)
-        level = CheckLevel.WARNING if differs or state.lower() == "failed" else CheckLevel.OK
+        if state.lower() == "failed":
+            differs.append(f"its creation failed: `az ml compute delete -n {name}`, then run this again")
+        level = CheckLevel.WARNING if differs else CheckLevel.OK
         fix = "left as it is: " + "; ".join(differs) if differs else ""
         checks.append(Check(f"compute {name}", level, f"found ({who}): {_shape(cluster)}", fix))
     size = sizes(client, location).get(str(cluster.size).lower())
@@ -117,7 +117,10 @@ def setup(
         nodes = int(cluster.max_instances)
         try:
             found = quotas(client, location)
-            checks += quota_checks(found, size, is_low_priority(cluster), location, trial_nodes=1, wanted_nodes=nodes)
+            needer = f"the cluster at its {nodes} nodes"
+            checks += quota_checks(
+                found, size, is_low_priority(cluster), location, trial_nodes=1, wanted_nodes=nodes, needer=needer
+            )
         except AzureError as exc:
             checks.append(Check("vCPU quota", CheckLevel.WARNING, f"could not be read: {exc}"))
     spec_lines = [
