@@ -108,6 +108,8 @@ def quota_checks(
 ) -> list[Check]:
     """The family's and the region's quota against one trial's vCPUs (below: PROBLEM) and all trials at once (WARNING);
     `needer` names what takes `wanted_nodes` (the job, or a new cluster at its most nodes)."""
+    if size.vcpus <= 0:
+        return [Check("vCPU quota", WARNING, f"{size.name} lists no vCPU count in {location}: not checked")]
     one, every = size.vcpus * trial_nodes, size.vcpus * wanted_nodes
     rows = [("family", family_quota(found, size.family, low_priority)), ("region", regional_quota(found, low_priority))]
     checks = []
