@@ -120,7 +120,10 @@ def _submit_located(
     for warning in ci.warnings:
         echo(warning, err=True)
     if not preflight:
-        echo(f"preflight: skipped (--no-preflight): the {backend} service checks the role, quotas and images after the upload", err=True)
+        echo(
+            f"preflight: skipped (--no-preflight): the {backend} service checks the role, quotas and images after the upload",
+            err=True,
+        )
     try:
         job = submit_job(spec, backend, strict=strict, compiled=compiled, preflight=preflight)
     except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)

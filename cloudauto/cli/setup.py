@@ -57,3 +57,25 @@ def teardown_sagemaker(region: Optional[str], bucket: Optional[str], role_name: 
 
     for line in get_backend("sagemaker").teardown(region=region, bucket=bucket, role_name=role_name, force=force):
         echo(line)
+
+
+@setup.command("azureml")
+@click.option("--compute", metavar="NAME", help="The cluster's name (default cpu-cluster).")
+@click.option("--vm-size", metavar="SIZE", help="Its VM size, for a new cluster (default Standard_DS3_v2).")
+@click.option("--max-nodes", type=click.IntRange(1, 1000), metavar="N", help="The most nodes it grows to (default 4).")
+def setup_azureml(compute: Optional[str], vm_size: Optional[str], max_nodes: Optional[int]) -> None:
+    """Reach the workspace and make a compute cluster that scales to zero (found, not changed, on a second run)."""
+    from ..registry import get_backend
+
+    for line in get_backend("azureml").setup(compute=compute, vm_size=vm_size, max_nodes=max_nodes):
+        echo(line)
+
+
+@teardown.command("azureml")
+@click.option("--compute", metavar="NAME", help="Only this cluster (default: every one `setup azureml` made).")
+def teardown_azureml(compute: Optional[str]) -> None:
+    """Delete the compute clusters `cloudauto setup azureml` made (by their cloudauto:setup tag)."""
+    from ..registry import get_backend
+
+    for line in get_backend("azureml").teardown(compute=compute):
+        echo(line)

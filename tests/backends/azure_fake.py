@@ -20,6 +20,37 @@ from azure.core.pipeline.transport import HttpResponse, HttpTransport
 
 SUB, GROUP, WORKSPACE = "00000000-0000-0000-0000-000000000000", "rg", "ws"
 WS_PATH = f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
+LOCATIONS = f"/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/locations/"
+LOCATION = "eastus"
+
+
+def usage(name: str, current: int, limit: int, kind: str = "vmFamily") -> dict:
+    """One entry of a region's usages as the service lists them (azure-rest-api-specs examples/Usage/list.json):
+    `name` e.g. "Standard DSv2 Family Cluster Dedicated vCPUs"; a limit of -1 is no limit of the family's own."""
+    return {
+        "id": f"/subscriptions/{SUB}/usages/{name.replace(' ', '_')}",
+        "type": f"Microsoft.MachineLearningServices/{kind}/usages",
+        "currentValue": current,
+        "limit": limit,
+        "name": {"value": name, "localizedValue": name},
+        "unit": "Count",
+    }
+
+
+def vm_size(name: str, family: str, vcpus: int, gpus: int = 0, memory_gb: float = 14.0) -> dict:
+    """One entry of a region's VM sizes (examples/VirtualMachineSize/list.json): family as "standardDSv2Family"."""
+    return {
+        "name": name,
+        "family": family,
+        "vCPUs": vcpus,
+        "gpus": gpus,
+        "osVhdSizeMB": 1047552,
+        "maxResourceVolumeMB": 28672,
+        "memoryGB": memory_gb,
+        "lowPriorityCapable": True,
+        "premiumIO": True,
+        "supportedComputeTypes": ["AmlCompute", "ComputeInstance"],
+    }
 
 
 class FakeCredential:
@@ -91,6 +122,21 @@ class FakeWorkspace(HttpTransport):
         self.invocations: list[dict] = []
         self.keys = {"primaryKey": "key-" + uuid.uuid4().hex[:8], "secondaryKey": "other"}
         self.scoring_uri = "https://unset.inference.ml.azure.com/score"
+        self.usages = [  # the region's vCPU quotas: room for the tests' clusters unless a test lowers one (set_quota)
+            usage("Total Cluster Dedicated Regional vCPUs", 0, 350, kind="dedicatedCores"),
+            usage("Standard DSv2 Family Cluster Dedicated vCPUs", 0, 100),
+            usage("Standard NCSv3 Family Cluster Dedicated vCPUs", 0, 96),
+            usage("Total Cluster LowPriority Regional vCPUs", 0, 100, kind="lowPriorityCores"),
+            usage("Standard DSv2 Family Cluster LowPriority vCPUs", 0, -1),
+        ]
+        self.vm_sizes = [
+            vm_size("Standard_DS3_v2", "standardDSv2Family", 4),
+            vm_size("Standard_DS4_v2", "standardDSv2Family", 8, memory_gb=28.0),
+            vm_size("Standard_NC6s_v3", "standardNCSv3Family", 6, gpus=1, memory_gb=112.0),
+            vm_size("Standard_NC24s_v3", "standardNCSv3Family", 24, gpus=4, memory_gb=448.0),
+        ]
+        # path ending -> the action a 403 AuthorizationFailed names, as to a caller without the role
+        self.forbidden: dict[str, str] = {}
         self.store["/datastores/workspaceblobstore"] = {  # where local data inputs are uploaded
             "id": WS_PATH + "/datastores/workspaceblobstore",
             "name": "workspaceblobstore",
@@ -127,6 +173,20 @@ class FakeWorkspace(HttpTransport):
         if url.hostname and url.hostname.endswith(".inference.ml.azure.com") and url.path == "/jobs":
             return self._invoke(request, url, body)
         path, query = url.path, parse_qs(url.query)
+        denied = next((f for f in self.forbidden if path.endswith(f)), None)
+        if denied:
+            action = self.forbidden[denied]
+            message = (
+                f"The client 'someone@example.com' with object id '11111111-1111-1111-1111-111111111111' does not have "
+                f"authorization to perform action '{action}' over scope '{path}' or the scope is invalid."
+            )
+            return Response(request, 403, {"error": {"code": "AuthorizationFailed", "message": message}})
+        if path.startswith(LOCATIONS):  # a region's quotas and VM sizes, outside any workspace
+            where, what = path[len(LOCATIONS) :].split("/", 1)
+            if what == "usages":
+                return Response(request, 200, {"value": self.usages if where == LOCATION else [], "nextLink": None})
+            if what == "vmSizes":
+                return Response(request, 200, {"value": self.vm_sizes if where == LOCATION else []})
         if path == "/discovery":  # the workspace's regional service endpoints
             base = f"https://{url.hostname}"
             return Response(request, 200, {k: base for k in ("api", "catalog", "experimentation", "history", "modelmanagement")})
@@ -183,6 +243,62 @@ class FakeWorkspace(HttpTransport):
         self.logs.setdefault(run, {})[name] = text
         self.blobs[f"/logs/{run}/{name}"] = text.encode()
 
+    def set_quota(self, name: str, limit: int, current: int = 0) -> None:
+        """A region's quota figure, by its usage name (e.g. "Standard NCSv3 Family Cluster Dedicated vCPUs")."""
+        self.usages = [u for u in self.usages if u["name"]["value"] != name]
+        kind = "vmFamily" if "Family" in name else ("lowPriorityCores" if "LowPriority" in name else "dedicatedCores")
+        self.usages.append(usage(name, current, limit, kind=kind))
+
+    def add_cluster(
+        self,
+        name: str,
+        size: str = "Standard_DS3_v2",
+        max_nodes: int = 4,
+        min_nodes: int = 0,
+        tags: Optional[dict] = None,
+        state: str = "Succeeded",
+        priority: str = "Dedicated",
+    ) -> None:
+        """An AmlCompute cluster the workspace already has, as GET answers it (examples/Compute/get/AmlCompute.json)."""
+        self.store[f"/computes/{name}"] = {
+            "id": f"{WS_PATH}/computes/{name}",
+            "type": "Microsoft.MachineLearningServices/workspaces/computes",
+            "name": name,
+            "location": LOCATION,
+            "tags": tags or {},
+            "properties": {
+                "createdOn": "2026-11-01T10:00:00.0000000+00:00",
+                "modifiedOn": "2026-11-01T10:00:00.0000000+00:00",
+                "computeType": "AmlCompute",
+                "provisioningState": state,
+                "properties": {
+                    "vmSize": size,
+                    "vmPriority": priority,
+                    "osType": "Linux",
+                    "scaleSettings": {
+                        "maxNodeCount": max_nodes,
+                        "minNodeCount": min_nodes,
+                        "nodeIdleTimeBeforeScaleDown": "PT2M",
+                    },
+                    "remoteLoginPortPublicAccess": "NotSpecified",
+                    "allocationState": "Steady",
+                    "allocationStateTransitionTime": "2026-11-01T10:00:00.000Z",
+                    "errors": None,
+                    "currentNodeCount": min_nodes,
+                    "targetNodeCount": min_nodes,
+                    "nodeStateCounts": {
+                        "preparingNodeCount": 0,
+                        "runningNodeCount": 0,
+                        "idleNodeCount": min_nodes,
+                        "unusableNodeCount": 0,
+                        "leavingNodeCount": 0,
+                        "preemptedNodeCount": 0,
+                    },
+                    "enableNodePublicIp": True,
+                },
+            },
+        }
+
     def set_status(self, job: str, status: str) -> None:
         self.store[f"/jobs/{job}"]["properties"]["status"] = status
 
@@ -237,7 +353,8 @@ class FakeWorkspace(HttpTransport):
             return self._put(request, rest, body)
         if method == "GET" and rest in self.store:
             return Response(request, 200, self.store[rest])
-        if method == "GET" and (rest.endswith(("/versions", "/deployments")) or rest == "/onlineEndpoints"):  # a collection
+        collections = ("/onlineEndpoints", "/computes")
+        if method == "GET" and (rest.endswith(("/versions", "/deployments")) or rest in collections):  # a collection
             items = [v for k, v in self.store.items() if k.startswith(rest + "/") and "/" not in k[len(rest) + 1 :]]
             return Response(request, 200, {"value": items})
         if method == "DELETE":  # a long-running delete, polled at an operation's status as the service answers it
@@ -257,6 +374,13 @@ class FakeWorkspace(HttpTransport):
         if rest.startswith("/models/"):
             props["flavors"] = props.get("flavors") or {}  # the service answers {} where the SDK sent null
         headers: dict[str, str] = {}
+        if rest.startswith("/computes/"):  # created asynchronously; what GET then answers, read-only fields filled in
+            resource["type"] = "Microsoft.MachineLearningServices/workspaces/computes"
+            props.update({"provisioningState": "Succeeded", "createdOn": "2026-12-04T10:00:00.0000000+00:00"})
+            inner = props.setdefault("properties", {})
+            inner.update({"allocationState": "Steady", "currentNodeCount": 0, "targetNodeCount": 0, "errors": None})
+            operation = f"https://management.azure.com{WS_PATH}/operations/{uuid.uuid4().hex}?api-version=2025-12-01"
+            headers = {"Azure-AsyncOperation": operation, "Retry-After": "0"}
         if rest.startswith(("/onlineEndpoints/", "/batchEndpoints/")):
             props["provisioningState"] = "Succeeded"
             if rest.startswith("/batchEndpoints/") and "/deployments/" not in rest:

@@ -146,6 +146,10 @@ def workspace(monkeypatch, tmp_path):
     from .azure_fake import SUB, FakeCredential, FakeWorkspace, route_blob_clients
 
     fake = FakeWorkspace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for name in ("cpu-cluster", "cpu", "cluster"):  # the clusters the tests' specs name, so submit's preflight finds them
+        fake.add_cluster(name)
+    fake.add_cluster("gpu-cluster", size="Standard_NC6s_v3")
+    fake.add_cluster("gpu-cluster-nc24s-v3", size="Standard_NC24s_v3")
     route_blob_clients(monkeypatch, fake)
     client = MLClient(FakeCredential(), SUB, "rg", "ws", transport=fake)
     monkeypatch.setattr("cloudauto_azureml.submit.client_for", lambda spec=None, credential=None: client)

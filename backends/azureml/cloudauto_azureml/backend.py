@@ -7,7 +7,7 @@ module import time.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
 from cloudauto.spec.backends import AzureMLSettings
@@ -76,3 +76,23 @@ class AzureMLBackend(Backend):
         endpoint = AzureEndpoint(name, client=client_for())
         endpoint.scoring_uri  # noqa: B018 - a clear error now if there is no such endpoint (or it was removed)
         return endpoint
+
+    def setup(self, **options: Any) -> list[str]:
+        from .setup import setup
+
+        return setup(**options)
+
+    def teardown(self, **options: Any) -> list[str]:
+        from .setup import teardown
+
+        return teardown(**options)
+
+    def doctor(self, spec: Optional[JobSpec] = None) -> list[Any]:
+        from .preflight import doctor
+
+        return doctor(spec)
+
+    def preflight(self, spec: JobSpec) -> list[Any]:
+        from .preflight import preflight
+
+        return preflight(spec)
