@@ -1,8 +1,8 @@
 """The local scheduler's own cost, without AutoGluon: N command trials of a fixed length.
 
-Each trial is a Python script whose process lives a fixed time (0.5 s by default, counted
-from its own process start on Linux, from its first line elsewhere), then reports its
-objective (one round trip through the worker and the scheduler) and exits. For each
+Each trial is a Python script that takes a fixed time (0.5 s by default) from its first
+line, then reports its objective (one round trip through the worker and the scheduler)
+and exits; Python's start before that line and its exit count as overhead. For each
 concurrency:
 
 - overhead per trial = (wall - ceil(N / c) x trial) x c / N at concurrency c: what the
@@ -11,7 +11,7 @@ concurrency:
   bench/local_overhead.py takes it.
 - beyond a bare process: the same, less what the same script costs beyond its fixed time
   when run directly, N times, one after another (Python's start and exit, `import cloudauto`).
-- submit to first trial: from `submit` returning to the first trial's process start
+- submit to first trial: from `submit` returning to the first trial script's first line
   (the scheduler's start, a worker's start, the command's start).
 
     python bench/scheduler_overhead.py [--trials 12] [--seconds 0.5] [--concurrency 1,2]
@@ -35,29 +35,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TRIAL = '''\
+TRIAL = """\
 import time
-def process_start():
-    """This process's start, in time.time() terms (Linux); None elsewhere."""
-    try:
-        with open("/proc/self/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration):
-        return None
+START = time.time()  # the script's first line: the Python start before it counts as overhead, as its exit does
 import os, sys
-FIRST_LINE = time.time()
-START = process_start() or FIRST_LINE
 import cloudauto
 out = os.environ.get("CLOUDAUTO_OUTPUT_DIR")
 if out:
     with open(os.path.join(out, "started.json"), "w") as fh:
-        fh.write(str(START))
+        fh.write(repr(START))
 time.sleep(max(0.0, START + SECONDS - time.time()))
 cloudauto.report(score=float(sys.argv[1]))
-'''
+"""
 
 
 def write_code(folder: Path, seconds: float) -> Path:
