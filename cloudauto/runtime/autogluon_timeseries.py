@@ -53,6 +53,9 @@ def run_timeseries(
         raise ParameterError(
             "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
         ) from None
+    from . import ag_process
+
+    ag_process.install()  # its mlflow check imports mlflow on every worker's first fit
     data = spec.data
     kwargs = timeseries_fit_arguments(params, spec.autogluon)
     if default_time_limit and "time_limit" not in kwargs:

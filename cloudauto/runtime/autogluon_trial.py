@@ -148,7 +148,10 @@ def run_tabular(
 ) -> TrialResult:
     from autogluon.tabular import TabularPredictor
 
+    from . import ag_process
     from .ag_callbacks import ReportAfterEachModel
+
+    ag_process.install()  # what AutoGluon reads again on every fit is read once per process
 
     settings = spec.autogluon
     kwargs = fit_arguments(params, settings)

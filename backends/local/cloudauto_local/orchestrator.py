@@ -93,6 +93,7 @@ class Orchestrator:
     def __init__(self, run_dir: Path):
         self.store = RunStore(run_dir)
         job = self.store.job()
+        self.store.hold_open()  # each write a commit, not a checkpoint of the store's log as well
         self.job_id = job.id
         self.base_dir = job.base_dir
         # the ${NAME} values are read from this environment (the submit's or the resume's), never from the store

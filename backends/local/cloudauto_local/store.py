@@ -210,6 +210,25 @@ class RunStore:
         self.dir = Path(run_dir)
         self.path = self.dir / "run.db"
         self._migrated = False
+        self._held: Optional[sqlite3.Connection] = None
+
+    def hold_open(self) -> None:
+        """Keep a connection to the store open for this process's life (the scheduler's, which writes it all along).
+
+        Each transaction opens and closes its own connection; when the last connection to a WAL
+        database closes, SQLite checkpoints the log into the database (an fsync) and deletes it,
+        so without this every write of the scheduler (a trial's start, each reported point, its
+        end) cost ~10 ms instead of ~1 ms. The held connection is idle: it holds no lock and no
+        read snapshot, so other processes read and write as before, and SQLite's automatic
+        checkpoints keep the log small. What the store promises is unchanged: each write is
+        committed (synchronous=NORMAL, as before) and survives the scheduler's death.
+        """
+        if self._held is None:
+            try:
+                self._held = sqlite3.connect(self.path, isolation_level=None)
+                self._held.execute("PRAGMA journal_mode=WAL").fetchall()
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from exc
 
     # connection --------------------------------------------------------------------------
     @contextmanager
