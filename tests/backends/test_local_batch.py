@@ -411,3 +411,21 @@ def test_a_killed_forked_batch_resumes_to_the_bytes_of_one_run_at_once_by_spawne
     assert (
         result["prediction"].iloc[good].astype(int).tolist() == in_process(job, rows(40_000, 8).iloc[good])["prediction"].tolist()
     )
+
+
+def test_a_model_is_persisted_as_autogluon_persists_it_without_weighing_it_when_its_files_fit(iris_job, monkeypatch):
+    """The same models in memory as `predictor.persist()`; AutoGluon's weighing (a pickle of each model) is skipped
+    where the files are far below its limit, and decides where they are not (here: no memory free, nothing persisted)."""
+    from autogluon.common.utils.resource_utils import ResourceManager
+    from autogluon.tabular import TabularPredictor
+
+    from cloudauto.runtime.inference import Model
+
+    job, _ = iris_job
+    model_dir = Path(job.best_trial().artifacts["dir"]) / "model"
+    plain = TabularPredictor.load(str(model_dir), require_py_version_match=False)
+    plain.persist()
+    fast = Model(model_dir)
+    assert sorted(fast.predictor._trainer.models) == sorted(plain._trainer.models) and fast.predictor._trainer.models
+    monkeypatch.setattr(ResourceManager, "get_available_virtual_mem", staticmethod(lambda format="B": 1.0))
+    assert Model(model_dir).predictor._trainer.models == {}  # AutoGluon's own check refused

@@ -11,10 +11,13 @@ over by another batch or edited by hand is assembled again from the parts. An in
 batch goes on from the chunks already written (each part is written whole or not at all).
 
 Workers each hold the model and `cores // workers` OpenMP threads, as the endpoint's pool
-does. A row that cannot be scored (a value that is no number in a number column, a model
-error on that row) fails alone: its output row holds no prediction, and `failures` lists it
-with its row number and reason. The output is assembled from the parts in input order, and
-its row count is checked against the input's before it is written.
+does: on Linux they are forked from the runner once it has loaded the model (one AutoGluon
+import and load, not one per worker); elsewhere, or where a thread that is not fork-safe runs,
+they are spawned and load it each. A row that cannot be scored (a value that is no number in a
+number column, a model error on that row) fails alone: its output row holds no prediction, and
+`failures` lists it with its row number and reason. A CSV output is written part by part in
+input order as the parts come in (batch_output); a Parquet one is assembled from the parts at
+the end, its row count checked against the input's.
 """
 
 from __future__ import annotations
