@@ -39,7 +39,6 @@ from cloudauto.runtime.batch_io import (
     FAILURES_SUFFIX,
     check_columns,
     csv_chunks,
-    fingerprint,
     input_files,
     output_path,
     read_failures,
@@ -67,6 +66,7 @@ class Plan:
     probabilities: bool
     chunk_rows: int
     workers: int
+    estimate: Optional[int] = None  # chunks in all, counted while the input was hashed (for the progress bar)
 
 
 def batches_dir() -> Path:
@@ -91,11 +91,12 @@ def plan_for(
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
     check_columns(files)
+    read = [_digest(f) for f in files]  # one read of each input: its digest, and its lines for the estimate
     identity = {
         "job": job_id,
         "trial": trial,
         # the content, not the modification time: a file rewritten in place is another input
-        "inputs": [[str(f), f.stat().st_size, (fingerprint(f) or {}).get("sha256")] for f in files],
+        "inputs": [[str(f), size, digest] for f, (size, digest, _) in zip(files, read, strict=True)],
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
@@ -111,7 +112,21 @@ def plan_for(
         probabilities,
         chunk_rows,
         workers,
+        _estimate([str(f) for f in files], chunk_rows, [lines for _, _, lines in read]),
     )
+
+
+def _digest(path: Path) -> tuple[int, str, Optional[int]]:
+    """(size, SHA-256, line breaks for a CSV file) in one read."""
+    digest, lines, size = hashlib.sha256(), 0, 0
+    csv = path.suffix.lower() == ".csv"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            if csv:
+                lines += block.count(b"\n")
+    return size, digest.hexdigest(), lines if csv else None
 
 
 def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
@@ -469,11 +484,13 @@ class LocalBatchJob(BatchJob):
         return super().wait(poll=poll, timeout=0)
 
 
-def _estimate(files: list[str], chunk_rows: int) -> Optional[int]:
+def _estimate(files: list[str], chunk_rows: int, counted: Optional[list[Optional[int]]] = None) -> Optional[int]:
     """Chunks in all, for the progress bar: CSV lines counted (quoted newlines make it an estimate), Parquet's metadata."""
     rows = 0
-    for name in files:
-        if name.lower().endswith(".csv"):
+    for i, name in enumerate(files):
+        if counted is not None and counted[i] is not None:
+            rows += max(0, int(counted[i] or 0) - 1)
+        elif name.lower().endswith(".csv"):
             with open(name, "rb") as fh:
                 lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
             rows += max(0, lines - 1)
@@ -581,7 +598,7 @@ def _launch(folder: Path, plan: Plan, lock: int) -> None:
 
     (folder / "pid.json").unlink(missing_ok=True)
     with private():
-        _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
+        _write_state(folder, status="pending", reason=None, estimate=plan.estimate or _estimate(plan.inputs, plan.chunk_rows))
         log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
     # the runner keeps the user's umask for the output it writes, and makes its own files in the home private
     try:
