@@ -156,6 +156,63 @@ def test_a_batch_csv_reads_values_as_pandas_does(tmp_path):
     assert chunk.attrs["shape"] == {}
 
 
+PLAIN_AND_QUOTED = {
+    "plain": "a,b,c\n1,2,3\n4,5,6\n7,8,9\n",
+    "no last line break": "a,b,c\n1,2,3\n4,5,6",
+    "crlf, short and long rows": "a,b,c\r\n1,2,3\r\n\r\n4,5\r\n7,8,9,10\r\n",
+    "blank lines before and between": "\n\na,b,c\n\n1,2,3\n\n\n4,5,6\n,,\n  \n7,x,9\n\n",
+    "a quote half-way": 'a,b,c\n1,2,3\n4,5,6\n"7\n7",8,9\n1,2\n3,4,5\n',
+    "a quoted header": '"a",b,c\n1,2,3\n4,5\n',
+    "a lone carriage return": "a,b,c\n1,2,3\r4,5,6\n7,8,9\n",
+    "one column": "a\n1\n\n2\n3,4\n",
+    "text and blanks": "a,b,c\nx,y,z\n1,,3\n ,2,3\n",
+    "header alone": "a,b,c\n",
+    "nothing": "",
+}
+
+
+@pytest.mark.parametrize("text", PLAIN_AND_QUOTED.values(), ids=PLAIN_AND_QUOTED.keys())
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+def test_the_fast_csv_reader_gives_the_csv_modules_chunks(tmp_path, text, chunk_rows):
+    """Plain lines are split with NumPy and read by pandas as they are; the chunks (values, bad rows, lines) are the
+    csv module's, row for row, also where a quote half-way hands the rest of the file over to it."""
+    from cloudauto.runtime import batch_io
+
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    with open(path, "rb") as raw:
+        expected = list(batch_io._csv_module_chunks(raw, chunk_rows, 1, None))
+    fast = list(batch_io.csv_chunks(path, chunk_rows))
+    assert len(fast) == len(expected)
+    for got, want in zip(fast, expected, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+        assert got.attrs["shape"] == want.attrs["shape"]
+        assert got.attrs["lines"].tolist() == want.attrs["lines"].tolist()
+
+
+def test_the_fast_csv_reader_crosses_its_blocks_and_keeps_every_row(tmp_path):
+    """A file larger than one read (4 MB) with bad and blank lines spread through it: the same chunks either way."""
+    from cloudauto.runtime import batch_io
+
+    rng = np.random.default_rng(0)
+    lines = ["a,b,c,d"] + [",".join(map(str, r)) for r in np.round(rng.uniform(0, 9, (300_000, 4)), 3)]
+    for i in rng.integers(1, len(lines), 40):
+        lines[i] = "1,2"
+    for i in rng.integers(1, len(lines), 40):
+        lines[i] = ""
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines))
+    assert path.stat().st_size > 1 << 22
+    with open(path, "rb") as raw:
+        expected = list(batch_io._csv_module_chunks(raw, 70_000, 1, None))
+    fast = list(batch_io.csv_chunks(path, 70_000))
+    rows = sum(1 for line in lines[1:] if line)  # blank lines are no rows
+    assert [len(c) for c in fast] == [len(c) for c in expected] and sum(map(len, fast)) == rows
+    for got, want in zip(fast, expected, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+        assert got.attrs["shape"] == want.attrs["shape"] and got.attrs["lines"].tolist() == want.attrs["lines"].tolist()
+
+
 def test_batch_failures_name_the_line_of_their_row_in_the_csv_file(model, tmp_path):
     """Rows count from 0 after the header; the failures say the file's line too (blank and quoted lines counted)."""
     from cloudauto.runtime.batch_io import csv_chunks, read_failures, write_output

@@ -51,6 +51,25 @@ def _check_release(info: dict[str, Any], model_dir: Path) -> None:
         raise ModelLoadError(f"{model_dir}: {problem}")
 
 
+def _persist(predictor: Any, model_dir: Path) -> None:
+    """The best model and its ancestors in memory, as `predictor.persist()` puts them, at a fraction of its cost.
+
+    AutoGluon refuses to persist models that would take more than 40 % of the free memory, and
+    weighs each by pickling it (0.5-1 s for one small GBM, more for large ones). A model's files
+    on disk are that pickle: where all of them together take less than half that share, they are
+    persisted without the weighing; otherwise AutoGluon's own check decides.
+    """
+    from autogluon.common.utils.resource_utils import ResourceManager
+
+    share = 0.4
+    try:
+        on_disk = sum(f.stat().st_size for f in (model_dir / "models").rglob("*") if f.is_file())
+        fits = on_disk < share / 2 * ResourceManager.get_available_virtual_mem()
+    except (OSError, ValueError):
+        fits = False
+    predictor.persist(max_memory=None if fits else share)
+
+
 class Model:
     """A loaded predictor and the columns it expects."""
 
@@ -74,7 +93,7 @@ class Model:
             self.predictor = TabularPredictor.load(str(self.dir), require_py_version_match=False)
             self.features: list[str] = list(self.predictor.original_features)
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
-            self.predictor.persist()  # models in memory: no disk read per request
+            _persist(self.predictor, self.dir)  # models in memory: no disk read per request
         elif self.kind == "timeseries":
             from autogluon.timeseries import TimeSeriesPredictor
 

@@ -333,3 +333,99 @@ def test_a_second_batch_into_the_output_of_a_running_one_is_refused_naming_it(ir
     assert len(pd.read_csv(out)) == 200 and second.status_reason().startswith("200 rows scored")
     # the first batch's summary no longer claims rows the file does not hold
     assert "300 rows scored" in first.status_reason() and "has changed since" in first.status_reason()
+
+
+def _bad_rows(n: int, seed: int, bad: dict[int, str]) -> pd.DataFrame:
+    frame = rows(n, seed).astype(object)
+    for row, value in bad.items():
+        frame.loc[row, FEATURES[row % 4]] = value
+    return frame
+
+
+def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_byte(iris_job, tmp_path):
+    """Parts go into the output as they come; a column first seen late (`error`, a chunk failed whole, with and
+    without probabilities) rewrites the lines before it: the bytes are the old one-table write's."""
+    from dataclasses import replace
+
+    from cloudauto_local.batch import assemble
+
+    job, _ = iris_job
+    frame = _bad_rows(40, 7, {13: "x", 30: "?"})
+    frame.loc[20:29, FEATURES[0]] = "none"  # chunk 2 fails whole
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    for probabilities in (False, True):
+        out = tmp_path / f"out_{probabilities}.csv"
+        batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10, probabilities=probabilities)
+        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+        assert "workers: forked from the model loaded once" in batch.logs()
+        at_once = tmp_path / f"at_once_{probabilities}.csv"
+        assert assemble(replace(batch.plan, output=str(at_once)), batch.dir, 4) == (40, 12)
+        assert out.read_bytes() == at_once.read_bytes()
+        assert Path(f"{out}.failures.csv").read_bytes() == Path(f"{at_once}.failures.csv").read_bytes()
+        assert [f.row for f in batch.failures()] == [13, *range(20, 31)]
+        assert not list(tmp_path.glob(".*.tmp"))  # nothing left beside the output
+
+
+@pytest.mark.slow
+def test_a_killed_forked_batch_resumes_to_the_bytes_of_one_run_at_once_by_spawned_workers(iris_job, tmp_path, monkeypatch):
+    """Kill the runner and its forked workers mid-way, lose some parts' rendered lines, run again: the output and the
+    failures file are byte for byte those of an uninterrupted batch whose workers each loaded the model (spawn)."""
+    job, root = iris_job
+    frame = _bad_rows(40_000, 8, {5: "x", 21_007: "wide", 39_999: "?"})
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    out, reference = tmp_path / "scored.csv", tmp_path / "reference.csv"
+    env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
+    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "1000", "--no-wait"]
+    started = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert started.returncode == 0, started.stderr
+    folder = root / "home" / "batches" / started.stdout.strip()
+    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= 4, timeout=180, poll=0.05)
+    runner = json.loads((folder / "pid.json").read_text())["pid"]
+    os.killpg(runner, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    written = sorted((folder / "parts").glob("*.parquet"))
+    assert 4 <= len(written) < 40 and not out.exists()
+    for part in written[:2]:  # parts whose lines were not rendered (a kill between the two files): rendered again
+        part.with_suffix(".csv").unlink(missing_ok=True)
+    again = subprocess.run(argv[:-1], capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 4, again.stderr  # rows failed: README's exit 4, with the output written
+    assert f"resumed: {len(written)} chunk(s) already written are skipped" in (folder / "batch.log").read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    monkeypatch.setenv("CLOUDAUTO_BATCH_START", "spawn")
+    batch = job.predict_batch(tmp_path / "big.csv", reference, chunk_rows=1000)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    assert "workers: spawned, each loads the model (CLOUDAUTO_BATCH_START=spawn)" in batch.logs()
+    assert out.read_bytes() == reference.read_bytes()
+    failures = pd.read_csv(f"{out}.failures.csv")
+    assert pd.read_csv(f"{reference}.failures.csv").equals(failures)
+    assert failures["row"].tolist() == [5, 21_007, 39_999] and failures["line"].tolist() == [7, 21_009, 40_001]
+    assert failures["reason"].tolist() == [
+        f"column {FEATURES[1]!r} takes numbers, not 'x'",
+        f"column {FEATURES[3]!r} takes numbers, not 'wide'",
+        f"column {FEATURES[3]!r} takes numbers, not '?'",
+    ]
+    result = pd.read_csv(out)
+    good = [i for i in range(40_000) if i not in (5, 21_007, 39_999)]
+    assert result["prediction"].isna().sum() == 3 and result["error"].notna().sum() == 3
+    assert (
+        result["prediction"].iloc[good].astype(int).tolist() == in_process(job, rows(40_000, 8).iloc[good])["prediction"].tolist()
+    )
+
+
+def test_a_model_is_persisted_as_autogluon_persists_it_without_weighing_it_when_its_files_fit(iris_job, monkeypatch):
+    """The same models in memory as `predictor.persist()`; AutoGluon's weighing (a pickle of each model) is skipped
+    where the files are far below its limit, and decides where they are not (here: no memory free, nothing persisted)."""
+    from autogluon.common.utils.resource_utils import ResourceManager
+    from autogluon.tabular import TabularPredictor
+
+    from cloudauto.runtime.inference import Model
+
+    job, _ = iris_job
+    model_dir = Path(job.best_trial().artifacts["dir"]) / "model"
+    plain = TabularPredictor.load(str(model_dir), require_py_version_match=False)
+    plain.persist()
+    fast = Model(model_dir)
+    assert sorted(fast.predictor._trainer.models) == sorted(plain._trainer.models) and fast.predictor._trainer.models
+    monkeypatch.setattr(ResourceManager, "get_available_virtual_mem", staticmethod(lambda format="B": 1.0))
+    assert Model(model_dir).predictor._trainer.models == {}  # AutoGluon's own check refused

@@ -11,10 +11,13 @@ over by another batch or edited by hand is assembled again from the parts. An in
 batch goes on from the chunks already written (each part is written whole or not at all).
 
 Workers each hold the model and `cores // workers` OpenMP threads, as the endpoint's pool
-does. A row that cannot be scored (a value that is no number in a number column, a model
-error on that row) fails alone: its output row holds no prediction, and `failures` lists it
-with its row number and reason. The output is assembled from the parts in input order, and
-its row count is checked against the input's before it is written.
+does: on Linux they are forked from the runner once it has loaded the model (one AutoGluon
+import and load, not one per worker); elsewhere, or where a thread that is not fork-safe runs,
+they are spawned and load it each. A row that cannot be scored (a value that is no number in a
+number column, a model error on that row) fails alone: its output row holds no prediction, and
+`failures` lists it with its row number and reason. A CSV output is written part by part in
+input order as the parts come in (batch_output); a Parquet one is assembled from the parts at
+the end, its row count checked against the input's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -35,7 +39,6 @@ from cloudauto.runtime.batch_io import (
     FAILURES_SUFFIX,
     check_columns,
     csv_chunks,
-    fingerprint,
     input_files,
     output_path,
     read_failures,
@@ -43,6 +46,7 @@ from cloudauto.runtime.batch_io import (
     written_files,
 )
 
+from .batch_output import StreamedCsv, render
 from .paths import PRIVATE_UMASK, home, private
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +66,7 @@ class Plan:
     probabilities: bool
     chunk_rows: int
     workers: int
+    estimate: Optional[int] = None  # chunks in all, counted while the input was hashed (for the progress bar)
 
 
 def batches_dir() -> Path:
@@ -86,11 +91,12 @@ def plan_for(
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
     check_columns(files)
+    read = [_digest(f) for f in files]  # one read of each input: its digest, and its lines for the estimate
     identity = {
         "job": job_id,
         "trial": trial,
         # the content, not the modification time: a file rewritten in place is another input
-        "inputs": [[str(f), f.stat().st_size, (fingerprint(f) or {}).get("sha256")] for f in files],
+        "inputs": [[str(f), size, digest] for f, (size, digest, _) in zip(files, read, strict=True)],
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
@@ -106,7 +112,21 @@ def plan_for(
         probabilities,
         chunk_rows,
         workers,
+        _estimate([str(f) for f in files], chunk_rows, [lines for _, _, lines in read]),
     )
+
+
+def _digest(path: Path) -> tuple[int, str, Optional[int]]:
+    """(size, SHA-256, line breaks for a CSV file) in one read."""
+    digest, lines, size = hashlib.sha256(), 0, 0
+    csv = path.suffix.lower() == ".csv"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            if csv:
+                lines += block.count(b"\n")
+    return size, digest.hexdigest(), lines if csv else None
 
 
 def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
@@ -139,8 +159,19 @@ def _load(model_dir: str, threads: int) -> None:
     _model = Model(model_dir)
 
 
-def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str) -> tuple[int, int, int]:
-    """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows)."""
+def _forked(lock: Optional[int]) -> None:
+    """A worker forked from the runner has its model already; the output's lock stays the runner's alone."""
+    if lock is not None:
+        os.close(lock)
+
+
+def _score(
+    index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str, lines: bool = False
+) -> tuple[int, int, int]:
+    """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows).
+
+    With `lines`, its answers as CSV lines too (parts/<index>.csv, written first), for the output to append.
+    """
     from cloudauto.runtime.inference import BadRequest
 
     model = _model
@@ -158,9 +189,14 @@ def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities
     except BadRequest as exc:  # no row of the chunk could be scored
         raise BatchError(f"{name}: rows {first}-{first + len(frame) - 1}: {exc}") from None
     failed = int(scored["error"].notna().sum()) if "error" in scored else 0
+    scored = scored.assign(_row=range(first, first + len(frame)), _file=name)
+    if lines:
+        body = Path(parts) / f"{index:06d}.csv"
+        body.with_suffix(".csv.tmp").write_bytes(render(scored))
+        os.replace(body.with_suffix(".csv.tmp"), body)
     target = Path(parts) / f"{index:06d}.parquet"
     tmp = target.with_suffix(".tmp")
-    scored.assign(_row=range(first, first + len(frame)), _file=name).to_parquet(tmp, index=False)
+    scored.to_parquet(tmp, index=False)
     os.replace(tmp, target)  # a part is there whole, or not at all
     return index, len(frame), failed
 
@@ -187,7 +223,6 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     written and known, before the batch says it has completed, so the next batch into that
     file may start as soon as this one is seen to end.
     """
-    import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     user_umask = os.umask(PRIVATE_UMASK)  # the parts, state and log in the home are the user's alone
@@ -202,33 +237,48 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     if done:
         _log(folder, f"resumed: {len(done)} chunk(s) already written are skipped")
     threads = max(1, len(os.sched_getaffinity(0)) // plan.workers)
+    stream: Optional[StreamedCsv] = None
     try:
-        with ProcessPoolExecutor(
-            plan.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load, initargs=(plan.model_dir, threads)
-        ) as pool:
+        context, initializer, initargs = _workers(folder, plan, threads, lock)
+        if plan.output.lower().endswith(".csv"):
+            with _umask(user_umask):  # the output is the user's file, made as their other files are
+                stream = StreamedCsv(plan.output, parts)
+        with ProcessPoolExecutor(plan.workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
             pending: set[Any] = set()
             total = 0
             for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows)):
                 total = index + 1
                 if index in done:
                     continue
-                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts)))
+                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts), stream is not None))
+                if stream is not None:
+                    stream.advance(done)  # the parts of an earlier run, and the ones just in
                 if len(pending) >= 2 * plan.workers:  # bounded: the input is never all in memory
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _collect(folder, finished, done)
             _write_state(folder, chunks=total)
-            finished, _ = wait(pending)
-            _collect(folder, finished, done)
-        os.umask(user_umask)  # the output is the user's file, made as their other files are
-        try:
-            rows, failed = assemble(plan, folder, total)
-        finally:
-            os.umask(PRIVATE_UMASK)
+            while pending:  # each part into the output as soon as the ones before it are in
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                _collect(folder, finished, done)
+                if stream is not None:
+                    stream.advance(done)
+        with _umask(user_umask):
+            if stream is not None and total:
+                stream.advance(done)
+                rows, failed = stream.finish(total)
+            else:
+                if stream is not None:
+                    stream.discard()
+                rows, failed = assemble(plan, folder, total)
     except BatchError as exc:
+        if stream is not None:
+            stream.discard()
         _log(folder, f"failed: {exc}")
         _write_state(folder, status="failed", reason=str(exc))
         return 1
     except Exception as exc:
+        if stream is not None:
+            stream.discard()
         _log(folder, "failed:\n" + traceback.format_exc())
         _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
@@ -239,6 +289,74 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     _log(folder, f"completed: {reason}")
     _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written)
     return 0
+
+
+START_ENV = "CLOUDAUTO_BATCH_START"  # "spawn": workers that load the model each, as where fork is unsafe
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _workers(folder: Path, plan: Plan, threads: int, lock: Optional[int]) -> tuple[Any, Any, tuple[Any, ...]]:
+    """How the workers start: forked from this process once it has loaded the model (one load, no AutoGluon import
+    per worker) where fork is safe, else spawned to load the model each. (context, initializer, its arguments)."""
+    import multiprocessing
+
+    global _model
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before LightGBM loads, here and in every worker
+    why = _fork_refused()
+    if why is None:
+        _load(plan.model_dir, threads)
+        why = _fork_refused()  # what loading started
+        if why is None:
+            _log(folder, "workers: forked from the model loaded once")
+            return multiprocessing.get_context("fork"), _forked, (lock,)
+        _model = None
+    _log(folder, f"workers: spawned, each loads the model ({why})")
+    return multiprocessing.get_context("spawn"), _load, (plan.model_dir, threads)
+
+
+def _fork_refused() -> Optional[str]:
+    """Why workers may not be forked from this process (None: they may).
+
+    A fork copies one thread: a lock another thread held stays held in the child. Forking is
+    left to Linux, with no Python thread but this one and no native thread but the few known
+    to be fork-safe (jemalloc's background thread, OpenBLAS's pool, which stops itself around
+    a fork); an OpenMP or torch pool started here would hang the child's first prediction.
+    """
+    import multiprocessing
+    import threading
+
+    if os.environ.get(START_ENV, "").lower() == "spawn":
+        return f"{START_ENV}=spawn"
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return f"no fork on {sys.platform}"
+    if threading.active_count() > 1:
+        return f"{threading.active_count() - 1} Python thread(s) running"
+    try:
+        tasks = [t for t in os.listdir("/proc/self/task") if int(t) != threading.get_native_id()]
+        names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in tasks]
+    except (OSError, ValueError):
+        return "the process's threads cannot be listed"
+    unknown = len([n for n in names if n != "jemalloc_bg_thd"]) - _openblas_threads()
+    return f"{unknown} native thread(s) running" if unknown > 0 else None
+
+
+def _openblas_threads() -> int:
+    """The threads of the OpenBLAS pools loaded here (each pool starts `num_threads - 1` beside the caller's)."""
+    if "numpy" not in sys.modules:
+        return 0
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return 0
+    return sum(max(0, int(p.get("num_threads", 1)) - 1) for p in threadpool_info() if p.get("internal_api") == "openblas")
 
 
 def _rows(n: int) -> str:
@@ -366,11 +484,13 @@ class LocalBatchJob(BatchJob):
         return super().wait(poll=poll, timeout=0)
 
 
-def _estimate(files: list[str], chunk_rows: int) -> Optional[int]:
+def _estimate(files: list[str], chunk_rows: int, counted: Optional[list[Optional[int]]] = None) -> Optional[int]:
     """Chunks in all, for the progress bar: CSV lines counted (quoted newlines make it an estimate), Parquet's metadata."""
     rows = 0
-    for name in files:
-        if name.lower().endswith(".csv"):
+    for i, name in enumerate(files):
+        if counted is not None and counted[i] is not None:
+            rows += max(0, int(counted[i] or 0) - 1)
+        elif name.lower().endswith(".csv"):
             with open(name, "rb") as fh:
                 lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
             rows += max(0, lines - 1)
@@ -478,7 +598,7 @@ def _launch(folder: Path, plan: Plan, lock: int) -> None:
 
     (folder / "pid.json").unlink(missing_ok=True)
     with private():
-        _write_state(folder, status="pending", reason=None, estimate=_estimate(plan.inputs, plan.chunk_rows))
+        _write_state(folder, status="pending", reason=None, estimate=plan.estimate or _estimate(plan.inputs, plan.chunk_rows))
         log = open(folder / "batch.log", "ab")  # noqa: SIM115 - handed to the child
     # the runner keeps the user's umask for the output it writes, and makes its own files in the home private
     try:
