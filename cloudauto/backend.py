@@ -621,9 +621,11 @@ class Backend(abc.ABC):
         job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
         from .runtime.data_check import data_issues
 
-        problems = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        found = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        problems = [i for i in found if i.level == "error"]
         if problems:
             raise DataCheckError(self.name, problems)
+        job.warnings += [i for i in found if i.level == "warning"]  # said by the CLI after submit; kept on the compiled job
         return self._submit(job, **options)
 
     def attach(self, job_id: str) -> JobHandle:

@@ -86,11 +86,15 @@ def _submit_located(spec: Any, backend: str, *, strict: bool, wait: bool, ci: Op
     ci.warnings, ci.spec, ci.estimate = [str(spec.locate(w)) for w in compiled.warnings], spec, compiled.estimate
     for warning in ci.warnings:
         echo(warning, err=True)
+    said = len(compiled.warnings)
     try:
         job = submit_job(spec, backend, strict=strict, compiled=compiled)
     except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
+    for warning in compiled.warnings[said:]:  # the data check's (an identifier column that should be ignored)
+        ci.warnings.append(str(spec.locate(warning)))
+        echo(ci.warnings[-1], err=True)
     return _finish(job, wait=wait, ci=ci)
 
 
