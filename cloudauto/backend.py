@@ -411,6 +411,7 @@ class JobHandle(abc.ABC):
                 "trial": t.number,
                 "status": t.status.value,
                 self.spec.objective.name: t.objective,
+                **{m.name: t.scores.get(f"val_{m.name}") for m in self.spec.extra_metrics},  # on validation data, as the objective
                 "duration_s": t.duration,
                 **{f"param.{k}": v for k, v in t.params.items()},
             }

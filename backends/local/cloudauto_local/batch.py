@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -62,6 +62,7 @@ class Plan:
     probabilities: bool
     chunk_rows: int
     workers: int
+    keep_columns: list[str] = field(default_factory=list)  # input columns passed through to the output (an ID)
 
 
 def batches_dir() -> Path:
@@ -78,6 +79,7 @@ def plan_for(
     probabilities: bool,
     chunk_rows: int,
     workers: int,
+    keep_columns: Optional[list[str]] = None,
 ) -> Plan:
     files = input_files(source)
     out = output_path(output)
@@ -85,7 +87,8 @@ def plan_for(
         raise BatchError(f"{out} is also an input: name another output file")
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
-    check_columns(files)
+    keep = list(keep_columns or [])
+    check_columns(files, keep)
     identity = {
         "job": job_id,
         "trial": trial,
@@ -94,6 +97,7 @@ def plan_for(
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
+        **({"keep_columns": keep} if keep else {}),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return Plan(
@@ -106,7 +110,9 @@ def plan_for(
         probabilities,
         chunk_rows,
         workers,
+        keep,
     )
+
 
 
 def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
@@ -139,7 +145,9 @@ def _load(model_dir: str, threads: int) -> None:
     _model = Model(model_dir)
 
 
-def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str) -> tuple[int, int, int]:
+def _score(
+    index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str, keep: Optional[list[str]] = None
+) -> tuple[int, int, int]:
     """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows)."""
     from cloudauto.runtime.inference import BadRequest
 
@@ -149,6 +157,7 @@ def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities
     missing = [c for c in model.features if c not in frame.columns]
     if missing:  # every row would fail alike: the batch stops with the reason
         raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+    kept = frame[keep].reset_index(drop=True) if keep else None  # passed through, in front, so rows join back
     frame = frame[model.features] if model.features else frame
     if model.kind == "multimodal":  # image paths are relative to their table, as in training data
         base = Path(name).parent
@@ -157,6 +166,10 @@ def _score(index: int, name: str, first: int, frame: pd.DataFrame, probabilities
         scored = model.score_rows(frame, probabilities)
     except BadRequest as exc:  # no row of the chunk could be scored
         raise BatchError(f"{name}: rows {first}-{first + len(frame) - 1}: {exc}") from None
+    if kept is not None:
+        import pandas as pd
+
+        scored = pd.concat([kept, scored.drop(columns=[c for c in keep if c in scored.columns]).reset_index(drop=True)], axis=1)
     failed = int(scored["error"].notna().sum()) if "error" in scored else 0
     target = Path(parts) / f"{index:06d}.parquet"
     tmp = target.with_suffix(".tmp")
@@ -212,7 +225,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
                 total = index + 1
                 if index in done:
                     continue
-                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts)))
+                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts), plan.keep_columns))
                 if len(pending) >= 2 * plan.workers:  # bounded: the input is never all in memory
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _collect(folder, finished, done)
