@@ -198,7 +198,8 @@ def run_tabular(
         verbosity=2,
         sample_weight=weight,
         positive_class=positive,
-        learner_kwargs={"ignored_columns": ignored} if ignored else None,  # AutoGluon's own: never a feature, still accepted in predict
+        # AutoGluon's own ignored_columns: never a feature, still accepted (and dropped) by predict
+        **({"learner_kwargs": {"ignored_columns": ignored}} if ignored else {}),
     )
     if spec.policy is not None and spec.policy.policy != "none":  # LightGBM reports while it trains only with curves on
         kwargs["learning_curves"] = True
