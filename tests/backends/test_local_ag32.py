@@ -70,9 +70,9 @@ def jobs(tmp_path_factory):
 
 
 def _f1(y_true, y_pred, positive: str) -> float:
-    tp = sum((t == positive) and (p == positive) for t, p in zip(y_true, y_pred))
-    fp = sum((t != positive) and (p == positive) for t, p in zip(y_true, y_pred))
-    fn = sum((t == positive) and (p != positive) for t, p in zip(y_true, y_pred))
+    tp = sum((t == positive) and (p == positive) for t, p in zip(y_true, y_pred, strict=True))
+    fp = sum((t != positive) and (p == positive) for t, p in zip(y_true, y_pred, strict=True))
+    fn = sum((t == positive) and (p != positive) for t, p in zip(y_true, y_pred, strict=True))
     return 2 * tp / (2 * tp + fp + fn)
 
 
@@ -119,7 +119,7 @@ def test_every_trial_records_each_metric_and_best_and_leaderboard_show_them(jobs
 
     parent, uri = med.export_mlflow(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient(tracking_uri=uri)
-    child = client.search_runs([client.get_run(parent).info.experiment_id], "tags.mlflow.parentRunId = '%s'" % parent)[0]
+    child = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")[0]
     assert child.data.metrics["val_f1"] == pytest.approx(trial.scores["val_f1"])
 
 
