@@ -91,7 +91,7 @@ def test_positive_class_drives_f1_and_the_probability_columns(jobs):
         assert trial.scores["test_f1"] == pytest.approx(_f1(test["diagnosis"], predicted, positive))
         recorded[positive] = trial.scores["test_f1"]
         if job is med:
-            assert "patient_id" not in predictor.original_features  # ignored by AutoGluon's own ignored_columns
+            assert "patient_id" not in predictor.features()  # ignored by AutoGluon's own ignored_columns
     assert recorded["benign"] != pytest.approx(recorded["malignant"], abs=1e-3)  # the same fit, judged from the other side
 
 
@@ -162,6 +162,8 @@ def test_predict_and_score_keep_the_id_column(jobs, tmp_path):
         answer = endpoint.score(test.head(5), keep_columns=["patient_id"])
         assert list(answer["patient_id"]) == list(test["patient_id"].head(5))
         assert list(answer["prediction"]) == list(scored["prediction"].head(5))
+        alone = endpoint.score(test.head(5).drop(columns=["patient_id"]))  # an ignored column is never asked for
+        assert list(alone["prediction"]) == list(answer["prediction"])
         cli = runner.invoke(main, ["score", "med-ag32", str(root / "test.csv"), "--keep-columns", "patient_id"])
         assert cli.exit_code == 0, cli.output
         assert cli.stdout.splitlines()[0].startswith("patient_id,")
