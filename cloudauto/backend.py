@@ -440,6 +440,7 @@ class JobHandle(abc.ABC):
                 "trial": t.number,
                 "status": t.status.value,
                 self.spec.objective.name: t.objective,
+                **{m.name: t.scores.get(f"val_{m.name}") for m in self.spec.extra_metrics},  # on validation data, as the objective
                 "duration_s": t.duration,
                 **{f"param.{k}": v for k, v in t.params.items()},
             }
@@ -668,9 +669,11 @@ class Backend(abc.ABC):
         job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
         from .runtime.data_check import data_issues
 
-        problems = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        found = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        problems = [i for i in found if i.level == "error"]
         if problems:
             raise DataCheckError(self.name, problems)
+        job.warnings += [i for i in found if i.level == "warning"]  # said by the CLI after submit; kept on the compiled job
         if preflight:
             self.run_preflight(spec)
         return self._submit(job, **options)

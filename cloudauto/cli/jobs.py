@@ -124,11 +124,15 @@ def _submit_located(
             f"preflight: skipped (--no-preflight): the {backend} service checks the role, quotas and images after the upload",
             err=True,
         )
+    said = len(compiled.warnings)
     try:
         job = submit_job(spec, backend, strict=strict, compiled=compiled, preflight=preflight)
     except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
+    for warning in compiled.warnings[said:]:  # the data check's (an identifier column that should be ignored)
+        ci.warnings.append(str(spec.locate(warning)))
+        echo(ci.warnings[-1], err=True)
     return _finish(job, wait=wait, ci=ci)
 
 
@@ -181,10 +185,27 @@ def status(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def trials(job_id: str, backend: str, fmt: str) -> int:
-    """The trials of a job: parameters, status, objective, steps, duration."""
+@click.option("--trial", "number", type=click.IntRange(min=0), help="One trial (with --models or --importance).")
+@click.option("--models", is_flag=True, help="The trial's AutoGluon leaderboard: every model it fit, score and fit time.")
+@click.option("--importance", is_flag=True, help="The trial's permutation feature importance (autogluon.feature_importance).")
+def trials(job_id: str, backend: str, fmt: str, number: Optional[int], models: bool, importance: bool) -> int:
+    """The trials of a job: parameters, status, objective (and the spec's other metrics), steps, duration."""
+    from ..run_result import extra_metrics
+
+    if (models or importance) and number is None:
+        raise click.UsageError("--models and --importance show one trial: give --trial N")
+    if models and importance:
+        raise click.UsageError("--models or --importance, one at a time")
     job = _job(backend, job_id)
     rows = job.trials()
+    if number is not None:
+        rows = [t for t in rows if t.number == number]
+        if not rows:
+            raise CloudautoError(f"job {job.id} has no trial {number}")
+        if models or importance:
+            from .trial_files import show_trial_file
+
+            return show_trial_file(job, rows[0], "models" if models else "importance", fmt)
     maximize = job.spec.objective.goal.value == "maximize"
 
     def reported(t: Any) -> Optional[float]:
@@ -209,6 +230,7 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
+                        **({"metrics": extra_metrics(job.spec, t)} if job.spec.extra_metrics else {}),
                         "scores": t.scores,
                     }
                     for t in rows
@@ -218,7 +240,9 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         )
         return EXIT_OK
     name = job.spec.objective.name
-    echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    others = [m.name for m in job.spec.extra_metrics]  # on validation data, as the objective is
+    extra_head = "".join(f" {m:>12}" for m in others)
+    echo(f"{'trial':>5}  {'status':<10} {name:>12}{extra_head}  {'steps':>5}  {'seconds':>8}  params / note")
     marked = False
     for t in rows:
         best = reported(t)
@@ -226,10 +250,15 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+        extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
+        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if marked:
         echo(f"* the best {name} the trial reported before it stopped, not a final score")
     return EXIT_OK
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
 
 
 @main.command()
@@ -247,7 +276,9 @@ def leaderboard(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 def best(job_id: str, backend: str) -> int:
-    """The best trial as JSON."""
+    """The best trial as JSON (with each of the spec's `metrics:` on validation and test data)."""
+    from ..run_result import extra_metrics
+
     job = _job(backend, job_id)
     trial = job.best_trial()
     if trial is None:
@@ -265,6 +296,7 @@ def best(job_id: str, backend: str) -> int:
                 "objective": trial.objective,
                 "metric": job.spec.objective.name,
                 "params": trial.params,
+                **({"metrics": extra_metrics(job.spec, trial)} if job.spec.extra_metrics else {}),
                 "scores": trial.scores,
                 "artifacts": trial.artifacts,
             },

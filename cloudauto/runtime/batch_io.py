@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -39,10 +39,11 @@ def input_files(source: str | Path) -> list[Path]:
     return [path]
 
 
-def check_columns(files: list[Path]) -> None:
+def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
 
     pandas would rename the copy (`x.1`) and the model would score the first one without a word.
+    A column to `keep` (pass through to the output) that a file lacks is refused too.
     """
     import csv
 
@@ -62,6 +63,10 @@ def check_columns(files: list[Path]) -> None:
             if name in seen:
                 raise BatchError(f"{path}: column {name!r} appears twice in the header; name each column once")
             seen.add(name)
+        missing = [c for c in keep if c not in seen]
+        if missing:
+            shown = ", ".join(header[:30]) + (" ..." if len(header) > 30 else "")
+            raise BatchError(f"{path}: no column {', '.join(map(repr, missing))} to keep; its columns: {shown}")
 
 
 def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -113,6 +113,8 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
         weight = spec.autogluon.sample_weight if spec.autogluon else None
         if role == "train" and weight not in (None, "auto_weight", "balance_weight"):
             needed.append((weight, ("autogluon", "sample_weight")))
+        if role == "train":
+            needed += [(name, ("data", "ignore_columns", i)) for i, name in enumerate(data.ignore_columns)]
         missing = [issue for name, field in needed if name for issue in [_column_issue(name, field, frame, shown)] if issue]
         found += missing
         if role == "train":
@@ -123,6 +125,10 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             issue = _label_issue(spec, frame[data.label], shown)
             if issue:
                 found.append(issue)
+            else:
+                found += _positive_class_issue(spec, frame[data.label], shown)
+        if role == "train" and spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+            found += _identifier_warnings(spec, frame, shown)
         if data.timestamp and data.timestamp in frame.columns:
             stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
             found += stamps
@@ -229,6 +235,82 @@ def _freq_issue(freq: str, frame: pd.DataFrame, timestamp: str, item_id: Optiona
             ("data", "freq"),
         )
     ]
+
+
+def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[SpecIssue]:
+    """`autogluon.positive_class` must be one of two label values (and the metrics: binary ones, two classes)."""
+    settings = spec.autogluon
+    positive = settings.positive_class if settings else None
+    values = labels.dropna().unique()
+    listed = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in sorted(values, key=str)[:20])
+    listed += " ..." if len(values) > 20 else ""
+    found = []
+    if positive is not None:
+        if len(values) != 2:
+            found.append(
+                SpecIssue(
+                    f"autogluon.positive_class is for a label with two values; '{spec.data.label}' in {shown} has "
+                    f"{len(values)}: {listed}",
+                    ("autogluon", "positive_class"),
+                )
+            )
+        elif not any(v == positive or str(v) == str(positive) for v in values):
+            found.append(
+                SpecIssue(
+                    f"autogluon.positive_class {positive!r} is not a value of '{spec.data.label}' in {shown}; its values: {listed}",
+                    ("autogluon", "positive_class"),
+                )
+            )
+    if spec.task is Task.TABULAR_CLASSIFICATION and len(values) > 2:
+        from ..spec.metrics import lookup
+        from ..spec.rules import BINARY_ONLY_METRICS
+
+        for i, metric in enumerate(spec.metrics):
+            resolved = lookup(metric, spec.task)  # the spec validated: every name resolves
+            if resolved.autogluon in BINARY_ONLY_METRICS:
+                found.append(
+                    SpecIssue(
+                        f"{resolved.name} takes one positive class, and '{spec.data.label}' in {shown} has {len(values)} classes",
+                        ("metrics", i),
+                        hint=f"use {resolved.autogluon}_macro or {resolved.autogluon}_weighted"
+                        if resolved.autogluon != "roc_auc"
+                        else "use log_loss or accuracy",
+                    )
+                )
+    return found
+
+
+ID_WORDS = ("id", "uuid", "guid", "key", "identifier")
+
+
+def _looks_like_id(name: str) -> bool:
+    """`patient_id`, `PatientID`, `id`, `customer-key`, `uuid`: a name an identifier would have."""
+    import re
+
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+    return bool(words) and (words[-1] in ID_WORDS or words[0] in ID_WORDS)
+
+
+def _identifier_warnings(spec: JobSpec, frame: pd.DataFrame, shown: str) -> list[SpecIssue]:
+    """A column named like an identifier with a value unique to each row: a feature that only memorises rows."""
+    skip = {spec.data.label, *spec.data.ignore_columns, spec.autogluon.sample_weight if spec.autogluon else None}
+    out = []
+    for column in frame.columns:
+        name = str(column)
+        if name in skip or not _looks_like_id(name) or len(frame) < 2:
+            continue
+        values = frame[column]
+        if values.notna().all() and values.nunique() == len(frame):
+            out.append(
+                SpecIssue(
+                    f"column '{name}' in {shown} looks like an identifier (a different value in each of its {len(frame)} rows): "
+                    "as a feature it only memorises rows",
+                    ("data", "ignore_columns"),
+                    level="warning",
+                    hint=f"data: {{ignore_columns: [{name}]}}, and predict --keep-columns {name} to join predictions back",
+                )
+            )
+    return out
 
 
 # AutoGluon's own rule (autogluon.core.utils.infer_problem_type), here so that submit needs no AutoGluon

@@ -91,7 +91,8 @@ class Model:
             from autogluon.tabular import TabularPredictor
 
             self.predictor = TabularPredictor.load(str(self.dir), require_py_version_match=False)
-            self.features: list[str] = list(self.predictor.original_features)
+            ignored = set(self.info.get("ignored_columns", []))  # data.ignore_columns: accepted, never asked for
+            self.features: list[str] = [c for c in self.predictor.original_features if c not in ignored]
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
             _persist(self.predictor, self.dir)  # models in memory: no disk read per request
         elif self.kind == "timeseries":

@@ -49,6 +49,11 @@ class DataSpec(StrictModel):
         pattern=r"^\d*(min|[A-Za-z]{1,5})(-[A-Za-z]{3})?$",
         description="pandas frequency alias: h, D, W, 15min, MS ...",
     )
+    ignore_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns that are not features (an ID, say): AutoGluon's learner_kwargs ignored_columns; "
+        "predict --keep-columns passes them through",
+    )
 
     def uris(self) -> dict[str, str]:
         """The data locations that are set: role -> URI."""
@@ -176,6 +181,12 @@ class AutoGluonSettings(StrictModel):
         description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
         "sweep parameters FAMILY.name are laid over it",
     )
+    positive_class: Optional[Union[bool, int, str]] = Field(
+        None, description="Binary classification: the label value that is the positive class (f1, precision, recall)"
+    )
+    feature_importance: bool = Field(
+        False, description="Permutation importance of the features on the validation data at each trial's end"
+    )
 
 
 class JobSpec(StrictModel):
@@ -194,6 +205,10 @@ class JobSpec(StrictModel):
     )
     data: DataSpec = Field(default_factory=DataSpec)
     metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
+    metrics: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="More metrics every trial records on its validation (and test) data; the primary metric alone drives the sweep",
+    )
     sweep: Optional[SweepSpec] = None
     limits: Limits = Field(default_factory=Limits)
     compute: Compute = Field(default_factory=Compute)
@@ -203,6 +218,7 @@ class JobSpec(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
     _objective: Metric = PrivateAttr()
+    _extra_metrics: list[Metric] = PrivateAttr(default_factory=list)
     _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
     _source: Optional[str] = PrivateAttr(default=None)
     _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
@@ -224,6 +240,11 @@ class JobSpec(StrictModel):
     def objective(self) -> Metric:
         """The resolved metric with its goal and every backend's name for it."""
         return self._objective
+
+    @property
+    def extra_metrics(self) -> list[Metric]:
+        """The `metrics:` list resolved (the primary one and repeats left out), in the spec's order."""
+        return list(self._extra_metrics)
 
     @property
     def source(self) -> Optional[str]:

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .errors import IssueCollector
-from .metrics import Task, UnknownMetricError, custom_metric, lookup
+from .metrics import Task, UnknownMetricError, custom_metric, lookup, metrics_for
 from .space import MAX_CHOICES, MAX_GRID_POINTS, PARAM_NAME
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ _TABULAR_LIKE = {Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TEXT
 def check(spec: JobSpec) -> IssueCollector:
     out = IssueCollector()
     _metric(spec, out)
+    _extra_metrics(spec, out)
     _engine(spec, out)
     _backend(spec, out)
     _data(spec, out)
@@ -80,6 +81,61 @@ def _autogluon(spec: JobSpec, out: IssueCollector) -> None:
         out.error(("autogluon", "problem_type"), f"{spec.task.value} takes problem_type {valid}, not {settings.problem_type}")
     if settings.sample_weight and settings.sample_weight == spec.data.label:
         out.error(("autogluon", "sample_weight"), "the weight column cannot be the label")
+    if settings.positive_class is not None:
+        if spec.task is not Task.TABULAR_CLASSIFICATION:
+            out.error(("autogluon", "positive_class"), f"positive_class is for binary tabular_classification, not {spec.task.value}")
+        elif settings.problem_type not in (None, "binary"):
+            out.error(
+                ("autogluon", "positive_class"),
+                f"positive_class is for binary classification; problem_type is {settings.problem_type}",
+                hint="remove positive_class, or set problem_type: binary",
+            )
+    if settings.feature_importance and not tabular:
+        out.error(("autogluon", "feature_importance"), "feature_importance is TabularPredictor's; TimeSeriesPredictor has none")
+
+
+# AutoGluon's metrics that take one positive class (autogluon.core.metrics.METRICS: binary, not multiclass)
+BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "roc_auc", "average_precision"})
+EXTRA_METRIC_TASKS = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION)
+
+
+def _extra_metrics(spec: JobSpec, out: IssueCollector) -> None:
+    """`metrics:` beside the primary one: AutoGluon's names for the task (did-you-mean), recorded by every trial."""
+    from .models import Engine
+
+    if not spec.metrics:
+        return
+    if spec.engine is Engine.COMMAND or spec.task not in EXTRA_METRIC_TASKS:
+        out.error(
+            ("metrics",),
+            f"metrics: cloudauto's AutoGluon trials record more metrics for tabular tasks, not {spec.task.value}"
+            + (" with engine: command (your script reports what it likes with cloudauto.report)" if spec.engine is Engine.COMMAND else ""),
+        )
+        return
+    primary = getattr(spec, "_objective", None)
+    problem_type = spec.autogluon.problem_type if spec.autogluon else None
+    found: list = []
+    for i, name in enumerate(spec.metrics):
+        try:
+            metric = lookup(name, spec.task)
+        except UnknownMetricError as exc:
+            valid = [m.name for m in metrics_for(spec.task) if m.autogluon]
+            hint = f"did you mean '{exc.suggestion}'?" if exc.suggestion else None
+            out.error(("metrics", i), f"unknown metric '{name}' for task {spec.task.value}; AutoGluon's: {', '.join(valid)}", hint=hint)
+            continue
+        if metric.autogluon is None:
+            out.error(("metrics", i), f"{metric.name} is Azure AutoML's; AutoGluon has no such metric")
+            continue
+        if problem_type in ("multiclass", "softclass") and metric.autogluon in BINARY_ONLY_METRICS:
+            out.error(
+                ("metrics", i),
+                f"{metric.name} takes one positive class; problem_type is {problem_type}",
+                hint=f"use {metric.autogluon}_macro or {metric.autogluon}_weighted" if metric.autogluon != "roc_auc" else "use log_loss or accuracy",
+            )
+            continue
+        if metric != primary and metric not in found:
+            found.append(metric)
+    spec._extra_metrics = found
 
 
 def _metric(spec: JobSpec, out: IssueCollector) -> None:
@@ -178,6 +234,29 @@ def _data(spec: JobSpec, out: IssueCollector) -> None:
                 out.error(("data", field), f"{field} is only for time_series_forecasting (task is {spec.task.value})")
         if spec.task in _TABULAR_LIKE and data.label is None and spec.engine is not Engine.COMMAND:
             out.error(("data", "label"), f"{spec.task.value} needs the label column", hint="label: <column>")
+    _ignore_columns(spec, out)
+
+
+def _ignore_columns(spec: JobSpec, out: IssueCollector) -> None:
+    """`data.ignore_columns`: columns of a tabular table that are no features (AutoGluon's ignored_columns)."""
+    from .models import Engine
+
+    data = spec.data
+    if not data.ignore_columns:
+        return
+    if spec.engine is Engine.COMMAND or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        out.error(("data", "ignore_columns"), f"ignore_columns is for tabular tasks trained by AutoGluon, not {spec.task.value}")
+        return
+    weight = spec.autogluon.sample_weight if spec.autogluon else None
+    seen: set[str] = set()
+    for i, name in enumerate(data.ignore_columns):
+        if name == data.label:
+            out.error(("data", "ignore_columns", i), f"'{name}' is the label; a label cannot be ignored")
+        elif weight and name == weight:
+            out.error(("data", "ignore_columns", i), f"'{name}' is autogluon.sample_weight, which is no feature already")
+        elif name in seen:
+            out.error(("data", "ignore_columns", i), f"'{name}' is listed twice")
+        seen.add(name)
 
 
 def _sweep(spec: JobSpec, out: IssueCollector) -> None:

@@ -122,6 +122,16 @@ def test_objective_and_metric_definition_match_the_report_line():
     assert re.search(definition["Regex"], line).group(1) == "0.1234"
 
 
+def test_the_specs_other_metrics_get_metric_definitions_of_their_own():
+    import re
+
+    request = compile_text(BASE + "metrics: [f1, AUC_weighted]\n").native
+    definitions = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert [d["Name"] for d in definitions] == ["cloudauto:accuracy", "cloudauto:val_f1", "cloudauto:val_roc_auc"]
+    line = LINE_FORMAT.format(name="val_roc_auc", value="0.875", step=3)
+    assert [bool(re.search(d["Regex"], line)) for d in definitions] == [False, False, True]
+
+
 def test_alternative_subspaces_flatten_with_a_subspace_choice():
     # the tutorial's sub-spaces, trained by a script of your own (AutoGluon trials do not train detectors)
     spec = cloudauto.JobSpec.from_file(

@@ -30,7 +30,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -67,6 +67,7 @@ class Plan:
     chunk_rows: int
     workers: int
     estimate: Optional[int] = None  # chunks in all, counted while the input was hashed (for the progress bar)
+    keep_columns: list[str] = field(default_factory=list)  # input columns passed through to the output (an ID)
 
 
 def batches_dir() -> Path:
@@ -83,6 +84,7 @@ def plan_for(
     probabilities: bool,
     chunk_rows: int,
     workers: int,
+    keep_columns: Optional[list[str]] = None,
 ) -> Plan:
     files = input_files(source)
     out = output_path(output)
@@ -90,7 +92,8 @@ def plan_for(
         raise BatchError(f"{out} is also an input: name another output file")
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
-    check_columns(files)
+    keep = list(keep_columns or [])
+    check_columns(files, keep)
     read = [_digest(f) for f in files]  # one read of each input: its digest, and its lines for the estimate
     identity = {
         "job": job_id,
@@ -100,6 +103,7 @@ def plan_for(
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
+        **({"keep_columns": keep} if keep else {}),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return Plan(
@@ -113,6 +117,7 @@ def plan_for(
         chunk_rows,
         workers,
         _estimate([str(f) for f in files], chunk_rows, [lines for _, _, lines in read]),
+        keep,
     )
 
 
@@ -166,11 +171,19 @@ def _forked(lock: Optional[int]) -> None:
 
 
 def _score(
-    index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str, lines: bool = False
+    index: int,
+    name: str,
+    first: int,
+    frame: pd.DataFrame,
+    probabilities: bool,
+    parts: str,
+    lines: bool = False,
+    keep: Optional[list[str]] = None,
 ) -> tuple[int, int, int]:
     """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows).
 
-    With `lines`, its answers as CSV lines too (parts/<index>.csv, written first), for the output to append.
+    With `lines`, its answers as CSV lines too (parts/<index>.csv, written first), for the output to append;
+    `keep`: input columns passed through in front, so scored rows join back.
     """
     from cloudauto.runtime.inference import BadRequest
 
@@ -180,6 +193,7 @@ def _score(
     missing = [c for c in model.features if c not in frame.columns]
     if missing:  # every row would fail alike: the batch stops with the reason
         raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+    kept = frame[keep].reset_index(drop=True) if keep else None  # passed through, in front, so rows join back
     frame = frame[model.features] if model.features else frame
     if model.kind == "multimodal":  # image paths are relative to their table, as in training data
         base = Path(name).parent
@@ -188,6 +202,10 @@ def _score(
         scored = model.score_rows(frame, probabilities)
     except BadRequest as exc:  # no row of the chunk could be scored
         raise BatchError(f"{name}: rows {first}-{first + len(frame) - 1}: {exc}") from None
+    if kept is not None:
+        import pandas as pd
+
+        scored = pd.concat([kept, scored.drop(columns=[c for c in keep if c in scored.columns]).reset_index(drop=True)], axis=1)
     failed = int(scored["error"].notna().sum()) if "error" in scored else 0
     scored = scored.assign(_row=range(first, first + len(frame)), _file=name)
     if lines:
@@ -250,7 +268,11 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
                 total = index + 1
                 if index in done:
                     continue
-                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts), stream is not None))
+                pending.add(
+                    pool.submit(
+                        _score, index, name, first, frame, plan.probabilities, str(parts), stream is not None, plan.keep_columns
+                    )
+                )
                 if stream is not None:
                     stream.advance(done)  # the parts of an earlier run, and the ones just in
                 if len(pending) >= 2 * plan.workers:  # bounded: the input is never all in memory

@@ -207,16 +207,18 @@ class LocalJobHandle(JobHandle):
         trial: Optional[int] = None,
         chunk_rows: Optional[int] = None,
         workers: Optional[int] = None,
+        keep_columns: Optional[list[str]] = None,
         **options: Any,
     ) -> LocalBatchJob:
-        """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default)."""
+        """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default);
+        `keep_columns` (an ID column, say) are copied from the input in front of the predictions."""
         from .batch import CHUNK_ROWS, plan_for, start
 
         self.refuse_forecasting_batch()
         if options:
             raise NotSupportedError(
                 f"the local backend's predict_batch takes no {', '.join(sorted(options))}; "
-                "it takes probabilities, trial, chunk_rows and workers"
+                "it takes probabilities, trial, chunk_rows, workers and keep_columns"
             )
         chosen = self.trial(trial) if trial is not None else self.best_trial()
         if chosen is None or "dir" not in chosen.artifacts:
@@ -234,6 +236,7 @@ class LocalJobHandle(JobHandle):
             probabilities=probabilities,
             chunk_rows=chunk_rows or CHUNK_ROWS,
             workers=workers or max(1, min(2, cores)),
+            keep_columns=keep_columns,
         )
         return start(plan)
 

@@ -583,7 +583,7 @@ def tuning_request(
             "AlgorithmSpecification": {
                 "TrainingImage": training_image,
                 "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}],
+                "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}, *_extra_definitions(spec, out)],
             },
             "RoleArn": role,
             "InputDataConfig": inputs,
@@ -613,6 +613,20 @@ def tuning_request(
         *([spot_note] if spot_note else []),
     ]
     return request, out.warnings, notes
+
+
+MAX_METRIC_DEFINITIONS = 40  # SageMaker's AlgorithmSpecification.MetricDefinitions
+
+
+def _extra_definitions(spec: Any, out: Any) -> list[dict[str, str]]:
+    """The spec's `metrics:`, as each trial reports them (val_<name>, test_<name>): SageMaker keeps them per training job."""
+    roles = ("val", "test") if spec.data.test else ("val",)
+    found = [
+        {"Name": f"cloudauto:{role}_{m.name}", "Regex": metric_regex(f"{role}_{m.name}")} for m in spec.extra_metrics for role in roles
+    ]
+    if len(found) + 1 > MAX_METRIC_DEFINITIONS:
+        out.error(("metrics",), f"{len(found) + 1} metric definitions; SageMaker takes at most {MAX_METRIC_DEFINITIONS}")
+    return found
 
 
 __all__ = [

@@ -26,10 +26,12 @@ from cloudauto.scoring import (
     ScoringError,
     as_frame,
     body_encoder,
+    checked_kept,
     image_paths,
     score_batches,
     score_images,
     spans,
+    with_kept,
 )
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
@@ -267,8 +269,9 @@ class SageMakerEndpoint(Endpoint):
             raise ScoringError(f"cannot reach endpoint {self.name}: {exc}") from None
         return response["Body"].read()
 
-    def score(self, data: Any, *, concurrency: int = 2) -> Any:
-        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight.
+    def score(self, data: Any, *, concurrency: int = 2, keep_columns: Optional[list[str]] = None) -> Any:
+        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight;
+        `keep_columns` (an ID, say) copied from the input in front of them.
 
         Image files (one, a list, or a folder of them) go to an image model as base64 JSON
         instances: one row per image with its class and each class's probability.
@@ -278,16 +281,23 @@ class SageMakerEndpoint(Endpoint):
             self._found = True
         images = image_paths(data)
         if images is not None:
+            if keep_columns:
+                raise ScoringError("keep_columns: an image endpoint answers per image, with its path")
             return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
         frame = as_frame(data)
+        keep = checked_kept(frame, keep_columns)
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = spans(frame, self.max_rows, self.max_bytes, encode)  # a refused row is named over the input
-        return score_batches(
+        return with_kept(
             frame,
-            bodies,
-            lambda body: self.invoke(body, content_type, accept),
-            concurrency=concurrency,
-            who=f"endpoint {self.name}",
+            score_batches(
+                frame,
+                bodies,
+                lambda body: self.invoke(body, content_type, accept),
+                concurrency=concurrency,
+                who=f"endpoint {self.name}",
+            ),
+            keep,
         )
 
     def delete(self) -> None:
