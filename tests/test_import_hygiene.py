@@ -56,3 +56,36 @@ def test_the_cli_reaches_a_backend_only_through_the_registry():
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in plugins]
     assert not found, found
+
+
+COMPILE_PROBE = """
+import atexit, json, sys
+listing, sys.argv = sys.argv[1], ["cloudauto", "compile", *sys.argv[2:]]
+atexit.register(lambda: open(listing, "w").write(json.dumps(sorted({m.split('.')[0] for m in sys.modules}))))
+from cloudauto.cli import main
+main()
+"""
+
+
+def _compile_imports(tmp_path, backend: str) -> set[str]:
+    """The top-level modules `cloudauto compile` of every example spec (written out with -o) has imported when it exits."""
+    listing = tmp_path / "modules.json"
+    argv = [str(listing), *map(str, EXAMPLES), "--backend", backend, "--format", "json", "-o", str(tmp_path / "out")]
+    result = subprocess.run([sys.executable, "-c", COMPILE_PROBE, *argv], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode in (0, 2), result.stderr  # 2: a spec this backend refuses, still compiled
+    assert json.loads(result.stdout)[0]["backend"] == backend
+    return set(json.loads(listing.read_text()))
+
+
+def test_compiling_for_sagemaker_imports_no_sdk_and_no_pandas(tmp_path):
+    """The region -> DLC registry account map is cloudauto's own table: compile needs neither sagemaker nor boto3."""
+    heavy = _compile_imports(tmp_path, "sagemaker") & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy"}
+    assert not heavy, f"compile for sagemaker imported {sorted(heavy)}"
+
+
+def test_compiling_for_azureml_imports_azure_ai_ml_and_no_other_cloud_sdk(tmp_path):
+    """azure-ai-ml's own classes build the job (its import is the floor); nothing of AWS, pandas or numpy comes along."""
+    loaded = _compile_imports(tmp_path, "azureml")
+    assert "azure" in loaded
+    heavy = loaded & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy", "autogluon", "torch"}
+    assert not heavy, f"compile for azureml imported {sorted(heavy)}"
