@@ -58,23 +58,34 @@ def test_the_cli_reaches_a_backend_only_through_the_registry():
     assert not found, found
 
 
-COMPILE_PROBE = """
+CLI_PROBE = """
 import atexit, json, sys
-listing, sys.argv = sys.argv[1], ["cloudauto", "compile", *sys.argv[2:]]
-atexit.register(lambda: open(listing, "w").write(json.dumps(sorted({m.split('.')[0] for m in sys.modules}))))
+listing, sys.argv = sys.argv[1], ["cloudauto", *sys.argv[2:]]
+atexit.register(lambda: open(listing, "w").write(json.dumps(sorted(sys.modules))))
 from cloudauto.cli import main
 main()
 """
 
 
-def _compile_imports(tmp_path, backend: str) -> set[str]:
-    """The top-level modules `cloudauto compile` of every example spec (written out with -o) has imported when it exits."""
+def _cli_imports(tmp_path, *argv: str) -> set[str]:
+    """The modules a `cloudauto` command run in a new process has imported when it exits."""
     listing = tmp_path / "modules.json"
-    argv = [str(listing), *map(str, EXAMPLES), "--backend", backend, "--format", "json", "-o", str(tmp_path / "out")]
-    result = subprocess.run([sys.executable, "-c", COMPILE_PROBE, *argv], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", CLI_PROBE, str(listing), *argv], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode in (0, 2), result.stderr  # 2: a spec this backend refuses, still compiled
-    assert json.loads(result.stdout)[0]["backend"] == backend
     return set(json.loads(listing.read_text()))
+
+
+def _compile_imports(tmp_path, backend: str) -> set[str]:
+    """The top-level packages `cloudauto compile` of every example spec (written out with -o) has imported."""
+    argv = ["compile", *map(str, EXAMPLES), "--backend", backend, "--format", "json", "-o", str(tmp_path / "out")]
+    loaded = {m.split(".")[0] for m in _cli_imports(tmp_path, *argv)}
+    assert f"cloudauto_{backend}" in loaded  # the plugin compiled
+    return loaded
+
+
+def test_validate_does_not_import_subprocess(tmp_path):
+    """Only --changed-since runs git: a plain validate does not pay for importing subprocess (selectors, signal)."""
+    assert "subprocess" not in _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
 
 
 def test_compiling_for_sagemaker_imports_no_sdk_and_no_pandas(tmp_path):
