@@ -12,10 +12,10 @@ Checked 2026-12-01 in aws/deep-learning-containers:
   image, repository `autogluon`, for training and serving; PyTorch 2.13, Python 3.12.
 - docs/src/data/autogluon-{training,inference}/1.{4,5}-{cpu,gpu}-sagemaker.yml.
 - docs/src/data/pytorch-training/2.{9,10}-{cpu,gpu}-sagemaker.yml (for engine: command).
-- docs/reference/region_availability.md, "Deep Learning Containers": the account of each region
-  (REGISTRIES); the two GovCloud regions it leaves out are from the sagemaker SDK's
-  image_uri_config (sagemaker 3.27.0, pytorch.json, training 2.10.0), which agrees with it on
-  every region both list.
+- docs/reference/region_availability.md (commit 18d714e), "Deep Learning Containers", checked
+  2026-12-04: the account of each region (REGISTRIES); the two GovCloud regions it leaves out
+  are from the sagemaker SDK's image_uri_config (sagemaker 3.27.0, pytorch.json, training
+  2.10.0), which agrees with it on every region both list.
 """
 
 from __future__ import annotations
