@@ -11,7 +11,7 @@ from cloudauto_sagemaker.images import REGISTRIES
 import cloudauto
 from cloudauto.backend import CompileError
 
-from ..conftest import BASE
+from ..conftest import BASE, ROOT
 
 ISOLATED = ("us-iso", "eu-isoe-", "eusc-")  # partitions whose ECR is not under amazonaws.com(.cn): left out on purpose
 
@@ -52,3 +52,17 @@ def test_compile_names_the_regions_registry_and_refuses_a_region_without_one():
     assert image("mx-central-1").startswith("637423239942.dkr.ecr.mx-central-1.amazonaws.com/autogluon:")
     with pytest.raises(CompileError, match="region xx-nowhere-1 has no Deep Learning Container registry known"):
         image("xx-nowhere-1")
+
+
+@pytest.mark.parametrize("engine", ["autogluon", "command"])
+def test_a_region_without_a_dlc_registry_is_a_spec_error_at_backends_sagemaker_region(engine):
+    """us-iso-east-1's ECR is not under amazonaws.com: refused (exit 2, the field named), never a wrong URI or an internal error."""
+    from cloudauto.spec.loader import load_spec
+
+    path = ROOT / "job_specs" / ("torch_digits/spec.yaml" if engine == "command" else "iris.yaml")
+    spec = load_spec(path, overrides=["backends.sagemaker.region=us-iso-east-1"])
+    with pytest.raises(CompileError) as caught:
+        cloudauto.compile(spec, backend="sagemaker")
+    (issue,) = caught.value.issues
+    assert issue.path == ("backends", "sagemaker", "region")
+    assert "region us-iso-east-1 has no Deep Learning Container registry" in issue.message
