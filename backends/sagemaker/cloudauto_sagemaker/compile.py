@@ -185,12 +185,20 @@ def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training"
     version = settings.framework_version or AUTOGLUON_VERSION
     try:
         image = images.find("autogluon", version, scope, instance)
-        uri = image.uri(images.account(region), region)
     except images.ImageError as exc:
         raise CompileError(
             "sagemaker", [SpecIssue(f"sagemaker: {exc}", ("backends", "sagemaker", "framework_version"))]
         ) from None
+    uri = image.uri(_registry(region), region)
     return uri, f"the AutoGluon {image.version} DLC, {image.accelerator}, {scope}; {images.PROVENANCE}"
+
+
+def _registry(region: str) -> str:
+    """The region's DLC registry account, or the spec error that names backends.sagemaker.region."""
+    try:
+        return images.account(region)
+    except images.ImageError as exc:
+        raise CompileError("sagemaker", [SpecIssue(f"sagemaker: {exc}", ("backends", "sagemaker", "region"))]) from None
 
 
 def image_autogluon(uri: str) -> Optional[str]:
@@ -215,7 +223,7 @@ def command_image(spec: JobSpec, region: str, instance: str, out: _Problems) -> 
             torch = None
         release, why = images.pytorch_for(torch)
         image = images.find("pytorch", release, "training", instance)
-        uri = image.uri(images.account(region), region)
+        uri = image.uri(_registry(region), region)
         return uri, f"the PyTorch {release} training DLC: {why}; {images.PROVENANCE}"
     if not _ECR.match(chosen):
         out.error(
