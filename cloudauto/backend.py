@@ -151,6 +151,12 @@ class Feature(str, Enum):
     PARAMETERS = "these sweep parameters"
     CONTAINER_MODE = "docker mode"
     SPOT = "spot capacity"
+    # stop criteria, warm start, retries (limits.stop_when, sweep.warm_start, limits.trial_retries / max_failed_trials)
+    STOP_WHEN = "limits.stop_when"
+    STOP_ON_CONVERGENCE = "limits.stop_when.converged"
+    WARM_START = "sweep.warm_start"
+    TRIAL_RETRIES = "limits.trial_retries"
+    MAX_FAILED_TRIALS = "limits.max_failed_trials"
 
 
 # where in the spec each feature lives, so a backend's refusal points at the field to change
@@ -171,6 +177,11 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.PARAMETERS: ("sweep", "space"),
     Feature.CONTAINER_MODE: ("backends", "local", "mode"),
     Feature.SPOT: ("compute", "spot"),
+    Feature.STOP_WHEN: ("limits", "stop_when"),
+    Feature.STOP_ON_CONVERGENCE: ("limits", "stop_when", "converged"),
+    Feature.WARM_START: ("sweep", "warm_start"),
+    Feature.TRIAL_RETRIES: ("limits", "trial_retries"),
+    Feature.MAX_FAILED_TRIALS: ("limits", "max_failed_trials"),
 }
 
 
@@ -281,6 +292,11 @@ class JobHandle(abc.ABC):
 
     @abc.abstractmethod
     def trials(self) -> list[Trial]: ...
+
+    def parent_trials(self) -> list[Trial]:
+        """sweep.warm_start: the parents' finished trials this sweep started from (id `PARENT#n`); they never run here.
+        A cloud service keeps them in the parent jobs, so only the local backend lists them."""
+        return []
 
     @abc.abstractmethod
     def cancel(self) -> None: ...

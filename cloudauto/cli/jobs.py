@@ -181,10 +181,12 @@ def status(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def trials(job_id: str, backend: str, fmt: str) -> int:
+@click.option("--all", "with_parents", is_flag=True, help="Also the warm start's parent trials (PARENT#n), which never run here.")
+def trials(job_id: str, backend: str, fmt: str, with_parents: bool) -> int:
     """The trials of a job: parameters, status, objective, steps, duration."""
     job = _job(backend, job_id)
-    rows = job.trials()
+    parents = job.parent_trials() if with_parents else []
+    rows = [*parents, *job.trials()]
     maximize = job.spec.objective.goal.value == "maximize"
 
     def reported(t: Any) -> Optional[float]:
@@ -202,6 +204,7 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
                 [
                     {
                         "trial": t.number,
+                        **({"parent": t.id.rsplit("#", 1)[0]} if t in parents else {}),
                         "status": t.status.value,
                         "params": t.params,
                         "objective": t.objective,
@@ -226,9 +229,12 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+        label = t.id if t in parents else str(t.number)
+        echo(f"{label:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if marked:
         echo(f"* the best {name} the trial reported before it stopped, not a final score")
+    if parents:
+        echo(f"PARENT#n: a trial of a warm start's parent job ({len(parents)} in all); it informed this sweep and did not run here")
     return EXIT_OK
 
 
