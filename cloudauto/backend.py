@@ -151,6 +151,12 @@ class Feature(str, Enum):
     PARAMETERS = "these sweep parameters"
     CONTAINER_MODE = "docker mode"
     SPOT = "spot capacity"
+    # stop criteria, warm start, retries (limits.stop_when, sweep.warm_start, limits.trial_retries / max_failed_trials)
+    STOP_WHEN = "limits.stop_when"
+    STOP_ON_CONVERGENCE = "limits.stop_when.converged"
+    WARM_START = "sweep.warm_start"
+    TRIAL_RETRIES = "limits.trial_retries"
+    MAX_FAILED_TRIALS = "limits.max_failed_trials"
 
 
 # where in the spec each feature lives, so a backend's refusal points at the field to change
@@ -171,6 +177,11 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.PARAMETERS: ("sweep", "space"),
     Feature.CONTAINER_MODE: ("backends", "local", "mode"),
     Feature.SPOT: ("compute", "spot"),
+    Feature.STOP_WHEN: ("limits", "stop_when"),
+    Feature.STOP_ON_CONVERGENCE: ("limits", "stop_when", "converged"),
+    Feature.WARM_START: ("sweep", "warm_start"),
+    Feature.TRIAL_RETRIES: ("limits", "trial_retries"),
+    Feature.MAX_FAILED_TRIALS: ("limits", "max_failed_trials"),
 }
 
 
@@ -271,6 +282,9 @@ class JobHandle(abc.ABC):
     id: str
     backend: str
     budget_stop: Optional[str] = None  # set by wait() when it canceled the job at limits.max_cost
+    # limits the service has no field for, held by wait(): "stop_when", "max_failed_trials" (cloudauto.tuning.criteria)
+    client_held: ClassVar[frozenset[str]] = frozenset()
+    criteria_stop: Optional[str] = None  # set by wait() when it canceled the job for one of them
 
     @abc.abstractmethod
     def status(self) -> JobStatus: ...
@@ -281,6 +295,11 @@ class JobHandle(abc.ABC):
 
     @abc.abstractmethod
     def trials(self) -> list[Trial]: ...
+
+    def parent_trials(self) -> list[Trial]:
+        """sweep.warm_start: the parents' finished trials this sweep started from (id `PARENT#n`); they never run here.
+        A cloud service keeps them in the parent jobs, so only the local backend lists them."""
+        return []
 
     @abc.abstractmethod
     def cancel(self) -> None: ...
@@ -325,6 +344,23 @@ class JobHandle(abc.ABC):
     billed_time_counts_spot: ClassVar[bool] = False
     # how often wait() adds up what the trials have billed, where the spec has limits.max_cost
     BUDGET_POLL_S: ClassVar[float] = 60.0
+    CRITERIA_POLL_S: ClassVar[float] = 30.0
+
+    def _held_limits(self) -> bool:
+        limits = self.spec.limits
+        return ("stop_when" in self.client_held and limits.stop_when is not None) or (
+            "max_failed_trials" in self.client_held and limits.max_failed_trials is not None
+        )
+
+    def _criterion_met(self) -> Optional[str]:
+        """The client-held limit the job's trials meet now, or None."""
+        from .tuning.criteria import failure_reason, stop_reason
+
+        trials = self.trials()
+        found = failure_reason(self.spec, trials) if "max_failed_trials" in self.client_held else None
+        if found is None and "stop_when" in self.client_held:
+            found = stop_reason(self.spec, trials)
+        return found
 
     def billed_seconds(self) -> float:
         """Instance-seconds billed so far: each trial's run time (as the service reports it) × its instances."""
@@ -363,6 +399,7 @@ class JobHandle(abc.ABC):
         progress = sys.stderr.isatty() if progress is None else progress
         last = None
         next_budget_check, stopping = time.monotonic(), False
+        next_criteria_check = time.monotonic()
         while True:
             status = self.status()
             if progress and status != last:
@@ -377,6 +414,13 @@ class JobHandle(abc.ABC):
                     print(f"[{self.id}] canceling: {why}", file=sys.stderr)
                     self.cancel()
                     self.budget_stop, stopping = why, True
+            if not stopping and self._held_limits() and time.monotonic() >= next_criteria_check:
+                next_criteria_check = time.monotonic() + self.CRITERIA_POLL_S
+                why = self._criterion_met()
+                if why:
+                    print(f"[{self.id}] canceling (held by the client, not the service): {why}", file=sys.stderr)
+                    self.cancel()
+                    self.criteria_stop, stopping = why, True
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
             time.sleep(poll)

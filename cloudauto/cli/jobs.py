@@ -188,7 +188,10 @@ def status(job_id: str, backend: str) -> int:
 @click.option("--trial", "number", type=click.IntRange(min=0), help="One trial (with --models or --importance).")
 @click.option("--models", is_flag=True, help="The trial's AutoGluon leaderboard: every model it fit, score and fit time.")
 @click.option("--importance", is_flag=True, help="The trial's permutation feature importance (autogluon.feature_importance).")
-def trials(job_id: str, backend: str, fmt: str, number: Optional[int], models: bool, importance: bool) -> int:
+@click.option("--all", "with_parents", is_flag=True, help="Also the warm start's parent trials (PARENT#n), which never run here.")
+def trials(
+    job_id: str, backend: str, fmt: str, number: Optional[int], models: bool, importance: bool, with_parents: bool
+) -> int:
     """The trials of a job: parameters, status, objective (and the spec's other metrics), steps, duration."""
     from ..run_result import extra_metrics
 
@@ -197,7 +200,8 @@ def trials(job_id: str, backend: str, fmt: str, number: Optional[int], models: b
     if models and importance:
         raise click.UsageError("--models or --importance, one at a time")
     job = _job(backend, job_id)
-    rows = job.trials()
+    parents = job.parent_trials() if with_parents and number is None else []
+    rows = [*parents, *job.trials()]
     if number is not None:
         rows = [t for t in rows if t.number == number]
         if not rows:
@@ -223,6 +227,7 @@ def trials(job_id: str, backend: str, fmt: str, number: Optional[int], models: b
                 [
                     {
                         "trial": t.number,
+                        **({"parent": t.id.rsplit("#", 1)[0]} if t in parents else {}),
                         "status": t.status.value,
                         "params": t.params,
                         "objective": t.objective,
@@ -251,9 +256,12 @@ def trials(job_id: str, backend: str, fmt: str, number: Optional[int], models: b
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
         extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
-        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+        label = t.id if t in parents else str(t.number)
+        echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if marked:
         echo(f"* the best {name} the trial reported before it stopped, not a final score")
+    if parents:
+        echo(f"PARENT#n: a trial of a warm start's parent job ({len(parents)} in all); it informed this sweep and did not run here")
     return EXIT_OK
 
 

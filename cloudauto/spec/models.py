@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_serializer, model_validator
 
 from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
@@ -114,11 +114,53 @@ EarlyTermination = Annotated[
 ]
 
 
+class WarmStartMode(str, Enum):
+    SAME_DATA = "same_data"  # SageMaker IdenticalDataAndAlgorithm
+    TRANSFER = "transfer"  # SageMaker TransferLearning
+
+
+MAX_WARM_START_PARENTS = 5  # SageMaker's ParentHyperParameterTuningJobs holds 1 to 5
+
+
+class WarmStart(StrictModel):
+    """Earlier sweeps whose finished trials inform this one (SageMaker's WarmStartConfig)."""
+
+    from_: list[Annotated[str, Field(min_length=1)]] = Field(
+        alias="from",
+        min_length=1,
+        max_length=MAX_WARM_START_PARENTS,
+        description="Job ids of the earlier sweeps (at most 5, as SageMaker allows); each has ended",
+    )
+    mode: WarmStartMode = Field(
+        WarmStartMode.SAME_DATA,
+        description="same_data: the same data and training code, and the same space (their configurations never run "
+        "again); transfer: other data or a changed space (the parameters shared with this space inform the sampler)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and "from_" in data:  # the spec's own key, so a dumped spec loads again
+            data = {"from": data.pop("from_"), **data}
+        return data
+
+
 class SweepSpec(StrictModel):
     sampling: Sampling = Sampling.RANDOM
     space: SpaceInput
     early_termination: Optional[EarlyTermination] = None
     seed: Optional[int] = Field(None, ge=0, description="Seed of the random and bayesian samplers")
+    warm_start: Optional[WarmStart] = Field(None, description="Start from the trials of earlier sweeps")
+
+
+class StopWhen(StrictModel):
+    """End the sweep early (SageMaker's TuningJobCompletionCriteria); any criterion met ends it."""
+
+    target: Optional[float] = Field(None, description="End once a trial's objective reaches this value (or beats it)")
+    no_improvement_trials: Optional[int] = Field(
+        None, ge=1, le=100_000, description="End once this many trials in a row have not improved on the best"
+    )
+    converged: Optional[bool] = Field(None, description="SageMaker's own convergence detection (ConvergenceDetected)")
 
 
 class Limits(StrictModel):
@@ -130,6 +172,17 @@ class Limits(StrictModel):
         None,
         gt=0,
         description="USD: compile refuses a cloud job whose worst case is above it, and derives the service's runtime limit from it",
+    )
+    stop_when: Optional[StopWhen] = Field(None, description="End the sweep when good enough or no longer improving")
+    trial_retries: int = Field(
+        0,
+        ge=0,
+        le=30,
+        description="Run a trial again, with the same parameters, up to N times after an infrastructure fault "
+        "(worker died, container lost, spot interruption); a script error is not retried",
+    )
+    max_failed_trials: Optional[int] = Field(
+        None, ge=1, le=100_000, description="The sweep fails once this many trials have failed"
     )
 
 
@@ -347,6 +400,9 @@ __all__ = [
     "MetricSpec",
     "NoPolicy",
     "Sampling",
+    "StopWhen",
     "SweepSpec",
     "TruncationSelectionPolicy",
+    "WarmStart",
+    "WarmStartMode",
 ]

@@ -30,6 +30,7 @@ def check(spec: JobSpec) -> IssueCollector:
     _data(spec, out)
     _sweep(spec, out)
     _limits(spec, out)
+    _stop_and_retry(spec, out)
     _command(spec, out)
     _autogluon(spec, out)
     _autogluon_parameters(spec, out)
@@ -392,6 +393,32 @@ def _bagged(sub: dict) -> bool:
     presets = sub.get("presets")
     unbagged = {"medium_quality", "medium", "mq", "medium_quality_faster_train", "optimize_for_deployment", "ignore_text"}
     return presets is not None and presets.is_discrete and any(str(v) not in unbagged for v in presets.grid_values())
+
+
+def _stop_and_retry(spec: JobSpec, out: IssueCollector) -> None:
+    """limits.stop_when, limits.max_failed_trials and sweep.warm_start: what each needs, whatever the backend."""
+    limits = spec.limits
+    stop = limits.stop_when
+    if stop is not None and stop.target is None and stop.no_improvement_trials is None and not stop.converged:
+        out.error(
+            ("limits", "stop_when"),
+            "stop_when names no criterion",
+            hint="give target: VALUE, no_improvement_trials: N or converged: true (or leave stop_when out)",
+        )
+    elif stop is not None and spec.sweep is None:
+        out.warn(("limits", "stop_when"), "without a sweep one trial runs; stop_when has nothing to stop")
+    if limits.max_failed_trials is not None and limits.max_failed_trials > spec.max_trials:
+        out.warn(
+            ("limits", "max_failed_trials"),
+            f"max_failed_trials ({limits.max_failed_trials}) is above the {spec.max_trials} trials that run: it is never reached",
+        )
+    warm = spec.sweep.warm_start if spec.sweep else None
+    if warm is not None:
+        seen: set[str] = set()
+        for i, parent in enumerate(warm.from_):
+            if parent in seen:
+                out.error(("sweep", "warm_start", "from", i), f"job {parent} is named twice")
+            seen.add(parent)
 
 
 def _limits(spec: JobSpec, out: IssueCollector) -> None:

@@ -30,7 +30,15 @@ class AzureMLBackend(Backend):
             found[Feature.S3_DATA] = "Azure ML reads azureml://, https:// and local data; copy the data to a datastore"
         if spec.sweep and spec.sweep.sampling is Sampling.BAYESIAN and spec.policy is not None:
             found[Feature.BAYESIAN_WITH_EARLY_TERMINATION] = "Azure ML's Bayesian sampling supports no early termination policy"
+        from .limits import refused
+
+        found.update(refused(spec))
         return found
+
+    def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        from .limits import held_by_client
+
+        return held_by_client(spec)
 
     def cost_basis(self, spec: JobSpec) -> Any:
         from .compile import cost_basis
@@ -39,8 +47,10 @@ class AzureMLBackend(Backend):
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
         from .compile import build
+        from .limits import notes as limit_notes
 
         job, files, warnings, notes = build(spec)
+        notes = [*notes, *limit_notes(spec)]
         return CompiledJob(self.name, spec, job, files=files, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:

@@ -48,6 +48,12 @@ class LocalBackend(Backend):
     install_hint = "pip install cloudauto-local"
     prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
 
+    def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
+        from .endings import refuse_converged
+
+        why = refuse_converged(spec)
+        return {Feature.STOP_ON_CONVERGENCE: why} if why else {}
+
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         found: dict[Feature, str] = {}
         if spec.engine is Engine.NATIVE:
@@ -112,8 +118,19 @@ class LocalBackend(Backend):
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
         inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
+        from .endings import parent_rows
+
+        warm = parent_rows(spec, attach)  # before anything is written: a parent that cannot be used refuses the job
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
             store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
+            if warm:
+                try:
+                    store.add_warm_trials(warm)
+                except BaseException:
+                    import shutil
+
+                    shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-written
+                    raise
             if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
                 runs_home().mkdir(parents=True, exist_ok=True)
                 (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)

@@ -133,6 +133,9 @@ class LocalJobHandle(JobHandle):
             out.append(trial)
         return out
 
+    def parent_trials(self) -> list[Trial]:
+        return [trial for _, trial, _ in self.store.warm_trials()]
+
     def cancel(self) -> str:
         """Cancel the job, and say what was done: a running scheduler is asked to stop its trials; a job
         whose scheduler is gone is ended here (canceled, its unfinished trials too), so `resume` refuses it."""

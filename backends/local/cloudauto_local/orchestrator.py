@@ -39,7 +39,7 @@ from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
-from . import death
+from . import death, endings
 from .handle import HEARTBEAT_S
 from .store import RunStore, StoreError
 
@@ -102,6 +102,7 @@ class Orchestrator:
         _hide_in_log(self.hide)
         self.goal = self.spec.objective.goal
         self.sampler = make_sampler(self.spec)
+        endings.seed(self.sampler, self.store, self.spec)  # sweep.warm_start: the parents' trials, as submit kept them
         self.engine = PolicyEngine(self.spec.policy, self.goal)
         self.total = int(min(self.spec.max_trials, self.sampler.size or math.inf))
         self.exhausted: Optional[str] = None  # why the sampler has no configuration left
@@ -117,6 +118,8 @@ class Orchestrator:
         self.beat = 0.0
         self.finished_in_time = 0  # trials that had finished when limits.timeout was reached
         self.unreported: set[int] = set()  # trials started here that have not reported yet (an earlier run's points stand)
+        self.ended_early: Optional[tuple[JobStatus, str]] = None  # limits.stop_when or limits.max_failed_trials
+        self.judged = -1  # how many trials had ended when the criteria were last read
 
     # start-up and resume -------------------------------------------------------------------
     def _restore(self, last_beat: Optional[float]) -> None:
@@ -283,6 +286,9 @@ class Orchestrator:
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
             worker.trial = worker.child_pgid = worker.container = None
+        elif kind == "failed" and number == worker.trial and message.get("fault") == endings.INFRASTRUCTURE:
+            self._fault(number, str(message.get("error")))
+            worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
             self.store.finish_trial(
                 number, TrialStatus.FAILED, error=self._hidden(message.get("error")), drop_reports=self._first(number)
@@ -309,13 +315,39 @@ class Orchestrator:
         error = _worker_end(worker.proc)
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            self.store.finish_trial(
-                worker.trial, TrialStatus.FAILED, error=self._hidden(error), drop_reports=self._first(worker.trial)
-            )
-            log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
+            if not self._fault(worker.trial, error):
+                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
+
+    def _fault(self, number: int, error: str) -> bool:
+        """An infrastructure fault ended the trial: run it again (limits.trial_retries), else it failed. True: retried."""
+        self.unreported.discard(number)
+        if endings.retry(self.store, self.spec, number, self._hidden(error)) is not None:
+            self.pending.insert(0, number)  # next, with its parameters, as SageMaker retries a training job at once
+            return True
+        self.store.finish_trial(number, TrialStatus.FAILED, error=self._hidden(error), drop_reports=True)
+        return False
+
+    def _ends_early(self) -> bool:
+        """limits.stop_when / limits.max_failed_trials, read off the store's trials each time one has ended."""
+        if self.spec.limits.stop_when is None and self.spec.limits.max_failed_trials is None:
+            return False
+        trials = self.store.trials()
+        ended = sum(1 for t in trials if t.status.is_final)
+        if ended == self.judged:
+            return False
+        self.judged = ended
+        found = endings.ending(self.spec, trials)
+        if found is None:
+            return False
+        status, trial_status, why = found
+        self.ended_early = (status, why)
+        stopped = self._stop_all(trial_status, f"the sweep ended: {why}")
+        log.info("%s; %d running trials stopped", why, stopped)
+        self._end_waiting(TrialStatus.CANCELED, f"not run: the sweep ended ({why})")
+        return True
 
     def _close_curve(self, number: int, objective: Optional[float]) -> None:
         """A trial's last reported point is its objective: the final score of its model differs from the value
@@ -430,6 +462,8 @@ class Orchestrator:
                     )
                     self._end_waiting(TrialStatus.TIMED_OUT, f"limits.timeout of {timeout:g}s reached before it ran")
                     break
+                if self._ends_early():
+                    break
                 self._assign()
                 if not self._running() and not self._has_more():
                     break
@@ -466,6 +500,8 @@ class Orchestrator:
         """How the job ended, and why: a budget that ends with a result is a completed job."""
         if ended_by == "cancel":
             return JobStatus.CANCELED, "canceled by the user"
+        if self.ended_early is not None:
+            return self.ended_early
         results = [t for t in trials if t.objective is not None]
         failures = "; ".join(failure_groups(trials))
         if ended_by == "timeout":

@@ -38,13 +38,21 @@ class SageMakerBackend(Backend):
         return found
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        found = self._held_by_client(spec)
         policy = spec.policy
         if policy is not None and spec.backends.sagemaker.strategy != "Hyperband":
-            return {
-                _POLICY_FEATURES[policy.policy]: "SageMaker has only TrainingJobEarlyStoppingType Auto "
-                "(its own median rule); the policy becomes Auto"
-            }
-        return {}
+            found[_POLICY_FEATURES[policy.policy]] = (
+                "SageMaker has only TrainingJobEarlyStoppingType Auto (its own median rule); the policy becomes Auto"
+            )
+        return found
+
+    def _held_by_client(self, spec: JobSpec) -> dict[Feature, str]:
+        """What SageMaker has no field for, held by wait() instead (an error under --strict)."""
+        if spec.limits.max_failed_trials is None:
+            return {}
+        from .completion import max_failed_note
+
+        return {Feature.MAX_FAILED_TRIALS: max_failed_note(spec)}
 
     def cost_basis(self, spec: JobSpec) -> Any:
         from .compile import cost_basis

@@ -611,6 +611,9 @@ def tuning_request(
     environment = _environment(spec, out)
     if environment:  # the `${NAME}` values spec.json reads, set in each trial's container (never in the tarball)
         request["TrainingJobDefinition"]["Environment"] = environment
+    from .completion import apply
+
+    completion_notes = apply(spec, request, out)  # stop_when, warm_start, trial_retries, max_failed_trials
     if out.errors:
         raise CompileError("sagemaker", out.errors)
     notes = [
@@ -619,6 +622,7 @@ def tuning_request(
         *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
         *([spot_note] if spot_note else []),
+        *completion_notes,
     ]
     return request, out.warnings, notes
 

@@ -210,6 +210,9 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
 
     session = session or session_for(spec)
     sm = session.client("sagemaker")
+    from .completion import check_parents
+
+    check_parents(sm, spec)  # sweep.warm_start: before anything is uploaded
     name, running = choose_name(sm, spec, identity, quiet=quiet)
     if running:  # nothing is uploaded: its inputs are its own, and they are what this submit would upload
         return SageMakerJob(name, session=session, spec=spec)
