@@ -142,6 +142,8 @@ class Feature(str, Enum):
     BANDIT_POLICY = "bandit policy"
     MEDIAN_STOPPING_POLICY = "median stopping policy"
     TRUNCATION_POLICY = "truncation selection policy"
+    ASHA_POLICY = "asha policy"
+    HYPERBAND_POLICY = "hyperband policy"
     NORMAL_DISTRIBUTION = "normal / lognormal distributions"
     QUANTIZED_LOG_DISTRIBUTION = "qloguniform distribution"
     S3_DATA = "s3:// data"
@@ -168,6 +170,8 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.BANDIT_POLICY: ("sweep", "early_termination"),
     Feature.MEDIAN_STOPPING_POLICY: ("sweep", "early_termination"),
     Feature.TRUNCATION_POLICY: ("sweep", "early_termination"),
+    Feature.ASHA_POLICY: ("sweep", "early_termination"),
+    Feature.HYPERBAND_POLICY: ("sweep", "early_termination"),
     Feature.NORMAL_DISTRIBUTION: ("sweep", "space"),
     Feature.QUANTIZED_LOG_DISTRIBUTION: ("sweep", "space"),
     Feature.S3_DATA: ("data",),

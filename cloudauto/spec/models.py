@@ -108,8 +108,48 @@ class NoPolicy(StrictModel):
     policy: Literal["none"]
 
 
+class _MultiFidelity(StrictModel):
+    """Successive halving over a trial's reported steps: rungs at min_resource × reduction_factor^k."""
+
+    min_resource: int = Field(1, ge=1, description="The first rung: a trial is first compared after this many steps")
+    max_resource: int = Field(
+        ge=1, description="The most steps a trial gets: it is stopped (completed) when it reports this many"
+    )
+    reduction_factor: int = Field(3, ge=2, description="η: a trial goes on past a rung only in the top 1/η of that rung")
+    resource: str = Field(
+        "step",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
+        description="What one step (one report of the metric) is, e.g. epoch: the name the log and notes use",
+    )
+
+    def rungs(self, bracket: int = 0) -> list[int]:
+        """min_resource × η^k for k ≥ bracket, up to max_resource."""
+        found, level = [], self.min_resource
+        while level <= self.max_resource:
+            found.append(level)
+            level *= self.reduction_factor
+        return found[bracket:]
+
+
+class AshaPolicy(_MultiFidelity):
+    policy: Literal["asha"]
+
+
+class HyperbandPolicy(_MultiFidelity):
+    policy: Literal["hyperband"]
+    brackets: Optional[int] = Field(
+        None, ge=1, description="How many brackets (bracket s starts at min_resource × η^s); default all of them"
+    )
+
+    @property
+    def bracket_count(self) -> int:
+        return self.brackets or len(self.rungs())
+
+
+MultiFidelityPolicy = Union[AshaPolicy, HyperbandPolicy]
+
 EarlyTermination = Annotated[
-    Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoPolicy],
+    Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy, HyperbandPolicy, NoPolicy],
     Field(discriminator="policy"),
 ]
 
@@ -351,7 +391,7 @@ class JobSpec(StrictModel):
         return 10
 
     @property
-    def policy(self) -> Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, None]:
+    def policy(self) -> Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy, HyperbandPolicy, None]:
         et = self.sweep.early_termination if self.sweep else None
         return None if et is None or isinstance(et, NoPolicy) else et
 
@@ -388,16 +428,19 @@ class JobSpec(StrictModel):
 
 
 __all__ = [
+    "AshaPolicy",
     "BanditPolicy",
     "CommandSpec",
     "Compute",
     "DataSpec",
     "EarlyTermination",
     "Engine",
+    "HyperbandPolicy",
     "JobSpec",
     "Limits",
     "MedianStoppingPolicy",
     "MetricSpec",
+    "MultiFidelityPolicy",
     "NoPolicy",
     "Sampling",
     "StopWhen",

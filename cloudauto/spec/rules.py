@@ -7,8 +7,9 @@ and is refused by that backend's compile step, which names its own rule.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import IssueCollector
 from .metrics import Task, UnknownMetricError, custom_metric, lookup, metrics_for
@@ -261,7 +262,7 @@ def _ignore_columns(spec: JobSpec, out: IssueCollector) -> None:
 
 
 def _sweep(spec: JobSpec, out: IssueCollector) -> None:
-    from .models import BanditPolicy, NoPolicy, Sampling
+    from .models import AshaPolicy, BanditPolicy, HyperbandPolicy, NoPolicy, Sampling
 
     sweep = spec.sweep
     if sweep is None:
@@ -306,15 +307,47 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
                 "bandit takes exactly one of slack_factor and slack_amount",
                 hint="slack_factor: 0.1 (ratio) or slack_amount: 0.2 (absolute)",
             )
+    if isinstance(policy, (AshaPolicy, HyperbandPolicy)):
+        _multi_fidelity(policy, out)
     if sweep.sampling is Sampling.BAYESIAN and policy is not None and not isinstance(policy, NoPolicy):
         out.warn(
             ("sweep", "early_termination"),
             "Azure ML rejects early termination with bayesian sampling (the azureml backend will refuse it); "
-            "local applies it and SageMaker maps it to Auto",
+            + (
+                "local applies it and SageMaker's Hyperband strategy chooses the configurations itself"
+                if isinstance(policy, (AshaPolicy, HyperbandPolicy))
+                else "local applies it and SageMaker maps it to Auto"
+            ),
         )
     if sweep.sampling is Sampling.BAYESIAN and spec.limits.max_trials is not None and spec.limits.max_trials < 2:
         out.warn(("limits", "max_trials"), "bayesian sampling with one trial is a random guess")
     _policy_reach(spec, out)
+
+
+def _multi_fidelity(policy: Any, out: IssueCollector) -> None:
+    """asha / hyperband: rungs that exist, and brackets that have a rung."""
+    where = ("sweep", "early_termination")
+    if policy.min_resource > policy.max_resource:
+        out.error(
+            (*where, "min_resource"),
+            f"min_resource ({policy.min_resource}) is above max_resource ({policy.max_resource})",
+            hint="the first rung is min_resource steps; a trial gets at most max_resource",
+        )
+        return
+    rungs = policy.rungs()
+    if getattr(policy, "brackets", None) is not None and policy.brackets > len(rungs):
+        out.error(
+            (*where, "brackets"),
+            f"{policy.brackets} brackets, but rungs {', '.join(map(str, rungs))} make {len(rungs)} "
+            f"(bracket s starts at min_resource × {policy.reduction_factor}^s ≤ max_resource)",
+            hint=f"brackets: {len(rungs)} or fewer",
+        )
+    if not [r for r in rungs if r < policy.max_resource]:
+        out.warn(
+            where,
+            f"no rung below max_resource {policy.max_resource}: {policy.policy} never compares trials, it only stops "
+            f"each at {policy.resource} {policy.max_resource}; lower min_resource",
+        )
 
 
 def _count(n: int) -> str:
@@ -335,7 +368,15 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
     if policy is None or isinstance(policy, NoPolicy) or spec.engine is Engine.COMMAND:
         return
     where = ("sweep", "early_termination")
-    first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
+    multi = policy.policy in ("asha", "hyperband")
+    if multi:
+        first = policy.min_resource  # the first rung, or max_resource where a trial is stopped anyway
+    else:
+        first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
+    from ..runtime.autogluon_params import MULTIMODAL_TASKS
+
+    if multi and spec.task in MULTIMODAL_TASKS:
+        _rungs_reached(policy, _multimodal_steps(spec), out)
     if spec.task is Task.TIME_SERIES_FORECASTING:
         out.warn(
             where,
@@ -368,6 +409,9 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
             steps = trial_steps(value, bagged=bagged)
             if steps is None:
                 continue
+            if multi:
+                why = "one after each model, one for the ensemble"
+                _rungs_reached(policy, [(f"models: {value}" + (" (bagged)" if bagged else ""), steps, why)], out)
             # a verdict at the step after the last model (the ensemble's) comes after the fit and is ignored
             (never if steps - 2 < first else between).append(f"models: {value}" + (" (bagged)" if bagged else ""))
     if never:
@@ -383,6 +427,53 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
             f"trials of {', '.join(between)} report one step after each model: the {policy.policy} policy can stop "
             f"them only between models; {during} trials report while they train",
         )
+
+
+def _rungs_reached(policy: Any, known: list[tuple[str, int, str]], out: IssueCollector) -> None:
+    """asha / hyperband: warn where trials report fewer steps than the rungs (and max_resource) asked for."""
+    for what, steps, why in known:
+        if steps >= policy.max_resource:
+            continue
+        judged = [r for r in policy.rungs() if r < policy.max_resource]
+        unreached = [r for r in judged if r > steps]
+        verdict = (
+            f"no rung is reached, so {policy.policy} never compares them"
+            if unreached == judged
+            else f"rungs at {policy.resource} {', '.join(map(str, unreached))} are never reached"
+            if unreached
+            else "every rung is reached"
+        )
+        out.warn(
+            ("sweep", "early_termination"),
+            f"trials of {what} report at most {steps} steps ({why}), fewer than max_resource {policy.max_resource}: "
+            f"{verdict}; lower max_resource (and min_resource) to the steps the trials report",
+        )
+
+
+def _multimodal_steps(spec: JobSpec) -> list[tuple[str, int, str]]:
+    """Image / text trials report each validation: at most optim.max_epochs × validations per epoch, where the space fixes
+    them (AutoMM's defaults: 20 epochs, val_check_interval 0.5, i.e. two validations an epoch)."""
+    found = []
+    for sub in spec.space.subspaces:
+        epochs, interval = sub.get("optim.max_epochs"), sub.get("optim.val_check_interval")
+        if epochs is not None and not epochs.is_discrete:
+            continue
+        epoch_values = [int(v) for v in epochs.grid_values()] if epochs is not None else [20]
+        if interval is None:
+            per_epoch = 2
+        elif interval.is_discrete and all(isinstance(v, float) and 0 < v <= 1 for v in interval.grid_values()):
+            per_epoch = max(math.floor(1 / v + 1e-9) for v in interval.grid_values())
+        else:
+            continue  # a count of batches: the validations depend on the data's size
+        most = max(epoch_values) * per_epoch
+        found.append(
+            (
+                f"optim.max_epochs {max(epoch_values)}",
+                most,
+                f"one per validation, {per_epoch} an epoch",
+            )
+        )
+    return found
 
 
 def _bagged(sub: dict) -> bool:

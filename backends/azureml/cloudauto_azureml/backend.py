@@ -38,7 +38,26 @@ class AzureMLBackend(Backend):
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         from .limits import held_by_client
 
-        return held_by_client(spec)
+        found = held_by_client(spec)
+        policy = spec.policy
+        if policy is None or policy.policy not in ("asha", "hyperband"):
+            return found
+        from .compile import nearest_bandit
+
+        bandit = nearest_bandit(policy)
+        rungs = ", ".join(str(r) for r in policy.rungs() if r < policy.max_resource) or "none"
+        feature = Feature.ASHA_POLICY if policy.policy == "asha" else Feature.HYPERBAND_POLICY
+        return {
+            **found,
+            feature: "Azure ML's sweep jobs have no successive halving or Hyperband (their early termination policies are "
+            "bandit, median stopping and truncation selection); compiled as the nearest, a BanditPolicy with slack_factor "
+            f"{bandit['slack_factor']:g} (1/η) evaluated every {bandit['evaluation_interval']} metric logs. It differs: a "
+            "bandit stops a run whose best value is outside that slack of the best run's, where "
+            f"{policy.policy} ranks the runs at each rung ({policy.resource} {rungs}) and keeps the top 1/"
+            f"{policy.reduction_factor}"
+            + (", in brackets," if policy.policy == "hyperband" else "")
+            + f" and no run is stopped at max_resource {policy.max_resource} (end the script's loop there)"
+        }
 
     def cost_basis(self, spec: JobSpec) -> Any:
         from .compile import cost_basis

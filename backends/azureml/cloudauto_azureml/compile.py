@@ -113,12 +113,20 @@ def _grid_ready(dist: Any) -> Any:
     return Choice(values=tuple(dist.grid_values())) if dist.is_discrete and not isinstance(dist, (Choice, Fixed)) else dist
 
 
+def nearest_bandit(policy: Any) -> dict[str, Any]:
+    """asha / hyperband as Azure ML's nearest policy: a bandit with slack 1/η, evaluated at every min_resource steps
+    (each rung is a multiple of it)."""
+    return {"slack_factor": round(1 / policy.reduction_factor, 6), "evaluation_interval": policy.min_resource, "delay_evaluation": 0}
+
+
 def _policy(spec: JobSpec) -> Any:
     from azure.ai.ml import sweep
 
     policy = spec.policy
     if policy is None:
         return None
+    if policy.policy in ("asha", "hyperband"):  # no successive halving in Azure ML: its nearest, as the warning says
+        return sweep.BanditPolicy(**nearest_bandit(policy))
     common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
     if policy.policy == "bandit":
         slack = (

@@ -57,6 +57,7 @@ class Worker:
     deadline: Optional[float] = None
     stop_deadline: Optional[float] = None
     stop_reason: Optional[str] = None
+    stop_final: bool = False  # the stop ends a trial that had its whole budget (asha/hyperband's max_resource)
     child_pgid: Optional[int] = None  # a command trial's own process group
     container: Optional[str] = None  # a docker-mode trial's container
     log: Optional[IO[bytes]] = field(default=None, repr=False)
@@ -103,7 +104,7 @@ class Orchestrator:
         self.goal = self.spec.objective.goal
         self.sampler = make_sampler(self.spec)
         endings.seed(self.sampler, self.store, self.spec)  # sweep.warm_start: the parents' trials, as submit kept them
-        self.engine = PolicyEngine(self.spec.policy, self.goal)
+        self.engine = PolicyEngine(self.spec.policy, self.goal, seed=self.spec.sweep.seed if self.spec.sweep else None)
         self.total = int(min(self.spec.max_trials, self.sampler.size or math.inf))
         self.exhausted: Optional[str] = None  # why the sampler has no configuration left
         self.concurrency = int(min(self.spec.limits.max_concurrent_trials, self.total))
@@ -240,6 +241,7 @@ class Orchestrator:
             idle.trial = number
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
             idle.stop_deadline = idle.stop_reason = None
+            idle.stop_final = False
             if not idle.send(**message):
                 self._worker_died(idle)
 
@@ -265,22 +267,23 @@ class Orchestrator:
             )
             if decision.stop and worker.stop_reason is None:
                 worker.stop_reason = decision.reason
+                worker.stop_final = decision.final
                 worker.stop_deadline = time.time() + STOP_GRACE_S
             worker.send(type="verdict", stop=decision.stop, reason=decision.reason if decision.stop else "")
         elif kind == "done" and number == worker.trial:
             objective = message.get("objective")
             # terminated only when the verdict cut the fit short; one that came after the fit had ended changes nothing
             stopped = worker.stop_reason is not None and bool(message.get("stopped"))
-            if worker.stop_reason is not None and not stopped:
+            if worker.stop_reason is not None and not stopped and not worker.stop_final:
                 log.info("trial %d: the stop verdict came after its fit had ended; it is ignored", number)
-            status = TrialStatus.TERMINATED if stopped else TrialStatus.COMPLETED
+            status = TrialStatus.TERMINATED if stopped and not worker.stop_final else TrialStatus.COMPLETED
             self._close_curve(number, objective)
             self.store.finish_trial(
                 number,
                 status,
                 objective=objective,
                 metrics=message.get("metrics"),
-                reason=self._hidden(worker.stop_reason) if stopped else None,
+                reason=self._hidden(worker.stop_reason) if stopped and not worker.stop_final else None,
                 error=self._hidden(message.get("test_error")),  # a test set that could not be scored, beside the kept model
                 drop_reports=self._first(number),  # it reported nothing: an earlier run's points are not this run's
             )
