@@ -192,7 +192,9 @@ def foundation(out: Path) -> None:
     print(f"wrote {target} (Chronos-2, 2 layers of width 32, random weights)")
 
     torch.manual_seed(0)
-    config = T5Config(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4, dropout_rate=0.0)
+    config = T5Config(
+        d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4, dropout_rate=0.0, decoder_start_token_id=0
+    )
     config.architectures = ["ChronosBoltModelForForecasting"]
     config.chronos_pipeline_class = "ChronosBoltPipeline"
     config.chronos_config = {

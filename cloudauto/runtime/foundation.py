@@ -52,8 +52,10 @@ TABULAR_PACKAGES = {
     "TABDPT-TURBO": (("tabdpt",), "autogluon.tabular[tabdpt]"),
 }
 FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
-# host memory a serving container needs to hold the default weights and answer (measured sizes, rounded up)
-SERVING_MEMORY_MB = {"Chronos": 4096, "Chronos2": 6144, "Chronos-2": 6144, "Toto": 6144, "Toto2": 6144}
+# the memory a serving container needs for a family's default weights, an estimate (not measured here): the fp32
+# weights (Chronos-2 120M parameters, Chronos-Bolt small 48M, Toto 151M, Toto2 up to 313M) beside torch and
+# AutoGluon (about 2 GB); the tabular ones keep their training table in context (MitraModel's own estimate, 5 GB)
+SERVING_MEMORY_MB = {"Chronos": 3072, "Chronos2": 4096, "Chronos-2": 4096, "Toto": 4096, "Toto2": 4096}
 SERVING_MEMORY_DEFAULT_MB = 6144
 
 
@@ -194,6 +196,14 @@ def hub_note(spec: JobSpec) -> Optional[str]:
     return f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names given); the training container downloads them"
 
 
+def serving_memory_mb(spec: JobSpec) -> Optional[int]:
+    """The memory a serving container needs for the foundation models this spec's trials can fit (None: none)."""
+    families = {fam for _, fam, _ in chosen_families(spec)}
+    if not families:
+        return None
+    return max(SERVING_MEMORY_MB.get(f, SERVING_MEMORY_DEFAULT_MB) for f in families)
+
+
 def _autogluon_version() -> str:
     from .versions import AUTOGLUON_VERSION
 
@@ -303,6 +313,7 @@ __all__ = [
     "is_weights_parameter",
     "offline_issues",
     "resolve_weights",
+    "serving_memory_mb",
     "tabular_fit",
     "tabular_weights",
     "uses_foundation",
