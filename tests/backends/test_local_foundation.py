@@ -130,3 +130,43 @@ def test_offline_a_foundation_model_without_a_folder_is_refused_at_compile(fm_da
 
     allowed = cli("compile", str(tmp_path / "hub.yaml"), env={"CLOUDAUTO_ALLOW_HUB": "1"})
     assert allowed.returncode == 0, allowed.stderr
+
+
+TABULAR = """
+name: fm-iris
+task: tabular_classification
+data: {{train: {data}/iris/train.csv, test: {data}/iris/test.csv, label: target}}
+metric: accuracy
+sweep:
+  sampling: grid
+  space:
+    models: {{choice: [{models}]}}
+{extra}
+    time_limit: 60
+"""
+
+
+def test_a_tabular_foundation_model_sweeps_zero_shot_and_fine_tuned_from_its_folder(runs_dir, fm_data, tmp_path):
+    """TabPFNMix is the tabular foundation family whose packages are installed here (Mitra needs loguru and einx)."""
+    from job_specs import make_data
+
+    make_data.iris(fm_data)
+    extra = f"    TABPFNMIX.model_path: {fm_data}/checkpoints/tabpfnmix-tiny\n    TABPFNMIX.max_epochs: {{choice: [0, 2]}}"
+    spec = tmp_path / "tab.yaml"
+    spec.write_text(TABULAR.format(data=fm_data, models="TABPFNMIX", extra=extra))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [t.params["TABPFNMIX.max_epochs"] for t in trials] == [0, 2]
+    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
+
+    mitra = tmp_path / "mitra.yaml"
+    mitra.write_text(TABULAR.format(data=fm_data, models="MITRA, GBM", extra="    MITRA.fine_tune_steps: 10"))
+    refused = cli("compile", str(mitra))
+    import importlib.util
+
+    if importlib.util.find_spec("loguru") is None:
+        assert refused.returncode == 2 and "MITRA needs loguru" in refused.stderr and "autogluon.tabular[mitra]" in refused.stderr
+    else:
+        assert refused.returncode == 2 and "MITRA has no weights" in refused.stderr
