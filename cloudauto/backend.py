@@ -597,6 +597,8 @@ class Backend(abc.ABC):
     prunes_family_settings: ClassVar[bool] = False
     # URI schemes whose checkpoint folders this backend mounts as trial inputs (beside local folders and s3://)
     mounted_schemes: ClassVar[frozenset[str]] = frozenset()
+    # whether trials here lack the Hugging Face hub unless told (CLOUDAUTO_ALLOW_HUB=1): foundation weights must be folders
+    offline_by_default: ClassVar[bool] = False
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         """What this spec asks for that the backend cannot express: feature -> reason."""
@@ -620,11 +622,14 @@ class Backend(abc.ABC):
             from .runtime.autogluon_params import issues
 
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
-            if spec.task in MULTIMODAL_TASKS:
-                from .runtime.trial_inputs import local_checkpoints
+            from .runtime.trial_inputs import local_checkpoints
 
-                _, missing = local_checkpoints(spec, self.mounted_schemes)
-                problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
+            _, missing = local_checkpoints(spec, self.mounted_schemes)  # image/text checkpoints, foundation weights
+            problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
+            if self.offline_by_default and spec.task not in MULTIMODAL_TASKS:
+                from .runtime.foundation import offline_issues
+
+                problems += offline_issues(spec, self.name)
         warned = [
             SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()

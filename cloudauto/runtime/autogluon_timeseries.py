@@ -2,39 +2,88 @@
 
 TimeSeriesPredictor.fit takes no callbacks, so the per-model validation scores are reported
 after the fit, in fit order: early termination can end the trial's reporting but not save
-its fit time. Model names are AutoGluon's own (DeepAR, ETS, ...). Models that fetch
-pretrained weights (Chronos, Toto) are left out unless the spec names them: a machine or a
+its fit time. Model names are AutoGluon's own (DeepAR, ETS, ...), their settings
+`<Model>.<setting>` (Chronos2.fine_tune). Models that fetch pretrained weights (Chronos, Toto)
+are left out unless the spec names them or gives them weights (foundation.py): a machine or a
 training instance without the hub would spend every trial's time limit on retries.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from .autogluon_params import PRETRAINED_TIMESERIES_MODELS
-from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult, score_test
+from .autogluon_params import FAMILY_PARAM, PRETRAINED_TIMESERIES_MODELS, TIMESERIES_MODELS
+from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult, _laid_over, score_test
 from .data import read_table
+from .foundation import embed_weights, resolve_weights, weights_parameter
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import AutoGluonSettings, JobSpec
 
 
-def timeseries_fit_arguments(params: dict[str, Any], settings: Optional[AutoGluonSettings] = None) -> dict[str, Any]:
-    """`TimeSeriesPredictor.fit` keyword arguments; models that download pretrained weights only where the spec names them."""
+def timeseries_fit_arguments(
+    params: dict[str, Any],
+    settings: Optional[AutoGluonSettings] = None,
+    *,
+    base_dir: Optional[str] = None,
+    scratch: Optional[Path] = None,
+    gpus: int = 0,
+) -> dict[str, Any]:
+    """`TimeSeriesPredictor.fit` keyword arguments: `<Model>.<setting>` into that model's hyperparameters, foundation
+    weights as folders (s3:// fetched into `scratch`), and models that download weights only where the spec names them
+    or gives them weights (a preset's Chronos-2 then reads the spec's folder)."""
     kwargs: dict[str, Any] = {k: FIT_ARGS[k](v) for k, v in params.items() if k in ("presets", "time_limit")}
-    base = dict((settings.hyperparameters or {}) if settings else {})
+    base = copy.deepcopy(dict((settings.hyperparameters or {}) if settings else {}))
+    per_model: dict[str, dict[str, Any]] = {}
+    for name, value in params.items():
+        match = FAMILY_PARAM.match(name)
+        if match and match.group(1) in TIMESERIES_MODELS:
+            per_model.setdefault(match.group(1), {})[match.group(2)] = value
+    for model, swept in per_model.items():
+        base[model] = _laid_over(base.get(model, {}), swept)
     chosen = params.get("models", params.get("model_name"))
     models = [m.strip() for m in str(chosen).split(",") if m.strip()] if chosen is not None else []
+    hyperparameters: Optional[dict[str, Any]] = None
     if models:
-        kwargs["hyperparameters"] = {m: base.get(m, {}) for m in models}
+        hyperparameters = {m: base.get(m, {}) for m in models}
+    elif "presets" in kwargs and any(m in PRETRAINED_TIMESERIES_MODELS for m in base):
+        hyperparameters = _preset_with_weights(kwargs["presets"], base)
     elif base:
-        kwargs["hyperparameters"] = base
-    asked = {*models, *base}
+        hyperparameters = base
+    asked = set(hyperparameters or {})
+    if hyperparameters:
+        for model in [m for m in hyperparameters if weights_parameter(m)]:
+            configs = hyperparameters[model]
+            laid = [configs] if isinstance(configs, dict) else list(configs)
+            laid = [resolve_weights(c, model, base_dir, scratch or Path(".")) for c in laid]
+            if gpus:  # compute.gpus: the model runs on them (AutoGluon's default is the GPU only when torch sees one)
+                laid = [{"device": "cuda", **c} for c in laid]
+            hyperparameters[model] = laid[0] if isinstance(configs, dict) else laid
+        kwargs["hyperparameters"] = hyperparameters
     excluded = list(settings.excluded_model_types) if settings else []
     excluded += [m for m in PRETRAINED_TIMESERIES_MODELS if m not in asked and m not in excluded]
     kwargs["excluded_model_types"] = excluded  # offline by default: a preset's Chronos would try the hub in every trial
     return kwargs
+
+
+def _preset_with_weights(presets: str, given: dict[str, Any]) -> dict[str, Any]:
+    """A preset's models, its pretrained ones reading the weights the spec gives (the others it names are left out)."""
+    from autogluon.timeseries.configs import get_hyperparameter_presets, get_predictor_presets
+    from autogluon.timeseries.configs.predictor_presets import TIMESERIES_PRESETS_ALIASES
+
+    preset = get_predictor_presets()[TIMESERIES_PRESETS_ALIASES.get(presets, presets)]
+    table = preset.get("hyperparameters", "default")
+    table = copy.deepcopy(get_hyperparameter_presets()[table] if isinstance(table, str) else table)
+    out: dict[str, Any] = {}
+    for model, configs in table.items():
+        if model not in PRETRAINED_TIMESERIES_MODELS:
+            out[model] = configs
+        elif model in given:
+            mine = given[model] if isinstance(given[model], dict) else {}
+            out[model] = [{**c, **mine} for c in configs] if isinstance(configs, list) else {**configs, **mine}
+    return out
 
 
 def run_timeseries(
@@ -57,7 +106,7 @@ def run_timeseries(
 
     ag_process.install()  # its mlflow check imports mlflow on every worker's first fit
     data = spec.data
-    kwargs = timeseries_fit_arguments(params, spec.autogluon)
+    kwargs = timeseries_fit_arguments(params, spec.autogluon, base_dir=base_dir, scratch=out_dir, gpus=spec.compute.gpus)
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
 
@@ -77,6 +126,9 @@ def run_timeseries(
         verbosity=2,
     )
     predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
+    embedded = embed_weights(predictor)  # the saved predictor loads without the weights' folder (an endpoint's container)
+    if embedded:
+        print(f"[cloudauto] foundation weights copied into the model: {', '.join(embedded)}", flush=True)
     board = predictor.leaderboard(silent=True)
     # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order.
     # The fit has ended, so a stop verdict has nothing left to stop: it is ignored and the trial completes.

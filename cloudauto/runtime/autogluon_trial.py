@@ -172,6 +172,9 @@ def run_tabular(
 
     settings = spec.autogluon
     kwargs = fit_arguments(params, settings)
+    from .foundation import tabular_fit
+
+    tabular_fit(kwargs, base_dir, out_dir, spec.compute.gpus)  # foundation weights as folders; compute.gpus reaches the fit
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
     data = spec.data

@@ -712,6 +712,16 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)
+    from cloudauto.runtime.foundation import hub_note, uses_foundation
+
+    hub = hub_note(spec)
+    if hub:
+        notes.append(hub)
+    if uses_foundation(spec):
+        notes.append(
+            "foundation models train and serve best on GPUs: name a GPU cluster (backends.azureml.compute, e.g. one of "
+            "Standard_NC6s_v3) and its vm_size for the cost estimate; endpoints default to a GPU instance"
+        )
     return job, files, out.warnings, notes
 
 

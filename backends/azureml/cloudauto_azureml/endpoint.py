@@ -97,7 +97,9 @@ def deploy(
     tags = resource_tags(job.id, spec.name, ttl=ttl)
     endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=tags)
     azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
-    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
+    from cloudauto.runtime.foundation import uses_foundation
+
+    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_SERVING)
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
         extra: dict[str, Any] = {}
         if spec.engine is not Engine.NATIVE:

@@ -47,6 +47,7 @@ class LocalBackend(Backend):
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
     prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
+    offline_by_default = True  # foundation models read folders here unless CLOUDAUTO_ALLOW_HUB=1 (runtime/foundation.py)
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         from .endings import refuse_converged

@@ -138,7 +138,9 @@ def instance_type(spec: JobSpec) -> str:
     settings = spec.backends.sagemaker
     chosen = settings.instance_type or spec.compute.instance_type
     if chosen is None:
-        return GPU_DEFAULT if spec.task in _GPU_TASKS else CPU_DEFAULT
+        from cloudauto.runtime.foundation import uses_foundation
+
+        return GPU_DEFAULT if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_DEFAULT
     return chosen
 
 
@@ -680,6 +682,11 @@ def tuning_request(
         *([spot_note] if spot_note else []),
         *completion_notes,
     ]
+    from cloudauto.runtime.foundation import hub_note
+
+    hub = hub_note(spec)
+    if hub:
+        notes.append(hub)
     return request, out.warnings, notes
 
 

@@ -133,7 +133,7 @@ def serving_model(
     return name
 
 
-def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task) -> dict[str, int]:
+def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task, spec: Any = None) -> dict[str, int]:
     """ServerlessConfig, checked against what SageMaker accepts before anything is created."""
     if memory_mb not in SERVERLESS_MEMORY:
         raise CloudautoError(
@@ -146,6 +146,20 @@ def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task) -> 
             f"task {spec_task.value}: serverless endpoints have no GPU; deploy this model on an instance "
             f"(--instance-type, default {GPU_SERVING})"
         )
+    if spec is not None:  # a foundation model's weights and activations in the container's memory
+        from cloudauto.runtime.foundation import serving_memory_mb
+
+        needed = serving_memory_mb(spec)
+        if needed and needed > memory_mb:
+            raise CloudautoError(
+                f"this model serves a foundation model that needs about {needed} MB; --memory {memory_mb} cannot hold it"
+                + (
+                    f": deploy with --memory {needed}"
+                    if needed <= max(SERVERLESS_MEMORY)
+                    else f" and serverless endpoints stop at {max(SERVERLESS_MEMORY)} MB: deploy on an instance "
+                    f"(--instance-type, default {GPU_SERVING})"
+                )
+            )
     return {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
 
 
@@ -170,12 +184,15 @@ def deploy(
         raise CloudautoError("a serverless endpoint has no instance type: leave --instance-type out, or --serverless")
     if serverless:
         config = serverless_config(
-            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task
+            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task, job.spec
         )
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
         instance = CPU_SERVING  # the CPU serving image
     else:
-        instance = instance_type or (GPU_SERVING if job.spec.task in _GPU_TASKS else CPU_SERVING)
+        from cloudauto.runtime.foundation import uses_foundation
+
+        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec)
+        instance = instance_type or (GPU_SERVING if gpu else CPU_SERVING)
         variant = {
             "VariantName": "AllTraffic",
             "ModelName": name,
