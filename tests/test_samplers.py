@@ -240,3 +240,16 @@ def test_warm_parents_enter_tpe_as_completed_trials_and_their_configurations_are
     for n in range(8):
         params, _ = sampler.suggest(n)
         assert config_key(params) not in seen
+
+
+def test_forecasting_model_settings_are_drawn_only_for_their_model():
+    """Chronos2.fine_tune in an ETS trial changes nothing: the grid runs ETS and Theta once each, not once per value."""
+    from cloudauto.spec import JobSpec
+
+    from .conftest import ROOT
+
+    grid = make_sampler(JobSpec.from_file(ROOT / "job_specs" / "bike_forecast_chronos2.yaml"))
+    points = [grid.suggest(n)[0] for n in range(grid.size)]
+    assert grid.size == 4, points  # Chronos2 zero-shot and fine-tuned, ETS, Theta
+    assert sorted(p["models"] for p in points) == ["Chronos2", "Chronos2", "ETS", "Theta"]
+    assert all(("Chronos2.fine_tune" in p) == (p["models"] == "Chronos2") for p in points)

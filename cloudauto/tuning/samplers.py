@@ -387,11 +387,13 @@ def _encode_value(dist: Any, value: Any) -> Any:
 
 
 def engine_prune(spec: JobSpec) -> Optional[Prune]:
-    """The engine's pruning of unused parameters: an AutoGluon tabular trial uses a family's settings only with it."""
+    """The engine's pruning of unused parameters: an AutoGluon tabular or forecasting trial uses a family's (a
+    model's) settings only with it."""
     from ..spec.metrics import Task
     from ..spec.models import Engine
 
-    if spec.engine is Engine.COMMAND or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+    pruned = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING)
+    if spec.engine is Engine.COMMAND or spec.task not in pruned:
         return None
     from ..runtime.autogluon_params import active_parameters
 
