@@ -55,7 +55,7 @@ def _static_issues(spec: JobSpec, tables: dict[str, Table], static: Table) -> li
     if twice:
         return [SpecIssue(f"{shown} has more than one row for the series {_listed(twice)}: one row per series", where)]
     issues = []
-    for role, (table_shown, table) in tables.items():
+    for table_shown, table in tables.values():
         if item not in table.columns:
             continue
         lacking = sorted(set(table[item].astype(str)) - set(ids))
