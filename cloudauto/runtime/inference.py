@@ -319,7 +319,7 @@ class Model:
             future = (
                 f", and the known covariates {', '.join(self.known)} for the next {self.info.get('prediction_length')} "
                 f"steps after it (rows with the label '{self.info['label']}' left blank)"
-                if self.known
+                if getattr(self, "known", None)
                 else ""
             )
             raise BadRequest(
@@ -346,9 +346,9 @@ class Model:
             raise BadRequest(f"column {label!r} takes finite numbers; row {row} has {shown}, which is out of range")
         frame = frame.assign(**{timestamp: times, label: values})
         self._check_freq(frame)
-        if self.known:
+        if getattr(self, "known", None):
             self._check_future(frame)
-        if self.static is not None:
+        if getattr(self, "static", None) is not None:
             self._static_for(frame)
         return frame
 
