@@ -1,6 +1,6 @@
 """Make the example data sets from scikit-learn's bundled copies (no download).
 
-    python job_specs/make_data.py [iris|diabetes|bike|digits|reviews|checkpoints|foundation|all] [--out job_specs/data]
+    python job_specs/make_data.py [iris|diabetes|bike|sales|digits|reviews|checkpoints|foundation|all] [--out job_specs/data]
 
 Splits and seeds are fixed so every run writes the same files (iris: 80/20 split,
 random_state 42, as in seed 000). `checkpoints` writes the model folders the image and
@@ -58,6 +58,45 @@ def bike(out: Path, *, stations: int = 3, days: int = 28, horizon: int = 48) -> 
     frame = pd.concat(rows, ignore_index=True)
     cut = hours[-horizon]
     _write(out / "bike", train=frame[frame.timestamp < cut], test=frame)
+
+
+def sales(out: Path, *, stores: int = 3, days: int = 67, horizon: int = 7) -> None:
+    """Daily sales per store: a promotion and a price known in advance (known covariates), the day's temperature
+    (a past covariate: known once the day is over), each store's size and region (static features).
+
+    train.csv ends `horizon` days before test.csv; request.csv is what a forecast request sends: the training
+    history and, after it, the next `horizon` days with promo and price and the sales left blank.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    dates = pd.date_range("2026-01-01", periods=days, freq="D")
+    sizes, rows = [1.0, 2.5, 4.0, 1.5, 3.0], []
+    for s in range(stores):
+        promo = (rng.random(days) < 0.25).astype(int)
+        price = np.round(10 + s + rng.normal(0, 0.5, days) - 2 * promo, 2)
+        temperature = np.round(12 + 8 * np.sin(np.arange(days) / 58 * np.pi) + rng.normal(0, 2, days), 1)
+        weekly = 3 * np.sin(2 * np.pi * dates.dayofweek.to_numpy() / 7)
+        level = 20 + 6 * sizes[s % len(sizes)]
+        sales = np.round(level + weekly + 12 * promo - 1.5 * (price - 10 - s) + rng.normal(0, 1, days), 1)
+        rows.append(
+            pd.DataFrame(
+                {"store": f"store_{s}", "day": dates, "sales": sales, "promo": promo, "price": price, "temperature": temperature}
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    cut = dates[-horizon]
+    train, future = frame[frame.day < cut], frame[frame.day >= cut]
+    request = pd.concat([train, future.assign(sales=np.nan, temperature=np.nan)]).sort_values(["store", "day"])
+    static = pd.DataFrame(
+        {
+            "store": [f"store_{s}" for s in range(stores)],
+            "size": [sizes[s % len(sizes)] for s in range(stores)],
+            "region": [("north", "south")[s % 2] for s in range(stores)],
+        }
+    )
+    _write(out / "sales", train=train, test=frame, stores=static, request=request)
 
 
 def digits(out: Path) -> None:
@@ -232,7 +271,7 @@ def _write(folder: Path, **frames) -> None:
         print(f"wrote {path} ({len(frame)} rows)")
 
 
-MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "digits": digits, "reviews": reviews, "checkpoints": checkpoints, "foundation": foundation}
+MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "sales": sales, "digits": digits, "reviews": reviews, "checkpoints": checkpoints, "foundation": foundation}
 
 
 def main() -> None:

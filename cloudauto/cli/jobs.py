@@ -40,6 +40,11 @@ no_preflight_option = click.option(
     is_flag=True,
     help="Skip the checks of credentials, role, bucket, quotas and images made before anything is uploaded.",
 )
+detach_option = click.option(
+    "--detach-on-interrupt",
+    is_flag=True,
+    help="Ctrl-C stops waiting and leaves the job running (exit 6); without it, Ctrl-C cancels the job.",
+)
 
 
 @main.command()
@@ -49,6 +54,7 @@ no_preflight_option = click.option(
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @no_preflight_option
+@detach_option
 @ci_options
 def run(
     file: Path,
@@ -57,12 +63,15 @@ def run(
     strict: bool,
     mode: Optional[str],
     no_preflight: bool,
+    detach_on_interrupt: bool,
     **ci: Any,
 ) -> int:
-    """Submit a spec and wait for it (Ctrl-C cancels the job)."""
+    """Submit a spec and wait for it (Ctrl-C cancels the job; with --detach-on-interrupt it leaves it running)."""
     outputs = _ci_outputs(wait=True, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs, preflight=not no_preflight)
+    return _submit_located(
+        spec, backend, strict=strict, wait=True, ci=outputs, preflight=not no_preflight, detach_on_interrupt=detach_on_interrupt
+    )
 
 
 def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str], mode: Optional[str]) -> tuple[Any, str]:
@@ -84,6 +93,7 @@ def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @no_preflight_option
+@detach_option
 @ci_options
 def submit(
     file: Path,
@@ -93,16 +103,28 @@ def submit(
     strict: bool,
     mode: Optional[str],
     no_preflight: bool,
+    detach_on_interrupt: bool,
     **ci: Any,
 ) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
+    if detach_on_interrupt and not wait:
+        raise click.UsageError("--detach-on-interrupt is for a job cloudauto waits for (--wait, or run)")
     outputs = _ci_outputs(wait=wait, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs, preflight=not no_preflight)
+    return _submit_located(
+        spec, backend, strict=strict, wait=wait, ci=outputs, preflight=not no_preflight, detach_on_interrupt=detach_on_interrupt
+    )
 
 
 def _submit_located(
-    spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None, preflight: bool = True
+    spec: Any,
+    backend: str,
+    *,
+    strict: bool,
+    wait: bool,
+    ci: Optional[CIOutputs] = None,
+    preflight: bool = True,
+    detach_on_interrupt: bool = False,
 ) -> int:
     """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
     from ..api import submit as submit_job
@@ -133,7 +155,7 @@ def _submit_located(
     for warning in compiled.warnings[said:]:  # the data check's (an identifier column that should be ignored)
         ci.warnings.append(str(spec.locate(warning)))
         echo(ci.warnings[-1], err=True)
-    return _finish(job, wait=wait, ci=ci)
+    return _finish(job, wait=wait, ci=ci, detach_on_interrupt=detach_on_interrupt)
 
 
 def _refresh_price(plugin: Any, spec: Any) -> None:

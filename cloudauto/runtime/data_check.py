@@ -95,6 +95,8 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
     data = spec.data
     found: list[SpecIssue] = []
     train: Optional[tuple[str, pd.DataFrame]] = None  # (as the spec names it, the table) once read
+    static: Optional[tuple[str, pd.DataFrame]] = None
+    tables: dict[str, tuple[str, pd.DataFrame]] = {}
     for role, uri in data.uris().items():
         path = local_path(uri, spec.base_dir)
         if path is None:
@@ -109,7 +111,12 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             found.append(SpecIssue(str(exc), ("data", role)))
             continue
         shown = uri
+        if role == "static_features":
+            static = (shown, frame)
+            continue
         needed = [(data.label, ("data", "label")), (data.timestamp, ("data", "timestamp")), (data.item_id, ("data", "item_id"))]
+        known = spec.forecasting.known_covariates if spec.forecasting else []
+        needed += [(name, ("forecasting", "known_covariates", i)) for i, name in enumerate(known)]
         weight = spec.autogluon.sample_weight if spec.autogluon else None
         if role == "train" and weight not in (None, "auto_weight", "balance_weight"):
             needed.append((weight, ("autogluon", "sample_weight")))
@@ -117,6 +124,7 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             needed += [(name, ("data", "ignore_columns", i)) for i, name in enumerate(data.ignore_columns)]
         missing = [issue for name, field in needed if name for issue in [_column_issue(name, field, frame, shown)] if issue]
         found += missing
+        tables[role] = (shown, frame)
         if role == "train":
             train = (shown, frame)
         elif train is not None:
@@ -135,6 +143,10 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             said = any(i.path == ("data", "freq") for i in found)  # once: the files of one job share a frequency
             if not stamps and not said and data.freq and (not data.item_id or data.item_id in frame.columns):
                 found += _freq_issue(data.freq, frame, data.timestamp, data.item_id, shown)
+    if spec.task is Task.TIME_SERIES_FORECASTING:
+        from .covariates_check import covariate_issues
+
+        found += covariate_issues(spec, tables, static, found)
     return found
 
 

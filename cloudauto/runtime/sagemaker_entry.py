@@ -218,7 +218,9 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
         data, used = spec_data(spec_path, env)
-        for role in ("train", "validation", "test"):
+        from ..spec.models import DATA_ROLES
+
+        for role in DATA_ROLES:
             found = _channel(role, env, data.get("data", {}).get(role))
             if found is not None:
                 data.setdefault("data", {})[role] = str(found)

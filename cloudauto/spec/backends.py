@@ -48,7 +48,7 @@ class SageMakerSettings(_Settings):
     prefix: str = Field("cloudauto", description="S3 key prefix")
     region: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     instance_type: Optional[str] = Field(None, pattern=r"^ml\.", description="Overrides compute.instance_type (ml.*)")
-    data: dict[Literal["train", "validation", "test"], DataURI] = Field(
+    data: dict[Literal["train", "validation", "test", "static_features"], DataURI] = Field(
         default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
     )
     image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI (ECR)")

@@ -35,6 +35,9 @@ class Sampling(str, Enum):
     BAYESIAN = "bayesian"
 
 
+DATA_ROLES = ("train", "validation", "test", "static_features")  # the data files a job ships to where its trials run
+
+
 class DataSpec(StrictModel):
     train: Optional[DataURI] = Field(None, description="Training data; required unless engine: command")
     validation: Optional[DataURI] = None
@@ -54,10 +57,15 @@ class DataSpec(StrictModel):
         description="Columns that are not features (an ID, say): AutoGluon's learner_kwargs ignored_columns; "
         "predict --keep-columns passes them through",
     )
+    static_features: Optional[DataURI] = Field(
+        None,
+        description="Forecasting: a table of item-level features, one row per series keyed by the item_id column "
+        "(AutoGluon's static_features); it travels with the data",
+    )
 
     def uris(self) -> dict[str, str]:
         """The data locations that are set: role -> URI."""
-        return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v}
+        return {role: uri for role in DATA_ROLES for uri in [getattr(self, role)] if uri}
 
 
 class MetricSpec(StrictModel):
@@ -282,6 +290,17 @@ class AutoGluonSettings(StrictModel):
     )
 
 
+class ForecastingSettings(StrictModel):
+    """What a forecast knows about the future: TimeSeriesPredictor's covariate settings (engine: autogluon)."""
+
+    known_covariates: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Columns whose future values are known (prices, promotions, holidays): AutoGluon's "
+        "known_covariates_names; a forecast request then carries them for the next prediction_length steps. "
+        "The other columns besides the label are past covariates",
+    )
+
+
 class JobSpec(StrictModel):
     """A cloudauto job: what to learn, from which data, judged how, searched how, run where."""
 
@@ -307,6 +326,7 @@ class JobSpec(StrictModel):
     compute: Compute = Field(default_factory=Compute)
     command: Optional[CommandSpec] = None
     autogluon: Optional[AutoGluonSettings] = None
+    forecasting: Optional[ForecastingSettings] = None
     backends: BackendSettings = Field(default_factory=BackendSettings)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -433,9 +453,11 @@ __all__ = [
     "CommandSpec",
     "Compute",
     "DataSpec",
+    "DATA_ROLES",
     "EarlyTermination",
     "Engine",
     "HyperbandPolicy",
+    "ForecastingSettings",
     "JobSpec",
     "Limits",
     "MedianStoppingPolicy",

@@ -35,7 +35,44 @@ def check(spec: JobSpec) -> IssueCollector:
     _command(spec, out)
     _autogluon(spec, out)
     _autogluon_parameters(spec, out)
+    _forecasting(spec, out)
     return out
+
+
+def _forecasting(spec: JobSpec, out: IssueCollector) -> None:
+    """Covariates and static features: AutoGluon's TimeSeriesPredictor settings, for a forecast it trains."""
+    from .models import Engine
+
+    data, settings = spec.data, spec.forecasting
+    fields = [(("forecasting",), "the forecasting block")] if settings is not None else []
+    if data.static_features is not None:
+        fields.append((("data", "static_features"), "static_features"))
+    for where, what in fields:
+        if not spec.task.is_time_series:
+            out.error(where, f"{what} is for time_series_forecasting (task is {spec.task.value})")
+        elif spec.engine is not Engine.AUTOGLUON:
+            out.error(
+                where,
+                f"{what} is AutoGluon's (TimeSeriesPredictor's covariates); engine is {spec.engine.value}",
+                hint="engine: autogluon",
+            )
+    if not spec.task.is_time_series:
+        return
+    if data.static_features is not None and data.item_id is None:
+        out.error(
+            ("data", "static_features"),
+            "static features are one row per series, keyed by the item_id column: set data.item_id",
+            hint="item_id: <column>",
+        )
+    seen: set[str] = set()
+    for i, name in enumerate(settings.known_covariates if settings else []):
+        where = ("forecasting", "known_covariates", i)
+        role = next((r for r in ("label", "timestamp", "item_id") if getattr(data, r) == name), None)
+        if role:
+            out.error(where, f"'{name}' is data.{role}; a known covariate is another column whose future values are known")
+        elif name in seen:
+            out.error(where, f"'{name}' is listed twice")
+        seen.add(name)
 
 
 def _autogluon_parameters(spec: JobSpec, out: IssueCollector) -> None:
