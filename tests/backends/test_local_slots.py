@@ -29,13 +29,16 @@ TIMED = """
     import cloudauto
     time.sleep(float(os.environ.get("TRIAL_SECONDS", "1.5")))
     end = time.time()
-    with open(os.path.join(os.environ["CLOUDAUTO_OUTPUT_DIR"], "times.json"), "w") as fh:
+    out = os.environ.get("CLOUDAUTO_OUTPUT_DIR") or os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")  # a container's
+    with open(os.path.join(out, "times.json"), "w") as fh:
         json.dump([start, end], fh)
     cloudauto.report(score=float(sys.argv[2]))
 """
 
 
-def timed_spec(tmp_path: Path, name: str, trials: int, concurrency: int, seconds: float = 1.5) -> cloudauto.JobSpec:
+def timed_spec(
+    tmp_path: Path, name: str, trials: int, concurrency: int, seconds: float = 1.5, extra: str = ""
+) -> cloudauto.JobSpec:
     folder = tmp_path / name
     code = folder / "code"
     code.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,7 @@ def timed_spec(tmp_path: Path, name: str, trials: int, concurrency: int, seconds
         limits:
           max_concurrent_trials: {concurrency}
         """)
+        + extra
     )
     return cloudauto.JobSpec.from_file(folder / "spec.yaml")
 
@@ -65,7 +69,8 @@ def timed_spec(tmp_path: Path, name: str, trials: int, concurrency: int, seconds
 def spans(job) -> list[tuple[float, float, str]]:
     out = []
     for trial in job.trials():
-        start, end = json.loads((Path(trial.artifacts["dir"]) / "times.json").read_text())
+        (found,) = Path(trial.artifacts["dir"]).rglob("times.json")  # docker mode: under the trial's opt_ml/output
+        start, end = json.loads(found.read_text())
         out.append((start, end, f"{job.spec.name}:{trial.number}"))
     return out
 
@@ -90,6 +95,22 @@ def test_two_sweeps_at_once_never_run_more_trials_than_slots(runs_dir, tmp_path,
     assert most_at_once(times) == 2, sorted(times)
     # each job ran trials while the other waited: both had a share, and neither ran more than its own concurrency
     assert most_at_once(spans(first)) <= 2 and most_at_once(spans(second)) <= 2
+
+
+def test_docker_mode_trials_hold_their_slot_through_their_scheduler(runs_dir, tmp_path, monkeypatch):
+    from .docker_image import IMAGE, status
+
+    ready, why = status()
+    if not ready:
+        pytest.skip(f"docker mode not run against a real engine: {why}")
+    monkeypatch.setenv("CLOUDAUTO_LOCAL_SLOTS", "1")
+    docker = f'backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}\n'
+    first = cloudauto.submit(timed_spec(tmp_path, "first", 2, 2, seconds=2, extra=docker), backend="local")
+    second = cloudauto.submit(timed_spec(tmp_path, "second", 2, 2, seconds=2, extra=docker), backend="local")
+    for job in (first, second):
+        assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED
+    times = spans(first) + spans(second)
+    assert len(times) == 4 and most_at_once(times) == 1, sorted(times)
 
 
 def test_a_job_s_own_concurrency_still_holds_under_more_slots(runs_dir, tmp_path, monkeypatch):
