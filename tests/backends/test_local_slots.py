@@ -130,7 +130,7 @@ def test_waiting_trials_are_served_in_submit_order(runs_dir, tmp_path, monkeypat
     c = cloudauto.submit(timed_spec(tmp_path, "c", 2, 1, seconds=1), backend="local")
     wait_until(lambda: "waits for a slot" in (c.status_reason() or ""), timeout=60)
     said = c.status_reason()
-    assert f"1 of 1 slots held by {a.id} (1)" in said and "1 queued ahead of it" in said, said
+    assert said.endswith(f"(1 slots, CLOUDAUTO_LOCAL_SLOTS); 1 queued ahead of it; held by {a.id}: 1"), said
     for job in (a, b, c):
         assert job.wait(progress=False) is JobStatus.COMPLETED
     times = spans(a) + spans(b) + spans(c)
@@ -147,7 +147,7 @@ def test_a_killed_scheduler_frees_its_slot_and_status_says_who_waits(runs_dir, t
     shown = CliRunner().invoke(cli, ["status", waiter.id])
     assert shown.exit_code == 0, shown.output
     assert f"{waiter.id}: running (a trial waits for a slot since" in shown.output
-    assert f"1 of 1 slots held by {holder.id} (1)" in shown.output and "CLOUDAUTO_LOCAL_SLOTS" in shown.output
+    assert f"(1 slots, CLOUDAUTO_LOCAL_SLOTS); held by {holder.id}: 1)" in shown.output, shown.output
     time.sleep(1)
     assert waiter.trials() == []  # it waited: nothing of it ran beside the holder's trial
 
@@ -217,3 +217,27 @@ def test_a_slot_held_by_a_process_killed_with_9_is_free_again(tmp_path, monkeypa
         mine.close()
     finally:
         kill(proc.pid)
+
+
+def test_a_free_slot_goes_to_the_oldest_waiter_and_a_dead_one_s_ticket_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    from cloudauto_local.slots import Pool, slots_dir, waiting
+
+    a, b, c = Pool("a", 1), Pool("b", 1), Pool("c", 1)
+    assert a.take()
+    assert not b.take() and not c.take()  # b asked first, then c
+    # a ticket left by a scheduler that died (no lock on it), older than both: skipped, and removed on the way
+    (slots_dir() / "queue" / f"{1:020d}-999999.ticket").write_text('{"job": "gone", "count": 1}')
+    assert "held by a: 1" in waiting("c") and "1 queued ahead of it" in waiting("c")
+    assert not (slots_dir() / "queue" / f"{1:020d}-999999.ticket").exists()
+    a.keep(0)
+    assert not a.take()  # a queues behind b and c now
+    assert not c.take()  # a slot is free, but b is ahead
+    assert b.take() and waiting("b") is None
+    b.keep(0)
+    assert not a.take() and c.take()
+    c.keep(0)
+    assert a.take()
+    for pool in (a, b, c):
+        pool.close()
+    assert not list((slots_dir() / "queue").iterdir())

@@ -118,7 +118,7 @@ class Pool:
             for index in got:
                 fcntl.flock(self._fds[index], fcntl.LOCK_UN)
             if self._ticket is None:
-                self._enqueue()
+                self._enqueue(need - 1)
             return False
         first, *others = got
         for index in others:
@@ -145,7 +145,7 @@ class Pool:
         self._fds.clear()
 
     # the queue -------------------------------------------------------------------------------
-    def _enqueue(self) -> None:
+    def _enqueue(self, ahead: int) -> None:
         stamp = time.time_ns()
         pid = self.me["pid"]
         hidden = self.queue / f".{pid}-{stamp}.tmp"  # locked before it is visible: no one takes it for a dead one
@@ -156,10 +156,11 @@ class Pool:
         os.rename(hidden, path)
         self._ticket, self._queued = (path, fd), time.time()
         log.info(
-            "no slot for the next trial: %d trials of local jobs run (%s=%d); it waits its turn",
+            "the next trial waits its turn for a slot: %d of %d held, %d queued ahead (%s)",
             len(holders(self.folder)),
-            SLOTS_ENV,
             self.count,
+            ahead,
+            SLOTS_ENV,
         )
 
     def _dequeue(self) -> None:
@@ -242,15 +243,13 @@ def waiting(job_id: str, folder: Optional[Path] = None) -> Optional[str]:
     jobs: dict[str, int] = {}
     for holder in held:
         jobs[str(holder.get("job"))] = jobs.get(str(holder.get("job")), 0) + 1
-    by = ", ".join(f"{job} ({n})" for job, n in sorted(jobs.items(), key=lambda kv: (-kv[1], kv[0])))
+    by = ", ".join(f"{job}: {n}" for job, n in sorted(jobs.items(), key=lambda kv: (-kv[1], kv[0])))
     since = time.strftime("%H:%M:%S", time.localtime(ticket.get("since") or time.time()))
-    ahead = f"; {index} queued ahead of it" if index else ""
-    return (
-        f"a trial waits for a slot since {since}: {len(held)} of {ticket.get('count', '?')} slots held"
-        + (f" by {by}" if by else "")
-        + ahead
-        + f" ({SLOTS_ENV})"
-    )
+    parts = [f"a trial waits for a slot since {since} ({ticket.get('count', '?')} slots, {SLOTS_ENV})"]
+    if index:
+        parts.append(f"{index} queued ahead of it")
+    parts.append(f"held by {by}" if by else "none held at this moment: it is next")
+    return "; ".join(parts)
 
 
 def _json(raw: bytes) -> dict[str, Any]:
