@@ -26,6 +26,7 @@ from cloudauto.spec.models import Engine, JobSpec
 from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, runs_home
 from .pins import pin
+from .slots import slot_count
 from .store import RunStore
 
 
@@ -101,6 +102,7 @@ class LocalBackend(Backend):
             raise NotSupportedError(
                 "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
             )
+        slot_count()  # a bad CLOUDAUTO_LOCAL_SLOTS is refused before anything is written
         root = runs_dir(spec)
         job_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         run_dir = (root / job_id).resolve()

@@ -29,6 +29,7 @@ from cloudauto.spec.loader import spec_from_store
 
 from . import death, pins
 from .paths import private
+from .slots import slot_count
 from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +97,10 @@ class LocalJobHandle(JobHandle):
         job = self.store.job()
         if not job.status.is_final and not scheduler_alive(job):
             return self._gone(job)
+        if not job.status.is_final and not (job.reason or job.error):
+            from .slots import waiting
+
+            return waiting(self.id)  # its next trial waits for one of the machine's slots, behind whom
         return job.reason or job.error
 
     def _gone(self, job: JobRow) -> str:
@@ -197,6 +202,7 @@ class LocalJobHandle(JobHandle):
 
         job = self.store.job()
         check(job)
+        slot_count()  # a bad CLOUDAUTO_LOCAL_SLOTS is refused here, not in the detached scheduler
         pins.check(self.id, job.inputs)  # hashed outside the claim: the store is not held while big files are read
         start_orchestrator(self.store, check)
         return self

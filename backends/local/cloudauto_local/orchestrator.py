@@ -39,7 +39,7 @@ from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
-from . import death, endings
+from . import death, endings, slots
 from .handle import HEARTBEAT_S
 from .store import RunStore, StoreError
 
@@ -110,7 +110,9 @@ class Orchestrator:
         self.concurrency = int(min(self.spec.limits.max_concurrent_trials, self.total))
         settings = self.spec.backends.local
         self.worker_count = min(settings.workers or self.concurrency, self.concurrency)
-        self.num_cpus = max(1, (os.cpu_count() or 1) // self.concurrency)
+        self.slot_count = slots.slot_count()  # trials of all local jobs at once (slots.py): each trial holds one
+        self.num_cpus = max(1, slots.cores() // min(self.concurrency, self.slot_count))
+        self.slots: Optional[slots.Pool] = None  # taken as the scheduler owns the job
         self.docker = settings.mode.value == "docker"
         self.selector = selectors.DefaultSelector()
         self.workers: list[Worker] = []
@@ -193,11 +195,14 @@ class Orchestrator:
         return [w for w in self.workers if w.trial is not None]
 
     def _assign(self) -> None:
+        self.slots.keep(len(self._running()))  # the slot of a trial that ended (or whose worker died) goes back
         while self._has_more() and len(self._running()) < self.concurrency:
             idle = next((w for w in self.workers if w.trial is None), None)
+            if idle is None and len(self.workers) >= self.worker_count:
+                return
+            if not self.slots.take():  # queued behind the trials of all local jobs asking before it
+                return
             if idle is None:
-                if len(self.workers) >= self.worker_count:
-                    return
                 idle = self._spawn()
             if self.pending:
                 number = self.pending.pop(0)
@@ -429,12 +434,14 @@ class Orchestrator:
     def run(self) -> JobStatus:
         before = self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
         death.reserve(self.store.dir, os.getpid())
+        self.slots = slots.Pool(self.job_id, self.slot_count)
         log.info(
-            "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
+            "scheduler %d: %s, up to %d trials, %d at a time (of %d slots on this machine), %s sampling, policy %s",
             os.getpid(),
             self.job_id,
             self.total,
             self.concurrency,
+            self.slot_count,
             self.spec.sweep.sampling.value if self.spec.sweep else "no sweep",
             self.spec.policy.policy if self.spec.policy else "none",
         )
@@ -477,6 +484,7 @@ class Orchestrator:
             for worker in list(self.workers):
                 worker.send(type="exit")
                 self._retire(worker)
+            self.slots.close()
         final, reason = self._outcome(self.store.trials(), ended_by)
         self._record_in_mlflow(final, reason)  # before the status: a wait() that returns finds the record there
         self.store.set_job(status=final, ended=time.time(), reason=reason)
