@@ -7,6 +7,7 @@ FakeQuotas and FakeSimulator (sagemaker_service.py) answer those two on the sess
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -341,3 +342,15 @@ def test_a_spot_spec_is_checked_against_the_spot_training_quota(tmp_path, made):
     refused = [c for c in preflight(spec) if c.level is CheckLevel.PROBLEM]
     assert len(refused) == 1 and "'ml.m5.2xlarge for spot training job usage'" in refused[0].detail
     assert "is 0 instances in us-east-1; this needs 2" in refused[0].detail and "compute.spot: false" in refused[0].fix
+
+
+def test_setup_print_names_the_templates_own_outputs_and_how_to_export_them():
+    from cloudauto_sagemaker.setup import template
+
+    printed, said = template("eu-west-1")
+    outputs = set(json.loads(printed)["Outputs"])
+    named = set(re.findall(r"OutputKey=='(\w+)'", said))
+    assert named == outputs == {"SageMakerRole", "SageMakerBucket"}, said
+    assert "export SAGEMAKER_ROLE=$(aws cloudformation describe-stacks" in said
+    assert "export SAGEMAKER_BUCKET=$(aws cloudformation describe-stacks" in said
+    assert "outputs are SAGEMAKER_ROLE" not in said

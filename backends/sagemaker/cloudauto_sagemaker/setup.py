@@ -189,10 +189,22 @@ def template(region: Optional[str]) -> list[str]:
     chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not chosen:
         raise NeedsRegion("--print needs the region (the template names its Deep Learning Container registry): --region REGION")
+    stack = "cloudauto-sagemaker"
+
+    def export(env: str, output: str) -> str:
+        return (
+            f"export {env}=$(aws cloudformation describe-stacks --stack-name {stack} --region {chosen}"
+            f" --query \"Stacks[0].Outputs[?OutputKey=='{output}'].OutputValue\" --output text)"
+        )
+
     return [
         json.dumps(cloudformation(chosen), indent=2),
-        "deploy it with: aws cloudformation deploy --template-file cloudauto-sagemaker.json --stack-name cloudauto-sagemaker"
-        f" --capabilities CAPABILITY_NAMED_IAM --region {chosen}; its outputs are SAGEMAKER_ROLE and SAGEMAKER_BUCKET",
+        f"deploy it with: aws cloudformation deploy --template-file {stack}.json --stack-name {stack}"
+        f" --capabilities CAPABILITY_NAMED_IAM --region {chosen}; the stack's outputs SageMakerRole and SageMakerBucket"
+        " are what cloudauto reads as SAGEMAKER_ROLE and SAGEMAKER_BUCKET:\n"
+        + export("SAGEMAKER_ROLE", "SageMakerRole")
+        + "\n"
+        + export("SAGEMAKER_BUCKET", "SageMakerBucket"),
     ]
 
 
