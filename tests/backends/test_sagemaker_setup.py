@@ -354,3 +354,27 @@ def test_setup_print_names_the_templates_own_outputs_and_how_to_export_them():
     assert "export SAGEMAKER_ROLE=$(aws cloudformation describe-stacks" in said
     assert "export SAGEMAKER_BUCKET=$(aws cloudformation describe-stacks" in said
     assert "outputs are SAGEMAKER_ROLE" not in said
+
+
+def test_teardown_refuses_while_a_job_runs_with_the_role_and_bucket_and_names_it(tmp_path, made, sm_session):
+    session, _, bucket, role = made
+    tuner = sm_session[1]
+    spec = _iris(tmp_path)
+    name = f"iris-{uuid.uuid4().hex[:6]}"
+    submitted = _invoke("submit", str(spec), "-b", "sagemaker", "--set", f"name={name}")
+    assert submitted.exit_code == 0, submitted.output
+    (job,) = [j for j in _jobs(session) if j.startswith(f"{name}-")]
+    tuner.running.add(job)  # InProgress until stopped
+
+    refused = _invoke("teardown", "sagemaker", "--bucket", bucket, "--role-name", role, "--force")
+    assert refused.exit_code == 6, refused.output
+    assert "in use" in refused.output and "nothing was removed" in refused.output
+    assert f"tuning job {job} (InProgress)" in refused.output
+    assert f"cloudauto cancel {job} -b sagemaker" in refused.output and "Traceback" not in refused.output
+    session.client("iam").get_role(RoleName=role)  # still there
+    assert session.client("s3").list_objects_v2(Bucket=bucket)["KeyCount"] > 0
+
+    assert _invoke("cancel", job, "-b", "sagemaker").exit_code == 0
+    gone = _invoke("teardown", "sagemaker", "--bucket", bucket, "--role-name", role, "--force")
+    assert gone.exit_code == 0, gone.output
+    assert f"role {role}: removed" in gone.output and f"bucket {bucket}: removed with its" in gone.output
