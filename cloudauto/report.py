@@ -63,7 +63,7 @@ def leaderboard_text(job: JobHandle) -> str:
         return board.to_string(index=False)
 
 
-MARKERS = "os^Dvp<>h*"
+MARKERS = "o^Dvp<>h*"  # never "s" nor "x": those mark how a trial ended (failed, stopped)
 LINESTYLES = ("-", "--", "-.", ":")
 BOARD_ROWS = 8
 
