@@ -101,7 +101,7 @@ def test_only_failed_trials_are_drawn_with_the_failed_square(tmp_path, monkeypat
     assert "square = failed" in fig.axes[0].get_title()
     lines = fig.axes[0].get_lines()
     for t in completed:
-        (line,) = [ln for ln in lines if ln.get_label() == f"trial {t.number}"]
+        (line,) = [ln for ln in lines if ln.get_label().split(" (")[0] == f"trial {t.number}"]
         assert line.get_marker() not in ("s", "x"), f"completed trial {t.number} drawn with {line.get_marker()!r}"
     squares = [ln for ln in lines if ln.get_marker() == "s"]
     assert [(list(ln.get_xdata()), list(ln.get_ydata())) for ln in squares] == [([2], [0.1])]  # failed trial's end only
