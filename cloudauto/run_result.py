@@ -114,6 +114,17 @@ def extra_metrics(spec: Any, trial: Any) -> dict[str, dict[str, float]]:
     return out
 
 
+def best_metrics(spec: Any, trial: Any) -> dict[str, dict[str, float]]:
+    """`best`'s "metrics": the primary metric (its validation value is the objective) first, then the spec's `metrics:`."""
+    name = spec.objective.name
+    primary = {
+        role: value
+        for role, value in (("validation", trial.objective), ("test", trial.scores.get(f"test_{name}")))
+        if value is not None
+    }
+    return {**({name: primary} if primary else {}), **extra_metrics(spec, trial)}
+
+
 def test_set_note(trial: Any) -> Optional[str]:
     """One line when the best trial kept its model and objective but its test set was not scored (None otherwise):
     shown wherever the best trial is, so a missing test score is not found only in `trials`."""

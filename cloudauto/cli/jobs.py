@@ -306,8 +306,8 @@ def leaderboard(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 def best(job_id: str, backend: str) -> int:
-    """The best trial as JSON (with each of the spec's `metrics:` on validation and test data)."""
-    from ..run_result import extra_metrics
+    """The best trial as JSON (with its metric and each of the spec's `metrics:` on validation and test data)."""
+    from ..run_result import best_metrics
 
     job = _job(backend, job_id)
     trial = job.best_trial()
@@ -326,7 +326,7 @@ def best(job_id: str, backend: str) -> int:
                 "objective": trial.objective,
                 "metric": job.spec.objective.name,
                 "params": trial.params,
-                **({"metrics": extra_metrics(job.spec, trial)} if job.spec.extra_metrics else {}),
+                "metrics": best_metrics(job.spec, trial),
                 "scores": trial.scores,
                 "artifacts": trial.artifacts,
             },

@@ -314,3 +314,16 @@ def test_a_strategy_override_must_agree_with_the_policy(policy, strategy, words)
     if strategy == "Bayesian":  # the override that agrees
         job = compile_text(text.replace("Bayesian", "Hyperband"))
         assert job.native["HyperParameterTuningJobConfig"]["StrategyConfig"]["HyperbandStrategyConfig"]["MaxResource"] == 9
+
+
+def test_the_primary_metrics_test_score_has_a_metric_definition_the_entrys_line_matches():
+    import re
+
+    text = BASE.replace("  label: target\n", "  label: target\n  test: ./test.csv\n").replace("accuracy", "f1")
+    request = compile_text(text + "metrics: [roc_auc]\n").native
+    definitions = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    names = [d["Name"] for d in definitions]
+    assert names == ["cloudauto:f1", "cloudauto:test_f1", "cloudauto:val_roc_auc", "cloudauto:test_roc_auc"], names
+    line = LINE_FORMAT.format(name="test_f1", value="0.8125", step=1)  # the entry reports result.metrics' test_ keys
+    assert [d["Name"] for d in definitions if re.search(d["Regex"], line)] == ["cloudauto:test_f1"]
+    assert re.search(definitions[1]["Regex"], line).group(1) == "0.8125"

@@ -694,11 +694,12 @@ MAX_METRIC_DEFINITIONS = 40  # SageMaker's AlgorithmSpecification.MetricDefiniti
 
 
 def _extra_definitions(spec: Any, out: Any) -> list[dict[str, str]]:
-    """The spec's `metrics:`, as each trial reports them (val_<name>, test_<name>): SageMaker keeps them per training job."""
+    """The spec's `metrics:`, as each trial reports them (val_<name>, test_<name>), and the primary metric's test score
+    (test_<metric>, as local trials report it): SageMaker keeps them per training job."""
     roles = ("val", "test") if spec.data.test else ("val",)
-    found = [
-        {"Name": f"cloudauto:{role}_{m.name}", "Regex": metric_regex(f"{role}_{m.name}")} for m in spec.extra_metrics for role in roles
-    ]
+    primary = [f"test_{spec.objective.name}"] if spec.data.test and spec.engine is not Engine.COMMAND else []
+    reported = primary + [f"{role}_{m.name}" for m in spec.extra_metrics for role in roles]
+    found = [{"Name": f"cloudauto:{key}", "Regex": metric_regex(key)} for key in reported]
     if len(found) + 1 > MAX_METRIC_DEFINITIONS:
         out.error(("metrics",), f"{len(found) + 1} metric definitions; SageMaker takes at most {MAX_METRIC_DEFINITIONS}")
     return found
