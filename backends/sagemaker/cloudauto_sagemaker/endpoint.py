@@ -330,7 +330,10 @@ class SageMakerEndpoint(Endpoint):
                 call(**{key: self.name})
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
-                    raise CloudautoError(f"delete {what} {self.name}: {exc}") from None
+                    from .submit import error_text
+
+                    code, message = error_text(exc)
+                    raise CloudautoError(f"delete {what} {self.name}: {code}: {message}") from None
         self._removed, self._found = True, False
 
 

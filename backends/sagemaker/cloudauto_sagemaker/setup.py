@@ -239,8 +239,9 @@ def _names(session: Any, bucket: Optional[str], role_name: Optional[str]) -> Nam
 
 
 def _error(exc: Any) -> tuple[str, str]:
-    error = exc.response.get("Error", {})
-    return str(error.get("Code", "error")), str(error.get("Message", exc))
+    from .submit import error_text
+
+    return error_text(exc)
 
 
 def bucket_region(s3: Any, bucket: str) -> str:
