@@ -273,6 +273,8 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
                     ("autogluon", "positive_class"),
                 )
             )
+    if spec.task is Task.TABULAR_CLASSIFICATION and len(values) == 2 and positive is None:
+        found += _unnamed_positive_class(spec, values, shown)
     if spec.task is Task.TABULAR_CLASSIFICATION and len(values) > 2:
         from ..spec.metrics import lookup
         from ..spec.rules import BINARY_ONLY_METRICS
@@ -290,6 +292,33 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
                     )
                 )
     return found
+
+
+POSITIVE_CLASS_METRICS = frozenset({"f1", "precision", "recall", "average_precision"})  # roc_auc is the same either way
+
+
+def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[SpecIssue]:
+    """A warning: a metric scored for one class, and the spec does not say which (AutoGluon takes the last in sort order)."""
+    from ..spec.metrics import lookup
+
+    try:
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=str)
+    chosen = ordered[-1].item() if hasattr(ordered[-1], "item") else ordered[-1]
+    first = ordered[0].item() if hasattr(ordered[0], "item") else ordered[0]
+    for resolved in (spec.objective, *(lookup(m, spec.task) for m in spec.metrics)):
+        if resolved.autogluon in POSITIVE_CLASS_METRICS:
+            return [
+                SpecIssue(
+                    f"{resolved.name} scores one class as positive and the spec does not name it: AutoGluon takes "
+                    f"{chosen!r}, the last of '{spec.data.label}' values in {shown} in sort order",
+                    ("autogluon", "positive_class"),
+                    level="warning",
+                    hint=f"set autogluon.positive_class: {chosen} (or {first}) to say which class {resolved.name} is about",
+                )
+            ]
+    return []
 
 
 ID_WORDS = ("id", "uuid", "guid", "key", "identifier")
