@@ -43,7 +43,7 @@ SCRIPT = """
         time.sleep(30)
     if action == "error":
         sys.exit("a bug in the script")
-    if action == "sleep":
+    if action == "sleep" or float(args.get("--score", "0.5")) < float(args.get("--sleep-below", "-inf")):
         cloudauto.report(score=0.0)
         time.sleep(6)
     table = args.get("--table")
@@ -113,16 +113,14 @@ def test_no_improvement_ends_the_sweep_after_n_trials_in_a_row_without_a_better_
 
 
 def test_a_criterion_met_while_trials_run_stops_them_and_says_so(runs_dir, tmp_path):
-    plan = tmp_path / "plan"
-    plan.write_text("ok sleep")
-    spec = write_spec(
+    spec = write_spec(  # the 0.1 trial sleeps, whichever of the two starts first
         tmp_path,
-        f"""\
-        command: {{run: "python script.py --score ${{{{sweep.score}}}} --plan {plan}", code: code}}
+        """\
+        command: {run: "python script.py --score ${{sweep.score}} --sleep-below 0.5", code: code}
         sweep:
           sampling: grid
-          space: {{score: {{choice: [0.99, 0.1]}}}}
-        limits: {{max_concurrent_trials: 2, stop_when: {{target: 0.9}}}}
+          space: {score: {choice: [0.99, 0.1]}}
+        limits: {max_concurrent_trials: 2, stop_when: {target: 0.9}}
         """,
     )
     job = cloudauto.submit(spec, backend="local")
