@@ -127,3 +127,24 @@ def test_the_written_spec_runs_on_the_local_backend(tmp_path: Path, kind: str):
     assert result.returncode == 0, result.stdout + result.stderr
     best = json.loads(run("best", "latest", env=env).stdout)
     assert best["metric"] == ("roc_auc" if kind == "classification" else "MASE") and best["objective"] is not None
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+def test_the_output_may_not_be_the_input_table(tmp_path: Path, how: str):
+    """-o naming the table (also by another path, a symlink or a hard link) would overwrite the data with the spec."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "work").mkdir()
+    table = data / "train.csv"
+    original = "a,target\n1,x\n2,y\n3,x\n4,y\n"
+    table.write_text(original)
+    out = {"same": "../data/train.csv", "relative": "../data/../data/train.csv"}.get(how, "../data/other.csv")
+    if how == "symlink":
+        (data / "other.csv").symlink_to(table)
+    elif how == "hardlink":
+        (data / "other.csv").hardlink_to(table)
+    result = run("init", "../data/train.csv", "--label", "target", "-o", out, "--force", cwd=tmp_path / "work")
+    assert result.returncode == 64, result.stderr
+    assert "is the table" in result.stderr and "Traceback" not in result.stderr
+    assert table.read_text() == original
+
