@@ -188,3 +188,9 @@ def test_failure_groups_keep_the_first_meaningful_line_of_an_error():
         "Valid problem_types for this metric: ['binary', 'multiclass']",
         "1 trial failed (2): KeyError: 'b'",
     ]
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    """pandas would rename the copy (`a.1`): the job trains, then predict refuses the same file."""
+    (found,) = issues(write(tmp_path, "a,a,diagnosis\n1,2,x\n3,4,y\n5,6,x\n"))
+    assert found == "data.train: train.csv:1: the column 'a' is named twice in the header; name each column once"

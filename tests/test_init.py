@@ -148,3 +148,15 @@ def test_the_output_may_not_be_the_input_table(tmp_path: Path, how: str):
     assert "is the table" in result.stderr and "Traceback" not in result.stderr
     assert table.read_text() == original
 
+
+@pytest.mark.parametrize(
+    "header, twice",
+    [("a,label,label", "label"), ("a,a,label", "a")],
+)
+def test_a_column_named_twice_is_refused_by_init(tmp_path: Path, header: str, twice: str):
+    """pandas renames the copy (`label.1`): init would infer from one and predict refuse the same file later."""
+    (tmp_path / "t.csv").write_text(header + "\n" + "".join(f"{i},{i % 2},{i * 3}\n" for i in range(20)))
+    result = run("init", "t.csv", "--label", "label", "-o", "out.yaml", cwd=tmp_path)
+    assert result.returncode == 64, result.stderr
+    assert f"t.csv:1: the column '{twice}' is named twice in the header" in result.stderr
+    assert not (tmp_path / "out.yaml").exists()

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
 from ..spec.types import scheme_of
-from .data import DataError, read_table, resolve
+from .data import DataError, read_table, resolve, twice_named
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -45,6 +45,10 @@ def did_you_mean(name: str, columns: list[str]) -> str:
     same = [c for c in columns if c.lower() == name.lower()]
     close = same or difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def twice_message(name: str) -> str:
+    return f"the column '{name}' is named twice in the header; name each column once"
 
 
 def _column_issue(name: str, field: tuple, frame: pd.DataFrame, shown: str) -> Optional[SpecIssue]:
@@ -111,6 +115,10 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             found.append(SpecIssue(str(exc), ("data", role)))
             continue
         shown = uri
+        twice = twice_named(path)
+        if twice:
+            found.append(SpecIssue(f"{shown}:{twice[1]}: {twice_message(twice[0])}", ("data", role)))
+            continue
         if role == "static_features":
             static = (shown, frame)
             continue
@@ -365,4 +373,4 @@ def _continuous_issue(spec: JobSpec, values: pd.Series, shown: str) -> Optional[
     )
 
 
-__all__ = ["data_issues", "did_you_mean", "inferred_freq", "local_path"]
+__all__ = ["data_issues", "did_you_mean", "twice_message", "inferred_freq", "local_path"]
