@@ -121,3 +121,21 @@ def test_submit_prints_the_identifier_warning_and_fails_on_the_positive_class(tm
     assert result.exit_code == 1, result.output
     assert "spec.yaml:5" in result.output and "'benign', 'malignant'" in result.output
     assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+
+
+def test_an_empty_ignored_column_name_is_refused_at_its_line(problems):
+    """AutoGluon's trial failed on it (`ParameterError: '' not in ...`) after the job had started."""
+    found = problems(SPEC.replace("label: diagnosis", 'label: diagnosis, ignore_columns: [patient_id, "", " "]'))
+    assert [(i.field, i.line) for i in found] == [("data.ignore_columns[1]", 3), ("data.ignore_columns[2]", 3)]
+    assert "an empty column name" in found[0].message
+
+
+def test_ignoring_every_feature_is_refused_before_the_job_starts(load, tmp_path):
+    """Else every trial fails "No models were trained"."""
+    _table(tmp_path)
+    spec = load(SPEC.replace("label: diagnosis", "label: diagnosis, ignore_columns: [patient_id, age, ward]"))
+    [error] = [i for i in data_issues(spec) if i.level == "error"]
+    assert error.path == ("data", "ignore_columns")
+    assert "ignores every feature column of ./train.csv (patient_id, age, ward)" in error.message
+    kept = load(SPEC.replace("label: diagnosis", "label: diagnosis, ignore_columns: [patient_id, age]"))
+    assert [i for i in data_issues(kept) if i.level == "error"] == []

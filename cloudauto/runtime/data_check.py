@@ -144,7 +144,7 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             else:
                 found += _positive_class_issue(spec, frame[data.label], shown)
         if role == "train" and spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
-            found += _identifier_warnings(spec, frame, shown)
+            found += _no_feature_issue(spec, frame, shown, weight) + _identifier_warnings(spec, frame, shown)
         if data.timestamp and data.timestamp in frame.columns:
             stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
             found += stamps
@@ -298,6 +298,24 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
                     )
                 )
     return found
+
+
+def _no_feature_issue(spec: JobSpec, frame: pd.DataFrame, shown: str, weight: Optional[str]) -> list[SpecIssue]:
+    """A table left with no feature column (all ignored, or the label alone): every trial fails "No models were trained"."""
+    data = spec.data
+    columns = [str(c) for c in frame.columns]
+    if data.label not in columns or any(c not in (data.label, weight) and c not in data.ignore_columns for c in columns):
+        return []
+    ignored = [c for c in columns if c in data.ignore_columns]
+    if ignored:
+        return [
+            SpecIssue(
+                f"ignore_columns ignores every feature column of {shown} ({', '.join(ignored)}): no model can train on "
+                "the label alone; keep at least one",
+                ("data", "ignore_columns"),
+            )
+        ]
+    return [SpecIssue(f"{shown} has no column but the label: a model needs feature columns to learn from", ("data", "train"))]
 
 
 ID_WORDS = ("id", "uuid", "guid", "key", "identifier")

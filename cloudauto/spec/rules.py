@@ -289,7 +289,9 @@ def _ignore_columns(spec: JobSpec, out: IssueCollector) -> None:
     weight = spec.autogluon.sample_weight if spec.autogluon else None
     seen: set[str] = set()
     for i, name in enumerate(data.ignore_columns):
-        if name == data.label:
+        if not name.strip():
+            out.error(("data", "ignore_columns", i), f"{name!r} is an empty column name; name a column of the table, or drop it")
+        elif name == data.label:
             out.error(("data", "ignore_columns", i), f"'{name}' is the label; a label cannot be ignored")
         elif weight and name == weight:
             out.error(("data", "ignore_columns", i), f"'{name}' is autogluon.sample_weight, which is no feature already")
