@@ -279,6 +279,7 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
                 SpecIssue(
                     f"autogluon.positive_class {positive!r} is not a value of '{spec.data.label}' in {shown}; its values: {listed}",
                     ("autogluon", "positive_class"),
+                    hint=_yaml_bool_hint(positive, values),
                 )
             )
     if spec.task is Task.TABULAR_CLASSIFICATION and len(values) > 2:
@@ -316,6 +317,18 @@ def _no_feature_issue(spec: JobSpec, frame: pd.DataFrame, shown: str, weight: Op
             )
         ]
     return [SpecIssue(f"{shown} has no column but the label: a model needs feature columns to learn from", ("data", "train"))]
+
+
+YAML_BOOLS = {True: ("yes", "true", "on", "y"), False: ("no", "false", "off", "n")}  # what YAML 1.1 reads as a bool
+
+
+def _yaml_bool_hint(positive: Any, values: Any) -> Optional[str]:
+    """`positive_class: yes` unquoted is YAML's True: the label's value it stood for, to quote."""
+    if not isinstance(positive, bool):
+        return None
+    meant = [str(v) for v in values if isinstance(v, str) and v.lower() in YAML_BOOLS[positive]]
+    word = meant[0] if meant else YAML_BOOLS[positive][0]
+    return f"YAML reads an unquoted {word} as {str(positive).lower()}: quote it: positive_class: '{word}'"
 
 
 ID_WORDS = ("id", "uuid", "guid", "key", "identifier")
