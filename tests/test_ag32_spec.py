@@ -139,3 +139,19 @@ def test_ignoring_every_feature_is_refused_before_the_job_starts(load, tmp_path)
     assert "ignores every feature column of ./train.csv (patient_id, age, ward)" in error.message
     kept = load(SPEC.replace("label: diagnosis", "label: diagnosis, ignore_columns: [patient_id, age]"))
     assert [i for i in data_issues(kept) if i.level == "error"] == []
+
+
+def test_many_bad_metrics_are_said_twenty_and_counted(problems):
+    """10,000 unknown names made 10,001 lines (3.3 MB) of errors."""
+    names = ", ".join(f"nope{i}" for i in range(10_000))
+    found = problems(SPEC + f"metrics: [f1, {names}]\n")
+    assert len(found) == 21
+    assert [i.field for i in found[:20]] == [f"metrics[{i}]" for i in range(1, 21)]
+    assert found[20].field == "metrics" and "and 9980 more problems in metrics" in found[20].message
+
+
+def test_an_unquoted_yes_positive_class_is_told_to_be_quoted(load, tmp_path):
+    """YAML reads `positive_class: yes` as True."""
+    _table(tmp_path, label=("no", "yes"))
+    [issue] = [i for i in data_issues(load(SPEC + "autogluon: {positive_class: yes}\n")) if i.level == "error"]
+    assert issue.hint == "YAML reads an unquoted yes as true: quote it: positive_class: 'yes'"
