@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -322,6 +323,12 @@ class JobHandle(abc.ABC):
     def ended(self) -> Optional[float]:
         """When the job ended (epoch seconds), where known and it has."""
         return None
+
+    def watched(self) -> AbstractContextManager[None]:
+        """Held while `run` (or `submit --wait`) waits for the job and reads its results: `delete` is refused meanwhile.
+
+        A cloud service keeps its jobs itself; the local backend holds a shared lock in the job's folder."""
+        return nullcontext()
 
     def delete(self, *, dry_run: bool = False) -> int:
         """Remove the job and everything it left (models, logs); the bytes freed (to be freed, with `dry_run`).

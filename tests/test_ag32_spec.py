@@ -121,3 +121,37 @@ def test_submit_prints_the_identifier_warning_and_fails_on_the_positive_class(tm
     assert result.exit_code == 1, result.output
     assert "spec.yaml:5" in result.output and "'benign', 'malignant'" in result.output
     assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+
+
+def test_an_empty_ignored_column_name_is_refused_at_its_line(problems):
+    """AutoGluon's trial failed on it (`ParameterError: '' not in ...`) after the job had started."""
+    found = problems(SPEC.replace("label: diagnosis", 'label: diagnosis, ignore_columns: [patient_id, "", " "]'))
+    assert [(i.field, i.line) for i in found] == [("data.ignore_columns[1]", 3), ("data.ignore_columns[2]", 3)]
+    assert "an empty column name" in found[0].message
+
+
+def test_ignoring_every_feature_is_refused_before_the_job_starts(load, tmp_path):
+    """Else every trial fails "No models were trained"."""
+    _table(tmp_path)
+    spec = load(SPEC.replace("label: diagnosis", "label: diagnosis, ignore_columns: [patient_id, age, ward]"))
+    [error] = [i for i in data_issues(spec) if i.level == "error"]
+    assert error.path == ("data", "ignore_columns")
+    assert "ignores every feature column of ./train.csv (patient_id, age, ward)" in error.message
+    kept = load(SPEC.replace("label: diagnosis", "label: diagnosis, ignore_columns: [patient_id, age]"))
+    assert [i for i in data_issues(kept) if i.level == "error"] == []
+
+
+def test_many_bad_metrics_are_said_twenty_and_counted(problems):
+    """10,000 unknown names made 10,001 lines (3.3 MB) of errors."""
+    names = ", ".join(f"nope{i}" for i in range(10_000))
+    found = problems(SPEC + f"metrics: [f1, {names}]\n")
+    assert len(found) == 21
+    assert [i.field for i in found[:20]] == [f"metrics[{i}]" for i in range(1, 21)]
+    assert found[20].field == "metrics" and "and 9980 more problems in metrics" in found[20].message
+
+
+def test_an_unquoted_yes_positive_class_is_told_to_be_quoted(load, tmp_path):
+    """YAML reads `positive_class: yes` as True."""
+    _table(tmp_path, label=("no", "yes"))
+    [issue] = [i for i in data_issues(load(SPEC + "autogluon: {positive_class: yes}\n")) if i.level == "error"]
+    assert issue.hint == "YAML reads an unquoted yes as true: quote it: positive_class: 'yes'"

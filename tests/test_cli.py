@@ -366,3 +366,9 @@ def test_report_into_a_folder_writes_there(exit_home, tmp_path):
     assert result.returncode == 0, result.stderr
     written = tmp_path / f"{exit_home['job']}.png"
     assert f"wrote {written}" in result.stderr and written.read_bytes().startswith(b"\x89PNG")
+
+
+def test_doctor_given_a_backend_name_as_its_spec_says_did_you_mean(tmp_path: Path):
+    result = run("doctor", "sagemaker", cwd=tmp_path)
+    assert result.returncode == 64, result.stderr
+    assert "did you mean `cloudauto doctor -b sagemaker`?" in result.stderr and "Traceback" not in result.stderr

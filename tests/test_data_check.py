@@ -201,3 +201,9 @@ def test_a_binary_metric_that_depends_on_the_positive_class_warns_when_none_is_s
     named = write(tmp_path, csv, metric="f1")
     named.write_text(named.read_text() + "autogluon:\n  positive_class: benign\n")
     assert issues(named) == []
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    """pandas would rename the copy (`a.1`): the job trains, then predict refuses the same file."""
+    (found,) = issues(write(tmp_path, "a,a,diagnosis\n1,2,x\n3,4,y\n5,6,x\n"))
+    assert found == "data.train: train.csv:1: the column 'a' is named twice in the header; name each column once"

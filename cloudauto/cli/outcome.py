@@ -104,10 +104,6 @@ def _finish(
 
     Ctrl-C while waiting cancels the job (with `detach_on_interrupt`, leaves it running: exit 6).
     """
-    import time
-
-    from ..backend import JobStatus
-
     ci = ci or CIOutputs()
     if verb == "submitted":
         echo(f"job {job.id} submitted to {job.backend}", err=True)
@@ -115,6 +111,15 @@ def _finish(
         echo(job.id)
         _write_ci(job, ci, EXIT_OK)
         return EXIT_OK
+    with job.watched():  # `delete` is refused until the results are read
+        return _wait_and_say(job, ci, detach_on_interrupt)
+
+
+def _wait_and_say(job, ci: CIOutputs, detach_on_interrupt: bool) -> int:
+    import time
+
+    from ..backend import JobStatus
+
     started = time.monotonic()
     detached = canceled = False
     try:

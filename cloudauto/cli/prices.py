@@ -200,8 +200,15 @@ def cost(file: Path, backends: tuple[str, ...], instance_types: tuple[str, ...],
     """A spec's worst-case cost side by side, per backend and instance type, from the cached prices (offline)."""
     from ..spec.loader import load_spec
 
+    chosen = list(dict.fromkeys(backends or ("sagemaker", "azureml")))
+    types = list(dict.fromkeys(instance_types))  # a type given twice is priced once
+    prefixes = {b: _OWN_PREFIX[b] for b in chosen if b in _OWN_PREFIX}
+    for given in types:
+        if len(prefixes) == len(chosen) and not any(given.startswith(p) for p in prefixes.values()):
+            runs = ", ".join(f"{b}: {p}*" for b, p in prefixes.items()) or "none names instance types"
+            raise click.UsageError(f"--instance-type {given}: no backend priced here runs it ({runs})")
     spec = _remember_secrets(load_spec(file, overrides=list(overrides)))
-    found = cost_rows(spec, list(backends or ("sagemaker", "azureml")), list(instance_types))
+    found = cost_rows(spec, chosen, types)
     if fmt == "json":
         echo(json.dumps(found, indent=2))
     else:

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
 from ..spec.types import scheme_of
-from .data import DataError, read_table, resolve
+from .data import DataError, read_table, resolve, twice_named
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -45,6 +45,10 @@ def did_you_mean(name: str, columns: list[str]) -> str:
     same = [c for c in columns if c.lower() == name.lower()]
     close = same or difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def twice_message(name: str) -> str:
+    return f"the column '{name}' is named twice in the header; name each column once"
 
 
 def _column_issue(name: str, field: tuple, frame: pd.DataFrame, shown: str) -> Optional[SpecIssue]:
@@ -111,6 +115,10 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             found.append(SpecIssue(str(exc), ("data", role)))
             continue
         shown = uri
+        twice = twice_named(path)
+        if twice:
+            found.append(SpecIssue(f"{shown}:{twice[1]}: {twice_message(twice[0])}", ("data", role)))
+            continue
         if role == "static_features":
             static = (shown, frame)
             continue
@@ -136,7 +144,7 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             else:
                 found += _positive_class_issue(spec, frame[data.label], shown)
         if role == "train" and spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
-            found += _identifier_warnings(spec, frame, shown)
+            found += _no_feature_issue(spec, frame, shown, weight) + _identifier_warnings(spec, frame, shown)
         if data.timestamp and data.timestamp in frame.columns:
             stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
             found += stamps
@@ -271,6 +279,7 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
                 SpecIssue(
                     f"autogluon.positive_class {positive!r} is not a value of '{spec.data.label}' in {shown}; its values: {listed}",
                     ("autogluon", "positive_class"),
+                    hint=_yaml_bool_hint(positive, values),
                 )
             )
     if spec.task is Task.TABULAR_CLASSIFICATION and len(values) == 2 and positive is None:
@@ -319,6 +328,36 @@ def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[Spec
                 )
             ]
     return []
+
+
+def _no_feature_issue(spec: JobSpec, frame: pd.DataFrame, shown: str, weight: Optional[str]) -> list[SpecIssue]:
+    """A table left with no feature column (all ignored, or the label alone): every trial fails "No models were trained"."""
+    data = spec.data
+    columns = [str(c) for c in frame.columns]
+    if data.label not in columns or any(c not in (data.label, weight) and c not in data.ignore_columns for c in columns):
+        return []
+    ignored = [c for c in columns if c in data.ignore_columns]
+    if ignored:
+        return [
+            SpecIssue(
+                f"ignore_columns ignores every feature column of {shown} ({', '.join(ignored)}): no model can train on "
+                "the label alone; keep at least one",
+                ("data", "ignore_columns"),
+            )
+        ]
+    return [SpecIssue(f"{shown} has no column but the label: a model needs feature columns to learn from", ("data", "train"))]
+
+
+YAML_BOOLS = {True: ("yes", "true", "on", "y"), False: ("no", "false", "off", "n")}  # what YAML 1.1 reads as a bool
+
+
+def _yaml_bool_hint(positive: Any, values: Any) -> Optional[str]:
+    """`positive_class: yes` unquoted is YAML's True: the label's value it stood for, to quote."""
+    if not isinstance(positive, bool):
+        return None
+    meant = [str(v) for v in values if isinstance(v, str) and v.lower() in YAML_BOOLS[positive]]
+    word = meant[0] if meant else YAML_BOOLS[positive][0]
+    return f"YAML reads an unquoted {word} as {str(positive).lower()}: quote it: positive_class: '{word}'"
 
 
 ID_WORDS = ("id", "uuid", "guid", "key", "identifier")
@@ -394,4 +433,4 @@ def _continuous_issue(spec: JobSpec, values: pd.Series, shown: str) -> Optional[
     )
 
 
-__all__ = ["data_issues", "did_you_mean", "inferred_freq", "local_path"]
+__all__ = ["data_issues", "did_you_mean", "twice_message", "inferred_freq", "local_path"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import IssueCollector
 from .metrics import Task, UnknownMetricError, custom_metric, lookup, metrics_for
@@ -133,6 +133,8 @@ def _autogluon(spec: JobSpec, out: IssueCollector) -> None:
         out.error(("autogluon", "feature_importance"), "feature_importance is TabularPredictor's; TimeSeriesPredictor has none")
 
 
+SAID_PER_FIELD = 20  # problems said of one list field; the rest are counted in one line
+
 # AutoGluon's metrics that take one positive class (autogluon.core.metrics.METRICS: binary, not multiclass)
 BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "roc_auc", "average_precision"})
 EXTRA_METRIC_TASKS = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION)
@@ -154,7 +156,13 @@ def _extra_metrics(spec: JobSpec, out: IssueCollector) -> None:
     primary = getattr(spec, "_objective", None)
     problem_type = spec.autogluon.problem_type if spec.autogluon else None
     found: list = []
+    said = len(out.issues)
     for i, name in enumerate(spec.metrics):
+        if len(out.issues) - said >= SAID_PER_FIELD:  # the rest is counted: 10,000 bad names made megabytes of errors
+            more = _bad_metrics(spec, problem_type, i)
+            if more:
+                out.error(("metrics",), f"... and {more} more problems in metrics (the first {SAID_PER_FIELD} are said)")
+            break
         try:
             metric = lookup(name, spec.task)
         except UnknownMetricError as exc:
@@ -175,6 +183,21 @@ def _extra_metrics(spec: JobSpec, out: IssueCollector) -> None:
         if metric != primary and metric not in found:
             found.append(metric)
     spec._extra_metrics = found
+
+
+def _bad_metrics(spec: JobSpec, problem_type: Optional[str], start: int) -> int:
+    """How many of the names in `metrics` from `start` on are refused (unknown, Azure's, or binary-only for multiclass)."""
+    bad = 0
+    for name in spec.metrics[start:]:
+        try:
+            metric = lookup(name, spec.task)
+        except UnknownMetricError:
+            bad += 1
+            continue
+        bad += metric.autogluon is None or (
+            problem_type in ("multiclass", "softclass") and metric.autogluon in BINARY_ONLY_METRICS
+        )
+    return bad
 
 
 def _metric(spec: JobSpec, out: IssueCollector) -> None:
@@ -289,7 +312,9 @@ def _ignore_columns(spec: JobSpec, out: IssueCollector) -> None:
     weight = spec.autogluon.sample_weight if spec.autogluon else None
     seen: set[str] = set()
     for i, name in enumerate(data.ignore_columns):
-        if name == data.label:
+        if not name.strip():
+            out.error(("data", "ignore_columns", i), f"{name!r} is an empty column name; name a column of the table, or drop it")
+        elif name == data.label:
             out.error(("data", "ignore_columns", i), f"'{name}' is the label; a label cannot be ignored")
         elif weight and name == weight:
             out.error(("data", "ignore_columns", i), f"'{name}' is autogluon.sample_weight, which is no feature already")

@@ -375,3 +375,20 @@ def test_max_cost_on_the_local_backend_is_said_to_have_no_effect(spec_file):
     (said,) = [w for w in job.warnings if w.path == ("limits", "max_cost")]
     assert said.level == "warning" and "limits.max_cost has no effect on the local backend: it bills nothing" in said.message
     assert not [w for w in compile_spec(spec_file(local, name="free.yaml"), "local").warnings if w.path == ("limits", "max_cost")]
+
+
+def test_cost_refuses_a_type_no_backend_runs_and_lists_a_repeated_one_once(sources, spec_file):
+    """`--instance-type bogus` was dropped without a word; a type given twice was priced twice."""
+    spec = spec_file(dedent(SPEC))
+    bogus = subprocess.run(
+        [str(EXE), "cost", str(spec), "--instance-type", "bogus"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert bogus.returncode == 64, bogus.stderr
+    assert "--instance-type bogus: no backend priced here runs it (sagemaker: ml.*, azureml: Standard_*)" in bogus.stderr
+    twice = subprocess.run(
+        [str(EXE), "cost", str(spec), "-b", "sagemaker", "--instance-type", "ml.m5.xlarge", "--instance-type", "ml.m5.xlarge",
+         "--format", "json"],
+        capture_output=True, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    assert twice.returncode == 0, twice.stderr
+    assert [r["instance_type"] for r in json.loads(twice.stdout)] == ["ml.m5.xlarge"]

@@ -324,8 +324,8 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         objective=sweep.Objective(goal=spec.objective.goal.value, primary_metric=spec.metric.name),
         early_termination=_policy(spec),
         limits=sweep.SweepJobLimits(
-            max_total_trials=spec.max_trials,
-            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            max_total_trials=trials_run(spec),
+            max_concurrent_trials=min(limits.max_concurrent_trials, trials_run(spec)),
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
@@ -555,8 +555,8 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         objective=sweep.Objective(goal=metric.goal.value, primary_metric=metric.name),
         early_termination=_policy(spec),
         limits=sweep.SweepJobLimits(
-            max_total_trials=spec.max_trials,
-            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            max_total_trials=trials_run(spec),
+            max_concurrent_trials=min(limits.max_concurrent_trials, trials_run(spec)),
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
@@ -615,6 +615,12 @@ def _spot_warnings(spec: JobSpec, out: _Problems) -> None:
         )
 
 
+def trials_run(spec: JobSpec) -> int:
+    """The trials the job runs: one without a sweep (every trial would be the same, as validate warns and SageMaker
+    and the local backend run it); an AutoML job's max_trials is how many models AutoML tries, sweep or not."""
+    return 1 if spec.sweep is None and spec.engine is not Engine.NATIVE else spec.max_trials
+
+
 def cost_basis(spec: JobSpec) -> Any:
     """What the job bills: its trials, each on one node of the cluster (instance_count nodes for a command trial)."""
     from cloudauto.cost import CostBasis
@@ -626,8 +632,8 @@ def cost_basis(spec: JobSpec) -> Any:
         instance_type=vm,
         region=settings.location,
         instances_per_trial=spec.compute.instance_count,
-        trials=spec.max_trials,
-        parallel=min(limits.max_concurrent_trials, spec.max_trials),
+        trials=trials_run(spec),
+        parallel=min(limits.max_concurrent_trials, trials_run(spec)),
         trial_seconds=limits.trial_timeout,
         job_seconds=limits.timeout,
         price_override=settings.price_per_hour,

@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -30,7 +31,7 @@ from cloudauto.spec.loader import spec_from_store
 from . import death, pins
 from .paths import private
 from .slots import slot_count
-from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
+from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
@@ -113,6 +114,24 @@ class LocalJobHandle(JobHandle):
 
     def ended(self) -> Optional[float]:
         return self.store.job().ended
+
+    @contextmanager
+    def watched(self) -> Iterator[None]:
+        """A shared lock on the job folder's `.watchers.lock` while `run` waits and reads the results: `delete` takes
+        it exclusively, so it is refused until `run` is done (the lock goes with the process, whatever ends it)."""
+        import fcntl
+
+        try:
+            fh = open(self.dir / WATCHERS, "a+")  # noqa: SIM115 - held across the yield
+        except OSError:  # a read-only copy of a job: nobody deletes it from here
+            fh = None
+        try:
+            if fh is not None:
+                fcntl.flock(fh, fcntl.LOCK_SH)
+            yield
+        finally:
+            if fh is not None:
+                fh.close()
 
     def delete(self, *, dry_run: bool = False) -> int:
         from .housekeeping import delete

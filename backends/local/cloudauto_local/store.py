@@ -69,6 +69,9 @@ HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
 HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
 
 
+WATCHERS = ".watchers.lock"  # in a job's folder: shared by each `run` that waits on the job, taken exclusively by `delete`
+
+
 class StoreError(CloudautoError):
     """A job's run store cannot be read or written: the file, the cause, what to do (exit 3, as a job that cannot be found)."""
 
@@ -172,6 +175,8 @@ def describe_fault(path: Path, exc: BaseException) -> str:
 def _fault(path: Path, exc: BaseException) -> tuple[str, str]:
     """(what is wrong with `path`, what to do about it)."""
     folder = path.parent
+    if isinstance(exc, FileNotFoundError) and not folder.exists():  # `delete` renames the folder aside first
+        return f"no local job '{folder.name}': it was deleted meanwhile (by another command)", ""
     name = getattr(exc, "sqlite_errorname", "") or ""
     code = getattr(exc, "errno", None)
     detail = f"{exc.strerror or exc}" if isinstance(exc, OSError) else f"sqlite: {exc}"
