@@ -330,6 +330,7 @@ EXIT_CASES = {
     "score-no-file": (["score", "nope", "{root}/missing.csv"], 64),
     "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
     "mlflow-no-job": (["mlflow", LONG, "--tracking-uri", "{root}/mlruns"], 3),
+    "mlflow-store-refused": (["mlflow", "{job}", "--tracking-uri", "{root}/mlruns"], 3),
     "schema-no-folder": (["schema", "-o", "{root}/no/schema.json"], 64),
     "status-latest-of-no-spec": (["status", "nobody@latest"], 3),
     "delete-no-job": (["delete", "nope"], 3),
