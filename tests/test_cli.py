@@ -310,6 +310,9 @@ EXIT_CASES = {
     "best-no-model": (["best", "{job}"], 4),
     "logs-no-job": (["logs", LONG], 3),
     "logs-no-trial": (["logs", "{job}", "--trial", "9"], 3),
+    "trials-no-trial": (["trials", "{job}", "--trial", "9"], 3),
+    "trials-no-importance": (["trials", "{job}", "--trial", "0", "--importance"], 4),
+    "trials-no-models": (["trials", "{job}", "--trial", "0", "--models"], 4),
     "cancel-no-job": (["cancel", "nope"], 3),
     "resume-no-job": (["resume", "nope"], 3),
     "report-no-job": (["report", "nope"], 3),
@@ -367,3 +370,12 @@ def test_report_into_a_folder_writes_there(exit_home, tmp_path):
     assert result.returncode == 0, result.stderr
     written = tmp_path / f"{exit_home['job']}.png"
     assert f"wrote {written}" in result.stderr and written.read_bytes().startswith(b"\x89PNG")
+
+
+def test_trials_of_a_trial_that_is_not_there_lists_them_and_a_file_it_did_not_save_says_why(exit_home):
+    missing = run("trials", exit_home["job"], "--trial", "9", env=exit_home["env"], cwd=exit_home["root"])
+    assert missing.returncode == 3 and "has no trial 9: its trials are 0 to 0" in missing.stderr, missing.stderr
+    importance = run("trials", exit_home["job"], "--trial", "0", "--importance", env=exit_home["env"], cwd=exit_home["root"])
+    assert importance.returncode == 4, importance.stderr
+    assert "feature importance is for tabular tasks; a custom trial has none" in importance.stderr
+    assert "set autogluon.feature_importance" not in importance.stderr  # validate refuses that for this task
