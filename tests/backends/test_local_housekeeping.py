@@ -207,3 +207,18 @@ def test_prune_removes_what_a_killed_delete_left(home: Path):
     assert result.returncode == 0, result.stderr
     assert f"removed {trash} (1.0 MB), left by a delete that was stopped half-way" in result.stdout
     assert not trash.exists()
+
+
+def test_prune_older_than_0s_is_every_ended_job(home: Path):
+    """0s was refused ('a duration must be positive'): it means every job that has ended, even just now."""
+    now = time.time()
+    old = make_job(home / "runs", "iris", created=now - 86400)
+    fresh = make_job(home / "runs", "iris", created=now - 60)  # ended this instant
+    dry = cli(home, "prune", "--older-than", "0s", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete {old}" in dry.stdout and f"would delete {fresh}" in dry.stdout
+    assert "would delete 2 jobs older than 0s" in dry.stdout and len(list((home / "runs").iterdir())) == 2
+    assert cli(home, "prune", "--older-than", "-1s").returncode == 64  # still no negative age
+    done = cli(home, "prune", "--older-than", "0")
+    assert done.returncode == 0 and "deleted 2 jobs older than 0" in done.stdout, done.stdout + done.stderr
+    assert list((home / "runs").iterdir()) == []
