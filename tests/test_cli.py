@@ -379,3 +379,24 @@ def test_trials_of_a_trial_that_is_not_there_lists_them_and_a_file_it_did_not_sa
     assert importance.returncode == 4, importance.stderr
     assert "feature importance is for tabular tasks; a custom trial has none" in importance.stderr
     assert "set autogluon.feature_importance" not in importance.stderr  # validate refuses that for this task
+
+
+def test_the_readme_cli_table_is_one_table_naming_every_command():
+    """A note between its rows rendered as a stray row; `teardown azureml` was missing."""
+    import click
+
+    from cloudauto.cli import main as cli
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("| command | what it does |")
+    table = text[start : text.index("\n\n", start)].splitlines()
+    assert all(line.startswith("| ") for line in table), [line for line in table if not line.startswith("| ")]
+    body = "\n".join(table)
+    names = []
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            names += [f"{name} {sub}" for sub in command.commands]
+        else:
+            names.append(name)
+    missing = [n for n in names if f"`{n}" not in body and f" {n} " not in body and f"/ `{n}" not in body and f"{n}`" not in body]
+    assert missing == []
