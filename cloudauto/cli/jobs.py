@@ -225,9 +225,7 @@ def trials(
     parents = job.parent_trials() if with_parents and number is None else []
     rows = [*parents, *job.trials()]
     if number is not None:
-        rows = [t for t in rows if t.number == number]
-        if not rows:
-            raise CloudautoError(f"job {job.id} has no trial {number}")
+        rows = [t for t in rows if t.number == number] or [job.trial(number)]  # none: NoSuchTrial lists them (exit 3)
         if models or importance:
             from .trial_files import show_trial_file
 

@@ -6,8 +6,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..backend import NotSupportedError
 from ..spec.errors import CloudautoError
+from ..spec.metrics import Task
 from .app import EXIT_OK, echo
+
+
+class NoTrialFile(CloudautoError):
+    """The trial saved no models.json / importance.json: what the job produced, like a job without a model (exit 4)."""
+
+    exit_code = 4
+
+
+class TrialFileElsewhere(NotSupportedError):
+    """A cloud backend keeps the file in the model output: `trials` does not read it from there (exit 2)."""
+
+
+def _why_none(job: Any, name: str, kind: str) -> str:
+    tabular = job.spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION)
+    if kind == "models":
+        return "only tabular AutoGluon trials that ended with a model save it"
+    if not tabular:
+        return f"permutation feature importance is for tabular tasks; a {job.spec.task.value} trial has none"
+    return "set autogluon.feature_importance: true in the spec to compute it"
 
 
 def _read(job: Any, trial: Any, kind: str) -> dict[str, Any]:
@@ -17,18 +38,13 @@ def _read(job: Any, trial: Any, kind: str) -> dict[str, Any]:
     folder = trial.artifacts.get("dir")
     if folder is None:
         where = "with its model" if trial.status.value == "completed" else "(the trial has no model)"
-        raise CloudautoError(
+        raise TrialFileElsewhere(
             f"trial {trial.number} of {job.id}: the {job.backend} backend keeps {name} {where}, in the trial's model output; "
             "download the model to read it"
         )
     found = read_json(Path(folder), name)
     if found is None:
-        why = (
-            "set autogluon.feature_importance: true in the spec to compute it"
-            if kind == "importance"
-            else "only tabular AutoGluon trials that ended with a model save it"
-        )
-        raise CloudautoError(f"trial {trial.number} of {job.id} has no {name} ({why})")
+        raise NoTrialFile(f"trial {trial.number} of {job.id} has no {name} ({_why_none(job, name, kind)})")
     return found
 
 

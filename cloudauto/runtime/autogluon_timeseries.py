@@ -118,7 +118,8 @@ def run_timeseries(
         from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
     except ImportError:
         raise ParameterError(
-            "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
+            "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt -e 'backends/local[timeseries]' "
+            "(in a clone), or pip install 'cloudauto-local[timeseries]'"
         ) from None
     from . import ag_process
 

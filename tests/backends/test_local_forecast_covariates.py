@@ -71,6 +71,18 @@ def test_the_trials_fit_with_the_covariates_and_static_features(trained):
     assert "static_features: categorical: ['region'] continuous (float): ['size']" in log
 
 
+def test_trials_importance_of_a_forecast_says_it_is_for_tabular_tasks(trained):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main
+
+    job, _, _ = trained
+    done = CliRunner().invoke(main, ["trials", job.id, "--trial", "0", "--importance"])
+    assert done.exit_code == 4, done.output
+    assert "permutation feature importance is for tabular tasks; a time_series_forecasting trial has none" in done.output
+    assert "set autogluon.feature_importance" not in done.output  # validate refuses that for time series
+
+
 def test_a_request_with_the_future_covariates_gets_the_forecast(trained):
     _, endpoint, data = trained
     request = pd.read_csv(data / "request.csv")  # history, then 7 days of promo and price with sales blank

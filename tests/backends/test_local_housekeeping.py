@@ -243,3 +243,18 @@ def test_a_job_deleted_meanwhile_is_said_so_by_prune(home: Path):
     assert cli(home, "delete", job_id).returncode == 0
     with pytest.raises(Exception, match=f"no local job '{job_id}': it was deleted meanwhile"):
         stale.ended()
+
+
+def test_prune_older_than_0s_is_every_ended_job(home: Path):
+    """0s was refused ('a duration must be positive'): it means every job that has ended, even just now."""
+    now = time.time()
+    old = make_job(home / "runs", "iris", created=now - 86400)
+    fresh = make_job(home / "runs", "iris", created=now - 60)  # ended this instant
+    dry = cli(home, "prune", "--older-than", "0s", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete {old}" in dry.stdout and f"would delete {fresh}" in dry.stdout
+    assert "would delete 2 jobs older than 0s" in dry.stdout and len(list((home / "runs").iterdir())) == 2
+    assert cli(home, "prune", "--older-than", "-1s").returncode == 64  # still no negative age
+    done = cli(home, "prune", "--older-than", "0")
+    assert done.returncode == 0 and "deleted 2 jobs older than 0" in done.stdout, done.stdout + done.stderr
+    assert list((home / "runs").iterdir()) == []

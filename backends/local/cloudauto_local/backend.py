@@ -29,6 +29,17 @@ from .pins import pin
 from .slots import slot_count
 from .store import RunStore
 
+TIMESERIES_INSTALL = (
+    "pip install -c constraints.txt -e 'backends/local[timeseries]' (in a clone, as README installs), "
+    "or pip install 'cloudauto-local[timeseries]'"
+)
+
+
+class ExtraNotInstalled(CloudautoError):
+    """The spec needs an extra of the local backend that is not installed: a part not installed (exit 3)."""
+
+    exit_code = 3
+
 
 class JobNotFound(CloudautoError):
     exit_code = 3
@@ -99,9 +110,7 @@ class LocalBackend(Backend):
         spec = job.spec
         command = spec.engine is Engine.COMMAND
         if not command and spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
-            raise NotSupportedError(
-                "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
-            )
+            raise ExtraNotInstalled(f"time_series_forecasting needs autogluon.timeseries: {TIMESERIES_INSTALL}")
         slot_count()  # a bad CLOUDAUTO_LOCAL_SLOTS is refused before anything is written
         root = runs_dir(spec)
         job_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
