@@ -23,6 +23,7 @@ bills is its pricing page's figure.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -45,6 +46,9 @@ BACKENDS = ("sagemaker", "azureml")
 HTTP_TIMEOUT_S = 60.0
 REFRESH_TIMEOUT_S = 15.0  # submit / deploy wait this long at most per request for a price before going on without
 MAX_PAGES = 5000  # Azure: a NextPageLink loop stops here rather than forever
+# No instance the clouds sell costs this much an hour (the largest are about $100/h): a figure at or above it is
+# a broken row, never a price. The same cap holds for per-unit prices (GB-second, request).
+MAX_USD = 10_000.0
 
 # SageMaker's platoinstancetype (component where absent) -> (kind, market); any other product is not ours to price
 SAGEMAKER_KINDS = {
@@ -62,6 +66,12 @@ class PriceSourceError(CloudautoError):
     exit_code = 2
 
 
+class CacheError(CloudautoError):
+    """A cached price file that cannot be read or is not what this module writes (named, with how to rewrite it)."""
+
+    exit_code = 3  # a home file that cannot be read or written (README, Exit codes)
+
+
 @dataclass(frozen=True)
 class CachedPrice:
     usd: float
@@ -77,6 +87,21 @@ class CachedPrice:
     @property
     def stale(self) -> bool:
         return self.age_days > STALE_DAYS
+
+
+def usd_figure(value: Any, *, text: bool = False) -> Optional[float]:
+    """A price as a float where it is a finite number above 0 and below MAX_USD, else None.
+
+    0 is refused too: a free row is not a price a budget can hold against. `text`: the sources
+    publish figures as strings ("0.23"); a cache or a price file holds numbers only.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str) if text else (int, float)):
+        return None
+    try:
+        usd = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return usd if math.isfinite(usd) and 0 < usd < MAX_USD else None
 
 
 def home() -> Path:
@@ -118,15 +143,48 @@ def _from_iso(text: str) -> float:
 
 
 def read_cache(backend: str, region: str) -> Optional[dict[str, Any]]:
-    """The cached file of a backend's region, or None (not there, or not a file this module wrote)."""
+    """The cached file of a backend's region, validated, or None where there is none.
+
+    A file that is there but cannot be read, or is not what this module writes, raises CacheError
+    naming it: its prices are never used, and `prices update` writes it again.
+    """
     path = cache_file(backend, region)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, backend, region, getattr(exc, "strerror", None) or str(exc)) from None
+    return validate_cache(text, path, backend, region)
+
+
+def _unreadable(path: Path, backend: str, region: str, why: str) -> CacheError:
+    return CacheError(
+        f"{path}: the cached prices cannot be used ({why}); {update_command(backend, region)} writes the file again"
+    )
+
+
+def validate_cache(text: str, path: Path, backend: str, region: str) -> dict[str, Any]:
+    """The one check of a cached file, for every reader: JSON, {"rows": [...]}, each row whole and its price sane."""
+    try:
+        data = json.loads(text, parse_constant=lambda name: float("nan"))
+    except ValueError as exc:
+        raise _unreadable(path, backend, region, f"not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-        return None
+        raise _unreadable(path, backend, region, 'not {"rows": [...]}')
+    for number, row in enumerate(data["rows"]):
+        problem = _row_problem(row)
+        if problem:
+            raise _unreadable(path, backend, region, f"rows[{number}]{problem}")
     return data
+
+
+def _row_problem(row: Any) -> Optional[str]:
+    if not isinstance(row, dict):
+        return " is not an object"
+    if usd_figure(row.get("usd")) is None:
+        return f".usd is {json.dumps(row.get('usd'))}, not a number above 0 and below ${MAX_USD:,.0f}"
+    return None
 
 
 def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: str, read_at: float) -> Path:
@@ -144,7 +202,7 @@ def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: s
     document = {"backend": backend, "region": region, "source": source, "read_at": iso(read_at), "rows": rows}
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, sort_keys=True)
+            json.dump(document, handle, indent=1, sort_keys=True, allow_nan=False)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -534,6 +592,8 @@ def update(
 
 __all__ = [
     "AWS_URL_ENV",
+    "CacheError",
+    "MAX_USD",
     "AZURE_URL_ENV",
     "CachedPrice",
     "PriceSourceError",
@@ -547,4 +607,6 @@ __all__ = [
     "update",
     "update_command",
     "update_region",
+    "usd_figure",
+    "validate_cache",
 ]

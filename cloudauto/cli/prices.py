@@ -104,7 +104,10 @@ def list_(backend: Optional[str], fmt: str) -> int:
     found = []
     for name in [backend] if backend else cache.BACKENDS:
         for region in cache.cached_regions(name):
-            data = cache.read_cache(name, region)
+            try:
+                data, unreadable = cache.read_cache(name, region), None
+            except CloudautoError as exc:  # listed as such: the other regions are still shown
+                data, unreadable = None, str(exc)
             age, stale = _age((data or {}).get("read_at"))
             found.append(
                 {
@@ -113,7 +116,7 @@ def list_(backend: Optional[str], fmt: str) -> int:
                     "prices": len((data or {}).get("rows", [])),
                     "read_at": (data or {}).get("read_at"),
                     "stale": stale,
-                    "source": (data or {}).get("source", "unreadable: prices update writes it again"),
+                    "source": (data or {}).get("source", f"unreadable: {unreadable}"),
                     "file": str(cache.cache_file(name, region)),
                     "age": age,
                 }

@@ -18,6 +18,7 @@ import pytest
 from cloudauto import compile as compile_spec
 from cloudauto import prices
 from cloudauto.backend import CompileError
+from cloudauto.spec.errors import CloudautoError as CloudautoErrorForTests
 
 from ..conftest import dedent
 
@@ -375,3 +376,52 @@ def test_max_cost_on_the_local_backend_is_said_to_have_no_effect(spec_file):
     (said,) = [w for w in job.warnings if w.path == ("limits", "max_cost")]
     assert said.level == "warning" and "limits.max_cost has no effect on the local backend: it bills nothing" in said.message
     assert not [w for w in compile_spec(spec_file(local, name="free.yaml"), "local").warnings if w.path == ("limits", "max_cost")]
+
+
+# ---- what the cache, a price file and the sources may hold -------------------------------------------------------
+
+
+def _cli(*args, env=None):
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, env=env or dict(os.environ))
+
+
+def _hand_edit(path: Path, edit) -> None:
+    """Change a cached file as a user's editor would (bare NaN / Infinity where Python writes them)."""
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+BUDGET_SPEC = SPEC.replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 1")
+
+
+@pytest.mark.parametrize("usd", [-5, 0, float("nan"), 1e300, "0.1", None, True, 20000])
+def test_a_cached_price_that_is_no_positive_finite_figure_is_refused_never_used(sources, spec_file, usd):
+    done = prices.update_region("sagemaker", "us-east-1")
+
+    def edit(data):
+        for row in data["rows"]:
+            if row["instance_type"] == "ml.m5.xlarge" and row["kind"] == "training" and row["market"] == "on-demand":
+                row["usd"] = usd
+
+    _hand_edit(done.path, edit)
+    spec = spec_file(dedent(BUDGET_SPEC))
+    with pytest.raises(prices.CacheError) as caught:
+        compile_spec(spec, "sagemaker")
+    said = str(caught.value)
+    assert str(done.path) in said and "rows[" in said and "usd" in said
+    assert "cloudauto prices update --backend sagemaker --region us-east-1" in said and caught.value.exit_code == 3
+    for args in (["cost", spec, "--format", "json"], ["cost", spec], ["prices", "show", "ml.m5.xlarge"]):
+        ran = _cli(*args)
+        assert ran.returncode == 3, (args, ran.stdout, ran.stderr)
+        assert str(done.path) in ran.stderr and "Traceback" not in ran.stderr and "$nan" not in ran.stdout
+
+
+@pytest.mark.parametrize("usd", [-5, 0, 1e300, "0.1", None, True])
+def test_a_price_file_row_that_is_no_positive_finite_figure_is_refused(sources, spec_file, tmp_path, monkeypatch, usd):
+    table = tmp_path / "mine.json"
+    row = {"backend": "sagemaker", "kind": "training", "instance_type": "ml.m5.xlarge", "usd_per_hour": usd, "source": "card"}
+    table.write_text(json.dumps({"prices": [row]}))
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
+    with pytest.raises(CloudautoErrorForTests, match=rf"{table}: prices\[0\]\.usd_per_hour must be a number above 0"):
+        compile_spec(spec_file(dedent(BUDGET_SPEC)), "sagemaker")
