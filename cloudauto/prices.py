@@ -179,9 +179,25 @@ def validate_cache(text: str, path: Path, backend: str, region: str) -> dict[str
     return data
 
 
+def _read_at_problem(read_at: Any) -> Optional[str]:
+    try:
+        _from_iso(read_at)
+    except (TypeError, ValueError):
+        return f".read_at is {json.dumps(read_at)}, not a time as YYYY-MM-DDTHH:MM:SSZ"
+    return None
+
+
 def _row_problem(row: Any) -> Optional[str]:
     if not isinstance(row, dict):
         return " is not an object"
+    for key in ("instance_type", "kind", "market", "unit", "read_at"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            return f".{key} is {json.dumps(row.get(key))}, not a name" if key != "read_at" else _read_at_problem(row.get(key))
+    if "source" in row and not isinstance(row["source"], str):
+        return f".source is {json.dumps(row['source'])}, not a URL"
+    problem = _read_at_problem(row["read_at"])
+    if problem:
+        return problem
     if usd_figure(row.get("usd")) is None:
         return f".usd is {json.dumps(row.get('usd'))}, not a number above 0 and below ${MAX_USD:,.0f}"
     return None
@@ -197,6 +213,8 @@ def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: s
             if folder.stat().st_mode & 0o077:
                 folder.chmod(0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{region}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot write the cached prices ({exc.strerror or exc})") from None
     finally:
         os.umask(old)
     document = {"backend": backend, "region": region, "source": source, "read_at": iso(read_at), "rows": rows}
@@ -206,15 +224,22 @@ def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: s
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CacheError(f"{path}: cannot write the cached prices ({exc.strerror or exc})") from None
         raise
     return path
 
 
 def cached_regions(backend: str) -> list[str]:
     folder = home() / "prices" / backend
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if folder.is_dir():
+        return sorted(p.stem for p in folder.glob("*.json"))
+    for above in (home(), home() / "prices", folder):
+        if above.exists() and not above.is_dir():  # not "nothing cached": the home cannot hold the cache at all
+            raise CacheError(f"{above}: not a folder, so no prices can be cached under it (set {HOME_ENV} to a folder)")
+    return []
 
 
 def lookup(

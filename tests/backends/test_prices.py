@@ -425,3 +425,54 @@ def test_a_price_file_row_that_is_no_positive_finite_figure_is_refused(sources, 
     monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
     with pytest.raises(CloudautoErrorForTests, match=rf"{table}: prices\[0\]\.usd_per_hour must be a number above 0"):
         compile_spec(spec_file(dedent(BUDGET_SPEC)), "sagemaker")
+
+
+def _first_row(edit):
+    def change(data):
+        edit(data["rows"][0])
+
+    return change
+
+
+HAND_EDITS = {
+    "a row not an object": lambda data: data["rows"].insert(0, "ml.m5.xlarge 0.23"),
+    "a row without kind": _first_row(lambda row: row.pop("kind")),
+    "read_at yesterday": _first_row(lambda row: row.update(read_at="yesterday")),
+    "read_at a number": _first_row(lambda row: row.update(read_at=5)),
+    "read_at garbage": _first_row(lambda row: row.update(read_at="2026-13-45T99:00:00Z")),
+    "instance_type a list": _first_row(lambda row: row.update(instance_type=["ml.m5.xlarge"])),
+}
+
+
+@pytest.mark.parametrize("case", [*HAND_EDITS, "truncated", "a directory", "the home a file"])
+def test_a_hand_edited_or_broken_cache_is_a_clear_error_naming_the_file(sources, spec_file, tmp_path, case):
+    done = prices.update_region("sagemaker", "us-east-1")
+    env = dict(os.environ)
+    named = done.path
+    if case == "truncated":
+        done.path.write_text(done.path.read_text()[:300])
+    elif case == "a directory":
+        done.path.unlink()
+        done.path.mkdir()
+    elif case == "the home a file":
+        named = tmp_path / "home-file"
+        named.write_text("not a folder")
+        env["CLOUDAUTO_HOME"] = str(named)
+    else:
+        _hand_edit(done.path, HAND_EDITS[case])
+    spec = spec_file(dedent(SPEC))
+    for args in (["cost", spec, "--format", "json"], ["cost", spec], ["prices", "show", "ml.m5.xlarge"]):
+        ran = _cli(*args, env=env)
+        assert ran.returncode == 3, (args, ran.stdout, ran.stderr)
+        assert str(named) in ran.stderr and "Traceback" not in ran.stderr, (args, ran.stderr)
+    listed = _cli("prices", "list", env=env)
+    assert listed.returncode in (0, 3) and "Traceback" not in listed.stderr, listed.stderr
+    if case != "the home a file":  # no region is cached there: nothing to list
+        assert str(named) in listed.stdout + listed.stderr
+    if case in ("a directory", "the home a file"):  # update cannot write it either: said, exit 3, nothing half-written
+        ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1", env=env)
+        assert ran.returncode == 3 and str(named) in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
+    else:  # update writes the file again, whole
+        ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1", env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert _table(prices.read_cache("sagemaker", "us-east-1")["rows"]) == SAGEMAKER_EXPECTED
