@@ -335,7 +335,10 @@ def _offer_products(offer: Any, url: str) -> Iterator[dict[str, Any]]:
     """An offer file's products as get_products returns them: {"product": ..., "terms": {"OnDemand": {...}}}."""
     if not isinstance(offer, dict) or not isinstance(offer.get("products"), dict):
         raise PriceSourceError(f"{url}: no 'products' in it (not an AWS offer file)")
-    on_demand = (offer.get("terms") or {}).get("OnDemand") or {}
+    terms = offer.get("terms") or {}
+    on_demand = (terms.get("OnDemand") or {}) if isinstance(terms, dict) else None
+    if not isinstance(on_demand, dict):
+        raise PriceSourceError(f"{url}: its 'terms' hold no 'OnDemand' object (not an AWS offer file)")
     for sku, product in offer["products"].items():
         yield {"product": product, "terms": {"OnDemand": on_demand.get(sku, {})}}
 
@@ -372,7 +375,10 @@ def _query_api_products(
         while True:
             page = client.get_products(**kwargs)
             for text in page.get("PriceList", []):
-                yield json.loads(text) if isinstance(text, str) else text
+                try:
+                    yield json.loads(text) if isinstance(text, str) else text
+                except ValueError:
+                    yield None  # counted as a row not understood
             if not page.get("NextToken"):
                 return
             kwargs["NextToken"] = page["NextToken"]
@@ -380,45 +386,99 @@ def _query_api_products(
     return pages(), source
 
 
-def _usd_dimensions(item: dict[str, Any]) -> Iterator[tuple[float, str]]:
+class _Malformed(Exception):
+    """One row of a source's answer that is not in the format the source publishes (skipped and counted)."""
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Malformed
+    return value
+
+
+def _text(mapping: dict[str, Any], key: str, default: str = "") -> str:
+    value = mapping.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _Malformed
+    return value
+
+
+def _source_usd(value: Any) -> float:
+    """A source's figure: 0 where the row is free (left out), else a sane price; anything else is malformed."""
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            if float(value) == 0:
+                return 0.0
+        except (ValueError, OverflowError):
+            pass
+    usd = usd_figure(value, text=True)
+    if usd is None:
+        raise _Malformed
+    return usd
+
+
+def _usd_dimensions(item: dict[str, Any]) -> list[tuple[float, str]]:
     """(USD, unit) of each on-demand price dimension of a product, the first tier only."""
-    for term in ((item.get("terms") or {}).get("OnDemand") or {}).values():
-        for dimension in (term.get("priceDimensions") or {}).values():
-            usd = (dimension.get("pricePerUnit") or {}).get("USD")
+    found = []
+    for term in _obj(_obj(item.get("terms") or {}).get("OnDemand") or {}).values():
+        for dimension in _obj(_obj(term).get("priceDimensions") or {}).values():
+            usd = _obj(_obj(dimension).get("pricePerUnit") or {}).get("USD")
             if usd is None or str(dimension.get("beginRange", "0")) not in ("0", "0.0"):
                 continue
-            try:
-                yield float(usd), str(dimension.get("unit", ""))
-            except ValueError:
-                continue
+            found.append((_source_usd(usd), _text(dimension, "unit")))
+    return found
 
 
-def sagemaker_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+@dataclass
+class Rows:
+    """What was read from an answer: the rows, and how many of the answer's rows were not understood."""
+
+    rows: list[dict[str, Any]]
+    not_understood: int = 0
+
+    @property
+    def note(self) -> Optional[str]:
+        if not self.not_understood:
+            return None
+        return f"{self.not_understood} rows of the answer were not understood (not the source's format): left out"
+
+
+def sagemaker_rows(items: Iterator[Any], region: str, source: str, read_at: float) -> Rows:
     """One row per (instance, kind, market): hourly prices of training, spot training, hosting and batch transform."""
     found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    bad = 0
     for item in items:
-        product = item.get("product") or {}
-        attributes = product.get("attributes") or {}
-        if attributes.get("regionCode", region) != region or attributes.get("locationType", "AWS Region") != "AWS Region":
-            continue
-        plato = attributes.get("platoinstancetype") or attributes.get("component") or ""
-        usage = attributes.get("usagetype", "")
-        if "Serverless" in plato or "ServerlessInf" in usage:
-            if "Training" in plato:
-                continue
-            for usd, unit in _usd_dimensions(item):
-                named = SERVERLESS_UNITS.get(unit.lower().replace(" ", "-"))
-                if named and usd > 0:
-                    _keep(found, ("serverless", "serverless", "on-demand", named), region, usd, named, source, read_at, usage)
-            continue
-        kind = SAGEMAKER_KINDS.get(plato)
-        instance = attributes.get("instanceName") or attributes.get("instanceType", "").split("-")[0]
-        if kind is None or not instance.startswith("ml."):
-            continue
+        try:
+            _sagemaker_item(found, _obj(item), region, source, read_at)
+        except _Malformed:
+            bad += 1
+    return Rows(sorted(found.values(), key=lambda r: (r["instance_type"], r["kind"], r["market"], r["unit"])), bad)
+
+
+def _sagemaker_item(found: dict, item: dict[str, Any], region: str, source: str, read_at: float) -> None:
+    product = _obj(item.get("product") or {})
+    attributes = _obj(product.get("attributes") or {})
+    if _text(attributes, "regionCode", region) != region or _text(attributes, "locationType", "AWS Region") != "AWS Region":
+        return
+    plato = _text(attributes, "platoinstancetype") or _text(attributes, "component")
+    usage = _text(attributes, "usagetype")
+    if "Serverless" in plato or "ServerlessInf" in usage:
+        if "Training" in plato:
+            return
         for usd, unit in _usd_dimensions(item):
-            if unit == "Hrs" and usd > 0:
-                _keep(found, (instance, *kind, "hour"), region, usd, "hour", source, read_at, usage)
-    return sorted(found.values(), key=lambda r: (r["instance_type"], r["kind"], r["market"], r["unit"]))
+            named = SERVERLESS_UNITS.get(unit.lower().replace(" ", "-"))
+            if named and usd > 0:
+                _keep(found, ("serverless", "serverless", "on-demand", named), region, usd, named, source, read_at, usage)
+        return
+    kind = SAGEMAKER_KINDS.get(plato)
+    instance = _text(attributes, "instanceName") or _text(attributes, "instanceType").split("-")[0]
+    if kind is None or not instance.startswith("ml."):
+        return
+    for usd, unit in _usd_dimensions(item):
+        if unit == "Hrs" and usd > 0:
+            _keep(found, (instance, *kind, "hour"), region, usd, "hour", source, read_at, usage)
 
 
 def _keep(
@@ -442,30 +502,35 @@ def _keep(
         found[key] = row
 
 
-def azure_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+def azure_rows(items: Iterator[Any], region: str, source: str, read_at: float) -> Rows:
     """One row per (VM size, market): Linux consumption prices per hour; spot and low priority as their own market."""
     found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    bad = 0
     for item in items:
-        product, sku = item.get("productName") or "", item.get("skuName") or ""
-        if (
-            item.get("type") != "Consumption"  # DevTestConsumption, Reservation
-            or item.get("armRegionName") != region
-            or item.get("serviceName", "Virtual Machines") != "Virtual Machines"
-            or product.endswith((" Windows", " Win"))
-            or " Windows " in f"{product} "
-            or item.get("currencyCode", "USD") != "USD"
-            or item.get("unitOfMeasure", "1 Hour") != "1 Hour"
-            or not str(item.get("armSkuName") or "").startswith("Standard_")
-        ):
-            continue
-        market = "spot" if sku.endswith(" Spot") else "low-priority" if sku.endswith(" Low Priority") else "on-demand"
         try:
-            usd = float(item.get("retailPrice", item.get("unitPrice")))
-        except (TypeError, ValueError):
-            continue
-        if usd > 0:
-            _keep(found, (item["armSkuName"], "vm", market, "hour"), region, usd, "hour", source, read_at, "")
-    return sorted(found.values(), key=lambda r: (r["instance_type"], r["market"]))
+            _azure_item(found, _obj(item), region, source, read_at)
+        except _Malformed:
+            bad += 1
+    return Rows(sorted(found.values(), key=lambda r: (r["instance_type"], r["market"])), bad)
+
+
+def _azure_item(found: dict, item: dict[str, Any], region: str, source: str, read_at: float) -> None:
+    product, sku, arm_sku = _text(item, "productName"), _text(item, "skuName"), _text(item, "armSkuName")
+    if (
+        _text(item, "type") != "Consumption"  # DevTestConsumption, Reservation
+        or _text(item, "armRegionName") != region
+        or _text(item, "serviceName", "Virtual Machines") != "Virtual Machines"
+        or product.endswith((" Windows", " Win"))
+        or " Windows " in f"{product} "
+        or _text(item, "currencyCode", "USD") != "USD"
+        or _text(item, "unitOfMeasure", "1 Hour") != "1 Hour"
+        or not arm_sku.startswith("Standard_")
+    ):
+        return
+    market = "spot" if sku.endswith(" Spot") else "low-priority" if sku.endswith(" Low Priority") else "on-demand"
+    usd = _source_usd(item.get("retailPrice", item.get("unitPrice")))
+    if usd > 0:
+        _keep(found, (arm_sku, "vm", market, "hour"), region, usd, "hour", source, read_at, "")
 
 
 def azure_items(
@@ -563,20 +628,27 @@ def update_region(
     read_at = time.time() if now is None else now
     if backend == "sagemaker":
         items, source, note = _sagemaker_items(region, instance_type, client, timeout)
-        found = sagemaker_rows(iter(items), region, source, read_at)
+        read = sagemaker_rows(iter(items), region, source, read_at)
     else:
         pages, source = azure_items(region, instance_type, timeout)
-        found, note = azure_rows(pages, region, source, read_at), None
+        read, note = azure_rows(pages, region, source, read_at), None
+    found = read.rows
+    if read.note:
+        note = f"{note}; {read.note}" if note else read.note
     if instance_type:  # one instance type refreshed: the region's other rows stay as they were
         found = [r for r in found if r["instance_type"] == instance_type]  # an offer file holds the whole region
         if not found:
-            return Updated(backend, region, 0, source, None, note=f"{source} has no price for {instance_type}")
+            return Updated(backend, region, 0, source, None, note=_also(f"{source} has no price for {instance_type}", read.note))
         earlier = read_cache(backend, region) or {"rows": []}
         found = [r for r in earlier["rows"] if r.get("instance_type") != instance_type] + found
     elif not found:
-        return Updated(backend, region, 0, source, None, note=f"{source} has no {backend} price for region '{region}'")
+        return Updated(backend, region, 0, source, None, note=_also(f"{source} has no {backend} price for region '{region}'", read.note))
     path = write_cache(backend, region, found, source, read_at)
     return Updated(backend, region, len(found), source, path, note=note)
+
+
+def _also(note: str, more: Optional[str]) -> str:
+    return f"{note}; {more}" if more else note
 
 
 def refresh(backend: str, kind: str, instance_type: Optional[str], region: Optional[str]) -> Optional[str]:

@@ -54,6 +54,7 @@ class _Recorded(BaseHTTPRequestHandler):
     """AWS's offer files under /offers/..., Azure's Retail Prices API under /azure/api/retail/prices (by $skip)."""
 
     seen: list[str] = []
+    replaced: dict[str, bytes] = {}  # a path's body served instead of the recorded one (a malformed answer)
 
     def log_message(self, *args):  # quiet
         pass
@@ -62,8 +63,10 @@ class _Recorded(BaseHTTPRequestHandler):
         self.seen.append(self.path)
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query)
-        body = None
-        if parts.path == "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json":
+        body = self.replaced.get(parts.path)
+        if body is not None:
+            pass
+        elif parts.path == "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json":
             body = (DATA / "sagemaker_region_index.json").read_bytes()
         elif parts.path == OFFER_PATH:
             body = (DATA / "sagemaker_offer_us-east-1.json").read_bytes()
@@ -104,6 +107,7 @@ def sources(source_server, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     _Recorded.seen.clear()
+    _Recorded.replaced.clear()
     return tmp_path / "home"
 
 
@@ -476,3 +480,52 @@ def test_a_hand_edited_or_broken_cache_is_a_clear_error_naming_the_file(sources,
         ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1", env=env)
         assert ran.returncode == 0, ran.stderr
         assert _table(prices.read_cache("sagemaker", "us-east-1")["rows"]) == SAGEMAKER_EXPECTED
+
+
+def _strict_json(path: Path):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_malformed_rows_of_an_aws_offer_file_are_skipped_and_counted(sources):
+    offer = json.loads((DATA / "sagemaker_offer_us-east-1.json").read_text())
+    good_sku = "SMTRNM5XL0000001"
+    good = offer["products"][good_sku]
+
+    def like(sku, **attributes):
+        offer["products"][sku] = {**good, "sku": sku, "attributes": {**good["attributes"], **attributes}}
+        offer["terms"]["OnDemand"][sku] = json.loads(json.dumps(offer["terms"]["OnDemand"][good_sku]).replace(good_sku, sku))
+
+    offer["products"]["BADPRODUCT"] = "ml.m5.xlarge"
+    offer["products"]["BADATTRS"] = {**good, "attributes": ["ml.m5.xlarge"]}
+    like("BADNAME", instanceName=5, instanceType=5)
+    like("BADPLATO", platoinstancetype=["Training"])
+    like("BADTERM")
+    offer["terms"]["OnDemand"]["BADTERM"] = {"x": "on demand"}
+    like("BADUSD", instanceName="ml.c5.xlarge")
+    offer["terms"]["OnDemand"]["BADUSD"] = json.loads(
+        json.dumps(offer["terms"]["OnDemand"]["BADUSD"]).replace('"0.2300000000"', '"Infinity"')
+    )
+    _Recorded.replaced[OFFER_PATH] = json.dumps(offer).encode()
+    done = prices.update_region("sagemaker", "us-east-1")
+    assert _table(_strict_json(done.path)["rows"]) == SAGEMAKER_EXPECTED
+    assert "6 rows of the answer were not understood" in done.note
+    ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1")
+    assert ran.returncode == 0 and "6 rows of the answer were not understood" in ran.stderr, ran.stderr
+
+
+def test_malformed_items_of_an_azure_answer_are_skipped_and_counted(sources):
+    page = (DATA / "azure_eastus_page1.json").read_text()
+    data = json.loads(page)
+    item = next(i for i in data["Items"] if i["armSkuName"] == "Standard_DS3_v2" and i["retailPrice"] == 0.229)
+    huge = {**item, "armSkuName": "Standard_X", "retailPrice": 12345.0, "unitPrice": 12345.0}
+    data["Items"] = ["Standard_DS3_v2", 5, None, huge, *data["Items"]]
+    data["NextPageLink"] = None
+    text = json.dumps(data).replace("12345.0", "1e400", 2)  # as an answer holds it: beyond a float
+    _Recorded.replaced["/azure/api/retail/prices"] = text.encode()
+    done = prices.update_region("azureml", "eastus")
+    rows = _strict_json(done.path)["rows"]
+    assert all(math.isfinite(r["usd"]) and r["usd"] < 1e4 for r in rows)
+    assert "4 rows of the answer were not understood" in done.note
