@@ -42,6 +42,7 @@ AZURE_URL_ENV = "CLOUDAUTO_AZURE_PRICES_URL"
 AWS_DEFAULT_URL = "https://pricing.us-east-1.amazonaws.com"
 AZURE_DEFAULT_URL = "https://prices.azure.com/api/retail/prices"
 STALE_DAYS = 30
+CLOCK_SKEW_S = 3600.0  # a cached read time this far ahead of the clock is still taken (a home shared by machines)
 BACKENDS = ("sagemaker", "azureml")
 HTTP_TIMEOUT_S = 60.0
 REFRESH_TIMEOUT_S = 15.0  # submit / deploy wait this long at most per request for a price before going on without
@@ -181,10 +182,17 @@ def validate_cache(text: str, path: Path, backend: str, region: str) -> dict[str
 
 def _read_at_problem(read_at: Any) -> Optional[str]:
     try:
-        _from_iso(read_at)
-    except (TypeError, ValueError):
+        when = _from_iso(read_at)
+    except (TypeError, ValueError, OverflowError):
         return f".read_at is {json.dumps(read_at)}, not a time as YYYY-MM-DDTHH:MM:SSZ"
+    if when > time.time() + CLOCK_SKEW_S:  # it would count as read today forever, never stale
+        return f".read_at {read_at} is in the future"
     return None
+
+
+def oldest_read_at(data: dict[str, Any]) -> Optional[str]:
+    """A region's age is its oldest row's: one instance read again does not make the others fresh."""
+    return min((row["read_at"] for row in data.get("rows", [])), default=data.get("read_at"))
 
 
 def _row_problem(row: Any) -> Optional[str]:

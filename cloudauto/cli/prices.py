@@ -109,13 +109,14 @@ def list_(backend: Optional[str], fmt: str) -> int:
                 data, unreadable = cache.read_cache(name, region), None
             except CloudautoError as exc:  # listed as such: the other regions are still shown
                 data, unreadable = None, str(exc)
-            age, stale = _age((data or {}).get("read_at"))
+            oldest = cache.oldest_read_at(data) if data else None
+            age, stale = _age(oldest)
             found.append(
                 {
                     "backend": name,
                     "region": region,
                     "prices": len((data or {}).get("rows", [])),
-                    "read_at": (data or {}).get("read_at"),
+                    "read_at": oldest,
                     "stale": stale,
                     "source": (data or {}).get("source", f"unreadable: {unreadable}"),
                     "file": str(cache.cache_file(name, region)),

@@ -529,3 +529,14 @@ def test_malformed_items_of_an_azure_answer_are_skipped_and_counted(sources):
     rows = _strict_json(done.path)["rows"]
     assert all(math.isfinite(r["usd"]) and r["usd"] < 1e4 for r in rows)
     assert "4 rows of the answer were not understood" in done.note
+
+
+def test_a_read_time_in_the_future_is_refused_and_list_shows_the_oldest_row(sources, spec_file):
+    done = prices.update_region("azureml", "eastus")
+    _age_cache(done.path, 40)
+    prices.refresh("azureml", "training", "Standard_DS3_v2", "eastus")  # one instance read again: the file's read_at is new
+    listed = json.loads(_cli("prices", "list", "--format", "json").stdout)
+    assert [(r["region"], r["age"], r["stale"]) for r in listed] == [("eastus", "40d (stale)", True)]
+    _hand_edit(done.path, _first_row(lambda row: row.update(read_at="2099-01-01T00:00:00Z")))
+    ran = _cli("cost", spec_file(dedent(SPEC)), "-b", "azureml")
+    assert ran.returncode == 3 and str(done.path) in ran.stderr and "in the future" in ran.stderr, ran.stderr
