@@ -310,43 +310,69 @@ def _get_json(url: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https or the user's own URL)
             body = response.read()
     except urllib.error.HTTPError as exc:
-        raise PriceSourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        raise PriceSourceError(f"{shown(url)}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise PriceSourceError(f"{url}: cannot reach it ({reason})") from None
+        raise PriceSourceError(f"{shown(url)}: cannot reach it ({reason})") from None
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise PriceSourceError(f"{url}: not JSON ({exc})") from None
+        raise PriceSourceError(f"{shown(url)}: not JSON ({exc})") from None
+
+
+def _with(url: str, path: Optional[str] = None, query: Optional[dict[str, str]] = None) -> str:
+    """`url` with its path replaced (relative to it) and `query` merged into its own query (a key in it stays)."""
+    parts = urllib.parse.urlsplit(url)
+    merged = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    merged.update(query or {})
+    if path is not None:
+        path = parts.path.rstrip("/") + "/" + path.lstrip("/")
+    encoded = urllib.parse.urlencode(merged, quote_via=urllib.parse.quote)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path if path is None else path, encoded, ""))
+
+
+def shown(url: str) -> str:
+    """A source URL as it is stored and printed: the values of the query keys the user's own URLs carry
+    (a subscription key, a token) and any password in it are replaced by ***; ours ($filter, $skip) stay."""
+    private = set()
+    for name in (AWS_URL_ENV, AZURE_URL_ENV):
+        private |= {k for k, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(os.environ.get(name, "")).query, True)}
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, "***" if k in private else v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="*")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, encoded, ""))
 
 
 def _aws_base() -> str:
-    return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL).rstrip("/")
+    return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL)
 
 
 def sagemaker_offer_url(region: str, timeout: float = HTTP_TIMEOUT_S) -> str:
     """The region's current offer file, found through the service's region_index.json."""
-    index_url = f"{_aws_base()}/offers/v1.0/aws/AmazonSageMaker/current/region_index.json"
+    index_url = _with(_aws_base(), "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json")
     index = _get_json(index_url, timeout)
     regions = index.get("regions") if isinstance(index, dict) else None
     if not isinstance(regions, dict):
-        raise PriceSourceError(f"{index_url}: no 'regions' in it (not a region_index.json)")
+        raise PriceSourceError(f"{shown(index_url)}: no 'regions' in it (not a region_index.json)")
     entry = regions.get(region)
     if not isinstance(entry, dict) or not entry.get("currentVersionUrl"):
         raise PriceSourceError(
-            f"{index_url}: AWS publishes no SageMaker prices for region '{region}' (it lists {len(regions)} regions)"
+            f"{shown(index_url)}: AWS publishes no SageMaker prices for region '{region}' (it lists {len(regions)} regions)"
         )
-    return urllib.parse.urljoin(_aws_base() + "/", entry["currentVersionUrl"].lstrip("/"))
+    return _with(_aws_base(), str(entry["currentVersionUrl"]))
 
 
 def _offer_products(offer: Any, url: str) -> Iterator[dict[str, Any]]:
     """An offer file's products as get_products returns them: {"product": ..., "terms": {"OnDemand": {...}}}."""
     if not isinstance(offer, dict) or not isinstance(offer.get("products"), dict):
-        raise PriceSourceError(f"{url}: no 'products' in it (not an AWS offer file)")
+        raise PriceSourceError(f"{shown(url)}: no 'products' in it (not an AWS offer file)")
     terms = offer.get("terms") or {}
     on_demand = (terms.get("OnDemand") or {}) if isinstance(terms, dict) else None
     if not isinstance(on_demand, dict):
-        raise PriceSourceError(f"{url}: its 'terms' hold no 'OnDemand' object (not an AWS offer file)")
+        raise PriceSourceError(f"{shown(url)}: its 'terms' hold no 'OnDemand' object (not an AWS offer file)")
     for sku, product in offer["products"].items():
         yield {"product": product, "terms": {"OnDemand": on_demand.get(sku, {})}}
 
@@ -549,7 +575,7 @@ def azure_items(
     query = f"serviceName eq 'Virtual Machines' and armRegionName eq '{region}' and priceType eq 'Consumption'"
     if instance_type:
         query += f" and armSkuName eq '{instance_type}'"
-    first = f"{base}?{urllib.parse.urlencode({'$filter': query}, quote_via=urllib.parse.quote)}"
+    first = _with(base, query={"$filter": query})
 
     def pages() -> Iterator[dict[str, Any]]:
         url: Optional[str] = first
@@ -558,13 +584,13 @@ def azure_items(
             seen.add(url)
             page = _get_json(url, timeout)
             if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
-                raise PriceSourceError(f"{url}: no 'Items' in it (not a Retail Prices API answer)")
+                raise PriceSourceError(f"{shown(url)}: no 'Items' in it (not a Retail Prices API answer)")
             yield from page["Items"]
             url = page.get("NextPageLink") or None
             if url and base != AZURE_DEFAULT_URL:  # a redirected source keeps its next pages there too
-                url = f"{base}?{urllib.parse.urlsplit(url).query}"
+                url = _with(base, query=dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, True)))
 
-    return pages(), first
+    return pages(), shown(first)
 
 
 # ---- update ------------------------------------------------------------------------------------------------
@@ -613,7 +639,7 @@ def _sagemaker_items(
     else:
         note = "no AWS credentials: read the public offer file"
     url = sagemaker_offer_url(region, timeout)
-    return list(_offer_products(_get_json(url, timeout), url)), url, note
+    return list(_offer_products(_get_json(url, timeout), url)), shown(url), note
 
 
 def _is_botocore_error(exc: Exception) -> bool:
@@ -650,7 +676,9 @@ def update_region(
         earlier = read_cache(backend, region) or {"rows": []}
         found = [r for r in earlier["rows"] if r.get("instance_type") != instance_type] + found
     elif not found:
-        return Updated(backend, region, 0, source, None, note=_also(f"{source} has no {backend} price for region '{region}'", read.note))
+        return Updated(
+            backend, region, 0, source, None, note=_also(f"{source} has no {backend} price for region '{region}'", read.note)
+        )
     path = write_cache(backend, region, found, source, read_at)
     return Updated(backend, region, len(found), source, path, note=note)
 

@@ -540,3 +540,23 @@ def test_a_read_time_in_the_future_is_refused_and_list_shows_the_oldest_row(sour
     _hand_edit(done.path, _first_row(lambda row: row.update(read_at="2099-01-01T00:00:00Z")))
     ran = _cli("cost", spec_file(dedent(SPEC)), "-b", "azureml")
     assert ran.returncode == 3 and str(done.path) in ran.stderr and "in the future" in ran.stderr, ran.stderr
+
+
+def test_a_source_url_with_a_key_in_its_query_keeps_the_filter_and_never_shows_the_key(sources, source_server, monkeypatch):
+    secret = "Secret-key-0123456789"
+    monkeypatch.setenv(prices.AZURE_URL_ENV, f"{source_server}/azure/api/retail/prices?subscription-key={secret}")
+    monkeypatch.setenv(prices.AWS_URL_ENV, f"{source_server}/?token={secret}")
+    ran = _cli("prices", "update", "-b", "azureml", "-b", "sagemaker", "--region", "eastus", "--region", "us-east-1")
+    asked = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for p in _Recorded.seen]
+    azure = [q for p, q in zip(_Recorded.seen, asked, strict=True) if p.startswith("/azure/") and "'eastus'" in q["$filter"][0]]
+    assert [q.get("$skip") for q in azure] == [None, ["100"], ["200"]]  # every page, the key kept on each
+    assert all(q["subscription-key"] == [secret] for q in azure)
+    assert "armRegionName eq 'eastus'" in azure[0]["$filter"][0]
+    assert all(q["token"] == [secret] for p, q in zip(_Recorded.seen, asked, strict=True) if p.startswith("/offers/"))
+    assert any(p.startswith(OFFER_PATH + "?") for p in _Recorded.seen)  # the offer file's own URL, key kept
+    listed = _cli("prices", "list")
+    assert secret not in ran.stdout + ran.stderr + listed.stdout + listed.stderr
+    for path in (sources / "prices").rglob("*.json"):
+        assert secret not in path.read_text()
+    assert len(prices.read_cache("azureml", "eastus")["rows"]) == 5
+    assert _table(prices.read_cache("sagemaker", "us-east-1")["rows"]) == SAGEMAKER_EXPECTED
