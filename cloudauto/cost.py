@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Optional
 
+from .prices import MAX_USD, usd_figure
 from .spec.errors import CloudautoError, SpecIssue
 
 PRICES_ENV = "CLOUDAUTO_PRICES"
@@ -118,8 +119,11 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in needed if not isinstance(row, dict) or k not in row]
         if missing:
             raise PriceFileError(f"{path}: prices[{number}] has no {', '.join(missing)}")
-        if not isinstance(row["usd_per_hour"], (int, float)) or row["usd_per_hour"] < 0:
-            raise PriceFileError(f"{path}: prices[{number}].usd_per_hour must be a number ≥ 0")
+        if usd_figure(row["usd_per_hour"]) is None:
+            raise PriceFileError(
+                f"{path}: prices[{number}].usd_per_hour must be a number above 0 and below ${MAX_USD:,.0f}"
+                f" (it is {json.dumps(row['usd_per_hour'])})"
+            )
     return rows
 
 

@@ -32,7 +32,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
     """Read prices from AWS's Price List and Azure's Retail Prices API into the cache."""
     from .. import prices as cache
 
-    failed = False
+    failed, code = False, EXIT_BACKEND
     for backend in backends or cache.BACKENDS:
         wanted = list(regions) or cache.cached_regions(backend) or [r for r in [cache.default_region(backend)] if r]
         if not wanted:
@@ -44,6 +44,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
             except CloudautoError as exc:
                 echo(f"error: {backend} {region}: {exc}", err=True)
                 failed = True
+                code = max(code, exc.exit_code)  # a home file that cannot be written is 3, not the source's 2
                 continue
             if done.note:
                 echo(f"note: {backend} {region}: {done.note}", err=True)
@@ -51,7 +52,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
                 failed = True
                 continue
             echo(f"{backend} {region}: {done.rows} prices from {done.source} -> {done.path}")
-    return EXIT_BACKEND if failed else EXIT_OK
+    return code if failed else EXIT_OK
 
 
 def _age(read_at: Optional[str]) -> tuple[str, bool]:
@@ -104,16 +105,20 @@ def list_(backend: Optional[str], fmt: str) -> int:
     found = []
     for name in [backend] if backend else cache.BACKENDS:
         for region in cache.cached_regions(name):
-            data = cache.read_cache(name, region)
-            age, stale = _age((data or {}).get("read_at"))
+            try:
+                data, unreadable = cache.read_cache(name, region), None
+            except CloudautoError as exc:  # listed as such: the other regions are still shown
+                data, unreadable = None, str(exc)
+            oldest = cache.oldest_read_at(data) if data else None
+            age, stale = _age(oldest)
             found.append(
                 {
                     "backend": name,
                     "region": region,
                     "prices": len((data or {}).get("rows", [])),
-                    "read_at": (data or {}).get("read_at"),
+                    "read_at": oldest,
                     "stale": stale,
-                    "source": (data or {}).get("source", "unreadable: prices update writes it again"),
+                    "source": (data or {}).get("source", f"unreadable: {unreadable}"),
                     "file": str(cache.cache_file(name, region)),
                     "age": age,
                 }

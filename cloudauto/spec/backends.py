@@ -63,7 +63,11 @@ class SageMakerSettings(_Settings):
     )
     volume_size_gb: int = Field(30, ge=1, le=16384)
     price_per_hour: Optional[float] = Field(
-        None, ge=0, description="USD per instance-hour of the training instance type (overrides the price tables)"
+        None,
+        gt=0,
+        lt=10_000,
+        allow_inf_nan=False,
+        description="USD per instance-hour of the training instance type (overrides the price tables; above 0, below 10,000)",
     )
 
 
@@ -79,7 +83,11 @@ class AzureMLSettings(_Settings):
     )
     location: Optional[str] = Field(None, min_length=1, description="The workspace's region (e.g. eastus), for the cost estimate")
     price_per_hour: Optional[float] = Field(
-        None, ge=0, description="USD per node-hour of the compute cluster's VM size (overrides the price tables)"
+        None,
+        gt=0,
+        lt=10_000,
+        allow_inf_nan=False,
+        description="USD per node-hour of the compute cluster's VM size (overrides the price tables; above 0, below 10,000)",
     )
 
 
