@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -73,10 +74,21 @@ def _age(read_at: Optional[str]) -> tuple[str, bool]:
 def show(instance_type: str, backend: Optional[str], region: Optional[str], fmt: str) -> int:
     """The cached prices of one instance type (every kind and market), with their age and source."""
     from .. import prices as cache
+    from ..cost import price_file_rows
 
     found = list(cache.rows(backend, region, instance_type))
+    given = price_file_rows(instance_type, backend, region)  # the user's price file wins over the cache
     if fmt == "json":
-        echo(json.dumps([{**r, "stale": _age(r.get("read_at"))[1]} for r in found], indent=2))
+        echo(json.dumps([*given, *({**r, "stale": _age(r.get("read_at"))[1]} for r in found)], indent=2))
+    if fmt == "text":
+        for r in given:
+            stale = ", stale" if r["stale"] else ""
+            echo(
+                f"{r['backend']} {r.get('region') or 'any region'} {r['kind']}: ${r['usd_per_hour']:g}/h from {r['origin']}"
+                f" ({r['source']}{', read ' + str(r['read_on']) if r.get('read_on') else ''}{stale}); it wins over the cache"
+            )
+    if given and not found:
+        return EXIT_OK
     if not found:
         guess = backend or ("azureml" if instance_type.startswith("Standard_") else "sagemaker")
         where = f" in {region}" if region else ""
@@ -126,6 +138,9 @@ def list_(backend: Optional[str], fmt: str) -> int:
     if fmt == "json":
         echo(json.dumps(found, indent=2))
         return EXIT_OK
+    user = os.environ.get("CLOUDAUTO_PRICES")
+    if user and fmt == "text":
+        echo(f"price file: {user} (CLOUDAUTO_PRICES): its prices win over the cache; prices show INSTANCE lists them")
     if not found:
         echo("no prices cached: cloudauto prices update [--backend sagemaker|azureml] [--region R]")
         return EXIT_OK

@@ -588,3 +588,24 @@ def test_a_spec_price_that_is_no_positive_finite_figure_is_an_invalid_spec(backe
     with pytest.raises(cloudauto.SpecError) as found:
         cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml", overrides=[f"backends.{backend}.price_per_hour={value}"])
     assert f"backends.{backend}.price_per_hour" in str(found.value)
+
+
+def test_show_and_list_say_the_price_file_that_wins_and_call_an_old_row_stale(tmp_path, monkeypatch):
+    """`cost` used CLOUDAUTO_PRICES while `prices show` said "no cached price" and `list` "no prices cached"."""
+    import datetime as dt
+
+    old = (dt.date.today() - dt.timedelta(days=64)).isoformat()
+    table = tmp_path / "mine.json"
+    row = {"backend": "azureml", "kind": "training", "region": "eastus", "instance_type": "Standard_DS3_v2"}
+    table.write_text(json.dumps({"prices": [{**row, "usd_per_hour": 0.29, "source": "our rate card", "read_on": old}]}))
+    env = {**os.environ, "CLOUDAUTO_PRICES": str(table), "CLOUDAUTO_HOME": str(tmp_path / "home")}
+    shown = _cli("prices", "show", "Standard_DS3_v2", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "$0.29/h from" in shown.stdout and "CLOUDAUTO_PRICES" in shown.stdout and "stale" in shown.stdout
+    listed = _cli("prices", "list", env=env)
+    assert listed.returncode == 0 and f"price file: {table} (CLOUDAUTO_PRICES)" in listed.stdout
+    from cloudauto.cost import lookup
+
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
+    found = lookup("azureml", "training", "Standard_DS3_v2", "eastus")
+    assert found.stale and "stale: over 30 days" in found.source  # the estimate says so too
