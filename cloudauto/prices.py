@@ -638,8 +638,13 @@ def _sagemaker_items(
             note = f"the Price List Query API failed ({exc}); read the public offer file instead"
     else:
         note = "no AWS credentials: read the public offer file"
-    url = sagemaker_offer_url(region, timeout)
-    return list(_offer_products(_get_json(url, timeout), url)), shown(url), note
+    try:
+        url = sagemaker_offer_url(region, timeout)
+        return list(_offer_products(_get_json(url, timeout), url)), shown(url), note
+    except CloudautoError as exc:  # both failed: say both, not only the fallback's reason
+        if note is None or not note.startswith("the Price List Query API failed"):
+            raise
+        raise PriceSourceError(f"{note.split('; read the')[0]}; and the public offer file: {exc}") from None
 
 
 def _is_botocore_error(exc: Exception) -> bool:

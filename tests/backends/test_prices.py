@@ -609,3 +609,14 @@ def test_show_and_list_say_the_price_file_that_wins_and_call_an_old_row_stale(tm
     monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
     found = lookup("azureml", "training", "Standard_DS3_v2", "eastus")
     assert found.stale and "stale: over 30 days" in found.source  # the estimate says so too
+
+
+def test_when_the_query_api_and_the_offer_file_both_fail_both_reasons_are_said():
+    """The API's reason was thrown away: the user saw only the fallback's "cannot reach region_index.json"."""
+    client, stub = _stubbed_client()
+    stub.add_client_error("get_products", "InternalFailure", "the emulator answered 500", http_status_code=500)
+    with stub, pytest.raises(prices.PriceSourceError) as found:  # the offer file: the closed port tests/conftest.py sets
+        prices.update_region("sagemaker", "us-east-1", client=client)
+    said = str(found.value)
+    assert "the Price List Query API failed" in said and "the emulator answered 500" in said
+    assert "and the public offer file:" in said and "region_index.json" in said
