@@ -84,6 +84,12 @@ def predict(
             f"--keep-columns: the {backend} batch returns the predictions alone in this version; score with the local "
             "backend, or with an endpoint (cloudauto score --keep-columns)"
         )
+    if keep_columns:
+        from ..scoring import kept_problem
+
+        problem = kept_problem(keep_columns)
+        if problem:
+            raise click.UsageError(f"--keep-columns: {problem}")
     _check_batch_paths(input, output)  # before a batch is started, not after
     job = _job(backend, job_id)
     job.refuse_forecasting_batch()

@@ -45,6 +45,7 @@ from cloudauto.runtime.batch_io import (
     write_output,
     written_files,
 )
+from cloudauto.scoring import kept_problem
 
 from .batch_output import StreamedCsv, render
 from .paths import PRIVATE_UMASK, home, private
@@ -93,6 +94,9 @@ def plan_for(
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
     keep = list(keep_columns or [])
+    problem = kept_problem(keep)
+    if problem:
+        raise BatchError(f"keep_columns: {problem}")
     check_columns(files, keep)
     read = [_digest(f) for f in files]  # one read of each input: its digest, and its lines for the estimate
     identity = {
