@@ -69,7 +69,7 @@ def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
             raise BatchError(f"{path}: no column {', '.join(map(repr, missing))} to keep; its columns: {shown}")
 
 
-def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
     """A CSV file's rows, `chunk_rows` at a time, each chunk read by pandas as the endpoint reads a body.
 
     pandas alone would pad a short row with missing values and refuse the whole file for a
@@ -78,6 +78,7 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     (Model.score_rows). `attrs["lines"]` holds the file's line each row starts on (rows are
     counted from 0 after the header; blank lines and quoted line breaks make the two differ).
     Blank lines are skipped, as pandas skips them. Also what `score` reads a CSV file with.
+    The columns to `keep` are read again as the file's text (`attrs["kept"]`): an ID 007 stays 007.
 
     Lines without a quote (or a lone carriage return) are one row each: their widths are
     counted with NumPy over the bytes and pandas reads the chunk as it is, 15x faster than
@@ -96,7 +97,7 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             return  # no header
         if not _plain(head):  # a quoted header: the csv module reads the file
             raw.seek(0)
-            yield from _csv_module_chunks(raw, chunk_rows, 1, None)
+            yield from _csv_module_chunks(raw, chunk_rows, 1, None, keep)
             return
         header = next(csv.reader([head.decode("utf-8").rstrip("\r\n")]))
         header_line = head.rstrip(b"\r\n") + b"\n"
@@ -111,14 +112,14 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             whole, rest = data[:cut], data[cut:]
             if whole and not _plain(whole):  # the csv module from here (a line start outside any quote)
                 raw.seek(offset)
-                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header)
+                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header, keep)
                 return
             starts, ends, lines, widths = _line_rows(whole, pending_line)
             taken = 0
             while len(starts) - taken >= chunk_rows or (not block and taken < len(starts)):
                 upto = min(taken + chunk_rows, len(starts))
                 yield _plain_chunk(
-                    header, header_line, whole, starts[taken:upto], ends[taken:upto], lines[taken:upto], widths[taken:upto]
+                    header, header_line, whole, starts[taken:upto], ends[taken:upto], lines[taken:upto], widths[taken:upto], keep
                 )
                 taken = upto
             used = int(ends[taken - 1]) if taken else 0
@@ -154,7 +155,7 @@ def _line_rows(data: bytes, first_line: int) -> tuple[Any, Any, Any, Any]:
 
 
 def _plain_chunk(
-    header: list[str], header_line: bytes, data: bytes, starts: Any, ends: Any, lines: Any, widths: Any
+    header: list[str], header_line: bytes, data: bytes, starts: Any, ends: Any, lines: Any, widths: Any, keep: Sequence[str] = ()
 ) -> pd.DataFrame:
     import io
 
@@ -177,10 +178,25 @@ def _plain_chunk(
     frame = pd.read_csv(io.BytesIO(body))
     frame.attrs["shape"] = shape
     frame.attrs["lines"] = lines.copy()
+    return _with_kept(frame, body, keep)
+
+
+def _with_kept(frame: pd.DataFrame, body: Any, keep: Sequence[str]) -> pd.DataFrame:
+    """The kept columns as the file's text beside the chunk (`attrs["kept"]`), whatever pandas makes of them as values."""
+    import io
+
+    import pandas as pd
+
+    if keep:
+        source = io.BytesIO(body) if isinstance(body, bytes) else io.StringIO(body)
+        kept = pd.read_csv(source, usecols=list(keep), dtype=str, keep_default_na=False)
+        frame.attrs["kept"] = kept[list(keep)]
     return frame
 
 
-def _csv_module_chunks(raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]]) -> Iterator[pd.DataFrame]:
+def _csv_module_chunks(
+    raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]], keep: Sequence[str] = ()
+) -> Iterator[pd.DataFrame]:
     """Python's csv module from the binary file's position on (line `first_line`), with the header read before or not."""
     import csv
     import io
@@ -215,7 +231,7 @@ def _csv_module_chunks(raw: Any, chunk_rows: int, first_line: int, header: Optio
             frame = pd.read_csv(io.StringIO(out.getvalue()))
             frame.attrs["shape"] = shape
             frame.attrs["lines"] = np.array([line for line, _ in numbered])
-            yield frame
+            yield _with_kept(frame, out.getvalue(), keep)
     finally:
         text.detach()  # the binary file is its opener's to close
 

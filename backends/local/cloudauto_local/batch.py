@@ -138,21 +138,26 @@ def _digest(path: Path) -> tuple[int, str, Optional[int]]:
     return size, digest.hexdigest(), lines if csv else None
 
 
-def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
-    """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time."""
+def chunks(files: list[str], chunk_rows: int, keep: Optional[list[str]] = None) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time.
+
+    The columns to `keep` of a CSV file come as its text (attrs["kept"]); Parquet keeps its types."""
 
     first = 0
     for name in files:
         if name.lower().endswith(".csv"):
             # every column as read by the endpoint's parser: numbers stay numbers, text stays text
             # a row of another width than the header fails alone (its reason in frame.attrs)
-            pieces: Iterator[pd.DataFrame] = csv_chunks(name, chunk_rows)
+            pieces: Iterator[pd.DataFrame] = csv_chunks(name, chunk_rows, keep or ())
         else:
             import pyarrow.parquet as pq
 
             pieces = (b.to_pandas() for b in pq.ParquetFile(name).iter_batches(batch_size=chunk_rows))
         for frame in pieces:
-            yield name, first, frame.reset_index(drop=True)
+            attrs = frame.attrs
+            frame = frame.reset_index(drop=True)
+            frame.attrs = attrs
+            yield name, first, frame
             first += len(frame)
 
 
@@ -197,7 +202,8 @@ def _score(
     missing = [c for c in model.features if c not in frame.columns]
     if missing:  # every row would fail alike: the batch stops with the reason
         raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
-    kept = frame[keep].reset_index(drop=True) if keep else None  # passed through, in front, so rows join back
+    text = frame.attrs.pop("kept", None)  # a CSV file's kept columns as its text
+    kept = (text if text is not None else frame[keep]).reset_index(drop=True) if keep else None  # in front, so rows join back
     frame = frame[model.features] if model.features else frame
     if model.kind == "multimodal":  # image paths are relative to their table, as in training data
         base = Path(name).parent
@@ -268,7 +274,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
         with ProcessPoolExecutor(plan.workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
             pending: set[Any] = set()
             total = 0
-            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows)):
+            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns)):
                 total = index + 1
                 if index in done:
                     continue
