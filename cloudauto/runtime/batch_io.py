@@ -10,6 +10,7 @@ rows with `_row` (0..n-1) and `_file` beside the answers.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -69,7 +70,7 @@ def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
             raise BatchError(f"{path}: no column {', '.join(map(repr, missing))} to keep; its columns: {shown}")
 
 
-def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = (), digest: Any = None) -> Iterator[pd.DataFrame]:
     """A CSV file's rows, `chunk_rows` at a time, each chunk read by pandas as the endpoint reads a body.
 
     pandas alone would pad a short row with missing values and refuse the whole file for a
@@ -79,6 +80,8 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = ()) -> I
     counted from 0 after the header; blank lines and quoted line breaks make the two differ).
     Blank lines are skipped, as pandas skips them. Also what `score` reads a CSV file with.
     The columns to `keep` are read again as the file's text (`attrs["kept"]`): an ID 007 stays 007.
+    `digest` (a hashlib object) takes every byte of the file as it is read, once, in order: the
+    content these chunks came from, to compare with the one a batch was planned on.
 
     Lines without a quote (or a lone carriage return) are one row each: their widths are
     counted with NumPy over the bytes and pandas reads the chunk as it is, 15x faster than
@@ -87,7 +90,7 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = ()) -> I
     """
     import csv
 
-    with open(path, "rb") as raw:
+    with open(path, "rb") if digest is None else io.BufferedReader(HashedFile(path, digest), 1 << 16) as raw:
         line = 0
         for head in iter(raw.readline, b""):
             line += 1
@@ -128,6 +131,41 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = ()) -> I
             pending = whole[used:] + rest
             if not block:
                 return
+
+
+class HashedFile(io.RawIOBase):
+    """A file read for its bytes that feeds each byte to `digest` the first time it is read (a seek back reads again
+    without hashing again): the digest of what was read, with no second read of the file."""
+
+    def __init__(self, path: str | Path, digest: Any):
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with this object
+        self._digest, self._pos, self.hashed = digest, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._file.readinto(buffer) or 0
+        end = self._pos + n
+        if self._pos <= self.hashed < end:
+            self._digest.update(memoryview(buffer)[self.hashed - self._pos : n])
+            self.hashed = end
+        self._pos = end
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._file.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _plain(data: bytes) -> bool:
@@ -360,6 +398,7 @@ class ServiceBatchJob(BatchJob):
 
 __all__ = [
     "FAILURES_SUFFIX",
+    "HashedFile",
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "check_columns",
