@@ -21,7 +21,7 @@ from .app import (
 def _check_batch_paths(source: Path, output: Path) -> None:
     """predict's input and -o as a usage question (64), before any job is read or batch started."""
     from ..backend import BatchError
-    from ..runtime.batch_io import input_files, output_path
+    from ..runtime.batch_io import check_output, input_files, output_path
 
     if output.is_dir():
         raise click.UsageError(f"-o {output}: is a folder; name the output file (a .csv or .parquet file)")
@@ -32,8 +32,10 @@ def _check_batch_paths(source: Path, output: Path) -> None:
         files = input_files(source)
     except BatchError as exc:
         raise click.UsageError(str(exc)) from None
-    if out in files:
-        raise click.UsageError(f"-o {output} is also an input: name another output file, or the input would be overwritten")
+    try:
+        check_output(source, out, files)
+    except BatchError as exc:
+        raise click.UsageError(f"-o {exc}") from None
 
 
 @main.command()

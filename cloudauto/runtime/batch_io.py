@@ -40,6 +40,19 @@ def input_files(source: str | Path) -> list[Path]:
     return [path]
 
 
+def check_output(source: str | Path, output: Path, files: list[Path]) -> None:
+    """Refuse an output that is an input, or that lies in the input folder (whose every table is an input: a rerun,
+    or the next predict of the folder, would read the output and its failures file as input)."""
+    if output in files:
+        raise BatchError(f"{output} is also an input: name another output file, or the input would be overwritten")
+    folder = Path(source).expanduser().resolve()
+    if folder.is_dir() and output.parent == folder:
+        raise BatchError(
+            f"{output} is inside the input folder {folder}, whose every CSV or Parquet file is an input: "
+            "write the output outside it (or in a subfolder)"
+        )
+
+
 def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
 
@@ -402,6 +415,7 @@ __all__ = [
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "check_columns",
+    "check_output",
     "csv_chunks",
     "fingerprint",
     "input_files",

@@ -505,27 +505,6 @@ def test_kept_ids_pass_through_exactly_as_the_csv_has_them_whatever_the_chunking
     assert pd.read_parquet(pq_out)["id"].tolist()[:3] == ["007", "0042", "3"]
 
 
-def test_a_bom_header_and_an_invalid_utf8_row(iris_job, tmp_path):
-    """Excel's BOM hid the first column's name; one bad byte failed the whole batch with a bare UnicodeDecodeError."""
-    job, _ = iris_job
-    text = rows(6).assign(id=[f"r{i}" for i in range(6)])[["id", *FEATURES]].to_csv(index=False)
-    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    out = tmp_path / "bom_out.csv"
-    done = _cli("predict", job.id, str(tmp_path / "bom.csv"), "-o", str(out), "--keep-columns", "id")
-    assert done.exit_code == 0, done.output
-    assert pd.read_csv(out)["id"].tolist() == [f"r{i}" for i in range(6)] and not out.read_bytes().startswith(b"\xef")
-    for quoted in (False, True):
-        body = text.encode().replace(b"r2,", b"r\xff2,")
-        if quoted:
-            body = body.replace(b"r4,", b'"r4",')  # the csv module's reader
-        (tmp_path / "bad.csv").write_bytes(body)
-        batch = job.predict_batch(tmp_path / "bad.csv", tmp_path / f"bad_out{quoted}.csv", chunk_rows=4)
-        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
-        (failure,) = batch.failures()
-        assert (failure.row, failure.line) == (2, 4) and "UTF-8" in failure.reason, failure
-        assert batch.result()["prediction"].notna().sum() == 5
-
-
 def test_an_output_inside_the_input_folder_is_refused_first_time_and_every_time(iris_job, tmp_path):
     """It worked once; the rerun said 'is also an input' and later predicts of the folder read out.csv as input."""
     job, root = iris_job
@@ -543,16 +522,6 @@ def test_an_output_inside_the_input_folder_is_refused_first_time_and_every_time(
     sub.mkdir()  # a folder's inputs are its own files, not its subfolders': an output there is no input
     assert _cli("predict", job.id, str(folder), "-o", str(sub / "out.csv")).exit_code == 0
     assert _cli("predict", job.id, str(folder), "-o", str(sub / "out.csv")).exit_code == 0
-
-
-def test_a_header_only_csv_gives_an_output_with_its_header(iris_job, tmp_path):
-    job, _ = iris_job
-    (tmp_path / "empty.csv").write_text("id," + ",".join(FEATURES) + "\n")
-    for name in ("out.csv", "out.parquet"):
-        batch = job.predict_batch(tmp_path / "empty.csv", tmp_path / name, keep_columns=["id"])
-        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
-        assert list(batch.result().columns) == ["id", "prediction"] and len(batch.result()) == 0
-    assert (tmp_path / "out.csv").read_text() == "id,prediction\n"
 
 
 def test_an_input_changed_while_read_fails_the_batch_and_a_rerun_does_not_trust_its_parts(iris_job, tmp_path):

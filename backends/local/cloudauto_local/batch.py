@@ -38,6 +38,7 @@ from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
 from cloudauto.runtime.batch_io import (
     FAILURES_SUFFIX,
     check_columns,
+    check_output,
     csv_chunks,
     input_files,
     output_path,
@@ -90,8 +91,7 @@ def plan_for(
 ) -> Plan:
     files = input_files(source)
     out = output_path(output)
-    if out in files:
-        raise BatchError(f"{out} is also an input: name another output file")
+    check_output(source, out, files)
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
     keep = list(keep_columns or [])
