@@ -533,9 +533,35 @@ class HTTPScorer:
         return with_kept(frame, scored, keep)
 
 
+ANSWER_COLUMNS = ("prediction", "error", "mean", "_row", "_file", "_line")  # what scoring adds beside the kept columns
+
+
+def kept_problem(keep: Sequence[str]) -> Optional[str]:
+    """Why these kept columns cannot be kept (None: they can): one named twice, or one that an answer column
+    (`prediction`, `proba_*`, `error`, a forecast's mean and quantiles) or an internal one would replace or drop."""
+    seen: set[str] = set()
+    for name in keep:
+        if name in seen:
+            return f"{name!r} is named twice; name each column once"
+        seen.add(name)
+        if name in ANSWER_COLUMNS or name.startswith("proba_") or _quantile(name):
+            return f"{name!r} is also a column of the answer, which would replace it; keep an ID column of another name"
+    return None
+
+
+def _quantile(name: str) -> bool:
+    try:
+        return 0.0 < float(name) < 1.0
+    except ValueError:
+        return False
+
+
 def checked_kept(frame: pd.DataFrame, keep_columns: Optional[Sequence[str]]) -> list[str]:
-    """The columns `keep_columns` names, refused (before anything is sent) where the data lacks one."""
+    """The columns `keep_columns` names, refused (before anything is sent) where the data lacks one or one clashes."""
     keep = [str(c) for c in (keep_columns or [])]
+    problem = kept_problem(keep)
+    if problem:
+        raise ScoringError(f"keep_columns: {problem}")
     missing = [c for c in keep if c not in frame.columns]
     if missing:
         shown = ", ".join(map(str, list(frame.columns)[:30]))
@@ -569,11 +595,13 @@ __all__ = [
     "identity_header",
     "MAX_PAYLOAD",
     "ScoringError",
+    "ANSWER_COLUMNS",
     "as_frame",
     "batches",
     "body_encoder",
     "csv_body",
     "image_paths",
+    "kept_problem",
     "images_bodies",
     "score_images",
     "npy_body",

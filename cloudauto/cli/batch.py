@@ -21,7 +21,7 @@ from .app import (
 def _check_batch_paths(source: Path, output: Path) -> None:
     """predict's input and -o as a usage question (64), before any job is read or batch started."""
     from ..backend import BatchError
-    from ..runtime.batch_io import input_files, output_path
+    from ..runtime.batch_io import check_output, input_files, output_path
 
     if output.is_dir():
         raise click.UsageError(f"-o {output}: is a folder; name the output file (a .csv or .parquet file)")
@@ -32,8 +32,10 @@ def _check_batch_paths(source: Path, output: Path) -> None:
         files = input_files(source)
     except BatchError as exc:
         raise click.UsageError(str(exc)) from None
-    if out in files:
-        raise click.UsageError(f"-o {output} is also an input: name another output file, or the input would be overwritten")
+    try:
+        check_output(source, out, files)
+    except BatchError as exc:
+        raise click.UsageError(f"-o {exc}") from None
 
 
 @main.command()
@@ -84,6 +86,12 @@ def predict(
             f"--keep-columns: the {backend} batch returns the predictions alone in this version; score with the local "
             "backend, or with an endpoint (cloudauto score --keep-columns)"
         )
+    if keep_columns:
+        from ..scoring import kept_problem
+
+        problem = kept_problem(keep_columns)
+        if problem:
+            raise click.UsageError(f"--keep-columns: {problem}")
     _check_batch_paths(input, output)  # before a batch is started, not after
     job = _job(backend, job_id)
     job.refuse_forecasting_batch()
