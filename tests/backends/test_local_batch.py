@@ -550,3 +550,27 @@ def test_an_input_changed_while_read_fails_the_batch_and_a_rerun_does_not_trust_
     assert again.id == batch.id
     assert again.wait(progress=False) is JobStatus.COMPLETED, again.logs()
     assert out.read_bytes() == (tmp_path / "clean.csv").read_bytes()
+
+
+def test_a_parquet_input_is_hashed_from_its_open_file_in_chunks_and_a_write_meanwhile_spoils_it(tmp_path):
+    """Parquet was read whole into memory to be hashed; now one chunk at a time, and a write while it is read shows."""
+    import hashlib
+    import time
+
+    import pandas as pd
+    from cloudauto_local.batch import _parquet_chunks
+
+    path = tmp_path / "in.parquet"
+    pd.DataFrame({"x": range(5000)}).to_parquet(path, row_group_size=1000)
+    whole = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    assert sum(len(f) for f in _parquet_chunks(str(path), 1000, digest)) == 5000
+    assert digest.hexdigest() == whole
+    digest = hashlib.sha256()
+    pieces = _parquet_chunks(str(path), 1000, digest)
+    next(pieces)
+    time.sleep(0.01)
+    with open(path, "r+b") as fh:  # the same bytes written again in place: its modification time moves
+        fh.write(fh.read(16))
+    list(pieces)
+    assert digest.hexdigest() != whole

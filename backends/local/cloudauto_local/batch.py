@@ -180,19 +180,26 @@ def chunks(
 
 
 def _parquet_chunks(name: str, chunk_rows: int, digest: Any) -> Iterator[pd.DataFrame]:
-    """A Parquet file's rows in chunks; with `digest`, the file is read once into memory and hashed, so the rows are
-    those of the bytes hashed (Parquet is read footer first, not in one pass)."""
-    import pyarrow as pa
+    """A Parquet file's rows in chunks, from one open file (Parquet is read footer first, not in one pass).
+
+    With `digest`, the same open file is hashed in a streaming pass once its rows are read, and a write to it
+    meanwhile (its size or modification time moved) spoils the digest: memory stays one chunk, not the file."""
     import pyarrow.parquet as pq
 
-    source: Any = name
-    if digest is not None:
-        with open(name, "rb") as fh:
-            data = fh.read()
-        digest.update(data)
-        source = pa.BufferReader(data)
-    for b in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
-        yield b.to_pandas()
+    if digest is None:
+        for b in pq.ParquetFile(name).iter_batches(batch_size=chunk_rows):
+            yield b.to_pandas()
+        return
+    with open(name, "rb") as fh:
+        before = os.fstat(fh.fileno())
+        for b in pq.ParquetFile(fh).iter_batches(batch_size=chunk_rows):
+            yield b.to_pandas()
+        fh.seek(0)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+        after = os.fstat(fh.fileno())
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            digest.update(b"written while it was read")
 
 
 # ---- worker processes ------------------------------------------------------------------------------------
