@@ -131,10 +131,26 @@ def _fields(schema: dict, node: dict, prefix: str, rows: list[tuple[str, ...]], 
             _fields(schema, target, path + ".", rows, sections)
 
 
-def _field_table(rows: list[tuple[str, ...]]) -> str:
-    lines = ["| field | type | default | description | constraints |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| `{p}` | {_cell(t)} | {_cell(d)} | {_cell(desc)} | {_cell(c)} |" for p, t, d, desc, c in rows]
+def _field_table(rows: list[tuple[str, ...]], rules: dict[str, list[str]] | None = None) -> str:
+    head = "| field | type | default | description | constraints |"
+    lines = [head + (" backend rules |" if rules else ""), "| --- | --- | --- | --- | --- |" + (" --- |" if rules else "")]
+    for p, t, d, desc, c in rows:
+        line = f"| `{p}` | {_cell(t)} | {_cell(d)} | {_cell(desc)} | {_cell(c)} |"
+        if rules is not None:
+            found = rules.get(p, [])
+            line += (" " + ", ".join(f"[{f}](backend-support.md#features)" for f in found) if found else "") + " |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _backend_rules() -> dict[str, list[str]]:
+    """Field path -> the features some backend refuses or approximates there (cloudauto.backend.FEATURE_PATHS)."""
+    from cloudauto.backend import FEATURE_PATHS
+
+    rules: dict[str, list[str]] = {}
+    for feature, path in FEATURE_PATHS.items():
+        rules.setdefault(".".join(path), []).append(feature.value)
+    return rules
 
 
 def spec_fields() -> str:
@@ -155,7 +171,9 @@ def spec_fields() -> str:
         "## Tasks\n\n",
         ", ".join(f"`{t.value}`" for t in Task) + "\n\n",
         "## Fields\n\n",
-        _field_table(rows),
+        "*Backend rules* names what some backend refuses or only approximates at that field "
+        "(`cloudauto.backend.FEATURE_PATHS`); [Backend support](backend-support.md) shows which backend does what.\n\n",
+        _field_table(rows, _backend_rules()),
     ]
     for title, node in sections:
         sub: list[tuple[str, ...]] = []
@@ -314,9 +332,6 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
         "a sweep over model families and their settings",
         _with(sweep__space={"models": {"choice": ["GBM", "CAT"]}, "GBM.num_leaves": {"randint": [8, 64]}}),
     ),
-    ("bandit policy", _policy({"policy": "bandit", "slack_factor": 0.2})),
-    ("median stopping policy", _policy({"policy": "median_stopping"})),
-    ("truncation selection policy", _policy({"policy": "truncation_selection", "truncation_percentage": 20})),
     (
         "bayesian sampling with a policy",
         _with(sweep__sampling="bayesian", sweep__early_termination={"policy": "median_stopping"}),
@@ -346,6 +361,49 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
         _with(task="image_object_detection", metric="mean_average_precision", sweep=None),
     ),
 ]
+
+
+# a policy's probe where its required fields alone do not make a valid one; any other policy of the schema
+# (a new one included) is probed with its required fields at their smallest valid values
+POLICY_EXAMPLES = {
+    "bandit": {"policy": "bandit", "slack_factor": 0.2},
+    "truncation_selection": {"policy": "truncation_selection", "truncation_percentage": 20},
+}
+
+
+def _smallest(node: dict) -> Any:
+    kind = node.get("type")
+    if "enum" in node:
+        return node["enum"][0]
+    if kind == "integer":
+        return max(int(node.get("minimum", 1)), int(node.get("exclusiveMinimum", 0)) + 1)
+    if kind == "number":
+        low = node.get("minimum", node.get("exclusiveMinimum", 0))
+        high = node.get("maximum", node.get("exclusiveMaximum", low + 2))
+        return (low + high) / 2 if "maximum" in node or "exclusiveMaximum" in node else low + 1
+    return "x"
+
+
+def policy_probes() -> list[tuple[str, dict[str, Any]]]:
+    """One probe per early-termination policy the schema has, in the schema's order."""
+    from cloudauto.schema import json_schema
+
+    schema = json_schema()
+    node, _ = _without_null(schema["$defs"]["SweepSpec"]["properties"]["early_termination"])
+    node = _resolve(schema, node)
+    probes = []
+    for variant in node.get("oneOf", node.get("anyOf", [])):
+        variant = _resolve(schema, variant)
+        tag = variant["properties"]["policy"]
+        name = tag.get("const", (tag.get("enum") or [None])[0])
+        if name in (None, "none"):
+            continue
+        policy = POLICY_EXAMPLES.get(name) or {
+            "policy": name,
+            **{f: _smallest(variant["properties"][f]) for f in variant.get("required", []) if f != "policy"},
+        }
+        probes.append((f"{name.replace('_', ' ')} policy", _policy(policy)))
+    return probes
 
 
 def _probe(spec_dict: dict[str, Any], backend: Any, known: frozenset[str] = frozenset()) -> tuple[str, str, list[str]]:
@@ -398,7 +456,7 @@ def backend_support() -> str:
         os.environ["CLOUDAUTO_HOME"] = scratch  # a compile reads prices from the home: an empty one, the same for everyone
         try:
             known = {name: frozenset(_probe(BASE, backend)[2]) for name, backend in backends.items()}
-            for title, spec in PROBES:
+            for title, spec in PROBES[:4] + policy_probes() + PROBES[4:]:
                 cells = []
                 for name, backend in backends.items():
                     verdict, words, _ = _probe(spec, backend, known[name])
