@@ -167,7 +167,9 @@ def spec_fields() -> str:
         "Every field of a job spec, read from the JSON Schema of the spec's pydantic models "
         "(`cloudauto schema` prints that schema; `job_specs/cloudauto.schema.json` is the published copy). "
         "A field not listed is an error. [The spec guide](../spec.md) explains the fields with examples; "
-        "[Backend support](backend-support.md) shows what each backend does with them.\n\n",
+        "[Backend support](backend-support.md) shows what each backend does with them.\n\n"
+        "Point your editor at the schema for completion and checks as you type, e.g. with yaml-language-server:\n\n"
+        "```yaml\n# yaml-language-server: $schema=../job_specs/cloudauto.schema.json\n```\n\n",
         "## Tasks\n\n",
         ", ".join(f"`{t.value}`" for t in Task) + "\n\n",
         "## Fields\n\n",
