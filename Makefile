@@ -56,7 +56,7 @@ demo: install-local
 	$(BIN)/python job_specs/demo.py
 
 test: install-all test-image .venv-mltable/.ok
-	$(BIN)/ruff check cloudauto backends tests bench job_specs
+	$(BIN)/ruff check cloudauto backends tests bench job_specs docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the docker-mode tests' image (backends/local/Dockerfile on a debootstrap base); where no
@@ -104,7 +104,7 @@ bench: install-all .venv-core/.core
 	$(BIN)/python bench/sampler_proposals.py --json bench/results/sampler_proposals.json
 
 lint: install-all
-	$(BIN)/ruff check cloudauto backends tests bench job_specs
+	$(BIN)/ruff check cloudauto backends tests bench job_specs docs
 
 schema: install-core
 	$(BIN)/cloudauto schema -o job_specs/cloudauto.schema.json

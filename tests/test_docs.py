@@ -47,7 +47,8 @@ def blocks(page: Path) -> list[tuple[int, str, str, str]]:
 
 
 def pages() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md"))
+    """Every page of the site, and the README (its quick start is run like a tutorial)."""
+    return [*sorted(p for p in DOCS.rglob("*.md")), ROOT / "README.md"]
 
 
 def runnable(page: Path) -> list[tuple[int, str, str, str]]:
@@ -65,7 +66,7 @@ def test_every_example_is_marked():
 
 def _page_param(page: Path):
     slow = any(marker == "run, slow" for _, _, marker, _ in runnable(page))
-    return pytest.param(page, id=str(page.relative_to(DOCS)), marks=[pytest.mark.slow] if slow else [])
+    return pytest.param(page, id=str(page.relative_to(ROOT)), marks=[pytest.mark.slow] if slow else [])
 
 
 @pytest.mark.parametrize("page", [_page_param(p) for p in pages() if runnable(p)])
@@ -218,6 +219,17 @@ def test_the_generated_reference_covers_the_code(tmp_path):
             assert prop["description"] in fields
     support = gen_reference.backend_support()
     assert "| bayesian sampling with a policy |" in support and "**refused**" in support
+
+
+def test_the_readme_links_to_files_that_exist():
+    """mkdocs checks the site's links; the README is read on GitHub, outside the site, so its links are checked here."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links into the docs"
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, missing
+    assert len(text.splitlines()) < 200, "the README is the front door: under 200 lines"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is not installed (make test installs it: .[dev])")
