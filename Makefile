@@ -95,6 +95,7 @@ bench: install-all .venv-core/.core
 	$(BIN)/python job_specs/make_data.py all
 	$(BIN)/python bench/validate_cold_start.py --core-python .venv-core/bin/python --full-python $(BIN)/python \
 		--json bench/results/validate_cold_start.json
+	$(BIN)/python bench/scheduler_overhead.py --json bench/results/scheduler_overhead.json
 	$(BIN)/python bench/local_overhead.py --json bench/results/local_overhead.json
 	$(BIN)/python bench/compile_time.py --backend sagemaker --json bench/results/compile_sagemaker.json
 	$(BIN)/python bench/compile_time.py --backend azureml --json bench/results/compile_azureml.json

@@ -42,14 +42,19 @@ def main() -> None:
         rows[name] = round(seconds, 3)
         if code != 0:
             refused.append(name)
+    compiled = [seconds for name, seconds in rows.items() if name not in refused]
+    summary = round(statistics.median(compiled), 3) if compiled else None
+    rows["python -c pass (interpreter floor)"] = round(timed([sys.executable, "-c", "pass"], args.repeat)[0], 3)
     rows[f"python -c '{SDK_IMPORT[args.backend]}'"] = round(
         timed([sys.executable, "-c", SDK_IMPORT[args.backend]], args.repeat)[0], 3
     )
     for name, seconds in rows.items():
         print(f"{seconds:7.3f} s  {name}" + ("  (refused by the backend)" if name in refused else ""))
+    print(f"{summary:7.3f} s  median over the {len(compiled)} specs that compile ({args.repeat} runs each)" if compiled else "")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"backend": args.backend, "median_s": rows, "refused": refused}, indent=2))
+        figures = {"date": time.strftime("%Y-%m-%d"), "backend": args.backend, "runs": args.repeat, "median_s": rows}
+        args.json.write_text(json.dumps({**figures, "compiled_median_s": summary, "refused": refused}, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(str(p) for p in [*ROOT.glob("job_specs/*.yaml"), *ROOT.glob("job_specs/*/*.yaml")])
 
 
+LIBRARIES = "import click, yaml, importlib.metadata; from pydantic import BaseModel, Field"
+
+
 def timed(cmd: list[str], repeat: int) -> dict:
     times = []
     for _ in range(repeat):
@@ -45,6 +48,10 @@ def main() -> None:
     rows = {
         f"cloudauto validate ({len(SPECS)} example specs), core only": timed([cli, "validate", *SPECS], args.repeat),
         "python -c pass (interpreter floor)": timed([args.core_python, "-c", "pass"], args.repeat),
+        # what any validate must import before cloudauto's own code runs (importlib.metadata: pydantic's plugin lookup)
+        "python -c 'import click, yaml, pydantic.BaseModel, importlib.metadata' (the core's libraries)": timed(
+            [args.core_python, "-c", LIBRARIES], args.repeat
+        ),
         "python -c 'import azure.ai.ml'": timed([args.full_python, "-c", "import azure.ai.ml"], max(3, args.repeat // 3)),
         "python -c 'import sagemaker.core.image_uris'": timed(
             [args.full_python, "-c", "import sagemaker.core.image_uris"], max(3, args.repeat // 3)
@@ -57,7 +64,8 @@ def main() -> None:
         print(f"{row['median_s']:8.3f} s median {row['min_s']:8.3f} s min   {name}{ratio}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"specs": len(SPECS), "rows": rows}, indent=2))
+        figures = {"date": time.strftime("%Y-%m-%d"), "specs": len(SPECS), "rows": rows}
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

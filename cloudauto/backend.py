@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -142,6 +143,8 @@ class Feature(str, Enum):
     BANDIT_POLICY = "bandit policy"
     MEDIAN_STOPPING_POLICY = "median stopping policy"
     TRUNCATION_POLICY = "truncation selection policy"
+    ASHA_POLICY = "asha policy"
+    HYPERBAND_POLICY = "hyperband policy"
     NORMAL_DISTRIBUTION = "normal / lognormal distributions"
     QUANTIZED_LOG_DISTRIBUTION = "qloguniform distribution"
     S3_DATA = "s3:// data"
@@ -151,6 +154,12 @@ class Feature(str, Enum):
     PARAMETERS = "these sweep parameters"
     CONTAINER_MODE = "docker mode"
     SPOT = "spot capacity"
+    # stop criteria, warm start, retries (limits.stop_when, sweep.warm_start, limits.trial_retries / max_failed_trials)
+    STOP_WHEN = "limits.stop_when"
+    STOP_ON_CONVERGENCE = "limits.stop_when.converged"
+    WARM_START = "sweep.warm_start"
+    TRIAL_RETRIES = "limits.trial_retries"
+    MAX_FAILED_TRIALS = "limits.max_failed_trials"
 
 
 # where in the spec each feature lives, so a backend's refusal points at the field to change
@@ -162,6 +171,8 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.BANDIT_POLICY: ("sweep", "early_termination"),
     Feature.MEDIAN_STOPPING_POLICY: ("sweep", "early_termination"),
     Feature.TRUNCATION_POLICY: ("sweep", "early_termination"),
+    Feature.ASHA_POLICY: ("sweep", "early_termination"),
+    Feature.HYPERBAND_POLICY: ("sweep", "early_termination"),
     Feature.NORMAL_DISTRIBUTION: ("sweep", "space"),
     Feature.QUANTIZED_LOG_DISTRIBUTION: ("sweep", "space"),
     Feature.S3_DATA: ("data",),
@@ -171,6 +182,11 @@ FEATURE_PATHS: dict[Feature, tuple] = {
     Feature.PARAMETERS: ("sweep", "space"),
     Feature.CONTAINER_MODE: ("backends", "local", "mode"),
     Feature.SPOT: ("compute", "spot"),
+    Feature.STOP_WHEN: ("limits", "stop_when"),
+    Feature.STOP_ON_CONVERGENCE: ("limits", "stop_when", "converged"),
+    Feature.WARM_START: ("sweep", "warm_start"),
+    Feature.TRIAL_RETRIES: ("limits", "trial_retries"),
+    Feature.MAX_FAILED_TRIALS: ("limits", "max_failed_trials"),
 }
 
 
@@ -271,6 +287,9 @@ class JobHandle(abc.ABC):
     id: str
     backend: str
     budget_stop: Optional[str] = None  # set by wait() when it canceled the job at limits.max_cost
+    # limits the service has no field for, held by wait(): "stop_when", "max_failed_trials" (cloudauto.tuning.criteria)
+    client_held: ClassVar[frozenset[str]] = frozenset()
+    criteria_stop: Optional[str] = None  # set by wait() when it canceled the job for one of them
 
     @abc.abstractmethod
     def status(self) -> JobStatus: ...
@@ -281,6 +300,11 @@ class JobHandle(abc.ABC):
 
     @abc.abstractmethod
     def trials(self) -> list[Trial]: ...
+
+    def parent_trials(self) -> list[Trial]:
+        """sweep.warm_start: the parents' finished trials this sweep started from (id `PARENT#n`); they never run here.
+        A cloud service keeps them in the parent jobs, so only the local backend lists them."""
+        return []
 
     @abc.abstractmethod
     def cancel(self) -> None: ...
@@ -299,6 +323,12 @@ class JobHandle(abc.ABC):
     def ended(self) -> Optional[float]:
         """When the job ended (epoch seconds), where known and it has."""
         return None
+
+    def watched(self) -> AbstractContextManager[None]:
+        """Held while `run` (or `submit --wait`) waits for the job and reads its results: `delete` is refused meanwhile.
+
+        A cloud service keeps its jobs itself; the local backend holds a shared lock in the job's folder."""
+        return nullcontext()
 
     def delete(self, *, dry_run: bool = False) -> int:
         """Remove the job and everything it left (models, logs); the bytes freed (to be freed, with `dry_run`).
@@ -325,6 +355,23 @@ class JobHandle(abc.ABC):
     billed_time_counts_spot: ClassVar[bool] = False
     # how often wait() adds up what the trials have billed, where the spec has limits.max_cost
     BUDGET_POLL_S: ClassVar[float] = 60.0
+    CRITERIA_POLL_S: ClassVar[float] = 30.0
+
+    def _held_limits(self) -> bool:
+        limits = self.spec.limits
+        return ("stop_when" in self.client_held and limits.stop_when is not None) or (
+            "max_failed_trials" in self.client_held and limits.max_failed_trials is not None
+        )
+
+    def _criterion_met(self) -> Optional[str]:
+        """The client-held limit the job's trials meet now, or None."""
+        from .tuning.criteria import failure_reason, stop_reason
+
+        trials = self.trials()
+        found = failure_reason(self.spec, trials) if "max_failed_trials" in self.client_held else None
+        if found is None and "stop_when" in self.client_held:
+            found = stop_reason(self.spec, trials)
+        return found
 
     def billed_seconds(self) -> float:
         """Instance-seconds billed so far: each trial's run time (as the service reports it) × its instances."""
@@ -363,6 +410,7 @@ class JobHandle(abc.ABC):
         progress = sys.stderr.isatty() if progress is None else progress
         last = None
         next_budget_check, stopping = time.monotonic(), False
+        next_criteria_check = time.monotonic()
         while True:
             status = self.status()
             if progress and status != last:
@@ -377,6 +425,13 @@ class JobHandle(abc.ABC):
                     print(f"[{self.id}] canceling: {why}", file=sys.stderr)
                     self.cancel()
                     self.budget_stop, stopping = why, True
+            if not stopping and self._held_limits() and time.monotonic() >= next_criteria_check:
+                next_criteria_check = time.monotonic() + self.CRITERIA_POLL_S
+                why = self._criterion_met()
+                if why:
+                    print(f"[{self.id}] canceling (held by the client, not the service): {why}", file=sys.stderr)
+                    self.cancel()
+                    self.criteria_stop, stopping = why, True
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id} still {status.value} after {timeout}s")
             time.sleep(poll)
@@ -440,6 +495,7 @@ class JobHandle(abc.ABC):
                 "trial": t.number,
                 "status": t.status.value,
                 self.spec.objective.name: t.objective,
+                **{m.name: t.scores.get(f"val_{m.name}") for m in self.spec.extra_metrics},  # on validation data, as the objective
                 "duration_s": t.duration,
                 **{f"param.{k}": v for k, v in t.params.items()},
             }
@@ -548,6 +604,8 @@ class Backend(abc.ABC):
     prunes_family_settings: ClassVar[bool] = False
     # URI schemes whose checkpoint folders this backend mounts as trial inputs (beside local folders and s3://)
     mounted_schemes: ClassVar[frozenset[str]] = frozenset()
+    # whether trials here lack the Hugging Face hub unless told (CLOUDAUTO_ALLOW_HUB=1): foundation weights must be folders
+    offline_by_default: ClassVar[bool] = False
 
     def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
         """What this spec asks for that the backend cannot express: feature -> reason."""
@@ -571,11 +629,14 @@ class Backend(abc.ABC):
             from .runtime.autogluon_params import issues
 
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
-            if spec.task in MULTIMODAL_TASKS:
-                from .runtime.trial_inputs import local_checkpoints
+            from .runtime.trial_inputs import local_checkpoints
 
-                _, missing = local_checkpoints(spec, self.mounted_schemes)
-                problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
+            _, missing = local_checkpoints(spec, self.mounted_schemes)  # image/text checkpoints, foundation weights
+            problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
+            if self.offline_by_default and spec.task not in MULTIMODAL_TASKS:
+                from .runtime.foundation import offline_issues
+
+                problems += offline_issues(spec, self.name)
         warned = [
             SpecIssue(f"{self.name}: {feature.value}: {reason}", FEATURE_PATHS.get(feature, ()), level="warning")
             for feature, reason in self.warnings(spec).items()
@@ -668,9 +729,11 @@ class Backend(abc.ABC):
         job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
         from .runtime.data_check import data_issues
 
-        problems = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        found = data_issues(spec)  # before anything starts: no job, no instance, no upload
+        problems = [i for i in found if i.level == "error"]
         if problems:
             raise DataCheckError(self.name, problems)
+        job.warnings += [i for i in found if i.level == "warning"]  # said by the CLI after submit; kept on the compiled job
         if preflight:
             self.run_preflight(spec)
         return self._submit(job, **options)

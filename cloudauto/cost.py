@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Optional
 
+from .prices import MAX_USD, usd_figure
 from .spec.errors import CloudautoError, SpecIssue
 
 PRICES_ENV = "CLOUDAUTO_PRICES"
@@ -118,8 +119,11 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in needed if not isinstance(row, dict) or k not in row]
         if missing:
             raise PriceFileError(f"{path}: prices[{number}] has no {', '.join(missing)}")
-        if not isinstance(row["usd_per_hour"], (int, float)) or row["usd_per_hour"] < 0:
-            raise PriceFileError(f"{path}: prices[{number}].usd_per_hour must be a number ≥ 0")
+        if usd_figure(row["usd_per_hour"]) is None:
+            raise PriceFileError(
+                f"{path}: prices[{number}].usd_per_hour must be a number above 0 and below ${MAX_USD:,.0f}"
+                f" (it is {json.dumps(row['usd_per_hour'])})"
+            )
     return rows
 
 
@@ -183,7 +187,42 @@ def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optio
         return None
     row = sorted(matches, key=lambda r: r.get("region") is None)[0]  # the region's own price first
     read = f", read {row['read_on']}" if row.get("read_on") else ""
-    return Price(float(row["usd_per_hour"]), f"{row['source']}{read} ({origin})")
+    stale = _stale_on(row.get("read_on"))
+    said = f", stale: over {_stale_days()} days" if stale else ""
+    return Price(float(row["usd_per_hour"]), f"{row['source']}{read}{said} ({origin})", stale=stale)
+
+
+def _stale_days() -> int:
+    from .prices import STALE_DAYS
+
+    return STALE_DAYS
+
+
+def _stale_on(read_on: Any) -> bool:
+    """A price file's row read (`read_on`, YYYY-MM-DD) longer ago than the cache's rule: stale the same way."""
+    import datetime as dt
+
+    if not isinstance(read_on, str):
+        return False
+    try:
+        day = dt.date.fromisoformat(read_on[:10])
+    except ValueError:
+        return False
+    return (dt.date.today() - day).days > _stale_days()
+
+
+def price_file_rows(instance_type: str, backend: Optional[str] = None, region: Optional[str] = None) -> list[dict[str, Any]]:
+    """The rows of the user's price file (CLOUDAUTO_PRICES) for one instance type: they win over the cache."""
+    user = os.environ.get(PRICES_ENV)
+    if not user:
+        return []
+    return [
+        {**r, "origin": f"{user} ({PRICES_ENV})", "stale": _stale_on(r.get("read_on"))}
+        for r in _read_table(Path(user))
+        if r["instance_type"] == instance_type
+        and (backend is None or r["backend"] == backend)
+        and (region is None or r.get("region") in (region, None))
+    ]
 
 
 def estimate(basis: CostBasis) -> Estimate:

@@ -66,7 +66,8 @@ class Inferred:
 
 def read(path: Path) -> pd.DataFrame:
     """The table at `path`: refused, saying why, when it is not there, not a table, or holds fewer than two rows."""
-    from .runtime.data import DataError, read_table
+    from .runtime.data import DataError, read_table, twice_named
+    from .runtime.data_check import twice_message
 
     if not path.exists():
         raise InitError(f"{path}: no such file")
@@ -88,6 +89,9 @@ def read(path: Path) -> pd.DataFrame:
         frame = read_table(str(path))
     except DataError as exc:
         raise InitError(str(exc)) from None
+    twice = twice_named(path)
+    if twice:
+        raise InitError(f"{path}:{twice[1]}: {twice_message(twice[0])}")
     if len(frame) < 2:
         raise InitError(f"{path}: {len(frame)} data row{'' if len(frame) == 1 else 's'}: a model needs a table of many rows")
     return frame

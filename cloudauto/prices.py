@@ -23,6 +23,7 @@ bills is its pricing page's figure.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -41,10 +42,14 @@ AZURE_URL_ENV = "CLOUDAUTO_AZURE_PRICES_URL"
 AWS_DEFAULT_URL = "https://pricing.us-east-1.amazonaws.com"
 AZURE_DEFAULT_URL = "https://prices.azure.com/api/retail/prices"
 STALE_DAYS = 30
+CLOCK_SKEW_S = 3600.0  # a cached read time this far ahead of the clock is still taken (a home shared by machines)
 BACKENDS = ("sagemaker", "azureml")
 HTTP_TIMEOUT_S = 60.0
 REFRESH_TIMEOUT_S = 15.0  # submit / deploy wait this long at most per request for a price before going on without
 MAX_PAGES = 5000  # Azure: a NextPageLink loop stops here rather than forever
+# No instance the clouds sell costs this much an hour (the largest are about $100/h): a figure at or above it is
+# a broken row, never a price. The same cap holds for per-unit prices (GB-second, request).
+MAX_USD = 10_000.0
 
 # SageMaker's platoinstancetype (component where absent) -> (kind, market); any other product is not ours to price
 SAGEMAKER_KINDS = {
@@ -62,6 +67,12 @@ class PriceSourceError(CloudautoError):
     exit_code = 2
 
 
+class CacheError(CloudautoError):
+    """A cached price file that cannot be read or is not what this module writes (named, with how to rewrite it)."""
+
+    exit_code = 3  # a home file that cannot be read or written (README, Exit codes)
+
+
 @dataclass(frozen=True)
 class CachedPrice:
     usd: float
@@ -77,6 +88,21 @@ class CachedPrice:
     @property
     def stale(self) -> bool:
         return self.age_days > STALE_DAYS
+
+
+def usd_figure(value: Any, *, text: bool = False) -> Optional[float]:
+    """A price as a float where it is a finite number above 0 and below MAX_USD, else None.
+
+    0 is refused too: a free row is not a price a budget can hold against. `text`: the sources
+    publish figures as strings ("0.23"); a cache or a price file holds numbers only.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str) if text else (int, float)):
+        return None
+    try:
+        usd = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return usd if math.isfinite(usd) and 0 < usd < MAX_USD else None
 
 
 def home() -> Path:
@@ -118,15 +144,71 @@ def _from_iso(text: str) -> float:
 
 
 def read_cache(backend: str, region: str) -> Optional[dict[str, Any]]:
-    """The cached file of a backend's region, or None (not there, or not a file this module wrote)."""
+    """The cached file of a backend's region, validated, or None where there is none.
+
+    A file that is there but cannot be read, or is not what this module writes, raises CacheError
+    naming it: its prices are never used, and `prices update` writes it again.
+    """
     path = cache_file(backend, region)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, backend, region, getattr(exc, "strerror", None) or str(exc)) from None
+    return validate_cache(text, path, backend, region)
+
+
+def _unreadable(path: Path, backend: str, region: str, why: str) -> CacheError:
+    return CacheError(
+        f"{path}: the cached prices cannot be used ({why}); {update_command(backend, region)} writes the file again"
+    )
+
+
+def validate_cache(text: str, path: Path, backend: str, region: str) -> dict[str, Any]:
+    """The one check of a cached file, for every reader: JSON, {"rows": [...]}, each row whole and its price sane."""
+    try:
+        data = json.loads(text, parse_constant=lambda name: float("nan"))
+    except ValueError as exc:
+        raise _unreadable(path, backend, region, f"not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-        return None
+        raise _unreadable(path, backend, region, 'not {"rows": [...]}')
+    for number, row in enumerate(data["rows"]):
+        problem = _row_problem(row)
+        if problem:
+            raise _unreadable(path, backend, region, f"rows[{number}]{problem}")
     return data
+
+
+def _read_at_problem(read_at: Any) -> Optional[str]:
+    try:
+        when = _from_iso(read_at)
+    except (TypeError, ValueError, OverflowError):
+        return f".read_at is {json.dumps(read_at)}, not a time as YYYY-MM-DDTHH:MM:SSZ"
+    if when > time.time() + CLOCK_SKEW_S:  # it would count as read today forever, never stale
+        return f".read_at {read_at} is in the future"
+    return None
+
+
+def oldest_read_at(data: dict[str, Any]) -> Optional[str]:
+    """A region's age is its oldest row's: one instance read again does not make the others fresh."""
+    return min((row["read_at"] for row in data.get("rows", [])), default=data.get("read_at"))
+
+
+def _row_problem(row: Any) -> Optional[str]:
+    if not isinstance(row, dict):
+        return " is not an object"
+    for key in ("instance_type", "kind", "market", "unit", "read_at"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            return f".{key} is {json.dumps(row.get(key))}, not a name" if key != "read_at" else _read_at_problem(row.get(key))
+    if "source" in row and not isinstance(row["source"], str):
+        return f".source is {json.dumps(row['source'])}, not a URL"
+    problem = _read_at_problem(row["read_at"])
+    if problem:
+        return problem
+    if usd_figure(row.get("usd")) is None:
+        return f".usd is {json.dumps(row.get('usd'))}, not a number above 0 and below ${MAX_USD:,.0f}"
+    return None
 
 
 def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: str, read_at: float) -> Path:
@@ -139,24 +221,33 @@ def write_cache(backend: str, region: str, rows: list[dict[str, Any]], source: s
             if folder.stat().st_mode & 0o077:
                 folder.chmod(0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{region}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot write the cached prices ({exc.strerror or exc})") from None
     finally:
         os.umask(old)
     document = {"backend": backend, "region": region, "source": source, "read_at": iso(read_at), "rows": rows}
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, sort_keys=True)
+            json.dump(document, handle, indent=1, sort_keys=True, allow_nan=False)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CacheError(f"{path}: cannot write the cached prices ({exc.strerror or exc})") from None
         raise
     return path
 
 
 def cached_regions(backend: str) -> list[str]:
     folder = home() / "prices" / backend
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if folder.is_dir():
+        return sorted(p.stem for p in folder.glob("*.json"))
+    for above in (home(), home() / "prices", folder):
+        if above.exists() and not above.is_dir():  # not "nothing cached": the home cannot hold the cache at all
+            raise CacheError(f"{above}: not a folder, so no prices can be cached under it (set {HOME_ENV} to a folder)")
+    return []
 
 
 def lookup(
@@ -219,40 +310,69 @@ def _get_json(url: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https or the user's own URL)
             body = response.read()
     except urllib.error.HTTPError as exc:
-        raise PriceSourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        raise PriceSourceError(f"{shown(url)}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise PriceSourceError(f"{url}: cannot reach it ({reason})") from None
+        raise PriceSourceError(f"{shown(url)}: cannot reach it ({reason})") from None
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise PriceSourceError(f"{url}: not JSON ({exc})") from None
+        raise PriceSourceError(f"{shown(url)}: not JSON ({exc})") from None
+
+
+def _with(url: str, path: Optional[str] = None, query: Optional[dict[str, str]] = None) -> str:
+    """`url` with its path replaced (relative to it) and `query` merged into its own query (a key in it stays)."""
+    parts = urllib.parse.urlsplit(url)
+    merged = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    merged.update(query or {})
+    if path is not None:
+        path = parts.path.rstrip("/") + "/" + path.lstrip("/")
+    encoded = urllib.parse.urlencode(merged, quote_via=urllib.parse.quote)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path if path is None else path, encoded, ""))
+
+
+def shown(url: str) -> str:
+    """A source URL as it is stored and printed: the values of the query keys the user's own URLs carry
+    (a subscription key, a token) and any password in it are replaced by ***; ours ($filter, $skip) stay."""
+    private = set()
+    for name in (AWS_URL_ENV, AZURE_URL_ENV):
+        private |= {k for k, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(os.environ.get(name, "")).query, True)}
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, "***" if k in private else v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="*")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, encoded, ""))
 
 
 def _aws_base() -> str:
-    return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL).rstrip("/")
+    return os.environ.get(AWS_URL_ENV, AWS_DEFAULT_URL)
 
 
 def sagemaker_offer_url(region: str, timeout: float = HTTP_TIMEOUT_S) -> str:
     """The region's current offer file, found through the service's region_index.json."""
-    index_url = f"{_aws_base()}/offers/v1.0/aws/AmazonSageMaker/current/region_index.json"
+    index_url = _with(_aws_base(), "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json")
     index = _get_json(index_url, timeout)
     regions = index.get("regions") if isinstance(index, dict) else None
     if not isinstance(regions, dict):
-        raise PriceSourceError(f"{index_url}: no 'regions' in it (not a region_index.json)")
+        raise PriceSourceError(f"{shown(index_url)}: no 'regions' in it (not a region_index.json)")
     entry = regions.get(region)
     if not isinstance(entry, dict) or not entry.get("currentVersionUrl"):
         raise PriceSourceError(
-            f"{index_url}: AWS publishes no SageMaker prices for region '{region}' (it lists {len(regions)} regions)"
+            f"{shown(index_url)}: AWS publishes no SageMaker prices for region '{region}' (it lists {len(regions)} regions)"
         )
-    return urllib.parse.urljoin(_aws_base() + "/", entry["currentVersionUrl"].lstrip("/"))
+    return _with(_aws_base(), str(entry["currentVersionUrl"]))
 
 
 def _offer_products(offer: Any, url: str) -> Iterator[dict[str, Any]]:
     """An offer file's products as get_products returns them: {"product": ..., "terms": {"OnDemand": {...}}}."""
     if not isinstance(offer, dict) or not isinstance(offer.get("products"), dict):
-        raise PriceSourceError(f"{url}: no 'products' in it (not an AWS offer file)")
-    on_demand = (offer.get("terms") or {}).get("OnDemand") or {}
+        raise PriceSourceError(f"{shown(url)}: no 'products' in it (not an AWS offer file)")
+    terms = offer.get("terms") or {}
+    on_demand = (terms.get("OnDemand") or {}) if isinstance(terms, dict) else None
+    if not isinstance(on_demand, dict):
+        raise PriceSourceError(f"{shown(url)}: its 'terms' hold no 'OnDemand' object (not an AWS offer file)")
     for sku, product in offer["products"].items():
         yield {"product": product, "terms": {"OnDemand": on_demand.get(sku, {})}}
 
@@ -289,7 +409,10 @@ def _query_api_products(
         while True:
             page = client.get_products(**kwargs)
             for text in page.get("PriceList", []):
-                yield json.loads(text) if isinstance(text, str) else text
+                try:
+                    yield json.loads(text) if isinstance(text, str) else text
+                except ValueError:
+                    yield None  # counted as a row not understood
             if not page.get("NextToken"):
                 return
             kwargs["NextToken"] = page["NextToken"]
@@ -297,45 +420,99 @@ def _query_api_products(
     return pages(), source
 
 
-def _usd_dimensions(item: dict[str, Any]) -> Iterator[tuple[float, str]]:
+class _Malformed(Exception):
+    """One row of a source's answer that is not in the format the source publishes (skipped and counted)."""
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Malformed
+    return value
+
+
+def _text(mapping: dict[str, Any], key: str, default: str = "") -> str:
+    value = mapping.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _Malformed
+    return value
+
+
+def _source_usd(value: Any) -> float:
+    """A source's figure: 0 where the row is free (left out), else a sane price; anything else is malformed."""
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            if float(value) == 0:
+                return 0.0
+        except (ValueError, OverflowError):
+            pass
+    usd = usd_figure(value, text=True)
+    if usd is None:
+        raise _Malformed
+    return usd
+
+
+def _usd_dimensions(item: dict[str, Any]) -> list[tuple[float, str]]:
     """(USD, unit) of each on-demand price dimension of a product, the first tier only."""
-    for term in ((item.get("terms") or {}).get("OnDemand") or {}).values():
-        for dimension in (term.get("priceDimensions") or {}).values():
-            usd = (dimension.get("pricePerUnit") or {}).get("USD")
+    found = []
+    for term in _obj(_obj(item.get("terms") or {}).get("OnDemand") or {}).values():
+        for dimension in _obj(_obj(term).get("priceDimensions") or {}).values():
+            usd = _obj(_obj(dimension).get("pricePerUnit") or {}).get("USD")
             if usd is None or str(dimension.get("beginRange", "0")) not in ("0", "0.0"):
                 continue
-            try:
-                yield float(usd), str(dimension.get("unit", ""))
-            except ValueError:
-                continue
+            found.append((_source_usd(usd), _text(dimension, "unit")))
+    return found
 
 
-def sagemaker_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+@dataclass
+class Rows:
+    """What was read from an answer: the rows, and how many of the answer's rows were not understood."""
+
+    rows: list[dict[str, Any]]
+    not_understood: int = 0
+
+    @property
+    def note(self) -> Optional[str]:
+        if not self.not_understood:
+            return None
+        return f"{self.not_understood} rows of the answer were not understood (not the source's format): left out"
+
+
+def sagemaker_rows(items: Iterator[Any], region: str, source: str, read_at: float) -> Rows:
     """One row per (instance, kind, market): hourly prices of training, spot training, hosting and batch transform."""
     found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    bad = 0
     for item in items:
-        product = item.get("product") or {}
-        attributes = product.get("attributes") or {}
-        if attributes.get("regionCode", region) != region or attributes.get("locationType", "AWS Region") != "AWS Region":
-            continue
-        plato = attributes.get("platoinstancetype") or attributes.get("component") or ""
-        usage = attributes.get("usagetype", "")
-        if "Serverless" in plato or "ServerlessInf" in usage:
-            if "Training" in plato:
-                continue
-            for usd, unit in _usd_dimensions(item):
-                named = SERVERLESS_UNITS.get(unit.lower().replace(" ", "-"))
-                if named and usd > 0:
-                    _keep(found, ("serverless", "serverless", "on-demand", named), region, usd, named, source, read_at, usage)
-            continue
-        kind = SAGEMAKER_KINDS.get(plato)
-        instance = attributes.get("instanceName") or attributes.get("instanceType", "").split("-")[0]
-        if kind is None or not instance.startswith("ml."):
-            continue
+        try:
+            _sagemaker_item(found, _obj(item), region, source, read_at)
+        except _Malformed:
+            bad += 1
+    return Rows(sorted(found.values(), key=lambda r: (r["instance_type"], r["kind"], r["market"], r["unit"])), bad)
+
+
+def _sagemaker_item(found: dict, item: dict[str, Any], region: str, source: str, read_at: float) -> None:
+    product = _obj(item.get("product") or {})
+    attributes = _obj(product.get("attributes") or {})
+    if _text(attributes, "regionCode", region) != region or _text(attributes, "locationType", "AWS Region") != "AWS Region":
+        return
+    plato = _text(attributes, "platoinstancetype") or _text(attributes, "component")
+    usage = _text(attributes, "usagetype")
+    if "Serverless" in plato or "ServerlessInf" in usage:
+        if "Training" in plato:
+            return
         for usd, unit in _usd_dimensions(item):
-            if unit == "Hrs" and usd > 0:
-                _keep(found, (instance, *kind, "hour"), region, usd, "hour", source, read_at, usage)
-    return sorted(found.values(), key=lambda r: (r["instance_type"], r["kind"], r["market"], r["unit"]))
+            named = SERVERLESS_UNITS.get(unit.lower().replace(" ", "-"))
+            if named and usd > 0:
+                _keep(found, ("serverless", "serverless", "on-demand", named), region, usd, named, source, read_at, usage)
+        return
+    kind = SAGEMAKER_KINDS.get(plato)
+    instance = _text(attributes, "instanceName") or _text(attributes, "instanceType").split("-")[0]
+    if kind is None or not instance.startswith("ml."):
+        return
+    for usd, unit in _usd_dimensions(item):
+        if unit == "Hrs" and usd > 0:
+            _keep(found, (instance, *kind, "hour"), region, usd, "hour", source, read_at, usage)
 
 
 def _keep(
@@ -359,30 +536,35 @@ def _keep(
         found[key] = row
 
 
-def azure_rows(items: Iterator[dict[str, Any]], region: str, source: str, read_at: float) -> list[dict[str, Any]]:
+def azure_rows(items: Iterator[Any], region: str, source: str, read_at: float) -> Rows:
     """One row per (VM size, market): Linux consumption prices per hour; spot and low priority as their own market."""
     found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    bad = 0
     for item in items:
-        product, sku = item.get("productName") or "", item.get("skuName") or ""
-        if (
-            item.get("type") != "Consumption"  # DevTestConsumption, Reservation
-            or item.get("armRegionName") != region
-            or item.get("serviceName", "Virtual Machines") != "Virtual Machines"
-            or product.endswith((" Windows", " Win"))
-            or " Windows " in f"{product} "
-            or item.get("currencyCode", "USD") != "USD"
-            or item.get("unitOfMeasure", "1 Hour") != "1 Hour"
-            or not str(item.get("armSkuName") or "").startswith("Standard_")
-        ):
-            continue
-        market = "spot" if sku.endswith(" Spot") else "low-priority" if sku.endswith(" Low Priority") else "on-demand"
         try:
-            usd = float(item.get("retailPrice", item.get("unitPrice")))
-        except (TypeError, ValueError):
-            continue
-        if usd > 0:
-            _keep(found, (item["armSkuName"], "vm", market, "hour"), region, usd, "hour", source, read_at, "")
-    return sorted(found.values(), key=lambda r: (r["instance_type"], r["market"]))
+            _azure_item(found, _obj(item), region, source, read_at)
+        except _Malformed:
+            bad += 1
+    return Rows(sorted(found.values(), key=lambda r: (r["instance_type"], r["market"])), bad)
+
+
+def _azure_item(found: dict, item: dict[str, Any], region: str, source: str, read_at: float) -> None:
+    product, sku, arm_sku = _text(item, "productName"), _text(item, "skuName"), _text(item, "armSkuName")
+    if (
+        _text(item, "type") != "Consumption"  # DevTestConsumption, Reservation
+        or _text(item, "armRegionName") != region
+        or _text(item, "serviceName", "Virtual Machines") != "Virtual Machines"
+        or product.endswith((" Windows", " Win"))
+        or " Windows " in f"{product} "
+        or _text(item, "currencyCode", "USD") != "USD"
+        or _text(item, "unitOfMeasure", "1 Hour") != "1 Hour"
+        or not arm_sku.startswith("Standard_")
+    ):
+        return
+    market = "spot" if sku.endswith(" Spot") else "low-priority" if sku.endswith(" Low Priority") else "on-demand"
+    usd = _source_usd(item.get("retailPrice", item.get("unitPrice")))
+    if usd > 0:
+        _keep(found, (arm_sku, "vm", market, "hour"), region, usd, "hour", source, read_at, "")
 
 
 def azure_items(
@@ -393,7 +575,7 @@ def azure_items(
     query = f"serviceName eq 'Virtual Machines' and armRegionName eq '{region}' and priceType eq 'Consumption'"
     if instance_type:
         query += f" and armSkuName eq '{instance_type}'"
-    first = f"{base}?{urllib.parse.urlencode({'$filter': query}, quote_via=urllib.parse.quote)}"
+    first = _with(base, query={"$filter": query})
 
     def pages() -> Iterator[dict[str, Any]]:
         url: Optional[str] = first
@@ -402,13 +584,13 @@ def azure_items(
             seen.add(url)
             page = _get_json(url, timeout)
             if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
-                raise PriceSourceError(f"{url}: no 'Items' in it (not a Retail Prices API answer)")
+                raise PriceSourceError(f"{shown(url)}: no 'Items' in it (not a Retail Prices API answer)")
             yield from page["Items"]
             url = page.get("NextPageLink") or None
             if url and base != AZURE_DEFAULT_URL:  # a redirected source keeps its next pages there too
-                url = f"{base}?{urllib.parse.urlsplit(url).query}"
+                url = _with(base, query=dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, True)))
 
-    return pages(), first
+    return pages(), shown(first)
 
 
 # ---- update ------------------------------------------------------------------------------------------------
@@ -456,8 +638,13 @@ def _sagemaker_items(
             note = f"the Price List Query API failed ({exc}); read the public offer file instead"
     else:
         note = "no AWS credentials: read the public offer file"
-    url = sagemaker_offer_url(region, timeout)
-    return list(_offer_products(_get_json(url, timeout), url)), url, note
+    try:
+        url = sagemaker_offer_url(region, timeout)
+        return list(_offer_products(_get_json(url, timeout), url)), shown(url), note
+    except CloudautoError as exc:  # both failed: say both, not only the fallback's reason
+        if note is None or not note.startswith("the Price List Query API failed"):
+            raise
+        raise PriceSourceError(f"{note.split('; read the')[0]}; and the public offer file: {exc}") from None
 
 
 def _is_botocore_error(exc: Exception) -> bool:
@@ -480,20 +667,29 @@ def update_region(
     read_at = time.time() if now is None else now
     if backend == "sagemaker":
         items, source, note = _sagemaker_items(region, instance_type, client, timeout)
-        found = sagemaker_rows(iter(items), region, source, read_at)
+        read = sagemaker_rows(iter(items), region, source, read_at)
     else:
         pages, source = azure_items(region, instance_type, timeout)
-        found, note = azure_rows(pages, region, source, read_at), None
+        read, note = azure_rows(pages, region, source, read_at), None
+    found = read.rows
+    if read.note:
+        note = f"{note}; {read.note}" if note else read.note
     if instance_type:  # one instance type refreshed: the region's other rows stay as they were
         found = [r for r in found if r["instance_type"] == instance_type]  # an offer file holds the whole region
         if not found:
-            return Updated(backend, region, 0, source, None, note=f"{source} has no price for {instance_type}")
+            return Updated(backend, region, 0, source, None, note=_also(f"{source} has no price for {instance_type}", read.note))
         earlier = read_cache(backend, region) or {"rows": []}
         found = [r for r in earlier["rows"] if r.get("instance_type") != instance_type] + found
     elif not found:
-        return Updated(backend, region, 0, source, None, note=f"{source} has no {backend} price for region '{region}'")
+        return Updated(
+            backend, region, 0, source, None, note=_also(f"{source} has no {backend} price for region '{region}'", read.note)
+        )
     path = write_cache(backend, region, found, source, read_at)
     return Updated(backend, region, len(found), source, path, note=note)
+
+
+def _also(note: str, more: Optional[str]) -> str:
+    return f"{note}; {more}" if more else note
 
 
 def refresh(backend: str, kind: str, instance_type: Optional[str], region: Optional[str]) -> Optional[str]:
@@ -534,6 +730,8 @@ def update(
 
 __all__ = [
     "AWS_URL_ENV",
+    "CacheError",
+    "MAX_USD",
     "AZURE_URL_ENV",
     "CachedPrice",
     "PriceSourceError",
@@ -547,4 +745,6 @@ __all__ = [
     "update",
     "update_command",
     "update_region",
+    "usd_figure",
+    "validate_cache",
 ]

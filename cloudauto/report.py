@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
 
 from .backend import TrialStatus
 
@@ -63,7 +63,7 @@ def leaderboard_text(job: JobHandle) -> str:
         return board.to_string(index=False)
 
 
-MARKERS = "os^Dvp<>h*"
+MARKERS = "o^Dvp<>h*"  # never "s" nor "x": those mark how a trial ended (failed, stopped)
 LINESTYLES = ("-", "--", "-.", ":")
 BOARD_ROWS = 8
 
@@ -96,6 +96,35 @@ def board_lines(ranked: list[Trial], metric: str) -> list[str]:
     return lines
 
 
+IMPORTANCE_BARS = 15
+
+
+def best_importance(best: Optional[Trial]) -> list[dict]:
+    """The best trial's permutation importance (autogluon.feature_importance), most important first; [] where it saved none."""
+    if best is None or "dir" not in best.artifacts:
+        return []
+    from .runtime.trial_extras import IMPORTANCE_FILE, read_json
+
+    try:
+        found = read_json(Path(best.artifacts["dir"]), IMPORTANCE_FILE)
+    except (OSError, ValueError):
+        return []
+    rows = [r for r in (found or {}).get("features", []) if isinstance(r.get("importance"), (int, float))]
+    return sorted(rows, key=lambda r: r["importance"], reverse=True)[:IMPORTANCE_BARS]
+
+
+def _draw_importance(ax: Any, rows: list[dict], number: int) -> None:
+    names = [r["feature"] for r in rows][::-1]
+    values = [r["importance"] for r in rows][::-1]
+    errors = [r.get("stddev") or 0.0 for r in rows][::-1]
+    ax.barh(names, values, xerr=errors, color="tab:blue", alpha=0.8, capsize=2)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("drop in the metric when the feature is shuffled (permutation importance, validation data)")
+    ax.set_title(f"feature importance of the best trial ({number})", fontsize=9)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
 def sweep_png(job: JobHandle, out: str | Path) -> Path:
     """The sweep as a reviewer reads it: every trial's reported metric over its steps (trials whose
     values coincide drawn once and named together), how each ended, the leaderboard of the best
@@ -116,8 +145,14 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     failures = failure_groups(trials)
     board_rows = min(BOARD_ROWS, len(ranked))
     board_height = 0.17 * (2 + max(board_rows, 1) + len(failures))  # inches: one line of 8 pt monospace each
-    fig = plt.figure(figsize=(11, 5.2 + board_height), dpi=110, layout="constrained")
-    curve_ax, board_ax = fig.subplots(2, 1, height_ratios=[5.2, board_height])
+    importance = best_importance(best)
+    importance_height = 0.9 + 0.22 * len(importance) if importance else 0.0
+    heights = [5.2, board_height] + ([importance_height] if importance else [])
+    fig = plt.figure(figsize=(11, sum(heights)), dpi=110, layout="constrained")
+    axes = fig.subplots(len(heights), 1, height_ratios=heights)
+    curve_ax, board_ax = axes[0], axes[1]
+    if importance:
+        _draw_importance(axes[2], importance, best.number)
 
     drawn = curve_groups(trials)
     colors = plt.get_cmap("tab10").colors

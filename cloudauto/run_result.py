@@ -44,6 +44,7 @@ class SpecPart(_Model):
     task: str
     metric: str
     goal: Literal["maximize", "minimize"]
+    metrics: list[str] = Field(default_factory=list, description="The spec's other metrics (`metrics:`), recorded, not swept on")
 
 
 class TrialCounts(_Model):
@@ -63,7 +64,12 @@ class BestTrial(_Model):
     trial: int
     objective: float
     params: dict[str, Any]
-    scores: dict[str, Any] = Field(default_factory=dict, description="Other figures, e.g. the test score")
+    scores: dict[str, Any] = Field(
+        default_factory=dict, description="Other figures: the test score, val_<metric> and test_<metric> of each of `metrics:`"
+    )
+    metrics: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Each of the spec's `metrics:` by data: {name: {validation: ..., test: ...}}"
+    )
     status: str
 
 
@@ -95,6 +101,28 @@ class RunResult(_Model):
     failures: list[str] = Field(default_factory=list, description="One line per distinct trial error")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def extra_metrics(spec: Any, trial: Any) -> dict[str, dict[str, float]]:
+    """A trial's value of each of the spec's `metrics:` on its validation and test data (what it recorded)."""
+    out: dict[str, dict[str, float]] = {}
+    for metric in spec.extra_metrics:
+        found = {role: trial.scores[f"{key}_{metric.name}"] for key, role in (("val", "validation"), ("test", "test"))
+                 if f"{key}_{metric.name}" in trial.scores}
+        if found:
+            out[metric.name] = found
+    return out
+
+
+def best_metrics(spec: Any, trial: Any) -> dict[str, dict[str, float]]:
+    """`best`'s "metrics": the primary metric (its validation value is the objective) first, then the spec's `metrics:`."""
+    name = spec.objective.name
+    primary = {
+        role: value
+        for role, value in (("validation", trial.objective), ("test", trial.scores.get(f"test_{name}")))
+        if value is not None
+    }
+    return {**({name: primary} if primary else {}), **extra_metrics(spec, trial)}
 
 
 def test_set_note(trial: Any) -> Optional[str]:
@@ -138,6 +166,7 @@ def build(
             task=spec.task.value,
             metric=spec.objective.name,
             goal=spec.objective.goal.value,
+            metrics=[m.name for m in spec.extra_metrics],
         ),
         job=JobPart(
             id=job.id,
@@ -163,7 +192,12 @@ def build(
         best=None
         if best is None
         else BestTrial(
-            trial=best.number, objective=best.objective, params=best.params, scores=best.scores, status=best.status.value
+            trial=best.number,
+            objective=best.objective,
+            params=best.params,
+            scores=best.scores,
+            metrics=extra_metrics(spec, best),
+            status=best.status.value,
         ),
         model=_model_location(job, best) if best is not None else None,
         warnings=[*(warnings or []), *filter(None, [test_set_note(best)])],

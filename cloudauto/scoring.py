@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlparse
@@ -494,8 +494,16 @@ class HTTPScorer:
         """One row per image: its path, the predicted class and each class's probability (a MultiModal model's answer)."""
         return score_images(paths, lambda body: self.post(body, "application/json"), self.max_bytes, column)
 
-    def score(self, data: Any, *, probabilities: bool = False, whole: bool = False, concurrency: int = 2) -> pd.DataFrame:
-        """Predictions for every row (class probabilities too, on request), batched.
+    def score(
+        self,
+        data: Any,
+        *,
+        probabilities: bool = False,
+        whole: bool = False,
+        concurrency: int = 2,
+        keep_columns: Optional[Sequence[str]] = None,
+    ) -> pd.DataFrame:
+        """Predictions for every row (class probabilities too, on request), batched; `keep_columns` of the input in front.
 
         `whole` sends the data in one request (a forecaster needs each series' history
         together) and returns the answer as it comes, one row per series and step.
@@ -504,8 +512,11 @@ class HTTPScorer:
         import pandas as pd
 
         frame = as_frame(data)
+        keep = checked_kept(frame, keep_columns)
         query = "?probabilities=true" if probabilities else ""
         if whole:
+            if keep:
+                raise ScoringError("keep_columns: a forecast answers per series and step, not per input row")
             body = csv_body(frame)
             if len(body) > self.max_bytes:
                 raise ScoringError(
@@ -518,9 +529,56 @@ class HTTPScorer:
             return pd.read_json(io.BytesIO(answer), orient="records")
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = spans(frame, self.max_rows, self.max_bytes, encode)
-        return score_batches(
-            frame, bodies, lambda body: self.post(body, content_type, accept, query=query), concurrency=concurrency
-        )
+        scored = score_batches(frame, bodies, lambda body: self.post(body, content_type, accept, query=query), concurrency=concurrency)
+        return with_kept(frame, scored, keep)
+
+
+ANSWER_COLUMNS = ("prediction", "error", "mean", "_row", "_file", "_line")  # what scoring adds beside the kept columns
+
+
+def kept_problem(keep: Sequence[str]) -> Optional[str]:
+    """Why these kept columns cannot be kept (None: they can): one named twice, or one that an answer column
+    (`prediction`, `proba_*`, `error`, a forecast's mean and quantiles) or an internal one would replace or drop."""
+    seen: set[str] = set()
+    for name in keep:
+        if name in seen:
+            return f"{name!r} is named twice; name each column once"
+        seen.add(name)
+        if name in ANSWER_COLUMNS or name.startswith("proba_") or _quantile(name):
+            return f"{name!r} is also a column of the answer, which would replace it; keep an ID column of another name"
+    return None
+
+
+def _quantile(name: str) -> bool:
+    try:
+        return 0.0 < float(name) < 1.0
+    except ValueError:
+        return False
+
+
+def checked_kept(frame: pd.DataFrame, keep_columns: Optional[Sequence[str]]) -> list[str]:
+    """The columns `keep_columns` names, refused (before anything is sent) where the data lacks one or one clashes."""
+    keep = [str(c) for c in (keep_columns or [])]
+    problem = kept_problem(keep)
+    if problem:
+        raise ScoringError(f"keep_columns: {problem}")
+    missing = [c for c in keep if c not in frame.columns]
+    if missing:
+        shown = ", ".join(map(str, list(frame.columns)[:30]))
+        raise ScoringError(f"keep_columns: the data has no column {', '.join(map(repr, missing))}; its columns: {shown}")
+    return keep
+
+
+def with_kept(frame: pd.DataFrame, predictions: Any, keep: list[str]) -> Any:
+    """The kept input columns in front of the predictions, row for row, so scored rows join back to the input."""
+    if not keep:
+        return predictions
+    import pandas as pd
+
+    if not isinstance(predictions, pd.DataFrame) or len(predictions) != len(frame):
+        raise ScoringError("keep_columns: the answer is not one row per input row (a forecast or images), so no column can be kept")
+    answer = predictions.drop(columns=[c for c in keep if c in predictions.columns]).reset_index(drop=True)
+    return pd.concat([frame[keep].reset_index(drop=True), answer], axis=1)
 
 
 def _message(data: bytes) -> str:
@@ -537,11 +595,13 @@ __all__ = [
     "identity_header",
     "MAX_PAYLOAD",
     "ScoringError",
+    "ANSWER_COLUMNS",
     "as_frame",
     "batches",
     "body_encoder",
     "csv_body",
     "image_paths",
+    "kept_problem",
     "images_bodies",
     "score_images",
     "npy_body",

@@ -9,7 +9,6 @@ the command line is always checked.
 from __future__ import annotations
 
 import glob
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +98,7 @@ def _looks_like_spec(path: Path) -> bool:
 
 def _changed_since(ref: str, cwd: Path) -> set[Path]:
     """Files added, changed or renamed since `ref` (committed or not), and untracked files, as absolute paths."""
+    import subprocess  # here: only --changed-since runs git; a plain validate does not pay for the import
 
     def git(*args: str, why: str = "") -> str:
         try:

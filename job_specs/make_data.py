@@ -1,11 +1,15 @@
 """Make the example data sets from scikit-learn's bundled copies (no download).
 
-    python job_specs/make_data.py [iris|diabetes|bike|digits|reviews|checkpoints|all] [--out job_specs/data]
+    python job_specs/make_data.py [iris|diabetes|bike|sales|digits|reviews|checkpoints|foundation|all] [--out job_specs/data]
 
 Splits and seeds are fixed so every run writes the same files (iris: 80/20 split,
 random_state 42, as in seed 000). `checkpoints` writes the model folders the image and
 text examples start from, randomly initialised (timm and Hugging Face save them as
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
+`foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
+TabPFNMix) from the installed packages' own model classes, saved as their real weights are, so
+`Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
+noise until you point the spec at real weights (see README).
 """
 
 from __future__ import annotations
@@ -54,6 +58,45 @@ def bike(out: Path, *, stations: int = 3, days: int = 28, horizon: int = 48) -> 
     frame = pd.concat(rows, ignore_index=True)
     cut = hours[-horizon]
     _write(out / "bike", train=frame[frame.timestamp < cut], test=frame)
+
+
+def sales(out: Path, *, stores: int = 3, days: int = 67, horizon: int = 7) -> None:
+    """Daily sales per store: a promotion and a price known in advance (known covariates), the day's temperature
+    (a past covariate: known once the day is over), each store's size and region (static features).
+
+    train.csv ends `horizon` days before test.csv; request.csv is what a forecast request sends: the training
+    history and, after it, the next `horizon` days with promo and price and the sales left blank.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    dates = pd.date_range("2026-01-01", periods=days, freq="D")
+    sizes, rows = [1.0, 2.5, 4.0, 1.5, 3.0], []
+    for s in range(stores):
+        promo = (rng.random(days) < 0.25).astype(int)
+        price = np.round(10 + s + rng.normal(0, 0.5, days) - 2 * promo, 2)
+        temperature = np.round(12 + 8 * np.sin(np.arange(days) / 58 * np.pi) + rng.normal(0, 2, days), 1)
+        weekly = 3 * np.sin(2 * np.pi * dates.dayofweek.to_numpy() / 7)
+        level = 20 + 6 * sizes[s % len(sizes)]
+        sales = np.round(level + weekly + 12 * promo - 1.5 * (price - 10 - s) + rng.normal(0, 1, days), 1)
+        rows.append(
+            pd.DataFrame(
+                {"store": f"store_{s}", "day": dates, "sales": sales, "promo": promo, "price": price, "temperature": temperature}
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    cut = dates[-horizon]
+    train, future = frame[frame.day < cut], frame[frame.day >= cut]
+    request = pd.concat([train, future.assign(sales=np.nan, temperature=np.nan)]).sort_values(["store", "day"])
+    static = pd.DataFrame(
+        {
+            "store": [f"store_{s}" for s in range(stores)],
+            "size": [sizes[s % len(sizes)] for s in range(stores)],
+            "region": [("north", "south")[s % 2] for s in range(stores)],
+        }
+    )
+    _write(out / "sales", train=train, test=frame, stores=static, request=request)
 
 
 def digits(out: Path) -> None:
@@ -155,6 +198,71 @@ def checkpoints(out: Path) -> None:
     print(f"wrote {target} (a 2-layer BERT, random weights, WordPiece vocabulary of {len(tokenizer)})")
 
 
+# the quantiles Chronos-2 and Chronos-Bolt are trained for (AutoGluon asks for 0.1 ... 0.9)
+QUANTILES = [0.01, 0.05, *[round(0.1 * i, 1) for i in range(1, 10)], 0.95, 0.99]
+
+
+def foundation(out: Path) -> None:
+    """Tiny random-weight Chronos-2 and Chronos-Bolt folders (and TabPFNMix's), as `from_pretrained` reads them."""
+    import torch
+    from chronos.chronos2.config import Chronos2CoreConfig
+    from chronos.chronos2.model import Chronos2Model
+    from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import T5Config
+
+    folder = out / "checkpoints"
+    torch.manual_seed(0)
+    config = Chronos2CoreConfig(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, dropout_rate=0.0)
+    config.architectures = ["Chronos2Model"]
+    config.chronos_pipeline_class = "Chronos2Pipeline"
+    config.chronos_config = {
+        "context_length": 512,
+        "input_patch_size": 16,
+        "input_patch_stride": 16,
+        "output_patch_size": 16,
+        "max_output_patches": 4,
+        "quantiles": QUANTILES,
+        "use_reg_token": True,
+        "use_arcsinh": True,
+        "time_encoding_scale": 512,
+    }
+    target = folder / "chronos2-tiny"
+    Chronos2Model(config).save_pretrained(target)
+    print(f"wrote {target} (Chronos-2, 2 layers of width 32, random weights)")
+
+    torch.manual_seed(0)
+    config = T5Config(
+        d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4, dropout_rate=0.0, decoder_start_token_id=0
+    )
+    config.architectures = ["ChronosBoltModelForForecasting"]
+    config.chronos_pipeline_class = "ChronosBoltPipeline"
+    config.chronos_config = {
+        "context_length": 512,
+        "prediction_length": 64,
+        "input_patch_size": 16,
+        "input_patch_stride": 16,
+        "quantiles": [round(0.1 * i, 1) for i in range(1, 10)],
+        "use_reg_token": True,
+    }
+    target = folder / "chronos-bolt-tiny"
+    ChronosBoltModelForForecasting(config).save_pretrained(target)
+    print(f"wrote {target} (Chronos-Bolt, 1+1 layers of width 32, random weights)")
+    tabpfnmix(folder / "tabpfnmix-tiny")
+
+
+def tabpfnmix(target: Path) -> None:
+    """TabPFNMix's FoundationTransformer (autogluon.tabular's own), small, random weights."""
+    import torch
+    from autogluon.tabular.models.tabpfnmix._internal.models.foundation.foundation_transformer import FoundationTransformer
+
+    torch.manual_seed(0)
+    model = FoundationTransformer(
+        n_features=100, n_classes=10, dim=32, n_layers=2, n_heads=4, attn_dropout=0.0, y_as_float_embedding=True
+    )
+    model.save_pretrained(target)
+    print(f"wrote {target} (TabPFNMix, 2 layers of width 32, random weights)")
+
+
 def _write(folder: Path, **frames) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
@@ -163,7 +271,7 @@ def _write(folder: Path, **frames) -> None:
         print(f"wrote {path} ({len(frame)} rows)")
 
 
-MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "digits": digits, "reviews": reviews, "checkpoints": checkpoints}
+MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "sales": sales, "digits": digits, "reviews": reviews, "checkpoints": checkpoints, "foundation": foundation}
 
 
 def main() -> None:

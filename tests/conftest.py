@@ -119,6 +119,8 @@ def example_images() -> Path:
         make_data.digits(folder)
     if not (folder / "checkpoints" / "tiny-bert" / "config.json").is_file():
         make_data.checkpoints(folder)
+    if not (folder / "checkpoints" / "chronos2-tiny" / "config.json").is_file():  # bike_forecast_chronos2.yaml's weights
+        make_data.foundation(folder)
     return folder / "digits"
 
 # no test reads a real price source: a price refresh (submit, deploy) meets a closed loopback port at once

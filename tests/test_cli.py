@@ -310,6 +310,9 @@ EXIT_CASES = {
     "best-no-model": (["best", "{job}"], 4),
     "logs-no-job": (["logs", LONG], 3),
     "logs-no-trial": (["logs", "{job}", "--trial", "9"], 3),
+    "trials-no-trial": (["trials", "{job}", "--trial", "9"], 3),
+    "trials-no-importance": (["trials", "{job}", "--trial", "0", "--importance"], 4),
+    "trials-no-models": (["trials", "{job}", "--trial", "0", "--models"], 4),
     "cancel-no-job": (["cancel", "nope"], 3),
     "resume-no-job": (["resume", "nope"], 3),
     "report-no-job": (["report", "nope"], 3),
@@ -330,6 +333,7 @@ EXIT_CASES = {
     "score-no-file": (["score", "nope", "{root}/missing.csv"], 64),
     "delete-endpoint-none": (["delete-endpoint", "nope"], 5),
     "mlflow-no-job": (["mlflow", LONG, "--tracking-uri", "{root}/mlruns"], 3),
+    "mlflow-store-refused": (["mlflow", "{job}", "--tracking-uri", "{root}/mlruns"], 3),
     "schema-no-folder": (["schema", "-o", "{root}/no/schema.json"], 64),
     "status-latest-of-no-spec": (["status", "nobody@latest"], 3),
     "delete-no-job": (["delete", "nope"], 3),
@@ -366,3 +370,39 @@ def test_report_into_a_folder_writes_there(exit_home, tmp_path):
     assert result.returncode == 0, result.stderr
     written = tmp_path / f"{exit_home['job']}.png"
     assert f"wrote {written}" in result.stderr and written.read_bytes().startswith(b"\x89PNG")
+
+
+def test_doctor_given_a_backend_name_as_its_spec_says_did_you_mean(tmp_path: Path):
+    result = run("doctor", "sagemaker", cwd=tmp_path)
+    assert result.returncode == 64, result.stderr
+    assert "did you mean `cloudauto doctor -b sagemaker`?" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_trials_of_a_trial_that_is_not_there_lists_them_and_a_file_it_did_not_save_says_why(exit_home):
+    missing = run("trials", exit_home["job"], "--trial", "9", env=exit_home["env"], cwd=exit_home["root"])
+    assert missing.returncode == 3 and "has no trial 9: its trials are 0 to 0" in missing.stderr, missing.stderr
+    importance = run("trials", exit_home["job"], "--trial", "0", "--importance", env=exit_home["env"], cwd=exit_home["root"])
+    assert importance.returncode == 4, importance.stderr
+    assert "feature importance is for tabular tasks; a custom trial has none" in importance.stderr
+    assert "set autogluon.feature_importance" not in importance.stderr  # validate refuses that for this task
+
+
+def test_the_readme_cli_table_is_one_table_naming_every_command():
+    """A note between its rows rendered as a stray row; `teardown azureml` was missing."""
+    import click
+
+    from cloudauto.cli import main as cli
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("| command | what it does |")
+    table = text[start : text.index("\n\n", start)].splitlines()
+    assert all(line.startswith("| ") for line in table), [line for line in table if not line.startswith("| ")]
+    body = "\n".join(table)
+    names = []
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            names += [f"{name} {sub}" for sub in command.commands]
+        else:
+            names.append(name)
+    missing = [n for n in names if f"`{n}" not in body and f" {n} " not in body and f"/ `{n}" not in body and f"{n}`" not in body]
+    assert missing == []

@@ -188,3 +188,22 @@ def test_failure_groups_keep_the_first_meaningful_line_of_an_error():
         "Valid problem_types for this metric: ['binary', 'multiclass']",
         "1 trial failed (2): KeyError: 'b'",
     ]
+
+
+def test_a_binary_metric_that_depends_on_the_positive_class_warns_when_none_is_set(tmp_path):
+    csv = "age,diagnosis\n1,benign\n2,malignant\n3,benign\n"
+    found = [i for i in data_issues(cloudauto.JobSpec.from_file(write(tmp_path, csv, metric="f1")))]
+    (warning,) = [i for i in found if i.path == ("autogluon", "positive_class")]
+    assert warning.level == "warning"
+    assert "f1 scores one class as positive" in warning.message and "'malignant'" in warning.message
+    assert "autogluon.positive_class" in warning.hint
+    assert issues(write(tmp_path, csv, metric="roc_auc")) == []  # the same whichever class is positive
+    named = write(tmp_path, csv, metric="f1")
+    named.write_text(named.read_text() + "autogluon:\n  positive_class: benign\n")
+    assert issues(named) == []
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    """pandas would rename the copy (`a.1`): the job trains, then predict refuses the same file."""
+    (found,) = issues(write(tmp_path, "a,a,diagnosis\n1,2,x\n3,4,y\n5,6,x\n"))
+    assert found == "data.train: train.csv:1: the column 'a' is named twice in the header; name each column once"

@@ -56,3 +56,47 @@ def test_the_cli_reaches_a_backend_only_through_the_registry():
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in plugins]
     assert not found, found
+
+
+CLI_PROBE = """
+import atexit, json, sys
+listing, sys.argv = sys.argv[1], ["cloudauto", *sys.argv[2:]]
+atexit.register(lambda: open(listing, "w").write(json.dumps(sorted(sys.modules))))
+from cloudauto.cli import main
+main()
+"""
+
+
+def _cli_imports(tmp_path, *argv: str) -> set[str]:
+    """The modules a `cloudauto` command run in a new process has imported when it exits."""
+    listing = tmp_path / "modules.json"
+    result = subprocess.run([sys.executable, "-c", CLI_PROBE, str(listing), *argv], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode in (0, 2), result.stderr  # 2: a spec this backend refuses, still compiled
+    return set(json.loads(listing.read_text()))
+
+
+def _compile_imports(tmp_path, backend: str) -> set[str]:
+    """The top-level packages `cloudauto compile` of every example spec (written out with -o) has imported."""
+    argv = ["compile", *map(str, EXAMPLES), "--backend", backend, "--format", "json", "-o", str(tmp_path / "out")]
+    loaded = {m.split(".")[0] for m in _cli_imports(tmp_path, *argv)}
+    assert f"cloudauto_{backend}" in loaded  # the plugin compiled
+    return loaded
+
+
+def test_validate_does_not_import_subprocess(tmp_path):
+    """Only --changed-since runs git: a plain validate does not pay for importing subprocess (selectors, signal)."""
+    assert "subprocess" not in _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
+
+
+def test_compiling_for_sagemaker_imports_no_sdk_and_no_pandas(tmp_path):
+    """The region -> DLC registry account map is cloudauto's own table: compile needs neither sagemaker nor boto3."""
+    heavy = _compile_imports(tmp_path, "sagemaker") & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy"}
+    assert not heavy, f"compile for sagemaker imported {sorted(heavy)}"
+
+
+def test_compiling_for_azureml_imports_azure_ai_ml_and_no_other_cloud_sdk(tmp_path):
+    """azure-ai-ml's own classes build the job (its import is the floor); nothing of AWS, pandas or numpy comes along."""
+    loaded = _compile_imports(tmp_path, "azureml")
+    assert "azure" in loaded
+    heavy = loaded & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy", "autogluon", "torch"}
+    assert not heavy, f"compile for azureml imported {sorted(heavy)}"

@@ -46,7 +46,7 @@ def test_binary_table_with_an_id_column(tmp_path: Path):
     assert "init: metric roc_auc" in result.stderr and "init: ID-like columns" in result.stderr
     text = out.read_text()
     assert 'train: "../data/medical table.csv"' in text and "metric: roc_auc" in text
-    assert "# ID-like columns (named like an id, a different value in every row): patient_id." in text
+    assert "  ignore_columns: [patient_id]   # ID-like: a different value in every row" in text
     checked = run("validate", "--strict", str(out), cwd=tmp_path)  # from another folder: the path is the spec's
     assert checked.returncode == 0, checked.stderr
 
@@ -127,3 +127,36 @@ def test_the_written_spec_runs_on_the_local_backend(tmp_path: Path, kind: str):
     assert result.returncode == 0, result.stdout + result.stderr
     best = json.loads(run("best", "latest", env=env).stdout)
     assert best["metric"] == ("roc_auc" if kind == "classification" else "MASE") and best["objective"] is not None
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+def test_the_output_may_not_be_the_input_table(tmp_path: Path, how: str):
+    """-o naming the table (also by another path, a symlink or a hard link) would overwrite the data with the spec."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "work").mkdir()
+    table = data / "train.csv"
+    original = "a,target\n1,x\n2,y\n3,x\n4,y\n"
+    table.write_text(original)
+    out = {"same": "../data/train.csv", "relative": "../data/../data/train.csv"}.get(how, "../data/other.csv")
+    if how == "symlink":
+        (data / "other.csv").symlink_to(table)
+    elif how == "hardlink":
+        (data / "other.csv").hardlink_to(table)
+    result = run("init", "../data/train.csv", "--label", "target", "-o", out, "--force", cwd=tmp_path / "work")
+    assert result.returncode == 64, result.stderr
+    assert "is the table" in result.stderr and "Traceback" not in result.stderr
+    assert table.read_text() == original
+
+
+@pytest.mark.parametrize(
+    "header, twice",
+    [("a,label,label", "label"), ("a,a,label", "a")],
+)
+def test_a_column_named_twice_is_refused_by_init(tmp_path: Path, header: str, twice: str):
+    """pandas renames the copy (`label.1`): init would infer from one and predict refuse the same file later."""
+    (tmp_path / "t.csv").write_text(header + "\n" + "".join(f"{i},{i % 2},{i * 3}\n" for i in range(20)))
+    result = run("init", "t.csv", "--label", "label", "-o", "out.yaml", cwd=tmp_path)
+    assert result.returncode == 64, result.stderr
+    assert f"t.csv:1: the column '{twice}' is named twice in the header" in result.stderr
+    assert not (tmp_path / "out.yaml").exists()

@@ -224,3 +224,32 @@ def test_every_accepted_distribution_is_drawable(sampling, kind, args):
         else:
             assert low <= x <= high, (kind, args, x)
         history.append(Past(n, params, state, value=float(n % 5)))
+
+
+def test_warm_parents_enter_tpe_as_completed_trials_and_their_configurations_are_skipped():
+    """sweep.warm_start: the parents' trials are the study's first trials (with their objective), never proposed again."""
+    space = spec("bayesian", space={"x": {"choice": [1, 2, 3]}, "lr": {"loguniform": [1e-4, 1e-1]}}).space
+    parents = [Past(-1, {"x": 2, "lr": 0.01}, {}, 0.9, True), Past(-2, {"x": 3, "lr": 5.0}, {}, 0.5, True)]
+    sampler = BayesianSampler(space, Goal.MAXIMIZE, 0)
+    sampler.warm(parents, skip=True)
+    study = sampler._study(0, 0, [*sampler.parents])
+    values = [(t.params, t.value) for t in study.trials]
+    # the second parent's lr lies outside this space: it informs x alone (transfer keeps what the spaces share)
+    assert sorted(values, key=lambda v: v[1]) == [({"x": 3}, 0.5), ({"x": 2, "lr": 0.01}, 0.9)]
+    seen = {config_key(p.params) for p in parents}
+    for n in range(8):
+        params, _ = sampler.suggest(n)
+        assert config_key(params) not in seen
+
+
+def test_forecasting_model_settings_are_drawn_only_for_their_model():
+    """Chronos2.fine_tune in an ETS trial changes nothing: the grid runs ETS and Theta once each, not once per value."""
+    from cloudauto.spec import JobSpec
+
+    from .conftest import ROOT
+
+    grid = make_sampler(JobSpec.from_file(ROOT / "job_specs" / "bike_forecast_chronos2.yaml"))
+    points = [grid.suggest(n)[0] for n in range(grid.size)]
+    assert grid.size == 4, points  # Chronos2 zero-shot and fine-tuned, ETS, Theta
+    assert sorted(p["models"] for p in points) == ["Chronos2", "Chronos2", "ETS", "Theta"]
+    assert all(("Chronos2.fine_tune" in p) == (p["models"] == "Chronos2") for p in points)

@@ -85,3 +85,23 @@ def test_the_png_is_written_without_a_warning_even_with_nothing_reported(tmp_pat
         empty = sweep_png(Handle([trial(0, [], TrialStatus.FAILED, "boom")]), tmp_path / "empty.png")
     assert full.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and full.stat().st_size > 20_000
     assert empty.stat().st_size > 10_000
+
+
+def test_only_failed_trials_are_drawn_with_the_failed_square(tmp_path, monkeypatch):
+    """The subtitle says square = failed / timed out / canceled: no completed trial's line may use that marker."""
+    from matplotlib.figure import Figure
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig), save(fig, *a, **k))[1])
+    completed = [trial(n, [0.1 * n, 0.1 * n + 0.05]) for n in range(6)]
+    failed = trial(6, [0.2, 0.1], TrialStatus.FAILED, "ValueError: bad lr")
+    sweep_png(Handle([*completed, failed]), tmp_path / "markers.png")
+    (fig,) = drawn
+    assert "square = failed" in fig.axes[0].get_title()
+    lines = fig.axes[0].get_lines()
+    for t in completed:
+        (line,) = [ln for ln in lines if ln.get_label().split(" (")[0] == f"trial {t.number}"]
+        assert line.get_marker() not in ("s", "x"), f"completed trial {t.number} drawn with {line.get_marker()!r}"
+    squares = [ln for ln in lines if ln.get_marker() == "s"]
+    assert [(list(ln.get_xdata()), list(ln.get_ydata())) for ln in squares] == [([2], [0.1])]  # failed trial's end only

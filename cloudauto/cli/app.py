@@ -168,13 +168,13 @@ def _latest(plugin: Any, name: Optional[str]):
     return max(found, key=lambda f: (f[0], f[1]))[2]
 
 
-def _duration(option: str, text: Optional[str]) -> Optional[float]:
+def _duration(option: str, text: Optional[str], *, zero_ok: bool = False) -> Optional[float]:
     from ..spec.types import parse_duration
 
     if text is None:
         return None
     try:
-        return parse_duration(text)
+        return parse_duration(text, zero_ok=zero_ok)
     except ValueError as exc:
         raise click.UsageError(f"{option} {text}: {exc}") from None
 

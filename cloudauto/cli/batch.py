@@ -21,7 +21,7 @@ from .app import (
 def _check_batch_paths(source: Path, output: Path) -> None:
     """predict's input and -o as a usage question (64), before any job is read or batch started."""
     from ..backend import BatchError
-    from ..runtime.batch_io import input_files, output_path
+    from ..runtime.batch_io import check_output, input_files, output_path
 
     if output.is_dir():
         raise click.UsageError(f"-o {output}: is a folder; name the output file (a .csv or .parquet file)")
@@ -32,8 +32,10 @@ def _check_batch_paths(source: Path, output: Path) -> None:
         files = input_files(source)
     except BatchError as exc:
         raise click.UsageError(str(exc)) from None
-    if out in files:
-        raise click.UsageError(f"-o {output} is also an input: name another output file, or the input would be overwritten")
+    try:
+        check_output(source, out, files)
+    except BatchError as exc:
+        raise click.UsageError(f"-o {exc}") from None
 
 
 @main.command()
@@ -46,6 +48,12 @@ def _check_batch_paths(source: Path, output: Path) -> None:
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Local and Azure ML: rows per chunk (default 100000).")
 @click.option("--workers", type=click.IntRange(min=1), help="Local backend: worker processes (default 2, or 1 on one core).")
 @click.option("--instance-type", help="Cloud backends: the instance type that scores (default: CPU).")
+@click.option(
+    "--keep-columns",
+    "keep",
+    multiple=True,
+    help="Input columns copied into the output in front of the predictions (an ID, to join rows back); comma-separated or repeated.",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the batch to its end.")
 def predict(
     job_id: str,
@@ -57,6 +65,7 @@ def predict(
     chunk_rows: Optional[int],
     workers: Optional[int],
     instance_type: Optional[str],
+    keep: tuple[str, ...],
     wait: bool,
 ) -> int:
     """Score a file (CSV, Parquet, or a folder of them) with a job's model, without an endpoint.
@@ -71,10 +80,28 @@ def predict(
         raise click.UsageError(f"--instance-type does not apply to the {backend} backend")
     if backend == "azureml" and not wait:  # the reader's manifest lives in this process: nothing could pick it up later
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
+    keep_columns = [c.strip() for item in keep for c in item.split(",") if c.strip()]
+    if keep_columns and backend != "local":
+        raise click.UsageError(
+            f"--keep-columns: the {backend} batch returns the predictions alone in this version; score with the local "
+            "backend, or with an endpoint (cloudauto score --keep-columns)"
+        )
+    if keep_columns:
+        from ..scoring import kept_problem
+
+        problem = kept_problem(keep_columns)
+        if problem:
+            raise click.UsageError(f"--keep-columns: {problem}")
     _check_batch_paths(input, output)  # before a batch is started, not after
     job = _job(backend, job_id)
     job.refuse_forecasting_batch()
-    chosen = {"trial": trial, "chunk_rows": chunk_rows, "workers": workers, "instance_type": instance_type}
+    chosen = {
+        "trial": trial,
+        "chunk_rows": chunk_rows,
+        "workers": workers,
+        "instance_type": instance_type,
+        "keep_columns": keep_columns or None,
+    }
     options = {k: v for k, v in chosen.items() if v is not None}
     batch = job.predict_batch(input, output, probabilities=probabilities, **options)
     echo(f"batch {batch.id}: {batch.status().value} -> {batch.output}", err=True)

@@ -22,8 +22,10 @@ from .jobs import _load_or_exit
 def doctor(file: Optional[Path], backend: str, overrides: tuple[str, ...]) -> int:
     """Check credentials, region, role, bucket, and for a spec its quotas and images; exit 3 on a problem."""
     from ..preflight import CheckLevel, problems
-    from ..registry import get_backend
+    from ..registry import KNOWN, available_backends, get_backend
 
+    if file is not None and not file.exists() and file.name == str(file) and file.name in (*KNOWN, *available_backends()):
+        raise click.UsageError(f"{file}: no such spec file; did you mean `cloudauto doctor -b {file}`?")
     plugin = get_backend(backend)
     spec = _load_or_exit(file, overrides) if file is not None else None
     checks = plugin.doctor(spec)

@@ -201,6 +201,12 @@ _ENDPOINT_NAME_RULES = {
 @click.option(
     "--probabilities", is_flag=True, help="Classification: each class's probability too (proba_<class> columns beside the label)."
 )
+@click.option(
+    "--keep-columns",
+    "keep",
+    multiple=True,
+    help="Input columns copied in front of the predictions (an ID, to join rows back); comma-separated or repeated.",
+)
 def score(
     endpoint_name: str,
     data: Path,
@@ -209,6 +215,7 @@ def score(
     draw: Optional[Path],
     min_score: float,
     probabilities: bool,
+    keep: tuple[str, ...],
 ) -> int:
     """Score a CSV, Parquet, JSON (records) or JSON-lines file (or an image, on image endpoints); print the predictions.
 
@@ -227,7 +234,11 @@ def score(
     endpoint = get_backend(backend).endpoint(endpoint_name)
     if probabilities and "probabilities" not in inspect.signature(endpoint.score).parameters:
         raise click.UsageError(f"--probabilities: a {backend} endpoint returns the predicted labels only in this version")
-    predictions = endpoint.score(data, probabilities=True) if probabilities else endpoint.score(data)
+    options: dict[str, Any] = {"probabilities": True} if probabilities else {}
+    keep_columns = [c.strip() for item in keep for c in item.split(",") if c.strip()]
+    if keep_columns:
+        options["keep_columns"] = keep_columns
+    predictions = endpoint.score(data, **options)
     parquet = output is not None and output.suffix.lower() in (".parquet", ".pq")
     if hasattr(predictions, "to_csv"):
         if draw:

@@ -40,7 +40,7 @@ def delete(job_id: str, backend: str, dry_run: bool) -> int:
 @main.command()
 @backend_option
 @click.option(
-    "--older-than", "older_than", required=True, metavar="AGE", help="Jobs ended (or submitted) this long ago: 30d, 12h, 90m."
+    "--older-than", "older_than", required=True, metavar="AGE", help="Jobs ended (or submitted) this long ago: 30d, 12h, 90m; 0s: every ended job."
 )
 @click.option("--keep-best", is_flag=True, help="Keep the job with the best result of each spec, however old.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted and the space it would free; delete nothing.")
@@ -48,7 +48,7 @@ def prune(backend: str, older_than: str, keep_best: bool, dry_run: bool) -> int:
     """Delete the jobs that ended before AGE ago (models and logs); running ones, and those an endpoint serves, are kept."""
     from ..registry import get_backend
 
-    age = _duration("--older-than", older_than)
+    age = _duration("--older-than", older_than, zero_ok=True)  # 0s: every job that has ended
     assert age is not None
     plugin = get_backend(backend)
     jobs = plugin.jobs()

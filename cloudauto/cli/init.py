@@ -50,6 +50,8 @@ def init(
             raise click.UsageError(f"-o {target}: a folder; name the spec file to write")
         if not target.resolve().parent.is_dir():
             raise click.UsageError(f"-o {target}: there is no folder {target.resolve().parent}")
+        if _same_file(target, table):
+            raise click.UsageError(f"-o {target} is the table {table}: name another file for the spec (--force or not)")
         if target.exists() and not force:
             raise click.UsageError(f"{target} exists; give --force to overwrite it, or another -o")
     frame = read(table)
@@ -80,3 +82,13 @@ def init(
         tmp.unlink(missing_ok=True)
     echo(f"wrote {target}: check it with cloudauto validate {target}, run it with cloudauto run {target}", err=True)
     return EXIT_OK
+
+
+def _same_file(target: Path, table: Path) -> bool:
+    """Whether writing `target` would overwrite `table`: one path resolved, or one file by a symlink or a hard link."""
+    if target.resolve() == table.resolve():
+        return True
+    try:
+        return os.path.samefile(target, table)
+    except OSError:  # one of them does not exist: not one file
+        return False

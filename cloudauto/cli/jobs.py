@@ -40,6 +40,11 @@ no_preflight_option = click.option(
     is_flag=True,
     help="Skip the checks of credentials, role, bucket, quotas and images made before anything is uploaded.",
 )
+detach_option = click.option(
+    "--detach-on-interrupt",
+    is_flag=True,
+    help="Ctrl-C stops waiting and leaves the job running (exit 6); without it, Ctrl-C cancels the job.",
+)
 
 
 @main.command()
@@ -49,6 +54,7 @@ no_preflight_option = click.option(
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @no_preflight_option
+@detach_option
 @ci_options
 def run(
     file: Path,
@@ -57,12 +63,15 @@ def run(
     strict: bool,
     mode: Optional[str],
     no_preflight: bool,
+    detach_on_interrupt: bool,
     **ci: Any,
 ) -> int:
-    """Submit a spec and wait for it (Ctrl-C cancels the job)."""
+    """Submit a spec and wait for it (Ctrl-C cancels the job; with --detach-on-interrupt it leaves it running)."""
     outputs = _ci_outputs(wait=True, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=True, ci=outputs, preflight=not no_preflight)
+    return _submit_located(
+        spec, backend, strict=strict, wait=True, ci=outputs, preflight=not no_preflight, detach_on_interrupt=detach_on_interrupt
+    )
 
 
 def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str], mode: Optional[str]) -> tuple[Any, str]:
@@ -84,6 +93,7 @@ def _load_for_submit(file: Path, overrides: tuple[str, ...], given: Optional[str
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--mode", type=click.Choice(["process", "docker"]), help="Local backend: run trials as processes or in containers.")
 @no_preflight_option
+@detach_option
 @ci_options
 def submit(
     file: Path,
@@ -93,16 +103,28 @@ def submit(
     strict: bool,
     mode: Optional[str],
     no_preflight: bool,
+    detach_on_interrupt: bool,
     **ci: Any,
 ) -> int:
     """Submit a spec; print the job id (or wait with --wait)."""
+    if detach_on_interrupt and not wait:
+        raise click.UsageError("--detach-on-interrupt is for a job cloudauto waits for (--wait, or run)")
     outputs = _ci_outputs(wait=wait, **ci)
     spec, backend = _load_for_submit(file, overrides, backend, mode)
-    return _submit_located(spec, backend, strict=strict, wait=wait, ci=outputs, preflight=not no_preflight)
+    return _submit_located(
+        spec, backend, strict=strict, wait=wait, ci=outputs, preflight=not no_preflight, detach_on_interrupt=detach_on_interrupt
+    )
 
 
 def _submit_located(
-    spec: Any, backend: str, *, strict: bool, wait: bool, ci: Optional[CIOutputs] = None, preflight: bool = True
+    spec: Any,
+    backend: str,
+    *,
+    strict: bool,
+    wait: bool,
+    ci: Optional[CIOutputs] = None,
+    preflight: bool = True,
+    detach_on_interrupt: bool = False,
 ) -> int:
     """Submit; a spec the backend cannot express is reported as compile reports it, at its file and line."""
     from ..api import submit as submit_job
@@ -124,12 +146,16 @@ def _submit_located(
             f"preflight: skipped (--no-preflight): the {backend} service checks the role, quotas and images after the upload",
             err=True,
         )
+    said = len(compiled.warnings)
     try:
         job = submit_job(spec, backend, strict=strict, compiled=compiled, preflight=preflight)
     except CompileError as exc:  # also the data check (exit 1: the spec does not fit its data)
         _print_issues([spec.locate(i) for i in exc.issues], "text", lambda s: echo(s, err=True))
         return exc.exit_code
-    return _finish(job, wait=wait, ci=ci)
+    for warning in compiled.warnings[said:]:  # the data check's (an identifier column that should be ignored)
+        ci.warnings.append(str(spec.locate(warning)))
+        echo(ci.warnings[-1], err=True)
+    return _finish(job, wait=wait, ci=ci, detach_on_interrupt=detach_on_interrupt)
 
 
 def _refresh_price(plugin: Any, spec: Any) -> None:
@@ -181,10 +207,29 @@ def status(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def trials(job_id: str, backend: str, fmt: str) -> int:
-    """The trials of a job: parameters, status, objective, steps, duration."""
+@click.option("--trial", "number", type=click.IntRange(min=0), help="One trial (with --models or --importance).")
+@click.option("--models", is_flag=True, help="The trial's AutoGluon leaderboard: every model it fit, score and fit time.")
+@click.option("--importance", is_flag=True, help="The trial's permutation feature importance (autogluon.feature_importance).")
+@click.option("--all", "with_parents", is_flag=True, help="Also the warm start's parent trials (PARENT#n), which never run here.")
+def trials(
+    job_id: str, backend: str, fmt: str, number: Optional[int], models: bool, importance: bool, with_parents: bool
+) -> int:
+    """The trials of a job: parameters, status, objective (and the spec's other metrics), steps, duration."""
+    from ..run_result import extra_metrics
+
+    if (models or importance) and number is None:
+        raise click.UsageError("--models and --importance show one trial: give --trial N")
+    if models and importance:
+        raise click.UsageError("--models or --importance, one at a time")
     job = _job(backend, job_id)
-    rows = job.trials()
+    parents = job.parent_trials() if with_parents and number is None else []
+    rows = [*parents, *job.trials()]
+    if number is not None:
+        rows = [t for t in rows if t.number == number] or [job.trial(number)]  # none: NoSuchTrial lists them (exit 3)
+        if models or importance:
+            from .trial_files import show_trial_file
+
+            return show_trial_file(job, rows[0], "models" if models else "importance", fmt)
     maximize = job.spec.objective.goal.value == "maximize"
 
     def reported(t: Any) -> Optional[float]:
@@ -202,6 +247,7 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
                 [
                     {
                         "trial": t.number,
+                        **({"parent": t.id.rsplit("#", 1)[0]} if t in parents else {}),
                         "status": t.status.value,
                         "params": t.params,
                         "objective": t.objective,
@@ -209,6 +255,7 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
+                        **({"metrics": extra_metrics(job.spec, t)} if job.spec.extra_metrics else {}),
                         "scores": t.scores,
                     }
                     for t in rows
@@ -218,7 +265,9 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         )
         return EXIT_OK
     name = job.spec.objective.name
-    echo(f"{'trial':>5}  {'status':<10} {name:>12}  {'steps':>5}  {'seconds':>8}  params / note")
+    others = [m.name for m in job.spec.extra_metrics]  # on validation data, as the objective is
+    extra_head = "".join(f" {m:>12}" for m in others)
+    echo(f"{'trial':>5}  {'status':<10} {name:>12}{extra_head}  {'steps':>5}  {'seconds':>8}  params / note")
     marked = False
     for t in rows:
         best = reported(t)
@@ -226,10 +275,18 @@ def trials(job_id: str, backend: str, fmt: str) -> int:
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        echo(f"{t.number:>5}  {t.status.value:<10} {value:>12}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+        extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
+        label = t.id if t in parents else str(t.number)
+        echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if marked:
         echo(f"* the best {name} the trial reported before it stopped, not a final score")
+    if parents:
+        echo(f"PARENT#n: a trial of a warm start's parent job ({len(parents)} in all); it informed this sweep and did not run here")
     return EXIT_OK
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
 
 
 @main.command()
@@ -247,7 +304,9 @@ def leaderboard(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 def best(job_id: str, backend: str) -> int:
-    """The best trial as JSON."""
+    """The best trial as JSON (with its metric and each of the spec's `metrics:` on validation and test data)."""
+    from ..run_result import best_metrics
+
     job = _job(backend, job_id)
     trial = job.best_trial()
     if trial is None:
@@ -265,6 +324,7 @@ def best(job_id: str, backend: str) -> int:
                 "objective": trial.objective,
                 "metric": job.spec.objective.name,
                 "params": trial.params,
+                "metrics": best_metrics(job.spec, trial),
                 "scores": trial.scores,
                 "artifacts": trial.artifacts,
             },

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -96,12 +97,13 @@ def _ci_outputs(
     return outputs
 
 
-def _finish(job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = None) -> int:
-    """Wait for a job (when asked), write the result and the report asked for, and turn the job's end into an exit code."""
-    import time
+def _finish(
+    job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = None, detach_on_interrupt: bool = False
+) -> int:
+    """Wait for a job (when asked), write the result and the report asked for, and turn the job's end into an exit code.
 
-    from ..backend import JobStatus
-
+    Ctrl-C while waiting cancels the job (with `detach_on_interrupt`, leaves it running: exit 6).
+    """
     ci = ci or CIOutputs()
     if verb == "submitted":
         echo(f"job {job.id} submitted to {job.backend}", err=True)
@@ -109,6 +111,15 @@ def _finish(job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = 
         echo(job.id)
         _write_ci(job, ci, EXIT_OK)
         return EXIT_OK
+    with job.watched():  # `delete` is refused until the results are read
+        return _wait_and_say(job, ci, detach_on_interrupt)
+
+
+def _wait_and_say(job, ci: CIOutputs, detach_on_interrupt: bool) -> int:
+    import time
+
+    from ..backend import JobStatus
+
     started = time.monotonic()
     detached = canceled = False
     try:
@@ -129,9 +140,16 @@ def _finish(job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = 
                 status = job.wait(progress=False)
                 canceled = True
         except KeyboardInterrupt:
-            echo(f"\ncanceling {job.id} ...", err=True)
-            job.cancel()
-            status = job.wait(progress=False)
+            if detach_on_interrupt:
+                detached, status = True, job.status()
+                echo(
+                    f"\nleft job {job.id} running (--detach-on-interrupt): cloudauto status {job.id} -b {job.backend}; "
+                    f"cloudauto cancel {job.id} -b {job.backend} stops it",
+                    err=True,
+                )
+            else:
+                status, left = _cancel_on_interrupt(job)
+                detached = left and not status.is_final
     except CloudautoError as exc:  # the scheduler is gone: the file says so too
         _write_ci(job, ci, exc.exit_code, waited=time.monotonic() - started)
         raise
@@ -139,6 +157,51 @@ def _finish(job, wait: bool, verb: str = "submitted", ci: Optional[CIOutputs] = 
     code = EXIT_STILL_RUNNING if detached else EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
     _write_ci(job, ci, code, detached=detached, canceled=canceled, waited=time.monotonic() - started)
     return code
+
+
+def _cancel_on_interrupt(job) -> tuple[Any, bool]:
+    """The first Ctrl-C: cancel the job and wait for it to end; (its status, whether a second Ctrl-C stopped the wait).
+
+    The cancel request itself is sent whole (a Ctrl-C during it is held until it is done), so a
+    second Ctrl-C never leaves a request half-made: it only stops the waiting, and the job's
+    scheduler finishes the cancel on its own.
+    """
+    echo(
+        f"\ncanceling job {job.id} (Ctrl-C again to stop waiting: the cancel goes on; "
+        "run --detach-on-interrupt next time to keep a job running)",
+        err=True,
+    )
+    with _held_interrupts() as held:
+        job.cancel()
+    if not held:
+        try:
+            return job.wait(progress=False), False
+        except KeyboardInterrupt:
+            pass
+    status = job.status()
+    if not status.is_final:
+        echo(
+            f"stopped waiting; job {job.id} is being canceled by its scheduler (cloudauto status {job.id} -b {job.backend})",
+            err=True,
+        )
+    return status, True
+
+
+@contextlib.contextmanager
+def _held_interrupts() -> Iterator[list[int]]:
+    """SIGINT held off while the block runs (main thread only); the list says whether one came."""
+    import signal
+    import threading
+
+    came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _step_outputs(**values: str) -> None:

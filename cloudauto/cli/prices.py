@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -32,7 +33,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
     """Read prices from AWS's Price List and Azure's Retail Prices API into the cache."""
     from .. import prices as cache
 
-    failed = False
+    failed, code = False, EXIT_BACKEND
     for backend in backends or cache.BACKENDS:
         wanted = list(regions) or cache.cached_regions(backend) or [r for r in [cache.default_region(backend)] if r]
         if not wanted:
@@ -44,6 +45,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
             except CloudautoError as exc:
                 echo(f"error: {backend} {region}: {exc}", err=True)
                 failed = True
+                code = max(code, exc.exit_code)  # a home file that cannot be written is 3, not the source's 2
                 continue
             if done.note:
                 echo(f"note: {backend} {region}: {done.note}", err=True)
@@ -51,7 +53,7 @@ def update_(backends: tuple[str, ...], regions: tuple[str, ...]) -> int:
                 failed = True
                 continue
             echo(f"{backend} {region}: {done.rows} prices from {done.source} -> {done.path}")
-    return EXIT_BACKEND if failed else EXIT_OK
+    return code if failed else EXIT_OK
 
 
 def _age(read_at: Optional[str]) -> tuple[str, bool]:
@@ -72,10 +74,21 @@ def _age(read_at: Optional[str]) -> tuple[str, bool]:
 def show(instance_type: str, backend: Optional[str], region: Optional[str], fmt: str) -> int:
     """The cached prices of one instance type (every kind and market), with their age and source."""
     from .. import prices as cache
+    from ..cost import price_file_rows
 
     found = list(cache.rows(backend, region, instance_type))
+    given = price_file_rows(instance_type, backend, region)  # the user's price file wins over the cache
     if fmt == "json":
-        echo(json.dumps([{**r, "stale": _age(r.get("read_at"))[1]} for r in found], indent=2))
+        echo(json.dumps([*given, *({**r, "stale": _age(r.get("read_at"))[1]} for r in found)], indent=2))
+    if fmt == "text":
+        for r in given:
+            stale = ", stale" if r["stale"] else ""
+            echo(
+                f"{r['backend']} {r.get('region') or 'any region'} {r['kind']}: ${r['usd_per_hour']:g}/h from {r['origin']}"
+                f" ({r['source']}{', read ' + str(r['read_on']) if r.get('read_on') else ''}{stale}); it wins over the cache"
+            )
+    if given and not found:
+        return EXIT_OK
     if not found:
         guess = backend or ("azureml" if instance_type.startswith("Standard_") else "sagemaker")
         where = f" in {region}" if region else ""
@@ -104,16 +117,20 @@ def list_(backend: Optional[str], fmt: str) -> int:
     found = []
     for name in [backend] if backend else cache.BACKENDS:
         for region in cache.cached_regions(name):
-            data = cache.read_cache(name, region)
-            age, stale = _age((data or {}).get("read_at"))
+            try:
+                data, unreadable = cache.read_cache(name, region), None
+            except CloudautoError as exc:  # listed as such: the other regions are still shown
+                data, unreadable = None, str(exc)
+            oldest = cache.oldest_read_at(data) if data else None
+            age, stale = _age(oldest)
             found.append(
                 {
                     "backend": name,
                     "region": region,
                     "prices": len((data or {}).get("rows", [])),
-                    "read_at": (data or {}).get("read_at"),
+                    "read_at": oldest,
                     "stale": stale,
-                    "source": (data or {}).get("source", "unreadable: prices update writes it again"),
+                    "source": (data or {}).get("source", f"unreadable: {unreadable}"),
                     "file": str(cache.cache_file(name, region)),
                     "age": age,
                 }
@@ -121,6 +138,9 @@ def list_(backend: Optional[str], fmt: str) -> int:
     if fmt == "json":
         echo(json.dumps(found, indent=2))
         return EXIT_OK
+    user = os.environ.get("CLOUDAUTO_PRICES")
+    if user and fmt == "text":
+        echo(f"price file: {user} (CLOUDAUTO_PRICES): its prices win over the cache; prices show INSTANCE lists them")
     if not found:
         echo("no prices cached: cloudauto prices update [--backend sagemaker|azureml] [--region R]")
         return EXIT_OK
@@ -200,8 +220,15 @@ def cost(file: Path, backends: tuple[str, ...], instance_types: tuple[str, ...],
     """A spec's worst-case cost side by side, per backend and instance type, from the cached prices (offline)."""
     from ..spec.loader import load_spec
 
+    chosen = list(dict.fromkeys(backends or ("sagemaker", "azureml")))
+    types = list(dict.fromkeys(instance_types))  # a type given twice is priced once
+    prefixes = {b: _OWN_PREFIX[b] for b in chosen if b in _OWN_PREFIX}
+    for given in types:
+        if len(prefixes) == len(chosen) and not any(given.startswith(p) for p in prefixes.values()):
+            runs = ", ".join(f"{b}: {p}*" for b, p in prefixes.items()) or "none names instance types"
+            raise click.UsageError(f"--instance-type {given}: no backend priced here runs it ({runs})")
     spec = _remember_secrets(load_spec(file, overrides=list(overrides)))
-    found = cost_rows(spec, list(backends or ("sagemaker", "azureml")), list(instance_types))
+    found = cost_rows(spec, chosen, types)
     if fmt == "json":
         echo(json.dumps(found, indent=2))
     else:

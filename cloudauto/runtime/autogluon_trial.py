@@ -132,6 +132,23 @@ def _laid_over(base: Any, swept: dict[str, Any]) -> Any:
     return {**base, **swept}
 
 
+def positive_label(value: Any, labels: Any, where: Optional[str]) -> Any:
+    """The label value `autogluon.positive_class` names, as the data holds it (`1` in the spec is the data's 1 or "1")."""
+    if value is None:
+        return None
+    classes = list(labels.dropna().unique())
+    for found in classes:
+        if found == value or str(found) == str(value):
+            return _plain(found)
+    shown = ", ".join(repr(_plain(c)) for c in sorted(classes, key=str)[:20])
+    raise ParameterError(f"autogluon.positive_class {value!r} is not a value of the label in {where}; its values: {shown}")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (JSON and AutoGluon's comparisons take it alike)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def _original(eval_metric: Any, score: float) -> float:
     return float(eval_metric.convert_score_to_original(score))
 
@@ -155,6 +172,9 @@ def run_tabular(
 
     settings = spec.autogluon
     kwargs = fit_arguments(params, settings)
+    from .foundation import tabular_fit
+
+    tabular_fit(kwargs, base_dir, out_dir, spec.compute.gpus)  # foundation weights as folders; compute.gpus reaches the fit
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
     data = spec.data
@@ -170,6 +190,11 @@ def run_tabular(
         problem_type = settings.problem_type
     if weight and weight not in ("auto_weight", "balance_weight") and weight not in train.columns:
         raise ParameterError(f"autogluon.sample_weight: column '{weight}' is not in {data.train}")
+    ignored = list(data.ignore_columns)
+    absent = [c for c in ignored if c not in train.columns]
+    if absent:
+        raise ParameterError(f"data.ignore_columns: {', '.join(map(repr, absent))} not in {data.train}")
+    positive = positive_label(settings.positive_class if settings else None, train[data.label], data.train)
     callback = ReportAfterEachModel(report)
     predictor = TabularPredictor(
         label=data.label,
@@ -178,6 +203,9 @@ def run_tabular(
         path=str(out_dir / "model"),
         verbosity=2,
         sample_weight=weight,
+        positive_class=positive,
+        # AutoGluon's own ignored_columns: never a feature, still accepted (and dropped) by predict
+        **({"learner_kwargs": {"ignored_columns": ignored}} if ignored else {}),
     )
     if spec.policy is not None and spec.policy.policy != "none":  # LightGBM reports while it trains only with curves on
         kwargs["learning_curves"] = True
@@ -194,7 +222,7 @@ def run_tabular(
         raise RuntimeError("AutoGluon fit no model (see the trial log)")
     from .inference import write_model_info
 
-    features = [c for c in train.columns if c not in (data.label, weight)]  # a weight column is not served
+    features = [c for c in train.columns if c not in (data.label, weight) and c not in ignored]  # a weight column is not served
     dtypes = {c: ("int" if train[c].dtype.kind in "iub" else "float" if train[c].dtype.kind == "f" else "str") for c in features}
     write_model_info(
         out_dir / "model",
@@ -204,9 +232,14 @@ def run_tabular(
         dtypes=dtypes,
         problem_type=predictor.problem_type,
         eval_metric=predictor.eval_metric.name,
+        **({"positive_class": _plain(predictor.positive_class)} if predictor.problem_type == "binary" else {}),
+        **({"ignored_columns": ignored} if ignored else {}),
     )
     objective = _original(predictor.eval_metric, float(board["score_val"].max()))
-    metrics: dict[str, float] = {}
+    from . import trial_extras
+
+    trial_extras.save_models(predictor, out_dir, board)
+    metrics: dict[str, float] = trial_extras.validation_scores(predictor, spec.extra_metrics)
     test_error = None
     if data.test:
 
@@ -214,10 +247,16 @@ def run_tabular(
             test = read_table(data.test, base_dir)
             check_columns(features, data.label, test.columns, "test set")
             scores = predictor.evaluate(test, silent=True)
+            metrics.update(trial_extras.test_scores(predictor, test, spec.extra_metrics))
             name = predictor.eval_metric.name
             return _original(predictor.eval_metric, scores[name]) if name in scores and math.isfinite(scores[name]) else None
 
         test_error = score_test(data.test, spec.objective.name, evaluate, metrics)
+    if settings and settings.feature_importance:
+        try:
+            trial_extras.save_importance(predictor, out_dir, tuning)
+        except Exception as exc:  # importance is an extra: the model and its scores are kept
+            print(f"[cloudauto] feature importance not computed ({type(exc).__name__}: {exc})", flush=True)
     return TrialResult(
         objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.cut_short, test_error=test_error
     )

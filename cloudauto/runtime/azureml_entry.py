@@ -8,7 +8,7 @@ saved to the job's `model` output. A local checkpoint folder arrives as an input
 (`--input checkpoint_0=DIR`); the bundle's checkpoints.json says which value it carries.
 
     python -m cloudauto.runtime.azureml_entry --spec spec.json --output DIR \\
-        --data-train PATH [--data-validation PATH] [--data-test PATH] [--input checkpoint_0=DIR ...] \\
+        --data-train PATH [--data-validation PATH] [--data-test PATH] [--data-static_features PATH] [--input checkpoint_0=DIR ...] \\
         [--checkpoints DIR] --param name=value ...
 """
 
@@ -45,10 +45,12 @@ def typed_params(spec: Any, raw: dict[str, str]) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from ..spec.models import DATA_ROLES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True)
     parser.add_argument("--output", required=True)
-    for role in ("train", "validation", "test"):
+    for role in DATA_ROLES:
         parser.add_argument(f"--data-{role}")
     parser.add_argument("--param", action="append", default=[], help="name=value (repeatable)")
     parser.add_argument("--input", action="append", default=[], help="checkpoint_<i>=folder: a mounted checkpoint (repeatable)")
@@ -67,7 +69,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     # spec.json keeps `${NAME}` references; the job's environment_variables hold the values
     data, used = spec_data(Path(args.spec), os.environ)
-    for role in ("train", "validation", "test"):
+    for role in DATA_ROLES:
         value = getattr(args, f"data_{role}")
         if value:
             data.setdefault("data", {})[role] = value

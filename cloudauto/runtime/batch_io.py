@@ -10,8 +10,9 @@ rows with `_row` (0..n-1) and `_file` beside the answers.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -39,10 +40,24 @@ def input_files(source: str | Path) -> list[Path]:
     return [path]
 
 
-def check_columns(files: list[Path]) -> None:
+def check_output(source: str | Path, output: Path, files: list[Path]) -> None:
+    """Refuse an output that is an input, or that lies in the input folder (whose every table is an input: a rerun,
+    or the next predict of the folder, would read the output and its failures file as input)."""
+    if output in files:
+        raise BatchError(f"{output} is also an input: name another output file, or the input would be overwritten")
+    folder = Path(source).expanduser().resolve()
+    if folder.is_dir() and output.parent == folder:
+        raise BatchError(
+            f"{output} is inside the input folder {folder}, whose every CSV or Parquet file is an input: "
+            "write the output outside it (or in a subfolder)"
+        )
+
+
+def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
 
     pandas would rename the copy (`x.1`) and the model would score the first one without a word.
+    A column to `keep` (pass through to the output) that a file lacks is refused too.
     """
     import csv
 
@@ -62,9 +77,13 @@ def check_columns(files: list[Path]) -> None:
             if name in seen:
                 raise BatchError(f"{path}: column {name!r} appears twice in the header; name each column once")
             seen.add(name)
+        missing = [c for c in keep if c not in seen]
+        if missing:
+            shown = ", ".join(header[:30]) + (" ..." if len(header) > 30 else "")
+            raise BatchError(f"{path}: no column {', '.join(map(repr, missing))} to keep; its columns: {shown}")
 
 
-def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = (), digest: Any = None) -> Iterator[pd.DataFrame]:
     """A CSV file's rows, `chunk_rows` at a time, each chunk read by pandas as the endpoint reads a body.
 
     pandas alone would pad a short row with missing values and refuse the whole file for a
@@ -73,6 +92,9 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     (Model.score_rows). `attrs["lines"]` holds the file's line each row starts on (rows are
     counted from 0 after the header; blank lines and quoted line breaks make the two differ).
     Blank lines are skipped, as pandas skips them. Also what `score` reads a CSV file with.
+    The columns to `keep` are read again as the file's text (`attrs["kept"]`): an ID 007 stays 007.
+    `digest` (a hashlib object) takes every byte of the file as it is read, once, in order: the
+    content these chunks came from, to compare with the one a batch was planned on.
 
     Lines without a quote (or a lone carriage return) are one row each: their widths are
     counted with NumPy over the bytes and pandas reads the chunk as it is, 15x faster than
@@ -81,7 +103,7 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """
     import csv
 
-    with open(path, "rb") as raw:
+    with open(path, "rb") if digest is None else io.BufferedReader(HashedFile(path, digest), 1 << 16) as raw:
         line = 0
         for head in iter(raw.readline, b""):
             line += 1
@@ -91,7 +113,7 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             return  # no header
         if not _plain(head):  # a quoted header: the csv module reads the file
             raw.seek(0)
-            yield from _csv_module_chunks(raw, chunk_rows, 1, None)
+            yield from _csv_module_chunks(raw, chunk_rows, 1, None, keep)
             return
         header = next(csv.reader([head.decode("utf-8").rstrip("\r\n")]))
         header_line = head.rstrip(b"\r\n") + b"\n"
@@ -106,14 +128,14 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             whole, rest = data[:cut], data[cut:]
             if whole and not _plain(whole):  # the csv module from here (a line start outside any quote)
                 raw.seek(offset)
-                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header)
+                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header, keep)
                 return
             starts, ends, lines, widths = _line_rows(whole, pending_line)
             taken = 0
             while len(starts) - taken >= chunk_rows or (not block and taken < len(starts)):
                 upto = min(taken + chunk_rows, len(starts))
                 yield _plain_chunk(
-                    header, header_line, whole, starts[taken:upto], ends[taken:upto], lines[taken:upto], widths[taken:upto]
+                    header, header_line, whole, starts[taken:upto], ends[taken:upto], lines[taken:upto], widths[taken:upto], keep
                 )
                 taken = upto
             used = int(ends[taken - 1]) if taken else 0
@@ -122,6 +144,41 @@ def csv_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             pending = whole[used:] + rest
             if not block:
                 return
+
+
+class HashedFile(io.RawIOBase):
+    """A file read for its bytes that feeds each byte to `digest` the first time it is read (a seek back reads again
+    without hashing again): the digest of what was read, with no second read of the file."""
+
+    def __init__(self, path: str | Path, digest: Any):
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with this object
+        self._digest, self._pos, self.hashed = digest, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._file.readinto(buffer) or 0
+        end = self._pos + n
+        if self._pos <= self.hashed < end:
+            self._digest.update(memoryview(buffer)[self.hashed - self._pos : n])
+            self.hashed = end
+        self._pos = end
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._file.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _plain(data: bytes) -> bool:
@@ -149,7 +206,7 @@ def _line_rows(data: bytes, first_line: int) -> tuple[Any, Any, Any, Any]:
 
 
 def _plain_chunk(
-    header: list[str], header_line: bytes, data: bytes, starts: Any, ends: Any, lines: Any, widths: Any
+    header: list[str], header_line: bytes, data: bytes, starts: Any, ends: Any, lines: Any, widths: Any, keep: Sequence[str] = ()
 ) -> pd.DataFrame:
     import io
 
@@ -172,10 +229,25 @@ def _plain_chunk(
     frame = pd.read_csv(io.BytesIO(body))
     frame.attrs["shape"] = shape
     frame.attrs["lines"] = lines.copy()
+    return _with_kept(frame, body, keep)
+
+
+def _with_kept(frame: pd.DataFrame, body: Any, keep: Sequence[str]) -> pd.DataFrame:
+    """The kept columns as the file's text beside the chunk (`attrs["kept"]`), whatever pandas makes of them as values."""
+    import io
+
+    import pandas as pd
+
+    if keep:
+        source = io.BytesIO(body) if isinstance(body, bytes) else io.StringIO(body)
+        kept = pd.read_csv(source, usecols=list(keep), dtype=str, keep_default_na=False)
+        frame.attrs["kept"] = kept[list(keep)]
     return frame
 
 
-def _csv_module_chunks(raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]]) -> Iterator[pd.DataFrame]:
+def _csv_module_chunks(
+    raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]], keep: Sequence[str] = ()
+) -> Iterator[pd.DataFrame]:
     """Python's csv module from the binary file's position on (line `first_line`), with the header read before or not."""
     import csv
     import io
@@ -210,7 +282,7 @@ def _csv_module_chunks(raw: Any, chunk_rows: int, first_line: int, header: Optio
             frame = pd.read_csv(io.StringIO(out.getvalue()))
             frame.attrs["shape"] = shape
             frame.attrs["lines"] = np.array([line for line, _ in numbered])
-            yield frame
+            yield _with_kept(frame, out.getvalue(), keep)
     finally:
         text.detach()  # the binary file is its opener's to close
 
@@ -339,9 +411,11 @@ class ServiceBatchJob(BatchJob):
 
 __all__ = [
     "FAILURES_SUFFIX",
+    "HashedFile",
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "check_columns",
+    "check_output",
     "csv_chunks",
     "fingerprint",
     "input_files",

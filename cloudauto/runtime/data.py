@@ -65,4 +65,29 @@ def read_table(uri: str, base_dir: Optional[str] = None) -> pd.DataFrame:
         raise DataError(f"{uri}: not a readable table ({type(exc).__name__}: {exc})") from None
 
 
-__all__ = ["DataError", "read_table", "resolve"]
+def twice_named(path: Path) -> Optional[tuple[str, int]]:
+    """A column a local CSV file's header names twice, with the header's line; None when each is named once.
+
+    pandas renames the copy (`a.1`) without a word, so the header is read as written (csv module):
+    a job would train on both, then `predict` and the endpoint refuse the very same file.
+    """
+    import csv
+
+    if path.suffix.lower() in (".parquet", ".pq", ".json", ".jsonl"):
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            for line, row in enumerate(csv.reader(fh), start=1):
+                if any(cell.strip() for cell in row):  # pandas skips blank lines before the header too
+                    seen: set[str] = set()
+                    for name in row:
+                        if name in seen:
+                            return name, line
+                        seen.add(name)
+                    return None
+    except (OSError, csv.Error):  # read_table says what is wrong with such a file
+        return None
+    return None
+
+
+__all__ = ["DataError", "read_table", "resolve", "twice_named"]

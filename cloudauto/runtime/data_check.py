@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
 from ..spec.types import scheme_of
-from .data import DataError, read_table, resolve
+from .data import DataError, read_table, resolve, twice_named
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -45,6 +45,10 @@ def did_you_mean(name: str, columns: list[str]) -> str:
     same = [c for c in columns if c.lower() == name.lower()]
     close = same or difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def twice_message(name: str) -> str:
+    return f"the column '{name}' is named twice in the header; name each column once"
 
 
 def _column_issue(name: str, field: tuple, frame: pd.DataFrame, shown: str) -> Optional[SpecIssue]:
@@ -95,6 +99,8 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
     data = spec.data
     found: list[SpecIssue] = []
     train: Optional[tuple[str, pd.DataFrame]] = None  # (as the spec names it, the table) once read
+    static: Optional[tuple[str, pd.DataFrame]] = None
+    tables: dict[str, tuple[str, pd.DataFrame]] = {}
     for role, uri in data.uris().items():
         path = local_path(uri, spec.base_dir)
         if path is None:
@@ -109,12 +115,24 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             found.append(SpecIssue(str(exc), ("data", role)))
             continue
         shown = uri
+        twice = twice_named(path)
+        if twice:
+            found.append(SpecIssue(f"{shown}:{twice[1]}: {twice_message(twice[0])}", ("data", role)))
+            continue
+        if role == "static_features":
+            static = (shown, frame)
+            continue
         needed = [(data.label, ("data", "label")), (data.timestamp, ("data", "timestamp")), (data.item_id, ("data", "item_id"))]
+        known = spec.forecasting.known_covariates if spec.forecasting else []
+        needed += [(name, ("forecasting", "known_covariates", i)) for i, name in enumerate(known)]
         weight = spec.autogluon.sample_weight if spec.autogluon else None
         if role == "train" and weight not in (None, "auto_weight", "balance_weight"):
             needed.append((weight, ("autogluon", "sample_weight")))
+        if role == "train":
+            needed += [(name, ("data", "ignore_columns", i)) for i, name in enumerate(data.ignore_columns)]
         missing = [issue for name, field in needed if name for issue in [_column_issue(name, field, frame, shown)] if issue]
         found += missing
+        tables[role] = (shown, frame)
         if role == "train":
             train = (shown, frame)
         elif train is not None:
@@ -123,12 +141,20 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
             issue = _label_issue(spec, frame[data.label], shown)
             if issue:
                 found.append(issue)
+            else:
+                found += _positive_class_issue(spec, frame[data.label], shown)
+        if role == "train" and spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+            found += _no_feature_issue(spec, frame, shown, weight) + _identifier_warnings(spec, frame, shown)
         if data.timestamp and data.timestamp in frame.columns:
             stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
             found += stamps
             said = any(i.path == ("data", "freq") for i in found)  # once: the files of one job share a frequency
             if not stamps and not said and data.freq and (not data.item_id or data.item_id in frame.columns):
                 found += _freq_issue(data.freq, frame, data.timestamp, data.item_id, shown)
+    if spec.task is Task.TIME_SERIES_FORECASTING:
+        from .covariates_check import covariate_issues
+
+        found += covariate_issues(spec, tables, static, found)
     return found
 
 
@@ -231,6 +257,142 @@ def _freq_issue(freq: str, frame: pd.DataFrame, timestamp: str, item_id: Optiona
     ]
 
 
+def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[SpecIssue]:
+    """`autogluon.positive_class` must be one of two label values (and the metrics: binary ones, two classes)."""
+    settings = spec.autogluon
+    positive = settings.positive_class if settings else None
+    values = labels.dropna().unique()
+    listed = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in sorted(values, key=str)[:20])
+    listed += " ..." if len(values) > 20 else ""
+    found = []
+    if positive is not None:
+        if len(values) != 2:
+            found.append(
+                SpecIssue(
+                    f"autogluon.positive_class is for a label with two values; '{spec.data.label}' in {shown} has "
+                    f"{len(values)}: {listed}",
+                    ("autogluon", "positive_class"),
+                )
+            )
+        elif not any(v == positive or str(v) == str(positive) for v in values):
+            found.append(
+                SpecIssue(
+                    f"autogluon.positive_class {positive!r} is not a value of '{spec.data.label}' in {shown}; its values: {listed}",
+                    ("autogluon", "positive_class"),
+                    hint=_yaml_bool_hint(positive, values),
+                )
+            )
+    if spec.task is Task.TABULAR_CLASSIFICATION and len(values) == 2 and positive is None:
+        found += _unnamed_positive_class(spec, values, shown)
+    if spec.task is Task.TABULAR_CLASSIFICATION and len(values) > 2:
+        from ..spec.metrics import lookup
+        from ..spec.rules import BINARY_ONLY_METRICS
+
+        for i, metric in enumerate(spec.metrics):
+            resolved = lookup(metric, spec.task)  # the spec validated: every name resolves
+            if resolved.autogluon in BINARY_ONLY_METRICS:
+                found.append(
+                    SpecIssue(
+                        f"{resolved.name} takes one positive class, and '{spec.data.label}' in {shown} has {len(values)} classes",
+                        ("metrics", i),
+                        hint=f"use {resolved.autogluon}_macro or {resolved.autogluon}_weighted"
+                        if resolved.autogluon != "roc_auc"
+                        else "use log_loss or accuracy",
+                    )
+                )
+    return found
+
+
+POSITIVE_CLASS_METRICS = frozenset({"f1", "precision", "recall", "average_precision"})  # roc_auc is the same either way
+
+
+def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[SpecIssue]:
+    """A warning: a metric scored for one class, and the spec does not say which (AutoGluon takes the last in sort order)."""
+    from ..spec.metrics import lookup
+
+    try:
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=str)
+    chosen = ordered[-1].item() if hasattr(ordered[-1], "item") else ordered[-1]
+    first = ordered[0].item() if hasattr(ordered[0], "item") else ordered[0]
+    for resolved in (spec.objective, *(lookup(m, spec.task) for m in spec.metrics)):
+        if resolved.autogluon in POSITIVE_CLASS_METRICS:
+            return [
+                SpecIssue(
+                    f"{resolved.name} scores one class as positive and the spec does not name it: AutoGluon takes "
+                    f"{chosen!r}, the last of '{spec.data.label}' values in {shown} in sort order",
+                    ("autogluon", "positive_class"),
+                    level="warning",
+                    hint=f"set autogluon.positive_class: {chosen} (or {first}) to say which class {resolved.name} is about",
+                )
+            ]
+    return []
+
+
+def _no_feature_issue(spec: JobSpec, frame: pd.DataFrame, shown: str, weight: Optional[str]) -> list[SpecIssue]:
+    """A table left with no feature column (all ignored, or the label alone): every trial fails "No models were trained"."""
+    data = spec.data
+    columns = [str(c) for c in frame.columns]
+    if data.label not in columns or any(c not in (data.label, weight) and c not in data.ignore_columns for c in columns):
+        return []
+    ignored = [c for c in columns if c in data.ignore_columns]
+    if ignored:
+        return [
+            SpecIssue(
+                f"ignore_columns ignores every feature column of {shown} ({', '.join(ignored)}): no model can train on "
+                "the label alone; keep at least one",
+                ("data", "ignore_columns"),
+            )
+        ]
+    return [SpecIssue(f"{shown} has no column but the label: a model needs feature columns to learn from", ("data", "train"))]
+
+
+YAML_BOOLS = {True: ("yes", "true", "on", "y"), False: ("no", "false", "off", "n")}  # what YAML 1.1 reads as a bool
+
+
+def _yaml_bool_hint(positive: Any, values: Any) -> Optional[str]:
+    """`positive_class: yes` unquoted is YAML's True: the label's value it stood for, to quote."""
+    if not isinstance(positive, bool):
+        return None
+    meant = [str(v) for v in values if isinstance(v, str) and v.lower() in YAML_BOOLS[positive]]
+    word = meant[0] if meant else YAML_BOOLS[positive][0]
+    return f"YAML reads an unquoted {word} as {str(positive).lower()}: quote it: positive_class: '{word}'"
+
+
+ID_WORDS = ("id", "uuid", "guid", "key", "identifier")
+
+
+def _looks_like_id(name: str) -> bool:
+    """`patient_id`, `PatientID`, `id`, `customer-key`, `uuid`: a name an identifier would have."""
+    import re
+
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+    return bool(words) and (words[-1] in ID_WORDS or words[0] in ID_WORDS)
+
+
+def _identifier_warnings(spec: JobSpec, frame: pd.DataFrame, shown: str) -> list[SpecIssue]:
+    """A column named like an identifier with a value unique to each row: a feature that only memorises rows."""
+    skip = {spec.data.label, *spec.data.ignore_columns, spec.autogluon.sample_weight if spec.autogluon else None}
+    out = []
+    for column in frame.columns:
+        name = str(column)
+        if name in skip or not _looks_like_id(name) or len(frame) < 2:
+            continue
+        values = frame[column]
+        if values.notna().all() and values.nunique() == len(frame):
+            out.append(
+                SpecIssue(
+                    f"column '{name}' in {shown} looks like an identifier (a different value in each of its {len(frame)} rows): "
+                    "as a feature it only memorises rows",
+                    ("data", "ignore_columns"),
+                    level="warning",
+                    hint=f"data: {{ignore_columns: [{name}]}}, and predict --keep-columns {name} to join predictions back",
+                )
+            )
+    return out
+
+
 # AutoGluon's own rule (autogluon.core.utils.infer_problem_type), here so that submit needs no AutoGluon
 LARGE_DATA_ROWS, UNIQUE_RATIO_LARGE, UNIQUE_RATIO_SMALL, MULTICLASS_UPPER_LIMIT = 1000, 0.05, 0.1, 1000
 
@@ -271,4 +433,4 @@ def _continuous_issue(spec: JobSpec, values: pd.Series, shown: str) -> Optional[
     )
 
 
-__all__ = ["data_issues", "did_you_mean", "inferred_freq", "local_path"]
+__all__ = ["data_issues", "did_you_mean", "twice_message", "inferred_freq", "local_path"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 CSV, JSON, NPY, JSONL = "text/csv", "application/json", "application/x-npy", "application/jsonlines"
 # set on a batch transform's model: its CSV lines come without the header, and a bad row fails alone
 BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV = "CLOUDAUTO_BATCH_COLUMNS", "CLOUDAUTO_BATCH_PROBABILITIES"
+STATIC_FEATURES_FILE = "static_features.csv"  # a forecaster's item-level features, saved beside it at the trial's end
 SMALL_CSV = 16 * 1024  # bodies up to this size skip pandas' CSV parser
 
 
@@ -91,7 +92,8 @@ class Model:
             from autogluon.tabular import TabularPredictor
 
             self.predictor = TabularPredictor.load(str(self.dir), require_py_version_match=False)
-            self.features: list[str] = list(self.predictor.original_features)
+            ignored = set(self.info.get("ignored_columns", []))  # data.ignore_columns: accepted, never asked for
+            self.features: list[str] = [c for c in self.predictor.original_features if c not in ignored]
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
             _persist(self.predictor, self.dir)  # models in memory: no disk read per request
         elif self.kind == "timeseries":
@@ -99,9 +101,13 @@ class Model:
 
             self.predictor = TimeSeriesPredictor.load(str(self.dir))
             info = self.info
-            # a request carries each series' recent history: these columns, in any order
+            self.known: list[str] = list(info.get("known_covariates") or [])
+            # a request carries each series' recent history: these columns, in any order (and, with known
+            # covariates, their values for the next prediction_length steps: rows after it, the label blank)
             self.features = [c for c in (info.get("item_id"), info["timestamp"], info["label"]) if c]
+            self.features += [c for c in (*(info.get("past_covariates") or []), *self.known) if c not in self.features]
             self.dtypes = {info["label"]: "float"}
+            self.static = self._static_features()
         elif self.kind == "multimodal":
             from autogluon.multimodal import MultiModalPredictor
 
@@ -330,8 +336,15 @@ class Model:
 
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
+            future = (
+                f", and the known covariates {', '.join(self.known)} for the next {self.info.get('prediction_length')} "
+                f"steps after it (rows with the label '{self.info['label']}' left blank)"
+                if getattr(self, "known", None)
+                else ""
+            )
             raise BadRequest(
-                f"missing columns: {', '.join(missing)}; a forecast request is each series' history: {', '.join(self.features)}"
+                f"missing columns: {', '.join(missing)}; a forecast request is each series' history: "
+                f"{', '.join(self.features)}{future}"
             )
         timestamp, label = self.info["timestamp"], self.info["label"]
         times = pd.to_datetime(frame[timestamp], errors="coerce", format="mixed")  # '2024-05-01' beside '2024-05-01 00:00'
@@ -353,7 +366,93 @@ class Model:
             raise BadRequest(f"column {label!r} takes finite numbers; row {row} has {shown}, which is out of range")
         frame = frame.assign(**{timestamp: times, label: values})
         self._check_freq(frame)
+        if getattr(self, "known", None):
+            self._check_future(frame)
+        if getattr(self, "static", None) is not None:
+            self._static_for(frame)
         return frame
+
+    # forecasts with covariates -------------------------------------------------------------
+    def _static_features(self) -> Optional[pd.DataFrame]:
+        """The training series' static features, saved beside the model (None for a model trained without)."""
+        import pandas as pd
+
+        if not self.info.get("static_features"):
+            return None
+        table = pd.read_csv(self.dir / STATIC_FEATURES_FILE)
+        table = table.set_index(table.columns[0])
+        table.index = table.index.astype(str)  # a request's ids, from CSV or JSON, are matched as text
+        return table
+
+    def _static_for(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Each requested series' static features: from its rows where the request has the columns, else the training ones."""
+        item = self.info["item_id"]
+        columns = list(self.static.columns)
+        items = list(dict.fromkeys(frame[item]))
+        table = self.static
+        if all(c in frame.columns for c in columns):  # the request's own, per series (the first row's)
+            given = frame.groupby(item, sort=False)[columns].first()
+            given.index = given.index.astype(str)
+            table = given.combine_first(table)[columns]
+        unknown = [i for i in items if str(i) not in table.index]
+        if unknown:
+            raise BadRequest(
+                f"series {', '.join(map(repr, unknown[:10]))}: no static features ({', '.join(columns)}); this model was "
+                f"trained with data.static_features for its training series: send {', '.join(columns)} as columns of "
+                f"{'its' if len(unknown) == 1 else 'their'} rows"
+            )
+        found = table.loc[[str(i) for i in items]]
+        found.index = items
+        return found
+
+    def split_future(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(history, future): a series' rows after its last label value are its future (known covariates only)."""
+        import pandas as pd
+
+        label, timestamp, item = self.info["label"], self.info["timestamp"], self.info.get("item_id")
+        keys = frame[item] if item else pd.Series("series", index=frame.index)
+        labelled = frame[timestamp].where(frame[label].notna())
+        last = labelled.groupby(keys).transform("max")
+        future = frame[timestamp] > last.fillna(pd.Timestamp.min)
+        return frame[~future], frame[future]
+
+    def _check_future(self, frame: pd.DataFrame) -> None:
+        """Each series' known covariates for every one of the next prediction_length steps: a 400 naming what lacks."""
+        import pandas as pd
+
+        label, timestamp, item = self.info["label"], self.info["timestamp"], self.info.get("item_id")
+        length = int(self.info["prediction_length"])
+        freq = getattr(getattr(self, "predictor", None), "freq", None) or self.info.get("freq")
+        history, future = self.split_future(frame)
+        how = f"send a row for each of those steps after the history, with its {', '.join(self.known)} and a blank '{label}'"
+        groups = dict(list(history.groupby(item, sort=False))) if item else {None: history}
+        ahead = dict(list(future.groupby(item, sort=False))) if item else {None: future}
+        for name in dict.fromkeys(frame[item]) if item else [None]:
+            where = f"series {name!r}: " if item else ""
+            past = groups.get(name)
+            if past is None or past.empty:
+                raise BadRequest(f"{where}no history: every row has a blank '{label}'; send its past values before its future")
+            if not freq:
+                continue
+            steps = pd.date_range(past[timestamp].max(), periods=length + 1, freq=freq)[1:]
+            rows = ahead.get(name, future.iloc[:0]).set_index(timestamp)
+            lacking = [t for t in steps if t not in rows.index]
+            if lacking:
+                shown = ", ".join(map(_when, lacking[:3])) + (" ..." if len(lacking) > 3 else "")
+                raise BadRequest(
+                    f"{where}this model forecasts with the known covariates {', '.join(self.known)}, so it needs their "
+                    f"values for the next {length} steps ({_when(steps[0])} to {_when(steps[-1])}); {len(lacking)} of "
+                    f"them have no row ({shown}): {how}"
+                )
+            values = rows.loc[steps, self.known]
+            blank = values.isna()
+            if blank.any().any():
+                column = next(c for c in self.known if blank[c].any())
+                at = values.index[blank[column].to_numpy()][0]
+                raise BadRequest(
+                    f"{where}the known covariate {column!r} has no value at {_when(at)}, one of the {length} steps to forecast: "
+                    "send its value in that row"
+                )
 
     def _check_freq(self, frame: pd.DataFrame) -> None:
         """A history at another frequency than the model's would be resampled to it, without a word: a 400 naming both.
@@ -511,11 +610,24 @@ class Model:
 
         info = self.info
         item = info.get("item_id") or "item_id"
+        static = self._static_for(frame) if getattr(self, "static", None) is not None else None
+        known = getattr(self, "known", [])
+        history, future = self.split_future(frame) if known else (frame, None)
+        if len(history.columns) > len(self.features):
+            history = history[self.features]  # static features and other columns are not past covariates
         if not info.get("item_id"):
-            frame = frame.assign(item_id="series")
+            history = history.assign(item_id="series")
+            future = future.assign(item_id="series") if future is not None else None
         try:
-            history = TimeSeriesDataFrame.from_data_frame(frame, id_column=item, timestamp_column=info["timestamp"])
-            forecast = self.predictor.predict(history)
+            history = TimeSeriesDataFrame.from_data_frame(history, id_column=item, timestamp_column=info["timestamp"])
+            if static is not None:
+                history.static_features = static
+            covariates = None
+            if future is not None:
+                covariates = TimeSeriesDataFrame.from_data_frame(
+                    future[[item, info["timestamp"], *known]], id_column=item, timestamp_column=info["timestamp"]
+                )
+            forecast = self.predictor.predict(history, known_covariates=covariates)
         except (ValueError, KeyError) as exc:  # too short a history, irregular timestamps ...
             raise BadRequest(f"cannot forecast from this history: {exc}") from None
         out = forecast.reset_index().rename(columns={"item_id": item, "timestamp": info["timestamp"]})
@@ -626,6 +738,11 @@ def _infinite(value: Any) -> bool:
         except ValueError:
             return False
     return isinstance(value, float) and math.isinf(value)
+
+
+def _when(stamp: Any) -> str:
+    """A timestamp as a message says it: the date alone at midnight."""
+    return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
 
 
 def _shown(value: Any) -> str:

@@ -218,7 +218,9 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
         data, used = spec_data(spec_path, env)
-        for role in ("train", "validation", "test"):
+        from ..spec.models import DATA_ROLES
+
+        for role in DATA_ROLES:
             found = _channel(role, env, data.get("data", {}).get(role))
             if found is not None:
                 data.setdefault("data", {})[role] = str(found)
@@ -246,6 +248,9 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
             report(**{name: result.objective})  # the last line is the trial's objective for the tuner
         for key, value in result.metrics.items():
             print(f"[cloudauto] {key}: {value}", flush=True)
+        extra = {k: v for k, v in result.metrics.items() if k.startswith(("val_", "test_")) and isinstance(v, (int, float))}
+        if extra:  # val_/test_ of the spec's metrics, as lines its metric definitions match
+            report(**extra)
         return 0
     except Exception as exc:
         from ..secrets import Redactor

@@ -1,4 +1,4 @@
-"""What an image or text trial needs beside its spec when it runs in a cloud: image files and checkpoint folders.
+"""What a trial needs beside its spec when it runs in a cloud: image files and checkpoint / foundation-weights folders.
 
 A local image table (CSV or JSON Lines) names its images relative to itself, so on a cloud
 the table travels with its folder: the folder is the input, and the trial reads the table by
@@ -47,12 +47,19 @@ def _checkpoint_values(spec: JobSpec) -> list[tuple[tuple, str]]:
     """(spec path, value) of every string a `model.*.checkpoint_name` parameter can take."""
     found = []
     for index, name, dist in spec.space.distributions():
-        if not (name.startswith("model.") and name.endswith(CHECKPOINT_SUFFIX)):
+        if not is_checkpoint_parameter(name):
             continue
         values = dist.values if dist.kind == "choice" else [dist.value] if dist.kind == "fixed" else []
         path = ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name)
         found += [(path, v) for v in values if isinstance(v, str)]
     return found
+
+
+def is_checkpoint_parameter(name: str) -> bool:
+    """An AutoMM checkpoint (`model.timm_image.checkpoint_name`) or a foundation model's weights (`Chronos2.model_path`)."""
+    from .foundation import is_weights_parameter
+
+    return (name.startswith("model.") and name.endswith(CHECKPOINT_SUFFIX)) or is_weights_parameter(name)
 
 
 def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
@@ -119,7 +126,7 @@ def with_checkpoints(params: Mapping[str, Any], folder_of: Callable[[str], Optio
     table = json.loads(table_file.read_text())
     out = dict(params)
     for name, value in params.items():
-        if name.endswith(CHECKPOINT_SUFFIX) and isinstance(value, str) and value in table:
+        if is_checkpoint_parameter(name) and isinstance(value, str) and value in table:
             folder = folder_of(table[value])
             if folder is None:
                 raise FileNotFoundError(f"checkpoint {value}: its input {table[value]} did not reach the trial")
@@ -163,6 +170,7 @@ __all__ = [
     "Checkpoint",
     "checkpoints_file",
     "image_table_folder",
+    "is_checkpoint_parameter",
     "local_checkpoints",
     "local_folder",
     "with_checkpoints",

@@ -48,7 +48,7 @@ class SageMakerSettings(_Settings):
     prefix: str = Field("cloudauto", description="S3 key prefix")
     region: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     instance_type: Optional[str] = Field(None, pattern=r"^ml\.", description="Overrides compute.instance_type (ml.*)")
-    data: dict[Literal["train", "validation", "test"], DataURI] = Field(
+    data: dict[Literal["train", "validation", "test", "static_features"], DataURI] = Field(
         default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
     )
     image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI (ECR)")
@@ -63,7 +63,11 @@ class SageMakerSettings(_Settings):
     )
     volume_size_gb: int = Field(30, ge=1, le=16384)
     price_per_hour: Optional[float] = Field(
-        None, ge=0, description="USD per instance-hour of the training instance type (overrides the price tables)"
+        None,
+        gt=0,
+        lt=10_000,
+        allow_inf_nan=False,
+        description="USD per instance-hour of the training instance type (overrides the price tables; above 0, below 10,000)",
     )
 
 
@@ -79,7 +83,11 @@ class AzureMLSettings(_Settings):
     )
     location: Optional[str] = Field(None, min_length=1, description="The workspace's region (e.g. eastus), for the cost estimate")
     price_per_hour: Optional[float] = Field(
-        None, ge=0, description="USD per node-hour of the compute cluster's VM size (overrides the price tables)"
+        None,
+        gt=0,
+        lt=10_000,
+        allow_inf_nan=False,
+        description="USD per node-hour of the compute cluster's VM size (overrides the price tables; above 0, below 10,000)",
     )
 
 

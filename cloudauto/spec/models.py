@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_serializer, model_validator
 
 from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
@@ -35,6 +35,9 @@ class Sampling(str, Enum):
     BAYESIAN = "bayesian"
 
 
+DATA_ROLES = ("train", "validation", "test", "static_features")  # the data files a job ships to where its trials run
+
+
 class DataSpec(StrictModel):
     train: Optional[DataURI] = Field(None, description="Training data; required unless engine: command")
     validation: Optional[DataURI] = None
@@ -49,10 +52,20 @@ class DataSpec(StrictModel):
         pattern=r"^\d*(min|[A-Za-z]{1,5})(-[A-Za-z]{3})?$",
         description="pandas frequency alias: h, D, W, 15min, MS ...",
     )
+    ignore_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns that are not features (an ID, say): AutoGluon's learner_kwargs ignored_columns; "
+        "predict --keep-columns passes them through",
+    )
+    static_features: Optional[DataURI] = Field(
+        None,
+        description="Forecasting: a table of item-level features, one row per series keyed by the item_id column "
+        "(AutoGluon's static_features); it travels with the data",
+    )
 
     def uris(self) -> dict[str, str]:
         """The data locations that are set: role -> URI."""
-        return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v}
+        return {role: uri for role in DATA_ROLES for uri in [getattr(self, role)] if uri}
 
 
 class MetricSpec(StrictModel):
@@ -103,10 +116,81 @@ class NoPolicy(StrictModel):
     policy: Literal["none"]
 
 
+class _MultiFidelity(StrictModel):
+    """Successive halving over a trial's reported steps: rungs at min_resource × reduction_factor^k."""
+
+    min_resource: int = Field(1, ge=1, description="The first rung: a trial is first compared after this many steps")
+    max_resource: int = Field(
+        ge=1, description="The most steps a trial gets: it is stopped (completed) when it reports this many"
+    )
+    reduction_factor: int = Field(3, ge=2, description="η: a trial goes on past a rung only in the top 1/η of that rung")
+    resource: str = Field(
+        "step",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
+        description="What one step (one report of the metric) is, e.g. epoch: the name the log and notes use",
+    )
+
+    def rungs(self, bracket: int = 0) -> list[int]:
+        """min_resource × η^k for k ≥ bracket, up to max_resource."""
+        found, level = [], self.min_resource
+        while level <= self.max_resource:
+            found.append(level)
+            level *= self.reduction_factor
+        return found[bracket:]
+
+
+class AshaPolicy(_MultiFidelity):
+    policy: Literal["asha"]
+
+
+class HyperbandPolicy(_MultiFidelity):
+    policy: Literal["hyperband"]
+    brackets: Optional[int] = Field(
+        None, ge=1, description="How many brackets (bracket s starts at min_resource × η^s); default all of them"
+    )
+
+    @property
+    def bracket_count(self) -> int:
+        return self.brackets or len(self.rungs())
+
+
+MultiFidelityPolicy = Union[AshaPolicy, HyperbandPolicy]
+
 EarlyTermination = Annotated[
-    Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoPolicy],
+    Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy, HyperbandPolicy, NoPolicy],
     Field(discriminator="policy"),
 ]
+
+
+class WarmStartMode(str, Enum):
+    SAME_DATA = "same_data"  # SageMaker IdenticalDataAndAlgorithm
+    TRANSFER = "transfer"  # SageMaker TransferLearning
+
+
+MAX_WARM_START_PARENTS = 5  # SageMaker's ParentHyperParameterTuningJobs holds 1 to 5
+
+
+class WarmStart(StrictModel):
+    """Earlier sweeps whose finished trials inform this one (SageMaker's WarmStartConfig)."""
+
+    from_: list[Annotated[str, Field(min_length=1)]] = Field(
+        alias="from",
+        min_length=1,
+        max_length=MAX_WARM_START_PARENTS,
+        description="Job ids of the earlier sweeps (at most 5, as SageMaker allows); each has ended",
+    )
+    mode: WarmStartMode = Field(
+        WarmStartMode.SAME_DATA,
+        description="same_data: the same data and training code, and the same space (their configurations never run "
+        "again); transfer: other data or a changed space (the parameters shared with this space inform the sampler)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and "from_" in data:  # the spec's own key, so a dumped spec loads again
+            data = {"from": data.pop("from_"), **data}
+        return data
 
 
 class SweepSpec(StrictModel):
@@ -114,6 +198,17 @@ class SweepSpec(StrictModel):
     space: SpaceInput
     early_termination: Optional[EarlyTermination] = None
     seed: Optional[int] = Field(None, ge=0, description="Seed of the random and bayesian samplers")
+    warm_start: Optional[WarmStart] = Field(None, description="Start from the trials of earlier sweeps")
+
+
+class StopWhen(StrictModel):
+    """End the sweep early (SageMaker's TuningJobCompletionCriteria); any criterion met ends it."""
+
+    target: Optional[float] = Field(None, description="End once a trial's objective reaches this value (or beats it)")
+    no_improvement_trials: Optional[int] = Field(
+        None, ge=1, le=100_000, description="End once this many trials in a row have not improved on the best"
+    )
+    converged: Optional[bool] = Field(None, description="SageMaker's own convergence detection (ConvergenceDetected)")
 
 
 class Limits(StrictModel):
@@ -125,6 +220,17 @@ class Limits(StrictModel):
         None,
         gt=0,
         description="USD: compile refuses a cloud job whose worst case is above it, and derives the service's runtime limit from it",
+    )
+    stop_when: Optional[StopWhen] = Field(None, description="End the sweep when good enough or no longer improving")
+    trial_retries: int = Field(
+        0,
+        ge=0,
+        le=30,
+        description="Run a trial again, with the same parameters, up to N times after an infrastructure fault "
+        "(worker died, container lost, spot interruption); a script error is not retried",
+    )
+    max_failed_trials: Optional[int] = Field(
+        None, ge=1, le=100_000, description="The sweep fails once this many trials have failed"
     )
 
 
@@ -176,6 +282,23 @@ class AutoGluonSettings(StrictModel):
         description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
         "sweep parameters FAMILY.name are laid over it",
     )
+    positive_class: Optional[Union[bool, int, str]] = Field(
+        None, description="Binary classification: the label value that is the positive class (f1, precision, recall)"
+    )
+    feature_importance: bool = Field(
+        False, description="Permutation importance of the features on the validation data at each trial's end"
+    )
+
+
+class ForecastingSettings(StrictModel):
+    """What a forecast knows about the future: TimeSeriesPredictor's covariate settings (engine: autogluon)."""
+
+    known_covariates: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Columns whose future values are known (prices, promotions, holidays): AutoGluon's "
+        "known_covariates_names; a forecast request then carries them for the next prediction_length steps. "
+        "The other columns besides the label are past covariates",
+    )
 
 
 class JobSpec(StrictModel):
@@ -194,15 +317,21 @@ class JobSpec(StrictModel):
     )
     data: DataSpec = Field(default_factory=DataSpec)
     metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
+    metrics: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="More metrics every trial records on its validation (and test) data; the primary metric alone drives the sweep",
+    )
     sweep: Optional[SweepSpec] = None
     limits: Limits = Field(default_factory=Limits)
     compute: Compute = Field(default_factory=Compute)
     command: Optional[CommandSpec] = None
     autogluon: Optional[AutoGluonSettings] = None
+    forecasting: Optional[ForecastingSettings] = None
     backends: BackendSettings = Field(default_factory=BackendSettings)
     tags: dict[str, str] = Field(default_factory=dict)
 
     _objective: Metric = PrivateAttr()
+    _extra_metrics: list[Metric] = PrivateAttr(default_factory=list)
     _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
     _source: Optional[str] = PrivateAttr(default=None)
     _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
@@ -224,6 +353,11 @@ class JobSpec(StrictModel):
     def objective(self) -> Metric:
         """The resolved metric with its goal and every backend's name for it."""
         return self._objective
+
+    @property
+    def extra_metrics(self) -> list[Metric]:
+        """The `metrics:` list resolved (the primary one and repeats left out), in the spec's order."""
+        return list(self._extra_metrics)
 
     @property
     def source(self) -> Optional[str]:
@@ -277,7 +411,7 @@ class JobSpec(StrictModel):
         return 10
 
     @property
-    def policy(self) -> Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, None]:
+    def policy(self) -> Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy, HyperbandPolicy, None]:
         et = self.sweep.early_termination if self.sweep else None
         return None if et is None or isinstance(et, NoPolicy) else et
 
@@ -314,18 +448,26 @@ class JobSpec(StrictModel):
 
 
 __all__ = [
+    "AshaPolicy",
     "BanditPolicy",
     "CommandSpec",
     "Compute",
     "DataSpec",
+    "DATA_ROLES",
     "EarlyTermination",
     "Engine",
+    "HyperbandPolicy",
+    "ForecastingSettings",
     "JobSpec",
     "Limits",
     "MedianStoppingPolicy",
     "MetricSpec",
+    "MultiFidelityPolicy",
     "NoPolicy",
     "Sampling",
+    "StopWhen",
     "SweepSpec",
     "TruncationSelectionPolicy",
+    "WarmStart",
+    "WarmStartMode",
 ]

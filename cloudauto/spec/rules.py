@@ -7,11 +7,12 @@ and is refused by that backend's compile step, which names its own rule.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import IssueCollector
-from .metrics import Task, UnknownMetricError, custom_metric, lookup
+from .metrics import Task, UnknownMetricError, custom_metric, lookup, metrics_for
 from .space import MAX_CHOICES, MAX_GRID_POINTS, PARAM_NAME
 
 if TYPE_CHECKING:
@@ -24,15 +25,54 @@ _TABULAR_LIKE = {Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TEXT
 def check(spec: JobSpec) -> IssueCollector:
     out = IssueCollector()
     _metric(spec, out)
+    _extra_metrics(spec, out)
     _engine(spec, out)
     _backend(spec, out)
     _data(spec, out)
     _sweep(spec, out)
     _limits(spec, out)
+    _stop_and_retry(spec, out)
     _command(spec, out)
     _autogluon(spec, out)
     _autogluon_parameters(spec, out)
+    _forecasting(spec, out)
     return out
+
+
+def _forecasting(spec: JobSpec, out: IssueCollector) -> None:
+    """Covariates and static features: AutoGluon's TimeSeriesPredictor settings, for a forecast it trains."""
+    from .models import Engine
+
+    data, settings = spec.data, spec.forecasting
+    fields = [(("forecasting",), "the forecasting block")] if settings is not None else []
+    if data.static_features is not None:
+        fields.append((("data", "static_features"), "static_features"))
+    for where, what in fields:
+        if not spec.task.is_time_series:
+            out.error(where, f"{what} is for time_series_forecasting (task is {spec.task.value})")
+        elif spec.engine is not Engine.AUTOGLUON:
+            out.error(
+                where,
+                f"{what} is AutoGluon's (TimeSeriesPredictor's covariates); engine is {spec.engine.value}",
+                hint="engine: autogluon",
+            )
+    if not spec.task.is_time_series:
+        return
+    if data.static_features is not None and data.item_id is None:
+        out.error(
+            ("data", "static_features"),
+            "static features are one row per series, keyed by the item_id column: set data.item_id",
+            hint="item_id: <column>",
+        )
+    seen: set[str] = set()
+    for i, name in enumerate(settings.known_covariates if settings else []):
+        where = ("forecasting", "known_covariates", i)
+        role = next((r for r in ("label", "timestamp", "item_id") if getattr(data, r) == name), None)
+        if role:
+            out.error(where, f"'{name}' is data.{role}; a known covariate is another column whose future values are known")
+        elif name in seen:
+            out.error(where, f"'{name}' is listed twice")
+        seen.add(name)
 
 
 def _autogluon_parameters(spec: JobSpec, out: IssueCollector) -> None:
@@ -80,6 +120,84 @@ def _autogluon(spec: JobSpec, out: IssueCollector) -> None:
         out.error(("autogluon", "problem_type"), f"{spec.task.value} takes problem_type {valid}, not {settings.problem_type}")
     if settings.sample_weight and settings.sample_weight == spec.data.label:
         out.error(("autogluon", "sample_weight"), "the weight column cannot be the label")
+    if settings.positive_class is not None:
+        if spec.task is not Task.TABULAR_CLASSIFICATION:
+            out.error(("autogluon", "positive_class"), f"positive_class is for binary tabular_classification, not {spec.task.value}")
+        elif settings.problem_type not in (None, "binary"):
+            out.error(
+                ("autogluon", "positive_class"),
+                f"positive_class is for binary classification; problem_type is {settings.problem_type}",
+                hint="remove positive_class, or set problem_type: binary",
+            )
+    if settings.feature_importance and not tabular:
+        out.error(("autogluon", "feature_importance"), "feature_importance is TabularPredictor's; TimeSeriesPredictor has none")
+
+
+SAID_PER_FIELD = 20  # problems said of one list field; the rest are counted in one line
+
+# AutoGluon's metrics that take one positive class (autogluon.core.metrics.METRICS: binary, not multiclass)
+BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "roc_auc", "average_precision"})
+EXTRA_METRIC_TASKS = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION)
+
+
+def _extra_metrics(spec: JobSpec, out: IssueCollector) -> None:
+    """`metrics:` beside the primary one: AutoGluon's names for the task (did-you-mean), recorded by every trial."""
+    from .models import Engine
+
+    if not spec.metrics:
+        return
+    if spec.engine is Engine.COMMAND or spec.task not in EXTRA_METRIC_TASKS:
+        out.error(
+            ("metrics",),
+            f"metrics: cloudauto's AutoGluon trials record more metrics for tabular tasks, not {spec.task.value}"
+            + (" with engine: command (your script reports what it likes with cloudauto.report)" if spec.engine is Engine.COMMAND else ""),
+        )
+        return
+    primary = getattr(spec, "_objective", None)
+    problem_type = spec.autogluon.problem_type if spec.autogluon else None
+    found: list = []
+    said = len(out.issues)
+    for i, name in enumerate(spec.metrics):
+        if len(out.issues) - said >= SAID_PER_FIELD:  # the rest is counted: 10,000 bad names made megabytes of errors
+            more = _bad_metrics(spec, problem_type, i)
+            if more:
+                out.error(("metrics",), f"... and {more} more problems in metrics (the first {SAID_PER_FIELD} are said)")
+            break
+        try:
+            metric = lookup(name, spec.task)
+        except UnknownMetricError as exc:
+            valid = [m.name for m in metrics_for(spec.task) if m.autogluon]
+            hint = f"did you mean '{exc.suggestion}'?" if exc.suggestion else None
+            out.error(("metrics", i), f"unknown metric '{name}' for task {spec.task.value}; AutoGluon's: {', '.join(valid)}", hint=hint)
+            continue
+        if metric.autogluon is None:
+            out.error(("metrics", i), f"{metric.name} is Azure AutoML's; AutoGluon has no such metric")
+            continue
+        if problem_type in ("multiclass", "softclass") and metric.autogluon in BINARY_ONLY_METRICS:
+            out.error(
+                ("metrics", i),
+                f"{metric.name} takes one positive class; problem_type is {problem_type}",
+                hint=f"use {metric.autogluon}_macro or {metric.autogluon}_weighted" if metric.autogluon != "roc_auc" else "use log_loss or accuracy",
+            )
+            continue
+        if metric != primary and metric not in found:
+            found.append(metric)
+    spec._extra_metrics = found
+
+
+def _bad_metrics(spec: JobSpec, problem_type: Optional[str], start: int) -> int:
+    """How many of the names in `metrics` from `start` on are refused (unknown, Azure's, or binary-only for multiclass)."""
+    bad = 0
+    for name in spec.metrics[start:]:
+        try:
+            metric = lookup(name, spec.task)
+        except UnknownMetricError:
+            bad += 1
+            continue
+        bad += metric.autogluon is None or (
+            problem_type in ("multiclass", "softclass") and metric.autogluon in BINARY_ONLY_METRICS
+        )
+    return bad
 
 
 def _metric(spec: JobSpec, out: IssueCollector) -> None:
@@ -178,10 +296,35 @@ def _data(spec: JobSpec, out: IssueCollector) -> None:
                 out.error(("data", field), f"{field} is only for time_series_forecasting (task is {spec.task.value})")
         if spec.task in _TABULAR_LIKE and data.label is None and spec.engine is not Engine.COMMAND:
             out.error(("data", "label"), f"{spec.task.value} needs the label column", hint="label: <column>")
+    _ignore_columns(spec, out)
+
+
+def _ignore_columns(spec: JobSpec, out: IssueCollector) -> None:
+    """`data.ignore_columns`: columns of a tabular table that are no features (AutoGluon's ignored_columns)."""
+    from .models import Engine
+
+    data = spec.data
+    if not data.ignore_columns:
+        return
+    if spec.engine is Engine.COMMAND or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+        out.error(("data", "ignore_columns"), f"ignore_columns is for tabular tasks trained by AutoGluon, not {spec.task.value}")
+        return
+    weight = spec.autogluon.sample_weight if spec.autogluon else None
+    seen: set[str] = set()
+    for i, name in enumerate(data.ignore_columns):
+        if not name.strip():
+            out.error(("data", "ignore_columns", i), f"{name!r} is an empty column name; name a column of the table, or drop it")
+        elif name == data.label:
+            out.error(("data", "ignore_columns", i), f"'{name}' is the label; a label cannot be ignored")
+        elif weight and name == weight:
+            out.error(("data", "ignore_columns", i), f"'{name}' is autogluon.sample_weight, which is no feature already")
+        elif name in seen:
+            out.error(("data", "ignore_columns", i), f"'{name}' is listed twice")
+        seen.add(name)
 
 
 def _sweep(spec: JobSpec, out: IssueCollector) -> None:
-    from .models import BanditPolicy, NoPolicy, Sampling
+    from .models import AshaPolicy, BanditPolicy, HyperbandPolicy, NoPolicy, Sampling
 
     sweep = spec.sweep
     if sweep is None:
@@ -226,15 +369,47 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
                 "bandit takes exactly one of slack_factor and slack_amount",
                 hint="slack_factor: 0.1 (ratio) or slack_amount: 0.2 (absolute)",
             )
+    if isinstance(policy, (AshaPolicy, HyperbandPolicy)):
+        _multi_fidelity(policy, out)
     if sweep.sampling is Sampling.BAYESIAN and policy is not None and not isinstance(policy, NoPolicy):
         out.warn(
             ("sweep", "early_termination"),
             "Azure ML rejects early termination with bayesian sampling (the azureml backend will refuse it); "
-            "local applies it and SageMaker maps it to Auto",
+            + (
+                "local applies it and SageMaker's Hyperband strategy chooses the configurations itself"
+                if isinstance(policy, (AshaPolicy, HyperbandPolicy))
+                else "local applies it and SageMaker maps it to Auto"
+            ),
         )
     if sweep.sampling is Sampling.BAYESIAN and spec.limits.max_trials is not None and spec.limits.max_trials < 2:
         out.warn(("limits", "max_trials"), "bayesian sampling with one trial is a random guess")
     _policy_reach(spec, out)
+
+
+def _multi_fidelity(policy: Any, out: IssueCollector) -> None:
+    """asha / hyperband: rungs that exist, and brackets that have a rung."""
+    where = ("sweep", "early_termination")
+    if policy.min_resource > policy.max_resource:
+        out.error(
+            (*where, "min_resource"),
+            f"min_resource ({policy.min_resource}) is above max_resource ({policy.max_resource})",
+            hint="the first rung is min_resource steps; a trial gets at most max_resource",
+        )
+        return
+    rungs = policy.rungs()
+    if getattr(policy, "brackets", None) is not None and policy.brackets > len(rungs):
+        out.error(
+            (*where, "brackets"),
+            f"{policy.brackets} brackets, but rungs {', '.join(map(str, rungs))} make {len(rungs)} "
+            f"(bracket s starts at min_resource × {policy.reduction_factor}^s ≤ max_resource)",
+            hint=f"brackets: {len(rungs)} or fewer",
+        )
+    if not [r for r in rungs if r < policy.max_resource]:
+        out.warn(
+            where,
+            f"no rung below max_resource {policy.max_resource}: {policy.policy} never compares trials, it only stops "
+            f"each at {policy.resource} {policy.max_resource}; lower min_resource",
+        )
 
 
 def _count(n: int) -> str:
@@ -255,7 +430,15 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
     if policy is None or isinstance(policy, NoPolicy) or spec.engine is Engine.COMMAND:
         return
     where = ("sweep", "early_termination")
-    first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
+    multi = policy.policy in ("asha", "hyperband")
+    if multi:
+        first = policy.min_resource  # the first rung, or max_resource where a trial is stopped anyway
+    else:
+        first = (policy.delay_evaluation // policy.evaluation_interval + 1) * policy.evaluation_interval
+    from ..runtime.autogluon_params import MULTIMODAL_TASKS
+
+    if multi and spec.task in MULTIMODAL_TASKS:
+        _rungs_reached(policy, _multimodal_steps(spec), out)
     if spec.task is Task.TIME_SERIES_FORECASTING:
         out.warn(
             where,
@@ -288,6 +471,9 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
             steps = trial_steps(value, bagged=bagged)
             if steps is None:
                 continue
+            if multi:
+                why = "one after each model, one for the ensemble"
+                _rungs_reached(policy, [(f"models: {value}" + (" (bagged)" if bagged else ""), steps, why)], out)
             # a verdict at the step after the last model (the ensemble's) comes after the fit and is ignored
             (never if steps - 2 < first else between).append(f"models: {value}" + (" (bagged)" if bagged else ""))
     if never:
@@ -305,6 +491,53 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
         )
 
 
+def _rungs_reached(policy: Any, known: list[tuple[str, int, str]], out: IssueCollector) -> None:
+    """asha / hyperband: warn where trials report fewer steps than the rungs (and max_resource) asked for."""
+    for what, steps, why in known:
+        if steps >= policy.max_resource:
+            continue
+        judged = [r for r in policy.rungs() if r < policy.max_resource]
+        unreached = [r for r in judged if r > steps]
+        verdict = (
+            f"no rung is reached, so {policy.policy} never compares them"
+            if unreached == judged
+            else f"rungs at {policy.resource} {', '.join(map(str, unreached))} are never reached"
+            if unreached
+            else "every rung is reached"
+        )
+        out.warn(
+            ("sweep", "early_termination"),
+            f"trials of {what} report at most {steps} steps ({why}), fewer than max_resource {policy.max_resource}: "
+            f"{verdict}; lower max_resource (and min_resource) to the steps the trials report",
+        )
+
+
+def _multimodal_steps(spec: JobSpec) -> list[tuple[str, int, str]]:
+    """Image / text trials report each validation: at most optim.max_epochs × validations per epoch, where the space fixes
+    them (AutoMM's defaults: 20 epochs, val_check_interval 0.5, i.e. two validations an epoch)."""
+    found = []
+    for sub in spec.space.subspaces:
+        epochs, interval = sub.get("optim.max_epochs"), sub.get("optim.val_check_interval")
+        if epochs is not None and not epochs.is_discrete:
+            continue
+        epoch_values = [int(v) for v in epochs.grid_values()] if epochs is not None else [20]
+        if interval is None:
+            per_epoch = 2
+        elif interval.is_discrete and all(isinstance(v, float) and 0 < v <= 1 for v in interval.grid_values()):
+            per_epoch = max(math.floor(1 / v + 1e-9) for v in interval.grid_values())
+        else:
+            continue  # a count of batches: the validations depend on the data's size
+        most = max(epoch_values) * per_epoch
+        found.append(
+            (
+                f"optim.max_epochs {max(epoch_values)}",
+                most,
+                f"one per validation, {per_epoch} an epoch",
+            )
+        )
+    return found
+
+
 def _bagged(sub: dict) -> bool:
     """Whether a sub-space's trials may bag (their fold models report after the fit only)."""
     folds = sub.get("num_bag_folds")
@@ -313,6 +546,32 @@ def _bagged(sub: dict) -> bool:
     presets = sub.get("presets")
     unbagged = {"medium_quality", "medium", "mq", "medium_quality_faster_train", "optimize_for_deployment", "ignore_text"}
     return presets is not None and presets.is_discrete and any(str(v) not in unbagged for v in presets.grid_values())
+
+
+def _stop_and_retry(spec: JobSpec, out: IssueCollector) -> None:
+    """limits.stop_when, limits.max_failed_trials and sweep.warm_start: what each needs, whatever the backend."""
+    limits = spec.limits
+    stop = limits.stop_when
+    if stop is not None and stop.target is None and stop.no_improvement_trials is None and not stop.converged:
+        out.error(
+            ("limits", "stop_when"),
+            "stop_when names no criterion",
+            hint="give target: VALUE, no_improvement_trials: N or converged: true (or leave stop_when out)",
+        )
+    elif stop is not None and spec.sweep is None:
+        out.warn(("limits", "stop_when"), "without a sweep one trial runs; stop_when has nothing to stop")
+    if limits.max_failed_trials is not None and limits.max_failed_trials > spec.max_trials:
+        out.warn(
+            ("limits", "max_failed_trials"),
+            f"max_failed_trials ({limits.max_failed_trials}) is above the {spec.max_trials} trials that run: it is never reached",
+        )
+    warm = spec.sweep.warm_start if spec.sweep else None
+    if warm is not None:
+        seen: set[str] = set()
+        for i, parent in enumerate(warm.from_):
+            if parent in seen:
+                out.error(("sweep", "warm_start", "from", i), f"job {parent} is named twice")
+            seen.add(parent)
 
 
 def _limits(spec: JobSpec, out: IssueCollector) -> None:

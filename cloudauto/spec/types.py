@@ -18,8 +18,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|m
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(raw: Any) -> float:
-    """`90s`, `30m`, `2h`, `1d` or a number of seconds -> seconds."""
+def parse_duration(raw: Any, *, zero_ok: bool = False) -> float:
+    """`90s`, `30m`, `2h`, `1d` or a number of seconds -> seconds; `zero_ok` where 0 means "now" (prune's age)."""
     if isinstance(raw, bool):
         raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw}", raw=raw)
     if isinstance(raw, (int, float)):
@@ -29,7 +29,7 @@ def parse_duration(raw: Any) -> float:
         seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
     else:
         raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw!r}", raw=raw)
-    if not math.isfinite(seconds) or seconds <= 0:
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
         raise _err("duration", "a duration must be positive, got {raw!r}", raw=raw)
     return seconds
 

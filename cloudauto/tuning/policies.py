@@ -17,6 +17,26 @@ never judged against an older run's later, better numbers.
   is terminated when it is among the lowest `truncation_percentage` percent of them
   (the k = floor(count * percentage / 100) worst).
 
+Multi-fidelity policies (asha, hyperband) are asynchronous successive halving as Ray Tune's
+`AsyncHyperBandScheduler` defines it (Syne Tune's stopping-type ASHA is the same rule). The
+resource is the trial's step, the count of its reports (one per epoch where a script reports
+once per epoch, as SageMaker counts them). Rungs sit at min_resource × η^k ≤ max_resource.
+When a trial's step reaches a rung it has not been recorded at (the highest one it has
+passed), its value is compared with the cutoff of that rung, the (1 - 1/η) quantile (linear
+interpolation, numpy's default) of the values recorded there before it, in higher-is-better
+form (a minimised metric is negated); it stops when strictly below, and its value is recorded
+either way. The first trial at a rung always goes on; a trial that reaches max_resource is
+stopped there, having had its whole budget (its verdict is `final`: it ends completed). Two
+deliberate differences from Ray: a non-finite value at a rung stops the trial (as the other
+policies here do; Ray lets a NaN through), and the rungs are counted with integers (Ray's
+float logarithm drops the top rung when log(max/min)/log(η) rounds below an integer).
+
+hyperband runs that over brackets as Ray's ASHA with brackets > 1 does (Syne Tune's `asha`
+with `brackets` alike): bracket s has the rungs from min_resource × η^s up, each trial is
+placed in one bracket with probability proportional to e^(its rung count - the largest rung
+count), and a trial is compared only with the trials of its bracket. The draw is seeded by
+`sweep.seed` and the trial number, so a resumed sweep puts each trial where it was.
+
 The engine is event-driven (as Syne Tune's `on_trial_result`): `report()` records a value
 and returns whether that trial should stop now. It knows nothing of how trials run.
 """
@@ -24,6 +44,7 @@ and returns whether that trial should stop now. It knows nothing of how trials r
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
@@ -31,15 +52,108 @@ from typing import TYPE_CHECKING, Optional, Union
 from ..spec.metrics import Goal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spec.models import BanditPolicy, MedianStoppingPolicy, NoPolicy, TruncationSelectionPolicy
+    from ..spec.models import (
+        AshaPolicy,
+        BanditPolicy,
+        HyperbandPolicy,
+        MedianStoppingPolicy,
+        NoPolicy,
+        TruncationSelectionPolicy,
+    )
 
-    PolicySpec = Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoPolicy, None]
+    PolicySpec = Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy, HyperbandPolicy, NoPolicy, None]
 
 
 @dataclass
 class Decision:
     stop: bool
     reason: str = ""  # the figures compared, whichever way it went (the scheduler logs it)
+    final: bool = False  # the stop ends a trial that had its whole budget (max_resource): it is completed, not terminated
+
+
+def percentile(values: list[float], q: float) -> float:
+    """numpy's default (linear) percentile, q in [0, 100], of finite values."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class SuccessiveHalving:
+    """asha (one bracket) and hyperband (several) over a trial's steps; see the module's docstring."""
+
+    policy: AshaPolicy | HyperbandPolicy
+    goal: Goal
+    seed: int = 0
+    rungs: list[list[tuple[int, dict[int, float]]]] = field(default_factory=list)  # per bracket: (level, trial -> score)
+    brackets: dict[int, int] = field(default_factory=dict)  # trial -> its bracket
+
+    def __post_init__(self) -> None:
+        count = self.policy.bracket_count if self.policy.policy == "hyperband" else 1
+        self.rungs = [[(level, {}) for level in self.policy.rungs(s)] for s in range(count)]
+
+    def bracket_of(self, trial: int) -> int:
+        """Ray's draw: bracket s with probability ∝ e^(rungs_s - max rungs), seeded by the sweep's seed and the trial."""
+        if trial not in self.brackets:
+            sizes = [len(r) for r in self.rungs]
+            weights = [math.exp(n - max(sizes)) for n in sizes]
+            pick = random.Random(f"{self.seed}:{trial}").random() * sum(weights)
+            chosen = len(weights) - 1
+            for index, weight in enumerate(weights):
+                if pick < weight:
+                    chosen = index
+                    break
+                pick -= weight
+            self.brackets[trial] = chosen
+        return self.brackets[trial]
+
+    def score(self, value: float) -> float:
+        return value if self.goal is Goal.MAXIMIZE else -value
+
+    def report(self, trial: int, step: int, value: float, judge: bool = True) -> Decision:
+        policy = self.policy
+        bracket = self.bracket_of(trial)
+        where = f"{policy.policy}" + (f" bracket {bracket}" if len(self.rungs) > 1 else "")
+        for level, recorded in reversed(self.rungs[bracket]):
+            if step < level or trial in recorded:
+                continue
+            if not judge:
+                recorded[trial] = self.score(value)
+                break
+            if not math.isfinite(value):
+                return Decision(True, f"{where}, rung {policy.resource} {level}: reported {value}")
+            if step >= policy.max_resource:
+                recorded[trial] = self.score(value)
+                break  # stopped below, having had its budget
+            others = [v for v in recorded.values() if math.isfinite(v)]
+            recorded[trial] = self.score(value)
+            if not others:
+                return Decision(False, f"{where}, rung {policy.resource} {level}: the first value here ({value:.6g}); it goes on")
+            q = (1 - 1 / policy.reduction_factor) * 100
+            cutoff = percentile(others, q)
+            shown = sorted((self.score(v) for v in others), reverse=self.goal is Goal.MAXIMIZE)
+            figures = (
+                f"the cutoff {self.score(cutoff):.6g} is the {q:.4g}th percentile of the {len(others)} values recorded here "
+                f"before it ({', '.join(f'{v:.6g}' for v in shown[:12])}{' ...' if len(shown) > 12 else ''})"
+            )
+            if self.score(value) < cutoff:
+                return Decision(
+                    True,
+                    f"{where}, rung {policy.resource} {level}: {value:.6g} is outside the top 1/{policy.reduction_factor}: "
+                    f"{figures}; it stops",
+                )
+            return Decision(
+                False,
+                f"{where}, rung {policy.resource} {level}: {value:.6g} is in the top 1/{policy.reduction_factor}: "
+                f"{figures}; it goes on",
+            )
+        if judge and step >= policy.max_resource:
+            return Decision(
+                True, f"{where}: reached max_resource, {policy.resource} {policy.max_resource}: its whole budget", final=True
+            )
+        return Decision(False)
 
 
 @dataclass
@@ -47,10 +161,19 @@ class PolicyEngine:
     policy: PolicySpec
     goal: Goal
     histories: dict[int, list[float]] = field(default_factory=dict)
+    seed: int | None = None
+    halving: SuccessiveHalving | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy is not None and self.policy.policy in ("asha", "hyperband"):
+            self.halving = SuccessiveHalving(self.policy, self.goal, self.seed or 0)
 
     def load(self, trial: int, values: list[float]) -> None:
-        """Restore a trial's history (on resume) without judging it."""
+        """Restore a trial's history (on resume) without judging it; asha / hyperband record its rung values again."""
         self.histories[trial] = list(values)
+        if self.halving is not None:
+            for step, value in enumerate(values, 1):
+                self.halving.report(trial, step, value, judge=False)
 
     def report(self, trial: int, value: float) -> Decision:
         """Record the trial's next interval; say whether it must stop."""
@@ -60,6 +183,8 @@ class PolicyEngine:
         policy = self.policy
         if policy is None or policy.policy == "none":
             return Decision(False)
+        if self.halving is not None:
+            return self.halving.report(trial, interval, float(value))
         if not self.applies_at(interval):
             return Decision(False, f"{policy.policy} not applied at interval {interval}")
         if not math.isfinite(value):
@@ -137,8 +262,8 @@ class PolicyEngine:
         )
 
 
-def make_engine(policy: Optional[PolicySpec], goal: Goal) -> PolicyEngine:
-    return PolicyEngine(policy, goal)
+def make_engine(policy: Optional[PolicySpec], goal: Goal, seed: Optional[int] = None) -> PolicyEngine:
+    return PolicyEngine(policy, goal, seed=seed)
 
 
-__all__ = ["Decision", "PolicyEngine", "make_engine"]
+__all__ = ["Decision", "PolicyEngine", "SuccessiveHalving", "make_engine", "percentile"]

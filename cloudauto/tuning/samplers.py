@@ -11,6 +11,12 @@ all three: grid walks them in turn, random draws one uniformly (as Azure ML's ch
 dictionaries), TPE treats the choice as a categorical whose parameters are namespaced by
 sub-space. A `prune` function (the engine's) drops parameters a trial would not use,
 such as GBM settings in a CatBoost trial, before the duplicate check.
+
+A warm-started sweep (`sweep.warm_start`) is given its parents' finished trials once
+(`warm`), numbered below 0: TPE's study gets them as trials (completed ones with their
+objective); under `same_data` their configurations count as run, so no sampler proposes
+one again (grid leaves them out of its points); under `transfer` they inform TPE with
+the parameters they share with this space, and may run again on the new data.
 """
 
 from __future__ import annotations
@@ -121,6 +127,13 @@ class Sampler(abc.ABC):
     def __init__(self, space: SearchSpace, goal: Goal, seed: Optional[int], prune: Optional[Prune] = None):
         self.space, self.goal, self.seed = space, goal, seed
         self.prune: Prune = prune or (lambda params: params)
+        self.parents: list[Past] = []  # a warm start's trials (numbers below 0)
+        self.skip_parents = False  # same_data: their configurations have run
+
+    def warm(self, parents: Iterable[Past], *, skip: bool) -> None:
+        """Start from earlier sweeps' finished trials; `skip`: their configurations count as run here."""
+        self.parents = [p for p in parents if p.finished]
+        self.skip_parents = skip
 
     @property
     def size(self) -> Optional[int]:
@@ -131,6 +144,9 @@ class Sampler(abc.ABC):
         """(parameters, state) of trial `number`, never a configuration of `history`; None when none is left."""
         history = [p for p in history if p.number != number]
         seen = {config_key(p.params) for p in history}
+        if self.skip_parents:
+            seen |= {config_key(p.params) for p in self.parents}
+        history = [*self.parents, *history]
         for attempt in range(ATTEMPTS):
             params, state = self._draw(number, attempt, history)
             params = self.prune(params)
@@ -183,6 +199,12 @@ class GridSampler(Sampler):
     @property
     def size(self) -> int:
         return len(self._points)
+
+    def warm(self, parents: Iterable[Past], *, skip: bool) -> None:
+        super().warm(parents, skip=skip)
+        if skip:  # the parents' points have run: the grid is what is left of it
+            ran = {config_key(p.params) for p in self.parents}
+            self._points = [point for point in self._points if config_key(point[0]) not in ran]
 
     def suggest(self, number: int, history: Iterable[Past] = ()) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
         if number >= len(self._points):
@@ -271,11 +293,13 @@ class BayesianSampler(Sampler):
         study = optuna.create_study(direction=self._direction, sampler=sampler)
         State = optuna.trial.TrialState
         for past in sorted(history, key=lambda p: p.number):
-            raw = past.state.get("optuna")
+            raw = past.state.get("optuna") if past.number >= 0 else self._encode(past.params)
             if raw is None:
                 continue
-            index = int(past.state.get("subspace", 0))
-            distributions = {k: v for k, v in self._distributions(index).items() if k in raw}
+            index = int(raw.get(SUBSPACE_KEY, 0) if past.number < 0 else past.state.get("subspace", 0))
+            distributions = {k: v for k, v in self._distributions(index).items() if k in raw and _holds(v, raw[k])}
+            if not distributions:
+                continue  # a parent's trial that shares nothing this space can hold
             if past.finished and past.value is not None and math.isfinite(past.value):
                 state, value = State.COMPLETE, past.value
             else:
@@ -286,6 +310,22 @@ class BayesianSampler(Sampler):
                 )
             )
         return study
+
+    def _encode(self, params: dict[str, Scalar]) -> Optional[dict[str, Any]]:
+        """A parent's parameters as this study's raw values (the inverse of `_decode`), in the sub-space that tunes
+        the most of them; None where no sub-space tunes any."""
+        best: Optional[dict[str, Any]] = None
+        for index, sub in enumerate(self.space.subspaces):
+            raw: dict[str, Any] = {}
+            for name, dist in sub.items():
+                if isinstance(dist, Fixed) or params.get(name) is None:
+                    continue
+                encoded = _encode_value(dist, params[name])
+                if encoded is not None:
+                    raw[self._key(index, name)] = encoded
+            if raw and (best is None or len(raw) > len(best) - (1 if self.space.is_conditional else 0)):
+                best = {SUBSPACE_KEY: index, **raw} if self.space.is_conditional else raw
+        return best
 
     def _draw(self, number: int, attempt: int, history: list[Past]) -> tuple[dict[str, Scalar], dict[str, Any]]:
         trial = self._study(number, attempt, history).ask()
@@ -318,12 +358,42 @@ class BayesianSampler(Sampler):
         return trial.suggest_float(key, dist.low, dist.high, log=dist.log)
 
 
+def _holds(distribution: Any, value: Any) -> bool:
+    """Whether an Optuna distribution holds a raw value (a transferred parent's may lie outside this space)."""
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def _encode_value(dist: Any, value: Any) -> Any:
+    """One decoded value as the raw value TPE holds for it; None where it cannot be (a wrong type, a log of <= 0)."""
+    try:
+        if isinstance(dist, Choice):
+            return value if value in dist.values else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if isinstance(dist, QUniform) and _int_range(dist):
+            return round(value / dist.q)
+        if isinstance(dist, Normal):
+            return min(max(NormalDist(dist.mu, dist.sigma).cdf(value), _EPS), 1 - _EPS)
+        if isinstance(dist, LogNormal):
+            return min(max(NormalDist(dist.mu, dist.sigma).cdf(math.log(value)), _EPS), 1 - _EPS)
+        if isinstance(dist, RandInt) and _int_range(dist):
+            return int(value)
+        return float(value)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def engine_prune(spec: JobSpec) -> Optional[Prune]:
-    """The engine's pruning of unused parameters: an AutoGluon tabular trial uses a family's settings only with it."""
+    """The engine's pruning of unused parameters: an AutoGluon tabular or forecasting trial uses a family's (a
+    model's) settings only with it."""
     from ..spec.metrics import Task
     from ..spec.models import Engine
 
-    if spec.engine is Engine.COMMAND or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
+    pruned = (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING)
+    if spec.engine is Engine.COMMAND or spec.task not in pruned:
         return None
     from ..runtime.autogluon_params import active_parameters
 
@@ -338,6 +408,16 @@ def make_sampler(spec: JobSpec) -> Sampler:
     return cls(spec.space, spec.objective.goal, seed, engine_prune(spec))
 
 
+def warm_pasts(parents: Iterable[tuple[Any, dict[str, Any]]]) -> list[Past]:
+    """Parents' finished trials (a Trial-like with params, status and objective; its sampler state) as a sampler's
+    history, numbered -1, -2 ... so they never collide with this sweep's own trials."""
+    out = []
+    for i, (trial, state) in enumerate(parents):
+        value = trial.objective if trial.status.value == "completed" else None
+        out.append(Past(-(i + 1), dict(trial.params), dict(state), value, True))
+    return out
+
+
 __all__ = [
     "BayesianSampler",
     "GridSampler",
@@ -349,4 +429,5 @@ __all__ = [
     "make_sampler",
     "quantize",
     "sample",
+    "warm_pasts",
 ]

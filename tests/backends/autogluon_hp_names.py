@@ -73,6 +73,22 @@ def _catboost() -> set[str]:
     }
 
 
+def _init_arguments(module: str, *classes: str) -> set[str]:
+    """A module's classes' __init__ arguments, read from its source: Mitra's needs packages that may not be installed."""
+    import ast
+    import importlib.util
+
+    tree = ast.parse(open(importlib.util.find_spec(module).origin).read())
+    return {
+        a.arg
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in classes
+        for f in node.body
+        if isinstance(f, ast.FunctionDef) and f.name == "__init__"
+        for a in f.args.args[1:]
+    }
+
+
 def hyperparameter_names() -> dict[str, frozenset[str]]:
     """Family -> every hyperparameter name its AutoGluon 1.6.3 model takes (see autogluon_params.FAMILY_HYPERPARAMETERS)."""
     from autogluon.tabular.registry import ag_model_registry
@@ -94,8 +110,29 @@ def hyperparameter_names() -> dict[str, frozenset[str]]:
         "NN_TORCH": {"batch_size", "y_range_extend", "max_batch_size", "gamma", "_num_cpus_infer"},
         # fastai reads these from params beside its defaults
         "FASTAI": {"clipping", "_num_cpus_infer", "y_scaler", "max_unique_categorical_values", "alpha", "best_epoch"},
+        # MitraModel hands its params to MitraClassifier / MitraRegressor, after popping the hf_* checkpoint aliases
+        "MITRA": _init_arguments("autogluon.tabular.models.mitra.sklearn_interface", "MitraClassifier", "MitraRegressor")
+        | {"hf_cls_model", "hf_reg_model", "hf_general_model", "hf_model", "state_dict", "state_dict_classification", "state_dict_regression"},
+        # TabPFNMixModel reads these from params beside its defaults (its _fit)
+        "TABPFNMIX": {"model_path", "weights_path", "weights_path_classifier", "weights_path_regressor"},
     }
     return {f: frozenset(names | _ag_names(ag_model_registry.key_to_cls(f))) for f, names in library.items()}
+
+
+# the time-series models whose every setting AutoGluon lists (allowed_hyperparameters): the pretrained ones;
+# the GluonTS and statsforecast models hand unlisted names on to their libraries, so they stay unchecked
+TIMESERIES_CHECKED = ("Chronos", "Chronos2", "Toto", "Toto2")
+
+
+def timeseries_hyperparameter_names() -> dict[str, frozenset[str]]:
+    """Model -> the hyperparameters its AutoGluon 1.6.3 time-series model takes (autogluon_params.TIMESERIES_HYPERPARAMETERS)."""
+    from autogluon.timeseries.models.registry import ModelRegistry
+
+    names = {}
+    for name in TIMESERIES_CHECKED:
+        model = ModelRegistry.get_model_class(name)(freq="h", prediction_length=2, path="/tmp/cloudauto-hp-names", name="x")
+        names[name] = frozenset({*model.allowed_hyperparameters, "ag_args"})
+    return names
 
 
 def table_source() -> str:
@@ -104,6 +141,11 @@ def table_source() -> str:
 
     lines = []
     for family, names in hyperparameter_names().items():
+        lines.append(f'    "{family}": _names(')
+        lines += [f'        "{chunk} "' for chunk in textwrap.wrap(" ".join(sorted(names)), 110)]
+        lines.append("    ),")
+    lines.append("# TIMESERIES_HYPERPARAMETERS")
+    for family, names in timeseries_hyperparameter_names().items():
         lines.append(f'    "{family}": _names(')
         lines += [f'        "{chunk} "' for chunk in textwrap.wrap(" ".join(sorted(names)), 110)]
         lines.append("    ),")

@@ -58,6 +58,7 @@ class FakeTuner:
         session.events.register("before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", self._list)
         session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
         session.events.register("after-call.sagemaker.DescribeHyperParameterTuningJob", self._describe)
+        session.events.register("after-call.sagemaker.ListHyperParameterTuningJobs", self._list_jobs)
         self.running: set[str] = set()  # tuning jobs that stay InProgress until stopped (moto completes them at once)
 
     # before-call handlers get the serialised request; a response they return is the call's answer
@@ -69,6 +70,10 @@ class FakeTuner:
         name = parsed.get("HyperParameterTuningJobName")
         if name in self.running:
             parsed["HyperParameterTuningJobStatus"] = "Stopped" if name in self.stopped else "InProgress"
+
+    def _list_jobs(self, parsed, **_):
+        for summary in parsed.get("HyperParameterTuningJobSummaries", []):
+            self._describe(summary)  # the summary carries the name and the status, as a description does
 
     def _stop(self, params, **_):
         self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])

@@ -200,3 +200,47 @@ def test_a_metric_autogluon_cannot_fit_to_is_refused_for_its_trials(task):
         cloudauto.compile(native, backend="local")
     if task == "tabular_classification":  # Azure AutoML computes it itself
         assert not [i for i in cloudauto.compile(native, backend="azureml").warnings if "counterpart" in i.message]
+
+
+def test_the_timeseries_foundation_tables_are_the_installed_autogluons():
+    """Chronos, Chronos-2, Toto and Toto2 list every setting they take (allowed_hyperparameters): the table is those."""
+    from .autogluon_hp_names import timeseries_hyperparameter_names
+
+    installed = timeseries_hyperparameter_names()
+    for name, names in installed.items():
+        assert ag.TIMESERIES_HYPERPARAMETERS[name] == names, (name, "python -m tests.backends.autogluon_hp_names")
+    assert {"fine_tune", "fine_tune_lr", "context_length", "model_path"} <= installed["Chronos2"]
+    assert {"hf_model", "fine_tune_steps", "fine_tune"} <= ag.FAMILY_HYPERPARAMETERS["MITRA"]
+
+
+@pytest.mark.parametrize(
+    ("name", "dist", "words"),
+    [
+        ("Chronos2.fine_tune_step", {"kind": "fixed", "value": 5}, "did you mean 'fine_tune_steps'"),
+        ("Chronos2.fine_tune_lr", {"kind": "fixed", "value": 0}, "fine_tune_lr takes a learning rate > 0"),
+        ("Chronos2.fine_tune_mode", {"kind": "fixed", "value": "half"}, "'half' is not full or lora"),
+        ("Chronoss.fine_tune", {"kind": "fixed", "value": True}, "did you mean 'Chronos'"),
+        ("Chronos2.fine_tune", {"kind": "fixed", "value": True}, None),
+        ("DeepAR.num_layers", {"kind": "fixed", "value": 2}, None),  # GluonTS takes names AutoGluon does not list
+    ],
+)
+def test_timeseries_model_settings_are_checked_by_name_and_value(name, dist, words):
+    from types import SimpleNamespace
+
+    from cloudauto.spec.metrics import Task
+
+    problem = ag.parameter_problem(name, SimpleNamespace(**dist), Task.TIME_SERIES_FORECASTING)
+    assert (problem is None) if words is None else (words in problem), problem
+
+
+def test_tabular_foundation_settings_are_checked():
+    from types import SimpleNamespace
+
+    from cloudauto.spec.metrics import Task
+
+    task = Task.TABULAR_CLASSIFICATION
+    assert ag.parameter_problem("MITRA.fine_tune_steps", SimpleNamespace(kind="fixed", value=10), task) is None
+    problem = ag.parameter_problem("MITRA.fine_tune_step", SimpleNamespace(kind="fixed", value=10), task)
+    assert "did you mean 'fine_tune_steps'" in problem
+    problem = ag.parameter_problem("MITRA.fine_tune_steps", SimpleNamespace(kind="fixed", value=0), task)
+    assert "an integer >= 1" in problem

@@ -287,3 +287,33 @@ def test_a_named_environment_is_told_it_needs_mlflow_and_a_conda_file_without_it
     )
     with pytest.raises(CompileError, match="env.yml lacks mlflow, azureml-mlflow"):
         cloudauto.compile(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="azureml")
+
+
+HALVING = """\
+name: halving
+task: custom
+engine: command
+metric: {name: val_accuracy, goal: maximize}
+command: {run: 'python train.py --lr ${{sweep.lr}}', code: ., environment: 'azureml:torch:1'}
+sweep:
+  space: {lr: {uniform: [0.01, 0.1]}}
+  early_termination: {policy: POLICY, min_resource: 2, max_resource: 18, resource: epoch}
+"""
+
+
+@pytest.mark.parametrize("policy", ["asha", "hyperband"])
+def test_asha_and_hyperband_become_the_nearest_bandit_with_a_warning_or_are_refused_under_strict(policy, tmp_path):
+    spec = cloudauto.JobSpec.from_yaml(HALVING.replace("POLICY", policy))
+    job, loaded = compiled(spec, tmp_path)
+    (warning,) = [w for w in job.warnings if w.field == "sweep.early_termination"]
+    assert warning.message.startswith(f"azureml: {policy} policy: Azure ML's sweep jobs have no successive halving")
+    assert "a BanditPolicy with slack_factor 0.333333 (1/η) evaluated every 2 metric logs" in warning.message
+    assert "ranks the runs at each rung (epoch 2, 6) and keeps the top 1/3" in warning.message
+    assert "no run is stopped at max_resource 18" in warning.message
+    bandit = loaded.early_termination  # what load_job reads back from the YAML written
+    assert type(bandit).__name__ == "BanditPolicy"
+    assert (bandit.slack_factor, bandit.evaluation_interval, bandit.delay_evaluation) == (0.333333, 2, 0)
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="azureml", strict=True)
+    assert f"{policy} policy: Azure ML's sweep jobs have no successive halving" in str(info.value)
+    assert "(an error under --strict)" in str(info.value) and "sweep.early_termination" in str(info.value)

@@ -188,3 +188,17 @@ def test_the_local_backend_bills_nothing(spec):
         compile_spec(spec(**{'"azureml://datastores/workspaceblobstore/paths/train.csv"': "./train.csv"}), "local").estimate
         is None
     )
+
+
+def test_without_a_sweep_azure_compiles_and_counts_the_one_trial_that_runs(spec, tmp_path):
+    """The warning says one trial runs, SageMaker compiles one: Azure ML compiled max_total_trials 2 and counted 2."""
+    from azure.ai.ml import load_job
+
+    sweep = "sweep:\n  sampling: random\n  space:\n    models: {choice: [GBM, XT]}\n    time_limit: 600\n"
+    text = spec(**{sweep: "", "max_trials: 10": "max_trials: 2", "max_concurrent_trials: 3": "max_concurrent_trials: 2"})
+    sagemaker, azure = compile_spec(text, "sagemaker"), compile_spec(text, "azureml")
+    assert any("only one runs" in str(w) for w in azure.warnings)
+    # one trial of at most 30 min on 2 instances at $1.5/h
+    assert math.isclose(sagemaker.estimate.usd_max, 1.5) and math.isclose(azure.estimate.usd_max, 1.5)
+    loaded = load_job(next(p for p in azure.write(tmp_path) if p.suffix == ".yml"))
+    assert (loaded.limits.max_total_trials, loaded.limits.max_concurrent_trials) == (1, 1)

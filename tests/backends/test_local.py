@@ -318,3 +318,23 @@ def test_time_series_forecasting_with_the_timeseries_extra(runs_dir, tmp_path):
             HTTPScorer(endpoint.url).score(history.assign(timestamp="not a time"))
     finally:
         endpoint.delete()
+
+
+def test_a_forecast_without_the_timeseries_extra_is_not_installed_with_a_hint_that_works(runs_dir, tmp_path, monkeypatch):
+    """Exit 3 (a part not installed), was 2; the hint works from a clone (constraints.txt, backends/local) and from PyPI."""
+    import sys
+
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main
+    from job_specs import make_data
+
+    make_data.bike(tmp_path / "data")
+    spec = tmp_path / "bike.yaml"
+    spec.write_text((ROOT / "job_specs" / "bike_forecast.yaml").read_text())
+    monkeypatch.setitem(sys.modules, "autogluon.timeseries", None)  # find_spec: not installed
+    done = CliRunner().invoke(main, ["submit", str(spec)])
+    assert done.exit_code == 3, done.output
+    assert "pip install -c constraints.txt -e 'backends/local[timeseries]'" in done.output
+    assert "pip install 'cloudauto-local[timeseries]'" in done.output
+    assert not runs_dir.exists() or not any(runs_dir.rglob("run.db"))  # nothing started

@@ -429,3 +429,124 @@ def test_a_model_is_persisted_as_autogluon_persists_it_without_weighing_it_when_
     assert sorted(fast.predictor._trainer.models) == sorted(plain._trainer.models) and fast.predictor._trainer.models
     monkeypatch.setattr(ResourceManager, "get_available_virtual_mem", staticmethod(lambda format="B": 1.0))
     assert Model(model_dir).predictor._trainer.models == {}  # AutoGluon's own check refused
+
+
+# ---- kept columns, input read as it is (at1) ---------------------------------------------------------------
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def _batch_folders(root: Path) -> set[Path]:
+    batches = root / "home" / "batches"
+    return {p for p in batches.iterdir() if p.name != "locks"} if batches.exists() else set()
+
+
+@pytest.mark.parametrize(
+    "keep, clash",
+    [
+        (["id,prediction"], "prediction"),
+        (["id", "_row"], "_row"),
+        (["_file"], "_file"),
+        (["error"], "error"),
+        (["proba_setosa"], "proba_setosa"),
+        (["id", "id"], "id"),
+    ],
+)
+def test_kept_columns_that_clash_with_the_answer_or_each_other_are_a_usage_error(iris_job, tmp_path, keep, clash):
+    """`--keep-columns id,prediction` put the input's `prediction` in place of the model's (exit 0); `_row` vanished;
+    a column named twice started a batch that failed on pandas' duplicate columns."""
+    job, root = iris_job
+    frame = rows(6).assign(id=range(6), prediction="x", _row=1, _file="f", error="e", proba_setosa=0.5)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    before = _batch_folders(root)
+    args = [a for k in keep for a in ("--keep-columns", k)]
+    done = _cli("predict", job.id, str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), *args)
+    assert done.exit_code == 64, done.output
+    assert f"--keep-columns: {clash!r}" in done.output and "Traceback" not in done.output
+    assert _batch_folders(root) == before and not (tmp_path / "out.csv").exists()
+    with pytest.raises(cloudauto.CloudautoError, match=re.escape(repr(clash))):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", keep_columns=",".join(keep).split(","))
+
+
+def test_score_refuses_kept_columns_that_clash_with_the_answer():
+    from cloudauto.scoring import ScoringError, checked_kept
+
+    frame = pd.DataFrame({"id": [1], "prediction": ["x"], "_row": [0]})
+    assert checked_kept(frame, ["id"]) == ["id"]
+    for keep, clash in ((["id", "prediction"], "prediction"), (["_row"], "_row"), (["id", "id"], "id")):
+        with pytest.raises(ScoringError, match=re.escape(f"keep_columns: {clash!r}")):
+            checked_kept(frame, keep)
+
+
+def test_kept_ids_pass_through_exactly_as_the_csv_has_them_whatever_the_chunking(iris_job, tmp_path):
+    """ids 007 came out 7, and 1.0 where a row of the chunk failed; the output depended on the chunk size."""
+    job, _ = iris_job
+    lines = rows(8).to_csv(index=False).splitlines()
+    ids = ["007", "0042", "3", "NA", "1e5", "4", "", "x9"]
+    lines = ["id," + lines[0]] + [f"{i},{line}" for i, line in zip(ids, lines[1:], strict=True)]
+    lines[4] = "4,1.0,2.0"  # row 3: short, fails alone
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    outputs = []
+    for chunk in (3, 100):
+        out = tmp_path / f"out{chunk}.csv"
+        batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=chunk, keep_columns=["id"])
+        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+        got = [line.split(",")[0] for line in out.read_text().splitlines()]
+        assert got == ["id", "007", "0042", "3", "", "1e5", "4", "", "x9"]  # row 3 failed whole: no values at all
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    pq_out = tmp_path / "out.parquet"
+    batch = job.predict_batch(tmp_path / "in.csv", pq_out, chunk_rows=3, keep_columns=["id"])
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    assert pd.read_parquet(pq_out)["id"].tolist()[:3] == ["007", "0042", "3"]
+
+
+def test_an_output_inside_the_input_folder_is_refused_first_time_and_every_time(iris_job, tmp_path):
+    """It worked once; the rerun said 'is also an input' and later predicts of the folder read out.csv as input."""
+    job, root = iris_job
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    rows(5).to_csv(folder / "a.csv", index=False)
+    before = _batch_folders(root)
+    for _ in range(2):
+        done = _cli("predict", job.id, str(folder), "-o", str(folder / "out.csv"))
+        assert done.exit_code == 64 and "inside the input folder" in done.output, done.output
+    with pytest.raises(cloudauto.CloudautoError, match="inside the input folder"):
+        job.predict_batch(folder, folder / "out.parquet")
+    assert _batch_folders(root) == before and sorted(p.name for p in folder.iterdir()) == ["a.csv"]
+    sub = folder / "sub"
+    sub.mkdir()  # a folder's inputs are its own files, not its subfolders': an output there is no input
+    assert _cli("predict", job.id, str(folder), "-o", str(sub / "out.csv")).exit_code == 0
+    assert _cli("predict", job.id, str(folder), "-o", str(sub / "out.csv")).exit_code == 0
+
+
+def test_an_input_changed_while_read_fails_the_batch_and_a_rerun_does_not_trust_its_parts(iris_job, tmp_path):
+    """Edited in place mid-batch (same size), the batch mixed two inputs and completed; a rerun trusted the parts."""
+    job, root = iris_job
+    source = tmp_path / "in.csv"
+    frame = rows(300_000, 9)
+    frame.to_csv(source, index=False)
+    original = source.read_bytes()
+    assert len(original) > (1 << 22) + 100_000  # the tail is read after the first part is written
+    clean = job.predict_batch(source, tmp_path / "clean.csv", chunk_rows=20_000, workers=1)
+    assert clean.wait(progress=False) is JobStatus.COMPLETED, clean.logs()
+    out = tmp_path / "out.csv"
+    batch = job.predict_batch(source, out, chunk_rows=20_000, workers=1)
+    wait_until(lambda: (batch.dir / "parts" / "000000.parquet").exists(), timeout=120, poll=0.01)
+    tail = original[-60_000:]
+    swapped = tail.translate(bytes.maketrans(b"1234567", b"7654321"))
+    with source.open("r+b") as fh:  # in place, same size
+        fh.seek(len(original) - len(tail))
+        fh.write(swapped)
+    assert batch.wait(progress=False) is JobStatus.FAILED, batch.logs()
+    assert f"{source} changed while it was read" in batch.status_reason()
+    assert not out.exists()
+    source.write_bytes(original)
+    again = job.predict_batch(source, out, chunk_rows=20_000, workers=1)
+    assert again.id == batch.id
+    assert again.wait(progress=False) is JobStatus.COMPLETED, again.logs()
+    assert out.read_bytes() == (tmp_path / "clean.csv").read_bytes()

@@ -207,3 +207,54 @@ def test_prune_removes_what_a_killed_delete_left(home: Path):
     assert result.returncode == 0, result.stderr
     assert f"removed {trash} (1.0 MB), left by a delete that was stopped half-way" in result.stdout
     assert not trash.exists()
+
+
+def test_delete_waits_for_a_run_that_reads_the_ended_job(home: Path, monkeypatch):
+    """`run` reads the job's results after its scheduler exits: a delete then is refused, not a `run` failing exit 3."""
+    from cloudauto_local.handle import LocalJobHandle
+
+    from cloudauto.cli import outcome
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(home))
+    job_id = make_job(home / "runs", "iris", created=time.time() - 100, objective=0.9)
+    said: list[subprocess.CompletedProcess] = []
+    summary = outcome._print_summary
+
+    def racing_summary(job) -> None:  # another shell deletes the job as `run` reads its results
+        said.append(cli(home, "delete", job_id))
+        summary(job)
+
+    monkeypatch.setattr(outcome, "_print_summary", racing_summary)
+    assert outcome._finish(LocalJobHandle(home / "runs" / job_id), wait=True, verb="waited") == 0
+    (refused,) = said
+    assert refused.returncode == 6, refused.stdout + refused.stderr
+    assert "a `cloudauto run` (or submit --wait) waits on it" in refused.stderr
+    after = cli(home, "delete", job_id)  # once `run` has ended, delete goes ahead
+    assert after.returncode == 0, after.stderr
+    assert not (home / "runs" / job_id).exists()
+
+
+def test_a_job_deleted_meanwhile_is_said_so_by_prune(home: Path):
+    """Two prunes at once: the one that lists a job the other deletes says so, not "run store ... cannot be used"."""
+    from cloudauto_local.handle import LocalJobHandle
+
+    job_id = make_job(home / "runs", "iris", created=time.time() - 86400)
+    stale = LocalJobHandle(home / "runs" / job_id)  # as the other prune listed it
+    assert cli(home, "delete", job_id).returncode == 0
+    with pytest.raises(Exception, match=f"no local job '{job_id}': it was deleted meanwhile"):
+        stale.ended()
+
+
+def test_prune_older_than_0s_is_every_ended_job(home: Path):
+    """0s was refused ('a duration must be positive'): it means every job that has ended, even just now."""
+    now = time.time()
+    old = make_job(home / "runs", "iris", created=now - 86400)
+    fresh = make_job(home / "runs", "iris", created=now - 60)  # ended this instant
+    dry = cli(home, "prune", "--older-than", "0s", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete {old}" in dry.stdout and f"would delete {fresh}" in dry.stdout
+    assert "would delete 2 jobs older than 0s" in dry.stdout and len(list((home / "runs").iterdir())) == 2
+    assert cli(home, "prune", "--older-than", "-1s").returncode == 64  # still no negative age
+    done = cli(home, "prune", "--older-than", "0")
+    assert done.returncode == 0 and "deleted 2 jobs older than 0" in done.stdout, done.stdout + done.stderr
+    assert list((home / "runs").iterdir()) == []

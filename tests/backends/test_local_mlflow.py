@@ -117,3 +117,61 @@ def test_a_relative_sqlite_uri_keeps_its_artifacts_beside_the_file_it_names(tmp_
     monkeypatch.chdir(tmp_path)
     assert _artifacts_beside("sqlite:///runs.db") == (tmp_path / "mlartifacts").as_uri()
     assert _artifacts_beside(f"sqlite:///{tmp_path}/a/runs.db") == (tmp_path / "a" / "mlartifacts").as_uri()
+
+
+def _one_trial_job(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / "spec.yaml").write_text(
+        textwrap.dedent("""\
+        name: unrecorded
+        task: custom
+        engine: command
+        command: {run: "python train.py --quality ${{sweep.quality}}", code: code}
+        metric: {name: score, goal: maximize}
+        sweep: {sampling: grid, space: {quality: {choice: [0.5]}}}
+        limits: {max_trials: 1, max_concurrent_trials: 1}
+        """)
+    )
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="local")
+    assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED
+    return job
+
+
+def test_cloudauto_mlflow_says_which_tracking_store_it_cannot_use_and_what_to_do(runs_dir, tmp_path, monkeypatch):
+    """A folder refused by MLflow 3, a server nobody answers at, mlflow not installed: the user's setup (exit 3),
+    named in one line, no traceback and no 'bug' (it was exit 70; an unreachable server took minutes of retries)."""
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    from ..conftest import _free_port
+
+    job = _one_trial_job(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for uri in ("./folder", (tmp_path / "other").as_uri()):
+        done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", uri])
+        assert done.exit_code == 3, done.output
+        assert "MLFLOW_ALLOW_FILE_STORE=true" in done.output and ".db" in done.output
+        assert "folder" in done.output or "other" in done.output
+        assert "bug" not in done.output and "Traceback" not in done.output
+    server = f"http://127.0.0.1:{_free_port()}"
+    began = time.monotonic()
+    done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", server])
+    assert done.exit_code == 3, done.output
+    assert server in done.output and "not reachable" in done.output and "bug" not in done.output
+    assert time.monotonic() - began < 30
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")  # MLflow cannot read it: said, as the store's problem
+    done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", "./folder"])
+    assert done.exit_code == 3 and "MLFLOW_ALLOW_FILE_STORE" in done.output, done.output
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", "./folder"]).exit_code == 0
+    for name in ("mlflow", "mlflow.entities", "mlflow.tracking"):
+        monkeypatch.setitem(sys.modules, name, None)
+    done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", "./tracking.db"])
+    assert done.exit_code == 3 and "pip install mlflow" in done.output, done.output

@@ -18,8 +18,9 @@ import pytest
 from cloudauto import compile as compile_spec
 from cloudauto import prices
 from cloudauto.backend import CompileError
+from cloudauto.spec.errors import CloudautoError as CloudautoErrorForTests
 
-from ..conftest import dedent
+from ..conftest import ROOT, dedent
 
 EXE = Path(sys.executable).with_name("cloudauto")
 DATA = Path(__file__).resolve().parents[1] / "prices_data"
@@ -53,6 +54,7 @@ class _Recorded(BaseHTTPRequestHandler):
     """AWS's offer files under /offers/..., Azure's Retail Prices API under /azure/api/retail/prices (by $skip)."""
 
     seen: list[str] = []
+    replaced: dict[str, bytes] = {}  # a path's body served instead of the recorded one (a malformed answer)
 
     def log_message(self, *args):  # quiet
         pass
@@ -61,8 +63,10 @@ class _Recorded(BaseHTTPRequestHandler):
         self.seen.append(self.path)
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query)
-        body = None
-        if parts.path == "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json":
+        body = self.replaced.get(parts.path)
+        if body is not None:
+            pass
+        elif parts.path == "/offers/v1.0/aws/AmazonSageMaker/current/region_index.json":
             body = (DATA / "sagemaker_region_index.json").read_bytes()
         elif parts.path == OFFER_PATH:
             body = (DATA / "sagemaker_offer_us-east-1.json").read_bytes()
@@ -103,6 +107,7 @@ def sources(source_server, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     _Recorded.seen.clear()
+    _Recorded.replaced.clear()
     return tmp_path / "home"
 
 
@@ -375,3 +380,243 @@ def test_max_cost_on_the_local_backend_is_said_to_have_no_effect(spec_file):
     (said,) = [w for w in job.warnings if w.path == ("limits", "max_cost")]
     assert said.level == "warning" and "limits.max_cost has no effect on the local backend: it bills nothing" in said.message
     assert not [w for w in compile_spec(spec_file(local, name="free.yaml"), "local").warnings if w.path == ("limits", "max_cost")]
+
+
+def test_cost_refuses_a_type_no_backend_runs_and_lists_a_repeated_one_once(sources, spec_file):
+    """`--instance-type bogus` was dropped without a word; a type given twice was priced twice."""
+    spec = spec_file(dedent(SPEC))
+    bogus = subprocess.run(
+        [str(EXE), "cost", str(spec), "--instance-type", "bogus"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert bogus.returncode == 64, bogus.stderr
+    assert "--instance-type bogus: no backend priced here runs it (sagemaker: ml.*, azureml: Standard_*)" in bogus.stderr
+    twice = subprocess.run(
+        [str(EXE), "cost", str(spec), "-b", "sagemaker", "--instance-type", "ml.m5.xlarge", "--instance-type", "ml.m5.xlarge",
+         "--format", "json"],
+        capture_output=True, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    assert twice.returncode == 0, twice.stderr
+    assert [r["instance_type"] for r in json.loads(twice.stdout)] == ["ml.m5.xlarge"]
+
+
+# ---- what the cache, a price file and the sources may hold -------------------------------------------------------
+
+
+def _cli(*args, env=None):
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, env=env or dict(os.environ))
+
+
+def _hand_edit(path: Path, edit) -> None:
+    """Change a cached file as a user's editor would (bare NaN / Infinity where Python writes them)."""
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+BUDGET_SPEC = SPEC.replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 1")
+
+
+@pytest.mark.parametrize("usd", [-5, 0, float("nan"), 1e300, "0.1", None, True, 20000])
+def test_a_cached_price_that_is_no_positive_finite_figure_is_refused_never_used(sources, spec_file, usd):
+    done = prices.update_region("sagemaker", "us-east-1")
+
+    def edit(data):
+        for row in data["rows"]:
+            if row["instance_type"] == "ml.m5.xlarge" and row["kind"] == "training" and row["market"] == "on-demand":
+                row["usd"] = usd
+
+    _hand_edit(done.path, edit)
+    spec = spec_file(dedent(BUDGET_SPEC))
+    with pytest.raises(prices.CacheError) as caught:
+        compile_spec(spec, "sagemaker")
+    said = str(caught.value)
+    assert str(done.path) in said and "rows[" in said and "usd" in said
+    assert "cloudauto prices update --backend sagemaker --region us-east-1" in said and caught.value.exit_code == 3
+    for args in (["cost", spec, "--format", "json"], ["cost", spec], ["prices", "show", "ml.m5.xlarge"]):
+        ran = _cli(*args)
+        assert ran.returncode == 3, (args, ran.stdout, ran.stderr)
+        assert str(done.path) in ran.stderr and "Traceback" not in ran.stderr and "$nan" not in ran.stdout
+
+
+@pytest.mark.parametrize("usd", [-5, 0, 1e300, "0.1", None, True])
+def test_a_price_file_row_that_is_no_positive_finite_figure_is_refused(sources, spec_file, tmp_path, monkeypatch, usd):
+    table = tmp_path / "mine.json"
+    row = {"backend": "sagemaker", "kind": "training", "instance_type": "ml.m5.xlarge", "usd_per_hour": usd, "source": "card"}
+    table.write_text(json.dumps({"prices": [row]}))
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
+    with pytest.raises(CloudautoErrorForTests, match=rf"{table}: prices\[0\]\.usd_per_hour must be a number above 0"):
+        compile_spec(spec_file(dedent(BUDGET_SPEC)), "sagemaker")
+
+
+def _first_row(edit):
+    def change(data):
+        edit(data["rows"][0])
+
+    return change
+
+
+HAND_EDITS = {
+    "a row not an object": lambda data: data["rows"].insert(0, "ml.m5.xlarge 0.23"),
+    "a row without kind": _first_row(lambda row: row.pop("kind")),
+    "read_at yesterday": _first_row(lambda row: row.update(read_at="yesterday")),
+    "read_at a number": _first_row(lambda row: row.update(read_at=5)),
+    "read_at garbage": _first_row(lambda row: row.update(read_at="2026-13-45T99:00:00Z")),
+    "instance_type a list": _first_row(lambda row: row.update(instance_type=["ml.m5.xlarge"])),
+}
+
+
+@pytest.mark.parametrize("case", [*HAND_EDITS, "truncated", "a directory", "the home a file"])
+def test_a_hand_edited_or_broken_cache_is_a_clear_error_naming_the_file(sources, spec_file, tmp_path, case):
+    done = prices.update_region("sagemaker", "us-east-1")
+    env = dict(os.environ)
+    named = done.path
+    if case == "truncated":
+        done.path.write_text(done.path.read_text()[:300])
+    elif case == "a directory":
+        done.path.unlink()
+        done.path.mkdir()
+    elif case == "the home a file":
+        named = tmp_path / "home-file"
+        named.write_text("not a folder")
+        env["CLOUDAUTO_HOME"] = str(named)
+    else:
+        _hand_edit(done.path, HAND_EDITS[case])
+    spec = spec_file(dedent(SPEC))
+    for args in (["cost", spec, "--format", "json"], ["cost", spec], ["prices", "show", "ml.m5.xlarge"]):
+        ran = _cli(*args, env=env)
+        assert ran.returncode == 3, (args, ran.stdout, ran.stderr)
+        assert str(named) in ran.stderr and "Traceback" not in ran.stderr, (args, ran.stderr)
+    listed = _cli("prices", "list", env=env)
+    assert listed.returncode in (0, 3) and "Traceback" not in listed.stderr, listed.stderr
+    if case != "the home a file":  # no region is cached there: nothing to list
+        assert str(named) in listed.stdout + listed.stderr
+    if case in ("a directory", "the home a file"):  # update cannot write it either: said, exit 3, nothing half-written
+        ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1", env=env)
+        assert ran.returncode == 3 and str(named) in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
+    else:  # update writes the file again, whole
+        ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1", env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert _table(prices.read_cache("sagemaker", "us-east-1")["rows"]) == SAGEMAKER_EXPECTED
+
+
+def _strict_json(path: Path):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_malformed_rows_of_an_aws_offer_file_are_skipped_and_counted(sources):
+    offer = json.loads((DATA / "sagemaker_offer_us-east-1.json").read_text())
+    good_sku = "SMTRNM5XL0000001"
+    good = offer["products"][good_sku]
+
+    def like(sku, **attributes):
+        offer["products"][sku] = {**good, "sku": sku, "attributes": {**good["attributes"], **attributes}}
+        offer["terms"]["OnDemand"][sku] = json.loads(json.dumps(offer["terms"]["OnDemand"][good_sku]).replace(good_sku, sku))
+
+    offer["products"]["BADPRODUCT"] = "ml.m5.xlarge"
+    offer["products"]["BADATTRS"] = {**good, "attributes": ["ml.m5.xlarge"]}
+    like("BADNAME", instanceName=5, instanceType=5)
+    like("BADPLATO", platoinstancetype=["Training"])
+    like("BADTERM")
+    offer["terms"]["OnDemand"]["BADTERM"] = {"x": "on demand"}
+    like("BADUSD", instanceName="ml.c5.xlarge")
+    offer["terms"]["OnDemand"]["BADUSD"] = json.loads(
+        json.dumps(offer["terms"]["OnDemand"]["BADUSD"]).replace('"0.2300000000"', '"Infinity"')
+    )
+    _Recorded.replaced[OFFER_PATH] = json.dumps(offer).encode()
+    done = prices.update_region("sagemaker", "us-east-1")
+    assert _table(_strict_json(done.path)["rows"]) == SAGEMAKER_EXPECTED
+    assert "6 rows of the answer were not understood" in done.note
+    ran = _cli("prices", "update", "-b", "sagemaker", "--region", "us-east-1")
+    assert ran.returncode == 0 and "6 rows of the answer were not understood" in ran.stderr, ran.stderr
+
+
+def test_malformed_items_of_an_azure_answer_are_skipped_and_counted(sources):
+    page = (DATA / "azure_eastus_page1.json").read_text()
+    data = json.loads(page)
+    item = next(i for i in data["Items"] if i["armSkuName"] == "Standard_DS3_v2" and i["retailPrice"] == 0.229)
+    huge = {**item, "armSkuName": "Standard_X", "retailPrice": 12345.0, "unitPrice": 12345.0}
+    data["Items"] = ["Standard_DS3_v2", 5, None, huge, *data["Items"]]
+    data["NextPageLink"] = None
+    text = json.dumps(data).replace("12345.0", "1e400", 2)  # as an answer holds it: beyond a float
+    _Recorded.replaced["/azure/api/retail/prices"] = text.encode()
+    done = prices.update_region("azureml", "eastus")
+    rows = _strict_json(done.path)["rows"]
+    assert all(math.isfinite(r["usd"]) and r["usd"] < 1e4 for r in rows)
+    assert "4 rows of the answer were not understood" in done.note
+
+
+def test_a_read_time_in_the_future_is_refused_and_list_shows_the_oldest_row(sources, spec_file):
+    done = prices.update_region("azureml", "eastus")
+    _age_cache(done.path, 40)
+    prices.refresh("azureml", "training", "Standard_DS3_v2", "eastus")  # one instance read again: the file's read_at is new
+    listed = json.loads(_cli("prices", "list", "--format", "json").stdout)
+    assert [(r["region"], r["age"], r["stale"]) for r in listed] == [("eastus", "40d (stale)", True)]
+    _hand_edit(done.path, _first_row(lambda row: row.update(read_at="2099-01-01T00:00:00Z")))
+    ran = _cli("cost", spec_file(dedent(SPEC)), "-b", "azureml")
+    assert ran.returncode == 3 and str(done.path) in ran.stderr and "in the future" in ran.stderr, ran.stderr
+
+
+def test_a_source_url_with_a_key_in_its_query_keeps_the_filter_and_never_shows_the_key(sources, source_server, monkeypatch):
+    secret = "Secret-key-0123456789"
+    monkeypatch.setenv(prices.AZURE_URL_ENV, f"{source_server}/azure/api/retail/prices?subscription-key={secret}")
+    monkeypatch.setenv(prices.AWS_URL_ENV, f"{source_server}/?token={secret}")
+    ran = _cli("prices", "update", "-b", "azureml", "-b", "sagemaker", "--region", "eastus", "--region", "us-east-1")
+    asked = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for p in _Recorded.seen]
+    azure = [q for p, q in zip(_Recorded.seen, asked, strict=True) if p.startswith("/azure/") and "'eastus'" in q["$filter"][0]]
+    assert [q.get("$skip") for q in azure] == [None, ["100"], ["200"]]  # every page, the key kept on each
+    assert all(q["subscription-key"] == [secret] for q in azure)
+    assert "armRegionName eq 'eastus'" in azure[0]["$filter"][0]
+    assert all(q["token"] == [secret] for p, q in zip(_Recorded.seen, asked, strict=True) if p.startswith("/offers/"))
+    assert any(p.startswith(OFFER_PATH + "?") for p in _Recorded.seen)  # the offer file's own URL, key kept
+    listed = _cli("prices", "list")
+    assert secret not in ran.stdout + ran.stderr + listed.stdout + listed.stderr
+    for path in (sources / "prices").rglob("*.json"):
+        assert secret not in path.read_text()
+    assert len(prices.read_cache("azureml", "eastus")["rows"]) == 5
+    assert _table(prices.read_cache("sagemaker", "us-east-1")["rows"]) == SAGEMAKER_EXPECTED
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1e300", ".inf", ".nan", "20000"])
+@pytest.mark.parametrize("backend", ["sagemaker", "azureml"])
+def test_a_spec_price_that_is_no_positive_finite_figure_is_an_invalid_spec(backend, value):
+    """The spec's price wins over every table: it gets the tables' rule (above 0, below $10,000), or a budget is void."""
+    import cloudauto
+
+    with pytest.raises(cloudauto.SpecError) as found:
+        cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml", overrides=[f"backends.{backend}.price_per_hour={value}"])
+    assert f"backends.{backend}.price_per_hour" in str(found.value)
+
+
+def test_show_and_list_say_the_price_file_that_wins_and_call_an_old_row_stale(tmp_path, monkeypatch):
+    """`cost` used CLOUDAUTO_PRICES while `prices show` said "no cached price" and `list` "no prices cached"."""
+    import datetime as dt
+
+    old = (dt.date.today() - dt.timedelta(days=64)).isoformat()
+    table = tmp_path / "mine.json"
+    row = {"backend": "azureml", "kind": "training", "region": "eastus", "instance_type": "Standard_DS3_v2"}
+    table.write_text(json.dumps({"prices": [{**row, "usd_per_hour": 0.29, "source": "our rate card", "read_on": old}]}))
+    env = {**os.environ, "CLOUDAUTO_PRICES": str(table), "CLOUDAUTO_HOME": str(tmp_path / "home")}
+    shown = _cli("prices", "show", "Standard_DS3_v2", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "$0.29/h from" in shown.stdout and "CLOUDAUTO_PRICES" in shown.stdout and "stale" in shown.stdout
+    listed = _cli("prices", "list", env=env)
+    assert listed.returncode == 0 and f"price file: {table} (CLOUDAUTO_PRICES)" in listed.stdout
+    from cloudauto.cost import lookup
+
+    monkeypatch.setenv("CLOUDAUTO_PRICES", str(table))
+    found = lookup("azureml", "training", "Standard_DS3_v2", "eastus")
+    assert found.stale and "stale: over 30 days" in found.source  # the estimate says so too
+
+
+def test_when_the_query_api_and_the_offer_file_both_fail_both_reasons_are_said():
+    """The API's reason was thrown away: the user saw only the fallback's "cannot reach region_index.json"."""
+    client, stub = _stubbed_client()
+    stub.add_client_error("get_products", "InternalFailure", "the emulator answered 500", http_status_code=500)
+    with stub, pytest.raises(prices.PriceSourceError) as found:  # the offer file: the closed port tests/conftest.py sets
+        prices.update_region("sagemaker", "us-east-1", client=client)
+    said = str(found.value)
+    assert "the Price List Query API failed" in said and "the emulator answered 500" in said
+    assert "and the public offer file:" in said and "region_index.json" in said

@@ -122,6 +122,16 @@ def test_objective_and_metric_definition_match_the_report_line():
     assert re.search(definition["Regex"], line).group(1) == "0.1234"
 
 
+def test_the_specs_other_metrics_get_metric_definitions_of_their_own():
+    import re
+
+    request = compile_text(BASE + "metrics: [f1, AUC_weighted]\n").native
+    definitions = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert [d["Name"] for d in definitions] == ["cloudauto:accuracy", "cloudauto:val_f1", "cloudauto:val_roc_auc"]
+    line = LINE_FORMAT.format(name="val_roc_auc", value="0.875", step=3)
+    assert [bool(re.search(d["Regex"], line)) for d in definitions] == [False, False, True]
+
+
 def test_alternative_subspaces_flatten_with_a_subspace_choice():
     # the tutorial's sub-spaces, trained by a script of your own (AutoGluon trials do not train detectors)
     spec = cloudauto.JobSpec.from_file(
@@ -238,3 +248,82 @@ def test_job_names_are_deterministic_per_spec():
     one, two = compile_text(BASE).native, compile_text(BASE).native
     other = compile_text(BASE.replace("accuracy", "f1_macro")).native
     assert one["HyperParameterTuningJobName"] == two["HyperParameterTuningJobName"] != other["HyperParameterTuningJobName"]
+
+
+HALVING = SCRIPT + (
+    "sweep:\n  seed: 3\n  space: {lr: {uniform: [0.1, 0.2]}}\n"
+    "  early_termination: {policy: POLICY, min_resource: 2, max_resource: 50, resource: epoch}\n"
+)
+
+
+@pytest.mark.parametrize("policy", ["asha", "hyperband"])
+def test_asha_and_hyperband_are_sagemakers_hyperband_strategy_field_by_field(policy, aws):
+    job = compile_text(HALVING.replace("POLICY", policy))
+    config = valid(job.native)["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Hyperband"
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 50}}
+    assert config["TrainingJobEarlyStoppingType"] == "Off"  # Hyperband stops trials itself; the API wants Off
+    assert config["RandomSeed"] == 3
+    assert config["ResourceLimits"] == {"MaxParallelTrainingJobs": 1, "MaxNumberOfTrainingJobs": 10}
+    assert not [w for w in job.warnings if w.field == "sweep.early_termination"]
+    note = next(n for n in job.notes if n.startswith("early termination:"))
+    assert f"{policy} is SageMaker's Hyperband strategy" in note and "MinResource 2, MaxResource 50 epochs" in note
+    assert "counts each objective value a trial emits" in note and "chooses its own reduction factor and brackets" in note
+    client = boto3.client("sagemaker")
+    client.create_hyper_parameter_tuning_job(**job.native)
+    described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job.native["HyperParameterTuningJobName"])
+    assert described["HyperParameterTuningJobConfig"]["Strategy"] == "Hyperband"
+    assert described["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Off"
+
+
+def test_hyperband_limits_and_what_sagemaker_does_not_take():
+    with pytest.raises(CompileError, match="MaxResource is at most 20,000") as info:
+        compile_text(HALVING.replace("POLICY", "asha").replace("max_resource: 50", "max_resource: 20001"))
+    assert "sweep.early_termination.max_resource" in str(info.value)
+    assert compile_text(HALVING.replace("POLICY", "asha").replace("max_resource: 50", "max_resource: 20000"))
+    text = HALVING.replace("POLICY", "hyperband").replace("resource: epoch", "resource: epoch, reduction_factor: 4, brackets: 2")
+    text = text.replace("  seed: 3\n", "  seed: 3\n  sampling: bayesian\n")
+    job = compile_text(text)
+    (warning,) = [w for w in job.warnings if w.field == "sweep.early_termination" and "hyperband policy" in w.message]
+    assert "reduction_factor 4, brackets 2, sampling: bayesian apply on the local backend only" in warning.message
+    with pytest.raises(CompileError, match=r"hyperband policy: .*\(an error under --strict\)"):
+        compile_text(text, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("policy", "strategy", "words"),
+    [
+        ("", "Hyperband", "strategy: Hyperband needs its resource bounds"),
+        (
+            "  early_termination: {policy: bandit, slack_factor: 0.1}\n",
+            "Hyperband",
+            "the bandit policy cannot run beside it",
+        ),
+        (
+            "  early_termination: {policy: asha, max_resource: 9}\n",
+            "Bayesian",
+            "strategy: Bayesian disagrees with sweep.early_termination policy asha",
+        ),
+    ],
+)
+def test_a_strategy_override_must_agree_with_the_policy(policy, strategy, words):
+    text = SCRIPT + "sweep:\n  space: {lr: {uniform: [0.1, 0.2]}}\n" + policy + f"backends:\n  sagemaker: {{strategy: {strategy}}}\n"
+    with pytest.raises(CompileError) as info:
+        compile_text(text)
+    assert words in str(info.value) and "backends.sagemaker.strategy" in str(info.value)
+    if strategy == "Bayesian":  # the override that agrees
+        job = compile_text(text.replace("Bayesian", "Hyperband"))
+        assert job.native["HyperParameterTuningJobConfig"]["StrategyConfig"]["HyperbandStrategyConfig"]["MaxResource"] == 9
+
+
+def test_the_primary_metrics_test_score_has_a_metric_definition_the_entrys_line_matches():
+    import re
+
+    text = BASE.replace("  label: target\n", "  label: target\n  test: ./test.csv\n").replace("accuracy", "f1")
+    request = compile_text(text + "metrics: [roc_auc]\n").native
+    definitions = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    names = [d["Name"] for d in definitions]
+    assert names == ["cloudauto:f1", "cloudauto:test_f1", "cloudauto:val_roc_auc", "cloudauto:test_roc_auc"], names
+    line = LINE_FORMAT.format(name="test_f1", value="0.8125", step=1)  # the entry reports result.metrics' test_ keys
+    assert [d["Name"] for d in definitions if re.search(d["Regex"], line)] == ["cloudauto:test_f1"]
+    assert re.search(definitions[1]["Regex"], line).group(1) == "0.8125"

@@ -121,7 +121,12 @@ def test_a_tuning_trial_runs_under_the_training_toolkit(tmp_path, aws):
     make_data.iris(tmp_path / "src")
     spec = cloudauto.JobSpec.from_file(
         ROOT / "job_specs" / "iris.yaml",
-        overrides=["sweep.space={models: {choice: [GBM, RF]}, time_limit: 20}", "backends.sagemaker.bucket=toolkit-test"],
+        overrides=[
+            "sweep.space={models: {choice: [GBM, RF]}, time_limit: 20}",
+            "backends.sagemaker.bucket=toolkit-test",
+            "metrics=[log_loss]",  # issue 32: the spec's other metrics and feature importance travel in spec.json
+            "autogluon={feature_importance: true}",
+        ],
     )
     request = cloudauto.compile(spec, backend="sagemaker").native
     source = json.loads(request["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_submit_directory"])
@@ -141,9 +146,13 @@ def test_a_tuning_trial_runs_under_the_training_toolkit(tmp_path, aws):
     assert run.returncode == 0, out[-4000:]
     assert (root / "code" / "cloudauto_entry.py").is_file()  # the toolkit unpacked the tarball from S3
     assert (root / "output" / "success").exists() and not (root / "output" / "failure").exists()
-    (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    definition, *extra = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], out)]
     assert len(values) >= 2 and values[-1] == max(values) and values[-1] > 0.9  # the last line is the objective
+    assert [d["Name"] for d in extra] == ["cloudauto:val_log_loss", "cloudauto:test_log_loss"]
+    assert all(float(re.search(d["Regex"], out).group(1)) >= 0 for d in extra)  # each matched by its definition
+    assert "WeightedEnsemble_L2" in (root / "model" / "models.json").read_text()
+    assert (root / "model" / "importance.json").is_file()
     assert '"models": "GBM"' in out and '"time_limit": 20' in out
     info = json.loads(next((root / "model").rglob("cloudauto_model.json")).read_text())
     assert info["autogluon_version"] == AUTOGLUON_VERSION

@@ -7,6 +7,7 @@ FakeQuotas and FakeSimulator (sagemaker_service.py) answer those two on the sess
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -341,3 +342,90 @@ def test_a_spot_spec_is_checked_against_the_spot_training_quota(tmp_path, made):
     refused = [c for c in preflight(spec) if c.level is CheckLevel.PROBLEM]
     assert len(refused) == 1 and "'ml.m5.2xlarge for spot training job usage'" in refused[0].detail
     assert "is 0 instances in us-east-1; this needs 2" in refused[0].detail and "compute.spot: false" in refused[0].fix
+
+
+def test_setup_print_names_the_templates_own_outputs_and_how_to_export_them():
+    from cloudauto_sagemaker.setup import template
+
+    printed, said = template("eu-west-1")
+    outputs = set(json.loads(printed)["Outputs"])
+    named = set(re.findall(r"OutputKey=='(\w+)'", said))
+    assert named == outputs == {"SageMakerRole", "SageMakerBucket"}, said
+    assert "export SAGEMAKER_ROLE=$(aws cloudformation describe-stacks" in said
+    assert "export SAGEMAKER_BUCKET=$(aws cloudformation describe-stacks" in said
+    assert "outputs are SAGEMAKER_ROLE" not in said
+
+
+def test_teardown_refuses_while_a_job_runs_with_the_role_and_bucket_and_names_it(tmp_path, made, sm_session):
+    session, _, bucket, role = made
+    tuner = sm_session[1]
+    spec = _iris(tmp_path)
+    name = f"iris-{uuid.uuid4().hex[:6]}"
+    submitted = _invoke("submit", str(spec), "-b", "sagemaker", "--set", f"name={name}")
+    assert submitted.exit_code == 0, submitted.output
+    (job,) = [j for j in _jobs(session) if j.startswith(f"{name}-")]
+    tuner.running.add(job)  # InProgress until stopped
+
+    refused = _invoke("teardown", "sagemaker", "--bucket", bucket, "--role-name", role, "--force")
+    assert refused.exit_code == 6, refused.output
+    assert "in use" in refused.output and "nothing was removed" in refused.output
+    assert f"tuning job {job} (InProgress)" in refused.output
+    assert f"cloudauto cancel {job} -b sagemaker" in refused.output and "Traceback" not in refused.output
+    session.client("iam").get_role(RoleName=role)  # still there
+    assert session.client("s3").list_objects_v2(Bucket=bucket)["KeyCount"] > 0
+
+    assert _invoke("cancel", job, "-b", "sagemaker").exit_code == 0
+    gone = _invoke("teardown", "sagemaker", "--bucket", bucket, "--role-name", role, "--force")
+    assert gone.exit_code == 0, gone.output
+    assert f"role {role}: removed" in gone.output and f"bucket {bucket}: removed with its" in gone.output
+
+
+HTML_500 = (
+    b"<!doctype html>\n<html lang=en>\n<head>\n<title>500 Internal Server Error</title>\n</head>\n<body>\n"
+    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to complete your request."
+    b"</p>\n</body>\n</html>\n"
+)
+
+
+def test_an_html_error_page_is_shown_as_one_short_line_by_doctor_runs_and_status(tmp_path, made, monkeypatch):
+    """An emulator (or a proxy) answering 500 with an HTML page: every place that shows the service's text shows one line."""
+    from botocore.awsrequest import AWSResponse
+
+    session, _, _, _ = made
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    spec = _iris(tmp_path)
+    submitted = _invoke("submit", str(spec), "-b", "sagemaker", "--set", f"name=iris-{uuid.uuid4().hex[:6]}")
+    assert submitted.exit_code == 0, submitted.output
+
+    class Raw:
+        def stream(self, **_):
+            yield HTML_500
+
+    def html_500(request, **_):
+        if request.headers.get("X-Amz-Target", b"").endswith(b"ListHyperParameterTuningJobs"):
+            return None
+        return AWSResponse(request.url, 500, {"Content-Type": "text/html; charset=utf-8"}, Raw())
+
+    session.events.register("before-send.sagemaker", html_500)
+    outputs = {
+        "doctor": _invoke("doctor", str(spec), "-b", "sagemaker").output,
+        "runs": _invoke("runs", "-b", "sagemaker").output,
+        "status": _invoke("status", "latest", "-b", "sagemaker").output,
+    }
+    for command, output in outputs.items():
+        assert "<html" not in output.lower() and "<!doctype" not in output.lower(), (command, output)
+        assert "500 Internal Server Error" in output, (command, output)
+        shown = [line for line in output.splitlines() if "500 Internal Server Error" in line]
+        assert all(len(line) < 400 for line in shown), (command, output)
+        assert "Traceback" not in output, (command, output)
+
+
+def test_one_line_keeps_a_title_collapses_whitespace_and_caps_the_length():
+    from cloudauto_sagemaker.submit import one_line
+
+    assert one_line(HTML_500.decode()) == "500 Internal Server Error"
+    assert one_line("<html><body>\n<p>Bad\n  gateway &amp; more</p></body></html>") == "Bad gateway & more"
+    assert one_line("Rate   exceeded\n  try later") == "Rate exceeded try later"
+    long = one_line("x " * 500)
+    assert len(long) == 200 and long.endswith("...")
+    assert one_line("a < b and c > d") == "a < b and c > d"  # not HTML: kept as it is

@@ -30,7 +30,34 @@ class AzureMLBackend(Backend):
             found[Feature.S3_DATA] = "Azure ML reads azureml://, https:// and local data; copy the data to a datastore"
         if spec.sweep and spec.sweep.sampling is Sampling.BAYESIAN and spec.policy is not None:
             found[Feature.BAYESIAN_WITH_EARLY_TERMINATION] = "Azure ML's Bayesian sampling supports no early termination policy"
+        from .limits import refused
+
+        found.update(refused(spec))
         return found
+
+    def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        from .limits import held_by_client
+
+        found = held_by_client(spec)
+        policy = spec.policy
+        if policy is None or policy.policy not in ("asha", "hyperband"):
+            return found
+        from .compile import nearest_bandit
+
+        bandit = nearest_bandit(policy)
+        rungs = ", ".join(str(r) for r in policy.rungs() if r < policy.max_resource) or "none"
+        feature = Feature.ASHA_POLICY if policy.policy == "asha" else Feature.HYPERBAND_POLICY
+        return {
+            **found,
+            feature: "Azure ML's sweep jobs have no successive halving or Hyperband (their early termination policies are "
+            "bandit, median stopping and truncation selection); compiled as the nearest, a BanditPolicy with slack_factor "
+            f"{bandit['slack_factor']:g} (1/η) evaluated every {bandit['evaluation_interval']} metric logs. It differs: a "
+            "bandit stops a run whose best value is outside that slack of the best run's, where "
+            f"{policy.policy} ranks the runs at each rung ({policy.resource} {rungs}) and keeps the top 1/"
+            f"{policy.reduction_factor}"
+            + (", in brackets," if policy.policy == "hyperband" else "")
+            + f" and no run is stopped at max_resource {policy.max_resource} (end the script's loop there)"
+        }
 
     def cost_basis(self, spec: JobSpec) -> Any:
         from .compile import cost_basis
@@ -39,8 +66,10 @@ class AzureMLBackend(Backend):
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
         from .compile import build
+        from .limits import notes as limit_notes
 
         job, files, warnings, notes = build(spec)
+        notes = [*notes, *limit_notes(spec)]
         return CompiledJob(self.name, spec, job, files=files, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:

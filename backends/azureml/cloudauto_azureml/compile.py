@@ -113,12 +113,20 @@ def _grid_ready(dist: Any) -> Any:
     return Choice(values=tuple(dist.grid_values())) if dist.is_discrete and not isinstance(dist, (Choice, Fixed)) else dist
 
 
+def nearest_bandit(policy: Any) -> dict[str, Any]:
+    """asha / hyperband as Azure ML's nearest policy: a bandit with slack 1/η, evaluated at every min_resource steps
+    (each rung is a multiple of it)."""
+    return {"slack_factor": round(1 / policy.reduction_factor, 6), "evaluation_interval": policy.min_resource, "delay_evaluation": 0}
+
+
 def _policy(spec: JobSpec) -> Any:
     from azure.ai.ml import sweep
 
     policy = spec.policy
     if policy is None:
         return None
+    if policy.policy in ("asha", "hyperband"):  # no successive halving in Azure ML: its nearest, as the warning says
+        return sweep.BanditPolicy(**nearest_bandit(policy))
     common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
     if policy.policy == "bandit":
         slack = (
@@ -316,8 +324,8 @@ def _command_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
         objective=sweep.Objective(goal=spec.objective.goal.value, primary_metric=spec.metric.name),
         early_termination=_policy(spec),
         limits=sweep.SweepJobLimits(
-            max_total_trials=spec.max_trials,
-            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            max_total_trials=trials_run(spec),
+            max_concurrent_trials=min(limits.max_concurrent_trials, trials_run(spec)),
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
@@ -547,8 +555,8 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
         objective=sweep.Objective(goal=metric.goal.value, primary_metric=metric.name),
         early_termination=_policy(spec),
         limits=sweep.SweepJobLimits(
-            max_total_trials=spec.max_trials,
-            max_concurrent_trials=min(limits.max_concurrent_trials, spec.max_trials),
+            max_total_trials=trials_run(spec),
+            max_concurrent_trials=min(limits.max_concurrent_trials, trials_run(spec)),
             timeout=job_timeout(spec),
             trial_timeout=int(limits.trial_timeout) if limits.trial_timeout else None,
         ),
@@ -607,6 +615,12 @@ def _spot_warnings(spec: JobSpec, out: _Problems) -> None:
         )
 
 
+def trials_run(spec: JobSpec) -> int:
+    """The trials the job runs: one without a sweep (every trial would be the same, as validate warns and SageMaker
+    and the local backend run it); an AutoML job's max_trials is how many models AutoML tries, sweep or not."""
+    return 1 if spec.sweep is None and spec.engine is not Engine.NATIVE else spec.max_trials
+
+
 def cost_basis(spec: JobSpec) -> Any:
     """What the job bills: its trials, each on one node of the cluster (instance_count nodes for a command trial)."""
     from cloudauto.cost import CostBasis
@@ -618,8 +632,8 @@ def cost_basis(spec: JobSpec) -> Any:
         instance_type=vm,
         region=settings.location,
         instances_per_trial=spec.compute.instance_count,
-        trials=spec.max_trials,
-        parallel=min(limits.max_concurrent_trials, spec.max_trials),
+        trials=trials_run(spec),
+        parallel=min(limits.max_concurrent_trials, trials_run(spec)),
         trial_seconds=limits.trial_timeout,
         job_seconds=limits.timeout,
         price_override=settings.price_per_hour,
@@ -704,6 +718,16 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)
+    from cloudauto.runtime.foundation import hub_note, uses_foundation
+
+    hub = hub_note(spec)
+    if hub:
+        notes.append(hub)
+    if uses_foundation(spec):
+        notes.append(
+            "foundation models train and serve best on GPUs: name a GPU cluster (backends.azureml.compute, e.g. one of "
+            "Standard_NC6s_v3) and its vm_size for the cost estimate; endpoints default to a GPU instance"
+        )
     return job, files, out.warnings, notes
 
 

@@ -21,7 +21,17 @@ from typing import Any, Optional
 from cloudauto.backend import Endpoint, NoModel, NotSupportedError
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files, write_folder
-from cloudauto.scoring import MAX_PAYLOAD, HTTPScorer, ScoringError, as_frame, image_paths, score_batches, spans
+from cloudauto.scoring import (
+    MAX_PAYLOAD,
+    HTTPScorer,
+    ScoringError,
+    as_frame,
+    checked_kept,
+    image_paths,
+    score_batches,
+    spans,
+    with_kept,
+)
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine
@@ -87,7 +97,9 @@ def deploy(
     tags = resource_tags(job.id, spec.name, ttl=ttl)
     endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=tags)
     azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
-    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING)
+    from cloudauto.runtime.foundation import uses_foundation
+
+    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_SERVING)
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
         extra: dict[str, Any] = {}
         if spec.engine is not Engine.NATIVE:
@@ -149,12 +161,14 @@ class AzureEndpoint(Endpoint):
             self._scorer = HTTPScorer(uri, path="", key=keys.primary_key, headers={"azureml-model-deployment": DEPLOYMENT})
         return self._scorer
 
-    def score(self, data: Any, *, concurrency: int = 2) -> Any:
+    def score(self, data: Any, *, concurrency: int = 2, keep_columns: Optional[list[str]] = None) -> Any:
         """A DataFrame of predictions for rows. For image files (one, a list, a folder): AutoML's answer per image
         (boxes, labels, scores); a cloudauto image model's answers as a DataFrame, one row per image (its path,
         class and each class's probability), as on every backend."""
         images = image_paths(data)
         if images is not None:
+            if keep_columns:
+                raise ScoringError("keep_columns: an image endpoint answers per image, with its path")
             answers = self.score_images(images)
             if all(isinstance(a, dict) and "prediction" in a for a in answers):
                 import pandas as pd
@@ -162,15 +176,20 @@ class AzureEndpoint(Endpoint):
                 return pd.DataFrame({"image": [str(p) for p in images]}).join(pd.DataFrame.from_records(answers))
             return answers[0] if isinstance(data, (str, Path)) and not Path(data).is_dir() else answers
         frame = as_frame(data)
+        keep = checked_kept(frame, keep_columns)  # copied from the input in front of the predictions (an ID, say)
         # batches of at most max_rows rows and max_bytes (6 MB by default, SageMaker's limit too)
         bodies = spans(frame, self.max_rows, self.max_bytes, _input_data)  # a refused row is named over the input
         scorer = self.scorer()
-        return score_batches(
+        return with_kept(
             frame,
-            bodies,
-            lambda body: scorer.post(body, "application/json"),
-            concurrency=concurrency,
-            who=f"endpoint {self.name}",
+            score_batches(
+                frame,
+                bodies,
+                lambda body: scorer.post(body, "application/json"),
+                concurrency=concurrency,
+                who=f"endpoint {self.name}",
+            ),
+            keep,
         )
 
     def score_images(self, paths: list[str | Path]) -> list[Any]:

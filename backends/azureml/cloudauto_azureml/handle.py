@@ -52,6 +52,7 @@ def _status_text(status: Any) -> str:
 
 class AzureMLJob(JobHandle):
     backend = "azureml"
+    client_held = frozenset({"stop_when", "max_failed_trials"})  # Azure ML has neither
 
     def __init__(self, name: str, *, client: Any = None, spec: Optional[JobSpec] = None):
         self.id = name

@@ -26,7 +26,19 @@ from cloudauto.spec.models import Engine, JobSpec
 from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, runs_home
 from .pins import pin
+from .slots import slot_count
 from .store import RunStore
+
+TIMESERIES_INSTALL = (
+    "pip install -c constraints.txt -e 'backends/local[timeseries]' (in a clone, as README installs), "
+    "or pip install 'cloudauto-local[timeseries]'"
+)
+
+
+class ExtraNotInstalled(CloudautoError):
+    """The spec needs an extra of the local backend that is not installed: a part not installed (exit 3)."""
+
+    exit_code = 3
 
 
 class JobNotFound(CloudautoError):
@@ -47,6 +59,13 @@ class LocalBackend(Backend):
     settings_model = LocalSettings
     install_hint = "pip install cloudauto-local"
     prunes_family_settings = True  # the local samplers prune with autogluon_params.active_parameters
+    offline_by_default = True  # foundation models read folders here unless CLOUDAUTO_ALLOW_HUB=1 (runtime/foundation.py)
+
+    def unsupported(self, spec: JobSpec) -> dict[Feature, str]:
+        from .endings import refuse_converged
+
+        why = refuse_converged(spec)
+        return {Feature.STOP_ON_CONVERGENCE: why} if why else {}
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
         found: dict[Feature, str] = {}
@@ -91,9 +110,8 @@ class LocalBackend(Backend):
         spec = job.spec
         command = spec.engine is Engine.COMMAND
         if not command and spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
-            raise NotSupportedError(
-                "time_series_forecasting needs autogluon.timeseries: pip install -c constraints.txt 'cloudauto-local[timeseries]'"
-            )
+            raise ExtraNotInstalled(f"time_series_forecasting needs autogluon.timeseries: {TIMESERIES_INSTALL}")
+        slot_count()  # a bad CLOUDAUTO_LOCAL_SLOTS is refused before anything is written
         root = runs_dir(spec)
         job_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         run_dir = (root / job_id).resolve()
@@ -112,8 +130,19 @@ class LocalBackend(Backend):
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
         inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
+        from .endings import parent_rows
+
+        warm = parent_rows(spec, attach)  # before anything is written: a parent that cannot be used refuses the job
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
             store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
+            if warm:
+                try:
+                    store.add_warm_trials(warm)
+                except BaseException:
+                    import shutil
+
+                    shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-written
+                    raise
             if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
                 runs_home().mkdir(parents=True, exist_ok=True)
                 (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)

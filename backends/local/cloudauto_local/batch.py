@@ -30,7 +30,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -38,6 +38,7 @@ from cloudauto.backend import BatchError, BatchJob, JobStatus, RowFailure
 from cloudauto.runtime.batch_io import (
     FAILURES_SUFFIX,
     check_columns,
+    check_output,
     csv_chunks,
     input_files,
     output_path,
@@ -45,8 +46,9 @@ from cloudauto.runtime.batch_io import (
     write_output,
     written_files,
 )
+from cloudauto.scoring import kept_problem
 
-from .batch_output import StreamedCsv, render
+from .batch_output import StreamedCsv, part_path, render
 from .paths import PRIVATE_UMASK, home, private
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +69,8 @@ class Plan:
     chunk_rows: int
     workers: int
     estimate: Optional[int] = None  # chunks in all, counted while the input was hashed (for the progress bar)
+    keep_columns: list[str] = field(default_factory=list)  # input columns passed through to the output (an ID)
+    digests: list[str] = field(default_factory=list)  # each input's SHA-256 when planned: the runner checks what it reads
 
 
 def batches_dir() -> Path:
@@ -83,14 +87,18 @@ def plan_for(
     probabilities: bool,
     chunk_rows: int,
     workers: int,
+    keep_columns: Optional[list[str]] = None,
 ) -> Plan:
     files = input_files(source)
     out = output_path(output)
-    if out in files:
-        raise BatchError(f"{out} is also an input: name another output file")
+    check_output(source, out, files)
     if chunk_rows < 1 or workers < 1:
         raise BatchError("chunk_rows and workers are at least 1")
-    check_columns(files)
+    keep = list(keep_columns or [])
+    problem = kept_problem(keep)
+    if problem:
+        raise BatchError(f"keep_columns: {problem}")
+    check_columns(files, keep)
     read = [_digest(f) for f in files]  # one read of each input: its digest, and its lines for the estimate
     identity = {
         "job": job_id,
@@ -100,6 +108,7 @@ def plan_for(
         "output": str(out),
         "probabilities": probabilities,
         "chunk_rows": chunk_rows,
+        **({"keep_columns": keep} if keep else {}),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return Plan(
@@ -113,6 +122,8 @@ def plan_for(
         chunk_rows,
         workers,
         _estimate([str(f) for f in files], chunk_rows, [lines for _, _, lines in read]),
+        keep,
+        [digest for _, digest, _ in read],
     )
 
 
@@ -129,22 +140,59 @@ def _digest(path: Path) -> tuple[int, str, Optional[int]]:
     return size, digest.hexdigest(), lines if csv else None
 
 
-def chunks(files: list[str], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
-    """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time."""
+class InputChanged(BatchError):
+    """An input whose bytes, as the runner read them, are not the ones the batch was planned on."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(
+            f"{path} changed while it was read (its content is not the one this batch was started on): the chunks "
+            "read from it are discarded; run the command again once nothing writes to the file"
+        )
+
+
+def chunks(
+    files: list[str], chunk_rows: int, keep: Optional[list[str]] = None, digests: Optional[list[str]] = None
+) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(file, the chunk's first row over the whole input, its rows), reading one chunk at a time.
+
+    The columns to `keep` of a CSV file come as its text (attrs["kept"]); Parquet keeps its types.
+    With `digests` (each file's SHA-256 when the batch was planned), the bytes read are hashed as they
+    are read and a file that differs raises InputChanged once it has been read through."""
 
     first = 0
-    for name in files:
+    for i, name in enumerate(files):
+        digest = hashlib.sha256() if digests else None
         if name.lower().endswith(".csv"):
             # every column as read by the endpoint's parser: numbers stay numbers, text stays text
             # a row of another width than the header fails alone (its reason in frame.attrs)
-            pieces: Iterator[pd.DataFrame] = csv_chunks(name, chunk_rows)
+            pieces: Iterator[pd.DataFrame] = csv_chunks(name, chunk_rows, keep or (), digest)
         else:
-            import pyarrow.parquet as pq
-
-            pieces = (b.to_pandas() for b in pq.ParquetFile(name).iter_batches(batch_size=chunk_rows))
+            pieces = _parquet_chunks(name, chunk_rows, digest)
         for frame in pieces:
-            yield name, first, frame.reset_index(drop=True)
+            attrs = frame.attrs
+            frame = frame.reset_index(drop=True)
+            frame.attrs = attrs
+            yield name, first, frame
             first += len(frame)
+        if digests and digest is not None and digest.hexdigest() != digests[i]:
+            raise InputChanged(name)
+
+
+def _parquet_chunks(name: str, chunk_rows: int, digest: Any) -> Iterator[pd.DataFrame]:
+    """A Parquet file's rows in chunks; with `digest`, the file is read once into memory and hashed, so the rows are
+    those of the bytes hashed (Parquet is read footer first, not in one pass)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source: Any = name
+    if digest is not None:
+        with open(name, "rb") as fh:
+            data = fh.read()
+        digest.update(data)
+        source = pa.BufferReader(data)
+    for b in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
+        yield b.to_pandas()
 
 
 # ---- worker processes ------------------------------------------------------------------------------------
@@ -166,11 +214,19 @@ def _forked(lock: Optional[int]) -> None:
 
 
 def _score(
-    index: int, name: str, first: int, frame: pd.DataFrame, probabilities: bool, parts: str, lines: bool = False
+    index: int,
+    name: str,
+    first: int,
+    frame: pd.DataFrame,
+    probabilities: bool,
+    parts: str,
+    lines: bool = False,
+    keep: Optional[list[str]] = None,
 ) -> tuple[int, int, int]:
     """Score one chunk into parts/<index>.parquet (whole or not at all): (index, rows, failed rows).
 
-    With `lines`, its answers as CSV lines too (parts/<index>.csv, written first), for the output to append.
+    With `lines`, its answers as CSV lines too (parts/<index>.csv, written first), for the output to append;
+    `keep`: input columns passed through in front, so scored rows join back.
     """
     from cloudauto.runtime.inference import BadRequest
 
@@ -180,6 +236,8 @@ def _score(
     missing = [c for c in model.features if c not in frame.columns]
     if missing:  # every row would fail alike: the batch stops with the reason
         raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+    text = frame.attrs.pop("kept", None)  # a CSV file's kept columns as its text
+    kept = (text if text is not None else frame[keep]).reset_index(drop=True) if keep else None  # in front, so rows join back
     frame = frame[model.features] if model.features else frame
     if model.kind == "multimodal":  # image paths are relative to their table, as in training data
         base = Path(name).parent
@@ -188,6 +246,10 @@ def _score(
         scored = model.score_rows(frame, probabilities)
     except BadRequest as exc:  # no row of the chunk could be scored
         raise BatchError(f"{name}: rows {first}-{first + len(frame) - 1}: {exc}") from None
+    if kept is not None:
+        import pandas as pd
+
+        scored = pd.concat([kept, scored.drop(columns=[c for c in keep if c in scored.columns]).reset_index(drop=True)], axis=1)
     failed = int(scored["error"].notna().sum()) if "error" in scored else 0
     scored = scored.assign(_row=range(first, first + len(frame)), _file=name)
     if lines:
@@ -238,6 +300,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
         _log(folder, f"resumed: {len(done)} chunk(s) already written are skipped")
     threads = max(1, len(os.sched_getaffinity(0)) // plan.workers)
     stream: Optional[StreamedCsv] = None
+    read_from: dict[int, str] = {}  # each chunk's file
     try:
         context, initializer, initargs = _workers(folder, plan, threads, lock)
         if plan.output.lower().endswith(".csv"):
@@ -246,11 +309,16 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
         with ProcessPoolExecutor(plan.workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
             pending: set[Any] = set()
             total = 0
-            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows)):
+            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns, plan.digests)):
                 total = index + 1
+                read_from[index] = name
                 if index in done:
                     continue
-                pending.add(pool.submit(_score, index, name, first, frame, plan.probabilities, str(parts), stream is not None))
+                pending.add(
+                    pool.submit(
+                        _score, index, name, first, frame, plan.probabilities, str(parts), stream is not None, plan.keep_columns
+                    )
+                )
                 if stream is not None:
                     stream.advance(done)  # the parts of an earlier run, and the ones just in
                 if len(pending) >= 2 * plan.workers:  # bounded: the input is never all in memory
@@ -273,13 +341,21 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     except BatchError as exc:
         if stream is not None:
             stream.discard()
+        if isinstance(exc, InputChanged):  # a rerun must not trust a part read from the changed content
+            for index in (i for i, name in read_from.items() if name == exc.path):
+                for suffix in (".parquet", ".csv"):
+                    part_path(parts, index, suffix).unlink(missing_ok=True)
         _log(folder, f"failed: {exc}")
+        if lock is not None:  # let go before saying so: the command run again right after may start at once
+            os.close(lock)
         _write_state(folder, status="failed", reason=str(exc))
         return 1
     except Exception as exc:
         if stream is not None:
             stream.discard()
         _log(folder, "failed:\n" + traceback.format_exc())
+        if lock is not None:
+            os.close(lock)
         _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
     reason = summary(rows, failed, plan.output)

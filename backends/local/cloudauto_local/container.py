@@ -350,7 +350,8 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
                 log.write(hide(pending.decode(errors="replace")).encode())
         code = int(container.wait().get("StatusCode", -1))
     except docker.errors.DockerException as exc:
-        channel.send(type="failed", number=number, error=f"the trial's container failed: {exc}")
+        # the container was lost (removed, the daemon gone): not the script's doing, so limits.trial_retries applies
+        channel.send(type="failed", number=number, error=f"the trial's container was lost: {exc}", fault="infrastructure")
         kill_container(container.id)
         return
     failure = trial_dir / "opt_ml" / "output" / "failure"

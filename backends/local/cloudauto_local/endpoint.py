@@ -284,22 +284,29 @@ class LocalEndpoint(Endpoint):
         self._scorer = HTTPScorer(record.url, key=self._key, binary=True, identity=expected, who=f"endpoint '{record.name}'")
         self._kind: Optional[str] = None
 
-    def score(self, data: Any, *, probabilities: bool = False, concurrency: Optional[int] = None):
+    def score(
+        self, data: Any, *, probabilities: bool = False, concurrency: Optional[int] = None, keep_columns: Optional[list[str]] = None
+    ):
         """Predictions for tabular rows; for a forecaster, the forecast of every series whose history is sent.
+        `keep_columns` (an ID, say) are copied from the input in front of the predictions.
 
         `concurrency` (batches in flight) defaults to two per worker: a worker's next batch
         is already read while it predicts, so no copy of the model waits on the transport.
         """
-        from cloudauto.scoring import image_paths
+        from cloudauto.scoring import ScoringError, image_paths
 
         self._check_serving()
         self._check_key()
         kind = self.kind()
         images = image_paths(data) if kind == "multimodal" else None
         if images is not None:  # one or many image files, or a folder of them: the class and each probability per image
+            if keep_columns:
+                raise ScoringError("keep_columns: an image endpoint answers per image, with its path")
             return self._scorer.score_images(images)
         concurrency = 2 * self.record.workers if concurrency is None else concurrency
-        return self._scorer.score(data, probabilities=probabilities, whole=kind == "timeseries", concurrency=concurrency)
+        return self._scorer.score(
+            data, probabilities=probabilities, whole=kind == "timeseries", concurrency=concurrency, keep_columns=keep_columns
+        )
 
     def kind(self) -> str:
         """What the served model is (from /ping, asked once, where the server also says it is this endpoint)."""

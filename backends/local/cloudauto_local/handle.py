@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -29,7 +30,8 @@ from cloudauto.spec.loader import spec_from_store
 
 from . import death, pins
 from .paths import private
-from .store import HEARTBEAT_S, JobRow, RunStore, owner_alive, process_start, store_error
+from .slots import slot_count
+from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, owner_alive, process_start, store_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
@@ -96,6 +98,10 @@ class LocalJobHandle(JobHandle):
         job = self.store.job()
         if not job.status.is_final and not scheduler_alive(job):
             return self._gone(job)
+        if not job.status.is_final and not (job.reason or job.error):
+            from .slots import waiting
+
+            return waiting(self.id)  # its next trial waits for one of the machine's slots, behind whom
         return job.reason or job.error
 
     def _gone(self, job: JobRow) -> str:
@@ -108,6 +114,24 @@ class LocalJobHandle(JobHandle):
 
     def ended(self) -> Optional[float]:
         return self.store.job().ended
+
+    @contextmanager
+    def watched(self) -> Iterator[None]:
+        """A shared lock on the job folder's `.watchers.lock` while `run` waits and reads the results: `delete` takes
+        it exclusively, so it is refused until `run` is done (the lock goes with the process, whatever ends it)."""
+        import fcntl
+
+        try:
+            fh = open(self.dir / WATCHERS, "a+")  # noqa: SIM115 - held across the yield
+        except OSError:  # a read-only copy of a job: nobody deletes it from here
+            fh = None
+        try:
+            if fh is not None:
+                fcntl.flock(fh, fcntl.LOCK_SH)
+            yield
+        finally:
+            if fh is not None:
+                fh.close()
 
     def delete(self, *, dry_run: bool = False) -> int:
         from .housekeeping import delete
@@ -132,6 +156,9 @@ class LocalJobHandle(JobHandle):
                 trial = dataclasses.replace(trial, status=TrialStatus.INTERRUPTED, ended=ended, error=why)
             out.append(trial)
         return out
+
+    def parent_trials(self) -> list[Trial]:
+        return [trial for _, trial, _ in self.store.warm_trials()]
 
     def cancel(self) -> str:
         """Cancel the job, and say what was done: a running scheduler is asked to stop its trials; a job
@@ -194,6 +221,7 @@ class LocalJobHandle(JobHandle):
 
         job = self.store.job()
         check(job)
+        slot_count()  # a bad CLOUDAUTO_LOCAL_SLOTS is refused here, not in the detached scheduler
         pins.check(self.id, job.inputs)  # hashed outside the claim: the store is not held while big files are read
         start_orchestrator(self.store, check)
         return self
@@ -207,16 +235,18 @@ class LocalJobHandle(JobHandle):
         trial: Optional[int] = None,
         chunk_rows: Optional[int] = None,
         workers: Optional[int] = None,
+        keep_columns: Optional[list[str]] = None,
         **options: Any,
     ) -> LocalBatchJob:
-        """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default)."""
+        """Score a CSV/Parquet file or a folder of them in chunks over `workers` processes (2 by default);
+        `keep_columns` (an ID column, say) are copied from the input in front of the predictions."""
         from .batch import CHUNK_ROWS, plan_for, start
 
         self.refuse_forecasting_batch()
         if options:
             raise NotSupportedError(
                 f"the local backend's predict_batch takes no {', '.join(sorted(options))}; "
-                "it takes probabilities, trial, chunk_rows and workers"
+                "it takes probabilities, trial, chunk_rows, workers and keep_columns"
             )
         chosen = self.trial(trial) if trial is not None else self.best_trial()
         if chosen is None or "dir" not in chosen.artifacts:
@@ -234,6 +264,7 @@ class LocalJobHandle(JobHandle):
             probabilities=probabilities,
             chunk_rows=chunk_rows or CHUNK_ROWS,
             workers=workers or max(1, min(2, cores)),
+            keep_columns=keep_columns,
         )
         return start(plan)
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -21,7 +22,7 @@ from cloudauto.backend import JobInUse, JobStatus
 from cloudauto.spec.errors import CloudautoError
 
 from .paths import runs_home
-from .store import StoreError, owner_alive
+from .store import WATCHERS, StoreError, owner_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     from .handle import LocalJobHandle
@@ -90,9 +91,11 @@ def delete(handle: LocalJobHandle, *, dry_run: bool = False) -> int:
     link = runs_home() / handle.id
     link = link if link.is_symlink() else None
     try:
-        with handle.store._db() as db:  # the write lock: a resume's claim waits for it, and then finds no store
+        with handle.store._db() as db, ExitStack() as held:  # the write lock: a resume's claim waits for it, then finds no store
             job = handle.store._job(db)
             in_use = []
+            if not _no_watcher(handle.dir, held):
+                in_use.append("a `cloudauto run` (or submit --wait) waits on it and reads its results: let it end first")
             if owner_alive(job):
                 in_use.append(f"its scheduler (pid {job.orchestrator_pid}) is running it: cloudauto cancel {handle.id} first")
             elif job.status is JobStatus.PENDING and not job.orchestrator_pid and time.time() - job.created < SUBMITTING_S:
@@ -122,6 +125,21 @@ def delete(handle: LocalJobHandle, *, dry_run: bool = False) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(trash, ignore_errors=True)
     return size
+
+
+def _no_watcher(folder: Path, held: ExitStack) -> bool:
+    """Whether no `run` waits on the job (LocalJobHandle.watched): its lock is then held exclusively until `held` closes."""
+    import fcntl
+
+    try:
+        fh = held.enter_context(open(folder / WATCHERS))
+    except FileNotFoundError:  # no run ever waited on it here
+        return True
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def leftovers(root: Optional[Path] = None) -> list[Path]:

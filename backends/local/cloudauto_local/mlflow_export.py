@@ -29,7 +29,43 @@ PARAM_MAX = 6000  # MLflow's limit on a parameter's value
 
 
 class MlflowExportError(CloudautoError):
-    exit_code = 1
+    """The user's setup: mlflow not installed, a store MLflow refuses, a server nobody answers at (exit 3)."""
+
+    exit_code = 3
+
+
+REACH_SECONDS = 5.0  # MLflow's own client retries a refused connection for minutes
+
+
+def _reachable(uri: str) -> None:
+    """An http(s) tracking server must answer a connection before MLflow's retries start."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        raise MlflowExportError(
+            f"mlflow: the tracking server {uri} is not reachable ({exc.strerror or exc}): "
+            "start it (mlflow server) or check the URI; or give a SQLite file: --tracking-uri ./mlflow.db"
+        ) from None
+
+
+def _store_error(uri: str, exc: Exception) -> MlflowExportError:
+    """MLflow's refusal of the store, in one line that says what to do."""
+    text = str(exc)
+    if "MLFLOW_ALLOW_FILE_STORE" in text:
+        return MlflowExportError(
+            f"mlflow: {uri} is a folder (MLflow's file store), which this MLflow refuses: "
+            "set MLFLOW_ALLOW_FILE_STORE=true, or give a SQLite database: --tracking-uri ./mlflow.db "
+            "(or sqlite:///path/to/mlflow.db)"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return MlflowExportError(f"mlflow: cannot record in {uri}: {first}")
 
 
 def tracking_uri(uri: str, base_dir: Optional[str]) -> str:
@@ -78,8 +114,30 @@ def export(
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise MlflowExportError("recording a sweep in MLflow needs mlflow: pip install mlflow") from None
+    from mlflow.exceptions import MlflowException
+
+    _reachable(tracking_uri)
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)  # opens the store: MLflow refuses it here
+    except (MlflowException, ValueError) as exc:  # ValueError: MLflow's reading of its MLFLOW_* variables
+        raise _store_error(tracking_uri, exc) from None
+    try:
+        return _export(job, client, tracking_uri, experiment_name, ended, Metric, Param, RunTag)
+    except MlflowException as exc:
+        raise _store_error(tracking_uri, exc) from None
+
+
+def _export(
+    job: LocalJobHandle,
+    client: Any,
+    tracking_uri: str,
+    experiment_name: Optional[str],
+    ended: Optional[tuple[JobStatus, str]],
+    Metric: Any,
+    Param: Any,
+    RunTag: Any,
+) -> str:
     spec = job.spec
-    client = MlflowClient(tracking_uri=tracking_uri)
     name = experiment_name or spec.name
     found = client.get_experiment_by_name(name)
     experiment = (

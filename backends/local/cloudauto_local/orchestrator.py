@@ -39,7 +39,7 @@ from cloudauto.spec.models import Engine
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
-from . import death
+from . import death, endings, slots
 from .handle import HEARTBEAT_S
 from .store import RunStore, StoreError
 
@@ -57,6 +57,7 @@ class Worker:
     deadline: Optional[float] = None
     stop_deadline: Optional[float] = None
     stop_reason: Optional[str] = None
+    stop_final: bool = False  # the stop ends a trial that had its whole budget (asha/hyperband's max_resource)
     child_pgid: Optional[int] = None  # a command trial's own process group
     container: Optional[str] = None  # a docker-mode trial's container
     log: Optional[IO[bytes]] = field(default=None, repr=False)
@@ -102,13 +103,16 @@ class Orchestrator:
         _hide_in_log(self.hide)
         self.goal = self.spec.objective.goal
         self.sampler = make_sampler(self.spec)
-        self.engine = PolicyEngine(self.spec.policy, self.goal)
+        endings.seed(self.sampler, self.store, self.spec)  # sweep.warm_start: the parents' trials, as submit kept them
+        self.engine = PolicyEngine(self.spec.policy, self.goal, seed=self.spec.sweep.seed if self.spec.sweep else None)
         self.total = int(min(self.spec.max_trials, self.sampler.size or math.inf))
         self.exhausted: Optional[str] = None  # why the sampler has no configuration left
         self.concurrency = int(min(self.spec.limits.max_concurrent_trials, self.total))
         settings = self.spec.backends.local
         self.worker_count = min(settings.workers or self.concurrency, self.concurrency)
-        self.num_cpus = max(1, (os.cpu_count() or 1) // self.concurrency)
+        self.slot_count = slots.slot_count()  # trials of all local jobs at once (slots.py): each trial holds one
+        self.num_cpus = max(1, slots.cores() // min(self.concurrency, self.slot_count))
+        self.slots: Optional[slots.Pool] = None  # taken as the scheduler owns the job
         self.docker = settings.mode.value == "docker"
         self.selector = selectors.DefaultSelector()
         self.workers: list[Worker] = []
@@ -117,6 +121,8 @@ class Orchestrator:
         self.beat = 0.0
         self.finished_in_time = 0  # trials that had finished when limits.timeout was reached
         self.unreported: set[int] = set()  # trials started here that have not reported yet (an earlier run's points stand)
+        self.ended_early: Optional[tuple[JobStatus, str]] = None  # limits.stop_when or limits.max_failed_trials
+        self.judged = -1  # how many trials had ended when the criteria were last read
 
     # start-up and resume -------------------------------------------------------------------
     def _restore(self, last_beat: Optional[float]) -> None:
@@ -189,11 +195,14 @@ class Orchestrator:
         return [w for w in self.workers if w.trial is not None]
 
     def _assign(self) -> None:
+        self.slots.keep(len(self._running()))  # the slot of a trial that ended (or whose worker died) goes back
         while self._has_more() and len(self._running()) < self.concurrency:
             idle = next((w for w in self.workers if w.trial is None), None)
+            if idle is None and len(self.workers) >= self.worker_count:
+                return
+            if not self.slots.take():  # queued behind the trials of all local jobs asking before it
+                return
             if idle is None:
-                if len(self.workers) >= self.worker_count:
-                    return
                 idle = self._spawn()
             if self.pending:
                 number = self.pending.pop(0)
@@ -237,6 +246,7 @@ class Orchestrator:
             idle.trial = number
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
             idle.stop_deadline = idle.stop_reason = None
+            idle.stop_final = False
             if not idle.send(**message):
                 self._worker_died(idle)
 
@@ -262,26 +272,30 @@ class Orchestrator:
             )
             if decision.stop and worker.stop_reason is None:
                 worker.stop_reason = decision.reason
+                worker.stop_final = decision.final
                 worker.stop_deadline = time.time() + STOP_GRACE_S
             worker.send(type="verdict", stop=decision.stop, reason=decision.reason if decision.stop else "")
         elif kind == "done" and number == worker.trial:
             objective = message.get("objective")
             # terminated only when the verdict cut the fit short; one that came after the fit had ended changes nothing
             stopped = worker.stop_reason is not None and bool(message.get("stopped"))
-            if worker.stop_reason is not None and not stopped:
+            if worker.stop_reason is not None and not stopped and not worker.stop_final:
                 log.info("trial %d: the stop verdict came after its fit had ended; it is ignored", number)
-            status = TrialStatus.TERMINATED if stopped else TrialStatus.COMPLETED
+            status = TrialStatus.TERMINATED if stopped and not worker.stop_final else TrialStatus.COMPLETED
             self._close_curve(number, objective)
             self.store.finish_trial(
                 number,
                 status,
                 objective=objective,
                 metrics=message.get("metrics"),
-                reason=self._hidden(worker.stop_reason) if stopped else None,
+                reason=self._hidden(worker.stop_reason) if stopped and not worker.stop_final else None,
                 error=self._hidden(message.get("test_error")),  # a test set that could not be scored, beside the kept model
                 drop_reports=self._first(number),  # it reported nothing: an earlier run's points are not this run's
             )
             log.info("trial %d %s: %s=%s", number, status.value, self.spec.objective.name, _figure(objective))
+            worker.trial = worker.child_pgid = worker.container = None
+        elif kind == "failed" and number == worker.trial and message.get("fault") == endings.INFRASTRUCTURE:
+            self._fault(number, str(message.get("error")))
             worker.trial = worker.child_pgid = worker.container = None
         elif kind == "failed" and number == worker.trial:
             self.store.finish_trial(
@@ -309,13 +323,39 @@ class Orchestrator:
         error = _worker_end(worker.proc)
         if worker.trial is not None:
             tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
-            self.store.finish_trial(
-                worker.trial, TrialStatus.FAILED, error=self._hidden(error), drop_reports=self._first(worker.trial)
-            )
-            log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
+            if not self._fault(worker.trial, error):
+                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
+
+    def _fault(self, number: int, error: str) -> bool:
+        """An infrastructure fault ended the trial: run it again (limits.trial_retries), else it failed. True: retried."""
+        self.unreported.discard(number)
+        if endings.retry(self.store, self.spec, number, self._hidden(error)) is not None:
+            self.pending.insert(0, number)  # next, with its parameters, as SageMaker retries a training job at once
+            return True
+        self.store.finish_trial(number, TrialStatus.FAILED, error=self._hidden(error), drop_reports=True)
+        return False
+
+    def _ends_early(self) -> bool:
+        """limits.stop_when / limits.max_failed_trials, read off the store's trials each time one has ended."""
+        if self.spec.limits.stop_when is None and self.spec.limits.max_failed_trials is None:
+            return False
+        trials = self.store.trials()
+        ended = sum(1 for t in trials if t.status.is_final)
+        if ended == self.judged:
+            return False
+        self.judged = ended
+        found = endings.ending(self.spec, trials)
+        if found is None:
+            return False
+        status, trial_status, why = found
+        self.ended_early = (status, why)
+        stopped = self._stop_all(trial_status, f"the sweep ended: {why}")
+        log.info("%s; %d running trials stopped", why, stopped)
+        self._end_waiting(TrialStatus.CANCELED, f"not run: the sweep ended ({why})")
+        return True
 
     def _close_curve(self, number: int, objective: Optional[float]) -> None:
         """A trial's last reported point is its objective: the final score of its model differs from the value
@@ -394,12 +434,14 @@ class Orchestrator:
     def run(self) -> JobStatus:
         before = self.store.take_over(os.getpid())  # JobOwned where another live scheduler runs the job
         death.reserve(self.store.dir, os.getpid())
+        self.slots = slots.Pool(self.job_id, self.slot_count)
         log.info(
-            "scheduler %d: %s, up to %d trials, %d at a time, %s sampling, policy %s",
+            "scheduler %d: %s, up to %d trials, %d at a time (of %d slots on this machine), %s sampling, policy %s",
             os.getpid(),
             self.job_id,
             self.total,
             self.concurrency,
+            self.slot_count,
             self.spec.sweep.sampling.value if self.spec.sweep else "no sweep",
             self.spec.policy.policy if self.spec.policy else "none",
         )
@@ -430,6 +472,8 @@ class Orchestrator:
                     )
                     self._end_waiting(TrialStatus.TIMED_OUT, f"limits.timeout of {timeout:g}s reached before it ran")
                     break
+                if self._ends_early():
+                    break
                 self._assign()
                 if not self._running() and not self._has_more():
                     break
@@ -440,6 +484,7 @@ class Orchestrator:
             for worker in list(self.workers):
                 worker.send(type="exit")
                 self._retire(worker)
+            self.slots.close()
         final, reason = self._outcome(self.store.trials(), ended_by)
         self._record_in_mlflow(final, reason)  # before the status: a wait() that returns finds the record there
         self.store.set_job(status=final, ended=time.time(), reason=reason)
@@ -466,6 +511,8 @@ class Orchestrator:
         """How the job ended, and why: a budget that ends with a result is a completed job."""
         if ended_by == "cancel":
             return JobStatus.CANCELED, "canceled by the user"
+        if self.ended_early is not None:
+            return self.ended_early
         results = [t for t in trials if t.objective is not None]
         failures = "; ".join(failure_groups(trials))
         if ended_by == "timeout":

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS trials (
     objective REAL, metrics_json TEXT NOT NULL DEFAULT '{}', started REAL, ended REAL, error TEXT, reason TEXT,
     attempt INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER, artifact_dir TEXT
 );
+CREATE TABLE IF NOT EXISTS warm_trials (
+    parent TEXT NOT NULL, number INTEGER NOT NULL, params_json TEXT NOT NULL, sampler_json TEXT NOT NULL,
+    status TEXT NOT NULL, objective REAL, ended REAL, PRIMARY KEY (parent, number)
+);
 CREATE TABLE IF NOT EXISTS reports (
     trial INTEGER NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, time REAL NOT NULL,
     PRIMARY KEY (trial, step)
@@ -55,6 +59,7 @@ _ADDED_JOB_COLUMNS = (
     ("orchestrator_boot", "TEXT"),
     ("inputs_json", "TEXT"),
 )
+_ADDED_TRIAL_COLUMNS = (("retries", "INTEGER NOT NULL DEFAULT 0"),)  # infrastructure faults retried (limits.trial_retries)
 _JOB_COLUMNS = (
     "id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
     "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot, inputs_json"
@@ -62,6 +67,9 @@ _JOB_COLUMNS = (
 
 HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
 HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
+
+
+WATCHERS = ".watchers.lock"  # in a job's folder: shared by each `run` that waits on the job, taken exclusively by `delete`
 
 
 class StoreError(CloudautoError):
@@ -167,6 +175,8 @@ def describe_fault(path: Path, exc: BaseException) -> str:
 def _fault(path: Path, exc: BaseException) -> tuple[str, str]:
     """(what is wrong with `path`, what to do about it)."""
     folder = path.parent
+    if isinstance(exc, FileNotFoundError) and not folder.exists():  # `delete` renames the folder aside first
+        return f"no local job '{folder.name}': it was deleted meanwhile (by another command)", ""
     name = getattr(exc, "sqlite_errorname", "") or ""
     code = getattr(exc, "errno", None)
     detail = f"{exc.strerror or exc}" if isinstance(exc, OSError) else f"sqlite: {exc}"
@@ -256,6 +266,10 @@ class RunStore:
                 for name, kind in _ADDED_JOB_COLUMNS:
                     if name not in have:
                         conn.execute(f"ALTER TABLE job ADD COLUMN {name} {kind}")
+                have = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+                for name, kind in _ADDED_TRIAL_COLUMNS:
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE trials ADD COLUMN {name} {kind}")
                 self._migrated = True
             yield conn
             conn.execute("COMMIT")
@@ -435,6 +449,62 @@ class RunStore:
                 "WHERE number = ?",
                 (status.value, time.time(), objective, json.dumps(metrics or {}), error, reason, number),
             )
+
+    def retry_trial(self, number: int, why: str) -> int:
+        """A trial an infrastructure fault ended goes back to pending with its parameters; returns its retries so far.
+
+        Its reports go (the retry starts over); `why` stays as its reason until it starts again."""
+        with self._db() as db:
+            db.execute("DELETE FROM reports WHERE trial = ?", (number,))
+            db.execute(
+                "UPDATE trials SET status = ?, retries = retries + 1, worker_pid = NULL, ended = NULL, objective = NULL, "
+                "error = NULL, reason = ? WHERE number = ?",
+                (TrialStatus.PENDING.value, why, number),
+            )
+            return int(db.execute("SELECT retries FROM trials WHERE number = ?", (number,)).fetchone()[0])
+
+    def retries(self) -> dict[int, int]:
+        """Trial number -> infrastructure faults retried so far."""
+        with self._db() as db:
+            return {n: r for n, r in db.execute("SELECT number, retries FROM trials WHERE retries > 0")}
+
+    # warm start ----------------------------------------------------------------------------
+    def add_warm_trials(
+        self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any], str, Optional[float], Optional[float]]]
+    ) -> None:
+        """The parents' finished trials (parent, number, params, sampler state, status, objective, ended), kept here
+        so the sweep starts from them again on resume, even once a parent is deleted."""
+        with self._db() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO warm_trials (parent, number, params_json, sampler_json, status, objective, ended) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(p, n, json.dumps(params), json.dumps(state), st, obj, end) for p, n, params, state, st, obj, end in rows],
+            )
+
+    def warm_trials(self) -> list[tuple[str, Trial, dict[str, Any]]]:
+        """(parent job, its trial, its sampler state), in the parents' order as given, then by number."""
+        with self._db() as db:
+            have = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'warm_trials'").fetchone()
+            if have is None:  # a store written before warm start
+                return []
+            rows = db.execute(
+                "SELECT parent, number, params_json, sampler_json, status, objective, ended FROM warm_trials ORDER BY rowid"
+            ).fetchall()
+        return [
+            (
+                parent,
+                Trial(
+                    id=f"{parent}#{number}",
+                    number=number,
+                    params=json.loads(params),
+                    status=TrialStatus(status),
+                    objective=objective,
+                    ended=ended,
+                ),
+                json.loads(state),
+            )
+            for parent, number, params, state, status, objective, ended in rows
+        ]
 
     def requeue_unfinished(self, last_beat: Optional[float] = None) -> list[int]:
         """On resume: trials that were running or pending go back to pending (same parameters).

@@ -22,6 +22,26 @@ _POLICY_FEATURES = {
 }
 
 
+def _hyperband_warnings(spec: JobSpec) -> dict[Feature, str]:
+    """What of asha / hyperband SageMaker's Hyperband strategy does not take (the rest is native, see the compile note)."""
+    policy = spec.policy
+    left = []
+    if "reduction_factor" in policy.model_fields_set:
+        left.append(f"reduction_factor {policy.reduction_factor}")
+    if getattr(policy, "brackets", None) is not None:
+        left.append(f"brackets {policy.brackets}")
+    sampling = spec.sweep.sampling.value if spec.sweep else "random"
+    if sampling != "random":
+        left.append(f"sampling: {sampling}")
+    if not left:
+        return {}
+    feature = Feature.ASHA_POLICY if policy.policy == "asha" else Feature.HYPERBAND_POLICY
+    return {
+        feature: f"SageMaker's Hyperband strategy takes only MinResource and MaxResource and chooses its own reduction "
+        f"factor, brackets and configurations: {', '.join(left)} apply on the local backend only"
+    }
+
+
 class SageMakerBackend(Backend):
     name = "sagemaker"
     tasks = frozenset(Task)
@@ -38,13 +58,23 @@ class SageMakerBackend(Backend):
         return found
 
     def warnings(self, spec: JobSpec) -> dict[Feature, str]:
+        found = self._held_by_client(spec)
         policy = spec.policy
+        if policy is not None and policy.policy in ("asha", "hyperband"):
+            return _hyperband_warnings(spec)
         if policy is not None and spec.backends.sagemaker.strategy != "Hyperband":
-            return {
-                _POLICY_FEATURES[policy.policy]: "SageMaker has only TrainingJobEarlyStoppingType Auto "
-                "(its own median rule); the policy becomes Auto"
-            }
-        return {}
+            found[_POLICY_FEATURES[policy.policy]] = (
+                "SageMaker has only TrainingJobEarlyStoppingType Auto (its own median rule); the policy becomes Auto"
+            )
+        return found
+
+    def _held_by_client(self, spec: JobSpec) -> dict[Feature, str]:
+        """What SageMaker has no field for, held by wait() instead (an error under --strict)."""
+        if spec.limits.max_failed_trials is None:
+            return {}
+        from .completion import max_failed_note
+
+        return {Feature.MAX_FAILED_TRIALS: max_failed_note(spec)}
 
     def cost_basis(self, spec: JobSpec) -> Any:
         from .compile import cost_basis

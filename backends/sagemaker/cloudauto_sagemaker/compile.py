@@ -58,6 +58,7 @@ MAX_STATIC_VALUE_LEN = 2500
 MAX_ENVIRONMENT, MAX_ENVIRONMENT_VALUE_LEN = 48, 512  # HyperParameterTrainingJobEnvironmentMap
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
+HYPERBAND_MAX_RESOURCE = 20_000  # HyperbandStrategyConfig.MaxResource: "The maximum value is 20,000 epochs"
 DEFAULT_TRIAL_RUNTIME = 86_400
 DEFAULT_WAIT_FACTOR = 2  # compute.spot without compute.max_wait: as long again to wait for capacity as to run
 ENTRY_POINT = "cloudauto_entry.py"
@@ -137,14 +138,67 @@ def instance_type(spec: JobSpec) -> str:
     settings = spec.backends.sagemaker
     chosen = settings.instance_type or spec.compute.instance_type
     if chosen is None:
-        return GPU_DEFAULT if spec.task in _GPU_TASKS else CPU_DEFAULT
+        from cloudauto.runtime.foundation import uses_foundation
+
+        return GPU_DEFAULT if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_DEFAULT
     return chosen
 
 
 def strategy_of(spec: JobSpec) -> str:
     settings = spec.backends.sagemaker
+    if settings.strategy:
+        return settings.strategy
+    if spec.policy is not None and spec.policy.policy in ("asha", "hyperband"):
+        return "Hyperband"  # SageMaker's own multi-fidelity strategy: it samples and stops by itself
     sampling = spec.sweep.sampling if spec.sweep else Sampling.GRID
-    return settings.strategy or {Sampling.RANDOM: "Random", Sampling.GRID: "Grid", Sampling.BAYESIAN: "Bayesian"}[sampling]
+    return {Sampling.RANDOM: "Random", Sampling.GRID: "Grid", Sampling.BAYESIAN: "Bayesian"}[sampling]
+
+
+def _hyperband(spec: JobSpec, strategy: str, out: _Problems) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """asha / hyperband as `Strategy: Hyperband` with its resource bounds: (StrategyConfig, the compile note).
+
+    A bare `backends.sagemaker.strategy: Hyperband` must agree with the policy: without asha or
+    hyperband the bounds are unknown (SageMaker would guess MaxResource from an `epochs`
+    hyperparameter), and asha or hyperband under another strategy would not be applied at all.
+    """
+    policy = spec.policy
+    multi = policy is not None and policy.policy in ("asha", "hyperband")
+    override = ("backends", "sagemaker", "strategy")
+    if strategy == "Hyperband" and not multi:
+        out.error(
+            override,
+            "strategy: Hyperband needs its resource bounds: set sweep.early_termination to {policy: hyperband, "
+            "min_resource: N, max_resource: M} (the strategy follows from it; drop the override)"
+            + (f"; Hyperband stops trials itself, so the {policy.policy} policy cannot run beside it" if policy else ""),
+        )
+        return None, None
+    if not multi:
+        return None, None
+    if strategy != "Hyperband":
+        out.error(
+            override,
+            f"strategy: {strategy} disagrees with sweep.early_termination policy {policy.policy}: SageMaker runs "
+            "successive halving only as its Hyperband strategy; drop the override (or set it to Hyperband)",
+        )
+        return None, None
+    if policy.max_resource > HYPERBAND_MAX_RESOURCE:
+        out.error(
+            ("sweep", "early_termination", "max_resource"),
+            f"max_resource is {policy.max_resource}; SageMaker's HyperbandStrategyConfig.MaxResource is at most "
+            f"{HYPERBAND_MAX_RESOURCE:,}",
+        )
+    config = {"HyperbandStrategyConfig": {"MinResource": policy.min_resource, "MaxResource": policy.max_resource}}
+    note = (
+        f"early termination: {policy.policy} is SageMaker's Hyperband strategy (StrategyConfig.HyperbandStrategyConfig "
+        f"MinResource {policy.min_resource}, MaxResource {policy.max_resource} {policy.resource}s; "
+        "TrainingJobEarlyStoppingType Off, as Hyperband requires). The resource is the reported step: SageMaker counts "
+        "each objective value a trial emits (one per cloudauto.report) as one step, as the local backend does. Unlike "
+        f"asha, SageMaker chooses its own reduction factor and brackets (reduction_factor {policy.reduction_factor} "
+        "is not sent: the API takes none) and, from the intermediate and final results, which configurations to "
+        f"start and how far each runs; a trial is not stopped before {policy.resource} {policy.min_resource} and is "
+        f"stopped at {policy.max_resource}, as locally"
+    )
+    return config, note
 
 
 def cost_basis(spec: JobSpec) -> Any:
@@ -185,12 +239,20 @@ def image_uri(spec: JobSpec, region: str, instance: str, scope: str = "training"
     version = settings.framework_version or AUTOGLUON_VERSION
     try:
         image = images.find("autogluon", version, scope, instance)
-        uri = image.uri(images.account(region), region)
     except images.ImageError as exc:
         raise CompileError(
             "sagemaker", [SpecIssue(f"sagemaker: {exc}", ("backends", "sagemaker", "framework_version"))]
         ) from None
+    uri = image.uri(_registry(region), region)
     return uri, f"the AutoGluon {image.version} DLC, {image.accelerator}, {scope}; {images.PROVENANCE}"
+
+
+def _registry(region: str) -> str:
+    """The region's DLC registry account, or the spec error that names backends.sagemaker.region."""
+    try:
+        return images.account(region)
+    except images.ImageError as exc:
+        raise CompileError("sagemaker", [SpecIssue(f"sagemaker: {exc}", ("backends", "sagemaker", "region"))]) from None
 
 
 def image_autogluon(uri: str) -> Optional[str]:
@@ -215,7 +277,7 @@ def command_image(spec: JobSpec, region: str, instance: str, out: _Problems) -> 
             torch = None
         release, why = images.pytorch_for(torch)
         image = images.find("pytorch", release, "training", instance)
-        uri = image.uri(images.account(region), region)
+        uri = image.uri(_registry(region), region)
         return uri, f"the PyTorch {release} training DLC: {why}; {images.PROVENANCE}"
     if not _ECR.match(chosen):
         out.error(
@@ -528,6 +590,7 @@ def tuning_request(
         strategy = "Grid" if ranges.get("CategoricalParameterRanges") else "Random"
     # the policy itself is approximated by Auto: SageMakerBackend.warnings says so (an error under --strict)
     early = "Auto" if spec.policy is not None and strategy != "Hyperband" else "Off"
+    strategy_config, hyperband_note = _hyperband(spec, strategy, out)
 
     reported = spec.metric.name if spec.engine is Engine.COMMAND else spec.objective.name
     metric_name = f"cloudauto:{reported}"
@@ -573,6 +636,8 @@ def tuning_request(
         "ParameterRanges": ranges,
         "TrainingJobEarlyStoppingType": early,
     }
+    if strategy_config:
+        config["StrategyConfig"] = strategy_config
     if spec.sweep and spec.sweep.seed is not None and strategy != "Grid":
         config["RandomSeed"] = spec.sweep.seed
     request = {
@@ -583,7 +648,7 @@ def tuning_request(
             "AlgorithmSpecification": {
                 "TrainingImage": training_image,
                 "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}],
+                "MetricDefinitions": [{"Name": metric_name, "Regex": metric_regex(reported)}, *_extra_definitions(spec, out)],
             },
             "RoleArn": role,
             "InputDataConfig": inputs,
@@ -603,6 +668,9 @@ def tuning_request(
     environment = _environment(spec, out)
     if environment:  # the `${NAME}` values spec.json reads, set in each trial's container (never in the tarball)
         request["TrainingJobDefinition"]["Environment"] = environment
+    from .completion import apply
+
+    completion_notes = apply(spec, request, out)  # stop_when, warm_start, trial_retries, max_failed_trials
     if out.errors:
         raise CompileError("sagemaker", out.errors)
     notes = [
@@ -610,9 +678,31 @@ def tuning_request(
         f"upload on submit: the source tarball -> {source}",
         *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
+        *([hyperband_note] if hyperband_note else []),
         *([spot_note] if spot_note else []),
+        *completion_notes,
     ]
+    from cloudauto.runtime.foundation import hub_note
+
+    hub = hub_note(spec)
+    if hub:
+        notes.append(hub)
     return request, out.warnings, notes
+
+
+MAX_METRIC_DEFINITIONS = 40  # SageMaker's AlgorithmSpecification.MetricDefinitions
+
+
+def _extra_definitions(spec: Any, out: Any) -> list[dict[str, str]]:
+    """The spec's `metrics:`, as each trial reports them (val_<name>, test_<name>), and the primary metric's test score
+    (test_<metric>, as local trials report it): SageMaker keeps them per training job."""
+    roles = ("val", "test") if spec.data.test else ("val",)
+    primary = [f"test_{spec.objective.name}"] if spec.data.test and spec.engine is not Engine.COMMAND else []
+    reported = primary + [f"{role}_{m.name}" for m in spec.extra_metrics for role in roles]
+    found = [{"Name": f"cloudauto:{key}", "Regex": metric_regex(key)} for key in reported]
+    if len(found) + 1 > MAX_METRIC_DEFINITIONS:
+        out.error(("metrics",), f"{len(found) + 1} metric definitions; SageMaker takes at most {MAX_METRIC_DEFINITIONS}")
+    return found
 
 
 __all__ = [

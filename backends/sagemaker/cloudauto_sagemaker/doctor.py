@@ -35,8 +35,9 @@ _ARN_ROLE = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)$")
 
 def _code(exc: Any) -> tuple[str, str]:
     """(code, message) of a ClientError, or of botocore's own failure (an AWSError: no connection, an answer it cannot read)."""
-    error = getattr(exc, "response", {}).get("Error", {})
-    return str(error.get("Code", "error")), str(error.get("Message", exc))
+    from .submit import error_text
+
+    return error_text(exc)
 
 
 def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -310,7 +311,9 @@ class _Run:
                 return f"these credentials may not use servicequotas:ListServiceQuotas ({code})"
             return f"Service Quotas answered {code}: {message}"
         except BotoCoreError as exc:
-            return f"Service Quotas not reached: {exc}"
+            from .submit import one_line
+
+            return f"Service Quotas not reached: {one_line(exc)}"
         return table if table else "Service Quotas lists no SageMaker quota here"
 
     def _quota(self, quotas: Any, name: str, need: int, why: str, lower: str) -> None:

@@ -26,10 +26,12 @@ from cloudauto.scoring import (
     ScoringError,
     as_frame,
     body_encoder,
+    checked_kept,
     image_paths,
     score_batches,
     score_images,
     spans,
+    with_kept,
 )
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.metrics import Task
@@ -131,7 +133,7 @@ def serving_model(
     return name
 
 
-def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task) -> dict[str, int]:
+def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task, spec: Any = None) -> dict[str, int]:
     """ServerlessConfig, checked against what SageMaker accepts before anything is created."""
     if memory_mb not in SERVERLESS_MEMORY:
         raise CloudautoError(
@@ -144,6 +146,20 @@ def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task) -> 
             f"task {spec_task.value}: serverless endpoints have no GPU; deploy this model on an instance "
             f"(--instance-type, default {GPU_SERVING})"
         )
+    if spec is not None:  # a foundation model's weights and activations in the container's memory
+        from cloudauto.runtime.foundation import serving_memory_mb
+
+        needed = serving_memory_mb(spec)
+        if needed and needed > memory_mb:
+            raise CloudautoError(
+                f"this model serves a foundation model that needs about {needed} MB; --memory {memory_mb} cannot hold it"
+                + (
+                    f": deploy with --memory {needed}"
+                    if needed <= max(SERVERLESS_MEMORY)
+                    else f" and serverless endpoints stop at {max(SERVERLESS_MEMORY)} MB: deploy on an instance "
+                    f"(--instance-type, default {GPU_SERVING})"
+                )
+            )
     return {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
 
 
@@ -168,12 +184,15 @@ def deploy(
         raise CloudautoError("a serverless endpoint has no instance type: leave --instance-type out, or --serverless")
     if serverless:
         config = serverless_config(
-            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task
+            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task, job.spec
         )
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
         instance = CPU_SERVING  # the CPU serving image
     else:
-        instance = instance_type or (GPU_SERVING if job.spec.task in _GPU_TASKS else CPU_SERVING)
+        from cloudauto.runtime.foundation import uses_foundation
+
+        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec)
+        instance = instance_type or (GPU_SERVING if gpu else CPU_SERVING)
         variant = {
             "VariantName": "AllTraffic",
             "ModelName": name,
@@ -267,8 +286,9 @@ class SageMakerEndpoint(Endpoint):
             raise ScoringError(f"cannot reach endpoint {self.name}: {exc}") from None
         return response["Body"].read()
 
-    def score(self, data: Any, *, concurrency: int = 2) -> Any:
-        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight.
+    def score(self, data: Any, *, concurrency: int = 2, keep_columns: Optional[list[str]] = None) -> Any:
+        """Predictions for every row, in batches of at most `max_rows` rows and 6 MB, `concurrency` in flight;
+        `keep_columns` (an ID, say) copied from the input in front of them.
 
         Image files (one, a list, or a folder of them) go to an image model as base64 JSON
         instances: one row per image with its class and each class's probability.
@@ -278,16 +298,23 @@ class SageMakerEndpoint(Endpoint):
             self._found = True
         images = image_paths(data)
         if images is not None:
+            if keep_columns:
+                raise ScoringError("keep_columns: an image endpoint answers per image, with its path")
             return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
         frame = as_frame(data)
+        keep = checked_kept(frame, keep_columns)
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = spans(frame, self.max_rows, self.max_bytes, encode)  # a refused row is named over the input
-        return score_batches(
+        return with_kept(
             frame,
-            bodies,
-            lambda body: self.invoke(body, content_type, accept),
-            concurrency=concurrency,
-            who=f"endpoint {self.name}",
+            score_batches(
+                frame,
+                bodies,
+                lambda body: self.invoke(body, content_type, accept),
+                concurrency=concurrency,
+                who=f"endpoint {self.name}",
+            ),
+            keep,
         )
 
     def delete(self) -> None:
@@ -303,7 +330,10 @@ class SageMakerEndpoint(Endpoint):
                 call(**{key: self.name})
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
-                    raise CloudautoError(f"delete {what} {self.name}: {exc}") from None
+                    from .submit import error_text
+
+                    code, message = error_text(exc)
+                    raise CloudautoError(f"delete {what} {self.name}: {code}: {message}") from None
         self._removed, self._found = True, False
 
 

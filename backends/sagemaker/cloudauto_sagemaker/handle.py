@@ -66,6 +66,7 @@ def _time(value: Any) -> Optional[float]:
 
 class SageMakerJob(JobHandle):
     backend = "sagemaker"
+    client_held = frozenset({"max_failed_trials"})  # stop_when is the service's own
 
     def __init__(self, name: str, *, session: Any = None, spec: Optional[JobSpec] = None):
         from .submit import session_for

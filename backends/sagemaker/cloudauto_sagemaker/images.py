@@ -2,8 +2,9 @@
 
 The sagemaker SDK's image config is stale for AutoGluon (it lists nothing after 1.5.0 and
 says py311 where the images are py312, with an OS suffix it leaves out), so the tags here
-are read from the DLC repository's release files instead; only the registry account of a
-region comes from the SDK's config, which lists the same DLC accounts for every framework.
+are read from the DLC repository's release files instead. The registry account of each
+region is a table here too (REGISTRIES): importing the SDK to read it cost about 1 s of every
+compile (tests/backends/test_sagemaker_images.py compares the two where the SDK is installed).
 
 Checked 2026-12-01 in aws/deep-learning-containers:
 - docs/src/data/autogluon/1.6-{cpu,gpu}-sagemaker.yml and the AutoGluon images' changelog
@@ -11,6 +12,10 @@ Checked 2026-12-01 in aws/deep-learning-containers:
   image, repository `autogluon`, for training and serving; PyTorch 2.13, Python 3.12.
 - docs/src/data/autogluon-{training,inference}/1.{4,5}-{cpu,gpu}-sagemaker.yml.
 - docs/src/data/pytorch-training/2.{9,10}-{cpu,gpu}-sagemaker.yml (for engine: command).
+- docs/reference/region_availability.md (commit 18d714e), "Deep Learning Containers", checked
+  2026-12-04: the account of each region (REGISTRIES); the two GovCloud regions it leaves out
+  are from the sagemaker SDK's image_uri_config (sagemaker 3.27.0, pytorch.json, training
+  2.10.0), which agrees with it on every region both list.
 """
 
 from __future__ import annotations
@@ -137,6 +142,51 @@ IMAGES: tuple[Image, ...] = (
     ),
 )
 
+# region -> the account of its DLC registry (ECR); regions of the isolated partitions (us-iso*, eusc-*),
+# whose ECR is not under amazonaws.com(.cn), are left out: uri() could not name their registry
+REGISTRIES_CHECKED = "2026-12-04"
+REGISTRIES: dict[str, str] = {
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "ap-east-2": "975050140332",
+    "ap-northeast-1": "763104351884",
+    "ap-northeast-2": "763104351884",
+    "ap-northeast-3": "364406365360",
+    "ap-south-1": "763104351884",
+    "ap-south-2": "772153158452",
+    "ap-southeast-1": "763104351884",
+    "ap-southeast-2": "763104351884",
+    "ap-southeast-3": "907027046896",
+    "ap-southeast-4": "457447274322",
+    "ap-southeast-5": "550225433462",
+    "ap-southeast-6": "633930458069",
+    "ap-southeast-7": "590183813437",
+    "ca-central-1": "763104351884",
+    "ca-west-1": "204538143572",
+    "cn-north-1": "727897471807",
+    "cn-northwest-1": "727897471807",
+    "eu-central-1": "763104351884",
+    "eu-central-2": "380420809688",
+    "eu-north-1": "763104351884",
+    "eu-south-1": "692866216735",
+    "eu-south-2": "503227376785",
+    "eu-west-1": "763104351884",
+    "eu-west-2": "763104351884",
+    "eu-west-3": "763104351884",
+    "il-central-1": "780543022126",
+    "me-central-1": "914824155844",
+    "me-south-1": "217643126080",
+    "me-west-1": "124382933778",
+    "mx-central-1": "637423239942",
+    "sa-east-1": "763104351884",
+    "us-east-1": "763104351884",
+    "us-east-2": "763104351884",
+    "us-gov-east-1": "446045086412",
+    "us-gov-west-1": "442386744353",
+    "us-west-1": "763104351884",
+    "us-west-2": "763104351884",
+}
+
 # instance families without a GPU (the rest of ml.* that cloudauto defaults to have one: g, p, and trn/inf are refused)
 _GPU_FAMILIES = ("ml.g", "ml.p")
 
@@ -174,17 +224,14 @@ def find(framework: str, version: str, scope: str, instance_type: str) -> Image:
 
 
 def account(region: str) -> str:
-    """The DLC registry account of a region, from the sagemaker SDK's image config (offline)."""
-    import json
-    from pathlib import Path
-
-    from sagemaker.core import image_uris
-
-    config = json.loads((Path(image_uris.__file__).parent / "image_uri_config" / "autogluon.json").read_text())
-    registries = next(iter(config["training"]["versions"].values()))["registries"]
-    if region not in registries:
-        raise ImageError(f"region {region} has no Deep Learning Container registry (known: {', '.join(sorted(registries))})")
-    return registries[region]
+    """The DLC registry account of a region (REGISTRIES: no SDK import, offline)."""
+    if region not in REGISTRIES:
+        raise ImageError(
+            f"region {region} has no Deep Learning Container registry known to cloudauto "
+            f"(checked {REGISTRIES_CHECKED}; known: {', '.join(sorted(REGISTRIES))}): "
+            "pin an image in your region's ECR with backends.sagemaker.image_uri"
+        )
+    return REGISTRIES[region]
 
 
 def pytorch_for(installed: Optional[str]) -> tuple[str, str]:
@@ -207,6 +254,8 @@ __all__ = [
     "Image",
     "ImageError",
     "PROVENANCE",
+    "REGISTRIES",
+    "REGISTRIES_CHECKED",
     "SOURCE",
     "account",
     "accelerator",

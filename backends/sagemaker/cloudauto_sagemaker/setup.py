@@ -36,6 +36,13 @@ ROLE_ACTIONS = {  # what simulate-principal-policy checks, by the resource it is
 }
 
 
+class SetupInUse(CloudautoError):
+    """A job or endpoint runs with the role or bucket setup made: teardown removes nothing (exit 6, like `delete` of a
+    job in use: what uses them goes on)."""
+
+    exit_code = 6
+
+
 class TeardownRefused(CloudautoError):
     """A bucket setup made holds objects: the jobs' data and models are not deleted without --force."""
 
@@ -189,10 +196,22 @@ def template(region: Optional[str]) -> list[str]:
     chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not chosen:
         raise NeedsRegion("--print needs the region (the template names its Deep Learning Container registry): --region REGION")
+    stack = "cloudauto-sagemaker"
+
+    def export(env: str, output: str) -> str:
+        return (
+            f"export {env}=$(aws cloudformation describe-stacks --stack-name {stack} --region {chosen}"
+            f" --query \"Stacks[0].Outputs[?OutputKey=='{output}'].OutputValue\" --output text)"
+        )
+
     return [
         json.dumps(cloudformation(chosen), indent=2),
-        "deploy it with: aws cloudformation deploy --template-file cloudauto-sagemaker.json --stack-name cloudauto-sagemaker"
-        f" --capabilities CAPABILITY_NAMED_IAM --region {chosen}; its outputs are SAGEMAKER_ROLE and SAGEMAKER_BUCKET",
+        f"deploy it with: aws cloudformation deploy --template-file {stack}.json --stack-name {stack}"
+        f" --capabilities CAPABILITY_NAMED_IAM --region {chosen}; the stack's outputs SageMakerRole and SageMakerBucket"
+        " are what cloudauto reads as SAGEMAKER_ROLE and SAGEMAKER_BUCKET:\n"
+        + export("SAGEMAKER_ROLE", "SageMakerRole")
+        + "\n"
+        + export("SAGEMAKER_BUCKET", "SageMakerBucket"),
     ]
 
 
@@ -220,8 +239,9 @@ def _names(session: Any, bucket: Optional[str], role_name: Optional[str]) -> Nam
 
 
 def _error(exc: Any) -> tuple[str, str]:
-    error = exc.response.get("Error", {})
-    return str(error.get("Code", "error")), str(error.get("Message", exc))
+    from .submit import error_text
+
+    return error_text(exc)
 
 
 def bucket_region(s3: Any, bucket: str) -> str:
@@ -474,6 +494,88 @@ def _count(s3: Any, bucket: str) -> int:
     return int(aws_call(f"list s3 bucket {bucket}", s3.list_objects_v2, Bucket=bucket, MaxKeys=1000).get("KeyCount", 0))
 
 
+RUNNING = ("InProgress", "Stopping")
+SERVING = ("InService", "Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
+
+
+def _pages(what: str, fn: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    from .submit import aws_call
+
+    found: list[dict[str, Any]] = []
+    kwargs = {"MaxResults": 100, **kwargs}
+    while True:
+        page = aws_call(what, fn, **kwargs)
+        found += page.get(key, [])
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def users(session: Any, names: Names) -> list[str]:
+    """The tuning, training and transform jobs in progress and the endpoints up that use the role or the bucket, one line
+    each with how to stop it: SageMaker's own lists, so a job submitted from another machine counts too."""
+    from .submit import aws_call
+
+    sm = session.client("sagemaker")
+    prefix = f"s3://{names.bucket}/"
+
+    def uses(role_arn: Optional[str], *uris: Optional[str]) -> bool:
+        return role_arn == names.role_arn or any(u == prefix[:-1] or (u or "").startswith(prefix) for u in uris)
+
+    def model_uses(model: str) -> bool:
+        described = aws_call(f"describe model {model}", sm.describe_model, ModelName=model)
+        containers = [described.get("PrimaryContainer") or {}, *described.get("Containers", [])]
+        return uses(described.get("ExecutionRoleArn"), *(c.get("ModelDataUrl") for c in containers))
+
+    found: list[str] = []
+    for job in _pages("list tuning jobs", sm.list_hyper_parameter_tuning_jobs, "HyperParameterTuningJobSummaries"):
+        if job.get("HyperParameterTuningJobStatus") not in RUNNING:
+            continue
+        name = job["HyperParameterTuningJobName"]
+        described = aws_call(
+            f"describe tuning job {name}", sm.describe_hyper_parameter_tuning_job, HyperParameterTuningJobName=name
+        )
+        status = described.get("HyperParameterTuningJobStatus")
+        definitions = [described.get("TrainingJobDefinition") or {}, *described.get("TrainingJobDefinitions", [])]
+        if status in RUNNING and any(
+            uses(d.get("RoleArn"), (d.get("OutputDataConfig") or {}).get("S3OutputPath")) for d in definitions
+        ):
+            found.append(f"tuning job {name} ({status}): stop it with `cloudauto cancel {name} -b sagemaker`")
+    for job in _pages("list training jobs", sm.list_training_jobs, "TrainingJobSummaries", StatusEquals="InProgress"):
+        name = job["TrainingJobName"]
+        described = aws_call(f"describe training job {name}", sm.describe_training_job, TrainingJobName=name)
+        if described.get("TuningJobArn"):  # its tuning job is named above
+            continue
+        if uses(described.get("RoleArn"), (described.get("OutputDataConfig") or {}).get("S3OutputPath")):
+            found.append(
+                f"training job {name} (InProgress): stop it with `aws sagemaker stop-training-job --training-job-name {name}`"
+            )
+    for job in _pages("list transform jobs", sm.list_transform_jobs, "TransformJobSummaries", StatusEquals="InProgress"):
+        name = job["TransformJobName"]
+        described = aws_call(f"describe transform job {name}", sm.describe_transform_job, TransformJobName=name)
+        source = ((described.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
+        if uses(None, source.get("S3Uri"), (described.get("TransformOutput") or {}).get("S3OutputPath")) or model_uses(
+            described["ModelName"]
+        ):
+            found.append(
+                f"batch transform job {name} (InProgress): stop it with "
+                f"`aws sagemaker stop-transform-job --transform-job-name {name}`"
+            )
+    for endpoint in _pages("list endpoints", sm.list_endpoints, "Endpoints"):
+        if endpoint.get("EndpointStatus") not in SERVING:
+            continue
+        name = endpoint["EndpointName"]
+        described = aws_call(f"describe endpoint {name}", sm.describe_endpoint, EndpointName=name)
+        config = aws_call(
+            "describe endpoint config", sm.describe_endpoint_config, EndpointConfigName=described["EndpointConfigName"]
+        )
+        if any(model_uses(v["ModelName"]) for v in config.get("ProductionVariants", []) if v.get("ModelName")):
+            found.append(
+                f"endpoint {name} ({endpoint['EndpointStatus']}): delete it with `cloudauto delete-endpoint {name} -b sagemaker`"
+            )
+    return found
+
+
 def teardown(
     *, region: Optional[str] = None, bucket: Optional[str] = None, role_name: Optional[str] = None, force: bool = False
 ) -> list[str]:
@@ -514,6 +616,15 @@ def teardown(
     else:
         remove_role = True
 
+    if remove_role or remove_bucket:
+        in_use = users(session, names)
+        if in_use:
+            raise SetupInUse(
+                f"role {names.role} and bucket {names.bucket} are in use, nothing was removed: "
+                + "; ".join(in_use)
+                + ". Stop them, then rerun teardown"
+            )
+
     if remove_role:
         for policy in aws_call("list the role's policies", iam.list_role_policies, RoleName=names.role).get("PolicyNames", []):
             aws_call(f"remove policy {policy}", iam.delete_role_policy, RoleName=names.role, PolicyName=policy)
@@ -533,6 +644,7 @@ def teardown(
 
 __all__ = [
     "POLICY_NAME",
+    "SetupInUse",
     "ROLE_ACTIONS",
     "TAG_SETUP",
     "TeardownRefused",

@@ -61,6 +61,37 @@ def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) ->
     return session
 
 
+MESSAGE_CAP = 200
+
+
+def one_line(text: Any, cap: int = MESSAGE_CAP) -> str:
+    """A service's error text as one short line: an HTML page (an emulator's or a proxy's 500) by its title or first
+    text, whitespace collapsed, cut at `cap` characters. Every place that shows AWS's message uses it."""
+    import html
+    import re
+
+    text = str(text)
+    if re.search(r"<(!doctype|html|head|body|title|h1|p)\b", text, re.IGNORECASE):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.IGNORECASE | re.DOTALL)
+        found = title or heading
+        if found and found.group(1).strip():
+            text = found.group(1)
+        else:
+            text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+            text = re.sub(r"<!--.*?-->|<[^>]*>", " ", text, flags=re.DOTALL)
+        text = html.unescape(text)
+    text = " ".join(text.split())
+    return text if len(text) <= cap else text[: cap - 3].rstrip() + "..."
+
+
+def error_text(exc: Any) -> tuple[str, str]:
+    """(code, message) of a ClientError, both one short line (one_line)."""
+    error = getattr(exc, "response", None) or {}
+    error = error.get("Error", {}) if isinstance(error, dict) else {}
+    return one_line(error.get("Code", "error"), 80), one_line(error.get("Message", exc))
+
+
 def botocore_call(what: str, fn: Any, **kwargs: Any) -> Any:
     """One AWS call whose service answer (ClientError) the caller reads; botocore's own failures
     (no credentials, no region, no connection) become an AWSError naming what we tried."""
@@ -73,7 +104,7 @@ def botocore_call(what: str, fn: Any, **kwargs: Any) -> Any:
     except NoRegionError:
         raise AWSError(f"{what}: {NO_REGION}") from None
     except BotoCoreError as exc:
-        raise AWSError(f"{what}: {exc}") from None
+        raise AWSError(f"{what}: {one_line(exc)}") from None
 
 
 def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
@@ -83,8 +114,8 @@ def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
     try:
         return botocore_call(what, fn, **kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise AWSError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+        code, message = error_text(exc)
+        raise AWSError(f"{what}: {code}: {message}") from None
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
@@ -210,6 +241,9 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
 
     session = session or session_for(spec)
     sm = session.client("sagemaker")
+    from .completion import check_parents
+
+    check_parents(sm, spec)  # sweep.warm_start: before anything is uploaded
     name, running = choose_name(sm, spec, identity, quiet=quiet)
     if running:  # nothing is uploaded: its inputs are its own, and they are what this submit would upload
         return SageMakerJob(name, session=session, spec=spec)

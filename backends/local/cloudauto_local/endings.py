@@ -1,0 +1,141 @@
+"""The scheduler's warm start, retries and early endings (sweep.warm_start, limits.trial_retries,
+limits.stop_when, limits.max_failed_trials), kept apart from its loop.
+
+Everything here reads and writes the run store, so a killed scheduler's successor (`resume`)
+decides as it would have: the parents' trials were copied into the store at submit, a trial's
+retries are counted in it, and the criteria are read off its trials.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Optional
+
+from cloudauto.backend import JobStatus, TrialStatus
+from cloudauto.spec.errors import CloudautoError
+from cloudauto.tuning.criteria import failure_reason, stop_reason
+from cloudauto.tuning.samplers import Sampler, warm_pasts
+
+from .store import RunStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cloudauto.backend import Trial
+    from cloudauto.spec.models import JobSpec
+
+log = logging.getLogger("cloudauto.scheduler")
+
+INFRASTRUCTURE = "infrastructure"  # a worker's `failed` message with this `fault` is not the script's doing
+
+
+class WarmStartError(CloudautoError):
+    """A warm start's parent cannot be used (exit 3 where there is no such job, else 2)."""
+
+    exit_code = 2
+
+
+# warm start ------------------------------------------------------------------------------------
+def parent_rows(spec: JobSpec, attach: Any) -> list[tuple]:
+    """The parents' finished trials as the store keeps them; refuses a parent that is missing, still running,
+    judged by another objective, or (under same_data) searched over another space."""
+    warm = spec.sweep.warm_start if spec.sweep else None
+    if warm is None:
+        return []
+    rows: list[tuple] = []
+    own = spec.to_dict()["sweep"]["space"]
+    for parent_id in warm.from_:
+        try:
+            parent = attach(parent_id)
+        except CloudautoError as exc:
+            raise type(exc)(f"sweep.warm_start.from: {exc}") from exc
+        status = parent.status()
+        if not status.is_final:
+            raise WarmStartError(
+                f"sweep.warm_start.from: job {parent.id} is {status.value}; a parent must have ended "
+                "(completed, failed or canceled), as SageMaker requires of a parent tuning job"
+            )
+        theirs = parent.spec
+        if (theirs.objective.name, theirs.objective.goal) != (spec.objective.name, spec.objective.goal):
+            raise WarmStartError(
+                f"sweep.warm_start.from: job {parent.id} tuned {theirs.objective.goal.value} {theirs.objective.name}, "
+                f"this sweep {spec.objective.goal.value} {spec.objective.name}: a parent's trials inform a sweep of the "
+                "same objective only"
+            )
+        space = theirs.to_dict().get("sweep", {}).get("space")
+        if warm.mode.value == "same_data" and space != own:
+            raise WarmStartError(
+                f"sweep.warm_start.from: job {parent.id} searched another space; under mode: same_data the space is the "
+                "parent's (SageMaker's IdenticalDataAndAlgorithm); write mode: transfer to start from the parameters they share"
+            )
+        states = parent.store.sampler_states() if hasattr(parent, "store") else {}
+        for trial in parent.trials():
+            if trial.status.is_final:
+                rows.append(
+                    (
+                        parent.id,
+                        trial.number,
+                        trial.params,
+                        states.get(trial.number, {}),
+                        trial.status.value,
+                        trial.objective,
+                        trial.ended,
+                    )
+                )
+    return rows
+
+
+def seed(sampler: Sampler, store: RunStore, spec: JobSpec) -> int:
+    """Give the sampler the parents' trials the store keeps; returns how many."""
+    warm = spec.sweep.warm_start if spec.sweep else None
+    if warm is None:
+        return 0
+    parents = store.warm_trials()
+    sampler.warm(warm_pasts((trial, state) for _, trial, state in parents), skip=warm.mode.value == "same_data")
+    log.info(
+        "warm start (%s) from %s: %d finished trials%s",
+        warm.mode.value,
+        ", ".join(warm.from_),
+        len(parents),
+        "; their configurations do not run again" if warm.mode.value == "same_data" else "",
+    )
+    return len(parents)
+
+
+# retries ---------------------------------------------------------------------------------------
+def retry(store: RunStore, spec: JobSpec, number: int, fault: str) -> Optional[int]:
+    """Put a trial an infrastructure fault ended back in the queue, within limits.trial_retries; its retry's
+    number (1, 2 ...), or None where none is left (it then fails)."""
+    allowed = spec.limits.trial_retries
+    used = store.retries().get(number, 0)
+    if used >= allowed:
+        if allowed:
+            log.info("trial %d: no retry left (limits.trial_retries %d used)", number, allowed)
+        return None
+    done = store.retry_trial(number, f"retry {used + 1} of {allowed} after: {fault}")
+    log.warning("trial %d: %s; retry %d of %d with the same parameters", number, fault, done, allowed)
+    return done
+
+
+# early endings ---------------------------------------------------------------------------------
+def ending(spec: JobSpec, trials: list[Trial]) -> Optional[tuple[JobStatus, TrialStatus, str]]:
+    """(the job's status, the running trials' status, why) where a criterion ends the sweep now."""
+    failed = failure_reason(spec, trials)
+    if failed:
+        return JobStatus.FAILED, TrialStatus.CANCELED, failed
+    met = stop_reason(spec, trials)
+    if met:
+        return JobStatus.COMPLETED, TrialStatus.TERMINATED, met
+    return None
+
+
+def refuse_converged(spec: JobSpec) -> Optional[str]:
+    """Why the local backend refuses `stop_when.converged`."""
+    stop = spec.limits.stop_when
+    if stop is None or not stop.converged:
+        return None
+    return (
+        "convergence detection is SageMaker's own model (ConvergenceDetected), not published, so no local rule "
+        "would end a sweep where SageMaker's does; use no_improvement_trials (exact here) or compile for sagemaker"
+    )
+
+
+__all__ = ["INFRASTRUCTURE", "WarmStartError", "ending", "parent_rows", "refuse_converged", "retry", "seed"]

@@ -1,0 +1,321 @@
+"""Foundation models (Chronos-2, Chronos-Bolt, Toto, Mitra, TabICL, TabPFN ...): pretrained weights the user controls.
+
+Each family reads its weights from one hyperparameter AutoGluon names (`Chronos2.model_path`,
+`MITRA.hf_model`): a hub name, a local folder or an s3:// folder. A local folder travels as a
+trial input on the clouds and in docker mode, as image/text checkpoints do (trial_inputs.py).
+Offline is the default here: a foundation model whose weights are no folder would spend every
+trial's time limit retrying the hub, so the local backend refuses it at compile unless
+CLOUDAUTO_ALLOW_HUB=1. SageMaker and Azure ML containers reach the hub. After a fit, the
+weights a time-series model read are copied into the saved predictor (`embed_weights`), so an
+endpoint or a batch job loads it with the folder gone. Standard library only at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..spec.errors import SpecIssue
+from ..spec.metrics import Task
+from ..spec.types import scheme_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+
+ALLOW_HUB = "CLOUDAUTO_ALLOW_HUB"
+
+# family -> the hyperparameter AutoGluon 1.6.3 reads its weights from (None: the family takes no folder)
+TIMESERIES_WEIGHTS = {"Chronos": "model_path", "Chronos2": "model_path", "Chronos-2": "model_path", "Toto": "model_path", "Toto2": "model_path"}
+TABULAR_WEIGHTS: dict[str, Optional[str]] = {
+    "MITRA": "hf_model",  # MitraModel: a local folder (Tab2D.save_pretrained) or a hub name
+    "TABPFNMIX": "model_path",  # TabPFNMixModel: FoundationTransformer.from_pretrained
+    "TABICL": None,
+    "TABPFN-2.6": None,
+    "TABPFN-3": None,
+    "REALTABPFN-V2": None,
+    "REALTABPFN-V2.5": None,
+    "TABDPT": None,
+    "TABDPT-TURBO": None,
+}
+# the packages a tabular family imports in its fit, and the extra that installs them
+TABULAR_PACKAGES = {
+    "MITRA": (("loguru", "einx"), "autogluon.tabular[mitra]"),
+    "TABICL": (("tabicl",), "autogluon.tabular[tabicl]"),
+    "TABPFN-2.6": (("tabpfn",), "autogluon.tabular[tabpfn]"),
+    "TABPFN-3": (("tabpfn",), "autogluon.tabular[tabpfn]"),
+    "REALTABPFN-V2": (("tabpfn",), "autogluon.tabular[tabpfn]"),
+    "REALTABPFN-V2.5": (("tabpfn",), "autogluon.tabular[tabpfn]"),
+    "TABDPT": (("tabdpt",), "autogluon.tabular[tabdpt]"),
+    "TABDPT-TURBO": (("tabdpt",), "autogluon.tabular[tabdpt]"),
+}
+FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
+# the memory a serving container needs for a family's default weights, an estimate (not measured here): the fp32
+# weights (Chronos-2 120M parameters, Chronos-Bolt small 48M, Toto 151M, Toto2 up to 313M) beside torch and
+# AutoGluon (about 2 GB); the tabular ones keep their training table in context (MitraModel's own estimate, 5 GB)
+SERVING_MEMORY_MB = {"Chronos": 3072, "Chronos2": 4096, "Chronos-2": 4096, "Toto": 4096, "Toto2": 4096}
+SERVING_MEMORY_DEFAULT_MB = 6144
+
+
+def weights_parameter(family: str) -> Optional[str]:
+    """`<family>.<name>` that holds the family's weights (None when it is no foundation family or takes no folder)."""
+    return TIMESERIES_WEIGHTS.get(family) or TABULAR_WEIGHTS.get(family)
+
+
+def is_weights_parameter(name: str) -> bool:
+    """Whether a sweep parameter name is a foundation family's weights (`Chronos2.model_path`, `MITRA.hf_model`)."""
+    fam, _, hp = name.partition(".")
+    return bool(hp) and weights_parameter(_canonical(fam)) == hp
+
+
+def _canonical(name: str) -> str:
+    return name if name in TIMESERIES_WEIGHTS else name.upper()
+
+
+def _split(value: Any) -> list[str]:
+    return [m.strip() for m in str(value).split(",") if m.strip()]
+
+
+def _values(dist: Any) -> list[Any]:
+    return list(dist.values) if dist.kind == "choice" else [dist.value] if dist.kind == "fixed" else []
+
+
+def chosen_families(spec: JobSpec) -> list[tuple[int, str, tuple]]:
+    """(sub-space index, family, spec path) of each foundation family a trial of this spec can fit by name."""
+    found = []
+    for index, sub in enumerate(spec.space.subspaces):
+        for key in ("models", "model_name"):
+            dist = sub.get(key)
+            for value in _values(dist) if dist is not None else ():
+                for part in _split(value):
+                    fam = _canonical(part)
+                    if fam in FOUNDATION_FAMILIES and (index, fam) not in {(i, f) for i, f, _ in found}:
+                        path = ("sweep", "space", *((index,) if spec.space.is_conditional else ()), key)
+                        found.append((index, fam, path))
+    settings = spec.autogluon
+    for name in (settings.hyperparameters or {}) if settings else {}:
+        fam = _canonical(name)
+        if fam in FOUNDATION_FAMILIES:
+            found += [(i, fam, ("autogluon", "hyperparameters", name)) for i in range(len(spec.space.subspaces))]
+    return found
+
+
+def uses_foundation(spec: JobSpec) -> bool:
+    """Whether any trial fits a foundation model by name (their clouds' default instance has a GPU)."""
+    if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING):
+        return False
+    return bool(chosen_families(spec))
+
+
+def weights_values(spec: JobSpec, index: int, fam: str) -> list[Any]:
+    """The weights values a sub-space's trials give `fam` (from the space, else the autogluon block); [] when none."""
+    param = weights_parameter(fam)
+    if param is None:
+        return []
+    sub = spec.space.subspaces[index]
+    for name, dist in sub.items():
+        if is_weights_parameter(name) and _canonical(name.partition(".")[0]) == fam:
+            return _values(dist)
+    block = ((spec.autogluon.hyperparameters or {}) if spec.autogluon else {}).get(fam)
+    configs = block if isinstance(block, list) else [block] if isinstance(block, dict) else []
+    return [c[param] for c in configs if isinstance(c, dict) and param in c]
+
+
+def _is_folder_value(value: Any) -> bool:
+    return isinstance(value, str) and (value.startswith((".", "/", "~")) or scheme_of(value) in ("file", "s3"))
+
+
+def hub_allowed() -> bool:
+    return os.environ.get(ALLOW_HUB, "").strip().lower() in ("1", "true", "yes")
+
+
+def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
+    """A foundation model whose weights would come from the hub, on a machine that is offline by default.
+
+    Also a tabular family whose package is not installed here (its fit would fail in every trial).
+    """
+    import importlib.util
+
+    found = []
+    seen = set()
+    for index, fam, path in chosen_families(spec):
+        if (fam, path) in seen:
+            continue
+        seen.add((fam, path))
+        packages = TABULAR_PACKAGES.get(fam)
+        missing = [p for p in packages[0] if importlib.util.find_spec(p) is None] if packages else []
+        if missing:
+            found.append(
+                SpecIssue(
+                    f"{backend}: {fam} needs {', '.join(missing)}, not installed here: pip install '{packages[1]}=="
+                    f"{_autogluon_version()}' (the SageMaker and Azure ML AutoGluon images have it)",
+                    path,
+                )
+            )
+            continue
+        if hub_allowed():
+            continue
+        param = weights_parameter(fam)
+        values = weights_values(spec, index, fam)
+        hub = [v for v in values if not _is_folder_value(v)]
+        if param is None:
+            found.append(
+                SpecIssue(
+                    f"{backend}: {fam} downloads its weights from the Hugging Face hub and AutoGluon takes no folder for it; "
+                    f"this machine is offline by default: set {ALLOW_HUB}=1 to let trials download, or run it on sagemaker/azureml",
+                    path,
+                )
+            )
+        elif not values or hub:
+            what = f"the hub name {hub[0]!r}" if hub else "no weights (AutoGluon's default is a hub name)"
+            found.append(
+                SpecIssue(
+                    f"{backend}: {fam} has {what}; trials here are offline by default and would retry the hub until their "
+                    f"time limit. Name a folder: `{fam}.{param}: ./checkpoints/<folder>` (python job_specs/make_data.py "
+                    f"foundation makes tiny random ones; a real one: huggingface-cli download <repo> --local-dir <folder>), "
+                    f"or set {ALLOW_HUB}=1 to let trials download",
+                    path,
+                )
+            )
+    return found
+
+
+def hub_note(spec: JobSpec) -> Optional[str]:
+    """The compile note of a cloud backend: which foundation weights its trials fetch from the hub."""
+    hub = sorted(
+        {
+            fam
+            for index, fam, _ in chosen_families(spec)
+            if not any(_is_folder_value(v) for v in weights_values(spec, index, fam))
+        }
+    )
+    if not hub:
+        return None
+    return f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names given); the training container downloads them"
+
+
+def serving_memory_mb(spec: JobSpec) -> Optional[int]:
+    """The memory a serving container needs for the foundation models this spec's trials can fit (None: none)."""
+    families = {fam for _, fam, _ in chosen_families(spec)}
+    if not families:
+        return None
+    return max(SERVING_MEMORY_MB.get(f, SERVING_MEMORY_DEFAULT_MB) for f in families)
+
+
+def _autogluon_version() -> str:
+    from .versions import AUTOGLUON_VERSION
+
+    return AUTOGLUON_VERSION
+
+
+def tabular_weights(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """TabPFNMix's classifier/regressor paths default to hub names that override `model_path`: a given one wins."""
+    config = hyperparameters.get("TABPFNMIX")
+    for c in config if isinstance(config, list) else [config] if isinstance(config, dict) else []:
+        if c.get("model_path") is not None:
+            c.setdefault("model_path_classifier", None)
+            c.setdefault("model_path_regressor", None)
+    return hyperparameters
+
+
+def tabular_fit(kwargs: dict[str, Any], base_dir: Optional[str], scratch: Path, gpus: int = 0) -> dict[str, Any]:
+    """A tabular fit's arguments with each foundation family's weights resolved, and `num_gpus` from compute.gpus."""
+    hyperparameters = kwargs.get("hyperparameters") or {}
+    for fam in [f for f in hyperparameters if weights_parameter(f)]:
+        configs = hyperparameters[fam]
+        laid = [resolve_weights(c, fam, base_dir, scratch) for c in (configs if isinstance(configs, list) else [configs])]
+        hyperparameters[fam] = laid if isinstance(configs, list) else laid[0]
+    tabular_weights(hyperparameters)
+    if gpus and any(f in FOUNDATION_FAMILIES for f in hyperparameters):
+        kwargs.setdefault("num_gpus", gpus)
+    return kwargs
+
+
+def resolve_weights(config: dict[str, Any], fam: str, base_dir: Optional[str], scratch: Path) -> dict[str, Any]:
+    """A family's settings with its weights as AutoGluon takes them: a folder made absolute, s3:// fetched first."""
+    param = weights_parameter(fam)
+    value = config.get(param) if param else None
+    if not isinstance(value, str):
+        return config
+    from .autogluon_multimodal import fetch_checkpoint
+
+    return {**config, param: fetch_checkpoint(value, base_dir, scratch)}
+
+
+def _timeseries_models(predictor: Any) -> Iterator[Any]:
+    trainer = predictor._learner.load_trainer()
+    for name in trainer.get_model_names():
+        model = trainer.load_model(name)
+        yield model, getattr(model, "most_recent_model", None) or model
+
+
+def embed_weights(predictor: Any) -> list[str]:
+    """Copy the Chronos / Chronos-2 weights each model read into its own folder of the saved predictor.
+
+    Both models load `<model folder>/fine-tuned-ckpt` when it exists; a zero-shot model would
+    otherwise read its `model_path` (a folder here, a hub name) again on every load, and a LoRA
+    fine-tuned Chronos-2 keeps only its adapter beside the base folder's path. Returns the models changed.
+    """
+    changed = []
+    for outer, model in _timeseries_models(predictor):
+        kind = type(model).__name__
+        if kind not in ("Chronos2Model", "ChronosModel"):
+            continue
+        target = Path(model.path) / model.fine_tuned_ckpt_name
+        if kind == "Chronos2Model":
+            from chronos.chronos2.pipeline import Chronos2Pipeline
+            from transformers.utils import find_adapter_config_file
+
+            if model._is_fine_tuned and find_adapter_config_file(str(target)) is None:
+                continue  # full fine-tuning saved every weight already
+            source = str(target) if model._is_fine_tuned else model.get_hyperparameter("model_path")
+            staging = target.with_name(target.name + ".embedding")
+            shutil.rmtree(staging, ignore_errors=True)
+            Chronos2Pipeline.from_pretrained(source).save_pretrained(staging)  # a LoRA adapter is merged in
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+            model._is_fine_tuned = True
+            model._model_pipeline = None
+        else:
+            if target.exists():
+                continue
+            _copy_pretrained(model.model_path, target)
+        (outer if outer is not model else model).save()
+        changed.append(outer.name)
+    return changed
+
+
+def _copy_pretrained(source: str, target: Path) -> None:
+    folder = Path(source)
+    if folder.is_dir():
+        shutil.copytree(folder, target)
+        return
+    from chronos import BaseChronosPipeline
+
+    BaseChronosPipeline.from_pretrained(source).inner_model.save_pretrained(target)
+
+
+def folders_of(values: Iterable[Any]) -> list[str]:
+    return [v for v in values if _is_folder_value(v)]
+
+
+__all__ = [
+    "ALLOW_HUB",
+    "FOUNDATION_FAMILIES",
+    "SERVING_MEMORY_MB",
+    "TABULAR_WEIGHTS",
+    "TIMESERIES_WEIGHTS",
+    "chosen_families",
+    "embed_weights",
+    "hub_note",
+    "is_weights_parameter",
+    "offline_issues",
+    "resolve_weights",
+    "serving_memory_mb",
+    "tabular_fit",
+    "tabular_weights",
+    "uses_foundation",
+    "weights_parameter",
+]

@@ -1,0 +1,172 @@
+"""Foundation models on the local backend: a forecasting sweep over Chronos-2 (zero-shot and fine-tuned) from the
+random-weight folder make_data.py writes (no download), deployed and scored; the saved predictor loads and forecasts
+the same with that folder deleted; and the compile refusals of a foundation model without a folder, offline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cloudauto
+from cloudauto.backend import TrialStatus
+
+pytestmark = pytest.mark.slow
+EXE = str(Path(sys.executable).with_name("cloudauto"))
+
+SPEC = """
+name: fm-bike
+task: time_series_forecasting
+data:
+  train: {data}/bike/train.csv
+  test: {data}/bike/test.csv
+  label: count
+  timestamp: timestamp
+  item_id: station
+  prediction_length: 48
+  freq: h
+metric: MASE
+sweep:
+  sampling: grid
+  space:
+{space}
+"""
+SWEEP = """    - models: Chronos2
+      Chronos2.model_path: {weights}
+      Chronos2.fine_tune: {{choice: [false, true]}}
+      Chronos2.fine_tune_steps: 5
+      time_limit: 40
+    - models: {{choice: [SeasonalNaive, Theta]}}
+      time_limit: 20
+"""
+
+
+@pytest.fixture(scope="module")
+def fm_data(tmp_path_factory) -> Path:
+    from job_specs import make_data
+
+    out = tmp_path_factory.mktemp("fm")
+    make_data.bike(out, stations=2, days=14)
+    make_data.foundation(out)
+    return out
+
+
+def write_spec(folder: Path, data: Path, weights: str, name: str = "spec.yaml") -> Path:
+    path = folder / name
+    path.write_text(SPEC.format(data=data, space=SWEEP.format(weights=weights)))
+    return path
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
+
+
+def test_a_chronos2_sweep_from_a_random_weight_folder_is_served_and_loads_without_the_folder(runs_dir, fm_data, tmp_path):
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+
+    weights = tmp_path / "chronos2-tiny"
+    shutil.copytree(fm_data / "checkpoints" / "chronos2-tiny", weights)
+    run = cli("run", str(write_spec(tmp_path, fm_data, str(weights))))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [(t.params["models"], t.params.get("Chronos2.fine_tune")) for t in trials] == [
+        ("Chronos2", False),
+        ("Chronos2", True),
+        ("SeasonalNaive", None),
+        ("Theta", None),
+    ]
+    assert all(t.status is TrialStatus.COMPLETED and t.objective is not None for t in trials), [t.error for t in trials]
+    zero_shot, tuned = trials[0], trials[1]
+    assert "test_MASE" in tuned.scores and zero_shot.objective != tuned.objective  # five LoRA steps moved the weights
+
+    # the weights are in the saved model: the folder the spec names can go
+    history = pd.read_csv(fm_data / "bike" / "train.csv")
+    frame = TimeSeriesDataFrame.from_data_frame(history, id_column="station", timestamp_column="timestamp")
+    model_dirs = [Path(t.artifacts["dir"]) / "model" for t in (zero_shot, tuned)]
+    before = [TimeSeriesPredictor.load(str(d)).predict(frame) for d in model_dirs]
+    for d in model_dirs:
+        ckpt = next(d.rglob("fine-tuned-ckpt"))
+        assert (ckpt / "model.safetensors").is_file() and not (ckpt / "adapter_config.json").exists()
+    shutil.rmtree(weights)
+    after = [TimeSeriesPredictor.load(str(d)).predict(frame) for d in model_dirs]
+    for b, a in zip(before, after, strict=True):
+        pd.testing.assert_frame_equal(b, a)
+
+    deployed = cli("deploy", job.id, "--trial", str(tuned.number), "--name", "fm-bike")
+    assert deployed.returncode == 0, deployed.stderr
+    endpoint = cloudauto.get_backend("local").endpoint("fm-bike")
+    try:
+        served = endpoint.score(history)
+        assert len(served) == 2 * 48
+        assert {"mean", *(str(q / 10) for q in range(1, 10))} <= set(map(str, served.columns))  # Chronos-2's quantiles
+        expected = after[1].reset_index()
+        assert served["mean"].to_numpy() == pytest.approx(expected["mean"].to_numpy(), rel=1e-5)  # float32 over JSON
+    finally:
+        endpoint.delete()
+
+
+def test_offline_a_foundation_model_without_a_folder_is_refused_at_compile(fm_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    hub = cli("compile", str(write_spec(tmp_path, fm_data, "autogluon/chronos-2-small", "hub.yaml")))
+    assert hub.returncode == 2, hub.stdout + hub.stderr
+    assert "Chronos2 has the hub name 'autogluon/chronos-2-small'" in hub.stderr and "CLOUDAUTO_ALLOW_HUB=1" in hub.stderr
+    assert "hub.yaml:" in hub.stderr and "Traceback" not in hub.stderr
+
+    none = tmp_path / "none.yaml"
+    none.write_text((tmp_path / "hub.yaml").read_text().replace("      Chronos2.model_path: autogluon/chronos-2-small\n", ""))
+    refused = cli("compile", str(none))
+    assert refused.returncode == 2 and "Chronos2 has no weights" in refused.stderr
+    assert "Chronos2.model_path: ./checkpoints/<folder>" in refused.stderr
+
+    missing = cli("compile", str(write_spec(tmp_path, fm_data, str(tmp_path / "nowhere"), "missing.yaml")))
+    assert missing.returncode == 2 and f"no such folder ({tmp_path / 'nowhere'})" in missing.stderr
+
+    allowed = cli("compile", str(tmp_path / "hub.yaml"), env={"CLOUDAUTO_ALLOW_HUB": "1"})
+    assert allowed.returncode == 0, allowed.stderr
+
+
+TABULAR = """
+name: fm-iris
+task: tabular_classification
+data: {{train: {data}/iris/train.csv, test: {data}/iris/test.csv, label: target}}
+metric: accuracy
+sweep:
+  sampling: grid
+  space:
+    models: {{choice: [{models}]}}
+{extra}
+    time_limit: 60
+"""
+
+
+def test_a_tabular_foundation_model_sweeps_zero_shot_and_fine_tuned_from_its_folder(runs_dir, fm_data, tmp_path):
+    """TabPFNMix is the tabular foundation family whose packages are installed here (Mitra needs loguru and einx)."""
+    from job_specs import make_data
+
+    make_data.iris(fm_data)
+    extra = f"    TABPFNMIX.model_path: {fm_data}/checkpoints/tabpfnmix-tiny\n    TABPFNMIX.max_epochs: {{choice: [0, 2]}}"
+    spec = tmp_path / "tab.yaml"
+    spec.write_text(TABULAR.format(data=fm_data, models="TABPFNMIX", extra=extra))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [t.params["TABPFNMIX.max_epochs"] for t in trials] == [0, 2]
+    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
+
+    mitra = tmp_path / "mitra.yaml"
+    mitra.write_text(TABULAR.format(data=fm_data, models="MITRA, GBM", extra="    MITRA.fine_tune_steps: 10"))
+    refused = cli("compile", str(mitra))
+    import importlib.util
+
+    if importlib.util.find_spec("loguru") is None:
+        assert refused.returncode == 2 and "MITRA needs loguru" in refused.stderr and "autogluon.tabular[mitra]" in refused.stderr
+    else:
+        assert refused.returncode == 2 and "MITRA has no weights" in refused.stderr

@@ -1,0 +1,277 @@
+"""Issue 33 items 2-4 on the local backend: limits.stop_when, sweep.warm_start, limits.trial_retries and
+limits.max_failed_trials, with `engine: command` trials whose scores are known in advance.
+
+The script reports the score its parameters give, or acts out a plan read from a file: `kill` SIGKILLs its
+own worker (an infrastructure fault), `error` exits 1 (the script's fault), `sleep` waits long enough for a
+test to kill the scheduler, `ok` reports its score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import cloudauto
+from cloudauto.backend import JobStatus, TrialStatus
+
+from .conftest import alive, kill, wait_until
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+    import os, signal, sys, time
+    import cloudauto
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    plan_file = args.get("--plan")
+    action = "ok"
+    if plan_file:
+        plan = open(plan_file).read().split()
+        runs = plan_file + ".runs"
+        done = len(open(runs).read().split()) if os.path.exists(runs) else 0
+        with open(runs, "a") as f:
+            f.write(args.get("--x", "-") + "\\n")
+        action = plan[done] if done < len(plan) else "ok"
+    if action == "kill":
+        os.kill(os.getppid(), signal.SIGKILL)  # the worker: the trial's infrastructure, not the script
+        time.sleep(30)
+    if action == "error":
+        sys.exit("a bug in the script")
+    if action == "sleep" or float(args.get("--score", "0.5")) < float(args.get("--sleep-below", "-inf")):
+        cloudauto.report(score=0.0)
+        time.sleep(6)
+    table = args.get("--table")
+    cloudauto.report(score=float(table.split(",")[int(args["--i"])] if table else args.get("--score", "0.5")))
+"""
+
+
+def write_spec(tmp_path: Path, body: str, name: str = "stops") -> cloudauto.JobSpec:
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "script.py").write_text(textwrap.dedent(SCRIPT))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+            name: {name}
+            task: custom
+            engine: command
+            metric: {{name: score, goal: maximize}}
+            """)
+        + textwrap.dedent(body)
+    )
+    return cloudauto.JobSpec.from_file(path)
+
+
+def scores_spec(tmp_path: Path, scores: list[float], limits: str) -> cloudauto.JobSpec:
+    """A grid whose trial n reports scores[n] (grid order is the choice's order)."""
+    table = ",".join(map(str, scores))
+    return write_spec(
+        tmp_path,
+        f"""\
+        command: {{run: "python script.py --i ${{{{sweep.i}}}} --table {table}", code: code}}
+        sweep:
+          sampling: grid
+          space: {{i: {{choice: {list(range(len(scores)))}}}}}
+        limits:
+        """
+        + textwrap.indent(textwrap.dedent(limits), "  "),
+    )
+
+
+def query(job, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(job.dir / "run.db")) as db:
+        return db.execute(sql).fetchall()
+
+
+# ---- item 2: stop_when ------------------------------------------------------------------------
+
+
+def test_a_target_reached_at_the_third_trial_ends_the_sweep_there(runs_dir, tmp_path):
+    job = cloudauto.submit(scores_spec(tmp_path, [0.5, 0.6, 0.98, 0.99, 0.7], "stop_when: {target: 0.97}"), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    trials = job.trials()
+    assert [(t.number, t.status, t.objective) for t in trials] == [
+        (0, TrialStatus.COMPLETED, 0.5),
+        (1, TrialStatus.COMPLETED, 0.6),
+        (2, TrialStatus.COMPLETED, 0.98),
+    ]
+    assert job.status_reason() == "limits.stop_when.target 0.97 reached by trial 2 (score=0.98)"
+
+
+def test_no_improvement_ends_the_sweep_after_n_trials_in_a_row_without_a_better_score(runs_dir, tmp_path):
+    spec = scores_spec(tmp_path, [0.5, 0.9, 0.8, 0.9, 0.6, 0.95, 0.99], "stop_when: {no_improvement_trials: 3}")
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    assert [t.number for t in job.trials()] == [0, 1, 2, 3, 4]  # 0.9 equal to the best is no improvement
+    assert job.status_reason() == "limits.stop_when.no_improvement_trials 3: trials 2, 3, 4 did not improve on trial 1's score=0.9"
+
+
+def test_a_criterion_met_while_trials_run_stops_them_and_says_so(runs_dir, tmp_path):
+    spec = write_spec(  # the 0.1 trial sleeps, whichever of the two starts first
+        tmp_path,
+        """\
+        command: {run: "python script.py --score ${{sweep.score}} --sleep-below 0.5", code: code}
+        sweep:
+          sampling: grid
+          space: {score: {choice: [0.99, 0.1]}}
+        limits: {max_concurrent_trials: 2, stop_when: {target: 0.9}}
+        """,
+    )
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    first, second = job.trials()
+    assert first.status is TrialStatus.COMPLETED
+    assert second.status is TrialStatus.TERMINATED and "the sweep ended: limits.stop_when.target" in second.error
+
+
+# ---- item 4: retries and the failure budget ----------------------------------------------------
+
+
+def plan_spec(tmp_path: Path, plan: str, limits: str, trials: int = 1) -> cloudauto.JobSpec:
+    path = tmp_path / "plan"
+    path.write_text(plan)
+    return write_spec(
+        tmp_path,
+        f"""\
+        command: {{run: "python script.py --x ${{{{sweep.x}}}} --score 0.7 --plan {path}", code: code}}
+        sweep:
+          sampling: grid
+          space: {{x: {{choice: {list(range(trials))}}}}}
+        limits:
+        """
+        + textwrap.indent(textwrap.dedent(limits), "  "),
+    )
+
+
+def test_a_trial_whose_worker_is_killed_once_is_retried_with_its_parameters_and_completes(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "kill ok", "trial_retries: 2"), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 0.7 and trial.params == {"x": 0}
+    assert query(job, "SELECT retries, attempt FROM trials") == [(1, 2)]
+    assert (tmp_path / "plan.runs").read_text().split() == ["0", "0"]  # the same parameters, twice
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0: worker died (SIGKILL); retry 1 of 2 with the same parameters" in log, log
+
+
+def test_a_script_error_is_not_retried(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "error ok", "trial_retries: 2"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.FAILED and "a bug in the script" in trial.error
+    assert query(job, "SELECT retries FROM trials") == [(0,)]
+    assert len((tmp_path / "plan.runs").read_text().split()) == 1
+
+
+def test_without_retries_left_a_killed_worker_fails_the_trial(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "kill kill ok", "trial_retries: 1"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.FAILED and trial.error == "worker died (SIGKILL)"
+    assert query(job, "SELECT retries FROM trials") == [(1,)]
+
+
+def test_max_failed_trials_fails_the_sweep_instead_of_running_the_rest(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "error error error error", "max_failed_trials: 2", trials=4), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    assert [t.status for t in job.trials()] == [TrialStatus.FAILED, TrialStatus.FAILED]
+    assert job.status_reason() == "limits.max_failed_trials 2 reached: trials 0, 1 failed"
+
+
+def test_retries_survive_a_killed_scheduler_and_resume(runs_dir, tmp_path):
+    """kill (retry 1) -> sleep, during which the scheduler is killed -> resume runs it again: still retry 1 used,
+    so a second worker death now fails it (trial_retries: 1)."""
+    job = cloudauto.submit(plan_spec(tmp_path, "kill sleep kill ok", "trial_retries: 1"), backend="local")
+    wait_until(lambda: query(job, "SELECT retries FROM trials") == [(1,)] and job.trials()[0].metrics, timeout=60)
+    pid = query(job, "SELECT orchestrator_pid FROM job")[0][0]
+    kill(pid)
+    wait_until(lambda: not alive(pid), timeout=10)
+    wait_until(lambda: job.status() is JobStatus.INTERRUPTED, timeout=10)
+    assert job.trials()[0].status is TrialStatus.INTERRUPTED  # the dead-scheduler check still holds
+    resumed = subprocess.run(
+        [sys.executable, "-c", "from cloudauto.cli import main; main()", "resume", job.id], capture_output=True, text=True, timeout=120
+    )
+    assert job.status() is JobStatus.FAILED, resumed.stderr
+    assert query(job, "SELECT retries FROM trials") == [(1,)]
+    assert job.trials()[0].error == "worker died (SIGKILL)"
+    assert (tmp_path / "plan.runs").read_text().split() == ["0", "0", "0"]
+
+
+# ---- item 3: warm start -----------------------------------------------------------------------
+
+
+def warm_spec(tmp_path: Path, name: str, sampling: str, trials: int, warm: str = "", space: str = "") -> cloudauto.JobSpec:
+    space = space or "{x: {choice: [1, 2, 3, 4]}, y: {choice: [a, b, c]}}"
+    lines = [
+        'command: {run: "python script.py --score 0.${{sweep.x}}", code: code}',
+        "sweep:",
+        f"  sampling: {sampling}",
+        "  seed: 3",
+        f"  space: {space}",
+        *([f"  warm_start: {warm}"] if warm else []),
+        f"limits: {{max_trials: {trials}}}",
+    ]
+    return write_spec(tmp_path, "\n".join(lines) + "\n", name=name)
+
+
+def test_a_warm_started_bayesian_sweep_proposes_nothing_a_parent_ran(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 6), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    ran = {json.dumps(t.params, sort_keys=True) for t in parent.trials()}
+    child = cloudauto.submit(
+        warm_spec(tmp_path, "child", "bayesian", 6, warm=f"{{from: [{parent.id}], mode: same_data}}"), backend="local"
+    )
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    mine = [json.dumps(t.params, sort_keys=True) for t in child.trials()]
+    assert len(mine) == 6 and not ran & set(mine) and len(set(mine)) == 6
+    assert len(ran | set(mine)) == 12  # together: the whole space, each point once
+    log = (child.dir / "orchestrator.log").read_text()
+    assert f"warm start (same_data) from {parent.id}: 6 finished trials" in log
+    shown = subprocess.run(
+        [sys.executable, "-c", "from cloudauto.cli import main; main()", "trials", child.id, "--all", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = json.loads(shown.stdout)
+    assert [r.get("parent") for r in rows] == [parent.id] * 6 + [None] * 6
+
+
+def test_a_warm_started_grid_leaves_out_the_parents_points(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 5), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    ran = {json.dumps(t.params, sort_keys=True) for t in parent.trials()}
+    child = cloudauto.submit(warm_spec(tmp_path, "child", "grid", 12, warm=f"{{from: [{parent.id}]}}"), backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    mine = {json.dumps(t.params, sort_keys=True) for t in child.trials()}
+    assert len(mine) == 7 and not ran & mine
+
+
+def test_a_parent_of_another_space_is_refused_under_same_data_and_taken_under_transfer(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 3), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    other = "{x: {choice: [1, 2, 3, 4, 5]}, z: {uniform: [0, 1]}}"
+    refused = warm_spec(tmp_path, "child", "bayesian", 2, warm=f"{{from: [{parent.id}], mode: same_data}}", space=other)
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(refused, backend="local")
+    assert "searched another space" in str(caught.value) and "mode: transfer" in str(caught.value)
+    assert caught.value.exit_code == 2
+    assert sorted(p.name for p in runs_dir.iterdir()) == before  # nothing half-written
+    taken = warm_spec(tmp_path, "child", "bayesian", 2, warm=f"{{from: [{parent.id}], mode: transfer}}", space=other)
+    child = cloudauto.submit(taken, backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    assert len(child.parent_trials()) == 3
+
+
+def test_a_parent_that_does_not_exist_is_refused_at_submit(runs_dir, tmp_path):
+    spec = warm_spec(tmp_path, "child", "bayesian", 2, warm="{from: [no-such-job-1]}")
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(spec, backend="local")
+    assert caught.value.exit_code == 3 and "sweep.warm_start.from" in str(caught.value)

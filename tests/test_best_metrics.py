@@ -1,0 +1,50 @@
+"""`best`'s "metrics": the primary metric beside the spec's other ones, on validation and test data."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from cloudauto.backend import JobHandle, JobStatus, Trial, TrialStatus
+from cloudauto.cli import main as cli
+from cloudauto.spec import JobSpec
+
+from .conftest import BASE
+
+
+class Handle(JobHandle):
+    backend, id = "local", "job-1"
+
+    def __init__(self, spec: JobSpec, trials: list[Trial]):
+        self._spec, self._trials = spec, trials
+
+    def status(self) -> JobStatus:
+        return JobStatus.COMPLETED
+
+    def trials(self) -> list[Trial]:
+        return self._trials
+
+    def cancel(self) -> None: ...
+
+    def logs(self, trial=None) -> str:
+        return ""
+
+    @property
+    def spec(self) -> JobSpec:
+        return self._spec
+
+
+def _best(monkeypatch, spec: JobSpec, trial: Trial) -> dict:
+    monkeypatch.setattr("cloudauto.cli.jobs._job", lambda backend, job_id: Handle(spec, [trial]))
+    done = CliRunner().invoke(cli, ["best", "job-1"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def test_best_json_metrics_hold_the_primary_metric_on_validation_and_test(monkeypatch):
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: f1\nmetrics: [roc_auc]"))
+    trial = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.75, scores={"test_f1": 0.7, "val_roc_auc": 0.9})
+    assert _best(monkeypatch, spec, trial)["metrics"] == {"f1": {"validation": 0.75, "test": 0.7}, "roc_auc": {"validation": 0.9}}
+    alone = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.5)  # no metrics: in the spec, the primary one still
+    assert _best(monkeypatch, JobSpec.from_yaml(BASE), alone)["metrics"] == {"accuracy": {"validation": 0.5}}
