@@ -237,7 +237,11 @@ def cli() -> str:
         GENERATED,
         "Every command and option of `cloudauto`, read from the click commands. `cloudauto COMMAND --help` "
         "prints the same. A JOB may be a job id (or a unique start of it), `latest` (the newest job) or "
-        "`NAME@latest` (the newest job of the spec named NAME).\n\n",
+        "`NAME@latest` (the newest job of the spec named NAME).\n\n"
+        "`--set FIELD.PATH=VALUE` overrides a field (the value is read as YAML, so numbers stay numbers; list items by "
+        "index: `sweep.space.0.learning_rate=0.01`; a name with dots quoted: `--set 'sweep.space.\"GBM.num_leaves\"=31'`). "
+        "`--strict` turns warnings into failures: in `validate`, the spec's warnings; in `compile`, the places where the "
+        "backend would only approximate the spec.\n\n",
         "## Exit codes\n\n",
         "The contract for scripts and CI (`cloudauto/cli/exit_codes.py`):\n\n",
         "| code | meaning |\n| --- | --- |\n",
@@ -501,7 +505,7 @@ def write(root: Path) -> list[Path]:
 if __name__ == "__main__":
     for p in write(Path(sys.argv[1] if len(sys.argv) > 1 else "site-reference")):
         print(p)
-else:  # run by mkdocs-gen-files during `mkdocs build`
+elif __name__ == "<run_path>":  # run by mkdocs-gen-files (runpy.run_path) during `mkdocs build`; imported: nothing
     import mkdocs_gen_files
 
     for name, page in PAGES.items():

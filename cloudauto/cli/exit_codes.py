@@ -10,13 +10,18 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "the spec is invalid (or, with `--strict`, has warnings), also a `--set` value or a spec path that is no "
     "regular file; or its data changed since submit (`resume`, the file named)",
-    2: "the backend cannot compile this spec, or does not offer the operation yet",
-    3: "the backend is not installed, unknown, or its plugin is broken, or not set up (no credentials, region or "
+    2: "the backend cannot compile this spec, or does not offer the operation yet; or `prices update` could not read "
+    "a price source (the network, or an answer it cannot use; both reasons are said when the Query API and the offer "
+    "file fail)",
+    3: "the backend is not installed, unknown, or its plugin is broken, or a part the spec needs is not installed (the "
+    "local backend's `timeseries` extra, said with its install command), or not set up (no credentials, region or "
     "SageMaker role; a problem `doctor` found or submit's preflight refused, e.g. a quota below the job's need); or no "
     "such job (any id, however long) or no such trial of it (`--trial N`), or its run store cannot be read or written "
-    "(a full disk, a read-only folder, a corrupt `run.db`: the file and the cause are named)",
+    "(a full disk, a read-only folder, a corrupt `run.db`: the file and the cause are named); `mlflow` without mlflow "
+    "installed, or with a tracking store it cannot use (a folder MLflow refuses, a server not reachable: the URI is named)",
     4: "the job ended without completing (failed, canceled), or its scheduler is gone (resume it); the job has no "
-    "model to `deploy`, `predict` or `best` with; a batch failed, was interrupted, or has rows that failed",
+    "model to `deploy`, `predict` or `best` with, or its trial saved no file for `trials --trial N --models`/"
+    "`--importance` (the reason is said); a batch failed, was interrupted, or has rows that failed",
     5: "scoring failed or the endpoint cannot be found / started",
     6: "`--timeout` passed: cloudauto stopped waiting and the job goes on running; or `resume` found the job run by "
     "another live scheduler (named): nothing was started; or `delete` found the job in use (its scheduler, an "
