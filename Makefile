@@ -1,7 +1,9 @@
 # The two commands of the README:
 #   make demo   .venv + the core + the local backend, then the iris sweep end to end:
 #               leaderboard, best trial's test score, a local endpoint, scoring
-#   make test   .venv + everything (all backends, dev tools), then the whole suite
+#   make test   .venv + everything (all backends, dev tools), then the whole suite (tests/test_docs.py
+#               runs the docs' examples and `mkdocs build --strict`)
+#   make docs   the docs site, built --strict into site/ (make docs-serve: on http://127.0.0.1:8000)
 # Every pip install goes through constraints.txt (torch 2.13.0; install-all takes PyPI's build of it).
 
 PYTHON ?= python3
@@ -10,7 +12,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-image image image-multimodal install-core install-local install-all bench lint schema clean
+.PHONY: demo test test-image image image-multimodal install-core install-local install-all install-docs docs docs-serve bench lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +32,23 @@ $(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/
 	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker,multimodal]' -e 'backends/sagemaker[test]' -e backends/azureml
 	@touch $@
 
+# the docs site: the core with the docs extra and the three backends (their compile makes the backend-support page)
+$(VENV)/.docs: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
+	$(PIP) -e '.[docs]' -e backends/local -e backends/sagemaker -e backends/azureml
+	@touch $@
+
 install-core: $(VENV)/.core
 install-local: $(VENV)/.local
 install-all: $(VENV)/.all
+install-docs: $(VENV)/.docs
+
+# mkdocs 1.x plugins print a notice about a "mkdocs 2" on every build; these two variables keep it quiet
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+docs: install-docs
+	$(DOCS_ENV) $(BIN)/python -m mkdocs build --strict
+
+docs-serve: install-docs
+	$(DOCS_ENV) $(BIN)/python -m mkdocs serve --strict -a 127.0.0.1:8000
 
 demo: install-local
 	$(BIN)/python job_specs/make_data.py iris
@@ -40,7 +56,7 @@ demo: install-local
 	$(BIN)/python job_specs/demo.py
 
 test: install-all test-image .venv-mltable/.ok
-	$(BIN)/ruff check cloudauto backends tests bench job_specs
+	$(BIN)/ruff check cloudauto backends tests bench job_specs docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the docker-mode tests' image (backends/local/Dockerfile on a debootstrap base); where no
@@ -89,10 +105,10 @@ bench: install-all .venv-core/.core
 	$(BIN)/python bench/sampler_proposals.py --json bench/results/sampler_proposals.json
 
 lint: install-all
-	$(BIN)/ruff check cloudauto backends tests bench job_specs
+	$(BIN)/ruff check cloudauto backends tests bench job_specs docs
 
 schema: install-core
 	$(BIN)/cloudauto schema -o job_specs/cloudauto.schema.json
 
 clean:
-	rm -rf $(VENV) .venv-core .venv-mltable .pytest_cache
+	rm -rf $(VENV) .venv-core .venv-mltable .pytest_cache site

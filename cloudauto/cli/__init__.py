@@ -1,6 +1,7 @@
 """The `cloudauto` command: a thin layer over the Python API.
 
-Exit codes (the README's table; tests/test_cli.py::test_every_command_exits_as_the_readme_table_says):
+Exit codes (the table in exit_codes.py, which docs/reference/cli.md is generated from;
+tests/test_cli.py::test_every_command_exits_as_the_readme_table_says):
 0 ok; 1 the spec is invalid; 2 the backend cannot compile the spec (or a warning under --strict);
 3 the backend is not installed or not set up (credentials, region, SageMaker role), or no such job
 or trial (or its run store cannot be read or written);

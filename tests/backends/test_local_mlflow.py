@@ -109,6 +109,16 @@ def test_cloudauto_mlflow_records_a_finished_autogluon_job_with_its_model_once(r
     assert refused.exit_code != 0 and "no-such-job" in refused.output
 
 
+def test_a_relative_sqlite_uri_keeps_its_artifacts_beside_the_file_it_names(tmp_path, monkeypatch):
+    """`cloudauto mlflow JOB --tracking-uri sqlite:///runs.db` (relative, as MLflow takes it: to the working folder)
+    ended in an internal error: the artifact folder beside it was turned into a file URI while still relative."""
+    from cloudauto_local.mlflow_export import _artifacts_beside
+
+    monkeypatch.chdir(tmp_path)
+    assert _artifacts_beside("sqlite:///runs.db") == (tmp_path / "mlartifacts").as_uri()
+    assert _artifacts_beside(f"sqlite:///{tmp_path}/a/runs.db") == (tmp_path / "a" / "mlartifacts").as_uri()
+
+
 def _one_trial_job(tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "train.py").write_text(textwrap.dedent(SCRIPT))

@@ -85,7 +85,7 @@ def tracking_uri(uri: str, base_dir: Optional[str]) -> str:
 def _artifacts_beside(uri: str) -> Optional[str]:
     """A SQLite store's artifacts in `mlartifacts` beside its file (MLflow's default is the working folder)."""
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+        return (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()  # relative: to the working folder
     return None
 
 

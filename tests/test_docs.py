@@ -1,0 +1,247 @@
+"""Every example in the docs runs, or says why it cannot; the site builds with `mkdocs build --strict`.
+
+A shell or Python block in a page under docs/ carries a marker on the line before its fence:
+
+    <!-- example: run -->                   run in the tests, in page order, in one scratch folder per page
+    <!-- example: run, slow -->             the same, under the slow marker (a real sweep or endpoint)
+    <!-- example: check-cli (REASON) -->    not run (it needs a cloud, a Docker engine, a GPU ...): every
+                                            `cloudauto ...` line in it must name a command and options that exist
+    <!-- example: skip (REASON) -->         not run (an install, a fragment of a script)
+
+Runnable blocks run offline on the local backend, with CLOUDAUTO_HOME in the scratch folder and a copy
+of job_specs/ there, so a page may use `job_specs/iris.yaml` as the repository's root would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CODE = {"sh", "bash", "shell", "console", "python", "py"}
+BLOCK = re.compile(
+    r"(?:<!-- example: (?P<marker>[^>]*?) -->\n)?^(?P<fence>```+)(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.S | re.M,
+)
+MARKER = re.compile(r"^(run(, slow)?|(check-cli|skip) \((?P<reason>.+)\))$")
+
+
+def blocks(page: Path) -> list[tuple[int, str, str, str]]:
+    """(line, language, marker or '', body) of every fenced block of a page."""
+    text = page.read_text()
+    found = []
+    for m in BLOCK.finditer(text):
+        line = text.count("\n", 0, m.start("fence")) + 1
+        found.append((line, m.group("lang").lower(), (m.group("marker") or "").strip(), m.group("body")))
+    return found
+
+
+def pages() -> list[Path]:
+    """Every page of the site, and the README (its quick start is run like a tutorial)."""
+    return [*sorted(p for p in DOCS.rglob("*.md")), ROOT / "README.md"]
+
+
+def runnable(page: Path) -> list[tuple[int, str, str, str]]:
+    return [b for b in blocks(page) if b[1] in CODE and b[2].startswith("run")]
+
+
+def test_every_example_is_marked():
+    unmarked = []
+    for page in pages():
+        for line, lang, marker, _ in blocks(page):
+            if lang in CODE and not MARKER.match(marker):
+                unmarked.append(f"{page.relative_to(ROOT)}:{line}: {lang} block marked {marker!r}")
+    assert not unmarked, "each example is run or says why not (see tests/test_docs.py):\n" + "\n".join(unmarked)
+
+
+def _page_param(page: Path):
+    slow = any(marker == "run, slow" for _, _, marker, _ in runnable(page))
+    return pytest.param(page, id=str(page.relative_to(ROOT)), marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("page", [_page_param(p) for p in pages() if runnable(p)])
+def test_the_examples_of_a_page_run(page, tmp_path):
+    shutil.copytree(ROOT / "job_specs", tmp_path / "job_specs", ignore=shutil.ignore_patterns("data", "__pycache__"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "AZURE", "SAGEMAKER_", "CLOUDAUTO_")) and k not in ("AZUREML_WORKSPACE_NAME",)
+    }
+    env.update(
+        CLOUDAUTO_HOME=str(tmp_path / "home"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        MPLBACKEND="Agg",
+    )
+    for line, lang, _, body in runnable(page):
+        where = f"{page.relative_to(ROOT)}:{line}"
+        if lang in ("python", "py"):
+            script = tmp_path / f"example_{line}.py"
+            script.write_text(body + "\n")
+            argv = [sys.executable, str(script)]
+        else:
+            argv = ["bash", "-euo", "pipefail", "-c", body]
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, (
+            f"{where} exited {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+        )
+
+
+OPERATORS = {";", "&&", "||", "|", ">", ">>", "2>&1", "<"}
+
+
+def _invocations(words: list[str]) -> list[list[str]]:
+    found, i = [], 0
+    while i < len(words):
+        word = words[i]
+        inner = re.search(r"\$\((cloudauto\s[^)]*)\)?", word)
+        if inner:  # eval "$(cloudauto setup ...)"
+            found += _invocations(inner.group(1).split())
+        elif word == "cloudauto":
+            args = []
+            for w in words[i + 1 :]:
+                if w in OPERATORS:
+                    break
+                if w.endswith(";"):
+                    args.append(w[:-1])
+                    break
+                args.append(w)
+            found.append(args)
+        i += 1
+    return found
+
+
+def _command_lines(body: str) -> list[list[str]]:
+    """The `cloudauto ...` invocations of a shell block (continuations joined, comments left out)."""
+    found = []
+    for raw in body.replace("\\\n", " ").splitlines():
+        try:
+            words = shlex.split(raw, comments=True)
+        except ValueError:  # an unclosed quote: a heredoc's line
+            words = raw.split("#", 1)[0].split()
+        found += _invocations(words)
+    return found
+
+
+def _parse(args: list[str]) -> str | None:
+    """None if `cloudauto ARGS` names a command and options that exist, else why not."""
+    from cloudauto.cli import main
+
+    command, path = main, ["cloudauto"]
+    parent = click.Context(main, info_name="cloudauto")
+    while isinstance(command, click.Group):
+        if not args or args[0].startswith("-"):
+            return None if args[:1] in (["--help"], ["-h"], ["--version"]) else "no command"
+        sub = command.commands.get(args[0])
+        if sub is None:
+            return f"no command '{args[0]}' in {' '.join(path)}"
+        path.append(args.pop(0))
+        parent = click.Context(sub, info_name=path[-1], parent=parent)
+        command = sub
+    names = {opt for p in command.params for opt in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+    for word in args:
+        option = word.split("=", 1)[0]
+        if option.startswith("--") and option not in names:
+            return f"{' '.join(path)} has no option {option}"
+        if re.fullmatch(r"-[a-zA-Z]", option) and option not in names:
+            return f"{' '.join(path)} has no option {option}"
+    return None
+
+
+def test_every_command_in_the_docs_exists():
+    wrong = []
+    for page in pages():
+        for line, lang, marker, body in blocks(page):
+            if lang not in CODE - {"python", "py"} or marker.startswith("skip"):
+                continue
+            for args in _command_lines(body):
+                why = _parse(list(args))
+                if why:
+                    wrong.append(f"{page.relative_to(ROOT)}:{line}: cloudauto {' '.join(args)}: {why}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_command_checker_catches_a_wrong_command():
+    assert _parse(["run", "x.yaml", "--set", "a=1"]) is None
+    assert _parse(["prices", "update", "--backend", "sagemaker"]) is None
+    assert _parse(["deploy", "JOB", "--nme", "x"]) == "cloudauto deploy has no option --nme"
+    assert _parse(["sumbit", "x.yaml"]) == "no command 'sumbit' in cloudauto"
+    assert _command_lines('eval "$(cloudauto setup sagemaker --region us-east-1)"   # a bucket') == [
+        ["setup", "sagemaker", "--region", "us-east-1"]
+    ]
+
+
+def test_every_exit_code_is_in_the_table():
+    """The CLI reference's exit-code table (cloudauto/cli/exit_codes.py) names every code the code raises."""
+    from cloudauto.cli.exit_codes import EXIT_CODES
+
+    from .test_cli import EXIT_CASES
+
+    raised = set()
+    for path in [*ROOT.glob("cloudauto/**/*.py"), *ROOT.glob("backends/*/cloudauto_*/**/*.py")]:
+        raised |= {int(n) for n in re.findall(r"\bexit_code = (\d+)", path.read_text())}
+        raised |= {int(n) for n in re.findall(r"\bsys\.exit\((\d+)\)", path.read_text())}
+    expected = {code for _, code in EXIT_CASES.values()}
+    assert raised and expected
+    assert raised | expected <= set(EXIT_CODES), sorted((raised | expected) - set(EXIT_CODES))
+
+
+def test_the_generated_reference_covers_the_code(tmp_path):
+    """Every command, option and spec field is on the generated pages (the generator walks them all)."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import gen_reference
+    finally:
+        sys.path.remove(str(DOCS))
+    from cloudauto.cli import main
+    from cloudauto.schema import json_schema
+
+    cli = gen_reference.cli()
+    for name, command in main.commands.items():
+        assert f"`cloudauto {name}`" in cli
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert f"`{opt}`" in cli, (name, opt)
+    fields = gen_reference.spec_fields()
+    for name, prop in json_schema()["$defs"]["Limits"]["properties"].items():
+        assert f"`limits.{name}`" in fields
+        if "description" in prop:
+            assert prop["description"] in fields
+    support = gen_reference.backend_support()
+    assert "| bayesian sampling with a policy |" in support and "**refused**" in support
+
+
+def test_the_readme_links_to_files_that_exist():
+    """mkdocs checks the site's links; the README is read on GitHub, outside the site, so its links are checked here."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links into the docs"
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, missing
+    assert len(text.splitlines()) < 200, "the README is the front door: under 200 lines"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is not installed (make test installs it: .[dev])")
+def test_the_site_builds_strict(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"},  # as make docs
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    for page in ("reference/cli/index.html", "reference/spec-fields/index.html", "tutorials/own-csv/index.html"):
+        assert (tmp_path / "site" / page).is_file(), page
