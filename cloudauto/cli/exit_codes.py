@@ -25,11 +25,13 @@ EXIT_CODES: dict[int, str] = {
     5: "scoring failed or the endpoint cannot be found / started",
     6: "`--timeout` passed: cloudauto stopped waiting and the job goes on running; or `resume` found the job run by "
     "another live scheduler (named): nothing was started; or `delete` found the job in use (its scheduler, an "
-    "endpoint or a batch, named): nothing was deleted",
+    "endpoint, a batch, or a `run` still reading its results, named): nothing was deleted; or `teardown sagemaker` "
+    "found the role or bucket in use by a running job or an endpoint (named): nothing was removed",
     64: "bad command-line usage (also `init`: a table that is missing, unreadable or of one row, a label not in it, "
     "an `-o` that exists without `--force`), an output path (`-o`, `--result`) whose folder does not exist or whose "
-    "kind the command cannot write (`report -o x.csv`, `predict -o` a folder or its own input), an input `predict` "
-    "cannot read (missing, or not CSV/Parquet), or an endpoint name the backend does not take (`deploy --name`); "
+    "kind the command cannot write (`report -o x.csv`, `predict -o` a folder, its own input or a file inside the input folder), an input `predict` "
+    "cannot read (missing, or not CSV/Parquet), `--keep-columns` naming a column twice or one the answer has "
+    "(`prediction`, `proba_*`, `error`), or an endpoint name the backend does not take (`deploy --name`); "
     "`teardown sagemaker` of a bucket that holds objects, without `--force`",
     70: "an internal error (a bug; `CLOUDAUTO_DEBUG=1` shows the traceback)",
     130: "interrupted (Ctrl-C)",
