@@ -116,7 +116,8 @@ class FakeTuner:
         now = int(time.time() * 1000)
         events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines()) if line]
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-        (metric,) = definition["AlgorithmSpecification"]["MetricDefinitions"]
+        objective = described["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
+        (metric,) = [m for m in definition["AlgorithmSpecification"]["MetricDefinitions"] if m["Name"] == objective]
         values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
         summary = {
             "TrainingJobName": name,
