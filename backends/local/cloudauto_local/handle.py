@@ -122,7 +122,7 @@ class LocalJobHandle(JobHandle):
         import fcntl
 
         try:
-            fh = open(self.dir / WATCHERS, "a+")  # noqa: SIM115 - held across the yield
+            fh = os.fdopen(os.open(self.dir / WATCHERS, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # held across the yield
         except OSError:  # a read-only copy of a job: nobody deletes it from here
             fh = None
         try:
