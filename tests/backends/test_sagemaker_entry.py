@@ -149,7 +149,7 @@ def test_a_tuning_trial_runs_under_the_training_toolkit(tmp_path, aws):
     definition, *extra = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], out)]
     assert len(values) >= 2 and values[-1] == max(values) and values[-1] > 0.9  # the last line is the objective
-    assert [d["Name"] for d in extra] == ["cloudauto:val_log_loss", "cloudauto:test_log_loss"]
+    assert [d["Name"] for d in extra] == ["cloudauto:test_accuracy", "cloudauto:val_log_loss", "cloudauto:test_log_loss"]
     assert all(float(re.search(d["Regex"], out).group(1)) >= 0 for d in extra)  # each matched by its definition
     assert "WeightedEnsemble_L2" in (root / "model" / "models.json").read_text()
     assert (root / "model" / "importance.json").is_file()
