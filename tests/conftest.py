@@ -126,3 +126,5 @@ def example_images() -> Path:
 # no test reads a real price source: a price refresh (submit, deploy) meets a closed loopback port at once
 os.environ.setdefault("CLOUDAUTO_AWS_PRICING_URL", "http://127.0.0.1:9")
 os.environ.setdefault("CLOUDAUTO_AZURE_PRICES_URL", "http://127.0.0.1:9/api/retail/prices")
+# and the Price List Query API (boto3) neither: not the real one, nor the moto server a test points AWS_ENDPOINT_URL at
+os.environ.setdefault("AWS_ENDPOINT_URL_PRICING", "http://127.0.0.1:9")

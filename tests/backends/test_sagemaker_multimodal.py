@@ -113,7 +113,7 @@ def test_an_image_trial_runs_under_the_toolkit_and_its_model_serves_image_bytes_
     assert run.returncode == 0, out[-4000:]
     assert '"model.timm_image.checkpoint_name": "./data/checkpoints/resnet14t"' in out  # as the spec wrote it
     assert str(ml / "input" / "data" / "checkpoint_1") in out  # ... trained from the folder its channel brought
-    (definition,) = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    definition, *_ = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]  # the objective first
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], out)]
     assert len(values) >= 4 and values[-1] == max(values[:-1])  # each validation (2 an epoch), then the objective
     assert "[cloudauto] test_accuracy:" in out
