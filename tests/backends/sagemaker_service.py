@@ -116,8 +116,7 @@ class FakeTuner:
         now = int(time.time() * 1000)
         events = [{"timestamp": now + i, "message": line} for i, line in enumerate(log.splitlines()) if line]
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-        objective = described["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
-        (metric,) = [m for m in definition["AlgorithmSpecification"]["MetricDefinitions"] if m["Name"] == objective]
+        metric = objective_definition(request)
         values = [float(m.group(1)) for m in re.finditer(metric["Regex"], log)]
         summary = {
             "TrainingJobName": name,
@@ -294,6 +293,7 @@ __all__ = [
     "FakeTuner",
     "sagemaker_strings",
     "decoded_by_the_toolkit",
+    "objective_definition",
     "opt_ml",
     "s3_channels",
     "run_train",
@@ -329,7 +329,9 @@ class FakeQuotas:
         if json.loads(params["body"]).get("ServiceCode") != "sagemaker":
             return None
         if self.denied:
-            error = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform servicequotas:ListServiceQuotas"}}
+            error = {
+                "Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform servicequotas:ListServiceQuotas"}
+            }
             return AWSResponse(None, 400, {}, None), error
         quotas = [
             {"ServiceCode": "sagemaker", "QuotaName": name, "QuotaCode": self.code(name), "Value": value, "Unit": "None"}
@@ -382,3 +384,12 @@ class FakeSimulator:
             )
             results.append({"EvalActionName": action, "EvalDecision": "allowed" if allowed else "implicitDeny"})
         return AWSResponse(None, 200, {}, None), {"EvaluationResults": results, "IsTruncated": False}
+
+
+def objective_definition(request: dict) -> dict:
+    """The tuning job's objective among its metric definitions (a spec's other metrics and test scores have their own)."""
+    objective = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
+    (found,) = [
+        m for m in request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"] if m["Name"] == objective
+    ]
+    return found

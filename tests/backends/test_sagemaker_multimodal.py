@@ -22,7 +22,14 @@ from cloudauto.backend import CompileError
 from cloudauto.runtime.trial_inputs import CHECKPOINTS_FILE
 
 from .multimodal_specs import image_spec
-from .sagemaker_service import INFERENCE_TOOLKIT, opt_ml, run_train, s3_channels, training_job_hyperparameters
+from .sagemaker_service import (
+    INFERENCE_TOOLKIT,
+    objective_definition,
+    opt_ml,
+    run_train,
+    s3_channels,
+    training_job_hyperparameters,
+)
 
 
 def test_an_image_table_travels_with_its_folder_and_each_checkpoint_folder_in_its_own_channel(tmp_path):
@@ -113,7 +120,7 @@ def test_an_image_trial_runs_under_the_toolkit_and_its_model_serves_image_bytes_
     assert run.returncode == 0, out[-4000:]
     assert '"model.timm_image.checkpoint_name": "./data/checkpoints/resnet14t"' in out  # as the spec wrote it
     assert str(ml / "input" / "data" / "checkpoint_1") in out  # ... trained from the folder its channel brought
-    definition, *_ = request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]  # the objective first
+    definition = objective_definition(request)
     values = [float(m.group(1)) for m in re.finditer(definition["Regex"], out)]
     assert len(values) >= 4 and values[-1] == max(values[:-1])  # each validation (2 an epoch), then the objective
     assert "[cloudauto] test_accuracy:" in out
