@@ -33,7 +33,7 @@ class MlflowSettings(_Settings):
 
 
 class LocalSettings(_Settings):
-    mode: LocalMode = LocalMode.PROCESS
+    mode: LocalMode = Field(LocalMode.PROCESS, description="process: trials in local processes; docker: each trial in a container")
     image: Optional[str] = Field(None, min_length=1, description="Container image for docker mode")
     workers: Optional[int] = Field(None, ge=1, le=256, description="Worker processes; default max_concurrent_trials")
     run_dir: Optional[str] = Field(
@@ -46,7 +46,9 @@ class SageMakerSettings(_Settings):
     role: Optional[str] = Field(None, min_length=1, description="IAM role ARN for the training jobs")
     bucket: Optional[str] = Field(None, min_length=3, max_length=63, description="S3 bucket for staging and outputs")
     prefix: str = Field("cloudauto", description="S3 key prefix")
-    region: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: Optional[str] = Field(
+        None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region; default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1"
+    )
     instance_type: Optional[str] = Field(None, pattern=r"^ml\.", description="Overrides compute.instance_type (ml.*)")
     data: dict[Literal["train", "validation", "test", "static_features"], DataURI] = Field(
         default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
@@ -61,7 +63,7 @@ class SageMakerSettings(_Settings):
     strategy: Optional[str] = Field(
         None, pattern=r"^(Bayesian|Random|Grid|Hyperband)$", description="Override the tuning strategy"
     )
-    volume_size_gb: int = Field(30, ge=1, le=16384)
+    volume_size_gb: int = Field(30, ge=1, le=16384, description="Storage volume per training instance (GB)")
     price_per_hour: Optional[float] = Field(
         None,
         gt=0,
@@ -73,10 +75,10 @@ class SageMakerSettings(_Settings):
 
 class AzureMLSettings(_Settings):
     compute: Optional[str] = Field(None, min_length=1, description="Compute cluster name")
-    subscription_id: Optional[str] = None
-    resource_group: Optional[str] = None
-    workspace: Optional[str] = None
-    experiment_name: Optional[str] = None
+    subscription_id: Optional[str] = Field(None, description="Azure subscription; default: AZURE_SUBSCRIPTION_ID, else config.json")
+    resource_group: Optional[str] = Field(None, description="Resource group of the workspace; default: AZURE_RESOURCE_GROUP, else config.json")
+    workspace: Optional[str] = Field(None, description="Azure ML workspace name; default: AZUREML_WORKSPACE_NAME, else config.json")
+    experiment_name: Optional[str] = Field(None, description="Experiment the job is filed under; default: the spec's name")
     environment: Optional[str] = Field(None, description="Environment for sweep trials (azureml:name:version)")
     vm_size: Optional[str] = Field(
         None, pattern=r"^Standard_", description="The compute cluster's VM size (e.g. Standard_DS3_v2), for the cost estimate"
@@ -101,9 +103,9 @@ BUILTIN_SETTINGS: dict[str, type[BaseModel]] = {
 class BackendSettings(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    local: LocalSettings = Field(default_factory=LocalSettings)
-    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
-    azureml: AzureMLSettings = Field(default_factory=AzureMLSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings, description="The local backend: processes or docker mode")
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings, description="SageMaker: role, bucket, region, images")
+    azureml: AzureMLSettings = Field(default_factory=AzureMLSettings, description="Azure ML: workspace, compute cluster, environment")
 
     @model_validator(mode="before")
     @classmethod

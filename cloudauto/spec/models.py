@@ -40,8 +40,12 @@ DATA_ROLES = ("train", "validation", "test", "static_features")  # the data file
 
 class DataSpec(StrictModel):
     train: Optional[DataURI] = Field(None, description="Training data; required unless engine: command")
-    validation: Optional[DataURI] = None
-    test: Optional[DataURI] = None
+    validation: Optional[DataURI] = Field(
+        None, description="Data the sweep's metric is measured on; default: AutoGluon holds out part of train"
+    )
+    test: Optional[DataURI] = Field(
+        None, description="Held-out data each trial is scored on after its fit (test_<metric>); never used to choose"
+    )
     label: Optional[str] = Field(None, min_length=1, description="Label (target) column")
     # time series
     timestamp: Optional[str] = Field(None, min_length=1, description="Timestamp column (time series)")
@@ -69,8 +73,8 @@ class DataSpec(StrictModel):
 
 
 class MetricSpec(StrictModel):
-    name: str = Field(min_length=1)
-    goal: Optional[Goal] = None
+    name: str = Field(min_length=1, description="A metric name: the registry's, or one your script reports")
+    goal: Optional[Goal] = Field(None, description="maximize or minimize; required for a name the registry does not know")
 
     @model_validator(mode="before")
     @classmethod
@@ -98,22 +102,22 @@ class _PolicyBase(StrictModel):
 
 
 class BanditPolicy(_PolicyBase):
-    policy: Literal["bandit"]
+    policy: Literal["bandit"] = Field(description="Cancel a trial whose metric falls outside a slack of the best (Azure ML's BanditPolicy)")
     slack_factor: Optional[float] = Field(None, gt=0, description="Allowed slack as a ratio of the best so far")
     slack_amount: Optional[float] = Field(None, gt=0, description="Allowed slack as an absolute amount")
 
 
 class MedianStoppingPolicy(_PolicyBase):
-    policy: Literal["median_stopping"]
+    policy: Literal["median_stopping"] = Field(description="Cancel a trial whose best so far is worse than the median of all trials' running averages at that step")
 
 
 class TruncationSelectionPolicy(_PolicyBase):
-    policy: Literal["truncation_selection"]
+    policy: Literal["truncation_selection"] = Field(description="Cancel the lowest percentage of trials at each interval")
     truncation_percentage: int = Field(ge=1, le=99, description="Cancel the lowest X percent at each interval")
 
 
 class NoPolicy(StrictModel):
-    policy: Literal["none"]
+    policy: Literal["none"] = Field(description="No early termination")
 
 
 class _MultiFidelity(StrictModel):
@@ -140,11 +144,11 @@ class _MultiFidelity(StrictModel):
 
 
 class AshaPolicy(_MultiFidelity):
-    policy: Literal["asha"]
+    policy: Literal["asha"] = Field(description="Asynchronous successive halving: a trial continues past a rung only in the top 1/η of that rung")
 
 
 class HyperbandPolicy(_MultiFidelity):
-    policy: Literal["hyperband"]
+    policy: Literal["hyperband"] = Field(description="Hyperband: ASHA's rungs run in several brackets, each starting at a larger min_resource")
     brackets: Optional[int] = Field(
         None, ge=1, description="How many brackets (bracket s starts at min_resource × η^s); default all of them"
     )
@@ -194,9 +198,11 @@ class WarmStart(StrictModel):
 
 
 class SweepSpec(StrictModel):
-    sampling: Sampling = Sampling.RANDOM
+    sampling: Sampling = Field(Sampling.RANDOM, description="How configurations are proposed: random, grid or bayesian")
     space: SpaceInput
-    early_termination: Optional[EarlyTermination] = None
+    early_termination: Optional[EarlyTermination] = Field(
+        None, description="Stop poor trials early: bandit, median_stopping, truncation_selection, asha, hyperband or none"
+    )
     seed: Optional[int] = Field(None, ge=0, description="Seed of the random and bayesian samplers")
     warm_start: Optional[WarmStart] = Field(None, description="Start from the trials of earlier sweeps")
 
@@ -213,7 +219,7 @@ class StopWhen(StrictModel):
 
 class Limits(StrictModel):
     max_trials: Optional[int] = Field(None, ge=1, le=100_000, description="Default: the grid size, else 10")
-    max_concurrent_trials: int = Field(1, ge=1, le=1_000)
+    max_concurrent_trials: int = Field(1, ge=1, le=1_000, description="Trials that run at once")
     timeout: Optional[Duration] = Field(None, description="Whole job")
     trial_timeout: Optional[Duration] = Field(None, description="One trial")
     max_cost: Optional[float] = Field(
@@ -235,8 +241,10 @@ class Limits(StrictModel):
 
 
 class Compute(StrictModel):
-    instance_type: Optional[str] = Field(None, min_length=1)
-    instance_count: int = Field(1, ge=1, le=1_000)
+    instance_type: Optional[str] = Field(
+        None, min_length=1, description="Cloud instance type per trial (ml.m5.xlarge, Standard_DS3_v2); default per task"
+    )
+    instance_count: int = Field(1, ge=1, le=1_000, description="Instances per trial (distributed command jobs)")
     gpus: int = Field(
         0, ge=0, le=64, description="GPUs per trial (docker mode device requests; image and text trials use that many)"
     )
@@ -255,13 +263,13 @@ class Compute(StrictModel):
 class CommandSpec(StrictModel):
     run: str = Field(min_length=1, description="Command line; ${{sweep.<param>}} is filled per trial")
     code: str = Field(".", min_length=1, description="Folder shipped with the job, relative to the spec file")
-    image: Optional[str] = Field(None, min_length=1)
+    image: Optional[str] = Field(None, min_length=1, description="Container image the command runs in (SageMaker, docker mode)")
     environment: Optional[str] = Field(
         None,
         min_length=1,
         description="Azure ML environment: a reference (azureml:name:version, azureml:name@latest) or a conda YAML file",
     )
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables of every trial; ${NAME} is read from yours")
 
 
 HyperparameterValue = Union[str, int, float, bool, None, list[Any], dict[str, Any]]
@@ -304,31 +312,31 @@ class ForecastingSettings(StrictModel):
 class JobSpec(StrictModel):
     """A cloudauto job: what to learn, from which data, judged how, searched how, run where."""
 
-    version: Literal[1] = 1
+    version: Literal[1] = Field(1, description="The spec format's version")
     name: str = Field(pattern=SLUG, max_length=63, description="Lowercase letters, digits and hyphens")
-    description: Optional[str] = None
-    task: Task
-    engine: Engine = Engine.AUTOGLUON
+    description: Optional[str] = Field(None, description="Free text, kept with the job")
+    task: Task = Field(description="What is learned; it decides the data checks, the metrics and the default instance")
+    engine: Engine = Field(Engine.AUTOGLUON, description="autogluon: each trial is an AutoGluon fit; native: the service's own AutoML (Azure ML); command: your script")
     backend: Optional[str] = Field(
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
         description="The backend submit and run use when neither --backend nor CLOUDAUTO_BACKEND is given "
         "(an installed one: local, sagemaker, azureml ...); default local",
     )
-    data: DataSpec = Field(default_factory=DataSpec)
+    data: DataSpec = Field(default_factory=DataSpec, description="Where the data is and which columns mean what")
     metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
     metrics: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list,
         description="More metrics every trial records on its validation (and test) data; the primary metric alone drives the sweep",
     )
-    sweep: Optional[SweepSpec] = None
-    limits: Limits = Field(default_factory=Limits)
-    compute: Compute = Field(default_factory=Compute)
-    command: Optional[CommandSpec] = None
+    sweep: Optional[SweepSpec] = Field(None, description="The search: space, sampling, early termination; none: one trial")
+    limits: Limits = Field(default_factory=Limits, description="Trials, concurrency, time and money")
+    compute: Compute = Field(default_factory=Compute, description="What each trial runs on")
+    command: Optional[CommandSpec] = Field(None, description="engine: command: the script each trial runs")
     autogluon: Optional[AutoGluonSettings] = None
     forecasting: Optional[ForecastingSettings] = None
-    backends: BackendSettings = Field(default_factory=BackendSettings)
-    tags: dict[str, str] = Field(default_factory=dict)
+    backends: BackendSettings = Field(default_factory=BackendSettings, description="Settings only one backend reads")
+    tags: dict[str, str] = Field(default_factory=dict, description="Labels put on the cloud jobs (SageMaker tags, Azure ML tags)")
 
     _objective: Metric = PrivateAttr()
     _extra_metrics: list[Metric] = PrivateAttr(default_factory=list)
