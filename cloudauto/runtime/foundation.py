@@ -333,6 +333,7 @@ def folders_of(values: Iterable[Any]) -> list[str]:
 
 __all__ = [
     "ALLOW_HUB",
+    "block_weights",
     "FOUNDATION_FAMILIES",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",
