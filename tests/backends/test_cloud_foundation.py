@@ -5,9 +5,11 @@ and a serverless endpoint refused where its memory cannot hold the model."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from azure.ai.ml import load_job
 
@@ -158,3 +160,46 @@ def test_a_docker_mode_trial_reads_block_weights_from_the_channel_they_arrive_in
     env = {"SM_INPUT_DIR": str(trial_dir / "opt_ml" / "input")}
     got = spec_with_checkpoints(sent, lambda name: channel_folder(name, env), code)
     assert got["autogluon"]["hyperparameters"]["Chronos2"] == {"model_path": str(arrived), "fine_tune_steps": 5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_a_sagemaker_trial_under_the_toolkit_reads_chronos2_from_its_checkpoint_channel(data, tmp_path, sm_session, where):
+    """The compiled request's channels laid out as SageMaker does (/opt/ml/input/data/checkpoint_0), the weights folder
+    the spec names deleted, the entry run by sagemaker-training's `train`: Chronos-2 is fitted from the channel's
+    folder, and the saved predictor forecasts with that folder gone too (the endpoint's container)."""
+    import boto3
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+
+    from .sagemaker_service import opt_ml, run_train, s3_channels, training_job_hyperparameters
+
+    session, _ = sm_session
+    shutil.copytree(data / "data" / "bike", tmp_path / "data" / "bike")
+    shutil.copytree(data / "data" / "checkpoints" / "chronos2-tiny", tmp_path / "data" / "checkpoints" / "chronos2-tiny")
+    text = (SPEC if where == "space" else IN_BLOCK).replace("time_limit: 60", "time_limit: 30")
+    spec = spec_at(tmp_path, text=text)
+    boto3.client("s3").create_bucket(Bucket=spec.backends.sagemaker.bucket)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    described = job.describe()
+    request = {k: described[k] for k in ("TrainingJobDefinition", "HyperParameterTuningJobConfig")}
+    channels = s3_channels(session.client("s3"), request, tmp_path / "s3")
+    assert set(channels) == {"train", "test", "checkpoint_0"}
+    hps = training_job_hyperparameters(request, models='"Chronos2"', **{"Chronos2.fine_tune": "false"})
+    ml = opt_ml(tmp_path / "opt" / "ml", request, hps, channels)
+    shutil.rmtree(tmp_path / "s3")
+    shutil.rmtree(tmp_path / "data" / "checkpoints")  # only the channel holds the weights now
+    run = run_train(ml, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    assert "[cloudauto] test_MASE:" in out and "foundation weights copied into the model: Chronos2" in out
+
+    predictor = TimeSeriesPredictor.load(str(ml / "model" / "model"))
+    model = predictor._learner.load_trainer().load_model("Chronos2")
+    arrived = ml / "input" / "data" / "checkpoint_0"
+    assert model.get_hyperparameter("model_path") == str(arrived)  # fitted from the channel's folder
+    history = TimeSeriesDataFrame.from_data_frame(
+        pd.read_csv(tmp_path / "data" / "bike" / "train.csv"), id_column="station", timestamp_column="timestamp"
+    )
+    before = predictor.predict(history)
+    shutil.rmtree(arrived)
+    pd.testing.assert_frame_equal(before, TimeSeriesPredictor.load(str(ml / "model" / "model")).predict(history))
