@@ -17,19 +17,9 @@ import cloudauto
 from cloudauto.backend import CompileError
 from cloudauto.spec.errors import CloudautoError
 
-SPEC = """
-name: fm-{tag}
-task: time_series_forecasting
-data:
-  train: ./data/bike/train.csv
-  test: ./data/bike/test.csv
-  label: count
-  timestamp: timestamp
-  item_id: station
-  prediction_length: 48
-  freq: h
-metric: MASE
-sweep:
+from .foundation_specs import bike_head
+
+SPEC = "\n" + bike_head("fm-{tag}", "./data") + """sweep:
   sampling: grid
   space:
     models: {{choice: [Chronos2, ETS, Theta]}}

@@ -15,22 +15,12 @@ import pytest
 import cloudauto
 from cloudauto.backend import TrialStatus
 
+from .foundation_specs import bike_head
+
 pytestmark = pytest.mark.slow
 EXE = str(Path(sys.executable).with_name("cloudauto"))
 
-SPEC = """
-name: fm-bike
-task: time_series_forecasting
-data:
-  train: {data}/bike/train.csv
-  test: {data}/bike/test.csv
-  label: count
-  timestamp: timestamp
-  item_id: station
-  prediction_length: 48
-  freq: h
-metric: MASE
-sweep:
+SPEC = "\n" + bike_head("fm-bike", "{data}") + """sweep:
   sampling: grid
   space:
 {space}
