@@ -73,6 +73,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         value = getattr(args, f"data_{role}")
         if value:
             data.setdefault("data", {})[role] = value
+    from .trial_inputs import spec_with_checkpoints, with_checkpoints
+
+    mounted = {name: Path(folder) for name, folder in (i.split("=", 1) for i in args.input)}
+    data = spec_with_checkpoints(data, mounted.get, Path(args.spec).resolve().parent)
     spec = JobSpec.from_dict(data, source="azureml")
     spec._interpolated = used
     raw = dict(p.split("=", 1) for p in args.param)
@@ -80,9 +84,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     name = spec.objective.name
     print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
     from .sagemaker_entry import default_time_limit
-    from .trial_inputs import with_checkpoints
 
-    mounted = {name: Path(folder) for name, folder in (i.split("=", 1) for i in args.input)}
     result = run_trial(
         spec,
         with_checkpoints(params, mounted.get, Path(args.spec).resolve().parent),

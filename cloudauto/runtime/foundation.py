@@ -109,18 +109,41 @@ def uses_foundation(spec: JobSpec) -> bool:
     return bool(chosen_families(spec))
 
 
-def weights_values(spec: JobSpec, index: int, fam: str) -> list[Any]:
-    """The weights values a sub-space's trials give `fam` (from the space, else the autogluon block); [] when none."""
+def weights_given(spec: JobSpec, index: int, fam: str) -> tuple[list[Any], Optional[tuple]]:
+    """The weights values a sub-space's trials give `fam` (from the space, else the autogluon block), and the spec
+    path of the field that gives them (None when none does)."""
     param = weights_parameter(fam)
     if param is None:
-        return []
+        return [], None
     sub = spec.space.subspaces[index]
     for name, dist in sub.items():
         if is_weights_parameter(name) and _canonical(name.partition(".")[0]) == fam:
-            return _values(dist)
-    block = ((spec.autogluon.hyperparameters or {}) if spec.autogluon else {}).get(fam)
-    configs = block if isinstance(block, list) else [block] if isinstance(block, dict) else []
-    return [c[param] for c in configs if isinstance(c, dict) and param in c]
+            return _values(dist), ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name)
+    for key, path, value in block_weights(spec):
+        if _canonical(key) == fam:
+            return [value], path
+    return [], None
+
+
+def block_weights(spec: JobSpec) -> list[tuple[str, tuple, Any]]:
+    """(family as the block spells it, spec path, value) of each weights setting in `autogluon.hyperparameters`."""
+    block = (spec.autogluon.hyperparameters or {}) if spec.autogluon else {}
+    found = []
+    for key, configs in block.items():
+        param = weights_parameter(_canonical(key))
+        if param is None:
+            continue
+        listed = isinstance(configs, list)
+        for i, config in enumerate(configs if listed else [configs]):
+            if isinstance(config, dict) and param in config:
+                path = ("autogluon", "hyperparameters", key, *((i,) if listed else ()), param)
+                found.append((key, path, config[param]))
+    return found
+
+
+def weights_values(spec: JobSpec, index: int, fam: str) -> list[Any]:
+    """The weights values a sub-space's trials give `fam`; [] when none."""
+    return weights_given(spec, index, fam)[0]
 
 
 def _is_folder_value(value: Any) -> bool:
@@ -141,42 +164,49 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
     found = []
     seen = set()
     for index, fam, path in chosen_families(spec):
-        if (fam, path) in seen:
-            continue
-        seen.add((fam, path))
         packages = TABULAR_PACKAGES.get(fam)
         missing = [p for p in packages[0] if importlib.util.find_spec(p) is None] if packages else []
         if missing:
-            found.append(
-                SpecIssue(
-                    f"{backend}: {fam} needs {', '.join(missing)}, not installed here: pip install '{packages[1]}=="
-                    f"{_autogluon_version()}' (the SageMaker and Azure ML AutoGluon images have it)",
-                    path,
+            if (fam, path) not in seen:
+                seen.add((fam, path))
+                found.append(
+                    SpecIssue(
+                        f"{backend}: {fam} needs {', '.join(missing)}, not installed here: pip install '{packages[1]}=="
+                        f"{_autogluon_version()}' (the SageMaker and Azure ML AutoGluon images have it)",
+                        path,
+                    )
                 )
-            )
             continue
         if hub_allowed():
             continue
         param = weights_parameter(fam)
-        values = weights_values(spec, index, fam)
+        values, given = weights_given(spec, index, fam)
+        at = given or path  # the line that gives the weights; the model's own line where none does
+        if (fam, at) in seen:
+            continue
+        seen.add((fam, at))
         hub = [v for v in values if not _is_folder_value(v)]
         if param is None:
             found.append(
                 SpecIssue(
                     f"{backend}: {fam} downloads its weights from the Hugging Face hub and AutoGluon takes no folder for it; "
                     f"this machine is offline by default: set {ALLOW_HUB}=1 to let trials download, or run it on sagemaker/azureml",
-                    path,
+                    at,
                 )
             )
         elif not values or hub:
             what = f"the hub name {hub[0]!r}" if hub else "no weights (AutoGluon's default is a hub name)"
+            in_block = given is not None and given[0] == "autogluon"
+            field = f"{param}: ./checkpoints/<folder>` in autogluon.hyperparameters.{given[2]}" if in_block else (
+                f"{fam}.{param}: ./checkpoints/<folder>`"
+            )
             found.append(
                 SpecIssue(
                     f"{backend}: {fam} has {what}; trials here are offline by default and would retry the hub until their "
-                    f"time limit. Name a folder: `{fam}.{param}: ./checkpoints/<folder>` (python job_specs/make_data.py "
+                    f"time limit. Name a folder: `{field} (python job_specs/make_data.py "
                     f"foundation makes tiny random ones; a real one: huggingface-cli download <repo> --local-dir <folder>), "
                     f"or set {ALLOW_HUB}=1 to let trials download",
-                    path,
+                    at,
                 )
             )
     return found
@@ -303,6 +333,7 @@ def folders_of(values: Iterable[Any]) -> list[str]:
 
 __all__ = [
     "ALLOW_HUB",
+    "block_weights",
     "FOUNDATION_FAMILIES",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",

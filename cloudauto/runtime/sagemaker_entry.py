@@ -213,7 +213,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         from ..reporting import report
         from ..spec import JobSpec
         from .autogluon_trial import run_trial
-        from .trial_inputs import with_checkpoints
+        from .trial_inputs import spec_with_checkpoints, with_checkpoints
 
         hyperparameters = hyperparameters_of(env)
         spec_path = Path(env.get("CLOUDAUTO_SPEC", args.spec)).resolve()
@@ -226,6 +226,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
                 data.setdefault("data", {})[role] = str(found)
             elif role != "train":
                 data.get("data", {}).pop(role, None)
+        data = spec_with_checkpoints(data, lambda channel: channel_folder(channel, env), spec_path.parent)
         spec = JobSpec.from_dict(data, source="sagemaker")
         spec._interpolated = used
         params = decode(hyperparameters)

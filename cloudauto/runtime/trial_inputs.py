@@ -44,8 +44,11 @@ def _path_like(value: str) -> bool:
 
 
 def _checkpoint_values(spec: JobSpec) -> list[tuple[tuple, str]]:
-    """(spec path, value) of every string a `model.*.checkpoint_name` parameter can take."""
-    found = []
+    """(spec path, value) of every string a checkpoint parameter can take: in the sweep space, and a foundation
+    model's weights in the autogluon block (`autogluon.hyperparameters.Chronos2.model_path`)."""
+    from .foundation import block_weights
+
+    found = [(path, value) for _, path, value in block_weights(spec) if isinstance(value, str)]
     for index, name, dist in spec.space.distributions():
         if not is_checkpoint_parameter(name):
             continue
@@ -134,6 +137,28 @@ def with_checkpoints(params: Mapping[str, Any], folder_of: Callable[[str], Optio
     return out
 
 
+def spec_with_checkpoints(data: dict[str, Any], folder_of: Callable[[str], Optional[Path]], root: Path) -> dict[str, Any]:
+    """The trial's spec (as spec.json holds it) with each travelling weights value of its autogluon block replaced by
+    the folder its input arrived in, as `with_checkpoints` does for the sweep's parameters."""
+    from .foundation import _canonical, weights_parameter
+
+    table_file = root / CHECKPOINTS_FILE
+    block = (data.get("autogluon") or {}).get("hyperparameters") or {}
+    if not table_file.is_file() or not block:
+        return data
+    table = json.loads(table_file.read_text())
+    for key, configs in block.items():
+        param = weights_parameter(_canonical(key))
+        for config in (configs if isinstance(configs, list) else [configs]) if param else ():
+            value = config.get(param) if isinstance(config, dict) else None
+            if isinstance(value, str) and value in table:
+                folder = folder_of(table[value])
+                if folder is None:
+                    raise FileNotFoundError(f"checkpoint {value}: its input {table[value]} did not reach the trial")
+                config[param] = str(folder)
+    return data
+
+
 def image_table_folder(
     spec: JobSpec, role: str, uri: str, *, base_dir: Optional[str] = None
 ) -> tuple[Optional[Path], Optional[SpecIssue]]:
@@ -173,5 +198,6 @@ __all__ = [
     "is_checkpoint_parameter",
     "local_checkpoints",
     "local_folder",
+    "spec_with_checkpoints",
     "with_checkpoints",
 ]

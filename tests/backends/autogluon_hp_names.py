@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterable
 
 
 def _aux_names(cls) -> set[str]:
@@ -135,20 +136,25 @@ def timeseries_hyperparameter_names() -> dict[str, frozenset[str]]:
     return names
 
 
-def table_source() -> str:
-    """The FAMILY_HYPERPARAMETERS entries as autogluon_params.py spells them."""
+def _chunks(names: Iterable[str], indent: str) -> list[str]:
     import textwrap
 
-    lines = []
-    for family, names in hyperparameter_names().items():
-        lines.append(f'    "{family}": _names(')
-        lines += [f'        "{chunk} "' for chunk in textwrap.wrap(" ".join(sorted(names)), 110)]
-        lines.append("    ),")
-    lines.append("# TIMESERIES_HYPERPARAMETERS")
-    for family, names in timeseries_hyperparameter_names().items():
-        lines.append(f'    "{family}": _names(')
-        lines += [f'        "{chunk} "' for chunk in textwrap.wrap(" ".join(sorted(names)), 110)]
-        lines.append("    ),")
+    return [f'{indent}"{chunk} "' for chunk in textwrap.wrap(" ".join(sorted(names)), 110)]
+
+
+def _table(common_name: str, tables: dict[str, frozenset[str]]) -> list[str]:
+    """`<common_name> = (...)`, the names every family shares, then each family's `_names(<common_name>, its own)`."""
+    common = frozenset.intersection(*tables.values())
+    lines = [f"{common_name} = (", *_chunks(common, "    "), ")"]
+    for family, names in tables.items():
+        lines += [f'    "{family}": _names(', f"        {common_name},", *_chunks(names - common, "        "), "    ),"]
+    return lines
+
+
+def table_source() -> str:
+    """The FAMILY_HYPERPARAMETERS and TIMESERIES_HYPERPARAMETERS entries as autogluon_params.py spells them."""
+    lines = ["# FAMILY_HYPERPARAMETERS", *_table("_TABULAR_COMMON", hyperparameter_names())]
+    lines += ["# TIMESERIES_HYPERPARAMETERS", *_table("_TIMESERIES_COMMON", timeseries_hyperparameter_names())]
     return "\n".join(lines)
 
 

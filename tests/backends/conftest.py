@@ -29,6 +29,19 @@ def datasets(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def foundation_data(tmp_path_factory) -> Path:
+    """A folder with data/: the bike and iris tables and make_data.py's random-weight foundation folders
+    (data/checkpoints/chronos2-tiny, chronos-bolt-tiny, tabpfnmix-tiny), made once a session, no download."""
+    from job_specs import make_data
+
+    out = tmp_path_factory.mktemp("foundation")
+    make_data.bike(out / "data", stations=2, days=14)
+    make_data.iris(out / "data")
+    make_data.foundation(out / "data")
+    return out
+
+
 @contextlib.contextmanager
 def finished_iris_job(root: Path) -> Iterator:
     """One finished iris trial (GBM, 30 s) in a home under `root` of its own, for a module's shared fixture."""

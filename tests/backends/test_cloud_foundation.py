@@ -5,28 +5,21 @@ and a serverless endpoint refused where its memory cannot hold the model."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from azure.ai.ml import load_job
 
 import cloudauto
+from cloudauto.backend import CompileError
 from cloudauto.spec.errors import CloudautoError
 
-SPEC = """
-name: fm-{tag}
-task: time_series_forecasting
-data:
-  train: ./data/bike/train.csv
-  test: ./data/bike/test.csv
-  label: count
-  timestamp: timestamp
-  item_id: station
-  prediction_length: 48
-  freq: h
-metric: MASE
-sweep:
+from .foundation_specs import bike_head
+
+SPEC = "\n" + bike_head("fm-{tag}", "./data") + """sweep:
   sampling: grid
   space:
     models: {{choice: [Chronos2, ETS, Theta]}}
@@ -37,21 +30,20 @@ backends:
   sagemaker: {{bucket: cloudauto-fm-{tag}}}
   azureml: {{compute: gpu-cluster}}
 """
+# the weights in the autogluon block rather than the space: they travel the same way
+IN_BLOCK = SPEC.replace("    Chronos2.model_path: {weights}\n", "").replace(
+    "sweep:\n", "autogluon:\n  hyperparameters:\n    Chronos2: {{model_path: {weights}, fine_tune_steps: 5}}\nsweep:\n"
+)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from job_specs import make_data
-
-    out = tmp_path_factory.mktemp("fmc")
-    make_data.bike(out / "data", stations=2, days=7)
-    make_data.foundation(out / "data")
-    return out
+@pytest.fixture
+def data(foundation_data) -> Path:
+    return foundation_data
 
 
-def spec_at(data: Path, weights: str = "./data/checkpoints/chronos2-tiny") -> cloudauto.JobSpec:
+def spec_at(data: Path, weights: str = "./data/checkpoints/chronos2-tiny", text: str = SPEC) -> cloudauto.JobSpec:
     path = data / f"spec-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(SPEC.format(tag=uuid.uuid4().hex[:6], weights=weights))
+    path.write_text(text.format(tag=uuid.uuid4().hex[:6], weights=weights))
     return cloudauto.JobSpec.from_file(path)
 
 
@@ -93,3 +85,111 @@ def test_a_serverless_endpoint_is_refused_where_its_memory_cannot_hold_the_model
     with pytest.raises(CloudautoError, match=r"needs about 4096 MB; --memory 2048 cannot hold it: deploy with --memory 4096"):
         serverless_config(2048, 5, spec.task, spec)
     assert serverless_config(4096, 5, spec.task, spec) == {"MemorySizeInMB": 4096, "MaxConcurrency": 5}
+
+
+def test_weights_in_the_autogluon_block_travel_as_the_sagemaker_channel_and_the_azure_input(data, tmp_path, monkeypatch):
+    spec = spec_at(data, text=IN_BLOCK)
+    assert "Chronos2.model_path" not in spec.space.subspaces[0]
+    job = cloudauto.compile(spec, backend="sagemaker")
+    definition = job.native["TrainingJobDefinition"]
+    uris = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]}
+    assert set(uris) == {"train", "test", "checkpoint_0"} and uris["checkpoint_0"].endswith("/checkpoints/0/")
+    assert any(n.endswith(f"data/checkpoints/chronos2-tiny -> {uris['checkpoint_0']}") for n in job.notes)
+
+    azure = cloudauto.compile(spec, backend="azureml")
+    loaded = load_job(azure.write(tmp_path / "out")[0])
+    assert "--input checkpoint_0=${{inputs.checkpoint_0}}" in loaded.trial.command
+    assert loaded.inputs["checkpoint_0"].type == "uri_folder"
+    assert Path(loaded.inputs["checkpoint_0"].path) == data / "data" / "checkpoints" / "chronos2-tiny"
+    code = tmp_path / "out" / f"{spec.name}.code"
+    assert json.loads((code / "checkpoints.json").read_text()) == {"./data/checkpoints/chronos2-tiny": "checkpoint_0"}
+
+    # the Azure trial: its entry points the block's model_path at the folder the input is mounted at
+    from cloudauto.runtime import azureml_entry
+
+    seen = {}
+
+    def trial(spec, params, out_dir, report, **options):
+        seen["block"] = spec.autogluon.hyperparameters["Chronos2"]
+        raise SystemExit(0)
+
+    monkeypatch.setattr("cloudauto.runtime.autogluon_trial.run_trial", trial)
+    mounted = tmp_path / "mnt" / "checkpoint_0"
+    with pytest.raises(SystemExit):
+        azureml_entry.main(
+            ["--spec", str(code / "spec.json"), "--output", str(tmp_path / "trial"), "--data-train", "/mnt/train.csv"]
+            + ["--param", "models=Chronos2", "--param", "Chronos2.fine_tune=False", "--input", f"checkpoint_0={mounted}"]
+        )
+    assert seen["block"] == {"model_path": str(mounted), "fine_tune_steps": 5}
+
+
+def test_a_missing_folder_in_the_autogluon_block_is_refused_at_its_line(data):
+    spec = spec_at(data, "./data/checkpoints/nowhere", IN_BLOCK)
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="sagemaker")
+    (issue,) = [spec.locate(i) for i in info.value.issues if "nowhere" in i.message]
+    assert issue.field == "autogluon.hyperparameters.Chronos2.model_path" and "no such folder" in issue.message
+
+
+def test_a_docker_mode_trial_reads_block_weights_from_the_channel_they_arrive_in(data, tmp_path):
+    """Docker mode stages each local weights folder as a channel; the entry points the block's model_path at it."""
+    from cloudauto_local.container import prepare_trial, write_code
+
+    from cloudauto.runtime.sagemaker_entry import channel_folder
+    from cloudauto.runtime.trial_inputs import spec_with_checkpoints
+
+    spec = spec_at(data, text=IN_BLOCK)
+    trial_dir = tmp_path / "run" / "trials" / "0"
+    message = {"out_dir": str(trial_dir), "params": {"models": "Chronos2"}, "base_dir": spec.base_dir}
+    _, channels = prepare_trial(spec, message)
+    assert channels == ["train", "test", "checkpoint_0"]
+    arrived = trial_dir / "opt_ml" / "input" / "data" / "checkpoint_0"
+    assert sorted(p.name for p in arrived.iterdir()) == ["config.json", "model.safetensors"]
+    code = write_code(tmp_path / "run", spec, spec.base_dir)
+    sent = json.loads((code / "spec.json").read_text())
+    env = {"SM_INPUT_DIR": str(trial_dir / "opt_ml" / "input")}
+    got = spec_with_checkpoints(sent, lambda name: channel_folder(name, env), code)
+    assert got["autogluon"]["hyperparameters"]["Chronos2"] == {"model_path": str(arrived), "fine_tune_steps": 5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_a_sagemaker_trial_under_the_toolkit_reads_chronos2_from_its_checkpoint_channel(data, tmp_path, sm_session, where):
+    """The compiled request's channels laid out as SageMaker does (/opt/ml/input/data/checkpoint_0), the weights folder
+    the spec names deleted, the entry run by sagemaker-training's `train`: Chronos-2 is fitted from the channel's
+    folder, and the saved predictor forecasts with that folder gone too (the endpoint's container)."""
+    import boto3
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+
+    from .sagemaker_service import opt_ml, run_train, s3_channels, training_job_hyperparameters
+
+    session, _ = sm_session
+    shutil.copytree(data / "data" / "bike", tmp_path / "data" / "bike")
+    shutil.copytree(data / "data" / "checkpoints" / "chronos2-tiny", tmp_path / "data" / "checkpoints" / "chronos2-tiny")
+    text = (SPEC if where == "space" else IN_BLOCK).replace("time_limit: 60", "time_limit: 30")
+    spec = spec_at(tmp_path, text=text)
+    boto3.client("s3").create_bucket(Bucket=spec.backends.sagemaker.bucket)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    described = job.describe()
+    request = {k: described[k] for k in ("TrainingJobDefinition", "HyperParameterTuningJobConfig")}
+    channels = s3_channels(session.client("s3"), request, tmp_path / "s3")
+    assert set(channels) == {"train", "test", "checkpoint_0"}
+    hps = training_job_hyperparameters(request, models='"Chronos2"', **{"Chronos2.fine_tune": "false"})
+    ml = opt_ml(tmp_path / "opt" / "ml", request, hps, channels)
+    shutil.rmtree(tmp_path / "s3")
+    shutil.rmtree(tmp_path / "data" / "checkpoints")  # only the channel holds the weights now
+    run = run_train(ml, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    assert "[cloudauto] test_MASE:" in out and "foundation weights copied into the model: Chronos2" in out
+
+    predictor = TimeSeriesPredictor.load(str(ml / "model" / "model"))
+    model = predictor._learner.load_trainer().load_model("Chronos2")
+    arrived = ml / "input" / "data" / "checkpoint_0"
+    assert model.get_hyperparameter("model_path") == str(arrived)  # fitted from the channel's folder
+    history = TimeSeriesDataFrame.from_data_frame(
+        pd.read_csv(tmp_path / "data" / "bike" / "train.csv"), id_column="station", timestamp_column="timestamp"
+    )
+    before = predictor.predict(history)
+    shutil.rmtree(arrived)
+    pd.testing.assert_frame_equal(before, TimeSeriesPredictor.load(str(ml / "model" / "model")).predict(history))

@@ -15,22 +15,12 @@ import pytest
 import cloudauto
 from cloudauto.backend import TrialStatus
 
+from .foundation_specs import bike_head
+
 pytestmark = pytest.mark.slow
 EXE = str(Path(sys.executable).with_name("cloudauto"))
 
-SPEC = """
-name: fm-bike
-task: time_series_forecasting
-data:
-  train: {data}/bike/train.csv
-  test: {data}/bike/test.csv
-  label: count
-  timestamp: timestamp
-  item_id: station
-  prediction_length: 48
-  freq: h
-metric: MASE
-sweep:
+SPEC = "\n" + bike_head("fm-bike", "{data}") + """sweep:
   sampling: grid
   space:
 {space}
@@ -45,19 +35,14 @@ SWEEP = """    - models: Chronos2
 """
 
 
-@pytest.fixture(scope="module")
-def fm_data(tmp_path_factory) -> Path:
-    from job_specs import make_data
-
-    out = tmp_path_factory.mktemp("fm")
-    make_data.bike(out, stations=2, days=14)
-    make_data.foundation(out)
-    return out
+@pytest.fixture
+def fm_data(foundation_data) -> Path:
+    return foundation_data / "data"
 
 
-def write_spec(folder: Path, data: Path, weights: str, name: str = "spec.yaml") -> Path:
+def write_spec(folder: Path, data: Path, weights: str, name: str = "spec.yaml", sweep: str = SWEEP) -> Path:
     path = folder / name
-    path.write_text(SPEC.format(data=data, space=SWEEP.format(weights=weights)))
+    path.write_text(SPEC.format(data=data, space=sweep.format(weights=weights)))
     return path
 
 
@@ -132,6 +117,39 @@ def test_offline_a_foundation_model_without_a_folder_is_refused_at_compile(fm_da
     assert allowed.returncode == 0, allowed.stderr
 
 
+BOLT = """    - models: Chronos
+      Chronos.model_path: {weights}
+      Chronos.fine_tune: false
+      time_limit: 40
+    - models: SeasonalNaive
+      time_limit: 20
+"""
+
+
+def test_a_chronos_bolt_sweep_from_its_random_weight_folder_trains_zero_shot_and_loads_without_the_folder(
+    runs_dir, fm_data, tmp_path
+):
+    """make_data.py's Chronos-Bolt folder (its T5 config with decoder_start_token_id) loads in AutoGluon's ChronosModel."""
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+
+    weights = tmp_path / "chronos-bolt-tiny"
+    shutil.copytree(fm_data / "checkpoints" / "chronos-bolt-tiny", weights)
+    run = cli("run", str(write_spec(tmp_path, fm_data, str(weights), sweep=BOLT)))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    bolt, naive = job.trials()
+    assert bolt.params["models"] == "Chronos" and bolt.params["Chronos.fine_tune"] is False
+    assert all(t.status is TrialStatus.COMPLETED and "test_MASE" in t.scores for t in (bolt, naive)), [bolt.error, naive.error]
+
+    history = pd.read_csv(fm_data / "bike" / "train.csv")
+    frame = TimeSeriesDataFrame.from_data_frame(history, id_column="station", timestamp_column="timestamp")
+    model_dir = Path(bolt.artifacts["dir"]) / "model"
+    before = TimeSeriesPredictor.load(str(model_dir)).predict(frame)
+    assert (next(model_dir.rglob("fine-tuned-ckpt")) / "model.safetensors").is_file()  # the weights, copied in
+    shutil.rmtree(weights)
+    pd.testing.assert_frame_equal(before, TimeSeriesPredictor.load(str(model_dir)).predict(frame))
+
+
 TABULAR = """
 name: fm-iris
 task: tabular_classification
@@ -148,9 +166,6 @@ sweep:
 
 def test_a_tabular_foundation_model_sweeps_zero_shot_and_fine_tuned_from_its_folder(runs_dir, fm_data, tmp_path):
     """TabPFNMix is the tabular foundation family whose packages are installed here (Mitra needs loguru and einx)."""
-    from job_specs import make_data
-
-    make_data.iris(fm_data)
     extra = f"    TABPFNMIX.model_path: {fm_data}/checkpoints/tabpfnmix-tiny\n    TABPFNMIX.max_epochs: {{choice: [0, 2]}}"
     spec = tmp_path / "tab.yaml"
     spec.write_text(TABULAR.format(data=fm_data, models="TABPFNMIX", extra=extra))
