@@ -64,7 +64,7 @@ def test_a_folder_of_csv_and_parquet_is_scored_in_input_order_like_in_process_pr
     pd.testing.assert_frame_equal(result, expected, check_dtype=False)
     assert batch.failures() == []
     assert "chunk 2: 500 rows" in batch.logs() and "chunk 4: 700 rows" in batch.logs()  # a.csv 1000+1000+500, b 1000+700
-    assert sorted(p.name for p in (batch.dir / "parts").iterdir()) == [f"{i:06d}.parquet" for i in range(5)]
+    assert not (batch.dir / "parts").exists()  # working state, gone once the output is in place
     again = job.predict_batch(folder, tmp_path / "out.parquet", probabilities=True, chunk_rows=1000, workers=2)
     assert again.id == batch.id and again.status() is JobStatus.COMPLETED  # the same command: nothing to do
 
@@ -345,10 +345,6 @@ def _bad_rows(n: int, seed: int, bad: dict[int, str]) -> pd.DataFrame:
 def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_byte(iris_job, tmp_path):
     """Parts go into the output as they come; a column first seen late (`error`, a chunk failed whole, with and
     without probabilities) rewrites the lines before it: the bytes are the old one-table write's."""
-    from dataclasses import replace
-
-    from cloudauto_local.batch import assemble
-
     job, _ = iris_job
     frame = _bad_rows(40, 7, {13: "x", 30: "?"})
     frame.loc[20:29, FEATURES[0]] = "none"  # chunk 2 fails whole
@@ -358,8 +354,12 @@ def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_by
         batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10, probabilities=probabilities)
         assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
         assert "workers: forked from the model loaded once" in batch.logs()
+        table = tmp_path / f"at_once_{probabilities}.parquet"  # assembled from the parts at once, as one table
+        whole = job.predict_batch(tmp_path / "in.csv", table, chunk_rows=10, probabilities=probabilities)
+        assert whole.wait(progress=False) is JobStatus.COMPLETED and whole.status_reason().startswith("28 rows scored")
         at_once = tmp_path / f"at_once_{probabilities}.csv"
-        assert assemble(replace(batch.plan, output=str(at_once)), batch.dir, 4) == (40, 12)
+        pd.read_parquet(table).to_csv(at_once, index=False)
+        Path(f"{table}.failures.csv").rename(f"{at_once}.failures.csv")
         assert out.read_bytes() == at_once.read_bytes()
         assert Path(f"{out}.failures.csv").read_bytes() == Path(f"{at_once}.failures.csv").read_bytes()
         assert [f.row for f in batch.failures()] == [13, *range(20, 31)]
