@@ -366,6 +366,18 @@ def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_by
         assert not list(tmp_path.glob(".*.tmp"))  # nothing left beside the output
 
 
+def kill_midway(argv: list[str], env: dict[str, str], root: Path, parts: int) -> Path:
+    """Start `argv` (a predict) with --no-wait, kill its runner and workers once `parts` chunks are written: its folder."""
+    started = subprocess.run([*argv, "--no-wait"], capture_output=True, text=True, timeout=120, env=env)
+    assert started.returncode == 0, started.stderr
+    folder = root / "home" / "batches" / started.stdout.strip()
+    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= parts, timeout=180, poll=0.05)
+    runner = json.loads((folder / "pid.json").read_text())["pid"]
+    os.killpg(runner, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    return folder
+
+
 @pytest.mark.slow
 def test_a_killed_forked_batch_resumes_to_the_bytes_of_one_run_at_once_by_spawned_workers(iris_job, tmp_path, monkeypatch):
     """Kill the runner and its forked workers mid-way, lose some parts' rendered lines, run again: the output and the
@@ -375,19 +387,13 @@ def test_a_killed_forked_batch_resumes_to_the_bytes_of_one_run_at_once_by_spawne
     frame.to_csv(tmp_path / "big.csv", index=False)
     out, reference = tmp_path / "scored.csv", tmp_path / "reference.csv"
     env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
-    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "1000", "--no-wait"]
-    started = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-    assert started.returncode == 0, started.stderr
-    folder = root / "home" / "batches" / started.stdout.strip()
-    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= 4, timeout=180, poll=0.05)
-    runner = json.loads((folder / "pid.json").read_text())["pid"]
-    os.killpg(runner, signal.SIGKILL)
-    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "1000"]
+    folder = kill_midway(argv, env, root, 4)
     written = sorted((folder / "parts").glob("*.parquet"))
     assert 4 <= len(written) < 40 and not out.exists()
     for part in written[:2]:  # parts whose lines were not rendered (a kill between the two files): rendered again
         part.with_suffix(".csv").unlink(missing_ok=True)
-    again = subprocess.run(argv[:-1], capture_output=True, text=True, timeout=600, env=env)
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 4, again.stderr  # rows failed: README's exit 4, with the output written
     assert f"resumed: {len(written)} chunk(s) already written are skipped" in (folder / "batch.log").read_text()
     assert not list(tmp_path.glob(".*.tmp"))

@@ -114,24 +114,16 @@ def test_a_header_only_input_gives_the_answer_header_and_no_rows(iris_job, tmp_p
 @pytest.mark.slow
 def test_a_killed_batch_keeps_its_partial_output_private_and_the_rerun_puts_it_in_place(iris_job, tmp_path):
     """kill -9 left the CSV written so far as `.out.csv.tmp` beside the output (mode 0644) until the rerun."""
-    import signal
     import subprocess
 
-    from .conftest import wait_until
-    from .test_local_batch import EXE
+    from .test_local_batch import EXE, kill_midway
 
     job, root = iris_job
     rows(40_000, 4).to_csv(tmp_path / "in.csv", index=False)
     out = tmp_path / "out.csv"
     env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
     argv = [EXE, "predict", job.id, str(tmp_path / "in.csv"), "-o", str(out), "--chunk-rows", "1000"]
-    started = subprocess.run([*argv, "--no-wait"], capture_output=True, text=True, timeout=120, env=env)
-    assert started.returncode == 0, started.stderr
-    folder = root / "home" / "batches" / started.stdout.strip()
-    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= 3, timeout=180, poll=0.05)
-    runner = json.loads((folder / "pid.json").read_text())["pid"]
-    os.killpg(runner, signal.SIGKILL)
-    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    folder = kill_midway(argv, env, root, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # nothing beside the output
     partial = folder / "output.tmp"
     assert stat.S_IMODE(partial.stat().st_mode) == 0o600  # the rows so far, private (still in its buffer or not)
