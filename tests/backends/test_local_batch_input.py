@@ -201,3 +201,21 @@ def test_prune_leaves_a_running_batch_alone(iris_job, tmp_path):
     assert pruned.exit_code == 0 and batch.id not in pruned.output
     assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
     assert len(pd.read_csv(tmp_path / "out.csv")) == 200_000
+
+
+def test_init_and_the_data_check_read_a_byte_order_mark_as_the_batch_does(tmp_path):
+    """The same table as Excel saves it: init finds its first column by name, validate checks it, a twice-named first
+    column is caught whether a BOM is before it or not."""
+    from ..test_cli import run
+
+    frame = rows(40, 8).assign(kind=["a", "b"] * 20)[["kind", *FEATURES]]
+    (tmp_path / "bom.csv").write_bytes(BOM + frame.to_csv(index=False).encode())
+    made = run("init", str(tmp_path / "bom.csv"), "--label", "kind", "-o", str(tmp_path / "spec.yaml"), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert 'label: "kind"' in (tmp_path / "spec.yaml").read_text() or "label: kind" in (tmp_path / "spec.yaml").read_text()
+    checked = run("validate", str(tmp_path / "spec.yaml"), cwd=tmp_path)
+    assert checked.returncode == 0 and "\ufeff" not in checked.stderr, checked.stderr
+    twice = frame.rename(columns={FEATURES[0]: "kind"})
+    (tmp_path / "twice.csv").write_bytes(BOM + twice.to_csv(index=False).encode())
+    refused = run("init", str(tmp_path / "twice.csv"), "--label", "kind", "-o", str(tmp_path / "t.yaml"), cwd=tmp_path)
+    assert refused.returncode != 0 and "kind" in refused.stderr and "twice" in refused.stderr, refused.stderr
