@@ -776,6 +776,11 @@ class Backend(abc.ABC):
         """Remove what deletes killed half-way left behind; (what, bytes freed) for each (`prune` calls it)."""
         return []
 
+    def old_batches(self, older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:
+        """Remove the working state of batches that ended `older_than` seconds ago or more, with what a killed one left
+        beside its output; (what, bytes freed) for each (`prune` calls it). A cloud service keeps no such state here."""
+        return []
+
     def resume(self, job_id: str) -> JobHandle:
         """Carry on a job whose scheduler stopped (the local backend's orchestrator was killed)."""
         raise NotSupportedError(f"backend '{self.name}' has no resume: its jobs are scheduled by the service")

@@ -133,20 +133,26 @@ def _package_rows() -> tuple[dict[str, Any], ...]:
 
 
 def lookup(
-    backend: str, kind: str, instance_type: str, region: Optional[str], override: Optional[float] = None
+    backend: str,
+    kind: str,
+    instance_type: str,
+    region: Optional[str],
+    override: Optional[float] = None,
+    market: str = "on-demand",
 ) -> Optional[Price]:
-    """The hourly price of one instance, or None where no table knows it."""
-    if override is not None:
+    """The hourly price of one instance in a market (on-demand, spot), or None where no table knows it: the spec's
+    own price (on-demand), then the user's price file, then the cache, then the package's table."""
+    if override is not None and market == "on-demand":
         return Price(override, f"backends.{backend}.price_per_hour in the spec")
     user = os.environ.get(PRICES_ENV)
     if user:
-        found = _match(_read_table(Path(user)), backend, kind, instance_type, region, f"{user} ({PRICES_ENV})")
+        found = _match(_read_table(Path(user)), backend, kind, instance_type, region, f"{user} ({PRICES_ENV})", market)
         if found is not None:
             return found
-    cached = _cached(backend, kind, instance_type, region)
+    cached = _cached(backend, kind, instance_type, region, market)
     if cached is not None:
         return cached
-    return _match(_package_rows(), backend, kind, instance_type, region, "cloudauto/prices.json")
+    return _match(_package_rows(), backend, kind, instance_type, region, "cloudauto/prices.json", market)
 
 
 def _cached(backend: str, kind: str, instance_type: str, region: Optional[str], market: str = "on-demand") -> Optional[Price]:
@@ -161,25 +167,28 @@ def _cached(backend: str, kind: str, instance_type: str, region: Optional[str], 
 
 
 def spot_price(backend: str, instance_type: Optional[str], region: Optional[str]) -> Optional[Price]:
-    """The spot price of a training instance: a price file's `training-spot` row, then the cache's spot market
-    (Azure's spot VMs; its low priority is another market), then the package's table."""
+    """The spot price of a training instance: the training kind's spot market, as every table holds it (a price file's
+    row with `market: spot`, or of kind `training-spot`; the cache's spot market, Azure's low priority apart)."""
     if not instance_type:
         return None
-    user = os.environ.get(PRICES_ENV)
-    if user:
-        found = _match(_read_table(Path(user)), backend, SPOT_KIND, instance_type, region, f"{user} ({PRICES_ENV})")
-        if found is not None:
-            return found
-    cached = _cached(backend, "training", instance_type, region, "spot")
-    return cached or _match(_package_rows(), backend, SPOT_KIND, instance_type, region, "cloudauto/prices.json")
+    return lookup(backend, "training", instance_type, region, market="spot")
 
 
-def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optional[str], origin: str) -> Optional[Price]:
+def kind_and_market(row: dict[str, Any]) -> tuple[str, str]:
+    """A price file row's (kind, market), as the cache has them: `kind: training-spot` is training on the spot market."""
+    if row["kind"] == SPOT_KIND:
+        return "training", "spot"
+    return row["kind"], row.get("market") or "on-demand"
+
+
+def _match(
+    rows: Any, backend: str, kind: str, instance_type: str, region: Optional[str], origin: str, market: str = "on-demand"
+) -> Optional[Price]:
     matches = [
         r
         for r in rows
         if r["backend"] == backend
-        and r["kind"] == kind
+        and kind_and_market(r) == (kind, market)
         and r["instance_type"] == instance_type
         and r.get("region") in (region, None)
     ]
@@ -189,7 +198,7 @@ def _match(rows: Any, backend: str, kind: str, instance_type: str, region: Optio
     read = f", read {row['read_on']}" if row.get("read_on") else ""
     stale = _stale_on(row.get("read_on"))
     said = f", stale: over {_stale_days()} days" if stale else ""
-    return Price(float(row["usd_per_hour"]), f"{row['source']}{read}{said} ({origin})", stale=stale)
+    return Price(float(row["usd_per_hour"]), f"{row['source']}{read}{said} ({origin})", stale=stale, market=market)
 
 
 def _stale_days() -> int:

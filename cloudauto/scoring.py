@@ -100,6 +100,8 @@ def read_rows(path: Path) -> pd.DataFrame:
             f"{path}: cannot score {f'a {suffix} file' if suffix else 'a file without a suffix'}: give a CSV (.csv), "
             "Parquet (.parquet), JSON records (.json) or JSON lines (.jsonl) file, named so"
         )
+    from .backend import BatchError as BatchErrorType
+
     try:
         if kind == "CSV":
             frame = _csv_rows(path)
@@ -109,6 +111,8 @@ def read_rows(path: Path) -> pd.DataFrame:
             frame = _json_rows(path, lines=kind == "JSON lines")
     except ScoringError:
         raise
+    except BatchErrorType as exc:  # the CSV reader's own words: a header that is not UTF-8, with its line
+        raise ScoringError(str(exc)) from None
     except OSError as exc:
         raise ScoringError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except (ValueError, csv.Error) as exc:  # pandas' parser errors, undecodable bytes, not Parquet

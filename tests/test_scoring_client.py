@@ -194,7 +194,7 @@ def test_score_picks_the_body_each_endpoint_and_frame_allow(monkeypatch, binary,
     ("name", "content", "words"),
     [
         ("photo.JPG", b"\xff\xd8\xff\xe0 not rows", "photo.JPG is an image: this call scores rows"),
-        ("rows.csv", b"\xff\xfe\x00 binary", "rows.csv: cannot read it as CSV: 'utf-8' codec can't decode"),
+        ("rows.csv", b"\xff\xfe\x00 binary", "rows.csv:1: the header is not UTF-8 text (byte 0xff): save the file as UTF-8"),
         ("rows.csv", b"a,b\n1,2\n3,4,5\n", "rows.csv: row 1 (line 3) has 3 fields; the header has 2"),
         ("rows.csv", b"", "no rows to score in "),
         ("rows.parquet", b"not parquet", "rows.parquet: cannot read it as Parquet"),

@@ -45,7 +45,9 @@ def delete(job_id: str, backend: str, dry_run: bool) -> int:
 @click.option("--keep-best", is_flag=True, help="Keep the job with the best result of each spec, however old.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted and the space it would free; delete nothing.")
 def prune(backend: str, older_than: str, keep_best: bool, dry_run: bool) -> int:
-    """Delete the jobs that ended before AGE ago (models and logs); running ones, and those an endpoint serves, are kept."""
+    """Delete the jobs that ended before AGE ago (models and logs); running ones, and those an endpoint serves, are kept.
+
+    Batches that ended before AGE ago go too (their folders of working state; the outputs they wrote stay)."""
     from ..registry import get_backend
 
     age = _duration("--older-than", older_than, zero_ok=True)  # 0s: every job that has ended
@@ -68,6 +70,9 @@ def prune(backend: str, older_than: str, keep_best: bool, dry_run: bool) -> int:
             continue
         deleted, freed = deleted + 1, freed + size
         echo(f"{'would delete' if dry_run else 'deleted'} {job.id} ({size_text(size)})")
+    for what, size in plugin.old_batches(age, dry_run=dry_run):  # a batch's working state, once its output is written
+        freed += size
+        echo(f"{'would remove' if dry_run else 'removed'} {what} ({size_text(size)})")
     if not dry_run:
         for path, size in plugin.leftovers():
             freed += size

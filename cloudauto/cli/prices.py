@@ -177,6 +177,21 @@ def cost_rows(spec: Any, backends: list[str], instance_types: list[str]) -> list
     return found
 
 
+def _not_installed(spec: Any, backends: list[str]) -> list[str]:
+    """A line for each backend to price that is not installed here, naming its plugin: at the spec's `backend:` line
+    where it is the spec's own (as compile says it), else as the registry says it."""
+    from ..registry import get_backend
+    from ..spec.errors import SpecIssue
+
+    said: list[str] = []
+    for name in backends:
+        try:
+            get_backend(name)
+        except CloudautoError as exc:
+            said.append(str(spec.locate(SpecIssue(str(exc), ("backend",)))) if name == spec.backend else f"error: {exc}")
+    return said
+
+
 def cost_table(found: list[dict[str, Any]]) -> str:
     def money(value: Optional[float]) -> str:
         return "-" if value is None else f"${value:,.2f}"
@@ -228,6 +243,11 @@ def cost(file: Path, backends: tuple[str, ...], instance_types: tuple[str, ...],
             runs = ", ".join(f"{b}: {p}*" for b, p in prefixes.items()) or "none names instance types"
             raise click.UsageError(f"--instance-type {given}: no backend priced here runs it ({runs})")
     spec = _remember_secrets(load_spec(file, overrides=list(overrides)))
+    missing = _not_installed(spec, chosen)
+    if missing:  # said as compile says it: the plugin to install, at the spec's backend: line where it is that one
+        for line in missing:
+            echo(line, err=True)
+        return EXIT_NOT_INSTALLED
     found = cost_rows(spec, chosen, types)
     if fmt == "json":
         echo(json.dumps(found, indent=2))

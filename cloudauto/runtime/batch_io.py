@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional
 
 from ..backend import BatchError, BatchJob, JobStatus, RowFailure
 
@@ -64,12 +66,18 @@ def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     for path in files:
         try:
             if path.suffix.lower() == ".csv":
-                with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-                    header = next((row for row in csv.reader(fh) if row), [])
+                with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+                    reader = csv.reader(fh)
+                    header = next((row for row in reader if row), [])
+                    bad = _undecodable_field(header)
+                    if bad is not None:
+                        raise BatchError(f"{path}:{reader.line_num}: {_header_not_utf8(bad[1])}")
             else:
                 import pyarrow.parquet as pq
 
                 header = list(pq.read_schema(path).names)
+        except BatchError:
+            raise
         except Exception as exc:  # a file that is no table: said with its name, before a batch is made
             raise BatchError(f"{path}: cannot read its columns: {exc}") from None
         seen: set[str] = set()
@@ -104,6 +112,8 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = (), dige
     import csv
 
     with open(path, "rb") if digest is None else io.BufferedReader(HashedFile(path, digest), 1 << 16) as raw:
+        start = len(BOM) if raw.peek(len(BOM))[: len(BOM)] == BOM else 0  # Excel's "CSV UTF-8": no part of the first name
+        raw.read(start)
         line = 0
         for head in iter(raw.readline, b""):
             line += 1
@@ -112,10 +122,14 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = (), dige
         else:
             return  # no header
         if not _plain(head):  # a quoted header: the csv module reads the file
-            raw.seek(0)
-            yield from _csv_module_chunks(raw, chunk_rows, 1, None, keep)
+            raw.seek(start)
+            yield from _csv_module_chunks(raw, chunk_rows, 1, None, keep, path)
             return
-        header = next(csv.reader([head.decode("utf-8").rstrip("\r\n")]))
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BatchError(f"{path}:{line}: {_header_not_utf8(head[exc.start])}") from None
+        header = next(csv.reader([text.rstrip("\r\n")]))
         header_line = head.rstrip(b"\r\n") + b"\n"
         offset = raw.tell()
         pending, pending_line = b"", line + 1  # whole lines not yet in a chunk, and the first one's number
@@ -128,7 +142,7 @@ def csv_chunks(path: str | Path, chunk_rows: int, keep: Sequence[str] = (), dige
             whole, rest = data[:cut], data[cut:]
             if whole and not _plain(whole):  # the csv module from here (a line start outside any quote)
                 raw.seek(offset)
-                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header, keep)
+                yield from _csv_module_chunks(raw, chunk_rows, pending_line, header, keep, path)
                 return
             starts, ends, lines, widths = _line_rows(whole, pending_line)
             taken = 0
@@ -216,6 +230,10 @@ def _plain_chunk(
     wrong = (widths != width).nonzero()[0]
     shape = {int(i): f"has {int(widths[i])} field{'' if widths[i] == 1 else 's'}; the header has {width}" for i in wrong}
     first, last = int(starts[0]), int(ends[-1])
+    undecodable = _undecodable_rows(data, starts, ends)
+    if undecodable:  # such a row fails alone, as a row of another width does
+        shape.update({i: _row_not_utf8(byte, header, field) for i, (byte, field) in undecodable.items()})
+        wrong = sorted(shape)
     if len(wrong):  # such a row keeps its place, without values (as the csv module writes it: '""' for one column)
         blank = b"," * (width - 1) + b"\n" if width > 1 else b'""\n'
         pieces, at = [header_line], first
@@ -246,9 +264,11 @@ def _with_kept(frame: pd.DataFrame, body: Any, keep: Sequence[str]) -> pd.DataFr
 
 
 def _csv_module_chunks(
-    raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]], keep: Sequence[str] = ()
+    raw: Any, chunk_rows: int, first_line: int, header: Optional[list[str]], keep: Sequence[str] = (), path: Any = ""
 ) -> Iterator[pd.DataFrame]:
-    """Python's csv module from the binary file's position on (line `first_line`), with the header read before or not."""
+    """Python's csv module from the binary file's position on (line `first_line`), with the header read before or not.
+
+    Bytes that are not UTF-8 are read as lone surrogates (surrogateescape): their row fails alone, the header's file."""
     import csv
     import io
     import itertools
@@ -256,12 +276,15 @@ def _csv_module_chunks(
     import numpy as np
     import pandas as pd
 
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
     try:
         reader = csv.reader(text)
         rows_of = _numbered(reader, first_line)
         if header is None:
-            header = next((row for _, row in rows_of), None)
+            line, header = next(rows_of, (0, None))
+            bad = _undecodable_field(header or [])
+            if bad is not None:
+                raise BatchError(f"{path}:{line}: {_header_not_utf8(bad[1])}")
         if header is None:
             return
         width = len(header)
@@ -275,6 +298,10 @@ def _csv_module_chunks(
                 for i, row in enumerate(rows)
                 if len(row) != width
             }
+            for i, row in enumerate(rows):
+                bad = _undecodable_field(row)
+                if bad is not None:
+                    shape[i] = _row_not_utf8(bad[1], header, bad[0])
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(header)
@@ -285,6 +312,53 @@ def _csv_module_chunks(
             yield _with_kept(frame, out.getvalue(), keep)
     finally:
         text.detach()  # the binary file is its opener's to close
+
+
+BOM = b"\xef\xbb\xbf"
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape reads it
+
+
+def _undecodable_rows(data: bytes, starts: Any, ends: Any) -> dict[int, tuple[int, int]]:
+    """The rows (by position) holding bytes that are not UTF-8: {row: (its first such byte, the field it is in)}.
+
+    One decode of the chunk's bytes when they are all UTF-8 (the common case); line by line from the first bad byte on."""
+    import numpy as np
+
+    first, last = int(starts[0]), int(ends[-1])
+    body = data[first:last]
+    if body.isascii():
+        return {}
+    try:
+        body.decode("utf-8")
+        return {}
+    except UnicodeDecodeError as exc:
+        at = first + exc.start
+    bad = {}
+    for i in range(int(np.searchsorted(ends, at, side="right")), len(starts)):
+        line = data[int(starts[i]) : int(ends[i])]
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad[i] = (line[exc.start], line.count(b",", 0, exc.start))
+    return bad
+
+
+def _undecodable_field(row: Sequence[str]) -> Optional[tuple[int, int]]:
+    """(the field, the byte) of the first byte that is not UTF-8 in a row the csv module read with surrogateescape."""
+    for field, value in enumerate(row):
+        found = _ESCAPED.search(value)
+        if found:
+            return field, ord(found.group()) - 0xDC00
+    return None
+
+
+def _row_not_utf8(byte: int, header: Sequence[str], field: int) -> str:
+    where = f"column {header[field]!r}" if field < len(header) else f"field {field + 1}"
+    return f"is not UTF-8 text (byte 0x{byte:02x} in {where}): save the file as UTF-8"
+
+
+def _header_not_utf8(byte: int) -> str:
+    return f"the header is not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8"
 
 
 def _numbered(reader: Any, first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
@@ -328,11 +402,52 @@ def written_files(output: str | Path) -> dict[str, Optional[dict[str, object]]]:
     return {"output": fingerprint(output), "failures": fingerprint(str(output) + FAILURES_SUFFIX)}
 
 
-def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int) -> tuple[int, int]:
+def same_device(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def temp_path(output: str | Path, private_dir: Optional[Path] = None, name: str = "output.tmp") -> Path:
+    """Where a file is written before it is renamed into place as `output`: `name` in the batch's private folder, or,
+    where that folder is on another device (a rename across devices is no rename), hidden beside the output."""
+    out = Path(output)
+    if private_dir is not None and same_device(Path(private_dir), out.parent):
+        return Path(private_dir) / name
+    return out.with_name(f".{out.name}.tmp")
+
+
+def stale_temps(output: str | Path) -> list[Path]:
+    """The temporary files a batch writing `output` may have left beside it (killed, on another device)."""
+    out = Path(output)
+    return [out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}{FAILURES_SUFFIX}.tmp")]
+
+
+def open_private(path: str | Path) -> int:
+    """A file to write from its start, readable by its owner alone while it is half-written (one left by a kill too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # made before, with another mode
+    return fd
+
+
+@contextmanager
+def private_file(path: str | Path) -> Iterator[IO[bytes]]:
+    with os.fdopen(open_private(path), "wb") as fh:
+        yield fh
+
+
+def put_in_place(tmp: Path, target: Path) -> None:
+    """The whole file renamed into place, with the mode the user's umask gives their new files."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, target)
+
+
+def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int, temp_dir: Optional[Path] = None) -> tuple[int, int]:
     """The scored rows as the output file, and their failures beside it: (rows, failed rows).
 
     Refused, with nothing written, when the rows are not exactly the input's in order: a
-    misaligned output is worse than none.
+    misaligned output is worse than none. Each file is written in `temp_dir` (private, on the
+    output's device; else beside the output) and renamed into place whole.
     """
     rows = list(scored["_row"]) if len(scored) else []
     if len(rows) != expected_rows or rows != list(range(expected_rows)):
@@ -344,19 +459,24 @@ def write_output(scored: pd.DataFrame, output: str | Path, expected_rows: int) -
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = scored.drop(columns=["_row", "_file", "_line"], errors="ignore")
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        result.to_csv(tmp, index=False)
-    else:
-        result.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    tmp = temp_path(out, temp_dir)
+    with private_file(tmp) as fh:
+        if out.suffix.lower() == ".csv":
+            fh.write(result.to_csv(index=False).encode())
+        else:
+            result.to_parquet(fh, index=False)
+    put_in_place(tmp, out)
     listed = [c for c in ("_row", "_line", "_file", "error") if c in scored]  # _line: where the input was CSV
     failed = scored[listed].dropna(subset=["error"]) if "error" in scored else scored.iloc[0:0]
     failures = Path(str(out) + FAILURES_SUFFIX)
     if len(failed):
         if "_line" in failed:  # Parquet inputs beside CSV ones have no lines
             failed = failed.assign(_line=failed["_line"].astype("Int64"))
-        failed.rename(columns={"_row": "row", "_line": "line", "_file": "file", "error": "reason"}).to_csv(failures, index=False)
+        listing = failed.rename(columns={"_row": "row", "_line": "line", "_file": "file", "error": "reason"})
+        tmp = temp_path(failures, temp_dir, "failures.tmp")
+        with private_file(tmp) as fh:
+            fh.write(listing.to_csv(index=False).encode())
+        put_in_place(tmp, failures)
     elif failures.exists():
         failures.unlink()
     return len(result), len(failed)
@@ -419,8 +539,14 @@ __all__ = [
     "csv_chunks",
     "fingerprint",
     "input_files",
+    "open_private",
     "output_path",
+    "private_file",
+    "put_in_place",
     "read_failures",
+    "same_device",
+    "stale_temps",
+    "temp_path",
     "row_where",
     "write_output",
     "written_files",

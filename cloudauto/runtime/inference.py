@@ -556,6 +556,12 @@ class Model:
         columns = {f"proba_{c}": proba[c].to_numpy() for c in proba.columns}
         return pd.DataFrame({"prediction": prediction.to_numpy(), **columns})
 
+    def answer_columns(self, probabilities: bool = False) -> list[str]:
+        """The columns `predict` answers with (tabular and MultiModal): what an output of no rows still has as its header."""
+        proba = probabilities and (self.kind == "multimodal" or self.predictor.can_predict_proba)
+        classes = list(getattr(self.predictor, "class_labels", None) or []) if proba else []
+        return ["prediction", *(f"proba_{c}" for c in classes)]
+
     def score_rows(
         self, frame: pd.DataFrame, probabilities: bool = False, shape: Optional[dict[int, str]] = None
     ) -> pd.DataFrame:

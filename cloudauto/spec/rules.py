@@ -575,6 +575,8 @@ def _stop_and_retry(spec: JobSpec, out: IssueCollector) -> None:
 
 
 def _limits(spec: JobSpec, out: IssueCollector) -> None:
+    from .models import Engine
+
     limits = spec.limits
     if limits.max_trials is not None and limits.max_concurrent_trials > limits.max_trials:
         out.error(
@@ -583,7 +585,8 @@ def _limits(spec: JobSpec, out: IssueCollector) -> None:
             hint=f"lower limits.max_concurrent_trials to {limits.max_trials} or less, "
             f"e.g. --set limits.max_concurrent_trials={limits.max_trials}",
         )
-    if spec.sweep is None and limits.max_trials not in (None, 1):
+    if spec.sweep is None and limits.max_trials not in (None, 1) and spec.engine is not Engine.NATIVE:
+        # engine: native is the cloud's own AutoML: there max_trials is how many models it tries, sweep or not
         out.warn(("limits", "max_trials"), "without a sweep every trial would be the same; only one runs")
     if spec.compute.max_wait is not None and not spec.compute.spot:
         out.error(

@@ -9,6 +9,39 @@ from pathlib import Path
 
 import pytest
 
+# The priced spec of the cost and price tests: 10 random trials, 3 at once, each trial at most 30 min, the job at most 2 h,
+# 2 instances a trial on SageMaker (Azure ML runs a trial on one node): 10 instance-hours at worst on SageMaker, 5 on Azure.
+PRICED_SPEC = """
+name: priced
+task: tabular_classification
+data: {train: "azureml://datastores/workspaceblobstore/paths/train.csv", label: target}
+metric: accuracy
+sweep:
+  sampling: random
+  space:
+    models: {choice: [GBM, XT]}
+    time_limit: 600
+limits:
+  max_trials: 10
+  max_concurrent_trials: 3
+  trial_timeout: 30m
+  timeout: 2h
+compute: {instance_type: ml.m5.xlarge, instance_count: 2}
+backends:
+  sagemaker:
+    {role: "arn:aws:iam::000000000000:role/r", bucket: bucket, region: us-east-1, data: {train: "s3://bucket/train.csv"}}
+  azureml: {compute: cpu, vm_size: Standard_DS3_v2, location: eastus}
+"""
+
+
+def priced_spec(price_per_hour: float | None = None) -> str:
+    """PRICED_SPEC, with each backend's `price_per_hour` set where one is given (prices then come from the spec)."""
+    if price_per_hour is None:
+        return PRICED_SPEC
+    return PRICED_SPEC.replace(
+        'data: {train: "s3://bucket/train.csv"}}', f'data: {{train: "s3://bucket/train.csv"}}, price_per_hour: {price_per_hour}}}'
+    ).replace("location: eastus}", f"location: eastus, price_per_hour: {price_per_hour}}}")
+
 
 @pytest.fixture
 def runs_dir(tmp_path: Path, monkeypatch) -> Path:

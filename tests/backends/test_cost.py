@@ -15,31 +15,11 @@ from cloudauto import compile as compile_spec
 from cloudauto.backend import CompileError
 
 from ..conftest import dedent
+from .conftest import priced_spec
 
 EXE = Path(sys.executable).with_name("cloudauto")
 
-# 10 random trials, 3 at once, 2 instances per trial, each trial at most 30 min, the job at most 2 h
-SPEC = """
-name: costly
-task: tabular_classification
-data: {train: "azureml://datastores/workspaceblobstore/paths/train.csv", label: target}
-metric: accuracy
-sweep:
-  sampling: random
-  space:
-    models: {choice: [GBM, XT]}
-    time_limit: 600
-limits:
-  max_trials: 10
-  max_concurrent_trials: 3
-  trial_timeout: 30m
-  timeout: 2h
-compute: {instance_type: ml.m5.xlarge, instance_count: 2}
-backends:
-  sagemaker:
-    {role: "arn:aws:iam::000000000000:role/r", bucket: bucket, region: us-east-1, data: {train: "s3://bucket/train.csv"}, price_per_hour: 1.5}
-  azureml: {compute: cpu, vm_size: Standard_DS3_v2, price_per_hour: 1.5}
-"""
+SPEC = priced_spec(price_per_hour=1.5)  # 10 instance-hours at worst on SageMaker × $1.5 = $15; 5 on Azure ML
 
 
 @pytest.fixture
@@ -63,8 +43,26 @@ def test_the_estimate_is_the_smaller_of_the_trial_and_job_bounds(spec):
     )
     # job: 1 h × 3 = 3 h, now under 5 h: 3 h × 2 instances × $1.5 = $9
     assert math.isclose(compile_spec(spec(**{"timeout: 2h": "timeout: 1h"}), "sagemaker").estimate.usd_max, 9.0)
-    # Azure the same: one node per instance, the sweep's own trial_timeout and timeout
-    assert math.isclose(compile_spec(spec(), "azureml").estimate.usd_max, 15.0)
+
+
+@pytest.mark.parametrize("engine", ["autogluon", "native"])
+def test_azure_counts_the_one_node_each_trial_runs_on_as_compiled(spec, tmp_path, engine):
+    """The estimate doubled for compute.instance_count 2, while compile sends Azure ML no instance_count for either job
+    kind (a sweep of command trials, an AutoML job): each trial runs on one node of the cluster."""
+    from azure.ai.ml import load_job
+
+    sweep = "sweep:\n  sampling: random\n  space:\n    models: {choice: [GBM, XT]}\n    time_limit: 600\n"
+    # an AutoML job searches its own space: no sweep of ours, and max_trials is how many models it tries
+    text = spec() if engine == "autogluon" else spec(**{sweep: "engine: native\n"})
+    job = compile_spec(text, "azureml")
+    written = next(p for p in job.write(tmp_path / engine) if p.suffix == ".yml")
+    assert "instance_count" not in written.read_text()
+    loaded = load_job(written)
+    resources = getattr(getattr(loaded, "trial", loaded), "resources", None)
+    assert resources is None or getattr(resources, "instance_count", None) in (None, 1)
+    # min(10 trials × 0.5 h, 2 h × 3 at once) = 5 h on one node each × $1.5 = $7.50
+    assert math.isclose(job.estimate.usd_max, 7.5) and math.isclose(job.estimate.worst_seconds, 5 * 3600)
+    assert any("compute.instance_count 2 is not sent: Azure ML runs each trial on one node" in n for n in job.notes)
 
 
 def test_sagemaker_grid_counts_every_combination(spec):
@@ -88,7 +86,8 @@ def test_a_budget_above_the_worst_case_compiles_and_becomes_the_services_runtime
 def test_azure_takes_the_budget_as_the_sweeps_timeout(spec, tmp_path):
     from azure.ai.ml import load_job
 
-    job = compile_spec(spec(**{"  timeout: 2h": "  max_cost: 20"}), "azureml")
+    # $10 / ($1.5/h × 1 node × 3 at once = $0.00125/s) = 8000 s
+    job = compile_spec(spec(**{"  timeout: 2h": "  max_cost: 10"}), "azureml")
     job.write(tmp_path / "out")
     loaded = load_job(next((tmp_path / "out").glob("*.job.yml")))
     assert (loaded.limits.timeout, loaded.limits.trial_timeout, loaded.limits.max_concurrent_trials) == (8000, 1800, 3)
@@ -198,7 +197,7 @@ def test_without_a_sweep_azure_compiles_and_counts_the_one_trial_that_runs(spec,
     text = spec(**{sweep: "", "max_trials: 10": "max_trials: 2", "max_concurrent_trials: 3": "max_concurrent_trials: 2"})
     sagemaker, azure = compile_spec(text, "sagemaker"), compile_spec(text, "azureml")
     assert any("only one runs" in str(w) for w in azure.warnings)
-    # one trial of at most 30 min on 2 instances at $1.5/h
-    assert math.isclose(sagemaker.estimate.usd_max, 1.5) and math.isclose(azure.estimate.usd_max, 1.5)
+    # one trial of at most 30 min at $1.5/h, on 2 instances on SageMaker, on one node on Azure ML
+    assert math.isclose(sagemaker.estimate.usd_max, 1.5) and math.isclose(azure.estimate.usd_max, 0.75)
     loaded = load_job(next(p for p in azure.write(tmp_path) if p.suffix == ".yml"))
     assert (loaded.limits.max_total_trials, loaded.limits.max_concurrent_trials) == (1, 1)

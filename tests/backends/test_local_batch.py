@@ -64,7 +64,7 @@ def test_a_folder_of_csv_and_parquet_is_scored_in_input_order_like_in_process_pr
     pd.testing.assert_frame_equal(result, expected, check_dtype=False)
     assert batch.failures() == []
     assert "chunk 2: 500 rows" in batch.logs() and "chunk 4: 700 rows" in batch.logs()  # a.csv 1000+1000+500, b 1000+700
-    assert sorted(p.name for p in (batch.dir / "parts").iterdir()) == [f"{i:06d}.parquet" for i in range(5)]
+    assert not (batch.dir / "parts").exists()  # working state, gone once the output is in place
     again = job.predict_batch(folder, tmp_path / "out.parquet", probabilities=True, chunk_rows=1000, workers=2)
     assert again.id == batch.id and again.status() is JobStatus.COMPLETED  # the same command: nothing to do
 
@@ -345,10 +345,6 @@ def _bad_rows(n: int, seed: int, bad: dict[int, str]) -> pd.DataFrame:
 def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_byte(iris_job, tmp_path):
     """Parts go into the output as they come; a column first seen late (`error`, a chunk failed whole, with and
     without probabilities) rewrites the lines before it: the bytes are the old one-table write's."""
-    from dataclasses import replace
-
-    from cloudauto_local.batch import assemble
-
     job, _ = iris_job
     frame = _bad_rows(40, 7, {13: "x", 30: "?"})
     frame.loc[20:29, FEATURES[0]] = "none"  # chunk 2 fails whole
@@ -358,12 +354,28 @@ def test_the_streamed_output_is_what_writing_the_parts_at_once_gives_byte_for_by
         batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10, probabilities=probabilities)
         assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
         assert "workers: forked from the model loaded once" in batch.logs()
+        table = tmp_path / f"at_once_{probabilities}.parquet"  # assembled from the parts at once, as one table
+        whole = job.predict_batch(tmp_path / "in.csv", table, chunk_rows=10, probabilities=probabilities)
+        assert whole.wait(progress=False) is JobStatus.COMPLETED and whole.status_reason().startswith("28 rows scored")
         at_once = tmp_path / f"at_once_{probabilities}.csv"
-        assert assemble(replace(batch.plan, output=str(at_once)), batch.dir, 4) == (40, 12)
+        pd.read_parquet(table).to_csv(at_once, index=False)
+        Path(f"{table}.failures.csv").rename(f"{at_once}.failures.csv")
         assert out.read_bytes() == at_once.read_bytes()
         assert Path(f"{out}.failures.csv").read_bytes() == Path(f"{at_once}.failures.csv").read_bytes()
         assert [f.row for f in batch.failures()] == [13, *range(20, 31)]
         assert not list(tmp_path.glob(".*.tmp"))  # nothing left beside the output
+
+
+def kill_midway(argv: list[str], env: dict[str, str], root: Path, parts: int) -> Path:
+    """Start `argv` (a predict) with --no-wait, kill its runner and workers once `parts` chunks are written: its folder."""
+    started = subprocess.run([*argv, "--no-wait"], capture_output=True, text=True, timeout=120, env=env)
+    assert started.returncode == 0, started.stderr
+    folder = root / "home" / "batches" / started.stdout.strip()
+    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= parts, timeout=180, poll=0.05)
+    runner = json.loads((folder / "pid.json").read_text())["pid"]
+    os.killpg(runner, signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    return folder
 
 
 @pytest.mark.slow
@@ -375,19 +387,13 @@ def test_a_killed_forked_batch_resumes_to_the_bytes_of_one_run_at_once_by_spawne
     frame.to_csv(tmp_path / "big.csv", index=False)
     out, reference = tmp_path / "scored.csv", tmp_path / "reference.csv"
     env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
-    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "1000", "--no-wait"]
-    started = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-    assert started.returncode == 0, started.stderr
-    folder = root / "home" / "batches" / started.stdout.strip()
-    wait_until(lambda: len(list((folder / "parts").glob("*.parquet"))) >= 4, timeout=180, poll=0.05)
-    runner = json.loads((folder / "pid.json").read_text())["pid"]
-    os.killpg(runner, signal.SIGKILL)
-    wait_until(lambda: not Path(f"/proc/{runner}").exists() or "Z" in Path(f"/proc/{runner}/stat").read_text().split()[2])
+    argv = [EXE, "predict", job.id, str(tmp_path / "big.csv"), "-o", str(out), "--chunk-rows", "1000"]
+    folder = kill_midway(argv, env, root, 4)
     written = sorted((folder / "parts").glob("*.parquet"))
     assert 4 <= len(written) < 40 and not out.exists()
     for part in written[:2]:  # parts whose lines were not rendered (a kill between the two files): rendered again
         part.with_suffix(".csv").unlink(missing_ok=True)
-    again = subprocess.run(argv[:-1], capture_output=True, text=True, timeout=600, env=env)
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 4, again.stderr  # rows failed: README's exit 4, with the output written
     assert f"resumed: {len(written)} chunk(s) already written are skipped" in (folder / "batch.log").read_text()
     assert not list(tmp_path.glob(".*.tmp"))

@@ -21,33 +21,13 @@ from cloudauto.backend import CompileError
 from cloudauto.spec.errors import CloudautoError as CloudautoErrorForTests
 
 from ..conftest import ROOT, dedent
+from .conftest import PRICED_SPEC
 
 EXE = Path(sys.executable).with_name("cloudauto")
 DATA = Path(__file__).resolve().parents[1] / "prices_data"
 OFFER_PATH = "/offers/v1.0/aws/AmazonSageMaker/20260101000000/us-east-1/index.json"
 
-# 10 random trials, 3 at once, 2 instances per trial, each trial at most 30 min, the job at most 2 h: 10 instance-hours at worst
-SPEC = """
-name: priced
-task: tabular_classification
-data: {train: "azureml://datastores/workspaceblobstore/paths/train.csv", label: target}
-metric: accuracy
-sweep:
-  sampling: random
-  space:
-    models: {choice: [GBM, XT]}
-    time_limit: 600
-limits:
-  max_trials: 10
-  max_concurrent_trials: 3
-  trial_timeout: 30m
-  timeout: 2h
-compute: {instance_type: ml.m5.xlarge, instance_count: 2}
-backends:
-  sagemaker:
-    {role: "arn:aws:iam::000000000000:role/r", bucket: bucket, region: us-east-1, data: {train: "s3://bucket/train.csv"}}
-  azureml: {compute: cpu, vm_size: Standard_DS3_v2, location: eastus}
-"""
+SPEC = PRICED_SPEC
 
 
 class _Recorded(BaseHTTPRequestHandler):
@@ -217,20 +197,19 @@ def test_the_estimate_after_prices_update_is_the_hand_worked_figure(sources, spe
     prices.update_region("sagemaker", "us-east-1")
     prices.update_region("azureml", "eastus")
     spec = spec_file(dedent(SPEC))
-    # min(10 trials × 0.5 h, 2 h × 3 at once) = 5 h × 2 instances = 10 instance-hours
+    # min(10 trials × 0.5 h, 2 h × 3 at once) = 5 h; × 2 instances = 10 instance-hours on SageMaker, 5 node-hours on Azure ML
     sagemaker = compile_spec(spec, "sagemaker").estimate
     assert math.isclose(sagemaker.usd_max, 10 * 0.23) and math.isclose(sagemaker.usd_spot, 10 * 0.069)  # $2.30, spot $0.69
     assert sagemaker.price.source.endswith("read today (cloudauto prices)") and not sagemaker.price.stale
     azure = compile_spec(spec, "azureml").estimate
-    assert math.isclose(azure.usd_max, 10 * 0.229) and math.isclose(azure.usd_spot, 10 * 0.0458)  # $2.29, spot $0.458
-    # limits.max_cost holds against the on-demand bound: $2.25 refuses both, $2.50 accepts both
-    below = spec_file(dedent(SPEC).replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 2.25"), name="below.yaml")
-    for backend, worst in (("sagemaker", "$2.30"), ("azureml", "$2.29")):
-        with pytest.raises(CompileError, match=rf"the worst case is \{worst} .* above limits.max_cost \$2.25"):
-            compile_spec(below, backend)
-    above = spec_file(dedent(SPEC).replace("  timeout: 2h", "  timeout: 2h\n  max_cost: 2.5"), name="above.yaml")
-    assert math.isclose(compile_spec(above, "sagemaker").estimate.usd_max, 2.3)
-    assert math.isclose(compile_spec(above, "azureml").estimate.usd_max, 2.29)
+    assert math.isclose(azure.usd_max, 5 * 0.229) and math.isclose(azure.usd_spot, 5 * 0.0458)  # $1.145, spot $0.229
+    # limits.max_cost holds against the on-demand bound: just below refuses, just above accepts
+    for backend, worst, below, above in (("sagemaker", "$2.30", 2.25, 2.5), ("azureml", "$1.15", 1.1, 1.2)):
+        refused = spec_file(dedent(SPEC).replace("  timeout: 2h", f"  timeout: 2h\n  max_cost: {below}"), name="below.yaml")
+        with pytest.raises(CompileError, match=rf"the worst case is \{worst} .* above limits.max_cost \${below}"):
+            compile_spec(refused, backend)
+        accepted = spec_file(dedent(SPEC).replace("  timeout: 2h", f"  timeout: 2h\n  max_cost: {above}"), name="above.yaml")
+        assert math.isclose(compile_spec(accepted, backend).estimate.usd_max, float(worst[1:]), abs_tol=0.006)
 
 
 def test_the_spec_and_the_users_price_file_still_win_over_the_cache(sources, spec_file, tmp_path, monkeypatch):
@@ -331,17 +310,17 @@ def test_cost_prints_the_worst_case_side_by_side(sources, spec_file):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     found = {(r["backend"], r["instance_type"]): (r["estimate_max"], r["spot_estimate_max"]) for r in json.loads(done.stdout)}
-    # 10 instance-hours each: × 1.515, × 0.23 (spot 0.069), × 3.06 (spot 0.306), × 0.229 (spot 0.0458)
+    # 10 instance-hours on SageMaker: × 1.515, × 0.23 (spot 0.069); 5 node-hours on Azure: × 3.06 (spot 0.306), × 0.229 (spot 0.0458)
     assert found == {
         ("sagemaker", "ml.g5.2xlarge"): (15.15, None),
         ("sagemaker", "ml.m5.xlarge"): (2.3, 0.69),
-        ("azureml", "Standard_NC6s_v3"): (30.6, 3.06),
-        ("azureml", "Standard_DS3_v2"): (2.29, 0.46),
+        ("azureml", "Standard_NC6s_v3"): (15.3, 1.53),
+        ("azureml", "Standard_DS3_v2"): (1.15, 0.23),
     }
     text = subprocess.run([str(EXE), "cost", str(spec)], capture_output=True, text=True, env=dict(os.environ))
     lines = text.stdout.splitlines()
     assert text.returncode == 0 and lines[0].split()[:3] == ["backend", "instance", "type"]
-    assert lines[1].split()[:5] == ["azureml", "Standard_DS3_v2", "eastus", "0.229", "$2.29"]  # the cheapest first
+    assert lines[1].split()[:5] == ["azureml", "Standard_DS3_v2", "eastus", "0.229", "$1.15"]  # the cheapest first
     assert lines[2].split()[:5] == ["sagemaker", "ml.m5.xlarge", "us-east-1", "0.23", "$2.30"]
 
 

@@ -258,10 +258,21 @@ def test_doctor_names_a_missing_role_a_role_sagemaker_may_not_assume_a_bucket_el
 ):
     session, _, bucket, role = made
     spec = str(_iris(tmp_path))
-    monkeypatch.setenv("SAGEMAKER_ROLE", f"arn:aws:iam::{ACCOUNT}:role/no-such-role-{uuid.uuid4().hex[:6]}")
+    absent = f"no-such-role-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("SAGEMAKER_ROLE", f"arn:aws:iam::{ACCOUNT}:role/{absent}")
     missing = _invoke("doctor", spec, "-b", "sagemaker")
-    assert missing.exit_code == 3 and "does not exist in account 123456789012" in missing.output
-    assert "fix: `cloudauto setup sagemaker`" in missing.output
+    assert missing.exit_code == 3 and f"role {absent} (SAGEMAKER_ROLE) does not exist in account 123456789012" in missing.output
+    # setup makes a role of its own name: it says which, and how to make the one named (it suggested plain setup)
+    assert (
+        f"fix: `cloudauto setup sagemaker` makes role cloudauto-sagemaker-us-east-1, not {absent}: make {absent} with "
+        f"`cloudauto setup sagemaker --role-name {absent}`, or set SAGEMAKER_ROLE to the role ARN setup prints"
+    ) in " ".join(missing.output.split())
+    named = _invoke("doctor", spec, "-b", "sagemaker", "--set", f"backends.sagemaker.role=arn:aws:iam::{ACCOUNT}:role/{absent}")
+    assert named.exit_code == 3 and f"role {absent} (backends.sagemaker.role) does not exist" in named.output
+    assert "or set backends.sagemaker.role to the role ARN setup prints" in " ".join(named.output.split())
+    monkeypatch.setenv("SAGEMAKER_ROLE", f"arn:aws:iam::{ACCOUNT}:role/cloudauto-sagemaker-us-east-1")
+    default = _invoke("doctor", spec, "-b", "sagemaker")  # setup's own name, not made: setup makes it
+    assert default.exit_code == 3 and "fix: `cloudauto setup sagemaker` makes a bucket and a role" in default.output
 
     other = f"not-sagemakers-{uuid.uuid4().hex[:6]}"
     untrusted = {

@@ -136,6 +136,25 @@ def test_the_bound_is_on_demand_and_the_spot_price_is_beside_it(spec_file, tmp_p
     assert cloudauto.compile(_spec(spec_file, SPOT, "limits.max_cost=0.5"), backend="sagemaker").estimate.usd_max == 0.46
 
 
+def test_a_price_file_gives_spot_as_the_cache_does_a_market_of_the_training_kind(spec_file, tmp_path, monkeypatch):
+    """A price file's spot row was kind `training-spot`, the cache's the training kind's spot market; a row written as the
+    cache has it (`market: spot`) was taken as the on-demand price. Now one shape, the older kind still read."""
+    prices = tmp_path / "prices.json"
+    for spot in ({"kind": "training", "market": "spot"}, {"kind": "training-spot"}):
+        rows = [
+            {"backend": "sagemaker", **spot, "instance_type": "ml.m5.xlarge", "region": "us-east-1",
+             "usd_per_hour": 0.069, "source": "test spot"},  # first: never the on-demand price
+            {"backend": "sagemaker", "kind": "training", "instance_type": "ml.m5.xlarge", "region": "us-east-1",
+             "usd_per_hour": 0.23, "source": "test on-demand"},
+        ]  # fmt: skip
+        prices.write_text(json.dumps({"prices": rows}))
+        monkeypatch.setenv("CLOUDAUTO_PRICES", str(prices))
+        found = cloudauto.compile(_spec(spec_file), backend="sagemaker").estimate
+        assert (found.price.usd_per_hour, found.price.market) == (0.23, "on-demand")
+        assert (found.spot.usd_per_hour, found.spot.market) == (0.069, "spot") and found.spot.source.startswith("test spot")
+        assert found.usd_max == pytest.approx(0.46) and found.usd_spot == pytest.approx(0.138)
+
+
 def test_the_sagemaker_bill_is_billable_time_at_the_on_demand_price(spec_file, monkeypatch):
     """BillableTimeInSeconds already counts spot's saving: priced on-demand, it is what SageMaker bills."""
     from cloudauto_sagemaker.handle import SageMakerJob

@@ -70,6 +70,11 @@ class AzureMLBackend(Backend):
 
         job, files, warnings, notes = build(spec)
         notes = [*notes, *limit_notes(spec)]
+        if spec.compute.instance_count > 1:  # said, as the estimate counts one node a trial
+            notes.append(
+                f"compute.instance_count {spec.compute.instance_count} is not sent: Azure ML runs each trial on one node of "
+                "the cluster, and the estimate counts one"
+            )
         return CompiledJob(self.name, spec, job, files=files, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:

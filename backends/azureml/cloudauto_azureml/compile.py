@@ -622,7 +622,8 @@ def trials_run(spec: JobSpec) -> int:
 
 
 def cost_basis(spec: JobSpec) -> Any:
-    """What the job bills: its trials, each on one node of the cluster (instance_count nodes for a command trial)."""
+    """What the job bills: its trials, each on one node of the cluster. Compile sends Azure ML no instance_count (for
+    no job kind: an AutoML trial and a sweep's command trial each run on one node), so compute.instance_count bills nothing more."""
     from cloudauto.cost import CostBasis
 
     settings, limits = spec.backends.azureml, spec.limits
@@ -631,7 +632,7 @@ def cost_basis(spec: JobSpec) -> Any:
         backend="azureml",
         instance_type=vm,
         region=settings.location,
-        instances_per_trial=spec.compute.instance_count,
+        instances_per_trial=1,
         trials=trials_run(spec),
         parallel=min(limits.max_concurrent_trials, trials_run(spec)),
         trial_seconds=limits.trial_timeout,

@@ -236,6 +236,11 @@ class LocalBackend(Backend):
     def resume(self, job_id: str) -> JobHandle:
         return attach(job_id).resume()
 
+    def old_batches(self, older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:
+        from .housekeeping import old_batches
+
+        return old_batches(older_than, dry_run=dry_run)
+
     def leftovers(self) -> list[tuple[str, int]]:
         """Remove what deletes killed half-way left; (path, bytes freed) for each."""
         import shutil

@@ -2,12 +2,13 @@
 
 A batch lives in `<home>/batches/<id>/`: `batch.json` (what to score, with what), `state.json`
 (what the runner last wrote: its pid and start time, its status and why), one part per chunk
-under `parts/` and `batch.log`. The id is a digest of the job, the trial, the input files
+under `parts/` (working state, removed once the output is in place; `prune` removes the folders of batches
+that ended long enough ago) and `batch.log`. The id is a digest of the job, the trial, the input files
 (their sizes and content digests), the output and the options, so running the same command
 again finds the same batch, and an input changed in place (even with its size and time kept)
 makes another. A finished batch is left as it is only while its output (and failures file)
 is byte for byte what it wrote (sizes and SHA-256 kept in `state.json`); an output written
-over by another batch or edited by hand is assembled again from the parts. An interrupted
+over by another batch or edited by hand is scored again. An interrupted
 batch goes on from the chunks already written (each part is written whole or not at all).
 
 Workers each hold the model and `cores // workers` OpenMP threads, as the endpoint's pool
@@ -43,6 +44,7 @@ from cloudauto.runtime.batch_io import (
     input_files,
     output_path,
     read_failures,
+    stale_temps,
     write_output,
     written_files,
 )
@@ -300,6 +302,9 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
         _write_holder(plan, os.getpid(), lock)  # the lock's file names its holder for a batch it refuses
     parts = folder / "parts"
     parts.mkdir(exist_ok=True)
+    if lock is not None:  # this runner alone writes the output: what a killed one left beside it goes
+        for stale in stale_temps(plan.output):
+            stale.unlink(missing_ok=True)
     done = {int(p.stem) for p in parts.glob("*.parquet")}
     _write_state(folder, status="running", reason=None, done=len(done))
     _log(folder, f"start: {len(plan.inputs)} input file(s), chunks of {plan.chunk_rows} rows, {plan.workers} worker(s)")
@@ -312,7 +317,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
         context, initializer, initargs = _workers(folder, plan, threads, lock)
         if plan.output.lower().endswith(".csv"):
             with _umask(user_umask):  # the output is the user's file, made as their other files are
-                stream = StreamedCsv(plan.output, parts)
+                stream = StreamedCsv(plan.output, parts, folder)
         with ProcessPoolExecutor(plan.workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
             pending: set[Any] = set()
             total = 0
@@ -365,6 +370,9 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
             os.close(lock)
         _write_state(folder, status="failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
+    import shutil
+
+    shutil.rmtree(parts, ignore_errors=True)  # working state: the output is in place (a rerun into a changed one scores again)
     reason = summary(rows, failed, plan.output)
     written = written_files(plan.output)
     if lock is not None:
@@ -470,8 +478,19 @@ def assemble(plan: Plan, folder: Path, total: int) -> tuple[int, int]:
     if missing:
         raise BatchError(f"chunks {', '.join(missing[:5])} were not written")
     frames = _same_dtypes([pd.read_parquet(p) for p in paths])
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"_row": [], "_file": []})
-    return write_output(frame, plan.output, len(frame))
+    frame = pd.concat(frames, ignore_index=True) if frames else _no_rows(plan)
+    return write_output(frame, plan.output, len(frame), temp_dir=folder)
+
+
+def _no_rows(plan: Plan) -> pd.DataFrame:
+    """The answer of an input with a header and no rows: the kept columns and the model's answer columns, no row."""
+    import pandas as pd
+
+    from cloudauto.runtime.inference import Model
+
+    model = _model if _model is not None else Model(plan.model_dir)
+    columns = [*plan.keep_columns, *model.answer_columns(plan.probabilities), "_row", "_file"]
+    return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
 
 
 def _same_dtypes(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -659,7 +678,7 @@ def start(plan: Plan) -> LocalBatchJob:
         if job.status() is JobStatus.COMPLETED:
             if job.state().get("written") == written_files(plan.output):
                 return job  # the output is byte for byte what this batch wrote
-            _log(folder, f"{plan.output} is not what this batch wrote (changed, replaced or removed since): written again")
+            _log(folder, f"{plan.output} is not what this batch wrote (changed, replaced or removed since): scored again")
         _launch(folder, plan, lock)
     finally:
         os.close(lock)  # the runner has its own copy: the lock is its until it ends

@@ -2,8 +2,9 @@
 
 Each worker renders its part's rows as CSV lines (`parts/<index>.csv`, no header) beside the
 part itself (`parts/<index>.parquet`, the record a resumed batch goes on from). The runner
-appends the lines of part 0, 1, 2 ... to a temporary file next to the output as soon as each
-is there, and renames it into place once the last is in: the file is what writing all the
+appends the lines of part 0, 1, 2 ... to a temporary file (mode 0600, in the batch's folder; beside the
+output where that folder is on another device) as soon as each is there, and renames it into place once the last
+is in, with the mode the user's umask gives: the file is what writing all the
 parts as one table would give, byte for byte (the columns in the order they first appear,
 a column a part lacks left blank), whether the batch ran at one go or was resumed. A part
 that brings a column the earlier ones lack (`error`, where a row first fails) makes the
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Optional
 
 from cloudauto.backend import BatchError
-from cloudauto.runtime.batch_io import FAILURES_SUFFIX
+from cloudauto.runtime.batch_io import FAILURES_SUFFIX, open_private, private_file, put_in_place, temp_path
 
 INTERNAL = ("_row", "_file", "_line")  # beside each part's answers: its rows' places in the input
 
@@ -38,16 +39,17 @@ def render(frame: Any, columns: Optional[list[str]] = None) -> bytes:
 class StreamedCsv:
     """The output CSV, appended to in input order; `finish` puts it (and its failures file) in place."""
 
-    def __init__(self, output: str | Path, parts: Path):
-        self.out, self.parts = Path(output), parts
-        self.tmp = self.out.with_name(f".{self.out.name}.tmp")
+    def __init__(self, output: str | Path, parts: Path, private_dir: Optional[Path] = None):
+        """The lines are written in `private_dir` (the batch's folder), where it is on the output's device."""
+        self.out, self.parts, self.private = Path(output), parts, private_dir
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_path(self.out, private_dir)
         self.columns: Optional[list[str]] = None
         self.written = 0  # parts appended, from part 0 on
         self.rows = 0
         self.lines = False  # some part came from a CSV file: the failures name lines
         self.failing: list[int] = []  # the parts with failed rows
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.fh: Optional[IO[bytes]] = open(self.tmp, "wb")  # noqa: SIM115 - open across the batch, closed in finish/discard
+        self.fh: Optional[IO[bytes]] = os.fdopen(open_private(self.tmp), "wb")  # closed in finish/discard
 
     def advance(self, done: set[int]) -> None:
         """Append every part that is there and follows the ones appended already."""
@@ -106,15 +108,15 @@ class StreamedCsv:
         assert self.fh is not None
         self.fh.close()
         self.fh = None
-        os.replace(self.tmp, self.out)
+        put_in_place(self.tmp, self.out)
         failures = Path(str(self.out) + FAILURES_SUFFIX)
         if not self.failing:
             failures.unlink(missing_ok=True)
             return self.rows, 0
         listed = ["_row", "_line", "_file", "error"] if self.lines else ["_row", "_file", "error"]
-        tmp = failures.with_name(f".{failures.name}.tmp")
+        tmp = temp_path(failures, self.private, "failures.tmp")
         failed = 0
-        with tmp.open("wb") as fh:
+        with private_file(tmp) as fh:
             for n, index in enumerate(self.failing):
                 path = part_path(self.parts, index)
                 names = pq.read_schema(path).names
@@ -125,7 +127,7 @@ class StreamedCsv:
                 part = part.rename(columns={"_row": "row", "_line": "line", "_file": "file", "error": "reason"})
                 fh.write(part.to_csv(index=False, header=n == 0).encode())
                 failed += len(part)
-        os.replace(tmp, failures)
+        put_in_place(tmp, failures)
         return self.rows, failed
 
     def discard(self) -> None:

@@ -154,4 +154,53 @@ def leftovers(root: Optional[Path] = None) -> list[Path]:
     return found
 
 
-__all__ = ["JobGone", "delete", "footprint", "leftovers"]
+def old_batches(older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:
+    """Remove the folders of batches that ended `older_than` seconds ago or more (completed, failed or interrupted),
+    and the temporary files a killed one left beside its output; (what, bytes) for each.
+
+    A batch's folder is working state: a completed one keeps only its record (its parts go once the output is in
+    place), a failed or interrupted one the parts a rerun would carry on from. Each is removed while its output's lock
+    is held, so no batch into that output starts meanwhile; one still running, or starting, is left alone.
+    """
+    import fcntl
+
+    from cloudauto.runtime.batch_io import stale_temps
+
+    from .batch import LocalBatchJob, _lock_file, batches_dir
+
+    root, now, removed = batches_dir(), time.time(), []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name == "locks" or not (folder / "batch.json").is_file():
+            continue
+        try:
+            batch = LocalBatchJob(folder)
+            status = batch.status()
+            ended = max(p.stat().st_mtime for p in folder.iterdir())
+        except (OSError, ValueError, TypeError, CloudautoError):
+            continue
+        if status in (JobStatus.RUNNING, JobStatus.PENDING) or now - ended < older_than:
+            continue
+        try:
+            fd = os.open(_lock_file(batch.output), os.O_RDWR)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a batch into that output runs (this one, started again, or another)
+                    continue
+            temps = [t for t in stale_temps(batch.output) if t.is_file()]
+            size = footprint(folder) + sum(t.stat().st_size for t in temps)
+            if not dry_run:
+                for temp in temps:
+                    temp.unlink(missing_ok=True)
+                shutil.rmtree(folder, ignore_errors=True)
+            removed.append((f"batch {folder.name} ({status.value}, {batch.output})", size))
+        finally:
+            if fd is not None:
+                os.close(fd)
+    return removed
+
+
+__all__ = ["JobGone", "delete", "footprint", "leftovers", "old_batches"]

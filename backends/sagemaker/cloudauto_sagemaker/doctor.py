@@ -62,6 +62,7 @@ class _Run:
         from . import submit as submitting
 
         role = (self.settings.role if self.settings else None) or os.environ.get("SAGEMAKER_ROLE")
+        self.role_from = "backends.sagemaker.role" if self.settings and self.settings.role else "SAGEMAKER_ROLE"
         if not role:
             self.add("role", PROBLEM, NO_ROLE, SETUP_FIX)
         try:
@@ -121,6 +122,18 @@ class _Run:
         self.add("region", OK, f"{self.region} (from {where})")
 
     # the role
+    def _make_role(self, name: str) -> str:
+        """How to make a missing role: setup makes its own name; a role of another name is made with --role-name."""
+        from .setup import default_role
+
+        made = default_role(self.region)
+        if name == made:
+            return SETUP_FIX
+        return (
+            f"`cloudauto setup sagemaker` makes role {made}, not {name}: make {name} with "
+            f"`cloudauto setup sagemaker --role-name {name}`, or set {self.role_from} to the role ARN setup prints"
+        )
+
     def _role(self, arn: str) -> None:
         from botocore.exceptions import ClientError
 
@@ -138,7 +151,7 @@ class _Run:
         except (ClientError, CloudautoError) as exc:
             code, message = _code(exc)
             if code == "NoSuchEntity":
-                self.add("role", PROBLEM, f"role {name} does not exist in account {self.account}", SETUP_FIX)
+                self.add("role", PROBLEM, f"role {name} ({self.role_from}) does not exist in account {self.account}", self._make_role(name))
             elif code in _DENIED:
                 self.add("role", WARNING, f"role {name} not read: these credentials may not use iam:GetRole ({code})")
             else:
