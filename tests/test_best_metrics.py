@@ -48,3 +48,16 @@ def test_best_json_metrics_hold_the_primary_metric_on_validation_and_test(monkey
     assert _best(monkeypatch, spec, trial)["metrics"] == {"f1": {"validation": 0.75, "test": 0.7}, "roc_auc": {"validation": 0.9}}
     alone = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.5)  # no metrics: in the spec, the primary one still
     assert _best(monkeypatch, JobSpec.from_yaml(BASE), alone)["metrics"] == {"accuracy": {"validation": 0.5}}
+
+
+def test_the_result_file_holds_the_primary_metric_beside_the_others(tmp_path):
+    """Issue 32: the result file's best.metrics is what `best` shows: the primary metric first, on validation and test."""
+    from cloudauto import run_result
+
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: f1\nmetrics: [roc_auc]"))
+    trial = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.75, scores={"test_f1": 0.7, "val_roc_auc": 0.9})
+    written = run_result.write(run_result.build(Handle(spec, [trial]), exit_code=0), tmp_path / "result.json")
+    best = json.loads(written.read_text())["best"]
+    assert best["metrics"] == {"f1": {"validation": 0.75, "test": 0.7}, "roc_auc": {"validation": 0.9}}
+    assert list(best["metrics"]) == ["f1", "roc_auc"]
+    assert run_result.read(written).best.metrics["f1"] == {"validation": 0.75, "test": 0.7}
