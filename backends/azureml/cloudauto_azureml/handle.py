@@ -59,6 +59,7 @@ class AzureMLJob(JobHandle):
         self.client = client or client_for(spec)
         self._spec = spec
         self._warned = False
+        self._final_scores: dict[str, dict[str, float]] = {}  # an ended child run's figures never change: read once
 
     def get(self) -> Any:
         return azure_call(f"get job {self.id}", self.client.jobs.get, self.id)
@@ -147,11 +148,27 @@ class AzureMLJob(JobHandle):
                 ended=modified.timestamp() if modified is not None else None,
                 error=(child.properties or {}).get("error") if status is TrialStatus.FAILED else None,
             )
+            if tracking is not None and status.is_final:
+                trial.scores = self._scores(tracking, child.name, metric)
             if status is TrialStatus.TERMINATED:
                 trial.status = TrialStatus.CANCELED if canceled else status
                 trial.error = None if canceled else "stopped by the early termination policy"
             trials.append(trial)
         return trials
+
+    def _scores(self, tracking: Any, run: str, objective: str) -> dict[str, float]:
+        """val_<name>/test_<name> the entry logged to the child's MLflow run (the spec's `metrics:`, the test score)."""
+        from mlflow.exceptions import MlflowException
+
+        if run not in self._final_scores:
+            try:
+                logged = azure_call(f"metrics of {run}", tracking.get_run, run).data.metrics
+            except MlflowException:  # a child that never started its MLflow run (it failed before): no figures
+                return {}
+            self._final_scores[run] = {
+                k: float(v) for k, v in logged.items() if k != objective and k.startswith(("val_", "test_"))
+            }
+        return self._final_scores[run]
 
     # logs, control, outputs -------------------------------------------------------------------
     def logs(self, trial: Optional[int] = None) -> str:
