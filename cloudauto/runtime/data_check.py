@@ -303,7 +303,6 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
     return found
 
 
-POSITIVE_CLASS_METRICS = frozenset({"f1", "precision", "recall", "average_precision"})  # roc_auc is the same either way
 
 
 def binary_classes(values: Any) -> tuple[Any, Any]:
@@ -318,7 +317,7 @@ def binary_classes(values: Any) -> tuple[Any, Any]:
 
 def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[SpecIssue]:
     """A warning: a metric scored for one class, and the spec does not say which (AutoGluon takes the last in sort order)."""
-    from ..spec.metrics import lookup
+    from ..spec.metrics import POSITIVE_CLASS_METRICS, lookup
 
     first, chosen = binary_classes(values)
     for resolved in (spec.objective, *(lookup(m, spec.task) for m in spec.metrics)):

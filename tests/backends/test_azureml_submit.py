@@ -403,3 +403,8 @@ def test_the_spec_s_other_metrics_come_back_from_each_child_run(workspace, tmp_p
     metrics = json.loads(result.output)["metrics"]
     assert metrics["accuracy"] == pytest.approx({"validation": 0.93, "test": 0.91})
     assert metrics["log_loss"] == pytest.approx({"validation": 0.31, "test": 0.35})
+    fake.add_log(done, "user_logs/std_log.txt", '[cloudauto] positive_class: "virginica"\n')  # the entry's line, binary
+    result = CliRunner().invoke(cli, ["best", job.id, "--backend", "azureml"])
+    assert json.loads(result.output)["positive_class"] == "virginica", result.output
+    result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "azureml", "--trial", "0"])
+    assert result.exit_code == 0 and "positive class: virginica (" in result.output, result.output

@@ -159,6 +159,7 @@ def test_the_spec_s_other_metrics_come_back_from_each_training_job(tmp_path, sm_
     log = "\n".join(
         [
             _report_lines("accuracy", [0.93]),
+            '[cloudauto] positive_class: "virginica"',  # what the entry prints for a binary label (AutoGluon's pick)
             *(LINE_FORMAT.format(name=k, value=v, step=0) for k, v in {"test_accuracy": 0.91, **figures}.items()),
         ]
     )
@@ -174,8 +175,11 @@ def test_the_spec_s_other_metrics_come_back_from_each_training_job(tmp_path, sm_
     metrics = json.loads(result.output)["metrics"]
     assert metrics["log_loss"] == pytest.approx({"validation": 0.31, "test": 0.35})
     assert metrics["accuracy"] == pytest.approx({"validation": 0.93, "test": 0.91})
+    assert json.loads(result.output)["positive_class"] == "virginica"  # from the trial's log: not a figure SageMaker keeps
     result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "sagemaker"])
     assert result.exit_code == 0 and "balanced_accuracy" in result.output and "0.31" in result.output, result.output
+    result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "sagemaker", "--trial", "0"])
+    assert result.exit_code == 0 and "positive class: virginica (" in result.output, result.output
 
 
 def test_the_cli_follows_a_sagemaker_job(tmp_path, sm_session):

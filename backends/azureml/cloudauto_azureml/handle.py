@@ -170,6 +170,22 @@ class AzureMLJob(JobHandle):
             }
         return self._final_scores[run]
 
+    def trial_details(self, trial: Trial) -> Trial:
+        """A binary trial's positive class is text, not an MLflow metric: the entry prints it into the trial's log."""
+        from cloudauto.spec.metrics import Task
+
+        spec = self.spec
+        if (
+            trial.positive_class is None
+            and trial.status is TrialStatus.COMPLETED
+            and spec.engine is Engine.AUTOGLUON
+            and spec.task is Task.TABULAR_CLASSIFICATION
+        ):
+            from cloudauto.reporting import positive_class_in
+
+            trial.positive_class = positive_class_in(self.logs(trial.number).splitlines())
+        return trial
+
     # logs, control, outputs -------------------------------------------------------------------
     def logs(self, trial: Optional[int] = None) -> str:
         """The job's (or a trial's) log files as run history lists them, read through the SDK's own pipeline.
@@ -210,8 +226,12 @@ class AzureMLJob(JobHandle):
         mini_batch_size, instance_count, max_concurrency_per_instance, max_retries, timeout, error_threshold."""
         import inspect
 
+        from cloudauto.backend import keep_columns_refusal
+
         from .batch import predict_batch
 
+        if options.get("keep_columns"):
+            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
         self.refuse_forecasting_batch()
         allowed = set(inspect.signature(predict_batch).parameters) - {"job", "source", "output", "probabilities", "trial"}
         if set(options) - allowed:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NoModel, NotSupportedError, Trial, TrialStatus
-from cloudauto.reporting import metric_regex
+from cloudauto.reporting import metric_regex, positive_class_in
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode, toolkit_decoded
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.models import JobSpec
@@ -67,6 +67,14 @@ def _score_key(definition: str) -> Optional[str]:
     """`cloudauto:val_f1` -> `val_f1`: a figure the entry reports beside the objective (compile's _extra_definitions)."""
     key = definition.removeprefix("cloudauto:")
     return key if key != definition and key.startswith(("val_", "test_")) else None
+
+
+def _may_name_positive_class(spec: JobSpec) -> bool:
+    """An AutoGluon tabular classification: its trials print the positive class when the label has two values."""
+    from cloudauto.spec.metrics import Task
+    from cloudauto.spec.models import Engine
+
+    return spec.engine is Engine.AUTOGLUON and spec.task is Task.TABULAR_CLASSIFICATION
 
 
 def _time(value: Any) -> Optional[float]:
@@ -188,6 +196,12 @@ class SageMakerJob(JobHandle):
             }
         return self._final_scores[training_job]
 
+    def trial_details(self, trial: Trial) -> Trial:
+        """A binary trial's positive class is text, which no metric definition keeps: its log's line says it."""
+        if trial.positive_class is None and _may_name_positive_class(self.spec) and trial.status is TrialStatus.COMPLETED:
+            trial.positive_class = positive_class_in(self._log_lines(trial.id))
+        return trial
+
     billed_time_counts_spot = True  # BillableTimeInSeconds is the spot time after its saving, priced on-demand
 
     def billed_seconds(self) -> float:
@@ -256,8 +270,12 @@ class SageMakerJob(JobHandle):
     ) -> Any:
         """A batch transform job on the model the endpoint would serve (see batch.py); options: instance_type,
         instance_count, max_payload_mb."""
+        from cloudauto.backend import keep_columns_refusal
+
         from .batch import predict_batch
 
+        if options.get("keep_columns"):
+            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
         self.refuse_forecasting_batch()
         allowed = {"instance_type", "instance_count", "max_payload_mb"}
         if set(options) - allowed:
