@@ -274,7 +274,8 @@ def trials(
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
+        figures = _figures(job.spec, t)["metrics"]
+        extra = "".join(f" {_figure(figures.get(m, {}).get('validation')):>12}" for m in others)
         label = t.id if t in parents else str(t.number)
         echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if number is not None:
@@ -309,10 +310,10 @@ def _say_positive_class(spec: Any, trial: Any) -> None:
 
     metrics = (spec.objective, *(lookup(m, spec.task) for m in spec.metrics))
     scored = [m.name for m in metrics if m.autogluon in POSITIVE_CLASS_METRICS]
-    about = f"{', '.join(scored)} score{'s' if len(scored) == 1 else ''} this class" if scored else "f1, precision and recall score this class"
+    scored = scored or ["f1", "precision", "recall"]
+    about = f"{', '.join(scored)} score{'s' if len(scored) == 1 else ''} this class"
     chosen = "autogluon.positive_class" if spec.autogluon and spec.autogluon.positive_class is not None else "AutoGluon's pick"
     echo(f"positive class: {trial.positive_class} ({about}; {chosen})")
-
 
 
 @main.command()
