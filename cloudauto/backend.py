@@ -212,6 +212,7 @@ class Trial:
     error: Optional[str] = None  # why it failed, or why the policy stopped it
     artifacts: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)  # other figures, e.g. the test score
+    positive_class: Any = None  # binary classification: the label value the trial's f1, precision and recall score
 
     @property
     def duration(self) -> Optional[float]:
@@ -474,6 +475,11 @@ class JobHandle(abc.ABC):
         has = f"its trials are {trials[0].number} to {trials[-1].number}" if trials else "it has no trial yet"
         raise NoSuchTrial(f"job {self.id} has no trial {number}: {has}")
 
+    def trial_details(self, trial: Trial) -> Trial:
+        """`trial` with what one more read of it gives, for a command that shows one trial (`best`, `trials --trial N`):
+        a cloud trial's positive class is in its log. The local backend records everything with the trial."""
+        return trial
+
     def best_trial(self, trials: Optional[list[Trial]] = None) -> Optional[Trial]:
         """The best trial of `trials` (default: the job's, read now: pass them where they were read already)."""
         goal = self.spec.objective.goal
@@ -507,6 +513,24 @@ class JobHandle(abc.ABC):
         return frame.sort_values(self.spec.objective.name, ascending=goal.value == "minimize", na_position="last").reset_index(
             drop=True
         )
+
+
+CLOUD_BATCH_NAMES = {"sagemaker": "SageMaker batch transform", "azureml": "Azure ML batch endpoint"}
+
+
+def keep_columns_refusal(backend: str, job: str = "JOB", columns: Optional[list[str]] = None) -> str:
+    """Why a cloud batch does not take keep_columns, and what does.
+
+    SageMaker's own join (DataProcessing JoinSource: Input) appends the answer to a CSV input row as CSV, and the
+    served answers are JSON Lines with named columns (prediction, proba_<class>); Azure ML's batch output has no join.
+    """
+    kept = ",".join(columns or ["COLUMNS"])
+    return (
+        f"a {CLOUD_BATCH_NAMES.get(backend, backend)} writes the predictions alone, one row per input row, in the input's "
+        f"order (join them back by row number); to have input columns copied in front of the answers, score through an "
+        f"endpoint: cloudauto deploy {job} --backend {backend}, then cloudauto score ENDPOINT FILE --keep-columns {kept} "
+        f"--backend {backend} (endpoint.score(data, keep_columns=[...]) in Python)"
+    )
 
 
 class BatchError(CloudautoError):

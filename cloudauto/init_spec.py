@@ -20,7 +20,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .spec.errors import CloudautoError
 
@@ -61,6 +61,7 @@ class Inferred:
     freq: Optional[str] = None
     prediction_length: Optional[int] = None
     id_columns: list[str] = field(default_factory=list)
+    classes: Optional[tuple[Any, Any]] = None  # a binary label's values: (the other, the one AutoGluon takes as positive)
     reasons: list[str] = field(default_factory=list)
 
 
@@ -157,6 +158,10 @@ def infer(
         metric = "root_mean_squared_error"
         reasons.append("metric root_mean_squared_error (rmse): in the label's own units; large misses count most")
     found = Inferred(task=task, metric=metric, label=label, reasons=reasons)
+    if task == TASKS[0] and values.nunique() == 2:
+        from .runtime.data_check import binary_classes
+
+        found.classes = binary_classes(values.unique())
     found.id_columns = [c for c in columns if c != label and _id_like(c, frame[c])]
     if found.id_columns:
         reasons.append(f"ID-like columns (named like an id, a different value in every row): {', '.join(found.id_columns)}")
@@ -367,6 +372,13 @@ def render(found: Inferred, data_path: str, name: str, source: str) -> str:
     metric_reason = next(r for r in found.reasons if r.startswith("metric "))
     lines += [f"metric: {found.metric}   # {metric_reason.split(': ', 1)[1]}"]
     lines += [f"# {r}" for r in found.reasons if r.startswith("the other columns")]
+    if found.classes is not None:
+        other, chosen = found.classes
+        lines += [
+            "# autogluon:",
+            f"#   positive_class: {q(chosen) if isinstance(chosen, str) else json.dumps(chosen)}   # {found.label} has two values, {other!r} or {chosen!r}; AutoGluon takes "
+            f"{chosen!r} (the last in sort order) unless told: f1, precision and recall score that class",
+        ]
     models = FORECAST_MODELS if found.task == TASKS[2] else TABULAR_MODELS
     lines += [
         "sweep:",

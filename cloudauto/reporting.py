@@ -43,6 +43,26 @@ def parse_line(line: str) -> Optional[tuple[str, float, int]]:
     return match.group(1), float(match.group(2)), int(match.group(3))
 
 
+POSITIVE_CLASS = "positive_class"  # a binary trial's record: the label value its f1, precision and recall score
+_POSITIVE_LINE = re.compile(r"^\[cloudauto\] positive_class: (.+?)\s*$")  # the value as JSON, as the entries print it
+
+
+def positive_class_line(value: object) -> str:
+    return f"[cloudauto] {POSITIVE_CLASS}: {json.dumps(value)}"
+
+
+def positive_class_in(lines: list[str]) -> object:
+    """The positive class a trial's log names (its last line of it), or None: how a cloud trial's is read back."""
+    for line in reversed(lines):
+        match = _POSITIVE_LINE.match(line.strip())
+        if match:
+            try:
+                return json.loads(match.group(1))
+            except ValueError:
+                return match.group(1)
+    return None
+
+
 class MetricsUnreachable(RuntimeError):
     """The backend reads metrics through a channel this environment lacks."""
 

@@ -68,7 +68,8 @@ class BestTrial(_Model):
         default_factory=dict, description="Other figures: the test score, val_<metric> and test_<metric> of each of `metrics:`"
     )
     metrics: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="Each of the spec's `metrics:` by data: {name: {validation: ..., test: ...}}"
+        default_factory=dict,
+        description="The primary metric, then each of the spec's `metrics:`, by data: {name: {validation: ..., test: ...}}",
     )
     status: str
 
@@ -196,7 +197,7 @@ def build(
             objective=best.objective,
             params=best.params,
             scores=best.scores,
-            metrics=extra_metrics(spec, best),
+            metrics=best_metrics(spec, best),
             status=best.status.value,
         ),
         model=_model_location(job, best) if best is not None else None,

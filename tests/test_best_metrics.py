@@ -48,3 +48,30 @@ def test_best_json_metrics_hold_the_primary_metric_on_validation_and_test(monkey
     assert _best(monkeypatch, spec, trial)["metrics"] == {"f1": {"validation": 0.75, "test": 0.7}, "roc_auc": {"validation": 0.9}}
     alone = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.5)  # no metrics: in the spec, the primary one still
     assert _best(monkeypatch, JobSpec.from_yaml(BASE), alone)["metrics"] == {"accuracy": {"validation": 0.5}}
+
+
+def test_the_result_file_holds_the_primary_metric_beside_the_others(tmp_path):
+    """Issue 32: the result file's best.metrics is what `best` shows: the primary metric first, on validation and test."""
+    from cloudauto import run_result
+
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: f1\nmetrics: [roc_auc]"))
+    trial = Trial("1", 1, {}, TrialStatus.COMPLETED, objective=0.75, scores={"test_f1": 0.7, "val_roc_auc": 0.9})
+    written = run_result.write(run_result.build(Handle(spec, [trial]), exit_code=0), tmp_path / "result.json")
+    best = json.loads(written.read_text())["best"]
+    assert best["metrics"] == {"f1": {"validation": 0.75, "test": 0.7}, "roc_auc": {"validation": 0.9}}
+    assert list(best["metrics"]) == ["f1", "roc_auc"]
+    assert run_result.read(written).best.metrics["f1"] == {"validation": 0.75, "test": 0.7}
+
+
+def test_trials_and_best_show_the_positive_class_a_binary_trial_scored(monkeypatch):
+    """Issue 32: the positive class the trial recorded is printed by `trials --trial N` and `best` (text and JSON)."""
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: f1"))
+    trial = Trial("0", 0, {}, TrialStatus.COMPLETED, objective=0.75, positive_class="benign")
+    assert _best(monkeypatch, spec, trial)["positive_class"] == "benign"
+    shown = CliRunner().invoke(cli, ["trials", "job-1", "--trial", "0"])
+    assert shown.exit_code == 0 and "positive class: benign (f1 scores this class; AutoGluon's pick)" in shown.stdout, shown.output
+    listed = json.loads(CliRunner().invoke(cli, ["trials", "job-1", "--format", "json"]).stdout)
+    assert listed[0]["positive_class"] == "benign" and listed[0]["metrics"] == {"f1": {"validation": 0.75}}
+    multiclass = Trial("0", 0, {}, TrialStatus.COMPLETED, objective=0.5)  # no positive class: nothing said
+    assert "positive_class" not in _best(monkeypatch, JobSpec.from_yaml(BASE), multiclass)
+    assert "positive class" not in CliRunner().invoke(cli, ["trials", "job-1", "--trial", "0"]).stdout

@@ -51,6 +51,27 @@ def test_binary_table_with_an_id_column(tmp_path: Path):
     assert checked.returncode == 0, checked.stderr
 
 
+def test_a_binary_label_gets_a_commented_positive_class_line(tmp_path: Path):
+    """Issue 32: the two values and the one AutoGluon takes (the last in sort order) are named; uncommented, it validates."""
+    table = medical(tmp_path)
+    result = run("init", str(table), "--label", "diagnosis", "-o", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("# autogluon:")
+    assert lines[at + 1].startswith("#   positive_class: malignant   # ")
+    assert "'benign' or 'malignant'" in lines[at + 1] and "AutoGluon takes 'malignant'" in lines[at + 1]
+    chosen = "\n".join([*lines[:at], "autogluon:", "  positive_class: benign", *lines[at + 2 :]])
+    (tmp_path / "chosen.yaml").write_text(chosen.replace(str(table), table.name) + "\n")
+    checked = run("validate", "--strict", "chosen.yaml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    numbers = tmp_path / "numbers.csv"
+    pd.DataFrame({"x": range(40), "y": [0, 1] * 20, "kind": ["a", "b", "c", "d"] * 10}).to_csv(numbers, index=False)
+    numeric = run("init", str(numbers), "--label", "y", "-o", "-", cwd=tmp_path)
+    assert "#   positive_class: 1   # y has two values, 0 or 1; AutoGluon takes 1" in numeric.stdout, numeric.stdout
+    multi = run("init", "numbers.csv", "--label", "kind", "-o", "-", cwd=tmp_path)
+    assert multi.returncode == 0 and "positive_class" not in multi.stdout, multi.stdout
+
+
 def test_regression_and_multiclass(tmp_path: Path):
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"house_id": range(100), "rooms": rng.integers(1, 6, 100), "area": rng.normal(80, 20, 100)})

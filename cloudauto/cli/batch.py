@@ -82,10 +82,9 @@ def predict(
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
     keep_columns = [c.strip() for item in keep for c in item.split(",") if c.strip()]
     if keep_columns and backend != "local":
-        raise click.UsageError(
-            f"--keep-columns: the {backend} batch returns the predictions alone in this version; score with the local "
-            "backend, or with an endpoint (cloudauto score --keep-columns)"
-        )
+        from ..backend import keep_columns_refusal
+
+        raise click.UsageError("--keep-columns: " + keep_columns_refusal(backend, job_id, keep_columns))
     if keep_columns:
         from ..scoring import kept_problem
 

@@ -215,8 +215,6 @@ def trials(
     job_id: str, backend: str, fmt: str, number: Optional[int], models: bool, importance: bool, with_parents: bool
 ) -> int:
     """The trials of a job: parameters, status, objective (and the spec's other metrics), steps, duration."""
-    from ..run_result import extra_metrics
-
     if (models or importance) and number is None:
         raise click.UsageError("--models and --importance show one trial: give --trial N")
     if models and importance:
@@ -226,6 +224,7 @@ def trials(
     rows = [*parents, *job.trials()]
     if number is not None:
         rows = [t for t in rows if t.number == number] or [job.trial(number)]  # none: NoSuchTrial lists them (exit 3)
+        rows = [job.trial_details(rows[0])]
         if models or importance:
             from .trial_files import show_trial_file
 
@@ -255,7 +254,7 @@ def trials(
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
-                        **({"metrics": extra_metrics(job.spec, t)} if job.spec.extra_metrics else {}),
+                        **_figures(job.spec, t),
                         "scores": t.scores,
                     }
                     for t in rows
@@ -275,9 +274,12 @@ def trials(
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         note = f"  ({t.error})" if t.error else ""
-        extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
+        figures = _figures(job.spec, t)["metrics"]
+        extra = "".join(f" {_figure(figures.get(m, {}).get('validation')):>12}" for m in others)
         label = t.id if t in parents else str(t.number)
         echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
+    if number is not None:
+        _say_positive_class(job.spec, rows[0])
     if marked:
         echo(f"* the best {name} the trial reported before it stopped, not a final score")
     if parents:
@@ -287,6 +289,31 @@ def trials(
 
 def _figure(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
+
+
+def _figures(spec: Any, trial: Any) -> dict[str, Any]:
+    """What `trials` and `best` show of a trial's results, in one shape: the primary metric and each of the spec's
+    `metrics:` by data ({name: {validation, test}}), and the positive class a binary trial scored them for."""
+    from ..run_result import best_metrics
+
+    shown: dict[str, Any] = {"metrics": best_metrics(spec, trial)}
+    if trial.positive_class is not None:
+        shown["positive_class"] = trial.positive_class
+    return shown
+
+
+def _say_positive_class(spec: Any, trial: Any) -> None:
+    """One line under a binary trial: the class its f1, precision and recall are about (the spec's, or AutoGluon's pick)."""
+    if trial.positive_class is None:
+        return
+    from ..spec.metrics import POSITIVE_CLASS_METRICS, lookup
+
+    metrics = (spec.objective, *(lookup(m, spec.task) for m in spec.metrics))
+    scored = [m.name for m in metrics if m.autogluon in POSITIVE_CLASS_METRICS]
+    scored = scored or ["f1", "precision", "recall"]
+    about = f"{', '.join(scored)} score{'s' if len(scored) == 1 else ''} this class"
+    chosen = "autogluon.positive_class" if spec.autogluon and spec.autogluon.positive_class is not None else "AutoGluon's pick"
+    echo(f"positive class: {trial.positive_class} ({about}; {chosen})")
 
 
 @main.command()
@@ -304,9 +331,8 @@ def leaderboard(job_id: str, backend: str) -> int:
 @click.argument("job_id")
 @backend_option
 def best(job_id: str, backend: str) -> int:
-    """The best trial as JSON (with its metric and each of the spec's `metrics:` on validation and test data)."""
-    from ..run_result import best_metrics
-
+    """The best trial as JSON (with its metric and each of the spec's `metrics:` on validation and test data, and a binary
+    trial's positive class)."""
     job = _job(backend, job_id)
     trial = job.best_trial()
     if trial is None:
@@ -324,7 +350,7 @@ def best(job_id: str, backend: str) -> int:
                 "objective": trial.objective,
                 "metric": job.spec.objective.name,
                 "params": trial.params,
-                "metrics": best_metrics(job.spec, trial),
+                **_figures(job.spec, job.trial_details(trial)),
                 "scores": trial.scores,
                 "artifacts": trial.artifacts,
             },

@@ -239,7 +239,11 @@ def run_tabular(
     from . import trial_extras
 
     trial_extras.save_models(predictor, out_dir, board)
-    metrics: dict[str, float] = trial_extras.validation_scores(predictor, spec.extra_metrics)
+    metrics: dict[str, Any] = trial_extras.validation_scores(predictor, spec.extra_metrics)
+    if predictor.problem_type == "binary":  # the class f1, precision and recall scored: the spec's, or AutoGluon's pick
+        from ..reporting import POSITIVE_CLASS
+
+        metrics[POSITIVE_CLASS] = _plain(predictor.positive_class)
     test_error = None
     if data.test:
 

@@ -62,7 +62,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         os.environ[ENV_CHECKPOINT_DIR] = args.checkpoints
         say_restart(Path(args.checkpoints), autogluon=True)
 
-    from ..reporting import report
+    from ..reporting import POSITIVE_CLASS, positive_class_line, report
     from ..spec import JobSpec
     from .autogluon_trial import run_trial
     from .sagemaker_entry import spec_data
@@ -97,6 +97,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for key, value in result.metrics.items():
         if isinstance(value, (int, float)):
             report(**{key: value})
+        elif key == POSITIVE_CLASS:  # text: in the trial's log, where the handle reads it back
+            print(positive_class_line(value), flush=True)
     return 0
 
 

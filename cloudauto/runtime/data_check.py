@@ -303,19 +303,23 @@ def _positive_class_issue(spec: JobSpec, labels: pd.Series, shown: str) -> list[
     return found
 
 
-POSITIVE_CLASS_METRICS = frozenset({"f1", "precision", "recall", "average_precision"})  # roc_auc is the same either way
 
 
-def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[SpecIssue]:
-    """A warning: a metric scored for one class, and the spec does not say which (AutoGluon takes the last in sort order)."""
-    from ..spec.metrics import lookup
-
+def binary_classes(values: Any) -> tuple[Any, Any]:
+    """A two-valued label's values as (the other, the positive class AutoGluon takes): it takes the last in sort order."""
     try:
         ordered = sorted(values)
     except TypeError:
         ordered = sorted(values, key=str)
-    chosen = ordered[-1].item() if hasattr(ordered[-1], "item") else ordered[-1]
-    first = ordered[0].item() if hasattr(ordered[0], "item") else ordered[0]
+    first, last = ordered[0], ordered[-1]
+    return (first.item() if hasattr(first, "item") else first), (last.item() if hasattr(last, "item") else last)
+
+
+def _unnamed_positive_class(spec: JobSpec, values: Any, shown: str) -> list[SpecIssue]:
+    """A warning: a metric scored for one class, and the spec does not say which (AutoGluon takes the last in sort order)."""
+    from ..spec.metrics import POSITIVE_CLASS_METRICS, lookup
+
+    first, chosen = binary_classes(values)
     for resolved in (spec.objective, *(lookup(m, spec.task) for m in spec.metrics)):
         if resolved.autogluon in POSITIVE_CLASS_METRICS:
             return [

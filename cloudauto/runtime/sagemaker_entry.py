@@ -210,7 +210,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
     args, _ = parser.parse_known_args(argv)
     output = Path(env.get("SM_OUTPUT_DIR", "/opt/ml/output"))
     try:
-        from ..reporting import report
+        from ..reporting import POSITIVE_CLASS, positive_class_line, report
         from ..spec import JobSpec
         from .autogluon_trial import run_trial
         from .trial_inputs import spec_with_checkpoints, with_checkpoints
@@ -247,8 +247,8 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         )
         if result.objective is not None:
             report(**{name: result.objective})  # the last line is the trial's objective for the tuner
-        for key, value in result.metrics.items():
-            print(f"[cloudauto] {key}: {value}", flush=True)
+        for key, value in result.metrics.items():  # the positive class as JSON: a label value may be any text
+            print(positive_class_line(value) if key == POSITIVE_CLASS else f"[cloudauto] {key}: {value}", flush=True)
         extra = {k: v for k, v in result.metrics.items() if k.startswith(("val_", "test_")) and isinstance(v, (int, float))}
         if extra:  # val_/test_ of the spec's metrics, as lines its metric definitions match
             report(**extra)

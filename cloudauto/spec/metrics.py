@@ -200,4 +200,7 @@ def custom_metric(name: str, goal: Goal) -> Metric:
     return Metric(name=name, goal=goal, autogluon=None, azureml=None, note="reported by the user's script")
 
 
-__all__ = ["Goal", "Metric", "Task", "UnknownMetricError", "custom_metric", "lookup", "metrics_for"]
+# the metrics that score one class as positive (autogluon.positive_class matters); roc_auc is the same either way
+POSITIVE_CLASS_METRICS = frozenset({"f1", "precision", "recall", "average_precision"})
+
+__all__ = ["Goal", "Metric", "POSITIVE_CLASS_METRICS", "Task", "UnknownMetricError", "custom_metric", "lookup", "metrics_for"]

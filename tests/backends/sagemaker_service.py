@@ -59,6 +59,8 @@ class FakeTuner:
         session.events.register("before-call.sagemaker.StopHyperParameterTuningJob", self._stop)
         session.events.register("after-call.sagemaker.DescribeHyperParameterTuningJob", self._describe)
         session.events.register("after-call.sagemaker.ListHyperParameterTuningJobs", self._list_jobs)
+        session.events.register("after-call.sagemaker.DescribeTrainingJob", self._describe_training_job)
+        self.final_metrics: dict[str, list[dict]] = {}  # per training job: what SageMaker keeps as FinalMetricDataList
         self.running: set[str] = set()  # tuning jobs that stay InProgress until stopped (moto completes them at once)
 
     # before-call handlers get the serialised request; a response they return is the call's answer
@@ -74,6 +76,12 @@ class FakeTuner:
     def _list_jobs(self, parsed, **_):
         for summary in parsed.get("HyperParameterTuningJobSummaries", []):
             self._describe(summary)  # the summary carries the name and the status, as a description does
+
+    def _describe_training_job(self, parsed, **_):
+        """moto's FinalMetricDataList is a `train:progress` stand-in; SageMaker's holds each metric definition's last value."""
+        name = parsed.get("TrainingJobName")
+        if name in self.final_metrics:
+            parsed["FinalMetricDataList"] = self.final_metrics[name]
 
     def _stop(self, params, **_):
         self.stopped.append(json.loads(params["body"])["HyperParameterTuningJobName"])
@@ -128,6 +136,12 @@ class FakeTuner:
             "TrainingJobStatus": status,
             "TunedHyperParameters": {k: v for k, v in hps.items() if k not in static},
         }
+        self.final_metrics[name] = [  # every metric definition's last value in the log, as SageMaker records it
+            {"MetricName": d["Name"], "Value": float(found[-1]), "Timestamp": _at(time.time())}
+            for d in definition["AlgorithmSpecification"].get("MetricDefinitions", [])
+            for found in [re.findall(d["Regex"], log)]
+            if found
+        ]
         if values:  # SageMaker's final objective value is the metric's last emitted value
             summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"MetricName": metric["Name"], "Value": values[-1]}
         if status == "Failed":

@@ -317,3 +317,41 @@ def test_asha_and_hyperband_become_the_nearest_bandit_with_a_warning_or_are_refu
         cloudauto.compile(spec, backend="azureml", strict=True)
     assert f"{policy} policy: Azure ML's sweep jobs have no successive halving" in str(info.value)
     assert "(an error under --strict)" in str(info.value) and "sweep.early_termination" in str(info.value)
+
+
+@pytest.mark.slow
+def test_the_autogluon_fields_of_issue_32_reach_the_azure_trial_and_its_entry_reports_them(tmp_path):
+    """positive_class, data.ignore_columns and metrics: travel in the job's code folder (spec.json) with the train and
+    test inputs; the entry run from that folder fits for the class asked for and logs each metric and the class."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .test_local_ag32 import _tables
+
+    _tables(tmp_path)
+    (tmp_path / "med.yaml").write_text(
+        "name: med-azure\ntask: tabular_classification\n"
+        "data: {train: train.csv, test: test.csv, label: diagnosis, ignore_columns: [patient_id]}\n"
+        "metric: accuracy\nmetrics: [f1, roc_auc]\nautogluon: {positive_class: benign}\n"
+        "backends: {azureml: {compute: cpu-cluster, environment: 'azureml:autogluon:1'}}\n"
+        "sweep: {space: {models: {choice: [GBM, RF]}, time_limit: 15}}\nlimits: {max_trials: 2}\n"
+    )
+    spec = cloudauto.JobSpec.from_file(tmp_path / "med.yaml")
+    _, loaded = compiled(spec, tmp_path / "out")
+    code = tmp_path / "out" / Path(loaded.trial.code)  # relative to the job's YAML, as the CLI's `az ml job create` reads it
+    sent = json.loads((code / "spec.json").read_text())
+    assert sent["autogluon"]["positive_class"] == "benign" and sent["data"]["ignore_columns"] == ["patient_id"]
+    assert sent["metrics"] == ["f1", "roc_auc"] and {"train", "test"} <= set(loaded.inputs)
+    assert "--data-train ${{inputs.train}}" in loaded.trial.command and "--data-test ${{inputs.test}}" in loaded.trial.command
+    run = subprocess.run(  # the command Azure ML runs, from the code folder it uploads, the inputs mounted as files
+        [sys.executable, "-m", "cloudauto.runtime.azureml_entry", "--spec", "spec.json", "--output", str(tmp_path / "model"),
+         "--data-train", str(tmp_path / "train.csv"), "--data-test", str(tmp_path / "test.csv"), "--param", "models=GBM"],
+        cwd=code, capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '[cloudauto] positive_class: "benign"' in run.stdout
+    for name in ("val_f1", "test_f1", "val_roc_auc", "test_roc_auc", "test_accuracy"):
+        assert f"[cloudauto-metric] name={name} value=" in run.stdout
+    info = json.loads((tmp_path / "model" / "model" / "cloudauto_model.json").read_text())
+    assert info["positive_class"] == "benign" and info["ignored_columns"] == ["patient_id"]

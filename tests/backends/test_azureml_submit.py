@@ -372,3 +372,39 @@ def test_wait_cancels_a_sweep_whose_runs_billed_the_budget(workspace, tmp_path):
     job.wait(poll=0.05, timeout=5, progress=False)
     assert fake.sent("POST", f"/jobs/{job.id}/cancel")
     assert job.budget_stop.startswith("billed $50") and "has reached limits.max_cost $480" in job.budget_stop
+
+
+def test_the_spec_s_other_metrics_come_back_from_each_child_run(workspace, tmp_path):
+    """Issue 32: the entry logs val_/test_ of `metrics:` (and the test score) to the child's MLflow run; trials, leaderboard
+    and best show them, as for a local job."""
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from cloudauto.cli import main as cli
+
+    fake, _ = workspace
+    job = azure_iris_submit(tmp_path, ("metrics=[log_loss]",))
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    experiment = tracking.create_experiment(f"iris-{job.id}")
+    figures = {"test_accuracy": 0.91, "val_log_loss": 0.31, "test_log_loss": 0.35}
+    done = tracking.create_run(experiment).info.run_id
+    for key, value in {"accuracy": 0.93, **figures, "fit_seconds": 4.0}.items():  # as azureml_entry reports them
+        tracking.log_metric(done, key, value, step=0)
+    running = tracking.create_run(experiment).info.run_id
+    tracking.log_metric(running, "accuracy", 0.5, step=0)
+    fake.add_trial(job.id, {"models": "GBM"}, name=done)
+    fake.add_trial(job.id, {"models": "RF"}, status="Running", name=running)
+    first, second = job.trials()
+    assert first.scores == pytest.approx(figures) and second.scores == {}
+    board = job.leaderboard()
+    assert board.loc[board["trial"] == 0, "log_loss"].item() == pytest.approx(0.31)
+    result = CliRunner().invoke(cli, ["best", job.id, "--backend", "azureml"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)["metrics"]
+    assert metrics["accuracy"] == pytest.approx({"validation": 0.93, "test": 0.91})
+    assert metrics["log_loss"] == pytest.approx({"validation": 0.31, "test": 0.35})
+    fake.add_log(done, "user_logs/std_log.txt", '[cloudauto] positive_class: "virginica"\n')  # the entry's line, binary
+    result = CliRunner().invoke(cli, ["best", job.id, "--backend", "azureml"])
+    assert json.loads(result.output)["positive_class"] == "virginica", result.output
+    result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "azureml", "--trial", "0"])
+    assert result.exit_code == 0 and "positive class: virginica (" in result.output, result.output

@@ -95,6 +95,19 @@ def test_positive_class_drives_f1_and_the_probability_columns(jobs):
     assert recorded["benign"] != pytest.approx(recorded["malignant"], abs=1e-3)  # the same fit, judged from the other side
 
 
+def test_each_trial_records_the_positive_class_it_scored_and_trials_and_best_print_it(jobs):
+    """Issue 32: the spec's positive class, or the one AutoGluon took, is in the trial's record and shown."""
+    root, med, default = jobs
+    runner = CliRunner()
+    for job, positive in ((med, "benign"), (default, "malignant")):
+        trial = job.best_trial()
+        assert trial.positive_class == positive and "positive_class" not in trial.scores  # the scores stay figures
+        best = runner.invoke(main, ["best", job.id])
+        assert best.exit_code == 0 and json.loads(best.stdout)["positive_class"] == positive, best.output
+        one = runner.invoke(main, ["trials", job.id, "--trial", str(trial.number)])
+        assert f"positive class: {positive} (" in one.stdout, one.output
+
+
 def test_every_trial_records_each_metric_and_best_and_leaderboard_show_them(jobs, tmp_path):
     root, med, _ = jobs
     trial = med.best_trial()

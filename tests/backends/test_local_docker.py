@@ -271,3 +271,41 @@ def test_a_docker_trial_reads_its_secrets_from_its_environment_and_the_home_keep
     log = (run / "trials" / "0" / "trial.log").read_text()
     assert "'boosting': '<secret:PLAIN_SETTING>'" in log, log[-3000:]  # the container had the value, the log hides it
     assert [leak for leak in _leaks(home) if "/model/" not in leak] == []
+
+
+def test_the_autogluon_fields_of_issue_32_reach_the_container_trial(runs_dir, tmp_path):
+    """positive_class, data.ignore_columns and metrics: through spec.json and the SageMaker entry in the image: the
+    model is fit for the class asked for without the ID, and each metric and the positive class come back from its log."""
+    import pandas as pd
+    from autogluon.tabular import TabularPredictor
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main
+
+    from .test_local_ag32 import _f1, _tables
+
+    _tables(tmp_path)
+    (tmp_path / "med.yaml").write_text(
+        textwrap.dedent(f"""\
+            name: docker-med
+            task: tabular_classification
+            data: {{train: train.csv, test: test.csv, label: diagnosis, ignore_columns: [patient_id]}}
+            metric: accuracy
+            metrics: [f1, roc_auc]
+            autogluon: {{positive_class: benign}}
+            backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}
+            sweep: {{space: {{models: GBM, time_limit: 20}}}}
+            limits: {{max_trials: 1}}
+            """)
+    )
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "med.yaml"), backend="local")
+    assert job.wait(progress=False, timeout=600) is JobStatus.COMPLETED, job.logs(0)[-3000:]
+    (trial,) = job.trials()
+    assert trial.positive_class == "benign" and "positive_class" not in trial.scores
+    assert {"val_f1", "test_f1", "val_roc_auc", "test_roc_auc", "test_accuracy"} <= set(trial.scores)
+    predictor = TabularPredictor.load(str(Path(trial.artifacts["dir"]) / "model"))
+    assert predictor.positive_class == "benign" and "patient_id" not in predictor.features()
+    test = pd.read_csv(tmp_path / "test.csv")
+    assert trial.scores["test_f1"] == pytest.approx(_f1(test["diagnosis"], predictor.predict(test), "benign"), abs=1e-4)
+    shown = CliRunner().invoke(main, ["best", job.id])
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["positive_class"] == "benign", shown.output

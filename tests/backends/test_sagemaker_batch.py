@@ -310,3 +310,31 @@ def test_endpoints_carry_tags_list_with_price_and_expired_ones_are_removed(tmp_p
     gone.delete()
     with pytest.raises(cloudauto.CloudautoError, match=f"endpoint {kept} was removed"):
         gone.score(rows(2))
+
+
+@pytest.mark.parametrize("backend", ["sagemaker", "azureml"])
+def test_keep_columns_on_a_cloud_batch_is_refused_naming_what_to_use_instead(tmp_path, backend):
+    """Issue 32: a cloud batch writes the predictions alone; the refusal (before anything starts) says what keeps columns."""
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    (tmp_path / "in.csv").write_text("patient_id,x\nP1,1.0\n")
+    args = ["predict", "some-job", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), "--keep-columns", "patient_id"]
+    done = CliRunner().invoke(cli, [*args, "--backend", backend])
+    assert done.exit_code == 64 and "Traceback" not in done.output, done.output
+    said = " ".join(done.output.split())
+    assert "one row per input row, in the input's order" in said
+    assert f"cloudauto deploy some-job --backend {backend}" in said and "--keep-columns patient_id" in said
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_sdk_refuses_keep_columns_on_a_sagemaker_batch_before_any_call(sm_session, tmp_path):
+    from cloudauto_sagemaker.handle import SageMakerJob
+
+    from cloudauto.backend import NotSupportedError
+
+    session, _ = sm_session
+    job = SageMakerJob("no-such-job", session=session)  # nothing is read: the refusal comes first
+    with pytest.raises(NotSupportedError, match="endpoint.score"):
+        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", keep_columns=["patient_id"])

@@ -147,6 +147,41 @@ def test_trials_best_logs_and_cancel_follow_the_service(tmp_path, sm_session):
     assert (out / "cloudauto_model.json").is_file()
 
 
+def test_the_spec_s_other_metrics_come_back_from_each_training_job(tmp_path, sm_session):
+    """Issue 32: `metrics:` figures are kept by SageMaker per training job (FinalMetricDataList, through the metric
+    definitions); trials, leaderboard, best and the result file show them as for a local job."""
+    from click.testing import CliRunner
+
+    session, tuner = sm_session
+    spec = _iris_spec(tmp_path, **{"metrics": "[log_loss, balanced_accuracy]"})
+    job = cloudauto.submit(spec, backend="sagemaker")
+    figures = {"val_log_loss": 0.31, "test_log_loss": 0.35, "val_balanced_accuracy": 0.9, "test_balanced_accuracy": 0.88}
+    log = "\n".join(
+        [
+            _report_lines("accuracy", [0.93]),
+            '[cloudauto] positive_class: "virginica"',  # what the entry prints for a binary label (AutoGluon's pick)
+            *(LINE_FORMAT.format(name=k, value=v, step=0) for k, v in {"test_accuracy": 0.91, **figures}.items()),
+        ]
+    )
+    tuner.run_trial(job.id, 0, log=log, model=_tar({"x": b""}))
+    tuner.run_trial(job.id, 1, log=_report_lines("accuracy", [0.5]), model=_tar({"x": b""}), status="InProgress")
+    first, running = job.trials()
+    assert first.scores == pytest.approx({"test_accuracy": 0.91, **figures})
+    assert running.scores == {}
+    board = job.leaderboard()
+    assert board.loc[board["trial"] == 0, "log_loss"].item() == pytest.approx(0.31)
+    result = CliRunner().invoke(cli, ["best", job.id, "--backend", "sagemaker"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)["metrics"]
+    assert metrics["log_loss"] == pytest.approx({"validation": 0.31, "test": 0.35})
+    assert metrics["accuracy"] == pytest.approx({"validation": 0.93, "test": 0.91})
+    assert json.loads(result.output)["positive_class"] == "virginica"  # from the trial's log: not a figure SageMaker keeps
+    result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "sagemaker"])
+    assert result.exit_code == 0 and "balanced_accuracy" in result.output and "0.31" in result.output, result.output
+    result = CliRunner().invoke(cli, ["trials", job.id, "--backend", "sagemaker", "--trial", "0"])
+    assert result.exit_code == 0 and "positive class: virginica (" in result.output, result.output
+
+
 def test_the_cli_follows_a_sagemaker_job(tmp_path, sm_session):
     from click.testing import CliRunner
 

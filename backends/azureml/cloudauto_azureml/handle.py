@@ -59,6 +59,7 @@ class AzureMLJob(JobHandle):
         self.client = client or client_for(spec)
         self._spec = spec
         self._warned = False
+        self._final_scores: dict[str, dict[str, float]] = {}  # an ended child run's figures never change: read once
 
     def get(self) -> Any:
         return azure_call(f"get job {self.id}", self.client.jobs.get, self.id)
@@ -147,11 +148,43 @@ class AzureMLJob(JobHandle):
                 ended=modified.timestamp() if modified is not None else None,
                 error=(child.properties or {}).get("error") if status is TrialStatus.FAILED else None,
             )
+            if tracking is not None and status.is_final:
+                trial.scores = self._scores(tracking, child.name, metric)
             if status is TrialStatus.TERMINATED:
                 trial.status = TrialStatus.CANCELED if canceled else status
                 trial.error = None if canceled else "stopped by the early termination policy"
             trials.append(trial)
         return trials
+
+    def _scores(self, tracking: Any, run: str, objective: str) -> dict[str, float]:
+        """val_<name>/test_<name> the entry logged to the child's MLflow run (the spec's `metrics:`, the test score)."""
+        from mlflow.exceptions import MlflowException
+
+        if run not in self._final_scores:
+            try:
+                logged = azure_call(f"metrics of {run}", tracking.get_run, run).data.metrics
+            except MlflowException:  # a child that never started its MLflow run (it failed before): no figures
+                return {}
+            self._final_scores[run] = {
+                k: float(v) for k, v in logged.items() if k != objective and k.startswith(("val_", "test_"))
+            }
+        return self._final_scores[run]
+
+    def trial_details(self, trial: Trial) -> Trial:
+        """A binary trial's positive class is text, not an MLflow metric: the entry prints it into the trial's log."""
+        from cloudauto.spec.metrics import Task
+
+        spec = self.spec
+        if (
+            trial.positive_class is None
+            and trial.status is TrialStatus.COMPLETED
+            and spec.engine is Engine.AUTOGLUON
+            and spec.task is Task.TABULAR_CLASSIFICATION
+        ):
+            from cloudauto.reporting import positive_class_in
+
+            trial.positive_class = positive_class_in(self.logs(trial.number).splitlines())
+        return trial
 
     # logs, control, outputs -------------------------------------------------------------------
     def logs(self, trial: Optional[int] = None) -> str:
@@ -193,8 +226,12 @@ class AzureMLJob(JobHandle):
         mini_batch_size, instance_count, max_concurrency_per_instance, max_retries, timeout, error_threshold."""
         import inspect
 
+        from cloudauto.backend import keep_columns_refusal
+
         from .batch import predict_batch
 
+        if options.get("keep_columns"):
+            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
         self.refuse_forecasting_batch()
         allowed = set(inspect.signature(predict_batch).parameters) - {"job", "source", "output", "probabilities", "trial"}
         if set(options) - allowed:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.checkpoints import SAGEMAKER_CHECKPOINTS
-from cloudauto.reporting import metric_regex
+from cloudauto.reporting import POSITIVE_CLASS, metric_regex, positive_class_in
 from cloudauto.runtime.bundle import ENTRY, bundle_files, write_folder
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import as_json, encode
@@ -37,6 +37,7 @@ LABEL_JOB, LABEL_TRIAL, LABEL_ENDPOINT = "cloudauto.job", "cloudauto.trial", "cl
 STOP_GRACE_S = 5
 SERVING_PORT = 8080
 HOST = "algo-1"  # SageMaker's name for the first instance; the toolkit resolves it before it starts
+POSITIVE_LINE_START = f"[cloudauto] {POSITIVE_CLASS}: "
 _SCORE_LINE = re.compile(r"^\[cloudauto\] (\w+): (-?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))\s*$")
 
 
@@ -338,6 +339,8 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
                     score = _SCORE_LINE.match(line)
                     if score:
                         scores[score.group(1)] = float(score.group(2))
+                    elif line.startswith(POSITIVE_LINE_START):  # text, not a figure: the class the trial scored
+                        scores[POSITIVE_CLASS] = positive_class_in([line])
                     if not found:
                         continue
                     values.append(float(found.group(1)))

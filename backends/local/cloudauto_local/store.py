@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import JobOwned, JobStatus, MetricPoint, Trial, TrialStatus
+from cloudauto.reporting import POSITIVE_CLASS
 from cloudauto.spec.errors import CloudautoError
 
 SCHEMA = """
@@ -581,6 +582,7 @@ class RunStore:
             history.setdefault(trial, []).append(MetricPoint(step, value, at))
         out = []
         for number, params, status, objective, started, ended, error, artifact_dir, metrics, reason in rows:
+            scores = json.loads(metrics)
             trial = Trial(
                 id=str(number),
                 number=number,
@@ -592,7 +594,8 @@ class RunStore:
                 ended=ended,
                 error=error or reason,
                 artifacts={"dir": artifact_dir} if artifact_dir else {},
-                scores=json.loads(metrics),
+                scores=scores,
+                positive_class=scores.pop(POSITIVE_CLASS, None),  # recorded with the figures; not one of them
             )
             out.append(trial)
         return out

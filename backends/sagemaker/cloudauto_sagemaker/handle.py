@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import JobHandle, JobStatus, MetricPoint, NoModel, NotSupportedError, Trial, TrialStatus
-from cloudauto.reporting import metric_regex
+from cloudauto.reporting import metric_regex, positive_class_in
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, decode, toolkit_decoded
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.spec.models import JobSpec
@@ -60,6 +60,23 @@ def log_lines(session: Any, group: str, job: str) -> list[str]:
     return lines
 
 
+_ENDED = ("Completed", "Failed", "Stopped")  # a training job whose FinalMetricDataList is written
+
+
+def _score_key(definition: str) -> Optional[str]:
+    """`cloudauto:val_f1` -> `val_f1`: a figure the entry reports beside the objective (compile's _extra_definitions)."""
+    key = definition.removeprefix("cloudauto:")
+    return key if key != definition and key.startswith(("val_", "test_")) else None
+
+
+def _may_name_positive_class(spec: JobSpec) -> bool:
+    """An AutoGluon tabular classification: its trials print the positive class when the label has two values."""
+    from cloudauto.spec.metrics import Task
+    from cloudauto.spec.models import Engine
+
+    return spec.engine is Engine.AUTOGLUON and spec.task is Task.TABULAR_CLASSIFICATION
+
+
 def _time(value: Any) -> Optional[float]:
     return value.timestamp() if value is not None and hasattr(value, "timestamp") else None
 
@@ -75,6 +92,7 @@ class SageMakerJob(JobHandle):
         self.session = session or session_for()
         self._spec = spec
         self._sm = self.session.client("sagemaker")
+        self._final_scores: dict[str, dict[str, float]] = {}  # an ended training job's figures never change: read once
 
     # the service's view ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -127,6 +145,9 @@ class SageMakerJob(JobHandle):
         description = self.describe()
         static = description["TrainingJobDefinition"]["StaticHyperParameters"]
         job_stopped = description["HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+        definitions = description["TrainingJobDefinition"].get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+        objective_name = description["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective", {}).get("MetricName")
+        extra = {d["Name"] for d in definitions if d["Name"] != objective_name and _score_key(d["Name"])}
         trials = []
         for number, summary in enumerate(self._summaries()):
             raw = {**static, **summary.get("TunedHyperParameters", {})}
@@ -150,10 +171,36 @@ class SageMakerJob(JobHandle):
             )
             if status is TrialStatus.TERMINATED and not trial.error:
                 trial.error = "stopped early by SageMaker's early stopping (Auto)"
+            if extra and summary.get("TrainingJobStatus") in _ENDED:  # the spec's `metrics:` or a test set
+                trial.scores = self._scores(trial.id, extra)
             if metrics:
                 trial.metrics = self._metric_points(trial.id)
             trials.append(trial)
         return trials
+
+    def _scores(self, training_job: str, names: set[str]) -> dict[str, float]:
+        """val_<name>/test_<name> of an ended training job: SageMaker keeps each metric definition's last value
+        (FinalMetricDataList), so the spec's `metrics:` and the test score come back without reading its log."""
+        from .submit import aws_call
+
+        if training_job not in self._final_scores:
+            described = aws_call(
+                f"describe training job {training_job}", self._sm.describe_training_job, TrainingJobName=training_job
+            )
+            self._final_scores[training_job] = {
+                key: float(item["Value"])
+                for item in described.get("FinalMetricDataList", [])
+                if item.get("MetricName") in names
+                for key in [_score_key(item["MetricName"])]
+                if key
+            }
+        return self._final_scores[training_job]
+
+    def trial_details(self, trial: Trial) -> Trial:
+        """A binary trial's positive class is text, which no metric definition keeps: its log's line says it."""
+        if trial.positive_class is None and _may_name_positive_class(self.spec) and trial.status is TrialStatus.COMPLETED:
+            trial.positive_class = positive_class_in(self._log_lines(trial.id))
+        return trial
 
     billed_time_counts_spot = True  # BillableTimeInSeconds is the spot time after its saving, priced on-demand
 
@@ -223,8 +270,12 @@ class SageMakerJob(JobHandle):
     ) -> Any:
         """A batch transform job on the model the endpoint would serve (see batch.py); options: instance_type,
         instance_count, max_payload_mb."""
+        from cloudauto.backend import keep_columns_refusal
+
         from .batch import predict_batch
 
+        if options.get("keep_columns"):
+            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
         self.refuse_forecasting_batch()
         allowed = {"instance_type", "instance_count", "max_payload_mb"}
         if set(options) - allowed:
