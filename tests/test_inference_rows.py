@@ -25,11 +25,14 @@ class Counting:
         return pd.Series(frame.iloc[:, 0].to_numpy(), index=frame.index)
 
 
-@pytest.fixture
-def model() -> Model:
+@pytest.fixture(params=[True, False], ids=["numeric model", "general path"])
+def model(request) -> Model:
+    """Every feature a number, as a loaded model of them knows (its one-array check of finite rows), and
+    the same model without that knowledge: each refusal must come out the same both ways."""
     bare = Model.__new__(Model)
     bare.features = ["a", "b", "c"]
     bare.dtypes = {"a": "float", "b": "int", "c": "float"}
+    bare.numeric = request.param
     bare.kind = "tabular"
     bare.batch_header = None
     bare.batch_probabilities = False

@@ -76,6 +76,7 @@ class Model:
 
     batch_header: Optional[bytes] = None  # a batch transform's column names, where its CSV lines come without them
     batch_probabilities = False
+    numeric = False  # a tabular model whose every feature is a number
 
     def __init__(self, model_dir: str | os.PathLike):
         self.dir = Path(model_dir)
@@ -95,6 +96,8 @@ class Model:
             ignored = set(self.info.get("ignored_columns", []))  # data.ignore_columns: accepted, never asked for
             self.features: list[str] = [c for c in self.predictor.original_features if c not in ignored]
             self.dtypes: dict[str, str] = dict(self.info.get("dtypes", {}))
+            # every feature a number: a request's finite numbers need no column-by-column look (check())
+            self.numeric = bool(self.features) and self._numeric(self.features)
             _persist(self.predictor, self.dir)  # models in memory: no disk read per request
         elif self.kind == "timeseries":
             from autogluon.timeseries import TimeSeriesPredictor
@@ -278,11 +281,13 @@ class Model:
             raise BadRequest("no rows to score")
         if self.kind == "timeseries":
             return self._check_history(frame)
-        missing = [c for c in self.features if c not in frame.columns]
-        if missing:
-            raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
-        if list(frame.columns) != self.features:
+        if frame.columns.tolist() != self.features:
+            missing = [c for c in self.features if c not in frame.columns]
+            if missing:
+                raise BadRequest(f"missing columns: {', '.join(map(str, missing))}; expected: {', '.join(self.features)}")
             frame = frame[self.features]
+        if numbers and empty and self.numeric and _finite_numbers(frame):
+            return frame  # no blank row, nothing to convert, nothing infinite: what the checks below would return
         blank = _empty_rows(frame) if empty else []
         if blank:
             raise BadRequest(f"row {blank[0]} has no values")
@@ -642,9 +647,7 @@ class Model:
         return out
 
     def render(self, predictions: pd.DataFrame, accept: Optional[str]) -> tuple[bytes, str]:
-        kind = (accept or JSON).split(";")[0].strip().lower()
-        if kind in ("*/*", ""):
-            kind = JSON
+        kind = _answer_kind(accept)
         if kind == CSV:
             return predictions.to_csv(index=False).encode(), CSV
         if kind == JSON:
@@ -664,7 +667,17 @@ class Model:
             frame, shape = self.parse_rows(body, content_type)  # score_rows judges shapes and numbers row by row
             frame = self.check(frame, numbers=False, empty=False)
             return self.render(self.score_rows(frame, probabilities or self.batch_probabilities, shape), accept)
-        return self.render(self.predict(self.parse(body, content_type), probabilities), accept)
+        frame = self.parse(body, content_type)
+        if self.kind == "tabular" and not probabilities and _answer_kind(accept) == JSON:
+            # the common answer, predictions alone as JSON records, straight from the values: a frame
+            # around them costs more than a small request's parse
+            values = self.predictor.predict(frame).to_numpy()  # what predict() puts in its one column
+            if values.dtype.kind in "iufbO":
+                return _prediction_records(values.dtype.kind, values.tolist()), JSON
+            import pandas as pd
+
+            return self.render(pd.DataFrame({"prediction": values}), accept)  # times and the like: pandas' words
+        return self.render(self.predict(frame, probabilities), accept)
 
     # MultiModalPredictor: image bytes, base64 images in JSON, text rows ------------------------
     def _handle_multimodal(self, body: bytes, content_type: Optional[str], accept: Optional[str]) -> tuple[bytes, str]:
@@ -910,6 +923,15 @@ def _records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[in
     return pd.DataFrame.from_records(clean, columns=keys or None), shape
 
 
+def _finite_numbers(frame: pd.DataFrame) -> bool:
+    """Whether every value is a finite number, from one array: a float block (what the CSV and npy
+    readers make of numeric rows) is read without a copy, and a missing value (NaN) is not finite."""
+    import numpy as np
+
+    values = frame.to_numpy()
+    return values.dtype.kind in "iub" or (values.dtype.kind == "f" and bool(np.isfinite(values).all()))
+
+
 def _empty_rows(frame: pd.DataFrame) -> list[int]:
     """The positions of rows with no value in any column."""
     if frame.shape[1] == 0 or frame.empty:
@@ -932,19 +954,27 @@ def _image_file(data: bytes, folder: Path, row: int) -> str:
     return str(path)
 
 
+def _answer_kind(accept: Optional[str]) -> str:
+    kind = (accept or JSON).split(";")[0].strip().lower()
+    return JSON if kind in ("*/*", "") else kind
+
+
 def _records_json(predictions: pd.DataFrame) -> bytes:
     """JSON records; predictions alone (the common answer) without pandas' writer and its fixed cost."""
+    if list(predictions.columns) != ["prediction"]:
+        return predictions.to_json(orient="records", date_format="iso").encode()
+    column = predictions["prediction"]
+    return _prediction_records(column.dtype.kind, column.tolist())
+
+
+def _prediction_records(kind: str, values: list[Any]) -> bytes:
+    """[{"prediction": value}, ...] for values of this dtype kind."""
     import math
 
     import pandas as pd
 
-    if list(predictions.columns) != ["prediction"]:
-        return predictions.to_json(orient="records", date_format="iso").encode()
-    column = predictions["prediction"]
-    if column.empty:
+    if not values:
         return b"[]"
-    kind = column.dtype.kind
-    values = column.tolist()
     texts: Iterable[str]
     if kind in "iu":  # a nullable column's blank (a failed row) is null
         texts = ("null" if v is None or v is pd.NA else str(v) for v in values)
