@@ -227,7 +227,7 @@ class Trial:
     params: dict[str, Any]
     status: TrialStatus
     metrics: list[MetricPoint] = field(default_factory=list)
-    objective: Optional[float] = None  # the trial's final (best reported) objective value
+    objective: Optional[float] = None  # the last value reported (Azure ML: the best logged, as the service ranks)
     started: Optional[float] = None
     ended: Optional[float] = None
     error: Optional[str] = None  # why it failed, or why the policy stopped it

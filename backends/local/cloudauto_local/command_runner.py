@@ -26,6 +26,7 @@ from cloudauto.command import command_argv
 from cloudauto.reporting import ENV_REPORT_IN, ENV_REPORT_OUT
 from cloudauto.runtime.data import resolve
 from cloudauto.spec import JobSpec
+from cloudauto.tuning.criteria import final_value
 
 STOP_GRACE_S = 5.0
 TERM_GRACE_S = 5.0
@@ -149,8 +150,8 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
             pass
     copier.join(timeout=10)  # a child the script left behind may hold the pipe: its later output is not waited for
     seconds = time.perf_counter() - started
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
-    best = (max(finite) if objective.goal.value == "maximize" else min(finite)) if finite else None
+    # the objective is the last value reported (up to a stop verdict), as SageMaker's final objective metric is
+    best = final_value(values)
     tail = _tail(log_path)  # the script's own last lines, before ours
     with open(log_path, "a") as log:
         log.write(f"[cloudauto] trial {number}: exit code {code}, {len(values)} reports of {objective.name}\n")

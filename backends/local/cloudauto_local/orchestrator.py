@@ -36,6 +36,7 @@ from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.secrets import Redactor, redactor
 from cloudauto.spec.loader import spec_from_store
 from cloudauto.spec.models import Engine
+from cloudauto.tuning.criteria import final_value
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
@@ -258,6 +259,10 @@ class Orchestrator:
             worker.child_pgid = int(message["pgid"])
         elif kind == "container" and number == worker.trial:
             worker.container = str(message["id"])
+        elif kind == "report" and number == worker.trial and worker.stop_reason is not None:
+            # the trial was told to stop: a report it makes meanwhile is neither its curve nor its objective
+            log.info("trial %d step %s: reported after the stop verdict; not counted", number, message["step"])
+            worker.send(type="verdict", stop=True, reason=worker.stop_reason)
         elif kind == "report" and number == worker.trial:
             value = float(message["value"])
             self.store.add_report(number, int(message["step"]), value, fresh=self._first(number))
@@ -380,31 +385,25 @@ class Orchestrator:
     def _hidden(self, text: Optional[str]) -> Optional[str]:
         return None if text is None else self.hide(text)
 
-    def _best_reported(self, number: int) -> Optional[float]:
-        """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
-        return self._best(self.engine.histories.get(number, []))
-
-    def _best(self, values: list[float]) -> Optional[float]:
-        finite = [v for v in values if math.isfinite(v)]
-        if not finite:
-            return None
-        return max(finite) if self.goal.value == "maximize" else min(finite)
+    def _last_reported(self, number: int) -> Optional[float]:
+        """A trial ended from outside keeps the last value it reported (as a stopped SageMaker training job does)."""
+        return final_value(self.engine.histories.get(number, []))
 
     def _end_waiting(self, status: TrialStatus, why: str) -> None:
         """The job ends with trials waiting to run (again): they end too, at the last sign of their run."""
-        ended = self.store.end_unfinished(status, why, self._best)
+        ended = self.store.end_unfinished(status, why, final_value)
         if ended:
             log.info("%d trials waiting to run ended %s (%s)", len(ended), status.value, ", ".join(map(str, ended)))
 
     def _end_trial(self, worker: Worker, status: TrialStatus, why: str) -> None:
         number = worker.trial
         # a rerun stopped before it reported keeps what its earlier run reported, as a cancel of the interrupted job would
-        best = self._best(self.store.reported(number)) if self._first(number) else self._best_reported(number)
+        last = final_value(self.store.reported(number)) if self._first(number) else self._last_reported(number)
         if status is TrialStatus.TERMINATED:
-            self.store.finish_trial(number, status, objective=best, reason=why)
+            self.store.finish_trial(number, status, objective=last, reason=why)
         else:
-            self.store.finish_trial(number, status, objective=best, error=why)
-        log.info("trial %d %s: %s (best reported %s)", number, status.value, why, _figure(best))
+            self.store.finish_trial(number, status, objective=last, error=why)
+        log.info("trial %d %s: %s (last reported %s)", number, status.value, why, _figure(last))
         worker.trial = None
 
     def _check_clocks(self) -> None:
