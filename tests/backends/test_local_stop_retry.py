@@ -3,7 +3,8 @@ limits.max_failed_trials, with `engine: command` trials whose scores are known i
 
 The script reports the score its parameters give, or acts out a plan read from a file: `kill` SIGKILLs its
 own worker (an infrastructure fault), `error` exits 1 (the script's fault), `sleep` waits long enough for a
-test to kill the scheduler, `ok` reports its score.
+test to kill the scheduler, `slowkill` waits a second first, `oom` SIGKILLs the script itself (as the out-of-memory killer would), `hang` sleeps past
+any trial_timeout, `ok` reports its score.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ SCRIPT = """
         with open(runs, "a") as f:
             f.write(args.get("--x", "-") + "\\n")
         action = plan[done] if done < len(plan) else "ok"
+        print(f"attempt {done}: {action}", flush=True)
+    if action == "slowkill":
+        time.sleep(1)  # its lines reach the trial's log first
+        action = "kill"
     if action == "kill":
         os.kill(os.getppid(), signal.SIGKILL)  # the worker: the trial's infrastructure, not the script
         time.sleep(30)
+    if action == "oom":
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does to the biggest process: the script
+    if action == "hang":
+        time.sleep(60)
     if action == "error":
         sys.exit("a bug in the script")
     if action == "sleep" or float(args.get("--score", "0.5")) < float(args.get("--sleep-below", "-inf")):
@@ -170,11 +179,41 @@ def test_a_script_error_is_not_retried(runs_dir, tmp_path):
 
 
 def test_without_retries_left_a_killed_worker_fails_the_trial(runs_dir, tmp_path):
-    job = cloudauto.submit(plan_spec(tmp_path, "kill kill ok", "trial_retries: 1"), backend="local")
+    job = cloudauto.submit(plan_spec(tmp_path, "slowkill kill ok", "trial_retries: 1"), backend="local")
     assert job.wait(progress=False) is JobStatus.FAILED
     (trial,) = job.trials()
     assert trial.status is TrialStatus.FAILED and trial.error == "worker died (SIGKILL)"
     assert query(job, "SELECT retries FROM trials") == [(1,)]
+
+
+def test_a_script_killed_by_sigkill_from_outside_is_retried_as_docs_spec_says_of_out_of_memory(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "oom ok", "trial_retries: 2"), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 0.7
+    assert query(job, "SELECT retries, attempt FROM trials") == [(1, 2)]
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0: the command was killed (SIGKILL) by something other than cloudauto" in log, log
+    assert "retry 1 of 2 with the same parameters" in log
+
+
+def test_a_trial_cloudauto_kills_at_its_timeout_is_not_retried(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "hang ok", "{trial_retries: 2, trial_timeout: 3s}"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.TIMED_OUT
+    assert query(job, "SELECT retries FROM trials") == [(0,)]
+    assert (tmp_path / "plan.runs").read_text().split() == ["0"]
+
+
+def test_a_retried_trials_final_failure_quotes_its_last_attempts_log(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "slowkill kill ok", "trial_retries: 1"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    log = (job.dir / "orchestrator.log").read_text()
+    (final,) = [line for line in log.splitlines() if "trial 0 failed:" in line]
+    assert "worker died (SIGKILL)" in final and "attempt 0" not in final, final
+    trial_log = (job.dir / "trials" / "0" / "trial.log").read_text()
+    assert "attempt 0: slowkill" in trial_log  # the earlier attempt's lines are in the trial's log, not in its failure
 
 
 def test_max_failed_trials_fails_the_sweep_instead_of_running_the_rest(runs_dir, tmp_path):

@@ -62,6 +62,7 @@ class Worker:
     child_pgid: Optional[int] = None  # a command trial's own process group
     container: Optional[str] = None  # a docker-mode trial's container
     log: Optional[IO[bytes]] = field(default=None, repr=False)
+    log_from: int = 0  # where this attempt's lines start in its trial's log (an earlier attempt's come before)
 
     @property
     def pid(self) -> int:
@@ -245,6 +246,7 @@ class Orchestrator:
             self.unreported.add(number)
             log.info("trial %d started on worker %d: %s", number, idle.pid, json.dumps(params))
             idle.trial = number
+            idle.log_from = _size(trial_dir / "trial.log")
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
             idle.stop_deadline = idle.stop_reason = None
             idle.stop_final = False
@@ -327,9 +329,10 @@ class Orchestrator:
         """The worker's channel closed: the trial failed with how the worker ended (its log's end goes to our log)."""
         error = _worker_end(worker.proc)
         if worker.trial is not None:
-            tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
+            tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log", since=worker.log_from)
+            ends = f"; log ends: {tail}" if tail else "; this attempt wrote nothing to its log"
             if not self._fault(worker.trial, error):
-                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
+                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, ends)
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
@@ -548,9 +551,19 @@ def _worker_end(proc: subprocess.Popen) -> str:
     return f"worker exited with status {code}"
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def _size(path: Path) -> int:
     try:
-        text = path.read_text(errors="replace").strip().splitlines()
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tail(path: Path, lines: int = 5, since: int = 0) -> str:
+    """The last lines of a trial's log from byte `since` on: this attempt's, never an earlier attempt's."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(since, f.seek(0, os.SEEK_END) - 65536))  # the end is enough, however long the log
+            text = f.read().decode(errors="replace").strip().splitlines()
     except OSError:
         return ""
     return " | ".join(text[-lines:])
