@@ -292,6 +292,49 @@ def test_a_warm_started_grid_leaves_out_the_parents_points(runs_dir, tmp_path):
     assert len(mine) == 7 and not ran & mine
 
 
+def test_a_warm_started_grids_ending_counts_the_whole_grid(runs_dir, tmp_path):
+    space = "{x: {choice: [1, 2, 3, 4, 5, 6]}}"
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "grid", 3, space=space), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    text = (tmp_path / "parent.yaml").read_text().replace("name: parent", "name: child").replace("max_trials: 3", "max_trials: 6")
+    (tmp_path / "child.yaml").write_text(text.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:"))
+    child = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    assert len(child.trials()) == 3
+    assert child.status_reason() == f"all 6 configurations of the grid ran: 3 here, 3 in {parent.id} (sweep.warm_start)"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda text: text.replace("--score 0.", "--score 0.1"), "command.run"),
+        (lambda text: text.replace("train: train.csv", "train: other.csv"), "data.train"),
+    ],
+)
+def test_same_data_refuses_a_parent_whose_command_or_data_differ(runs_dir, tmp_path, change, words):
+    (tmp_path / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "other.csv").write_text("a,b\n1,3\n")
+    warm_spec(tmp_path, "parent", "random", 2)
+    text = (tmp_path / "parent.yaml").read_text().replace("command:", "data: {train: train.csv}\ncommand:")
+    (tmp_path / "parent.yaml").write_text(text)
+    parent = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "parent.yaml"), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = change(text).replace("name: parent", "name: child")
+    (tmp_path / "child.yaml").write_text(child.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:"))
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert caught.value.exit_code == 2
+    message = str(caught.value)
+    assert f"job {parent.id}" in message and words in message and "mode: transfer" in message, message
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+    # the same data under another name is the same data: its digest is what counts
+    if words == "data.train":
+        (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+        taken = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+        assert taken.wait(progress=False) is JobStatus.COMPLETED
+
+
 def test_a_parent_of_another_space_is_refused_under_same_data_and_taken_under_transfer(runs_dir, tmp_path):
     parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 3), backend="local")
     assert parent.wait(progress=False) is JobStatus.COMPLETED

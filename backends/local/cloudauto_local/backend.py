@@ -142,7 +142,7 @@ class LocalBackend(Backend):
         inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
         from .endings import parent_rows
 
-        warm = parent_rows(spec, attach)  # before anything is written: a parent that cannot be used refuses the job
+        warm = parent_rows(spec, attach, inputs)  # before anything is written: a parent that cannot be used refuses the job
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
             store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
             if warm:

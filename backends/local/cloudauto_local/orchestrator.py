@@ -528,6 +528,13 @@ class Orchestrator:
         if self.exhausted:
             return JobStatus.COMPLETED, self.exhausted
         if self.sampler.size is not None and self.sampler.size < self.spec.max_trials:
+            parents = getattr(self.sampler, "ran_in_parents", 0)
+            if parents:  # sweep.warm_start same_data: the grid is whole, the parents ran part of it
+                where = ", ".join(self.spec.sweep.warm_start.from_)
+                return JobStatus.COMPLETED, (
+                    f"all {self.sampler.size + parents} configurations of the grid ran: {self.sampler.size} here, "
+                    f"{parents} in {where} (sweep.warm_start)"
+                )
             return JobStatus.COMPLETED, f"all {self.sampler.size} configurations of the grid ran"
         return JobStatus.COMPLETED, f"all {len(trials)} trials ran" if len(trials) != 1 else "its one trial ran"
 
