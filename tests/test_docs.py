@@ -9,7 +9,7 @@ carries a marker on the line before its fence:
                                             `cloudauto ...` line in it must name a command and options that exist
     <!-- example: skip (REASON) -->         not run (an install, a fragment of a script)
 
-Runnable blocks run under `bash -euo pipefail` with inherit_errexit; forms that would still hide a failing command
+Runnable blocks run under `bash -euo pipefail` with inherit_errexit, `! cmd` (a command shown failing) checked; forms that would still hide a failing command
 (`$(cloudauto ...)` inside another command, `&` without `wait PID`, subprocess.run without check=True) are refused.
 Runnable blocks run offline on the local backend, with CLOUDAUTO_HOME in the scratch folder and a copy
 of job_specs/ there, so a page may use `job_specs/iris.yaml` as the repository's root would.
@@ -126,6 +126,18 @@ def _page_param(page: Path):
     return pytest.param(page, id=str(page.relative_to(ROOT)), marks=[pytest.mark.slow] if slow else [])
 
 
+def _expect_failures(body: str) -> str:
+    """`! cmd` (a command the page shows failing) checked: bash's errexit ignores a negated command, so one that
+    succeeded would pass unseen; here it stops the block."""
+    lines = []
+    for number, line in enumerate(body.splitlines(), 1):
+        match = re.match(r"^(\s*)! (.+)$", line)
+        if match:
+            line = f"{match[1]}if {match[2]}\nthen echo 'line {number} was expected to fail: it succeeded' >&2; exit 1\nfi"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def run_examples(page: Path, scratch: Path) -> None:
     """Run a page's examples in order in `scratch`; an AssertionError names the first that fails (or hides a failure)."""
     hidden = hidden_failures(page)
@@ -150,7 +162,7 @@ def run_examples(page: Path, scratch: Path) -> None:
             script.write_text(body + "\n")
             argv = [sys.executable, str(script)]
         else:  # a failing command fails the block, in a pipe and in a $(...) too
-            argv = ["bash", "-euo", "pipefail", "-c", "shopt -s inherit_errexit\n" + body]
+            argv = ["bash", "-euo", "pipefail", "-c", "shopt -s inherit_errexit\n" + _expect_failures(body)]
         done = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, (
             f"{where} exited {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
@@ -386,6 +398,10 @@ def test_the_runner_fails_a_page_whose_list_item_command_fails(tmp_path):
     with pytest.raises(AssertionError, match=r"zz.md:6 exited 1"):
         run_examples(page, tmp_path / "run")
     assert [u.split(": ", 1)[1] for u in unmarked(page)] == ["bash block marked ''"] * 2
+    negated = tmp_path / "neg.md"  # a command the page says fails, which succeeds
+    negated.write_text("<!-- example: run -->\n```bash\n! cloudauto validate job_specs/iris.yaml   # exit 1\necho after\n```\n")
+    with pytest.raises(AssertionError, match="line 1 was expected to fail"):
+        run_examples(negated, tmp_path / "run-neg")
 
 
 def test_forms_that_hide_a_failure_are_refused_and_honest_ones_run(tmp_path):
