@@ -30,6 +30,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from .spec.models import JobSpec
 
 
+def _non_finite(value: Any, path: str = "") -> Optional[str]:
+    """The path of the first NaN or infinity in a request, else None."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return f"{path or '<root>'} = {value!r}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if isinstance(key, str) and path else f"{path}[{key}]" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def request_json(request: Any, *, what: str = "the request", **options: Any) -> str:
+    """A request as strict JSON: a NaN or infinity (which a service refuses, and is not JSON) is an error naming
+    its field, never written. The spec refuses them, so one here is a bug (exit 70), not invalid JSON."""
+    found = _non_finite(request)
+    if found:
+        raise ValueError(f"{what} holds {found}, which JSON cannot carry; nothing was written (a bug in cloudauto)")
+    return json.dumps(request, allow_nan=False, **options)
+
+
 class CompileError(CloudautoError):
     """The backend cannot express this (valid) spec; each issue names the backend's rule."""
 
@@ -206,7 +227,7 @@ class Trial:
     params: dict[str, Any]
     status: TrialStatus
     metrics: list[MetricPoint] = field(default_factory=list)
-    objective: Optional[float] = None  # the trial's final (best reported) objective value
+    objective: Optional[float] = None  # the last value reported (Azure ML: the best logged, as the service ranks)
     started: Optional[float] = None
     ended: Optional[float] = None
     error: Optional[str] = None  # why it failed, or why the policy stopped it
@@ -855,4 +876,5 @@ __all__ = [
     "RowFailure",
     "Trial",
     "TrialStatus",
+    "request_json",
 ]

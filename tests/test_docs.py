@@ -1,6 +1,7 @@
 """Every example in the docs runs, or says why it cannot; the site builds with `mkdocs build --strict`.
 
-A shell or Python block in a page under docs/ carries a marker on the line before its fence:
+A shell or Python block in a page under docs/ (at column 0 or indented in a list item, fenced with ``` or ~~~)
+carries a marker on the line before its fence:
 
     <!-- example: run -->                   run in the tests, in page order, in one scratch folder per page
     <!-- example: run, slow -->             the same, under the slow marker (a real sweep or endpoint)
@@ -8,6 +9,8 @@ A shell or Python block in a page under docs/ carries a marker on the line befor
                                             `cloudauto ...` line in it must name a command and options that exist
     <!-- example: skip (REASON) -->         not run (an install, a fragment of a script)
 
+Runnable blocks run under `bash -euo pipefail` with inherit_errexit, `! cmd` (a command shown failing) checked; forms that would still hide a failing command
+(`$(cloudauto ...)` inside another command, `&` without `wait PID`, subprocess.run without check=True) are refused.
 Runnable blocks run offline on the local backend, with CLOUDAUTO_HOME in the scratch folder and a copy
 of job_specs/ there, so a page may use `job_specs/iris.yaml` as the repository's root would.
 """
@@ -29,11 +32,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CODE = {"sh", "bash", "shell", "console", "python", "py"}
-BLOCK = re.compile(
-    r"(?:<!-- example: (?P<marker>[^>]*?) -->\n)?^(?P<fence>```+)(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+BLOCK = re.compile(  # at column 0 or indented (a list item's step), ``` or ~~~, as MkDocs renders them
+    r"(?:^[ \t]*<!-- example: (?P<marker>[^>]*?) -->\n)?"
+    r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$",
     re.S | re.M,
 )
 MARKER = re.compile(r"^(run(, slow)?|(check-cli|skip) \((?P<reason>.+)\))$")
+
+
+def _dedent(body: str, indent: str) -> str:
+    return "".join(line[len(indent) :] if line.startswith(indent) else line.lstrip(" \t") for line in body.splitlines(True))
 
 
 def blocks(page: Path) -> list[tuple[int, str, str, str]]:
@@ -42,7 +50,8 @@ def blocks(page: Path) -> list[tuple[int, str, str, str]]:
     found = []
     for m in BLOCK.finditer(text):
         line = text.count("\n", 0, m.start("fence")) + 1
-        found.append((line, m.group("lang").lower(), (m.group("marker") or "").strip(), m.group("body")))
+        body = _dedent(m.group("body"), m.group("indent"))
+        found.append((line, m.group("lang").lower(), (m.group("marker") or "").strip(), body))
     return found
 
 
@@ -55,13 +64,61 @@ def runnable(page: Path) -> list[tuple[int, str, str, str]]:
     return [b for b in blocks(page) if b[1] in CODE and b[2].startswith("run")]
 
 
+def _name(page: Path) -> str:
+    """A page as messages name it: its path in the repository (a scratch page's file name)."""
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else page.name
+
+
+def unmarked(page: Path) -> list[str]:
+    """Code blocks of a page that neither run nor say why not."""
+    return [
+        f"{_name(page)}:{line}: {lang} block marked {marker!r}"
+        for line, lang, marker, _ in blocks(page)
+        if lang in CODE and not MARKER.match(marker)
+    ]
+
+
 def test_every_example_is_marked():
-    unmarked = []
-    for page in pages():
-        for line, lang, marker, _ in blocks(page):
-            if lang in CODE and not MARKER.match(marker):
-                unmarked.append(f"{page.relative_to(ROOT)}:{line}: {lang} block marked {marker!r}")
-    assert not unmarked, "each example is run or says why not (see tests/test_docs.py):\n" + "\n".join(unmarked)
+    found = [u for page in pages() for u in unmarked(page)]
+    assert not found, "each example is run or says why not (see tests/test_docs.py):\n" + "\n".join(found)
+
+
+_BACKGROUND = re.compile(r"(?<![&>|])&(?![&>])")  # `cmd &`, not `&&`, `2>&1`, `&>`, `|&`
+_WAIT_PID = re.compile(r"^\s*wait\s+\S")
+_SUBSTITUTION = re.compile(r"\$\(\s*cloudauto\b|`\s*cloudauto\b")
+_ASSIGNMENT = re.compile(r"^\s*(export\s+|local\s+)?[A-Za-z_][A-Za-z0-9_]*=[\"']?(\$\(|`)")
+
+
+def hidden_failures(page: Path) -> list[str]:
+    """Forms in a page's run blocks under which a failing command would not fail the block, even under
+    `bash -euo pipefail`: a `$(cloudauto ...)` inside another command's arguments (echo, eval), a job sent to
+    the background without a `wait PID` (a bare `wait` returns 0), a subprocess whose exit code is not checked."""
+    name = _name(page)
+    found = []
+    for line, lang, _, body in runnable(page):
+        where = f"{name}:{line}"
+        if lang in ("python", "py"):
+            for call in re.finditer(r"subprocess\.run\((?:[^()]|\([^()]*\))*\)", body, re.S):
+                if not re.search(r"check\s*=\s*True", call.group(0)):
+                    found.append(f"{where}: subprocess.run without check=True: {call.group(0)[:60]}")
+            for call in re.finditer(r"(subprocess\.call|subprocess\.Popen|os\.system)\(", body):
+                found.append(f"{where}: {call.group(1)} does not fail on a failing command; use subprocess.run(..., check=True)")
+            continue
+        text = body.replace("\\\n", " ")
+        lines = [raw.split(" #", 1)[0] for raw in text.splitlines() if not raw.lstrip().startswith("#")]
+        for raw in lines:
+            if _SUBSTITUTION.search(raw) and not _ASSIGNMENT.match(raw):
+                found.append(f"{where}: $(cloudauto ...) inside another command hides its exit code: {raw.strip()[:60]}")
+        background = sum(len(_BACKGROUND.findall(raw)) for raw in lines)
+        waited = sum(1 for raw in lines if _WAIT_PID.match(raw))
+        if background > waited:
+            found.append(f"{where}: a job sent to the background (&) needs a `wait PID` (a bare `wait` returns 0)")
+    return found
+
+
+def test_no_example_hides_a_failure():
+    found = [h for page in pages() for h in hidden_failures(page)]
+    assert not found, "\n".join(found)
 
 
 def _page_param(page: Path):
@@ -69,31 +126,52 @@ def _page_param(page: Path):
     return pytest.param(page, id=str(page.relative_to(ROOT)), marks=[pytest.mark.slow] if slow else [])
 
 
-@pytest.mark.parametrize("page", [_page_param(p) for p in pages() if runnable(p)])
-def test_the_examples_of_a_page_run(page, tmp_path):
-    shutil.copytree(ROOT / "job_specs", tmp_path / "job_specs", ignore=shutil.ignore_patterns("data", "__pycache__"))
+def _expect_failures(body: str) -> str:
+    """`! cmd` (a command the page shows failing) checked: bash's errexit ignores a negated command, so one that
+    succeeded would pass unseen; here it stops the block."""
+    lines = []
+    for number, line in enumerate(body.splitlines(), 1):
+        match = re.match(r"^(\s*)! (.+)$", line)
+        if match:
+            line = f"{match[1]}if {match[2]}\nthen echo 'line {number} was expected to fail: it succeeded' >&2; exit 1\nfi"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def run_examples(page: Path, scratch: Path) -> None:
+    """Run a page's examples in order in `scratch`; an AssertionError names the first that fails (or hides a failure)."""
+    hidden = hidden_failures(page)
+    assert not hidden, "a form that hides a failure:\n" + "\n".join(hidden)
+    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "job_specs", scratch / "job_specs", ignore=shutil.ignore_patterns("data", "__pycache__"))
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "AZURE", "SAGEMAKER_", "CLOUDAUTO_")) and k not in ("AZUREML_WORKSPACE_NAME",)
     }
     env.update(
-        CLOUDAUTO_HOME=str(tmp_path / "home"),
+        CLOUDAUTO_HOME=str(scratch / "home"),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         MPLBACKEND="Agg",
     )
+    name = _name(page)
     for line, lang, _, body in runnable(page):
-        where = f"{page.relative_to(ROOT)}:{line}"
+        where = f"{name}:{line}"
         if lang in ("python", "py"):
-            script = tmp_path / f"example_{line}.py"
+            script = scratch / f"example_{line}.py"
             script.write_text(body + "\n")
             argv = [sys.executable, str(script)]
-        else:
-            argv = ["bash", "-euo", "pipefail", "-c", body]
-        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        else:  # a failing command fails the block, in a pipe and in a $(...) too
+            argv = ["bash", "-euo", "pipefail", "-c", "shopt -s inherit_errexit\n" + _expect_failures(body)]
+        done = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, (
             f"{where} exited {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         )
+
+
+@pytest.mark.parametrize("page", [_page_param(p) for p in pages() if runnable(p)])
+def test_the_examples_of_a_page_run(page, tmp_path):
+    run_examples(page, tmp_path)
 
 
 OPERATORS = {";", "&&", "||", "|", ">", ">>", "2>&1", "<"}
@@ -245,3 +323,98 @@ def test_the_site_builds_strict(tmp_path):
     assert done.returncode == 0, done.stderr[-5000:]
     for page in ("reference/cli/index.html", "reference/spec-fields/index.html", "tutorials/own-csv/index.html"):
         assert (tmp_path / "site" / page).is_file(), page
+
+
+SCRATCH_PAGE = """\
+# A page that hides failures
+
+1. Validate:
+
+    <!-- example: run -->
+    ```bash
+    cloudauto validate no_such_file.yaml
+    ```
+
+2. Unmarked, indented:
+
+    ```bash
+    cloudauto validate no_such_file.yaml
+    ```
+
+~~~bash
+cloudauto validate also_missing.yaml
+~~~
+"""
+
+
+def test_the_page_reader_sees_indented_and_tilde_fences(tmp_path):
+    page = tmp_path / "zz.md"
+    page.write_text(SCRATCH_PAGE)
+    found = blocks(page)
+    assert [(line, lang, marker) for line, lang, marker, _ in found] == [(6, "bash", "run"), (12, "bash", ""), (16, "bash", "")]
+    assert found[0][3] == "cloudauto validate no_such_file.yaml\n"  # the list item's indent is not the command's
+
+
+HIDING_PAGE = """\
+<!-- example: run -->
+```bash
+echo "validated: $(cloudauto validate missing2.yaml)"
+```
+
+<!-- example: run -->
+```bash
+cloudauto validate missing3.yaml &
+wait
+```
+
+<!-- example: run -->
+```python
+import subprocess
+subprocess.run(["cloudauto", "validate", "missing4.yaml"])
+```
+"""
+
+HONEST_PAGE = """\
+<!-- example: run -->
+```bash
+said=$(cloudauto validate job_specs/iris.yaml)
+echo "$said"
+cloudauto validate job_specs/iris.yaml &
+pid=$!
+wait "$pid"
+```
+
+<!-- example: run -->
+```python
+import subprocess
+subprocess.run(["cloudauto", "validate", "job_specs/iris.yaml"], check=True)
+```
+"""
+
+
+def test_the_runner_fails_a_page_whose_list_item_command_fails(tmp_path):
+    page = tmp_path / "zz.md"
+    page.write_text(SCRATCH_PAGE)
+    with pytest.raises(AssertionError, match=r"zz.md:6 exited 1"):
+        run_examples(page, tmp_path / "run")
+    assert [u.split(": ", 1)[1] for u in unmarked(page)] == ["bash block marked ''"] * 2
+    negated = tmp_path / "neg.md"  # a command the page says fails, which succeeds
+    negated.write_text("<!-- example: run -->\n```bash\n! cloudauto validate job_specs/iris.yaml   # exit 1\necho after\n```\n")
+    with pytest.raises(AssertionError, match="line 1 was expected to fail"):
+        run_examples(negated, tmp_path / "run-neg")
+
+
+def test_forms_that_hide_a_failure_are_refused_and_honest_ones_run(tmp_path):
+    page = tmp_path / "zz.md"
+    page.write_text(HIDING_PAGE)
+    problems = hidden_failures(page)
+    assert len(problems) == 3, problems
+    assert "zz.md:2: $(cloudauto ...) inside another command hides its exit code" in problems[0]
+    assert "zz.md:7: a job sent to the background (&) needs a `wait PID`" in problems[1]
+    assert "zz.md:13: subprocess.run without check=True" in problems[2]
+    with pytest.raises(AssertionError, match="hides a failure"):
+        run_examples(page, tmp_path / "run")
+    honest = tmp_path / "ok.md"
+    honest.write_text(HONEST_PAGE)
+    assert hidden_failures(honest) == []
+    run_examples(honest, tmp_path / "run2")

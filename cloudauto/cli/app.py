@@ -137,7 +137,10 @@ def _job(backend: str, job_id: str):
         shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
         raise NoSuchJob(f"no {backend} job '{shown}': a job id is a name of at most {MAX_JOB_ID} characters, without '/'")
     if job_id == LATEST or job_id.endswith("@" + LATEST):
-        return _latest(plugin, None if job_id == LATEST else job_id[: -len(LATEST) - 1])
+        job = _latest(plugin, None if job_id == LATEST else job_id[: -len(LATEST) - 1])
+        # latest is the newest job of the home, another shell's perhaps: say which one this command acts on
+        click.echo(f"{job_id} is job {job.id}", err=True)
+        return job
     return plugin.attach(job_id)
 
 

@@ -44,7 +44,7 @@ def wire(value: Any) -> str:
 
 def as_json(value: Any) -> str:
     """A static or categorical value as the SageMaker SDK writes it: JSON, so the toolkit's json.loads gives it back."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def toolkit_decoded(raw: Mapping[str, Any]) -> dict[str, Any]:

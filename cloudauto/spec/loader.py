@@ -660,9 +660,14 @@ def _data_path(loc: tuple, data: Any) -> tuple:
 def _from_pydantic(exc: ValidationError, data: dict, pos: _Positions) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     seen: set[tuple] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # a NaN in a union (a hyperparameter's value) fails each member: say only that it is not finite
+    infinite = {_data_path(tuple(e["loc"]), data) for e in errors if e["type"] == "finite_number"}
+    for err in errors:
         loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
         path = _data_path(loc, data)
+        if kind != "finite_number" and path and any(path == bad[: len(path)] for bad in infinite):
+            continue
         message, hint, on_key = err["msg"], None, False
         if kind == "extra_forbidden":
             on_key = True
@@ -702,6 +707,9 @@ def _from_pydantic(exc: ValidationError, data: dict, pos: _Positions) -> list[Sp
             "string_pattern_mismatch",
         ):
             message = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {_short(err.get('input'))}"
+        elif kind == "finite_number":
+            message = f"must be a finite number, got {_short(err.get('input'))}"
+            hint = "NaN and infinity mean nothing here; JSON, which the services take, cannot carry them"
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             message = f"{err['msg']}, got {_kind(err.get('input'))} {_short(err.get('input'))}"
         if isinstance(ctx.get("key"), str) and isinstance(_at(data, path), dict) and ctx["key"] in _at(data, path):

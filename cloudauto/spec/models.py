@@ -10,17 +10,27 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
 
 from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
 from .metrics import Goal, Metric, Task
 from .space import SearchSpace, SpaceInput
-from .types import SLUG, DataURI, Duration
+from .types import SLUG, DataURI, Duration, WholeNumber, whole_number
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
+    # NaN and infinity mean nothing in a spec (a target never met, a cost never exceeded) and JSON cannot carry them
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True, allow_inf_nan=False)
 
 
 class Engine(str, Enum):
@@ -120,14 +130,17 @@ class NoPolicy(StrictModel):
     policy: Literal["none"] = Field(description="No early termination")
 
 
+MAX_RESOURCE_LIMIT = 20_000  # SageMaker's HyperbandStrategyConfig.MaxResource: "The maximum value is 20,000"
+
+
 class _MultiFidelity(StrictModel):
     """Successive halving over a trial's reported steps: rungs at min_resource × reduction_factor^k."""
 
-    min_resource: int = Field(1, ge=1, description="The first rung: a trial is first compared after this many steps")
-    max_resource: int = Field(
-        ge=1, description="The most steps a trial gets: it is stopped (completed) when it reports this many"
+    min_resource: WholeNumber = Field(1, ge=1, description="The first rung: a trial is first compared after this many steps")
+    max_resource: WholeNumber = Field(
+        ge=1, description="The most steps a trial gets: it is stopped (completed) when it reports this many; at most 20,000 (SageMaker's MaxResource limit, kept on every backend)"
     )
-    reduction_factor: int = Field(3, ge=2, description="η: a trial goes on past a rung only in the top 1/η of that rung")
+    reduction_factor: WholeNumber = Field(3, ge=2, description="η: a trial goes on past a rung only in the top 1/η of that rung")
     resource: str = Field(
         "step",
         pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
@@ -149,8 +162,8 @@ class AshaPolicy(_MultiFidelity):
 
 class HyperbandPolicy(_MultiFidelity):
     policy: Literal["hyperband"] = Field(description="Hyperband: ASHA's rungs run in several brackets, each starting at a larger min_resource")
-    brackets: Optional[int] = Field(
-        None, ge=1, description="How many brackets (bracket s starts at min_resource × η^s); default all of them"
+    brackets: Optional[Annotated[int, Field(ge=1), BeforeValidator(whole_number)]] = Field(
+        None, description="How many brackets (bracket s starts at min_resource × η^s); default all of them"
     )
 
     @property

@@ -388,12 +388,22 @@ def _sweep(spec: JobSpec, out: IssueCollector) -> None:
 
 def _multi_fidelity(policy: Any, out: IssueCollector) -> None:
     """asha / hyperband: rungs that exist, and brackets that have a rung."""
+    from .models import MAX_RESOURCE_LIMIT
+
     where = ("sweep", "early_termination")
     if policy.min_resource > policy.max_resource:
         out.error(
             (*where, "min_resource"),
             f"min_resource ({policy.min_resource}) is above max_resource ({policy.max_resource})",
             hint="the first rung is min_resource steps; a trial gets at most max_resource",
+        )
+        return
+    if policy.max_resource > MAX_RESOURCE_LIMIT:
+        out.error(
+            (*where, "max_resource"),
+            f"max_resource is {_count(policy.max_resource)}; it is at most {MAX_RESOURCE_LIMIT:,} steps on every backend "
+            "(SageMaker's HyperbandStrategyConfig.MaxResource limit, so a spec means the same everywhere)",
+            hint=f"max_resource: {MAX_RESOURCE_LIMIT} or fewer",
         )
         return
     rungs = policy.rungs()

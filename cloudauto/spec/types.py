@@ -45,6 +45,23 @@ Duration = Annotated[
     ),
 ]
 
+def whole_number(raw: Any) -> int:
+    """A count of steps: an int as written, never a boolean (`true` is not 1), a quoted string or a float."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if raw is None or isinstance(raw, bool):
+        got = "null" if raw is None else str(raw).lower()
+    elif isinstance(raw, str):
+        got = f"the string {raw!r}" + (" (write it without quotes)" if raw.strip().lstrip("+-").isdigit() else "")
+    elif isinstance(raw, float) and raw.is_integer():
+        got = f"{raw!r} (write {int(raw)})"
+    else:
+        got = repr(raw)
+    raise _err("whole_number", "a whole number is expected here, got {got}", got=got)
+
+
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+
 URI_SCHEMES = ("s3", "azureml", "https", "http", "file", "wasbs", "abfss")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.S)
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
@@ -114,4 +131,4 @@ DataURI = Annotated[
 
 SLUG = r"^[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?$"
 
-__all__ = ["DataURI", "Duration", "SLUG", "URI_SCHEMES", "check_uri", "parse_duration", "scheme_of"]
+__all__ = ["DataURI", "Duration", "SLUG", "URI_SCHEMES", "WholeNumber", "check_uri", "parse_duration", "scheme_of", "whole_number"]

@@ -10,7 +10,7 @@ on resume, from the store), a cloud handle's `wait()` where the service has no s
   improve strictly on the best objective before them. SageMaker's service counts a trial that
   improves the best by 1% or less as not improving; that threshold is its own.
 - a trial counts once it has ended with an objective: completed, or stopped by the early-
-  termination policy (its objective is then the best value it reported).
+  termination policy (its objective is then the last value it reported, the one the policy judged).
 - `max_failed_trials: M`: met once M trials have failed (after their retries, if any).
 """
 
@@ -27,6 +27,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
 
 _COUNTED = (TrialStatus.COMPLETED, TrialStatus.TERMINATED)
+
+
+def final_value(values: Iterable[float]) -> Optional[float]:
+    """A trial's objective from its reports: the last one, as SageMaker's FinalHyperParameterTuningJobObjectiveMetric
+    is "the latest objective metric emitted" (a NaN or infinity is skipped: it is never an objective). Azure ML ranks
+    a child run by its best logged value instead; cloudauto's Azure handle reports that, and docs/spec.md says so."""
+    found = None
+    for value in values:
+        if math.isfinite(value):
+            found = float(value)
+    return found
 
 
 def _scored(trials: Iterable[Trial]) -> list[Trial]:
@@ -77,4 +88,4 @@ def failure_reason(spec: JobSpec, trials: Iterable[Trial]) -> Optional[str]:
     return f"limits.max_failed_trials {budget} reached: trials {', '.join(map(str, failed))} failed"
 
 
-__all__ = ["failure_reason", "stop_reason"]
+__all__ = ["failure_reason", "final_value", "stop_reason"]

@@ -195,6 +195,7 @@ class GridSampler(Sampler):
             pruned = self.prune(point)
             points.setdefault(config_key(pruned), (pruned, index))
         self._points = list(points.values())
+        self.ran_in_parents = 0  # points a same_data warm start's parents ran: left out of `size`
 
     @property
     def size(self) -> int:
@@ -204,7 +205,9 @@ class GridSampler(Sampler):
         super().warm(parents, skip=skip)
         if skip:  # the parents' points have run: the grid is what is left of it
             ran = {config_key(p.params) for p in self.parents}
-            self._points = [point for point in self._points if config_key(point[0]) not in ran]
+            left = [point for point in self._points if config_key(point[0]) not in ran]
+            self.ran_in_parents += len(self._points) - len(left)
+            self._points = left
 
     def suggest(self, number: int, history: Iterable[Past] = ()) -> Optional[tuple[dict[str, Scalar], dict[str, Any]]]:
         if number >= len(self._points):

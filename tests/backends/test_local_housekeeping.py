@@ -108,6 +108,22 @@ def test_latest_is_the_newest_job_or_the_newest_of_a_spec(home: Path):
     assert cli(home / "empty", "status", "latest").returncode == 3
 
 
+@pytest.mark.parametrize("command", [["deploy", "--name", "wine"], ["predict", "IN", "-o", "OUT"], ["status"], ["best"]])
+def test_a_command_given_latest_says_which_job_it_took(home: Path, tmp_path: Path, command: list[str]):
+    """`latest` is the newest job of the home, another shell's perhaps: the job it resolved to is said, on stderr."""
+    (tmp_path / "in.csv").write_text("a,b\n1,2\n")
+    command = [str(tmp_path / "in.csv") if w == "IN" else str(tmp_path / "out.csv") if w == "OUT" else w for w in command]
+    now = time.time()
+    mine = make_job(home / "runs", "iris", created=now - 100, objective=0.9)
+    other = make_job(home / "runs", "bikes", created=now - 10)
+    for name, job in (("latest", other), ("iris@latest", mine)):
+        said = cli(home, command[0], name, *command[1:])
+        assert f"{name} is job {job}\n" in said.stderr, said.stderr
+        assert said.stderr.count(f"{name} is job") == 1
+        assert f"{name} is job" not in said.stdout
+    assert f"is job {mine}" not in cli(home, "status", mine).stderr  # an id is not resolved: nothing said
+
+
 def test_delete_twice_leaves_nothing_of_the_job_in_the_home(home: Path, tmp_path: Path):
     now = time.time()
     here = make_job(home / "runs", "iris", created=now - 100, mb=2.02)

@@ -3,7 +3,8 @@ limits.max_failed_trials, with `engine: command` trials whose scores are known i
 
 The script reports the score its parameters give, or acts out a plan read from a file: `kill` SIGKILLs its
 own worker (an infrastructure fault), `error` exits 1 (the script's fault), `sleep` waits long enough for a
-test to kill the scheduler, `ok` reports its score.
+test to kill the scheduler, `slowkill` waits a second first, `oom` SIGKILLs the script itself (as the out-of-memory killer would), `hang` sleeps past
+any trial_timeout, `ok` reports its score.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ SCRIPT = """
         with open(runs, "a") as f:
             f.write(args.get("--x", "-") + "\\n")
         action = plan[done] if done < len(plan) else "ok"
+        print(f"attempt {done}: {action}", flush=True)
+    if action == "slowkill":
+        time.sleep(1)  # its lines reach the trial's log first
+        action = "kill"
     if action == "kill":
         os.kill(os.getppid(), signal.SIGKILL)  # the worker: the trial's infrastructure, not the script
         time.sleep(30)
+    if action == "oom":
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does to the biggest process: the script
+    if action == "hang":
+        time.sleep(60)
     if action == "error":
         sys.exit("a bug in the script")
     if action == "sleep" or float(args.get("--score", "0.5")) < float(args.get("--sleep-below", "-inf")):
@@ -170,11 +179,41 @@ def test_a_script_error_is_not_retried(runs_dir, tmp_path):
 
 
 def test_without_retries_left_a_killed_worker_fails_the_trial(runs_dir, tmp_path):
-    job = cloudauto.submit(plan_spec(tmp_path, "kill kill ok", "trial_retries: 1"), backend="local")
+    job = cloudauto.submit(plan_spec(tmp_path, "slowkill kill ok", "trial_retries: 1"), backend="local")
     assert job.wait(progress=False) is JobStatus.FAILED
     (trial,) = job.trials()
     assert trial.status is TrialStatus.FAILED and trial.error == "worker died (SIGKILL)"
     assert query(job, "SELECT retries FROM trials") == [(1,)]
+
+
+def test_a_script_killed_by_sigkill_from_outside_is_retried_as_docs_spec_says_of_out_of_memory(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "oom ok", "trial_retries: 2"), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 0.7
+    assert query(job, "SELECT retries, attempt FROM trials") == [(1, 2)]
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0: the command was killed (SIGKILL) by something other than cloudauto" in log, log
+    assert "retry 1 of 2 with the same parameters" in log
+
+
+def test_a_trial_cloudauto_kills_at_its_timeout_is_not_retried(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "hang ok", "{trial_retries: 2, trial_timeout: 3s}"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.TIMED_OUT
+    assert query(job, "SELECT retries FROM trials") == [(0,)]
+    assert (tmp_path / "plan.runs").read_text().split() == ["0"]
+
+
+def test_a_retried_trials_final_failure_quotes_its_last_attempts_log(runs_dir, tmp_path):
+    job = cloudauto.submit(plan_spec(tmp_path, "slowkill kill ok", "trial_retries: 1"), backend="local")
+    assert job.wait(progress=False) is JobStatus.FAILED
+    log = (job.dir / "orchestrator.log").read_text()
+    (final,) = [line for line in log.splitlines() if "trial 0 failed:" in line]
+    assert "worker died (SIGKILL)" in final and "attempt 0" not in final, final
+    trial_log = (job.dir / "trials" / "0" / "trial.log").read_text()
+    assert "attempt 0: slowkill" in trial_log  # the earlier attempt's lines are in the trial's log, not in its failure
 
 
 def test_max_failed_trials_fails_the_sweep_instead_of_running_the_rest(runs_dir, tmp_path):
@@ -251,6 +290,49 @@ def test_a_warm_started_grid_leaves_out_the_parents_points(runs_dir, tmp_path):
     assert child.wait(progress=False) is JobStatus.COMPLETED
     mine = {json.dumps(t.params, sort_keys=True) for t in child.trials()}
     assert len(mine) == 7 and not ran & mine
+
+
+def test_a_warm_started_grids_ending_counts_the_whole_grid(runs_dir, tmp_path):
+    space = "{x: {choice: [1, 2, 3, 4, 5, 6]}}"
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "grid", 3, space=space), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    text = (tmp_path / "parent.yaml").read_text().replace("name: parent", "name: child").replace("max_trials: 3", "max_trials: 6")
+    (tmp_path / "child.yaml").write_text(text.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:"))
+    child = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    assert len(child.trials()) == 3
+    assert child.status_reason() == f"all 6 configurations of the grid ran: 3 here, 3 in {parent.id} (sweep.warm_start)"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda text: text.replace("--score 0.", "--score 0.1"), "command.run"),
+        (lambda text: text.replace("train: train.csv", "train: other.csv"), "data.train"),
+    ],
+)
+def test_same_data_refuses_a_parent_whose_command_or_data_differ(runs_dir, tmp_path, change, words):
+    (tmp_path / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "other.csv").write_text("a,b\n1,3\n")
+    warm_spec(tmp_path, "parent", "random", 2)
+    text = (tmp_path / "parent.yaml").read_text().replace("command:", "data: {train: train.csv}\ncommand:")
+    (tmp_path / "parent.yaml").write_text(text)
+    parent = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "parent.yaml"), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = change(text).replace("name: parent", "name: child")
+    (tmp_path / "child.yaml").write_text(child.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:"))
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert caught.value.exit_code == 2
+    message = str(caught.value)
+    assert f"job {parent.id}" in message and words in message and "mode: transfer" in message, message
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+    # the same data under another name is the same data: its digest is what counts
+    if words == "data.train":
+        (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+        taken = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+        assert taken.wait(progress=False) is JobStatus.COMPLETED
 
 
 def test_a_parent_of_another_space_is_refused_under_same_data_and_taken_under_transfer(runs_dir, tmp_path):

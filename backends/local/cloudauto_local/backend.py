@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Backend, CompiledJob, CompileError, Endpoint, Feature, JobHandle, NoModel, NotSupportedError
+from cloudauto.backend import (
+    Backend,
+    CompiledJob,
+    CompileError,
+    Endpoint,
+    Feature,
+    JobHandle,
+    NoModel,
+    NotSupportedError,
+    request_json,
+)
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.spec.backends import LocalMode, LocalSettings
@@ -104,7 +114,7 @@ class LocalBackend(Backend):
             "runs_dir": str(runs_dir(spec)),
             "spec": spec.to_dict(),
         }
-        return CompiledJob(self.name, spec, plan, files={f"{spec.name}.plan.json": json.dumps(plan, indent=2) + "\n"})
+        return CompiledJob(self.name, spec, plan, files={f"{spec.name}.plan.json": request_json(plan, what="the local plan", indent=2) + "\n"})
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         spec = job.spec
@@ -132,7 +142,7 @@ class LocalBackend(Backend):
         inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
         from .endings import parent_rows
 
-        warm = parent_rows(spec, attach)  # before anything is written: a parent that cannot be used refuses the job
+        warm = parent_rows(spec, attach, inputs)  # before anything is written: a parent that cannot be used refuses the job
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
             store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
             if warm:

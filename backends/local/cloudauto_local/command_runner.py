@@ -26,6 +26,7 @@ from cloudauto.command import command_argv
 from cloudauto.reporting import ENV_REPORT_IN, ENV_REPORT_OUT
 from cloudauto.runtime.data import resolve
 from cloudauto.spec import JobSpec
+from cloudauto.tuning.criteria import final_value
 
 STOP_GRACE_S = 5.0
 TERM_GRACE_S = 5.0
@@ -38,9 +39,12 @@ def _die_with_worker() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _tail(path: Path, lines: int = 8) -> str:
+def _tail(path: Path, lines: int = 8, since: int = 0) -> str:
+    """The log's last lines from byte `since` on: this attempt's, never an earlier attempt's (a retry appends)."""
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        with open(path, "rb") as f:
+            f.seek(max(since, f.seek(0, os.SEEK_END) - 65536))
+            return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return ""
 
@@ -95,6 +99,7 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
         ENV_CHECKPOINT_DIR: str(out_dir),  # cloudauto.checkpoint_dir(): `resume` runs an interrupted trial here again
     }
     started = time.perf_counter()
+    log_from = log_path.stat().st_size if log_path.exists() else 0
     try:
         proc = subprocess.Popen(
             argv,
@@ -149,14 +154,24 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
             pass
     copier.join(timeout=10)  # a child the script left behind may hold the pipe: its later output is not waited for
     seconds = time.perf_counter() - started
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
-    best = (max(finite) if objective.goal.value == "maximize" else min(finite)) if finite else None
-    tail = _tail(log_path)  # the script's own last lines, before ours
+    # the objective is the last value reported (up to a stop verdict), as SageMaker's final objective metric is
+    best = final_value(values)
+    tail = _tail(log_path, since=log_from)  # the script's own last lines, before ours
     with open(log_path, "a") as log:
         log.write(f"[cloudauto] trial {number}: exit code {code}, {len(values)} reports of {objective.name}\n")
     if stop:
         channel.send(
             type="done", number=number, objective=best, metrics={"fit_seconds": seconds, "exit_code": code}, stopped=True
+        )
+    elif code == -signal.SIGKILL:
+        # not cloudauto's doing (it kills a script only once the trial has ended: its stop verdict, timeout or
+        # cancel): the out-of-memory killer picks the biggest process, the script, not its worker
+        channel.send(
+            type="failed",
+            number=number,
+            error=f"the command was killed (SIGKILL) by something other than cloudauto (the out-of-memory killer?); "
+            f"log ends: {tail}",
+            fault="infrastructure",  # endings.INFRASTRUCTURE: limits.trial_retries applies
         )
     elif code != 0:
         channel.send(type="failed", number=number, error=f"the command exited with code {code}; log ends: {tail}")

@@ -34,9 +34,42 @@ class WarmStartError(CloudautoError):
 
 
 # warm start ------------------------------------------------------------------------------------
-def parent_rows(spec: JobSpec, attach: Any) -> list[tuple]:
+def _digests(inputs: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """role -> the sorted sha256 of its files, from a job's pinned inputs (pins.py)."""
+    found: dict[str, list[str]] = {}
+    for pinned in inputs.values():
+        found.setdefault(str(pinned.get("role")), []).append(str(pinned.get("sha256")))
+    return {role: sorted(digests) for role, digests in found.items()}
+
+
+def same_data_differences(spec: JobSpec, theirs: JobSpec, mine: dict, parents: dict) -> list[str]:
+    """What makes a parent not the same data and algorithm (SageMaker's IdenticalDataAndAlgorithm): its task,
+    engine, label or command line, or a data file's contents (by digest where both are local files, else its URI)."""
+    found = [
+        f"{name} differs"
+        for name, a, b in (
+            ("task", spec.task, theirs.task),
+            ("engine", spec.engine, theirs.engine),
+            ("data.label", spec.data.label, theirs.data.label),
+            ("command.run", spec.command and spec.command.run, theirs.command and theirs.command.run),
+        )
+        if a != b
+    ]
+    my_digests, their_digests = _digests(mine), _digests(parents)
+    my_uris, their_uris = spec.data.uris(), theirs.data.uris()
+    for role in sorted(set(my_uris) | set(their_uris)):
+        if role in my_digests and role in their_digests:
+            if my_digests[role] != their_digests[role]:
+                found.append(f"data.{role} holds other data (its sha256 differs)")
+        elif my_uris.get(role) != their_uris.get(role):
+            found.append(f"data.{role} is {my_uris.get(role) or 'not set'} here, {their_uris.get(role) or 'not set'} there")
+    return found
+
+
+def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None) -> list[tuple]:
     """The parents' finished trials as the store keeps them; refuses a parent that is missing, still running,
-    judged by another objective, or (under same_data) searched over another space."""
+    judged by another objective, or (under same_data) searched over another space or of other data or command.
+    `inputs`: this job's pinned data (pins.py), compared with each parent's by digest."""
     warm = spec.sweep.warm_start if spec.sweep else None
     if warm is None:
         return []
@@ -66,6 +99,14 @@ def parent_rows(spec: JobSpec, attach: Any) -> list[tuple]:
                 f"sweep.warm_start.from: job {parent.id} searched another space; under mode: same_data the space is the "
                 "parent's (SageMaker's IdenticalDataAndAlgorithm); write mode: transfer to start from the parameters they share"
             )
+        if warm.mode.value == "same_data" and hasattr(parent, "store"):
+            differs = same_data_differences(spec, theirs, inputs or {}, parent.store.job().inputs)
+            if differs:
+                raise WarmStartError(
+                    f"sweep.warm_start.from: job {parent.id} is not the same data and algorithm: {'; '.join(differs)}. "
+                    "mode: same_data skips the parent's configurations as if they had run here (SageMaker's "
+                    "IdenticalDataAndAlgorithm); write mode: transfer to learn from them and run what this job needs"
+                )
         states = parent.store.sampler_states() if hasattr(parent, "store") else {}
         for trial in parent.trials():
             if trial.status.is_final:
@@ -138,4 +179,13 @@ def refuse_converged(spec: JobSpec) -> Optional[str]:
     )
 
 
-__all__ = ["INFRASTRUCTURE", "WarmStartError", "ending", "parent_rows", "refuse_converged", "retry", "seed"]
+__all__ = [
+    "INFRASTRUCTURE",
+    "WarmStartError",
+    "ending",
+    "parent_rows",
+    "refuse_converged",
+    "retry",
+    "same_data_differences",
+    "seed",
+]

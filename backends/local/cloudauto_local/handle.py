@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -163,13 +162,9 @@ class LocalJobHandle(JobHandle):
     def cancel(self) -> str:
         """Cancel the job, and say what was done: a running scheduler is asked to stop its trials; a job
         whose scheduler is gone is ended here (canceled, its unfinished trials too), so `resume` refuses it."""
-        goal = self.spec.objective.goal.value
+        from cloudauto.tuning.criteria import final_value
 
-        def best(values: list[float]) -> Optional[float]:
-            finite = [v for v in values if math.isfinite(v)]
-            return (max(finite) if goal == "maximize" else min(finite)) if finite else None
-
-        done = self.store.cancel(best)
+        done = self.store.cancel(final_value)  # each unfinished trial keeps the last value it reported
         if done == "requested":
             return f"cancel requested for {self.id}: its scheduler stops the running trials"
         if done == "canceled":

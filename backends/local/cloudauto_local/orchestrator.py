@@ -36,6 +36,7 @@ from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.secrets import Redactor, redactor
 from cloudauto.spec.loader import spec_from_store
 from cloudauto.spec.models import Engine
+from cloudauto.tuning.criteria import final_value
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
@@ -61,6 +62,7 @@ class Worker:
     child_pgid: Optional[int] = None  # a command trial's own process group
     container: Optional[str] = None  # a docker-mode trial's container
     log: Optional[IO[bytes]] = field(default=None, repr=False)
+    log_from: int = 0  # where this attempt's lines start in its trial's log (an earlier attempt's come before)
 
     @property
     def pid(self) -> int:
@@ -244,6 +246,7 @@ class Orchestrator:
             self.unreported.add(number)
             log.info("trial %d started on worker %d: %s", number, idle.pid, json.dumps(params))
             idle.trial = number
+            idle.log_from = _size(trial_dir / "trial.log")
             idle.deadline = time.time() + limits.trial_timeout if limits.trial_timeout else None
             idle.stop_deadline = idle.stop_reason = None
             idle.stop_final = False
@@ -258,6 +261,10 @@ class Orchestrator:
             worker.child_pgid = int(message["pgid"])
         elif kind == "container" and number == worker.trial:
             worker.container = str(message["id"])
+        elif kind == "report" and number == worker.trial and worker.stop_reason is not None:
+            # the trial was told to stop: a report it makes meanwhile is neither its curve nor its objective
+            log.info("trial %d step %s: reported after the stop verdict; not counted", number, message["step"])
+            worker.send(type="verdict", stop=True, reason=worker.stop_reason)
         elif kind == "report" and number == worker.trial:
             value = float(message["value"])
             self.store.add_report(number, int(message["step"]), value, fresh=self._first(number))
@@ -322,9 +329,10 @@ class Orchestrator:
         """The worker's channel closed: the trial failed with how the worker ended (its log's end goes to our log)."""
         error = _worker_end(worker.proc)
         if worker.trial is not None:
-            tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log")
+            tail = _tail(self.store.dir / "trials" / str(worker.trial) / "trial.log", since=worker.log_from)
+            ends = f"; log ends: {tail}" if tail else "; this attempt wrote nothing to its log"
             if not self._fault(worker.trial, error):
-                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, f"; log ends: {tail}" if tail else "")
+                log.warning("trial %d failed: %s (worker %d)%s", worker.trial, error, worker.pid, ends)
         else:
             log.warning("worker %d died between trials: %s", worker.pid, error)
         self._retire(worker)
@@ -380,31 +388,25 @@ class Orchestrator:
     def _hidden(self, text: Optional[str]) -> Optional[str]:
         return None if text is None else self.hide(text)
 
-    def _best_reported(self, number: int) -> Optional[float]:
-        """A trial ended from outside keeps the best value it reported (as a cloud sweep's child run does)."""
-        return self._best(self.engine.histories.get(number, []))
-
-    def _best(self, values: list[float]) -> Optional[float]:
-        finite = [v for v in values if math.isfinite(v)]
-        if not finite:
-            return None
-        return max(finite) if self.goal.value == "maximize" else min(finite)
+    def _last_reported(self, number: int) -> Optional[float]:
+        """A trial ended from outside keeps the last value it reported (as a stopped SageMaker training job does)."""
+        return final_value(self.engine.histories.get(number, []))
 
     def _end_waiting(self, status: TrialStatus, why: str) -> None:
         """The job ends with trials waiting to run (again): they end too, at the last sign of their run."""
-        ended = self.store.end_unfinished(status, why, self._best)
+        ended = self.store.end_unfinished(status, why, final_value)
         if ended:
             log.info("%d trials waiting to run ended %s (%s)", len(ended), status.value, ", ".join(map(str, ended)))
 
     def _end_trial(self, worker: Worker, status: TrialStatus, why: str) -> None:
         number = worker.trial
         # a rerun stopped before it reported keeps what its earlier run reported, as a cancel of the interrupted job would
-        best = self._best(self.store.reported(number)) if self._first(number) else self._best_reported(number)
+        last = final_value(self.store.reported(number)) if self._first(number) else self._last_reported(number)
         if status is TrialStatus.TERMINATED:
-            self.store.finish_trial(number, status, objective=best, reason=why)
+            self.store.finish_trial(number, status, objective=last, reason=why)
         else:
-            self.store.finish_trial(number, status, objective=best, error=why)
-        log.info("trial %d %s: %s (best reported %s)", number, status.value, why, _figure(best))
+            self.store.finish_trial(number, status, objective=last, error=why)
+        log.info("trial %d %s: %s (last reported %s)", number, status.value, why, _figure(last))
         worker.trial = None
 
     def _check_clocks(self) -> None:
@@ -526,6 +528,13 @@ class Orchestrator:
         if self.exhausted:
             return JobStatus.COMPLETED, self.exhausted
         if self.sampler.size is not None and self.sampler.size < self.spec.max_trials:
+            parents = getattr(self.sampler, "ran_in_parents", 0)
+            if parents:  # sweep.warm_start same_data: the grid is whole, the parents ran part of it
+                where = ", ".join(self.spec.sweep.warm_start.from_)
+                return JobStatus.COMPLETED, (
+                    f"all {self.sampler.size + parents} configurations of the grid ran: {self.sampler.size} here, "
+                    f"{parents} in {where} (sweep.warm_start)"
+                )
             return JobStatus.COMPLETED, f"all {self.sampler.size} configurations of the grid ran"
         return JobStatus.COMPLETED, f"all {len(trials)} trials ran" if len(trials) != 1 else "its one trial ran"
 
@@ -549,9 +558,19 @@ def _worker_end(proc: subprocess.Popen) -> str:
     return f"worker exited with status {code}"
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def _size(path: Path) -> int:
     try:
-        text = path.read_text(errors="replace").strip().splitlines()
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tail(path: Path, lines: int = 5, since: int = 0) -> str:
+    """The last lines of a trial's log from byte `since` on: this attempt's, never an earlier attempt's."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(since, f.seek(0, os.SEEK_END) - 65536))  # the end is enough, however long the log
+            text = f.read().decode(errors="replace").strip().splitlines()
     except OSError:
         return ""
     return " | ".join(text[-lines:])

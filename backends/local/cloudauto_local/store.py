@@ -384,7 +384,7 @@ class RunStore:
         """Cancel the job: a live scheduler is asked to stop; without one, the job ends here, canceled.
 
         Returns what happened: 'requested', 'canceled' (ended here) or the status of a job that had ended.
-        Trials that were running when the scheduler died end at its last heartbeat with the best value
+        Trials that were running when the scheduler died end at its last heartbeat with the last value
         they reported; trials never started are canceled too.
         """
         with self._db() as db:
@@ -512,7 +512,7 @@ class RunStore:
 
         A trial the dead scheduler was running keeps its reports, and its time stops at the last sign
         of that scheduler (`last_beat`, or its last report), until it runs again: a cancel before then
-        ends it with that time and its best reported value.
+        ends it with that time and the last value it reported.
         """
         with self._db() as db:
             rows = db.execute(
@@ -546,7 +546,7 @@ class RunStore:
         now: float,
     ) -> list[int]:
         """A trial that had run (interrupted, or reset for a rerun that has not started) ends at the last sign
-        of its run with the best value it reported; one that never ran ends now, without a value."""
+        of its run with the last value it reported; one that never ran ends now, without a value."""
         rows = db.execute(
             "SELECT number, status, started, ended FROM trials WHERE status IN (?, ?) ORDER BY number",
             (TrialStatus.PENDING.value, TrialStatus.RUNNING.value),

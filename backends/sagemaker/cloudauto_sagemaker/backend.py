@@ -7,10 +7,9 @@ and scores. Nothing here imports boto3 or the sagemaker SDK at module import tim
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
-from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError
+from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError, request_json
 from cloudauto.spec.backends import SageMakerSettings
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import JobSpec
@@ -86,7 +85,7 @@ class SageMakerBackend(Backend):
 
         request, warnings, notes = tuning_request(spec)
         name = request["HyperParameterTuningJobName"]
-        text = json.dumps(request, indent=2) + "\n"
+        text = request_json(request, what=f"the tuning job request {name}", indent=2) + "\n"
         return CompiledJob(self.name, spec, request, files={f"{name}.tuning-job.json": text}, warnings=warnings, notes=notes)
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:

@@ -58,7 +58,6 @@ MAX_STATIC_VALUE_LEN = 2500
 MAX_ENVIRONMENT, MAX_ENVIRONMENT_VALUE_LEN = 48, 512  # HyperParameterTrainingJobEnvironmentMap
 NAME_MAX = 32
 RUNTIME_MIN, RUNTIME_MAX = 120, 15_768_000
-HYPERBAND_MAX_RESOURCE = 20_000  # HyperbandStrategyConfig.MaxResource: "The maximum value is 20,000 epochs"
 DEFAULT_TRIAL_RUNTIME = 86_400
 DEFAULT_WAIT_FACTOR = 2  # compute.spot without compute.max_wait: as long again to wait for capacity as to run
 ENTRY_POINT = "cloudauto_entry.py"
@@ -181,12 +180,7 @@ def _hyperband(spec: JobSpec, strategy: str, out: _Problems) -> tuple[Optional[d
             "successive halving only as its Hyperband strategy; drop the override (or set it to Hyperband)",
         )
         return None, None
-    if policy.max_resource > HYPERBAND_MAX_RESOURCE:
-        out.error(
-            ("sweep", "early_termination", "max_resource"),
-            f"max_resource is {policy.max_resource}; SageMaker's HyperbandStrategyConfig.MaxResource is at most "
-            f"{HYPERBAND_MAX_RESOURCE:,}",
-        )
+    # MaxResource's limit (20,000) is the spec's own, on every backend (spec.models.MAX_RESOURCE_LIMIT)
     config = {"HyperbandStrategyConfig": {"MinResource": policy.min_resource, "MaxResource": policy.max_resource}}
     note = (
         f"early termination: {policy.policy} is SageMaker's Hyperband strategy (StrategyConfig.HyperbandStrategyConfig "

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import CompiledJob, CompileError
+from cloudauto.backend import CompiledJob, CompileError, request_json
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import toolkit_decoded
 from cloudauto.spec.errors import CloudautoError, SpecIssue
@@ -250,6 +250,7 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
     named = settings.bucket or os.environ.get("SAGEMAKER_BUCKET")  # `cloudauto setup sagemaker` prints it
     bucket = named or default_bucket(session)
     request, _, _ = tuning_request(spec, bucket=bucket, role=role, name=name, region=session.region_name)
+    request_json(request, what=f"the tuning job request {name}")  # a NaN never reaches the service (botocore would send it)
     definition = request["TrainingJobDefinition"]
     uploads = [
         (Path(resolve(local.removeprefix("file://"), spec.base_dir)), uri) for local, uri in channels(spec, bucket, name)[1]
