@@ -278,6 +278,13 @@ class CompiledJob:
                 tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)  # no half-written file if we are interrupted
             written.append(target)
+        from .runtime.bundle import mark_compiled
+
+        # named in the folder written into, so a command job's code snapshot of that folder leaves them out
+        if out in targets:  # one file named by -o
+            mark_compiled(out.parent, {out.name})
+        else:
+            mark_compiled(out, {t.relative_to(out).parts[0] for t in targets})
         return written
 
 
