@@ -212,6 +212,7 @@ class Trial:
     error: Optional[str] = None  # why it failed, or why the policy stopped it
     artifacts: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)  # other figures, e.g. the test score
+    retries: int = 0  # times an infrastructure fault made it start over (limits.trial_retries); local backend
 
     @property
     def duration(self) -> Optional[float]:

@@ -255,6 +255,7 @@ def trials(
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
+                        "retries": t.retries,
                         **({"metrics": extra_metrics(job.spec, t)} if job.spec.extra_metrics else {}),
                         "scores": t.scores,
                     }
@@ -274,7 +275,8 @@ def trials(
         value = f"{t.objective:.6g}" if t.objective is not None else f"{best:.6g}*" if best is not None else "-"
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
-        note = f"  ({t.error})" if t.error else ""
+        notes = [*([f"retried {t.retries}×: limits.trial_retries"] if t.retries else []), *([t.error] if t.error else [])]
+        note = f"  ({'; '.join(notes)})" if notes else ""
         extra = "".join(f" {_figure(t.scores.get('val_' + m)):>12}" for m in others)
         label = t.id if t in parents else str(t.number)
         echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")

@@ -573,14 +573,14 @@ class RunStore:
         with self._db() as db:
             rows = db.execute(
                 "SELECT number, params_json, status, objective, started, ended, error, artifact_dir, "
-                "metrics_json, reason FROM trials ORDER BY number"
+                "metrics_json, reason, retries FROM trials ORDER BY number"
             ).fetchall()
             reports = db.execute("SELECT trial, step, value, time FROM reports ORDER BY trial, step").fetchall()
         history: dict[int, list[MetricPoint]] = {}
         for trial, step, value, at in reports:
             history.setdefault(trial, []).append(MetricPoint(step, value, at))
         out = []
-        for number, params, status, objective, started, ended, error, artifact_dir, metrics, reason in rows:
+        for number, params, status, objective, started, ended, error, artifact_dir, metrics, reason, retries in rows:
             trial = Trial(
                 id=str(number),
                 number=number,
@@ -593,6 +593,7 @@ class RunStore:
                 error=error or reason,
                 artifacts={"dir": artifact_dir} if artifact_dir else {},
                 scores=json.loads(metrics),
+                retries=retries,
             )
             out.append(trial)
         return out
