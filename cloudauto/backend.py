@@ -234,6 +234,7 @@ class Trial:
     artifacts: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)  # other figures, e.g. the test score
     positive_class: Any = None  # binary classification: the label value the trial's f1, precision and recall score
+    retries: int = 0  # times an infrastructure fault made it start over (limits.trial_retries); local backend
 
     @property
     def duration(self) -> Optional[float]:
@@ -300,6 +301,13 @@ class CompiledJob:
                 tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)  # no half-written file if we are interrupted
             written.append(target)
+        from .runtime.bundle import mark_compiled
+
+        # named in the folder written into, so a command job's code snapshot of that folder leaves them out
+        if out in targets:  # one file named by -o
+            mark_compiled(out.parent, {out.name})
+        else:
+            mark_compiled(out, {t.relative_to(out).parts[0] for t in targets})
         return written
 
 

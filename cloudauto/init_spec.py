@@ -134,7 +134,7 @@ def infer(
                 "name them with --timestamp and --item-id"
             )
     if task == TASKS[2] and not numeric:
-        raise InitError(f"--label {label}: a forecast predicts numbers, and {label} holds text ({values.iloc[0]!r})")
+        raise InitError(f"--label {label}: a forecast predicts numbers, and {label} holds text ({_plain(values.iloc[0])!r})")
     if series is not None and task is None:
         task = TASKS[2]
     if task == TASKS[2]:
@@ -145,9 +145,9 @@ def infer(
         task = TASKS[1] if kind == "regression" else TASKS[0]
         reasons.append(_why_kind(label, values, kind))
     elif task == TASKS[1] and not numeric:
-        raise InitError(f"--task tabular_regression: the label {label} holds text ({values.iloc[0]!r}), not numbers")
+        raise InitError(f"--task tabular_regression: the label {label} holds text ({_plain(values.iloc[0])!r}), not numbers")
     elif task == TASKS[0] and values.nunique() < 2:
-        raise InitError(f"--label {label}: one class only ({values.iloc[0]!r}); a classification needs two or more")
+        raise InitError(f"--label {label}: one class only ({_plain(values.iloc[0])!r}); a classification needs two or more")
     elif task not in TASKS:
         raise InitError(f"--task {task}: init writes specs for {', '.join(TASKS)}")
     else:
@@ -201,6 +201,12 @@ def _why_kind(label: str, values: pd.Series, kind: str) -> str:
     return f"task tabular_classification: {label} holds {count} classes ({what}: {shown}{' ...' if count > 3 else ''})"
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: a comment shows 3, not np.int64(3)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, (str, bytes)) else value
+
+
 def _classification_metric(values: pd.Series, reasons: list[str]) -> str:
     counts = values.value_counts()
     if len(counts) == 2:
@@ -208,8 +214,8 @@ def _classification_metric(values: pd.Series, reasons: list[str]) -> str:
         return "roc_auc"
     if counts.iloc[0] >= 5 * counts.iloc[-1]:
         reasons.append(
-            f"metric balanced_accuracy: {len(counts)} classes of unequal sizes ({counts.index[0]!r}: {counts.iloc[0]} rows, "
-            f"{counts.index[-1]!r}: {counts.iloc[-1]}); each class counts the same"
+            f"metric balanced_accuracy: {len(counts)} classes of unequal sizes ({_plain(counts.index[0])!r}: {counts.iloc[0]} rows, "
+            f"{_plain(counts.index[-1])!r}: {counts.iloc[-1]}); each class counts the same"
         )
         return "balanced_accuracy"
     reasons.append(f"metric accuracy: {len(counts)} classes of similar sizes")

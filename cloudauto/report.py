@@ -65,7 +65,7 @@ def leaderboard_text(job: JobHandle) -> str:
 
 MARKERS = "o^Dvp<>h*"  # never "s" nor "x": those mark how a trial ended (failed, stopped)
 LINESTYLES = ("-", "--", "-.", ":")
-BOARD_ROWS = 8
+BOARD_ROWS = 20  # trials in the picture's table; a line says how many more there are
 
 
 def _params_text(params: dict, width: int = 70) -> str:
@@ -84,16 +84,28 @@ def curve_groups(trials: Iterable[Trial]) -> dict[tuple, list[Trial]]:
 
 
 def board_lines(ranked: list[Trial], metric: str) -> list[str]:
-    """The leaderboard as the picture shows it: rank, trial, how it ended, objective, seconds, parameters."""
+    """The leaderboard as the picture shows it: rank, trial, how it ended, objective, seconds, parameters.
+
+    A trial without an objective (interrupted, still running) gets no rank and `-`.
+    """
     lines = [f"{'rank':>4}  {'trial':>5}  {'status':<10} {metric:>12}  {'seconds':>8}  parameters"]
     for rank, trial in enumerate(ranked, 1):
         seconds = f"{trial.duration:.1f}" if trial.duration is not None else "-"
+        scored = trial.objective is not None
+        value = f"{trial.objective:>12.6g}" if scored else f"{'-':>12}"
         lines.append(
-            f"{rank:>4}  {trial.number:>5}  {trial.status.value:<10} {trial.objective:>12.6g}  {seconds:>8}  {_params_text(trial.params)}"
+            f"{rank if scored else '-':>4}  {trial.number:>5}  {trial.status.value:<10} {value}  {seconds:>8}  {_params_text(trial.params)}"
         )
-    if not ranked:
+    if not any(t.objective is not None for t in ranked):
         lines.append("      no trial has a result")
     return lines
+
+
+def board_trials(trials: list[Trial], maximize: bool) -> list[Trial]:
+    """Every trial the failure lines do not name: the scored ones best first, then the others by number."""
+    ranked = sorted((t for t in trials if t.objective is not None), key=lambda t: t.objective, reverse=maximize)
+    grouped = {id(t) for t in trials if t.status in FAILED_STATES and t.error}  # failure_groups names these
+    return ranked + [t for t in trials if t.objective is None and id(t) not in grouped]
 
 
 IMPORTANCE_BARS = 15
@@ -141,9 +153,12 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     goal = spec.objective.goal
     name = spec.objective.name
 
-    ranked = sorted((t for t in trials if t.objective is not None), key=lambda t: t.objective, reverse=goal.value == "maximize")
+    listed = board_trials(trials, goal.value == "maximize")
     failures = failure_groups(trials)
-    board_rows = min(BOARD_ROWS, len(ranked))
+    board_rows = min(BOARD_ROWS, len(listed))
+    if len(listed) > board_rows:  # the line saying so takes the last row
+        board_rows -= 1
+        failures.insert(0, f"... and {len(listed) - board_rows} more: cloudauto trials {job.id}")
     board_height = 0.17 * (2 + max(board_rows, 1) + len(failures))  # inches: one line of 8 pt monospace each
     importance = best_importance(best)
     importance_height = 0.9 + 0.22 * len(importance) if importance else 0.0
@@ -212,7 +227,7 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
         curve_ax.text(0.5, 0.5, "no trial has reported a value", ha="center", va="center", transform=curve_ax.transAxes)
 
     board_ax.axis("off")
-    lines = board_lines(ranked[:board_rows], name) + failures
+    lines = board_lines(listed[:board_rows], name) + failures
     board_ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top", ha="left", transform=board_ax.transAxes)
 
     out = Path(out)
@@ -222,4 +237,4 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     return out
 
 
-__all__ = ["board_lines", "curve_groups", "failure_groups", "headline", "last_line", "leaderboard_text", "sweep_png"]
+__all__ = ["board_lines", "board_trials", "curve_groups", "failure_groups", "headline", "last_line", "leaderboard_text", "sweep_png"]

@@ -181,3 +181,15 @@ def test_a_column_named_twice_is_refused_by_init(tmp_path: Path, header: str, tw
     assert result.returncode == 64, result.stderr
     assert f"t.csv:1: the column '{twice}' is named twice in the header" in result.stderr
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_class_values_are_written_as_plain_values_not_numpy_reprs(tmp_path: Path):
+    frame = pd.DataFrame({"x": range(60), "visits": np.repeat([3, 9, 1], [50, 5, 5])})
+    frame.to_csv(tmp_path / "visits.csv", index=False)
+    multi = run("init", "visits.csv", "--label", "visits", "-o", "-", cwd=tmp_path)
+    assert multi.returncode == 0, multi.stderr
+    assert "classes of unequal sizes (3: 50 rows, " in multi.stdout
+    assert "np." not in multi.stdout + multi.stderr
+    frame.assign(visits=7).to_csv(tmp_path / "one.csv", index=False)
+    one = run("init", "one.csv", "--label", "visits", "--task", "tabular_classification", "-o", "-", cwd=tmp_path)
+    assert one.returncode != 0 and "one class only (7)" in one.stderr, one.stderr

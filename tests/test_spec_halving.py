@@ -71,3 +71,16 @@ def test_cli_validate_prints_the_warning_at_its_line_and_exits_0(tmp_path):
     result = run("validate", str(path))
     assert result.returncode == 0, result.stderr
     assert f"{path}:9:3: warning: sweep.early_termination: trials of models: CAT report at most 2 steps" in result.stderr
+
+
+def test_the_rung_warning_does_not_depend_on_the_metric_name():
+    """cloudauto init writes roc_auc for a binary table: the step counts are the same, so is the warning.
+    Under roc_auc LightGBM and the MLP stop on log_loss and report once after their fit too."""
+    auc = BASE.replace("metric: accuracy", "metric: roc_auc")
+    for metric_base in (BASE, auc.replace("roc_auc", "log_loss"), auc):
+        messages = halving_warnings(spec("{policy: asha, max_resource: 27}", "{models: {choice: [CAT, RF]}}", metric_base))
+        assert [m.split(" report")[0] for m in messages] == ["trials of models: CAT", "trials of models: RF"], metric_base
+        assert all("at most 2 steps" in m and "rungs at step 3, 9 are never reached" in m for m in messages)
+    (message,) = halving_warnings(spec("{policy: asha, max_resource: 9}", "{models: GBM}", auc))
+    assert "trials of models: GBM report at most 2 steps" in message
+    assert halving_warnings(spec("{policy: asha, max_resource: 9}", "{models: GBM}")) == []  # accuracy: it reports while it trains

@@ -105,3 +105,34 @@ def test_only_failed_trials_are_drawn_with_the_failed_square(tmp_path, monkeypat
         assert line.get_marker() not in ("s", "x"), f"completed trial {t.number} drawn with {line.get_marker()!r}"
     squares = [ln for ln in lines if ln.get_marker() == "s"]
     assert [(list(ln.get_xdata()), list(ln.get_ydata())) for ln in squares] == [([2], [0.1])]  # failed trial's end only
+
+
+def _board(monkeypatch, tmp_path, trials: list[Trial]) -> str:
+    from matplotlib.figure import Figure
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig), save(fig, *a, **k))[1])
+    sweep_png(Handle(trials), tmp_path / "board.png")
+    (fig,) = drawn
+    return "\n".join(t.get_text() for t in fig.axes[1].texts)
+
+
+def _listed(board: str) -> list[int]:
+    return sorted(int(line.split()[1]) for line in board.splitlines()[1:] if line.split() and line.split()[1].isdigit())
+
+
+def test_the_board_lists_every_trial_of_a_nine_trial_sweep(tmp_path, monkeypatch):
+    """An asha sweep of 9: 4 completed, 5 stopped at a rung (their best report is their objective)."""
+    trials = [trial(n, [0.05 * n, 0.05 * n + 0.01], TrialStatus.COMPLETED if n % 2 else TrialStatus.TERMINATED) for n in range(9)]
+    trials[6] = Trial("6", 6, {"lr": 0.7}, TrialStatus.TERMINATED, [MetricPoint(1, 0.001)], objective=0.001, started=0.0, ended=1.0)
+    assert _listed(_board(monkeypatch, tmp_path, trials)) == list(range(9))
+
+
+def test_a_trial_without_a_result_is_listed_and_a_long_board_says_what_it_leaves_out(tmp_path, monkeypatch):
+    interrupted = Trial("3", 3, {"lr": 0.4}, TrialStatus.INTERRUPTED, [], started=0.0, ended=1.0)
+    board = _board(monkeypatch, tmp_path, [trial(0, [0.5]), trial(1, [0.6]), trial(2, [0.7]), interrupted])
+    assert _listed(board) == [0, 1, 2, 3] and "interrupted" in board
+    many = [trial(n, [0.01 * n]) for n in range(30)]
+    board = _board(monkeypatch, tmp_path, many)
+    assert len(_listed(board)) < 30 and f"and {30 - len(_listed(board))} more" in board and "cloudauto trials pic-1" in board

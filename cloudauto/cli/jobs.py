@@ -254,6 +254,7 @@ def trials(
                         "steps": [[m.step, m.value] for m in t.metrics],
                         "duration_s": t.duration,
                         "error": t.error,
+                        "retries": t.retries,
                         **_figures(job.spec, t),
                         "scores": t.scores,
                     }
@@ -273,7 +274,8 @@ def trials(
         value = f"{t.objective:.6g}" if t.objective is not None else f"{best:.6g}*" if best is not None else "-"
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
-        note = f"  ({t.error})" if t.error else ""
+        notes = [*([f"retried {t.retries}×: limits.trial_retries"] if t.retries else []), *([t.error] if t.error else [])]
+        note = f"  ({'; '.join(notes)})" if notes else ""
         figures = _figures(job.spec, t)["metrics"]
         extra = "".join(f" {_figure(figures.get(m, {}).get('validation')):>12}" for m in others)
         label = t.id if t in parents else str(t.number)

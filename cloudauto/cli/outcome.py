@@ -293,13 +293,6 @@ def _ended_badly(status) -> bool:
 
 def _planned(job) -> int:
     """How many trials the job will run: max_trials, or fewer where the grid has fewer points."""
-    spec = job.spec
-    if spec.sweep is not None and spec.sweep.sampling.value == "grid" and spec.space.is_discrete:
-        return min(spec.max_trials, _grid_size(spec))
-    return spec.max_trials
+    from ..tuning.samplers import planned_trials
 
-
-def _grid_size(spec) -> int:
-    from ..tuning.samplers import make_sampler
-
-    return make_sampler(spec).size
+    return planned_trials(job.spec, job.parent_trials())

@@ -379,11 +379,12 @@ def hyperparameter_problem(family_name: str, name: str) -> Optional[str]:
 IN_TRAINING_FAMILIES = frozenset({"GBM", "NN_TORCH"})
 
 
-def trial_steps(models: Any, bagged: bool = False) -> Optional[int]:
+def trial_steps(models: Any, bagged: bool = False, in_training: bool = True) -> Optional[int]:
     """The steps a tabular trial of these `models` reports when none reports while it trains (None when one does):
-    one after each model and one for the ensemble."""
+    one after each model and one for the ensemble. `in_training=False`: IN_TRAINING_FAMILIES do not report while
+    they train either (their stopping metric is not the objective: log_loss for roc_auc)."""
     families = [family(f.strip()) for f in str(models).split(",") if f.strip()]
-    if not bagged and any(f in IN_TRAINING_FAMILIES for f in families):
+    if in_training and not bagged and any(f in IN_TRAINING_FAMILIES for f in families):
         return None
     return len(families) + 1
 

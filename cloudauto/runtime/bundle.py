@@ -21,8 +21,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -37,6 +38,11 @@ SERVE = "inference.py"
 REFERENCES = "references.json"
 REQUIREMENTS = "pydantic>=2.7,<3\npyyaml>=6.0\n"
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules", ".ipynb_checkpoints"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+# `compile -o` names what it wrote in the folder it wrote into, so a later snapshot of that folder leaves it out
+COMPILED_MARKER = ".cloudauto-compiled"
+# the first found in the code folder is read (gitignore syntax), as azure-ai-ml reads .amlignore, else .gitignore
+IGNORE_FILES = (".cloudautoignore", ".amlignore", ".gitignore")
 MAX_CODE_BYTES = 200 * 1024 * 1024
 
 _ENTRY_TEXT = '''"""SageMaker runs this file; the work is in cloudauto.runtime.sagemaker_entry."""
@@ -65,20 +71,91 @@ def package_files() -> dict[str, bytes]:
 
 
 def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
+    """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`.
+
+    Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
+    junk (_SKIP_DIRS, virtualenvs, *.pyc) and what the folder's ignore file names (IGNORE_FILES);
+    the ignore files themselves stay out too, so Azure's upload of the written folder drops nothing more.
+    """
     if not folder.is_dir():
         raise BundleError(f"command.code: {folder} is not a folder")
+    ignored = _ignore_rule(folder)
     files: dict[str, bytes] = {}
     total = 0
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if any(part in _SKIP_DIRS or part.startswith((".venv", "venv")) for part in rel.parts) or not path.is_file():
-            continue
-        data = path.read_bytes()
-        total += len(data)
-        if total > MAX_CODE_BYTES:
-            raise BundleError(f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code")
-        files[prefix + rel.as_posix()] = data
-    return files
+    for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
+        here_path = Path(here)
+        rel_dir = here_path.relative_to(folder)
+        compiled = compiled_outputs(here_path)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in _SKIP_DIRS
+            and not d.startswith((".venv", "venv"))
+            and d not in compiled
+            and not ignored((rel_dir / d).as_posix() + "/")
+        )
+        for name in sorted(names):
+            rel = (rel_dir / name).as_posix()
+            path = here_path / name
+            if (
+                name in compiled
+                or name == COMPILED_MARKER
+                or (rel_dir == Path(".") and name in IGNORE_FILES)
+                or name.endswith(_SKIP_SUFFIXES)
+                or ignored(rel)
+                or not path.is_file()
+            ):
+                continue
+            data = path.read_bytes()
+            total += len(data)
+            if total > MAX_CODE_BYTES:
+                raise BundleError(
+                    f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code "
+                    f"(or leave files out in {folder / IGNORE_FILES[0]})"
+                )
+            files[prefix + rel] = data
+    return dict(sorted(files.items()))
+
+
+def compiled_outputs(folder: Path) -> set[str]:
+    """The names `compile -o` wrote in `folder` (its COMPILED_MARKER file), none if it wrote nothing there."""
+    try:
+        text = (folder / COMPILED_MARKER).read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def mark_compiled(folder: Path, names: set[str]) -> None:
+    """Add `names` to `folder`'s COMPILED_MARKER (kept across compiles, written atomically)."""
+    names = compiled_outputs(folder) | names
+    marker = folder / COMPILED_MARKER
+    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+    tmp.write_text(
+        "# written by `cloudauto compile -o`: what it wrote in this folder.\n"
+        "# A command job's code snapshot (command.code) leaves these out.\n" + "".join(f"{n}\n" for n in sorted(names)),
+        encoding="utf-8",
+    )
+    tmp.replace(marker)
+
+
+def _ignore_rule(folder: Path) -> Callable[[str], bool]:
+    """The code folder's ignore file (the first of IGNORE_FILES found there), read with gitignore's rules.
+
+    The predicate takes a path relative to `folder`, a folder's ending in "/".
+    """
+    found = next((folder / n for n in IGNORE_FILES if (folder / n).is_file()), None)
+    if found is None:
+        return lambda rel: False
+    try:
+        import pathspec
+    except ImportError:  # pragma: no cover - a core dependency
+        raise BundleError(f"{found}: reading an ignore file needs pathspec: pip install pathspec") from None
+    try:
+        spec = pathspec.GitIgnoreSpec.from_lines(found.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{found}: cannot read it as a gitignore file ({exc})") from None
+    return spec.match_file
 
 
 def serving_files() -> dict[str, bytes]:
@@ -133,12 +210,16 @@ def write_folder(files: dict[str, bytes], dest: Path) -> Path:
 
 
 __all__ = [
+    "COMPILED_MARKER",
     "ENTRY",
+    "IGNORE_FILES",
     "REFERENCES",
     "SERVE",
     "BundleError",
     "bundle_files",
     "code_files",
+    "compiled_outputs",
+    "mark_compiled",
     "reference_environment",
     "serving_files",
     "tar_gz",

@@ -461,13 +461,13 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
     from ..runtime.autogluon_params import IN_TRAINING_FAMILIES, trial_steps
 
     during = "/".join(sorted(IN_TRAINING_FAMILIES))
-    if spec.objective.autogluon == "roc_auc":
+    in_training = spec.objective.autogluon != "roc_auc"
+    if not in_training:
         out.warn(
             where,
             f"with metric {spec.objective.name}, AutoGluon's {during} stop on log_loss, so no model reports "
             f"{spec.objective.name} while it trains: the {policy.policy} policy acts only between models",
         )
-        return
     never: list[str] = []
     between: list[str] = []
     for sub in spec.space.subspaces:
@@ -478,7 +478,7 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
                 between.append("bagged models (num_bag_folds, presets)")
             continue  # AutoGluon's own model set includes LightGBM, which reports while it trains
         for value in dist.grid_values():
-            steps = trial_steps(value, bagged=bagged)
+            steps = trial_steps(value, bagged=bagged, in_training=in_training)
             if steps is None:
                 continue
             if multi:
@@ -486,6 +486,8 @@ def _policy_reach(spec: JobSpec, out: IssueCollector) -> None:
                 _rungs_reached(policy, [(f"models: {value}" + (" (bagged)" if bagged else ""), steps, why)], out)
             # a verdict at the step after the last model (the ensemble's) comes after the fit and is ignored
             (never if steps - 2 < first else between).append(f"models: {value}" + (" (bagged)" if bagged else ""))
+    if not in_training:  # the warning above says the policy acts only between models, for every model
+        return
     if never:
         out.warn(
             where,

@@ -411,6 +411,22 @@ def make_sampler(spec: JobSpec) -> Sampler:
     return cls(spec.space, spec.objective.goal, seed, engine_prune(spec))
 
 
+def planned_trials(spec: JobSpec, parents: Iterable[Any] = ()) -> int:
+    """How many trials a job runs at most: max_trials, or fewer where a grid has fewer distinct points.
+
+    Grid points that prune to one configuration run once, and under `warm_start` `same_data` the
+    parents' points (`parents`: their finished trials) do not run again: the scheduler's own count.
+    """
+    if spec.sweep is None or spec.sweep.sampling.value != "grid" or not spec.space.is_discrete:
+        return spec.max_trials
+    sampler = make_sampler(spec)
+    warm = spec.sweep.warm_start
+    parents = list(parents)
+    if warm is not None and parents:  # as the scheduler seeds its sampler (cloudauto_local.endings.seed)
+        sampler.warm(warm_pasts((t, {}) for t in parents), skip=warm.mode.value == "same_data")
+    return min(spec.max_trials, sampler.size)
+
+
 def warm_pasts(parents: Iterable[tuple[Any, dict[str, Any]]]) -> list[Past]:
     """Parents' finished trials (a Trial-like with params, status and objective; its sampler state) as a sampler's
     history, numbered -1, -2 ... so they never collide with this sweep's own trials."""
@@ -430,6 +446,7 @@ __all__ = [
     "config_key",
     "engine_prune",
     "make_sampler",
+    "planned_trials",
     "quantize",
     "sample",
     "warm_pasts",

@@ -16,6 +16,16 @@ class Progress:
         self._last: Optional[str] = None
         self._bar: Any = None
         self._task: Any = None
+        self._total: Optional[int] = None
+
+    @property
+    def total(self) -> int:
+        """The trials that will run (a grid's distinct points left), not the spec's max_trials."""
+        if self._total is None:
+            from cloudauto.tuning.samplers import planned_trials
+
+            self._total = planned_trials(self.handle.spec, self.handle.parent_trials())
+        return self._total
 
     def __enter__(self) -> Progress:
         if self.enabled and self.tty:
@@ -26,7 +36,7 @@ class Progress:
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.handle.id, total=self.handle.spec.max_trials)
+            self._task = self._bar.add_task(self.handle.id, total=self.total)
         return self
 
     def update(self) -> None:
@@ -39,7 +49,7 @@ class Progress:
         best_text = (
             f"best {self.handle.spec.objective.name}={best.objective:.4g} (trial {best.number})" if best else "no result yet"
         )
-        line = f"{self.handle.id}: {done}/{self.handle.spec.max_trials} trials done, {running} running, {best_text}"
+        line = f"{self.handle.id}: {done}/{self.total} trials done, {running} running, {best_text}"
         if self._bar is not None:
             self._bar.update(self._task, completed=done, description=f"{running} running, {best_text}")
         elif line != self._last:

@@ -574,14 +574,14 @@ class RunStore:
         with self._db() as db:
             rows = db.execute(
                 "SELECT number, params_json, status, objective, started, ended, error, artifact_dir, "
-                "metrics_json, reason FROM trials ORDER BY number"
+                "metrics_json, reason, retries FROM trials ORDER BY number"
             ).fetchall()
             reports = db.execute("SELECT trial, step, value, time FROM reports ORDER BY trial, step").fetchall()
         history: dict[int, list[MetricPoint]] = {}
         for trial, step, value, at in reports:
             history.setdefault(trial, []).append(MetricPoint(step, value, at))
         out = []
-        for number, params, status, objective, started, ended, error, artifact_dir, metrics, reason in rows:
+        for number, params, status, objective, started, ended, error, artifact_dir, metrics, reason, retries in rows:
             scores = json.loads(metrics)
             trial = Trial(
                 id=str(number),
@@ -596,6 +596,7 @@ class RunStore:
                 artifacts={"dir": artifact_dir} if artifact_dir else {},
                 scores=scores,
                 positive_class=scores.pop(POSITIVE_CLASS, None),  # recorded with the figures; not one of them
+                retries=retries,
             )
             out.append(trial)
         return out

@@ -1,0 +1,85 @@
+"""What a command job's code snapshot ships: the user's code, never cloudauto's own compile outputs or junk."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import cloudauto
+
+SPEC = """\
+name: snap
+task: custom
+engine: command
+metric: {name: acc, goal: maximize}
+command: {run: 'python train.py --lr ${{sweep.lr}}', code: ., environment: env.yml}
+sweep:
+  space: {lr: {uniform: [0.01, 0.1]}}
+"""
+ENV = "name: x\ndependencies:\n  - python=3.11\n  - pip:\n      - mlflow\n      - azureml-mlflow\n"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A script's folder, as own-script.md has it: the spec beside train.py, `code: .`."""
+    (tmp_path / "train.py").write_text("print('train')\n")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "util.py").write_text("X = 1\n")
+    (tmp_path / "env.yml").write_text(ENV)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    return tmp_path
+
+
+def _compile(folder: Path, backend: str, out: Path) -> cloudauto.CompiledJob:
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(folder / "spec.yaml"), backend=backend)
+    job.write(out)
+    return job
+
+
+def _user_files(code: Path) -> set[str]:
+    """The snapshot's files beside cloudauto's own package."""
+    return {p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file() and "cloudauto" not in p.parts}
+
+
+def _tarball_names(folder: Path) -> set[str]:
+    from cloudauto_sagemaker.compile import source_tarball
+
+    data = source_tarball(cloudauto.JobSpec.from_file(folder / "spec.yaml"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {n for n in tar.getnames() if n.startswith("code/")}
+
+
+def test_compiling_twice_in_the_scripts_folder_does_not_ship_the_first_compiles_output(folder):
+    _compile(folder, "azureml", folder / "az")
+    _compile(folder, "sagemaker", folder / "sm")
+    _compile(folder, "azureml", folder / "az2")
+    wanted = {"train.py", "lib/util.py", "env.yml", "spec.yaml"}
+    assert _user_files(folder / "az" / "snap.code") == wanted
+    assert _user_files(folder / "az2" / "snap.code") == wanted  # not az/, not sm/
+    assert _tarball_names(folder) == {f"code/{n}" for n in wanted}  # SageMaker's tarball: the same files
+    # compiled into the script's own folder (-o .), twice: its yml and .code folder stay out of the next one
+    _compile(folder, "azureml", folder)
+    _compile(folder, "azureml", folder)
+    assert _user_files(folder / "snap.code") == wanted
+    assert (folder / "snap.job.yml").is_file()
+
+
+def test_junk_and_the_ignore_file_stay_out(folder):
+    for junk in ["__pycache__/train.cpython-311.pyc", ".git/HEAD", ".venv/bin/python", "lib/old.pyc", ".ipynb_checkpoints/a.py"]:
+        (folder / junk).parent.mkdir(parents=True, exist_ok=True)
+        (folder / junk).write_text("x")
+    for kept in ["data/big.csv", "data/keep.csv", "notes.md", "runs/1/model.bin"]:
+        (folder / kept).parent.mkdir(parents=True, exist_ok=True)
+        (folder / kept).write_text("x")
+    (folder / ".gitignore").write_text("notes.md\n")  # a .cloudautoignore wins over .gitignore, as .amlignore does on Azure
+    (folder / ".cloudautoignore").write_text("# data travels as data\ndata/*.csv\n!data/keep.csv\nruns/\n")
+    _compile(folder, "azureml", folder / "az")
+    kept = {"train.py", "lib/util.py", "env.yml", "spec.yaml", "notes.md", "data/keep.csv"}
+    assert _user_files(folder / "az" / "snap.code") == kept
+    (folder / ".cloudautoignore").unlink()  # then .gitignore is the one read
+    _compile(folder, "azureml", folder / "az")
+    assert "notes.md" not in _user_files(folder / "az" / "snap.code")
+    assert "runs/1/model.bin" in _user_files(folder / "az" / "snap.code")
