@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
-from ..spec.types import scheme_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
@@ -146,8 +145,12 @@ def weights_values(spec: JobSpec, index: int, fam: str) -> list[Any]:
     return weights_given(spec, index, fam)[0]
 
 
-def _is_folder_value(value: Any) -> bool:
-    return isinstance(value, str) and (value.startswith((".", "/", "~")) or scheme_of(value) in ("file", "s3"))
+def _is_folder_value(value: Any, base_dir: Optional[str]) -> bool:
+    """Whether a weights value is no hub name: a folder (relative to the spec file, with or without `./`; missing
+    ones are refused elsewhere) or a URI (s3://)."""
+    from .trial_inputs import weights_place
+
+    return isinstance(value, str) and weights_place(value, base_dir)[0] != "hub"
 
 
 def hub_allowed() -> bool:
@@ -185,7 +188,7 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
         if (fam, at) in seen:
             continue
         seen.add((fam, at))
-        hub = [v for v in values if not _is_folder_value(v)]
+        hub = [v for v in values if not _is_folder_value(v, spec.base_dir)]
         if param is None:
             found.append(
                 SpecIssue(
@@ -218,7 +221,7 @@ def hub_note(spec: JobSpec) -> Optional[str]:
         {
             fam
             for index, fam, _ in chosen_families(spec)
-            if not any(_is_folder_value(v) for v in weights_values(spec, index, fam))
+            if not any(_is_folder_value(v, spec.base_dir) for v in weights_values(spec, index, fam))
         }
     )
     if not hub:
@@ -325,10 +328,6 @@ def _copy_pretrained(source: str, target: Path) -> None:
     from chronos import BaseChronosPipeline
 
     BaseChronosPipeline.from_pretrained(source).inner_model.save_pretrained(target)
-
-
-def folders_of(values: Iterable[Any]) -> list[str]:
-    return [v for v in values if _is_folder_value(v)]
 
 
 __all__ = [
