@@ -163,6 +163,9 @@ def run_timeseries(
         verbosity=2,
     )
     from .fit_log import NoModelTrained, watching
+    from .foundation import stable_names
+
+    stable_names(kwargs.get("hyperparameters") or {})  # Chronos[<folder name>], not Chronos[<the user's path>]
 
     with watching() as fit_log:
         predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
