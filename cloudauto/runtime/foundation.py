@@ -127,12 +127,17 @@ def chosen_families(spec: JobSpec) -> list[tuple[int, str, tuple]]:
         for fam in _fitted(spec.task, models, presets, [*keyed, *block]):
             if key and models:
                 path = (*at, key)
-            elif presets and spec.task is Task.TIME_SERIES_FORECASTING and fam in PRESET_FOUNDATION.get(str(presets[0]), ()):
+            elif presets and any(fam in PRESET_FOUNDATION.get(str(p), ()) for p in presets):
                 path = (*at, "presets")
             else:
-                path = keyed.get(fam) or ("autogluon", "hyperparameters", next(n for n in (spec.autogluon.hyperparameters or {}) if _canonical(n) == fam))
+                path = keyed.get(fam) or _block_path(spec, fam)
             found.append((index, fam, path))
     return found
+
+
+def _block_path(spec: JobSpec, fam: str) -> tuple:
+    names = (spec.autogluon.hyperparameters or {}) if spec.autogluon else {}
+    return ("autogluon", "hyperparameters", next(n for n in names if _canonical(n) == fam))
 
 
 def trial_families(spec: JobSpec, params: dict[str, Any]) -> list[str]:
