@@ -682,9 +682,11 @@ class Backend(abc.ABC):
             from .runtime.autogluon_params import issues
 
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
+            from .runtime.foundation import hub_allowed
             from .runtime.trial_inputs import local_checkpoints
 
-            _, missing = local_checkpoints(spec, self.mounted_schemes)  # image/text checkpoints, foundation weights
+            offline = self.offline_by_default and not hub_allowed()
+            _, missing = local_checkpoints(spec, self.mounted_schemes, offline=offline)  # image/text checkpoints, weights
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in missing]
             if self.offline_by_default and spec.task not in MULTIMODAL_TASKS:
                 from .runtime.foundation import offline_issues

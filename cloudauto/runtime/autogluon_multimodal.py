@@ -69,6 +69,8 @@ def fetch_checkpoint(value: str, base_dir: Optional[str], into: Path) -> str:
         if scheme_of(value) is not None:
             raise FileNotFoundError(f"checkpoint {value}: {scheme_of(value)}:// is not read here (a folder, a hub name or s3://)")
         return value  # a hub name (timm's or Hugging Face's)
+    if local.is_file():
+        raise FileNotFoundError(f"checkpoint {value}: is a file, not a folder ({local})")
     if not local.is_dir():
         raise FileNotFoundError(f"checkpoint {value}: no such folder ({local})")
     return str(local)

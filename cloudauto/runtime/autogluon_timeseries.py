@@ -162,7 +162,15 @@ def run_timeseries(
         path=str(out_dir / "model"),
         verbosity=2,
     )
-    predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
+    from .fit_log import NoModelTrained, watching
+    from .foundation import stable_names
+
+    stable_names(kwargs.get("hyperparameters") or {})  # Chronos[<folder name>], not Chronos[<the user's path>]
+
+    with watching() as fit_log:
+        predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
+    if not predictor.model_names():  # "Models trained: []": out of time, or every model failed
+        raise NoModelTrained(fit_log.reason(kwargs.get("time_limit"), list(kwargs.get("hyperparameters") or [])))
     embedded = embed_weights(predictor)  # the saved predictor loads without the weights' folder (an endpoint's container)
     if embedded:
         print(f"[cloudauto] foundation weights copied into the model: {', '.join(embedded)}", flush=True)

@@ -209,17 +209,24 @@ def run_tabular(
     )
     if spec.policy is not None and spec.policy.policy != "none":  # LightGBM reports while it trains only with curves on
         kwargs["learning_curves"] = True
-    try:
-        predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
-        board = predictor.leaderboard(silent=True)
-    except Exception:
-        if not callback.cut_short:
-            raise
-        board = None  # the policy stopped the only model mid-training (the torch MLP keeps nothing then)
+    from .fit_log import NoModelTrained, watching
+
+    with watching() as fit_log:
+        try:
+            predictor.fit(train, tuning_data=tuning, callbacks=[callback], num_cpus=num_cpus or "auto", **kwargs)
+            board = predictor.leaderboard(silent=True)
+        except Exception as exc:
+            if not callback.cut_short:
+                if _trained_nothing(predictor):  # AutoGluon's own error says only "inspect the log"
+                    raise NoModelTrained(
+                        fit_log.reason(kwargs.get("time_limit"), list(kwargs.get("hyperparameters") or []))
+                    ) from exc
+                raise
+            board = None  # the policy stopped the only model mid-training (the torch MLP keeps nothing then)
     if callback.cut_short and (board is None or board.empty):
         return TrialResult(objective=callback.best, stopped=True)
     if board.empty:
-        raise RuntimeError("AutoGluon fit no model (see the trial log)")
+        raise NoModelTrained(fit_log.reason(kwargs.get("time_limit"), list(kwargs.get("hyperparameters") or [])))
     from .inference import write_model_info
 
     features = [c for c in train.columns if c not in (data.label, weight) and c not in ignored]  # a weight column is not served
@@ -264,6 +271,15 @@ def run_tabular(
     return TrialResult(
         objective=objective, metrics=metrics, model_dir=str(out_dir / "model"), stopped=callback.cut_short, test_error=test_error
     )
+
+
+def _trained_nothing(predictor: Any) -> bool:
+    """Whether a tabular fit that raised had trained no model (AutoGluon raises then)."""
+    trainer = getattr(predictor, "_trainer", None)
+    try:
+        return trainer is not None and not trainer.get_model_names()
+    except Exception:
+        return False
 
 
 def run_trial(spec: JobSpec, params: dict[str, Any], out_dir: Path, report: Reporter, **options: Any) -> TrialResult:

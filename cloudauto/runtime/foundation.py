@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.errors import SpecIssue
 from ..spec.metrics import Task
-from ..spec.types import scheme_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
@@ -82,31 +81,78 @@ def _values(dist: Any) -> list[Any]:
     return list(dist.values) if dist.kind == "choice" else [dist.value] if dist.kind == "fixed" else []
 
 
-def chosen_families(spec: JobSpec) -> list[tuple[int, str, tuple]]:
-    """(sub-space index, family, spec path) of each foundation family a trial of this spec can fit by name."""
-    found = []
-    for index, sub in enumerate(spec.space.subspaces):
-        for key in ("models", "model_name"):
-            dist = sub.get(key)
-            for value in _values(dist) if dist is not None else ():
-                for part in _split(value):
-                    fam = _canonical(part)
-                    if fam in FOUNDATION_FAMILIES and (index, fam) not in {(i, f) for i, f, _ in found}:
-                        path = ("sweep", "space", *((index,) if spec.space.is_conditional else ()), key)
-                        found.append((index, fam, path))
+# the foundation families each AutoGluon 1.6.3 time-series preset fits (its hyperparameter table; checked against the
+# installed AutoGluon by tests/backends/test_cloud_foundation.py): without weights given, a trial leaves them out
+_QUALITY = ("Chronos2", "Toto2")
+PRESET_FOUNDATION: dict[str, tuple[str, ...]] = {
+    **{p: _QUALITY for p in ("best_quality", "high_quality", "medium_quality", "experimental_quality")},
+    **{p: _QUALITY for p in ("best", "high", "medium", "experimental", "bq", "hq", "mq", "fast_training")},
+    **{p: ("Chronos2",) for p in ("chronos2", "chronos2_small", "chronos2_ensemble")},
+    **{p: ("Chronos",) for p in ("bolt_tiny", "bolt_mini", "bolt_small", "bolt_base")},
+}
+
+
+def _fitted(task: Task, models: list[Any], presets: list[Any], given: list[str]) -> list[str]:
+    """The foundation families a trial fits, as the trial's fit arguments decide (autogluon_trial.fit_arguments,
+    autogluon_timeseries.timeseries_fit_arguments): the families `models` names; else, for a time-series preset,
+    those of its families the spec gives settings (weights) for (the preset's others download weights and are left
+    out); else the families the spec gives settings for (the fit trains only those)."""
+    if models:
+        return list(dict.fromkeys(f for m in models for f in map(_canonical, _split(m)) if f in FOUNDATION_FAMILIES))
+    if presets and task is Task.TIME_SERIES_FORECASTING and any(g in TIMESERIES_WEIGHTS for g in given):
+        return list(dict.fromkeys(f for p in presets for f in PRESET_FOUNDATION.get(str(p), ()) if f in given))
+    return list(dict.fromkeys(g for g in given if g in FOUNDATION_FAMILIES))
+
+
+def _block_families(spec: JobSpec) -> list[str]:
     settings = spec.autogluon
-    for name in (settings.hyperparameters or {}) if settings else {}:
-        fam = _canonical(name)
-        if fam in FOUNDATION_FAMILIES:
-            found += [(i, fam, ("autogluon", "hyperparameters", name)) for i in range(len(spec.space.subspaces))]
+    return [_canonical(name) for name in ((settings.hyperparameters or {}) if settings else {})]
+
+
+def chosen_families(spec: JobSpec) -> list[tuple[int, str, tuple]]:
+    """(sub-space index, family, spec path) of each foundation family a trial of this spec can fit: named in
+    `models`, reached through a preset with its weights given, or given settings (`Chronos2.model_path`) alone."""
+    found = []
+    block = _block_families(spec)
+    for index, sub in enumerate(spec.space.subspaces):
+        at = ("sweep", "space", *((index,) if spec.space.is_conditional else ()))
+        key = next((k for k in ("models", "model_name") if k in sub), None)
+        models = _values(sub[key]) if key else []
+        presets = _values(sub["presets"]) if "presets" in sub else []
+        keyed = {}
+        for name in sub:
+            fam, dot, _ = name.partition(".")
+            if dot and _canonical(fam) in FOUNDATION_FAMILIES:
+                keyed.setdefault(_canonical(fam), (*at, name))
+        for fam in _fitted(spec.task, models, presets, [*keyed, *block]):
+            if key and models:
+                path = (*at, key)
+            elif presets and any(fam in PRESET_FOUNDATION.get(str(p), ()) for p in presets):
+                path = (*at, "presets")
+            else:
+                path = keyed.get(fam) or _block_path(spec, fam)
+            found.append((index, fam, path))
     return found
 
 
-def uses_foundation(spec: JobSpec) -> bool:
-    """Whether any trial fits a foundation model by name (their clouds' default instance has a GPU)."""
+def _block_path(spec: JobSpec, fam: str) -> tuple:
+    names = (spec.autogluon.hyperparameters or {}) if spec.autogluon else {}
+    return ("autogluon", "hyperparameters", next(n for n in names if _canonical(n) == fam))
+
+
+def trial_families(spec: JobSpec, params: dict[str, Any]) -> list[str]:
+    """The foundation families one trial (its parameters) fits: what its saved model serves."""
+    chosen = params.get("models", params.get("model_name"))
+    given = [_canonical(n.partition(".")[0]) for n in params if "." in n] + _block_families(spec)
+    presets = [params["presets"]] if params.get("presets") is not None else []
+    return _fitted(spec.task, [chosen] if chosen is not None else [], presets, given)
+
+
+def uses_foundation(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> bool:
+    """Whether any trial (the one of `params`) fits a foundation model (their clouds' default instance has a GPU)."""
     if spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION, Task.TIME_SERIES_FORECASTING):
         return False
-    return bool(chosen_families(spec))
+    return bool(trial_families(spec, params) if params is not None else chosen_families(spec))
 
 
 def weights_given(spec: JobSpec, index: int, fam: str) -> tuple[list[Any], Optional[tuple]]:
@@ -146,8 +192,12 @@ def weights_values(spec: JobSpec, index: int, fam: str) -> list[Any]:
     return weights_given(spec, index, fam)[0]
 
 
-def _is_folder_value(value: Any) -> bool:
-    return isinstance(value, str) and (value.startswith((".", "/", "~")) or scheme_of(value) in ("file", "s3"))
+def _is_folder_value(value: Any, base_dir: Optional[str]) -> bool:
+    """Whether a weights value is no hub name: a folder (relative to the spec file, with or without `./`; missing
+    ones are refused elsewhere) or a URI (s3://)."""
+    from .trial_inputs import weights_place
+
+    return isinstance(value, str) and weights_place(value, base_dir)[0] != "hub"
 
 
 def hub_allowed() -> bool:
@@ -185,7 +235,7 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
         if (fam, at) in seen:
             continue
         seen.add((fam, at))
-        hub = [v for v in values if not _is_folder_value(v)]
+        hub = [v for v in values if not _is_folder_value(v, spec.base_dir)]
         if param is None:
             found.append(
                 SpecIssue(
@@ -218,7 +268,7 @@ def hub_note(spec: JobSpec) -> Optional[str]:
         {
             fam
             for index, fam, _ in chosen_families(spec)
-            if not any(_is_folder_value(v) for v in weights_values(spec, index, fam))
+            if not any(_is_folder_value(v, spec.base_dir) for v in weights_values(spec, index, fam))
         }
     )
     if not hub:
@@ -226,9 +276,10 @@ def hub_note(spec: JobSpec) -> Optional[str]:
     return f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names given); the training container downloads them"
 
 
-def serving_memory_mb(spec: JobSpec) -> Optional[int]:
-    """The memory a serving container needs for the foundation models this spec's trials can fit (None: none)."""
-    families = {fam for _, fam, _ in chosen_families(spec)}
+def serving_memory_mb(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> Optional[int]:
+    """The memory a serving container needs for the foundation models of the trial served (its `params`), or of any
+    trial of the spec without them (None: none)."""
+    families = set(trial_families(spec, params)) if params is not None else {fam for _, fam, _ in chosen_families(spec)}
     if not families:
         return None
     return max(SERVING_MEMORY_MB.get(f, SERVING_MEMORY_DEFAULT_MB) for f in families)
@@ -311,30 +362,37 @@ def embed_weights(predictor: Any) -> list[str]:
         else:
             if target.exists():
                 continue
-            _copy_pretrained(model.model_path, target)
+            # what AutoGluon's own fine-tuning saves there: the loaded model's config and weights, nothing else of the folder
+            model.model_pipeline.inner_model.save_pretrained(target)
         (outer if outer is not model else model).save()
         changed.append(outer.name)
     return changed
 
 
-def _copy_pretrained(source: str, target: Path) -> None:
-    folder = Path(source)
-    if folder.is_dir():
-        shutil.copytree(folder, target)
-        return
-    from chronos import BaseChronosPipeline
+def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """Chronos(-Bolt) configs whose weights are a local folder, named after the folder's name, not its path.
 
-    BaseChronosPipeline.from_pretrained(source).inner_model.save_pretrained(target)
+    AutoGluon names a Chronos model after its `model_path` (`Chronos[__home__me__weights__bolt]`: the user's path
+    in every leaderboard and model folder). Its own aliases (`bolt_small`) give short names: the folder is
+    registered as an alias under its own name, so the model is `Chronos[bolt]` and reads the same folder.
+    """
+    from autogluon.timeseries.models.chronos.model import MODEL_ALIASES
 
-
-def folders_of(values: Iterable[Any]) -> list[str]:
-    return [v for v in values if _is_folder_value(v)]
+    configs = hyperparameters.get("Chronos")
+    for config in configs if isinstance(configs, list) else [configs] if isinstance(configs, dict) else []:
+        value = config.get("model_path")
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_dir():
+            alias = Path(value).name
+            MODEL_ALIASES[alias] = value
+            config["model_path"] = alias
+    return hyperparameters
 
 
 __all__ = [
     "ALLOW_HUB",
     "block_weights",
     "FOUNDATION_FAMILIES",
+    "PRESET_FOUNDATION",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",
     "TIMESERIES_WEIGHTS",
@@ -345,6 +403,8 @@ __all__ = [
     "offline_issues",
     "resolve_weights",
     "serving_memory_mb",
+    "stable_names",
+    "trial_families",
     "tabular_fit",
     "tabular_weights",
     "uses_foundation",

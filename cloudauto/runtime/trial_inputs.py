@@ -11,6 +11,7 @@ where each such value arrived through `checkpoints.json` in its code bundle.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,23 +66,80 @@ def is_checkpoint_parameter(name: str) -> bool:
     return (name.startswith("model.") and name.endswith(CHECKPOINT_SUFFIX)) or is_weights_parameter(name)
 
 
-def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
-    """The folder a checkpoint value names here, or None for a hub name or an s3:// / azureml:// folder."""
+def weights_place(value: str, base_dir: Optional[str]) -> tuple[str, Optional[Path]]:
+    """Where a checkpoint or weights value points: ("folder" | "file" | "missing", the path here), ("hub", None) or
+    ("remote", None) for a URI (s3://, azureml://).
+
+    A value that exists relative to the spec file (`base_dir`) is that path, with or without `./`; else a value
+    written as a path (`./`, `/`, `~`, file://) or with two slashes or more is a missing folder: a hub id (Hugging
+    Face's `org/name`, timm's and Chronos' bare names) has at most one slash.
+    """
     if scheme_of(value) not in (None, "file"):
-        return None
+        return "remote", None
     text = value.removeprefix("file://")
-    folder = Path(resolve(str(Path(text).expanduser()), base_dir))
-    return folder if folder.is_dir() or _path_like(value) else None
+    path = Path(resolve(str(Path(text).expanduser()), base_dir))
+    if path.is_dir():
+        return "folder", path
+    if path.exists():
+        return "file", path
+    if _path_like(value) or text.count("/") > 1:
+        return "missing", path
+    return "hub", None
+
+
+def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
+    """The folder a checkpoint value names here (it may be missing or a file), or None for a hub name or a URI."""
+    place, path = weights_place(value, base_dir)
+    return path if place in ("folder", "file", "missing") else None
+
+
+def links_out(folder: Path) -> list[tuple[Path, Path]]:
+    """(link, target) of each symbolic link in `folder` that leads out of it: the folder travels whole (a SageMaker
+    channel, an Azure ML input, docker mode), links followed. A Hugging Face cache snapshot
+    (`models--org--name/snapshots/<rev>`) links each file into its repo's `blobs/`: those are its weights."""
+    root = folder.resolve()
+    blobs = root.parent.parent / "blobs" if root.parent.name == "snapshots" else None
+    found = []
+    for where, dirs, files in os.walk(folder):  # links to folders are listed, not entered
+        for name in (*dirs, *files):
+            path = Path(where) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not (target.is_relative_to(root) or (blobs is not None and target.is_relative_to(blobs))):
+                    found.append((path.relative_to(folder), target))
+    return sorted(found)
+
+
+MADE_BY_MAKE_DATA = frozenset({"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny"})
+
+
+def _missing_hint(value: str, path: Path, *, offline: bool) -> str:
+    """What to write instead of a folder that is not there: the command that makes make_data.py's folders, and
+    what this backend takes (offline, a hub name needs CLOUDAUTO_ALLOW_HUB=1)."""
+    hint = ""
+    if path.name in MADE_BY_MAKE_DATA and path.parent.name == "checkpoints":
+        out = path.parent.parent
+        default = out.name == "data" and out.parent.name == "job_specs"
+        hint = f" (python job_specs/make_data.py foundation{'' if default else f' --out {out}'} makes it)"
+    slash = "" if _path_like(value) else "; not a hub name either: a hub name has exactly one slash (org/name)"
+    if offline:
+        from .foundation import ALLOW_HUB
+
+        return f"{hint}{slash}; name a folder (relative to the spec file) or an s3:// folder, or a hub name with {ALLOW_HUB}=1"
+    return f"{hint}{slash}; a hub name (org/name), a folder (relative to the spec file) or an s3:// folder"
 
 
 def local_checkpoints(
-    spec: JobSpec, mounted: frozenset[str] = frozenset(), *, base_dir: Optional[str] = None
+    spec: JobSpec, mounted: frozenset[str] = frozenset(), *, base_dir: Optional[str] = None, offline: bool = False
 ) -> tuple[list[Checkpoint], list[SpecIssue]]:
     """The checkpoints that travel as trial inputs (local folders, and URIs of the `mounted` schemes), and the problems.
 
-    A problem is a path that is no folder, or a scheme that neither the trial fetches nor the backend mounts.
-    Paths are relative to `base_dir` (default: the spec's folder).
+    A problem is a path that is no folder, a folder holding a link out of it, or a scheme that neither the trial
+    fetches nor the backend mounts. Paths are relative to `base_dir` (default: the spec's folder). `offline`: the
+    backend refuses hub names for foundation weights (its messages offer CLOUDAUTO_ALLOW_HUB=1 instead).
     """
+    from .foundation import is_weights_parameter
+
     base_dir = base_dir or spec.base_dir
     checkpoints: dict[str, Checkpoint] = {}
     problems = []
@@ -99,12 +157,28 @@ def local_checkpoints(
                     SpecIssue(f"checkpoint {value}: {scheme}:// is not read here; a hub name, a folder or {readable}", path)
                 )
             continue
-        folder = local_folder(value, base_dir)
+        place, folder = weights_place(value, base_dir)
         if folder is None:
             continue  # a hub name
-        if not folder.is_dir():
+        if place == "file":
+            problems.append(SpecIssue(f"checkpoint {value}: is a file, not a folder ({folder}); name the folder that holds it", path))
+            continue
+        if place == "missing":
+            weights = path[0] == "autogluon" or is_weights_parameter(str(path[-1]))
+            hint = _missing_hint(value, folder, offline=offline and weights)
+            problems.append(SpecIssue(f"checkpoint {value}: no such folder ({folder}){hint}", path))
+            continue
+        outside = links_out(folder)
+        if outside:
+            link, target = outside[0]
+            more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
             problems.append(
-                SpecIssue(f"checkpoint {value}: no such folder ({folder}); a hub name, a folder or an s3:// folder", path)
+                SpecIssue(
+                    f"checkpoint {value}: {link} is a link to {target}, outside the folder{more}; the folder travels whole "
+                    "(a SageMaker channel, an Azure ML input, docker mode) and would carry that file: copy it in or "
+                    "remove the link",
+                    path,
+                )
             )
             continue
         checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}")

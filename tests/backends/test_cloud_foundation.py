@@ -193,3 +193,62 @@ def test_a_sagemaker_trial_under_the_toolkit_reads_chronos2_from_its_checkpoint_
     before = predictor.predict(history)
     shutil.rmtree(arrived)
     pd.testing.assert_frame_equal(before, TimeSeriesPredictor.load(str(ml / "model" / "model")).predict(history))
+
+
+PRESET = "\n" + bike_head("fm-{tag}", "./data") + """sweep:
+  space:
+    presets: medium_quality
+    Chronos2.model_path: {weights}
+    time_limit: 40
+backends:
+  sagemaker: {{bucket: cloudauto-fm-{tag}}}
+"""
+
+
+def test_chronos2_reached_through_a_preset_with_its_weights_is_a_foundation_model(data):
+    """F5: `presets: medium_quality` fits Chronos-2 from the folder given (AutoGluon 1.6.3's preset holds Chronos2):
+    a GPU instance by default, and a serverless endpoint too small for it refused."""
+    from cloudauto_sagemaker.endpoint import serverless_config
+
+    from cloudauto.runtime.foundation import uses_foundation
+
+    spec = spec_at(data, text=PRESET)
+    assert uses_foundation(spec)
+    definition = cloudauto.compile(spec, backend="sagemaker").native["TrainingJobDefinition"]
+    assert definition["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    with pytest.raises(CloudautoError, match="needs about 4096 MB; --memory 1024"):
+        serverless_config(1024, 5, spec.task, spec)
+    # without weights the trial leaves the preset's Chronos2 out (offline by default): no foundation model
+    bare = spec_at(data, text=PRESET.replace("    Chronos2.model_path: {weights}\n", ""))
+    assert not uses_foundation(bare)
+
+
+def test_the_serverless_memory_check_looks_at_the_trial_being_served(data):
+    """F5: a sweep over Chronos2 and SeasonalNaive whose served trial is SeasonalNaive serves no foundation model."""
+    from cloudauto_sagemaker.endpoint import serverless_config
+
+    spec = spec_at(data, text=SPEC.replace("[Chronos2, ETS, Theta]", "[Chronos2, SeasonalNaive]"))
+    naive = {"models": "SeasonalNaive", "Chronos2.model_path": "./data/checkpoints/chronos2-tiny", "time_limit": 60}
+    assert serverless_config(2048, 5, spec.task, spec, params=naive) == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    with pytest.raises(CloudautoError, match="needs about 4096 MB"):
+        serverless_config(2048, 5, spec.task, spec, params={**naive, "models": "Chronos2"})
+    preset = {"presets": "medium_quality", "Chronos2.model_path": "./data/checkpoints/chronos2-tiny"}
+    with pytest.raises(CloudautoError, match="needs about 4096 MB"):
+        serverless_config(2048, 5, spec.task, spec, params=preset)
+
+
+def test_the_preset_table_is_autogluons_own():
+    """The foundation families each AutoGluon preset fits, as cloudauto knows them without importing AutoGluon."""
+    pytest.importorskip("autogluon.timeseries")
+    from autogluon.timeseries.configs import get_hyperparameter_presets, get_predictor_presets
+
+    from cloudauto.runtime.foundation import PRESET_FOUNDATION, TIMESERIES_WEIGHTS
+
+    tables = get_hyperparameter_presets()
+    found = {}
+    for name, preset in get_predictor_presets().items():
+        table = preset.get("hyperparameters", "default")
+        families = sorted(m for m in (tables[table] if isinstance(table, str) else table) if m in TIMESERIES_WEIGHTS)
+        if families:
+            found[name] = tuple(families)
+    assert PRESET_FOUNDATION == found

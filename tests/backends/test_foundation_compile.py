@@ -3,6 +3,8 @@ in the space, or `model_path` in the autogluon block), at `models` only when no 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import cloudauto
@@ -74,3 +76,103 @@ def test_no_weights_at_all_is_refused_at_the_models_line(tmp_path, monkeypatch):
     assert issue.line == text.splitlines().index("    models: {choice: [Chronos2, Theta]}") + 1
     assert "Chronos2 has no weights" in issue.message and "`Chronos2.model_path: ./checkpoints/<folder>`" in issue.message
     assert "CLOUDAUTO_ALLOW_HUB=1" in issue.message
+
+
+# --- where the weights are: a folder relative to the spec file, a hub name (org/name), a file; what travels ---
+
+
+def fake_weights(folder: Path) -> Path:
+    """A folder that looks like Chronos-2 weights to compile (compile reads no weights)."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"architectures": ["Chronos2Model"]}')
+    (folder / "model.safetensors").write_bytes(b"weights")
+    return folder
+
+
+def spec_with(tmp_path: Path, weights: str, models: str = "{choice: [Chronos2, SeasonalNaive]}", more: str = "") -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        HEAD + f"sweep:\n  sampling: grid\n  space:\n    models: {models}\n    Chronos2.model_path: {weights}\n{more}"
+        "backends:\n  sagemaker: {bucket: fm-bucket}\n  azureml: {compute: gpu-cluster}\n"
+    )
+    return path
+
+
+def local_refusal(path: Path, monkeypatch) -> str:
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    spec = cloudauto.JobSpec.from_file(path)
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    (issue,) = [spec.locate(i) for i in info.value.issues if i.field.endswith("model_path")]
+    lines = path.read_text().splitlines()
+    assert issue.line == next(n for n, line in enumerate(lines, 1) if line.startswith("    Chronos2.model_path:"))
+    return issue.message
+
+
+def test_a_relative_folder_without_dot_slash_is_a_folder_everywhere(tmp_path, monkeypatch):
+    """F3: `data/checkpoints/chronos2-tiny` exists next to the spec: a folder, not a hub name (a hub id has one slash)."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    fake_weights(tmp_path / "data" / "checkpoints" / "chronos2-tiny")
+    spec = cloudauto.JobSpec.from_file(spec_with(tmp_path, "data/checkpoints/chronos2-tiny"))
+    cloudauto.compile(spec, backend="local")  # not refused as a hub name offline
+
+    sagemaker = cloudauto.compile(spec, backend="sagemaker")
+    channels = {c["ChannelName"] for c in sagemaker.native["TrainingJobDefinition"]["InputDataConfig"]}
+    assert "checkpoint_0" in channels
+    assert not any("Hugging Face hub" in n for n in sagemaker.notes), sagemaker.notes
+    azure = cloudauto.compile(spec, backend="azureml")
+    assert not any("Hugging Face hub" in n for n in azure.notes), azure.notes
+
+
+def test_a_missing_relative_path_with_two_slashes_is_no_hub_name(tmp_path, monkeypatch):
+    path = spec_with(tmp_path, "data/checkpoints/nowhere")
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker"):
+        monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if "nowhere" in i.message]
+        assert issue.line == path.read_text().splitlines().index("    Chronos2.model_path: data/checkpoints/nowhere") + 1
+        assert f"no such folder ({tmp_path / 'data' / 'checkpoints' / 'nowhere'})" in issue.message
+        assert "a hub name has exactly one slash" in issue.message
+
+
+def test_a_file_is_not_a_weights_folder(tmp_path, monkeypatch):
+    """M6: the path exists, it is a file."""
+    (tmp_path / "afile").write_text("x")
+    message = local_refusal(spec_with(tmp_path, "./afile"), monkeypatch)
+    assert f"is a file, not a folder ({tmp_path / 'afile'})" in message and "no such folder" not in message
+
+
+def test_the_example_folder_before_make_data_ran_names_the_command_and_no_hub_name_offline(tmp_path, monkeypatch):
+    """newuser §4: locally, hub names are refused: the message offers CLOUDAUTO_ALLOW_HUB=1, not 'a hub name'."""
+    message = local_refusal(spec_with(tmp_path, "./data/checkpoints/chronos2-tiny"), monkeypatch)
+    assert "no such folder" in message and "python job_specs/make_data.py foundation" in message
+    assert "CLOUDAUTO_ALLOW_HUB=1" in message and "a hub name, a folder" not in message
+
+
+def test_a_weights_folder_holding_a_link_out_of_it_is_refused_at_its_line(tmp_path, monkeypatch):
+    """F2: the folder travels whole (a SageMaker channel, an Azure ML input, docker mode): a link to a file outside it
+    would carry that file along. A Hugging Face cache snapshot's links into its own blobs/ are the weights: allowed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET=hunter2")
+    weights = fake_weights(tmp_path / "w")
+    (weights / "notes.txt").symlink_to(secret)
+    path = spec_with(tmp_path, "./w")
+    for backend in ("local", "sagemaker", "azureml"):
+        monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+        spec = cloudauto.JobSpec.from_file(path)
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if "notes.txt" in i.message]
+        assert issue.line == path.read_text().splitlines().index("    Chronos2.model_path: ./w") + 1
+        assert f"notes.txt is a link to {secret}, outside the folder" in issue.message
+
+    cache = tmp_path / "hub" / "models--autogluon--chronos-2-small"
+    (cache / "blobs").mkdir(parents=True)
+    snapshot = cache / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (cache / "blobs" / name.upper()).write_text("{}")
+        (snapshot / name).symlink_to(Path("..", "..", "blobs", name.upper()))
+    cloudauto.compile(cloudauto.JobSpec.from_file(spec_with(tmp_path, str(snapshot))), backend="local")

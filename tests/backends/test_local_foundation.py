@@ -185,3 +185,30 @@ def test_a_tabular_foundation_model_sweeps_zero_shot_and_fine_tuned_from_its_fol
         assert refused.returncode == 2 and "MITRA needs loguru" in refused.stderr and "autogluon.tabular[mitra]" in refused.stderr
     else:
         assert refused.returncode == 2 and "MITRA has no weights" in refused.stderr
+
+
+def test_a_chronos_bolt_model_saves_only_its_weights_under_a_name_without_the_users_path(fm_data, tmp_path):
+    """F2: the saved model holds what AutoGluon's own fine-tuned-ckpt save holds (config and weights), never another
+    file of the folder nor one a link in it points to; its name carries the folder's name, not its absolute path."""
+    from autogluon.timeseries import TimeSeriesPredictor
+
+    from cloudauto.runtime.autogluon_trial import run_trial
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET=hunter2\n")
+    weights = tmp_path / "bolt-l"
+    shutil.copytree(fm_data / "checkpoints" / "chronos-bolt-tiny", weights)
+    (weights / "notes.txt").symlink_to(secret)  # compile refuses this folder; the runtime must not carry it either
+    (weights / "sub").mkdir()
+    (weights / "sub" / "big.bin").write_bytes(b"\0" * 1_000_000)
+    spec = cloudauto.JobSpec.from_yaml(SPEC.format(data=fm_data, space="    models: Chronos\n"))
+    params = {"models": "Chronos", "Chronos.model_path": str(weights), "Chronos.fine_tune": False, "time_limit": 60}
+    result = run_trial(spec, params, tmp_path / "out", lambda v: False)
+    assert result.objective is not None
+    model_dir = Path(result.model_dir)
+    assert not [p for p in model_dir.rglob("*") if p.is_file() and b"hunter2" in p.read_bytes()]
+    ckpt = next(model_dir.rglob("fine-tuned-ckpt"))
+    kept = {p.name for p in ckpt.iterdir()}
+    assert "model.safetensors" in kept and kept <= {"config.json", "model.safetensors", "generation_config.json"}, kept
+    names = TimeSeriesPredictor.load(str(model_dir)).model_names()
+    assert "Chronos[bolt-l]" in names and not any(str(tmp_path).replace("/", "__") in n for n in names), names

@@ -133,8 +133,11 @@ def serving_model(
     return name
 
 
-def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task, spec: Any = None) -> dict[str, int]:
-    """ServerlessConfig, checked against what SageMaker accepts before anything is created."""
+def serverless_config(
+    memory_mb: int, max_concurrency: int, spec_task: Task, spec: Any = None, params: Optional[dict[str, Any]] = None
+) -> dict[str, int]:
+    """ServerlessConfig, checked against what SageMaker accepts before anything is created; `params`: the served
+    trial's (its foundation models are what the container holds), else every trial of the spec counts."""
     if memory_mb not in SERVERLESS_MEMORY:
         raise CloudautoError(
             f"--memory {memory_mb}: SageMaker serverless endpoints take {', '.join(map(str, SERVERLESS_MEMORY))} MB"
@@ -149,7 +152,7 @@ def serverless_config(memory_mb: int, max_concurrency: int, spec_task: Task, spe
     if spec is not None:  # a foundation model's weights and activations in the container's memory
         from cloudauto.runtime.foundation import serving_memory_mb
 
-        needed = serving_memory_mb(spec)
+        needed = serving_memory_mb(spec, params)
         if needed and needed > memory_mb:
             raise CloudautoError(
                 f"this model serves a foundation model that needs about {needed} MB; --memory {memory_mb} cannot hold it"
@@ -182,16 +185,22 @@ def deploy(
         raise CloudautoError("--memory and --max-concurrency are for serverless endpoints: add --serverless")
     if serverless and instance_type:
         raise CloudautoError("a serverless endpoint has no instance type: leave --instance-type out, or --serverless")
+    served = job.trial(trial) if trial is not None else job.best_trial()  # what the endpoint will hold
+    params = served.params if served is not None else None
     if serverless:
         config = serverless_config(
-            memory_mb or SERVERLESS_DEFAULT_MEMORY, max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY, job.spec.task, job.spec
+            memory_mb or SERVERLESS_DEFAULT_MEMORY,
+            max_concurrency or SERVERLESS_DEFAULT_CONCURRENCY,
+            job.spec.task,
+            job.spec,
+            params,
         )
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
         instance = CPU_SERVING  # the CPU serving image
     else:
         from cloudauto.runtime.foundation import uses_foundation
 
-        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec)
+        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec, params)  # the served trial's models
         instance = instance_type or (GPU_SERVING if gpu else CPU_SERVING)
         variant = {
             "VariantName": "AllTraffic",
