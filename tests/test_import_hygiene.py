@@ -94,6 +94,15 @@ def test_compiling_for_sagemaker_imports_no_sdk_and_no_pandas(tmp_path):
     assert not heavy, f"compile for sagemaker imported {sorted(heavy)}"
 
 
+def test_compiling_for_sagemaker_names_the_job_without_compressing_its_source(tmp_path):
+    """Issue 29: the job's name hashes the source tarball; gzip (level 9) of it was about 80 ms of each compile.
+    The name comes from the uncompressed tar; only submit, which uploads it, compresses it. Nor is the code that
+    reads prices online imported (urllib.request: http.client and ssl)."""
+    loaded = _cli_imports(tmp_path, "compile", str(ROOT / "job_specs" / "iris.yaml"), "--backend", "sagemaker")
+    assert "cloudauto_sagemaker.compile" in loaded
+    assert not loaded & {"gzip", "urllib.request", "ssl", "http.client"}, sorted(loaded & {"gzip", "urllib.request", "ssl"})
+
+
 def test_compiling_for_azureml_imports_azure_ai_ml_and_no_other_cloud_sdk(tmp_path):
     """azure-ai-ml's own classes build the job (its import is the floor); nothing of AWS, pandas or numpy comes along."""
     loaded = _compile_imports(tmp_path, "azureml")
