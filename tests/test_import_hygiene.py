@@ -83,6 +83,14 @@ def _compile_imports(tmp_path, backend: str) -> set[str]:
     return loaded
 
 
+def test_validate_builds_only_its_own_commands(tmp_path):
+    """Issue 29: the other command modules (jobs, endpoints, batch, doctor ...) are imported only when one of their
+    commands runs or the commands are listed."""
+    loaded = _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
+    others = {f"cloudauto.cli.{m}" for m in ("batch", "doctor", "endpoints", "housekeeping", "init", "jobs", "prices", "setup")}
+    assert "cloudauto.cli.specs" in loaded and not loaded & others, sorted(loaded & others)
+
+
 def test_validate_does_not_import_subprocess(tmp_path):
     """Only --changed-since runs git: a plain validate does not pay for importing subprocess (selectors, signal)."""
     assert "subprocess" not in _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
