@@ -28,7 +28,6 @@ import os
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,6 +304,9 @@ def rows(backend: Optional[str] = None, region: Optional[str] = None, instance_t
 
 
 def _get_json(url: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
+    import urllib.error
+    import urllib.request  # here: http.client and ssl are most of this module's import, and only a price refresh reads
+
     request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "cloudauto-prices"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https or the user's own URL)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from functools import lru_cache
-from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
+from functools import cache, lru_cache
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
+from typing import TYPE_CHECKING, Optional
 
 from .spec.errors import CloudautoError
 
@@ -40,6 +40,17 @@ def suggest(name: str, valid: list[str] | set[str]) -> str:
     return f"did you mean '{close[0]}'? " if close else ""
 
 
+@cache
+def _first_party(name: str) -> Optional[EntryPoint]:
+    """A first-party backend's entry point, read from its own distribution's metadata alone: the scan of every
+    installed distribution's entry points (all of them, about 70 ms in a 350-package venv) is left for the others."""
+    try:
+        dist = distribution(KNOWN[name])
+    except PackageNotFoundError:
+        return None
+    return next((ep for ep in dist.entry_points if ep.group == GROUP and ep.name == name), None)
+
+
 @lru_cache(maxsize=1)
 def _entry_points() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
@@ -51,6 +62,7 @@ def _entry_points() -> dict[str, EntryPoint]:
 def refresh() -> None:
     """Forget the plugins found so far (after installing one into a running process)."""
     _entry_points.cache_clear()
+    _first_party.cache_clear()
 
 
 def available_backends() -> dict[str, str]:
@@ -61,8 +73,9 @@ def available_backends() -> dict[str, str]:
 def get_backend(name: str) -> Backend:
     from .backend import Backend
 
-    eps = _entry_points()
-    ep = eps.get(name)
+    ep = _first_party(name) if name in KNOWN else None
+    eps = _entry_points() if ep is None else {}
+    ep = ep or eps.get(name)
     if ep is None:
         if name in KNOWN:
             raise BackendNotFound(

@@ -408,3 +408,23 @@ def test_the_cli_reference_names_every_command():
             names.append(name)
     missing = [n for n in names if f"# `cloudauto {n}`" not in page]
     assert "teardown azureml" in names and missing == []
+
+
+def test_the_lazy_command_table_names_every_command_of_every_module():
+    """app.COMMANDS says which module defines each command (issue 29: a command's module is imported when it runs);
+    a command missing from it could never be run, so the table is checked against the modules themselves."""
+    import importlib
+    import pkgutil
+
+    import click
+
+    import cloudauto.cli
+    from cloudauto.cli.app import COMMANDS, main
+
+    for info in pkgutil.iter_modules(cloudauto.cli.__path__):
+        importlib.import_module(f"cloudauto.cli.{info.name}")
+    defined = {name: command.callback.__module__ if command.callback else None for name, command in dict.items(main.commands)}
+    for name, command in dict.items(main.commands):
+        if isinstance(command, click.Group):  # a group's own callback may be shared: its module is where it is defined
+            defined[name] = next(iter(command.commands.values())).callback.__module__
+    assert defined == {name: f"cloudauto.cli.{module}" for name, module in COMMANDS.items()}

@@ -83,6 +83,14 @@ def _compile_imports(tmp_path, backend: str) -> set[str]:
     return loaded
 
 
+def test_validate_builds_only_its_own_commands(tmp_path):
+    """Issue 29: the other command modules (jobs, endpoints, batch, doctor ...) are imported only when one of their
+    commands runs or the commands are listed."""
+    loaded = _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
+    others = {f"cloudauto.cli.{m}" for m in ("batch", "doctor", "endpoints", "housekeeping", "init", "jobs", "prices", "setup")}
+    assert "cloudauto.cli.specs" in loaded and not loaded & others, sorted(loaded & others)
+
+
 def test_validate_does_not_import_subprocess(tmp_path):
     """Only --changed-since runs git: a plain validate does not pay for importing subprocess (selectors, signal)."""
     assert "subprocess" not in _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
@@ -92,6 +100,15 @@ def test_compiling_for_sagemaker_imports_no_sdk_and_no_pandas(tmp_path):
     """The region -> DLC registry account map is cloudauto's own table: compile needs neither sagemaker nor boto3."""
     heavy = _compile_imports(tmp_path, "sagemaker") & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy"}
     assert not heavy, f"compile for sagemaker imported {sorted(heavy)}"
+
+
+def test_compiling_for_sagemaker_names_the_job_without_compressing_its_source(tmp_path):
+    """Issue 29: the job's name hashes the source tarball; gzip (level 9) of it was about 80 ms of each compile.
+    The name comes from the uncompressed tar; only submit, which uploads it, compresses it. Nor is the code that
+    reads prices online imported (urllib.request: http.client and ssl)."""
+    loaded = _cli_imports(tmp_path, "compile", str(ROOT / "job_specs" / "iris.yaml"), "--backend", "sagemaker")
+    assert "cloudauto_sagemaker.compile" in loaded
+    assert not loaded & {"gzip", "urllib.request", "ssl", "http.client"}, sorted(loaded & {"gzip", "urllib.request", "ssl"})
 
 
 def test_compiling_for_azureml_imports_azure_ai_ml_and_no_other_cloud_sdk(tmp_path):

@@ -15,23 +15,12 @@ Everything printed and every file written passes through cloudauto.secrets: a ke
 role ARN from the environment appears as <secret:NAME>.
 
 The commands live by noun in this package (specs, jobs, endpoints, batch, prices, setup, doctor, init,
-housekeeping); each registers its commands on the one group in app.py when imported here).
+housekeeping); each registers its commands on the one group in app.py when it is imported, which the group
+does when one of them is run or all are listed (app.COMMANDS).
 """
 
 from __future__ import annotations
 
-# each module registers its commands on main when imported
-from . import (
-    batch,  # noqa: F401
-    doctor,  # noqa: F401
-    endpoints,  # noqa: F401
-    housekeeping,  # noqa: F401
-    init,  # noqa: F401
-    jobs,  # noqa: F401
-    prices,  # noqa: F401
-    setup,  # noqa: F401
-    specs,  # noqa: F401
-)
 from .app import main
 
 __all__ = ["main"]

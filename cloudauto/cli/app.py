@@ -47,7 +47,73 @@ set_option = click.option(
 )
 
 
+# command -> the module of this package that defines it: a command's module is imported when it is run, so
+# `validate` and `compile` do not build the other 27 commands (tests/test_cli.py checks the table is whole)
+COMMANDS = {
+    **dict.fromkeys(("backends", "compile", "schema", "validate"), "specs"),
+    **dict.fromkeys(
+        ("best", "cancel", "leaderboard", "logs", "mlflow", "report", "resume", "run", "runs", "status", "submit", "trials"),
+        "jobs",
+    ),
+    **dict.fromkeys(("delete-endpoint", "deploy", "endpoints", "score"), "endpoints"),
+    **dict.fromkeys(("delete", "prune"), "housekeeping"),
+    **dict.fromkeys(("cost", "prices"), "prices"),
+    **dict.fromkeys(("setup", "teardown"), "setup"),
+    "doctor": "doctor",
+    "init": "init",
+    "predict": "batch",
+}
+
+
+class _Commands(dict):
+    """The group's commands, each module imported on first use; listing them (help, docs) imports them all."""
+
+    def _load(self, name: Optional[str] = None) -> None:
+        import importlib
+
+        for command, module in COMMANDS.items():
+            if (name is None or command == name) and not dict.__contains__(self, command):
+                importlib.import_module(f"{__package__}.{module}")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self._load(name)
+        return dict.__contains__(self, name)
+
+    def __iter__(self) -> Any:
+        self._load()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._load()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self._load()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._load()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._load()
+        return dict.items(self)
+
+
 class _Group(click.Group):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
         kwargs["standalone_mode"] = False
         try:

@@ -18,7 +18,6 @@ The tarball is deterministic (sorted names, fixed times), so the same spec uploa
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -191,14 +190,25 @@ def reference_environment(spec: JobSpec) -> dict[str, str]:
     return dict(sorted(spec._interpolated.items()))
 
 
-def tar_gz(files: dict[str, bytes]) -> bytes:
+def tar(files: dict[str, bytes]) -> bytes:
+    """The files as an uncompressed tar, the same bytes for the same files (sorted names, no times, one mode)."""
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name in sorted(files):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
-            tar.addfile(info, io.BytesIO(files[name]))
-    return gzip.compress(raw.getvalue(), mtime=0)
+            archive.addfile(info, io.BytesIO(files[name]))
+    return raw.getvalue()
+
+
+def gz(raw: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(raw, mtime=0)
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    return gz(tar(files))
 
 
 def write_folder(files: dict[str, bytes], dest: Path) -> Path:
@@ -222,6 +232,8 @@ __all__ = [
     "mark_compiled",
     "reference_environment",
     "serving_files",
+    "gz",
+    "tar",
     "tar_gz",
     "write_folder",
 ]

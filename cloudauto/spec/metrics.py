@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 
 
 class Goal(str, Enum):
@@ -174,7 +175,9 @@ def metrics_for(task: Task) -> list[Metric]:
     return [m for m in _METRICS if task in m.tasks]
 
 
+@cache
 def _index(task: Task) -> dict[str, Metric]:
+    """name or alias (and its lower case) -> metric, built once per task: every spec loaded looks its metric up."""
     table: dict[str, Metric] = {}
     for metric in metrics_for(task):
         for key in (metric.name, *metric.aliases):

@@ -37,6 +37,7 @@ from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, runs_home
 from .pins import pin
 from .slots import slot_count
+from .standby import Standby, preload_for
 from .store import RunStore
 
 TIMESERIES_INSTALL = (
@@ -116,7 +117,26 @@ class LocalBackend(Backend):
         }
         return CompiledJob(self.name, spec, plan, files={f"{spec.name}.plan.json": request_json(plan, what="the local plan", indent=2) + "\n"})
 
-    def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        strict: bool = False,
+        compiled: Optional[CompiledJob] = None,
+        preflight: bool = True,
+        **options: Any,
+    ) -> JobHandle:
+        """As every backend's, with the job's scheduler started on standby before the data check, its first
+        workers importing AutoGluon while the data is checked and the store written (standby.py)."""
+        job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
+        standby = _standby(spec)
+        try:
+            return super().submit(spec, strict=strict, compiled=job, preflight=preflight, standby=standby, **options)
+        finally:
+            if standby is not None:
+                standby.abandon()  # nothing when it was handed the job
+
+    def _submit(self, job: CompiledJob, standby: Optional[Standby] = None, **options: Any) -> JobHandle:
         spec = job.spec
         command = spec.engine is Engine.COMMAND
         if not command and spec.task is Task.TIME_SERIES_FORECASTING and importlib.util.find_spec("autogluon.timeseries") is None:
@@ -160,7 +180,7 @@ class LocalBackend(Backend):
                 from .container import write_code
 
                 write_code(store.dir, spec)
-            start_orchestrator(store)
+            start_orchestrator(store, standby=standby)
         return LocalJobHandle(store.dir)
 
     def _attach(self, job_id: str) -> LocalJobHandle:
@@ -263,6 +283,23 @@ class LocalBackend(Backend):
             shutil.rmtree(path, ignore_errors=True)
             removed.append((str(path), size))
         return removed
+
+
+def _standby(spec: JobSpec) -> Optional[Standby]:
+    """The job's scheduler, started now with as many workers as it will run trials at once (none where submit
+    will refuse the slot count anyway)."""
+    try:
+        slots = slot_count()
+    except CloudautoError:
+        return None
+    settings = spec.backends.local
+    concurrency = min(spec.limits.max_concurrent_trials, spec.max_trials, slots)
+    workers = min(settings.workers or concurrency, concurrency)
+    try:
+        with private():
+            return Standby.start(runs_dir(spec), preload_for(spec), workers, spec.base_dir or str(Path.cwd()))
+    except OSError:  # a full disk, a folder not ours: submit goes on without, and says what is wrong where it writes
+        return None
 
 
 def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:

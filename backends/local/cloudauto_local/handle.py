@@ -34,6 +34,7 @@ from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, owner_alive, process
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
+    from .standby import Standby
 
 
 class OrchestratorGone(CloudautoError):
@@ -64,11 +65,14 @@ def _spawn(store: RunStore) -> int:
     return proc.pid
 
 
-def start_orchestrator(store: RunStore, check: Optional[Callable[[JobRow], None]] = None) -> int:
+def start_orchestrator(
+    store: RunStore, check: Optional[Callable[[JobRow], None]] = None, standby: Optional[Standby] = None
+) -> int:
     """Start the job's scheduler, claimed in the store: its pid, start time and boot id are written in
     the transaction that found no live scheduler owning the job, so no reader ever sees a job
-    without a scheduler to check, and a second start finds the first (JobOwned, naming it)."""
-    return store.claim(lambda: _spawn(store), check)
+    without a scheduler to check, and a second start finds the first (JobOwned, naming it).
+    A `standby` scheduler (started by submit, its workers importing) is handed the job instead."""
+    return store.claim(lambda: (standby and standby.hand_over(store.dir)) or _spawn(store), check)
 
 
 class LocalJobHandle(JobHandle):

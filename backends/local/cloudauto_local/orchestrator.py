@@ -26,22 +26,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
 
 from cloudauto.backend import JobOwned, JobStatus, Trial, TrialStatus
 from cloudauto.report import failure_groups
-from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 from cloudauto.secrets import Redactor, redactor
 from cloudauto.spec.loader import spec_from_store
-from cloudauto.spec.models import Engine
 from cloudauto.tuning.criteria import final_value
 from cloudauto.tuning.policies import PolicyEngine
 from cloudauto.tuning.samplers import Past, make_sampler
 
 from . import death, endings, slots
 from .handle import HEARTBEAT_S
+from .standby import preload_for, spawn_worker
 from .store import RunStore, StoreError
 
 log = logging.getLogger("cloudauto.scheduler")
@@ -93,7 +93,7 @@ class Worker:
 
 
 class Orchestrator:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, ready: Sequence[subprocess.Popen] = ()):
         self.store = RunStore(run_dir)
         job = self.store.job()
         self.store.hold_open()  # each write a commit, not a checkpoint of the store's log as well
@@ -125,6 +125,12 @@ class Orchestrator:
         self.unreported: set[int] = set()  # trials started here that have not reported yet (an earlier run's points stand)
         self.ended_early: Optional[tuple[JobStatus, str]] = None  # limits.stop_when or limits.max_failed_trials
         self.judged = -1  # how many trials had ended when the criteria were last read
+        for proc in ready:  # started by the standby before the job existed, their imports under way
+            worker = self._adopt(proc)
+            if len(self.workers) > self.worker_count:  # the sampler's space is smaller than the spec's concurrency
+                self._retire(worker)
+            else:  # their output between trials goes to workers.log from now on
+                worker.send(type="log", path=str(self.store.dir / "workers.log"))
 
     # start-up and resume -------------------------------------------------------------------
     def _restore(self, last_beat: Optional[float]) -> None:
@@ -162,20 +168,10 @@ class Orchestrator:
         ]
 
     def _spawn(self) -> Worker:
-        preload = "autogluon" if self.spec.engine is not Engine.COMMAND and not self.docker else "none"
-        if preload == "autogluon" and self.spec.task in MULTIMODAL_TASKS:
-            preload = "multimodal"
         log = open(self.store.dir / "workers.log", "ab")  # noqa: SIM115 - lives as long as the worker
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cloudauto_local.worker", "--preload", preload],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-            cwd=self.base_dir or None,
-        )
+        return self._adopt(spawn_worker(preload_for(self.spec), self.base_dir, log), log)
+
+    def _adopt(self, proc: subprocess.Popen, log: Optional[IO[bytes]] = None) -> Worker:
         worker = Worker(proc, log=log)
         os.set_blocking(proc.stdout.fileno(), False)
         self.selector.register(proc.stdout, selectors.EVENT_READ, worker)
@@ -257,7 +253,9 @@ class Orchestrator:
     def _on_message(self, worker: Worker, message: dict[str, Any]) -> None:
         kind = message.get("type")
         number = message.get("number")
-        if kind == "child" and number == worker.trial:
+        if kind == "ready":
+            log.info("worker %d ready: its imports took %.2fs", worker.pid, float(message.get("import_seconds", 0)))
+        elif kind == "child" and number == worker.trial:
             worker.child_pgid = int(message["pgid"])
         elif kind == "container" and number == worker.trial:
             worker.container = str(message["id"])
@@ -595,9 +593,10 @@ def _hide_in_log(hide: Redactor) -> None:
         handler.addFilter(_Hide(hide))
 
 
-def main() -> None:
+def main(run_dir: Optional[Path] = None, ready: Sequence[subprocess.Popen] = ()) -> None:
+    """The scheduler of the job in `run_dir` (argv[1]); `ready`: workers the standby started for it (standby.py)."""
     os.umask(0o077)  # what the scheduler writes into the home (trial folders, logs, models) is the user's alone
-    run_dir = Path(sys.argv[1])
+    run_dir = Path(sys.argv[1]) if run_dir is None else run_dir
     handler = logging.StreamHandler(sys.stderr)  # stderr is orchestrator.log
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     log.addHandler(handler)
@@ -605,7 +604,7 @@ def main() -> None:
     log.propagate = False
     _hide_in_log(redactor())  # until the job's spec is read
     try:
-        Orchestrator(run_dir).run()
+        Orchestrator(run_dir, ready).run()
     except JobOwned as exc:  # another scheduler runs the job: it is left alone
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(JobOwned.exit_code)

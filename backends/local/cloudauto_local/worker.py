@@ -181,6 +181,16 @@ def main() -> None:
             return
         if message.get("type") == "trial":
             run_one(channel, message)
+        elif message.get("type") == "log":  # started before its job's folder existed (standby.py): the job's log now
+            _log_to(message["path"])
+
+
+def _log_to(path: str) -> None:
+    """The worker's own output between trials (fd 2, and what fd 2 goes back to after a trial) into `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, _WORKER_STDERR)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 if __name__ == "__main__":

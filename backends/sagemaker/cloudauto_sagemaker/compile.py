@@ -79,15 +79,23 @@ class _Problems:
         self.warnings.append(SpecIssue(f"sagemaker: {message}", path, level="warning"))
 
 
-def source_tarball(spec: JobSpec) -> bytes:
-    """The `sagemaker_submit_directory` tarball: spec.json, cloudauto's code, the command's code, checkpoints.json.
+def source_tar(spec: JobSpec) -> bytes:
+    """The `sagemaker_submit_directory` tarball before gzip: spec.json, cloudauto's code, the command's code,
+    checkpoints.json. What defines the run (`run_identity`): compile names the job without compressing it.
 
     spec.json keeps `${NAME}` references: the values travel in the training job's `Environment`.
     """
-    from cloudauto.runtime.bundle import bundle_files, tar_gz
+    from cloudauto.runtime.bundle import bundle_files, tar
     from cloudauto.runtime.trial_inputs import checkpoints_file
 
-    return tar_gz(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec)[0])))
+    return tar(bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec)[0])))
+
+
+def source_tarball(spec: JobSpec) -> bytes:
+    """The `sagemaker_submit_directory` tarball, gzipped, as it is uploaded."""
+    from cloudauto.runtime.bundle import gz
+
+    return gz(source_tar(spec))
 
 
 def _digest_path(path: Path, into: Any) -> None:
@@ -107,13 +115,14 @@ def _digest_path(path: Path, into: Any) -> None:
 
 
 def run_identity(spec: JobSpec, source: Optional[bytes] = None) -> str:
-    """What defines a run: the source tarball (which holds the spec and the code) and the content of every
-    local input (data, image folders, checkpoint folders). `s3://` inputs count by their URI (in the spec)."""
+    """What defines a run: the source tarball (`source_tar`, uncompressed: the gzip of the same bytes is the same)
+    and the content of every local input (data, image folders, checkpoint folders). `s3://` inputs count by their
+    URI (in the spec)."""
     from cloudauto.runtime.bundle import BundleError
 
     digest = hashlib.sha256()
     try:
-        digest.update(source if source is not None else source_tarball(spec))
+        digest.update(source if source is not None else source_tar(spec))
     except BundleError:  # submit refuses it; compile still names a job
         digest.update(json.dumps(spec.to_stored(), sort_keys=True).encode())
     for local, s3_uri in channels(spec, "bucket", "job")[1]:
@@ -708,6 +717,7 @@ __all__ = [
     "job_name",
     "region_of",
     "run_identity",
+    "source_tar",
     "source_tarball",
     "tuning_request",
 ]

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cloudauto.backend import CompiledJob, CompileError, request_json
+from cloudauto.runtime.bundle import gz
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import toolkit_decoded
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.models import JobSpec
 
-from .compile import channels, job_name, run_identity, source_tarball, tuning_request
+from .compile import channels, job_name, run_identity, source_tar, tuning_request
 from .handle import SageMakerJob
 
 
@@ -236,8 +237,9 @@ def submit(job: CompiledJob, *, session: Any = None, quiet: bool = False) -> Sag
         if not local.exists():
             data_role = next((r for r, u in spec.data.uris().items() if u == local_uri), "train")
             raise CompileError("sagemaker", [spec.locate(SpecIssue(f"{local}: no such file or folder", ("data", data_role)))])
-    source = source_tarball(spec)
-    identity = run_identity(spec, source)
+    raw = source_tar(spec)
+    identity = run_identity(spec, raw)
+    source = gz(raw)
 
     session = session or session_for(spec)
     sm = session.client("sagemaker")
