@@ -382,6 +382,12 @@ def test_keep_columns_on_a_sagemaker_batch_write_the_file_the_local_batch_writes
     lines = expected.decode().splitlines()
     assert lines[0] == "patient_id,name,prediction" and lines[1].startswith('000,"Doe, Jane 0",')
     assert lines[2].startswith("0001,P1,")
+    # the same command again, from another folder with relative paths: it follows the transform job and joins again
+    (tmp_path / "cloud.csv").unlink()
+    monkeypatch.chdir(tmp_path / "data")
+    again = _cli_predict(job, Path("..") / source.name, Path("../cloud.csv"), "patient_id,name")
+    assert again.exit_code == 0 and f"batch {batch.id}: completed" in again.output, again.output
+    assert (tmp_path / "cloud.csv").read_bytes() == expected
 
 
 def test_keep_columns_that_do_not_line_up_with_the_answers_fail_with_exit_4_and_write_nothing(tmp_path, sm_session, iris_model):
@@ -397,6 +403,9 @@ def test_keep_columns_that_do_not_line_up_with_the_answers_fail_with_exit_4_and_
         s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}0000-in.csv.out", Body=b'{"prediction": 0}\n' * n)
 
     source, out = kept_input(tmp_path / "in.csv", 10), tmp_path / "out.csv"
+    with pytest.raises(cloudauto.CloudautoError, match="no column 'nope' to keep") as raised:
+        job.predict_batch(source, out, keep_columns=["nope"])
+    assert raised.value.exit_code == 4
     batch = job.predict_batch(source, out, keep_columns=KEEP)
     answer(batch, 9)  # tampered: a row short
     done = _cli_predict(job, source, out, *KEEP)
