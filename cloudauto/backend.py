@@ -547,19 +547,27 @@ class JobHandle(abc.ABC):
 CLOUD_BATCH_NAMES = {"sagemaker": "SageMaker batch transform", "azureml": "Azure ML batch endpoint"}
 
 
-def keep_columns_refusal(backend: str, job: str = "JOB", columns: Optional[list[str]] = None) -> str:
-    """Why a cloud batch does not take keep_columns, and what does.
+def keep_columns_refusal(backend: str, source: str, job: str = "JOB", columns: Optional[list[str]] = None) -> str:
+    """Why a cloud batch on an input already in the cloud does not take keep_columns, and what does.
 
-    SageMaker's own join (DataProcessing JoinSource: Input) appends the answer to a CSV input row as CSV, and the
-    served answers are JSON Lines with named columns (prediction, proba_<class>); Azure ML's batch output has no join.
-    """
+    The kept columns are read on this machine, from the local input cloudauto uploads, and joined to the answers once
+    they are down (SageMaker's own join appends CSV to a CSV row, and the answers are JSON Lines; Azure ML's batch
+    output has none): an s3:// or azureml:// input is read by the service alone."""
     kept = ",".join(columns or ["COLUMNS"])
     return (
-        f"a {CLOUD_BATCH_NAMES.get(backend, backend)} writes the predictions alone, one row per input row, in the input's "
-        f"order (join them back by row number); to have input columns copied in front of the answers, score through an "
-        f"endpoint: cloudauto deploy {job} --backend {backend}, then cloudauto score ENDPOINT FILE --keep-columns {kept} "
-        f"--backend {backend} (endpoint.score(data, keep_columns=[...]) in Python)"
+        f"{source} is read by the {CLOUD_BATCH_NAMES.get(backend, backend)} alone, and kept columns are copied on this "
+        f"machine from the local input cloudauto uploads; download the input and pass the local file or folder, or score "
+        f"through an endpoint: cloudauto deploy {job} --backend {backend}, then cloudauto score ENDPOINT FILE "
+        f"--keep-columns {kept} --backend {backend} (endpoint.score(data, keep_columns=[...]) in Python)"
     )
+
+
+def refuse_kept_uri(backend: str, source: str | Path, job: str, columns: Optional[list[str]]) -> None:
+    """A cloud batch's keep_columns on an s3:// or azureml:// input: refused before any call, saying why and what does."""
+    from .runtime.batch_io import is_uri
+
+    if columns and is_uri(source):
+        raise NotSupportedError("keep_columns: " + keep_columns_refusal(backend, str(source), job, list(columns)))
 
 
 class BatchError(CloudautoError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -81,11 +82,14 @@ def predict(
     if backend == "azureml" and not wait:  # the reader's manifest lives in this process: nothing could pick it up later
         raise click.UsageError("--no-wait: an Azure ML batch is read back by the command that started it; let it wait")
     keep_columns = [c.strip() for item in keep for c in item.split(",") if c.strip()]
-    if keep_columns and backend != "local":
-        from ..backend import keep_columns_refusal
-
-        raise click.UsageError("--keep-columns: " + keep_columns_refusal(backend, job_id, keep_columns))
     if keep_columns:
+        from ..runtime.batch_io import is_uri
+
+        if backend != "local" and is_uri(input):  # click's Path made s3://b/k into s3:/b/k: the user's spelling, back
+            from ..backend import keep_columns_refusal
+
+            source = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/+", r"\1://", str(input))
+            raise click.UsageError("--keep-columns: " + keep_columns_refusal(backend, source, job_id, keep_columns))
         from ..scoring import kept_problem
 
         problem = kept_problem(keep_columns)

@@ -21,7 +21,8 @@ EXIT_CODES: dict[int, str] = {
     "installed, or with a tracking store it cannot use (a folder MLflow refuses, a server not reachable: the URI is named)",
     4: "the job ended without completing (failed, canceled), or its scheduler is gone (resume it); the job has no "
     "model to `deploy`, `predict` or `best` with, or its trial saved no file for `trials --trial N --models`/"
-    "`--importance` (the reason is said); a batch failed, was interrupted, or has rows that failed",
+    "`--importance` (the reason is said); a batch failed, was interrupted, or has rows that failed; a cloud batch's "
+    "`--keep-columns` that do not line up with its answers, or whose local input changed since the upload (nothing written)",
     5: "scoring failed or the endpoint cannot be found / started",
     6: "`--timeout` passed: cloudauto stopped waiting and the job goes on running; or `resume` found the job run by "
     "another live scheduler (named): nothing was started; or `delete` found the job in use (its scheduler, an "
@@ -31,7 +32,8 @@ EXIT_CODES: dict[int, str] = {
     "an `-o` that exists without `--force`), an output path (`-o`, `--result`) whose folder does not exist or whose "
     "kind the command cannot write (`report -o x.csv`, `predict -o` a folder, its own input or a file inside the input folder), an input `predict` "
     "cannot read (missing, or not CSV/Parquet), `--keep-columns` naming a column twice or one the answer has "
-    "(`prediction`, `proba_*`, `error`), or an endpoint name the backend does not take (`deploy --name`); "
+    "(`prediction`, `proba_*`, `error`) or on a cloud batch's s3:// or azureml:// input, or an endpoint name the "
+    "backend does not take (`deploy --name`); "
     "`teardown sagemaker` of a bucket that holds objects, without `--force`",
     70: "an internal error (a bug; `CLOUDAUTO_DEBUG=1` shows the traceback)",
     130: "interrupted (Ctrl-C)",

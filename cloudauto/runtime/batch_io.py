@@ -4,7 +4,8 @@ In: a CSV or Parquet file, or a folder of them in name order. Out: one row per i
 input order, written whole (a temporary file renamed into place); rows that failed keep their
 place with no prediction and an `error`, and are listed in `OUTPUT.failures.csv` with their
 row number (over the whole input, from 0), the line of a CSV file it starts on, file and reason. A backend hands `write_output` its scored
-rows with `_row` (0..n-1) and `_file` beside the answers.
+rows with `_row` (0..n-1) and `_file` beside the answers. A cloud batch's kept columns (`--keep-columns`) are
+read from the local input on this machine once the answers are down (`join_kept`), never sent through the service.
 """
 
 from __future__ import annotations
@@ -497,11 +498,81 @@ def read_failures(output: str | Path) -> list[RowFailure]:
     ]
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, azureml://, https://; click's Path makes s3:// into s3:/
+
+
+def is_uri(source: str | Path) -> bool:
+    """Whether a batch input is a service's URI (read there alone), not a path on this machine."""
+    return bool(_URI.match(str(source)))
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+KEPT_CHUNK_ROWS = 100_000
+
+
+def _kept_of(file: str, keep: Sequence[str], sha256: Optional[str]) -> pd.DataFrame:
+    """One input's columns to keep, as the local batch reads them (a CSV's as its text: 007 stays 007, a BOM is no part
+    of a name, a quoted comma is one field); the bytes read checked against the SHA-256 taken when it was uploaded."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    if file.lower().endswith(".csv"):
+        pieces = [f.attrs["kept"] for f in csv_chunks(file, KEPT_CHUNK_ROWS, keep, digest)]
+    else:
+        import pyarrow.parquet as pq
+
+        pieces = [pq.read_table(file, columns=list(keep)).to_pandas()]
+    if sha256 and (digest.hexdigest() if file.lower().endswith(".csv") else file_sha256(file)) != sha256:
+        raise BatchError(
+            f"{file} changed since it was uploaded for this batch: its kept columns may not be the rows that were scored, "
+            "so the output is not written; run the same command again to score the file as it is now"
+        )
+    if not pieces:  # a header and no rows
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in keep})
+    return pd.concat(pieces, ignore_index=True)[list(keep)]
+
+
+def join_kept(answers: pd.DataFrame, inputs: Sequence[dict[str, Any]], keep: Sequence[str]) -> pd.DataFrame:
+    """The answers of a cloud batch with the columns to `keep` of its local inputs ({file, sha256}) in front, as the
+    local batch writes them; refused, with nothing written, where a file's rows and its answers differ in number."""
+    import pandas as pd
+
+    files = list(answers["_file"]) if "_file" in answers else []
+    kept, at = [], 0
+    for item in inputs:
+        frame = _kept_of(str(item["file"]), keep, item.get("sha256"))
+        answered = 0
+        while at + answered < len(files) and files[at + answered] == item["file"]:
+            answered += 1
+        if answered != len(frame):
+            raise BatchError(
+                f"{item['file']}: cloudauto reads {len(frame)} rows in it and the batch answered {answered}: the kept "
+                f"columns ({', '.join(keep)}) would not line up with the answers, so the output is not written (the "
+                "service's CSV reader skips a line of blanks alone, which cloudauto counts as a row: remove such lines, "
+                "or run without --keep-columns and join by row number)"
+            )
+        kept.append(frame)
+        at += answered
+    if at != len(files):
+        raise BatchError(f"the batch answered {len(files) - at} rows for no input file; the output would be misaligned")
+    front = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(keep))
+    rest = answers.drop(columns=[c for c in keep if c in answers.columns]).reset_index(drop=True)
+    return pd.concat([front.reset_index(drop=True), rest], axis=1)
+
+
 class ServiceBatchJob(BatchJob):
     """A batch a cloud service scores: once it has completed, its answers are read back and written here.
 
     A backend gives `answers()` (the scored rows in input order, `_row` and `_file` beside them)
-    and `expected_rows()`; waiting writes the output file, and the failures are read from it.
+    and `expected_rows()`, and `kept()` where the input's columns are to be copied in front; waiting writes the
+    output file, and the failures are read from it.
     """
 
     def answers(self) -> pd.DataFrame:
@@ -509,6 +580,10 @@ class ServiceBatchJob(BatchJob):
 
     def expected_rows(self) -> int:
         raise NotImplementedError
+
+    def kept(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """The input columns to copy in front of the answers, and the local inputs ({file, sha256}) they are read from."""
+        return [], []
 
     def wait(self, *, poll: float = 15.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
         status = super().wait(poll=poll, timeout=timeout, progress=progress)
@@ -518,7 +593,11 @@ class ServiceBatchJob(BatchJob):
 
     def write(self) -> Path:
         """The answers as the output file (and OUTPUT.failures.csv where rows failed)."""
-        write_output(self.answers(), self.output, self.expected_rows())
+        answers = self.answers()
+        keep, inputs = self.kept()
+        if keep:  # read here, from the input this machine uploaded, once the answers are down
+            answers = join_kept(answers, inputs, keep)
+        write_output(answers, self.output, self.expected_rows())
         return Path(self.output)
 
     def failures(self) -> list[RowFailure]:
@@ -537,8 +616,11 @@ __all__ = [
     "check_columns",
     "check_output",
     "csv_chunks",
+    "file_sha256",
     "fingerprint",
     "input_files",
+    "is_uri",
+    "join_kept",
     "open_private",
     "output_path",
     "private_file",

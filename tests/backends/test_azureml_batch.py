@@ -98,12 +98,27 @@ def test_the_scoring_script_on_shuffled_mini_batches_gives_the_rows_back_in_orde
     first.to_csv(folder / "a.csv", index=False)
     second.to_parquet(folder / "b.parquet", index=False)
     batch = job.predict_batch(folder, tmp_path / "scored.parquet", chunk_rows=8)
+    score_staged(fake, batch, tmp_path, iris_model)
+    assert batch.wait(poll=0.05) is JobStatus.COMPLETED
+    result = pd.read_parquet(tmp_path / "scored.parquet")
+    from autogluon.tabular import TabularPredictor
 
-    # the service's part: the uploaded chunk files, in mini-batches of one finishing in any order
+    predictor = TabularPredictor.load(str(iris_model / "model"))
+    good = [i for i in range(25) if i != 17]
+    expected = [*predictor.predict(rows(25, 1).iloc[good]).tolist(), *predictor.predict(second).tolist()]
+    assert len(result) == 37 and result["prediction"].drop(index=17).tolist() == expected
+    (failure,) = batch.failures()
+    assert failure.row == 17 and failure.reason == "column 'petal length (cm)' takes numbers, not 'long'"
+    assert failure.file.endswith("a.csv")
+
+
+def score_staged(fake, batch, tmp_path: Path, iris_model: Path) -> None:
+    """The service's part: the uploaded chunk files through cloudauto's scoring script (init(), then run() on
+    mini-batches of one finishing in any order), the returned lines appended as the result; the job Completed."""
     staged = tmp_path / "staged"
     staged.mkdir()
     for key, data in fake.blobs.items():
-        if "/input/" in key:
+        if "/input/" in key and batch.record["result_uri"] not in key:
             (staged / key.rsplit("/", 1)[-1]).write_bytes(data)
     files = sorted(str(p) for p in staged.iterdir())
     random.Random(3).shuffle(files)
@@ -124,17 +139,54 @@ def test_the_scoring_script_on_shuffled_mini_batches_gives_the_rows_back_in_orde
     assert done.returncode == 0, done.stderr[-3000:]
     fake.put_blob(batch.record["result_uri"], done.stdout.encode())
     fake.set_status(batch.id, "Completed")
-    assert batch.wait(poll=0.05) is JobStatus.COMPLETED
-    result = pd.read_parquet(tmp_path / "scored.parquet")
-    from autogluon.tabular import TabularPredictor
 
-    predictor = TabularPredictor.load(str(iris_model / "model"))
-    good = [i for i in range(25) if i != 17]
-    expected = [*predictor.predict(rows(25, 1).iloc[good]).tolist(), *predictor.predict(second).tolist()]
-    assert len(result) == 37 and result["prediction"].drop(index=17).tolist() == expected
-    (failure,) = batch.failures()
-    assert failure.row == 17 and failure.reason == "column 'petal length (cm)' takes numbers, not 'long'"
-    assert failure.file.endswith("a.csv")
+
+@pytest.mark.parametrize("shape", ["file", "folder"])
+def test_keep_columns_on_an_azure_batch_write_the_file_the_local_batch_writes(
+    workspace, tmp_path, iris_model, monkeypatch, shape
+):
+    """Issue 32: refused with exit 64; each appended line carries its row, so the lines go back in input order and the
+    IDs read from the local input (007 as 007, a BOM'd header, a quoted comma) come first as locally."""
+    from .batch_keep import KEEP, kept_input, kept_parquet, local_output
+
+    fake, _ = workspace
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    job, _ = _job(workspace, tmp_path)
+    if shape == "file":
+        source = kept_input(tmp_path / "in.csv", 17)
+    else:
+        source = tmp_path / "in"
+        source.mkdir()
+        kept_input(source / "a.csv", 9, 1)
+        kept_parquet(source / "b.parquet", 6, 2)
+    expected = local_output(iris_model / "model", source, tmp_path / "local.csv", KEEP)
+    batch = job.predict_batch(source, tmp_path / "cloud.csv", chunk_rows=4, keep_columns=KEEP)
+    score_staged(fake, batch, tmp_path, iris_model)  # the mini-batches finish out of order
+    assert batch.wait(poll=0.05) is JobStatus.COMPLETED
+    assert (tmp_path / "cloud.csv").read_bytes() == expected
+    assert expected.decode().splitlines()[1].startswith('000,"Doe, Jane 0",')
+
+
+def test_keep_columns_that_do_not_line_up_on_azure_fail_with_exit_4_and_write_nothing(workspace, tmp_path):
+    from .batch_keep import KEEP, kept_input
+
+    fake, _ = workspace
+    job, _ = _job(workspace, tmp_path)
+    lines = kept_input(tmp_path / "x.csv", 6, bom=False).read_text().splitlines()
+    (tmp_path / "in.csv").write_text("\n".join([*lines[:3], "   ", *lines[3:]]) + "\n")  # a line of blanks alone
+    out = tmp_path / "out.csv"
+    batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=4, keep_columns=KEEP)
+    assert batch.expected_rows() == 6  # the staging reader skips it; cloudauto's counts it as a row
+    answers = [json.dumps({"file": 0, "row": r, "prediction": 0}) for r in range(6)]
+    fake.put_blob(batch.record["result_uri"], "\n".join(answers).encode())
+    fake.set_status(batch.id, "Completed")
+    with pytest.raises(cloudauto.CloudautoError, match="in.csv: cloudauto reads 7 rows in it and the batch answered 6") as raised:
+        batch.wait(poll=0.05)
+    assert raised.value.exit_code == 4 and not out.exists()
+    with pytest.raises(cloudauto.CloudautoError, match="no column 'nope' to keep"):
+        job.predict_batch(tmp_path / "in.csv", out, keep_columns=["nope"])
+    with pytest.raises(cloudauto.CloudautoError, match="azureml://datastores/d/paths/in.csv is read by the Azure ML"):
+        job.predict_batch("azureml://datastores/d/paths/in.csv", out, keep_columns=KEEP)
 
 
 def test_a_lost_mini_batch_is_refused_rather_than_misaligned_and_bad_calls_say_why(workspace, tmp_path):

@@ -129,29 +129,7 @@ def test_the_transform_as_sagemaker_runs_it_gives_every_row_in_order_and_names_t
     first.to_csv(folder / "a.csv", index=False)
     second.to_parquet(folder / "b.parquet", index=False)
     batch = job.predict_batch(folder, tmp_path / "scored.parquet")
-    sm, s3 = session.client("sagemaker"), session.client("s3")
-    described = sm.describe_transform_job(TransformJobName=batch.id)
-    container = sm.describe_model(ModelName=batch.id)["PrimaryContainer"]
-    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
-    served = tmp_path / "served"
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
-        tar.extractall(served, filter="data")
-    in_uri = described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-    out_uri = described["TransformOutput"]["S3OutputPath"]
-    in_bucket, _, in_prefix = in_uri[len("s3://") :].partition("/")
-    out_bucket, _, out_prefix = out_uri[len("s3://") :].partition("/")
-    for obj in s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix)["Contents"]:
-        local = tmp_path / Path(obj["Key"]).name
-        local.write_bytes(s3.get_object(Bucket=in_bucket, Key=obj["Key"])["Body"].read())
-        (tmp_path / "probe.py").write_text(_TRANSFORM_PROBE)
-        run = subprocess.run(
-            [sys.executable, str(tmp_path / "probe.py"), str(served), str(local), "7"],
-            capture_output=True,
-            timeout=300,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **container["Environment"]},
-        )
-        assert run.returncode == 0, run.stderr.decode()[-3000:]
-        s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{Path(obj['Key']).name}.out", Body=run.stdout)
+    transform(tmp_path, session, batch)
     assert batch.wait(poll=0.1) is JobStatus.COMPLETED  # moto marks transform jobs Completed
     result = pd.read_parquet(tmp_path / "scored.parquet")
     assert len(result) == 63
@@ -176,6 +154,34 @@ def test_the_transform_as_sagemaker_runs_it_gives_every_row_in_order_and_names_t
     assert said.exit_code == 4, said.output  # a row failed
     out = tmp_path / "scored.parquet"
     assert f"batch {batch.id}: completed (62 rows scored into {out}; 1 row failed (see {out}.failures.csv))" in said.output
+
+
+def transform(tmp_path: Path, session, batch) -> None:
+    """The service's part of a transform job: each uploaded input object through cloudauto's handler as
+    sagemaker-inference runs it in the model's container (requests of 7 lines), its answers put as <object>.out."""
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    described = sm.describe_transform_job(TransformJobName=batch.id)
+    container = sm.describe_model(ModelName=batch.id)["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+    served = tmp_path / "served"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(served, filter="data")
+    in_uri = described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    out_uri = described["TransformOutput"]["S3OutputPath"]
+    in_bucket, _, in_prefix = in_uri[len("s3://") :].partition("/")
+    out_bucket, _, out_prefix = out_uri[len("s3://") :].partition("/")
+    for obj in s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix)["Contents"]:
+        local = tmp_path / Path(obj["Key"]).name
+        local.write_bytes(s3.get_object(Bucket=in_bucket, Key=obj["Key"])["Body"].read())
+        (tmp_path / "probe.py").write_text(_TRANSFORM_PROBE)
+        run = subprocess.run(
+            [sys.executable, str(tmp_path / "probe.py"), str(served), str(local), "7"],
+            capture_output=True,
+            timeout=300,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **container["Environment"]},
+        )
+        assert run.returncode == 0, run.stderr.decode()[-3000:]
+        s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{Path(obj['Key']).name}.out", Body=run.stdout)
 
 
 def test_a_short_answer_is_refused_rather_than_misaligned(tmp_path, sm_session, iris_model):
@@ -312,29 +318,118 @@ def test_endpoints_carry_tags_list_with_price_and_expired_ones_are_removed(tmp_p
         gone.score(rows(2))
 
 
-@pytest.mark.parametrize("backend", ["sagemaker", "azureml"])
-def test_keep_columns_on_a_cloud_batch_is_refused_naming_what_to_use_instead(tmp_path, backend):
-    """Issue 32: a cloud batch writes the predictions alone; the refusal (before anything starts) says what keeps columns."""
+@pytest.mark.parametrize(
+    "backend, uri", [("sagemaker", "s3://bucket/in.csv"), ("azureml", "azureml://datastores/d/paths/in.csv")]
+)
+def test_keep_columns_on_an_input_already_in_the_cloud_is_refused_naming_why_and_what_to_use(tmp_path, backend, uri):
+    """Issue 32: the kept columns are read on this machine from the input cloudauto uploads; a URI is read by the service."""
     from click.testing import CliRunner
 
     from cloudauto.cli import main as cli
 
-    (tmp_path / "in.csv").write_text("patient_id,x\nP1,1.0\n")
-    args = ["predict", "some-job", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), "--keep-columns", "patient_id"]
+    args = ["predict", "some-job", uri, "-o", str(tmp_path / "out.csv"), "--keep-columns", "patient_id"]
     done = CliRunner().invoke(cli, [*args, "--backend", backend])
     assert done.exit_code == 64 and "Traceback" not in done.output, done.output
     said = " ".join(done.output.split())
-    assert "one row per input row, in the input's order" in said
+    assert f"{uri} is read by the" in said and "download the input and pass the local file or folder" in said
     assert f"cloudauto deploy some-job --backend {backend}" in said and "--keep-columns patient_id" in said
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_the_sdk_refuses_keep_columns_on_a_sagemaker_batch_before_any_call(sm_session, tmp_path):
+def test_the_sdk_refuses_keep_columns_on_an_s3_input_before_any_call(sm_session, tmp_path):
     from cloudauto_sagemaker.handle import SageMakerJob
 
     from cloudauto.backend import NotSupportedError
 
     session, _ = sm_session
     job = SageMakerJob("no-such-job", session=session)  # nothing is read: the refusal comes first
-    with pytest.raises(NotSupportedError, match="endpoint.score"):
-        job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", keep_columns=["patient_id"])
+    with pytest.raises(NotSupportedError, match="s3://b/in.csv is read by the SageMaker batch transform alone"):
+        job.predict_batch("s3://b/in.csv", tmp_path / "out.csv", keep_columns=["patient_id"])
+
+
+def _cli_predict(job, source: Path, out: Path, *keep: str):
+    from click.testing import CliRunner
+
+    from cloudauto.cli import main as cli
+
+    args = ["predict", job.id, str(source), "-o", str(out), "-b", "sagemaker", *[a for k in keep for a in ("--keep-columns", k)]]
+    return CliRunner().invoke(cli, args)
+
+
+@pytest.mark.parametrize("shape", ["file", "folder"])
+def test_keep_columns_on_a_sagemaker_batch_write_the_file_the_local_batch_writes(
+    tmp_path, sm_session, iris_model, monkeypatch, shape
+):
+    """Issue 32: refused with exit 64; now the IDs (007 as 007, a BOM'd header, a quoted comma) come first as locally."""
+    from .batch_keep import KEEP, kept_input, kept_parquet, local_output
+
+    root, model_tar = iris_model
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    job, session = _job(tmp_path, sm_session, model_tar)
+    if shape == "file":
+        source = kept_input(tmp_path / "in.csv", 17)
+    else:
+        source = tmp_path / "in"
+        source.mkdir()
+        kept_input(source / "a.csv", 9, 1)
+        kept_parquet(source / "b.parquet", 6, 2)
+    expected = local_output(root / "out" / "model", source, tmp_path / "local.csv", KEEP)
+    batch = job.predict_batch(source, tmp_path / "cloud.csv", keep_columns=KEEP)
+    transform(tmp_path, session, batch)
+    done = _cli_predict(job, source, tmp_path / "cloud.csv", "patient_id,name")
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "cloud.csv").read_bytes() == expected
+    lines = expected.decode().splitlines()
+    assert lines[0] == "patient_id,name,prediction" and lines[1].startswith('000,"Doe, Jane 0",')
+    assert lines[2].startswith("0001,P1,")
+    # the same command again, from another folder with relative paths: it follows the transform job and joins again
+    (tmp_path / "cloud.csv").unlink()
+    monkeypatch.chdir(tmp_path / "data")
+    again = _cli_predict(job, Path("..") / source.name, Path("../cloud.csv"), "patient_id,name")
+    assert again.exit_code == 0 and f"batch {batch.id}: completed" in again.output, again.output
+    assert (tmp_path / "cloud.csv").read_bytes() == expected
+
+
+def test_keep_columns_that_do_not_line_up_with_the_answers_fail_with_exit_4_and_write_nothing(tmp_path, sm_session, iris_model):
+    from .batch_keep import KEEP, kept_input
+
+    _, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    s3 = session.client("s3")
+
+    def answer(batch, n: int) -> None:  # the service's .out, n answers
+        described = session.client("sagemaker").describe_transform_job(TransformJobName=batch.id)
+        out_bucket, _, out_prefix = described["TransformOutput"]["S3OutputPath"][len("s3://") :].partition("/")
+        s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}0000-in.csv.out", Body=b'{"prediction": 0}\n' * n)
+
+    source, out = kept_input(tmp_path / "in.csv", 10), tmp_path / "out.csv"
+    with pytest.raises(cloudauto.CloudautoError, match="no column 'nope' to keep") as raised:
+        job.predict_batch(source, out, keep_columns=["nope"])
+    assert raised.value.exit_code == 4
+    batch = job.predict_batch(source, out, keep_columns=KEEP)
+    answer(batch, 9)  # tampered: a row short
+    done = _cli_predict(job, source, out, *KEEP)
+    assert done.exit_code == 4 and "answered 9 rows for 10; the output would be misaligned" in done.output, done.output
+    assert not out.exists()
+
+    answer(batch, 10)
+    source.write_bytes(source.read_bytes().replace(b"P1,", b"P9,"))  # edited after the upload
+    with pytest.raises(cloudauto.CloudautoError, match="in.csv changed since it was uploaded for this batch") as raised:
+        batch.wait(poll=0.1)
+    assert raised.value.exit_code == 4 and not out.exists()
+
+    # a line of blanks alone: the service's reader skips it, cloudauto's counts it as a row (that fails alone locally)
+    spaced = tmp_path / "spaced.csv"
+    lines = kept_input(tmp_path / "x.csv", 10, bom=False).read_text().splitlines()
+    spaced.write_text("\n".join([*lines[:4], "   ", *lines[4:]]) + "\n")
+    batch = job.predict_batch(spaced, out, keep_columns=KEEP)
+    assert batch.expected_rows() == 10
+    described = session.client("sagemaker").describe_transform_job(TransformJobName=batch.id)
+    out_bucket, _, out_prefix = described["TransformOutput"]["S3OutputPath"][len("s3://") :].partition("/")
+    s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}0000-spaced.csv.out", Body=b'{"prediction": 0}\n' * 10)
+    done = _cli_predict(job, spaced, out, *KEEP)
+    assert done.exit_code == 4 and "Traceback" not in done.output, done.output
+    said = " ".join(done.output.split())
+    assert "spaced.csv: cloudauto reads 11 rows in it and the batch answered 10" in said
+    assert "the kept columns (patient_id, name) would not line up with the answers, so the output is not written" in said
+    assert not out.exists()

@@ -7,7 +7,9 @@ a `BatchEndpoint`, a `ModelBatchDeployment` of cloudauto's batch scoring script
 `output_action: append_row`, `error_threshold` and retries, then `invoke` on the input. The
 input is staged as chunk files named by their first row, with a manifest beside them, so the
 appended lines (which come in the order mini-batches finish) are put back in input order and
-counted against the input's rows before the output file is written.
+counted against the input's rows before the output file is written. Columns to keep (`keep_columns`)
+are not uploaded for this: once the lines are in order they are read from the local input (its SHA-256
+taken at staging, checked) and put in front, as the local batch writes them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import BatchError, JobStatus, NotSupportedError
 from cloudauto.endpoints import job_tags, resource_tags
 from cloudauto.runtime.azureml_batch import MANIFEST, chunk_name, records
-from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
+from cloudauto.runtime.batch_io import ServiceBatchJob, check_columns, file_sha256, input_files, output_path
 from cloudauto.runtime.bundle import serving_files, write_folder
 from cloudauto.runtime.inference import BATCH_PROBABILITIES_ENV
 from cloudauto.spec.metrics import Task
@@ -41,11 +43,15 @@ _SCRIPT = b'"""Azure ML loads this batch scoring script: cloudauto\'s."""\nfrom 
 _NAME = re.compile(r"[^a-zA-Z0-9-]")
 
 
-def stage(source: str | Path, folder: Path, chunk_rows: int) -> dict[str, Any]:
-    """The input as chunk files with their header, named <file>-<first row>.csv, and the manifest: what is uploaded."""
+def stage(source: str | Path, folder: Path, chunk_rows: int, keep: Optional[list[str]] = None) -> dict[str, Any]:
+    """The input as chunk files with their header, named <file>-<first row>.csv, and the manifest: what is uploaded.
+
+    With columns to `keep`, each input's SHA-256 too: they are read from it again once the answers are down."""
     import pandas as pd
 
     files = input_files(source)
+    if keep:
+        check_columns(files, keep)
     folder.mkdir(parents=True, exist_ok=True)
     inputs, first = [], 0
     for index, file in enumerate(files):
@@ -59,7 +65,7 @@ def stage(source: str | Path, folder: Path, chunk_rows: int) -> dict[str, Any]:
         for frame in pieces:
             frame.to_csv(folder / chunk_name(index, first + rows), index=False)
             rows += len(frame)
-        inputs.append({"file": str(file), "rows": rows, "first": first})
+        inputs.append({"file": str(file), "rows": rows, "first": first, **({"sha256": file_sha256(file)} if keep else {})})
         first += rows
     manifest = {"inputs": inputs, "rows": first}
     (folder / MANIFEST).write_text(json.dumps(manifest))
@@ -109,6 +115,7 @@ def predict_batch(
     max_retries: int = 3,
     timeout: int = 300,
     error_threshold: int = 0,
+    keep_columns: Optional[list[str]] = None,
 ) -> AzureBatchJob:
     from azure.ai.ml import Input, Output
     from azure.ai.ml.constants import AssetTypes
@@ -125,13 +132,19 @@ def predict_batch(
     out = output_path(output)
     if str(source).startswith(("azureml://", "https://", "abfss://")):
         raise NotSupportedError("Azure ML batch inference takes local CSV or Parquet input in this version")
+    from cloudauto.scoring import kept_problem
+
+    keep = list(keep_columns or [])
+    problem = kept_problem(keep)
+    if problem:
+        raise BatchError(f"keep_columns: {problem}")
     from .endpoint import best_child
 
     child = job.trial(trial).id if trial is not None else best_child(job)
     name = endpoint or _NAME.sub("-", f"{spec.name[:24]}-batch").strip("-")
     with tempfile.TemporaryDirectory(prefix="cloudauto-batch-") as tmp:
         staged = Path(tmp) / "input"
-        manifest = stage(source, staged, chunk_rows)  # read and checked before anything is created
+        manifest = stage(source, staged, chunk_rows, keep)  # read and checked before anything is created
         registered = azure_call(
             f"register the model of {child}",
             client.models.create_or_update,
@@ -166,7 +179,7 @@ def predict_batch(
             input=Input(type=AssetTypes.URI_FOLDER, path=str(staged)),
             outputs={"score": Output(type=AssetTypes.URI_FILE, path=result_uri)},
         )
-    record = {"output": str(out), "result_uri": result_uri, "endpoint": name, **manifest}
+    record = {"output": str(out), "result_uri": result_uri, "endpoint": name, "keep_columns": keep, **manifest}
     return AzureBatchJob(invoked.name, client=client, record=record)
 
 
@@ -218,6 +231,9 @@ class AzureBatchJob(ServiceBatchJob):
 
     def expected_rows(self) -> int:
         return self.record["rows"]
+
+    def kept(self) -> tuple[list[str], list[dict[str, Any]]]:
+        return list(self.record.get("keep_columns") or []), self.record["inputs"]
 
 
 __all__ = ["AzureBatchJob", "deployment", "predict_batch", "stage"]

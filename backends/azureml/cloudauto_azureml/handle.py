@@ -223,15 +223,15 @@ class AzureMLJob(JobHandle):
         self, input: str | Path, output: str | Path, *, probabilities: bool = False, trial: Optional[int] = None, **options: Any
     ) -> Any:
         """A batch endpoint's model deployment, invoked on the input (see batch.py); options: endpoint, chunk_rows,
-        mini_batch_size, instance_count, max_concurrency_per_instance, max_retries, timeout, error_threshold."""
+        mini_batch_size, instance_count, max_concurrency_per_instance, max_retries, timeout, error_threshold,
+        keep_columns (input columns copied in front of the answers, read from the local input once they are down)."""
         import inspect
 
-        from cloudauto.backend import keep_columns_refusal
+        from cloudauto.backend import refuse_kept_uri
 
         from .batch import predict_batch
 
-        if options.get("keep_columns"):
-            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
+        refuse_kept_uri(self.backend, input, self.id, options.get("keep_columns"))
         self.refuse_forecasting_batch()
         allowed = set(inspect.signature(predict_batch).parameters) - {"job", "source", "output", "probabilities", "trial"}
         if set(options) - allowed:

@@ -8,7 +8,8 @@ input as CSV lines without it and gives the model the columns instead
 one JSON line per row (a row that cannot be scored gets its `error`, and the rest are scored),
 and `AssembleWith: Line` joins the answers in input order into `<input>.out`. The handle reads
 those files back, checks their row count against the manifest written beside the input, and
-writes the output file.
+writes the output file. Columns to keep (`keep_columns`, an ID) never travel: once the answers are
+down they are read from the local input (its SHA-256 in the manifest, checked) and put in front.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import BatchError, JobStatus, NoModel, NotSupportedError
 from cloudauto.endpoints import resource_tags
-from cloudauto.runtime.batch_io import ServiceBatchJob, input_files, output_path
+from cloudauto.runtime.batch_io import ServiceBatchJob, check_columns, file_sha256, input_files, output_path
 from cloudauto.runtime.inference import BATCH_COLUMNS_ENV, BATCH_PROBABILITIES_ENV, JSONL
 from cloudauto.spec.metrics import Task
 
@@ -122,8 +123,11 @@ def predict_batch(
     instance_type: Optional[str] = None,
     instance_count: int = 1,
     max_payload_mb: int = MAX_PAYLOAD_MB,
+    keep_columns: Optional[list[str]] = None,
 ) -> SageMakerBatchJob:
     from botocore.exceptions import ClientError
+
+    from cloudauto.scoring import kept_problem
 
     from .endpoint import serving_model
     from .submit import AWSError
@@ -137,7 +141,13 @@ def predict_batch(
     if not PAYLOAD_RANGE[0] <= max_payload_mb <= PAYLOAD_RANGE[1]:
         raise BatchError(f"max_payload_mb: SageMaker takes {PAYLOAD_RANGE[0]}-{PAYLOAD_RANGE[1]} MB, got {max_payload_mb}")
     out = output_path(output)
+    keep = list(keep_columns or [])
+    problem = kept_problem(keep)
+    if problem:
+        raise BatchError(f"keep_columns: {problem}")
     files = _files(source)
+    if keep:
+        check_columns(files, keep)
     staged = [(p, *_lines(p)) for p in files]  # every file read and checked before anything is created
     columns = staged[0][2]
     for path, _, other, _ in staged[1:]:
@@ -161,8 +171,15 @@ def predict_batch(
         "probabilities": probabilities,
         "output": str(out),
         "inputs": [
-            {"file": str(p), "key": f"{prefix}/input/{i:04d}-{p.stem}.csv", "rows": n} for i, (p, _, _, n) in enumerate(staged)
+            {
+                "file": str(p),
+                "key": f"{prefix}/input/{i:04d}-{p.stem}.csv",
+                "rows": n,
+                **({"sha256": file_sha256(p)} if keep else {}),
+            }
+            for i, (p, _, _, n) in enumerate(staged)
         ],
+        "keep_columns": keep,  # read from the local inputs once the answers are down, not sent
     }
     for (_, body, _, _), item in zip(staged, manifest["inputs"], strict=True):
         aws_call(f"upload {item['file']}", s3.put_object, Bucket=bucket, Key=item["key"], Body=body)
@@ -183,7 +200,7 @@ def predict_batch(
     )
     try:
         sm.describe_transform_job(TransformJobName=name)
-        return SageMakerBatchJob(name, session=job.session)  # the same command again: follow the job it started
+        return SageMakerBatchJob(name, session=job.session, manifest=manifest)  # the same command again: follow its job
     except ClientError:
         pass
     try:
@@ -192,18 +209,19 @@ def predict_batch(
         if "already exist" not in str(exc):  # a model left by an attempt that stopped before its transform job
             raise
     aws_call(f"create transform job {name}", sm.create_transform_job, **request)
-    return SageMakerBatchJob(name, session=job.session)
+    return SageMakerBatchJob(name, session=job.session, manifest=manifest)
 
 
 class SageMakerBatchJob(ServiceBatchJob):
     backend = "sagemaker"
 
-    def __init__(self, name: str, *, session: Any = None):
+    def __init__(self, name: str, *, session: Any = None, manifest: Optional[dict[str, Any]] = None):
+        """`manifest`: the one the command that made this handle uploaded (else read from S3), so its options hold."""
         from .submit import session_for
 
         self.id = name
         self.session = session or session_for()
-        self._manifest: Optional[dict[str, Any]] = None
+        self._manifest = manifest
 
     def describe(self) -> dict[str, Any]:
         return aws_call(
@@ -266,6 +284,9 @@ class SageMakerBatchJob(ServiceBatchJob):
 
     def expected_rows(self) -> int:
         return sum(i["rows"] for i in self.manifest()["inputs"])
+
+    def kept(self) -> tuple[list[str], list[dict[str, Any]]]:
+        return list(self.manifest().get("keep_columns") or []), self.manifest()["inputs"]
 
 
 __all__ = ["SageMakerBatchJob", "predict_batch", "transform_request"]

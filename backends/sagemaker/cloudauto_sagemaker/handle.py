@@ -269,19 +269,19 @@ class SageMakerJob(JobHandle):
         **options: Any,
     ) -> Any:
         """A batch transform job on the model the endpoint would serve (see batch.py); options: instance_type,
-        instance_count, max_payload_mb."""
-        from cloudauto.backend import keep_columns_refusal
+        instance_count, max_payload_mb, keep_columns (input columns copied in front of the answers, read from the
+        local input once the answers are down)."""
+        from cloudauto.backend import refuse_kept_uri
 
         from .batch import predict_batch
 
-        if options.get("keep_columns"):
-            raise NotSupportedError("keep_columns: " + keep_columns_refusal(self.backend, self.id, options["keep_columns"]))
+        refuse_kept_uri(self.backend, input, self.id, options.get("keep_columns"))
         self.refuse_forecasting_batch()
-        allowed = {"instance_type", "instance_count", "max_payload_mb"}
+        allowed = {"instance_type", "instance_count", "max_payload_mb", "keep_columns"}
         if set(options) - allowed:
             raise NotSupportedError(
                 f"SageMaker's predict_batch takes no {', '.join(sorted(set(options) - allowed))}; it takes "
-                "probabilities, trial, instance_type, instance_count and max_payload_mb"
+                "probabilities, trial, instance_type, instance_count, max_payload_mb and keep_columns"
             )
         return predict_batch(self, input, output, probabilities=probabilities, trial=trial, **options)
 
