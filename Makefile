@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   .venv + the core + the local backend, then the iris sweep end to end:
 #               leaderboard, best trial's test score, a local endpoint, scoring
-#   make test   .venv + everything (all backends, dev tools), then the whole suite (tests/test_docs.py
+#   make test   .venv + everything (all backends and extras, Mitra's too; dev tools), then the whole suite (tests/test_docs.py
 #               runs the docs' examples and `mkdocs build --strict`)
 #   make docs   the docs site, built --strict into site/ (make docs-serve: on http://127.0.0.1:8000)
 # Every pip install goes through constraints.txt (torch 2.13.0; install-all takes PyPI's build of it).
@@ -29,7 +29,7 @@ $(VENV)/.local: $(VENV)/.core backends/local/pyproject.toml
 # disk cannot host PyPI's torchvision, which the multimodal extra needs. make demo installs no torch.
 $(VENV)/.all: $(VENV)/.local backends/sagemaker/pyproject.toml backends/azureml/pyproject.toml
 	$(PIP) 'torch==2.13.0,!=2.13.0+cpu' torchvision==0.28.0
-	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker,multimodal]' -e 'backends/sagemaker[test]' -e backends/azureml
+	$(PIP) -e '.[dev]' -e 'backends/local[timeseries,docker,multimodal,foundation]' -e 'backends/sagemaker[test]' -e backends/azureml
 	@touch $@
 
 # the docs site: the core with the docs extra and the three backends (their compile makes the backend-support page)

@@ -248,6 +248,27 @@ def foundation(out: Path) -> None:
     ChronosBoltModelForForecasting(config).save_pretrained(target)
     print(f"wrote {target} (Chronos-Bolt, 1+1 layers of width 32, random weights)")
     tabpfnmix(folder / "tabpfnmix-tiny")
+    mitra(folder / "mitra-tiny")
+
+
+def mitra(target: Path) -> None:
+    """Mitra's Tab2D classifier (autogluon.tabular's own, `hf_model` reads it), small, random weights.
+
+    Skipped, saying so, where autogluon.tabular[mitra] (einx, loguru) is not installed.
+    """
+    try:
+        import torch
+        from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
+    except ImportError as err:
+        print(f"skipped {target} (Mitra: {err.name} is not installed; pip install 'autogluon.tabular[mitra]')")
+        return
+    torch.manual_seed(0)
+    # dim_output 10: MitraClassifier's fixed class count (sklearn_interface.DEFAULT_CLASSES)
+    model = Tab2D(
+        dim=32, dim_output=10, n_layers=2, n_heads=4, task="CLASSIFICATION", use_pretrained_weights=False, path_to_weights="", device="cpu"
+    )
+    model.save_pretrained(str(target))
+    print(f"wrote {target} (Mitra classifier, 2 layers of width 32, random weights)")
 
 
 def tabpfnmix(target: Path) -> None:

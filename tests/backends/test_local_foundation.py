@@ -212,3 +212,50 @@ def test_a_chronos_bolt_model_saves_only_its_weights_under_a_name_without_the_us
     assert "model.safetensors" in kept and kept <= {"config.json", "model.safetensors", "generation_config.json"}, kept
     names = TimeSeriesPredictor.load(str(model_dir)).model_names()
     assert "Chronos[bolt-l]" in names and not any(str(tmp_path).replace("/", "__") in n for n in names), names
+
+
+MITRA = """    MITRA.hf_model: {weights}
+    MITRA.fine_tune: {{choice: [false, true]}}
+    MITRA.fine_tune_steps: 5"""
+
+
+def test_a_mitra_sweep_from_its_random_weight_folder_is_served_with_probabilities_and_loads_without_the_folder(
+    runs_dir, fm_data, tmp_path
+):
+    """Mitra (autogluon.tabular[mitra], the foundation extra) zero-shot and fine-tuned on the CPU from make_data.py's
+    random-weight Tab2D folder, offline; its pickled model holds the weights, so the folder can go; an endpoint
+    answers its class probabilities."""
+    pytest.importorskip("einx", reason="Mitra needs autogluon.tabular[mitra] (make install-all installs it)")
+    from autogluon.tabular import TabularPredictor
+
+    weights = tmp_path / "mitra-tiny"
+    shutil.copytree(fm_data / "checkpoints" / "mitra-tiny", weights)
+    spec = tmp_path / "mitra.yaml"
+    spec.write_text(TABULAR.format(data=fm_data, models="MITRA", extra=MITRA.format(weights=weights)))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [(t.params["models"], t.params["MITRA.fine_tune"]) for t in trials] == [("MITRA", False), ("MITRA", True)]
+    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
+
+    test = pd.read_csv(fm_data / "iris" / "test.csv").drop(columns="target")
+    model_dirs = [Path(t.artifacts["dir"]) / "model" for t in trials]
+    before = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    assert ["Mitra" in TabularPredictor.load(str(d)).model_names()[0] for d in model_dirs] == [True, True]
+    assert not before[0].equals(before[1])  # five fine-tuning steps moved the weights
+    shutil.rmtree(weights)
+    after = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    for b, a in zip(before, after, strict=True):
+        pd.testing.assert_frame_equal(b, a)
+
+    deployed = cli("deploy", job.id, "--trial", "1", "--name", "fm-mitra")
+    assert deployed.returncode == 0, deployed.stderr
+    endpoint = cloudauto.get_backend("local").endpoint("fm-mitra")
+    try:
+        served = endpoint.score(test, probabilities=True)
+        proba = served[[f"proba_{c}" for c in after[1].columns]].to_numpy()
+        assert proba == pytest.approx(after[1].to_numpy(), abs=1e-6)
+        assert list(served["prediction"]) == list(after[1].idxmax(axis=1))
+    finally:
+        endpoint.delete()
