@@ -7,7 +7,7 @@ random_state 42, as in seed 000). `checkpoints` writes the model folders the ima
 text examples start from, randomly initialised (timm and Hugging Face save them as
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 `foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
-TabPFNMix) from the installed packages' own model classes, saved as their real weights are, so
+TabPFNMix, and Mitra's classifier and regressor where autogluon.tabular[mitra] is installed) from the installed packages' own model classes, saved as their real weights are, so
 `Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
 noise until you point the spec at real weights (see README).
 """
@@ -249,10 +249,12 @@ def foundation(out: Path) -> None:
     print(f"wrote {target} (Chronos-Bolt, 1+1 layers of width 32, random weights)")
     tabpfnmix(folder / "tabpfnmix-tiny")
     mitra(folder / "mitra-tiny")
+    mitra(folder / "mitra-tiny-regressor", regression=True)
 
 
-def mitra(target: Path) -> None:
-    """Mitra's Tab2D classifier (autogluon.tabular's own, `hf_model` reads it), small, random weights.
+def mitra(target: Path, regression: bool = False) -> None:
+    """Mitra's Tab2D (autogluon.tabular's own, `hf_model` reads it), small, random weights: a classifier, or a
+    regressor (Mitra's two default checkpoints differ the same way; `MITRA.hf_reg_model` takes the regressor).
 
     Skipped, saying so, where autogluon.tabular[mitra] (einx, loguru) is not installed.
     """
@@ -263,12 +265,11 @@ def mitra(target: Path) -> None:
         print(f"skipped {target} (Mitra: {err.name} is not installed; pip install 'autogluon.tabular[mitra]')")
         return
     torch.manual_seed(0)
-    # dim_output 10: MitraClassifier's fixed class count (sklearn_interface.DEFAULT_CLASSES)
-    model = Tab2D(
-        dim=32, dim_output=10, n_layers=2, n_heads=4, task="CLASSIFICATION", use_pretrained_weights=False, path_to_weights="", device="cpu"
-    )
+    # dim_output 10: MitraClassifier's fixed class count (sklearn_interface.DEFAULT_CLASSES); a regressor answers 1
+    task, outputs = ("REGRESSION", 1) if regression else ("CLASSIFICATION", 10)
+    model = Tab2D(dim=32, dim_output=outputs, n_layers=2, n_heads=4, task=task, use_pretrained_weights=False, path_to_weights="", device="cpu")
     model.save_pretrained(str(target))
-    print(f"wrote {target} (Mitra classifier, 2 layers of width 32, random weights)")
+    print(f"wrote {target} (Mitra {task.lower()}, 2 layers of width 32, random weights)")
 
 
 def tabpfnmix(target: Path) -> None:

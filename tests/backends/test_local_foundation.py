@@ -165,7 +165,7 @@ sweep:
 
 
 def test_a_tabular_foundation_model_sweeps_zero_shot_and_fine_tuned_from_its_folder(runs_dir, fm_data, tmp_path):
-    """TabPFNMix is the tabular foundation family whose packages are installed here (Mitra needs loguru and einx)."""
+    """TabPFNMix comes with the local backend's base install; Mitra (the foundation extra) without weights is refused."""
     extra = f"    TABPFNMIX.model_path: {fm_data}/checkpoints/tabpfnmix-tiny\n    TABPFNMIX.max_epochs: {{choice: [0, 2]}}"
     spec = tmp_path / "tab.yaml"
     spec.write_text(TABULAR.format(data=fm_data, models="TABPFNMIX", extra=extra))
