@@ -835,8 +835,9 @@ class Backend(abc.ABC):
         """Jobs this backend knows of, oldest first."""
         raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
 
-    def leftovers(self) -> list[tuple[str, int]]:
-        """Remove what deletes killed half-way left behind; (what, bytes freed) for each (`prune` calls it)."""
+    def leftovers(self) -> list[tuple[str, int, str]]:
+        """Remove what commands killed half-way (a delete, a submit) left behind; (what, bytes freed, what left it) for
+        each (`prune` calls it)."""
         return []
 
     def old_batches(self, older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:

@@ -74,9 +74,9 @@ def prune(backend: str, older_than: str, keep_best: bool, dry_run: bool) -> int:
         freed += size
         echo(f"{'would remove' if dry_run else 'removed'} {what} ({size_text(size)})")
     if not dry_run:
-        for path, size in plugin.leftovers():
+        for path, size, why in plugin.leftovers():
             freed += size
-            echo(f"removed {path} ({size_text(size)}), left by a delete that was stopped half-way")
+            echo(f"removed {path} ({size_text(size)}), left by {why}")
     what = _plural(deleted, "job")
     if dry_run:
         echo(f"would delete {what} older than {older_than}, freeing {size_text(freed)}")

@@ -48,7 +48,10 @@ def run(mini_batch: list[str]) -> list[str]:
         if not name.endswith(".csv"):  # the manifest travels in the same folder
             continue
         file_index, first = parse_chunk_name(name)
-        frame = _model.check(pd.read_csv(path), numbers=False)  # a missing column fails this file, and the job
+        frame = pd.read_csv(path)
+        if frame.empty:  # a header-only input's one chunk: no row to answer (the output is the answer header)
+            continue
+        frame = _model.check(frame, numbers=False)  # a missing column fails this file, and the job
         scored = _model.score_rows(frame, probabilities)
         for offset, record in enumerate(json.loads(scored.to_json(orient="records"))):
             record = {k: v for k, v in record.items() if not (k == "error" and v is None)}

@@ -591,9 +591,16 @@ class ServiceBatchJob(BatchJob):
             self.write()
         return status
 
+    def answer_columns(self) -> list[str]:
+        """The header of an output of no rows, as the local batch writes it (Model.answer_columns): the service was
+        sent no row to answer, so its class labels are not known here and no proba_ column is named."""
+        return ["prediction"]
+
     def write(self) -> Path:
         """The answers as the output file (and OUTPUT.failures.csv where rows failed)."""
         answers = self.answers()
+        if not len(answers):  # every input had a header and no row: the local batch's header, not a bare one
+            answers = answers.reindex(columns=[*answers.columns, *(c for c in self.answer_columns() if c not in answers)])
         keep, inputs = self.kept()
         if keep:  # read here, from the input this machine uploaded, once the answers are down
             answers = join_kept(answers, inputs, keep)

@@ -204,3 +204,25 @@ def test_a_lost_mini_batch_is_refused_rather_than_misaligned_and_bad_calls_say_w
         job.predict_batch(tmp_path / "in.csv", tmp_path / "out.csv", workers=2)
     with pytest.raises(cloudauto.CloudautoError, match="the output is a .csv or .parquet file"):
         job.predict_batch(tmp_path / "in.csv", tmp_path / "out.json")
+
+
+@pytest.mark.parametrize("keep", [[], ["id"]])
+def test_a_header_only_input_gives_the_answer_header_the_local_batch_writes(workspace, tmp_path, iris_model, keep):
+    """No rows in: the output is the local backend's header (kept columns, prediction), zero rows."""
+    from cloudauto_local.batch import plan_for, start
+
+    fake, _ = workspace
+    job, _ = _job(workspace, tmp_path)
+    source = tmp_path / "in.csv"
+    source.write_text(",".join(["id", *FEATURES]) + "\n")
+    plan = plan_for(
+        "empty-local", 0, str(iris_model / "model"), source, tmp_path / "local.csv", probabilities=False,
+        chunk_rows=4, workers=1, keep_columns=keep,
+    )  # fmt: skip
+    assert start(plan).wait(progress=False) is JobStatus.COMPLETED
+    expected = (tmp_path / "local.csv").read_bytes()
+    assert expected.decode().splitlines() == [",".join([*keep, "prediction"])]
+    batch = job.predict_batch(source, tmp_path / "cloud.csv", chunk_rows=4, keep_columns=keep)
+    score_staged(fake, batch, tmp_path, iris_model)
+    assert batch.wait(poll=0.05) is JobStatus.COMPLETED
+    assert (tmp_path / "cloud.csv").read_bytes() == expected

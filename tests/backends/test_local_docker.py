@@ -309,3 +309,52 @@ def test_the_autogluon_fields_of_issue_32_reach_the_container_trial(runs_dir, tm
     assert trial.scores["test_f1"] == pytest.approx(_f1(test["diagnosis"], predictor.predict(test), "benign"), abs=1e-4)
     shown = CliRunner().invoke(main, ["best", job.id])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["positive_class"] == "benign", shown.output
+
+
+KILLED_ONCE = """
+    import os, signal, sys, time
+    import cloudauto
+    marker = cloudauto.checkpoint_dir() / "attempted"  # kept in the trial's folder from one attempt to the next
+    first = not marker.exists()
+    marker.write_text("1")
+    if first:
+        print("first attempt", flush=True)
+        if sys.argv[1] == "self":  # the out-of-memory killer picks the biggest process: the script
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    cloudauto.report(acc=0.7)
+"""
+
+
+@pytest.mark.parametrize("how", ["outside", "self"])
+def test_a_trial_sigkilled_from_outside_is_retried_in_docker_mode_as_in_process_mode(runs_dir, tmp_path, how):
+    """Its container killed (exit 137: `docker kill`, the engine's OOM kill), or its script SIGKILLed inside it (the
+    out-of-memory killer): an infrastructure fault, rerun under limits.trial_retries as a process-mode script is."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text(textwrap.dedent(KILLED_ONCE))
+    (tmp_path / "spec.yaml").write_text(
+        textwrap.dedent(f"""\
+        name: docker-killed
+        task: custom
+        engine: command
+        command: {{run: "python train.py {how}", code: code}}
+        metric: {{name: acc, goal: maximize}}
+        backends: {{local: {{mode: docker, image: "{IMAGE}"}}}}
+        limits: {{max_trials: 1, trial_retries: 2}}
+        """)
+    )
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="local")
+    if how == "outside":
+        deadline = time.monotonic() + 120
+        while "first attempt" not in (job.logs(0) if (job.dir / "trials" / "0" / "trial.log").exists() else ""):
+            assert time.monotonic() < deadline, "the first attempt never started"
+            time.sleep(0.2)
+        (container,) = _leftover_containers(job.id)
+        container.kill()  # SIGKILL, as the engine's OOM kill of a container with a memory limit
+    assert job.wait(progress=False, timeout=300) is JobStatus.COMPLETED, job.status_reason()
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == pytest.approx(0.7)
+    assert trial.retries == 1
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "retry 1 of 2 with the same parameters" in log, log
+    assert _leftover_containers(job.id) == []

@@ -404,3 +404,23 @@ def test_the_code_bundle_keeps_references_and_the_container_gets_the_values_in_i
     assert data["description"] == f"uses {TOKEN}" and used == {"MY_TOKEN": TOKEN, "PLAIN_SETTING": PLAIN}
     with pytest.raises(RuntimeError, match=r"lacks MY_TOKEN"):
         spec_data(code / "spec.json", {"PLAIN_SETTING": PLAIN})
+
+
+@pytest.mark.parametrize(
+    "code, reason, oom, retried",
+    [
+        (137, "", False, True),  # `docker kill`, the engine's OOM kill of the container
+        (1, "", True, True),  # the engine says it killed a process of the container for memory
+        (1, "RuntimeError: the command exited with status -9", False, True),  # the entry's script SIGKILLed
+        (1, "ExecuteUserScriptError: ExitCode 137 ... OutOfMemory: Process killed by SIGKILL (signal 9)", False, True),
+        (1, "RuntimeError: the command exited with status 1", False, False),  # the script's own failure
+        (2, "ValueError: bad data", False, False),
+        (143, "", False, False),  # SIGTERM: not the out-of-memory killer's
+        (0, "", True, False),
+    ],
+)
+def test_a_container_sigkilled_from_outside_is_an_infrastructure_fault(code, reason, oom, retried):
+    """As a process-mode script killed with SIGKILL by something other than cloudauto (limits.trial_retries)."""
+    from cloudauto_local.container import killed_from_outside
+
+    assert killed_from_outside(code, reason, oom) is retried

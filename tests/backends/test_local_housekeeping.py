@@ -274,3 +274,51 @@ def test_prune_older_than_0s_is_every_ended_job(home: Path):
     done = cli(home, "prune", "--older-than", "0")
     assert done.returncode == 0 and "deleted 2 jobs older than 0" in done.stdout, done.stdout + done.stderr
     assert list((home / "runs").iterdir()) == []
+
+
+def _standby_gone(pid: int, timeout: float = 20.0) -> None:
+    import psutil
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the standby {pid} did not exit")
+
+
+def test_prune_removes_the_log_of_a_standby_whose_submit_was_killed_and_keeps_a_live_ones(home: Path):
+    """A submit SIGKILLed mid-way leaves its standby's hidden log in the runs folder (its standby exits: stdin closed)."""
+    from cloudauto_local.standby import Standby
+
+    runs = home / "runs"
+    submit = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from cloudauto_local.standby import Standby; "
+            f"s = Standby.start(Path({str(runs)!r}), 'none', 1, None); print(s.log, s.proc.pid, flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stale, pid = submit.stdout.readline().split()
+    submit.kill()  # as `kill -9` of a submit during its data check
+    submit.wait()
+    _standby_gone(int(pid))
+    live = Standby.start(runs, "none", 1, None)  # another submit's, still checking its data
+    try:
+        old = time.time() - 3600  # both long-lived: age alone does not tell them apart
+        os.utime(stale, (old, old))
+        os.utime(live.log, (old, old))
+        result = cli(home, "prune", "--older-than", "30d")
+        assert result.returncode == 0, result.stderr
+        assert not Path(stale).exists(), result.stdout
+        assert f"removed {stale}" in result.stdout
+        assert live.log.exists() and live.proc.poll() is None
+    finally:
+        live.abandon()
+    assert not live.log.exists()

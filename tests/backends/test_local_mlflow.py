@@ -175,3 +175,37 @@ def test_cloudauto_mlflow_says_which_tracking_store_it_cannot_use_and_what_to_do
         monkeypatch.setitem(sys.modules, name, None)
     done = runner.invoke(cli, ["mlflow", job.id, "--tracking-uri", "./tracking.db"])
     assert done.exit_code == 3 and "pip install mlflow" in done.output, done.output
+
+
+def test_a_trials_child_run_carries_its_positive_class_and_its_retries(tmp_path):
+    """The positive class the trial scored (text, no figure) and the retries an infrastructure fault cost it."""
+    import json
+    import time
+
+    from cloudauto_local.handle import LocalJobHandle
+    from cloudauto_local.store import RunStore
+    from mlflow.tracking import MlflowClient
+
+    from cloudauto.reporting import POSITIVE_CLASS
+
+    spec = {"name": "med", "task": "tabular_classification", "data": {"train": "/nowhere.csv", "label": "y"}, "metric": "f1"}
+    store = RunStore.create(tmp_path / "med-1", "med-1", json.dumps(spec), None)
+    for number, retried in ((0, True), (1, False)):
+        store.add_trial(number, {"models": "GBM"}, {})
+        store.start_trial(number, 1, str(tmp_path / "med-1" / "trials" / str(number)))
+        if retried:
+            store.retry_trial(number, "worker died (SIGKILL)")
+            store.start_trial(number, 1, str(tmp_path / "med-1" / "trials" / str(number)))
+        store.finish_trial(number, TrialStatus.COMPLETED, objective=0.8, metrics={"val_f1": 0.8, POSITIVE_CLASS: "benign"})
+    store.set_job(status="completed", created=time.time() - 60, ended=time.time())
+    job = LocalJobHandle(tmp_path / "med-1")
+    assert [(t.positive_class, t.retries) for t in job.trials()] == [("benign", 1), ("benign", 0)]
+    parent, uri = job.export_mlflow(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=uri)
+    children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    by_trial = {run.data.tags["cloudauto_trial"]: run for run in children}
+    assert by_trial["0"].data.tags["cloudauto_positive_class"] == "benign"
+    assert by_trial["0"].data.tags["cloudauto_retries"] == "1"
+    assert by_trial["1"].data.tags["cloudauto_positive_class"] == "benign"
+    assert by_trial["1"].data.tags["cloudauto_retries"] == "0"
+    assert POSITIVE_CLASS not in by_trial["0"].data.metrics and by_trial["0"].data.metrics["val_f1"] == pytest.approx(0.8)

@@ -433,3 +433,33 @@ def test_keep_columns_that_do_not_line_up_with_the_answers_fail_with_exit_4_and_
     assert "spaced.csv: cloudauto reads 11 rows in it and the batch answered 10" in said
     assert "the kept columns (patient_id, name) would not line up with the answers, so the output is not written" in said
     assert not out.exists()
+
+
+@pytest.mark.parametrize("keep", [[], ["id"]])
+def test_a_header_only_input_gives_the_answer_header_the_local_batch_writes(tmp_path, sm_session, iris_model, keep):
+    """No rows in: the output is the local backend's header (kept columns, prediction), zero rows, not a bare header."""
+    from cloudauto_local.batch import plan_for, start
+
+    root, model_tar = iris_model
+    job, session = _job(tmp_path, sm_session, model_tar)
+    source = tmp_path / "in.csv"
+    source.write_text(",".join(["id", *FEATURES]) + "\n")
+    plan = plan_for(
+        "empty-local",
+        0,
+        str(root / "out" / "model"),
+        source,
+        tmp_path / "local.csv",
+        probabilities=False,
+        chunk_rows=4,
+        workers=1,
+        keep_columns=keep,
+    )
+    assert start(plan).wait(progress=False) is JobStatus.COMPLETED
+    expected = (tmp_path / "local.csv").read_bytes()
+    assert expected.decode().splitlines() == [",".join([*keep, "prediction"])]
+    batch = job.predict_batch(source, tmp_path / "cloud.csv", keep_columns=keep)
+    transform(tmp_path, session, batch)
+    assert batch.wait(poll=0.1) is JobStatus.COMPLETED
+    assert (tmp_path / "cloud.csv").read_bytes() == expected
+    assert batch.failures() == []

@@ -408,3 +408,21 @@ def test_wait_cancels_a_job_whose_billed_time_reached_the_budget(tmp_path, sm_se
     assert job.wait(poll=0.05, timeout=5, progress=False) is JobStatus.CANCELED
     assert tuner.stopped == [job.id]
     assert job.budget_stop.startswith("billed $500") and "has reached limits.max_cost $480" in job.budget_stop
+
+
+def test_trials_with_metrics_take_the_positive_class_from_the_log_lines_they_read(tmp_path, sm_session, monkeypatch):
+    """trials(metrics=True) reads each trial's log for its curve: the positive class line is in it, read once."""
+    session, tuner = sm_session
+    job = cloudauto.submit(_iris_spec(tmp_path), backend="sagemaker")
+    log = "\n".join([_report_lines("accuracy", [0.8, 0.93]), '[cloudauto] positive_class: "virginica"'])
+    tuner.run_trial(job.id, 0, log=log, model=_tar({"x": b""}))
+    reads: list[str] = []
+    original = type(job)._log_lines
+    monkeypatch.setattr(type(job), "_log_lines", lambda self, name: reads.append(name) or original(self, name))
+    (trial,) = job.trials(metrics=True)
+    assert [p.value for p in trial.metrics] == pytest.approx([0.8, 0.93])
+    assert trial.positive_class == "virginica"
+    assert len(reads) == 1  # the curve and the class from one read of the log
+    assert job.trial_details(trial).positive_class == "virginica" and len(reads) == 1
+    (plain,) = job.trials()
+    assert plain.positive_class is None and len(reads) == 1  # without metrics no log is read

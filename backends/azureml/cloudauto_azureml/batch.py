@@ -226,6 +226,8 @@ class AzureBatchJob(ServiceBatchJob):
                 "so it is not written"
             )
         files = [i["file"] for i in self.record["inputs"]]
+        if not rows:  # header-only inputs: ServiceBatchJob.write puts the answer header
+            return pd.DataFrame({"_row": pd.Series(dtype=int), "_file": pd.Series(dtype=object)})
         frame = pd.DataFrame.from_records(rows)
         return frame.assign(_file=[files[f] for f in frame["file"]]).rename(columns={"row": "_row"}).drop(columns=["file"])
 

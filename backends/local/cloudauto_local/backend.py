@@ -271,17 +271,24 @@ class LocalBackend(Backend):
 
         return old_batches(older_than, dry_run=dry_run)
 
-    def leftovers(self) -> list[tuple[str, int]]:
-        """Remove what deletes killed half-way left; (path, bytes freed) for each."""
+    def leftovers(self) -> list[tuple[str, int, str]]:
+        """Remove what deletes and submits killed half-way left; (path, bytes freed, what left it) for each."""
         import shutil
 
-        from .housekeeping import footprint, leftovers
+        from .housekeeping import footprint, leftovers, stale_standby_logs
 
         removed = []
         for path in leftovers():
             size = footprint(path)
             shutil.rmtree(path, ignore_errors=True)
-            removed.append((str(path), size))
+            removed.append((str(path), size, "a delete that was stopped half-way"))
+        for log in stale_standby_logs():
+            try:
+                size = log.stat().st_size
+                log.unlink()
+            except FileNotFoundError:  # another prune took it
+                continue
+            removed.append((str(log), size, "a submit that was stopped half-way (its scheduler's standby log)"))
         return removed
 
 

@@ -38,6 +38,9 @@ STOP_GRACE_S = 5
 SERVING_PORT = 8080
 HOST = "algo-1"  # SageMaker's name for the first instance; the toolkit resolves it before it starts
 POSITIVE_LINE_START = f"[cloudauto] {POSITIVE_CLASS}: "
+KILLED_EXIT = 137  # 128 + SIGKILL: the container's init was killed (`docker kill`, the engine's out-of-memory kill)
+# the failure file when the script inside was SIGKILLed: the entry's (engine: command) or the training toolkit's
+_SCRIPT_KILLED = re.compile(r"exited with status -9\b|killed by SIGKILL|ExitCode (?:-9|137)\b")
 _SCORE_LINE = re.compile(r"^\[cloudauto\] (\w+): (-?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))\s*$")
 
 
@@ -359,6 +362,7 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
         return
     failure = trial_dir / "opt_ml" / "output" / "failure"
     reason = hide(failure.read_text(errors="replace").strip()) if failure.is_file() else ""
+    oom = code != 0 and not stop and _oom_killed(container)
     kill_container(container.id)
     _adopt_model(trial_dir)
     seconds = time.perf_counter() - started
@@ -374,11 +378,38 @@ def run_container_trial(channel: Any, message: dict[str, Any]) -> None:
         channel.send(type="done", number=number, objective=best, metrics=metrics, stopped=True)
     elif code != 0:
         tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-6:])
+        # cloudauto stops a container only by a verdict (`stop`, above) or by killing this worker with it (nothing sent)
+        if killed_from_outside(code, reason, oom):
+            channel.send(
+                type="failed",
+                number=number,
+                error=f"the trial was killed (SIGKILL) by something other than cloudauto (the out-of-memory killer?): "
+                f"container exit code {code}{', out of memory' if oom else ''}: {reason or tail}",
+                fault="infrastructure",  # endings.INFRASTRUCTURE: limits.trial_retries applies
+            )
+            return
         channel.send(type="failed", number=number, error=f"the container exited with code {code}: {reason or tail}")
     elif best is None:
         channel.send(type="failed", number=number, error=f"the trial never reported {reported}")
     else:
         channel.send(type="done", number=number, objective=best, metrics=metrics, stopped=False)
+
+
+def killed_from_outside(code: int, reason: str, oom_killed: bool = False) -> bool:
+    """Whether a container cloudauto did not stop ended by a SIGKILL from outside: exit 137, the engine's OOM flag, or
+    its script SIGKILLed inside it (the out-of-memory killer picks the biggest process, the script). An infrastructure
+    fault, retried under limits.trial_retries as a process-mode script killed so is; any other failure is the trial's."""
+    if code == 0:
+        return False
+    return code == KILLED_EXIT or oom_killed or bool(_SCRIPT_KILLED.search(reason))
+
+
+def _oom_killed(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool(container.attrs.get("State", {}).get("OOMKilled"))
+    except Exception:  # gone meanwhile: the exit code says enough
+        return False
 
 
 def _adopt_model(trial_dir: Path) -> None:

@@ -154,6 +154,19 @@ def leftovers(root: Optional[Path] = None) -> list[Path]:
     return found
 
 
+def stale_standby_logs(root: Optional[Path] = None) -> list[Path]:
+    """Logs of standby schedulers (standby.py) whose submit was killed before it handed them a job: in the runs folder,
+    and beside the jobs written elsewhere (a spec's `backends.local.run_dir`) that the runs folder links to."""
+    from .standby import stale_logs
+
+    root = root or runs_home()
+    folders = {root}
+    for link in root.iterdir() if root.is_dir() else []:
+        if link.is_symlink():
+            folders.add(link.resolve().parent)
+    return [log for folder in sorted(folders) for log in stale_logs(folder)]
+
+
 def old_batches(older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:
     """Remove the folders of batches that ended `older_than` seconds ago or more (completed, failed or interrupted),
     and the temporary files a killed one left beside its output; (what, bytes) for each.
@@ -203,4 +216,4 @@ def old_batches(older_than: float, *, dry_run: bool = False) -> list[tuple[str, 
     return removed
 
 
-__all__ = ["JobGone", "delete", "footprint", "leftovers", "old_batches"]
+__all__ = ["JobGone", "delete", "footprint", "leftovers", "old_batches", "stale_standby_logs"]

@@ -2,9 +2,10 @@
 
 The parent run carries the job (its id, status and why, the sampling and the policy) and the
 best objective; each child run its trial's parameters, the reported metric history with its
-steps and times, the other scores, the status, the objective and the trial's model folder as
-an artifact. Runs are found again by their `cloudauto_job` / `cloudauto_trial` tags, so an
-export after more trials have ended adds those and finishes the ones that were running.
+steps and times, the other scores, the status, the objective, the positive class and the
+retries (tags), and the trial's model folder as an artifact. Runs are found again by their
+`cloudauto_job` / `cloudauto_trial` tags, so an export after more trials have ended adds those
+and finishes the ones that were running.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ def _trial(
     tags = [RunTag("cloudauto_status", trial.status.value)]
     if trial.error:
         tags.append(RunTag("cloudauto_reason", trial.error[:5000]))
+    if trial.positive_class is not None:  # the class its binary scores are of: text, so a tag beside the figures
+        tags.append(RunTag("cloudauto_positive_class", str(trial.positive_class)[:5000]))
+    if getattr(trial, "retries", None) is not None:  # reruns after infrastructure faults (limits.trial_retries)
+        tags.append(RunTag("cloudauto_retries", str(trial.retries)))
     for start in range(0, len(history), 900):  # MLflow takes at most 1000 metrics a batch
         client.log_batch(run_id, metrics=history[start : start + 900])
     client.log_batch(run_id, metrics=scores, tags=tags)

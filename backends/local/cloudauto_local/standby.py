@@ -8,12 +8,17 @@ importing. Anything else (submit refused the spec or the data, or died) closes s
 workers are killed and it exits, having written nothing. Its output and its workers' go to
 a log file beside the job's folder that submit renames to the job's `orchestrator.log`.
 
+That log is flocked (shared) from its creation by every process that writes it (submit, this process and its
+workers share the one open file): a submit killed with -9 leaves it behind, unlocked once its standby has
+exited, and `prune` removes it then (stale_logs); a live standby's is never taken for stale.
+
 Only the standard library is imported before the workers start (the package's `__init__`
 is lazy for that reason).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -22,6 +27,32 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any, Optional
+
+LOG_GLOB = ".standby-*.log"
+STALE_AFTER_S = 10.0  # a log this young may be between its creation and its lock
+
+
+def stale_logs(root: Path) -> list[Path]:
+    """The logs in `root` of standbys that are gone (a submit killed before it handed one the job or abandoned it)."""
+    import time
+
+    found = []
+    for path in sorted(root.glob(LOG_GLOB)) if root.is_dir() else []:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # renamed into its job's folder meanwhile, or not a file of ours
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a live standby (or one of its workers) writes it
+                continue
+            found.append(path)
+        finally:
+            os.close(fd)
+    return found
 
 
 def preload_for(spec: Any) -> str:
@@ -68,6 +99,7 @@ class Standby:
         made = None if root.exists() else root
         root.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".standby-", suffix=".log", dir=root)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # held while any process has the log open: `prune` leaves it alone
         with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cloudauto_local.standby", preload, str(workers), cwd or ""],

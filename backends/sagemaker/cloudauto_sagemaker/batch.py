@@ -270,6 +270,9 @@ class SageMakerBatchJob(ServiceBatchJob):
         bucket, _, prefix = output[len("s3://") :].partition("/")
         frames = []
         for item in self.manifest()["inputs"]:
+            if not item["rows"]:  # a header alone was uploaded as nothing: the service need not write an .out for it
+                frames.append(pd.DataFrame({"_file": pd.Series(dtype=object)}))
+                continue
             key = f"{prefix}/{item['key'].rsplit('/', 1)[-1]}.out"
             body = aws_call(f"read {key}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
             frame = pd.read_json(io.BytesIO(body), lines=True, dtype=False) if body.strip() else pd.DataFrame()

@@ -174,7 +174,10 @@ class SageMakerJob(JobHandle):
             if extra and summary.get("TrainingJobStatus") in _ENDED:  # the spec's `metrics:` or a test set
                 trial.scores = self._scores(trial.id, extra)
             if metrics:
-                trial.metrics = self._metric_points(trial.id)
+                lines = self._log_lines(trial.id)
+                trial.metrics = self._metric_points(trial.id, lines)
+                if _may_name_positive_class(self.spec) and status is TrialStatus.COMPLETED:  # read anyway: trial_details's
+                    trial.positive_class = positive_class_in(lines)
             trials.append(trial)
         return trials
 
@@ -223,11 +226,13 @@ class SageMakerJob(JobHandle):
     def _log_lines(self, training_job: str) -> list[str]:
         return log_lines(self.session, LOG_GROUP, training_job)
 
-    def _metric_points(self, training_job: str) -> list[MetricPoint]:
+    def _metric_points(self, training_job: str, lines: Optional[list[str]] = None) -> list[MetricPoint]:
+        """The objective's reports in the training job's log (`lines`, where the caller has read it already)."""
         spec = self.spec
         name = spec.metric.name if spec.command is not None else spec.objective.name
         pattern = re.compile(metric_regex(name))
-        values = [float(m.group(1)) for line in self._log_lines(training_job) for m in [pattern.search(line)] if m]
+        lines = self._log_lines(training_job) if lines is None else lines
+        values = [float(m.group(1)) for line in lines for m in [pattern.search(line)] if m]
         return [MetricPoint(step=i, value=v) for i, v in enumerate(values)]
 
     def logs(self, trial: Optional[int] = None) -> str:
