@@ -197,6 +197,21 @@ def test_a_script_killed_by_sigkill_from_outside_is_retried_as_docs_spec_says_of
     assert "retry 1 of 2 with the same parameters" in log
 
 
+def test_a_script_sigkilled_behind_a_shell_wrapper_is_retried_as_a_direct_one_is(runs_dir, tmp_path):
+    """`bash run.sh` runs python, the out-of-memory killer picks python, bash exits 137 (128 + SIGKILL)."""
+    plan_spec(tmp_path, "oom ok", "trial_retries: 2")
+    (tmp_path / "code" / "run.sh").write_text('python script.py "$@"\n')
+    path = tmp_path / "stops.yaml"
+    path.write_text(path.read_text().replace("python script.py", "bash run.sh"))
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(path), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED, job.trials()[0].error
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 0.7
+    assert query(job, "SELECT retries, attempt FROM trials") == [(1, 2)]
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0: the command exited with code 137 (128 + SIGKILL: killed by something other than cloudauto" in log, log
+
+
 def test_a_trial_cloudauto_kills_at_its_timeout_is_not_retried(runs_dir, tmp_path):
     job = cloudauto.submit(plan_spec(tmp_path, "hang ok", "{trial_retries: 2, trial_timeout: 3s}"), backend="local")
     assert job.wait(progress=False) is JobStatus.FAILED

@@ -230,14 +230,16 @@ def run_command_trial(channel: Any, message: dict[str, Any]) -> None:
             stopped=True,
             cut_short=cut,
         )
-    elif code == -signal.SIGKILL:
+    elif code in (-signal.SIGKILL, 128 + signal.SIGKILL):
         # not cloudauto's doing (it kills a script only once the trial has ended: its stop verdict, timeout or
-        # cancel): the out-of-memory killer picks the biggest process, the script, not its worker
+        # cancel): the out-of-memory killer picks the biggest process, the script, not its worker. 137 is how a
+        # shell (`bash run.sh`, a wrapper running python) reports the SIGKILL of the command it ran
+        how = "was killed (SIGKILL)" if code < 0 else "exited with code 137 (128 + SIGKILL: killed"
         channel.send(
             type="failed",
             number=number,
-            error=f"the command was killed (SIGKILL) by something other than cloudauto (the out-of-memory killer?); "
-            f"log ends: {tail}",
+            error=f"the command {how} by something other than cloudauto (the out-of-memory killer?)"
+            f"{')' if code > 0 else ''}; log ends: {tail}",
             fault="infrastructure",  # endings.INFRASTRUCTURE: limits.trial_retries applies
         )
     elif code != 0:
