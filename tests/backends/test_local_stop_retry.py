@@ -372,3 +372,30 @@ def test_a_parent_that_does_not_exist_is_refused_at_submit(runs_dir, tmp_path):
     with pytest.raises(cloudauto.CloudautoError) as caught:
         cloudauto.submit(spec, backend="local")
     assert caught.value.exit_code == 3 and "sweep.warm_start.from" in str(caught.value)
+
+
+def test_same_data_refuses_a_parent_whose_code_folder_differs_naming_the_file(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 2), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = warm_spec(tmp_path, "child", "bayesian", 2, warm=f"{{from: [{parent.id}]}}")
+    script = tmp_path / "code" / "script.py"
+    script.write_text(script.read_text() + "# scores twice as high now\n")
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(child, backend="local")
+    assert caught.value.exit_code == 2
+    assert "the code differs: command.code changed script.py" in str(caught.value), caught.value
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+
+
+def test_same_data_takes_a_parent_whose_run_line_differs_in_spaces_and_choices_in_order(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 2), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    text = (tmp_path / "parent.yaml").read_text().replace("name: parent", "name: child")
+    text = text.replace("python script.py", "python   script.py").replace("[1, 2, 3, 4]", "[4, 3, 2, 1]")
+    text = text.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:")
+    (tmp_path / "child.yaml").write_text(text)
+    child = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    assert len(child.parent_trials()) == 2
+
