@@ -399,3 +399,15 @@ def test_same_data_takes_a_parent_whose_run_line_differs_in_spaces_and_choices_i
     assert child.wait(progress=False) is JobStatus.COMPLETED
     assert len(child.parent_trials()) == 2
 
+
+def test_a_same_data_warm_start_whose_parents_ran_the_whole_grid_is_refused_at_submit(runs_dir, tmp_path):
+    space = "{x: {choice: [1, 2]}}"
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "grid", 2, space=space), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = warm_spec(tmp_path, "child", "grid", 2, warm=f"{{from: [{parent.id}]}}", space=space)
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(child, backend="local")
+    assert caught.value.exit_code == 2
+    assert "the parents ran all 2 configurations of the grid: nothing is left to run" in str(caught.value)
+    assert sorted(p.name for p in runs_dir.iterdir()) == before

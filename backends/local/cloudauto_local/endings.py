@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from cloudauto.backend import JobStatus, TrialStatus
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.tuning.criteria import failure_reason, stop_reason
-from cloudauto.tuning.samplers import Sampler, warm_pasts
+from cloudauto.tuning.samplers import MAX_GRID_POINTS, GridSampler, Past, Sampler, engine_prune, warm_pasts
 
 from .store import RunStore
 
@@ -114,10 +114,27 @@ def same_data_differences(
     return found
 
 
+def _nothing_left(spec: JobSpec, rows: list[tuple]) -> Optional[str]:
+    """Why a same_data warm start has nothing to run: its parents ran every configuration of a discrete space."""
+    space = spec.space
+    if not space.is_discrete or space.grid_size() > MAX_GRID_POINTS:
+        return None
+    grid = GridSampler(space, spec.objective.goal, 0, engine_prune(spec))
+    grid.warm([Past(-(i + 1), dict(row[2]), {}, None, True) for i, row in enumerate(rows)], skip=True)
+    if grid.size:
+        return None
+    kind = "the grid" if spec.sweep.sampling.value == "grid" else "the search space"
+    return (
+        f"sweep.warm_start.from: the parents ran all {grid.ran_in_parents} configurations of {kind}: nothing is left "
+        "to run (under mode: same_data their configurations do not run again). Use the parents' best "
+        f"(cloudauto best {spec.sweep.warm_start.from_[0]}), widen sweep.space, or write mode: transfer to run them again"
+    )
+
+
 def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None, code: Optional[dict[str, str]] = None) -> list[tuple]:
     """The parents' finished trials as the store keeps them; refuses a parent that is missing, still running,
     judged by another objective, or (under same_data) searched over another space or of other data, command or
-    code. `inputs`: this job's pinned data (pins.py), and
+    code, and a same_data warm start they leave nothing to run. `inputs`: this job's pinned data (pins.py), and
     `code` its code snapshot (pins.code_digests), compared with each parent's by digest."""
     warm = spec.sweep.warm_start if spec.sweep else None
     if warm is None:
@@ -171,6 +188,9 @@ def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None, code:
                         trial.ended,
                     )
                 )
+    left = _nothing_left(spec, rows) if warm.mode.value == "same_data" and rows else None
+    if left:
+        raise WarmStartError(left)
     return rows
 
 
