@@ -111,7 +111,8 @@ def report(step: Optional[int] = None, **metrics: float) -> Verdict:
     """Report metrics from a training script: `cloudauto.report(val_accuracy=0.93, step=epoch)`.
 
     Returns a Verdict; `should_stop` is True when the sweep's early-termination policy ended
-    this trial (the local worker then also stops the process after a short grace period).
+    this trial; every later call then returns should_stop=True at once (its values do not count), and the
+    local worker leaves the script 30 s (docs/spec.md) to save its model and exit before it ends it.
     """
     global _channel, _steps
     if not metrics:

@@ -197,6 +197,21 @@ def test_a_script_killed_by_sigkill_from_outside_is_retried_as_docs_spec_says_of
     assert "retry 1 of 2 with the same parameters" in log
 
 
+def test_a_script_sigkilled_behind_a_shell_wrapper_is_retried_as_a_direct_one_is(runs_dir, tmp_path):
+    """`bash run.sh` runs python, the out-of-memory killer picks python, bash exits 137 (128 + SIGKILL)."""
+    plan_spec(tmp_path, "oom ok", "trial_retries: 2")
+    (tmp_path / "code" / "run.sh").write_text('python script.py "$@"\n')
+    path = tmp_path / "stops.yaml"
+    path.write_text(path.read_text().replace("python script.py", "bash run.sh"))
+    job = cloudauto.submit(cloudauto.JobSpec.from_file(path), backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED, job.trials()[0].error
+    (trial,) = job.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 0.7
+    assert query(job, "SELECT retries, attempt FROM trials") == [(1, 2)]
+    log = (job.dir / "orchestrator.log").read_text()
+    assert "trial 0: the command exited with code 137 (128 + SIGKILL: killed by something other than cloudauto" in log, log
+
+
 def test_a_trial_cloudauto_kills_at_its_timeout_is_not_retried(runs_dir, tmp_path):
     job = cloudauto.submit(plan_spec(tmp_path, "hang ok", "{trial_retries: 2, trial_timeout: 3s}"), backend="local")
     assert job.wait(progress=False) is JobStatus.FAILED
@@ -357,3 +372,42 @@ def test_a_parent_that_does_not_exist_is_refused_at_submit(runs_dir, tmp_path):
     with pytest.raises(cloudauto.CloudautoError) as caught:
         cloudauto.submit(spec, backend="local")
     assert caught.value.exit_code == 3 and "sweep.warm_start.from" in str(caught.value)
+
+
+def test_same_data_refuses_a_parent_whose_code_folder_differs_naming_the_file(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 2), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = warm_spec(tmp_path, "child", "bayesian", 2, warm=f"{{from: [{parent.id}]}}")
+    script = tmp_path / "code" / "script.py"
+    script.write_text(script.read_text() + "# scores twice as high now\n")
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(child, backend="local")
+    assert caught.value.exit_code == 2
+    assert "the code differs: command.code changed script.py" in str(caught.value), caught.value
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+
+
+def test_same_data_takes_a_parent_whose_run_line_differs_in_spaces_and_choices_in_order(runs_dir, tmp_path):
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "random", 2), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    text = (tmp_path / "parent.yaml").read_text().replace("name: parent", "name: child")
+    text = text.replace("python script.py", "python   script.py").replace("[1, 2, 3, 4]", "[4, 3, 2, 1]")
+    text = text.replace("  space:", f"  warm_start: {{from: [{parent.id}]}}\n  space:")
+    (tmp_path / "child.yaml").write_text(text)
+    child = cloudauto.submit(cloudauto.JobSpec.from_file(tmp_path / "child.yaml"), backend="local")
+    assert child.wait(progress=False) is JobStatus.COMPLETED
+    assert len(child.parent_trials()) == 2
+
+
+def test_a_same_data_warm_start_whose_parents_ran_the_whole_grid_is_refused_at_submit(runs_dir, tmp_path):
+    space = "{x: {choice: [1, 2]}}"
+    parent = cloudauto.submit(warm_spec(tmp_path, "parent", "grid", 2, space=space), backend="local")
+    assert parent.wait(progress=False) is JobStatus.COMPLETED
+    child = warm_spec(tmp_path, "child", "grid", 2, warm=f"{{from: [{parent.id}]}}", space=space)
+    before = sorted(p.name for p in runs_dir.iterdir())
+    with pytest.raises(cloudauto.CloudautoError) as caught:
+        cloudauto.submit(child, backend="local")
+    assert caught.value.exit_code == 2
+    assert "the parents ran all 2 configurations of the grid: nothing is left to run" in str(caught.value)
+    assert sorted(p.name for p in runs_dir.iterdir()) == before

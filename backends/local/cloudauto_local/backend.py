@@ -35,7 +35,7 @@ from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, runs_home
-from .pins import pin
+from .pins import code_digests, pin
 from .slots import slot_count
 from .standby import Standby, preload_for
 from .store import RunStore
@@ -160,11 +160,12 @@ class LocalBackend(Backend):
             preflight(client, spec, image, why)
             stored.setdefault("backends", {}).setdefault("local", {})["image"] = image
         inputs = pin(spec, base_dir)  # what resume checks: the data the trials train and score on stays this data
+        code = code_digests(spec, base_dir)  # what a same_data warm start from this job compares
         from .endings import parent_rows
 
-        warm = parent_rows(spec, attach, inputs)  # before anything is written: a parent that cannot be used refuses the job
+        warm = parent_rows(spec, attach, inputs, code)  # before anything is written: a parent that cannot be used refuses the job
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
-            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs)
+            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs, code)
             if warm:
                 try:
                     store.add_warm_trials(warm)

@@ -8,13 +8,15 @@ retries are counted in it, and the criteria are read off its trials.
 
 from __future__ import annotations
 
+import json
 import logging
+import shlex
 from typing import TYPE_CHECKING, Any, Optional
 
 from cloudauto.backend import JobStatus, TrialStatus
 from cloudauto.spec.errors import CloudautoError
 from cloudauto.tuning.criteria import failure_reason, stop_reason
-from cloudauto.tuning.samplers import Sampler, warm_pasts
+from cloudauto.tuning.samplers import MAX_GRID_POINTS, GridSampler, Past, Sampler, engine_prune, warm_pasts
 
 from .store import RunStore
 
@@ -42,19 +44,65 @@ def _digests(inputs: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     return {role: sorted(digests) for role, digests in found.items()}
 
 
-def same_data_differences(spec: JobSpec, theirs: JobSpec, mine: dict, parents: dict) -> list[str]:
+def _run_words(run: Optional[str]) -> Optional[list[str]]:
+    """A command line as its words: spacing is not a difference (the local backend splits it as a shell would)."""
+    if run is None:
+        return None
+    try:
+        return shlex.split(run)
+    except ValueError:
+        return [run]
+
+
+def _as_sets(space: Any) -> Any:
+    """A search space with each choice's values as a set: the same values in another order are the same space."""
+    if isinstance(space, dict):
+        if space.get("kind") == "choice" and isinstance(space.get("values"), list):
+            return {**space, "values": sorted({json.dumps(v, sort_keys=True) for v in space["values"]})}
+        return {key: _as_sets(value) for key, value in space.items()}
+    if isinstance(space, list):
+        return [_as_sets(v) for v in space]
+    return space
+
+
+def _code_changes(mine: Optional[dict[str, str]], theirs: Optional[dict[str, str]]) -> Optional[str]:
+    """The files that make two code snapshots differ (changed, added, gone), or None; None too where one is unknown."""
+    if mine is None or theirs is None or mine == theirs:
+        return None
+    changed = sorted(n for n in set(mine) & set(theirs) if mine[n] != theirs[n])
+    added, gone = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+    parts = [
+        f"{what} {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+        for what, names in (("changed", changed), ("added", added), ("removed", gone))
+        if names
+    ]
+    return "the code differs: command.code " + "; ".join(parts) + " since the parent ran"
+
+
+def same_data_differences(
+    spec: JobSpec,
+    theirs: JobSpec,
+    mine: dict,
+    parents: dict,
+    my_code: Optional[dict[str, str]] = None,
+    their_code: Optional[dict[str, str]] = None,
+) -> list[str]:
     """What makes a parent not the same data and algorithm (SageMaker's IdenticalDataAndAlgorithm): its task,
-    engine, label or command line, or a data file's contents (by digest where both are local files, else its URI)."""
+    engine, label, command line (its words) or code (the files of command.code, by digest), or a data file's
+    contents (by digest where both are local files, else its URI)."""
     found = [
         f"{name} differs"
         for name, a, b in (
             ("task", spec.task, theirs.task),
             ("engine", spec.engine, theirs.engine),
             ("data.label", spec.data.label, theirs.data.label),
-            ("command.run", spec.command and spec.command.run, theirs.command and theirs.command.run),
+            ("command.run", _run_words(spec.command and spec.command.run), _run_words(theirs.command and theirs.command.run)),
         )
         if a != b
     ]
+    code = _code_changes(my_code, their_code)
+    if code:
+        found.append(code)
     my_digests, their_digests = _digests(mine), _digests(parents)
     my_uris, their_uris = spec.data.uris(), theirs.data.uris()
     for role in sorted(set(my_uris) | set(their_uris)):
@@ -66,15 +114,33 @@ def same_data_differences(spec: JobSpec, theirs: JobSpec, mine: dict, parents: d
     return found
 
 
-def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None) -> list[tuple]:
+def _nothing_left(spec: JobSpec, rows: list[tuple]) -> Optional[str]:
+    """Why a same_data warm start has nothing to run: its parents ran every configuration of a discrete space."""
+    space = spec.space
+    if not space.is_discrete or space.grid_size() > MAX_GRID_POINTS:
+        return None
+    grid = GridSampler(space, spec.objective.goal, 0, engine_prune(spec))
+    grid.warm([Past(-(i + 1), dict(row[2]), {}, None, True) for i, row in enumerate(rows)], skip=True)
+    if grid.size:
+        return None
+    kind = "the grid" if spec.sweep.sampling.value == "grid" else "the search space"
+    return (
+        f"sweep.warm_start.from: the parents ran all {grid.ran_in_parents} configurations of {kind}: nothing is left "
+        "to run (under mode: same_data their configurations do not run again). Use the parents' best "
+        f"(cloudauto best {spec.sweep.warm_start.from_[0]}), widen sweep.space, or write mode: transfer to run them again"
+    )
+
+
+def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None, code: Optional[dict[str, str]] = None) -> list[tuple]:
     """The parents' finished trials as the store keeps them; refuses a parent that is missing, still running,
-    judged by another objective, or (under same_data) searched over another space or of other data or command.
-    `inputs`: this job's pinned data (pins.py), compared with each parent's by digest."""
+    judged by another objective, or (under same_data) searched over another space or of other data, command or
+    code, and a same_data warm start they leave nothing to run. `inputs`: this job's pinned data (pins.py), and
+    `code` its code snapshot (pins.code_digests), compared with each parent's by digest."""
     warm = spec.sweep.warm_start if spec.sweep else None
     if warm is None:
         return []
     rows: list[tuple] = []
-    own = spec.to_dict()["sweep"]["space"]
+    own = _as_sets(spec.to_dict()["sweep"]["space"])
     for parent_id in warm.from_:
         try:
             parent = attach(parent_id)
@@ -93,14 +159,15 @@ def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None) -> li
                 f"this sweep {spec.objective.goal.value} {spec.objective.name}: a parent's trials inform a sweep of the "
                 "same objective only"
             )
-        space = theirs.to_dict().get("sweep", {}).get("space")
+        space = _as_sets(theirs.to_dict().get("sweep", {}).get("space"))
         if warm.mode.value == "same_data" and space != own:
             raise WarmStartError(
                 f"sweep.warm_start.from: job {parent.id} searched another space; under mode: same_data the space is the "
                 "parent's (SageMaker's IdenticalDataAndAlgorithm); write mode: transfer to start from the parameters they share"
             )
         if warm.mode.value == "same_data" and hasattr(parent, "store"):
-            differs = same_data_differences(spec, theirs, inputs or {}, parent.store.job().inputs)
+            row = parent.store.job()
+            differs = same_data_differences(spec, theirs, inputs or {}, row.inputs, code, row.code)
             if differs:
                 raise WarmStartError(
                     f"sweep.warm_start.from: job {parent.id} is not the same data and algorithm: {'; '.join(differs)}. "
@@ -121,6 +188,9 @@ def parent_rows(spec: JobSpec, attach: Any, inputs: Optional[dict] = None) -> li
                         trial.ended,
                     )
                 )
+    left = _nothing_left(spec, rows) if warm.mode.value == "same_data" and rows else None
+    if left:
+        raise WarmStartError(left)
     return rows
 
 

@@ -46,7 +46,7 @@ from .store import RunStore, StoreError
 
 log = logging.getLogger("cloudauto.scheduler")
 
-STOP_GRACE_S = 30.0  # a stopped trial has this long to wrap up before its worker is killed
+STOP_GRACE_S = 45.0  # a stopped trial's backstop: its command gets 30 s to wrap up, 5 more after SIGTERM (command_runner)
 POLL_S = 0.25
 
 
@@ -287,13 +287,16 @@ class Orchestrator:
             if worker.stop_reason is not None and not stopped and not worker.stop_final:
                 log.info("trial %d: the stop verdict came after its fit had ended; it is ignored", number)
             status = TrialStatus.TERMINATED if stopped and not worker.stop_final else TrialStatus.COMPLETED
+            why = worker.stop_reason if stopped and not worker.stop_final else None
+            if stopped and message.get("cut_short"):  # its wrap-up was signalled: said even of a completed trial
+                why = "; ".join(filter(None, [why, str(message["cut_short"])]))
             self._close_curve(number, objective)
             self.store.finish_trial(
                 number,
                 status,
                 objective=objective,
                 metrics=message.get("metrics"),
-                reason=self._hidden(worker.stop_reason) if stopped and not worker.stop_final else None,
+                reason=self._hidden(why or None),
                 error=self._hidden(message.get("test_error")),  # a test set that could not be scored, beside the kept model
                 drop_reports=self._first(number),  # it reported nothing: an earlier run's points are not this run's
             )

@@ -65,6 +65,20 @@ def pin(spec: JobSpec, base_dir: Optional[str]) -> dict[str, dict[str, object]]:
     return pins
 
 
+def code_digests(spec: JobSpec, base_dir: Optional[str]) -> Optional[dict[str, str]]:
+    """engine: command: file -> sha256 of its `command.code` snapshot (the files a trial gets, as bundles ship them),
+    what a same_data warm start compares; None without a command or where the folder cannot be read."""
+    if spec.command is None:
+        return None
+    from cloudauto.runtime.bundle import BundleError, code_files
+
+    try:
+        files = code_files(Path(resolve(spec.command.code, base_dir)), prefix="")
+    except (BundleError, OSError):
+        return None
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
 def check(job_id: str, pins: dict[str, dict[str, object]]) -> None:
     """Refuse (DataChanged) where a pinned file is gone or its content differs from what was recorded at submit."""
     problems = []
@@ -89,4 +103,4 @@ def check(job_id: str, pins: dict[str, dict[str, object]]) -> None:
         )
 
 
-__all__ = ["DataChanged", "check", "digest", "pin"]
+__all__ = ["DataChanged", "check", "code_digests", "digest", "pin"]

@@ -59,11 +59,12 @@ _ADDED_JOB_COLUMNS = (
     ("heartbeat", "REAL"),
     ("orchestrator_boot", "TEXT"),
     ("inputs_json", "TEXT"),
+    ("code_json", "TEXT"),
 )
 _ADDED_TRIAL_COLUMNS = (("retries", "INTEGER NOT NULL DEFAULT 0"),)  # infrastructure faults retried (limits.trial_retries)
 _JOB_COLUMNS = (
     "id, spec_json, base_dir, status, created, started, ended, orchestrator_pid, "
-    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot, inputs_json"
+    "cancel_requested, error, reason, orchestrator_start, heartbeat, orchestrator_boot, inputs_json, code_json"
 )
 
 HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
@@ -120,14 +121,20 @@ class JobRow:
     heartbeat: Optional[float] = None
     orchestrator_boot: Optional[str] = None
     inputs_json: Optional[str] = None  # the data pinned at submit: path -> {role, size, sha256} (pins.py)
+    code_json: Optional[str] = None  # engine: command: its code snapshot at submit, file -> sha256 (pins.code_digests)
 
     @classmethod
     def of(cls, row: tuple) -> JobRow:
-        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:15])
+        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:16])
 
     @property
     def inputs(self) -> dict[str, dict[str, Any]]:
         return json.loads(self.inputs_json) if self.inputs_json else {}
+
+    @property
+    def code(self) -> Optional[dict[str, str]]:
+        """The command's code snapshot at submit (file -> sha256), or None where it was not recorded."""
+        return json.loads(self.code_json) if self.code_json else None
 
 
 def owner_alive(job: JobRow) -> bool:
@@ -286,7 +293,13 @@ class RunStore:
 
     @classmethod
     def create(
-        cls, run_dir: Path, job_id: str, spec_json: str, base_dir: Optional[str], inputs: Optional[dict[str, Any]] = None
+        cls,
+        run_dir: Path,
+        job_id: str,
+        spec_json: str,
+        base_dir: Optional[str],
+        inputs: Optional[dict[str, Any]] = None,
+        code: Optional[dict[str, str]] = None,
     ) -> RunStore:
         """A new job's store; where the disk or folder refuses it, nothing is left behind."""
         store = cls(run_dir)
@@ -302,8 +315,17 @@ class RunStore:
                 conn.close()
             with store._db() as db:
                 db.execute(
-                    "INSERT INTO job (id, spec_json, base_dir, status, created, inputs_json) VALUES (?, ?, ?, ?, ?, ?)",
-                    (job_id, spec_json, base_dir, JobStatus.PENDING.value, time.time(), json.dumps(inputs or {})),
+                    "INSERT INTO job (id, spec_json, base_dir, status, created, inputs_json, code_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        spec_json,
+                        base_dir,
+                        JobStatus.PENDING.value,
+                        time.time(),
+                        json.dumps(inputs or {}),
+                        None if code is None else json.dumps(code),
+                    ),
                 )
         except (sqlite3.Error, OSError, StoreError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
