@@ -253,3 +253,18 @@ def test_chunks_read_while_the_model_loads_come_in_order_and_leave_no_thread_bef
         for index, _ in ahead:
             seen.append(index)
     assert seen == [0]
+
+    ahead = batch._Prefetch(enumerate(batch.chunks([str(source)], 3)), set(), 0)  # nothing read ahead: no thread
+    ahead.join()
+    assert ahead.thread.ident is None and len(list(ahead)) == 4
+
+
+def test_a_parquet_input_is_not_read_ahead_so_its_workers_are_still_forked(iris_job, tmp_path):
+    """Reading Parquet starts Arrow's thread pool: read ahead while the model loads, it made the runner spawn its
+    workers (each loading the model) instead of forking them."""
+    job, _ = iris_job
+    rows(3000, 3).to_parquet(tmp_path / "in.parquet", index=False)
+    batch = job.predict_batch(tmp_path / "in.parquet", tmp_path / "out.csv", chunk_rows=1000, workers=2)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    assert "workers: forked from the model loaded once" in batch.logs()
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 3000

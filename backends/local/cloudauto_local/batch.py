@@ -314,8 +314,11 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     stream: Optional[StreamedCsv] = None
     read_from: dict[int, str] = {}  # each chunk's file
     try:
-        # the first chunks are read (and hashed) while the model loads, so the workers start with work ready
-        ahead = _Prefetch(enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns, plan.digests)), done, 2 * plan.workers)
+        # the first chunks are read (and hashed) while the model loads, so the workers start with work ready; not
+        # from Parquet, whose reader starts Arrow's thread pool, which would make forking the workers unsafe
+        csv_only = all(name.lower().endswith(".csv") for name in plan.inputs)
+        source = enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns, plan.digests))
+        ahead = _Prefetch(source, done, 2 * plan.workers if csv_only else 0)
         try:
             context, initializer, initargs = _workers(folder, plan, threads, lock, ahead)
         finally:
@@ -415,7 +418,8 @@ class _Prefetch:
         self.ready: list[tuple[int, tuple[str, int, Any]]] = []
         self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._read, name="cloudauto-batch-read", daemon=True)
-        self.thread.start()
+        if limit > 0:  # else nothing is read ahead: every chunk is read by the thread that iterates
+            self.thread.start()
 
     def _read(self) -> None:
         try:
@@ -428,6 +432,8 @@ class _Prefetch:
             self.error = exc
 
     def join(self) -> None:
+        if self.thread.ident is None:
+            return
         self.thread.join()
         task = Path(f"/proc/self/task/{self.thread.native_id}")
         for _ in range(200):  # a joined thread's OS thread may take a moment more to exit
@@ -436,7 +442,7 @@ class _Prefetch:
             time.sleep(0.005)
 
     def __iter__(self) -> Iterator[tuple[int, tuple[str, int, Any]]]:
-        assert not self.thread.is_alive()
+        assert not self.thread.is_alive()  # joined (or never started)
         ready, self.ready = self.ready, []
         yield from ready
         if self.error is not None:
