@@ -219,3 +219,52 @@ def test_init_and_the_data_check_read_a_byte_order_mark_as_the_batch_does(tmp_pa
     (tmp_path / "twice.csv").write_bytes(BOM + twice.to_csv(index=False).encode())
     refused = run("init", str(tmp_path / "twice.csv"), "--label", "kind", "-o", str(tmp_path / "t.yaml"), cwd=tmp_path)
     assert refused.returncode != 0 and "kind" in refused.stderr and "twice" in refused.stderr, refused.stderr
+
+
+def test_chunks_read_while_the_model_loads_come_in_order_and_leave_no_thread_before_the_fork(tmp_path):
+    """The runner reads its first chunks in a thread while it loads the model: the chunks come in input order, the
+    ones already written are skipped without being held, an error met reading ahead comes where its chunk would,
+    and once joined no thread of it is left to make forking the workers unsafe."""
+    import threading
+
+    from cloudauto_local import batch
+
+    source = tmp_path / "rows.csv"
+    rows(10).to_csv(source, index=False)
+    expected = [(i, name, first, len(frame)) for i, (name, first, frame) in enumerate(batch.chunks([str(source)], 3))]
+    before = (threading.active_count(), batch._fork_refused())  # what this test process runs anyway
+    ahead = batch._Prefetch(enumerate(batch.chunks([str(source)], 3)), {0, 2}, 1)
+    ahead.join()
+    assert (threading.active_count(), batch._fork_refused()) == before
+    assert [i for i, _ in ahead.ready] == [0, 1]  # read ahead up to the first chunk to score, no further
+    got = list(ahead)
+    assert [(i, name, first, None if frame is None else len(frame)) for i, (name, first, frame) in got] == [
+        (i, name, first, None if i == 0 else n) for i, name, first, n in expected  # a written chunk is not held
+    ]
+
+    def failing():
+        yield 0, (str(source), 0, rows(1))
+        raise batch.InputChanged(str(source))
+
+    ahead = batch._Prefetch(failing(), set(), 4)
+    ahead.join()
+    seen = []
+    with pytest.raises(batch.InputChanged):
+        for index, _ in ahead:
+            seen.append(index)
+    assert seen == [0]
+
+    ahead = batch._Prefetch(enumerate(batch.chunks([str(source)], 3)), set(), 0)  # nothing read ahead: no thread
+    ahead.join()
+    assert ahead.thread.ident is None and len(list(ahead)) == 4
+
+
+def test_a_parquet_input_is_not_read_ahead_so_its_workers_are_still_forked(iris_job, tmp_path):
+    """Reading Parquet starts Arrow's thread pool: read ahead while the model loads, it made the runner spawn its
+    workers (each loading the model) instead of forking them."""
+    job, _ = iris_job
+    rows(3000, 3).to_parquet(tmp_path / "in.parquet", index=False)
+    batch = job.predict_batch(tmp_path / "in.parquet", tmp_path / "out.csv", chunk_rows=1000, workers=2)
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+    assert "workers: forked from the model loaded once" in batch.logs()
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 3000

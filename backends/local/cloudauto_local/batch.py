@@ -314,14 +314,22 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     stream: Optional[StreamedCsv] = None
     read_from: dict[int, str] = {}  # each chunk's file
     try:
-        context, initializer, initargs = _workers(folder, plan, threads, lock)
+        # the first chunks are read (and hashed) while the model loads, so the workers start with work ready; not
+        # from Parquet, whose reader starts Arrow's thread pool, which would make forking the workers unsafe
+        csv_only = all(name.lower().endswith(".csv") for name in plan.inputs)
+        source = enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns, plan.digests))
+        ahead = _Prefetch(source, done, 2 * plan.workers if csv_only else 0)
+        try:
+            context, initializer, initargs = _workers(folder, plan, threads, lock, ahead)
+        finally:
+            ahead.join()
         if plan.output.lower().endswith(".csv"):
             with _umask(user_umask):  # the output is the user's file, made as their other files are
                 stream = StreamedCsv(plan.output, parts, folder)
         with ProcessPoolExecutor(plan.workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
             pending: set[Any] = set()
             total = 0
-            for index, (name, first, frame) in enumerate(chunks(plan.inputs, plan.chunk_rows, plan.keep_columns, plan.digests)):
+            for index, (name, first, frame) in ahead:
                 total = index + 1
                 read_from[index] = name
                 if index in done:
@@ -394,16 +402,69 @@ def _umask(mask: int) -> Iterator[None]:
         os.umask(previous)
 
 
-def _workers(folder: Path, plan: Plan, threads: int, lock: Optional[int]) -> tuple[Any, Any, tuple[Any, ...]]:
+class _Prefetch:
+    """The first `limit` chunks still to score, read by a thread of their own while this one loads the model.
+
+    Iterated once `join` has returned (the thread is gone before any worker is forked): the chunks read ahead,
+    then the rest of `source` read here; an error met reading ahead is raised where its chunk would have come.
+    Memory stays bounded: as many chunks as the runner keeps pending anyway."""
+
+    def __init__(self, source: Iterator[tuple[int, tuple[str, int, pd.DataFrame]]], done: set[int], limit: int):
+        import threading
+
+        import pandas  # noqa: F401 - imported here, not in two threads at once with the model's imports
+
+        self.source, self.done, self.limit = source, done, limit
+        self.ready: list[tuple[int, tuple[str, int, Any]]] = []
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._read, name="cloudauto-batch-read", daemon=True)
+        if limit > 0:  # else nothing is read ahead: every chunk is read by the thread that iterates
+            self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for index, (name, first, frame) in self.source:
+                todo = index not in self.done
+                self.ready.append((index, (name, first, frame if todo else None)))
+                if todo and sum(1 for i, _ in self.ready if i not in self.done) >= self.limit:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised again by the thread that iterates
+            self.error = exc
+
+    def join(self) -> None:
+        if self.thread.ident is None:
+            return
+        self.thread.join()
+        task = Path(f"/proc/self/task/{self.thread.native_id}")
+        for _ in range(200):  # a joined thread's OS thread may take a moment more to exit
+            if not task.exists():
+                return
+            time.sleep(0.005)
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[str, int, Any]]]:
+        assert not self.thread.is_alive()  # joined (or never started)
+        ready, self.ready = self.ready, []
+        yield from ready
+        if self.error is not None:
+            raise self.error
+        yield from self.source
+
+
+def _workers(
+    folder: Path, plan: Plan, threads: int, lock: Optional[int], reading: Optional[_Prefetch] = None
+) -> tuple[Any, Any, tuple[Any, ...]]:
     """How the workers start: forked from this process once it has loaded the model (one load, no AutoGluon import
-    per worker) where fork is safe, else spawned to load the model each. (context, initializer, its arguments)."""
+    per worker) where fork is safe, else spawned to load the model each. (context, initializer, its arguments).
+    `reading`: the thread reading the first chunks meanwhile, let end before the fork is judged."""
     import multiprocessing
 
     global _model
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # before LightGBM loads, here and in every worker
-    why = _fork_refused()
+    why = _fork_refused(reading)
     if why is None:
         _load(plan.model_dir, threads)
+        if reading is not None:
+            reading.join()
         why = _fork_refused()  # what loading started
         if why is None:
             _log(folder, "workers: forked from the model loaded once")
@@ -413,7 +474,7 @@ def _workers(folder: Path, plan: Plan, threads: int, lock: Optional[int]) -> tup
     return multiprocessing.get_context("spawn"), _load, (plan.model_dir, threads)
 
 
-def _fork_refused() -> Optional[str]:
+def _fork_refused(reading: Optional[_Prefetch] = None) -> Optional[str]:
     """Why workers may not be forked from this process (None: they may).
 
     A fork copies one thread: a lock another thread held stays held in the child. Forking is
@@ -428,10 +489,11 @@ def _fork_refused() -> Optional[str]:
         return f"{START_ENV}=spawn"
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return f"no fork on {sys.platform}"
-    if threading.active_count() > 1:
-        return f"{threading.active_count() - 1} Python thread(s) running"
+    ours = {reading.thread.native_id} if reading is not None and reading.thread.is_alive() else set()  # ends before the fork
+    if threading.active_count() - len(ours) > 1:
+        return f"{threading.active_count() - len(ours) - 1} Python thread(s) running"
     try:
-        tasks = [t for t in os.listdir("/proc/self/task") if int(t) != threading.get_native_id()]
+        tasks = [t for t in os.listdir("/proc/self/task") if int(t) != threading.get_native_id() and int(t) not in ours]
         names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in tasks]
     except (OSError, ValueError):
         return "the process's threads cannot be listed"
