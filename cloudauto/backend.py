@@ -730,7 +730,8 @@ class Backend(abc.ABC):
             models = sub.get("models", sub.get("model_name"))
             if models is None or not models.is_discrete or not 2 <= models.grid_count() <= 10_000:
                 continue
-            probe = {name: 0 for name in sub}
+            # only a setting that takes more than one value can make two trials differ; a fixed one is static
+            probe = {name: 0 for name, dist in sub.items() if not (dist.is_discrete and dist.grid_count() == 1)}
             unused = {
                 name
                 for value in models.grid_values()

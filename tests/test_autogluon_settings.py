@@ -161,3 +161,26 @@ def test_cloud_tuners_are_said_to_draw_family_settings_in_every_trial():
         assert located.field == "sweep.space" and located.line == 13
     local = cloudauto.compile(spec, backend="local")
     assert not [w for w in local.warnings if "in every trial" in w.message]
+
+
+def test_fixed_family_settings_beside_swept_models_are_not_said_to_be_drawn(tmp_path):
+    """Fixed settings travel as static hyperparameters (Azure: not in search_space): no duplicate configurations."""
+    import cloudauto
+
+    (tmp_path / "train.csv").write_text("a,y\n1,0\n2,1\n")
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        TABULAR
+        + "sweep:\n  space:\n    models: {choice: [GBM, XGB]}\n    GBM.learning_rate: 0.05\n"
+        + "    GBM.num_leaves: {choice: [16]}\n    XGB.max_depth: {choice: [4, 8]}\n"
+    )
+    spec = JobSpec.from_file(path)
+    for backend in ("sagemaker", "azureml"):
+        job = cloudauto.compile(spec, backend=backend)
+        (warning,) = [w for w in job.warnings if "in every trial" in w.message]
+        assert "draws XGB.max_depth in every trial" in warning.message, warning.message
+    path.write_text(TABULAR + "sweep:\n  space:\n    models: {choice: [GBM, XGB]}\n    GBM.learning_rate: 0.05\n")
+    spec = JobSpec.from_file(path)
+    for backend in ("sagemaker", "azureml"):
+        job = cloudauto.compile(spec, backend=backend, strict=True)
+        assert not [w for w in job.warnings if "in every trial" in w.message]
