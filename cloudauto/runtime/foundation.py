@@ -69,6 +69,42 @@ def is_weights_parameter(name: str) -> bool:
     return bool(hp) and weights_parameter(_canonical(fam)) == hp
 
 
+# the task Mitra's Tab2D folder records in config.json (Tab2D.save_pretrained), what each tabular task needs
+MITRA_TASKS = {Task.TABULAR_CLASSIFICATION: ("CLASSIFICATION", "classifier"), Task.TABULAR_REGRESSION: ("REGRESSION", "regressor")}
+
+
+def weights_family(path: tuple) -> Optional[str]:
+    """The family whose weights a spec path gives: `sweep.space[.i].MITRA.hf_model` or
+    `autogluon.hyperparameters.MITRA[.i].hf_model` (None for other paths)."""
+    if path[:2] == ("autogluon", "hyperparameters") and len(path) > 3:
+        return _canonical(str(path[2]))
+    name = str(path[-1]) if path else ""
+    return _canonical(name.partition(".")[0]) if is_weights_parameter(name) else None
+
+
+def mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
+    """Why a Mitra weights folder does not fit the spec's task (a classifier's on a regression spec fits, and each
+    trial then fails on its output count), or None; a folder whose config.json gives no task is not judged."""
+    import json
+
+    if task not in MITRA_TASKS:
+        return None
+    try:
+        held = json.loads((folder / "config.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    needed, kind = MITRA_TASKS[task]
+    if not isinstance(held, str) or held.upper() == needed:
+        return None
+    other = next(((t, k) for t, k in MITRA_TASKS.values() if t == held.upper()), None)
+    holds = f"a Mitra {other[1]} (config.json: task {held})" if other else f"Mitra weights for task {held} (config.json)"
+    made = "mitra-tiny-regressor" if needed == "REGRESSION" else "mitra-tiny"
+    return (
+        f"checkpoint {value}: the folder holds {holds}; a {task.value} spec needs a {kind}'s weights (task {needed}): "
+        f"name a {kind}'s folder (python job_specs/make_data.py foundation makes {made})"
+    )
+
+
 def _canonical(name: str) -> str:
     return name if name in TIMESERIES_WEIGHTS else name.upper()
 

@@ -138,7 +138,7 @@ def local_checkpoints(
     fetches nor the backend mounts. Paths are relative to `base_dir` (default: the spec's folder). `offline`: the
     backend refuses hub names for foundation weights (its messages offer CLOUDAUTO_ALLOW_HUB=1 instead).
     """
-    from .foundation import is_weights_parameter
+    from .foundation import is_weights_parameter, mitra_task_problem, weights_family
 
     base_dir = base_dir or spec.base_dir
     checkpoints: dict[str, Checkpoint] = {}
@@ -181,6 +181,11 @@ def local_checkpoints(
                 )
             )
             continue
+        if weights_family(path) == "MITRA":
+            wrong = mitra_task_problem(spec.task, value, folder)
+            if wrong:
+                problems.append(SpecIssue(wrong, path))
+                continue
         checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}")
     return list(checkpoints.values()), problems
 

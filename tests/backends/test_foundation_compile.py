@@ -176,3 +176,49 @@ def test_a_weights_folder_holding_a_link_out_of_it_is_refused_at_its_line(tmp_pa
         (cache / "blobs" / name.upper()).write_text("{}")
         (snapshot / name).symlink_to(Path("..", "..", "blobs", name.upper()))
     cloudauto.compile(cloudauto.JobSpec.from_file(spec_with(tmp_path, str(snapshot))), backend="local")
+
+
+def mitra_folder(folder: Path, task: str) -> Path:
+    """A folder that looks like make_data.py's Tab2D weights: compile reads only config.json's task."""
+    folder.mkdir(parents=True)
+    outputs = 1 if task == "REGRESSION" else 10
+    (folder / "config.json").write_text(f'{{"dim": 32, "dim_output": {outputs}, "n_layers": 2, "n_heads": 4, "task": "{task}"}}')
+    (folder / "model.safetensors").write_bytes(b"weights")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("task", "folder", "held", "needed", "other"),
+    [
+        ("tabular_regression", "mitra-tiny", "CLASSIFICATION", "REGRESSION", "mitra-tiny-regressor"),
+        ("tabular_classification", "mitra-tiny-regressor", "REGRESSION", "CLASSIFICATION", "mitra-tiny"),
+    ],
+)
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_a_mitra_folder_of_the_other_task_is_refused_at_its_hf_model_line(
+    tmp_path, monkeypatch, task, folder, held, needed, other, where
+):
+    """newuser2 §2: a classifier's folder on a regression spec fit and failed in the trial (1!=10 outputs)."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    mitra_folder(tmp_path / "data" / "checkpoints" / "mitra-tiny", "CLASSIFICATION")
+    mitra_folder(tmp_path / "data" / "checkpoints" / "mitra-tiny-regressor", "REGRESSION")
+    metric = "rmse" if task == "tabular_regression" else "accuracy"
+    head = f"name: m\ntask: {task}\ndata: {{train: ./train.csv, label: y}}\nmetric: {metric}\n"
+    line = f"MITRA.hf_model: data/checkpoints/{folder}"
+    space = "sweep:\n  sampling: grid\n  space:\n    models: {choice: [MITRA, GBM]}\n"
+    body = f"{space}    {line}\n" if where == "space" else f"autogluon:\n  hyperparameters:\n    MITRA:\n      hf_model: data/checkpoints/{folder}\n{space}"
+    path = tmp_path / "spec.yaml"
+    path.write_text(head + body)
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if "Mitra" in i.message]
+        wanted = line if where == "space" else line.removeprefix("MITRA.")
+        assert issue.line == next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip() == wanted)
+        assert f"task {held}" in issue.message and f"task {needed}" in issue.message
+        assert other in issue.message and task in issue.message
+    path.write_text(path.read_text().replace(f"checkpoints/{folder}", f"checkpoints/{other}"))
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        cloudauto.compile(spec, backend=backend)
