@@ -41,15 +41,18 @@ last_line = headline  # the name it had before
 
 
 def failure_groups(trials: Iterable[Trial]) -> list[str]:
-    """One line per distinct error: how many trials, which, and the error's headline."""
+    """One line per distinct error: which trial (`trial 2 failed: ...`), or how many and which, and the error's headline."""
     groups: dict[str, list[int]] = {}
     for trial in trials:
         if trial.status in FAILED_STATES and trial.error:
             groups.setdefault(headline(trial.error), []).append(trial.number)
     lines = []
     for error, numbers in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
+        if len(numbers) == 1:
+            lines.append(f"trial {numbers[0]} failed: {error}")
+            continue
         which = ", ".join(map(str, numbers[:20])) + (" ..." if len(numbers) > 20 else "")
-        lines.append(f"{len(numbers)} trial{'s' if len(numbers) > 1 else ''} failed ({which}): {error}")
+        lines.append(f"{len(numbers)} trials failed ({which}): {error}")
     return lines
 
 

@@ -186,7 +186,7 @@ def test_failure_groups_keep_the_first_meaningful_line_of_an_error():
     assert failure_groups(trials) == [
         "2 trials failed (0, 1): ValueError: eval_metric='accuracy' is not a valid metric for problem_type='regression'. "
         "Valid problem_types for this metric: ['binary', 'multiclass']",
-        "1 trial failed (2): KeyError: 'b'",
+        "trial 2 failed: KeyError: 'b'",
     ]
 
 

@@ -74,7 +74,7 @@ def test_result_and_summary_of_a_sweep_read_as_a_reviewer_reads_them(runs_dir, t
     assert (counts.planned, counts.total, counts.completed, counts.failed) == (4, 4, 3, 1)
     # the best trial: x=3 reported 3, 4, 5
     assert (result.best.trial, result.best.objective, result.best.params) == (1, 5.0, {"x": 3.0})
-    assert result.failures == ["1 trial failed (2): negative x is refused"]
+    assert result.failures == ["trial 2 failed: negative x is refused"]
     text = summary.read_text()
     assert text.startswith("# earlier step\n## cloudauto: ci-demo completed")  # appended, as GitHub's steps do
     assert f"Job `{result.job.id}` on **local**: 4 of 4 trials (3 completed, 1 failed)" in text
@@ -83,7 +83,7 @@ def test_result_and_summary_of_a_sweep_read_as_a_reviewer_reads_them(runs_dir, t
     rows = [line for line in text.splitlines() if line.startswith("| ") and "`x=" in line]
     assert [row.split(" | ")[1:4] for row in rows] == [["1", "completed", "5"], ["3", "completed", "4"], ["0", "completed", "3"]]
     assert "`x=3`" in rows[0]
-    assert "### Failures\n\n- 1 trial failed (2): negative x is refused" in text
+    assert "### Failures\n\n- trial 2 failed: negative x is refused" in text
     picture = tmp_path / f"{result.job.id}.png"
     assert f"`{picture.name}`" in text and picture.stat().st_size > 10_000
 

@@ -205,7 +205,7 @@ def test_a_killed_worker_is_a_worker_death_not_its_last_log_line(runs_dir, tmp_p
     assert first.status is TrialStatus.FAILED and first.error == "worker died (SIGKILL)", first.error
     assert second.status is TrialStatus.COMPLETED
     status = cli("status", job.id)
-    assert "1 trial failed (0): worker died (SIGKILL)" in status.stderr, status.stderr
+    assert "trial 0 failed: worker died (SIGKILL)" in status.stderr, status.stderr
     assert "log ends" in (job.dir / "orchestrator.log").read_text()  # the trial's last lines are kept in the log
 
 
