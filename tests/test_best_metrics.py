@@ -75,3 +75,22 @@ def test_trials_and_best_show_the_positive_class_a_binary_trial_scored(monkeypat
     multiclass = Trial("0", 0, {}, TrialStatus.COMPLETED, objective=0.5)  # no positive class: nothing said
     assert "positive_class" not in _best(monkeypatch, JobSpec.from_yaml(BASE), multiclass)
     assert "positive class" not in CliRunner().invoke(cli, ["trials", "job-1", "--trial", "0"]).stdout
+
+
+def test_trials_prints_each_figure_column_with_one_number_of_decimals(monkeypatch):
+    """newuser2 §5: Mitra's f1 of 0 printed as `0` beside GBM's `0.761905`; the leaderboard printed 0.000000."""
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: accuracy\nmetrics: [f1, roc_auc]"))
+    trials = [
+        Trial("0", 0, {}, TrialStatus.COMPLETED, objective=7 / 12, scores={"val_f1": 0.0, "val_roc_auc": 0.4892857}),
+        Trial("1", 1, {}, TrialStatus.COMPLETED, objective=19 / 24, scores={"val_f1": 0.7619048, "val_roc_auc": 1.0}),
+        Trial("2", 2, {}, TrialStatus.FAILED, error="boom"),
+    ]
+    monkeypatch.setattr("cloudauto.cli.jobs._job", lambda backend, job_id: Handle(spec, trials))
+    shown = CliRunner().invoke(cli, ["trials", "job-1"])
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split()[:5] for line in shown.stdout.splitlines()[1:4]]
+    assert rows == [
+        ["0", "completed", "0.583333", "0.000000", "0.489286"],
+        ["1", "completed", "0.791667", "0.761905", "1.000000"],
+        ["2", "failed", "-", "-", "-"],
+    ], shown.stdout

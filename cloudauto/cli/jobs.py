@@ -269,15 +269,18 @@ def trials(
     extra_head = "".join(f" {m:>12}" for m in others)
     echo(f"{'trial':>5}  {'status':<10} {name:>12}{extra_head}  {'steps':>5}  {'seconds':>8}  params / note")
     marked = False
-    for t in rows:
+    objectives = [t.objective if t.objective is not None else reported(t) for t in rows]
+    shown = _column(objectives)
+    validation = [[_figures(job.spec, t)["metrics"].get(m, {}).get("validation") for t in rows] for m in others]
+    columns = [_column(values) for values in validation]
+    for i, t in enumerate(rows):
         best = reported(t)
-        value = f"{t.objective:.6g}" if t.objective is not None else f"{best:.6g}*" if best is not None else "-"
+        value = shown[i] + ("*" if best is not None else "")
         marked = marked or best is not None
         seconds = f"{t.duration:.1f}" if t.duration is not None else "-"
         notes = [*([f"retried {t.retries}×: limits.trial_retries"] if t.retries else []), *([t.error] if t.error else [])]
         note = f"  ({'; '.join(notes)})" if notes else ""
-        figures = _figures(job.spec, t)["metrics"]
-        extra = "".join(f" {_figure(figures.get(m, {}).get('validation')):>12}" for m in others)
+        extra = "".join(f" {column[i]:>12}" for column in columns)
         label = t.id if t in parents else str(t.number)
         echo(f"{label:>5}  {t.status.value:<10} {value:>12}{extra}  {len(t.metrics):>5}  {seconds:>8}  {t.params}{note}")
     if number is not None:
@@ -291,6 +294,16 @@ def trials(
 
 def _figure(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
+
+
+def _column(values: list[Any]) -> list[str]:
+    """A column of figures with one number of decimals (0.000000 beside 0.583333, not 0), as the leaderboard prints
+    them: as many as the most precise value needs at 6 significant digits; very large or small values keep %.6g."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not numbers or any(v != 0 and not 1e-4 <= abs(v) < 1e6 for v in numbers):
+        return [_figure(v) for v in values]
+    decimals = max(len(f"{v:.6g}".partition(".")[2]) for v in numbers)
+    return [f"{v:.{decimals}f}" if isinstance(v, (int, float)) and math.isfinite(v) else _figure(v) for v in values]
 
 
 def _figures(spec: Any, trial: Any) -> dict[str, Any]:
