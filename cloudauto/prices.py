@@ -637,7 +637,7 @@ def _sagemaker_items(
         except Exception as exc:  # botocore's ClientError / NoCredentialsError / EndpointConnectionError
             if not _is_botocore_error(exc):
                 raise
-            note = f"the Price List Query API failed ({exc}); read the public offer file instead"
+            note = f"the Price List Query API failed ({without_html(str(exc))}); read the public offer file instead"
     else:
         note = "no AWS credentials: read the public offer file"
     try:
@@ -647,6 +647,21 @@ def _sagemaker_items(
         if note is None or not note.startswith("the Price List Query API failed"):
             raise
         raise PriceSourceError(f"{note.split('; read the')[0]}; and the public offer file: {exc}") from None
+
+
+def without_html(text: str) -> str:
+    """`text` with an HTML error page in it (an emulator's or a proxy's 500 page, which botocore quotes whole) cut
+    to the page's title, else its first line of text: a warning stays one line."""
+    import re
+
+    start = re.search(r"<!doctype html|<html", text, re.IGNORECASE)
+    if start is None:
+        return text
+    page = text[start.start() :]
+    title = re.search(r"<title[^>]*>(.*?)</title>", page, re.IGNORECASE | re.DOTALL)
+    lines = [re.sub(r"<[^>]*>", "", line).strip() for line in page.splitlines()]
+    said = " ".join(title.group(1).split()) if title else next((line for line in lines if line), "an HTML page")
+    return f"{text[: start.start()]}{said}"
 
 
 def _is_botocore_error(exc: Exception) -> bool:

@@ -599,3 +599,18 @@ def test_when_the_query_api_and_the_offer_file_both_fail_both_reasons_are_said()
     said = str(found.value)
     assert "the Price List Query API failed" in said and "the emulator answered 500" in said
     assert "and the public offer file:" in said and "region_index.json" in said
+
+
+def test_an_html_error_page_is_cut_to_its_title_in_the_reason():
+    """newuser2 §5: moto's whole 500 HTML page was pasted into the price warning."""
+    page = (
+        "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n"
+        "<p>The server encountered an internal error and was unable to complete your request.</p>\n"
+    )
+    client, stub = _stubbed_client()
+    stub.add_client_error("get_products", "500", page, http_status_code=500)
+    with stub, pytest.raises(prices.PriceSourceError) as found:
+        prices.update_region("sagemaker", "us-east-1", client=client)
+    said = str(found.value)
+    assert "the Price List Query API failed" in said and "500 Internal Server Error" in said, said
+    assert "<" not in said and "\n" not in said and "was unable to complete" not in said, said
