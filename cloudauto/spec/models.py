@@ -20,6 +20,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
@@ -285,7 +286,12 @@ class CommandSpec(StrictModel):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of every trial; ${NAME} is read from yours")
 
 
-HyperparameterValue = Union[str, int, float, bool, None, list[Any], dict[str, Any]]
+# recursive, so a NaN or infinity however deep (ag_args_fit: {max_memory_usage_ratio: .inf}) is refused at its path:
+# a list[Any] would keep it, and the JSON written for a trial would turn it into null ("the default")
+HyperparameterValue = TypeAliasType(
+    "HyperparameterValue",
+    Union[str, int, float, bool, None, list["HyperparameterValue"], dict[str, "HyperparameterValue"]],  # noqa: F821
+)
 
 
 class AutoGluonSettings(StrictModel):
