@@ -136,3 +136,12 @@ def test_nested_hyperparameters_keep_their_values_and_types():
     nested = spec.to_dict()["autogluon"]["hyperparameters"]["GBM"]["ag_args_fit"]
     assert nested == {"r": 0.5, "n": 3, "b": True, "s": "x", "z": None, "l": [1, 2.5, "a"]}
     assert type(nested["n"]) is int and type(nested["b"]) is bool and type(nested["l"][0]) is int
+
+
+@pytest.mark.parametrize("value", [".inf", "1e400", ".nan"])
+def test_an_infinite_duration_is_refused_as_not_finite(tmp_path, value):
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE)
+    result = run("validate", str(path), "--set", f"limits.timeout={value}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "must be a finite duration" in result.stderr and "must be positive" not in result.stderr, result.stderr

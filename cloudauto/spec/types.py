@@ -29,7 +29,9 @@ def parse_duration(raw: Any, *, zero_ok: bool = False) -> float:
         seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
     else:
         raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw!r}", raw=raw)
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
+    if not math.isfinite(seconds):
+        raise _err("duration", "must be a finite duration like 90s, 30m or 2h, got {raw!r}", raw=raw)
+    if seconds < 0 or (seconds == 0 and not zero_ok):
         raise _err("duration", "a duration must be positive, got {raw!r}", raw=raw)
     return seconds
 
