@@ -26,7 +26,7 @@ from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
 from .metrics import Goal, Metric, Task
 from .space import SearchSpace, SpaceInput
-from .types import SLUG, DataURI, Duration, WholeNumber, whole_number
+from .types import SLUG, DataURI, Duration, LabelValue, WholeNumber, whole_number
 
 
 class StrictModel(BaseModel):
@@ -309,7 +309,7 @@ class AutoGluonSettings(StrictModel):
         description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
         "sweep parameters FAMILY.name are laid over it",
     )
-    positive_class: Optional[Union[bool, int, str]] = Field(
+    positive_class: Optional[LabelValue] = Field(
         None, description="Binary classification: the label value that is the positive class (f1, precision, recall)"
     )
     feature_importance: bool = Field(
