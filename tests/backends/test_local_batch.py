@@ -580,3 +580,22 @@ def test_a_parquet_input_is_hashed_from_its_open_file_in_chunks_and_a_write_mean
         fh.write(fh.read(16))
     list(pieces)
     assert digest.hexdigest() != whole
+
+
+def test_a_damaged_part_left_by_a_killed_batch_is_scored_again(iris_job, tmp_path):
+    """A truncated parts/000000.parquet (a disk fault, a hand edit) failed every rerun with ArrowInvalid."""
+    job, _ = iris_job
+    frame = rows(30, 4)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
+        batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10)
+        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+        out.unlink()  # the output gone: the same command scores again in the batch's folder
+        (batch.dir / "parts").mkdir()
+        (batch.dir / "parts" / "000001.parquet").write_bytes(b"PAR1\0\0\0\0\0\0")  # what a killed batch left, damaged
+        again = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10)
+        assert again.id == batch.id
+        assert again.wait(progress=False) is JobStatus.COMPLETED, again.status_reason()
+        assert "chunk 1: its saved part parts/000001.parquet cannot be read" in again.logs(), again.logs()
+        result = pd.read_csv(out) if out.suffix == ".csv" else pd.read_parquet(out)
+        assert result["prediction"].tolist() == in_process(job, frame)["prediction"].tolist()

@@ -305,7 +305,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     if lock is not None:  # this runner alone writes the output: what a killed one left beside it goes
         for stale in stale_temps(plan.output):
             stale.unlink(missing_ok=True)
-    done = {int(p.stem) for p in parts.glob("*.parquet")}
+    done = _readable_parts(folder, parts)
     _write_state(folder, status="running", reason=None, done=len(done))
     _log(folder, f"start: {len(plan.inputs)} input file(s), chunks of {plan.chunk_rows} rows, {plan.workers} worker(s)")
     if done:
@@ -380,6 +380,26 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     _log(folder, f"completed: {reason}")
     _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written)
     return 0
+
+
+def _readable_parts(folder: Path, parts: Path) -> set[int]:
+    """The chunks an earlier run wrote that can be read back (their Parquet footer): a damaged one (a disk fault,
+    a hand edit) is working state, so it is discarded and scored again rather than failing every rerun."""
+    import pyarrow.parquet as pq
+
+    done = set()
+    for path in sorted(parts.glob("*.parquet")):
+        try:
+            index = int(path.stem)
+            pq.ParquetFile(path).metadata  # noqa: B018 - reads the footer: a truncated file fails here
+        except Exception as exc:  # noqa: BLE001 - whatever makes it unreadable, it is scored again
+            for suffix in (".parquet", ".csv"):
+                path.with_suffix(suffix).unlink(missing_ok=True)
+            _log(folder, f"chunk {path.stem.lstrip('0') or '0'}: its saved part parts/{path.name} cannot be read "
+                 f"({type(exc).__name__}: {exc}); discarded, scored again")
+            continue
+        done.add(index)
+    return done
 
 
 START_ENV = "CLOUDAUTO_BATCH_START"  # "spawn": workers that load the model each, as where fork is unsafe
