@@ -56,31 +56,40 @@ def check_output(source: str | Path, output: Path, files: list[Path]) -> None:
         )
 
 
+def header_of(path: Path) -> list[str]:
+    """A CSV or Parquet file's column names (a CSV file's first non-blank row, a BOM not part of it); BatchError
+    naming the file where it cannot be read or has no header at all (0 bytes, a BOM alone, blank lines)."""
+    import csv
+
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+                reader = csv.reader(fh)
+                header = next((row for row in reader if row), [])
+                bad = _undecodable_field(header)
+                if bad is not None:
+                    raise BatchError(f"{path}:{reader.line_num}: {_header_not_utf8(bad[1])}")
+        else:
+            import pyarrow.parquet as pq
+
+            header = list(pq.read_schema(path).names)
+    except BatchError:
+        raise
+    except Exception as exc:  # a file that is no table: said with its name, before a batch is made
+        raise BatchError(f"{path}: cannot read its columns: {exc}") from None
+    if not header:
+        raise BatchError(f"{path}: no header (the file is empty): a batch input starts with a row of column names")
+    return header
+
+
 def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
 
     pandas would rename the copy (`x.1`) and the model would score the first one without a word.
-    A column to `keep` (pass through to the output) that a file lacks is refused too.
+    A column to `keep` (pass through to the output) that a file lacks is refused too, and a file with no header.
     """
-    import csv
-
     for path in files:
-        try:
-            if path.suffix.lower() == ".csv":
-                with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-                    reader = csv.reader(fh)
-                    header = next((row for row in reader if row), [])
-                    bad = _undecodable_field(header)
-                    if bad is not None:
-                        raise BatchError(f"{path}:{reader.line_num}: {_header_not_utf8(bad[1])}")
-            else:
-                import pyarrow.parquet as pq
-
-                header = list(pq.read_schema(path).names)
-        except BatchError:
-            raise
-        except Exception as exc:  # a file that is no table: said with its name, before a batch is made
-            raise BatchError(f"{path}: cannot read its columns: {exc}") from None
+        header = header_of(path)
         seen: set[str] = set()
         for name in header:
             if name in seen:
@@ -614,6 +623,7 @@ __all__ = [
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "check_columns",
+    "header_of",
     "check_output",
     "csv_chunks",
     "file_sha256",
