@@ -257,7 +257,28 @@ def _plain_chunk(
     frame = pd.read_csv(io.BytesIO(body))
     frame.attrs["shape"] = shape
     frame.attrs["lines"] = lines.copy()
+    if undecodable and keep:
+        import csv
+
+        fields = {i: next(csv.reader([data[int(starts[i]) : int(ends[i])].decode("utf-8", "replace").rstrip("\r\n")]))
+                  for i in undecodable}
+        return _kept_of_undecodable(_with_kept(frame, body, keep), fields, header, keep)
     return _with_kept(frame, body, keep)
+
+
+def _kept_of_undecodable(frame: pd.DataFrame, rows: dict[int, list[str]], header: Sequence[str], keep: Sequence[str]) -> pd.DataFrame:
+    """A row failed for a byte that is not UTF-8 keeps its kept columns' text (so it joins back by its id): each
+    field decoded alone, a bad byte in a kept column itself written as U+FFFD and said in the row's reason."""
+    kept, shape = frame.attrs["kept"], frame.attrs["shape"]
+    for i, fields in rows.items():
+        if len(fields) != len(header):  # a row of another width: which field is which is not known
+            continue
+        for column in keep:
+            value = fields[list(header).index(column)]
+            kept.iat[i, list(kept.columns).index(column)] = value
+            if "\ufffd" in value:
+                shape[i] += f"; its kept column {column!r} is written with U+FFFD for the bytes that are not UTF-8"
+    return frame
 
 
 def _with_kept(frame: pd.DataFrame, body: Any, keep: Sequence[str]) -> pd.DataFrame:
@@ -319,7 +340,13 @@ def _csv_module_chunks(
             frame = pd.read_csv(io.StringIO(out.getvalue()))
             frame.attrs["shape"] = shape
             frame.attrs["lines"] = np.array([line for line, _ in numbered])
-            yield _with_kept(frame, out.getvalue(), keep)
+            frame = _with_kept(frame, out.getvalue(), keep)
+            bad = {
+                i: [v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for v in row]
+                for i, row in enumerate(rows)
+                if keep and i in shape and _undecodable_field(row) is not None
+            }
+            yield _kept_of_undecodable(frame, bad, header, keep) if bad else frame
     finally:
         text.detach()  # the binary file is its opener's to close
 
