@@ -12,7 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +72,9 @@ class BestTrial(_Model):
         description="The primary metric, then each of the spec's `metrics:`, by data: {name: {validation: ..., test: ...}}",
     )
     status: str
+    positive_class: Optional[Union[bool, int, float, str]] = Field(
+        None, description="Binary classification: the label value f1, precision and recall scored (absent otherwise)"
+    )
 
 
 class CostPart(_Model):
@@ -199,6 +202,7 @@ def build(
             scores=best.scores,
             metrics=best_metrics(spec, best),
             status=best.status.value,
+            positive_class=best.positive_class,
         ),
         model=_model_location(job, best) if best is not None else None,
         warnings=[*(warnings or []), *filter(None, [test_set_note(best)])],
@@ -248,6 +252,8 @@ def write(result: RunResult, path: str | Path, *, spec: Any = None) -> Path:
     from .secrets import redactor
 
     data = redactor(spec).data(result.model_dump(mode="json", by_alias=True))
+    if isinstance(data.get("best"), dict) and data["best"].get("positive_class") is None:
+        data["best"].pop("positive_class", None)  # only a binary trial has one
     return _write_text(Path(path), json.dumps(data, indent=2) + "\n")
 
 

@@ -94,3 +94,17 @@ def test_trials_prints_each_figure_column_with_one_number_of_decimals(monkeypatc
         ["1", "completed", "0.791667", "0.761905", "1.000000"],
         ["2", "failed", "-", "-", "-"],
     ], shown.stdout
+
+
+def test_the_result_file_best_holds_the_positive_class_a_binary_trial_scored(tmp_path):
+    """`best` and `trials --trial N` show it; the result file's best lacked it."""
+    from cloudauto import run_result
+
+    spec = JobSpec.from_yaml(BASE.replace("metric: accuracy", "metric: f1"))
+    trial = Trial("0", 0, {}, TrialStatus.COMPLETED, objective=0.75, positive_class="benign")
+    written = run_result.write(run_result.build(Handle(spec, [trial]), exit_code=0), tmp_path / "result.json")
+    assert json.loads(written.read_text())["best"]["positive_class"] == "benign"
+    assert run_result.read(written).best.positive_class == "benign"
+    plain = Trial("0", 0, {}, TrialStatus.COMPLETED, objective=0.75)  # not binary: no positive class, no key
+    again = run_result.write(run_result.build(Handle(JobSpec.from_yaml(BASE), [plain]), exit_code=0), tmp_path / "r2.json")
+    assert "positive_class" not in json.loads(again.read_text())["best"]

@@ -86,13 +86,19 @@ def test_every_example_is_marked():
 _BACKGROUND = re.compile(r"(?<![&>|])&(?![&>])")  # `cmd &`, not `&&`, `2>&1`, `&>`, `|&`
 _WAIT_PID = re.compile(r"^\s*wait\s+\S")
 _SUBSTITUTION = re.compile(r"\$\(\s*cloudauto\b|`\s*cloudauto\b")
-_ASSIGNMENT = re.compile(r"^\s*(export\s+|local\s+)?[A-Za-z_][A-Za-z0-9_]*=[\"']?(\$\(|`)")
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=[\"']?(\$\(|`)")
+# `export X=$(...)` (local, declare, readonly, typeset) returns the builtin's status, not the substitution's
+_DECLARED = re.compile(r"^\s*(export|local|declare|readonly|typeset)\s+(-\w+\s+)*[A-Za-z_][A-Za-z0-9_]*=[\"']?(\$\(|`)")
+# errexit ignores a command that is not the last of an && / || list, and any `|| ...` after cloudauto
+_IN_LIST = re.compile(r"\bcloudauto\b(?:>&|[^;&|]|\|(?!\|))*(&&|\|\|)")
+_CONDITION = re.compile(r"(^\s*|[;&|]\s*|\bthen\s+|\bdo\s+)(if|elif|while|until)\s+(!\s*)?cloudauto\b")
 
 
 def hidden_failures(page: Path) -> list[str]:
     """Forms in a page's run blocks under which a failing command would not fail the block, even under
     `bash -euo pipefail`: a `$(cloudauto ...)` inside another command's arguments (echo, eval), a job sent to
-    the background without a `wait PID` (a bare `wait` returns 0), a subprocess whose exit code is not checked."""
+    the background without a `wait PID` (a bare `wait` returns 0), `export X=$(...)`, cloudauto not last in an
+    && / || list or in an if/while condition, a subprocess whose exit code is not checked (os.popen, getoutput)."""
     name = _name(page)
     found = []
     for line, lang, _, body in runnable(page):
@@ -101,14 +107,21 @@ def hidden_failures(page: Path) -> list[str]:
             for call in re.finditer(r"subprocess\.run\((?:[^()]|\([^()]*\))*\)", body, re.S):
                 if not re.search(r"check\s*=\s*True", call.group(0)):
                     found.append(f"{where}: subprocess.run without check=True: {call.group(0)[:60]}")
-            for call in re.finditer(r"(subprocess\.call|subprocess\.Popen|os\.system)\(", body):
+            calls = r"(subprocess\.call|subprocess\.Popen|subprocess\.getoutput|subprocess\.getstatusoutput|os\.system|os\.popen)\("
+            for call in re.finditer(calls, body):
                 found.append(f"{where}: {call.group(1)} does not fail on a failing command; use subprocess.run(..., check=True)")
             continue
         text = body.replace("\\\n", " ")
         lines = [raw.split(" #", 1)[0] for raw in text.splitlines() if not raw.lstrip().startswith("#")]
         for raw in lines:
-            if _SUBSTITUTION.search(raw) and not _ASSIGNMENT.match(raw):
+            if _DECLARED.match(raw):
+                found.append(f"{where}: export/local X=$(...) returns the builtin's status; assign first, then export: {raw.strip()[:60]}")
+            elif _SUBSTITUTION.search(raw) and not _ASSIGNMENT.match(raw):
                 found.append(f"{where}: $(cloudauto ...) inside another command hides its exit code: {raw.strip()[:60]}")
+            if _CONDITION.search(raw):
+                found.append(f"{where}: cloudauto as an if/while condition cannot fail the block: {raw.strip()[:60]}")
+            elif _IN_LIST.search(raw):
+                found.append(f"{where}: cloudauto before the end of an && / || list cannot fail the block: {raw.strip()[:60]}")
         background = sum(len(_BACKGROUND.findall(raw)) for raw in lines)
         waited = sum(1 for raw in lines if _WAIT_PID.match(raw))
         if background > waited:
@@ -418,3 +431,44 @@ def test_forms_that_hide_a_failure_are_refused_and_honest_ones_run(tmp_path):
     honest.write_text(HONEST_PAGE)
     assert hidden_failures(honest) == []
     run_examples(honest, tmp_path / "run2")
+
+
+LIST_AND_CONDITION_PAGE = """\
+<!-- example: run -->
+```bash
+cloudauto validate missing1.yaml && echo validated
+export JOB=$(cloudauto validate missing2.yaml)
+if cloudauto validate missing3.yaml; then echo ok; fi
+cloudauto validate missing4.yaml || echo "see above"
+local J=$(cloudauto status latest)
+while ! cloudauto status latest; do sleep 1; done
+cloudauto validate missing5.yaml 2>&1 | tee out.txt && echo done
+  if cloudauto validate missing8.yaml; then echo ok; fi
+```
+
+<!-- example: run -->
+```python
+import os, subprocess
+print(os.popen("cloudauto validate missing6.yaml").read())
+print(subprocess.getoutput("cloudauto validate missing7.yaml"))
+```
+"""
+
+
+def test_and_or_lists_conditions_and_export_substitutions_are_refused(tmp_path):
+    """errexit ignores a command not last in an && / || list or in an if/while condition, and `export X=$(...)`
+    returns export's status: a failing cloudauto there passed the block (the s4 re-attack's R8)."""
+    page = tmp_path / "zz.md"
+    page.write_text(LIST_AND_CONDITION_PAGE)
+    problems = hidden_failures(page)
+    assert len(problems) == 10, "\n".join(problems)
+    for said in ("&& / || list", "export", "condition", "os.popen", "subprocess.getoutput"):
+        assert any(said in p for p in problems), (said, problems)
+    honest = tmp_path / "ok.md"
+    honest.write_text(
+        "<!-- example: run -->\n```bash\ntest -f x.yaml || cloudauto validate job_specs/iris.yaml\n"
+        "cd . && cloudauto validate job_specs/iris.yaml\nJOB=$(cloudauto validate job_specs/iris.yaml)\nexport JOB\n"
+        "if [ -n \"$JOB\" ]; then echo \"$JOB\"; fi\n! cloudauto validate missing.yaml\n```\n"
+    )
+    assert hidden_failures(honest) == []
+    run_examples(honest, tmp_path / "run")

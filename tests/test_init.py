@@ -72,6 +72,42 @@ def test_a_binary_label_gets_a_commented_positive_class_line(tmp_path: Path):
     assert multi.returncode == 0 and "positive_class" not in multi.stdout, multi.stdout
 
 
+def test_a_decimal_binary_label_gets_a_positive_class_line_that_validates_uncommented(tmp_path: Path):
+    """Labels 1.5/2.5: the line read `positive_class: 2.5`, which validate refused with three union errors."""
+    from cloudauto import JobSpec
+    from cloudauto.runtime.autogluon_trial import positive_label
+    from cloudauto.runtime.data_check import data_issues
+
+    pd.DataFrame({"x": range(40), "y": [1.5, 2.5] * 20}).to_csv(tmp_path / "bnum.csv", index=False)
+    result = run("init", "bnum.csv", "--label", "y", "-o", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("# autogluon:")
+    assert lines[at + 1].startswith("#   positive_class: 2.5   # "), lines[at + 1]
+    for written, fits in (("2.5", True), ("1.5", True), ('"2.5"', True), ("3.5", False)):
+        uncommented = "\n".join([*lines[:at], "autogluon:", f"  positive_class: {written}", *lines[at + 2 :]])
+        (tmp_path / "bnum.yaml").write_text(uncommented + "\n")
+        checked = run("validate", "--strict", "bnum.yaml", cwd=tmp_path)
+        assert checked.returncode == 0, (written, checked.stdout + checked.stderr)
+        problems = [i.message for i in data_issues(JobSpec.from_file(tmp_path / "bnum.yaml")) if i.level == "error"]
+        assert problems == ([] if fits else ["autogluon.positive_class 3.5 is not a value of 'y' in ./bnum.csv; its values: 1.5, 2.5"])
+    assert positive_label(2.5, pd.Series([1.5, 2.5]), "bnum.csv") == 2.5  # what the trial gives AutoGluon
+
+
+def test_a_positive_class_of_another_kind_is_one_clear_message(tmp_path: Path):
+    pd.DataFrame({"x": range(4), "y": [0, 1] * 2}).to_csv(tmp_path / "t.csv", index=False)
+    for value in ("[1, 2]", "{a: 1}", ".nan"):
+        (tmp_path / "s.yaml").write_text(
+            f"name: s\ntask: tabular_classification\ndata: {{train: ./t.csv, label: y}}\nmetric: f1\n"
+            f"autogluon:\n  positive_class: {value}\n"
+        )
+        checked = run("validate", "s.yaml", cwd=tmp_path)
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        errors = [line for line in checked.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "s.yaml:6:" in errors[0] and "autogluon.positive_class: " in errors[0], checked.stderr
+        assert "a label value" in errors[0] and "Input should be" not in errors[0], errors
+
+
 def test_regression_and_multiclass(tmp_path: Path):
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"house_id": range(100), "rooms": rng.integers(1, 6, 100), "area": rng.normal(80, 20, 100)})

@@ -340,3 +340,19 @@ def test_the_endpoints_row_numbers_are_said_over_the_whole_input_with_the_files_
     assert caught.value.status == 400
     with pytest.raises(ScoringError, match="row 3 has 'x'$"):  # bodies without their first rows: said as the endpoint said it
         score_batches(frame, batches(frame, 10, 1 << 20), fails_on_the_second_batch)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "csv-module"])
+def test_a_row_not_utf8_keeps_its_kept_columns(tmp_path, quoted):
+    """--keep-columns id: the row that fails on a byte not UTF-8 in another column lost its id (blank in the output)."""
+    from cloudauto.runtime.batch_io import csv_chunks
+
+    head = b'"id",a,b\n' if quoted else b"id,a,b\n"
+    path = tmp_path / "bad.csv"
+    path.write_bytes(head + b"4,0.1,0.2\n5,0.5\xff,0.3\n6\xfe,0.2,0.1\n7,0.3,0.4\n")
+    (frame,) = list(csv_chunks(path, 10, ["id"]))
+    assert frame.attrs["kept"]["id"].tolist() == ["4", "5", "6\ufffd", "7"]
+    shape = frame.attrs["shape"]
+    assert sorted(shape) == [1, 2]
+    assert "byte 0xff in column 'a'" in shape[1] and "kept" not in shape[1]
+    assert "byte 0xfe in column 'id'" in shape[2] and "kept column 'id' is written with U+FFFD" in shape[2], shape[2]

@@ -96,3 +96,52 @@ def test_max_resource_is_bounded_on_every_backend_as_sagemaker_bounds_it(policy)
     assert issue.field == "sweep.early_termination.max_resource"
     assert "at most 20,000" in issue.message and "SageMaker" in issue.message
     assert cloudauto.JobSpec.from_yaml(SWEEP + f"  early_termination: {{policy: {policy}, max_resource: 20000}}\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ("{learning_rate: 0.1, ag_args_fit: {max_memory_usage_ratio: .inf}}", "GBM.ag_args_fit.max_memory_usage_ratio"),
+        ("{ag_args: {priority: .nan}}", "GBM.ag_args.priority"),
+        ("{ag_args: {weights: [1, [2, -.inf]]}}", "GBM.ag_args.weights[1][1]"),
+        ("[{ag_args: {priority: .nan}}]", "GBM[0].ag_args.priority"),
+    ],
+)
+def test_nan_and_infinity_nested_in_hyperparameters_are_refused_at_their_path(tmp_path, value, field):
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE + f"autogluon:\n  hyperparameters:\n    GBM: {value}\n")
+    result = run("validate", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{path}:9:" in result.stderr and f"autogluon.hyperparameters.{field}: must be a finite number" in result.stderr, result.stderr
+    assert "Input should be" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    with pytest.raises(SpecError, match="finite number"):
+        cloudauto.JobSpec.from_yaml(path.read_text())
+
+
+def test_nested_nan_in_hyperparameters_by_set_is_refused(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE)
+    result = run("validate", str(path), "--set", "autogluon.hyperparameters.GBM.ag_args={x: .inf}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "autogluon.hyperparameters.GBM.ag_args.x: must be a finite number" in result.stderr, result.stderr
+
+
+def test_nested_hyperparameters_keep_their_values_and_types():
+    spec = cloudauto.JobSpec.from_dict(
+        {
+            "name": "s", "task": "tabular_classification", "data": {"train": "./t.csv", "label": "y"}, "metric": "accuracy",
+            "autogluon": {"hyperparameters": {"GBM": {"ag_args_fit": {"r": 0.5, "n": 3, "b": True, "s": "x", "z": None, "l": [1, 2.5, "a"]}}}},
+        }
+    )
+    nested = spec.to_dict()["autogluon"]["hyperparameters"]["GBM"]["ag_args_fit"]
+    assert nested == {"r": 0.5, "n": 3, "b": True, "s": "x", "z": None, "l": [1, 2.5, "a"]}
+    assert type(nested["n"]) is int and type(nested["b"]) is bool and type(nested["l"][0]) is int
+
+
+@pytest.mark.parametrize("value", [".inf", "1e400", ".nan"])
+def test_an_infinite_duration_is_refused_as_not_finite(tmp_path, value):
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE)
+    result = run("validate", str(path), "--set", f"limits.timeout={value}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "must be a finite duration" in result.stderr and "must be positive" not in result.stderr, result.stderr

@@ -442,6 +442,8 @@ def runs(backend: str, fmt: str) -> int:
     from ..registry import get_backend
 
     rows = [_run_row(job) for job in get_backend(backend).jobs()]
+    # by submission, ties in the backend's order, as `latest` resolves: the last row is what `latest` takes
+    rows = [r for _, r in sorted(enumerate(rows), key=lambda pair: (pair[1]["created"] or 0.0, pair[0]))]
     if fmt == "json":
         echo(json.dumps(rows, indent=2))
         return EXIT_OK

@@ -56,31 +56,40 @@ def check_output(source: str | Path, output: Path, files: list[Path]) -> None:
         )
 
 
+def header_of(path: Path) -> list[str]:
+    """A CSV or Parquet file's column names (a CSV file's first non-blank row, a BOM not part of it); BatchError
+    naming the file where it cannot be read or has no header at all (0 bytes, a BOM alone, blank lines)."""
+    import csv
+
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+                reader = csv.reader(fh)
+                header = next((row for row in reader if row), [])
+                bad = _undecodable_field(header)
+                if bad is not None:
+                    raise BatchError(f"{path}:{reader.line_num}: {_header_not_utf8(bad[1])}")
+        else:
+            import pyarrow.parquet as pq
+
+            header = list(pq.read_schema(path).names)
+    except BatchError:
+        raise
+    except Exception as exc:  # a file that is no table: said with its name, before a batch is made
+        raise BatchError(f"{path}: cannot read its columns: {exc}") from None
+    if not header:
+        raise BatchError(f"{path}: no header (the file is empty): a batch input starts with a row of column names")
+    return header
+
+
 def check_columns(files: list[Path], keep: Sequence[str] = ()) -> None:
     """Refuse an input that names a column twice, before anything is scored, as the endpoint refuses such a body.
 
     pandas would rename the copy (`x.1`) and the model would score the first one without a word.
-    A column to `keep` (pass through to the output) that a file lacks is refused too.
+    A column to `keep` (pass through to the output) that a file lacks is refused too, and a file with no header.
     """
-    import csv
-
     for path in files:
-        try:
-            if path.suffix.lower() == ".csv":
-                with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-                    reader = csv.reader(fh)
-                    header = next((row for row in reader if row), [])
-                    bad = _undecodable_field(header)
-                    if bad is not None:
-                        raise BatchError(f"{path}:{reader.line_num}: {_header_not_utf8(bad[1])}")
-            else:
-                import pyarrow.parquet as pq
-
-                header = list(pq.read_schema(path).names)
-        except BatchError:
-            raise
-        except Exception as exc:  # a file that is no table: said with its name, before a batch is made
-            raise BatchError(f"{path}: cannot read its columns: {exc}") from None
+        header = header_of(path)
         seen: set[str] = set()
         for name in header:
             if name in seen:
@@ -248,7 +257,28 @@ def _plain_chunk(
     frame = pd.read_csv(io.BytesIO(body))
     frame.attrs["shape"] = shape
     frame.attrs["lines"] = lines.copy()
+    if undecodable and keep:
+        import csv
+
+        fields = {i: next(csv.reader([data[int(starts[i]) : int(ends[i])].decode("utf-8", "replace").rstrip("\r\n")]))
+                  for i in undecodable}
+        return _kept_of_undecodable(_with_kept(frame, body, keep), fields, header, keep)
     return _with_kept(frame, body, keep)
+
+
+def _kept_of_undecodable(frame: pd.DataFrame, rows: dict[int, list[str]], header: Sequence[str], keep: Sequence[str]) -> pd.DataFrame:
+    """A row failed for a byte that is not UTF-8 keeps its kept columns' text (so it joins back by its id): each
+    field decoded alone, a bad byte in a kept column itself written as U+FFFD and said in the row's reason."""
+    kept, shape = frame.attrs["kept"], frame.attrs["shape"]
+    for i, fields in rows.items():
+        if len(fields) != len(header):  # a row of another width: which field is which is not known
+            continue
+        for column in keep:
+            value = fields[list(header).index(column)]
+            kept.iat[i, list(kept.columns).index(column)] = value
+            if "\ufffd" in value:
+                shape[i] += f"; its kept column {column!r} is written with U+FFFD for the bytes that are not UTF-8"
+    return frame
 
 
 def _with_kept(frame: pd.DataFrame, body: Any, keep: Sequence[str]) -> pd.DataFrame:
@@ -310,7 +340,13 @@ def _csv_module_chunks(
             frame = pd.read_csv(io.StringIO(out.getvalue()))
             frame.attrs["shape"] = shape
             frame.attrs["lines"] = np.array([line for line, _ in numbered])
-            yield _with_kept(frame, out.getvalue(), keep)
+            frame = _with_kept(frame, out.getvalue(), keep)
+            bad = {
+                i: [v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for v in row]
+                for i, row in enumerate(rows)
+                if keep and i in shape and _undecodable_field(row) is not None
+            }
+            yield _kept_of_undecodable(frame, bad, header, keep) if bad else frame
     finally:
         text.detach()  # the binary file is its opener's to close
 
@@ -621,6 +657,7 @@ __all__ = [
     "ServiceBatchJob",
     "TABLE_SUFFIXES",
     "check_columns",
+    "header_of",
     "check_output",
     "csv_chunks",
     "file_sha256",

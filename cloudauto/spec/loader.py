@@ -642,8 +642,9 @@ def _validate(data: dict, pos: _Positions):
         raise SpecError(exc.issues) from None
 
 
-def _data_path(loc: tuple, data: Any) -> tuple:
-    """Map a model location onto the user's data, dropping union tags and wrappers."""
+def _data_path(loc: tuple, data: Any, *, name_missing: bool = True) -> tuple:
+    """Map a model location onto the user's data, dropping union tags and wrappers (and a missing key's name
+    unless `name_missing`: a union member's tag such as `str` looks like one)."""
     node, path = data, []
     for i, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
@@ -652,7 +653,7 @@ def _data_path(loc: tuple, data: Any) -> tuple:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
-        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str) and re.match(r"^[\w.\-]+$", part):
+        elif name_missing and i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str) and re.match(r"^[\w.\-]+$", part):
             path.append(part)  # a missing key: name it
     return tuple(path)
 
@@ -666,7 +667,8 @@ def _from_pydantic(exc: ValidationError, data: dict, pos: _Positions) -> list[Sp
     for err in errors:
         loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
         path = _data_path(loc, data)
-        if kind != "finite_number" and path and any(path == bad[: len(path)] for bad in infinite):
+        found = _data_path(loc, data, name_missing=kind == "missing")
+        if kind != "finite_number" and found and any(found == bad[: len(found)] for bad in infinite):
             continue
         message, hint, on_key = err["msg"], None, False
         if kind == "extra_forbidden":

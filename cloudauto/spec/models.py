@@ -20,12 +20,13 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
 from .metrics import Goal, Metric, Task
 from .space import SearchSpace, SpaceInput
-from .types import SLUG, DataURI, Duration, WholeNumber, whole_number
+from .types import SLUG, DataURI, Duration, LabelValue, WholeNumber, whole_number
 
 
 class StrictModel(BaseModel):
@@ -285,7 +286,12 @@ class CommandSpec(StrictModel):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of every trial; ${NAME} is read from yours")
 
 
-HyperparameterValue = Union[str, int, float, bool, None, list[Any], dict[str, Any]]
+# recursive, so a NaN or infinity however deep (ag_args_fit: {max_memory_usage_ratio: .inf}) is refused at its path:
+# a list[Any] would keep it, and the JSON written for a trial would turn it into null ("the default")
+HyperparameterValue = TypeAliasType(
+    "HyperparameterValue",
+    Union[str, int, float, bool, None, list["HyperparameterValue"], dict[str, "HyperparameterValue"]],  # noqa: F821
+)
 
 
 class AutoGluonSettings(StrictModel):
@@ -303,7 +309,7 @@ class AutoGluonSettings(StrictModel):
         description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
         "sweep parameters FAMILY.name are laid over it",
     )
-    positive_class: Optional[Union[bool, int, str]] = Field(
+    positive_class: Optional[LabelValue] = Field(
         None, description="Binary classification: the label value that is the positive class (f1, precision, recall)"
     )
     feature_importance: bool = Field(

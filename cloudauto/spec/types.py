@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -29,7 +29,9 @@ def parse_duration(raw: Any, *, zero_ok: bool = False) -> float:
         seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
     else:
         raise _err("duration", "a duration is like 90s, 30m, 2h or a number of seconds; got {raw!r}", raw=raw)
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
+    if not math.isfinite(seconds):
+        raise _err("duration", "must be a finite duration like 90s, 30m or 2h, got {raw!r}", raw=raw)
+    if seconds < 0 or (seconds == 0 and not zero_ok):
         raise _err("duration", "a duration must be positive, got {raw!r}", raw=raw)
     return seconds
 
@@ -61,6 +63,24 @@ def whole_number(raw: Any) -> int:
 
 
 WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+
+
+def label_value(raw: Any) -> Any:
+    """A value of a label column as YAML gives it: a string, a whole or decimal number (a label of 1.5/2.5) or
+    true/false; one message for anything else, not one per member of the union."""
+    if hasattr(raw, "item") and not isinstance(raw, (str, bytes)):
+        raw = raw.item()  # a numpy scalar from from_dict
+    if isinstance(raw, (bool, int, str)) or (isinstance(raw, float) and math.isfinite(raw)):
+        return raw
+    got = f"{raw!r} (not a finite number)" if isinstance(raw, float) else f"{type(raw).__name__} {raw!r}"
+    raise _err("label_value", "a label value is expected here (a string, a number or true/false), got {got}", got=got)
+
+
+LabelValue = Annotated[
+    Union[bool, int, float, str],
+    BeforeValidator(label_value),
+    WithJsonSchema({"type": ["string", "number", "boolean"], "description": "A value of the label column"}),
+]
 
 URI_SCHEMES = ("s3", "azureml", "https", "http", "file", "wasbs", "abfss")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.S)
@@ -131,4 +151,4 @@ DataURI = Annotated[
 
 SLUG = r"^[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?$"
 
-__all__ = ["DataURI", "Duration", "SLUG", "URI_SCHEMES", "WholeNumber", "check_uri", "parse_duration", "scheme_of", "whole_number"]
+__all__ = ["DataURI", "Duration", "LabelValue", "SLUG", "URI_SCHEMES", "WholeNumber", "check_uri", "label_value", "parse_duration", "scheme_of", "whole_number"]

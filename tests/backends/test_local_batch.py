@@ -580,3 +580,58 @@ def test_a_parquet_input_is_hashed_from_its_open_file_in_chunks_and_a_write_mean
         fh.write(fh.read(16))
     list(pieces)
     assert digest.hexdigest() != whole
+
+
+def test_a_damaged_part_left_by_a_killed_batch_is_scored_again(iris_job, tmp_path):
+    """A truncated parts/000000.parquet (a disk fault, a hand edit) failed every rerun with ArrowInvalid."""
+    job, _ = iris_job
+    frame = rows(30, 4)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
+        batch = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10)
+        assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.logs()
+        out.unlink()  # the output gone: the same command scores again in the batch's folder
+        (batch.dir / "parts").mkdir()
+        (batch.dir / "parts" / "000001.parquet").write_bytes(b"PAR1\0\0\0\0\0\0")  # what a killed batch left, damaged
+        again = job.predict_batch(tmp_path / "in.csv", out, chunk_rows=10)
+        assert again.id == batch.id
+        assert again.wait(progress=False) is JobStatus.COMPLETED, again.status_reason()
+        assert "chunk 1: its saved part parts/000001.parquet cannot be read" in again.logs(), again.logs()
+        result = pd.read_csv(out) if out.suffix == ".csv" else pd.read_parquet(out)
+        assert result["prediction"].tolist() == in_process(job, frame)["prediction"].tolist()
+
+
+def test_a_header_only_input_is_checked_against_the_model_and_an_empty_one_refused(iris_job, tmp_path):
+    """`id,a` with no row completed with a prediction-only header; a 0-byte or BOM-only file completed too."""
+    job, root = iris_job
+    (tmp_path / "hdr.csv").write_text("id," + ",".join(FEATURES[:3]) + "\n")
+    batch = job.predict_batch(tmp_path / "hdr.csv", tmp_path / "hdr.out.csv")
+    assert batch.wait(progress=False) is JobStatus.FAILED
+    assert f"{tmp_path / 'hdr.csv'}: missing columns: {FEATURES[3]}; the model takes " in batch.status_reason()
+    assert not (tmp_path / "hdr.out.csv").exists()
+    env = {**os.environ, "CLOUDAUTO_HOME": str(root / "home")}
+    for name, content in (("empty.csv", b""), ("bom.csv", b"\xef\xbb\xbf"), ("blank.csv", b"\n\r\n")):
+        (tmp_path / name).write_bytes(content)
+        done = subprocess.run([EXE, "predict", job.id, str(tmp_path / name), "-o", str(tmp_path / "e.out.csv")],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 4, (name, done.stdout, done.stderr)
+        assert f"{tmp_path / name}: no header" in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert not (tmp_path / "e.out.csv").exists()
+    (tmp_path / "ok.csv").write_text("id," + ",".join(FEATURES) + "\n")
+    batch = job.predict_batch(tmp_path / "ok.csv", tmp_path / "ok.parquet", probabilities=True, keep_columns=["id"])
+    assert batch.wait(progress=False) is JobStatus.COMPLETED, batch.status_reason()
+    empty = pd.read_parquet(tmp_path / "ok.parquet")
+    scored = job.predict_batch(_one(tmp_path), tmp_path / "one.parquet", probabilities=True, keep_columns=["id"])
+    assert scored.wait(progress=False) is JobStatus.COMPLETED
+    full = pd.read_parquet(tmp_path / "one.parquet")
+    assert len(empty) == 0 and list(empty.columns) == list(full.columns)
+    proba = [c for c in full.columns if c.startswith("proba_")]
+    assert proba and all(empty[c].dtype == full[c].dtype and empty[c].dtype.kind == "f" for c in proba), (empty.dtypes, full.dtypes)
+    assert empty["prediction"].dtype == full["prediction"].dtype
+
+
+def _one(tmp_path: Path) -> Path:
+    frame = rows(3, 5)
+    frame.insert(0, "id", [1, 2, 3])
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    return tmp_path / "in.csv"

@@ -72,12 +72,16 @@ def test_a_byte_that_is_not_utf8_fails_its_row_alone_with_its_line(iris_job, tmp
     done = _cli("predict", job.id, str(tmp_path / "in.csv"), "-o", str(out), "--chunk-rows", "4", "--keep-columns", "note")
     assert done.exit_code == 4, done.output  # README: a batch with failed rows
     assert "Traceback" not in done.output and "UnicodeDecodeError" not in done.output
-    reason = "the row is not UTF-8 text (byte 0xe9 in column 'note'): save the file as UTF-8"
+    reason = (
+        "the row is not UTF-8 text (byte 0xe9 in column 'note'): save the file as UTF-8; "
+        "its kept column 'note' is written with U+FFFD for the bytes that are not UTF-8"
+    )
     assert f"row 4 (line 6 of in.csv): {reason}" in done.output
     failures = pd.read_csv(f"{out}.failures.csv")
     assert failures[["row", "line", "reason"]].values.tolist() == [[4, 6, reason]]
     result = pd.read_csv(out, keep_default_na=False)
     assert len(result) == 9 and result["prediction"].eq("").tolist() == [i == 4 for i in range(9)]
+    assert result["note"][4] == "caf\ufffd"  # the kept column's text, its bad byte replaced (was blank)
     good = [i for i in range(9) if i != 4]
     assert result["prediction"].iloc[good].astype(int).tolist() == in_process(job, rows(9, 5).iloc[good])["prediction"].tolist()
 

@@ -108,6 +108,20 @@ def test_latest_is_the_newest_job_or_the_newest_of_a_spec(home: Path):
     assert cli(home / "empty", "status", "latest").returncode == 3
 
 
+def test_runs_lists_by_submission_so_its_last_row_is_latest(home: Path):
+    """Sorted by the store's last write, a job submitted first but ended last was listed last, and `latest` took another."""
+    now = time.time()
+    first = make_job(home / "runs", "bin", created=now - 100)
+    second = make_job(home / "runs", "reg", created=now - 50)
+    same_a = make_job(home / "runs", "slowc", created=now - 10)
+    same_b = make_job(home / "runs", "slowc", created=now - 10)  # two submits in one instant
+    os.utime(home / "runs" / first / "run.db")  # the first submitted ends last
+    listed = [line.split("\t")[0] for line in cli(home, "runs").stdout.splitlines()[1:]]
+    assert listed[:2] == [first, second] and set(listed[2:]) == {same_a, same_b}, listed
+    assert cli(home, "status", "latest").stdout.startswith(listed[-1])
+    assert [r["id"] for r in json.loads(cli(home, "runs", "--format", "json").stdout)] == listed
+
+
 @pytest.mark.parametrize("command", [["deploy", "--name", "wine"], ["predict", "IN", "-o", "OUT"], ["status"], ["best"]])
 def test_a_command_given_latest_says_which_job_it_took(home: Path, tmp_path: Path, command: list[str]):
     """`latest` is the newest job of the home, another shell's perhaps: the job it resolved to is said, on stderr."""

@@ -222,6 +222,26 @@ def _forked(lock: Optional[int]) -> None:
         os.close(lock)
 
 
+def _check_features(model: Any, name: str, columns: Any) -> None:
+    """Every row would fail alike without the model's columns: the batch stops with the reason."""
+    missing = [c for c in model.features if c not in columns]
+    if missing:
+        raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+
+
+def _check_files_without_rows(plan: Plan, read_from: dict[int, str]) -> None:
+    """A file of a header alone gives no chunk to score: its header is checked as a chunk's columns would be."""
+    empty = [name for name in plan.inputs if name not in set(read_from.values())]
+    if not empty:
+        return
+    from cloudauto.runtime.batch_io import header_of
+    from cloudauto.runtime.inference import Model
+
+    model = _model if _model is not None else Model(plan.model_dir)
+    for name in empty:
+        _check_features(model, name, header_of(Path(name)))
+
+
 def _score(
     index: int,
     name: str,
@@ -242,9 +262,7 @@ def _score(
     model = _model
     if model.kind not in ("tabular", "multimodal"):
         raise BatchError(f"batch inference scores tabular and MultiModal models, not {model.kind} models")
-    missing = [c for c in model.features if c not in frame.columns]
-    if missing:  # every row would fail alike: the batch stops with the reason
-        raise BatchError(f"{name}: missing columns: {', '.join(map(str, missing))}; the model takes {', '.join(model.features)}")
+    _check_features(model, name, frame.columns)
     text = frame.attrs.pop("kept", None)  # a CSV file's kept columns as its text
     kept = (text if text is not None else frame[keep]).reset_index(drop=True) if keep else None  # in front, so rows join back
     frame = frame[model.features] if model.features else frame
@@ -305,7 +323,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     if lock is not None:  # this runner alone writes the output: what a killed one left beside it goes
         for stale in stale_temps(plan.output):
             stale.unlink(missing_ok=True)
-    done = {int(p.stem) for p in parts.glob("*.parquet")}
+    done = _readable_parts(folder, parts)
     _write_state(folder, status="running", reason=None, done=len(done))
     _log(folder, f"start: {len(plan.inputs)} input file(s), chunks of {plan.chunk_rows} rows, {plan.workers} worker(s)")
     if done:
@@ -345,6 +363,7 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _collect(folder, finished, done)
             _write_state(folder, chunks=total)
+            _check_files_without_rows(plan, read_from)
             while pending:  # each part into the output as soon as the ones before it are in
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 _collect(folder, finished, done)
@@ -388,6 +407,26 @@ def run(folder: Path, lock: Optional[int] = None) -> int:
     _log(folder, f"completed: {reason}")
     _write_state(folder, status="completed", reason=reason, rows=rows, failed=failed, written=written)
     return 0
+
+
+def _readable_parts(folder: Path, parts: Path) -> set[int]:
+    """The chunks an earlier run wrote that can be read back (their Parquet footer): a damaged one (a disk fault,
+    a hand edit) is working state, so it is discarded and scored again rather than failing every rerun."""
+    import pyarrow.parquet as pq
+
+    done = set()
+    for path in sorted(parts.glob("*.parquet")):
+        try:
+            index = int(path.stem)
+            pq.ParquetFile(path).metadata  # noqa: B018 - reads the footer: a truncated file fails here
+        except Exception as exc:  # noqa: BLE001 - whatever makes it unreadable, it is scored again
+            for suffix in (".parquet", ".csv"):
+                path.with_suffix(suffix).unlink(missing_ok=True)
+            _log(folder, f"chunk {path.stem.lstrip('0') or '0'}: its saved part parts/{path.name} cannot be read "
+                 f"({type(exc).__name__}: {exc}); discarded, scored again")
+            continue
+        done.add(index)
+    return done
 
 
 START_ENV = "CLOUDAUTO_BATCH_START"  # "spawn": workers that load the model each, as where fork is unsafe
@@ -552,7 +591,22 @@ def _no_rows(plan: Plan) -> pd.DataFrame:
 
     model = _model if _model is not None else Model(plan.model_dir)
     columns = [*plan.keep_columns, *model.answer_columns(plan.probabilities), "_row", "_file"]
-    return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+    dtypes = {c: "object" for c in columns} | {"_row": "int64"} | _answer_dtypes(model, plan.probabilities)
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in columns})
+
+
+def _answer_dtypes(model: Any, probabilities: bool) -> dict[str, str]:
+    """The dtypes the model's answers have when it scores rows (AutoGluon's float32 probabilities, the label's type):
+    an output of no rows has them too, so a part of a Parquet dataset has the others' schema."""
+    try:
+        import pandas as pd
+
+        features = getattr(model, "features", None) or []
+        # one row of blanks (AutoGluon cannot score no rows): its answers' dtypes, not its values
+        probe = model.predict(pd.DataFrame({c: [float("nan")] for c in features}), probabilities)
+        return {str(c): str(probe[c].dtype) for c in probe.columns}
+    except Exception:  # noqa: BLE001 - a model that cannot score blanks (an image model): probabilities are floats
+        return {c: "float64" for c in model.answer_columns(probabilities) if c.startswith("proba_")}
 
 
 def _same_dtypes(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
