@@ -12,6 +12,7 @@ endpoint or a batch job loads it with the folder gone. Standard library only at 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -410,7 +411,9 @@ def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
 
     AutoGluon names a Chronos model after its `model_path` (`Chronos[__home__me__weights__bolt]`: the user's path
     in every leaderboard and model folder). Its own aliases (`bolt_small`) give short names: the folder is
-    registered as an alias under its own name, so the model is `Chronos[bolt]` and reads the same folder.
+    registered as an alias under its own name, so the model is `Chronos[bolt]` and reads the same folder. A name
+    already taken by another folder (`x1/weights` beside `x2/weights`) or by AutoGluon (`bolt_small`) gets a short
+    hash of the folder's path (`weights-3f2a1c`): one alias per folder, so no config reads another's weights.
     """
     from autogluon.timeseries.models.chronos.model import MODEL_ALIASES
 
@@ -419,6 +422,8 @@ def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
         value = config.get("model_path")
         if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_dir():
             alias = Path(value).name
+            if MODEL_ALIASES.get(alias, value) != value:
+                alias = f"{alias}-{hashlib.sha256(value.encode()).hexdigest()[:6]}"
             MODEL_ALIASES[alias] = value
             config["model_path"] = alias
     return hyperparameters

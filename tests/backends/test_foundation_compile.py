@@ -222,3 +222,25 @@ def test_a_mitra_folder_of_the_other_task_is_refused_at_its_hf_model_line(
     spec = cloudauto.JobSpec.from_file(path)
     for backend in ("local", "sagemaker", "azureml"):
         cloudauto.compile(spec, backend=backend)
+
+
+def test_two_chronos_folders_of_one_name_keep_their_own_weights(tmp_path):
+    """Two weights folders named alike (`x1/weights`, `x2/weights`, or one named like AutoGluon's `bolt_small`):
+    each config reads its own folder, under a name without the user's path."""
+    pytest.importorskip("autogluon.timeseries")
+    from autogluon.timeseries.models.chronos.model import MODEL_ALIASES
+
+    from cloudauto.runtime.foundation import stable_names
+
+    first, second, own = tmp_path / "x1" / "weights", tmp_path / "x2" / "weights", tmp_path / "bolt_small"
+    for folder in (first, second, own):
+        folder.mkdir(parents=True)
+    configs = [{"model_path": str(first)}, {"model_path": str(second)}, {"model_path": str(own)}]
+    stable_names({"Chronos": configs})
+    names = [c["model_path"] for c in configs]
+    assert [MODEL_ALIASES[n] for n in names] == [str(first), str(second), str(own)]
+    assert len(set(names)) == 3 and all(str(tmp_path) not in n for n in names)
+    assert MODEL_ALIASES["bolt_small"] == "autogluon/chronos-bolt-small"
+    again = [{"model_path": str(second)}]  # the next trial in this process: the same name for the same folder
+    stable_names({"Chronos": again})
+    assert again[0]["model_path"] == names[1]
