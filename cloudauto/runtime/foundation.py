@@ -127,17 +127,27 @@ PRESET_FOUNDATION: dict[str, tuple[str, ...]] = {
     **{p: ("Chronos2",) for p in ("chronos2", "chronos2_small", "chronos2_ensemble")},
     **{p: ("Chronos",) for p in ("bolt_tiny", "bolt_mini", "bolt_small", "bolt_base")},
 }
+# the presets made of foundation models alone: without weights given, a trial lets them fetch their weights from the
+# hub (else it would fit nothing); offline (local) that is refused at compile
+PRESET_FOUNDATION_ONLY = frozenset(
+    {"experimental_quality", "experimental", "chronos2", "chronos2_small", "chronos2_ensemble"}
+    | {"bolt_tiny", "bolt_mini", "bolt_small", "bolt_base"}
+)
 
 
 def _fitted(task: Task, models: list[Any], presets: list[Any], given: list[str]) -> list[str]:
     """The foundation families a trial fits, as the trial's fit arguments decide (autogluon_trial.fit_arguments,
     autogluon_timeseries.timeseries_fit_arguments): the families `models` names; else, for a time-series preset,
     those of its families the spec gives settings (weights) for (the preset's others download weights and are left
-    out); else the families the spec gives settings for (the fit trains only those)."""
+    out); a preset of foundation models alone, with no weights given, fits them all (from the hub); else the
+    families the spec gives settings for (the fit trains only those)."""
     if models:
         return list(dict.fromkeys(f for m in models for f in map(_canonical, _split(m)) if f in FOUNDATION_FAMILIES))
     if presets and task is Task.TIME_SERIES_FORECASTING and any(g in TIMESERIES_WEIGHTS for g in given):
         return list(dict.fromkeys(f for p in presets for f in PRESET_FOUNDATION.get(str(p), ()) if f in given))
+    if presets and task is Task.TIME_SERIES_FORECASTING and any(str(p) in PRESET_FOUNDATION_ONLY for p in presets):
+        only = [p for p in presets if str(p) in PRESET_FOUNDATION_ONLY]
+        return list(dict.fromkeys([f for p in only for f in PRESET_FOUNDATION[str(p)]] + [g for g in given if g in FOUNDATION_FAMILIES]))
     return list(dict.fromkeys(g for g in given if g in FOUNDATION_FAMILIES))
 
 
@@ -434,6 +444,7 @@ __all__ = [
     "block_weights",
     "FOUNDATION_FAMILIES",
     "PRESET_FOUNDATION",
+    "PRESET_FOUNDATION_ONLY",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",
     "TIMESERIES_WEIGHTS",

@@ -244,3 +244,63 @@ def test_two_chronos_folders_of_one_name_keep_their_own_weights(tmp_path):
     again = [{"model_path": str(second)}]  # the next trial in this process: the same name for the same folder
     stable_names({"Chronos": again})
     assert again[0]["model_path"] == names[1]
+
+
+PRESET_ONLY = """\
+sweep:
+  space:
+    presets: {preset}
+    time_limit: 60
+backends:
+  sagemaker: {{bucket: cloudauto-fm-preset}}
+"""
+
+
+@pytest.mark.parametrize(("preset", "family"), [("chronos2", "Chronos2"), ("bolt_tiny", "Chronos"), ("experimental_quality", "Chronos2")])
+def test_a_preset_of_foundation_models_only_without_weights_is_refused_offline_at_its_presets_line(
+    tmp_path, monkeypatch, preset, family
+):
+    """F4: `presets: chronos2` with no weights given trains nothing offline (AutoGluon's IndexError in every trial):
+    refused at the presets line, naming the fix."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    text = HEAD + PRESET_ONLY.format(preset=preset)
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    found = [spec.locate(i) for i in info.value.issues if family in i.message]
+    assert found, [i.message for i in info.value.issues]
+    assert found[0].line == text.splitlines().index(f"    presets: {preset}") + 1
+    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: ./checkpoints/<folder>`" in found[0].message
+
+
+def test_a_preset_of_foundation_models_only_downloads_them_on_the_clouds(tmp_path, monkeypatch):
+    """F4: the cloud trial lets the preset fetch its models from the hub (not excluded), on a GPU instance, said in a note."""
+    from cloudauto.runtime.autogluon_timeseries import timeseries_fit_arguments
+    from cloudauto.runtime.foundation import uses_foundation
+
+    text = HEAD + PRESET_ONLY.format(preset="chronos2")
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    assert uses_foundation(spec) and uses_foundation(spec, {"presets": "chronos2"})
+    assert not uses_foundation(spec, {"presets": "medium_quality"})  # the preset's others train; its Chronos2 left out
+    assert "Chronos2" not in timeseries_fit_arguments({"presets": "chronos2"})["excluded_model_types"]
+    assert "Chronos2" in timeseries_fit_arguments({"presets": "medium_quality"})["excluded_model_types"]
+    job = cloudauto.compile(spec, backend="sagemaker")
+    assert job.native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert any("Chronos2: weights from the Hugging Face hub" in n for n in job.notes)
+
+
+def test_a_fit_with_no_model_to_train_fails_with_the_reason_not_autogluons_index_error():
+    """F4: AutoGluon's trainer raises IndexError after logging "Models that will be trained: []"."""
+    import logging
+
+    from cloudauto.runtime.fit_log import NoModelTrained, watching
+
+    with pytest.raises(NoModelTrained, match="no model to train"), watching() as log:
+        logging.getLogger("autogluon.timeseries.trainer").warning("Models that will be trained: []")
+        with log.no_model_raised():
+            raise IndexError("list index out of range")
+    with pytest.raises(IndexError), watching() as log:  # any other IndexError stays itself
+        with log.no_model_raised():
+            raise IndexError("list index out of range")
