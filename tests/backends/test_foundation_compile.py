@@ -304,3 +304,69 @@ def test_a_fit_with_no_model_to_train_fails_with_the_reason_not_autogluons_index
     with pytest.raises(IndexError), watching() as log:  # any other IndexError stays itself
         with log.no_model_raised():
             raise IndexError("list index out of range")
+
+
+WEIGHTS_AT = HEAD + """\
+sweep:
+  space:
+    models: Chronos
+    Chronos.model_path: PATH
+"""
+
+
+def weights_refusal(tmp_path, monkeypatch, path: str, backend: str = "local") -> str:
+    """The message of the refusal at the `Chronos.model_path` line (exit 2), not an internal error."""
+    text = WEIGHTS_AT.replace("PATH", path)
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend=backend)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("    Chronos.model_path:"))
+    (issue,) = [spec.locate(i) for i in info.value.issues if spec.locate(i).line == line]
+    return issue.message
+
+
+def weights_folder(where: Path) -> Path:
+    where.mkdir(parents=True)
+    (where / "config.json").write_text("{}")
+    (where / "model.safetensors").write_bytes(b"0")
+    return where
+
+
+@pytest.mark.parametrize("backend", ["local", "sagemaker"])
+def test_weights_paths_that_break_path_handling_are_refused_at_their_line(tmp_path, monkeypatch, backend):
+    """F1, F2, F13: `~nosuchuser/x`, a folder holding a link loop, `/` and a home folder: exit 2 at the line."""
+    assert "no such user" in weights_refusal(tmp_path, monkeypatch, "'~nosuchuser/x'", backend)
+    loop = weights_folder(tmp_path / "loop")
+    (loop / "a").symlink_to("b")
+    (loop / "b").symlink_to("a")
+    assert " is a link loop (it leads back to itself)" in weights_refusal(tmp_path, monkeypatch, "./loop", backend)
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "/", backend)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "'~'", backend)
+    (tmp_path / "empty").mkdir()
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "./empty", backend)
+
+
+def test_a_link_to_a_folder_inside_the_weights_folder_is_refused(tmp_path, monkeypatch):
+    """F3: `ln -s . self` (docker mode copies it without end) or `alias -> real` (the clouds' upload skips it)."""
+    selfloop = weights_folder(tmp_path / "selfloop")
+    (selfloop / "self").symlink_to(".")
+    assert "self is a link to a folder" in weights_refusal(tmp_path, monkeypatch, "./selfloop", "sagemaker")
+    nested = weights_folder(tmp_path / "nested")
+    weights_folder(nested / "real")
+    (nested / "alias").symlink_to("real")
+    assert "alias is a link to a folder" in weights_refusal(tmp_path, monkeypatch, "./nested")
+
+
+def test_a_big_weights_folder_says_its_size_in_the_upload_note(tmp_path, monkeypatch):
+    """F13: over 1 GB, the upload note says how much travels."""
+    from cloudauto.runtime import trial_inputs
+
+    weights_folder(tmp_path / "w")
+    monkeypatch.setattr(trial_inputs, "BIG_FOLDER_BYTES", 1)
+    (tmp_path / "spec.yaml").write_text(WEIGHTS_AT.replace("PATH", "./w") + "backends:\n  sagemaker: {bucket: cloudauto-fm-big}\n")
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="sagemaker")
+    assert any(n.startswith("upload on submit: ") and n.endswith("/w (0.0 GB) -> " + n.split(" -> ")[-1]) for n in job.notes), job.notes
