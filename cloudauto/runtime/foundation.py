@@ -247,6 +247,22 @@ def _is_folder_value(value: Any, base_dir: Optional[str]) -> bool:
     return isinstance(value, str) and weights_place(value, base_dir)[0] != "hub"
 
 
+def folder_here_hint(values: list[Any], base_dir: Optional[str]) -> str:
+    """For a hub name that is a folder from the current folder (not from the spec file, which weights paths are
+    relative to): what to write instead. Empty when none is."""
+    for value in values:
+        if not isinstance(value, str) or _is_folder_value(value, base_dir):
+            continue
+        here = Path(value).absolute()
+        if here.is_dir():
+            wrote = os.path.relpath(here, base_dir or ".")
+            return (
+                f" (a folder {value} exists from the current folder ({here}), but weights paths are relative to the spec "
+                f"file, so {value!r} is taken as a hub name: write `{wrote}` to use that folder)"
+            )
+    return ""
+
+
 def hub_allowed() -> bool:
     return os.environ.get(ALLOW_HUB, "").strip().lower() in ("1", "true", "yes")
 
@@ -292,7 +308,9 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 )
             )
         elif not values or hub:
-            what = f"the hub name {hub[0]!r}" if hub else "no weights (AutoGluon's default is a hub name)"
+            what = f"the hub name {hub[0]!r}{folder_here_hint(hub, spec.base_dir)}" if hub else (
+                "no weights (AutoGluon's default is a hub name)"
+            )
             in_block = given is not None and given[0] == "autogluon"
             field = f"{param}: ./checkpoints/<folder>` in autogluon.hyperparameters.{given[2]}" if in_block else (
                 f"{fam}.{param}: ./checkpoints/<folder>`"
@@ -320,7 +338,11 @@ def hub_note(spec: JobSpec) -> Optional[str]:
     )
     if not hub:
         return None
-    return f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names given); the training container downloads them"
+    given = [v for index, fam, _ in chosen_families(spec) if fam in hub for v in weights_values(spec, index, fam)]
+    return (
+        f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names "
+        f"given){folder_here_hint(given, spec.base_dir)}; the training container downloads them"
+    )
 
 
 def serving_memory_mb(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> Optional[int]:

@@ -370,3 +370,22 @@ def test_a_big_weights_folder_says_its_size_in_the_upload_note(tmp_path, monkeyp
     (tmp_path / "spec.yaml").write_text(WEIGHTS_AT.replace("PATH", "./w") + "backends:\n  sagemaker: {bucket: cloudauto-fm-big}\n")
     job = cloudauto.compile(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="sagemaker")
     assert any(n.startswith("upload on submit: ") and n.endswith("/w (0.0 GB) -> " + n.split(" -> ")[-1]) for n in job.notes), job.notes
+
+
+def test_a_hub_name_that_is_a_folder_from_the_current_folder_says_so(tmp_path, monkeypatch):
+    """F14: `model_path: w/planted` is a folder from where the command runs, not from the spec file: the value is a
+    hub name (paths are relative to the spec file); the refusal (local) and the hub note (SageMaker) say which to write."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    weights_folder(tmp_path / "w" / "planted")
+    (tmp_path / "specs").mkdir()
+    text = WEIGHTS_AT.replace("PATH", "w/planted") + "backends:\n  sagemaker: {bucket: cloudauto-fm-rel}\n"
+    (tmp_path / "specs" / "spec.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "specs" / "spec.yaml")
+    hint = "a folder w/planted exists from the current folder"
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    (message,) = [i.message for i in info.value.issues if "w/planted" in i.message]
+    assert hint in message and "`../w/planted`" in message
+    notes = cloudauto.compile(spec, backend="sagemaker").notes
+    assert any("weights from the Hugging Face hub" in n and hint in n and "`../w/planted`" in n for n in notes), notes
