@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from .autogluon_params import FAMILY_PARAM, PRETRAINED_TIMESERIES_MODELS, TIMESERIES_MODELS
 from .autogluon_trial import FIT_ARGS, ParameterError, Reporter, TrialResult, _laid_over, score_test
 from .data import read_table
-from .foundation import embed_weights, resolve_weights, weights_parameter
+from .foundation import PRESET_FOUNDATION, PRESET_FOUNDATION_ONLY, embed_weights, resolve_weights, weights_parameter
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import AutoGluonSettings, JobSpec
@@ -55,6 +55,8 @@ def timeseries_fit_arguments(
     elif base:
         hyperparameters = base
     asked = set(hyperparameters or {})
+    if hyperparameters is None and str(kwargs.get("presets")) in PRESET_FOUNDATION_ONLY:
+        asked = set(PRESET_FOUNDATION[str(kwargs["presets"])])  # its models alone: they fetch their weights (compile said so)
     if hyperparameters:
         for model in [m for m in hyperparameters if weights_parameter(m)]:
             configs = hyperparameters[model]
@@ -167,7 +169,7 @@ def run_timeseries(
 
     stable_names(kwargs.get("hyperparameters") or {})  # Chronos[<folder name>], not Chronos[<the user's path>]
 
-    with watching() as fit_log:
+    with watching() as fit_log, fit_log.no_model_raised():
         predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
     if not predictor.model_names():  # "Models trained: []": out of time, or every model failed
         raise NoModelTrained(fit_log.reason(kwargs.get("time_limit"), list(kwargs.get("hyperparameters") or [])))

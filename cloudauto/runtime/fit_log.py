@@ -33,6 +33,7 @@ class FitLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.planned: list[str] = []
+        self.planned_none = False  # AutoGluon logged "Models that will be trained: []"
         self.out_of_time: list[str] = []
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
@@ -52,6 +53,7 @@ class FitLog(logging.Handler):
         planned = _PLANNED.search(text)
         if planned:
             self.planned = [m.strip().strip("'\"") for m in planned.group(1).split(",") if m.strip()]
+            self.planned_none = not self.planned
             return
         for pattern, into in ((_TIME, self.out_of_time), (_NO_TIME, self.out_of_time)):
             found = pattern.search(text)
@@ -70,6 +72,21 @@ class FitLog(logging.Handler):
         if _STOPPED.search(text):
             seen = {*self.out_of_time, *self.failed, *self.skipped}
             self.out_of_time += [m for m in self.planned if m not in seen]
+
+    @contextmanager
+    def no_model_raised(self) -> Iterator[None]:
+        """Around a fit: AutoGluon's trainer raises IndexError when it had no model to train (every model of the
+        preset excluded or unknown); the trial fails with that reason instead."""
+        try:
+            yield
+        except IndexError as error:
+            if not self.planned_none:
+                raise
+            raise NoModelTrained(
+                "no model was trained: AutoGluon had no model to train (\"Models that will be trained: []\": every model "
+                "of the preset or list was excluded); name models in sweep.space.models or give the foundation models "
+                "weights; see the trial log"
+            ) from error
 
     def reason(self, time_limit: Any, models: Optional[list[str]] = None) -> str:
         """Why no model was trained: the time limit (and what to raise), the models that failed and their error.

@@ -12,6 +12,7 @@ endpoint or a batch job loads it with the folder gone. Standard library only at 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -126,17 +127,27 @@ PRESET_FOUNDATION: dict[str, tuple[str, ...]] = {
     **{p: ("Chronos2",) for p in ("chronos2", "chronos2_small", "chronos2_ensemble")},
     **{p: ("Chronos",) for p in ("bolt_tiny", "bolt_mini", "bolt_small", "bolt_base")},
 }
+# the presets made of foundation models alone: without weights given, a trial lets them fetch their weights from the
+# hub (else it would fit nothing); offline (local) that is refused at compile
+PRESET_FOUNDATION_ONLY = frozenset(
+    {"experimental_quality", "experimental", "chronos2", "chronos2_small", "chronos2_ensemble"}
+    | {"bolt_tiny", "bolt_mini", "bolt_small", "bolt_base"}
+)
 
 
 def _fitted(task: Task, models: list[Any], presets: list[Any], given: list[str]) -> list[str]:
     """The foundation families a trial fits, as the trial's fit arguments decide (autogluon_trial.fit_arguments,
     autogluon_timeseries.timeseries_fit_arguments): the families `models` names; else, for a time-series preset,
     those of its families the spec gives settings (weights) for (the preset's others download weights and are left
-    out); else the families the spec gives settings for (the fit trains only those)."""
+    out); a preset of foundation models alone, with no weights given, fits them all (from the hub); else the
+    families the spec gives settings for (the fit trains only those)."""
     if models:
         return list(dict.fromkeys(f for m in models for f in map(_canonical, _split(m)) if f in FOUNDATION_FAMILIES))
     if presets and task is Task.TIME_SERIES_FORECASTING and any(g in TIMESERIES_WEIGHTS for g in given):
         return list(dict.fromkeys(f for p in presets for f in PRESET_FOUNDATION.get(str(p), ()) if f in given))
+    if presets and task is Task.TIME_SERIES_FORECASTING and any(str(p) in PRESET_FOUNDATION_ONLY for p in presets):
+        only = [p for p in presets if str(p) in PRESET_FOUNDATION_ONLY]
+        return list(dict.fromkeys([f for p in only for f in PRESET_FOUNDATION[str(p)]] + [g for g in given if g in FOUNDATION_FAMILIES]))
     return list(dict.fromkeys(g for g in given if g in FOUNDATION_FAMILIES))
 
 
@@ -236,6 +247,22 @@ def _is_folder_value(value: Any, base_dir: Optional[str]) -> bool:
     return isinstance(value, str) and weights_place(value, base_dir)[0] != "hub"
 
 
+def folder_here_hint(values: list[Any], base_dir: Optional[str]) -> str:
+    """For a hub name that is a folder from the current folder (not from the spec file, which weights paths are
+    relative to): what to write instead. Empty when none is."""
+    for value in values:
+        if not isinstance(value, str) or _is_folder_value(value, base_dir):
+            continue
+        here = Path(value).absolute()
+        if here.is_dir():
+            wrote = os.path.relpath(here, base_dir or ".")
+            return (
+                f" (a folder {value} exists from the current folder ({here}), but weights paths are relative to the spec "
+                f"file, so {value!r} is taken as a hub name: write `{wrote}` to use that folder)"
+            )
+    return ""
+
+
 def hub_allowed() -> bool:
     return os.environ.get(ALLOW_HUB, "").strip().lower() in ("1", "true", "yes")
 
@@ -281,7 +308,9 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 )
             )
         elif not values or hub:
-            what = f"the hub name {hub[0]!r}" if hub else "no weights (AutoGluon's default is a hub name)"
+            what = f"the hub name {hub[0]!r}{folder_here_hint(hub, spec.base_dir)}" if hub else (
+                "no weights (AutoGluon's default is a hub name)"
+            )
             in_block = given is not None and given[0] == "autogluon"
             field = f"{param}: ./checkpoints/<folder>` in autogluon.hyperparameters.{given[2]}" if in_block else (
                 f"{fam}.{param}: ./checkpoints/<folder>`"
@@ -309,7 +338,11 @@ def hub_note(spec: JobSpec) -> Optional[str]:
     )
     if not hub:
         return None
-    return f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names given); the training container downloads them"
+    given = [v for index, fam, _ in chosen_families(spec) if fam in hub for v in weights_values(spec, index, fam)]
+    return (
+        f"foundation models {', '.join(hub)}: weights from the Hugging Face hub (AutoGluon's defaults or the hub names "
+        f"given){folder_here_hint(given, spec.base_dir)}; the training container downloads them"
+    )
 
 
 def serving_memory_mb(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> Optional[int]:
@@ -410,7 +443,9 @@ def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
 
     AutoGluon names a Chronos model after its `model_path` (`Chronos[__home__me__weights__bolt]`: the user's path
     in every leaderboard and model folder). Its own aliases (`bolt_small`) give short names: the folder is
-    registered as an alias under its own name, so the model is `Chronos[bolt]` and reads the same folder.
+    registered as an alias under its own name, so the model is `Chronos[bolt]` and reads the same folder. A name
+    already taken by another folder (`x1/weights` beside `x2/weights`) or by AutoGluon (`bolt_small`) gets a short
+    hash of the folder's path (`weights-3f2a1c`): one alias per folder, so no config reads another's weights.
     """
     from autogluon.timeseries.models.chronos.model import MODEL_ALIASES
 
@@ -419,6 +454,8 @@ def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
         value = config.get("model_path")
         if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_dir():
             alias = Path(value).name
+            if MODEL_ALIASES.get(alias, value) != value:
+                alias = f"{alias}-{hashlib.sha256(value.encode()).hexdigest()[:6]}"
             MODEL_ALIASES[alias] = value
             config["model_path"] = alias
     return hyperparameters
@@ -429,6 +466,7 @@ __all__ = [
     "block_weights",
     "FOUNDATION_FAMILIES",
     "PRESET_FOUNDATION",
+    "PRESET_FOUNDATION_ONLY",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",
     "TIMESERIES_WEIGHTS",

@@ -38,6 +38,12 @@ class Checkpoint:
     value: str  # as the spec writes it
     source: str  # the folder here, or the URI the backend mounts
     input: str  # the trial input that carries it: checkpoint_0, checkpoint_1 ...
+    size: int = 0  # the bytes of a folder here
+
+    @property
+    def upload_note(self) -> str:
+        """The folder, with its size when it is big: what the upload on submit carries."""
+        return f"{self.source} ({size_text(self.size)})" if self.size > BIG_FOLDER_BYTES else self.source
 
 
 def _path_like(value: str) -> bool:
@@ -74,17 +80,29 @@ def weights_place(value: str, base_dir: Optional[str]) -> tuple[str, Optional[Pa
     written as a path (`./`, `/`, `~`, file://) or with two slashes or more is a missing folder: a hub id (Hugging
     Face's `org/name`, timm's and Chronos' bare names) has at most one slash.
     """
+    place, path, _ = _place(value, base_dir)
+    return place, path
+
+
+def _place(value: str, base_dir: Optional[str]) -> tuple[str, Optional[Path], str]:
+    """weights_place, and why a path cannot be read ("bad": `~nosuchuser/x`, a folder this user cannot read)."""
     if scheme_of(value) not in (None, "file"):
-        return "remote", None
+        return "remote", None, ""
     text = value.removeprefix("file://")
-    path = Path(resolve(str(Path(text).expanduser()), base_dir))
-    if path.is_dir():
-        return "folder", path
-    if path.exists():
-        return "file", path
+    try:
+        path = Path(resolve(str(Path(text).expanduser()), base_dir))
+    except RuntimeError:  # Path.expanduser: `~name` of no user here
+        return "bad", None, f"{text.split('/')[0]} names no such user here (its home folder is unknown); write the folder's path"
+    try:
+        if path.is_dir():
+            return "folder", path, ""
+        if path.exists():
+            return "file", path, ""
+    except OSError as error:
+        return "bad", path, f"cannot read {path} ({error.strerror or error})"
     if _path_like(value) or text.count("/") > 1:
-        return "missing", path
-    return "hub", None
+        return "missing", path, ""
+    return "hub", None, ""
 
 
 def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
@@ -93,21 +111,72 @@ def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
     return path if place in ("folder", "file", "missing") else None
 
 
+class FolderProblem(ValueError):
+    """A weights folder that cannot travel as it is: a link loop, a link to a folder, a part this user cannot read."""
+
+
 def links_out(folder: Path) -> list[tuple[Path, Path]]:
     """(link, target) of each symbolic link in `folder` that leads out of it: the folder travels whole (a SageMaker
-    channel, an Azure ML input, docker mode), links followed. A Hugging Face cache snapshot
-    (`models--org--name/snapshots/<rev>`) links each file into its repo's `blobs/`: those are its weights."""
+    channel, an Azure ML input, docker mode), links to files followed. A Hugging Face cache snapshot
+    (`models--org--name/snapshots/<rev>`) links each file into its repo's `blobs/`: those are its weights.
+
+    Raises FolderProblem for a link loop, a link to a folder inside (`ln -s . self`: docker mode would copy it without
+    end, the clouds' upload does not enter it) and a part that cannot be read.
+    """
+    return walk_weights(folder)[0]
+
+
+def walk_weights(folder: Path) -> tuple[list[tuple[Path, Path]], int]:
+    """links_out, and the bytes the folder carries (its files, linked ones counted at their target)."""
     root = folder.resolve()
     blobs = root.parent.parent / "blobs" if root.parent.name == "snapshots" else None
     found = []
-    for where, dirs, files in os.walk(folder):  # links to folders are listed, not entered
+    size = 0
+
+    def unreadable(error: OSError) -> None:
+        raise FolderProblem(f"cannot read {error.filename} ({error.strerror or error})")
+
+    for where, dirs, files in os.walk(folder, onerror=unreadable):  # links to folders are listed, not entered
         for name in (*dirs, *files):
             path = Path(where) / name
-            if path.is_symlink():
+            inside = path.relative_to(folder)
+            try:
+                if not path.is_symlink():
+                    size += path.stat().st_size if name in files else 0
+                    continue
                 target = path.resolve()
-                if not (target.is_relative_to(root) or (blobs is not None and target.is_relative_to(blobs))):
-                    found.append((path.relative_to(folder), target))
-    return sorted(found)
+                is_folder = target.is_dir()
+                size += target.stat().st_size if target.is_file() else 0
+            except RuntimeError:  # Path.resolve: a loop of links
+                raise FolderProblem(f"{inside} is a link loop (it leads back to itself); remove it") from None
+            except OSError as error:
+                raise FolderProblem(f"cannot read {path} ({error.strerror or error})") from None
+            if not (target.is_relative_to(root) or (blobs is not None and target.is_relative_to(blobs))):
+                found.append((inside, target))
+            elif is_folder:
+                raise FolderProblem(
+                    f"{inside} is a link to a folder ({target}); docker mode would copy it again (a link to its own folder "
+                    "without end) and the clouds' upload does not enter it: replace the link with the folder, or remove it"
+                )
+    return sorted(found), size
+
+
+WEIGHTS_FILES = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt")
+BIG_FOLDER_BYTES = 1 << 30  # over this, the upload note says the folder's size
+
+
+def looks_like_weights(folder: Path) -> bool:
+    """Whether a folder holds model weights at its top, or in a Hugging Face cache layout (`snapshots/<rev>/`): not a
+    home folder or `/`, which would travel whole."""
+    try:
+        tops = [folder, *sorted(p for p in folder.glob("snapshots/*") if p.is_dir())]
+        return any(next(top.glob(pattern), None) is not None for top in tops for pattern in WEIGHTS_FILES)
+    except OSError:
+        return False
+
+
+def size_text(size: int) -> str:
+    return f"{size / (1 << 30):.1f} GB"
 
 
 MADE_BY_MAKE_DATA = frozenset({"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny"})
@@ -157,7 +226,10 @@ def local_checkpoints(
                     SpecIssue(f"checkpoint {value}: {scheme}:// is not read here; a hub name, a folder or {readable}", path)
                 )
             continue
-        place, folder = weights_place(value, base_dir)
+        place, folder, why = _place(value, base_dir)
+        if place == "bad":
+            problems.append(SpecIssue(f"checkpoint {value}: {why}", path))
+            continue
         if folder is None:
             continue  # a hub name
         if place == "file":
@@ -168,7 +240,21 @@ def local_checkpoints(
             hint = _missing_hint(value, folder, offline=offline and weights)
             problems.append(SpecIssue(f"checkpoint {value}: no such folder ({folder}){hint}", path))
             continue
-        outside = links_out(folder)
+        if not looks_like_weights(folder):
+            tops = ", ".join(WEIGHTS_FILES[:-1])
+            problems.append(
+                SpecIssue(
+                    f"checkpoint {value}: {folder} does not look like model weights (no {tops} at its top or in "
+                    "snapshots/<rev>/) and would travel whole; name the folder that holds the model's files",
+                    path,
+                )
+            )
+            continue
+        try:
+            outside, size = walk_weights(folder)
+        except FolderProblem as problem:
+            problems.append(SpecIssue(f"checkpoint {value}: {problem} ({folder})", path))
+            continue
         if outside:
             link, target = outside[0]
             more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
@@ -186,7 +272,7 @@ def local_checkpoints(
             if wrong:
                 problems.append(SpecIssue(wrong, path))
                 continue
-        checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}")
+        checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}", size)
     return list(checkpoints.values()), problems
 
 

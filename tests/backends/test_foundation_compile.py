@@ -222,3 +222,170 @@ def test_a_mitra_folder_of_the_other_task_is_refused_at_its_hf_model_line(
     spec = cloudauto.JobSpec.from_file(path)
     for backend in ("local", "sagemaker", "azureml"):
         cloudauto.compile(spec, backend=backend)
+
+
+def test_two_chronos_folders_of_one_name_keep_their_own_weights(tmp_path):
+    """Two weights folders named alike (`x1/weights`, `x2/weights`, or one named like AutoGluon's `bolt_small`):
+    each config reads its own folder, under a name without the user's path."""
+    pytest.importorskip("autogluon.timeseries")
+    from autogluon.timeseries.models.chronos.model import MODEL_ALIASES
+
+    from cloudauto.runtime.foundation import stable_names
+
+    first, second, own = tmp_path / "x1" / "weights", tmp_path / "x2" / "weights", tmp_path / "bolt_small"
+    for folder in (first, second, own):
+        folder.mkdir(parents=True)
+    configs = [{"model_path": str(first)}, {"model_path": str(second)}, {"model_path": str(own)}]
+    stable_names({"Chronos": configs})
+    names = [c["model_path"] for c in configs]
+    assert [MODEL_ALIASES[n] for n in names] == [str(first), str(second), str(own)]
+    assert len(set(names)) == 3 and all(str(tmp_path) not in n for n in names)
+    assert MODEL_ALIASES["bolt_small"] == "autogluon/chronos-bolt-small"
+    again = [{"model_path": str(second)}]  # the next trial in this process: the same name for the same folder
+    stable_names({"Chronos": again})
+    assert again[0]["model_path"] == names[1]
+
+
+PRESET_ONLY = """\
+sweep:
+  space:
+    presets: {preset}
+    time_limit: 60
+backends:
+  sagemaker: {{bucket: cloudauto-fm-preset}}
+"""
+
+
+@pytest.mark.parametrize(("preset", "family"), [("chronos2", "Chronos2"), ("bolt_tiny", "Chronos"), ("experimental_quality", "Chronos2")])
+def test_a_preset_of_foundation_models_only_without_weights_is_refused_offline_at_its_presets_line(
+    tmp_path, monkeypatch, preset, family
+):
+    """F4: `presets: chronos2` with no weights given trains nothing offline (AutoGluon's IndexError in every trial):
+    refused at the presets line, naming the fix."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    text = HEAD + PRESET_ONLY.format(preset=preset)
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    found = [spec.locate(i) for i in info.value.issues if family in i.message]
+    assert found, [i.message for i in info.value.issues]
+    assert found[0].line == text.splitlines().index(f"    presets: {preset}") + 1
+    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: ./checkpoints/<folder>`" in found[0].message
+
+
+def test_a_preset_of_foundation_models_only_downloads_them_on_the_clouds(tmp_path, monkeypatch):
+    """F4: the cloud trial lets the preset fetch its models from the hub (not excluded), on a GPU instance, said in a note."""
+    from cloudauto.runtime.autogluon_timeseries import timeseries_fit_arguments
+    from cloudauto.runtime.foundation import uses_foundation
+
+    text = HEAD + PRESET_ONLY.format(preset="chronos2")
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    assert uses_foundation(spec) and uses_foundation(spec, {"presets": "chronos2"})
+    assert not uses_foundation(spec, {"presets": "medium_quality"})  # the preset's others train; its Chronos2 left out
+    assert "Chronos2" not in timeseries_fit_arguments({"presets": "chronos2"})["excluded_model_types"]
+    assert "Chronos2" in timeseries_fit_arguments({"presets": "medium_quality"})["excluded_model_types"]
+    job = cloudauto.compile(spec, backend="sagemaker")
+    assert job.native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert any("Chronos2: weights from the Hugging Face hub" in n for n in job.notes)
+
+
+def test_a_fit_with_no_model_to_train_fails_with_the_reason_not_autogluons_index_error():
+    """F4: AutoGluon's trainer raises IndexError after logging "Models that will be trained: []"."""
+    import logging
+
+    from cloudauto.runtime.fit_log import NoModelTrained, watching
+
+    with pytest.raises(NoModelTrained, match="no model to train"), watching() as log:
+        logging.getLogger("autogluon.timeseries.trainer").warning("Models that will be trained: []")
+        with log.no_model_raised():
+            raise IndexError("list index out of range")
+    with pytest.raises(IndexError), watching() as log:  # any other IndexError stays itself
+        with log.no_model_raised():
+            raise IndexError("list index out of range")
+
+
+WEIGHTS_AT = HEAD + """\
+sweep:
+  space:
+    models: Chronos
+    Chronos.model_path: PATH
+"""
+
+
+def weights_refusal(tmp_path, monkeypatch, path: str, backend: str = "local") -> str:
+    """The message of the refusal at the `Chronos.model_path` line (exit 2), not an internal error."""
+    text = WEIGHTS_AT.replace("PATH", path)
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "spec.yaml")
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend=backend)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("    Chronos.model_path:"))
+    (issue,) = [spec.locate(i) for i in info.value.issues if spec.locate(i).line == line]
+    return issue.message
+
+
+def weights_folder(where: Path) -> Path:
+    where.mkdir(parents=True)
+    (where / "config.json").write_text("{}")
+    (where / "model.safetensors").write_bytes(b"0")
+    return where
+
+
+@pytest.mark.parametrize("backend", ["local", "sagemaker"])
+def test_weights_paths_that_break_path_handling_are_refused_at_their_line(tmp_path, monkeypatch, backend):
+    """F1, F2, F13: `~nosuchuser/x`, a folder holding a link loop, `/` and a home folder: exit 2 at the line."""
+    assert "no such user" in weights_refusal(tmp_path, monkeypatch, "'~nosuchuser/x'", backend)
+    loop = weights_folder(tmp_path / "loop")
+    (loop / "a").symlink_to("b")
+    (loop / "b").symlink_to("a")
+    assert " is a link loop (it leads back to itself)" in weights_refusal(tmp_path, monkeypatch, "./loop", backend)
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "/", backend)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "'~'", backend)
+    (tmp_path / "empty").mkdir()
+    assert "does not look like model weights" in weights_refusal(tmp_path, monkeypatch, "./empty", backend)
+
+
+def test_a_link_to_a_folder_inside_the_weights_folder_is_refused(tmp_path, monkeypatch):
+    """F3: `ln -s . self` (docker mode copies it without end) or `alias -> real` (the clouds' upload skips it)."""
+    selfloop = weights_folder(tmp_path / "selfloop")
+    (selfloop / "self").symlink_to(".")
+    assert "self is a link to a folder" in weights_refusal(tmp_path, monkeypatch, "./selfloop", "sagemaker")
+    nested = weights_folder(tmp_path / "nested")
+    weights_folder(nested / "real")
+    (nested / "alias").symlink_to("real")
+    assert "alias is a link to a folder" in weights_refusal(tmp_path, monkeypatch, "./nested")
+
+
+def test_a_big_weights_folder_says_its_size_in_the_upload_note(tmp_path, monkeypatch):
+    """F13: over 1 GB, the upload note says how much travels."""
+    from cloudauto.runtime import trial_inputs
+
+    weights_folder(tmp_path / "w")
+    monkeypatch.setattr(trial_inputs, "BIG_FOLDER_BYTES", 1)
+    (tmp_path / "spec.yaml").write_text(WEIGHTS_AT.replace("PATH", "./w") + "backends:\n  sagemaker: {bucket: cloudauto-fm-big}\n")
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(tmp_path / "spec.yaml"), backend="sagemaker")
+    assert any(n.startswith("upload on submit: ") and n.endswith("/w (0.0 GB) -> " + n.split(" -> ")[-1]) for n in job.notes), job.notes
+
+
+def test_a_hub_name_that_is_a_folder_from_the_current_folder_says_so(tmp_path, monkeypatch):
+    """F14: `model_path: w/planted` is a folder from where the command runs, not from the spec file: the value is a
+    hub name (paths are relative to the spec file); the refusal (local) and the hub note (SageMaker) say which to write."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    weights_folder(tmp_path / "w" / "planted")
+    (tmp_path / "specs").mkdir()
+    text = WEIGHTS_AT.replace("PATH", "w/planted") + "backends:\n  sagemaker: {bucket: cloudauto-fm-rel}\n"
+    (tmp_path / "specs" / "spec.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "specs" / "spec.yaml")
+    hint = "a folder w/planted exists from the current folder"
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    (message,) = [i.message for i in info.value.issues if "w/planted" in i.message]
+    assert hint in message and "`../w/planted`" in message
+    notes = cloudauto.compile(spec, backend="sagemaker").notes
+    assert any("weights from the Hugging Face hub" in n and hint in n and "`../w/planted`" in n for n in notes), notes

@@ -694,8 +694,11 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     if spec.backends.azureml.compute is None:
         out.warn(("backends", "azureml", "compute"), "no compute cluster named: set backends.azureml.compute before submit")
     files: dict[str, Any] = {f"{spec.name}.job.yml": to_yaml(job, locals_)}
+    from cloudauto.runtime.trial_inputs import local_checkpoints
+
+    sized = {c.source: c.upload_note for c in local_checkpoints(spec, MOUNTED)[0]}  # a big weights folder: its size
     notes = [
-        f"upload on submit: {path} ({role.removeprefix('input:')})"
+        f"upload on submit: {sized.get(path, path)} ({role.removeprefix('input:')})"
         for role, path in locals_.items()
         if not role.startswith(("__", "table:")) and f"table:{role}" not in locals_
     ]

@@ -676,10 +676,11 @@ def tuning_request(
     completion_notes = apply(spec, request, out)  # stop_when, warm_start, trial_retries, max_failed_trials
     if out.errors:
         raise CompileError("sagemaker", out.errors)
+    sized = {c.source: c.upload_note for c in local_checkpoints(spec)[0]}  # a big weights folder: its size
     notes = [
         f"training image: {training_image} ({image_note})",
         f"upload on submit: the source tarball -> {source}",
-        *(f"upload on submit: {local} -> {uri}" for local, uri in uploads),
+        *(f"upload on submit: {sized.get(local, local)} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
         *([hyperband_note] if hyperband_note else []),
         *([spot_note] if spot_note else []),
