@@ -836,9 +836,9 @@ class Backend(abc.ABC):
         """Jobs this backend knows of, oldest first."""
         raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
 
-    def leftovers(self) -> list[tuple[str, int, str]]:
+    def leftovers(self, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
         """Remove what commands killed half-way (a delete, a submit) left behind; (what, bytes freed, what left it) for
-        each (`prune` calls it)."""
+        each (`prune` calls it; with `dry_run`, what it would remove)."""
         return []
 
     def old_batches(self, older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:
