@@ -83,3 +83,24 @@ def test_junk_and_the_ignore_file_stay_out(folder):
     _compile(folder, "azureml", folder / "az")
     assert "notes.md" not in _user_files(folder / "az" / "snap.code")
     assert "runs/1/model.bin" in _user_files(folder / "az" / "snap.code")
+
+
+@pytest.mark.parametrize(
+    ("write", "named"),
+    [
+        ({".cloudautoignore": "# mine\ntrain.py\n"}, ".cloudautoignore:2 (train.py)"),
+        ({".gitignore": "**\n"}, ".gitignore:1 (**)"),
+        ({".cloudauto-compiled": "train.py\n../\n/etc\n"}, ".cloudauto-compiled"),
+    ],
+)
+@pytest.mark.parametrize("backend", ["azureml", "sagemaker"])
+def test_a_snapshot_that_leaves_out_the_run_lines_script_is_refused_naming_why(folder, backend, write, named):
+    from ..test_cli import run
+
+    for name, text in write.items():
+        (folder / name).write_text(text)
+    result = run("compile", "-b", backend, str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "train.py" in result.stderr and named in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (folder / "out").exists()
