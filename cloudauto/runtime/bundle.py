@@ -79,11 +79,13 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
     Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
     junk (_SKIP_DIRS, virtualenvs, *.pyc) and what the folder's ignore file names (IGNORE_FILES);
     the ignore files themselves stay out too, so Azure's upload of the written folder drops nothing more.
+    A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env).
     With `run` (command.run), a snapshot that leaves out the script it executes is refused: every trial would fail.
     """
     if not folder.is_dir():
         raise BundleError(f"command.code: {folder} is not a folder")
     ignored = _ignore_rule(folder)
+    root = folder.resolve()
     files: dict[str, bytes] = {}
     total = 0
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
@@ -110,6 +112,11 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
                 or not path.is_file()
             ):
                 continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise SnapshotRefused(
+                    f"command.code: {path} is a link to {path.resolve()}, outside {folder}: the snapshot would upload "
+                    f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
+                )
             data = path.read_bytes()
             total += len(data)
             if total > MAX_CODE_BYTES:

@@ -104,3 +104,20 @@ def test_a_snapshot_that_leaves_out_the_run_lines_script_is_refused_naming_why(f
     assert "train.py" in result.stderr and named in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (folder / "out").exists()
+
+
+@pytest.mark.parametrize("backend", ["azureml", "sagemaker"])
+def test_a_file_linked_from_outside_the_code_folder_is_refused_naming_it(folder, tmp_path_factory, backend):
+    from ..test_cli import run
+
+    secret = tmp_path_factory.mktemp("elsewhere") / "credentials"
+    secret.write_text("SECRET-BYTES\n")
+    (folder / "lib" / "leak").symlink_to(secret)
+    (folder / "inside").symlink_to(folder / "lib" / "util.py")  # a link that stays in the folder ships as before
+    result = run("compile", "-b", backend, str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{folder / 'lib' / 'leak'}" in result.stderr and str(secret) in result.stderr, result.stderr
+    assert not (folder / "out").exists()
+    (folder / "lib" / "leak").unlink()
+    _compile(folder, "azureml", folder / "az")
+    assert (folder / "az" / "snap.code" / "inside").read_text() == "X = 1\n"
