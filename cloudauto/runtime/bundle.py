@@ -22,7 +22,8 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -84,6 +85,11 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
     """
     if not folder.is_dir():
         raise BundleError(f"command.code: {folder} is not a folder")
+    with folder_lock(folder, exclusive=False):  # a `compile -o` into the folder writes no output meanwhile
+        return _code_files(folder, prefix, run)
+
+
+def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, bytes]:
     ignored = _ignore_rule(folder)
     root = folder.resolve()
     files: dict[str, bytes] = {}
@@ -193,6 +199,24 @@ def compiled_outputs(folder: Path) -> set[str]:
     return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
 
 
+@contextmanager
+def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """An flock on the folder itself: `compile -o` holds it exclusively while it marks and writes its outputs there,
+    a code snapshot of the folder shared while it reads, so a snapshot never sees an output not yet in the marker."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a folder we cannot open: nothing to hold (what reads or writes it says why)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def mark_compiled(folder: Path, names: set[str]) -> None:
     """Add `names` to `folder`'s COMPILED_MARKER (kept across compiles, written atomically)."""
     names = compiled_outputs(folder) | names
@@ -298,6 +322,7 @@ __all__ = [
     "bundle_files",
     "code_files",
     "compiled_outputs",
+    "folder_lock",
     "mark_compiled",
     "reference_environment",
     "serving_files",

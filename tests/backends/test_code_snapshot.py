@@ -121,3 +121,36 @@ def test_a_file_linked_from_outside_the_code_folder_is_refused_naming_it(folder,
     (folder / "lib" / "leak").unlink()
     _compile(folder, "azureml", folder / "az")
     assert (folder / "az" / "snap.code" / "inside").read_text() == "X = 1\n"
+
+
+def test_a_compile_into_the_code_folder_while_another_writes_there_does_not_ship_the_others_output(folder):
+    """Two `compile -o .` at once in the scripts' folder: one's snapshot never holds the other's output."""
+    import subprocess
+    import sys
+
+    (folder / "spec2.yaml").write_text(SPEC.replace("name: snap", "name: other"))
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, time, cloudauto\n"
+            "orig, said = pathlib.Path.replace, []\n"
+            "def slow(self, target):\n"
+            "    out = orig(self, target)\n"
+            "    if not said:\n"
+            "        said.append(1); print('mid', flush=True); time.sleep(3)\n"
+            "    return out\n"
+            "pathlib.Path.replace = slow\n"
+            f"job = cloudauto.compile(cloudauto.JobSpec.from_file({str(folder / 'spec2.yaml')!r}), backend='azureml')\n"
+            f"job.write(pathlib.Path({str(folder)!r}))\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "mid"
+        _compile(folder, "azureml", folder / "az")
+    finally:
+        assert writer.wait(timeout=60) == 0
+    shipped = _user_files(folder / "az" / "snap.code")
+    assert shipped == {"train.py", "lib/util.py", "env.yml", "spec.yaml", "spec2.yaml"}, shipped
