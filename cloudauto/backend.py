@@ -282,6 +282,18 @@ class CompiledJob:
             targets = {out: self._main_text()}
         else:
             targets = {out / name: text for name, text in self.files.items()}
+        from .runtime.bundle import folder_lock, mark_compiled
+
+        # named in the folder written into, before any is written and under that folder's lock (which a command job's
+        # code snapshot of the folder takes too), so a snapshot of that folder, even one taken meanwhile, leaves them out
+        marked, names = (out.parent, {out.name}) if out in targets else (out, {t.relative_to(out).parts[0] for t in targets})
+        marked.mkdir(parents=True, exist_ok=True)
+        with folder_lock(marked, exclusive=True):
+            mark_compiled(marked, names)
+            self._write_targets(out, targets, written)
+        return written
+
+    def _write_targets(self, out: Path, targets: dict[Path, Any], written: list[Path]) -> None:
         # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left
         for folder in {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1}:
             if (out / folder).is_dir():
@@ -301,14 +313,6 @@ class CompiledJob:
                 tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)  # no half-written file if we are interrupted
             written.append(target)
-        from .runtime.bundle import mark_compiled
-
-        # named in the folder written into, so a command job's code snapshot of that folder leaves them out
-        if out in targets:  # one file named by -o
-            mark_compiled(out.parent, {out.name})
-        else:
-            mark_compiled(out, {t.relative_to(out).parts[0] for t in targets})
-        return written
 
 
 class JobHandle(abc.ABC):
@@ -836,9 +840,9 @@ class Backend(abc.ABC):
         """Jobs this backend knows of, oldest first."""
         raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
 
-    def leftovers(self) -> list[tuple[str, int, str]]:
+    def leftovers(self, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
         """Remove what commands killed half-way (a delete, a submit) left behind; (what, bytes freed, what left it) for
-        each (`prune` calls it)."""
+        each (`prune` calls it; with `dry_run`, what it would remove)."""
         return []
 
     def old_batches(self, older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:

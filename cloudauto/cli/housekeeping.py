@@ -73,10 +73,9 @@ def prune(backend: str, older_than: str, keep_best: bool, dry_run: bool) -> int:
     for what, size in plugin.old_batches(age, dry_run=dry_run):  # a batch's working state, once its output is written
         freed += size
         echo(f"{'would remove' if dry_run else 'removed'} {what} ({size_text(size)})")
-    if not dry_run:
-        for path, size, why in plugin.leftovers():
-            freed += size
-            echo(f"removed {path} ({size_text(size)}), left by {why}")
+    for path, size, why in plugin.leftovers(dry_run=dry_run):
+        freed += size
+        echo(f"{'would remove' if dry_run else 'removed'} {path} ({size_text(size)}), left by {why}")
     what = _plural(deleted, "job")
     if dry_run:
         echo(f"would delete {what} older than {older_than}, freeing {size_text(freed)}")

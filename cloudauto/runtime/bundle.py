@@ -22,7 +22,8 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -60,6 +61,10 @@ class BundleError(CloudautoError):
     exit_code = 2
 
 
+class SnapshotRefused(BundleError):
+    """The code snapshot would break every trial (its run line's script left out): compile refuses, on every backend."""
+
+
 def package_files() -> dict[str, bytes]:
     """cloudauto's Python files, keyed by their path inside the bundle."""
     return {
@@ -69,16 +74,24 @@ def package_files() -> dict[str, bytes]:
     }
 
 
-def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
+def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -> dict[str, bytes]:
     """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`.
 
     Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
     junk (_SKIP_DIRS, virtualenvs, *.pyc) and what the folder's ignore file names (IGNORE_FILES);
     the ignore files themselves stay out too, so Azure's upload of the written folder drops nothing more.
+    A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env).
+    With `run` (command.run), a snapshot that leaves out the script it executes is refused: every trial would fail.
     """
     if not folder.is_dir():
         raise BundleError(f"command.code: {folder} is not a folder")
+    with folder_lock(folder, exclusive=False):  # a `compile -o` into the folder writes no output meanwhile
+        return _code_files(folder, prefix, run)
+
+
+def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, bytes]:
     ignored = _ignore_rule(folder)
+    root = folder.resolve()
     files: dict[str, bytes] = {}
     total = 0
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
@@ -105,6 +118,11 @@ def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
                 or not path.is_file()
             ):
                 continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise SnapshotRefused(
+                    f"command.code: {path} is a link to {path.resolve()}, outside {folder}: the snapshot would upload "
+                    f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
+                )
             data = path.read_bytes()
             total += len(data)
             if total > MAX_CODE_BYTES:
@@ -113,7 +131,63 @@ def code_files(folder: Path, prefix: str = "code/") -> dict[str, bytes]:
                     f"(or leave files out in {folder / IGNORE_FILES[0]})"
                 )
             files[prefix + rel] = data
+    if run is not None:
+        _check_entry(folder, run, {name[len(prefix) :] for name in files})
     return dict(sorted(files.items()))
+
+
+def entry_script(folder: Path, run: str) -> Optional[str]:
+    """The file `run` executes, relative to `folder`: its first token naming a file inside the folder
+    (`python train.py --lr 0.1` -> train.py); None when it names none (`python -m pkg`, a program on the PATH)."""
+    import shlex
+
+    try:
+        tokens = shlex.split(run)
+    except ValueError:  # an unbalanced quote: the shell will say so
+        tokens = run.split()
+    root = folder.resolve()
+    for token in tokens:
+        if token.startswith("-") or "${{" in token:
+            continue
+        path = folder / token
+        try:
+            if path.is_file() and path.resolve().is_relative_to(root):
+                return path.resolve().relative_to(root).as_posix() if path.is_symlink() else Path(os.path.normpath(token)).as_posix()
+        except OSError:
+            continue
+    return None
+
+
+def _check_entry(folder: Path, run: str, shipped: set[str]) -> None:
+    entry = entry_script(folder, run)
+    if entry is None or entry in shipped:
+        return
+    raise SnapshotRefused(
+        f"command.run executes {entry}, but the code snapshot of {folder} leaves it out ({_why_left_out(folder, entry)}): "
+        f"every trial would fail with 'No such file'; keep {entry} in the snapshot"
+    )
+
+
+def _why_left_out(folder: Path, rel: str) -> str:
+    """Which rule of code_files leaves `rel` (a file under `folder`) out, in words naming its file and line."""
+    parts = Path(rel).parts
+    for depth, part in enumerate(parts):
+        here = folder.joinpath(*parts[:depth])
+        if part in compiled_outputs(here):
+            return f"{here / COMPILED_MARKER} names {part} as an output of `compile -o`; remove that line"
+        if depth < len(parts) - 1 and (part in _SKIP_DIRS or part.startswith((".venv", "venv"))):
+            return f"cloudauto never ships a {part}/ folder"
+    if rel.endswith(_SKIP_SUFFIXES):
+        return "cloudauto never ships compiled Python files"
+    found = next((folder / n for n in IGNORE_FILES if (folder / n).is_file()), None)
+    if found is not None:
+        import pathspec
+
+        lines = found.read_text(encoding="utf-8").splitlines()
+        index = pathspec.GitIgnoreSpec.from_lines(lines).check_file(rel).index
+        if index is not None:
+            return f"{found}:{index + 1} ({lines[index].strip()}) ignores it; add !{rel} below it"
+    return "it is not a regular file"
 
 
 def compiled_outputs(folder: Path) -> set[str]:
@@ -123,6 +197,24 @@ def compiled_outputs(folder: Path) -> set[str]:
     except OSError:
         return set()
     return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+@contextmanager
+def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """An flock on the folder itself: `compile -o` holds it exclusively while it marks and writes its outputs there,
+    a code snapshot of the folder shared while it reads, so a snapshot never sees an output not yet in the marker."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a folder we cannot open: nothing to hold (what reads or writes it says why)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def mark_compiled(folder: Path, names: set[str]) -> None:
@@ -180,7 +272,7 @@ def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, 
         files[REFERENCES] = (json.dumps(sorted(spec._interpolated)) + "\n").encode()
     if spec.command is not None:
         base = Path(spec.base_dir or ".")
-        files.update(code_files((base / spec.command.code).resolve()))
+        files.update(code_files((base / spec.command.code).resolve(), run=spec.command.run))
     files.update(extra or {})
     return files
 
@@ -226,9 +318,11 @@ __all__ = [
     "REFERENCES",
     "SERVE",
     "BundleError",
+    "SnapshotRefused",
     "bundle_files",
     "code_files",
     "compiled_outputs",
+    "folder_lock",
     "mark_compiled",
     "reference_environment",
     "serving_files",

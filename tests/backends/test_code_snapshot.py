@@ -83,3 +83,74 @@ def test_junk_and_the_ignore_file_stay_out(folder):
     _compile(folder, "azureml", folder / "az")
     assert "notes.md" not in _user_files(folder / "az" / "snap.code")
     assert "runs/1/model.bin" in _user_files(folder / "az" / "snap.code")
+
+
+@pytest.mark.parametrize(
+    ("write", "named"),
+    [
+        ({".cloudautoignore": "# mine\ntrain.py\n"}, ".cloudautoignore:2 (train.py)"),
+        ({".gitignore": "**\n"}, ".gitignore:1 (**)"),
+        ({".cloudauto-compiled": "train.py\n../\n/etc\n"}, ".cloudauto-compiled"),
+    ],
+)
+@pytest.mark.parametrize("backend", ["azureml", "sagemaker"])
+def test_a_snapshot_that_leaves_out_the_run_lines_script_is_refused_naming_why(folder, backend, write, named):
+    from ..test_cli import run
+
+    for name, text in write.items():
+        (folder / name).write_text(text)
+    result = run("compile", "-b", backend, str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "train.py" in result.stderr and named in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (folder / "out").exists()
+
+
+@pytest.mark.parametrize("backend", ["azureml", "sagemaker"])
+def test_a_file_linked_from_outside_the_code_folder_is_refused_naming_it(folder, tmp_path_factory, backend):
+    from ..test_cli import run
+
+    secret = tmp_path_factory.mktemp("elsewhere") / "credentials"
+    secret.write_text("SECRET-BYTES\n")
+    (folder / "lib" / "leak").symlink_to(secret)
+    (folder / "inside").symlink_to(folder / "lib" / "util.py")  # a link that stays in the folder ships as before
+    result = run("compile", "-b", backend, str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{folder / 'lib' / 'leak'}" in result.stderr and str(secret) in result.stderr, result.stderr
+    assert not (folder / "out").exists()
+    (folder / "lib" / "leak").unlink()
+    _compile(folder, "azureml", folder / "az")
+    assert (folder / "az" / "snap.code" / "inside").read_text() == "X = 1\n"
+
+
+def test_a_compile_into_the_code_folder_while_another_writes_there_does_not_ship_the_others_output(folder):
+    """Two `compile -o .` at once in the scripts' folder: one's snapshot never holds the other's output."""
+    import subprocess
+    import sys
+
+    (folder / "spec2.yaml").write_text(SPEC.replace("name: snap", "name: other"))
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, time, cloudauto\n"
+            "orig, said = pathlib.Path.replace, []\n"
+            "def slow(self, target):\n"
+            "    out = orig(self, target)\n"
+            "    if not said:\n"
+            "        said.append(1); print('mid', flush=True); time.sleep(3)\n"
+            "    return out\n"
+            "pathlib.Path.replace = slow\n"
+            f"job = cloudauto.compile(cloudauto.JobSpec.from_file({str(folder / 'spec2.yaml')!r}), backend='azureml')\n"
+            f"job.write(pathlib.Path({str(folder)!r}))\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "mid"
+        _compile(folder, "azureml", folder / "az")
+    finally:
+        assert writer.wait(timeout=60) == 0
+    shipped = _user_files(folder / "az" / "snap.code")
+    assert shipped == {"train.py", "lib/util.py", "env.yml", "spec.yaml", "spec2.yaml"}, shipped

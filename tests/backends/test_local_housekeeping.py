@@ -336,3 +336,86 @@ def test_prune_removes_the_log_of_a_standby_whose_submit_was_killed_and_keeps_a_
     finally:
         live.abandon()
     assert not live.log.exists()
+
+
+def test_a_submit_killed_while_it_creates_the_store_leaves_no_job_and_prune_removes_its_folder(home: Path):
+    """kill -9 between the store's schema and its job row: no job folder appears (runs/delete/status see none)."""
+    runs = home / "runs"
+    creating = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, time; from pathlib import Path; from cloudauto_local.store import RunStore\n"
+            "def stuck(self):\n    print('ready', flush=True); time.sleep(120)\n"
+            "RunStore._db = stuck\n"
+            f"RunStore.create(Path({str(runs / 'iris-1')!r}), 'iris-1', '{{}}', None)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert creating.stdout.readline().strip() == "ready"
+    creating.kill()
+    creating.wait()
+    assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] == []
+    listed = cli(home, "runs")
+    assert "iris-1" not in listed.stdout + listed.stderr
+    result = cli(home, "prune", "--older-than", "30d")
+    assert result.returncode == 0, result.stderr
+    assert "left by a submit that was stopped half-way" in result.stdout, result.stdout
+    assert list(runs.iterdir()) == []
+
+
+def test_a_job_folder_whose_store_never_got_its_schema_is_deleted_and_pruned(home: Path):
+    """What an earlier release's killed submit left: run.db with no tables. delete ID and prune remove it."""
+    import sqlite3
+
+    runs = home / "runs"
+    for name in ("bolt-1", "bolt-20200101-000000-aec8"):
+        (runs / name).mkdir(parents=True)
+        sqlite3.connect(runs / name / "run.db").close()
+        (runs / name / "run.db").write_bytes(b"")
+    result = cli(home, "delete", "bolt-1")
+    assert result.returncode == 0, result.stderr
+    assert "deleted bolt-1" in result.stdout
+    assert not (runs / "bolt-1").exists()
+    result = cli(home, "prune", "--older-than", "1h")
+    assert result.returncode == 0, result.stderr
+    assert "deleted bolt-20200101-000000-aec8" in result.stdout, result.stdout + result.stderr
+    assert not (runs / "bolt-20200101-000000-aec8").exists()
+    fresh = runs / "bolt-3"  # a store a process has open may be another release's submit at work: kept
+    fresh.mkdir()
+    (fresh / "run.db").write_bytes(b"")
+    with open(fresh / "run.db"):
+        result = cli(home, "delete", "bolt-3")
+    assert result.returncode == 3 and fresh.exists(), result.stdout + result.stderr
+
+
+def test_prune_dry_run_lists_the_stale_standby_logs_the_real_prune_removes(home: Path):
+    runs = home / "runs"
+    runs.mkdir(parents=True)
+    stale = runs / ".standby-deadbeef.log"  # no standby holds its lock: its submit was killed
+    stale.write_text("started\n")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    result = cli(home, "prune", "--older-than", "1h", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"would remove {stale}" in result.stdout, result.stdout
+    assert stale.exists()
+    result = cli(home, "prune", "--older-than", "1h")
+    assert f"removed {stale}" in result.stdout and not stale.exists()
+
+
+def test_a_link_named_like_a_killed_delete_is_unlinked_never_followed(home: Path, tmp_path: Path):
+    runs = home / "runs"
+    runs.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    link = runs / ".v.deleting-999999999"
+    link.symlink_to(victim, target_is_directory=True)
+    result = cli(home, "prune", "--older-than", "30d")
+    assert result.returncode == 0, result.stderr
+    assert f"removed {link}" in result.stdout
+    assert not link.is_symlink() and (victim / "keep.txt").read_text() == "mine"
+    again = cli(home, "prune", "--older-than", "30d")
+    assert "removed" not in again.stdout, again.stdout

@@ -463,3 +463,24 @@ def test_a_header_only_input_gives_the_answer_header_the_local_batch_writes(tmp_
     assert batch.wait(poll=0.1) is JobStatus.COMPLETED
     assert (tmp_path / "cloud.csv").read_bytes() == expected
     assert batch.failures() == []
+
+
+def test_a_completed_transform_missing_an_answer_file_fails_with_exit_4_naming_it(tmp_path, sm_session, iris_model, monkeypatch):
+    """The service said completed but wrote no <input>.out for one input file: a failed batch (exit 4), said in words."""
+    _, model_tar = iris_model
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    job, session = _job(tmp_path, sm_session, model_tar)
+    source = tmp_path / "in"
+    source.mkdir()
+    rows(5).to_csv(source / "a.csv", index=False)
+    rows(4, seed=1).to_csv(source / "b.csv", index=False)
+    batch = job.predict_batch(source, tmp_path / "out.csv")
+    transform(tmp_path, session, batch)
+    described = session.client("sagemaker").describe_transform_job(TransformJobName=batch.id)
+    out_bucket, _, out_prefix = described["TransformOutput"]["S3OutputPath"][len("s3://") :].partition("/")
+    missing = f"{out_prefix}0001-b.csv.out"
+    session.client("s3").delete_object(Bucket=out_bucket, Key=missing)
+    done = _cli_predict(job, source, tmp_path / "out.csv")
+    assert done.exit_code == 4, done.output
+    assert "NoSuchKey" not in done.output and str(source / "b.csv") in done.output and "0001-b.csv.out" in done.output
+    assert not (tmp_path / "out.csv").exists()

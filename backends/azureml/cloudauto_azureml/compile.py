@@ -344,7 +344,7 @@ def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
     from cloudauto.runtime.bundle import bundle_files, code_files, package_files
 
     if spec.engine is Engine.COMMAND:
-        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="")
+        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="", run=spec.command.run)
         return {**package_files(), **user}  # the user's own files win a name clash
     from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
 

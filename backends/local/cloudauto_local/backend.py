@@ -272,21 +272,21 @@ class LocalBackend(Backend):
 
         return old_batches(older_than, dry_run=dry_run)
 
-    def leftovers(self) -> list[tuple[str, int, str]]:
-        """Remove what deletes and submits killed half-way left; (path, bytes freed, what left it) for each."""
-        import shutil
-
-        from .housekeeping import footprint, leftovers, stale_standby_logs
+    def leftovers(self, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
+        """Remove what deletes and submits killed half-way left; (path, bytes freed, what left it) for each (what
+        would be removed, with `dry_run`). A link named like such a folder is removed itself, never followed."""
+        from .housekeeping import footprint, leftovers, remove, stale_standby_logs
 
         removed = []
-        for path in leftovers():
-            size = footprint(path)
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append((str(path), size, "a delete that was stopped half-way"))
+        for path, why in leftovers():
+            size = path.lstat().st_size if path.is_symlink() else footprint(path)
+            if dry_run or remove(path):
+                removed.append((str(path), size, why))
         for log in stale_standby_logs():
             try:
                 size = log.stat().st_size
-                log.unlink()
+                if not dry_run:
+                    log.unlink()
             except FileNotFoundError:  # another prune took it
                 continue
             removed.append((str(log), size, "a submit that was stopped half-way (its scheduler's standby log)"))
@@ -330,7 +330,8 @@ def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
 
 def list_jobs(root: Optional[Path] = None) -> list[LocalJobHandle]:
     root = root or runs_home()
-    found = [p for p in root.glob("*/run.db") if p.is_file()]  # a link to a deleted job's folder is skipped
+    # a link to a deleted job's folder is skipped, and hidden folders (a job being built or deleted) are no jobs
+    found = [p for p in root.glob("*/run.db") if p.is_file() and not p.parent.name.startswith(".")]
     return [LocalJobHandle(p.parent) for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
 

@@ -30,7 +30,7 @@ from cloudauto.spec.loader import spec_from_store
 from . import death, pins
 from .paths import private
 from .slots import slot_count
-from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, owner_alive, process_start, store_error
+from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, StoreError, owner_alive, process_start, store_error, unborn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
@@ -75,6 +75,15 @@ def start_orchestrator(
     return store.claim(lambda: (standby and standby.hand_over(store.dir)) or _spawn(store), check)
 
 
+def _submitted(job_id: str) -> Optional[float]:
+    """When a job was submitted, read from its id (`<name>-%Y%m%d-%H%M%S-<hex>`); None if the id is not of that form."""
+    parts = job_id.rsplit("-", 3)
+    try:
+        return time.mktime(time.strptime(f"{parts[-3]}-{parts[-2]}", "%Y%m%d-%H%M%S")) if len(parts) == 4 else None
+    except ValueError:
+        return None
+
+
 class LocalJobHandle(JobHandle):
     backend = "local"
 
@@ -113,10 +122,20 @@ class LocalJobHandle(JobHandle):
         return f"scheduler gone{f' ({cause})' if cause else ''}: cloudauto resume {self.id}"
 
     def created(self) -> Optional[float]:
-        return self.store.job().created
+        try:
+            return self.store.job().created
+        except StoreError:
+            if unborn(self.dir):  # a killed submit's folder with no job: submitted when its id says (prune removes it)
+                return _submitted(self.id) or (self.dir / "run.db").stat().st_mtime
+            raise
 
     def ended(self) -> Optional[float]:
-        return self.store.job().ended
+        try:
+            return self.store.job().ended
+        except StoreError:
+            if unborn(self.dir):
+                return self.created()
+            raise
 
     @contextmanager
     def watched(self) -> Iterator[None]:

@@ -22,7 +22,7 @@ from cloudauto.backend import JobInUse, JobStatus
 from cloudauto.spec.errors import CloudautoError
 
 from .paths import runs_home
-from .store import WATCHERS, StoreError, owner_alive
+from .store import CREATING, WATCHERS, StoreError, owner_alive, unborn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .handle import LocalJobHandle
@@ -112,6 +112,15 @@ def delete(handle: LocalJobHandle, *, dry_run: bool = False) -> int:
             trash = handle.dir.with_name(f".{handle.id}{TRASH}{os.getpid()}")
             os.rename(handle.dir, trash)
     except (StoreError, FileNotFoundError) as exc:
+        if unborn(handle.dir):  # a job folder an earlier release's killed submit left with no job in its store
+            size = footprint(handle.dir)
+            if not dry_run:
+                trash = handle.dir.with_name(f".{handle.id}{TRASH}{os.getpid()}")
+                os.rename(handle.dir, trash)
+                if link is not None:
+                    link.unlink(missing_ok=True)
+                shutil.rmtree(trash, ignore_errors=True)
+            return size
         if not (handle.dir / "run.db").exists():
             raise JobGone(f"no local job '{handle.id}': it was deleted meanwhile") from None
         raise exc
@@ -142,16 +151,27 @@ def _no_watcher(folder: Path, held: ExitStack) -> bool:
     return True
 
 
-def leftovers(root: Optional[Path] = None) -> list[Path]:
-    """Folders of deletes that were killed half-way (their process is gone)."""
+def leftovers(root: Optional[Path] = None) -> list[tuple[Path, str]]:
+    """What deletes and submits killed half-way left (their process is gone), with what left it: a delete's trash
+    folder, a submit's job folder still being built (RunStore.create)."""
     root = root or runs_home()
     found = []
-    for path in root.glob(f".*{TRASH}*") if root.is_dir() else []:
-        pid = path.name.rsplit(TRASH, 1)[-1]
-        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
-        if path.is_dir() and not alive:
-            found.append(path)
+    for marker, why in ((TRASH, "a delete that was stopped half-way"), (CREATING, "a submit that was stopped half-way")):
+        for path in root.glob(f".*{marker}*") if root.is_dir() else []:
+            pid = path.name.rsplit(marker, 1)[-1]
+            alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
+            if (path.is_symlink() or path.is_dir()) and not alive:
+                found.append((path, why))
     return found
+
+
+def remove(path: Path) -> bool:
+    """Remove a folder, or a link in its place (the link only, its target never followed); whether it is gone."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    return not (path.exists() or path.is_symlink())
 
 
 def stale_standby_logs(root: Optional[Path] = None) -> list[Path]:
@@ -216,4 +236,4 @@ def old_batches(older_than: float, *, dry_run: bool = False) -> list[tuple[str, 
     return removed
 
 
-__all__ = ["JobGone", "delete", "footprint", "leftovers", "old_batches", "stale_standby_logs"]
+__all__ = ["JobGone", "delete", "footprint", "leftovers", "remove", "old_batches", "stale_standby_logs"]

@@ -71,6 +71,7 @@ HEARTBEAT_S = 5.0  # the scheduler writes a heartbeat this often
 HEARTBEAT_STALE_S = 60.0  # where a process cannot be looked up, a heartbeat this old means the scheduler is gone
 
 
+CREATING = ".creating-"  # `.<id>.creating-<pid>`: a job's folder being built (RunStore.create), renamed into place when whole
 WATCHERS = ".watchers.lock"  # in a job's folder: shared by each `run` that waits on the job, taken exclusively by `delete`
 
 
@@ -223,6 +224,42 @@ def _writable(folder: Path) -> bool:
     return not folder.exists() or os.access(folder, os.W_OK)
 
 
+def unborn(run_dir: Path) -> bool:
+    """Whether `run_dir` is a job folder whose store never got its job (a submit of an earlier release killed while it
+    created it in place) and that no process has open (no submit still writes it): nothing owns it, it may be removed."""
+    path = Path(run_dir) / "run.db"
+    try:
+        if Path(run_dir).is_symlink() or not path.is_file() or _open_elsewhere(path):
+            return False
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return "job" not in tables or conn.execute("SELECT COUNT(*) FROM job").fetchone()[0] == 0
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def _open_elsewhere(path: Path) -> bool:
+    """Whether another process has `path` open (its /proc fd links; processes we may not look into are passed over)."""
+    target = os.path.realpath(path)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 class RunStore:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
@@ -301,12 +338,20 @@ class RunStore:
         inputs: Optional[dict[str, Any]] = None,
         code: Optional[dict[str, str]] = None,
     ) -> RunStore:
-        """A new job's store; where the disk or folder refuses it, nothing is left behind."""
-        store = cls(run_dir)
+        """A new job's store; where the disk or folder refuses it, nothing is left behind.
+
+        Built in a hidden `.<id>.creating-<pid>` folder and renamed into place once its job row is in, so a submit
+        killed mid-way (kill -9) leaves no job folder without a job, only that hidden folder, which `prune` removes.
+        """
+        if run_dir.exists() or run_dir.is_symlink():
+            raise store_error(run_dir / "run.db", FileExistsError(errno.EEXIST, "exists", str(run_dir)))
+        building = run_dir.with_name(f".{run_dir.name}{CREATING}{os.getpid()}")
         try:
-            run_dir.mkdir(parents=True, exist_ok=False)
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            building.mkdir()
         except OSError as exc:
             raise store_error(run_dir / "run.db", exc) from exc
+        store = cls(building)
         try:
             conn = sqlite3.connect(store.path)
             try:
@@ -327,12 +372,13 @@ class RunStore:
                         None if code is None else json.dumps(code),
                     ),
                 )
+            os.rename(building, run_dir)
         except (sqlite3.Error, OSError, StoreError) as exc:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(building, ignore_errors=True)
             if isinstance(exc, StoreError):
                 raise
-            raise store_error(store.path, exc) from exc
-        return store
+            raise store_error(run_dir / "run.db", exc) from exc
+        return cls(run_dir)
 
     def exists(self) -> bool:
         return self.path.is_file()

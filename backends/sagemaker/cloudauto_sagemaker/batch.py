@@ -265,6 +265,8 @@ class SageMakerBatchJob(ServiceBatchJob):
         """The .out files read back in input order, one row per input row (the row count checked)."""
         import pandas as pd
 
+        from .submit import AWSError
+
         s3 = self.session.client("s3")
         output = self.describe()["TransformOutput"]["S3OutputPath"].rstrip("/")
         bucket, _, prefix = output[len("s3://") :].partition("/")
@@ -274,7 +276,16 @@ class SageMakerBatchJob(ServiceBatchJob):
                 frames.append(pd.DataFrame({"_file": pd.Series(dtype=object)}))
                 continue
             key = f"{prefix}/{item['key'].rsplit('/', 1)[-1]}.out"
-            body = aws_call(f"read {key}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+            try:
+                body = aws_call(f"read {key}", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+            except AWSError as exc:
+                if "NoSuchKey" not in str(exc):
+                    raise
+                raise BatchError(
+                    f"{item['file']}: the transform {self.id} ended 'completed' but wrote no answer file for it "
+                    f"(s3://{bucket}/{key} is missing); nothing was written. The same command finds this transform "
+                    "again: score into another output file (-o) to run a new one"
+                ) from None
             frame = pd.read_json(io.BytesIO(body), lines=True, dtype=False) if body.strip() else pd.DataFrame()
             if len(frame) != item["rows"]:
                 raise BatchError(

@@ -118,11 +118,13 @@ def run_identity(spec: JobSpec, source: Optional[bytes] = None) -> str:
     """What defines a run: the source tarball (`source_tar`, uncompressed: the gzip of the same bytes is the same)
     and the content of every local input (data, image folders, checkpoint folders). `s3://` inputs count by their
     URI (in the spec)."""
-    from cloudauto.runtime.bundle import BundleError
+    from cloudauto.runtime.bundle import BundleError, SnapshotRefused
 
     digest = hashlib.sha256()
     try:
         digest.update(source if source is not None else source_tar(spec))
+    except SnapshotRefused:  # every trial would fail: compile refuses too
+        raise
     except BundleError:  # submit refuses it; compile still names a job
         digest.update(json.dumps(spec.to_stored(), sort_keys=True).encode())
     for local, s3_uri in channels(spec, "bucket", "job")[1]:
