@@ -13,8 +13,10 @@ from .test_spec_backend import NAMED
 
 @pytest.fixture
 def without_sagemaker(monkeypatch):
-    real = registry._entry_points
+    """The sagemaker plugin as if not installed: both ways the registry finds a backend leave it out."""
+    real, first = registry._entry_points, registry._first_party
     monkeypatch.setattr(registry, "_entry_points", lambda: {k: v for k, v in real().items() if k != "sagemaker"})
+    monkeypatch.setattr(registry, "_first_party", lambda name: None if name == "sagemaker" else first(name))
 
 
 def test_cost_names_the_missing_plugin_of_the_specs_backend_as_compile_does(tmp_path, without_sagemaker):
