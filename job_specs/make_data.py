@@ -7,7 +7,8 @@ random_state 42, as in seed 000). `checkpoints` writes the model folders the ima
 text examples start from, randomly initialised (timm and Hugging Face save them as
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 `foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
-TabPFNMix, and Mitra's classifier and regressor where autogluon.tabular[mitra] is installed) from the installed packages' own model classes, saved as their real weights are, so
+TabPFNMix, and Mitra's and TabICL's classifier and regressor where the local backend's foundation
+extra is installed) from the installed packages' own model classes, saved as their real weights are, so
 `Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
 noise until you point the spec at real weights (see README).
 """
@@ -250,6 +251,8 @@ def foundation(out: Path) -> None:
     tabpfnmix(folder / "tabpfnmix-tiny")
     mitra(folder / "mitra-tiny")
     mitra(folder / "mitra-tiny-regressor", regression=True)
+    tabicl(folder / "tabicl-tiny")
+    tabicl(folder / "tabicl-tiny-regressor", regression=True)
 
 
 def mitra(target: Path, regression: bool = False) -> None:
@@ -270,6 +273,28 @@ def mitra(target: Path, regression: bool = False) -> None:
     model = Tab2D(dim=32, dim_output=outputs, n_layers=2, n_heads=4, task=task, use_pretrained_weights=False, path_to_weights="", device="cpu")
     model.save_pretrained(str(target))
     print(f"wrote {target} (Mitra {task.lower()}, 2 layers of width 32, random weights)")
+
+
+def tabicl(target: Path, regression: bool = False) -> None:
+    """TabICL's network (the tabicl package's own `TabICL`), small, random weights, in a folder: the checkpoint file
+    `TABICL.model_path` reads, named as TabICL's own are (`tabicl-classifier-*.ckpt`, `tabicl-regressor-*.ckpt`).
+
+    Skipped, saying so, where autogluon.tabular[tabicl] is not installed.
+    """
+    try:
+        import torch
+        from tabicl._model.tabicl import TabICL
+    except ImportError as err:
+        print(f"skipped {target} (TabICL: {err.name} is not installed; pip install 'autogluon.tabular[tabicl]')")
+        return
+    torch.manual_seed(0)
+    # max_classes 0 makes the regressor (999 quantiles, as TabICL's own); 10: the classifier's class count
+    kind, classes = ("regressor", 0) if regression else ("classifier", 10)
+    config = dict(max_classes=classes, embed_dim=16, col_num_blocks=1, col_nhead=2, col_num_inds=8, row_num_blocks=1)
+    config.update(row_nhead=2, row_num_cls=2, icl_num_blocks=1, icl_nhead=2)
+    target.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "state_dict": TabICL(**config).state_dict()}, target / f"tabicl-{kind}-tiny.ckpt")
+    print(f"wrote {target} (TabICL {kind}, 1 block per stage of width 16, random weights)")
 
 
 def tabpfnmix(target: Path) -> None:

@@ -172,9 +172,10 @@ def run_tabular(
 
     settings = spec.autogluon
     kwargs = fit_arguments(params, settings)
-    from .foundation import tabular_fit
+    from .foundation import TABULAR_WEIGHTS, keep_tabular_weights, tabular_fit
 
-    tabular_fit(kwargs, base_dir, out_dir, spec.compute.gpus)  # foundation weights as folders; compute.gpus reaches the fit
+    regression = spec.task is Task.TABULAR_REGRESSION
+    tabular_fit(kwargs, base_dir, out_dir, spec.compute.gpus, regression)  # foundation weights as folders; compute.gpus reaches the fit
     if default_time_limit and "time_limit" not in kwargs:
         kwargs["time_limit"] = default_time_limit
     data = spec.data
@@ -227,6 +228,10 @@ def run_tabular(
         return TrialResult(objective=callback.best, stopped=True)
     if board.empty:
         raise NoModelTrained(fit_log.reason(kwargs.get("time_limit"), list(kwargs.get("hyperparameters") or [])))
+    if kwargs.get("presets") or any(f in TABULAR_WEIGHTS for f in kwargs.get("hyperparameters") or {}):
+        kept = keep_tabular_weights(predictor)  # the saved predictor loads without the checkpoint (an endpoint's container)
+        if kept:
+            print(f"[cloudauto] foundation weights kept in the model: {', '.join(kept)}", flush=True)
     from .inference import write_model_info
 
     features = [c for c in train.columns if c not in (data.label, weight) and c not in ignored]  # a weight column is not served

@@ -32,7 +32,7 @@ TIMESERIES_WEIGHTS = {"Chronos": "model_path", "Chronos2": "model_path", "Chrono
 TABULAR_WEIGHTS: dict[str, Optional[str]] = {
     "MITRA": "hf_model",  # MitraModel: a local folder (Tab2D.save_pretrained) or a hub name
     "TABPFNMIX": "model_path",  # TabPFNMixModel: FoundationTransformer.from_pretrained
-    "TABICL": None,
+    "TABICL": "model_path",  # TabICLClassifier / TabICLRegressor: a checkpoint file, named here by its folder (WEIGHTS_FILE)
     "TABPFN-2.6": None,
     "TABPFN-3": None,
     "REALTABPFN-V2": None,
@@ -40,7 +40,12 @@ TABULAR_WEIGHTS: dict[str, Optional[str]] = {
     "TABDPT": None,
     "TABDPT-TURBO": None,
 }
-# the packages a tabular family imports in its fit, and the extra that installs them
+# families whose weights hyperparameter names a file, not a folder: the spec names the folder that holds it (the folder
+# travels as every weights folder does) and the trial hands AutoGluon the file in it (`weights_file`); a hub name is no
+# file, so it is refused (AutoGluon's default, model_path left out, downloads on the clouds)
+WEIGHTS_FILE = {"TABICL": "*.ckpt"}
+# the packages a tabular family imports in its fit, and the extra that installs them; FOUNDATION_EXTRA: those the
+# local backend's `foundation` extra installs (pinned in constraints.txt)
 TABULAR_PACKAGES = {
     "MITRA": (("loguru", "einx"), "autogluon.tabular[mitra]"),
     "TABICL": (("tabicl",), "autogluon.tabular[tabicl]"),
@@ -51,6 +56,7 @@ TABULAR_PACKAGES = {
     "TABDPT": (("tabdpt",), "autogluon.tabular[tabdpt]"),
     "TABDPT-TURBO": (("tabdpt",), "autogluon.tabular[tabdpt]"),
 }
+FOUNDATION_EXTRA = frozenset({"MITRA", "TABICL"})
 FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
 # the memory a serving container needs for a family's default weights, an estimate (not measured here): the fp32
 # weights (Chronos-2 120M parameters, Chronos-Bolt small 48M, Toto 151M, Toto2 up to 313M) beside torch and
@@ -83,9 +89,42 @@ def weights_family(path: tuple) -> Optional[str]:
     return _canonical(name.partition(".")[0]) if is_weights_parameter(name) else None
 
 
-def mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
-    """Why a Mitra weights folder does not fit the spec's task (a classifier's on a regression spec fits, and each
-    trial then fails on its output count), or None; a folder whose config.json gives no task is not judged."""
+# what make_data.py's tiny folders are called, by family and kind (the messages name the one to use)
+TINY_FOLDERS = {"MITRA": ("mitra-tiny", "mitra-tiny-regressor"), "TABICL": ("tabicl-tiny", "tabicl-tiny-regressor")}
+
+
+def weights_file(fam: str, folder: Path, regression: bool) -> Optional[Path]:
+    """The checkpoint file of a WEIGHTS_FILE family in its folder: one whose name says the task's kind
+    (`tabicl-regressor-*.ckpt`), else one whose name does not say the other kind; None when there is none."""
+    files = sorted(folder.glob(WEIGHTS_FILE[fam]))
+    want, other = ("regressor", "classifier") if regression else ("classifier", "regressor")
+    for group in ([f for f in files if want in f.name.lower()], [f for f in files if other not in f.name.lower()]):
+        if group:
+            return group[0]
+    return None
+
+
+def task_problem(fam: str, task: Task, value: str, folder: Path) -> Optional[str]:
+    """Why a tabular family's weights folder does not fit the spec's task, or None (a family or folder that says no
+    task is not judged): a classifier's on a regression spec would fit, and each trial then fail on its output count."""
+    if fam == "MITRA":
+        return _mitra_task_problem(task, value, folder)
+    if fam not in WEIGHTS_FILE or task not in MITRA_TASKS:
+        return None
+    regression = task is Task.TABULAR_REGRESSION
+    if weights_file(fam, folder, regression) is not None:
+        return None
+    kind = MITRA_TASKS[task][1]
+    made = TINY_FOLDERS[fam][regression]
+    files = sorted(p.name for p in folder.glob(WEIGHTS_FILE[fam]))
+    holds = f"only {', '.join(files)} (not a {kind}'s, by its name)" if files else f"no {fam} checkpoint ({WEIGHTS_FILE[fam]})"
+    return (
+        f"checkpoint {value}: the folder holds {holds}; a {task.value} spec needs a {kind}'s checkpoint: name a folder "
+        f"holding one (python job_specs/make_data.py foundation makes {made})"
+    )
+
+
+def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
     import json
 
     if task not in MITRA_TASKS:
@@ -99,7 +138,7 @@ def mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
         return None
     other = next(((t, k) for t, k in MITRA_TASKS.values() if t == held.upper()), None)
     holds = f"a Mitra {other[1]} (config.json: task {held})" if other else f"Mitra weights for task {held} (config.json)"
-    made = "mitra-tiny-regressor" if needed == "REGRESSION" else "mitra-tiny"
+    made = TINY_FOLDERS["MITRA"][needed == "REGRESSION"]
     return (
         f"checkpoint {value}: the folder holds {holds}; a {task.value} spec needs a {kind}'s weights (task {needed}): "
         f"name a {kind}'s folder (python job_specs/make_data.py foundation makes {made})"
@@ -282,10 +321,13 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
         if missing:
             if (fam, path) not in seen:
                 seen.add((fam, path))
+                pip = f"pip install '{packages[1]}=={_autogluon_version()}'"
+                if fam in FOUNDATION_EXTRA:
+                    pip = f"pip install -c constraints.txt -e 'backends/local[foundation]' (it holds {packages[1]})"
                 found.append(
                     SpecIssue(
-                        f"{backend}: {fam} needs {', '.join(missing)}, not installed here: pip install '{packages[1]}=="
-                        f"{_autogluon_version()}' (the SageMaker and Azure ML AutoGluon images have it)",
+                        f"{backend}: {fam} needs {', '.join(missing)}, not installed here: {pip} "
+                        "(the SageMaker and Azure ML AutoGluon images have it)",
                         path,
                     )
                 )
@@ -299,6 +341,8 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
             continue
         seen.add((fam, at))
         hub = [v for v in values if not _is_folder_value(v, spec.base_dir)]
+        if fam in WEIGHTS_FILE and hub:
+            continue  # a hub name is no file: refused on every backend with the checkpoints (trial_inputs.local_checkpoints)
         if param is None:
             found.append(
                 SpecIssue(
@@ -370,12 +414,16 @@ def tabular_weights(hyperparameters: dict[str, Any]) -> dict[str, Any]:
     return hyperparameters
 
 
-def tabular_fit(kwargs: dict[str, Any], base_dir: Optional[str], scratch: Path, gpus: int = 0) -> dict[str, Any]:
+def tabular_fit(
+    kwargs: dict[str, Any], base_dir: Optional[str], scratch: Path, gpus: int = 0, regression: bool = False
+) -> dict[str, Any]:
     """A tabular fit's arguments with each foundation family's weights resolved, and `num_gpus` from compute.gpus."""
     hyperparameters = kwargs.get("hyperparameters") or {}
     for fam in [f for f in hyperparameters if weights_parameter(f)]:
         configs = hyperparameters[fam]
-        laid = [resolve_weights(c, fam, base_dir, scratch) for c in (configs if isinstance(configs, list) else [configs])]
+        laid = [
+            resolve_weights(c, fam, base_dir, scratch, regression) for c in (configs if isinstance(configs, list) else [configs])
+        ]
         hyperparameters[fam] = laid if isinstance(configs, list) else laid[0]
     tabular_weights(hyperparameters)
     if gpus and any(f in FOUNDATION_FAMILIES for f in hyperparameters):
@@ -383,15 +431,25 @@ def tabular_fit(kwargs: dict[str, Any], base_dir: Optional[str], scratch: Path, 
     return kwargs
 
 
-def resolve_weights(config: dict[str, Any], fam: str, base_dir: Optional[str], scratch: Path) -> dict[str, Any]:
-    """A family's settings with its weights as AutoGluon takes them: a folder made absolute, s3:// fetched first."""
+def resolve_weights(
+    config: dict[str, Any], fam: str, base_dir: Optional[str], scratch: Path, regression: bool = False
+) -> dict[str, Any]:
+    """A family's settings with its weights as AutoGluon takes them: a folder made absolute, s3:// fetched first; for
+    a WEIGHTS_FILE family, the checkpoint file in that folder."""
     param = weights_parameter(fam)
     value = config.get(param) if param else None
     if not isinstance(value, str):
         return config
     from .autogluon_multimodal import fetch_checkpoint
 
-    return {**config, param: fetch_checkpoint(value, base_dir, scratch)}
+    folder = fetch_checkpoint(value, base_dir, scratch)
+    if fam in WEIGHTS_FILE:
+        found = weights_file(fam, Path(folder), regression)
+        if found is None:
+            kind = "regressor" if regression else "classifier"
+            raise FileNotFoundError(f"checkpoint {value}: no {fam} {kind} checkpoint ({WEIGHTS_FILE[fam]}) in {folder}")
+        folder = str(found)
+    return {**config, param: folder}
 
 
 def _timeseries_models(predictor: Any) -> Iterator[Any]:
@@ -438,6 +496,30 @@ def embed_weights(predictor: Any) -> list[str]:
     return changed
 
 
+def keep_tabular_weights(predictor: Any) -> list[str]:
+    """Make each TabICL model of a fitted TabularPredictor carry its network, so it loads with the checkpoint gone.
+
+    tabicl's estimator leaves its network out of its pickle and reads `model_path` again on load, unless its own save
+    option `save_model_weights` (TabICLBaseEstimator.save) is on; AutoGluon pickles it with the default. The option
+    is turned on and the model saved again (a bagged model's children each). Returns the models changed.
+    """
+    trainer = predictor._learner.load_trainer()
+    changed = []
+    for name in trainer.get_model_names():
+        model = trainer.load_model(name)
+        bagged = hasattr(model, "load_child") and isinstance(getattr(model, "models", None), list)
+        children = [model.load_child(c) for c in model.models] if bagged else [model]
+        kept = [c for c in children if type(c).__name__ == "TabICLModel" and c.model is not None]
+        for child in kept:
+            child.model._save_model_weights = True  # what TabICLBaseEstimator.save(save_model_weights=True) sets
+            if bagged:
+                model.save_child(child)
+        if kept:
+            model.save()  # a bagged model that holds its children in memory pickles them itself
+            changed.append(name)
+    return changed
+
+
 def stable_names(hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Chronos(-Bolt) configs whose weights are a local folder, named after the folder's name, not its path.
 
@@ -473,6 +555,7 @@ __all__ = [
     "chosen_families",
     "embed_weights",
     "hub_note",
+    "keep_tabular_weights",
     "is_weights_parameter",
     "offline_issues",
     "resolve_weights",
@@ -481,6 +564,8 @@ __all__ = [
     "trial_families",
     "tabular_fit",
     "tabular_weights",
+    "task_problem",
     "uses_foundation",
+    "weights_file",
     "weights_parameter",
 ]

@@ -179,7 +179,9 @@ def size_text(size: int) -> str:
     return f"{size / (1 << 30):.1f} GB"
 
 
-MADE_BY_MAKE_DATA = frozenset({"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny"})
+MADE_BY_MAKE_DATA = frozenset(
+    {"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny", "mitra-tiny", "mitra-tiny-regressor", "tabicl-tiny", "tabicl-tiny-regressor"}
+)
 
 
 def _missing_hint(value: str, path: Path, *, offline: bool) -> str:
@@ -207,7 +209,7 @@ def local_checkpoints(
     fetches nor the backend mounts. Paths are relative to `base_dir` (default: the spec's folder). `offline`: the
     backend refuses hub names for foundation weights (its messages offer CLOUDAUTO_ALLOW_HUB=1 instead).
     """
-    from .foundation import is_weights_parameter, mitra_task_problem, weights_family
+    from .foundation import WEIGHTS_FILE, is_weights_parameter, task_problem, weights_family
 
     base_dir = base_dir or spec.base_dir
     checkpoints: dict[str, Checkpoint] = {}
@@ -231,6 +233,16 @@ def local_checkpoints(
             problems.append(SpecIssue(f"checkpoint {value}: {why}", path))
             continue
         if folder is None:
+            fam = weights_family(path)
+            if fam in WEIGHTS_FILE:  # a hub name
+                problems.append(
+                    SpecIssue(
+                        f"checkpoint {value}: {fam} reads its weights from a checkpoint file ({WEIGHTS_FILE[fam]}), not a "
+                        f"hub name: name the folder that holds it (or an s3:// folder), or leave {path[-1]} out to let "
+                        "AutoGluon download its default checkpoint (on sagemaker/azureml, or with CLOUDAUTO_ALLOW_HUB=1)",
+                        path,
+                    )
+                )
             continue  # a hub name
         if place == "file":
             problems.append(SpecIssue(f"checkpoint {value}: is a file, not a folder ({folder}); name the folder that holds it", path))
@@ -267,11 +279,10 @@ def local_checkpoints(
                 )
             )
             continue
-        if weights_family(path) == "MITRA":
-            wrong = mitra_task_problem(spec.task, value, folder)
-            if wrong:
-                problems.append(SpecIssue(wrong, path))
-                continue
+        wrong = task_problem(weights_family(path) or "", spec.task, value, folder)
+        if wrong:
+            problems.append(SpecIssue(wrong, path))
+            continue
         checkpoints[value] = Checkpoint(value, str(folder), f"checkpoint_{len(checkpoints)}", size)
     return list(checkpoints.values()), problems
 

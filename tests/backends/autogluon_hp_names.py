@@ -116,6 +116,9 @@ def hyperparameter_names() -> dict[str, frozenset[str]]:
         | {"hf_cls_model", "hf_reg_model", "hf_general_model", "hf_model", "state_dict", "state_dict_classification", "state_dict_regression"},
         # TabPFNMixModel reads these from params beside its defaults (its _fit)
         "TABPFNMIX": {"model_path", "weights_path", "weights_path_classifier", "weights_path_regressor"},
+        # TabICLModel hands its params to TabICLClassifier / TabICLRegressor (model_path: the checkpoint file)
+        "TABICL": _init_arguments("tabicl._sklearn.classifier", "TabICLClassifier")
+        | _init_arguments("tabicl._sklearn.regressor", "TabICLRegressor"),
     }
     return {f: frozenset(names | _ag_names(ag_model_registry.key_to_cls(f))) for f, names in library.items()}
 

@@ -65,7 +65,7 @@ def datasets(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def foundation_data(tmp_path_factory) -> Path:
     """A folder with data/: the bike and iris tables and make_data.py's random-weight foundation folders
-    (data/checkpoints/chronos2-tiny, chronos-bolt-tiny, tabpfnmix-tiny, mitra-tiny), made once a session, no download."""
+    (data/checkpoints/chronos2-tiny, chronos-bolt-tiny, tabpfnmix-tiny, mitra-tiny, tabicl-tiny), made once a session, no download."""
     from job_specs import make_data
 
     out = tmp_path_factory.mktemp("foundation")

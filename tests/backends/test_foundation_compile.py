@@ -389,3 +389,77 @@ def test_a_hub_name_that_is_a_folder_from_the_current_folder_says_so(tmp_path, m
     assert hint in message and "`../w/planted`" in message
     notes = cloudauto.compile(spec, backend="sagemaker").notes
     assert any("weights from the Hugging Face hub" in n and hint in n and "`../w/planted`" in n for n in notes), notes
+
+
+def tabicl_folder(folder: Path, *names: str) -> Path:
+    """A folder that looks like make_data.py's TabICL weights: compile reads only the checkpoint files' names."""
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).write_bytes(b"weights")
+    return folder
+
+
+TABICL_SPEC = """\
+name: t
+task: {task}
+data: {{train: ./train.csv, label: y}}
+metric: {metric}
+sweep:
+  sampling: grid
+  space:
+    models: {{choice: [TABICL, GBM]}}
+    TABICL.model_path: {weights}
+"""
+
+
+def tabicl_spec(tmp_path: Path, weights: str, task: str = "tabular_regression") -> tuple[Path, int]:
+    path = tmp_path / f"tabicl-{abs(hash((weights, task)))}.yaml"
+    metric = "rmse" if task == "tabular_regression" else "accuracy"
+    path.write_text(TABICL_SPEC.format(task=task, metric=metric, weights=weights))
+    return path, 9  # the TABICL.model_path line
+
+
+def test_a_tabicl_folder_travels_and_one_of_the_other_task_or_a_hub_name_is_refused_at_its_model_path_line(
+    tmp_path, monkeypatch
+):
+    """TabICL reads a checkpoint file (model_path): the spec names the folder that holds it (it travels as a
+    checkpoint channel / uri_folder); a classifier's checkpoint on a regression spec, and a hub name (no file to
+    read; tabicl would download into that path), are refused on every backend."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    checkpoints = tmp_path / "checkpoints"
+    tabicl_folder(checkpoints / "tabicl-tiny", "tabicl-classifier-tiny.ckpt")
+    tabicl_folder(checkpoints / "both", "tabicl-classifier-tiny.ckpt", "tabicl-regressor-tiny.ckpt")
+    for weights, task, words in [
+        ("./checkpoints/tabicl-tiny", "tabular_regression", ["only tabicl-classifier-tiny.ckpt", "tabicl-tiny-regressor"]),
+        ("jingang/TabICL", "tabular_classification", ["not a hub name", "leave TABICL.model_path out"]),
+    ]:
+        path, line = tabicl_spec(tmp_path, weights, task)
+        for backend in ("local", "sagemaker", "azureml"):
+            with pytest.raises(CompileError) as info:
+                cloudauto.compile(cloudauto.JobSpec.from_file(path), backend=backend)
+            spec = cloudauto.JobSpec.from_file(path)
+            (issue,) = [spec.locate(i) for i in info.value.issues if weights in i.message]
+            assert issue.line == line and all(w in issue.message for w in words), (backend, issue.message)
+    for task in ("tabular_regression", "tabular_classification"):
+        path, _ = tabicl_spec(tmp_path, "./checkpoints/both", task)
+        job = cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="sagemaker")
+        channels = [c["ChannelName"] for c in job.native["TrainingJobDefinition"]["InputDataConfig"]]
+        assert "checkpoint_0" in channels
+    path, _ = tabicl_spec(tmp_path, "./checkpoints/tabicl-tiny", "tabular_classification")
+    cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+
+    path.write_text(path.read_text().replace("    TABICL.model_path: ./checkpoints/tabicl-tiny\n", ""))
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+    (refused,) = [i.message for i in info.value.issues if "TABICL" in i.message]
+    assert "TABICL has no weights" in refused and "TABICL.model_path: ./checkpoints/<folder>" in refused
+
+
+def test_the_runtime_hands_tabicl_the_checkpoint_file_of_the_task(tmp_path):
+    from cloudauto.runtime.foundation import tabular_fit
+
+    folder = tabicl_folder(tmp_path / "both", "tabicl-classifier-tiny.ckpt", "tabicl-regressor-tiny.ckpt")
+    for regression, name in ((False, "tabicl-classifier-tiny.ckpt"), (True, "tabicl-regressor-tiny.ckpt")):
+        kwargs = {"hyperparameters": {"TABICL": {"model_path": "./both"}, "GBM": {}}}
+        tabular_fit(kwargs, str(tmp_path), tmp_path, regression=regression)
+        assert kwargs["hyperparameters"]["TABICL"]["model_path"] == str(folder / name)

@@ -259,3 +259,52 @@ def test_a_mitra_sweep_from_its_random_weight_folder_is_served_with_probabilitie
         assert list(served["prediction"]) == list(after[1].idxmax(axis=1))
     finally:
         endpoint.delete()
+
+
+FOUNDATION_SWEEP = """    MITRA.hf_model: {mitra}
+    TABICL.model_path: {tabicl}
+    TABICL.n_estimators: 2"""
+
+
+def test_a_mitra_tabicl_gbm_sweep_from_random_weight_folders_is_served_and_loads_without_the_weights(
+    runs_dir, fm_data, tmp_path
+):
+    """Issue 34's tabular sweep `models: {choice: [MITRA, TABICL, GBM]}` offline from make_data.py's random-weight
+    folders; TabICL (zero-shot only in AutoGluon 1.6.3) reads the checkpoint file in its folder, and its saved model
+    keeps the network (tabicl's pickle would read model_path again on load), so both folders can go."""
+    pytest.importorskip("tabicl", reason="TabICL needs autogluon.tabular[tabicl] (the local backend's foundation extra)")
+    pytest.importorskip("einx", reason="Mitra needs autogluon.tabular[mitra] (the local backend's foundation extra)")
+    from autogluon.tabular import TabularPredictor
+
+    weights = {}
+    for name in ("mitra-tiny", "tabicl-tiny"):
+        weights[name] = tmp_path / "w" / name
+        shutil.copytree(fm_data / "checkpoints" / name, weights[name])
+    spec = tmp_path / "fm.yaml"
+    extra = FOUNDATION_SWEEP.format(mitra=weights["mitra-tiny"], tabicl=weights["tabicl-tiny"])
+    spec.write_text(TABULAR.format(data=fm_data, models="MITRA, TABICL, GBM", extra=extra).replace("time_limit: 60", "time_limit: 30"))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [t.params["models"] for t in trials] == ["MITRA", "TABICL", "GBM"]
+    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
+
+    test = pd.read_csv(fm_data / "iris" / "test.csv").drop(columns="target")
+    model_dirs = [Path(t.artifacts["dir"]) / "model" for t in trials[:2]]
+    assert [TabularPredictor.load(str(d)).model_names()[0][:6] for d in model_dirs] == ["Mitra", "TabICL"]
+    before = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    shutil.rmtree(tmp_path / "w")
+    after = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    for b, a in zip(before, after, strict=True):
+        pd.testing.assert_frame_equal(b, a)
+
+    deployed = cli("deploy", job.id, "--trial", "1", "--name", "fm-tabicl")
+    assert deployed.returncode == 0, deployed.stderr
+    endpoint = cloudauto.get_backend("local").endpoint("fm-tabicl")
+    try:
+        served = endpoint.score(test, probabilities=True)
+        proba = served[[f"proba_{c}" for c in after[1].columns]].to_numpy()
+        assert proba == pytest.approx(after[1].to_numpy(), abs=1e-6)
+    finally:
+        endpoint.delete()
