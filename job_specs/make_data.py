@@ -7,7 +7,7 @@ random_state 42, as in seed 000). `checkpoints` writes the model folders the ima
 text examples start from, randomly initialised (timm and Hugging Face save them as
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 `foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
-TabPFNMix, and Mitra's and TabICL's classifier and regressor where the local backend's foundation
+TabPFNMix, TabDPT, and Mitra's and TabICL's classifier and regressor where the local backend's foundation
 extra is installed) from the installed packages' own model classes, saved as their real weights are, so
 `Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
 noise until you point the spec at real weights (see README).
@@ -253,6 +253,7 @@ def foundation(out: Path) -> None:
     mitra(folder / "mitra-tiny-regressor", regression=True)
     tabicl(folder / "tabicl-tiny")
     tabicl(folder / "tabicl-tiny-regressor", regression=True)
+    tabdpt(folder / "tabdpt-tiny")
 
 
 def mitra(target: Path, regression: bool = False) -> None:
@@ -295,6 +296,49 @@ def tabicl(target: Path, regression: bool = False) -> None:
     target.mkdir(parents=True, exist_ok=True)
     torch.save({"config": config, "state_dict": TabICL(**config).state_dict()}, target / f"tabicl-{kind}-tiny.ckpt")
     print(f"wrote {target} (TabICL {kind}, 1 block per stage of width 16, random weights)")
+
+
+def tabdpt(target: Path) -> None:
+    """TabDPT's network (the tabdpt package's own `TabDPTModel`), small, random weights, in a folder: the
+    `.safetensors` file with its config in the metadata, as TabDPT's own (`TABDPT.model_weight_path` reads it; one
+    checkpoint serves classification and regression). Skipped, saying so, where autogluon.tabular[tabdpt] is not installed.
+    """
+    import json
+
+    try:
+        import torch
+        from safetensors.torch import save_file
+        from tabdpt.model import TabDPTModel
+    except ImportError as err:
+        print(f"skipped {target} (TabDPT: {err.name} is not installed; pip install 'autogluon.tabular[tabdpt]')")
+        return
+    torch.manual_seed(0)
+    # the names TabDPTModel.load reads from the file's "cfg"; 10 classes and 16 features at most (wider tables: PCA)
+    model = dict(max_num_classes=10, max_num_features=16, emsize=16, ff_dim=32, nhead=2, nlayers=1, enc_cell_dim=16)
+    model.update(regression_bin_count=16, regression_bin_min=-5.0, regression_bin_max=5.0, y_encoder_dim=8)
+    model.update(min_eval_context=64, max_eval_context=1024, num_col_attn_layers=1, n_thinking_rows=0)
+    network = TabDPTModel(
+        dropout=0.0,
+        enc_cell_dim=16,
+        n_out=10,
+        regression_bin_count=16,
+        regression_bin_min=-5.0,
+        regression_bin_max=5.0,
+        nhead=2,
+        nhid=32,
+        ninp=16,
+        nlayers=1,
+        num_features=16,
+        base_len=64,
+        max_len=1024,
+        y_encoder_dim=8,
+        num_col_attn_layers=1,
+    )
+    config = {"model": model, "training": {"dropout": 0.0}, "env": {"device": "cpu"}}
+    target.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.contiguous() for k, v in network.state_dict().items()}
+    save_file(weights, str(target / "tabdpt-tiny.safetensors"), metadata={"cfg": json.dumps(config)})
+    print(f"wrote {target} (TabDPT, 1 layer of width 16, random weights)")
 
 
 def tabpfnmix(target: Path) -> None:

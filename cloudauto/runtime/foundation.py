@@ -37,13 +37,13 @@ TABULAR_WEIGHTS: dict[str, Optional[str]] = {
     "TABPFN-3": None,
     "REALTABPFN-V2": None,
     "REALTABPFN-V2.5": None,
-    "TABDPT": None,
+    "TABDPT": "model_weight_path",  # TabDPTClassifier / TabDPTRegressor: a .safetensors file, named by its folder
     "TABDPT-TURBO": None,
 }
 # families whose weights hyperparameter names a file, not a folder: the spec names the folder that holds it (the folder
 # travels as every weights folder does) and the trial hands AutoGluon the file in it (`weights_file`); a hub name is no
 # file, so it is refused (AutoGluon's default, model_path left out, downloads on the clouds)
-WEIGHTS_FILE = {"TABICL": "*.ckpt"}
+WEIGHTS_FILE = {"TABICL": "*.ckpt", "TABDPT": "*.safetensors"}
 # the packages a tabular family imports in its fit, and the extra that installs them; FOUNDATION_EXTRA: those the
 # local backend's `foundation` extra installs (pinned in constraints.txt)
 TABULAR_PACKAGES = {
@@ -56,7 +56,7 @@ TABULAR_PACKAGES = {
     "TABDPT": (("tabdpt",), "autogluon.tabular[tabdpt]"),
     "TABDPT-TURBO": (("tabdpt",), "autogluon.tabular[tabdpt]"),
 }
-FOUNDATION_EXTRA = frozenset({"MITRA", "TABICL"})
+FOUNDATION_EXTRA = frozenset({"MITRA", "TABICL", "TABDPT"})
 FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
 # the memory a serving container needs for a family's default weights, an estimate (not measured here): the fp32
 # weights (Chronos-2 120M parameters, Chronos-Bolt small 48M, Toto 151M, Toto2 up to 313M) beside torch and
@@ -90,7 +90,11 @@ def weights_family(path: tuple) -> Optional[str]:
 
 
 # what make_data.py's tiny folders are called, by family and kind (the messages name the one to use)
-TINY_FOLDERS = {"MITRA": ("mitra-tiny", "mitra-tiny-regressor"), "TABICL": ("tabicl-tiny", "tabicl-tiny-regressor")}
+TINY_FOLDERS = {
+    "MITRA": ("mitra-tiny", "mitra-tiny-regressor"),
+    "TABICL": ("tabicl-tiny", "tabicl-tiny-regressor"),
+    "TABDPT": ("tabdpt-tiny", "tabdpt-tiny"),  # one TabDPT checkpoint serves both tasks
+}
 
 
 def weights_file(fam: str, folder: Path, regression: bool) -> Optional[Path]:

@@ -180,7 +180,7 @@ def size_text(size: int) -> str:
 
 
 MADE_BY_MAKE_DATA = frozenset(
-    {"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny", "mitra-tiny", "mitra-tiny-regressor", "tabicl-tiny", "tabicl-tiny-regressor"}
+    {"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny", "mitra-tiny", "mitra-tiny-regressor", "tabicl-tiny", "tabicl-tiny-regressor", "tabdpt-tiny"}
 )
 
 

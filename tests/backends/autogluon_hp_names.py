@@ -119,6 +119,10 @@ def hyperparameter_names() -> dict[str, frozenset[str]]:
         # TabICLModel hands its params to TabICLClassifier / TabICLRegressor (model_path: the checkpoint file)
         "TABICL": _init_arguments("tabicl._sklearn.classifier", "TabICLClassifier")
         | _init_arguments("tabicl._sklearn.regressor", "TabICLRegressor"),
+        # TabDPTModel hands its params to TabDPTClassifier / TabDPTRegressor, after popping its predict settings
+        "TABDPT": _init_arguments("tabdpt.classifier", "TabDPTClassifier")
+        | _init_arguments("tabdpt.regressor", "TabDPTRegressor")
+        | {"context_size", "permute_classes", "temperature", "n_ensembles", "batch_size"},
     }
     return {f: frozenset(names | _ag_names(ag_model_registry.key_to_cls(f))) for f, names in library.items()}
 

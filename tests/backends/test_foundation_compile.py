@@ -463,3 +463,23 @@ def test_the_runtime_hands_tabicl_the_checkpoint_file_of_the_task(tmp_path):
         kwargs = {"hyperparameters": {"TABICL": {"model_path": "./both"}, "GBM": {}}}
         tabular_fit(kwargs, str(tmp_path), tmp_path, regression=regression)
         assert kwargs["hyperparameters"]["TABICL"]["model_path"] == str(folder / name)
+
+
+def test_a_tabdpt_folder_serves_both_tasks_and_a_hub_name_or_a_folder_without_its_file_is_refused(tmp_path, monkeypatch):
+    """TabDPT reads one .safetensors file for classification and regression (`TABDPT.model_weight_path`)."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    tabicl_folder(tmp_path / "checkpoints" / "tabdpt-tiny", "tabdpt-tiny.safetensors")
+    tabicl_folder(tmp_path / "checkpoints" / "other", "model.bin")
+    text = TABICL_SPEC.replace("TABICL", "TABDPT").replace("model_path", "model_weight_path")
+    for weights, words in [("./checkpoints/other", "no TABDPT checkpoint (*.safetensors)"), ("Layer6/TabDPT", "not a hub name")]:
+        path = tmp_path / "dpt.yaml"
+        path.write_text(text.format(task="tabular_regression", metric="rmse", weights=weights))
+        for backend in ("local", "sagemaker"):
+            with pytest.raises(CompileError) as info:
+                cloudauto.compile(cloudauto.JobSpec.from_file(path), backend=backend)
+            spec = cloudauto.JobSpec.from_file(path)
+            (issue,) = [spec.locate(i) for i in info.value.issues if weights in i.message]
+            assert issue.line == 9 and words in issue.message, (backend, issue.message)
+    for task, metric in (("tabular_regression", "rmse"), ("tabular_classification", "accuracy")):
+        path.write_text(text.format(task=task, metric=metric, weights="./checkpoints/tabdpt-tiny"))
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")

@@ -4,6 +4,7 @@ the same with that folder deleted; and the compile refusals of a foundation mode
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -261,9 +262,54 @@ def test_a_mitra_sweep_from_its_random_weight_folder_is_served_with_probabilitie
         endpoint.delete()
 
 
-FOUNDATION_SWEEP = """    MITRA.hf_model: {mitra}
-    TABICL.model_path: {tabicl}
+FOUNDATION_SWEEP = """    MITRA.hf_model: {mitra-tiny}
+    TABICL.model_path: {tabicl-tiny}
     TABICL.n_estimators: 2"""
+TABDPT_SWEEP = """    TABDPT.model_weight_path: {tabdpt-tiny}
+    TABDPT.n_ensembles: 1"""
+
+
+def sweep_served_and_reloaded(fm_data: Path, tmp_path: Path, models: list[str], extra: str, served: str) -> None:
+    """Sweep `models` offline from copies of make_data.py's folders (`{<folder>}` in `extra`); every trial completes;
+    the foundation trials' saved predictors answer the same with the folders deleted; the `served` one is deployed
+    and its endpoint's probabilities are the in-process ones."""
+    from autogluon.tabular import TabularPredictor
+
+    weights = {}
+    for name in re.findall(r"\{([a-z-]+)\}", extra):
+        weights[name] = str(tmp_path / "w" / name)
+        shutil.copytree(fm_data / "checkpoints" / name, weights[name])
+    spec = tmp_path / "fm.yaml"
+    text = TABULAR.format(data=fm_data, models=", ".join(models), extra=extra.format_map(weights))
+    spec.write_text(text.replace("time_limit: 60", "time_limit: 30"))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
+    trials = job.trials()
+    assert [t.params["models"] for t in trials] == models
+    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
+
+    test = pd.read_csv(fm_data / "iris" / "test.csv").drop(columns="target")
+    chosen = [t for t in trials if t.params["models"] != "GBM"]
+    model_dirs = [Path(t.artifacts["dir"]) / "model" for t in chosen]
+    names = [TabularPredictor.load(str(d)).model_names()[0] for d in model_dirs]
+    assert [n.upper().startswith(t.params["models"]) for n, t in zip(names, chosen, strict=True)] == [True] * len(chosen), names
+    before = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    shutil.rmtree(tmp_path / "w")
+    after = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
+    for b, a in zip(before, after, strict=True):
+        pd.testing.assert_frame_equal(b, a)
+
+    at = next(i for i, t in enumerate(chosen) if t.params["models"] == served)
+    deployed = cli("deploy", job.id, "--trial", str(chosen[at].number), "--name", f"fm-{served.lower()}")
+    assert deployed.returncode == 0, deployed.stderr
+    endpoint = cloudauto.get_backend("local").endpoint(f"fm-{served.lower()}")
+    try:
+        answer = endpoint.score(test, probabilities=True)
+        proba = answer[[f"proba_{c}" for c in after[at].columns]].to_numpy()
+        assert proba == pytest.approx(after[at].to_numpy(), abs=1e-6)
+    finally:
+        endpoint.delete()
 
 
 def test_a_mitra_tabicl_gbm_sweep_from_random_weight_folders_is_served_and_loads_without_the_weights(
@@ -274,37 +320,11 @@ def test_a_mitra_tabicl_gbm_sweep_from_random_weight_folders_is_served_and_loads
     keeps the network (tabicl's pickle would read model_path again on load), so both folders can go."""
     pytest.importorskip("tabicl", reason="TabICL needs autogluon.tabular[tabicl] (the local backend's foundation extra)")
     pytest.importorskip("einx", reason="Mitra needs autogluon.tabular[mitra] (the local backend's foundation extra)")
-    from autogluon.tabular import TabularPredictor
+    sweep_served_and_reloaded(fm_data, tmp_path, ["MITRA", "TABICL", "GBM"], FOUNDATION_SWEEP, "TABICL")
 
-    weights = {}
-    for name in ("mitra-tiny", "tabicl-tiny"):
-        weights[name] = tmp_path / "w" / name
-        shutil.copytree(fm_data / "checkpoints" / name, weights[name])
-    spec = tmp_path / "fm.yaml"
-    extra = FOUNDATION_SWEEP.format(mitra=weights["mitra-tiny"], tabicl=weights["tabicl-tiny"])
-    spec.write_text(TABULAR.format(data=fm_data, models="MITRA, TABICL, GBM", extra=extra).replace("time_limit: 60", "time_limit: 30"))
-    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    job = cloudauto.attach(run.stdout.split()[1].rstrip(":"))
-    trials = job.trials()
-    assert [t.params["models"] for t in trials] == ["MITRA", "TABICL", "GBM"]
-    assert all(t.status is TrialStatus.COMPLETED and "test_accuracy" in t.scores for t in trials), [t.error for t in trials]
 
-    test = pd.read_csv(fm_data / "iris" / "test.csv").drop(columns="target")
-    model_dirs = [Path(t.artifacts["dir"]) / "model" for t in trials[:2]]
-    assert [TabularPredictor.load(str(d)).model_names()[0][:6] for d in model_dirs] == ["Mitra", "TabICL"]
-    before = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
-    shutil.rmtree(tmp_path / "w")
-    after = [TabularPredictor.load(str(d)).predict_proba(test) for d in model_dirs]
-    for b, a in zip(before, after, strict=True):
-        pd.testing.assert_frame_equal(b, a)
-
-    deployed = cli("deploy", job.id, "--trial", "1", "--name", "fm-tabicl")
-    assert deployed.returncode == 0, deployed.stderr
-    endpoint = cloudauto.get_backend("local").endpoint("fm-tabicl")
-    try:
-        served = endpoint.score(test, probabilities=True)
-        proba = served[[f"proba_{c}" for c in after[1].columns]].to_numpy()
-        assert proba == pytest.approx(after[1].to_numpy(), abs=1e-6)
-    finally:
-        endpoint.delete()
+def test_a_tabdpt_sweep_from_its_random_weight_folder_is_served_and_loads_without_it(runs_dir, fm_data, tmp_path):
+    """TabDPT (zero-shot only in AutoGluon 1.6.3) reads the .safetensors file in the folder
+    `TABDPT.model_weight_path` names; its estimator pickles the network, so the folder can go."""
+    pytest.importorskip("tabdpt", reason="TabDPT needs autogluon.tabular[tabdpt] (the local backend's foundation extra)")
+    sweep_served_and_reloaded(fm_data, tmp_path, ["TABDPT", "GBM"], TABDPT_SWEEP, "TABDPT")
