@@ -56,6 +56,18 @@ TABULAR_PACKAGES = {
     "TABDPT": (("tabdpt",), "autogluon.tabular[tabdpt]"),
     "TABDPT-TURBO": (("tabdpt",), "autogluon.tabular[tabdpt]"),
 }
+# why a family without a weights setting here still needs the hub (tabpfn 8.2.0 loads a local file without any
+# network call, but the v2.5/v2.6/v3 downloads are licence-gated: tabpfn's browser_auth.ensure_license_accepted)
+_GATED = (
+    "its weights are licence-gated on the hub (Prior Labs' licence: a download needs TABPFN_TOKEN or the Hugging Face "
+    "token of an account that accepted it), and cloudauto does not carry AutoGluon's custom_model_dir folder for it yet"
+)
+NO_FOLDER_REASON = {
+    "TABPFN-2.6": _GATED,
+    "TABPFN-3": _GATED,
+    "REALTABPFN-V2.5": _GATED,
+    "REALTABPFN-V2": "cloudauto does not carry AutoGluon's custom_model_dir folder for it yet",
+}
 FOUNDATION_EXTRA = frozenset({"MITRA", "TABICL", "TABDPT"})
 FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
 # the memory a serving container needs for a family's default weights, an estimate (not measured here): the fp32
@@ -350,7 +362,8 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
         if param is None:
             found.append(
                 SpecIssue(
-                    f"{backend}: {fam} downloads its weights from the Hugging Face hub and AutoGluon takes no folder for it; "
+                    f"{backend}: {fam} downloads its weights from the Hugging Face hub; "
+                    f"{NO_FOLDER_REASON.get(fam, 'AutoGluon takes no folder for it')}; "
                     f"this machine is offline by default: set {ALLOW_HUB}=1 to let trials download, or run it on sagemaker/azureml",
                     at,
                 )

@@ -483,3 +483,21 @@ def test_a_tabdpt_folder_serves_both_tasks_and_a_hub_name_or_a_folder_without_it
     for task, metric in (("tabular_regression", "rmse"), ("tabular_classification", "accuracy")):
         path.write_text(text.format(task=task, metric=metric, weights="./checkpoints/tabdpt-tiny"))
         cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+
+
+@pytest.mark.parametrize(("family", "words"), [("TABPFN-2.6", "licence-gated"), ("REALTABPFN-V2", "custom_model_dir")])
+def test_a_tabpfn_family_offline_is_refused_with_its_exact_reason(tmp_path, monkeypatch, family, words):
+    """tabpfn 8.2.0 loads a local checkpoint without the network, but its v2.5/v2.6/v3 downloads need Prior Labs'
+    licence accepted, and cloudauto does not carry AutoGluon's custom_model_dir for TabPFN yet."""
+    pytest.importorskip("tabpfn")
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    path = tmp_path / "pfn.yaml"
+    path.write_text(TABICL_SPEC.replace("TABICL, GBM", f"{family}, GBM").replace("    TABICL.model_path: {weights}\n", "").format(
+        task="tabular_classification", metric="accuracy"
+    ))
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+    (message,) = [i.message for i in info.value.issues if family in i.message]
+    assert words in message and "CLOUDAUTO_ALLOW_HUB=1" in message and "takes no folder" not in message, message
+    monkeypatch.setenv("CLOUDAUTO_ALLOW_HUB", "1")
+    cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
