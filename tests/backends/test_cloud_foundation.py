@@ -252,3 +252,27 @@ def test_the_preset_table_is_autogluons_own():
         if families:
             found[name] = tuple(families)
     assert PRESET_FOUNDATION == found
+
+
+@pytest.mark.parametrize("trial, instance", [(None, "Standard_DS3_v2"), (1, "Standard_NC6s_v3")])
+def test_the_azure_serving_instance_follows_the_trial_being_served(data, workspace, trial, instance):
+    """A sweep over Chronos2 and ETS whose best trial is ETS serves on the CPU default; its Chronos2 trial on the
+    foundation (GPU) default, as SageMaker's endpoint and serverless checks choose."""
+    from mlflow.tracking import MlflowClient
+
+    fake, _ = workspace
+    text = SPEC.replace("[Chronos2, ETS, Theta]", "[ETS, Chronos2]").replace(
+        "{{compute: gpu-cluster}}", "{{compute: gpu-cluster, environment: 'azureml:autogluon:1'}}"
+    )
+    spec = spec_at(data, text=text)
+    job = cloudauto.submit(spec, backend="azureml")
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    experiment = tracking.create_experiment(f"fm-{job.id}")
+    for model, mase in (("ETS", 0.5), ("Chronos2", 0.9)):  # ETS is the better (lower MASE)
+        run = tracking.create_run(experiment)
+        tracking.log_metric(run.info.run_id, spec.objective.name, mase, step=0)
+        fake.add_trial(job.id, {"models": model, "Chronos2.fine_tune": False}, name=run.info.run_id)
+    assert [t.params["models"] for t in job.trials()] == ["ETS", "Chronos2"]
+    job.deploy(name=f"fm-ep-{trial or 0}", trial=trial)
+    deployment = fake.sent("PUT", "/deployments/cloudauto")[-1]
+    assert deployment["properties"]["instanceType"] == instance

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from cloudauto.backend import Endpoint
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files
+from cloudauto.runtime.foundation import GPU_SERVING_TASKS
 from cloudauto.runtime.versions import MODEL_INFO, mismatch
 from cloudauto.scoring import (
     MAX_PAYLOAD,
@@ -45,7 +46,6 @@ CPU_SERVING, GPU_SERVING = "ml.m5.xlarge", "ml.g4dn.xlarge"
 SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
 SERVERLESS_DEFAULT_MEMORY, SERVERLESS_DEFAULT_CONCURRENCY = 4096, 5
-_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
@@ -144,7 +144,7 @@ def serverless_config(
         )
     if not 1 <= max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
         raise CloudautoError(f"--max-concurrency {max_concurrency}: SageMaker takes 1-{SERVERLESS_MAX_CONCURRENCY}")
-    if spec_task in _GPU_TASKS:
+    if spec_task in GPU_SERVING_TASKS:
         raise CloudautoError(
             f"task {spec_task.value}: serverless endpoints have no GPU; deploy this model on an instance "
             f"(--instance-type, default {GPU_SERVING})"
@@ -198,10 +198,9 @@ def deploy(
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
         instance = CPU_SERVING  # the CPU serving image
     else:
-        from cloudauto.runtime.foundation import uses_foundation
+        from cloudauto.runtime.foundation import serves_on_gpu
 
-        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec, params)  # the served trial's models
-        instance = instance_type or (GPU_SERVING if gpu else CPU_SERVING)
+        instance = instance_type or (GPU_SERVING if serves_on_gpu(job.spec, params) else CPU_SERVING)  # the served trial's
         variant = {
             "VariantName": "AllTraffic",
             "ModelName": name,
