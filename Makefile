@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-image image image-multimodal install-core install-local install-all install-docs docs docs-serve bench lint schema clean
+.PHONY: demo test test-image image image-multimodal image-foundation install-core install-local install-all install-docs docs docs-serve bench lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,12 +78,16 @@ CA    ?= $(or $(PIP_CERT),/etc/ssl/certs/ca-certificates.crt)
 image:
 	@mkdir -p .docker
 	@if [ -f "$(CA)" ]; then cp "$(CA)" .docker/ca-bundle.pem; fi
-	docker build -f backends/local/Dockerfile --build-arg BASE=$(BASE) --build-arg MULTIMODAL=$(MULTIMODAL) -t $(IMAGE) .
+	docker build -f backends/local/Dockerfile --build-arg BASE=$(BASE) --build-arg MULTIMODAL=$(MULTIMODAL) --build-arg FOUNDATION=$(FOUNDATION) -t $(IMAGE) .
 
 # the same image with torch, torchvision and autogluon.multimodal, for image and text trials in docker mode
 MULTIMODAL ?= false
+FOUNDATION ?= false
 image-multimodal:
 	$(MAKE) image IMAGE=cloudauto-local:multimodal MULTIMODAL=true
+
+image-foundation:
+	$(MAKE) image IMAGE=cloudauto-local:foundation FOUNDATION=true
 
 # a second venv with only the core, so the validate figure is what a core-only user sees
 .venv-core/.core: pyproject.toml constraints.txt

@@ -413,6 +413,23 @@ def score_batches(
     return result
 
 
+def forecast(frame: pd.DataFrame, keep: Sequence[str], max_bytes: int, send: Callable[[bytes], bytes]) -> pd.DataFrame:
+    """A forecaster's answer to the whole history in one CSV request (each series' history must arrive together):
+    one row per series and step, the mean and each quantile, as every backend's endpoint gives it."""
+    import pandas as pd
+
+    if keep:
+        raise ScoringError("keep_columns: a forecast answers per series and step, not per input row")
+    body = csv_body(frame)
+    if len(body) > max_bytes:
+        raise ScoringError(f"the history is {len(body):,} bytes, over the endpoint's {max_bytes:,}: send fewer series per call")
+    try:
+        answer = send(body)
+    except ScoringError as exc:
+        raise renumbered(exc, 0, frame.attrs.get("lines")) from None
+    return pd.read_json(io.BytesIO(answer), orient="records")
+
+
 class HTTPScorer:
     def __init__(
         self,
@@ -513,24 +530,12 @@ class HTTPScorer:
         together) and returns the answer as it comes, one row per series and step.
         `concurrency` batches are in flight at once (each thread keeps its own connection).
         """
-        import pandas as pd
 
         frame = as_frame(data)
         keep = checked_kept(frame, keep_columns)
         query = "?probabilities=true" if probabilities else ""
         if whole:
-            if keep:
-                raise ScoringError("keep_columns: a forecast answers per series and step, not per input row")
-            body = csv_body(frame)
-            if len(body) > self.max_bytes:
-                raise ScoringError(
-                    f"the history is {len(body):,} bytes, over the endpoint's {self.max_bytes:,}: send fewer series per call"
-                )
-            try:
-                answer = self.post(body, query=query)
-            except ScoringError as exc:
-                raise renumbered(exc, 0, frame.attrs.get("lines")) from None
-            return pd.read_json(io.BytesIO(answer), orient="records")
+            return forecast(frame, keep, self.max_bytes, lambda body: self.post(body, query=query))
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = spans(frame, self.max_rows, self.max_bytes, encode)
         scored = score_batches(frame, bodies, lambda body: self.post(body, content_type, accept, query=query), concurrency=concurrency)

@@ -35,7 +35,8 @@ def good(tmp_path: Path) -> Path:
     return path
 
 
-def test_validate_all_examples():
+def test_validate_all_examples(example_images):
+    """Every example (its checkpoint and weights folders made, as its header says: validate refuses missing ones)."""
     result = run("validate", *map(str, EXAMPLES))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok") == len(EXAMPLES)
@@ -428,3 +429,40 @@ def test_the_lazy_command_table_names_every_command_of_every_module():
         if isinstance(command, click.Group):  # a group's own callback may be shared: its module is where it is defined
             defined[name] = next(iter(command.commands.values())).callback.__module__
     assert defined == {name: f"cloudauto.cli.{module}" for name, module in COMMANDS.items()}
+
+
+FORECAST = """\
+name: fm
+task: time_series_forecasting
+data: {train: ./bike.csv, label: count, timestamp: timestamp, item_id: station, prediction_length: 4}
+metric: MASE
+"""
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        (FORECAST + "sweep:\n  space:\n    models: {choice: [Chronos2, ETS]}\n    Chronos2.model_path: ./nope\n", "sweep.space.Chronos2.model_path"),
+        (BASE + "sweep:\n  space:\n    models: {choice: [MITRA, GBM]}\n    MITRA.hf_model: ./nope\n", "sweep.space.MITRA.hf_model"),
+        (BASE + "autogluon:\n  hyperparameters:\n    MITRA: {hf_model: ./nope}\n", "autogluon.hyperparameters.MITRA.hf_model"),
+        (FORECAST + "autogluon:\n  hyperparameters:\n    Chronos2: {model_path: ./nope}\n", "autogluon.hyperparameters.Chronos2.model_path"),
+    ],
+)
+def test_validate_refuses_a_missing_weights_folder_at_the_line_compile_names(tmp_path, text, field):
+    """A local weights folder that is not there is no backend question: validate refuses it (exit 1), with compile's
+    message at compile's line; an existing folder and a hub name pass."""
+    path = tmp_path / "fm.yaml"
+    path.write_text(text)
+    checked = run("validate", str(path), cwd=tmp_path.parent)  # from another folder: the path is the spec's
+    compiled = run("compile", str(path), "--backend", "sagemaker", cwd=tmp_path.parent)
+    where = next(line.split(" error: ")[0] for line in compiled.stderr.splitlines() if "./nope" in line)
+    assert checked.returncode == 1, checked.stderr
+    said = f"{where} error: {field}: checkpoint ./nope: no such folder ({tmp_path / 'nope'})"
+    assert said in checked.stderr and f"{path}: invalid" in checked.stdout
+    assert said.replace(f"error: {field}: ", f"error: {field}: sagemaker: ") in compiled.stderr
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "config.json").write_text("{}")
+    path.write_text(text.replace("./nope", "./weights"))
+    assert run("validate", str(path)).returncode == 0
+    path.write_text(text.replace("./nope", "org/model"))  # a hub name: whether it is reached is the backend's question
+    assert run("validate", str(path)).returncode == 0

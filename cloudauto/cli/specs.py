@@ -56,7 +56,9 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], fmt: str, stric
     for path in paths or []:
         try:
             spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
-            issues, ok = [spec.locate(w) for w in spec.warnings], not (strict and spec.warnings)
+            missing = [spec.locate(i) for i in _missing_weights(spec)]  # compile refuses them on every backend
+            issues = [*missing, *(spec.locate(w) for w in spec.warnings)]
+            ok = not missing and not (strict and spec.warnings)
         except SpecError as exc:
             issues, ok = exc.issues, False
         failed |= not ok
@@ -69,6 +71,17 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], fmt: str, stric
     if fmt == "json":
         echo(json.dumps(results, indent=2))
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _missing_weights(spec: Any) -> list[SpecIssue]:
+    """Foundation weights named as a local folder that is not there: no backend takes them, whatever it is."""
+    from ..spec.models import Engine
+
+    if spec.engine is Engine.COMMAND:  # a command's space holds its script's arguments
+        return []
+    from ..runtime.trial_inputs import missing_weights
+
+    return missing_weights(spec)
 
 
 @main.command()

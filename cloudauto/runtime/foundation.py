@@ -257,6 +257,16 @@ def uses_foundation(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> b
     return bool(trial_families(spec, params) if params is not None else chosen_families(spec))
 
 
+# tasks whose endpoints default to a GPU instance on the clouds (image and text models)
+GPU_SERVING_TASKS = frozenset({Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION})
+
+
+def serves_on_gpu(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> bool:
+    """Whether an endpoint's default instance has a GPU: an image or text model, or a foundation model in the trial
+    being served (its `params`: a sweep whose best trial is ETS serves on a CPU; None: any trial of the spec)."""
+    return spec.task in GPU_SERVING_TASKS or uses_foundation(spec, params)
+
+
 def weights_given(spec: JobSpec, index: int, fam: str) -> tuple[list[Any], Optional[tuple]]:
     """The weights values a sub-space's trials give `fam` (from the space, else the autogluon block), and the spec
     path of the field that gives them (None when none does)."""
@@ -581,6 +591,7 @@ __all__ = [
     "trial_families",
     "tabular_fit",
     "tabular_weights",
+    "serves_on_gpu",
     "task_problem",
     "uses_foundation",
     "weights_file",

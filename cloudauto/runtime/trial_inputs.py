@@ -200,6 +200,31 @@ def _missing_hint(value: str, path: Path, *, offline: bool) -> str:
     return f"{hint}{slash}; a hub name (org/name), a folder (relative to the spec file) or an s3:// folder"
 
 
+def _is_weights(path: tuple) -> bool:
+    """Whether a checkpoint value's spec path holds a foundation model's weights (not an image/text checkpoint)."""
+    from .foundation import is_weights_parameter
+
+    return path[0] == "autogluon" or is_weights_parameter(str(path[-1]))
+
+
+def _missing_issue(path: tuple, value: str, folder: Path, *, offline: bool) -> SpecIssue:
+    hint = _missing_hint(value, folder, offline=offline and _is_weights(path))
+    return SpecIssue(f"checkpoint {value}: no such folder ({folder}){hint}", path)
+
+
+def missing_weights(spec: JobSpec) -> list[SpecIssue]:
+    """Foundation weights written as a local folder that is not there (`Chronos2.model_path: ./nope`), in the space or
+    the autogluon block: no backend can take them, so `validate` refuses them as compile does, at their line."""
+    found = []
+    for path, value in _checkpoint_values(spec):
+        if not _is_weights(path):
+            continue
+        place, folder = weights_place(value, spec.base_dir)
+        if place == "missing" and folder is not None:
+            found.append(_missing_issue(path, value, folder, offline=False))
+    return found
+
+
 def local_checkpoints(
     spec: JobSpec, mounted: frozenset[str] = frozenset(), *, base_dir: Optional[str] = None, offline: bool = False
 ) -> tuple[list[Checkpoint], list[SpecIssue]]:
@@ -248,9 +273,7 @@ def local_checkpoints(
             problems.append(SpecIssue(f"checkpoint {value}: is a file, not a folder ({folder}); name the folder that holds it", path))
             continue
         if place == "missing":
-            weights = path[0] == "autogluon" or is_weights_parameter(str(path[-1]))
-            hint = _missing_hint(value, folder, offline=offline and weights)
-            problems.append(SpecIssue(f"checkpoint {value}: no such folder ({folder}){hint}", path))
+            problems.append(_missing_issue(path, value, folder, offline=offline))
             continue
         if not looks_like_weights(folder):
             tops = ", ".join(WEIGHTS_FILES[:-1])
@@ -373,6 +396,7 @@ __all__ = [
     "image_table_folder",
     "is_checkpoint_parameter",
     "local_checkpoints",
+    "missing_weights",
     "local_folder",
     "spec_with_checkpoints",
     "with_checkpoints",

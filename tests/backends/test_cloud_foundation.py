@@ -18,6 +18,7 @@ from cloudauto.backend import CompileError
 from cloudauto.spec.errors import CloudautoError
 
 from .foundation_specs import bike_head
+from .sagemaker_service import INFERENCE_TOOLKIT
 
 SPEC = "\n" + bike_head("fm-{tag}", "./data") + """sweep:
   sampling: grid
@@ -252,3 +253,137 @@ def test_the_preset_table_is_autogluons_own():
         if families:
             found[name] = tuple(families)
     assert PRESET_FOUNDATION == found
+
+
+@pytest.mark.parametrize("trial, instance", [(None, "Standard_DS3_v2"), (1, "Standard_NC6s_v3")])
+def test_the_azure_serving_instance_follows_the_trial_being_served(data, workspace, trial, instance):
+    """A sweep over Chronos2 and ETS whose best trial is ETS serves on the CPU default; its Chronos2 trial on the
+    foundation (GPU) default, as SageMaker's endpoint and serverless checks choose."""
+    from mlflow.tracking import MlflowClient
+
+    fake, _ = workspace
+    text = SPEC.replace("[Chronos2, ETS, Theta]", "[ETS, Chronos2]").replace(
+        "{{compute: gpu-cluster}}", "{{compute: gpu-cluster, environment: 'azureml:autogluon:1'}}"
+    )
+    spec = spec_at(data, text=text)
+    job = cloudauto.submit(spec, backend="azureml")
+    tracking = MlflowClient(tracking_uri=fake.tracking_uri)
+    experiment = tracking.create_experiment(f"fm-{job.id}")
+    for model, mase in (("ETS", 0.5), ("Chronos2", 0.9)):  # ETS is the better (lower MASE)
+        run = tracking.create_run(experiment)
+        tracking.log_metric(run.info.run_id, spec.objective.name, mase, step=0)
+        fake.add_trial(job.id, {"models": model, "Chronos2.fine_tune": False}, name=run.info.run_id)
+    assert [t.params["models"] for t in job.trials()] == ["ETS", "Chronos2"]
+    job.deploy(name=f"fm-ep-{trial or 0}", trial=trial)
+    deployment = fake.sent("PUT", "/deployments/cloudauto")[-1]
+    assert deployment["properties"]["instanceType"] == instance
+
+
+@pytest.mark.slow
+def test_a_chronos2_trial_is_served_by_sagemaker_inference_with_its_mean_and_quantiles(
+    data, tmp_path, sm_session, aws, monkeypatch
+):
+    """A zero-shot Chronos-2 trial saved as the SageMaker entry saves it, its weights folder deleted, deployed (a GPU
+    instance: the served trial is a foundation model), and its repacked model.tar.gz served by cloudauto's handler
+    under sagemaker-inference as the serving container runs it: the forecast (mean and Chronos-2's nine quantiles)
+    is the in-process predict's for the same history, and Endpoint.score gives it as the local endpoint does."""
+    import io
+    import subprocess
+    import sys
+    import tarfile
+
+    import boto3
+    import requests
+    from autogluon.timeseries import TimeSeriesDataFrame, TimeSeriesPredictor
+    from cloudauto_sagemaker.endpoint import GPU_SERVING
+
+    from cloudauto.runtime.autogluon_trial import run_trial
+
+    session, tuner = sm_session
+    shutil.copytree(data / "data" / "bike", tmp_path / "data" / "bike")
+    weights = tmp_path / "data" / "checkpoints" / "chronos2-tiny"
+    shutil.copytree(data / "data" / "checkpoints" / "chronos2-tiny", weights)
+    spec = spec_at(tmp_path)
+    boto3.client("s3").create_bucket(Bucket=spec.backends.sagemaker.bucket)
+    job = cloudauto.submit(spec, backend="sagemaker")
+    params = {"models": "Chronos2", "Chronos2.model_path": str(weights), "Chronos2.fine_tune": False, "time_limit": 30}
+    monkeypatch.chdir(tmp_path)  # the entry runs where the channels' data is: ./data as the spec writes it
+    run_trial(spec, params, tmp_path / "out", lambda value: False)
+    shutil.rmtree(weights)  # the endpoint's container has no weights folder: the model holds them
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        tar.add(tmp_path / "out", arcname=".")
+    tuner.run_trial(job.id, 0, log=f"[cloudauto-metric] name={spec.objective.name} value=0.9 step=0", model=packed.getvalue())
+    assert job.trials()[0].params["models"] == "Chronos2"
+
+    name = f"fm-{uuid.uuid4().hex[:8]}"
+    endpoint = job.deploy(name=name)
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    (variant,) = sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"]
+    assert variant["InstanceType"] == GPU_SERVING  # the served trial is a foundation model
+    container = sm.describe_model(ModelName=name)["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+    served = tmp_path / "served"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(served, filter="data")
+
+    history = pd.read_csv(tmp_path / "data" / "bike" / "train.csv")
+    history.to_csv(tmp_path / "history.csv", index=False)
+    (tmp_path / "probe.py").write_text(_FORECAST_PROBE)
+    probe = subprocess.run(
+        [sys.executable, str(tmp_path / "probe.py"), str(served), str(tmp_path / "history.csv"), str(tmp_path / "answer.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **container["Environment"]},
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    answers = json.loads((tmp_path / "answer.json").read_text())
+    frame = TimeSeriesDataFrame.from_data_frame(history, id_column="station", timestamp_column="timestamp")
+    expected = TimeSeriesPredictor.load(str(tmp_path / "out" / "model")).predict(frame).reset_index()
+    expected.columns = [str(c) for c in expected.columns]
+    quantiles = ["mean", *(str(q / 10) for q in range(1, 10))]
+    for kind in ("binary", "json"):  # Endpoint.score's npy request and a JSON one
+        got = pd.DataFrame.from_records(answers[kind])
+        assert len(got) == 2 * 48 and set(quantiles) <= set(got.columns), got.columns
+        assert got["station"].astype(str).tolist() == expected["item_id"].astype(str).tolist()
+        assert pd.to_datetime(got["timestamp"]).tolist() == expected["timestamp"].tolist()
+        for column in quantiles:
+            assert got[column].to_numpy() == pytest.approx(expected[column].to_numpy(), rel=1e-5)
+
+    # Endpoint.score gives what the container answered (moto plays the endpoint)
+    answer = {"Body": json.dumps(answers["json"]), "ContentType": "application/json"}
+    requests.post(
+        f"{aws}/moto-api/static/sagemaker/endpoint-results", json={"results": [answer, answer]}, timeout=10
+    ).raise_for_status()
+    by_name = cloudauto.get_backend("sagemaker").endpoint(name)  # the task read from its model, as `cloudauto score` does
+    for handle in (endpoint, by_name):
+        scored = handle.score(history)  # the whole history in one request, answered per series and step
+        assert len(scored) == 2 * 48 and set(quantiles) <= set(map(str, scored.columns))
+        assert scored["mean"].to_numpy() == pytest.approx(expected["mean"].to_numpy(), rel=1e-5)
+
+
+# sagemaker-inference's Transformer, as the serving container calls the handler: the history as Endpoint.score
+# encodes it (npy where every column allows, else JSON), and as JSON; the answers read as Endpoint.score reads them
+_FORECAST_PROBE = (
+    """
+import json, sys
+import pandas as pd
+served, source, out = sys.argv[1], sys.argv[2], sys.argv[3]
+"""
+    + INFERENCE_TOOLKIT
+    + """
+from cloudauto.scoring import body_encoder, predictions_frame
+
+history = pd.read_csv(source)
+answers = {}
+for kind, binary in (("binary", True), ("json", False)):
+    encode, content_type, accept = body_encoder(history, binary)
+    context = Context({"Content-Type": content_type, "Accept": accept})
+    (answer,) = transformer.transform([{"body": bytearray(encode(history))}], context)
+    assert context.status == 200, answer
+    frame = predictions_frame(answer if isinstance(answer, bytes) else answer.encode())
+    answers[kind] = json.loads(frame.to_json(orient="records", date_format="iso"))
+json.dump(answers, open(out, "w"))
+"""
+)

@@ -424,3 +424,39 @@ def test_a_container_sigkilled_from_outside_is_an_infrastructure_fault(code, rea
     from cloudauto_local.container import killed_from_outside
 
     assert killed_from_outside(code, reason, oom) is retried
+
+
+FORECAST = {
+    "name": "fm",
+    "task": "time_series_forecasting",
+    "data": {"train": "train.csv", "label": "count", "timestamp": "timestamp", "item_id": "station", "prediction_length": 4},
+    "metric": "MASE",
+    "backends": {"local": {"mode": "docker", "image": "cloudauto-local:latest"}},
+}
+
+
+@pytest.mark.parametrize(
+    "task, space",
+    [
+        ("time_series_forecasting", {"models": {"choice": ["Chronos2", "ETS"]}, "Chronos2.model_path": "org/chronos"}),
+        ("time_series_forecasting", {"presets": "medium_quality", "Chronos2.model_path": "org/chronos"}),  # a preset holding it
+        ("tabular_classification", {"models": {"choice": ["MITRA", "GBM"]}, "MITRA.hf_model": "org/mitra"}),
+    ],
+)
+def test_foundation_trials_in_docker_mode_need_an_image_with_the_foundation_extra(engine, task, space):
+    """Docker mode refuses before anything runs a spec whose trials fit a foundation model, unless the image says it
+    holds them (label cloudauto.foundation); a spec of classical models only needs no such image."""
+    from cloudauto_local.container import DockerModeError, docker_client, preflight
+
+    if task == "tabular_classification":
+        head = {**FORECAST, "task": task, "data": {"train": "train.csv", "label": "label"}, "metric": "accuracy"}
+    else:
+        head = FORECAST
+    spec = cloudauto.JobSpec.from_dict({**head, "sweep": {"space": space}})
+    with pytest.raises(DockerModeError, match=r"has no foundation models \(its label cloudauto.foundation is not true.*process mode"):
+        preflight(docker_client(), spec, "cloudauto-local:latest")
+    classical = ["ETS", "Theta"] if task == "time_series_forecasting" else ["GBM", "XT"]
+    plain = cloudauto.JobSpec.from_dict({**head, "sweep": {"space": {"models": {"choice": classical}}}})
+    preflight(docker_client(), plain, "cloudauto-local:latest")  # no foundation model: any image
+    engine.labels = {"cloudauto.foundation": "true"}
+    preflight(docker_client(), spec, "cloudauto-local:latest")  # an image that says it has them: fine

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import Endpoint, NoModel, NotSupportedError
+from cloudauto.backend import Endpoint, NoModel, NotSupportedError, Trial
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files, write_folder
 from cloudauto.scoring import (
@@ -41,22 +41,32 @@ from .submit import azure_call
 
 DEPLOYMENT = "cloudauto"
 CPU_SERVING, GPU_SERVING = "Standard_DS3_v2", "Standard_NC6s_v3"
-_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 _SCORE = b'"""Azure ML loads this scoring script: cloudauto\'s handler."""\nfrom cloudauto.runtime.inference import init, run  # noqa: F401\n'
 
 
-def best_child(job: AzureMLJob) -> str:
+def best_child(job: AzureMLJob, trials: Optional[list[Trial]] = None) -> str:
     """The service's own pick (AutoML's tag, a sweep's `best_child_run_id` property); otherwise the best trial."""
     parent = job.get()
     for source in (parent.tags or {}, parent.properties or {}):
         for key in ("automl_best_child_run_id", "best_child_run_id"):
             if source.get(key):
                 return source[key]
-    trial = job.best_trial()
+    trial = job.best_trial(trials)
     if trial is None:
         raise NoModel(f"job {job.id} has no finished trial with an objective value to deploy")
     return trial.id
+
+
+def served_child(job: AzureMLJob, trial: Optional[int]) -> tuple[str, Optional[dict[str, Any]]]:
+    """The child run an endpoint serves (trial number `trial`, else the best) and its parameters: its foundation
+    models, not the spec's, choose the default instance (None when the trials do not list that run)."""
+    if trial is not None:
+        chosen = job.trial(trial)
+        return chosen.id, chosen.params
+    trials = job.trials()
+    child = best_child(job, trials)
+    return child, next((t.params for t in trials if t.id == child), None)
 
 
 def deploy(
@@ -80,7 +90,7 @@ def deploy(
         raise NotSupportedError(
             "engine: command jobs declare no model output cloudauto could serve; register your model with azure-ai-ml"
         )
-    child = job.trial(trial).id if trial is not None else best_child(job)
+    child, params = served_child(job, trial)
     if spec.engine is Engine.NATIVE:
         model = Model(
             path=f"azureml://jobs/{child}/outputs/artifacts/paths/outputs/mlflow-model/",
@@ -97,9 +107,9 @@ def deploy(
     tags = resource_tags(job.id, spec.name, ttl=ttl)
     endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=tags)
     azure_call(f"create endpoint {name}", lambda: client.online_endpoints.begin_create_or_update(endpoint).result())
-    from cloudauto.runtime.foundation import uses_foundation
+    from cloudauto.runtime.foundation import serves_on_gpu
 
-    instance = instance_type or (GPU_SERVING if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_SERVING)
+    instance = instance_type or (GPU_SERVING if serves_on_gpu(spec, params) else CPU_SERVING)  # the served trial's models
     with tempfile.TemporaryDirectory(prefix="cloudauto-serve-") as tmp:
         extra: dict[str, Any] = {}
         if spec.engine is not Engine.NATIVE:

@@ -83,7 +83,8 @@ def image_for(spec: JobSpec) -> tuple[str, str]:
 
 def preflight(client: Any, spec: JobSpec, image: str, why: str = "backends.local.image") -> None:
     """Refuse before anything runs: the image must be here (or pullable), GPUs need the NVIDIA runtime,
-    image and text trials an image that holds autogluon.multimodal (label cloudauto.multimodal)."""
+    image and text trials an image that holds autogluon.multimodal (label cloudauto.multimodal), and trials that fit
+    a foundation model one that holds them (label cloudauto.foundation)."""
     ensure_image(client, image, why)
     from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
 
@@ -94,6 +95,17 @@ def preflight(client: Any, spec: JobSpec, image: str, why: str = "backends.local
                 f"task {spec.task.value}: image {image} ({why}) has no autogluon.multimodal (its label cloudauto.multimodal "
                 "is not true; backends/local/Dockerfile builds a tabular image, to keep it small): run these trials in "
                 "process mode (backends.local.mode: process), or name an image with the multimodal extra"
+            )
+    from cloudauto.runtime.foundation import uses_foundation
+
+    if spec.engine.value != "command" and uses_foundation(spec):  # any trial's models: each runs in this image
+        labels = client.images.get(image).labels or {}
+        if labels.get("cloudauto.foundation") != "true":
+            raise DockerModeError(
+                f"foundation models: image {image} ({why}) has no foundation models (its label cloudauto.foundation is "
+                "not true; backends/local/Dockerfile builds a tabular image, to keep it small): run these trials in "
+                "process mode (backends.local.mode: process), or name an image built with them "
+                "(`make image-foundation`: the Dockerfile with --build-arg FOUNDATION=true)"
             )
     if spec.compute.gpus:
         runtimes = client.info().get("Runtimes") or {}

@@ -302,9 +302,11 @@ class _Run:
         if getattr(spec.compute, "spot", False):
             self._quota(quotas, f"{instance} for spot training job usage", need, why, "or train on demand (compute.spot: false)")
         if self.full:
-            from .endpoint import _GPU_TASKS, CPU_SERVING, GPU_SERVING
+            from cloudauto.runtime.foundation import serves_on_gpu
 
-            serving = GPU_SERVING if spec.task in _GPU_TASKS else CPU_SERVING
+            from .endpoint import CPU_SERVING, GPU_SERVING
+
+            serving = GPU_SERVING if serves_on_gpu(spec) else CPU_SERVING  # any trial's: the served one is not known yet
             self._quota(quotas, f"{serving} for endpoint usage", 1, "one instance for `cloudauto deploy` (its default type)", "")
 
     def _quota_table(self) -> Any:
@@ -360,10 +362,11 @@ class _Run:
     # images
     def _images_used(self) -> list[tuple[str, str]]:
         """(URI, what it is) of the training and serving images; ImageError/CompileError propagate to _images."""
+        from cloudauto.runtime.foundation import serves_on_gpu
         from cloudauto.runtime.versions import AUTOGLUON_VERSION
 
         from .compile import _Problems, command_image, image_uri, instance_type
-        from .endpoint import _GPU_TASKS, CPU_SERVING, GPU_SERVING
+        from .endpoint import CPU_SERVING, GPU_SERVING
 
         try:
             if self.spec is None:
@@ -375,7 +378,7 @@ class _Run:
             instance = instance_type(self.spec)
             if self.spec.engine.value == "command":
                 return [(command_image(self.spec, self.region, instance, _Problems())[0], "training")]
-            serving = GPU_SERVING if self.spec.task in _GPU_TASKS else CPU_SERVING
+            serving = GPU_SERVING if serves_on_gpu(self.spec) else CPU_SERVING
             return [
                 (image_uri(self.spec, self.region, instance)[0], "training"),
                 (image_uri(self.spec, self.region, serving, scope="inference")[0], "inference"),

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from cloudauto.backend import Endpoint
 from cloudauto.endpoints import resource_tags
 from cloudauto.runtime.bundle import serving_files
+from cloudauto.runtime.foundation import GPU_SERVING_TASKS
 from cloudauto.runtime.versions import MODEL_INFO, mismatch
 from cloudauto.scoring import (
     MAX_PAYLOAD,
@@ -27,6 +28,7 @@ from cloudauto.scoring import (
     as_frame,
     body_encoder,
     checked_kept,
+    forecast,
     image_paths,
     score_batches,
     score_images,
@@ -41,11 +43,11 @@ from .handle import SageMakerJob
 from .submit import aws_call
 
 CPU_SERVING, GPU_SERVING = "ml.m5.xlarge", "ml.g4dn.xlarge"
+TASK_ENV = "CLOUDAUTO_TASK"  # set on a serving model: the task its endpoint serves
 # what SageMaker accepts for ServerlessConfig (MemorySizeInMB steps of 1 GB, MaxConcurrency per endpoint)
 SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
 SERVERLESS_DEFAULT_MEMORY, SERVERLESS_DEFAULT_CONCURRENCY = 4096, 5
-_GPU_TASKS = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION, Task.TEXT_CLASSIFICATION}
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
@@ -125,6 +127,7 @@ def serving_model(
                 "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                 "SAGEMAKER_REGION": region,
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                TASK_ENV: spec.task.value,  # what the model is, for an endpoint handle made from its name alone
                 **(environment or {}),
             },
         },
@@ -144,7 +147,7 @@ def serverless_config(
         )
     if not 1 <= max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
         raise CloudautoError(f"--max-concurrency {max_concurrency}: SageMaker takes 1-{SERVERLESS_MAX_CONCURRENCY}")
-    if spec_task in _GPU_TASKS:
+    if spec_task in GPU_SERVING_TASKS:
         raise CloudautoError(
             f"task {spec_task.value}: serverless endpoints have no GPU; deploy this model on an instance "
             f"(--instance-type, default {GPU_SERVING})"
@@ -198,10 +201,9 @@ def deploy(
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": config}
         instance = CPU_SERVING  # the CPU serving image
     else:
-        from cloudauto.runtime.foundation import uses_foundation
+        from cloudauto.runtime.foundation import serves_on_gpu
 
-        gpu = job.spec.task in _GPU_TASKS or uses_foundation(job.spec, params)  # the served trial's models
-        instance = instance_type or (GPU_SERVING if gpu else CPU_SERVING)
+        instance = instance_type or (GPU_SERVING if serves_on_gpu(job.spec, params) else CPU_SERVING)  # the served trial's
         variant = {
             "VariantName": "AllTraffic",
             "ModelName": name,
@@ -219,7 +221,7 @@ def deploy(
         Tags=aws_tags(tags),
     )
     aws_call(f"create endpoint {name}", sm.create_endpoint, EndpointName=name, EndpointConfigName=name, Tags=aws_tags(tags))
-    endpoint = SageMakerEndpoint(name, session=job.session)
+    endpoint = SageMakerEndpoint(name, session=job.session, task=job.spec.task)
     if wait:
         endpoint.wait()
     return endpoint
@@ -228,12 +230,15 @@ def deploy(
 class SageMakerEndpoint(Endpoint):
     backend = "sagemaker"
 
-    def __init__(self, name: str, *, session: Any = None, max_rows: int = 1000, max_bytes: int = MAX_PAYLOAD):
+    def __init__(
+        self, name: str, *, session: Any = None, task: Optional[Task] = None, max_rows: int = 1000, max_bytes: int = MAX_PAYLOAD
+    ):
+        """`task`: what the served model is (None: read from the endpoint's model when a forecast needs to know)."""
         from botocore.config import Config
 
         from .submit import session_for
 
-        self.name = name
+        self.name, self.task, self._task_read = name, task, task is not None
         self.session = session or session_for()
         self.max_rows, self.max_bytes = max_rows, max_bytes
         self.binary = True  # cloudauto's handler serves: numeric rows may go as npy
@@ -311,6 +316,8 @@ class SageMakerEndpoint(Endpoint):
                 raise ScoringError("keep_columns: an image endpoint answers per image, with its path")
             return score_images(images, lambda body: self.invoke(body, "application/json"), self.max_bytes)
         frame = as_frame(data)
+        if self.served_task() is Task.TIME_SERIES_FORECASTING:  # each series' history together, in one request
+            return forecast(frame, keep_columns or [], self.max_bytes, lambda body: self.invoke(body, "text/csv"))
         keep = checked_kept(frame, keep_columns)
         encode, content_type, accept = body_encoder(frame, self.binary)
         bodies = spans(frame, self.max_rows, self.max_bytes, encode)  # a refused row is named over the input
@@ -325,6 +332,22 @@ class SageMakerEndpoint(Endpoint):
             ),
             keep,
         )
+
+    def served_task(self) -> Optional[Task]:
+        """The task of the model served: given, else the endpoint's model's environment says it (None: an endpoint
+        deployed before it did, served as a tabular one)."""
+        if not self._task_read:
+            config = aws_call(f"describe endpoint {self.name}", self._sm.describe_endpoint, EndpointName=self.name)
+            variants = aws_call(
+                f"describe endpoint config {config['EndpointConfigName']}",
+                self._sm.describe_endpoint_config,
+                EndpointConfigName=config["EndpointConfigName"],
+            )["ProductionVariants"]
+            model = aws_call(f"describe model {variants[0]['ModelName']}", self._sm.describe_model, ModelName=variants[0]["ModelName"])
+            value = model.get("PrimaryContainer", {}).get("Environment", {}).get(TASK_ENV)
+            self.task = Task(value) if value in {t.value for t in Task} else None
+            self._task_read = True
+        return self.task
 
     def delete(self) -> None:
         """The endpoint, its config and its model (what deploy created)."""
