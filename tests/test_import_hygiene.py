@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from .conftest import EXAMPLES, ROOT
 
@@ -117,3 +120,76 @@ def test_compiling_for_azureml_imports_azure_ai_ml_and_no_other_cloud_sdk(tmp_pa
     assert "azure" in loaded
     heavy = loaded & {"sagemaker", "boto3", "botocore", "pandas", "numpy", "pyarrow", "scipy", "autogluon", "torch"}
     assert not heavy, f"compile for azureml imported {sorted(heavy)}"
+
+
+# pydantic's plugin lookup reads every installed distribution's entry points (group "pydantic") the first time a
+# model is built; the probe records each lookup, then prints what it saw as its last line
+PLUGIN_PROBE = """
+import importlib.metadata as md, json, os, sys
+looked = []
+real = md.entry_points
+def entry_points(**kwargs):
+    looked.append(kwargs.get("group"))
+    return real(**kwargs)
+md.entry_points = entry_points
+code = None
+if sys.argv[1] == "library":
+    import cloudauto
+    for path in sys.argv[2:]:
+        cloudauto.JobSpec.from_file(path)
+else:
+    from cloudauto.cli import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "looked": looked, "env": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}))
+"""
+
+
+def _plugin_probe(*args: str, env: dict | None = None) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    result = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, *args], capture_output=True, text=True, cwd=ROOT, env={**clean, **(env or {})}
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", ["validate", "compile"])
+def test_the_cli_loads_specs_without_looking_up_pydantic_plugins(command):
+    """30-40 ms of a new `cloudauto validate` went to reading every distribution's entry points for pydantic plugins,
+    which would only watch cloudauto's own models; the variable that turns the lookup off is gone again afterwards,
+    so no child process the command starts (a trial's script) loses its plugins."""
+    seen = _plugin_probe(command, str(ROOT / "job_specs" / "iris.yaml"), str(ROOT / "job_specs" / "diabetes.yaml"))
+    assert seen["code"] == 0
+    assert "pydantic" not in seen["looked"]
+    assert seen["env"] is None
+
+
+def test_a_library_user_keeps_pydantic_plugins_and_a_user_setting_is_kept():
+    assert "pydantic" in _plugin_probe("library", str(EXAMPLES[0]))["looked"]  # import cloudauto changes nothing
+    seen = _plugin_probe("validate", str(EXAMPLES[0]), env={"PYDANTIC_DISABLE_PLUGINS": "logfire"})
+    assert seen["code"] == 0 and seen["env"] == "logfire"
+    assert "pydantic" in seen["looked"]  # the user's own choice of plugins is theirs
+
+
+def test_spec_model_defaults_are_made_by_python_functions():
+    """pydantic reads the signature of every default_factory when it builds a model; a builtin's (list, dict) is parsed
+    from its text by the tokenizer, whose regex alone costs ~5 ms of the first validation in a new process."""
+    import inspect
+
+    from cloudauto.spec.loader import _models_in
+    from cloudauto.spec.models import JobSpec
+
+    seen, todo, slow = set(), [JobSpec], []
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        factories = {**{n: f.default_factory for n, f in model.model_fields.items()}}
+        factories.update({n: getattr(a, "default_factory", None) for n, a in model.__private_attributes__.items()})
+        slow += [f"{model.__name__}.{n}: {f!r}" for n, f in factories.items() if f is not None and not inspect.isfunction(f)]
+        todo += [m for f in model.model_fields.values() for m in _models_in(f.annotation)]
+    assert len(seen) > 10 and not slow, slow

@@ -19,6 +19,7 @@ from .app import (
     echo,
     files_argument,
     main,
+    pydantic_plugins_off,
     set_option,
 )
 
@@ -55,7 +56,8 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], fmt: str, stric
     failed = False
     for path in paths or []:
         try:
-            spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
+            with pydantic_plugins_off():
+                spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
             missing = [spec.locate(i) for i in _missing_weights(spec)]  # compile refuses them on every backend
             issues = [*missing, *(spec.locate(w) for w in spec.warnings)]
             ok = not missing and not (strict and spec.warnings)
@@ -149,7 +151,8 @@ def compile_(
     if many and output is not None and output.suffix and not output.is_dir():
         raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
     targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
-    reports = [_compile_one(path, backend, targets.get(path), strict, fmt, overrides, many) for path in paths]
+    with pydantic_plugins_off():  # a dry run: it starts no process that could want them
+        reports = [_compile_one(path, backend, targets.get(path), strict, fmt, overrides, many) for path in paths]
     if fmt == "json":
         echo(json.dumps(reports, indent=2))
     return max(r["exit_code"] for r in reports)

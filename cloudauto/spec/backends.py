@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from .types import DataURI
+from .types import DataURI, new_dict
 
 
 class _Settings(BaseModel):
@@ -51,7 +51,7 @@ class SageMakerSettings(_Settings):
     )
     instance_type: Optional[str] = Field(None, pattern=r"^ml\.", description="Overrides compute.instance_type (ml.*)")
     data: dict[Literal["train", "validation", "test", "static_features"], DataURI] = Field(
-        default_factory=dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
+        default_factory=new_dict, description="Where the same data sits in S3, when data: points elsewhere (azureml://)"
     )
     image_uri: Optional[str] = Field(None, min_length=1, description="Pin a full training image URI (ECR)")
     serving_image_uri: Optional[str] = Field(
@@ -103,9 +103,9 @@ BUILTIN_SETTINGS: dict[str, type[BaseModel]] = {
 class BackendSettings(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    local: LocalSettings = Field(default_factory=LocalSettings, description="The local backend: processes or docker mode")
-    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings, description="SageMaker: role, bucket, region, images")
-    azureml: AzureMLSettings = Field(default_factory=AzureMLSettings, description="Azure ML: workspace, compute cluster, environment")
+    local: LocalSettings = Field(default_factory=lambda: LocalSettings(), description="The local backend: processes or docker mode")
+    sagemaker: SageMakerSettings = Field(default_factory=lambda: SageMakerSettings(), description="SageMaker: role, bucket, region, images")
+    azureml: AzureMLSettings = Field(default_factory=lambda: AzureMLSettings(), description="Azure ML: workspace, compute cluster, environment")
 
     @model_validator(mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from .backends import BackendSettings
 from .errors import SpecError, SpecIssue
 from .metrics import Goal, Metric, Task
 from .space import SearchSpace, SpaceInput
-from .types import SLUG, DataURI, Duration, LabelValue, WholeNumber, whole_number
+from .types import SLUG, DataURI, Duration, LabelValue, WholeNumber, new_dict, new_list, whole_number
 
 
 class StrictModel(BaseModel):
@@ -68,7 +68,7 @@ class DataSpec(StrictModel):
         description="pandas frequency alias: h, D, W, 15min, MS ...",
     )
     ignore_columns: list[str] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="Columns that are not features (an ID, say): AutoGluon's learner_kwargs ignored_columns; "
         "predict --keep-columns passes them through",
     )
@@ -283,7 +283,7 @@ class CommandSpec(StrictModel):
         min_length=1,
         description="Azure ML environment: a reference (azureml:name:version, azureml:name@latest) or a conda YAML file",
     )
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables of every trial; ${NAME} is read from yours")
+    env: dict[str, str] = Field(default_factory=new_dict, description="Environment variables of every trial; ${NAME} is read from yours")
 
 
 # recursive, so a NaN or infinity however deep (ag_args_fit: {max_memory_usage_ratio: .inf}) is refused at its path:
@@ -303,7 +303,7 @@ class AutoGluonSettings(StrictModel):
     sample_weight: Optional[str] = Field(
         None, min_length=1, description="A column of per-row weights, or auto_weight / balance_weight"
     )
-    excluded_model_types: list[str] = Field(default_factory=list, description="Model families (or time-series models) left out")
+    excluded_model_types: list[str] = Field(default_factory=new_list, description="Model families (or time-series models) left out")
     hyperparameters: Optional[dict[str, Union[dict[str, HyperparameterValue], list[dict[str, HyperparameterValue]]]]] = Field(
         None,
         description="Per family, as fit(hyperparameters=...) takes it: {GBM: {num_leaves: 31}, CAT: {}}; "
@@ -321,7 +321,7 @@ class ForecastingSettings(StrictModel):
     """What a forecast knows about the future: TimeSeriesPredictor's covariate settings (engine: autogluon)."""
 
     known_covariates: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="Columns whose future values are known (prices, promotions, holidays): AutoGluon's "
         "known_covariates_names; a forecast request then carries them for the next prediction_length steps. "
         "The other columns besides the label are past covariates",
@@ -342,28 +342,28 @@ class JobSpec(StrictModel):
         description="The backend submit and run use when neither --backend nor CLOUDAUTO_BACKEND is given "
         "(an installed one: local, sagemaker, azureml ...); default local",
     )
-    data: DataSpec = Field(default_factory=DataSpec, description="Where the data is and which columns mean what")
+    data: DataSpec = Field(default_factory=lambda: DataSpec(), description="Where the data is and which columns mean what")
     metric: Annotated[MetricSpec, WithJsonSchema(_METRIC_SCHEMA)]
     metrics: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="More metrics every trial records on its validation (and test) data; the primary metric alone drives the sweep",
     )
     sweep: Optional[SweepSpec] = Field(None, description="The search: space, sampling, early termination; none: one trial")
-    limits: Limits = Field(default_factory=Limits, description="Trials, concurrency, time and money")
-    compute: Compute = Field(default_factory=Compute, description="What each trial runs on")
+    limits: Limits = Field(default_factory=lambda: Limits(), description="Trials, concurrency, time and money")
+    compute: Compute = Field(default_factory=lambda: Compute(), description="What each trial runs on")
     command: Optional[CommandSpec] = Field(None, description="engine: command: the script each trial runs")
     autogluon: Optional[AutoGluonSettings] = None
     forecasting: Optional[ForecastingSettings] = None
-    backends: BackendSettings = Field(default_factory=BackendSettings, description="Settings only one backend reads")
-    tags: dict[str, str] = Field(default_factory=dict, description="Labels put on the cloud jobs (SageMaker tags, Azure ML tags)")
+    backends: BackendSettings = Field(default_factory=lambda: BackendSettings(), description="Settings only one backend reads")
+    tags: dict[str, str] = Field(default_factory=new_dict, description="Labels put on the cloud jobs (SageMaker tags, Azure ML tags)")
 
     _objective: Metric = PrivateAttr()
-    _extra_metrics: list[Metric] = PrivateAttr(default_factory=list)
-    _warnings: list[SpecIssue] = PrivateAttr(default_factory=list)
+    _extra_metrics: list[Metric] = PrivateAttr(default_factory=new_list)
+    _warnings: list[SpecIssue] = PrivateAttr(default_factory=new_list)
     _source: Optional[str] = PrivateAttr(default=None)
     _positions: Any = PrivateAttr(default=None)  # the loader's map of field paths to lines
-    _interpolated: dict[str, str] = PrivateAttr(default_factory=dict)  # ${NAME} -> its value, for redaction
-    _references: dict[str, str] = PrivateAttr(default_factory=dict)  # NAME -> ${NAME} (or with its default), kept at rest
+    _interpolated: dict[str, str] = PrivateAttr(default_factory=new_dict)  # ${NAME} -> its value, for redaction
+    _references: dict[str, str] = PrivateAttr(default_factory=new_dict)  # NAME -> ${NAME} (or with its default), kept at rest
 
     @model_validator(mode="after")
     def _check_rules(self) -> JobSpec:
