@@ -590,9 +590,11 @@ class Model:
             failures.update({p: "the row has no values" for p in _empty_rows(frame) if p not in failures})
             frame, bad = self.numbers(frame)
             failures.update({p: _number_problem(c, v) for p, (c, v) in bad.items() if p not in failures})
-        good = [p for p in range(len(frame)) if p not in failures]
+        # every row good (the common case): the frame as it is, no positions listed, taken or joined back
+        good: Any = pd.RangeIndex(len(frame)) if not failures else [p for p in range(len(frame)) if p not in failures]
         try:
-            predicted = self.predict(frame.iloc[good], probabilities) if good else pd.DataFrame({"prediction": []})
+            taken = frame if not failures else frame.iloc[good]
+            predicted = self.predict(taken, probabilities) if len(good) else pd.DataFrame({"prediction": []})
             predicted.index = good
         except (BadRequest, ValueError, TypeError, KeyError) as whole:  # find the rows: one at a time
             rows = []
@@ -609,7 +611,8 @@ class Model:
             predicted = pd.concat(rows)
         if failures:  # a failed row is a blank: integer and boolean classes stay so (nullable), not floats
             predicted = predicted.astype({c: _NULLABLE[d.kind] for c, d in predicted.dtypes.items() if d.kind in _NULLABLE})
-        scored = pd.DataFrame(index=range(len(frame))).join(predicted)
+        whole = not failures and predicted.index.equals(pd.RangeIndex(len(frame)))  # one answer per row, in order
+        scored = predicted if whole else pd.DataFrame(index=range(len(frame))).join(predicted)
         if failures:
             scored["error"] = pd.Series(failures, dtype="object")
         if lines is not None and len(lines) == len(scored):  # for the failures file: where each row is in its CSV file

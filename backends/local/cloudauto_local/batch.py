@@ -278,7 +278,9 @@ def _score(
 
         scored = pd.concat([kept, scored.drop(columns=[c for c in keep if c in scored.columns]).reset_index(drop=True)], axis=1)
     failed = int(scored["error"].notna().sum()) if "error" in scored else 0
-    scored = scored.assign(_row=range(first, first + len(frame)), _file=name)
+    import numpy as np
+
+    scored = scored.assign(_row=np.arange(first, first + len(frame), dtype=np.int64), _file=name)
     if lines:
         body = Path(parts) / f"{index:06d}.csv"
         body.with_suffix(".csv.tmp").write_bytes(render(scored))
