@@ -728,7 +728,10 @@ class Backend(abc.ABC):
     def _family_settings_drawn_always(self, spec: JobSpec) -> list[SpecIssue]:
         """A flat space with `models` and FAMILY.name: the service's tuner draws every name in every trial."""
         from .runtime.autogluon_params import active_parameters
+        from .tuning.flat import grid_encoded
 
+        if grid_encoded(spec):  # the tuner runs the local grid's own points (cloudauto.tuning.flat)
+            return []
         found = []
         for index, sub in enumerate(spec.space.subspaces):
             models = sub.get("models", sub.get("model_name"))

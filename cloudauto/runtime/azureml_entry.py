@@ -23,16 +23,28 @@ from typing import Any, Optional
 
 
 def typed_params(spec: Any, raw: dict[str, str]) -> dict[str, Any]:
-    """String values back to the types and values of the spec's search space."""
-    from ..spec.space import Choice, Fixed, QUniform, RandInt
+    """String values back to the types and values of the spec's search space.
 
-    sub = spec.space.subspaces[0]
+    Alternative sub-spaces arrive as cloudauto.tuning.flat encodes them: a grid's numbered point
+    (`cloudauto_grid_point`: the local grid's own point, from the spec) or the chosen sub-space
+    (`cloudauto_subspace`) with its parameters under their flat names."""
+    from ..spec.space import Choice, Fixed, QUniform, RandInt
+    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_points, subspace_keys
+
+    if GRID_PARAM in raw:
+        points = grid_points(spec)
+        index = int(float(raw[GRID_PARAM]))
+        if not 0 <= index < len(points):
+            raise ValueError(f"{GRID_PARAM} {raw[GRID_PARAM]} is not one of the grid's {len(points)} points")
+        return points[index]
+    index = int(float(raw.get(SUBSPACE_PARAM, 0))) if spec.space.is_conditional else 0
+    sub, keys = spec.space.subspaces[index], subspace_keys(spec.space)[index]
     out: dict[str, Any] = {}
     for name, dist in sub.items():
         if isinstance(dist, Fixed):
             out[name] = dist.value
             continue
-        text = raw[name]
+        text = raw[keys[name]]
         if isinstance(dist, Choice):
             out[name] = next((v for v in dist.values if str(v) == text or repr(v) == text), text)
         elif isinstance(dist, RandInt) or (

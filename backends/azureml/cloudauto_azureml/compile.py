@@ -34,7 +34,18 @@ from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.rules import PLACEHOLDER
-from cloudauto.spec.space import Choice, Fixed, LogNormal, LogUniform, Normal, QLogUniform, QUniform, RandInt, Uniform
+from cloudauto.spec.space import (
+    Choice,
+    Fixed,
+    LogNormal,
+    LogUniform,
+    Normal,
+    QLogUniform,
+    QUniform,
+    RandInt,
+    Uniform,
+)
+from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_points, subspace_keys
 from cloudauto.spec.types import scheme_of
 
 _IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
@@ -474,8 +485,6 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     if problem:
         out.error(("engine",), problem)
     _check_space(spec, out, None)
-    if spec.space.is_conditional:
-        out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
     if settings.environment and not _CURATED.match(settings.environment):
         out.warn(
             ("backends", "azureml", "environment"),
@@ -487,7 +496,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             f"no environment named: trials run in one Azure ML builds from {DEFAULT_BASE_IMAGE} and the pinned "
             "AutoGluon (the first job waits for that build); name a prebuilt one (azureml:name:version) to skip it",
         )
-    tuned = {n: d for n, d in spec.space.subspaces[0].items() if d.kind != "fixed"}
+    tuned = flat_space(spec)
     safe = {_safe(n): n for n in tuned}
     if len(safe) != len(tuned):
         out.error(("sweep", "space"), "two parameter names map to the same Azure search-space name: " + ", ".join(sorted(tuned)))
@@ -565,6 +574,28 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
 
 
+def flat_space(spec: JobSpec) -> dict[str, Any]:
+    """The sweep's tuned parameters by their name on the command line (fixed values stay in the spec, which the trial
+    reads). Alternative sub-spaces as cloudauto.tuning.flat says: grid sampling over discrete ones as the local grid's
+    numbered points (`cloudauto_grid_point`, an azure.ai.ml Choice), random and bayesian as a uniform Choice of the
+    sub-space (`cloudauto_subspace`) plus the union of their tuned parameters (`<i>.<name>` where they differ)."""
+    if grid_encoded(spec):
+        return {GRID_PARAM: Choice(values=tuple(range(len(grid_points(spec)))))}
+    space = spec.space
+    found: dict[str, Any] = {SUBSPACE_PARAM: Choice(values=tuple(range(len(space.subspaces))))} if space.is_conditional else {}
+    for sub, keys in zip(space.subspaces, subspace_keys(space), strict=True):
+        for name, dist in sub.items():
+            if dist.kind != "fixed":
+                found.setdefault(keys[name], dist)
+    return found
+
+
+def search_names(spec: JobSpec) -> dict[str, str]:
+    """Azure search-space name -> the name the trial's entry reads (`flat_space`'s keys)."""
+    names = [GRID_PARAM, SUBSPACE_PARAM, *(key for keys in subspace_keys(spec.space) for key in keys.values())]
+    return {_safe(n): n for n in names}
+
+
 def _queue_settings(spec: JobSpec) -> Any:
     """compute.spot: the job's queue settings ask for the Spot job tier (azure-ai-ml's QueueSettings, which a sweep
     and an AutoML job carry for all their trials); None otherwise."""
@@ -618,6 +649,8 @@ def _spot_warnings(spec: JobSpec, out: _Problems) -> None:
 def trials_run(spec: JobSpec) -> int:
     """The trials the job runs: one without a sweep (every trial would be the same, as validate warns and SageMaker
     and the local backend run it); an AutoML job's max_trials is how many models AutoML tries, sweep or not."""
+    if spec.engine is Engine.AUTOGLUON and grid_encoded(spec):  # the local grid's points, numbered: each runs once
+        return len(grid_points(spec))
     return 1 if spec.sweep is None and spec.engine is not Engine.NATIVE else spec.max_trials
 
 

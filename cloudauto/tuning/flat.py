@@ -1,0 +1,98 @@
+"""Alternative sub-spaces as the flat search spaces the clouds' tuners take, with the local meaning.
+
+SageMaker's and Azure ML's tuners take one flat space. A list of sub-spaces travels as:
+
+- grid sampling over a discrete space: the local grid's own points (`GridSampler`: sub-space
+  after sub-space, pruned, duplicates once, at most max_trials), numbered 0..N-1, as ONE
+  categorical `cloudauto_grid_point`; the cloud's grid runs exactly those N points and the
+  trial's entry reads its parameters back from the table (`grid_table`, `grid_point`);
+- random and bayesian: a categorical `cloudauto_subspace` (drawn uniformly, as the local
+  random sampler draws a sub-space) plus the union of the sub-spaces' parameters; a name whose
+  distribution differs between sub-spaces is tuned apart as `<i>.<name>` (`subspace_keys`).
+
+Core code: no cloud SDK, no AutoGluon at import time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+    from ..spec.space import SearchSpace
+
+GRID_PARAM = "cloudauto_grid_point"
+SUBSPACE_PARAM = "cloudauto_subspace"
+
+
+def grid_encoded(spec: JobSpec) -> bool:
+    """Whether the spec's trials travel as numbered grid points: grid sampling over alternative sub-spaces of
+    discrete parameters (a cloud's grid over their union would run points the local grid never does)."""
+    from ..spec.models import Sampling
+
+    sweep = spec.sweep
+    return sweep is not None and sweep.sampling is Sampling.GRID and spec.space.is_conditional and spec.space.is_discrete
+
+
+def grid_points(spec: JobSpec) -> list[dict[str, Any]]:
+    """The parameters of every trial the local backend runs for a grid sweep, in its order (trial 0 first)."""
+    from .samplers import make_sampler, planned_trials
+
+    sampler = make_sampler(spec)
+    count = planned_trials(spec)
+    return [dict(sampler.suggest(n)[0]) for n in range(count)]  # type: ignore[index]
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # 1, 1.0 and true stay apart
+
+
+def grid_table(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The points, compactly: each parameter's distinct values once, each point as the index of its value per
+    parameter (None where the point has no such parameter)."""
+    names: list[str] = []
+    for point in points:
+        names.extend(n for n in point if n not in names)
+    values: list[list[Any]] = [[] for _ in names]
+    seen: list[dict[str, int]] = [{} for _ in names]
+    rows = []
+    for point in points:
+        row: list[Any] = []
+        for j, name in enumerate(names):
+            if name not in point:
+                row.append(None)
+                continue
+            k = _key(point[name])
+            if k not in seen[j]:
+                seen[j][k] = len(values[j])
+                values[j].append(point[name])
+            row.append(seen[j][k])
+        rows.append(row)
+    return {"names": names, "values": values, "points": rows}
+
+
+def grid_point(table: dict[str, Any], index: int) -> dict[str, Any]:
+    """Point `index` of a `grid_table`, as the local backend's trial parameters."""
+    row = table["points"][index]
+    return {name: table["values"][j][i] for j, (name, i) in enumerate(zip(table["names"], row, strict=True)) if i is not None}
+
+
+def clashing(space: SearchSpace) -> set[str]:
+    """Names whose distribution differs between sub-spaces: each sub-space's is tuned apart."""
+    seen: dict[str, Any] = {}
+    clash: set[str] = set()
+    for _, name, dist in space.distributions():
+        if name in seen and seen[name] != dist:
+            clash.add(name)
+        seen.setdefault(name, dist)
+    return clash
+
+
+def subspace_keys(space: SearchSpace) -> list[dict[str, str]]:
+    """Per sub-space, each parameter's name in the flat space: the name, or `<i>.<name>` where it clashes."""
+    clash = clashing(space)
+    return [{name: f"{i}.{name}" if name in clash else name for name in sub} for i, sub in enumerate(space.subspaces)]
+
+
+__all__ = ["GRID_PARAM", "SUBSPACE_PARAM", "clashing", "grid_encoded", "grid_point", "grid_points", "grid_table", "subspace_keys"]
