@@ -97,7 +97,9 @@ def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
             raise DecodeError(f"hyperparameter {GRID_PARAM} is missing (the grid's table needs it)")
         point = int(_number(GRID_PARAM, hyperparameters[GRID_PARAM]))
         if not 0 <= point < len(table["grid"]["points"]):
-            raise DecodeError(f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(table['grid']['points'])} points")
+            raise DecodeError(
+                f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(table['grid']['points'])} points"
+            )
         return grid_point(table["grid"], point)
     index = int(_number(SUBSPACE_PARAM, hyperparameters.get(SUBSPACE_PARAM, 0)))
     params: dict[str, Any] = {}

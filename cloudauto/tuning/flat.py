@@ -78,6 +78,17 @@ def grid_point(table: dict[str, Any], index: int) -> dict[str, Any]:
     return {name: table["values"][j][i] for j, (name, i) in enumerate(zip(table["names"], row, strict=True)) if i is not None}
 
 
+GRID_FILE = "grid.json"
+
+
+def grid_file(spec: JobSpec) -> dict[str, bytes]:
+    """The bundle file holding a grid-encoded spec's table (empty otherwise): the trial's spec.json lists its keys
+    sorted, so the grid's order is the table's, written from the spec as the user wrote it."""
+    if not grid_encoded(spec):
+        return {}
+    return {GRID_FILE: (json.dumps(grid_table(grid_points(spec)), separators=(",", ":")) + "\n").encode()}
+
+
 def clashing(space: SearchSpace) -> set[str]:
     """Names whose distribution differs between sub-spaces: each sub-space's is tuned apart."""
     seen: dict[str, Any] = {}
@@ -95,4 +106,15 @@ def subspace_keys(space: SearchSpace) -> list[dict[str, str]]:
     return [{name: f"{i}.{name}" if name in clash else name for name in sub} for i, sub in enumerate(space.subspaces)]
 
 
-__all__ = ["GRID_PARAM", "SUBSPACE_PARAM", "clashing", "grid_encoded", "grid_point", "grid_points", "grid_table", "subspace_keys"]
+__all__ = [
+    "GRID_FILE",
+    "GRID_PARAM",
+    "grid_file",
+    "SUBSPACE_PARAM",
+    "clashing",
+    "grid_encoded",
+    "grid_point",
+    "grid_points",
+    "grid_table",
+    "subspace_keys",
+]

@@ -45,8 +45,8 @@ from cloudauto.spec.space import (
     RandInt,
     Uniform,
 )
-from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_points, subspace_keys
 from cloudauto.spec.types import scheme_of
+from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_points, subspace_keys
 
 _IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
 # AutoML tasks whose REST job carries testData (image and text jobs have training and validation data only)
@@ -358,8 +358,9 @@ def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
         user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="", run=spec.command.run)
         return {**package_files(), **user}  # the user's own files win a name clash
     from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
+    from cloudauto.tuning.flat import grid_file
 
-    return bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec, MOUNTED)[0]))
+    return bundle_files(spec, extra={**checkpoints_file(local_checkpoints(spec, MOUNTED)[0]), **grid_file(spec)})
 
 
 # the schemas `az ml` job YAML files name, so an editor validates what compile writes
@@ -472,7 +473,10 @@ def default_environment(task: Optional[Task] = None) -> Any:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+    """A search-space name Azure takes in `${{search_space.<name>}}`: a sub-space's own `<i>.<name>` starts with a
+    letter too (`subspace<i>_<name>`)."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return f"subspace{safe}" if safe[:1].isdigit() else safe
 
 
 def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:

@@ -40,7 +40,6 @@ from cloudauto.reporting import metric_regex
 from cloudauto.runtime.autogluon_trial import untrainable
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, SUBSPACE_PARAM, as_json, wire
-from cloudauto.tuning.flat import GRID_PARAM, clashing, grid_encoded, grid_points, grid_table
 from cloudauto.runtime.trial_inputs import image_table_folder, local_checkpoints
 from cloudauto.runtime.versions import AUTOGLUON_VERSION
 from cloudauto.spec.errors import SpecIssue
@@ -48,6 +47,7 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.space import Choice, Fixed, LogUniform, QLogUniform, QUniform, RandInt, Uniform
 from cloudauto.spec.types import scheme_of
+from cloudauto.tuning.flat import GRID_PARAM, clashing, grid_encoded, grid_points, grid_table
 
 from . import images
 
