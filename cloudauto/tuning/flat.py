@@ -2,8 +2,9 @@
 
 SageMaker's and Azure ML's tuners take one flat space. A list of sub-spaces travels as:
 
-- grid sampling over a discrete space: the local grid's own points (`GridSampler`: sub-space
-  after sub-space, pruned, duplicates once, at most max_trials), numbered 0..N-1, as ONE
+- grid sampling over sub-spaces, or over one space whose points the engine prunes to fewer than
+  the product (a family's settings only with it): the local grid's own points (`GridSampler`:
+  sub-space after sub-space, pruned, duplicates once, at most max_trials), numbered 0..N-1, as ONE
   categorical `cloudauto_grid_point`; the cloud's grid runs exactly those N points and the
   trial's entry reads its parameters back from the table (`grid_table`, `grid_point`);
 - random and bayesian: a categorical `cloudauto_subspace` (drawn uniformly, as the local
@@ -16,7 +17,7 @@ Core code: no cloud SDK, no AutoGluon at import time.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.models import JobSpec
@@ -27,21 +28,63 @@ SUBSPACE_PARAM = "cloudauto_subspace"
 
 
 def grid_encoded(spec: JobSpec) -> bool:
-    """Whether the spec's trials travel as numbered grid points: grid sampling over alternative sub-spaces of
-    discrete parameters (a cloud's grid over their union would run points the local grid never does)."""
+    """Whether the spec's trials travel as numbered grid points: grid sampling over discrete parameters where a
+    cloud's grid would run other points than the local grid: over alternative sub-spaces (their union), or over one
+    whose points the engine prunes to fewer (`models: [Chronos2, ETS]` with `Chronos2.fine_tune: [false, true]` is 3
+    trials locally, a product of 4 on a cloud: ETS twice)."""
     from ..spec.models import Sampling
 
     sweep = spec.sweep
-    return sweep is not None and sweep.sampling is Sampling.GRID and spec.space.is_conditional and spec.space.is_discrete
+    if sweep is None or sweep.sampling is not Sampling.GRID or not spec.space.is_discrete:
+        return False
+    return spec.space.is_conditional or _local_grid(spec)[0] < spec.space.grid_size()
+
+
+# the local grid of a spec, by its JSON: one compile asks for it many times, and listing a grid of 100,000 points,
+# each pruned as the engine prunes it, takes seconds
+_GRIDS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+
+
+def _local_grid(spec: JobSpec) -> tuple[int, list[dict[str, Any]]]:
+    """(the local grid's size, pruned and deduplicated; the points a job runs, max_trials cutting, in its order)."""
+    key = spec.model_dump_json()
+    found = _GRIDS.get(key)
+    if found is None:
+        from .samplers import make_sampler
+
+        sampler = make_sampler(spec)
+        count = min(spec.max_trials, sampler.size)  # planned_trials(spec), without a warm start's parents
+        found = (sampler.size, [dict(sampler.suggest(n)[0]) for n in range(count)])  # type: ignore[index]
+        if len(_GRIDS) >= 8:
+            _GRIDS.clear()
+        _GRIDS[key] = found
+    return found
 
 
 def grid_points(spec: JobSpec) -> list[dict[str, Any]]:
     """The parameters of every trial the local backend runs for a grid sweep, in its order (trial 0 first)."""
-    from .samplers import make_sampler, planned_trials
+    return [dict(point) for point in _local_grid(spec)[1]]
 
-    sampler = make_sampler(spec)
-    count = planned_trials(spec)
-    return [dict(sampler.suggest(n)[0]) for n in range(count)]  # type: ignore[index]
+
+def grid_note(spec: JobSpec) -> Optional[str]:
+    """The compile note of a grid-encoded spec: why the request's grid is one numbered categorical."""
+    if not grid_encoded(spec):
+        return None
+    size, points = _local_grid(spec)
+    why = [
+        *(["sub-space after sub-space"] if spec.space.is_conditional else []),
+        *(
+            [f"a family's settings only with it: {size} of the product's {spec.space.grid_size()}"]
+            if size < spec.space.grid_size()
+            else []
+        ),
+        *([f"limits.max_trials {spec.max_trials} cuts it"] if len(points) < size else []),
+    ]
+    return (
+        f"grid: the {len(points)} trials the local backend runs ({'; '.join(why)}), in its order, as the values "
+        f"0..{len(points) - 1} of one categorical {GRID_PARAM}; each trial's entry decodes its number to the local "
+        "trial's parameters"
+    )
 
 
 def _key(value: Any) -> str:
@@ -110,6 +153,7 @@ __all__ = [
     "GRID_FILE",
     "GRID_PARAM",
     "grid_file",
+    "grid_note",
     "SUBSPACE_PARAM",
     "clashing",
     "grid_encoded",

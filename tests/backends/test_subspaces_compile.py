@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
+from pathlib import Path
+from typing import Optional
 
 import pytest
 from azure.ai.ml import load_job
@@ -12,6 +15,7 @@ from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, DecodeError, decode, 
 from cloudauto.tuning.samplers import make_sampler
 
 from ..conftest import ROOT
+from .foundation_specs import bike_head
 from .test_sagemaker_compile import valid
 
 SEED_SPEC = ROOT / "job_specs" / "bike_forecast_chronos2.yaml"
@@ -149,3 +153,82 @@ def test_a_grid_point_the_table_does_not_hold_is_a_decode_error():
         decode({SPACE_PARAM: table, "cloudauto_grid_point": 1})
     with pytest.raises(DecodeError, match="cloudauto_grid_point is missing"):
         decode({SPACE_PARAM: table})
+
+
+ONE_SUBSPACE = (
+    bike_head("fm-one", "./data")
+    + """sweep:
+  sampling: grid
+  space:
+    models: {choice: [Chronos2, ETS, Theta]}
+    Chronos2.model_path: ./data/checkpoints/chronos2-tiny
+    Chronos2.fine_tune: {choice: [false, true]}
+    time_limit: 60
+"""
+)
+
+
+def one_subspace(folder: Path, text: str = ONE_SUBSPACE, overrides: Optional[list[str]] = None) -> cloudauto.JobSpec:
+    path = folder / f"one-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(text)
+    return cloudauto.JobSpec.from_file(path, overrides=overrides)
+
+
+def azure_trials(spec: cloudauto.JobSpec, out: Path) -> tuple[object, list[dict]]:
+    """The Azure sweep job as `az ml` loads it, and each grid point as its trial's entry decodes it from the code folder."""
+    from cloudauto.runtime.azureml_entry import trial_params
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    loaded = load_job(cloudauto.compile(spec, backend="azureml").write(out)[0])
+    code = out / f"{spec.name}.code"
+    data, _ = spec_data(code / "spec.json", {})
+    trial_spec = cloudauto.JobSpec.from_dict(data, source="azureml")
+    values = loaded.search_space["cloudauto_grid_point"].values
+    return loaded, [trial_params(trial_spec, {"cloudauto_grid_point": str(i)}, code) for i in values]
+
+
+def test_one_subspace_grid_runs_the_local_pruned_points_not_the_product(foundation_data, tmp_path):
+    """ETS and Theta take no Chronos2.fine_tune: locally they run once each (4 trials), the clouds' grids over the
+    product would run them twice (6 paid trials)."""
+    spec = one_subspace(foundation_data)
+    local = local_trials(spec)
+    assert len(local) == 4 and spec.space.grid_size() == 6
+    job = cloudauto.compile(spec, backend="sagemaker")
+    request = valid(job.native)
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [{"Name": "cloudauto_grid_point", "Values": ["0", "1", "2", "3"]}]
+    }
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert [decode(toolkit_decoded({**static, "cloudauto_grid_point": str(i)})) for i in range(4)] == local
+    assert job.estimate.basis.trials == 4
+    said = "grid: the 4 trials the local backend runs (a family's settings only with it: 4 of the product's 6), in its order"
+    assert any(n.startswith(said) for n in job.notes), job.notes
+    assert any(n.startswith(said) for n in cloudauto.compile(spec, backend="azureml").notes)
+    assert not [w for w in job.warnings if "in every trial" in w.message]
+
+    loaded, trials = azure_trials(spec, tmp_path / "azure")
+    assert list(loaded.search_space) == ["cloudauto_grid_point"] and loaded.limits.max_total_trials == 4
+    assert trials == local
+
+    cut = one_subspace(foundation_data, overrides=["limits.max_trials=3"])  # cut where the local grid is cut
+    (grid,) = cloudauto.compile(cut, backend="sagemaker").native["HyperParameterTuningJobConfig"]["ParameterRanges"][
+        "CategoricalParameterRanges"
+    ]
+    assert grid["Values"] == ["0", "1", "2"]
+    assert any(
+        "(a family's settings only with it: 4 of the product's 6; limits.max_trials 3 cuts it)" in n
+        for n in cloudauto.compile(cut, backend="sagemaker").notes
+    )
+    loaded, trials = azure_trials(cut, tmp_path / "cut")
+    assert loaded.limits.max_total_trials == 3 and trials == local[:3]
+
+
+def test_a_grid_the_engine_does_not_prune_stays_the_product(foundation_data, tmp_path):
+    text = ONE_SUBSPACE.replace("Chronos2, ETS, Theta", "ETS, Theta").replace("time_limit: 60", "time_limit: {choice: [30, 60]}")
+    spec = one_subspace(foundation_data, text.replace("    Chronos2.fine_tune: {choice: [false, true]}\n", ""))
+    assert len(local_trials(spec)) == spec.space.grid_size() == 4
+    ranges = cloudauto.compile(spec, backend="sagemaker").native["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    assert [r["Name"] for r in ranges["CategoricalParameterRanges"]] == ["models", "time_limit"]
+    loaded = load_job(cloudauto.compile(spec, backend="azureml").write(tmp_path / "out")[0])
+    assert set(loaded.search_space) == {"models", "time_limit"}

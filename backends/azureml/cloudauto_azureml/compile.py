@@ -46,7 +46,7 @@ from cloudauto.spec.space import (
     Uniform,
 )
 from cloudauto.spec.types import scheme_of
-from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_points, subspace_keys
+from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_note, grid_points, subspace_keys
 
 _IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
 # AutoML tasks whose REST job carries testData (image and text jobs have training and validation data only)
@@ -756,6 +756,9 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
             "your code and cloudauto's reporting module" if spec.engine is Engine.COMMAND else "spec.json and cloudauto's runtime"
         )
         notes.append(f"upload on submit: {folder}/ ({what}), the trial's code folder")
+        grid = grid_note(spec) if spec.engine is Engine.AUTOGLUON else None
+        if grid:
+            notes.append(grid + f" (the table is {folder}/grid.json)")
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)

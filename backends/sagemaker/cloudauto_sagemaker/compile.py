@@ -47,7 +47,7 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.space import Choice, Fixed, LogUniform, QLogUniform, QUniform, RandInt, Uniform
 from cloudauto.spec.types import scheme_of
-from cloudauto.tuning.flat import GRID_PARAM, clashing, grid_encoded, grid_points, grid_table
+from cloudauto.tuning.flat import GRID_PARAM, clashing, grid_encoded, grid_note, grid_points, grid_table
 
 from . import images
 
@@ -395,7 +395,8 @@ def _grid_ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[s
     if len(points) > MAX_CATEGORICAL_VALUES:
         out.error(
             ("sweep", "space"),
-            f"grid sampling over alternative sub-spaces runs {len(points)} points here, one value each of the "
+            f"grid sampling {'over alternative sub-spaces' if spec.space.is_conditional else 'of family settings'} "
+            f"runs {len(points)} points here, one value each of the "
             f"categorical {GRID_PARAM}; SageMaker's CategoricalParameterRange takes at most {MAX_CATEGORICAL_VALUES} "
             f"values: set limits.max_trials to {MAX_CATEGORICAL_VALUES} or fewer (the grid's first points), or use "
             "random or bayesian sampling",
@@ -694,6 +695,7 @@ def tuning_request(
         *(f"upload on submit: {sized.get(local, local)} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
         *([hyperband_note] if hyperband_note else []),
+        *([grid + f" (the table is the static hyperparameter {SPACE_PARAM})"] if (grid := grid_note(spec)) else []),
         *([spot_note] if spot_note else []),
         *completion_notes,
     ]
