@@ -232,3 +232,29 @@ def test_a_grid_the_engine_does_not_prune_stays_the_product(foundation_data, tmp
     assert [r["Name"] for r in ranges["CategoricalParameterRanges"]] == ["models", "time_limit"]
     loaded = load_job(cloudauto.compile(spec, backend="azureml").write(tmp_path / "out")[0])
     assert set(loaded.search_space) == {"models", "time_limit"}
+
+
+def test_sagemaker_refuses_a_warm_start_of_a_grid_of_numbered_points(foundation_data, tmp_path):
+    """A parent's ranges cannot match cloudauto_grid_point (SageMaker's warm start keeps the hyperparameters' names,
+    types and count), and a parent's point number would name a point of another grid."""
+    warm = "sweep:\n  warm_start: {from: [parent-one]}\n"
+    (tmp_path / "train.csv").write_text("a,y\n1,0.5\n2,1.5\n")
+    (tmp_path / "job.yaml").write_text(
+        TWO_FAMILIES.replace("SAMPLING", "grid").replace("sweep:\n", warm).replace("{uniform: [0.01, 0.3]}", "0.1")
+    )
+    for spec in (
+        one_subspace(foundation_data, ONE_SUBSPACE.replace("sweep:\n", warm)),
+        cloudauto.JobSpec.from_file(tmp_path / "job.yaml"),
+    ):
+        with pytest.raises(cloudauto.backend.CompileError) as info:
+            cloudauto.compile(spec, backend="sagemaker")
+        (issue,) = [spec.locate(i) for i in info.value.issues if "warm" in i.message]
+        assert issue.field == "sweep.warm_start", issue
+        assert "cloudauto_grid_point" in issue.message and "names, types and count" in issue.message, issue.message
+        assert "drop sweep.warm_start" in issue.message
+    # a grid SageMaker runs as its own product keeps its ranges, and warm-starts
+    text = ONE_SUBSPACE.replace("Chronos2, ETS, Theta", "ETS, Theta").replace(
+        "    Chronos2.fine_tune: {choice: [false, true]}\n", ""
+    )
+    request = cloudauto.compile(one_subspace(foundation_data, text.replace("sweep:\n", warm)), backend="sagemaker").native
+    assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [{"HyperParameterTuningJobName": "parent-one"}]
