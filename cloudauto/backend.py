@@ -74,6 +74,12 @@ class DataCheckError(CompileError):
         self.args = (f"the spec's data does not fit it; nothing was started:\n{lines}",)
 
 
+class OutputError(CloudautoError):
+    """A place to write a compiled job that cannot take it (a file where the job is a folder of files)."""
+
+    exit_code = 64
+
+
 class NotSupportedError(CloudautoError):
     """The operation exists in the contract but this backend does not offer it (yet)."""
 
@@ -278,8 +284,17 @@ class CompiledJob:
         """
         out = Path(out)
         written: list[Path] = []
-        if len(self.files) == 1 and out.suffix:
+        # an existing folder is a folder whatever its name (`out.v2`); a name with a suffix, or an existing file, is
+        # the file of a one-file job
+        if len(self.files) == 1 and not out.is_dir() and (out.suffix or out.exists()):
             targets = {out: self._main_text()}
+        elif out.exists() and not out.is_dir():
+            names = list(self.files)
+            raise OutputError(
+                f"{out}: a file; the {self.backend} job is a folder of {len(names)} files ({names[0]}"
+                f"{', ...' if len(names) > 1 else ''}): name a folder (an existing one or a new name) to write it into; "
+                "nothing was written"
+            )
         else:
             targets = {out / name: text for name, text in self.files.items()}
         from .runtime.bundle import folder_lock, mark_compiled
@@ -728,7 +743,10 @@ class Backend(abc.ABC):
     def _family_settings_drawn_always(self, spec: JobSpec) -> list[SpecIssue]:
         """A flat space with `models` and FAMILY.name: the service's tuner draws every name in every trial."""
         from .runtime.autogluon_params import active_parameters
+        from .tuning.flat import grid_encoded
 
+        if grid_encoded(spec):  # the tuner runs the local grid's own points (cloudauto.tuning.flat)
+            return []
         found = []
         for index, sub in enumerate(spec.space.subspaces):
             models = sub.get("models", sub.get("model_name"))
@@ -897,6 +915,7 @@ __all__ = [
     "MetricPoint",
     "NotSupportedError",
     "NothingToResume",
+    "OutputError",
     "RowFailure",
     "Trial",
     "TrialStatus",

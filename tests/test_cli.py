@@ -128,6 +128,35 @@ def test_compile_writes_output_atomically(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.parametrize(("backend", "name"), [("local", "iris-classification.plan.json"), ("sagemaker", "*.tuning-job.json")])
+def test_compile_into_an_existing_folder_whose_name_has_a_dot_writes_inside_it(tmp_path, backend, name):
+    """-o names a file or a folder: an existing folder is a folder whatever its name (`out.v2`, `job.json`), as for
+    azureml, whose job is a folder of files; nothing half-written beside it."""
+    for folder in (tmp_path / "out.v2", tmp_path / "job.json"):
+        folder.mkdir()
+        result = run("compile", "job_specs/iris.yaml", "--backend", backend, "-o", str(folder))
+        assert result.returncode == 0, result.stderr
+        (written,) = folder.glob(name)
+        assert json.loads(written.read_text())
+        assert f"wrote {written}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.json", "out.v2"]  # no .tmp beside them
+
+
+def test_compile_of_a_folder_of_files_into_an_existing_file_is_a_usage_error(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("mine\n")
+    result = run("compile", "job_specs/iris.yaml", "--backend", "azureml", "-o", str(taken))
+    assert result.returncode == 64, result.stderr
+    assert f"-o {taken}: a file; the azureml job is a folder of" in result.stderr and "name a folder" in result.stderr
+    assert taken.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    result = run("compile", "job_specs/iris.yaml", "job_specs/diabetes.yaml", "-o", str(taken))  # a folder per spec
+    assert result.returncode == 64 and f"-o {taken}: with 2 specs, -o names a folder" in result.stderr, result.stderr
+    # a job of one file writes over an existing file, named with a suffix or not
+    result = run("compile", "job_specs/iris.yaml", "-o", str(taken))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(taken.read_text())["job"] == "iris-classification"
+
+
 def test_compile_exits_2_when_the_backend_cannot_express_the_spec():
     result = run("compile", "job_specs/iris.yaml", "--backend", "azureml", "--set", "data.train=s3://bucket/train.csv")
     assert result.returncode == 2 and "s3:// data" in result.stderr and "job_specs/iris.yaml" in result.stderr

@@ -250,6 +250,8 @@ def test_forecasting_model_settings_are_drawn_only_for_their_model():
 
     grid = make_sampler(JobSpec.from_file(ROOT / "job_specs" / "bike_forecast_chronos2.yaml"))
     points = [grid.suggest(n)[0] for n in range(grid.size)]
-    assert grid.size == 4, points  # Chronos2 zero-shot and fine-tuned, ETS, Theta
-    assert sorted(p["models"] for p in points) == ["Chronos2", "Chronos2", "ETS", "Theta"]
-    assert all(("Chronos2.fine_tune" in p) == (p["models"] == "Chronos2") for p in points)
+    assert grid.size == 5, points  # Chronos2 zero-shot and fine-tuned, ETS, Theta; then the seed's own fit
+    *swept, seed = points
+    assert sorted(p["models"] for p in swept) == ["Chronos2", "Chronos2", "ETS", "Theta"]
+    assert all(("Chronos2.fine_tune" in p) == (p["models"] == "Chronos2") for p in swept)
+    assert seed == {"presets": "medium_quality", "Chronos2.model_path": "./data/checkpoints/chronos2-tiny", "time_limit": 240}

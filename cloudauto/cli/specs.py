@@ -122,7 +122,8 @@ def schema(output: Optional[Path], of_result: bool) -> int:
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Write the native job here (a file or a folder; with many specs a folder, one sub-folder per spec).",
+    help="Write the native job here (a file or a folder: an existing folder is one whatever its name; with many "
+    "specs a folder, one sub-folder per spec).",
 )
 @click.option("--strict", is_flag=True, help="Fail where the backend would only approximate the spec.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
@@ -148,7 +149,7 @@ def compile_(
     if backend is not None:
         get_backend(backend)  # a backend that is not there is said once, before any spec
     many = len(paths) > 1
-    if many and output is not None and output.suffix and not output.is_dir():
+    if many and output is not None and (output.suffix or output.exists()) and not output.is_dir():
         raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
     targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
     with pydantic_plugins_off():  # a dry run: it starts no process that could want them
@@ -212,8 +213,14 @@ def _compile_one(
         for note in job.notes:
             echo(f"note: {note}", err=True)
     if output:
+        from ..backend import OutputError
+
         folders: dict[Path, int] = {}
-        for written in job.write(output):
+        try:
+            files = job.write(output)
+        except OutputError as exc:
+            raise click.UsageError(f"-o {exc}") from None
+        for written in files:
             report["written"].append(str(written))
             relative = written.relative_to(output) if written.is_relative_to(output) else written
             if len(relative.parts) > 1:  # a job's code folder: one line for it, not one per file

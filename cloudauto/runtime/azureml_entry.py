@@ -22,17 +22,30 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def typed_params(spec: Any, raw: dict[str, str]) -> dict[str, Any]:
-    """String values back to the types and values of the spec's search space."""
-    from ..spec.space import Choice, Fixed, QUniform, RandInt
+def typed_params(spec: Any, raw: dict[str, str], grid: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """String values back to the types and values of the spec's search space.
 
-    sub = spec.space.subspaces[0]
+    Alternative sub-spaces arrive as cloudauto.tuning.flat encodes them: a grid's numbered point
+    (`cloudauto_grid_point`: the local grid's own point, from `grid`, the bundle's table, else from
+    the spec as the user wrote it) or the chosen sub-space (`cloudauto_subspace`) with its
+    parameters under their flat names."""
+    from ..spec.space import Choice, Fixed, QUniform, RandInt
+    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_point, grid_points, grid_table, subspace_keys
+
+    if GRID_PARAM in raw:
+        table = grid if grid is not None else grid_table(grid_points(spec))
+        index = int(float(raw[GRID_PARAM]))
+        if not 0 <= index < len(table["points"]):
+            raise ValueError(f"{GRID_PARAM} {raw[GRID_PARAM]} is not one of the grid's {len(table['points'])} points")
+        return grid_point(table, index)
+    index = int(float(raw.get(SUBSPACE_PARAM, 0))) if spec.space.is_conditional else 0
+    sub, keys = spec.space.subspaces[index], subspace_keys(spec.space)[index]
     out: dict[str, Any] = {}
     for name, dist in sub.items():
         if isinstance(dist, Fixed):
             out[name] = dist.value
             continue
-        text = raw[name]
+        text = raw[keys[name]]
         if isinstance(dist, Choice):
             out[name] = next((v for v in dist.values if str(v) == text or repr(v) == text), text)
         elif isinstance(dist, RandInt) or (
@@ -42,6 +55,15 @@ def typed_params(spec: Any, raw: dict[str, str]) -> dict[str, Any]:
         else:
             out[name] = float(text)
     return out
+
+
+def trial_params(spec: Any, raw: dict[str, str], root: Path) -> dict[str, Any]:
+    """The trial's parameters from its command line, with the grid's table of the code folder `root` (compile wrote
+    it from the spec as the user wrote it: spec.json's keys are sorted, so the grid's order is the table's)."""
+    from ..tuning.flat import GRID_FILE
+
+    table = root / GRID_FILE
+    return typed_params(spec, raw, json.loads(table.read_text()) if table.is_file() else None)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -80,7 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     spec = JobSpec.from_dict(data, source="azureml")
     spec._interpolated = used
     raw = dict(p.split("=", 1) for p in args.param)
-    params = typed_params(spec, raw)
+    params = trial_params(spec, raw, Path(args.spec).resolve().parent)
     name = spec.objective.name
     print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
     from .sagemaker_entry import default_time_limit

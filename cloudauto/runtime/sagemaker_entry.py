@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-SUBSPACE_PARAM = "cloudauto_subspace"
+from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_point
+
 SPACE_PARAM = "cloudauto_space"
 
 
@@ -89,8 +90,17 @@ def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
             table = json.loads(table)
         except ValueError:
             pass
-    if not isinstance(table, dict) or "subspaces" not in table:
+    if not isinstance(table, dict) or not ("subspaces" in table or "grid" in table):
         raise DecodeError(f"hyperparameter {SPACE_PARAM} is missing or not cloudauto's decoding table: {table!r:.200}")
+    if "grid" in table:  # grid sampling over sub-spaces: the trial is one of the local grid's numbered points
+        if GRID_PARAM not in hyperparameters:
+            raise DecodeError(f"hyperparameter {GRID_PARAM} is missing (the grid's table needs it)")
+        point = int(_number(GRID_PARAM, hyperparameters[GRID_PARAM]))
+        if not 0 <= point < len(table["grid"]["points"]):
+            raise DecodeError(
+                f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(table['grid']['points'])} points"
+            )
+        return grid_point(table["grid"], point)
     index = int(_number(SUBSPACE_PARAM, hyperparameters.get(SUBSPACE_PARAM, 0)))
     params: dict[str, Any] = {}
     for name, key in table["subspaces"][index].items():

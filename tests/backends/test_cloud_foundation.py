@@ -55,8 +55,11 @@ def test_sagemaker_carries_the_weights_folder_in_a_checkpoint_channel_on_a_gpu_i
     assert set(uris) == {"train", "test", "checkpoint_0"} and uris["checkpoint_0"].endswith("/checkpoints/0/")
     assert any(n.endswith(f"data/checkpoints/chronos2-tiny -> {uris['checkpoint_0']}") for n in job.notes)
     assert definition["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"  # a foundation model defaults to a GPU
-    statics = definition["StaticHyperParameters"]
-    assert json.loads(statics["Chronos2.model_path"]) == "./data/checkpoints/chronos2-tiny"  # as the spec writes it
+    from cloudauto.runtime.sagemaker_entry import decode, toolkit_decoded
+
+    statics = definition["StaticHyperParameters"]  # the grid's points (ETS and Theta once each), as the spec writes them
+    zero_shot = decode(toolkit_decoded({**statics, "cloudauto_grid_point": "0"}))
+    assert zero_shot["Chronos2.model_path"] == "./data/checkpoints/chronos2-tiny"
     assert not any("Hugging Face hub" in n for n in job.notes)
 
     hub = cloudauto.compile(spec_at(data, "autogluon/chronos-2-small"), backend="sagemaker")  # the container reaches it
@@ -119,7 +122,7 @@ def test_weights_in_the_autogluon_block_travel_as_the_sagemaker_channel_and_the_
     with pytest.raises(SystemExit):
         azureml_entry.main(
             ["--spec", str(code / "spec.json"), "--output", str(tmp_path / "trial"), "--data-train", "/mnt/train.csv"]
-            + ["--param", "models=Chronos2", "--param", "Chronos2.fine_tune=False", "--input", f"checkpoint_0={mounted}"]
+            + ["--param", "cloudauto_grid_point=0", "--input", f"checkpoint_0={mounted}"]  # Chronos2 zero-shot
         )
     assert seen["block"] == {"model_path": str(mounted), "fine_tune_steps": 5}
 
@@ -175,7 +178,7 @@ def test_a_sagemaker_trial_under_the_toolkit_reads_chronos2_from_its_checkpoint_
     request = {k: described[k] for k in ("TrainingJobDefinition", "HyperParameterTuningJobConfig")}
     channels = s3_channels(session.client("s3"), request, tmp_path / "s3")
     assert set(channels) == {"train", "test", "checkpoint_0"}
-    hps = training_job_hyperparameters(request, models='"Chronos2"', **{"Chronos2.fine_tune": "false"})
+    hps = training_job_hyperparameters(request, cloudauto_grid_point="0")  # the grid's first point: Chronos2 zero-shot
     ml = opt_ml(tmp_path / "opt" / "ml", request, hps, channels)
     shutil.rmtree(tmp_path / "s3")
     shutil.rmtree(tmp_path / "data" / "checkpoints")  # only the channel holds the weights now

@@ -167,8 +167,10 @@ def test_policies_become_auto_with_a_warning_or_fail_under_strict():
     [
         ("sweep:\n  space: {lr: {normal: [0, 1]}}\n", "lr: SageMaker parameter ranges are bounded"),
         (
-            "sweep:\n  sampling: grid\n  space:\n    - {a: {choice: [1, 2]}}\n    - {b: {choice: [3]}}\n",
-            "'a' is not in every sub-space",
+            "sweep:\n  sampling: grid\n  space:\n    - {a: {choice: [" + ", ".join(str(i) for i in range(30)) + "]}}\n"
+            "    - {b: {choice: [3]}}\n",
+            "runs 31 points here, one value each of the categorical cloudauto_grid_point; SageMaker's "
+            "CategoricalParameterRange takes at most 30 values",
         ),
         ("sweep:\n  sampling: grid\n  space: {n: {randint: [1, 4]}}\n", "Grid strategy takes categorical parameters only"),
         ("sweep:\n  space: {c: {choice: [" + ", ".join(str(i) for i in range(31)) + "]}}\n", "at most 30 values per categorical"),

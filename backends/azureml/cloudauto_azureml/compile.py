@@ -34,8 +34,19 @@ from cloudauto.spec.errors import SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.rules import PLACEHOLDER
-from cloudauto.spec.space import Choice, Fixed, LogNormal, LogUniform, Normal, QLogUniform, QUniform, RandInt, Uniform
+from cloudauto.spec.space import (
+    Choice,
+    Fixed,
+    LogNormal,
+    LogUniform,
+    Normal,
+    QLogUniform,
+    QUniform,
+    RandInt,
+    Uniform,
+)
 from cloudauto.spec.types import scheme_of
+from cloudauto.tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_encoded, grid_note, grid_points, subspace_keys
 
 _IMAGE = {Task.IMAGE_CLASSIFICATION, Task.IMAGE_OBJECT_DETECTION}
 # AutoML tasks whose REST job carries testData (image and text jobs have training and validation data only)
@@ -347,8 +358,9 @@ def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
         user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="", run=spec.command.run)
         return {**package_files(), **user}  # the user's own files win a name clash
     from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
+    from cloudauto.tuning.flat import grid_file
 
-    return bundle_files(spec, extra=checkpoints_file(local_checkpoints(spec, MOUNTED)[0]))
+    return bundle_files(spec, extra={**checkpoints_file(local_checkpoints(spec, MOUNTED)[0]), **grid_file(spec)})
 
 
 # the schemas `az ml` job YAML files name, so an editor validates what compile writes
@@ -461,7 +473,10 @@ def default_environment(task: Optional[Task] = None) -> Any:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+    """A search-space name Azure takes in `${{search_space.<name>}}`: a sub-space's own `<i>.<name>` starts with a
+    letter too (`subspace<i>_<name>`)."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return f"subspace{safe}" if safe[:1].isdigit() else safe
 
 
 def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]]:
@@ -474,8 +489,6 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     if problem:
         out.error(("engine",), problem)
     _check_space(spec, out, None)
-    if spec.space.is_conditional:
-        out.error(("sweep", "space"), "Azure ML sweep jobs have no alternative sub-spaces (only AutoML image jobs do)")
     if settings.environment and not _CURATED.match(settings.environment):
         out.warn(
             ("backends", "azureml", "environment"),
@@ -487,7 +500,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             f"no environment named: trials run in one Azure ML builds from {DEFAULT_BASE_IMAGE} and the pinned "
             "AutoGluon (the first job waits for that build); name a prebuilt one (azureml:name:version) to skip it",
         )
-    tuned = {n: d for n, d in spec.space.subspaces[0].items() if d.kind != "fixed"}
+    tuned = flat_space(spec)
     safe = {_safe(n): n for n in tuned}
     if len(safe) != len(tuned):
         out.error(("sweep", "space"), "two parameter names map to the same Azure search-space name: " + ", ".join(sorted(tuned)))
@@ -565,6 +578,28 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
     return job, {**locals_, "__code__": f"./{code_folder(spec)}"}
 
 
+def flat_space(spec: JobSpec) -> dict[str, Any]:
+    """The sweep's tuned parameters by their name on the command line (fixed values stay in the spec, which the trial
+    reads). Alternative sub-spaces as cloudauto.tuning.flat says: grid sampling over discrete ones as the local grid's
+    numbered points (`cloudauto_grid_point`, an azure.ai.ml Choice), random and bayesian as a uniform Choice of the
+    sub-space (`cloudauto_subspace`) plus the union of their tuned parameters (`<i>.<name>` where they differ)."""
+    if grid_encoded(spec):
+        return {GRID_PARAM: Choice(values=tuple(range(len(grid_points(spec)))))}
+    space = spec.space
+    found: dict[str, Any] = {SUBSPACE_PARAM: Choice(values=tuple(range(len(space.subspaces))))} if space.is_conditional else {}
+    for sub, keys in zip(space.subspaces, subspace_keys(space), strict=True):
+        for name, dist in sub.items():
+            if dist.kind != "fixed":
+                found.setdefault(keys[name], dist)
+    return found
+
+
+def search_names(spec: JobSpec) -> dict[str, str]:
+    """Azure search-space name -> the name the trial's entry reads (`flat_space`'s keys)."""
+    names = [GRID_PARAM, SUBSPACE_PARAM, *(key for keys in subspace_keys(spec.space) for key in keys.values())]
+    return {_safe(n): n for n in names}
+
+
 def _queue_settings(spec: JobSpec) -> Any:
     """compute.spot: the job's queue settings ask for the Spot job tier (azure-ai-ml's QueueSettings, which a sweep
     and an AutoML job carry for all their trials); None otherwise."""
@@ -618,6 +653,8 @@ def _spot_warnings(spec: JobSpec, out: _Problems) -> None:
 def trials_run(spec: JobSpec) -> int:
     """The trials the job runs: one without a sweep (every trial would be the same, as validate warns and SageMaker
     and the local backend run it); an AutoML job's max_trials is how many models AutoML tries, sweep or not."""
+    if spec.engine is Engine.AUTOGLUON and grid_encoded(spec):  # the local grid's points, numbered: each runs once
+        return len(grid_points(spec))
     return 1 if spec.sweep is None and spec.engine is not Engine.NATIVE else spec.max_trials
 
 
@@ -719,6 +756,9 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
             "your code and cloudauto's reporting module" if spec.engine is Engine.COMMAND else "spec.json and cloudauto's runtime"
         )
         notes.append(f"upload on submit: {folder}/ ({what}), the trial's code folder")
+        grid = grid_note(spec) if spec.engine is Engine.AUTOGLUON else None
+        if grid:
+            notes.append(grid + f" (the table is {folder}/grid.json)")
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)

@@ -89,9 +89,9 @@ class AzureMLJob(JobHandle):
         if spec.engine is Engine.AUTOGLUON:  # Azure-safe names back to the spec's, strings back to types
             from cloudauto.runtime.azureml_entry import typed_params
 
-            from .compile import _safe
+            from .compile import search_names
 
-            names = {_safe(n): n for n in spec.space.parameter_names()}
+            names = search_names(spec)
             return typed_params(spec, {names.get(k, k): str(v) for k, v in values.items()})
         return values
 

@@ -18,7 +18,9 @@ on every hyperparameter before the entry script sees it; how each tuned value is
 lives in the static hyperparameter `cloudauto_space`.
 Alternative sub-spaces become a categorical `cloudauto_subspace` plus the union of their
 parameters; a name whose distribution differs between sub-spaces is kept apart as
-`<i>.<name>`. What SageMaker cannot express is a compile error naming the parameter.
+`<i>.<name>`. Under grid sampling they become the local grid's own points, numbered, as one
+categorical `cloudauto_grid_point` (cloudauto.tuning.flat): SageMaker's Grid runs exactly the
+trials the local backend runs. What SageMaker cannot express is a compile error naming the parameter.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec, Sampling
 from cloudauto.spec.space import Choice, Fixed, LogUniform, QLogUniform, QUniform, RandInt, Uniform
 from cloudauto.spec.types import scheme_of
+from cloudauto.tuning.flat import GRID_PARAM, clashing, grid_encoded, grid_note, grid_points, grid_table
 
 from . import images
 
@@ -211,7 +214,9 @@ def cost_basis(spec: JobSpec) -> Any:
     from cloudauto.cost import CostBasis
 
     trials = spec.max_trials
-    if strategy_of(spec) == "Grid" and spec.space.is_discrete:  # Grid runs every combination (no MaxNumberOfTrainingJobs)
+    if grid_encoded(spec):  # the local grid's points, numbered: Grid runs each once
+        trials = len(grid_points(spec))
+    elif strategy_of(spec) == "Grid" and spec.space.is_discrete:  # Grid runs every combination (no MaxNumberOfTrainingJobs)
         from cloudauto.tuning.samplers import make_sampler
 
         trials = make_sampler(spec).size
@@ -298,6 +303,8 @@ def command_image(spec: JobSpec, region: str, instance: str, out: _Problems) -> 
 def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, str], dict[str, Any]]:
     """(ParameterRanges, static hyperparameters, the decoding table for the entry script)."""
     space = spec.space
+    if grid_encoded(spec):
+        return _grid_ranges(spec, out)
     integer: list[dict] = []
     continuous: list[dict] = []
     categorical: list[dict] = []
@@ -305,22 +312,8 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
     decode: dict[str, Any] = {"subspaces": [], "params": {}}
 
     # which names can be shared between alternative sub-spaces (identical distribution everywhere)
-    seen: dict[str, Any] = {}
-    clash: set[str] = set()
-    for _, name, dist in space.distributions():
-        if name in seen and seen[name] != dist:
-            clash.add(name)
-        seen.setdefault(name, dist)
+    clash = clashing(space)
     if space.is_conditional:
-        if spec.sweep and spec.sweep.sampling is Sampling.GRID:
-            only = sorted(set(space.parameter_names()) - set.intersection(*(set(s) for s in space.subspaces)) or clash)
-            if only:
-                out.error(
-                    ("sweep", "space"),
-                    f"grid sampling over alternative sub-spaces cannot be flattened soundly: "
-                    f"'{only[0]}' is not in every sub-space, so SageMaker's grid would "
-                    "repeat trials; use random or bayesian sampling",
-                )
         categorical.append({"Name": SUBSPACE_PARAM, "Values": [as_json(i) for i in range(len(space.subspaces))]})
         tuned_clash = sorted(n for n in clash if not all(isinstance(d, Fixed) for _, m, d in space.distributions() if m == n))
         if tuned_clash:
@@ -393,6 +386,23 @@ def _ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, s
         if v
     }
     return ranges, static, decode
+
+
+def _grid_ranges(spec: JobSpec, out: _Problems) -> tuple[dict[str, list], dict[str, str], dict[str, Any]]:
+    """Grid sampling over alternative sub-spaces: the local grid's points, numbered, as one categorical
+    `cloudauto_grid_point`; SageMaker's Grid runs each value once and the entry reads the point from the table."""
+    points = grid_points(spec)
+    if len(points) > MAX_CATEGORICAL_VALUES:
+        out.error(
+            ("sweep", "space"),
+            f"grid sampling {'over alternative sub-spaces' if spec.space.is_conditional else 'of family settings'} "
+            f"runs {len(points)} points here, one value each of the "
+            f"categorical {GRID_PARAM}; SageMaker's CategoricalParameterRange takes at most {MAX_CATEGORICAL_VALUES} "
+            f"values: set limits.max_trials to {MAX_CATEGORICAL_VALUES} or fewer (the grid's first points), or use "
+            "random or bayesian sampling",
+        )
+    values = [as_json(i) for i in range(len(points))]
+    return {"CategoricalParameterRanges": [{"Name": GRID_PARAM, "Values": values}]}, {}, {"grid": grid_table(points)}
 
 
 def _channel(name: str, s3_uri: str) -> dict[str, Any]:
@@ -685,6 +695,7 @@ def tuning_request(
         *(f"upload on submit: {sized.get(local, local)} -> {uri}" for local, uri in uploads),
         *([budget_note] if budget_note else []),
         *([hyperband_note] if hyperband_note else []),
+        *([grid + f" (the table is the static hyperparameter {SPACE_PARAM})"] if (grid := grid_note(spec)) else []),
         *([spot_note] if spot_note else []),
         *completion_notes,
     ]

@@ -6,7 +6,7 @@ CreateHyperParameterTuningJob request, with SageMaker's own limits (botocore's s
 | stop_when.target | HyperParameterTuningJobConfig.TuningJobCompletionCriteria.TargetObjectiveMetricValue |
 | stop_when.no_improvement_trials (>= 3) | ...TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving |
 | stop_when.converged | ...TuningJobCompletionCriteria.ConvergenceDetected.CompleteOnConvergence: Enabled |
-| warm_start (1-5 parents) | WarmStartConfig{ParentHyperParameterTuningJobs, WarmStartType IdenticalDataAndAlgorithm / TransferLearning} |
+| warm_start (1-5 parents; not a grid of numbered points) | WarmStartConfig{ParentHyperParameterTuningJobs, WarmStartType IdenticalDataAndAlgorithm / TransferLearning} |
 | trial_retries (1-30) | TrainingJobDefinition.RetryStrategy.MaximumRetryAttempts |
 | max_failed_trials | no field: the handle's wait() stops the tuning job once that many training jobs failed |
 """
@@ -17,6 +17,7 @@ import re
 from typing import Any, Optional
 
 from cloudauto.spec.models import JobSpec
+from cloudauto.tuning.flat import GRID_PARAM, grid_encoded
 
 MIN_NOT_IMPROVING = 3  # BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving: min 3
 MAX_RETRY_ATTEMPTS = 30  # RetryStrategy.MaximumRetryAttempts: 1 to 30
@@ -56,7 +57,16 @@ def apply(spec: JobSpec, request: dict[str, Any], out: Any) -> list[str]:
                 "is met, and the training jobs still running then are stopped"
             )
     warm = spec.sweep.warm_start if spec.sweep else None
-    if warm is not None:
+    if warm is not None and grid_encoded(spec):
+        out.error(
+            ("sweep", "warm_start"),
+            f"this grid runs as the local grid's numbered points (one categorical {GRID_PARAM}, each number a point "
+            "of this spec's table): SageMaker's warm start needs a parent's hyperparameters to keep their names, types "
+            "and count (static plus tunable), which a parent tuned over the spec's own parameters does not, and a "
+            f"parent's {GRID_PARAM} numbers the points of its own grid, not this one's: drop sweep.warm_start, or use "
+            "random or bayesian sampling (the local backend's grid skips the points its parents ran)",
+        )
+    elif warm is not None:
         for i, parent in enumerate(warm.from_):
             if not TUNING_JOB_NAME.match(parent):
                 out.error(

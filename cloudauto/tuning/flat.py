@@ -1,0 +1,164 @@
+"""Alternative sub-spaces as the flat search spaces the clouds' tuners take, with the local meaning.
+
+SageMaker's and Azure ML's tuners take one flat space. A list of sub-spaces travels as:
+
+- grid sampling over sub-spaces, or over one space whose points the engine prunes to fewer than
+  the product (a family's settings only with it): the local grid's own points (`GridSampler`:
+  sub-space after sub-space, pruned, duplicates once, at most max_trials), numbered 0..N-1, as ONE
+  categorical `cloudauto_grid_point`; the cloud's grid runs exactly those N points and the
+  trial's entry reads its parameters back from the table (`grid_table`, `grid_point`);
+- random and bayesian: a categorical `cloudauto_subspace` (drawn uniformly, as the local
+  random sampler draws a sub-space) plus the union of the sub-spaces' parameters; a name whose
+  distribution differs between sub-spaces is tuned apart as `<i>.<name>` (`subspace_keys`).
+
+Core code: no cloud SDK, no AutoGluon at import time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.models import JobSpec
+    from ..spec.space import SearchSpace
+
+GRID_PARAM = "cloudauto_grid_point"
+SUBSPACE_PARAM = "cloudauto_subspace"
+
+
+def grid_encoded(spec: JobSpec) -> bool:
+    """Whether the spec's trials travel as numbered grid points: grid sampling over discrete parameters where a
+    cloud's grid would run other points than the local grid: over alternative sub-spaces (their union), or over one
+    whose points the engine prunes to fewer (`models: [Chronos2, ETS]` with `Chronos2.fine_tune: [false, true]` is 3
+    trials locally, a product of 4 on a cloud: ETS twice)."""
+    from ..spec.models import Sampling
+
+    sweep = spec.sweep
+    if sweep is None or sweep.sampling is not Sampling.GRID or not spec.space.is_discrete:
+        return False
+    return spec.space.is_conditional or _local_grid(spec)[0] < spec.space.grid_size()
+
+
+# the local grid of a spec, by its JSON: one compile asks for it many times, and listing a grid of 100,000 points,
+# each pruned as the engine prunes it, takes seconds
+_GRIDS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+
+
+def _local_grid(spec: JobSpec) -> tuple[int, list[dict[str, Any]]]:
+    """(the local grid's size, pruned and deduplicated; the points a job runs, max_trials cutting, in its order)."""
+    key = spec.model_dump_json()
+    found = _GRIDS.get(key)
+    if found is None:
+        from .samplers import make_sampler
+
+        sampler = make_sampler(spec)
+        count = min(spec.max_trials, sampler.size)  # planned_trials(spec), without a warm start's parents
+        found = (sampler.size, [dict(sampler.suggest(n)[0]) for n in range(count)])  # type: ignore[index]
+        if len(_GRIDS) >= 8:
+            _GRIDS.clear()
+        _GRIDS[key] = found
+    return found
+
+
+def grid_points(spec: JobSpec) -> list[dict[str, Any]]:
+    """The parameters of every trial the local backend runs for a grid sweep, in its order (trial 0 first)."""
+    return [dict(point) for point in _local_grid(spec)[1]]
+
+
+def grid_note(spec: JobSpec) -> Optional[str]:
+    """The compile note of a grid-encoded spec: why the request's grid is one numbered categorical."""
+    if not grid_encoded(spec):
+        return None
+    size, points = _local_grid(spec)
+    why = [
+        *(["sub-space after sub-space"] if spec.space.is_conditional else []),
+        *(
+            [f"a family's settings only with it: {size} of the product's {spec.space.grid_size()}"]
+            if size < spec.space.grid_size()
+            else []
+        ),
+        *([f"limits.max_trials {spec.max_trials} cuts it"] if len(points) < size else []),
+    ]
+    return (
+        f"grid: the {len(points)} trials the local backend runs ({'; '.join(why)}), in its order, as the values "
+        f"0..{len(points) - 1} of one categorical {GRID_PARAM}; each trial's entry decodes its number to the local "
+        "trial's parameters"
+    )
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # 1, 1.0 and true stay apart
+
+
+def grid_table(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The points, compactly: each parameter's distinct values once, each point as the index of its value per
+    parameter (None where the point has no such parameter)."""
+    names: list[str] = []
+    for point in points:
+        names.extend(n for n in point if n not in names)
+    values: list[list[Any]] = [[] for _ in names]
+    seen: list[dict[str, int]] = [{} for _ in names]
+    rows = []
+    for point in points:
+        row: list[Any] = []
+        for j, name in enumerate(names):
+            if name not in point:
+                row.append(None)
+                continue
+            k = _key(point[name])
+            if k not in seen[j]:
+                seen[j][k] = len(values[j])
+                values[j].append(point[name])
+            row.append(seen[j][k])
+        rows.append(row)
+    return {"names": names, "values": values, "points": rows}
+
+
+def grid_point(table: dict[str, Any], index: int) -> dict[str, Any]:
+    """Point `index` of a `grid_table`, as the local backend's trial parameters."""
+    row = table["points"][index]
+    return {name: table["values"][j][i] for j, (name, i) in enumerate(zip(table["names"], row, strict=True)) if i is not None}
+
+
+GRID_FILE = "grid.json"
+
+
+def grid_file(spec: JobSpec) -> dict[str, bytes]:
+    """The bundle file holding a grid-encoded spec's table (empty otherwise): the trial's spec.json lists its keys
+    sorted, so the grid's order is the table's, written from the spec as the user wrote it."""
+    if not grid_encoded(spec):
+        return {}
+    return {GRID_FILE: (json.dumps(grid_table(grid_points(spec)), separators=(",", ":")) + "\n").encode()}
+
+
+def clashing(space: SearchSpace) -> set[str]:
+    """Names whose distribution differs between sub-spaces: each sub-space's is tuned apart."""
+    seen: dict[str, Any] = {}
+    clash: set[str] = set()
+    for _, name, dist in space.distributions():
+        if name in seen and seen[name] != dist:
+            clash.add(name)
+        seen.setdefault(name, dist)
+    return clash
+
+
+def subspace_keys(space: SearchSpace) -> list[dict[str, str]]:
+    """Per sub-space, each parameter's name in the flat space: the name, or `<i>.<name>` where it clashes."""
+    clash = clashing(space)
+    return [{name: f"{i}.{name}" if name in clash else name for name in sub} for i, sub in enumerate(space.subspaces)]
+
+
+__all__ = [
+    "GRID_FILE",
+    "GRID_PARAM",
+    "grid_file",
+    "grid_note",
+    "SUBSPACE_PARAM",
+    "clashing",
+    "grid_encoded",
+    "grid_point",
+    "grid_points",
+    "grid_table",
+    "subspace_keys",
+]
