@@ -31,13 +31,15 @@ def grid_encoded(spec: JobSpec) -> bool:
     """Whether the spec's trials travel as numbered grid points: grid sampling over discrete parameters where a
     cloud's grid would run other points than the local grid: over alternative sub-spaces (their union), or over one
     whose points the engine prunes to fewer (`models: [Chronos2, ETS]` with `Chronos2.fine_tune: [false, true]` is 3
-    trials locally, a product of 4 on a cloud: ETS twice)."""
+    trials locally, a product of 4 on a cloud: ETS twice), or where limits.max_trials cuts the grid (SageMaker's Grid
+    takes no MaxNumberOfTrainingJobs and would run every point; Azure ML's would take its own first points)."""
     from ..spec.models import Sampling
 
     sweep = spec.sweep
     if sweep is None or sweep.sampling is not Sampling.GRID or not spec.space.is_discrete:
         return False
-    return spec.space.is_conditional or _local_grid(spec)[0] < spec.space.grid_size()
+    size, points = _local_grid(spec)
+    return spec.space.is_conditional or size < spec.space.grid_size() or len(points) < size
 
 
 # the local grid of a spec, by its JSON: one compile asks for it many times, and listing a grid of 100,000 points,
