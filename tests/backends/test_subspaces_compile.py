@@ -258,3 +258,21 @@ def test_sagemaker_refuses_a_warm_start_of_a_grid_of_numbered_points(foundation_
     )
     request = cloudauto.compile(one_subspace(foundation_data, text.replace("sweep:\n", warm)), backend="sagemaker").native
     assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [{"HyperParameterTuningJobName": "parent-one"}]
+
+
+def test_max_trials_below_an_unpruned_grid_runs_the_local_first_points_not_the_whole_product(foundation_data, tmp_path):
+    """SageMaker's Grid takes no MaxNumberOfTrainingJobs: a 4-point product with limits.max_trials 2 ran (and billed)
+    all 4 trials there, where the local backend runs 2; Azure ML's grid would have taken its own first 2."""
+    text = ONE_SUBSPACE.replace("Chronos2, ETS, Theta", "ETS, Theta").replace("time_limit: 60", "time_limit: {choice: [30, 60]}")
+    spec = one_subspace(foundation_data, text.replace("    Chronos2.fine_tune: {choice: [false, true]}\n", ""), ["limits.max_trials=2"])
+    local = local_trials(spec)[:2]
+    job = cloudauto.compile(spec, backend="sagemaker")
+    request = valid(job.native)
+    (grid,) = request["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"]
+    assert grid == {"Name": "cloudauto_grid_point", "Values": ["0", "1"]}
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert [decode(toolkit_decoded({**static, "cloudauto_grid_point": str(i)})) for i in range(2)] == local
+    assert job.estimate.basis.trials == 2
+    assert any("(limits.max_trials 2 cuts it)" in n for n in job.notes), job.notes
+    loaded, trials = azure_trials(spec, tmp_path / "azure")
+    assert loaded.limits.max_total_trials == 2 and trials == local
