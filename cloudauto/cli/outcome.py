@@ -121,7 +121,7 @@ def _wait_and_say(job, ci: CIOutputs, detach_on_interrupt: bool) -> int:
     from ..backend import JobStatus
 
     started = time.monotonic()
-    detached = canceled = False
+    detached = canceled = interrupted = False
     try:
         try:
             status = job.wait(timeout=ci.timeout)
@@ -148,14 +148,18 @@ def _wait_and_say(job, ci: CIOutputs, detach_on_interrupt: bool) -> int:
                     err=True,
                 )
             else:
+                interrupted = True
                 status, left = _cancel_on_interrupt(job)
                 detached = left and not status.is_final
     except CloudautoError as exc:  # the scheduler is gone: the file says so too
         _write_ci(job, ci, exc.exit_code, waited=time.monotonic() - started)
         raise
-    _print_summary(job)
-    code = EXIT_STILL_RUNNING if detached else EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
-    _write_ci(job, ci, code, detached=detached, canceled=canceled, waited=time.monotonic() - started)
+    # after a Ctrl-C the waiting is over: another one, while the outcome is said, changes nothing (it would leave
+    # `aborted` and exit 130 in place of the job's exit code, and the CI files unwritten)
+    with _held_interrupts() if interrupted else contextlib.nullcontext():
+        _print_summary(job)
+        code = EXIT_STILL_RUNNING if detached else EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
+        _write_ci(job, ci, code, detached=detached, canceled=canceled, waited=time.monotonic() - started)
     return code
 
 

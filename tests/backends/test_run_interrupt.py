@@ -119,3 +119,35 @@ def test_a_second_ctrl_c_stops_waiting_and_the_cancel_still_completes(tmp_path, 
         assert proc.returncode == 4, (out, err)
     assert job.wait(progress=False, timeout=60) is JobStatus.CANCELED  # the cancel went on without the CLI
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_ctrl_c_while_the_canceled_jobs_outcome_is_said_keeps_its_exit_code(monkeypatch):
+    """The wait sees the end within 0.2 s: a second Ctrl-C now often lands while the CLI says the outcome."""
+    from cloudauto.cli import outcome
+
+    class Job:
+        id, backend = "sleeper-1", "local"
+        waits = 0
+
+        def wait(self, **_):
+            self.waits += 1
+            if self.waits == 1:
+                raise KeyboardInterrupt  # the first Ctrl-C, while waiting
+            return JobStatus.CANCELED
+
+        def cancel(self):
+            pass
+
+        def status(self):
+            return JobStatus.CANCELED
+
+    said: list[str] = []
+
+    def summary(job):  # the second Ctrl-C lands here, after the wait
+        os.kill(os.getpid(), signal.SIGINT)
+        said.append(job.id)
+
+    monkeypatch.setattr(outcome, "_print_summary", summary)
+    monkeypatch.setattr(outcome, "_write_ci", lambda *a, **k: None)
+    assert outcome._wait_and_say(Job(), outcome.CIOutputs(), detach_on_interrupt=False) == 4
+    assert said == ["sleeper-1"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -35,6 +36,9 @@ from .store import HEARTBEAT_S, WATCHERS, JobRow, RunStore, StoreError, owner_al
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import LocalBatchJob
     from .standby import Standby
+
+
+PROGRESS_S = 1.0  # wait()'s progress line: how often it is redrawn
 
 
 class OrchestratorGone(CloudautoError):
@@ -205,14 +209,19 @@ class LocalJobHandle(JobHandle):
             self.trial(trial)  # an error naming the trials there are
         return self.dir / "trials" / str(trial) / "trial.log" if trial is not None else self.dir / "orchestrator.log"
 
-    def wait(self, *, poll: float = 1.0, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+    def wait(self, *, poll: float = 0.2, timeout: Optional[float] = None, progress: Optional[bool] = None) -> JobStatus:
+        """The status is read every `poll` seconds (one small read of the store: a job's end is seen within 0.2 s,
+        not a second), the progress line redrawn at most once a second and at the end."""
         deadline = None if timeout is None else time.monotonic() + timeout
         from .progress import Progress
 
+        drawn = -math.inf
         with Progress(self, enabled=progress) as bar:
             while True:
                 status = self.status()
-                bar.update()
+                if status.is_final or time.monotonic() - drawn >= PROGRESS_S:
+                    bar.update()
+                    drawn = time.monotonic()
                 if status.is_final:
                     return status
                 if status is JobStatus.INTERRUPTED:
