@@ -67,6 +67,7 @@ NO_FOLDER_REASON = {
     "TABPFN-3": _GATED,
     "REALTABPFN-V2.5": _GATED,
     "REALTABPFN-V2": "cloudauto does not carry AutoGluon's custom_model_dir folder for it yet",
+    "TABDPT-TURBO": "AutoGluon's TabDPT-Turbo always fetches its pinned checkpoint (tabdpt1_2.safetensors), whatever model_weight_path says",
 }
 FOUNDATION_EXTRA = frozenset({"MITRA", "TABICL", "TABDPT"})
 FOUNDATION_FAMILIES = frozenset({*TIMESERIES_WEIGHTS, *TABULAR_WEIGHTS})
@@ -109,10 +110,40 @@ TINY_FOLDERS = {
 }
 
 
+def _safetensors_metadata(path: Path) -> dict[str, Any]:
+    """The `__metadata__` of a .safetensors file's header (its first 8 bytes give the JSON header's length); {} when
+    the file is no safetensors file. TabDPT's checkpoint keeps its network's config there (`cfg`)."""
+    import json
+    import struct
+
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > 100_000_000:
+                return {}
+            header = json.loads(f.read(size))
+    except (OSError, ValueError, struct.error):
+        return {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _checkpoint_files(fam: str, folder: Path) -> list[Path]:
+    """A WEIGHTS_FILE family's checkpoint files in a folder: files (not folders named so); TabDPT's only where the
+    file's metadata holds TabDPT's config (a Mitra or Chronos model.safetensors does not)."""
+    files = [f for f in sorted(folder.glob(WEIGHTS_FILE[fam])) if f.is_file()]
+    if fam == "TABDPT":
+        files = [f for f in files if "cfg" in _safetensors_metadata(f)]
+    return files
+
+
 def weights_file(fam: str, folder: Path, regression: bool) -> Optional[Path]:
     """The checkpoint file of a WEIGHTS_FILE family in its folder: one whose name says the task's kind
-    (`tabicl-regressor-*.ckpt`), else one whose name does not say the other kind; None when there is none."""
-    files = sorted(folder.glob(WEIGHTS_FILE[fam]))
+    (`tabicl-regressor-*.ckpt`), else one whose name does not say the other kind; None when there is none.
+    TabDPT's one file serves both tasks."""
+    files = _checkpoint_files(fam, folder)
+    if fam == "TABDPT":
+        return files[0] if files else None
     want, other = ("regressor", "classifier") if regression else ("classifier", "regressor")
     for group in ([f for f in files if want in f.name.lower()], [f for f in files if other not in f.name.lower()]):
         if group:
@@ -120,24 +151,92 @@ def weights_file(fam: str, folder: Path, regression: bool) -> Optional[Path]:
     return None
 
 
+# what each family reads from its weights folder, as the messages say it
+LAYOUTS = {
+    "MITRA": "a folder holding config.json and model.safetensors (Tab2D.save_pretrained)",
+    "TABICL": "a checkpoint file (*.ckpt) per task, tabicl-classifier-*.ckpt or tabicl-regressor-*.ckpt",
+    "TABDPT": "one .safetensors file whose metadata holds TabDPT's config (cfg), for both tasks",
+    "Chronos": "a folder holding config.json with its chronos_config (a Chronos or Chronos-Bolt model)",
+    "Chronos2": "a folder holding config.json with its chronos_config and chronos_pipeline_class Chronos2Pipeline",
+}
+LAYOUTS["Chronos-2"] = LAYOUTS["Chronos2"]
+
+
 def task_problem(fam: str, task: Task, value: str, folder: Path) -> Optional[str]:
-    """Why a tabular family's weights folder does not fit the spec's task, or None (a family or folder that says no
-    task is not judged): a classifier's on a regression spec would fit, and each trial then fail on its output count."""
+    """Why a family's weights folder does not fit: it is not laid out as the family's weights are (another family's
+    folder, a folder named like a checkpoint file), or its weights are for the other task (a classifier's on a
+    regression spec would fit, and each trial then fail on its output count). None when it fits, or when a family or
+    folder says nothing to judge by."""
+    wrong = _layout_problem(fam, folder)
+    if wrong:
+        return f"checkpoint {value}: {wrong}; {fam} reads {LAYOUTS[fam]}: name such a folder{_made_hint(fam, task)}"
     if fam == "MITRA":
         return _mitra_task_problem(task, value, folder)
-    if fam not in WEIGHTS_FILE or task not in MITRA_TASKS:
+    if fam not in WEIGHTS_FILE or task not in MITRA_TASKS or fam == "TABDPT":
         return None
     regression = task is Task.TABULAR_REGRESSION
     if weights_file(fam, folder, regression) is not None:
         return None
     kind = MITRA_TASKS[task][1]
-    made = TINY_FOLDERS[fam][regression]
-    files = sorted(p.name for p in folder.glob(WEIGHTS_FILE[fam]))
-    holds = f"only {', '.join(files)} (not a {kind}'s, by its name)" if files else f"no {fam} checkpoint ({WEIGHTS_FILE[fam]})"
+    files = [p.name for p in _checkpoint_files(fam, folder)]
     return (
-        f"checkpoint {value}: the folder holds {holds}; a {task.value} spec needs a {kind}'s checkpoint: name a folder "
-        f"holding one (python job_specs/make_data.py foundation makes {made})"
+        f"checkpoint {value}: the folder holds only {', '.join(files)} (not a {kind}'s, by its name); a {task.value} spec "
+        f"needs a {kind}'s checkpoint: name a folder holding one{_made_hint(fam, task)}"
     )
+
+
+def _made_hint(fam: str, task: Task) -> str:
+    if fam not in TINY_FOLDERS:
+        return ""
+    return f" (python job_specs/make_data.py foundation makes {TINY_FOLDERS[fam][task is Task.TABULAR_REGRESSION]})"
+
+
+def _config(folder: Path) -> Optional[dict[str, Any]]:
+    """The folder's config.json (at its top, else in a Hugging Face cache's snapshots/<rev>/), None when there is none
+    or it is no JSON object."""
+    import json
+
+    for path in [folder / "config.json", *sorted(folder.glob("snapshots/*/config.json"))]:
+        try:
+            held = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        return held if isinstance(held, dict) else None
+    return None
+
+
+def _holds(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "") if names else "nothing"
+
+
+def _layout_problem(fam: str, folder: Path) -> Optional[str]:
+    """Why a folder is not laid out as `fam`'s weights are (LAYOUTS), or None."""
+    if fam in WEIGHTS_FILE:
+        if _checkpoint_files(fam, folder):
+            return None
+        named = [p.name for p in folder.glob(WEIGHTS_FILE[fam]) if p.is_dir()]
+        if named:
+            return f"{named[0]} in it is a folder, not a checkpoint file"
+        return f"the folder holds no {fam} checkpoint (it holds {_holds(folder)})"
+    if fam not in LAYOUTS:
+        return None
+    config = _config(folder)
+    chronos = config is not None and ("chronos_config" in config or "chronos_pipeline_class" in config)
+    pipeline = str((config or {}).get("chronos_pipeline_class", ""))
+    if fam == "MITRA":
+        if config is None or not any(folder.glob("*.safetensors")):
+            return f"the folder holds no Mitra weights (it holds {_holds(folder)})"
+        if chronos:
+            return f"the folder holds a Chronos model ({pipeline or 'chronos_config'} in config.json)"
+        return None
+    if not chronos:
+        return f"the folder holds no Chronos config (config.json with chronos_config; it holds {_holds(folder)})"
+    if fam in ("Chronos2", "Chronos-2") and pipeline and pipeline != "Chronos2Pipeline":
+        return f"the folder holds a {pipeline} model (config.json), not Chronos-2's (use Chronos.model_path for it)"
+    if fam == "Chronos" and pipeline == "Chronos2Pipeline":
+        return "the folder holds a Chronos-2 model (config.json: Chronos2Pipeline; use Chronos2.model_path for it)"
+    return None
 
 
 def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
@@ -190,14 +289,40 @@ PRESET_FOUNDATION_ONLY = frozenset(
 )
 
 
+# the foundation families each AutoGluon 1.6.3 tabular preset's portfolio holds (its `hyperparameters` table; checked
+# against the installed AutoGluon by tests/backends/test_cloud_foundation.py). A trial with no family settings fits the
+# whole portfolio, these too; one that gives any family settings hands AutoGluon `hyperparameters`, which replace the
+# portfolio (autogluon_trial.fit_arguments): it fits only the families given. The *_v140 presets pick the tabfm
+# portfolio on tables up to 30000 rows (the size is not known at compile).
+_EXTREME = ("TABDPT-TURBO", "TABICL")
+_TABFM = ("MITRA", "REALTABPFN-V2", "TABICL")
+_V150 = ("MITRA", "REALTABPFN-V2", "TABDPT", "TABICL")
+TABULAR_PRESET_FOUNDATION: dict[str, tuple[str, ...]] = {
+    **{p: _EXTREME for p in ("extreme_quality", "extreme", "eq", "extreme_v160")},
+    **{p: ("TABDPT-TURBO", "TABICL", "TABPFN-3") for p in ("noncommercial", "noncommercial_v160")},
+    **{p: _TABFM for p in ("tabarena", "extreme_quality_v140", "extreme_v140", "experimental_quality_v140")},
+    **{p: _V150 for p in ("extreme_quality_v150", "extreme_v150")},
+    "experimental_quality_v120": ("TABPFNMIX",),
+}
+
+
+def preset_families(task: Task, preset: Any) -> tuple[str, ...]:
+    """The foundation families an AutoGluon preset of this task holds."""
+    table = PRESET_FOUNDATION if task is Task.TIME_SERIES_FORECASTING else TABULAR_PRESET_FOUNDATION
+    return table.get(str(preset), ())
+
+
 def _fitted(task: Task, models: list[Any], presets: list[Any], given: list[str]) -> list[str]:
     """The foundation families a trial fits, as the trial's fit arguments decide (autogluon_trial.fit_arguments,
     autogluon_timeseries.timeseries_fit_arguments): the families `models` names; else, for a time-series preset,
     those of its families the spec gives settings (weights) for (the preset's others download weights and are left
-    out); a preset of foundation models alone, with no weights given, fits them all (from the hub); else the
-    families the spec gives settings for (the fit trains only those)."""
+    out); a preset of foundation models alone, with no weights given, fits them all (from the hub); a tabular preset
+    with no family settings given (`given`: every family the trial gives settings for) fits its whole portfolio; else
+    the families the spec gives settings for (the fit trains only those)."""
     if models:
         return list(dict.fromkeys(f for m in models for f in map(_canonical, _split(m)) if f in FOUNDATION_FAMILIES))
+    if presets and task is not Task.TIME_SERIES_FORECASTING and not given:
+        return list(dict.fromkeys(f for p in presets for f in TABULAR_PRESET_FOUNDATION.get(str(p), ())))
     if presets and task is Task.TIME_SERIES_FORECASTING and any(g in TIMESERIES_WEIGHTS for g in given):
         return list(dict.fromkeys(f for p in presets for f in PRESET_FOUNDATION.get(str(p), ()) if f in given))
     if presets and task is Task.TIME_SERIES_FORECASTING and any(str(p) in PRESET_FOUNDATION_ONLY for p in presets):
@@ -222,14 +347,17 @@ def chosen_families(spec: JobSpec) -> list[tuple[int, str, tuple]]:
         models = _values(sub[key]) if key else []
         presets = _values(sub["presets"]) if "presets" in sub else []
         keyed = {}
+        others = []  # the other families given settings (a tabular preset's portfolio is then not fitted)
         for name in sub:
             fam, dot, _ = name.partition(".")
             if dot and _canonical(fam) in FOUNDATION_FAMILIES:
                 keyed.setdefault(_canonical(fam), (*at, name))
-        for fam in _fitted(spec.task, models, presets, [*keyed, *block]):
+            elif dot:
+                others.append(_canonical(fam))
+        for fam in _fitted(spec.task, models, presets, [*keyed, *block, *others]):
             if key and models:
                 path = (*at, key)
-            elif presets and any(fam in PRESET_FOUNDATION.get(str(p), ()) for p in presets):
+            elif presets and any(fam in preset_families(spec.task, p) for p in presets):
                 path = (*at, "presets")
             else:
                 path = keyed.get(fam) or _block_path(spec, fam)
@@ -367,6 +495,7 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
             continue
         seen.add((fam, at))
         hub = [v for v in values if not _is_folder_value(v, spec.base_dir)]
+        preset = _portfolio_hint(spec, index, at)
         if fam in WEIGHTS_FILE and hub:
             continue  # a hub name is no file: refused on every backend with the checkpoints (trial_inputs.local_checkpoints)
         if param is None:
@@ -374,7 +503,8 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 SpecIssue(
                     f"{backend}: {fam} downloads its weights from the Hugging Face hub; "
                     f"{NO_FOLDER_REASON.get(fam, 'AutoGluon takes no folder for it')}; "
-                    f"this machine is offline by default: set {ALLOW_HUB}=1 to let trials download, or run it on sagemaker/azureml",
+                    f"this machine is offline by default: set {ALLOW_HUB}=1 to let trials download, or run it on sagemaker/azureml"
+                    f"{preset}",
                     at,
                 )
             )
@@ -391,11 +521,31 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                     f"{backend}: {fam} has {what}; trials here are offline by default and would retry the hub until their "
                     f"time limit. Name a folder: `{field} (python job_specs/make_data.py "
                     f"foundation makes tiny random ones; a real one: huggingface-cli download <repo> --local-dir <folder>), "
-                    f"or set {ALLOW_HUB}=1 to let trials download",
+                    f"or set {ALLOW_HUB}=1 to let trials download{preset}",
                     at,
                 )
             )
     return found
+
+
+def _portfolio_hint(spec: JobSpec, index: int, at: tuple) -> str:
+    """For a family a tabular preset's portfolio fits (`at` is the presets line): what the preset holds, which of
+    its families take a folder, and that giving settings replaces the portfolio. Empty elsewhere."""
+    if spec.task is Task.TIME_SERIES_FORECASTING or not at or at[-1] != "presets":
+        return ""
+    presets = [str(p) for p in _values(spec.space.subspaces[index]["presets"]) if TABULAR_PRESET_FOUNDATION.get(str(p))]
+    if not presets:
+        return ""
+    families = list(dict.fromkeys(f for p in presets for f in TABULAR_PRESET_FOUNDATION[p]))
+    folders = [f for f in families if weights_parameter(f)]
+    hub = [f for f in families if not weights_parameter(f)]
+    take = f"{', '.join(folders)} {'take' if len(folders) > 1 else 'takes'} a folder" if folders else "none takes a folder"
+    only = f"; {', '.join(hub)}: hub only" if hub else ""
+    return (
+        f" (presets {', '.join(presets)}: AutoGluon's portfolio fits {', '.join(families)}; {take}{only}. A trial that "
+        f"gives any family settings fits those families alone, not the portfolio: e.g. `models: {folders[0] if folders else 'GBM'}`"
+        f"{f' with `{folders[0]}.{weights_parameter(folders[0])}: ./checkpoints/<folder>`' if folders else ''} beside the preset)"
+    )
 
 
 def hub_note(spec: JobSpec) -> Optional[str]:
@@ -453,7 +603,8 @@ def tabular_fit(
         ]
         hyperparameters[fam] = laid if isinstance(configs, list) else laid[0]
     tabular_weights(hyperparameters)
-    if gpus and any(f in FOUNDATION_FAMILIES for f in hyperparameters):
+    portfolio = not hyperparameters and str(kwargs.get("presets")) in TABULAR_PRESET_FOUNDATION
+    if gpus and (portfolio or any(f in FOUNDATION_FAMILIES for f in hyperparameters)):
         kwargs.setdefault("num_gpus", gpus)
     return kwargs
 
@@ -576,6 +727,8 @@ __all__ = [
     "FOUNDATION_FAMILIES",
     "PRESET_FOUNDATION",
     "PRESET_FOUNDATION_ONLY",
+    "TABULAR_PRESET_FOUNDATION",
+    "preset_families",
     "SERVING_MEMORY_MB",
     "TABULAR_WEIGHTS",
     "TIMESERIES_WEIGHTS",

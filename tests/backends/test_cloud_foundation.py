@@ -390,3 +390,59 @@ for kind, binary in (("binary", True), ("json", False)):
 json.dump(answers, open(out, "w"))
 """
 )
+
+
+def test_the_tabular_preset_table_is_autogluons_own():
+    """atk5 F2: the foundation families each AutoGluon tabular preset's portfolio holds (aliases too), as cloudauto
+    knows them without importing AutoGluon; `extreme_quality_v140` picks the tabfm portfolio on small tables."""
+    pytest.importorskip("autogluon.tabular")
+    from autogluon.tabular.configs.hyperparameter_configs import hyperparameter_config_dict
+    from autogluon.tabular.configs.presets_configs import tabular_presets_alias, tabular_presets_dict
+
+    from cloudauto.runtime.foundation import TABULAR_PRESET_FOUNDATION, TABULAR_WEIGHTS
+
+    found = {}
+    for name in [*tabular_presets_dict, *tabular_presets_alias]:
+        preset = tabular_presets_dict[tabular_presets_alias.get(name, name)]
+        table = preset.get("hyperparameters")
+        if preset.get("_experimental_dynamic_hyperparameters"):
+            table = "zeroshot_2025_tabfm"  # its portfolio on tables of up to 30000 rows
+        families = sorted(m for m in (hyperparameter_config_dict[table] if isinstance(table, str) else table or {}) if m in TABULAR_WEIGHTS)
+        if families:
+            found[name] = tuple(families)
+    assert TABULAR_PRESET_FOUNDATION == found
+
+
+TABULAR_PRESET = """\
+name: tp
+task: tabular_classification
+data: {{train: ./train.csv, label: y}}
+metric: accuracy
+sweep:
+  space:
+    presets: {preset}
+    time_limit: 30
+backends:
+  sagemaker: {{bucket: cloudauto-fm-tp}}
+  azureml: {{compute: gpu-cluster}}
+"""
+
+
+@pytest.mark.parametrize("preset", ["extreme_quality", "eq", "tabarena", "noncommercial"])
+def test_a_tabular_preset_of_foundation_models_is_a_foundation_spec_on_the_clouds(tmp_path, preset):
+    """atk5 F2: `presets: extreme_quality` fits TabICL and TabDPT-Turbo: a GPU instance by default on SageMaker, the
+    hub note, and the served trial's endpoint on a GPU; `best_quality` holds none."""
+    from cloudauto.runtime.foundation import serves_on_gpu, trial_families, uses_foundation
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(TABULAR_PRESET.format(preset=preset))
+    spec = cloudauto.JobSpec.from_file(path)
+    assert uses_foundation(spec) and serves_on_gpu(spec, {"presets": preset})
+    assert "TABICL" in trial_families(spec, {"presets": preset})
+    job = cloudauto.compile(spec, backend="sagemaker")
+    assert job.native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert any("weights from the Hugging Face hub" in n and "TABICL" in n for n in job.notes), job.notes
+    path.write_text(TABULAR_PRESET.format(preset="best_quality"))
+    plain = cloudauto.JobSpec.from_file(path)
+    assert not uses_foundation(plain) and not serves_on_gpu(plain, {"presets": "best_quality"})
+    assert cloudauto.compile(plain, backend="sagemaker").native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.m5.2xlarge"

@@ -81,10 +81,14 @@ def test_no_weights_at_all_is_refused_at_the_models_line(tmp_path, monkeypatch):
 # --- where the weights are: a folder relative to the spec file, a hub name (org/name), a file; what travels ---
 
 
+CHRONOS2_CONFIG = '{"architectures": ["Chronos2Model"], "chronos_config": {}, "chronos_pipeline_class": "Chronos2Pipeline"}'
+BOLT_CONFIG = '{"architectures": ["ChronosBoltModelForForecasting"], "chronos_config": {}, "chronos_pipeline_class": "ChronosBoltPipeline"}'
+
+
 def fake_weights(folder: Path) -> Path:
     """A folder that looks like Chronos-2 weights to compile (compile reads no weights)."""
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text('{"architectures": ["Chronos2Model"]}')
+    (folder / "config.json").write_text(CHRONOS2_CONFIG)
     (folder / "model.safetensors").write_bytes(b"weights")
     return folder
 
@@ -172,8 +176,8 @@ def test_a_weights_folder_holding_a_link_out_of_it_is_refused_at_its_line(tmp_pa
     (cache / "blobs").mkdir(parents=True)
     snapshot = cache / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
-        (cache / "blobs" / name.upper()).write_text("{}")
+    for name, content in (("config.json", CHRONOS2_CONFIG), ("model.safetensors", "{}")):
+        (cache / "blobs" / name.upper()).write_text(content)
         (snapshot / name).symlink_to(Path("..", "..", "blobs", name.upper()))
     cloudauto.compile(cloudauto.JobSpec.from_file(spec_with(tmp_path, str(snapshot))), backend="local")
 
@@ -328,7 +332,7 @@ def weights_refusal(tmp_path, monkeypatch, path: str, backend: str = "local") ->
 
 def weights_folder(where: Path) -> Path:
     where.mkdir(parents=True)
-    (where / "config.json").write_text("{}")
+    (where / "config.json").write_text(BOLT_CONFIG)
     (where / "model.safetensors").write_bytes(b"0")
     return where
 
@@ -455,6 +459,23 @@ def test_a_tabicl_folder_travels_and_one_of_the_other_task_or_a_hub_name_is_refu
     assert "TABICL has no weights" in refused and "TABICL.model_path: ./checkpoints/<folder>" in refused
 
 
+def safetensors_file(path: Path, metadata: dict) -> Path:
+    """A .safetensors file as its header says it (8 bytes of length, the JSON header): compile reads only the header."""
+    import json
+    import struct
+
+    header = json.dumps({"__metadata__": metadata}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    return path
+
+
+def tabdpt_folder(folder: Path) -> Path:
+    """A folder that looks like make_data.py's TabDPT weights: one .safetensors file with TabDPT's cfg in its metadata."""
+    folder.mkdir(parents=True)
+    safetensors_file(folder / "tabdpt-tiny.safetensors", {"cfg": "{}"})
+    return folder
+
+
 def test_the_runtime_hands_tabicl_the_checkpoint_file_of_the_task(tmp_path):
     from cloudauto.runtime.foundation import tabular_fit
 
@@ -468,10 +489,10 @@ def test_the_runtime_hands_tabicl_the_checkpoint_file_of_the_task(tmp_path):
 def test_a_tabdpt_folder_serves_both_tasks_and_a_hub_name_or_a_folder_without_its_file_is_refused(tmp_path, monkeypatch):
     """TabDPT reads one .safetensors file for classification and regression (`TABDPT.model_weight_path`)."""
     monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
-    tabicl_folder(tmp_path / "checkpoints" / "tabdpt-tiny", "tabdpt-tiny.safetensors")
+    tabdpt_folder(tmp_path / "checkpoints" / "tabdpt-tiny")
     tabicl_folder(tmp_path / "checkpoints" / "other", "model.bin")
     text = TABICL_SPEC.replace("TABICL", "TABDPT").replace("model_path", "model_weight_path")
-    for weights, words in [("./checkpoints/other", "no TABDPT checkpoint (*.safetensors)"), ("Layer6/TabDPT", "not a hub name")]:
+    for weights, words in [("./checkpoints/other", "holds no TABDPT checkpoint (it holds model.bin)"), ("Layer6/TabDPT", "not a hub name")]:
         path = tmp_path / "dpt.yaml"
         path.write_text(text.format(task="tabular_regression", metric="rmse", weights=weights))
         for backend in ("local", "sagemaker"):
@@ -501,3 +522,105 @@ def test_a_tabpfn_family_offline_is_refused_with_its_exact_reason(tmp_path, monk
     assert words in message and "CLOUDAUTO_ALLOW_HUB=1" in message and "takes no folder" not in message, message
     monkeypatch.setenv("CLOUDAUTO_ALLOW_HUB", "1")
     cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+
+
+PRESET_TABULAR = """\
+name: tp
+task: tabular_classification
+data: {{train: ./train.csv, label: y}}
+metric: accuracy
+sweep:
+  space:
+    presets: {preset}
+    time_limit: 30
+{more}"""
+
+
+@pytest.mark.parametrize(
+    ("preset", "no_weights", "hub_only"),
+    [
+        ("extreme_quality", ["TABICL"], ["TABDPT-TURBO"]),
+        ("eq", ["TABICL"], ["TABDPT-TURBO"]),
+        ("tabarena", ["MITRA", "TABICL"], ["REALTABPFN-V2"]),
+        ("noncommercial", ["TABICL"], ["TABDPT-TURBO", "TABPFN-3"]),
+    ],
+)
+def test_a_tabular_preset_holding_foundation_models_is_refused_offline_at_its_presets_line(
+    tmp_path, monkeypatch, preset, no_weights, hub_only
+):
+    """atk5 F2: `presets: extreme_quality` validated and compiled offline, and every trial then failed on the hub (past
+    its time limit): refused at the presets line, naming each family's fix (a folder, or hub only)."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    text = PRESET_TABULAR.format(preset=preset, more="")
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    spec = cloudauto.JobSpec.from_file(path)
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="local")
+    found = [spec.locate(i) for i in info.value.issues]
+    line = text.splitlines().index(f"    presets: {preset}") + 1
+    for fam in no_weights:
+        (issue,) = [i for i in found if i.message.startswith(f"local: {fam} has no weights")]
+        assert issue.line == line and f"presets {preset}" in issue.message, issue.message
+    for fam in hub_only:
+        (issue,) = [i for i in found if f"{fam} downloads its weights" in i.message or f"{fam} needs" in i.message]
+        assert issue.line == line, issue.message
+    monkeypatch.setenv("CLOUDAUTO_ALLOW_HUB", "1")
+    if not any(" needs " in i.message for i in found):
+        cloudauto.compile(spec, backend="local")
+
+
+def test_a_tabular_preset_with_weights_given_fits_only_the_families_given(tmp_path, monkeypatch):
+    """A trial that gives a family's settings hands AutoGluon `hyperparameters`, which replace the preset's portfolio:
+    `presets: extreme_quality` with `TABICL.model_path` fits TabICL alone (bagged as the preset says), offline."""
+    from cloudauto.runtime.autogluon_trial import fit_arguments
+    from cloudauto.runtime.foundation import trial_families
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    tabicl_folder(tmp_path / "checkpoints" / "tabicl-tiny", "tabicl-classifier-tiny.ckpt")
+    path = tmp_path / "spec.yaml"
+    path.write_text(PRESET_TABULAR.format(preset="extreme_quality", more="    TABICL.model_path: ./checkpoints/tabicl-tiny\n"))
+    spec = cloudauto.JobSpec.from_file(path)
+    cloudauto.compile(spec, backend="local")
+    params = {"presets": "extreme_quality", "TABICL.model_path": "./checkpoints/tabicl-tiny"}
+    assert list(fit_arguments(params)["hyperparameters"]) == ["TABICL"]
+    assert trial_families(spec, params) == ["TABICL"]
+
+
+@pytest.mark.parametrize(
+    ("task", "family", "param", "folder", "words"),
+    [
+        ("tabular_classification", "TABDPT", "model_weight_path", "mitra", "holds no TABDPT checkpoint (it holds config.json, model.safetensors)"),
+        ("tabular_regression", "MITRA", "hf_model", "tabicl", "holds no Mitra weights (it holds tabicl-regressor-tiny.ckpt)"),
+        ("tabular_classification", "TABICL", "model_path", "dirckpt", "tabicl-classifier-x.ckpt in it is a folder, not a checkpoint file"),
+        ("tabular_classification", "MITRA", "hf_model", "chronos2", "holds a Chronos model (Chronos2Pipeline"),
+        ("time_series_forecasting", "Chronos2", "model_path", "mitra", "holds no Chronos config"),
+        ("time_series_forecasting", "Chronos2", "model_path", "bolt", "holds a ChronosBoltPipeline model"),
+        ("time_series_forecasting", "Chronos", "model_path", "chronos2", "holds a Chronos-2 model"),
+    ],
+)
+def test_a_weights_folder_of_another_family_is_refused_at_its_line(tmp_path, monkeypatch, task, family, param, folder, words):
+    """atk5 F1: a Mitra folder as TabDPT's, a TabICL one as Mitra's, a `*.ckpt` folder as TabICL's compiled, and every
+    trial failed (exit 4): refused at the field's line (exit 2) by the family's own layout, on every backend."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    w = tmp_path / "w"
+    mitra_folder(w / "mitra", "CLASSIFICATION")
+    tabicl_folder(w / "tabicl", "tabicl-regressor-tiny.ckpt")
+    (w / "dirckpt" / "tabicl-classifier-x.ckpt").mkdir(parents=True)
+    fake_weights(w / "chronos2")
+    weights_folder(w / "bolt")
+    if task == "time_series_forecasting":
+        text = HEAD + f"sweep:\n  space:\n    models: {family}\n    {family}.{param}: ./w/{folder}\n"
+    else:
+        metric = "rmse" if task == "tabular_regression" else "accuracy"
+        text = f"name: t\ntask: {task}\ndata: {{train: ./train.csv, label: y}}\nmetric: {metric}\n"
+        text += f"sweep:\n  space:\n    models: {family}\n    {family}.{param}: ./w/{folder}\n"
+    path = tmp_path / "spec.yaml"
+    path.write_text(text + "backends:\n  sagemaker: {bucket: fm-bucket}\n  azureml: {compute: gpu-cluster}\n")
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if f"./w/{folder}" in i.message]
+        assert issue.line == text.splitlines().index(f"    {family}.{param}: ./w/{folder}") + 1
+        assert words in issue.message, (backend, issue.message)

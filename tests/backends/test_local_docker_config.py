@@ -441,6 +441,8 @@ FORECAST = {
         ("time_series_forecasting", {"models": {"choice": ["Chronos2", "ETS"]}, "Chronos2.model_path": "org/chronos"}),
         ("time_series_forecasting", {"presets": "medium_quality", "Chronos2.model_path": "org/chronos"}),  # a preset holding it
         ("tabular_classification", {"models": {"choice": ["MITRA", "GBM"]}, "MITRA.hf_model": "org/mitra"}),
+        ("tabular_classification", {"presets": "extreme_quality"}),  # atk5 F2: its portfolio holds TabICL and TabDPT-Turbo
+        ("tabular_classification", {"presets": "tabarena"}),
     ],
 )
 def test_foundation_trials_in_docker_mode_need_an_image_with_the_foundation_extra(engine, task, space):
