@@ -167,9 +167,11 @@ def task_problem(fam: str, task: Task, value: str, folder: Path) -> Optional[str
     folder, a folder named like a checkpoint file), or its weights are for the other task (a classifier's on a
     regression spec would fit, and each trial then fail on its output count). None when it fits, or when a family or
     folder says nothing to judge by."""
+    from .trial_inputs import shown
+
     wrong = _layout_problem(fam, folder)
     if wrong:
-        return f"checkpoint {value}: {wrong}; {fam} reads {LAYOUTS[fam]}: name such a folder{_made_hint(fam, task)}"
+        return f"checkpoint {shown(value)}: {wrong}; {fam} reads {LAYOUTS[fam]}: name such a folder{_made_hint(fam, task)}"
     if fam == "MITRA":
         return _mitra_task_problem(task, value, folder)
     if fam not in WEIGHTS_FILE or task not in MITRA_TASKS or fam == "TABDPT":
@@ -180,7 +182,7 @@ def task_problem(fam: str, task: Task, value: str, folder: Path) -> Optional[str
     kind = MITRA_TASKS[task][1]
     files = [p.name for p in _checkpoint_files(fam, folder)]
     return (
-        f"checkpoint {value}: the folder holds only {', '.join(files)} (not a {kind}'s, by its name); a {task.value} spec "
+        f"checkpoint {shown(value)}: the folder holds only {', '.join(files)} (not a {kind}'s, by its name); a {task.value} spec "
         f"needs a {kind}'s checkpoint: name a folder holding one{_made_hint(fam, task)}"
     )
 
@@ -242,6 +244,8 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
 def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
     import json
 
+    from .trial_inputs import shown
+
     if task not in MITRA_TASKS:
         return None
     try:
@@ -255,7 +259,7 @@ def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
     holds = f"a Mitra {other[1]} (config.json: task {held})" if other else f"Mitra weights for task {held} (config.json)"
     made = TINY_FOLDERS["MITRA"][needed == "REGRESSION"]
     return (
-        f"checkpoint {value}: the folder holds {holds}; a {task.value} spec needs a {kind}'s weights (task {needed}): "
+        f"checkpoint {shown(value)}: the folder holds {holds}; a {task.value} spec needs a {kind}'s weights (task {needed}): "
         f"name a {kind}'s folder (python job_specs/make_data.py foundation makes {made})"
     )
 

@@ -46,6 +46,13 @@ class Checkpoint:
         return f"{self.source} ({size_text(self.size)})" if self.size > BIG_FOLDER_BYTES else self.source
 
 
+def shown(value: Any) -> str:
+    """A value as a file:line message shows it: as written when printable, else quoted with its escapes (a newline
+    in `"./w\\n"` would break the message's line)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def _path_like(value: str) -> bool:
     return value.startswith((".", "/", "~")) or scheme_of(value) == "file"
 
@@ -209,7 +216,7 @@ def _is_weights(path: tuple) -> bool:
 
 def _missing_issue(path: tuple, value: str, folder: Path, *, offline: bool) -> SpecIssue:
     hint = _missing_hint(value, folder, offline=offline and _is_weights(path))
-    return SpecIssue(f"checkpoint {value}: no such folder ({folder}){hint}", path)
+    return SpecIssue(f"checkpoint {shown(value)}: no such folder ({shown(folder)}){hint}", path)
 
 
 def missing_weights(spec: JobSpec) -> list[SpecIssue]:
@@ -234,7 +241,7 @@ def local_checkpoints(
     fetches nor the backend mounts. Paths are relative to `base_dir` (default: the spec's folder). `offline`: the
     backend refuses hub names for foundation weights (its messages offer CLOUDAUTO_ALLOW_HUB=1 instead).
     """
-    from .foundation import WEIGHTS_FILE, is_weights_parameter, task_problem, weights_family
+    from .foundation import WEIGHTS_FILE, folder_here_hint, task_problem, weights_family
 
     base_dir = base_dir or spec.base_dir
     checkpoints: dict[str, Checkpoint] = {}
@@ -250,36 +257,37 @@ def local_checkpoints(
             if scheme not in FETCHED_SCHEMES:
                 readable = ", ".join(f"{s}://" for s in sorted(FETCHED_SCHEMES | mounted))
                 problems.append(
-                    SpecIssue(f"checkpoint {value}: {scheme}:// is not read here; a hub name, a folder or {readable}", path)
+                    SpecIssue(f"checkpoint {shown(value)}: {scheme}:// is not read here; a hub name, a folder or {readable}", path)
                 )
             continue
         place, folder, why = _place(value, base_dir)
         if place == "bad":
-            problems.append(SpecIssue(f"checkpoint {value}: {why}", path))
+            problems.append(SpecIssue(f"checkpoint {shown(value)}: {why}", path))
             continue
         if folder is None:
             fam = weights_family(path)
             if fam in WEIGHTS_FILE:  # a hub name
                 problems.append(
                     SpecIssue(
-                        f"checkpoint {value}: {fam} reads its weights from a checkpoint file ({WEIGHTS_FILE[fam]}), not a "
-                        f"hub name: name the folder that holds it (or an s3:// folder), or leave {path[-1]} out to let "
-                        "AutoGluon download its default checkpoint (on sagemaker/azureml, or with CLOUDAUTO_ALLOW_HUB=1)",
+                        f"checkpoint {shown(value)}: {fam} reads its weights from a checkpoint file ({WEIGHTS_FILE[fam]}), not a "
+                        f"hub name{folder_here_hint([value], base_dir)}: name the folder that holds it (or an s3:// folder), "
+                        f"or leave {path[-1]} out to let AutoGluon download its default checkpoint (on sagemaker/azureml, "
+                        "or with CLOUDAUTO_ALLOW_HUB=1)",
                         path,
                     )
                 )
             continue  # a hub name
         if place == "file":
-            problems.append(SpecIssue(f"checkpoint {value}: is a file, not a folder ({folder}); name the folder that holds it", path))
+            problems.append(SpecIssue(f"checkpoint {shown(value)}: is a file, not a folder ({folder}); name the folder that holds it", path))
             continue
         if place == "missing":
             problems.append(_missing_issue(path, value, folder, offline=offline))
             continue
         if not looks_like_weights(folder):
-            tops = ", ".join(WEIGHTS_FILES[:-1])
+            tops = ", ".join(WEIGHTS_FILES)
             problems.append(
                 SpecIssue(
-                    f"checkpoint {value}: {folder} does not look like model weights (no {tops} at its top or in "
+                    f"checkpoint {shown(value)}: {shown(folder)} does not look like model weights (no {tops} at its top or in "
                     "snapshots/<rev>/) and would travel whole; name the folder that holds the model's files",
                     path,
                 )
@@ -288,14 +296,14 @@ def local_checkpoints(
         try:
             outside, size = walk_weights(folder)
         except FolderProblem as problem:
-            problems.append(SpecIssue(f"checkpoint {value}: {problem} ({folder})", path))
+            problems.append(SpecIssue(f"checkpoint {shown(value)}: {problem} ({folder})", path))
             continue
         if outside:
             link, target = outside[0]
             more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
             problems.append(
                 SpecIssue(
-                    f"checkpoint {value}: {link} is a link to {target}, outside the folder{more}; the folder travels whole "
+                    f"checkpoint {shown(value)}: {link} is a link to {target}, outside the folder{more}; the folder travels whole "
                     "(a SageMaker channel, an Azure ML input, docker mode) and would carry that file: copy it in or "
                     "remove the link",
                     path,
@@ -331,7 +339,7 @@ def with_checkpoints(params: Mapping[str, Any], folder_of: Callable[[str], Optio
         if is_checkpoint_parameter(name) and isinstance(value, str) and value in table:
             folder = folder_of(table[value])
             if folder is None:
-                raise FileNotFoundError(f"checkpoint {value}: its input {table[value]} did not reach the trial")
+                raise FileNotFoundError(f"checkpoint {shown(value)}: its input {table[value]} did not reach the trial")
             out[name] = str(folder)
     return out
 
@@ -353,7 +361,7 @@ def spec_with_checkpoints(data: dict[str, Any], folder_of: Callable[[str], Optio
             if isinstance(value, str) and value in table:
                 folder = folder_of(table[value])
                 if folder is None:
-                    raise FileNotFoundError(f"checkpoint {value}: its input {table[value]} did not reach the trial")
+                    raise FileNotFoundError(f"checkpoint {shown(value)}: its input {table[value]} did not reach the trial")
                 config[param] = str(folder)
     return data
 

@@ -624,3 +624,54 @@ def test_a_weights_folder_of_another_family_is_refused_at_its_line(tmp_path, mon
         (issue,) = [spec.locate(i) for i in info.value.issues if f"./w/{folder}" in i.message]
         assert issue.line == text.splitlines().index(f"    {family}.{param}: ./w/{folder}") + 1
         assert words in issue.message, (backend, issue.message)
+
+
+@pytest.mark.parametrize(("family", "param", "made"), [("TABICL", "model_path", "tabicl"), ("TABDPT", "model_weight_path", "tabdpt")])
+def test_a_tabicl_or_tabdpt_folder_named_from_the_current_folder_says_what_to_write(tmp_path, monkeypatch, family, param, made):
+    """atk5 F5: `TABICL.model_path: w/tabicl-tiny` in specs/spec.yaml, run from the folder holding w/: the value is a
+    hub name (paths are relative to the spec file); the refusal says `../w/...` as Mitra's does."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    if made == "tabicl":
+        tabicl_folder(tmp_path / "w" / "x", "tabicl-classifier-tiny.ckpt")
+    else:
+        tabdpt_folder(tmp_path / "w" / "x")
+    (tmp_path / "specs").mkdir()
+    path = tmp_path / "specs" / "spec.yaml"
+    path.write_text(TABICL_SPEC.replace("TABICL", family).replace("model_path", param).format(
+        task="tabular_classification", metric="accuracy", weights="w/x"
+    ))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+    (message,) = [i.message for i in info.value.issues if "w/x" in i.message]
+    assert "a folder w/x exists from the current folder" in message and "`../w/x`" in message, message
+
+
+def test_weights_messages_name_ckpt_files_and_escape_a_newline(tmp_path, monkeypatch):
+    """atk5 F5: the "does not look like model weights" message lists *.ckpt (TabICL's one file); TabDPT's wrong-folder
+    message asks for no classifier's checkpoint (one file serves both tasks); a value holding a newline is shown
+    escaped, so the file:line message stays on one line."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    (tmp_path / "readme").mkdir()
+    (tmp_path / "readme" / "README.md").write_text("x")
+    path, line = tabicl_spec(tmp_path, "./readme", "tabular_classification")
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+    (message,) = [i.message for i in info.value.issues if "./readme" in i.message]
+    assert "does not look like model weights" in message and "*.ckpt" in message
+
+    tabicl_folder(tmp_path / "other", "model.bin")
+    path.write_text(TABICL_SPEC.replace("TABICL", "TABDPT").replace("model_path", "model_weight_path").format(
+        task="tabular_classification", metric="accuracy", weights="./other"
+    ))
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+    (message,) = [i.message for i in info.value.issues if "./other" in i.message]
+    assert "classifier" not in message and "for both tasks" in message, message
+
+    path.write_text(TABICL_SPEC.format(task="tabular_classification", metric="accuracy", weights='"./w/tabicl-tiny\\n"'))
+    from cloudauto.runtime.trial_inputs import missing_weights
+
+    spec = cloudauto.JobSpec.from_file(path)
+    (issue,) = [spec.locate(i) for i in missing_weights(spec) if "tabicl-tiny" in i.message]  # validate's refusal, exit 1
+    assert issue.line == line and "\n" not in str(issue) and "'./w/tabicl-tiny\\n'" in str(issue), str(issue)
