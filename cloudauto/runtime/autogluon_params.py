@@ -546,10 +546,72 @@ FOUNDATION_RULES: dict[str, tuple[Any, str]] = {
 }
 
 
+def _one_of(*allowed: Any) -> Any:
+    def rule(value: Any) -> Optional[str]:
+        ok = any(value is a if isinstance(a, bool) or a is None else (not isinstance(value, bool) and value == a) for a in allowed)
+        return None if ok else f"{value!r} is not one of {', '.join(map(repr, allowed))}"
+
+    return rule
+
+
+def _or_none(rule: Any) -> Any:
+    return lambda v: None if v is None else rule(v)
+
+
+_POSITIVE_INT = (_number(1, integer=True), "an integer >= 1")
+_POSITIVE_INT_OR_NULL = (_or_none(_number(1, integer=True)), "an integer >= 1, or null")
+_POSITIVE = (_number(0, open_low=True), "a number > 0")
+_BOOL = (_boolean, "true or false")
+_SHUFFLE = ("none", "shift", "random", "latin")
+# TabICL's and TabDPT's own settings, with the bounds their estimators document (tabicl 2.1 TabICLClassifier /
+# TabICLRegressor, tabdpt 1.2 TabDPTClassifier / TabDPTRegressor and their predict) or enforce (tabdpt's asserts)
+FAMILY_RULES: dict[str, dict[str, tuple[Any, str]]] = {
+    "TABICL": {
+        "n_estimators": _POSITIVE_INT,
+        "batch_size": _POSITIVE_INT_OR_NULL,
+        "outlier_threshold": _POSITIVE,
+        "softmax_temperature": _POSITIVE,
+        "average_logits": _BOOL,
+        "support_many_classes": _BOOL,
+        "allow_auto_download": _BOOL,
+        "verbose": _BOOL,
+        "feat_shuffle_method": (_one_of(*_SHUFFLE), "none, shift, random or latin"),
+        "class_shuffle_method": (_one_of(*_SHUFFLE), "none, shift, random or latin"),
+        "kv_cache": (_one_of(True, False, "kv", "repr"), "true, false, kv or repr"),
+        "use_amp": (_one_of(True, False, "auto"), "true, false or auto"),
+        "use_fa3": (_one_of(True, False, "auto"), "true, false or auto"),
+        "random_state": (_or_none(_number(0, integer=True)), "an integer >= 0, or null"),
+    },
+    "TABDPT": {
+        "n_ensembles": _POSITIVE_INT,
+        "context_size": _POSITIVE_INT_OR_NULL,
+        "batch_size": _POSITIVE_INT_OR_NULL,
+        "temperature": _POSITIVE,
+        "clip_sigma": _POSITIVE,
+        "missing_indicators": _BOOL,
+        "permute_classes": _BOOL,
+        "use_flash": _BOOL,
+        "compile": _BOOL,
+        "verbose": _BOOL,
+        "seed": (_number(0, integer=True), "an integer >= 0"),
+        "normalizer": (
+            _one_of(None, "standard", "minmax", "robust", "power", "quantile-uniform", "quantile-normal", "log1p"),
+            "standard, minmax, robust, power, quantile-uniform, quantile-normal, log1p or null",
+        ),
+        "feature_reduction": (_one_of("pca", "subsample"), "pca or subsample"),
+        "context_reduction": (_one_of("retrieval", "subsample", "subsample-balanced"), "retrieval, subsample or subsample-balanced"),
+        "faiss_metric": (_one_of("l2", "ip"), "l2 or ip"),
+    },
+}
+
+
 def _foundation_rule(name: str) -> Any:
     from .foundation import FOUNDATION_FAMILIES
 
     match = FAMILY_PARAM.match(name)
+    own = FAMILY_RULES.get(family(match.group(1)), {}).get(match.group(2)) if match else None
+    if own:
+        return own
     if match is None or match.group(2) not in FOUNDATION_RULES:
         return None
     fam = match.group(1)
@@ -635,6 +697,10 @@ def _block_settings(name: str, value: Any) -> list[SpecIssue]:
     for index, config in configs:
         for key in config if isinstance(config, dict) else ():
             problem = hyperparameter_problem(name, str(key))
+            rule = None if problem else FAMILY_RULES.get(family(name), {}).get(str(key))
+            wrong = rule[0](config[key]) if rule else None
+            if wrong:
+                problem = f"{key}: {wrong}; {key} takes {rule[1]}"
             if problem:
                 where = ("autogluon", "hyperparameters", name, *(() if index is None else (index,)), key)
                 found.append(SpecIssue(f"hyperparameters.{name}: {problem}", where))
@@ -650,6 +716,7 @@ __all__ = [
     "FAMILY_ALIASES",
     "FAMILY_HYPERPARAMETERS",
     "FAMILY_PARAM",
+    "FAMILY_RULES",
     "FIT_ARGS",
     "FIT_RULES",
     "MULTIMODAL_PREFIXES",

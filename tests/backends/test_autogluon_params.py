@@ -244,3 +244,45 @@ def test_tabular_foundation_settings_are_checked():
     assert "did you mean 'fine_tune_steps'" in problem
     problem = ag.parameter_problem("MITRA.fine_tune_steps", SimpleNamespace(kind="fixed", value=0), task)
     assert "an integer >= 1" in problem
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ("    models: TABICL\n    TABICL.n_estimators: -3", "sweep.space.TABICL.n_estimators", "-3 is out of range; TABICL.n_estimators takes an integer >= 1"),
+        ("    models: TABICL\n    TABICL.n_estimators: {choice: [4, 0]}", "sweep.space.TABICL.n_estimators", "(in its choice): 0 is out of range"),
+        ("    models: TABICL\n    TABICL.softmax_temperature: 0", "sweep.space.TABICL.softmax_temperature", "takes a number > 0"),
+        ("    models: TABICL\n    TABICL.feat_shuffle_method: rnd", "sweep.space.TABICL.feat_shuffle_method", "none, shift, random or latin"),
+        ("    models: TABDPT\n    TABDPT.n_ensembles: 0", "sweep.space.TABDPT.n_ensembles", "takes an integer >= 1"),
+        ("    models: TABDPT\n    TABDPT.context_size: -1", "sweep.space.TABDPT.context_size", "an integer >= 1, or null"),
+        ("    models: TABDPT\n    TABDPT.temperature: -0.5", "sweep.space.TABDPT.temperature", "takes a number > 0"),
+        ("    models: TABDPT\n    TABDPT.context_reduction: knn", "sweep.space.TABDPT.context_reduction", "retrieval, subsample"),
+    ],
+)
+def test_tabicl_and_tabdpt_setting_values_are_checked_at_their_line(tmp_path, extra, field, words):
+    """atk5 F8: `TABICL.n_estimators: -3` validated and trained (exit 0): refused at its line, with the bound the
+    estimator documents, as other families' values are."""
+    text = SPEC.replace("{extra}", extra)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(cloudauto.SpecError) as info:
+        cloudauto.JobSpec.from_file(path)
+    (issue,) = [i for i in info.value.issues if i.field == field]
+    assert words in issue.message, issue.message
+    assert issue.line == text.splitlines().index(extra.splitlines()[-1]) + 1
+
+
+def test_valid_tabicl_and_tabdpt_values_pass_and_block_values_are_checked_too(tmp_path):
+    from types import SimpleNamespace
+
+    from cloudauto.spec.metrics import Task
+
+    task = Task.TABULAR_CLASSIFICATION
+    for name, value in [("TABICL.n_estimators", 4), ("TABICL.batch_size", None), ("TABICL.kv_cache", "repr"), ("TABDPT.context_size", None), ("TABDPT.normalizer", "power")]:
+        assert ag.parameter_problem(name, SimpleNamespace(kind="fixed", value=value), task) is None, name
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("{extra}", "    models: TABICL").replace("sweep:", "autogluon:\n  hyperparameters:\n    TABICL: {n_estimators: -3}\nsweep:"))
+    with pytest.raises(cloudauto.SpecError) as info:
+        cloudauto.JobSpec.from_file(path)
+    (issue,) = [i for i in info.value.issues if "n_estimators" in i.message]
+    assert "-3 is out of range" in issue.message and issue.field == "autogluon.hyperparameters.TABICL.n_estimators"
