@@ -446,3 +446,12 @@ def test_a_tabular_preset_of_foundation_models_is_a_foundation_spec_on_the_cloud
     plain = cloudauto.JobSpec.from_file(path)
     assert not uses_foundation(plain) and not serves_on_gpu(plain, {"presets": "best_quality"})
     assert cloudauto.compile(plain, backend="sagemaker").native["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.m5.2xlarge"
+
+
+def test_the_azure_compile_note_says_the_endpoint_follows_the_served_trial(data, tmp_path):
+    """The serving instance follows the trial served (serves_on_gpu): a sweep over Chronos2 and ETS whose best trial
+    is ETS serves on a CPU, so the note no longer says every endpoint defaults to a GPU."""
+    job = cloudauto.compile(spec_at(data), backend="azureml")
+    (note,) = [n for n in job.notes if "foundation models train and serve best on GPUs" in n]
+    assert "endpoints default to a GPU instance" not in note
+    assert "an endpoint's default instance follows the trial it serves" in note, note

@@ -770,7 +770,9 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     if uses_foundation(spec):
         notes.append(
             "foundation models train and serve best on GPUs: name a GPU cluster (backends.azureml.compute, e.g. one of "
-            "Standard_NC6s_v3) and its vm_size for the cost estimate; endpoints default to a GPU instance"
+            "Standard_NC6s_v3) and its vm_size for the cost estimate; an endpoint's default instance follows the trial it "
+            "serves: a GPU one where that trial fits a foundation model, a CPU one otherwise (cloudauto deploy --instance-type "
+            "chooses)"
         )
     return job, files, out.warnings, notes
 
