@@ -334,20 +334,32 @@ class SageMakerEndpoint(Endpoint):
         )
 
     def served_task(self) -> Optional[Task]:
-        """The task of the model served: given, else the endpoint's model's environment says it (None: an endpoint
-        deployed before it did, served as a tabular one)."""
+        """The task of the model served: given (`task=`), else the endpoint's model's environment says it (None: an
+        endpoint deployed before it did, served as a tabular one). A role that may only invoke the endpoint (no
+        DescribeEndpointConfig / DescribeModel: AccessDenied) scores as a tabular one too; name the task to say otherwise."""
         if not self._task_read:
-            config = aws_call(f"describe endpoint {self.name}", self._sm.describe_endpoint, EndpointName=self.name)
-            variants = aws_call(
-                f"describe endpoint config {config['EndpointConfigName']}",
-                self._sm.describe_endpoint_config,
-                EndpointConfigName=config["EndpointConfigName"],
-            )["ProductionVariants"]
-            model = aws_call(f"describe model {variants[0]['ModelName']}", self._sm.describe_model, ModelName=variants[0]["ModelName"])
-            value = model.get("PrimaryContainer", {}).get("Environment", {}).get(TASK_ENV)
-            self.task = Task(value) if value in {t.value for t in Task} else None
+            self.task = self._described_task()
             self._task_read = True
         return self.task
+
+    def _described_task(self) -> Optional[Task]:
+        from botocore.exceptions import ClientError
+
+        from .submit import AWSError, botocore_call, error_text
+
+        what = f"describe endpoint {self.name}"
+        try:
+            config = botocore_call(what, self._sm.describe_endpoint, EndpointName=self.name)
+            named = config["EndpointConfigName"]
+            variants = botocore_call(what, self._sm.describe_endpoint_config, EndpointConfigName=named)["ProductionVariants"]
+            model = botocore_call(what, self._sm.describe_model, ModelName=variants[0]["ModelName"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ACCESS_DENIED:
+                return None  # scoring needs only InvokeEndpoint: a tabular endpoint, unless the caller names the task
+            code, message = error_text(exc)
+            raise AWSError(f"describe endpoint {self.name}'s model: {code}: {message}") from None
+        value = model.get("PrimaryContainer", {}).get("Environment", {}).get(TASK_ENV)
+        return Task(value) if value in {t.value for t in Task} else None
 
     def delete(self) -> None:
         """The endpoint, its config and its model (what deploy created)."""
@@ -367,6 +379,10 @@ class SageMakerEndpoint(Endpoint):
                     code, message = error_text(exc)
                     raise CloudautoError(f"delete {what} {self.name}: {code}: {message}") from None
         self._removed, self._found = True, False
+
+
+# the codes IAM answers with when the role may not make a call
+ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
 def _missing(exc: Any) -> bool:
