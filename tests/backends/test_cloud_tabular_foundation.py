@@ -104,6 +104,8 @@ def test_a_sagemaker_trial_under_the_toolkit_fits_from_its_checkpoint_channel_an
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     assert "[cloudauto-metric] name=accuracy value=" in out and "name=test_accuracy" in out
+    # the toolkit installed the bundle's requirements (the family's extra, which the AWS image lacks) before the entry
+    assert f"autogluon.tabular[{PACKAGE[family]}]==1.6.3" in (ml / "code" / "requirements.txt").read_text().splitlines()
     if family == "TABICL":  # tabicl's pickle leaves the network out unless its own save option is on
         assert "foundation weights kept in the model: TabICL" in out
 
@@ -197,3 +199,39 @@ def test_the_default_azure_environment_installs_the_tabular_foundation_families_
         "sweep:\n  space:\n    models: {choice: [GBM, XT]}\n"
     )
     assert _pins(default_environment(plain.task, plain))[0] == AUTOGLUON_PIN
+
+
+# what the AWS AutoGluon images install (`pip install autogluon==<version>`: autogluon.tabular[all]), played from this venv
+AWS_IMAGE = ["autogluon.tabular[all]==1.6.3"]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_sagemaker_bundle_and_served_model_name_the_packages_the_aws_image_lacks(foundation_data, tmp_path, family):
+    """tabicl and tabdpt are not in autogluon.tabular[all] (the AWS image's): the trial's requirements.txt and the
+    repacked model's code/requirements.txt (each installed by its toolkit before cloudauto runs) name AutoGluon's
+    own extra for them; a sweep without them asks for nothing more than before."""
+    import io
+    import tarfile
+
+    from cloudauto_sagemaker.endpoint import repack
+
+    from cloudauto.runtime.bundle import REQUIREMENTS, bundle_files, requirements
+
+    spec = project(foundation_data, tmp_path, family)
+    extra = f"autogluon.tabular[{PACKAGE[family]}]==1.6.3"
+    assert PACKAGE[family] not in closure(AWS_IMAGE)  # the image alone would fail on the import
+    lines = bundle_files(spec)["requirements.txt"].decode().splitlines()
+    assert lines[-1] == extra and PACKAGE[family] in closure([*AWS_IMAGE, *lines])
+
+    model = io.BytesIO()
+    with tarfile.open(fileobj=model, mode="w:gz") as tar:
+        tar.addfile(tarfile.TarInfo("model/cloudauto_model.json"), io.BytesIO(b""))
+    with tarfile.open(fileobj=io.BytesIO(repack(model.getvalue(), spec)), mode="r:gz") as tar:
+        served = tar.extractfile("code/requirements.txt").read().decode().splitlines()
+    assert served == lines
+
+    mitra = cloudauto.JobSpec.from_yaml(
+        "name: m\ntask: tabular_classification\ndata: {train: t.csv, label: y}\nmetric: accuracy\n"
+        "sweep:\n  space:\n    models: {choice: [MITRA, GBM]}\n"
+    )
+    assert requirements(mitra) == REQUIREMENTS  # Mitra's extra is in the image's autogluon.tabular[all]

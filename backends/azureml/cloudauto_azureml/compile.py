@@ -459,31 +459,15 @@ def task_pins(task: Optional[Task] = None, extras: tuple[str, ...] = ()) -> tupl
     return (tabular,)
 
 
-# the autogluon.tabular extra each tabular foundation family imports in its fit and on load (tabicl, torch ...)
-FAMILY_EXTRAS = {"TABPFNMIX": "tabpfnmix"}
-
-
-def foundation_extras(spec: Optional[JobSpec]) -> tuple[str, ...]:
-    """The autogluon.tabular extras of the tabular foundation families the spec's trials fit (MITRA: `mitra`): the
-    default environment installs them, for the trials and for the endpoints and batch jobs that load their models."""
-    if spec is None or spec.task not in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
-        return ()
-    from cloudauto.runtime.foundation import TABULAR_PACKAGES, chosen_families
-
-    def extra(fam: str) -> Optional[str]:
-        pin = TABULAR_PACKAGES.get(fam, (None, ""))[1]
-        return FAMILY_EXTRAS.get(fam) or (pin.partition("[")[2].rstrip("]") or None)
-
-    return tuple(sorted({e for _, fam, _ in chosen_families(spec) for e in [extra(fam)] if e}))
-
-
 def default_environment(task: Optional[Task] = None, spec: Optional[JobSpec] = None) -> Any:
     """What cloudauto's trials and scoring script need for this task (and the spec's tabular foundation families),
     on Azure ML's own base image (built on first use)."""
     from azure.ai.ml.entities import Environment
 
     kind = "timeseries" if task is not None and task.is_time_series else "automm" if task in MULTIMODAL_TASKS else "autogluon"
-    extras = foundation_extras(spec)
+    from cloudauto.runtime.foundation_packages import tabular_extras
+
+    extras = tabular_extras(spec)
     return Environment(
         image=DEFAULT_BASE_IMAGE,
         conda_file={
