@@ -249,9 +249,18 @@ def _ignore_rule(folder: Path) -> Callable[[str], bool]:
     return spec.match_file
 
 
-def serving_files() -> dict[str, bytes]:
-    """What an inference container needs beside the model: the handler module and cloudauto."""
-    return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": REQUIREMENTS.encode(), **package_files()}
+def requirements(spec: Optional[JobSpec] = None) -> str:
+    """requirements.txt: what the core needs beyond an AutoGluon image, and the spec's foundation families' packages
+    the AWS images lack (the toolkits install it before the entry or the handler runs)."""
+    from .foundation_packages import image_requirements
+
+    return REQUIREMENTS + "".join(f"{line}\n" for line in image_requirements(spec))
+
+
+def serving_files(spec: Optional[JobSpec] = None) -> dict[str, bytes]:
+    """What an inference container needs beside the model: the handler module, cloudauto, and requirements.txt
+    (with the packages the model of `spec` loads through)."""
+    return {SERVE: _SERVE_TEXT.encode(), "requirements.txt": requirements(spec).encode(), **package_files()}
 
 
 def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, references: bool = True) -> dict[str, bytes]:
@@ -266,7 +275,7 @@ def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, 
     files = {
         ENTRY: _ENTRY_TEXT.encode(),
         "spec.json": (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(),
-        **serving_files(),
+        **serving_files(spec),
     }
     if references:
         files[REFERENCES] = (json.dumps(sorted(spec._interpolated)) + "\n").encode()

@@ -82,7 +82,7 @@ def deployment(spec: Any, *, endpoint: str, model: str, code: Path, settings: di
         name=DEPLOYMENT,
         endpoint_name=endpoint,
         model=model,
-        environment=spec.backends.azureml.environment or default_environment(spec.task),
+        environment=spec.backends.azureml.environment or default_environment(spec.task, spec),
         code_configuration=CodeConfiguration(code=str(code), scoring_script="batch_score.py"),
         compute=spec.backends.azureml.compute,
         settings=ModelBatchDeploymentSettings(

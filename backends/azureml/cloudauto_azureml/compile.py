@@ -437,7 +437,8 @@ def command_environment(spec: JobSpec, out: _Problems) -> Any:
 ENTRY = "python -m cloudauto.runtime.azureml_entry"
 MOUNTED = frozenset({"azureml"})  # checkpoint URIs a trial gets as inputs, beside local folders
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-AUTOGLUON_PIN = f"autogluon.tabular[lightgbm,catboost,xgboost]=={AUTOGLUON_VERSION}"
+TABULAR_EXTRAS = ("lightgbm", "catboost", "xgboost")
+AUTOGLUON_PIN = f"autogluon.tabular[{','.join(TABULAR_EXTRAS)}]=={AUTOGLUON_VERSION}"
 # forecasting trials and endpoints: TimeSeriesPredictor (its own dependencies: gluonts, statsforecast, ...)
 TIMESERIES_PINS = (f"autogluon.timeseries=={AUTOGLUON_VERSION}",)
 # image and text trials: MultiModalPredictor on the torch and torchvision the local backend runs (PyPI's CUDA build)
@@ -445,30 +446,38 @@ MULTIMODAL_PINS = (f"autogluon.multimodal=={AUTOGLUON_VERSION}", "torch==2.13.0"
 RUNTIME_PINS = ("pydantic>=2.7,<3", "pyyaml>=6.0", "mlflow", "azureml-mlflow", "azureml-inference-server-http")
 
 
-def task_pins(task: Optional[Task] = None) -> tuple[str, ...]:
+def task_pins(task: Optional[Task] = None, extras: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The AutoGluon packages a task's trials and scoring import: the tabular one always (the time-series
-    package builds on it), plus the time-series or multimodal one the task needs."""
+    package builds on it, `extras` its foundation families' extras), plus the time-series or multimodal one."""
+    tabular = AUTOGLUON_PIN
+    if extras:
+        tabular = f"autogluon.tabular[{','.join(dict.fromkeys((*TABULAR_EXTRAS, *extras)))}]=={AUTOGLUON_VERSION}"
     if task is not None and task.is_time_series:
-        return (AUTOGLUON_PIN, *TIMESERIES_PINS)
+        return (tabular, *TIMESERIES_PINS)
     if task in MULTIMODAL_TASKS:
-        return (AUTOGLUON_PIN, *MULTIMODAL_PINS)
-    return (AUTOGLUON_PIN,)
+        return (tabular, *MULTIMODAL_PINS)
+    return (tabular,)
 
 
-def default_environment(task: Optional[Task] = None) -> Any:
-    """What cloudauto's trials and scoring script need for this task, on Azure ML's own base image (built on first use)."""
+def default_environment(task: Optional[Task] = None, spec: Optional[JobSpec] = None) -> Any:
+    """What cloudauto's trials and scoring script need for this task (and the spec's tabular foundation families),
+    on Azure ML's own base image (built on first use)."""
     from azure.ai.ml.entities import Environment
 
     kind = "timeseries" if task is not None and task.is_time_series else "automm" if task in MULTIMODAL_TASKS else "autogluon"
+    from cloudauto.runtime.foundation_packages import tabular_extras
+
+    extras = tabular_extras(spec)
     return Environment(
         image=DEFAULT_BASE_IMAGE,
         conda_file={
             "name": f"cloudauto-{kind}",
             "channels": ["conda-forge"],
-            "dependencies": ["python=3.11", "pip", {"pip": [*task_pins(task), *RUNTIME_PINS]}],
+            "dependencies": ["python=3.11", "pip", {"pip": [*task_pins(task, extras), *RUNTIME_PINS]}],
         },
         description="cloudauto's default AutoGluon environment"
-        + {"timeseries": " with TimeSeriesPredictor", "automm": " with MultiModalPredictor", "autogluon": ""}[kind],
+        + {"timeseries": " with TimeSeriesPredictor", "automm": " with MultiModalPredictor", "autogluon": ""}[kind]
+        + (f" and the foundation models' extras ({', '.join(extras)})" if extras else ""),
     )
 
 
@@ -543,7 +552,7 @@ def _autogluon_sweep(spec: JobSpec, out: _Problems) -> tuple[Any, dict[str, str]
             *([f"--checkpoints ${{{{outputs.{AZUREML_OUTPUT}}}}}"] if spec.compute.spot else []),
         ]
     )
-    environment = settings.environment or default_environment(spec.task)
+    environment = settings.environment or default_environment(spec.task, spec)
     from cloudauto.runtime.bundle import reference_environment
 
     # the `${NAME}` values the code folder's spec.json reads (it keeps the references): the trial's environment

@@ -117,7 +117,7 @@ def deploy(
 
             folder = write_folder({**serving_files(), "score.py": _SCORE}, Path(tmp) / "serve")
             extra = {
-                "environment": spec.backends.azureml.environment or default_environment(spec.task),
+                "environment": spec.backends.azureml.environment or default_environment(spec.task, spec),
                 "code_configuration": CodeConfiguration(code=str(folder), scoring_script="score.py"),
             }
         deployment = ManagedOnlineDeployment(

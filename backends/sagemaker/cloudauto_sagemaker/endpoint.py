@@ -64,8 +64,9 @@ def model_release(model_tar: bytes) -> Optional[str]:
     return None
 
 
-def repack(model_tar: bytes) -> bytes:
-    """model.tar.gz + code/ (inference.py, cloudauto, requirements.txt): what the inference container reads."""
+def repack(model_tar: bytes, spec: Any = None) -> bytes:
+    """model.tar.gz + code/ (inference.py, cloudauto, requirements.txt with the packages the spec's foundation
+    families load through): what the inference container reads."""
     out = io.BytesIO()
     with (
         tarfile.open(fileobj=io.BytesIO(model_tar), mode="r:gz") as source,
@@ -75,7 +76,7 @@ def repack(model_tar: bytes) -> bytes:
             if member.name.startswith("code/") or member.name == "code":
                 continue
             tar.addfile(member, source.extractfile(member) if member.isfile() else None)
-        code = {f"code/{k}": v for k, v in serving_files().items()}
+        code = {f"code/{k}": v for k, v in serving_files(spec).items()}
         for name in sorted(code):
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(code[name]), 0o644
@@ -113,7 +114,7 @@ def serving_model(
         raise CloudautoError(f"cannot serve {model_uri}: {problem} (backends.sagemaker.serving_image_uri pins another)")
     out_bucket, _, out_prefix = definition["OutputDataConfig"]["S3OutputPath"][len("s3://") :].partition("/")
     packed_key = f"{out_prefix.rstrip('/')}/endpoints/{name}/model.tar.gz"
-    aws_call("upload the repacked model", s3.put_object, Bucket=out_bucket, Key=packed_key, Body=repack(original))
+    aws_call("upload the repacked model", s3.put_object, Bucket=out_bucket, Key=packed_key, Body=repack(original, spec))
     aws_call(
         f"create model {name}",
         session.client("sagemaker").create_model,
