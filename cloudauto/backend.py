@@ -274,29 +274,19 @@ class CompiledJob:
     def _main_text(self) -> str:
         return self.files[self.main_file] if self.files else json.dumps(self.native, indent=2, default=str)
 
-    def write(self, out: str | Path) -> list[Path]:
+    def write(self, out: str | Path, keep: Iterable[Path] = ()) -> list[Path]:
         """Write every file into `out` (a folder), or the main file to `out` (a file name).
 
         The files are for the service to read, submittable as they are: identifiers (a role ARN,
         a bucket from `${NAME}`) are written as they are; credentials show `<secret:NAME>`.
         A code folder's files are bytes, written as the bundle made them: its spec.json keeps
         each `${NAME}` as the reference (runtime/bundle.py), so no value is in it to hide.
+        A file of `keep` (the specs compiled) that a write would replace is an OutputError, nothing written.
         """
         out = Path(out)
         written: list[Path] = []
-        # an existing folder is a folder whatever its name (`out.v2`); a name with a suffix, or an existing file, is
-        # the file of a one-file job
-        if len(self.files) == 1 and not out.is_dir() and (out.suffix or out.exists()):
-            targets = {out: self._main_text()}
-        elif out.exists() and not out.is_dir():
-            names = list(self.files)
-            raise OutputError(
-                f"{out}: a file; the {self.backend} job is a folder of {len(names)} files ({names[0]}"
-                f"{', ...' if len(names) > 1 else ''}): name a folder (an existing one or a new name) to write it into; "
-                "nothing was written"
-            )
-        else:
-            targets = {out / name: text for name, text in self.files.items()}
+        targets = self.targets(out)
+        self.check_keeps(out, keep)
         from .runtime.bundle import folder_lock, mark_compiled
 
         # named in the folder written into, before any is written and under that folder's lock (which a command job's
@@ -307,6 +297,39 @@ class CompiledJob:
             mark_compiled(marked, names)
             self._write_targets(out, targets, written)
         return written
+
+    def targets(self, out: str | Path) -> dict[Path, Any]:
+        """Where write(out) puts each file: `out` itself for a one-file job named as a file, else `out/<name>`."""
+        out = Path(out)
+        # an existing folder is a folder whatever its name (`out.v2`); a name with a suffix, or an existing file, is
+        # the file of a one-file job
+        if len(self.files) == 1 and not out.is_dir() and (out.suffix or out.exists()):
+            return {out: self._main_text()}
+        if out.exists() and not out.is_dir():
+            names = list(self.files)
+            raise OutputError(
+                f"{out}: a file; the {self.backend} job is a folder of {len(names)} files ({names[0]}"
+                f"{', ...' if len(names) > 1 else ''}): name a folder (an existing one or a new name) to write it into; "
+                "nothing was written"
+            )
+        return {out / name: text for name, text in self.files.items()}
+
+    def check_keeps(self, out: str | Path, keep: Iterable[Path]) -> None:
+        """An OutputError when write(out) would replace a file of `keep` (resolved paths: `./a/../x`, a link to it):
+        a file written over, or one inside the job's own folder (<name>.code/), which a write replaces whole."""
+        out = Path(out)
+        kept = {Path(k).resolve() for k in keep}
+        targets = self.targets(out)
+        folders = {out / t.relative_to(out).parts[0] for t in targets if t != out and len(t.relative_to(out).parts) > 1}
+        replaced = [t.resolve() for t in [*targets, *folders]]
+        for place in replaced:
+            for real in kept:
+                if real == place or real.is_relative_to(place):
+                    how = "is" if real == place else f"is inside {place}, which is"
+                    raise OutputError(
+                        f"{out}: the spec {real} {how} where compile would write the {self.backend} job "
+                        f"({place.name}): name another -o; nothing was written"
+                    )
 
     def _write_targets(self, out: Path, targets: dict[Path, Any], written: list[Path]) -> None:
         # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left

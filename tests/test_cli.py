@@ -495,3 +495,58 @@ def test_validate_refuses_a_missing_weights_folder_at_the_line_compile_names(tmp
     assert run("validate", str(path)).returncode == 0
     path.write_text(text.replace("./nope", "org/model"))  # a hub name: whether it is reached is the backend's question
     assert run("validate", str(path)).returncode == 0
+
+
+@pytest.fixture
+def own_spec(tmp_path: Path) -> Path:
+    """iris.yaml copied into tmp_path (its data named absolutely), as a user's spec in their own folder."""
+    text = (ROOT / "job_specs/iris.yaml").read_text().replace("./data/", f"{ROOT}/job_specs/data/")
+    path = tmp_path / "self.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("how", ["same", "absolute", "dotted", "link"])
+def test_compile_refuses_to_write_the_plan_over_its_own_spec(own_spec, how):
+    """`compile -o self.yaml self.yaml` wrote the JSON plan over the spec (exit 0) and marked the spec as an output."""
+    folder = own_spec.parent
+    target = {"same": "self.yaml", "absolute": str(own_spec), "dotted": "./sub/../self.yaml", "link": "alias.yaml"}[how]
+    (folder / "sub").mkdir()
+    (folder / "alias.yaml").symlink_to(own_spec)
+    before = own_spec.read_text()
+    result = run("compile", "-b", "local", "-o", target, "self.yaml", cwd=folder)
+    assert result.returncode == 64, result.stderr
+    assert f"-o {Path(target)}: the spec {own_spec} " in result.stderr and "nothing was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert own_spec.read_text() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["alias.yaml", "self.yaml", "sub"]  # no marker, no .tmp
+
+
+def test_compile_refuses_a_folder_whose_job_file_would_be_a_spec(own_spec):
+    """-o a folder: the job's own file there (<name>.job.yml for azureml, in a folder per spec with many) must not be
+    one of the specs compiled; nothing is written for any spec, the marker unchanged."""
+    folder = own_spec.parent
+    clash = folder / "iris-classification.job.yml"
+    clash.write_text(own_spec.read_text())  # a spec named as the Azure ML job file
+    (folder / ".cloudauto-compiled").write_text("# written by `cloudauto compile -o`\nold.json\n")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = run("compile", "-b", "azureml", "-o", ".", "iris-classification.job.yml", cwd=folder)
+    assert result.returncode == 64, result.stderr
+    assert str(clash) in result.stderr and "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # many specs: each gets a folder under -o, named by its file; a spec inside one would be written over
+    (folder / "out" / "self").mkdir(parents=True)
+    inner = folder / "out" / "self" / "iris-classification.plan.json"
+    inner.write_text(own_spec.read_text())
+    result = run("compile", "-b", "local", "-o", "out", "self.yaml", "out/self/iris-classification.plan.json", cwd=folder)
+    assert result.returncode == 64, result.stderr
+    assert str(inner) in result.stderr
+    assert inner.read_text() == own_spec.read_text()
+    assert sorted(p.name for p in (folder / "out").rglob("*")) == ["iris-classification.plan.json", "self"]
+    # a spec inside the job's code folder, which a compile replaces whole
+    (folder / "iris-classification.code").mkdir()
+    code_spec = folder / "iris-classification.code" / "s.yaml"
+    code_spec.write_text(own_spec.read_text())
+    result = run("compile", "-b", "azureml", "-o", ".", "iris-classification.code/s.yaml", cwd=folder)
+    assert result.returncode == 64 and str(code_spec) in result.stderr, result.stderr
+    assert code_spec.read_text() == own_spec.read_text()

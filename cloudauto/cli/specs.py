@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -153,10 +154,26 @@ def compile_(
         raise click.UsageError(f"-o {output}: with {len(paths)} specs, -o names a folder (each spec gets a sub-folder)")
     targets = _output_folders(paths, output) if many and output is not None else {paths[0]: output}
     with pydantic_plugins_off():  # a dry run: it starts no process that could want them
-        reports = [_compile_one(path, backend, targets.get(path), strict, fmt, overrides, many) for path in paths]
+        compiled = [_compile_one(path, backend, targets.get(path), strict, fmt, overrides, many) for path in paths]
+        _refuse_writing_over_specs(compiled, targets, paths)  # before any spec's output is written
+        reports = [finish() for _, finish in compiled]
     if fmt == "json":
         echo(json.dumps(reports, indent=2))
     return max(r["exit_code"] for r in reports)
+
+
+def _refuse_writing_over_specs(compiled: list[tuple[Any, Any]], targets: dict[Path, Optional[Path]], paths: list[Path]) -> None:
+    """A usage error (exit 64) when a job's output would replace one of the specs compiled: `-o self.yaml self.yaml`."""
+    from ..backend import OutputError
+
+    for (job, _), path in zip(compiled, paths, strict=True):
+        output = targets.get(path)
+        if job is None or output is None:
+            continue
+        try:
+            job.check_keeps(output, paths)
+        except OutputError as exc:
+            raise click.UsageError(f"-o {exc}") from None
 
 
 def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
@@ -167,8 +184,11 @@ def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
 
 def _compile_one(
     path: Path, backend: Optional[str], output: Optional[Path], strict: bool, fmt: str, overrides: tuple[str, ...], many: bool
-) -> dict[str, Any]:
-    """One spec compiled for `backend` (--backend or CLOUDAUTO_BACKEND), else for its own `backend:`, else local."""
+) -> tuple[Any, Callable[[], dict[str, Any]]]:
+    """One spec compiled for `backend` (--backend or CLOUDAUTO_BACKEND), else for its own `backend:`, else local.
+
+    The compiled job (None if it did not compile) and what writes it to `output` and says so, returning the report:
+    called once every spec compiled, so no output is written when one would replace a spec."""
     from ..backend import CompileError
     from ..registry import get_backend
     from ..spec.loader import load_spec
@@ -183,7 +203,10 @@ def _compile_one(
         "cost": None,
     }
 
-    def said(issues: list[SpecIssue], code: int) -> dict[str, Any]:
+    def said(issues: list[SpecIssue], code: int) -> Callable[[], dict[str, Any]]:
+        return lambda: _said(issues, code)
+
+    def _said(issues: list[SpecIssue], code: int) -> dict[str, Any]:
         report["issues"] += [i.to_dict() for i in issues]
         if fmt != "json":
             _print_issues(issues, fmt, lambda s: echo(s, err=fmt == "text"))
@@ -195,17 +218,24 @@ def _compile_one(
     try:
         spec = _remember_secrets(load_spec(path, overrides=list(overrides)))
     except SpecError as exc:
-        return said(exc.issues, EXIT_INVALID)
+        return None, said(exc.issues, EXIT_INVALID)
     report["backend"] = backend or spec.backend or "local"
     try:
         plugin = get_backend(report["backend"])
     except CloudautoError as exc:  # the spec's backend: is not installed here
         issue = spec.locate(SpecIssue(str(exc), ("backend",)))
-        return said([issue], exc.exit_code)
+        return None, said([issue], exc.exit_code)
     try:
         job = plugin.compile(spec, strict=strict)
     except CompileError as exc:
-        return said([spec.locate(i) for i in exc.issues], EXIT_BACKEND)
+        return None, said([spec.locate(i) for i in exc.issues], EXIT_BACKEND)
+    return job, lambda: _written(job, spec, output, report, fmt, many, _said)
+
+
+def _written(
+    job: Any, spec: Any, output: Optional[Path], report: dict[str, Any], fmt: str, many: bool, said: Any
+) -> dict[str, Any]:
+    """A compiled job's notes said, written to `output` (or printed), its warnings said: the spec's report."""
     report["ok"] = True
     report["notes"] = list(job.notes)
     report["cost"] = job.estimate.to_dict() if job.estimate is not None else None

@@ -22,10 +22,11 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..spec.errors import CloudautoError
 
@@ -41,7 +42,9 @@ _SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules", ".ipynb_checkpoint
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 # `compile -o` names what it wrote in the folder it wrote into, so a later snapshot of that folder leaves it out
 COMPILED_MARKER = ".cloudauto-compiled"
-# the first found in the code folder is read (gitignore syntax), as azure-ai-ml reads .amlignore, else .gitignore
+# in each folder of the code, the first of these found there is read (gitignore syntax, its patterns relative to that
+# folder, a deeper folder's rules over an outer one's, as git reads nested .gitignore files); azure-ai-ml reads only
+# the top folder's .amlignore, else .gitignore, so cloudauto's snapshot (which Azure uploads as written) ships no more
 IGNORE_FILES = (".cloudautoignore", ".amlignore", ".gitignore")
 MAX_CODE_BYTES = 200 * 1024 * 1024
 
@@ -78,8 +81,9 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
     """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`.
 
     Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
-    junk (_SKIP_DIRS, virtualenvs, *.pyc) and what the folder's ignore file names (IGNORE_FILES);
-    the ignore files themselves stay out too, so Azure's upload of the written folder drops nothing more.
+    junk (_SKIP_DIRS, virtualenvs, *.pyc), `.env` files (credentials, as a rule) and what the ignore files
+    name (IGNORE_FILES, in every folder, as git reads .gitignore files); the ignore files themselves stay out
+    too, so Azure's upload of the written folder drops nothing more.
     A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env).
     With `run` (command.run), a snapshot that leaves out the script it executes is refused: every trial would fail.
     """
@@ -90,33 +94,24 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
 
 
 def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, bytes]:
-    ignored = _ignore_rule(folder)
     root = folder.resolve()
+    rules: dict[Path, _Rules] = {}
     files: dict[str, bytes] = {}
     total = 0
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
         here_path = Path(here)
         rel_dir = here_path.relative_to(folder)
+        rules[rel_dir] = ignored = rules.get(rel_dir.parent, _Rules()).below(here_path, rel_dir)
         compiled = compiled_outputs(here_path)
         dirs[:] = sorted(
             d
             for d in dirs
-            if d not in _SKIP_DIRS
-            and not d.startswith((".venv", "venv"))
-            and d not in compiled
-            and not ignored((rel_dir / d).as_posix() + "/")
+            if not _skipped_dir(d) and d not in compiled and not ignored((rel_dir / d).as_posix() + "/")
         )
         for name in sorted(names):
             rel = (rel_dir / name).as_posix()
             path = here_path / name
-            if (
-                name in compiled
-                or name == COMPILED_MARKER
-                or (rel_dir == Path(".") and name in IGNORE_FILES)
-                or name.endswith(_SKIP_SUFFIXES)
-                or ignored(rel)
-                or not path.is_file()
-            ):
+            if name in compiled or _skipped_file(name) or ignored(rel) or not path.is_file():
                 continue
             if path.is_symlink() and not path.resolve().is_relative_to(root):
                 raise SnapshotRefused(
@@ -134,6 +129,19 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
     if run is not None:
         _check_entry(folder, run, {name[len(prefix) :] for name in files})
     return dict(sorted(files.items()))
+
+
+def _skipped_dir(name: str) -> bool:
+    return name in _SKIP_DIRS or name.startswith((".venv", "venv"))
+
+
+def _skipped_file(name: str) -> bool:
+    """Never shipped: compile's marker, the ignore files, compiled Python, and `.env` files (they hold credentials)."""
+    return name in (COMPILED_MARKER, *IGNORE_FILES) or name.endswith(_SKIP_SUFFIXES) or _is_env_file(name)
+
+
+def _is_env_file(name: str) -> bool:
+    return name == ".env" or name.startswith(".env.")
 
 
 def entry_script(folder: Path, run: str) -> Optional[str]:
@@ -171,23 +179,47 @@ def _check_entry(folder: Path, run: str, shipped: set[str]) -> None:
 def _why_left_out(folder: Path, rel: str) -> str:
     """Which rule of code_files leaves `rel` (a file under `folder`) out, in words naming its file and line."""
     parts = Path(rel).parts
+    rules = _Rules().below(folder, Path("."))
     for depth, part in enumerate(parts):
         here = folder.joinpath(*parts[:depth])
         if part in compiled_outputs(here):
             return f"{here / COMPILED_MARKER} names {part} as an output of `compile -o`; remove that line"
-        if depth < len(parts) - 1 and (part in _SKIP_DIRS or part.startswith((".venv", "venv"))):
+        if depth == len(parts) - 1:
+            break
+        if _skipped_dir(part):
             return f"cloudauto never ships a {part}/ folder"
-    if rel.endswith(_SKIP_SUFFIXES):
-        return "cloudauto never ships compiled Python files"
-    found = next((folder / n for n in IGNORE_FILES if (folder / n).is_file()), None)
-    if found is not None:
-        import pathspec
-
-        lines = found.read_text(encoding="utf-8").splitlines()
-        index = pathspec.GitIgnoreSpec.from_lines(lines).check_file(rel).index
-        if index is not None:
-            return f"{found}:{index + 1} ({lines[index].strip()}) ignores it; add !{rel} below it"
+        inner = Path(*parts[: depth + 1])
+        found = rules.match(inner.as_posix() + "/")
+        if found is not None and found[2]:
+            source, index, _ = found
+            return _folder_rule_advice(source, index, inner, rel)
+        rules = rules.below(folder / inner, inner)
+    name = parts[-1]
+    if _is_env_file(name):
+        return "cloudauto never ships .env files: they hold credentials; set the script's variables in command.env"
+    if _skipped_file(name):
+        return "cloudauto never ships compiled Python files, ignore files or its compile marker"
+    found = rules.match(rel)
+    if found is not None and found[2]:
+        source, index, _ = found
+        return f"{source.path}:{index + 1} ({source.lines[index].strip()}) ignores it; add !{source.relative(rel)} below it"
     return "it is not a regular file"
+
+
+def _folder_rule_advice(source: _IgnoreFile, index: int, inner: Path, rel: str) -> str:
+    """gitignore re-includes nothing inside a left-out folder: what to write instead of the line that leaves it out."""
+    top, path = source.relative(inner.as_posix()), source.relative(rel)
+    lines = [f"{top}/*"]
+    middle = Path(path).parent
+    for depth in range(len(Path(top).parts), len(middle.parts)):
+        step = Path(*middle.parts[: depth + 1]).as_posix()
+        lines += [f"!{step}/", f"{step}/*"]
+    lines.append(f"!{path}")
+    return (
+        f"{source.path}:{index + 1} ({source.lines[index].strip()}) leaves out the folder {inner.as_posix()}/, and "
+        f"gitignore re-includes nothing inside a left-out folder: write {', '.join(f'`{x}`' for x in lines)} "
+        "in place of that line (or remove it)"
+    )
 
 
 def compiled_outputs(folder: Path) -> set[str]:
@@ -230,23 +262,57 @@ def mark_compiled(folder: Path, names: set[str]) -> None:
     tmp.replace(marker)
 
 
-def _ignore_rule(folder: Path) -> Callable[[str], bool]:
-    """The code folder's ignore file (the first of IGNORE_FILES found there), read with gitignore's rules.
+@dataclass(frozen=True)
+class _IgnoreFile:
+    """One folder's ignore file: its patterns apply to paths under `base` (relative to the code folder)."""
 
-    The predicate takes a path relative to `folder`, a folder's ending in "/".
-    """
-    found = next((folder / n for n in IGNORE_FILES if (folder / n).is_file()), None)
-    if found is None:
-        return lambda rel: False
-    try:
-        import pathspec
-    except ImportError:  # pragma: no cover - a core dependency
-        raise BundleError(f"{found}: reading an ignore file needs pathspec: pip install pathspec") from None
-    try:
-        spec = pathspec.GitIgnoreSpec.from_lines(found.read_text(encoding="utf-8").splitlines())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BundleError(f"{found}: cannot read it as a gitignore file ({exc})") from None
-    return spec.match_file
+    path: Path
+    base: Path
+    lines: list[str]
+    spec: Any  # pathspec.GitIgnoreSpec
+
+    def relative(self, rel: str) -> str:
+        """`rel` (relative to the code folder) as this file's patterns see it."""
+        if self.base == Path("."):
+            return rel
+        return Path(rel).relative_to(self.base).as_posix() + ("/" if rel.endswith("/") else "")
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The ignore files that apply in one folder of the code, outermost first; called with a path relative to the
+    code folder (a folder's ending in "/"), True when it is left out."""
+
+    files: tuple[_IgnoreFile, ...] = ()
+
+    def below(self, folder: Path, rel_dir: Path) -> _Rules:
+        """These rules and `folder`'s own ignore file (the first of IGNORE_FILES found there)."""
+        found = next((folder / n for n in IGNORE_FILES if (folder / n).is_file()), None)
+        if found is None:
+            return self
+        try:
+            import pathspec
+        except ImportError:  # pragma: no cover - a core dependency
+            raise BundleError(f"{found}: reading an ignore file needs pathspec: pip install pathspec") from None
+        try:
+            lines = found.read_text(encoding="utf-8").splitlines()
+            spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BundleError(f"{found}: cannot read it as a gitignore file ({exc})") from None
+        return _Rules((*self.files, _IgnoreFile(found, rel_dir, lines, spec)))
+
+    def match(self, rel: str) -> Optional[tuple[_IgnoreFile, int, bool]]:
+        """The line that decides `rel`: in the deepest ignore file with a matching line, its last; with whether it
+        leaves `rel` out (False for a `!` line). None when no line matches."""
+        for source in reversed(self.files):
+            result = source.spec.check_file(source.relative(rel))
+            if result.include is not None:
+                return source, result.index, bool(result.include)
+        return None
+
+    def __call__(self, rel: str) -> bool:
+        found = self.match(rel)
+        return found is not None and found[2]
 
 
 def requirements(spec: Optional[JobSpec] = None) -> str:

@@ -154,3 +154,81 @@ def test_a_compile_into_the_code_folder_while_another_writes_there_does_not_ship
         assert writer.wait(timeout=60) == 0
     shipped = _user_files(folder / "az" / "snap.code")
     assert shipped == {"train.py", "lib/util.py", "env.yml", "spec.yaml", "spec2.yaml"}, shipped
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def test_nested_ignore_files_apply_under_their_folder_and_env_files_stay_out(folder):
+    """A sub/.gitignore naming secret.env left it shipped (only the top folder's ignore file was read); .env shipped."""
+    _write(
+        folder,
+        {
+            ".gitignore": "*.log\n*.csv\n",
+            "sub/.gitignore": "secret.env\n/anchored.txt\n!keep.csv\n",
+            "sub/secret.env": "KEY=1\n",
+            "sub/anchored.txt": "x",
+            "sub/deeper/anchored.txt": "x",  # /anchored.txt is anchored at sub/, as git reads it
+            "sub/keep.csv": "x",  # a deeper file's rule wins over the top one's
+            "sub/other.csv": "x",
+            "sub/run.log": "x",  # the top file's rules apply below too
+            "sub/x.py": "print(1)\n",
+            "both/.cloudautoignore": "a.txt\n",  # in one folder, the first of the ignore files found is read
+            "both/.gitignore": "b.txt\n",
+            "both/a.txt": "x",
+            "both/b.txt": "x",
+            ".env": "TOKEN=secret\n",
+            "sub/.env": "TOKEN=secret\n",
+            "sub/.env.local": "TOKEN=secret\n",
+        },
+    )
+    wanted = {"train.py", "lib/util.py", "env.yml", "spec.yaml", "sub/deeper/anchored.txt", "sub/keep.csv", "sub/x.py", "both/b.txt"}
+    _compile(folder, "azureml", folder / "az")
+    assert _user_files(folder / "az" / "snap.code") == wanted
+    assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
+
+
+def test_a_run_line_script_left_out_by_a_nested_ignore_file_names_that_file_and_line(folder):
+    from ..test_cli import run
+
+    _write(folder, {"sub/x.py": "print(1)\n", "sub/.gitignore": "# mine\nx.py\n"})
+    (folder / "spec.yaml").write_text(SPEC.replace("python train.py", "python sub/x.py"))
+    result = run("compile", "-b", "azureml", str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stderr
+    assert f"{folder / 'sub' / '.gitignore'}:2 (x.py) ignores it" in result.stderr, result.stderr
+
+
+def test_a_folder_rule_that_leaves_out_the_run_lines_script_advises_what_gitignore_can_re_include(folder):
+    """`sub/` in the ignore file: the advice was `add !sub/x.py below it`, which gitignore cannot do (the folder is left
+    out whole), and once added the `!sub/x.py` line itself was blamed with the same advice."""
+    from ..test_cli import run
+
+    _write(folder, {"sub/x.py": "print(1)\n", "sub/y.py": "print(2)\n"})
+    (folder / "spec.yaml").write_text(SPEC.replace("python train.py", "python sub/x.py"))
+    for text in ("sub/\n", "sub/\n!sub/x.py\n"):
+        (folder / ".cloudautoignore").write_text(text)
+        result = run("compile", "-b", "azureml", str(folder / "spec.yaml"), "-o", str(folder / "out"))
+        assert result.returncode == 2, result.stderr
+        assert f"{folder / '.cloudautoignore'}:1 (sub/) leaves out the folder sub/" in result.stderr, result.stderr
+        assert "`sub/*`" in result.stderr and "`!sub/x.py`" in result.stderr, result.stderr
+        assert ":2 (" not in result.stderr and "add !sub/x.py below it" not in result.stderr
+    (folder / ".cloudautoignore").write_text("sub/*\n!sub/x.py\n")  # the advice, followed, works
+    _compile(folder, "azureml", folder / "az")
+    assert {"sub/x.py"} == {n for n in _user_files(folder / "az" / "snap.code") if n.startswith("sub/")}
+
+
+def test_a_script_deep_in_a_left_out_folder_gets_every_line_it_needs(folder):
+    from ..test_cli import run
+
+    _write(folder, {"a/b/x.py": "print(1)\n"})
+    (folder / "spec.yaml").write_text(SPEC.replace("python train.py", "python a/b/x.py"))
+    (folder / ".gitignore").write_text("a\n")
+    result = run("compile", "-b", "sagemaker", str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "(a) leaves out the folder a/" in result.stderr, result.stderr
+    assert "`a/*`, `!a/b/`, `a/b/*`, `!a/b/x.py`" in result.stderr, result.stderr
+    (folder / ".gitignore").write_text("a/*\n!a/b/\na/b/*\n!a/b/x.py\n")
+    assert "code/a/b/x.py" in _tarball_names(folder)

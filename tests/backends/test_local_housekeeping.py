@@ -419,3 +419,109 @@ def test_a_link_named_like_a_killed_delete_is_unlinked_never_followed(home: Path
     assert not link.is_symlink() and (victim / "keep.txt").read_text() == "mine"
     again = cli(home, "prune", "--older-than", "30d")
     assert "removed" not in again.stdout, again.stdout
+
+
+ELSEWHERE_SPEC = """\
+name: kjob
+task: custom
+engine: command
+metric: {name: acc, goal: maximize}
+command: {run: 'python train.py', code: .}
+sweep: {space: {lr: {choice: [0.1]}}}
+limits: {max_trials: 1}
+backends: {local: {run_dir: ./elsewhere}}
+"""
+
+
+def _killed_submit(home: Path, spec: Path, call: str, when: str, after: bool = False) -> None:
+    """`cloudauto submit` killed -9 inside os.<call> (where `when`, an expression of its args a, holds), as
+    /work/try/atk5/k/slow.py does: before the call, or just after it with `after`."""
+    code = (
+        "import os, sys, time\n"
+        f"real = os.{call}\n"
+        "def slow(*a, **kw):\n"
+        f"    hit = {when}\n"
+        "    if hit and not AFTER: print('ready', flush=True); time.sleep(120)\n"
+        "    done = real(*a, **kw)\n"
+        "    if hit: print('ready', flush=True); time.sleep(120)\n"
+        "    return done\n"
+        f"AFTER = {after}\n"
+        f"os.{call} = slow\n"
+        "from cloudauto.cli import main\n"
+        f"sys.argv = ['cloudauto', 'submit', {str(spec)!r}]\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=spec.parent,
+        env={**os.environ, "CLOUDAUTO_HOME": str(home), "CLOUDAUTO_BACKEND": ""},
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.kill()
+    proc.wait()
+
+
+def _age_standby_logs(folder: Path) -> list[Path]:
+    """The folder's standby logs, made old once their standby (which exits when its submit's pipe closes) let go."""
+    import fcntl
+
+    logs = sorted(folder.glob(".standby-*.log"))
+    for log in logs:
+        deadline = time.time() + 30
+        with open(log) as fh:
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.time() < deadline, f"{log} still held"
+                    time.sleep(0.1)
+        os.utime(log, (time.time() - 3600, time.time() - 3600))
+    return logs
+
+
+@pytest.fixture
+def elsewhere_spec(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text("print('x')\n")
+    spec = tmp_path / "k.yaml"
+    spec.write_text(ELSEWHERE_SPEC)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("call", "when"),
+    [
+        ("rename", "'.creating-' in str(a[0])"),  # inside RunStore.create, before its rename
+        ("symlink", "'kjob-' in os.path.basename(str(a[1]))"),  # before the home's link to the job is made
+    ],
+)
+def test_a_submit_killed_half_way_with_a_run_dir_elsewhere_leaves_what_prune_removes(home, elsewhere_spec, call, when):
+    """backends.local.run_dir set: a kill -9 left `.<id>.creating-<pid>` and standby logs there that prune never saw."""
+    elsewhere = elsewhere_spec.parent / "elsewhere"
+    _killed_submit(home, elsewhere_spec, call, when)
+    (building,) = elsewhere.glob(".kjob-*.creating-*")
+    logs = _age_standby_logs(elsewhere)
+    assert logs
+    listed = cli(home, "prune", "--dry-run", "--older-than", "0s")
+    assert listed.returncode == 0, listed.stderr
+    assert f"would remove {building} " in listed.stdout, listed.stdout
+    for log in logs:
+        assert f"would remove {log} " in listed.stdout, listed.stdout
+    assert building.exists() and all(log.exists() for log in logs)
+    result = cli(home, "prune", "--older-than", "0s")
+    assert result.returncode == 0, result.stderr
+    assert sorted(elsewhere.iterdir()) == []
+    assert [p.name for p in (home / "runs").iterdir() if not p.name.startswith(".")] == []  # no link left dangling
+    again = cli(home, "prune", "--dry-run", "--older-than", "0s")
+    assert "would remove" not in again.stdout, again.stdout
+
+
+def test_a_submit_killed_after_its_job_folder_was_made_elsewhere_leaves_a_job_status_and_runs_find(home, elsewhere_spec):
+    """Killed after RunStore.create's rename and before the home's link: `status` said no such job (exit 3), `runs`
+    left it out, and prune did not see it."""
+    elsewhere = elsewhere_spec.parent / "elsewhere"
+    _killed_submit(home, elsewhere_spec, "rename", "'.creating-' in str(a[0])", after=True)
+    (job,) = [p for p in elsewhere.iterdir() if not p.name.startswith(".")]
+    assert (job / "run.db").is_file()
+    status = cli(home, "status", job.name)
+    assert status.returncode != 3, status.stdout + status.stderr
+    assert job.name in cli(home, "runs").stdout

@@ -34,7 +34,7 @@ from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
 
 from .handle import LocalJobHandle, start_orchestrator
-from .paths import private, runs_home
+from .paths import private, remember_run_dir, runs_home
 from .pins import code_digests, pin
 from .slots import slot_count
 from .standby import Standby, preload_for
@@ -164,8 +164,11 @@ class LocalBackend(Backend):
         from .endings import parent_rows
 
         warm = parent_rows(spec, attach, inputs, code)  # before anything is written: a parent that cannot be used refuses the job
+        # a job elsewhere: the home links to it (its id finds it from any folder), made as its folder is (RunStore.create)
+        link = runs_home() / job_id if root != runs_home() else None
         with private():  # the job's folder, store and logs, and the scheduler's own files, are the user's alone
-            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs, code)
+            remember_run_dir(root)  # before anything is written there: prune looks there for what a killed submit left
+            store = RunStore.create(run_dir, job_id, json.dumps(stored), base_dir, inputs, code, link=link)
             if warm:
                 try:
                     store.add_warm_trials(warm)
@@ -173,10 +176,9 @@ class LocalBackend(Backend):
                     import shutil
 
                     shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-written
+                    if link is not None:
+                        link.unlink(missing_ok=True)
                     raise
-            if root != runs_home():  # the job lives elsewhere; the home links to it, so its id finds it from any folder
-                runs_home().mkdir(parents=True, exist_ok=True)
-                (runs_home() / job_id).symlink_to(run_dir, target_is_directory=True)
             if docker:
                 from .container import write_code
 
@@ -305,6 +307,7 @@ def _standby(spec: JobSpec) -> Optional[Standby]:
     workers = min(settings.workers or concurrency, concurrency)
     try:
         with private():
+            remember_run_dir(runs_dir(spec))  # its log goes there: prune finds it if the submit is killed
             return Standby.start(runs_dir(spec), preload_for(spec), workers, spec.base_dir or str(Path.cwd()))
     except OSError:  # a full disk, a folder not ours: submit goes on without, and says what is wrong where it writes
         return None

@@ -10,6 +10,7 @@ or a reader, finds no job) and its store removed, then the rest is removed; a re
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -153,16 +154,48 @@ def _no_watcher(folder: Path, held: ExitStack) -> bool:
 
 def leftovers(root: Optional[Path] = None) -> list[tuple[Path, str]]:
     """What deletes and submits killed half-way left (their process is gone), with what left it: a delete's trash
-    folder, a submit's job folder still being built (RunStore.create)."""
+    folder, a submit's job folder still being built (RunStore.create), in the runs folder and in the folders specs'
+    run_dir put jobs in; then the home's links to a job folder such a submit never made."""
     root = root or runs_home()
     found = []
-    for marker, why in ((TRASH, "a delete that was stopped half-way"), (CREATING, "a submit that was stopped half-way")):
-        for path in root.glob(f".*{marker}*") if root.is_dir() else []:
-            pid = path.name.rsplit(marker, 1)[-1]
-            alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
-            if (path.is_symlink() or path.is_dir()) and not alive:
-                found.append((path, why))
+    for folder in _job_folders(root):
+        for marker, why in ((TRASH, "a delete that was stopped half-way"), (CREATING, "a submit that was stopped half-way")):
+            for path in folder.glob(f".*{marker}*") if folder.is_dir() else []:
+                if (path.is_symlink() or path.is_dir()) and not _alive(path.name.rsplit(marker, 1)[-1]):
+                    found.append((path, why))
+    for link in sorted(root.iterdir()) if root.is_dir() else []:
+        if not link.name.startswith(".") and link.is_symlink() and _never_made(link):
+            found.append((link, "a submit that was stopped half-way (a link to a job folder it never made)"))
     return found
+
+
+def _alive(pid: str) -> bool:
+    return pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
+
+
+def _never_made(link: Path) -> bool:
+    """Whether `link` (the home's, to a job elsewhere) names a folder a killed submit never made: none there, its
+    run_dir there (not a disk unmounted), and no live submit building it (RunStore.create makes the link meanwhile)."""
+    target = Path(os.path.abspath(link.parent / os.readlink(link)))
+    if target.exists() or not target.parent.is_dir():
+        return False
+    building = target.parent.glob(f".{glob.escape(target.name)}{CREATING}*")
+    if any(_alive(p.name.rsplit(CREATING, 1)[-1]) for p in building):
+        return False
+    return not target.exists()  # renamed into place since the first look: a live job
+
+
+def _job_folders(root: Path) -> list[Path]:
+    """The runs folder, the folders specs' run_dir recorded (paths.run_dirs) and those the runs folder's links point into."""
+    from .paths import run_dirs
+
+    folders = {root}
+    if root == runs_home():
+        folders.update(run_dirs())
+    for link in root.iterdir() if root.is_dir() else []:
+        if link.is_symlink() and not link.name.startswith("."):
+            folders.add(Path(os.path.abspath(link.parent / os.readlink(link))).parent)
+    return sorted(f for f in folders if f.is_dir())
 
 
 def remove(path: Path) -> bool:
@@ -176,15 +209,10 @@ def remove(path: Path) -> bool:
 
 def stale_standby_logs(root: Optional[Path] = None) -> list[Path]:
     """Logs of standby schedulers (standby.py) whose submit was killed before it handed them a job: in the runs folder,
-    and beside the jobs written elsewhere (a spec's `backends.local.run_dir`) that the runs folder links to."""
+    and in the folders specs' `backends.local.run_dir` put jobs in (recorded before the standby starts)."""
     from .standby import stale_logs
 
-    root = root or runs_home()
-    folders = {root}
-    for link in root.iterdir() if root.is_dir() else []:
-        if link.is_symlink():
-            folders.add(link.resolve().parent)
-    return [log for folder in sorted(folders) for log in stale_logs(folder)]
+    return [log for folder in _job_folders(root or runs_home()) for log in stale_logs(folder)]
 
 
 def old_batches(older_than: float, *, dry_run: bool = False) -> list[tuple[str, int]]:

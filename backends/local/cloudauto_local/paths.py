@@ -3,7 +3,8 @@
 `CLOUDAUTO_HOME` when set, else the per-user data folder (`~/.local/share/cloudauto` on
 Linux). Jobs are under `<home>/runs/<job-id>`, endpoints under `<home>/endpoints`. A spec's
 `backends.local.run_dir` puts one job's files elsewhere; the home keeps a link to it, so
-`status`, `report` and `resume` still find the job by its id wherever they run.
+`status`, `report` and `resume` still find the job by its id wherever they run, and a link
+to that folder (`runs/.run-dirs/`), so `prune` finds what a killed submit left there.
 
 The home is private to the user: what cloudauto creates there is 0700 (folders) and 0600
 (files), for it holds specs, parameters, logs and models. `private()` is how: the processes
@@ -63,4 +64,30 @@ def private() -> Iterator[Path]:
         os.umask(old)
 
 
-__all__ = ["HOME_ENV", "endpoints_dir", "home", "private", "runs_home"]
+RUN_DIRS = ".run-dirs"  # in the runs folder: a link to each folder a spec's run_dir put jobs in
+
+
+def remember_run_dir(folder: Path) -> None:
+    """Record `folder` (a spec's `backends.local.run_dir`) in the home before a submit writes anything there, so
+    `prune` finds what a killed submit left in it (its `.creating-` folder, its standby's log) from any folder."""
+    import hashlib
+
+    folder = Path(folder).resolve()
+    if folder == runs_home():
+        return
+    record = runs_home() / RUN_DIRS / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    if record.is_symlink():
+        return
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # another submit recorded it meanwhile
+        record.symlink_to(folder, target_is_directory=True)
+
+
+def run_dirs() -> list[Path]:
+    """The folders other than the runs folder that specs' run_dir put jobs in (remember_run_dir), those still there."""
+    records = runs_home() / RUN_DIRS
+    found = {link.resolve() for link in (records.iterdir() if records.is_dir() else []) if link.is_symlink()}
+    return sorted(f for f in found if f.is_dir())
+
+
+__all__ = ["HOME_ENV", "RUN_DIRS", "endpoints_dir", "home", "private", "remember_run_dir", "run_dirs", "runs_home"]

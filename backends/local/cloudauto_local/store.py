@@ -337,11 +337,15 @@ class RunStore:
         base_dir: Optional[str],
         inputs: Optional[dict[str, Any]] = None,
         code: Optional[dict[str, str]] = None,
+        link: Optional[Path] = None,
     ) -> RunStore:
         """A new job's store; where the disk or folder refuses it, nothing is left behind.
 
         Built in a hidden `.<id>.creating-<pid>` folder and renamed into place once its job row is in, so a submit
         killed mid-way (kill -9) leaves no job folder without a job, only that hidden folder, which `prune` removes.
+        `link` (the home's link to a job written elsewhere) is made once that folder exists, before the rename: a
+        kill leaves no job folder the home does not link to, and a link to no folder only beside a `.creating-` one
+        (housekeeping.leftovers removes both once the submit is gone).
         """
         if run_dir.exists() or run_dir.is_symlink():
             raise store_error(run_dir / "run.db", FileExistsError(errno.EEXIST, "exists", str(run_dir)))
@@ -353,6 +357,9 @@ class RunStore:
             raise store_error(run_dir / "run.db", exc) from exc
         store = cls(building)
         try:
+            if link is not None:
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(run_dir, target_is_directory=True)
             conn = sqlite3.connect(store.path)
             try:
                 conn.executescript(SCHEMA)
@@ -374,6 +381,8 @@ class RunStore:
                 )
             os.rename(building, run_dir)
         except (sqlite3.Error, OSError, StoreError) as exc:
+            if link is not None and link.is_symlink() and not run_dir.exists():
+                link.unlink(missing_ok=True)
             shutil.rmtree(building, ignore_errors=True)
             if isinstance(exc, StoreError):
                 raise
