@@ -725,6 +725,10 @@ class Backend(abc.ABC):
         ]
         if spec.engine.value in self.autogluon_engines and not self.prunes_family_settings:
             warned += self._family_settings_drawn_always(spec)
+        if spec.engine.value in self.autogluon_engines and spec.task.value == "time_series_forecasting":
+            from .runtime.autogluon_timeseries import preset_issues
+
+            warned += preset_issues(spec, self.name)  # a preset trial that leaves out the preset's foundation models
         if spec.limits.max_cost is not None and self.cost_basis(spec) is None:  # nothing billed: nothing for a budget to hold
             warned.append(
                 SpecIssue(
