@@ -235,6 +235,9 @@ def run_timeseries(
     if embedded:
         print(f"[cloudauto] foundation weights copied into the model: {', '.join(embedded)}", flush=True)
     board = predictor.leaderboard(silent=True)
+    from .trial_extras import save_models
+
+    save_models(predictor, out_dir, board)  # `cloudauto trials --trial N --models`: the preset trial's models
     # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order.
     # The fit has ended, so a stop verdict has nothing left to stop: it is ignored and the trial completes.
     best = None
