@@ -84,6 +84,13 @@ def test_validate_missing_file_is_exit_1_not_a_traceback(tmp_path):
     assert result.returncode == 1 and "no such file" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_validate_a_missing_file_names_its_path_not_the_root_field(tmp_path):
+    """`cloudauto validate nosuch.yaml` from the wrong folder said `nosuch.yaml: error: <root>: no such file`."""
+    result = run("validate", "nosuch.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "<root>" not in result.stderr, result.stderr
+    assert f"nosuch.yaml: error: no such file: {tmp_path / 'nosuch.yaml'}" in result.stderr, result.stderr
+
+
 def test_usage_errors_exit_64():
     assert run("validate").returncode == 64
     assert run("nonsense").returncode == 64
