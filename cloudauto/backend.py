@@ -86,6 +86,13 @@ class NotSupportedError(CloudautoError):
     exit_code = 2
 
 
+class NotConfigured(CloudautoError):
+    """The backend has no account here (no AWS region or credentials, no Azure ML workspace): a command that asks
+    every installed backend (`cloudauto endpoints` without -b) skips it with one line, not an error per backend."""
+
+    exit_code = 3
+
+
 class NoModel(CloudautoError):
     """The job has no finished trial with a model to deploy or score with: the job's outcome, exit 4 for every command."""
 
@@ -904,6 +911,7 @@ class Backend(abc.ABC):
 
 __all__ = [
     "Backend",
+    "NotConfigured",
     "BatchError",
     "BatchInterrupted",
     "BatchJob",

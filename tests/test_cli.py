@@ -292,6 +292,22 @@ def test_endpoints_without_an_azure_workspace_names_the_environment_not_the_spec
     assert "backends.azureml" not in result.stderr, result.stderr  # the command takes no spec
 
 
+def test_endpoints_without_b_lists_what_it_can_and_says_once_which_unconfigured_clouds_it_skipped(tmp_path):
+    """A local-only user read two "cannot list endpoints" lines (no Azure workspace, no AWS region) before "no endpoints"."""
+    pytest.importorskip("cloudauto_azureml")
+    pytest.importorskip("cloudauto_sagemaker")
+    unset = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "AWS_DEFAULT_REGION", "AWS_REGION")
+    env = {**{k: "" for k in unset}, "AWS_CONFIG_FILE": str(tmp_path / "none"), "CLOUDAUTO_HOME": str(tmp_path)}
+    result = run("endpoints", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cannot list" not in result.stderr, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if "not configured" in line]
+    assert len(skipped) == 1 and "azureml" in skipped[0] and "sagemaker" in skipped[0], result.stderr
+    assert "no endpoints" in result.stderr
+    json_run = run("endpoints", "--format", "json", env=env, cwd=tmp_path)
+    assert json.loads(json_run.stdout) == []
+
+
 # ---- one exit-code table (cloudauto/cli/exit_codes.py, in the CLI reference), command by command, for each class of failure ----------------------------------
 
 FAILED_JOB_SPEC = """\
