@@ -353,3 +353,18 @@ def test_the_seeds_preset_trial_shows_its_models_board_and_says_what_it_leaves_o
     assert board["eval_metric"] == "MASE" and all(m["score_val"] > 0 for m in board["models"])  # MASE, not -MASE
     assert "Excluded model types: ['Chronos', 'Toto', 'Toto2']" in log
     assert "[cloudauto] medium_quality's Toto2 is left out: no weights given" in log
+
+
+def test_make_data_writes_the_foundation_folders_without_progress_bars(tmp_path):
+    """`python job_specs/make_data.py foundation` printed Hugging Face's "Writing model shards" bars among its lines."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    script = Path(__file__).resolve().parents[2] / "job_specs" / "make_data.py"
+    made = subprocess.run(
+        [sys.executable, str(script), "foundation", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    said = made.stdout + made.stderr
+    assert "Writing model shards" not in said and "it/s]" not in said, said[-2000:]
+    assert "wrote " in made.stdout and (tmp_path / "checkpoints" / "chronos2-tiny" / "config.json").is_file()
