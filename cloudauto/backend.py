@@ -86,6 +86,13 @@ class NotSupportedError(CloudautoError):
     exit_code = 2
 
 
+class NotConfigured(CloudautoError):
+    """The backend has no account here (no AWS region or credentials, no Azure ML workspace): a command that asks
+    every installed backend (`cloudauto endpoints` without -b) skips it with one line, not an error per backend."""
+
+    exit_code = 3
+
+
 class NoModel(CloudautoError):
     """The job has no finished trial with a model to deploy or score with: the job's outcome, exit 4 for every command."""
 
@@ -748,6 +755,10 @@ class Backend(abc.ABC):
         ]
         if spec.engine.value in self.autogluon_engines and not self.prunes_family_settings:
             warned += self._family_settings_drawn_always(spec)
+        if spec.engine.value in self.autogluon_engines and spec.task.value == "time_series_forecasting":
+            from .runtime.autogluon_timeseries import preset_issues
+
+            warned += preset_issues(spec, self.name)  # a preset trial that leaves out the preset's foundation models
         if spec.limits.max_cost is not None and self.cost_basis(spec) is None:  # nothing billed: nothing for a budget to hold
             warned.append(
                 SpecIssue(
@@ -923,6 +934,7 @@ class Backend(abc.ABC):
 
 __all__ = [
     "Backend",
+    "NotConfigured",
     "BatchError",
     "BatchInterrupted",
     "BatchJob",

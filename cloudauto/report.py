@@ -71,9 +71,27 @@ LINESTYLES = ("-", "--", "-.", ":")
 BOARD_ROWS = 20  # trials in the picture's table; a line says how many more there are
 
 
-def _params_text(params: dict, width: int = 70) -> str:
-    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-    return text if len(text) <= width else text[: width - 1] + "…"
+PARAM_WIDTH = 100  # characters of parameters a board line holds: 48 before them, 8 pt monospace over 11 inches
+PARAM_LINES = 4  # lines a trial's parameters take at most on the board
+
+
+def _params_lines(params: dict, width: int = PARAM_WIDTH) -> list[str]:
+    """A trial's parameters wrapped between parameters, never cut inside the list: two trials differing only in a
+    late parameter (Chronos2.fine_tune after a long model_path) read apart. Beyond PARAM_LINES lines, `…`."""
+    items = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
+    lines: list[str] = []
+    for item in items:
+        item = item if len(item) <= width else item[: width - 1] + "…"
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += ", " + item
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    if len(lines) > PARAM_LINES:
+        lines = lines[:PARAM_LINES]
+        lines[-1] = lines[-1].rstrip(",") + " …"
+    return lines or [""]
 
 
 def curve_groups(trials: Iterable[Trial]) -> dict[tuple, list[Trial]]:
@@ -96,9 +114,10 @@ def board_lines(ranked: list[Trial], metric: str) -> list[str]:
         seconds = f"{trial.duration:.1f}" if trial.duration is not None else "-"
         scored = trial.objective is not None
         value = f"{trial.objective:>12.6g}" if scored else f"{'-':>12}"
-        lines.append(
-            f"{rank if scored else '-':>4}  {trial.number:>5}  {trial.status.value:<10} {value}  {seconds:>8}  {_params_text(trial.params)}"
-        )
+        head = f"{rank if scored else '-':>4}  {trial.number:>5}  {trial.status.value:<10} {value}  {seconds:>8}  "
+        first, *more = _params_lines(trial.params)
+        lines.append(head + first)
+        lines.extend(" " * len(head) + line for line in more)
     if not any(t.objective is not None for t in ranked):
         lines.append("      no trial has a result")
     return lines
@@ -162,7 +181,8 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
     if len(listed) > board_rows:  # the line saying so takes the last row
         board_rows -= 1
         failures.insert(0, f"... and {len(listed) - board_rows} more: cloudauto trials {job.id}")
-    board_height = 0.17 * (2 + max(board_rows, 1) + len(failures))  # inches: one line of 8 pt monospace each
+    lines = board_lines(listed[:board_rows], name) + failures
+    board_height = 0.17 * (1 + max(len(lines), 2))  # inches: one line of 8 pt monospace each
     importance = best_importance(best)
     importance_height = 0.9 + 0.22 * len(importance) if importance else 0.0
     heights = [5.2, board_height] + ([importance_height] if importance else [])
@@ -230,7 +250,6 @@ def sweep_png(job: JobHandle, out: str | Path) -> Path:
         curve_ax.text(0.5, 0.5, "no trial has reported a value", ha="center", va="center", transform=curve_ax.transAxes)
 
     board_ax.axis("off")
-    lines = board_lines(listed[:board_rows], name) + failures
     board_ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top", ha="left", transform=board_ax.transAxes)
 
     out = Path(out)

@@ -366,6 +366,10 @@ MAKERS = {"iris": iris, "diabetes": diabetes, "bike": bike, "sales": sales, "dig
 
 
 def main() -> None:
+    import os
+
+    # Hugging Face's "Writing model shards" bars among the "wrote ..." lines: read when huggingface_hub is first imported
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", default=["all"], choices=[*MAKERS, "all"])
     parser.add_argument("--out", type=Path, default=HERE / "data")

@@ -84,6 +84,13 @@ def test_validate_missing_file_is_exit_1_not_a_traceback(tmp_path):
     assert result.returncode == 1 and "no such file" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_validate_a_missing_file_names_its_path_not_the_root_field(tmp_path):
+    """`cloudauto validate nosuch.yaml` from the wrong folder said `nosuch.yaml: error: <root>: no such file`."""
+    result = run("validate", "nosuch.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "<root>" not in result.stderr, result.stderr
+    assert f"nosuch.yaml: error: no such file: {tmp_path / 'nosuch.yaml'}" in result.stderr, result.stderr
+
+
 def test_usage_errors_exit_64():
     assert run("validate").returncode == 64
     assert run("nonsense").returncode == 64
@@ -283,6 +290,22 @@ def test_endpoints_without_an_azure_workspace_names_the_environment_not_the_spec
     assert result.returncode == 3, result.stderr
     assert "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME" in result.stderr
     assert "backends.azureml" not in result.stderr, result.stderr  # the command takes no spec
+
+
+def test_endpoints_without_b_lists_what_it_can_and_says_once_which_unconfigured_clouds_it_skipped(tmp_path):
+    """A local-only user read two "cannot list endpoints" lines (no Azure workspace, no AWS region) before "no endpoints"."""
+    pytest.importorskip("cloudauto_azureml")
+    pytest.importorskip("cloudauto_sagemaker")
+    unset = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "AWS_DEFAULT_REGION", "AWS_REGION")
+    env = {**{k: "" for k in unset}, "AWS_CONFIG_FILE": str(tmp_path / "none"), "CLOUDAUTO_HOME": str(tmp_path)}
+    result = run("endpoints", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cannot list" not in result.stderr, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if "not configured" in line]
+    assert len(skipped) == 1 and "azureml" in skipped[0] and "sagemaker" in skipped[0], result.stderr
+    assert "no endpoints" in result.stderr
+    json_run = run("endpoints", "--format", "json", env=env, cwd=tmp_path)
+    assert json.loads(json_run.stdout) == []
 
 
 # ---- one exit-code table (cloudauto/cli/exit_codes.py, in the CLI reference), command by command, for each class of failure ----------------------------------

@@ -119,7 +119,8 @@ def _board(monkeypatch, tmp_path, trials: list[Trial]) -> str:
 
 
 def _listed(board: str) -> list[int]:
-    return sorted(int(line.split()[1]) for line in board.splitlines()[1:] if line.split() and line.split()[1].isdigit())
+    rows = [line.split() for line in board.splitlines()[1:]]  # a trial's wrapped parameters continue on lines of their own
+    return sorted(int(words[1]) for words in rows if len(words) > 1 and words[1].isdigit())
 
 
 def test_the_board_lists_every_trial_of_a_nine_trial_sweep(tmp_path, monkeypatch):
@@ -136,3 +137,18 @@ def test_a_trial_without_a_result_is_listed_and_a_long_board_says_what_it_leaves
     many = [trial(n, [0.01 * n]) for n in range(30)]
     board = _board(monkeypatch, tmp_path, many)
     assert len(_listed(board)) < 30 and f"and {30 - len(_listed(board))} more" in board and "cloudauto trials pic-1" in board
+
+
+def test_trials_whose_parameters_differ_late_in_a_long_list_read_apart_on_the_board(tmp_path, monkeypatch):
+    """The seed's zero-shot and fine-tuned Chronos-2 trials differ only after a long weights path: the board cut the
+    parameters at 70 characters, so both read `models=Chronos2, Chronos2.model_path=./data/checkpoints/chronos2-tiny…`."""
+    common = {"models": "Chronos2", "Chronos2.model_path": "./data/checkpoints/chronos2-tiny"}
+    zero = Trial("0", 0, {**common, "Chronos2.fine_tune": False, "time_limit": 180}, TrialStatus.COMPLETED,
+                 [MetricPoint(1, 3.9)], objective=3.9, started=0.0, ended=2.0)
+    tuned = Trial("1", 1, {**common, "Chronos2.fine_tune": True, "Chronos2.fine_tune_steps": 20, "time_limit": 180},
+                  TrialStatus.COMPLETED, [MetricPoint(1, 3.8)], objective=3.8, started=0.0, ended=2.0)
+    board = _board(monkeypatch, tmp_path, [zero, tuned])
+    assert "Chronos2.fine_tune=False" in board and "Chronos2.fine_tune=True" in board, board
+    assert "Chronos2.fine_tune_steps=20" in board and "…" not in board
+    assert max(map(len, board.splitlines())) <= 160  # the figure's 11 inches of 8 pt monospace
+    assert _listed(board) == [0, 1]

@@ -290,24 +290,31 @@ def endpoints(backends_: tuple[str, ...], expired: bool, delete: bool, fmt: str)
     """The live endpoints cloudauto deployed, on every installed backend: age, instances, hourly cost, expiry."""
     import time
 
-    from ..backend import NotSupportedError
+    from ..backend import NotConfigured, NotSupportedError
     from ..endpoints import table
     from ..registry import available_backends, get_backend
 
     if delete and not expired:
         raise click.UsageError("--delete removes expired endpoints only: add --expired (delete-endpoint NAME removes one)")
     names = list(backends_) or sorted(available_backends())
-    now, found, failed = time.time(), [], 0
+    now, found, failed, skipped = time.time(), [], 0, []
     for name in names:
         try:
             found += get_backend(name).list_endpoints()
         except NotSupportedError:
             continue
-        except CloudautoError as exc:  # one backend without credentials does not hide the others
+        except NotConfigured as exc:  # a cloud with no account here: one line for all of them, below
+            if backends_:
+                raise
+            parts = [p.strip() for p in str(exc).split(":")]
+            skipped.append(f"{name} ({next((p for p in parts if p.startswith('no ')), parts[0])})")
+        except CloudautoError as exc:  # one backend whose call failed does not hide the others
             if backends_:
                 raise
             failed += 1
             echo(f"{name}: cannot list endpoints: {exc}", err=True)
+    if skipped:
+        echo(f"skipped, not configured here: {', '.join(skipped)}; cloudauto endpoints -b NAME says what to set", err=True)
     if expired:
         found = [info for info in found if info.expired(now)]
     if fmt == "json":

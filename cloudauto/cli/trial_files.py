@@ -25,7 +25,7 @@ class TrialFileElsewhere(NotSupportedError):
 def _why_none(job: Any, name: str, kind: str) -> str:
     tabular = job.spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION)
     if kind == "models":
-        return "only tabular AutoGluon trials that ended with a model save it"
+        return "only AutoGluon trials (tabular and forecasting) that ended with a model save it; trials run before cloudauto saved it have none"
     if not tabular:
         return f"permutation feature importance is for tabular tasks; a {job.spec.task.value} trial has none"
     return "set autogluon.feature_importance: true in the spec to compute it"

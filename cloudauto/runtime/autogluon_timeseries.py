@@ -22,6 +22,7 @@ from .data import read_table
 from .foundation import PRESET_FOUNDATION, PRESET_FOUNDATION_ONLY, embed_weights, resolve_weights, weights_parameter
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..spec.errors import SpecIssue
     from ..spec.models import AutoGluonSettings, JobSpec
 
 
@@ -67,9 +68,61 @@ def timeseries_fit_arguments(
             hyperparameters[model] = laid[0] if isinstance(configs, dict) else laid
         kwargs["hyperparameters"] = hyperparameters
     excluded = list(settings.excluded_model_types) if settings else []
-    excluded += [m for m in PRETRAINED_TIMESERIES_MODELS if m not in asked and m not in excluded]
+    asked = {_family(m) for m in asked}  # Chronos2 asked as Chronos-2 (AutoGluon's alias) is asked
+    excluded += [m for m in PRETRAINED_FAMILIES if m not in asked and m not in excluded]
     kwargs["excluded_model_types"] = excluded  # offline by default: a preset's Chronos would try the hub in every trial
     return kwargs
+
+
+def _family(model: str) -> str:
+    return "Chronos2" if model == "Chronos-2" else model
+
+
+# the time-series families that fetch pretrained weights, by their canonical names (Chronos-2 is Chronos2's alias:
+# AutoGluon excludes by the exact key, and no preset table spells it so)
+PRETRAINED_FAMILIES = tuple(dict.fromkeys(_family(m) for m in PRETRAINED_TIMESERIES_MODELS))
+
+
+def preset_left_out(presets: Any, given: Any) -> list[str]:
+    """The foundation families a time-series preset holds that its trial leaves out, as timeseries_fit_arguments
+    decides: those the trial gives no weights (`given`: the families with settings); a preset of foundation models
+    alone with none given fetches them all from the hub instead (refused offline at compile)."""
+    held = PRESET_FOUNDATION.get(str(presets), ())
+    mine = {_family(str(g)) for g in given} & set(PRETRAINED_FAMILIES)
+    if not mine and str(presets) in PRESET_FOUNDATION_ONLY:
+        return []
+    return [f for f in held if f not in mine]
+
+
+def left_out_message(presets: Any, left: list[str]) -> str:
+    """Why a preset trial is not the preset's whole fit, and how to fit the families it leaves out."""
+    names = ", ".join(left)
+    fields = " and ".join(f"`{f}.model_path`" for f in left)
+    example = {"Toto2": "Datadog/Toto-2.0-4m", "Chronos2": "autogluon/chronos-2-small"}.get(left[0], "<org>/<name>")
+    return (
+        f"{presets}'s {names} {'is' if len(left) == 1 else 'are'} left out: no weights given; to fit "
+        f"{'it' if len(left) == 1 else 'them'} as the preset does, give {fields} beside the presets (a folder; or a hub "
+        f"name such as {example}, which the local backend downloads only with CLOUDAUTO_ALLOW_HUB=1)"
+    )
+
+
+def preset_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
+    """A warning at each `presets` line whose trials leave out some of the preset's foundation models (no weights)."""
+    from ..spec.errors import SpecIssue
+
+    found = []
+    block = list((spec.autogluon.hyperparameters or {}) if spec.autogluon else {})
+    for index, sub in enumerate(spec.space.subspaces):
+        if "presets" not in sub or "models" in sub or "model_name" in sub:  # models name the fit: no preset table
+            continue
+        dist = sub["presets"]
+        values = list(dist.values) if dist.kind == "choice" else [dist.value] if dist.kind == "fixed" else []
+        given = [name.partition(".")[0] for name in sub if "." in name] + block
+        said = [left_out_message(p, left) for p in values if (left := preset_left_out(p, given))]
+        if said:
+            at = ("sweep", "space", *((index,) if spec.space.is_conditional else ()), "presets")
+            found.append(SpecIssue(f"{backend}: {'; '.join(said)}", at, level="warning"))
+    return found
 
 
 def _preset_with_weights(presets: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -168,6 +221,11 @@ def run_timeseries(
     from .foundation import stable_names
 
     stable_names(kwargs.get("hyperparameters") or {})  # Chronos[<folder name>], not Chronos[<the user's path>]
+    if params.get("presets") is not None and params.get("models", params.get("model_name")) is None:
+        given = [n.partition(".")[0] for n in params if "." in n] + list((spec.autogluon.hyperparameters or {}) if spec.autogluon else {})
+        left = preset_left_out(params["presets"], given)
+        if left:  # AutoGluon's log lists them under excluded_model_types without a reason
+            print(f"[cloudauto] {left_out_message(params['presets'], left)}", flush=True)
 
     with watching() as fit_log, fit_log.no_model_raised():
         predictor.fit(train, tuning_data=frame(data.validation) if data.validation else None, **kwargs)
@@ -177,6 +235,9 @@ def run_timeseries(
     if embedded:
         print(f"[cloudauto] foundation weights copied into the model: {', '.join(embedded)}", flush=True)
     board = predictor.leaderboard(silent=True)
+    from .trial_extras import save_models
+
+    save_models(predictor, out_dir, board)  # `cloudauto trials --trial N --models`: the preset trial's models
     # TimeSeriesPredictor has no fit callbacks: report each model's validation score, best so far, in fit order.
     # The fit has ended, so a stop verdict has nothing left to stop: it is ignored and the trial completes.
     best = None

@@ -1,9 +1,9 @@
-"""What a tabular trial keeps beside its model at its end: more metrics, its models' board, feature importance.
+"""What a trial keeps beside its model at its end: more metrics, its models' board, feature importance.
 
 - `metrics:` of the spec: each scored, as AutoGluon scores `score_val`, on the validation rows the
   fit held out (or the user's validation file; a bagged fit's out-of-fold rows) and on the test file.
-- `models.json`: AutoGluon's leaderboard of every model the trial fit, so `cloudauto trials --models`
-  shows it without importing AutoGluon.
+- `models.json`: AutoGluon's leaderboard of every model the trial fit (tabular and forecasting trials), so
+  `cloudauto trials --models` shows it without importing AutoGluon.
 - `importance.json`: permutation importance (`predictor.feature_importance`) when
   `autogluon.feature_importance` is set, for `trials --importance` and the report.
 
@@ -73,19 +73,28 @@ def test_scores(predictor: Any, test: pd.DataFrame, metrics: list[Metric]) -> di
     return {f"test_{k}": v for k, v in score_internal(predictor, X, y, metrics).items()}
 
 
+def _to_original(metric: Any, score: float) -> float:
+    """A leaderboard's score in the metric's own sign: a TabularPredictor's scorer converts it; a time-series
+    metric's leaderboard holds it higher-is-better (MASE negated)."""
+    if hasattr(metric, "convert_score_to_original"):
+        return float(metric.convert_score_to_original(score))
+    return float(score) if metric.greater_is_better_internal else -float(score)
+
+
 def save_models(predictor: Any, folder: Path, board: Any = None) -> Path:
-    """Every model the trial fit, best first: name, validation score (the metric's own sign), fit and predict time."""
+    """Every model the trial fit, best first: name, validation score (the metric's own sign), fit and predict time.
+    A TabularPredictor's or a TimeSeriesPredictor's leaderboard (fit_time_marginal there, no stack level)."""
     board = predictor.leaderboard(silent=True) if board is None else board
     metric = predictor.eval_metric
     rows = []
     for _, row in board.iterrows():
         score = row.get("score_val")
-        value = None if score is None or not math.isfinite(float(score)) else float(metric.convert_score_to_original(score))
+        value = None if score is None or not math.isfinite(float(score)) else _to_original(metric, score)
         rows.append(
             {
                 "model": str(row["model"]),
                 "score_val": value,
-                "fit_time_s": _number(row.get("fit_time")),
+                "fit_time_s": _number(row.get("fit_time", row.get("fit_time_marginal"))),
                 "pred_time_val_s": _number(row.get("pred_time_val")),
                 "stack_level": int(row["stack_level"]) if "stack_level" in row and row["stack_level"] == row["stack_level"] else None,
                 "best": str(row["model"]) == predictor.model_best,

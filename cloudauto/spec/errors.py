@@ -48,7 +48,8 @@ class SpecIssue:
         return where
 
     def __str__(self) -> str:
-        text = f"{self.location()}: {self.level}: {self.field}: {self.message}"
+        field = f"{self.field}: " if self.path else ""  # the whole file (not found, unreadable): no field to name
+        text = f"{self.location()}: {self.level}: {field}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
         return text

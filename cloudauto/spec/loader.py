@@ -337,7 +337,8 @@ def _read(path: Path) -> bytes:
         with path.open("rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError([SpecIssue("no such file", file=str(path))]) from None
+        where = "" if path.is_absolute() else f": {path.absolute()}"  # from the wrong folder, where it looked
+        raise SpecError([SpecIssue(f"no such file{where}", file=str(path))]) from None
     except IsADirectoryError:
         raise SpecError([SpecIssue("is a directory, not a spec file", file=str(path))]) from None
     except OSError as exc:

@@ -68,12 +68,9 @@ def grid_points(spec: JobSpec) -> list[dict[str, Any]]:
     return [dict(point) for point in _local_grid(spec)[1]]
 
 
-def grid_note(spec: JobSpec) -> Optional[str]:
-    """The compile note of a grid-encoded spec: why the request's grid is one numbered categorical."""
-    if not grid_encoded(spec):
-        return None
-    size, points = _local_grid(spec)
-    why = [
+def _why(spec: JobSpec, size: int, points: list[dict[str, Any]]) -> list[str]:
+    """Why the local grid runs other points than the product of the space's values."""
+    return [
         *(["sub-space after sub-space"] if spec.space.is_conditional else []),
         *(
             [f"a family's settings only with it: {size} of the product's {spec.space.grid_size()}"]
@@ -82,6 +79,24 @@ def grid_note(spec: JobSpec) -> Optional[str]:
         ),
         *([f"limits.max_trials {spec.max_trials} cuts it"] if len(points) < size else []),
     ]
+
+
+def local_grid_note(spec: JobSpec) -> Optional[str]:
+    """The local plan's note where its grid runs fewer trials than the product of the space's values (or max_trials
+    says): how many run, and why."""
+    if not grid_encoded(spec):
+        return None
+    size, points = _local_grid(spec)
+    why = [w for w in _why(spec, size, points) if w != "sub-space after sub-space"]
+    return f"grid: {len(points)} trials run ({'; '.join(why)})" if why else None
+
+
+def grid_note(spec: JobSpec) -> Optional[str]:
+    """The compile note of a grid-encoded spec: why the request's grid is one numbered categorical."""
+    if not grid_encoded(spec):
+        return None
+    size, points = _local_grid(spec)
+    why = _why(spec, size, points)
     return (
         f"grid: the {len(points)} trials the local backend runs ({'; '.join(why)}), in its order, as the values "
         f"0..{len(points) - 1} of one categorical {GRID_PARAM}; each trial's entry decodes its number to the local "
@@ -156,6 +171,7 @@ __all__ = [
     "GRID_PARAM",
     "grid_file",
     "grid_note",
+    "local_grid_note",
     "SUBSPACE_PARAM",
     "clashing",
     "grid_encoded",

@@ -675,3 +675,28 @@ def test_weights_messages_name_ckpt_files_and_escape_a_newline(tmp_path, monkeyp
     spec = cloudauto.JobSpec.from_file(path)
     (issue,) = [spec.locate(i) for i in missing_weights(spec) if "tabicl-tiny" in i.message]  # validate's refusal, exit 1
     assert issue.line == line and "\n" not in str(issue) and "'./w/tabicl-tiny\\n'" in str(issue), str(issue)
+
+
+def test_a_preset_trial_that_leaves_out_the_presets_foundation_models_says_so_at_its_presets_line(example_images, tmp_path):
+    """The seed's `presets: medium_quality` trial gives Chronos2 weights, not Toto2's (AutoGluon 1.6.3's medium_quality
+    holds both): the trial fits the preset without Toto2, which compile said nowhere."""
+    seed = Path(__file__).resolve().parents[2] / "job_specs" / "bike_forecast_chronos2.yaml"
+    spec = cloudauto.JobSpec.from_file(seed)
+    job = cloudauto.compile(spec, backend="local")
+    found = [spec.locate(w) for w in job.warnings if "left out" in w.message]
+    (issue,) = found
+    lines = seed.read_text().splitlines()
+    assert lines[issue.line - 1].strip().startswith("- presets: medium_quality"), issue.line
+    assert "medium_quality's Toto2 is left out: no weights given" in issue.message
+    assert "`Toto2.model_path`" in issue.message and "CLOUDAUTO_ALLOW_HUB=1" in issue.message
+    assert "Chronos2" not in issue.message.split(":")[1]  # its weights are given: it is fitted
+    from cloudauto.runtime.autogluon_timeseries import preset_left_out
+
+    assert preset_left_out("medium_quality", []) == ["Chronos2", "Toto2"]
+    assert preset_left_out("medium_quality", ["Chronos2", "Toto2"]) == []
+    assert preset_left_out("chronos2", []) == []  # a preset of foundation models alone fetches them (refused offline)
+    # a sub-space naming models fits them, not the preset's table: nothing to say
+    path = tmp_path / "models.yaml"
+    path.write_text(seed.read_text().replace("- presets: medium_quality", "- presets: medium_quality\n      models: ETS"))
+    path.parent.joinpath("data").symlink_to(seed.parent / "data")
+    assert not [w for w in cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local").warnings if "left out" in w.message]

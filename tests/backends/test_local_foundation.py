@@ -4,6 +4,7 @@ the same with that folder deleted; and the compile refusals of a foundation mode
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -328,3 +329,42 @@ def test_a_tabdpt_sweep_from_its_random_weight_folder_is_served_and_loads_withou
     `TABDPT.model_weight_path` names; its estimator pickles the network, so the folder can go."""
     pytest.importorskip("tabdpt", reason="TabDPT needs autogluon.tabular[tabdpt] (the local backend's foundation extra)")
     sweep_served_and_reloaded(fm_data, tmp_path, ["TABDPT", "GBM"], TABDPT_SWEEP, "TABDPT")
+
+
+def test_the_seeds_preset_trial_shows_its_models_board_and_says_what_it_leaves_out(runs_dir, fm_data, tmp_path):
+    """`trials --trial N --models` of a forecasting trial exited 4 ("only tabular"): the preset trial's models were only
+    in trial.log. Its log also listed Chronos-2 as excluded while fitting Chronos2, and left Toto2 out silently."""
+    sweep = f"""    - presets: medium_quality
+      Chronos2.model_path: {fm_data / "checkpoints" / "chronos2-tiny"}
+      time_limit: 60
+"""
+    run = cli("run", str(write_spec(tmp_path, fm_data, "", sweep=sweep)))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    job_id = run.stdout.split()[1].rstrip(":")
+    shown = cli("trials", job_id, "--trial", "0", "--models")
+    assert shown.returncode == 0, shown.stderr
+    header, *rows = shown.stdout.splitlines()
+    assert "score_val (MASE)" in header
+    log = cli("logs", job_id, "--trial", "0").stdout
+    trained = re.search(r"Models trained: \[(.*)\]", log).group(1)  # what fit in the time limit on a busy machine
+    assert sorted(r.split()[0] for r in rows) == sorted(m.strip(" '") for m in trained.split(",")), shown.stdout
+    assert len(rows) >= 2 and sum("(best)" in r for r in rows) == 1
+    board = json.loads(cli("trials", job_id, "--trial", "0", "--models", "--format", "json").stdout)
+    assert board["eval_metric"] == "MASE" and all(m["score_val"] > 0 for m in board["models"])  # MASE, not -MASE
+    assert "Excluded model types: ['Chronos', 'Toto', 'Toto2']" in log
+    assert "[cloudauto] medium_quality's Toto2 is left out: no weights given" in log
+
+
+def test_make_data_writes_the_foundation_folders_without_progress_bars(tmp_path):
+    """`python job_specs/make_data.py foundation` printed Hugging Face's "Writing model shards" bars among its lines."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    script = Path(__file__).resolve().parents[2] / "job_specs" / "make_data.py"
+    made = subprocess.run(
+        [sys.executable, str(script), "foundation", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    said = made.stdout + made.stderr
+    assert "Writing model shards" not in said and "it/s]" not in said, said[-2000:]
+    assert "wrote " in made.stdout and (tmp_path / "checkpoints" / "chronos2-tiny" / "config.json").is_file()

@@ -276,3 +276,17 @@ def test_max_trials_below_an_unpruned_grid_runs_the_local_first_points_not_the_w
     assert any("(limits.max_trials 2 cuts it)" in n for n in job.notes), job.notes
     loaded, trials = azure_trials(spec, tmp_path / "azure")
     assert loaded.limits.max_total_trials == 2 and trials == local
+
+
+def test_the_local_plan_says_the_trials_the_pruned_grid_runs_and_why(example_images):
+    """The seed's grid is a product of 7 that the local grid prunes to 5 (ETS and Theta once each, not once per
+    Chronos2.fine_tune): the plan said "max_trials": 7 while 5 trials ran."""
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(SEED_SPEC), backend="local")
+    assert job.native["max_trials"] == 5 == len(local_trials(job.spec))
+    (note,) = [n for n in job.notes if n.startswith("grid:")]
+    assert "5 trials run" in note and "5 of the product's 7" in note, note
+    cut = cloudauto.compile(cloudauto.JobSpec.from_file(SEED_SPEC, overrides=["limits.max_trials=3"]), backend="local")
+    assert cut.native["max_trials"] == 3 and any("limits.max_trials 3 cuts it" in n for n in cut.notes), cut.notes
+    # a grid the engine runs whole says nothing more
+    plain = cloudauto.compile(cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml"), backend="local")
+    assert not [n for n in plain.notes if n.startswith("grid:")]

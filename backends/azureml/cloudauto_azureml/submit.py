@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import CompiledJob, CompileError
+from cloudauto.backend import CompiledJob, CompileError, NotConfigured
 from cloudauto.endpoints import job_tags
 from cloudauto.runtime.bundle import write_folder
 from cloudauto.spec.errors import CloudautoError, SpecIssue
@@ -30,6 +30,10 @@ class AzureError(CloudautoError):
     """An Azure call failed; the message carries the service's own."""
 
     exit_code = 3
+
+
+class AzureNotConfigured(AzureError, NotConfigured):
+    """No Azure ML workspace named on this machine."""
 
 
 def azure_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -84,7 +88,7 @@ def client_for(spec: Optional[JobSpec] = None, credential: Any = None) -> Any:
             if spec is not None
             else f"set {variables}"
         )
-        raise AzureError(f"no Azure ML workspace: {where}, or put Azure ML's config.json in this folder") from None
+        raise AzureNotConfigured(f"no Azure ML workspace: {where}, or put Azure ML's config.json in this folder") from None
 
 
 def stage_code(job: CompiledJob, dest: Path) -> Path:

@@ -32,6 +32,8 @@ from cloudauto.spec.backends import LocalMode, LocalSettings
 from cloudauto.spec.errors import CloudautoError, SpecIssue
 from cloudauto.spec.metrics import Task
 from cloudauto.spec.models import Engine, JobSpec
+from cloudauto.tuning.flat import local_grid_note
+from cloudauto.tuning.samplers import planned_trials
 
 from .handle import LocalJobHandle, start_orchestrator
 from .paths import private, remember_run_dir, runs_home
@@ -98,7 +100,8 @@ class LocalBackend(Backend):
             raise CompileError(self.name, [SpecIssue(f"local: {problem}", ("task",))])
         objective = spec.objective
         settings = spec.backends.local
-        concurrency = min(spec.limits.max_concurrent_trials, spec.max_trials)
+        planned = planned_trials(spec)  # a grid's distinct points, pruned as the engine prunes them (not the product)
+        concurrency = min(spec.limits.max_concurrent_trials, planned)
         plan: dict[str, Any] = {
             "backend": self.name,
             "mode": settings.mode.value,
@@ -107,7 +110,7 @@ class LocalBackend(Backend):
             "engine": "command" if spec.engine is Engine.COMMAND else "autogluon",
             "objective": {"name": objective.name, "goal": objective.goal.value, "autogluon_eval_metric": objective.autogluon},
             "sampling": spec.sweep.sampling.value if spec.sweep else None,
-            "max_trials": spec.max_trials,
+            "max_trials": planned,
             "max_concurrent_trials": concurrency,
             "workers": min(settings.workers or concurrency, concurrency),
             "early_termination": spec.policy.model_dump(mode="json") if spec.policy else None,
@@ -115,7 +118,14 @@ class LocalBackend(Backend):
             "runs_dir": str(runs_dir(spec)),
             "spec": spec.to_dict(),
         }
-        return CompiledJob(self.name, spec, plan, files={f"{spec.name}.plan.json": request_json(plan, what="the local plan", indent=2) + "\n"})
+        notes = [note] if (note := local_grid_note(spec)) else []
+        return CompiledJob(
+            self.name,
+            spec,
+            plan,
+            files={f"{spec.name}.plan.json": request_json(plan, what="the local plan", indent=2) + "\n"},
+            notes=notes,
+        )
 
     def submit(
         self,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from cloudauto.backend import CompiledJob, CompileError, request_json
+from cloudauto.backend import CompiledJob, CompileError, NotConfigured, request_json
 from cloudauto.runtime.bundle import gz
 from cloudauto.runtime.data import resolve
 from cloudauto.runtime.sagemaker_entry import toolkit_decoded
@@ -26,6 +26,10 @@ class AWSError(CloudautoError):
     """An AWS call failed; the message carries AWS's own."""
 
     exit_code = 3
+
+
+class AWSNotConfigured(AWSError, NotConfigured):
+    """No AWS region or credentials on this machine."""
 
 
 NO_CREDENTIALS = (
@@ -56,9 +60,9 @@ def session_for(spec: Optional[JobSpec] = None, region: Optional[str] = None) ->
     )
     session = boto3.Session(botocore_session=core, region_name=chosen or None)
     if not session.region_name:
-        raise AWSError(NO_REGION + (SPEC_REGION if spec is not None else ""))
+        raise AWSNotConfigured(NO_REGION + (SPEC_REGION if spec is not None else ""))
     if session.get_credentials() is None:  # botocore's chain, resolved once per session: later calls reuse it
-        raise AWSError(NO_CREDENTIALS)
+        raise AWSNotConfigured(NO_CREDENTIALS)
     return session
 
 
@@ -101,9 +105,9 @@ def botocore_call(what: str, fn: Any, **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
     except NoCredentialsError:
-        raise AWSError(f"{what}: {NO_CREDENTIALS}") from None
+        raise AWSNotConfigured(f"{what}: {NO_CREDENTIALS}") from None
     except NoRegionError:
-        raise AWSError(f"{what}: {NO_REGION}") from None
+        raise AWSNotConfigured(f"{what}: {NO_REGION}") from None
     except BotoCoreError as exc:
         raise AWSError(f"{what}: {one_line(exc)}") from None
 
