@@ -87,25 +87,35 @@ def preflight(client: Any, spec: JobSpec, image: str, why: str = "backends.local
     a foundation model one that holds them (label cloudauto.foundation)."""
     ensure_image(client, image, why)
     from cloudauto.runtime.autogluon_params import MULTIMODAL_TASKS
-
-    if spec.task in MULTIMODAL_TASKS and spec.engine.value != "command":
-        labels = client.images.get(image).labels or {}
-        if labels.get("cloudauto.multimodal") != "true":
-            raise DockerModeError(
-                f"task {spec.task.value}: image {image} ({why}) has no autogluon.multimodal (its label cloudauto.multimodal "
-                "is not true; backends/local/Dockerfile builds a tabular image, to keep it small): run these trials in "
-                "process mode (backends.local.mode: process), or name an image with the multimodal extra"
-            )
     from cloudauto.runtime.foundation import uses_foundation
 
-    if spec.engine.value != "command" and uses_foundation(spec):  # any trial's models: each runs in this image
-        labels = client.images.get(image).labels or {}
-        if labels.get("cloudauto.foundation") != "true":
+    trains = spec.engine.value != "command"
+    needs = [
+        *(
+            [("cloudauto.multimodal", f"task {spec.task.value}", "autogluon.multimodal", "an image with the multimodal extra")]
+            if trains and spec.task in MULTIMODAL_TASKS
+            else []
+        ),
+        *(
+            [
+                (
+                    "cloudauto.foundation",
+                    "foundation models",
+                    "foundation models",  # any trial's models: each runs in this image
+                    "an image built with them (`make image-foundation`: the Dockerfile with --build-arg FOUNDATION=true)",
+                )
+            ]
+            if trains and uses_foundation(spec)
+            else []
+        ),
+    ]
+    labels = (client.images.get(image).labels or {}) if needs else {}
+    for label, what, lacks, instead in needs:
+        if labels.get(label) != "true":
             raise DockerModeError(
-                f"foundation models: image {image} ({why}) has no foundation models (its label cloudauto.foundation is "
-                "not true; backends/local/Dockerfile builds a tabular image, to keep it small): run these trials in "
-                "process mode (backends.local.mode: process), or name an image built with them "
-                "(`make image-foundation`: the Dockerfile with --build-arg FOUNDATION=true)"
+                f"{what}: image {image} ({why}) has no {lacks} (its label {label} is not true; backends/local/Dockerfile "
+                "builds a tabular image, to keep it small): run these trials in process mode (backends.local.mode: "
+                f"process), or name {instead}"
             )
     if spec.compute.gpus:
         runtimes = client.info().get("Runtimes") or {}
