@@ -22,22 +22,27 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def typed_params(spec: Any, raw: dict[str, str], grid: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def typed_params(
+    spec: Any, raw: dict[str, str], grid: Optional[dict[str, Any]] = None, where: str = "the grid's table"
+) -> dict[str, Any]:
     """String values back to the types and values of the spec's search space.
 
     Alternative sub-spaces arrive as cloudauto.tuning.flat encodes them: a grid's numbered point
-    (`cloudauto_grid_point`: the local grid's own point, from `grid`, the bundle's table, else from
-    the spec as the user wrote it) or the chosen sub-space (`cloudauto_subspace`) with its
-    parameters under their flat names."""
+    (`cloudauto_grid_point`: the local grid's own point, from `grid`, the table compile wrote from the
+    spec as the user wrote it; `where` names it) or the chosen sub-space (`cloudauto_subspace`) with its
+    parameters under their flat names. A grid point without its table is a DecodeError: a grid rebuilt
+    from a spec whose keys were sorted (the code folder's spec.json) holds other points."""
     from ..spec.space import Choice, Fixed, QUniform, RandInt
-    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_point, grid_points, grid_table, subspace_keys
+    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, grid_point, subspace_keys
 
     if GRID_PARAM in raw:
-        table = grid if grid is not None else grid_table(grid_points(spec))
-        index = int(float(raw[GRID_PARAM]))
-        if not 0 <= index < len(table["points"]):
-            raise ValueError(f"{GRID_PARAM} {raw[GRID_PARAM]} is not one of the grid's {len(table['points'])} points")
-        return grid_point(table, index)
+        try:
+            index = int(float(raw[GRID_PARAM]))
+        except ValueError:
+            raise DecodeError(f"{GRID_PARAM}: expected a number, got {raw[GRID_PARAM]!r}") from None
+        if grid is None:
+            raise DecodeError(f"{GRID_PARAM} {raw[GRID_PARAM]}: {where} is missing; compile and submit the spec again")
+        return grid_point(grid, index, where)
     index = int(float(raw.get(SUBSPACE_PARAM, 0))) if spec.space.is_conditional else 0
     sub, keys = spec.space.subspaces[index], subspace_keys(spec.space)[index]
     out: dict[str, Any] = {}
@@ -60,10 +65,15 @@ def typed_params(spec: Any, raw: dict[str, str], grid: Optional[dict[str, Any]] 
 def trial_params(spec: Any, raw: dict[str, str], root: Path) -> dict[str, Any]:
     """The trial's parameters from its command line, with the grid's table of the code folder `root` (compile wrote
     it from the spec as the user wrote it: spec.json's keys are sorted, so the grid's order is the table's)."""
-    from ..tuning.flat import GRID_FILE
+    from ..tuning.flat import GRID_FILE, GRID_PARAM, DecodeError
 
-    table = root / GRID_FILE
-    return typed_params(spec, raw, json.loads(table.read_text()) if table.is_file() else None)
+    table, grid = root / GRID_FILE, None
+    if GRID_PARAM in raw and table.is_file():
+        try:
+            grid = json.loads(table.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise DecodeError(f"{GRID_PARAM} {raw[GRID_PARAM]}: the grid's table {table} is not JSON ({exc})") from None
+    return typed_params(spec, raw, grid, f"the grid's table {table}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

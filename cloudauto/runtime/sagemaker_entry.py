@@ -29,13 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, grid_point
+from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, grid_point
 
 SPACE_PARAM = "cloudauto_space"
-
-
-class DecodeError(ValueError):
-    """A hyperparameter the decoding table cannot account for."""
 
 
 def wire(value: Any) -> str:
@@ -96,11 +92,10 @@ def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
         if GRID_PARAM not in hyperparameters:
             raise DecodeError(f"hyperparameter {GRID_PARAM} is missing (the grid's table needs it)")
         point = int(_number(GRID_PARAM, hyperparameters[GRID_PARAM]))
-        if not 0 <= point < len(table["grid"]["points"]):
-            raise DecodeError(
-                f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(table['grid']['points'])} points"
-            )
-        return grid_point(table["grid"], point)
+        points = table["grid"].get("points") if isinstance(table["grid"], dict) else None
+        if isinstance(points, list) and not 0 <= point < len(points):
+            raise DecodeError(f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(points)} points")
+        return grid_point(table["grid"], point, f"hyperparameter {SPACE_PARAM}'s grid")
     index = int(_number(SUBSPACE_PARAM, hyperparameters.get(SUBSPACE_PARAM, 0)))
     params: dict[str, Any] = {}
     for name, key in table["subspaces"][index].items():

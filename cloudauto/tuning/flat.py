@@ -132,10 +132,38 @@ def grid_table(points: list[dict[str, Any]]) -> dict[str, Any]:
     return {"names": names, "values": values, "points": rows}
 
 
-def grid_point(table: dict[str, Any], index: int) -> dict[str, Any]:
-    """Point `index` of a `grid_table`, as the local backend's trial parameters."""
-    row = table["points"][index]
-    return {name: table["values"][j][i] for j, (name, i) in enumerate(zip(table["names"], row, strict=True)) if i is not None}
+class DecodeError(ValueError):
+    """A trial's parameters that its decoding table (a cloud's hyperparameters, a grid's table) cannot account for."""
+
+
+def _index(value: Any, size: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
+
+
+def grid_point(table: Any, index: int, where: str = "the grid's table") -> dict[str, Any]:
+    """Point `index` of a `grid_table`, as the local backend's trial parameters; a table that is not one `grid_table`
+    wrote (edited by hand, cut short) is a DecodeError naming `where` and the point, never another point."""
+    names, values, points = (table.get(k) for k in ("names", "values", "points")) if isinstance(table, dict) else ((),) * 3
+    if not (
+        isinstance(names, list)
+        and isinstance(values, list)
+        and isinstance(points, list)
+        and len(values) == len(names)
+        and all(isinstance(v, list) for v in values)
+    ):
+        raise DecodeError(f"{where}, point {index}: not cloudauto's grid table (names, values, points); compile the spec again")
+    if not _index(index, len(points)):
+        raise DecodeError(f"{where}, point {index}: not one of the grid's {len(points)} points")
+    row = points[index]
+    if not isinstance(row, list) or len(row) != len(names):
+        size = len(row) if isinstance(row, list) else "no list of"
+        raise DecodeError(f"{where}, point {index}: has {size} values for the {len(names)} names; compile the spec again")
+    for name, i, known in zip(names, row, values, strict=True):
+        if i is not None and not _index(i, len(known)):
+            raise DecodeError(
+                f"{where}, point {index}: value {i!r} of {name} is not one of its {len(known)} values; compile the spec again"
+            )
+    return {name: known[i] for name, i, known in zip(names, row, values, strict=True) if i is not None}
 
 
 GRID_FILE = "grid.json"
@@ -167,6 +195,7 @@ def subspace_keys(space: SearchSpace) -> list[dict[str, str]]:
 
 
 __all__ = [
+    "DecodeError",
     "GRID_FILE",
     "GRID_PARAM",
     "grid_file",

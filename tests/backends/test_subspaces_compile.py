@@ -12,6 +12,7 @@ from azure.ai.ml import load_job
 
 import cloudauto
 from cloudauto.runtime.sagemaker_entry import SPACE_PARAM, DecodeError, decode, toolkit_decoded
+from cloudauto.tuning.flat import grid_points, grid_table
 from cloudauto.tuning.samplers import make_sampler
 
 from ..conftest import ROOT
@@ -60,7 +61,8 @@ def test_the_seeds_grid_compiles_everywhere_and_each_point_decodes_to_the_local_
     trial_spec = cloudauto.JobSpec.from_dict(data, source="azureml")
     for i, trial in enumerate(local):
         assert trial_params(trial_spec, {"cloudauto_grid_point": str(i)}, code) == trial
-        assert typed_params(spec, {"cloudauto_grid_point": str(i)}) == trial  # the handle, from the job's own spec
+        # the handle, from the job's own spec (its grid rebuilt in the user's order)
+        assert typed_params(spec, {"cloudauto_grid_point": str(i)}, grid_table(grid_points(spec))) == trial
     assert not [w for w in job.warnings if "in every trial" in w.message]  # the tuner draws no family settings
 
 
@@ -290,3 +292,85 @@ def test_the_local_plan_says_the_trials_the_pruned_grid_runs_and_why(example_ima
     # a grid the engine runs whole says nothing more
     plain = cloudauto.compile(cloudauto.JobSpec.from_file(ROOT / "job_specs" / "iris.yaml"), backend="local")
     assert not [n for n in plain.notes if n.startswith("grid:")]
+
+
+USER_ORDER_GRID = """\
+name: gg
+task: tabular_classification
+data: {train: ./train.csv, label: target}
+metric: accuracy
+sweep:
+  sampling: grid
+  space:
+    time_limit: {choice: [10, 20]}
+    models: {choice: [GBM, XT]}
+    presets: {choice: [medium_quality, good_quality]}
+limits: {max_trials: 5}
+"""
+
+
+def _user_order_grid(tmp_path: Path) -> tuple[cloudauto.JobSpec, Path, cloudauto.JobSpec]:
+    """A max_trials-cut grid whose keys are not sorted: (the spec, its Azure code folder, the trial's spec.json spec)."""
+    from cloudauto.runtime.sagemaker_entry import spec_data
+
+    (tmp_path / "train.csv").write_text("a,target\n1,x\n2,y\n3,x\n4,y\n")
+    (tmp_path / "g.yaml").write_text(USER_ORDER_GRID)
+    spec = cloudauto.JobSpec.from_file(tmp_path / "g.yaml")
+    cloudauto.compile(spec, backend="azureml").write(tmp_path / "az")
+    code = tmp_path / "az" / "gg.code"
+    data, _ = spec_data(code / "spec.json", {})
+    return spec, code, cloudauto.JobSpec.from_dict(data, source="azureml")
+
+
+def test_an_azure_grid_without_its_table_is_refused_not_decoded_to_other_points(tmp_path):
+    """spec.json's keys are sorted: a grid rebuilt from it runs other points (time_limit 10, XT, good_quality never)."""
+    from cloudauto.runtime.azureml_entry import trial_params
+
+    spec, code, trial_spec = _user_order_grid(tmp_path)
+    local = local_trials(spec)[:5]
+    assert [trial_params(trial_spec, {"cloudauto_grid_point": str(i)}, code) for i in range(5)] == local
+    (code / "grid.json").unlink()
+    with pytest.raises(DecodeError, match=r"cloudauto_grid_point 2: .*grid\.json.* is missing"):
+        trial_params(trial_spec, {"cloudauto_grid_point": "2"}, code)
+
+
+def test_the_azure_handle_decodes_a_grid_point_from_the_jobs_stored_spec_in_the_users_order(tmp_path):
+    """The handle has no code folder: the job's stored spec property keeps the user's key order, so its grid is the
+    compiled table's."""
+    from types import SimpleNamespace
+
+    from cloudauto_azureml.handle import AzureMLJob
+    from cloudauto_azureml.submit import SPEC_PROPERTY
+
+    spec, code, _ = _user_order_grid(tmp_path)
+    stored = json.dumps(spec.to_stored(), separators=(",", ":"))  # as submit writes the property
+    job = SimpleNamespace(properties={SPEC_PROPERTY: stored})
+    client = SimpleNamespace(jobs=SimpleNamespace(get=lambda name: job))
+    handle = AzureMLJob("gg-1", client=client)
+    table = json.loads((code / "grid.json").read_text())
+    for i, trial in enumerate(local_trials(spec)[:5]):
+        child = SimpleNamespace(tags={"hyperparameters": json.dumps({"--cloudauto_grid_point": str(i)})})
+        assert handle._params(child) == trial
+        assert list(handle.spec.space.subspaces[0]) == ["time_limit", "models", "presets"] == table["names"]
+
+
+@pytest.mark.parametrize(
+    ("grid", "why"),
+    [
+        ({"names": ["a", "b"], "values": [[1], [2]], "points": [[0]]}, "has 1 values for the 2 names"),
+        ({"names": ["a"], "values": [[1]], "points": [[3]]}, "value 3 of a is not one of its 1 values"),
+        ({"names": ["a"], "values": [[1]], "points": [["0"]]}, "value '0' of a is not one of its 1 values"),
+        ({"names": ["a"], "values": [[1]], "points": [[True]]}, "value True of a is not one of its 1 values"),
+        ({"names": ["a"], "values": 5, "points": [[0]]}, "not cloudauto's grid table"),
+        ({"names": "a", "values": [[1]], "points": [[0]]}, "not cloudauto's grid table"),
+    ],
+)
+def test_a_tampered_grid_table_is_a_decode_error_naming_the_table_and_the_point(grid, why, tmp_path):
+    from cloudauto.runtime.azureml_entry import trial_params
+
+    with pytest.raises(DecodeError, match=rf"{SPACE_PARAM}.*point 0.*{why}"):
+        decode({SPACE_PARAM: {"grid": grid}, "cloudauto_grid_point": 0})
+    spec, code, trial_spec = _user_order_grid(tmp_path)
+    (code / "grid.json").write_text(json.dumps(grid))
+    with pytest.raises(DecodeError, match=rf"grid\.json.*point 0.*{why}"):
+        trial_params(trial_spec, {"cloudauto_grid_point": "0"}, code)

@@ -88,11 +88,14 @@ class AzureMLJob(JobHandle):
         spec = self.spec
         if spec.engine is Engine.AUTOGLUON:  # Azure-safe names back to the spec's, strings back to types
             from cloudauto.runtime.azureml_entry import typed_params
+            from cloudauto.tuning.flat import GRID_PARAM, grid_points, grid_table
 
             from .compile import search_names
 
             names = search_names(spec)
-            return typed_params(spec, {names.get(k, k): str(v) for k, v in values.items()})
+            # the job's stored spec keeps the user's key order (never sorted), so its grid is the compiled table
+            grid = grid_table(grid_points(spec)) if GRID_PARAM in values else None
+            return typed_params(spec, {names.get(k, k): str(v) for k, v in values.items()}, grid, f"the grid of {self.id}'s spec")
         return values
 
     def _tracking(self) -> Any:
