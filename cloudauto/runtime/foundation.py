@@ -110,20 +110,39 @@ TINY_FOLDERS = {
 }
 
 
+CONFIG_BYTES = 4 << 20  # a model's config.json is a few KB: one larger is no model's config (and is not read whole)
+
+
+def _json_file(path: Path, limit: int = CONFIG_BYTES, skip: int = 0) -> Any:
+    """The JSON a weights file holds (its `limit` bytes after `skip`), None when it is no such JSON: not a regular
+    file (a named pipe would hang the read, a device never end), larger than `limit`, not JSON, or nested deeper
+    than Python's parser goes (a RecursionError, never an internal error)."""
+    import json
+
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            f.seek(skip)
+            data = f.read(limit + 1)
+        return None if len(data) > limit else json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def _safetensors_metadata(path: Path) -> dict[str, Any]:
     """The `__metadata__` of a .safetensors file's header (its first 8 bytes give the JSON header's length); {} when
     the file is no safetensors file. TabDPT's checkpoint keeps its network's config there (`cfg`)."""
-    import json
     import struct
 
     try:
+        if not path.is_file():
+            return {}
         with path.open("rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
-            if size > 100_000_000:
-                return {}
-            header = json.loads(f.read(size))
-    except (OSError, ValueError, struct.error):
+    except (OSError, struct.error):
         return {}
+    header = _json_file(path, size, skip=8) if size <= 100_000_000 else None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return meta if isinstance(meta, dict) else {}
 
@@ -196,12 +215,9 @@ def _made_hint(fam: str, task: Task) -> str:
 def _config(folder: Path) -> Optional[dict[str, Any]]:
     """The folder's config.json (at its top, else in a Hugging Face cache's snapshots/<rev>/), None when there is none
     or it is no JSON object."""
-    import json
-
     for path in [folder / "config.json", *sorted(folder.glob("snapshots/*/config.json"))]:
-        try:
-            held = json.loads(path.read_text())
-        except (OSError, ValueError):
+        held = _json_file(path)
+        if held is None:
             continue
         return held if isinstance(held, dict) else None
     return None
@@ -228,7 +244,12 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
     pipeline = str((config or {}).get("chronos_pipeline_class", ""))
     if fam == "MITRA":
         if config is None or not any(folder.glob("*.safetensors")):
-            return f"the folder holds no Mitra weights (it holds {_holds(folder)})"
+            unread = (
+                "; its config.json is not a regular file of at most 4 MB holding a JSON object"
+                if config is None and (folder / "config.json").exists()
+                else ""
+            )
+            return f"the folder holds no Mitra weights (it holds {_holds(folder)}){unread}"
         if chronos:
             return f"the folder holds a Chronos model ({pipeline or 'chronos_config'} in config.json)"
         return None
@@ -242,16 +263,13 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
 
 
 def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
-    import json
 
     from .trial_inputs import shown
 
     if task not in MITRA_TASKS:
         return None
-    try:
-        held = json.loads((folder / "config.json").read_text()).get("task")
-    except (OSError, ValueError, AttributeError):
-        return None
+    config = _json_file(folder / "config.json")
+    held = config.get("task") if isinstance(config, dict) else None
     needed, kind = MITRA_TASKS[task]
     if not isinstance(held, str) or held.upper() == needed:
         return None

@@ -3,6 +3,7 @@ in the space, or `model_path` in the autogluon block), at `models` only when no 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -700,3 +701,68 @@ def test_a_preset_trial_that_leaves_out_the_presets_foundation_models_says_so_at
     path.write_text(seed.read_text().replace("- presets: medium_quality", "- presets: medium_quality\n      models: ETS"))
     path.parent.joinpath("data").symlink_to(seed.parent / "data")
     assert not [w for w in cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local").warnings if "left out" in w.message]
+
+
+def _deep_safetensors(folder: Path, inside_metadata: bool) -> None:
+    import struct
+
+    folder.mkdir(parents=True)
+    deep = b"[" * 200_000 + b"]" * 200_000
+    header = b'{"__metadata__": {"cfg": ' + deep + b"}}" if inside_metadata else deep
+    (folder / "m.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+
+
+def _mitra_with_config(folder: Path, write) -> None:
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    write(folder / "config.json")
+
+
+def _huge(path: Path) -> None:
+    with path.open("wb") as f:  # sparse: 3 GB of zeros after a JSON object's start, made without writing them
+        f.write(b'{"task": "CLASSIFICATION", "pad": "')
+        f.truncate(3 << 30)
+
+
+UNREAD_CONFIG = "holds no Mitra weights (it holds config.json, model.safetensors); its config.json is not a regular file"
+
+
+@pytest.mark.parametrize(
+    ("family", "param", "make", "words"),
+    [
+        ("TABDPT", "model_weight_path", lambda f: _deep_safetensors(f, False), "holds no TABDPT checkpoint (it holds m.safetensors)"),
+        ("TABDPT", "model_weight_path", lambda f: _deep_safetensors(f, True), "holds no TABDPT checkpoint (it holds m.safetensors)"),
+        (
+            "MITRA",
+            "hf_model",
+            lambda f: _mitra_with_config(f, lambda p: p.write_text("[" * 200_000 + "]" * 200_000)),
+            UNREAD_CONFIG,
+        ),
+        ("MITRA", "hf_model", lambda f: _mitra_with_config(f, lambda p: os.mkfifo(p)), UNREAD_CONFIG),
+        ("MITRA", "hf_model", lambda f: _mitra_with_config(f, _huge), UNREAD_CONFIG),
+    ],
+    ids=["deep-header", "deep-metadata", "deep-config", "fifo-config", "huge-config"],
+)
+def test_a_crafted_weights_file_is_refused_at_its_line_not_an_internal_error_or_a_hang(
+    tmp_path, monkeypatch, family, param, make, words
+):
+    """atk6 R2/R3: a .safetensors header or a Mitra config.json nested 200,000 deep was a RecursionError (exit 70), a
+    named pipe as config.json hung compile, a 3 GB config.json was read whole: each is no weights, at the line."""
+    import signal
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    make(tmp_path / "w" / "x")
+    text = "name: t\ntask: tabular_classification\ndata: {train: ./train.csv, label: y}\nmetric: accuracy\n"
+    text += f"sweep:\n  space:\n    models: {family}\n    {family}.{param}: ./w/x\n"
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    spec = cloudauto.JobSpec.from_file(path)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("compile hung on the weights folder"))
+    signal.alarm(20)
+    try:
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend="local")
+    finally:
+        signal.alarm(0)
+    (issue,) = [spec.locate(i) for i in info.value.issues if "./w/x" in i.message]
+    assert issue.line == 8 and words in issue.message, issue.message
