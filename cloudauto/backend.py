@@ -892,6 +892,11 @@ class Backend(abc.ABC):
         """Jobs this backend knows of, oldest first."""
         raise NotSupportedError(f"backend '{self.name}' cannot list jobs yet")
 
+    def missing_jobs(self) -> list[tuple[str, str]]:
+        """(id, why) of jobs this backend knows of whose records are not where they should be (a local run_dir moved,
+        a disk not mounted): `runs` lists them as missing rather than leaving them out."""
+        return []
+
     def leftovers(self, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
         """Remove what commands killed half-way (a delete, a submit) left behind; (what, bytes freed, what left it) for
         each (`prune` calls it; with `dry_run`, what it would remove)."""

@@ -441,15 +441,20 @@ def runs(backend: str, fmt: str) -> int:
     """List the jobs a backend knows of (the local run store), oldest first, with when each was submitted."""
     from ..registry import get_backend
 
-    rows = [_run_row(job) for job in get_backend(backend).jobs()]
+    plugin = get_backend(backend)
+    rows = [_run_row(job) for job in plugin.jobs()]
     # by submission, ties in the backend's order, as `latest` resolves: the last row is what `latest` takes
     rows = [r for _, r in sorted(enumerate(rows), key=lambda pair: (pair[1]["created"] or 0.0, pair[0]))]
+    for job_id, why in plugin.missing_jobs():  # its folder not there (a run_dir moved): said, not left out
+        row = {"id": job_id, "backend": plugin.name, "spec": None, "status": "missing", "reason": why}
+        row.update(trials_done=None, trials_planned=None, metric=None, best=None, created=None, created_at=None, ended_at=None)
+        rows.insert(0, row)
     if fmt == "json":
         echo(json.dumps(rows, indent=2))
         return EXIT_OK
     echo("JOB\tSTATUS\tTRIALS\tBEST\tSUBMITTED")  # tab-separated, as before the header: cut -f1 gives the ids
     for r in rows:
-        state = r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken") and r["reason"] else "")
+        state = r["status"] + (f" ({r['reason']})" if r["status"] in ("interrupted", "broken", "missing") and r["reason"] else "")
         trials = f"{r['trials_done']}/{r['trials_planned']} trials" if r["trials_planned"] is not None else "-"
         best = f"best {r['metric']}={r['best']:.4g}" if r["best"] is not None else "-"
         echo("\t".join((r["id"], state, trials, best, _local_time(r["created_at"]))))

@@ -234,6 +234,28 @@ def test_a_run_dir_of_its_own_is_still_found_by_its_id(runs_dir, tmp_path):
     assert cloudauto.attach(job.id).dir == job.dir and cli("status", job.id).returncode == 0
 
 
+def test_a_run_dir_moved_away_is_named_as_missing_by_status_and_runs(runs_dir, tmp_path):
+    """atk6 R8: the run_dir moved (a disk not mounted): `runs` dropped the job silently and `status` said "no local job"
+    although the home still links to its folder; both now name the folder the home links to, and put back it works."""
+    spec_path = write_spec(tmp_path, extra="limits: {max_trials: 1}\nbackends: {local: {run_dir: my-runs}}\n")
+    job = submit(spec_path)
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    folder = job.dir
+    (tmp_path / "my-runs").rename(tmp_path / "my-runs.moved")
+    status = cli("status", job.id)
+    assert status.returncode == 3 and "no local job" not in status.stderr, status.stderr
+    assert f"its folder {folder} is missing" in status.stderr and "a run_dir moved or a disk not mounted" in status.stderr
+    assert cli("status", job.id[:-3]).stderr == status.stderr  # a prefix of the id says the same
+    listed = cli("runs")
+    assert listed.returncode == 0
+    (row,) = [r for r in listed.stdout.splitlines() if r.startswith(job.id)]
+    assert f"missing ({folder} is not there)" in row, row
+    (data,) = [r for r in json.loads(cli("runs", "--format", "json").stdout) if r["id"] == job.id]
+    assert data["status"] == "missing" and str(folder) in data["reason"]
+    (tmp_path / "my-runs.moved").rename(tmp_path / "my-runs")
+    assert cli("status", job.id).returncode == 0 and "completed" in cli("runs").stdout
+
+
 def test_an_ambiguous_prefix_lists_every_match(runs_dir, tmp_path):
     spec_path = write_spec(tmp_path, extra="limits: {max_trials: 1}\n")
     jobs = [submit(spec_path) for _ in range(3)]

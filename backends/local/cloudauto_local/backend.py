@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -276,6 +277,9 @@ class LocalBackend(Backend):
     def jobs(self) -> list[JobHandle]:
         return list(list_jobs())
 
+    def missing_jobs(self) -> list[tuple[str, str]]:
+        return [(name, f"{folder} is not there") for name, folder in missing_folders()]
+
     def resume(self, job_id: str) -> JobHandle:
         return attach(job_id).resume()
 
@@ -336,9 +340,35 @@ def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
     if exact or len(matches) == 1:
         return LocalJobHandle((exact or matches)[0])
     if not matches:
+        missing = missing_folders(root, job_id)
+        exact_missing = [m for m in missing if m[0] == job_id]
+        if exact_missing or len(missing) == 1:
+            name, folder = (exact_missing or missing)[0]
+            raise JobNotFound(
+                f"local job '{name}': its folder {folder} is missing ({folder.parent} is not there: a run_dir moved or a "
+                f"disk not mounted; {root / name} links to it): put the folder back there, or link it there, and run the "
+                "command again"
+            )
         raise JobNotFound(f"no local job '{job_id}' under {root} (list them with: cloudauto runs)")
     listed = "\n".join(f"  {m.name}" for m in matches)
     raise JobNotFound(f"'{job_id}' matches {len(matches)} jobs; give more of the id:\n{listed}")
+
+
+def missing_folders(root: Optional[Path] = None, prefix: str = "") -> list[tuple[str, Path]]:
+    """(job id, its folder) for each of the home's links to a job folder whose run_dir is not there (moved, a disk not
+    mounted): no listing finds such a job, yet nothing is lost (prune keeps these links: housekeeping._never_made)."""
+    root = root or runs_home()
+    found = []
+    for link in sorted(root.glob(f"{glob.escape(prefix)}*")) if root.is_dir() else []:
+        if link.name.startswith(".") or not link.is_symlink():
+            continue
+        try:
+            target = Path(os.path.abspath(link.parent / os.readlink(link)))
+        except OSError:  # deleted meanwhile
+            continue
+        if not target.parent.is_dir():
+            found.append((link.name, target))
+    return found
 
 
 def list_jobs(root: Optional[Path] = None) -> list[LocalJobHandle]:
@@ -348,4 +378,4 @@ def list_jobs(root: Optional[Path] = None) -> list[LocalJobHandle]:
     return [LocalJobHandle(p.parent) for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
 
-__all__ = ["JobNotFound", "LocalBackend", "attach", "list_jobs", "runs_dir"]
+__all__ = ["JobNotFound", "LocalBackend", "attach", "list_jobs", "missing_folders", "runs_dir"]
