@@ -86,8 +86,9 @@ def _number(
     def rule(value: Any) -> Optional[str]:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{value!r} is not a number"
-        if integer and not float(value).is_integer():
-            return f"{value!r} is not a whole number"
+        if integer and not isinstance(value, int):  # 2.0 reaches the library as a float (tabicl: "slice indices")
+            whole = float(value).is_integer() and math.isfinite(value)
+            return f"{value!r} is not an integer" + (f" (write {int(value)})" if whole else "")
         if value in allowed:
             return None
         if low is not None and (value < low or (open_low and value == low)):
@@ -96,6 +97,7 @@ def _number(
             return f"{value!r} is out of range"
         return None
 
+    rule.integer = integer  # type: ignore[attr-defined]
     return rule
 
 
@@ -555,7 +557,11 @@ def _one_of(*allowed: Any) -> Any:
 
 
 def _or_none(rule: Any) -> Any:
-    return lambda v: None if v is None else rule(v)
+    def check(value: Any) -> Optional[str]:
+        return None if value is None else rule(value)
+
+    check.integer = getattr(rule, "integer", False)  # type: ignore[attr-defined]
+    return check
 
 
 _POSITIVE_INT = (_number(1, integer=True), "an integer >= 1")
@@ -604,6 +610,8 @@ FAMILY_RULES: dict[str, dict[str, tuple[Any, str]]] = {
     },
 }
 
+FAMILY_RULES["TABDPT-TURBO"] = FAMILY_RULES["TABDPT"]  # AutoGluon's TabDPT model with the turbo checkpoint: its settings
+
 
 def _foundation_rule(name: str) -> Any:
     from .foundation import FOUNDATION_FAMILIES
@@ -637,6 +645,8 @@ def _value_check(name: str, task: Task) -> Any:
             problem = rule(value)
             return f"{problem}; {name} takes {valid}" if problem else None
 
+        check.integer = getattr(rule, "integer", False)  # type: ignore[attr-defined]
+        check.valid = valid  # type: ignore[attr-defined]
         return check
     return None
 
@@ -645,7 +655,27 @@ def parameter_problem(name: str, dist: Any, task: Task) -> Optional[str]:
     """What is wrong with one parameter of the space for an AutoGluon fit of `task` (None when nothing is)."""
     problem = name_problem(name, task)
     check = None if problem else _value_check(name, task)
-    for value in _values(dist) if check else ():
+    if check is None:
+        return problem
+    valid = getattr(check, "valid", None)
+    if dist.kind in ("normal", "lognormal") and valid:
+        return (
+            f"{name} (in its {dist.kind}): a {dist.kind} range draws values without bounds, and {name} takes {valid}; "
+            "use a uniform, loguniform, quniform or randint range, or a choice"
+        )
+    values = _values(dist)
+    if getattr(check, "integer", False):
+        whole = dist.kind == "randint" or (
+            dist.kind == "quniform" and all(float(x).is_integer() for x in (dist.low, dist.high, dist.q))
+        )
+        if dist.kind in ("uniform", "loguniform", "qloguniform", "quniform") and not whole:
+            return (
+                f"{name} (in its {dist.kind}): it draws fractional numbers, and {name} takes {valid}; "
+                "use randint, or quniform with whole bounds and a whole q"
+            )
+        if whole:  # their draws are ints (samplers.quantize, the clouds' integer ranges)
+            values = [int(v) for v in values]
+    for value in values:
         if isinstance(value, float) and not math.isfinite(value):
             continue
         problem = check(value)

@@ -257,6 +257,14 @@ def test_tabular_foundation_settings_are_checked():
         ("    models: TABDPT\n    TABDPT.context_size: -1", "sweep.space.TABDPT.context_size", "an integer >= 1, or null"),
         ("    models: TABDPT\n    TABDPT.temperature: -0.5", "sweep.space.TABDPT.temperature", "takes a number > 0"),
         ("    models: TABDPT\n    TABDPT.context_reduction: knn", "sweep.space.TABDPT.context_reduction", "retrieval, subsample"),
+        # atk6 R1: a whole float reached tabicl as a float ("slice indices must be integers"); ranges drawing fractions
+        ("    models: TABICL\n    TABICL.n_estimators: 2.0", "sweep.space.TABICL.n_estimators", "2.0 is not an integer (write 2)"),
+        ("    models: TABDPT\n    TABDPT.n_ensembles: {choice: [2, 3.0]}", "sweep.space.TABDPT.n_ensembles", "3.0 is not an integer"),
+        ("    models: TABICL\n    TABICL.n_estimators: {uniform: [1, 4]}", "sweep.space.TABICL.n_estimators", "draws fractional numbers"),
+        ("    models: TABICL\n    TABICL.n_estimators: {quniform: [1, 4, 0.5]}", "sweep.space.TABICL.n_estimators", "whole q"),
+        ("    models: TABICL\n    TABICL.n_estimators: {normal: [0, 1]}", "sweep.space.TABICL.n_estimators", "without bounds"),
+        ("    models: TABICL\n    TABICL.softmax_temperature: {lognormal: [0, 1]}", "sweep.space.TABICL.softmax_temperature", "a number > 0"),
+        ("    models: TABDPT-TURBO\n    TABDPT-TURBO.n_ensembles: -4", "sweep.space.TABDPT-TURBO.n_ensembles", "-4 is out of range"),
     ],
 )
 def test_tabicl_and_tabdpt_setting_values_are_checked_at_their_line(tmp_path, extra, field, words):
@@ -278,6 +286,11 @@ def test_valid_tabicl_and_tabdpt_values_pass_and_block_values_are_checked_too(tm
     from cloudauto.spec.metrics import Task
 
     task = Task.TABULAR_CLASSIFICATION
+    from cloudauto.spec.space import parse_parameter
+
+    for name, dist in [("TABICL.n_estimators", {"quniform": [1, 4, 1]}), ("TABDPT.n_ensembles", {"randint": [1, 5]})]:
+        assert ag.parameter_problem(name, parse_parameter(dist), task) is None, name  # their draws are ints
+    assert ag.parameter_problem("TABICL.n_estimators", parse_parameter({"quniform": [0, 4, 1]}), task)  # 0 is drawn
     for name, value in [("TABICL.n_estimators", 4), ("TABICL.batch_size", None), ("TABICL.kv_cache", "repr"), ("TABDPT.context_size", None), ("TABDPT.normalizer", "power")]:
         assert ag.parameter_problem(name, SimpleNamespace(kind="fixed", value=value), task) is None, name
     path = tmp_path / "spec.yaml"
@@ -286,3 +299,8 @@ def test_valid_tabicl_and_tabdpt_values_pass_and_block_values_are_checked_too(tm
         cloudauto.JobSpec.from_file(path)
     (issue,) = [i for i in info.value.issues if "n_estimators" in i.message]
     assert "-3 is out of range" in issue.message and issue.field == "autogluon.hyperparameters.TABICL.n_estimators"
+    path.write_text(path.read_text().replace("n_estimators: -3", "n_estimators: 2.0"))
+    with pytest.raises(cloudauto.SpecError) as info:
+        cloudauto.JobSpec.from_file(path)
+    (issue,) = [i for i in info.value.issues if "n_estimators" in i.message]
+    assert "2.0 is not an integer (write 2)" in issue.message
