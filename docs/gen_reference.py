@@ -395,7 +395,7 @@ FORECAST_BASE = _with(
     metric="MASE",
     sweep__space={"models": {"choice": ["ETS", "Theta"]}},
 )
-WEIGHTS = "./weights"  # a save_pretrained folder the page's build makes beside the probe specs (config.json, model.safetensors)
+WEIGHTS = "./weights"  # a folder the page's build makes beside the probe specs (a Chronos-2 config.json, model.safetensors)
 
 # foundation models (docs/spec.md, "Foundation models"): weights from a folder, or a hub name
 FOUNDATION_PROBES: list[tuple[str, dict[str, Any]]] = [
@@ -521,7 +521,7 @@ def backend_support() -> str:
         where = Path(scratch)
         weights = where / WEIGHTS
         weights.mkdir()
-        (weights / "config.json").write_text("{}")
+        (weights / "config.json").write_text(json.dumps({"chronos_config": {"chronos_pipeline_class": "Chronos2Pipeline"}}))
         (weights / "model.safetensors").write_bytes(b"")
         try:
             known = {
