@@ -648,3 +648,18 @@ def test_compile_replaces_only_a_job_folder_it_wrote(tmp_path):
     result = run("compile", "-b", "azureml", "-o", "out", "d.yaml", cwd=tmp_path)
     assert result.returncode == 64 and "data.train" in result.stderr, result.stdout + result.stderr
     assert (out / "cmdj.code" / "train.csv").is_file()
+
+
+def test_compile_of_two_specs_of_one_name_names_their_folders_cleanly(own_spec):
+    """`-o out s1.yaml sub/s1.yaml` wrote out/-s1/ (a spec in the current folder has an empty parent name)."""
+    folder = own_spec.parent
+    for place in ["sub", "a/sub", "b/sub"]:
+        (folder / place).mkdir(parents=True, exist_ok=True)
+        (folder / place / "self.yaml").write_text(own_spec.read_text())
+    result = run("compile", "-b", "local", "-o", "out", "self.yaml", "sub/self.yaml", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (folder / "out").iterdir()) == sorted([f"{folder.name}-self", "sub-self"])
+    # two parents of one name too: the folders above them tell them apart
+    result = run("compile", "-b", "local", "-o", "out2", "a/sub/self.yaml", "b/sub/self.yaml", "self.yaml", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (folder / "out2").iterdir()) == sorted(["a-sub-self", "b-sub-self", f"{folder.name}-self"])
