@@ -663,3 +663,17 @@ def test_compile_of_two_specs_of_one_name_names_their_folders_cleanly(own_spec):
     result = run("compile", "-b", "local", "-o", "out2", "a/sub/self.yaml", "b/sub/self.yaml", "self.yaml", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (folder / "out2").iterdir()) == sorted(["a-sub-self", "b-sub-self", f"{folder.name}-self"])
+
+
+def test_compile_refuses_to_write_a_job_folder_inside_a_weights_folder(own_spec):
+    """-o the spec's weights folder: the job's <name>.code/ would be replaced inside it (the weights changed)."""
+    folder = own_spec.parent
+    (folder / "w").mkdir()
+    (folder / "w" / "config.json").write_text("{}")
+    (folder / "w" / "model.safetensors").write_bytes(b"")
+    text = own_spec.read_text().replace("sampling: grid", "sampling: random")
+    own_spec.write_text(text.replace("models: {choice: [GBM, XT, RF, CAT]}", "models: {choice: [MITRA, GBM]}\n    MITRA.hf_model: ./w"))
+    result = run("compile", "-b", "azureml", "-o", "w", "self.yaml", cwd=folder)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert f"sweep.space.MITRA.hf_model ({folder / 'w'}) holds {folder / 'w' / 'iris-classification.code'}" in result.stderr
+    assert sorted(p.name for p in (folder / "w").iterdir()) == ["config.json", "model.safetensors"]
