@@ -322,21 +322,44 @@ class CompiledJob:
         return {out / name: text for name, text in self.files.items()}
 
     def check_keeps(self, out: str | Path, keep: Iterable[Path]) -> None:
-        """An OutputError when write(out) would replace a file of `keep` (resolved paths: `./a/../x`, a link to it):
-        a file written over, or one inside the job's own folder (<name>.code/), which a write replaces whole."""
+        """An OutputError when write(out) would replace something not its own: nothing is written then.
+
+        A file of `keep` (the specs compiled; resolved paths: `./a/../x`, a link to it) or anything the spec reads
+        (its code folder, data, weights: trial_inputs.spec_reads) written over, inside the job's own folder
+        (<name>.code/, <name>.data/, which a write replaces whole), or holding such a folder; and such a folder that
+        is there but that compile did not write (not named in `out`'s COMPILED_MARKER): the user's own."""
+        from .runtime.bundle import COMPILED_MARKER, compiled_outputs
+        from .runtime.trial_inputs import spec_reads
+
         out = Path(out)
-        kept = {Path(k).resolve() for k in keep}
         targets = self.targets(out)
-        folders = {out / t.relative_to(out).parts[0] for t in targets if t != out and len(t.relative_to(out).parts) > 1}
-        replaced = [t.resolve() for t in [*targets, *folders]]
-        for place in replaced:
-            for real in kept:
-                if real == place or real.is_relative_to(place):
-                    how = "is" if real == place else f"is inside {place}, which is"
-                    raise OutputError(
-                        f"{out}: the spec {real} {how} where compile would write the {self.backend} job "
-                        f"({place.name}): name another -o; nothing was written"
-                    )
+        names = {t.relative_to(out).parts[0] for t in targets if t != out and len(t.relative_to(out).parts) > 1}
+        folders = [out / name for name in sorted(names)]
+        kept = [(f"the spec {Path(k).resolve()}", Path(k).resolve(), False) for k in keep]
+        reads = spec_reads(self.spec)  # the code folder may hold the output (its snapshot leaves compile's out)
+        kept += [(f"{field} ({path.resolve()})", path.resolve(), field != "command.code") for field, path in reads]
+        for place in [*targets, *folders]:
+            real_place = place.resolve()
+            for what, real, outer in kept:
+                if real == real_place or real.is_relative_to(real_place):
+                    how = "is" if real == real_place else f"is inside {real_place}, which is"
+                elif outer and place in folders and real_place.is_relative_to(real):
+                    how = f"holds {real_place}, which is"
+                else:
+                    continue
+                raise OutputError(
+                    f"{out}: {what} {how} where compile would write the {self.backend} job ({place.name}): "
+                    "name another -o; nothing was written"
+                )
+        compiled = compiled_outputs(out)
+        for folder in folders:
+            there = folder.exists() or folder.is_symlink()
+            if there and (folder.name not in compiled or folder.is_symlink() or not folder.is_dir()):
+                raise OutputError(
+                    f"{out}: {folder.absolute()} is there and compile did not write it ({out / COMPILED_MARKER} does not name it): "
+                    f"compile replaces the {self.backend} job's folder {folder.name}/ whole, so it will not replace yours; "
+                    "rename or move it, or name another -o; nothing was written"
+                )
 
     def _write_targets(self, out: Path, targets: dict[Path, Any], written: list[Path]) -> None:
         # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left

@@ -573,3 +573,107 @@ def test_compile_refuses_a_folder_whose_job_file_would_be_a_spec(own_spec):
     result = run("compile", "-b", "azureml", "-o", ".", "iris-classification.code/s.yaml", cwd=folder)
     assert result.returncode == 64 and str(code_spec) in result.stderr, result.stderr
     assert code_spec.read_text() == own_spec.read_text()
+
+
+COMMAND_SPEC = """\
+name: cmdj
+task: custom
+engine: command
+metric: {name: score, goal: maximize}
+command:
+  code: CODE
+  image: python:3.11
+  run: python train.py --lr ${{sweep.lr}}
+sweep:
+  space:
+    lr: {choice: [0.1, 0.2]}
+limits: {max_trials: 2}
+"""
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_compile_refuses_to_replace_the_command_code_folder_named_as_its_snapshot(tmp_path):
+    """`compile -o .` of a command job whose own code folder is ./cmdj.code (the name compile writes its snapshot to)
+    deleted the user's .env, data.bin and .gitignore there, exit 0: a usage error now, nothing written."""
+    code = tmp_path / "cmdj.code"
+    code.mkdir()
+    (code / "train.py").write_text("print(1)\n")
+    (code / ".env").write_text("SECRET=1\n")
+    (code / "data.bin").write_text("big\n")
+    (code / ".gitignore").write_text("data.bin\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./cmdj.code"))
+    before = _tree(tmp_path)
+    result = run("compile", "-b", "azureml", "-o", ".", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert f"{code}" in result.stderr and "command.code" in result.stderr and "nothing was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _tree(tmp_path) == before  # no marker, no job file
+    # a marker naming the folder (as the faulty compile left it) does not make the code folder compile's
+    (tmp_path / ".cloudauto-compiled").write_text("cmdj.code\ncmdj.job.yml\n")
+    result = run("compile", "-b", "azureml", "-o", ".", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 64 and "command.code" in result.stderr, result.stderr
+    assert _tree(code) == {k.removeprefix("cmdj.code/"): v for k, v in before.items() if k.startswith("cmdj.code/")}
+
+
+def test_compile_replaces_only_a_job_folder_it_wrote(tmp_path):
+    """A <name>.code/ folder not listed in the output folder's .cloudauto-compiled is the user's: refused, named;
+    the one compile wrote (listed) is replaced on the next compile, no stale file left."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("print(1)\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src"))
+    mine = tmp_path / "cmdj.code"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    result = run("compile", "-b", "azureml", "-o", ".", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert f"{mine}" in result.stderr and ".cloudauto-compiled" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "cmdj.code", "src"]
+    assert (mine / "notes.txt").read_text() == "mine\n"
+    (mine / "notes.txt").unlink()
+    mine.rmdir()
+    out = tmp_path / "out"
+    for _ in range(2):  # the second compile replaces the folder the first wrote
+        result = run("compile", "-b", "azureml", "-o", "out", "c.yaml", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        (out / "cmdj.code" / "stale.txt").write_text("old\n")
+    assert "cmdj.code" in (out / ".cloudauto-compiled").read_text()
+    result = run("compile", "-b", "azureml", "-o", "out", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 0 and not (out / "cmdj.code" / "stale.txt").exists(), result.stderr
+    # a spec reading data from inside a folder compile wrote (and would replace) is refused too
+    (out / "cmdj.code" / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "d.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src") + "data: {train: ./out/cmdj.code/train.csv}\n")
+    result = run("compile", "-b", "azureml", "-o", "out", "d.yaml", cwd=tmp_path)
+    assert result.returncode == 64 and "data.train" in result.stderr, result.stdout + result.stderr
+    assert (out / "cmdj.code" / "train.csv").is_file()
+
+
+def test_compile_of_two_specs_of_one_name_names_their_folders_cleanly(own_spec):
+    """`-o out s1.yaml sub/s1.yaml` wrote out/-s1/ (a spec in the current folder has an empty parent name)."""
+    folder = own_spec.parent
+    for place in ["sub", "a/sub", "b/sub"]:
+        (folder / place).mkdir(parents=True, exist_ok=True)
+        (folder / place / "self.yaml").write_text(own_spec.read_text())
+    result = run("compile", "-b", "local", "-o", "out", "self.yaml", "sub/self.yaml", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (folder / "out").iterdir()) == sorted([f"{folder.name}-self", "sub-self"])
+    # two parents of one name too: the folders above them tell them apart
+    result = run("compile", "-b", "local", "-o", "out2", "a/sub/self.yaml", "b/sub/self.yaml", "self.yaml", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (folder / "out2").iterdir()) == sorted(["a-sub-self", "b-sub-self", f"{folder.name}-self"])
+
+
+def test_compile_refuses_to_write_a_job_folder_inside_a_weights_folder(own_spec):
+    """-o the spec's weights folder: the job's <name>.code/ would be replaced inside it (the weights changed)."""
+    folder = own_spec.parent
+    (folder / "w").mkdir()
+    (folder / "w" / "config.json").write_text("{}")
+    (folder / "w" / "model.safetensors").write_bytes(b"")
+    text = own_spec.read_text().replace("sampling: grid", "sampling: random")
+    own_spec.write_text(text.replace("models: {choice: [GBM, XT, RF, CAT]}", "models: {choice: [MITRA, GBM]}\n    MITRA.hf_model: ./w"))
+    result = run("compile", "-b", "azureml", "-o", "w", "self.yaml", cwd=folder)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert f"sweep.space.MITRA.hf_model ({folder / 'w'}) holds {folder / 'w' / 'iris-classification.code'}" in result.stderr
+    assert sorted(p.name for p in (folder / "w").iterdir()) == ["config.json", "model.safetensors"]

@@ -177,9 +177,26 @@ def _refuse_writing_over_specs(compiled: list[tuple[Any, Any]], targets: dict[Pa
 
 
 def _output_folders(paths: list[Path], output: Path) -> dict[Path, Path]:
-    """One folder per spec under `output`, by the file's name (its parent's too where two share a name)."""
-    stems = [p.stem for p in paths]
-    return {p: output / (p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
+    """One folder per spec under `output`, by the file's name; where two share a name, by as many of the folders
+    above it as tell them apart (`sub-s1`, `a-sub-s1`), from the absolute path: a spec in the current folder is
+    `<that folder>-s1`, never `-s1`."""
+    import os
+
+    above = {p: Path(os.path.abspath(p)).parent.parts[1:] for p in paths}
+    names = {p: p.stem for p in paths}
+    for depth in range(1, max(len(a) for a in above.values()) + 1):
+        taken = list(names.values())
+        clashing = [p for p in paths if taken.count(names[p]) > 1]
+        if not clashing:
+            break
+        for p in clashing:
+            names[p] = "-".join([*above[p][-depth:], p.stem])
+    seen: dict[str, int] = {}
+    for p in paths:  # still one name (`sub-s1.yaml` beside `sub/s1.yaml`): numbered, never one folder for two
+        seen[names[p]] = seen.get(names[p], 0) + 1
+        if seen[names[p]] > 1:
+            names[p] = f"{names[p]}-{seen[names[p]]}"
+    return {p: output / names[p] for p in paths}
 
 
 def _compile_one(

@@ -81,7 +81,8 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
     """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`.
 
     Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
-    junk (_SKIP_DIRS, virtualenvs, *.pyc), `.env` files (credentials, as a rule) and what the ignore files
+    junk (_SKIP_DIRS, virtualenvs, *.pyc), `.env` files (credentials, as a rule; under a link's name or in a
+    `.env.d/` folder too) and what the ignore files
     name (IGNORE_FILES, in every folder, as git reads .gitignore files); the ignore files themselves stay out
     too, so Azure's upload of the written folder drops nothing more.
     A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env).
@@ -106,7 +107,7 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
         dirs[:] = sorted(
             d
             for d in dirs
-            if not _skipped_dir(d) and d not in compiled and not ignored((rel_dir / d).as_posix() + "/")
+            if not _skipped_dir(d) and not _is_env_file(d) and d not in compiled and not ignored((rel_dir / d).as_posix() + "/")
         )
         for name in sorted(names):
             rel = (rel_dir / name).as_posix()
@@ -118,6 +119,8 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
                     f"command.code: {path} is a link to {path.resolve()}, outside {folder}: the snapshot would upload "
                     f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
                 )
+            if path.is_symlink() and any(_is_env_file(part) for part in path.resolve().relative_to(root).parts):
+                continue  # a link to a .env file (or into a .env.d/ folder): its bytes would ship under the link's name
             data = path.read_bytes()
             total += len(data)
             if total > MAX_CODE_BYTES:
@@ -141,7 +144,9 @@ def _skipped_file(name: str) -> bool:
 
 
 def _is_env_file(name: str) -> bool:
-    return name == ".env" or name.startswith(".env.")
+    """`.env`, `.env.*`, `*.env` (prod.env) and direnv's `.envrc`: they hold credentials as a rule (a folder so named,
+    `.env.d/`, too)."""
+    return name in (".env", ".envrc") or name.startswith(".env.") or name.endswith(".env")
 
 
 def entry_script(folder: Path, run: str) -> Optional[str]:
@@ -188,6 +193,8 @@ def _why_left_out(folder: Path, rel: str) -> str:
             break
         if _skipped_dir(part):
             return f"cloudauto never ships a {part}/ folder"
+        if _is_env_file(part):
+            return f"cloudauto never ships a {part}/ folder: .env files hold credentials; move the script out of it"
         inner = Path(*parts[: depth + 1])
         found = rules.match(inner.as_posix() + "/")
         if found is not None and found[2]:

@@ -118,6 +118,30 @@ def local_folder(value: str, base_dir: Optional[str]) -> Optional[Path]:
     return path if place in ("folder", "file", "missing") else None
 
 
+def spec_reads(spec: JobSpec) -> list[tuple[str, Path]]:
+    """What the spec reads on this machine, each with the field that names it: its own file, the command's code
+    folder, local data files or folders, a conda file, checkpoint and weights folders. `compile -o` must replace none
+    of them (nor a folder holding one)."""
+    from .data_check import local_path
+
+    base = spec.base_dir
+    found: list[tuple[str, Path]] = [("the spec", Path(spec.source))] if spec.source else []
+    if spec.command is not None:
+        found.append(("command.code", Path(resolve(spec.command.code, base))))
+        environment = spec.command.environment
+        if environment and scheme_of(environment) is None and not environment.startswith("azureml:"):
+            found.append(("command.environment", Path(resolve(environment, base))))
+    for role, uri in spec.data.uris().items():
+        path = local_path(uri, base)
+        if path is not None:
+            found.append((f"data.{role}", path))
+    for path, value in _checkpoint_values(spec):
+        folder = local_folder(value, base)
+        if folder is not None:
+            found.append((".".join(str(p) for p in path), folder))
+    return found
+
+
 class FolderProblem(ValueError):
     """A weights folder that cannot travel as it is: a link loop, a link to a folder, a part this user cannot read."""
 
@@ -406,6 +430,7 @@ __all__ = [
     "local_checkpoints",
     "missing_weights",
     "local_folder",
+    "spec_reads",
     "spec_with_checkpoints",
     "with_checkpoints",
 ]

@@ -191,6 +191,30 @@ def test_nested_ignore_files_apply_under_their_folder_and_env_files_stay_out(fol
     assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
 
 
+def test_env_contents_stay_home_under_another_name(folder):
+    """A link settings.txt -> .env (or to sub/.env.local) shipped the .env bytes under the link's name; files in a
+    .env.d/ folder shipped; prod.env and .envrc (direnv) shipped too."""
+    _write(
+        folder,
+        {
+            ".env": "S=.env\n",
+            "sub/.env.local": "S=sub/.env.local\n",
+            ".env.d/keys": "S=.env.d\n",
+            "prod.env": "S=prod.env\n",
+            ".envrc": "export S=envrc\n",
+            "plain.txt": "not a secret\n",
+        },
+    )
+    (folder / "settings.txt").symlink_to(".env")
+    (folder / "lnk").symlink_to("sub/.env.local")
+    (folder / "keys.txt").symlink_to(".env.d/keys")
+    (folder / "plain-link.txt").symlink_to("plain.txt")  # a link to a file that ships still ships
+    wanted = {"train.py", "lib/util.py", "env.yml", "spec.yaml", "plain.txt", "plain-link.txt"}
+    _compile(folder, "azureml", folder / "az")
+    assert _user_files(folder / "az" / "snap.code") == wanted
+    assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
+
+
 def test_a_run_line_script_left_out_by_a_nested_ignore_file_names_that_file_and_line(folder):
     from ..test_cli import run
 
