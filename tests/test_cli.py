@@ -192,7 +192,8 @@ def test_compile_names_what_the_backend_cannot_express(tmp_path):
 
 def test_compile_refuses_what_the_backend_cannot_express(tmp_path):
     path = tmp_path / "normal.yaml"
-    path.write_text(BASE + "sweep:\n  space: {holdout_frac: {normal: [0, 1]}}\n")
+    # (holdout_frac, bounded to (0, 1), refuses a normal in every spec now: GBM's learning rate takes one locally)
+    path.write_text(BASE + "sweep:\n  space: {models: GBM, GBM.learning_rate: {normal: [0.1, 0.01]}}\n")
     result = run("compile", str(path), "--backend", "sagemaker")
     assert result.returncode == 2 and "normal" in result.stderr and f"{path}:8:3: error: sweep.space:" in result.stderr
 
