@@ -113,10 +113,11 @@ TINY_FOLDERS = {
 CONFIG_BYTES = 4 << 20  # a model's config.json is a few KB: one larger is no model's config (and is not read whole)
 
 
-def _json_file(path: Path, limit: int = CONFIG_BYTES, skip: int = 0) -> Any:
-    """The JSON a weights file holds (its `limit` bytes after `skip`), None when it is no such JSON: not a regular
-    file (a named pipe would hang the read, a device never end), larger than `limit`, not JSON, or nested deeper
-    than Python's parser goes (a RecursionError, never an internal error)."""
+def _json_file(path: Path, limit: int = CONFIG_BYTES, skip: int = 0, exact: bool = False) -> Any:
+    """The JSON a weights file holds (the whole file after `skip`, at most `limit` bytes; with `exact`, the `limit`
+    bytes after `skip`, as a .safetensors header whose length the file gives), None when it is no such JSON: not a
+    regular file (a named pipe would hang the read, a device never end), larger than `limit` (or shorter, `exact`),
+    not JSON, or nested deeper than Python's parser goes (a RecursionError, never an internal error)."""
     import json
 
     try:
@@ -124,8 +125,8 @@ def _json_file(path: Path, limit: int = CONFIG_BYTES, skip: int = 0) -> Any:
             return None
         with path.open("rb") as f:
             f.seek(skip)
-            data = f.read(limit + 1)
-        return None if len(data) > limit else json.loads(data)
+            data = f.read(limit if exact else limit + 1)
+        return None if len(data) != limit and (exact or len(data) > limit) else json.loads(data)
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -142,7 +143,7 @@ def _safetensors_metadata(path: Path) -> dict[str, Any]:
             (size,) = struct.unpack("<Q", f.read(8))
     except (OSError, struct.error):
         return {}
-    header = _json_file(path, size, skip=8) if size <= 100_000_000 else None
+    header = _json_file(path, size, skip=8, exact=True) if size <= 100_000_000 else None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return meta if isinstance(meta, dict) else {}
 
