@@ -57,6 +57,9 @@ def _start(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, Path, dict]:
         text=True,
         env=env,
         cwd=tmp_path,
+        # as a terminal starts it: a harness started in the background of a non-interactive shell (nohup ... &) ignores
+        # SIGINT, every child inherits that, and Python then never raises KeyboardInterrupt (these tests failed so)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pid_file = wait_until(lambda: next(iter(home.glob("runs/*/trials/0/pid")), None), timeout=120)
     wait_until(lambda: pid_file.read_text().strip())
