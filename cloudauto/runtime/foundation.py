@@ -264,7 +264,7 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
 
 
 def _mitra_task_problem(task: Task, value: str, folder: Path) -> Optional[str]:
-
+    """Why a Mitra folder is for the other task (config.json's `task`), or None."""
     from .trial_inputs import shown
 
     if task not in MITRA_TASKS:
@@ -504,7 +504,7 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 found.append(
                     SpecIssue(
                         f"{backend}: {fam} needs {', '.join(missing)}, not installed here: {pip} "
-                        "(the SageMaker and Azure ML AutoGluon images have it)",
+                        "(SageMaker and Azure ML trials install it: foundation_packages)",
                         path,
                     )
                 )

@@ -210,16 +210,18 @@ def size_text(size: int) -> str:
     return f"{size / (1 << 30):.1f} GB"
 
 
-MADE_BY_MAKE_DATA = frozenset(
-    {"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny", "mitra-tiny", "mitra-tiny-regressor", "tabicl-tiny", "tabicl-tiny-regressor", "tabdpt-tiny"}
-)
+def _made_by_make_data() -> frozenset[str]:
+    """The folders `make_data.py foundation` writes: the tabular families' (foundation.TINY_FOLDERS) and the others."""
+    from .foundation import TINY_FOLDERS
+
+    return frozenset({"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny"}.union(*TINY_FOLDERS.values()))
 
 
 def _missing_hint(value: str, path: Path, *, offline: bool) -> str:
     """What to write instead of a folder that is not there: the command that makes make_data.py's folders, and
     what this backend takes (offline, a hub name needs CLOUDAUTO_ALLOW_HUB=1)."""
     hint = ""
-    if path.name in MADE_BY_MAKE_DATA and path.parent.name == "checkpoints":
+    if path.name in _made_by_make_data() and path.parent.name == "checkpoints":
         out = path.parent.parent
         default = out.name == "data" and out.parent.name == "job_specs"
         hint = f" (python job_specs/make_data.py foundation{'' if default else f' --out {out}'} makes it)"
