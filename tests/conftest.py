@@ -90,7 +90,25 @@ def aws(moto_server, monkeypatch):
         "AWS_MAX_ATTEMPTS": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    return moto_server
+    _unused_endpoint_answers()  # a test starts with moto's queue of InvokeEndpoint answers empty
+    yield moto_server
+    left = _unused_endpoint_answers()
+    # moto answers a repeated request (same endpoint, same body) from its cache without taking from the queue:
+    # an answer a test queued and never got would be handed to the next test's endpoint
+    assert not left, f"{left} queued InvokeEndpoint answer(s) were never asked for"
+
+
+def _unused_endpoint_answers() -> int:
+    """Empty moto's queues of endpoint answers (the server runs in this process) and say how many were left."""
+    from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+    left = 0
+    for regions in sagemakerruntime_backends.values():
+        for backend in regions.values():
+            left += len(backend.results_queue) + len(backend.async_results_queue)
+            backend.results_queue.clear()
+            backend.async_results_queue.clear()
+    return left
 
 
 @pytest.fixture
