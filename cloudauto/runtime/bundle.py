@@ -85,7 +85,8 @@ def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -
     `.env.d/` folder too) and what the ignore files
     name (IGNORE_FILES, in every folder, as git reads .gitignore files); the ignore files themselves stay out
     too, so Azure's upload of the written folder drops nothing more.
-    A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env).
+    A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env);
+    a link inside it ships only a file that ships as itself.
     With `run` (command.run), a snapshot that leaves out the script it executes is refused: every trial would fail.
     """
     if not folder.is_dir():
@@ -98,7 +99,21 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
     root = folder.resolve()
     rules: dict[Path, _Rules] = {}
     files: dict[str, bytes] = {}
+    kept: set[Path] = set()  # the files that ship as themselves, resolved
+    links: list[tuple[str, Path]] = []
     total = 0
+
+    def add(rel: str, path: Path) -> None:
+        nonlocal total
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_CODE_BYTES:
+            raise BundleError(
+                f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code "
+                f"(or leave files out in {folder / IGNORE_FILES[0]})"
+            )
+        files[prefix + rel] = data
+
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
         here_path = Path(here)
         rel_dir = here_path.relative_to(folder)
@@ -119,16 +134,16 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
                     f"command.code: {path} is a link to {path.resolve()}, outside {folder}: the snapshot would upload "
                     f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
                 )
-            if path.is_symlink() and any(_is_env_file(part) for part in path.resolve().relative_to(root).parts):
-                continue  # a link to a .env file (or into a .env.d/ folder): its bytes would ship under the link's name
-            data = path.read_bytes()
-            total += len(data)
-            if total > MAX_CODE_BYTES:
-                raise BundleError(
-                    f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code "
-                    f"(or leave files out in {folder / IGNORE_FILES[0]})"
-                )
-            files[prefix + rel] = data
+            if path.is_symlink():
+                links.append((rel, path))
+            else:
+                kept.add(path.resolve())
+                add(rel, path)
+    for rel, path in links:
+        # a link ships only a file that ships as itself: one the rules leave out (an ignore line, a .env file, the
+        # compile marker, a left-out folder) would otherwise upload its bytes under the link's name
+        if path.resolve() in kept:
+            add(rel, path)
     if run is not None:
         _check_entry(folder, run, {name[len(prefix) :] for name in files})
     return dict(sorted(files.items()))

@@ -215,6 +215,44 @@ def test_env_contents_stay_home_under_another_name(folder):
     assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
 
 
+def test_a_link_to_a_file_an_ignore_rule_leaves_out_ships_nothing(folder):
+    """`secrets.json` in .gitignore, and a link `config.json -> secrets.json` (or into an ignored folder, or a link to
+    that link, or a link to the compile marker): the link shipped the ignored file's bytes under its own name."""
+    _write(
+        folder,
+        {
+            ".gitignore": "secrets.json\nprivate/\n",
+            "secrets.json": '{"key": "s3cr3t"}\n',
+            "private/token": "s3cr3t\n",
+            "sub/.gitignore": "local.cfg\n",
+            "sub/local.cfg": "s3cr3t\n",
+            "plain.txt": "not a secret\n",
+        },
+    )
+    (folder / "config.json").symlink_to("secrets.json")
+    (folder / "token").symlink_to("private/token")
+    (folder / "chain").symlink_to("config.json")  # a link to the link
+    (folder / "cfg").symlink_to("sub/local.cfg")  # left out by a nested ignore file
+    (folder / "plain-link.txt").symlink_to("plain.txt")
+    wanted = {"train.py", "lib/util.py", "env.yml", "spec.yaml", "plain.txt", "plain-link.txt"}
+    _compile(folder, "azureml", folder / "az")
+    assert _user_files(folder / "az" / "snap.code") == wanted
+    assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
+    shipped = b"".join(p.read_bytes() for p in (folder / "az" / "snap.code").rglob("*") if p.is_file())
+    assert b"s3cr3t" not in shipped
+
+
+def test_a_run_line_script_that_links_to_a_left_out_file_says_so(folder):
+    from ..test_cli import run
+
+    _write(folder, {".gitignore": "real.py\n", "real.py": "print(1)\n"})
+    (folder / "go.py").symlink_to("real.py")
+    (folder / "spec.yaml").write_text(SPEC.replace("python train.py", "python go.py"))
+    result = run("compile", "-b", "azureml", str(folder / "spec.yaml"), "-o", str(folder / "out"))
+    assert result.returncode == 2, result.stderr
+    assert f"{folder / '.gitignore'}:1 (real.py) ignores it" in result.stderr, result.stderr
+
+
 def test_a_run_line_script_left_out_by_a_nested_ignore_file_names_that_file_and_line(folder):
     from ..test_cli import run
 
