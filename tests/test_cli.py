@@ -671,7 +671,7 @@ def test_compile_refuses_to_write_a_job_folder_inside_a_weights_folder(own_spec)
     folder = own_spec.parent
     (folder / "w").mkdir()
     (folder / "w" / "config.json").write_text("{}")
-    (folder / "w" / "model.safetensors").write_bytes(b"")
+    (folder / "w" / "model.safetensors").write_bytes(b"\x02\0\0\0\0\0\0\0{}")  # a safetensors file with no tensors
     text = own_spec.read_text().replace("sampling: grid", "sampling: random")
     own_spec.write_text(text.replace("models: {choice: [GBM, XT, RF, CAT]}", "models: {choice: [MITRA, GBM]}\n    MITRA.hf_model: ./w"))
     result = run("compile", "-b", "azureml", "-o", "w", "self.yaml", cwd=folder)

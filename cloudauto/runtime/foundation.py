@@ -118,33 +118,18 @@ def _json_file(path: Path, limit: int = CONFIG_BYTES, skip: int = 0, exact: bool
     bytes after `skip`, as a .safetensors header whose length the file gives), None when it is no such JSON: not a
     regular file (a named pipe would hang the read, a device never end), larger than `limit` (or shorter, `exact`),
     not JSON, or nested deeper than Python's parser goes (a RecursionError, never an internal error)."""
-    import json
+    from .weights_bytes import read_json
 
-    try:
-        if not path.is_file():
-            return None
-        with path.open("rb") as f:
-            f.seek(skip)
-            data = f.read(limit if exact else limit + 1)
-        return None if len(data) != limit and (exact or len(data) > limit) else json.loads(data)
-    except (OSError, ValueError, RecursionError):
-        return None
+    return read_json(path, limit, skip, exact)[0]
 
 
 def _safetensors_metadata(path: Path) -> dict[str, Any]:
     """The `__metadata__` of a .safetensors file's header (its first 8 bytes give the JSON header's length); {} when
     the file is no safetensors file. TabDPT's checkpoint keeps its network's config there (`cfg`)."""
-    import struct
+    from .weights_bytes import safetensors_header
 
-    try:
-        if not path.is_file():
-            return {}
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-    except (OSError, struct.error):
-        return {}
-    header = _json_file(path, size, skip=8, exact=True) if size <= 100_000_000 else None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    header = safetensors_header(path)[0]
+    meta = header.get("__metadata__") if header is not None else None
     return meta if isinstance(meta, dict) else {}
 
 
@@ -192,6 +177,12 @@ def task_problem(fam: str, task: Task, value: str, folder: Path) -> Optional[str
     wrong = _layout_problem(fam, folder)
     if wrong:
         return f"checkpoint {shown(value)}: {wrong}; {fam} reads {LAYOUTS[fam]}: name such a folder{_made_hint(fam, task)}"
+    broken = _bytes_problem(fam, task, folder)
+    if broken:
+        return (
+            f"checkpoint {shown(value)}: {broken}; every trial would fail loading it: download the weights again or name "
+            f"another folder{_made_hint(fam, task)}"
+        )
     if fam == "MITRA":
         return _mitra_task_problem(task, value, folder)
     if fam not in WEIGHTS_FILE or task not in MITRA_TASKS or fam == "TABDPT":
@@ -229,6 +220,67 @@ def _holds(folder: Path) -> str:
     return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "") if names else "nothing"
 
 
+def _model_top(folder: Path) -> Path:
+    """The folder whose files a model loads: the folder itself, or a Hugging Face cache's snapshots/<rev>/ (as _config)."""
+    tops = [folder, *sorted(p.parent for p in folder.glob("snapshots/*/config.json"))]
+    return next((top for top in tops if (top / "config.json").exists()), folder)
+
+
+def _files_read(fam: str, task: Task, folder: Path) -> list[Path]:
+    """The files of a weights folder whose bytes a family's load reads: a WEIGHTS_FILE family's checkpoint for the
+    task; else the model's config.json, its safetensors files and shard indexes, and pytorch_model*.bin."""
+    if fam in WEIGHTS_FILE:
+        found = weights_file(fam, folder, task is Task.TABULAR_REGRESSION)
+        return [found] if found is not None else []
+    top = _model_top(folder)
+    patterns = ("config.json", "*.safetensors", "*.index.json", "pytorch_model*.bin")
+    return [p for pattern in patterns for p in sorted(top.glob(pattern)) if not p.is_dir()]
+
+
+def _bytes_problem(fam: str, task: Task, folder: Path) -> Optional[str]:
+    """Which weights file holds wrong bytes and what is wrong with it (weights_bytes), or None: cheap checks of the
+    files the family reads, never the whole of a large file."""
+    from .weights_bytes import index_problem, json_object_problem, safetensors_problem, torch_problem
+
+    if weights_parameter(fam) is None:
+        return None
+    for path in _files_read(fam, task, folder):
+        name = path.name
+        if name.endswith(".safetensors"):
+            wrong = safetensors_problem(path)
+        elif name.endswith(".index.json"):
+            wrong = index_problem(path, CONFIG_BYTES)
+        elif name == "config.json":
+            wrong = json_object_problem(path, CONFIG_BYTES)
+        else:  # a .ckpt, pytorch_model*.bin: torch.save's
+            wrong = torch_problem(path)
+        if wrong:
+            return f"{path.relative_to(folder)} {wrong}"
+    return None
+
+
+def _unread_safetensors(folder: Path) -> str:
+    """For a folder with no TabDPT checkpoint: why its first .safetensors file is no safetensors file ('' if none is)."""
+    from .weights_bytes import safetensors_header
+
+    for path in sorted(folder.glob("*.safetensors")):
+        wrong = safetensors_header(path)[1]
+        if wrong and not path.is_dir():
+            return f"; {path.name} {wrong}"
+    return ""
+
+
+def _unread_config(folder: Path) -> str:
+    """For a folder with no readable config: why its config.json is no JSON object ('' when there is none)."""
+    from .weights_bytes import json_object_problem
+
+    path = _model_top(folder) / "config.json"
+    if not (path.exists() or path.is_symlink()):
+        return ""
+    wrong = json_object_problem(path, CONFIG_BYTES)
+    return f"; its config.json {wrong}" if wrong else ""
+
+
 def _layout_problem(fam: str, folder: Path) -> Optional[str]:
     """Why a folder is not laid out as `fam`'s weights are (LAYOUTS), or None."""
     if fam in WEIGHTS_FILE:
@@ -237,7 +289,8 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
         named = [p.name for p in folder.glob(WEIGHTS_FILE[fam]) if p.is_dir()]
         if named:
             return f"{named[0]} in it is a folder, not a checkpoint file"
-        return f"the folder holds no {fam} checkpoint (it holds {_holds(folder)})"
+        unread = _unread_safetensors(folder) if fam == "TABDPT" else ""
+        return f"the folder holds no {fam} checkpoint (it holds {_holds(folder)}){unread}"
     if fam not in LAYOUTS:
         return None
     config = _config(folder)
@@ -255,7 +308,8 @@ def _layout_problem(fam: str, folder: Path) -> Optional[str]:
             return f"the folder holds a Chronos model ({pipeline or 'chronos_config'} in config.json)"
         return None
     if not chronos:
-        return f"the folder holds no Chronos config (config.json with chronos_config; it holds {_holds(folder)})"
+        unread = _unread_config(folder)
+        return f"the folder holds no Chronos config (config.json with chronos_config; it holds {_holds(folder)}){unread}"
     if fam in ("Chronos2", "Chronos-2") and pipeline and pipeline != "Chronos2Pipeline":
         return f"the folder holds a {pipeline} model (config.json), not Chronos-2's (use Chronos.model_path for it)"
     if fam == "Chronos" and pipeline == "Chronos2Pipeline":

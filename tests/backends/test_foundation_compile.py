@@ -4,7 +4,10 @@ in the space, or `model_path` in the autogluon block), at `models` only when no 
 from __future__ import annotations
 
 import os
+import struct
+import zipfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -86,11 +89,22 @@ CHRONOS2_CONFIG = '{"architectures": ["Chronos2Model"], "chronos_config": {}, "c
 BOLT_CONFIG = '{"architectures": ["ChronosBoltModelForForecasting"], "chronos_config": {}, "chronos_pipeline_class": "ChronosBoltPipeline"}'
 
 
+# a .safetensors file with no tensors (8 bytes of header length, the header `{}`): compile reads a file's header
+# and its size, so this passes as weights; a torch checkpoint as compile sees it: a zip archive (torch.save's)
+NO_TENSORS = struct.pack("<Q", 2) + b"{}"
+
+
+def torch_ckpt(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    return path
+
+
 def fake_weights(folder: Path) -> Path:
-    """A folder that looks like Chronos-2 weights to compile (compile reads no weights)."""
+    """A folder that looks like Chronos-2 weights to compile (compile reads their headers, not the weights)."""
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(CHRONOS2_CONFIG)
-    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)
     return folder
 
 
@@ -177,8 +191,8 @@ def test_a_weights_folder_holding_a_link_out_of_it_is_refused_at_its_line(tmp_pa
     (cache / "blobs").mkdir(parents=True)
     snapshot = cache / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
-    for name, content in (("config.json", CHRONOS2_CONFIG), ("model.safetensors", "{}")):
-        (cache / "blobs" / name.upper()).write_text(content)
+    for name, content in (("config.json", CHRONOS2_CONFIG.encode()), ("model.safetensors", NO_TENSORS)):
+        (cache / "blobs" / name.upper()).write_bytes(content)
         (snapshot / name).symlink_to(Path("..", "..", "blobs", name.upper()))
     cloudauto.compile(cloudauto.JobSpec.from_file(spec_with(tmp_path, str(snapshot))), backend="local")
 
@@ -188,7 +202,7 @@ def mitra_folder(folder: Path, task: str) -> Path:
     folder.mkdir(parents=True)
     outputs = 1 if task == "REGRESSION" else 10
     (folder / "config.json").write_text(f'{{"dim": 32, "dim_output": {outputs}, "n_layers": 2, "n_heads": 4, "task": "{task}"}}')
-    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)
     return folder
 
 
@@ -334,7 +348,7 @@ def weights_refusal(tmp_path, monkeypatch, path: str, backend: str = "local") ->
 def weights_folder(where: Path) -> Path:
     where.mkdir(parents=True)
     (where / "config.json").write_text(BOLT_CONFIG)
-    (where / "model.safetensors").write_bytes(b"0")
+    (where / "model.safetensors").write_bytes(NO_TENSORS)
     return where
 
 
@@ -397,10 +411,11 @@ def test_a_hub_name_that_is_a_folder_from_the_current_folder_says_so(tmp_path, m
 
 
 def tabicl_folder(folder: Path, *names: str) -> Path:
-    """A folder that looks like make_data.py's TabICL weights: compile reads only the checkpoint files' names."""
+    """A folder that looks like make_data.py's TabICL weights: compile reads the checkpoint files' names and their
+    first and last bytes (a zip archive, as torch.save writes)."""
     folder.mkdir(parents=True)
     for name in names:
-        (folder / name).write_bytes(b"weights")
+        torch_ckpt(folder / name)
     return folder
 
 
@@ -714,7 +729,7 @@ def _deep_safetensors(folder: Path, inside_metadata: bool) -> None:
 
 def _mitra_with_config(folder: Path, write) -> None:
     folder.mkdir(parents=True)
-    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)
     write(folder / "config.json")
 
 
@@ -766,3 +781,245 @@ def test_a_crafted_weights_file_is_refused_at_its_line_not_an_internal_error_or_
         signal.alarm(0)
     (issue,) = [spec.locate(i) for i in info.value.issues if "./w/x" in i.message]
     assert issue.line == 8 and words in issue.message, issue.message
+
+
+# --- a weights file that passes the layout check but holds wrong bytes: every trial failed loading it (exit 4) ---
+
+
+def safetensors_bytes(tensors: dict[str, int], metadata: Optional[dict] = None, pad: int = 0) -> tuple[bytes, int]:
+    """A .safetensors file's header (tensors of F32 of the given element counts, packed one after another) and the
+    bytes its tensors need after it: the file as the safetensors library writes it, its data left to the caller."""
+    import json
+
+    header: dict = {"__metadata__": metadata} if metadata else {}
+    at = 0
+    for name, count in tensors.items():
+        header[name] = {"dtype": "F32", "shape": [count], "data_offsets": [at, at + 4 * count]}
+        at += 4 * count
+    text = json.dumps(header).encode() + b" " * pad  # the library pads its header with spaces
+    return struct.pack("<Q", len(text)) + text, at
+
+
+def whole(tensors: dict[str, int], metadata: Optional[dict] = None, pad: int = 0) -> bytes:
+    head, need = safetensors_bytes(tensors, metadata, pad)
+    return head + b"\x01" * need
+
+
+def cut(data: bytes, keep: int) -> bytes:
+    return data[:keep]
+
+
+def _chronos2(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(CHRONOS2_CONFIG)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+def _tabicl(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(data)
+
+
+def _cut_ckpt(folder: Path) -> None:
+    """A torch.save zip archive cut short, as a download stopped half-way leaves it (its central directory is gone)."""
+    folder.mkdir(parents=True)
+    full = torch_ckpt(folder / "tabicl-classifier-tiny.ckpt").read_bytes()
+    (folder / "tabicl-classifier-tiny.ckpt").write_bytes(full[: len(full) // 2])
+
+
+def _tabdpt(folder: Path, data: bytes) -> None:
+    folder.mkdir(parents=True)
+    (folder / "tabdpt.safetensors").write_bytes(data)
+
+
+def _hf_cache(folder: Path, blob: bytes, dangling: bool = False) -> None:
+    """A Hugging Face cache folder (models--org--name): snapshots/<rev>/ files link into blobs/."""
+    snapshot = folder / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (folder / "blobs").mkdir()
+    (folder / "blobs" / "c0").write_text(CHRONOS2_CONFIG)
+    (snapshot / "config.json").symlink_to("../../blobs/c0")
+    if not dangling:
+        (folder / "blobs" / "w1").write_bytes(blob)
+    (snapshot / "model.safetensors").symlink_to("../../blobs/w1")
+
+
+def _sharded(folder: Path, shards: dict[str, bytes], index: str) -> None:
+    _chronos2(folder, shards)
+    (folder / "model.safetensors.index.json").write_text(index)
+
+
+S1, S2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+TWO_SHARDS = f'{{"metadata": {{"total_size": 20}}, "weight_map": {{"a": "{S1}", "b": "{S2}"}}}}'
+GOOD = whole({"a": 3, "b": 2}, pad=5)
+TS = ("time_series_forecasting", "Chronos2", "model_path")
+TICL = ("tabular_classification", "TABICL", "model_path")
+
+
+def _model(folder: Path, data: bytes) -> None:
+    _chronos2(folder, {"model.safetensors": data})
+
+BAD_BYTES = {
+    "text-safetensors": (
+        ("tabular_classification", "MITRA", "hf_model"),
+        lambda f: _mitra_with_config(f, lambda p: p.write_text('{"task": "CLASSIFICATION"}'))
+        or (f / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\n"),
+        ["model.safetensors is not a safetensors file: its first 8 bytes give a header of", "it starts with b'version https://"],
+    ),
+    "safetensors-cut-short": (
+        TS,
+        lambda f: _chronos2(f, {"model.safetensors": cut(GOOD, len(GOOD) - 7)}),
+        ["model.safetensors is cut short: its tensors need 20 bytes after its header, the file holds 13 (a download cut short?)"],
+    ),
+    "safetensors-header-cut": (
+        TS,
+        lambda f: _model(f, cut(GOOD, 40)),
+        ["model.safetensors is not a safetensors file: its first 8 bytes give a header of"],
+    ),
+    "safetensors-longer": (TS, lambda f: _model(f, GOOD + b"\0"), ["model.safetensors holds 1 bytes more than its tensors take"]),
+    "safetensors-header-not-json": (TS, lambda f: _model(f, struct.pack("<Q", 4) + b"{no}"), ["its header is not JSON"]),
+    "text-ckpt": (
+        TICL,
+        lambda f: _tabicl(f, "tabicl-classifier-tiny.ckpt", b"<html>404 Not Found</html>"),
+        ["tabicl-classifier-tiny.ckpt is not a torch checkpoint: it starts with b'<html>404 Not Fo'"],
+    ),
+    "ckpt-cut-short": (TICL, _cut_ckpt, ["tabicl-classifier-tiny.ckpt is cut short: a zip archive"]),
+    "tabdpt-cut-short": (
+        ("tabular_regression", "TABDPT", "model_weight_path"),
+        lambda f: _tabdpt(f, cut(whole({"w": 8}, {"cfg": "{}"}), -3)),
+        ["tabdpt.safetensors is cut short: its tensors need 32 bytes after its header, the file holds 29"],
+    ),
+    "tabdpt-text": (
+        ("tabular_regression", "TABDPT", "model_weight_path"),
+        lambda f: _tabdpt(f, b"not weights at all"),
+        ["holds no TABDPT checkpoint (it holds tabdpt.safetensors); tabdpt.safetensors is not a safetensors file"],
+    ),
+    "config-not-json": (
+        ("tabular_classification", "TABPFNMIX", "model_path"),
+        lambda f: _chronos2(f, {"model.safetensors": GOOD}) or (f / "config.json").write_text("n_layers: 2\n"),
+        ["config.json is not JSON (Expecting value, line 1 column 1"],
+    ),
+    "chronos-config-not-json": (
+        TS,
+        lambda f: _chronos2(f, {"model.safetensors": GOOD}) or (f / "config.json").write_text('{"chronos_config": {}'),
+        ["holds no Chronos config", "its config.json is not JSON (Expecting ',' delimiter, line 1 column 22"],
+    ),
+    "config-a-list": (
+        ("tabular_classification", "TABPFNMIX", "model_path"),
+        lambda f: _chronos2(f, {"model.safetensors": GOOD}) or (f / "config.json").write_text("[1, 2]"),
+        ["config.json holds a JSON list, not an object"],
+    ),
+    "shard-missing": (
+        TS,
+        lambda f: _sharded(f, {S1: whole({"a": 3})}, TWO_SHARDS),
+        [f"model.safetensors.index.json names the shard '{S2}', which the folder does not hold"],
+    ),
+    "shard-cut-short": (
+        TS,
+        lambda f: _sharded(f, {S1: whole({"a": 3}), S2: cut(whole({"b": 2}), -1)}, TWO_SHARDS),
+        [f"{S2} is cut short"],
+    ),
+    "hf-cache-cut-short": (TS, lambda f: _hf_cache(f, cut(GOOD, -1)), ["snapshots/abc123/model.safetensors is cut short"]),
+    "hf-cache-blob-gone": (
+        TS,
+        lambda f: _hf_cache(f, GOOD, dangling=True),
+        ["snapshots/abc123/model.safetensors is a link to ../../blobs/w1, which is not there"],
+    ),
+}
+
+
+def bytes_spec(tmp_path: Path, task: str, family: str, param: str) -> tuple[Path, str]:
+    if task == "time_series_forecasting":
+        text = HEAD
+    else:
+        metric = "rmse" if task == "tabular_regression" else "accuracy"
+        text = f"name: t\ntask: {task}\ndata: {{train: ./train.csv, label: y}}\nmetric: {metric}\n"
+    line = f"    {family}.{param}: ./w/x"
+    text += f"sweep:\n  space:\n    models: {family}\n{line}\n"
+    path = tmp_path / "spec.yaml"
+    path.write_text(text + "backends:\n  sagemaker: {bucket: fm-bucket}\n  azureml: {compute: gpu-cluster}\n")
+    return path, line
+
+
+@pytest.mark.parametrize("case", list(BAD_BYTES))
+def test_a_weights_file_holding_wrong_bytes_is_refused_at_its_line_on_every_backend(tmp_path, monkeypatch, case):
+    """A text file named model.safetensors (a git-lfs pointer), a download cut short, a .ckpt that is an error page, a
+    config.json that is no JSON object, a shard the index names but the folder lacks: each passed the layout check,
+    compiled, and every trial failed loading it (exit 4; on the clouds, paid trials). Refused at the line (exit 2),
+    naming the file and what is wrong with it, from its header and size alone."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    (task, family, param), make, words = BAD_BYTES[case]
+    make(tmp_path / "w" / "x")
+    path, line = bytes_spec(tmp_path, task, family, param)
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if "./w/x" in i.message]
+        assert issue.line == path.read_text().splitlines().index(line) + 1
+        assert all(w in issue.message for w in words), (backend, issue.message)
+        assert "\n" not in issue.message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda f: _sharded(f, {S1: whole({"a": 3}), S2: whole({"b": 2})}, TWO_SHARDS),
+        lambda f: _hf_cache(f, GOOD),
+        lambda f: _chronos2(f, {"model.safetensors": GOOD, "pytorch_model.bin": torch_ckpt(f.parent / "t.bin").read_bytes()}),
+    ],
+    ids=["sharded", "hf-cache", "safetensors-and-bin"],
+)
+def test_a_sharded_or_cached_weights_folder_whose_files_are_whole_compiles(tmp_path, monkeypatch, make):
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    (tmp_path / "w").mkdir()
+    make(tmp_path / "w" / "x")
+    path, _ = bytes_spec(tmp_path, *TS)
+    cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+
+
+def test_a_big_weights_file_is_judged_by_its_header_and_size_not_read_whole(tmp_path, monkeypatch):
+    """A 6 GB safetensors file (sparse: made without writing it): compile reads its header and its size."""
+    import time
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    head, _ = safetensors_bytes({"big": (6 << 30) // 4})
+    folder = tmp_path / "w" / "x"
+    _chronos2(folder, {"model.safetensors": head})
+    path, _ = bytes_spec(tmp_path, *TS)
+    for size, ok in ((len(head) + (6 << 30), True), (len(head) + (3 << 30), False)):
+        with (folder / "model.safetensors").open("r+b") as f:
+            f.truncate(size)
+        started = time.monotonic()
+        if ok:
+            cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+        else:
+            with pytest.raises(CompileError, match="the file holds 3221225472 .a download cut short"):
+                cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
+        assert time.monotonic() - started < 10
+
+
+def test_make_datas_real_folders_pass_the_bytes_checks(foundation_data, tmp_path):
+    """The tiny folders make_data.py writes with the libraries' own save functions (safetensors, torch.save) are
+    whole: their checks pass for each family and task that reads them."""
+    import importlib.util
+
+    from cloudauto.runtime.foundation import TABULAR_PACKAGES, task_problem
+    from cloudauto.spec.metrics import Task
+
+    checkpoints = foundation_data / "data" / "checkpoints"
+    cases = [
+        ("Chronos2", Task.TIME_SERIES_FORECASTING, "chronos2-tiny"),
+        ("Chronos", Task.TIME_SERIES_FORECASTING, "chronos-bolt-tiny"),
+        ("TABPFNMIX", Task.TABULAR_CLASSIFICATION, "tabpfnmix-tiny"),
+    ]
+    for fam, names in [("MITRA", "mitra"), ("TABICL", "tabicl"), ("TABDPT", "tabdpt")]:
+        cases += [(fam, Task.TABULAR_CLASSIFICATION, f"{names}-tiny"), (fam, Task.TABULAR_REGRESSION, f"{names}-tiny")]
+    for fam, task, name in cases:
+        name = f"{name}-regressor" if fam in ("MITRA", "TABICL") and task is Task.TABULAR_REGRESSION else name
+        folder = checkpoints / name
+        packages = TABULAR_PACKAGES.get(fam, ((),))[0]
+        if not folder.is_dir() and any(importlib.util.find_spec(p) is None for p in packages):
+            continue  # the family's package is not installed: make_data skipped it
+        assert task_problem(fam, task, f"./{name}", folder) is None, (fam, task)
