@@ -4,6 +4,7 @@ in the space, or `model_path` in the autogluon block), at `models` only when no 
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import zipfile
 from pathlib import Path
@@ -920,6 +921,7 @@ BAD_BYTES = {
         lambda f: _sharded(f, {S1: whole({"a": 3}), S2: cut(whole({"b": 2}), -1)}, TWO_SHARDS),
         [f"{S2} is cut short"],
     ),
+    "fifo-safetensors": (TS, lambda f: _chronos2(f, {}) or os.mkfifo(f / "model.safetensors"), ["model.safetensors is not a regular file"]),
     "hf-cache-cut-short": (TS, lambda f: _hf_cache(f, cut(GOOD, -1)), ["snapshots/abc123/model.safetensors is cut short"]),
     "hf-cache-blob-gone": (
         TS,
@@ -953,9 +955,14 @@ def test_a_weights_file_holding_wrong_bytes_is_refused_at_its_line_on_every_back
     make(tmp_path / "w" / "x")
     path, line = bytes_spec(tmp_path, task, family, param)
     spec = cloudauto.JobSpec.from_file(path)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("compile hung on the weights folder"))
     for backend in ("local", "sagemaker", "azureml"):
-        with pytest.raises(CompileError) as info:
-            cloudauto.compile(spec, backend=backend)
+        signal.alarm(20)
+        try:
+            with pytest.raises(CompileError) as info:
+                cloudauto.compile(spec, backend=backend)
+        finally:
+            signal.alarm(0)
         (issue,) = [spec.locate(i) for i in info.value.issues if "./w/x" in i.message]
         assert issue.line == path.read_text().splitlines().index(line) + 1
         assert all(w in issue.message for w in words), (backend, issue.message)
