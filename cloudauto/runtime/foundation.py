@@ -597,7 +597,7 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 SpecIssue(
                     f"{backend}: {fam} has {what}; trials here are offline by default and would retry the hub until their "
                     f"time limit. Name a folder: `{field} (python job_specs/make_data.py "
-                    f"foundation makes tiny random ones; a real one: huggingface-cli download <repo> --local-dir <folder>), "
+                    f"foundation makes tiny random ones; a real one: hf download <repo> --local-dir <folder>), "
                     f"or set {ALLOW_HUB}=1 to let trials download{preset}",
                     at,
                 )
