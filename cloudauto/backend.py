@@ -351,6 +351,21 @@ class CompiledJob:
                     f"{out}: {what} {how} where compile would write the {self.backend} job ({place.name}): "
                     "name another -o; nothing was written"
                 )
+        for name, path in reads:
+            if name != "command.code":
+                continue
+            code = path.resolve()
+            for place in targets:  # a file of the code folder (the script the trials run) is the user's
+                if place != out and len(place.relative_to(out).parts) > 1:
+                    continue  # inside the job's own folders, which the check below and the write handle whole
+                real_place = place.resolve()
+                own = place.name in compiled_outputs(place.parent) and not place.is_symlink()
+                if real_place.is_relative_to(code) and (place.exists() or place.is_symlink()) and not own:
+                    raise OutputError(
+                        f"{out}: {real_place} is a file of command.code ({code}) and compile did not write it "
+                        f"({place.parent / COMPILED_MARKER} does not name it): compile will not write the {self.backend} "
+                        "job over it; name another -o; nothing was written"
+                    )
         compiled = compiled_outputs(out)
         for folder in folders:
             there = folder.exists() or folder.is_symlink()

@@ -619,6 +619,29 @@ def test_compile_refuses_to_replace_the_command_code_folder_named_as_its_snapsho
     assert _tree(code) == {k.removeprefix("cmdj.code/"): v for k, v in before.items() if k.startswith("cmdj.code/")}
 
 
+@pytest.mark.parametrize("target", ["train.py", "lib/util.py"])
+def test_compile_refuses_to_write_over_a_file_of_the_command_code_folder(tmp_path, target):
+    """`compile -b sagemaker c.yaml -o train.py` (the script command.run executes) wrote the tuning job's JSON over
+    it, exit 0: a file of the code folder is the user's unless the folder's marker names it as compile's."""
+    code = tmp_path / "src"
+    (code / "lib").mkdir(parents=True)
+    (code / "train.py").write_text("print(1)\n")
+    (code / "lib" / "util.py").write_text("X = 1\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src").replace("  image: python:3.11\n", ""))
+    before = _tree(tmp_path)
+    for backend in ("sagemaker", "local"):
+        result = run("compile", "-b", backend, "-o", f"src/{target}", "c.yaml", cwd=tmp_path)
+        assert result.returncode == 64, result.stdout + result.stderr
+        assert str(code / target) in result.stderr and "command.code" in result.stderr, result.stderr
+        assert "nothing was written" in result.stderr and "Traceback" not in result.stderr
+        assert _tree(tmp_path) == before
+    # a job file compile wrote there before (its marker names it) is replaced, as everywhere else
+    done = run("compile", "-b", "sagemaker", "-o", "src/job.json", "c.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = run("compile", "-b", "sagemaker", "-o", "src/job.json", "c.yaml", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
 def test_compile_replaces_only_a_job_folder_it_wrote(tmp_path):
     """A <name>.code/ folder not listed in the output folder's .cloudauto-compiled is the user's: refused, named;
     the one compile wrote (listed) is replaced on the next compile, no stale file left."""
