@@ -79,6 +79,31 @@ def test_records_json_with_probabilities_uses_pandas():
     assert json.loads(_records_json(frame)) == [{"prediction": 1, "proba_0": 0.2, "proba_1": 0.8}]
 
 
+_FINE = [3.152746123456789e-07, 1 / 3, 123456.78901234567, 5e-11, -2.5e-12, 1e-300]
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/jsonlines"])
+def test_json_answers_keep_every_digit_of_a_forecast_or_probability(accept):
+    """pandas' writer rounds to 10 decimal places: a forecast of 3.152746e-07 came back as 3.153e-07 and one under
+    5e-11 as 0. The JSON answers now carry each float as Python writes it (exact), NaN as null, times as ISO 8601."""
+    frame = pd.DataFrame(
+        {
+            "item_id": ["a"] * 6,
+            "timestamp": pd.date_range("2025-03-12 11:00", periods=6, freq="h"),
+            "mean": _FINE,
+            "0.1": [np.nan, *_FINE[1:]],
+            "proba_1": np.array(_FINE, dtype=np.float32),
+        }
+    )
+    body, kind = Model.render(Model.__new__(Model), frame, accept)
+    records = json.loads(body) if kind == "application/json" else [json.loads(line) for line in body.splitlines()]
+    assert [r["mean"] for r in records] == _FINE
+    assert records[0]["0.1"] is None and [r["0.1"] for r in records[1:]] == _FINE[1:]
+    assert [r["proba_1"] for r in records] == [float(v) for v in np.array(_FINE, dtype=np.float32)]
+    assert [r["timestamp"] for r in records][:2] == ["2025-03-12T11:00:00", "2025-03-12T12:00:00"]
+    assert [r["item_id"] for r in records] == ["a"] * 6
+
+
 def test_image_bytes_to_a_tabular_model_are_a_415_that_says_why(model):
     from cloudauto.runtime.inference import BadRequest
 
