@@ -201,58 +201,16 @@ def chosen_backend(given: Optional[str], spec: Any) -> str:
     return given or getattr(spec, "backend", None) or "local"
 
 
-MAX_JOB_ID = 255  # a job id is a file name locally and a resource name in the clouds: none is longer
-
-
-class NoSuchJob(CloudautoError):
-    exit_code = 3
-
-
-LATEST = "latest"
-
-
 def _job(backend: str, job_id: str):
-    """The job JOB names, for every command that takes one: an id (or a unique start of it), `latest` (the newest
-    job) or `NAME@latest` (the newest job of the spec named NAME)."""
-    from ..registry import get_backend
+    """The job JOB names, for every command that takes one (cloudauto.attach reads it: an id, a unique start of one,
+    `latest` or `NAME@latest`)."""
+    from ..api import LATEST, attach
 
-    plugin = get_backend(backend)
-    if len(job_id) > MAX_JOB_ID or "/" in job_id or "\x00" in job_id or job_id in ("", ".", ".."):
-        shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
-        raise NoSuchJob(f"no {backend} job '{shown}': a job id is a name of at most {MAX_JOB_ID} characters, without '/'")
+    job = attach(job_id, backend)
     if job_id == LATEST or job_id.endswith("@" + LATEST):
-        job = _latest(plugin, None if job_id == LATEST else job_id[: -len(LATEST) - 1])
         # latest is the newest job of the home, another shell's perhaps: say which one this command acts on
         click.echo(f"{job_id} is job {job.id}", err=True)
-        return job
-    return plugin.attach(job_id)
-
-
-def _latest(plugin: Any, name: Optional[str]):
-    """The newest job (by submit time), of the spec `name` where given."""
-    if name == "":
-        raise NoSuchJob("@latest needs the spec's name before it: NAME@latest (or latest for the newest job)")
-    found, names = [], set()
-    for index, job in enumerate(plugin.jobs()):
-        try:
-            spec_name = job.spec.name if name is not None else None
-            created = job.created()
-        except CloudautoError:  # a broken store is no one's latest
-            continue
-        names.add(spec_name)
-        if spec_name == name:
-            found.append((created or 0.0, index, job))
-    if not found:
-        if name is None:
-            raise NoSuchJob(f"no {plugin.name} job yet: latest names the newest job")
-        known = ", ".join(sorted(n for n in names if n))
-        from ..registry import suggest
-
-        raise NoSuchJob(
-            f"no {plugin.name} job of a spec named '{name}'; {suggest(name, names - {None})}"
-            + (f"specs with jobs: {known}" if known else "there are no jobs")
-        )
-    return max(found, key=lambda f: (f[0], f[1]))[2]
+    return job
 
 
 def _duration(option: str, text: Optional[str], *, zero_ok: bool = False) -> Optional[float]:

@@ -108,6 +108,22 @@ def test_latest_is_the_newest_job_or_the_newest_of_a_spec(home: Path):
     assert cli(home / "empty", "status", "latest").returncode == 3
 
 
+def test_the_python_api_takes_latest_as_the_cli_does(home: Path, monkeypatch):
+    """`cloudauto.attach("iris@latest")` raised JobNotFound while every CLI command took it."""
+    import cloudauto
+    from cloudauto.api import NoSuchJob
+
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(home))
+    now = time.time()
+    newest_iris = make_job(home / "runs", "iris", created=now - 100)
+    make_job(home / "runs", "iris", created=now - 5000)
+    newest = make_job(home / "runs", "bikes", created=now - 10)
+    assert cloudauto.attach("iris@latest").id == newest_iris
+    assert cloudauto.attach("latest").id == newest
+    with pytest.raises(NoSuchJob, match="did you mean 'iris'"):
+        cloudauto.attach("irsi@latest")
+
+
 def test_runs_lists_by_submission_so_its_last_row_is_latest(home: Path):
     """Sorted by the store's last write, a job submitted first but ended last was listed last, and `latest` took another."""
     now = time.time()
