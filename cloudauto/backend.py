@@ -612,16 +612,20 @@ class JobHandle(abc.ABC):
         import pandas as pd  # only when asked for: the core stays free of pandas at import
 
         goal = self.spec.objective.goal
+        trials = self.trials()
+        test = f"test_{self.spec.objective.name}"
+        tested = any(test in t.scores for t in trials)  # a test set scored: each trial's score on it, not only the best's
         rows = [
             {
                 "trial": t.number,
                 "status": t.status.value,
                 self.spec.objective.name: t.objective,
                 **{m.name: t.scores.get(f"val_{m.name}") for m in self.spec.extra_metrics},  # on validation data, as the objective
+                **({test: t.scores.get(test)} if tested else {}),
                 "duration_s": t.duration,
                 **{f"param.{k}": v for k, v in t.params.items()},
             }
-            for t in self.trials()
+            for t in trials
         ]
         frame = pd.DataFrame(rows)
         if frame.empty:

@@ -38,6 +38,8 @@ def test_iris_sweep_reaches_the_seed_accuracy(runs_dir, datasets):
     assert best.scores["test_accuracy"] >= 29 / 30 - 1e-9  # 0.9667, seed 000's figure on the same split
     board = job.leaderboard()
     assert board.loc[0, "accuracy"] == best.objective
+    # each trial's test score beside its validation one (it was recorded but shown for the best trial alone)
+    assert {t.number: t.scores["test_accuracy"] for t in trials} == dict(zip(board["trial"], board["test_accuracy"], strict=True))
     model = Path(best.artifacts["dir"]) / "model"
     assert (model / "predictor.pkl").is_file()
 
