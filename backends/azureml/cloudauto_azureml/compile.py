@@ -771,17 +771,17 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)
-    from cloudauto.runtime.foundation import hub_note, uses_foundation
+    from cloudauto.runtime.foundation import gpu_note, hub_note, uses_foundation
 
     hub = hub_note(spec)
     if hub:
         notes.append(hub)
     if uses_foundation(spec):
         notes.append(
-            "foundation models train and serve best on GPUs: name a GPU cluster (backends.azureml.compute, e.g. one of "
-            "Standard_NC6s_v3) and its vm_size for the cost estimate; an endpoint's default instance follows the trial it "
-            "serves: a GPU one where that trial fits a foundation model, a CPU one otherwise (cloudauto deploy --instance-type "
-            "chooses)"
+            gpu_note(
+                "name a GPU cluster (backends.azureml.compute, e.g. one of Standard_NC6s_v3) and its vm_size for the "
+                "cost estimate"
+            )
         )
     return job, files, out.warnings, notes
 
