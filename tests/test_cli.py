@@ -678,3 +678,12 @@ def test_compile_refuses_to_write_a_job_folder_inside_a_weights_folder(own_spec)
     assert result.returncode == 64, result.stdout + result.stderr
     assert f"sweep.space.MITRA.hf_model ({folder / 'w'}) holds {folder / 'w' / 'iris-classification.code'}" in result.stderr
     assert sorted(p.name for p in (folder / "w").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_deploy_help_names_the_gpu_default_of_foundation_models():
+    """`deploy --help` said the instance default is "CPU, or GPU for image tasks"; a trial that fits a foundation
+    model serves on a GPU too (runtime.foundation.serves_on_gpu)."""
+    result = run("deploy", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "foundation model" in text and "image and text tasks" in text, text
