@@ -382,3 +382,28 @@ sweep:
     assert "ml.m5.2xlarge (compute.instance_type) has no GPU" in note
     plain = cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(BASE)), backend="sagemaker")
     assert not any("GPU" in n for n in plain.notes)
+
+
+def test_two_specs_whose_job_names_share_a_stem_keep_both_requests(spec_file, tmp_path):
+    """Job names keep the first 21 characters of the spec's name: two specs named alike past them share the stem, and
+    the request's cloudauto:spec tag tells them apart; a marker line naming a request that is gone is dropped."""
+    from cloudauto.runtime.bundle import compiled_outputs
+
+    out = tmp_path / "out"
+    names = ("forecast-of-the-stores-east", "forecast-of-the-stores-west")
+    written = [
+        cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(BASE.replace("demo-job", n), f"{n}.yaml")), backend="sagemaker")
+        .write(out)[0]
+        .name
+        for n in names
+    ]
+    assert written[0][:21] == written[1][:21] and written[0] != written[1]
+    assert compiled_outputs(out) == set(written) and all((out / w).is_file() for w in written)
+    # the east spec edited: its earlier request goes, the west one stays; a listed name that is gone goes from the marker
+    gone = f"{written[0][:21]}-0123456789.tuning-job.json"
+    (out / ".cloudauto-compiled").write_text((out / ".cloudauto-compiled").read_text() + gone + "\n")
+    edited = cloudauto.JobSpec.from_file(spec_file(BASE.replace("demo-job", names[0]) + "limits: {max_trials: 2}\n", "e.yaml"))
+    job = cloudauto.compile(edited, backend="sagemaker")
+    (new,) = [p.name for p in job.write(out)]
+    assert [p.name for p in job.removed] == [written[0]]
+    assert compiled_outputs(out) == {new, written[1]} == {p.name for p in out.glob("*.json")}

@@ -147,6 +147,29 @@ def job_name(spec: JobSpec, identity: str = "", attempt: int = 0) -> str:
     return f"{spec.name[: NAME_MAX - 11].rstrip('-')}-{digest}"
 
 
+REQUEST_SUFFIX = ".tuning-job.json"
+
+
+def earlier_request(spec: JobSpec, path: Path) -> bool:
+    """Whether `path`, which an earlier `compile -o` wrote, is this spec's request of another run identity (the spec
+    edited since): named as `job_name` names this spec's jobs, tagged with this spec's name (two specs whose names
+    `job_name` cuts to the same stem are told apart by it). A listed name that is gone is one too: its line goes."""
+    from cloudauto.endpoints import TAG_SPEC
+
+    stem = spec.name[: NAME_MAX - 11].rstrip("-")
+    if not re.fullmatch(re.escape(stem) + r"-[0-9a-f]{10}" + re.escape(REQUEST_SUFFIX), path.name):
+        return False
+    if not path.exists() and not path.is_symlink():
+        return True
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        tags = {t["Key"]: t["Value"] for t in json.loads(path.read_text(encoding="utf-8"))["Tags"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return tags.get(TAG_SPEC) == spec.name
+
+
 def instance_type(spec: JobSpec) -> str:
     settings = spec.backends.sagemaker
     chosen = settings.instance_type or spec.compute.instance_type
