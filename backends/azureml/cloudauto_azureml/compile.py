@@ -776,6 +776,15 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     hub = hub_note(spec)
     if hub:
         notes.append(hub)
+    if spec.compute.gpus:
+        settings = spec.backends.azureml
+        size = f" (vm_size {settings.vm_size})" if settings.vm_size else ""
+        notes.append(
+            f"compute.gpus: {spec.compute.gpus} GPU(s) for each trial on a node of cluster "
+            f"{settings.compute or '(backends.azureml.compute)'}{size}: compile has no list of Azure's VM sizes, so "
+            "submit's preflight checks the cluster's size has them (it reads the region's sizes) and refuses the job "
+            "otherwise, before anything is uploaded"
+        )
     if uses_foundation(spec):
         notes.append(
             gpu_note(
