@@ -296,6 +296,7 @@ class CompiledJob:
         """
         out = Path(out)
         written: list[Path] = []
+        self.removed = []
         targets = self.targets(out)
         self.check_keeps(out, keep)
         from .runtime.bundle import folder_lock, mark_compiled
