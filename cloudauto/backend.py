@@ -13,7 +13,7 @@ import abc
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
@@ -267,6 +267,10 @@ class CompiledJob:
     warnings: list[SpecIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. what will be uploaded on submit
     estimate: Any = None  # cloudauto.cost.Estimate: the worst-case cost, on a backend that bills
+    # whether a name an earlier `compile -o` wrote into the folder (its marker names it) is this spec's own output
+    # that this compile no longer writes (SageMaker's request is named by the run's hash): write removes it
+    earlier: Optional[Callable[[Path], bool]] = field(default=None, repr=False, compare=False)
+    removed: list[Path] = field(default_factory=list)  # what write removed so (said by `compile -o`)
 
     @property
     def main_file(self) -> str:
@@ -292,6 +296,7 @@ class CompiledJob:
         """
         out = Path(out)
         written: list[Path] = []
+        self.removed = []
         targets = self.targets(out)
         self.check_keeps(out, keep)
         from .runtime.bundle import folder_lock, mark_compiled
@@ -303,7 +308,31 @@ class CompiledJob:
         with folder_lock(marked, exclusive=True):
             mark_compiled(marked, names)
             self._write_targets(out, targets, written)
+            if marked == out:
+                self._remove_earlier(out, names)
         return written
+
+    def _remove_earlier(self, out: Path, names: set[str]) -> None:
+        """An earlier compile's outputs of this spec that this one did not write: removed, then out of the marker (a
+        kill between leaves a marker line naming nothing, dropped on the next compile). Only what the marker names."""
+        from .runtime.bundle import compiled_outputs, mark_compiled
+
+        if self.earlier is None:
+            return
+        gone = {n for n in compiled_outputs(out) - names if self.earlier(out / n)}
+        for name in sorted(gone):
+            path = out / name
+            if path.is_dir() and not path.is_symlink():
+                import shutil
+
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            self.removed.append(path)
+        if gone:
+            mark_compiled(out, set(), drop=gone)
 
     def targets(self, out: str | Path) -> dict[Path, Any]:
         """Where write(out) puts each file: `out` itself for a one-file job named as a file, else `out/<name>`."""

@@ -701,3 +701,59 @@ def test_compile_refuses_to_write_a_job_folder_inside_a_weights_folder(own_spec)
     assert result.returncode == 64, result.stdout + result.stderr
     assert f"sweep.space.MITRA.hf_model ({folder / 'w'}) holds {folder / 'w' / 'iris-classification.code'}" in result.stderr
     assert sorted(p.name for p in (folder / "w").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_deploy_help_names_the_gpu_default_of_foundation_models():
+    """`deploy --help` said the instance default is "CPU, or GPU for image tasks"; a trial that fits a foundation
+    model serves on a GPU too (runtime.foundation.serves_on_gpu)."""
+    result = run("deploy", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "foundation model" in text and "image and text tasks" in text, text
+
+
+def _requests(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.tuning-job.json"))
+
+
+def _marked(folder: Path) -> list[str]:
+    text = (folder / ".cloudauto-compiled").read_text()
+    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_recompiling_an_edited_spec_leaves_one_sagemaker_request(tmp_path):
+    """An edited spec compiled again into the same -o folder left the old <name>-<hash>.tuning-job.json beside the
+    new one, both in the marker: a CI submitting the folder saw two requests. The earlier compile's request of the
+    same spec goes now; another spec's, and a file the marker does not name, stay."""
+    spec = tmp_path / "a.yaml"
+    spec.write_text(BASE)
+    assert run("compile", "-b", "sagemaker", "-o", "out", "a.yaml", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    (first,) = _requests(out)
+    spec.write_text(BASE + "limits: {max_trials: 3}\n")  # another run identity: another job name
+    result = run("compile", "-b", "sagemaker", "-o", "out", "a.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (second,) = _requests(out)
+    assert second != first and _marked(out) == [second]
+    assert f"removed {Path('out') / first} (an earlier compile of this spec)" in result.stderr, result.stderr
+    # another spec (another name) into the same folder: both stay, and stay through its recompiles
+    other = tmp_path / "b.yaml"
+    other.write_text(BASE.replace("demo-job", "other-job"))
+    for _ in range(2):
+        result = run("compile", "-b", "sagemaker", "-o", "out", "b.yaml", cwd=tmp_path)
+        assert result.returncode == 0 and "removed" not in result.stderr, result.stderr
+    (third,) = [n for n in _requests(out) if n.startswith("other-job-")]
+    assert _requests(out) == sorted([second, third]) and _marked(out) == sorted([second, third])
+    # rerun of the same spec: stable, nothing removed
+    for _ in range(2):
+        result = run("compile", "-b", "sagemaker", "-o", "out", "a.yaml", cwd=tmp_path)
+        assert result.returncode == 0 and "removed" not in result.stderr, result.stderr
+        assert _requests(out) == sorted([second, third]) and _marked(out) == sorted([second, third])
+    # a request of this spec's name the marker does not name is the user's: kept
+    mine = out / "demo-job-0123456789.tuning-job.json"
+    mine.write_text((out / second).read_text())
+    spec.write_text(BASE + "limits: {max_trials: 2}\n")
+    result = run("compile", "-b", "sagemaker", "-o", "out", "a.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (fourth,) = [n for n in _requests(out) if n not in (mine.name, third)]
+    assert fourth != second and mine.exists() and _marked(out) == sorted([fourth, third])

@@ -75,7 +75,11 @@ def _refresh_hosting_price(info: Any) -> None:
 @click.option("--trial", "trial", type=click.IntRange(min=0), help="Serve this trial's model (default: the best trial's).")
 @click.option("--port", type=int, help="Local port (default: a free one).")
 @click.option("--key", envvar="CLOUDAUTO_ENDPOINT_KEY", help="Require this bearer key (or CLOUDAUTO_ENDPOINT_KEY).")
-@click.option("--instance-type", help="Cloud backends: the serving instance type (default: CPU, or GPU for image tasks).")
+@click.option(
+    "--instance-type",
+    help="Cloud backends: the serving instance type (default: CPU, or GPU for image and text tasks and for a served "
+    "trial that fits a foundation model).",
+)
 @click.option("--serverless", is_flag=True, help="SageMaker: a serverless endpoint (billed per request, no instance).")
 @click.option("--memory", "memory_mb", type=int, help="SageMaker serverless: memory in MB (1024-6144 in steps of 1024; 4096).")
 @click.option("--max-concurrency", type=int, help="SageMaker serverless: requests served at once (1-200; default 5).")

@@ -217,6 +217,7 @@ def _compile_one(
         "issues": [],
         "notes": [],
         "written": [],
+        "removed": [],
         "cost": None,
     }
 
@@ -277,6 +278,10 @@ def _written(
         if fmt == "text":
             for folder, count in folders.items():
                 echo(f"wrote {folder}/ ({count} files)", err=True)
+        report["removed"] = [str(p) for p in job.removed]  # an earlier compile's request of this spec
+        if fmt == "text":
+            for gone in job.removed:
+                echo(f"removed {gone} (an earlier compile of this spec)", err=True)
     elif not many and fmt == "text":
         echo(job.render(), nl=False)
     return said([spec.locate(i) for i in job.warnings], EXIT_OK)

@@ -22,7 +22,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,9 +271,10 @@ def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def mark_compiled(folder: Path, names: set[str]) -> None:
-    """Add `names` to `folder`'s COMPILED_MARKER (kept across compiles, written atomically)."""
-    names = compiled_outputs(folder) | names
+def mark_compiled(folder: Path, names: set[str], drop: Iterable[str] = ()) -> None:
+    """Add `names` to `folder`'s COMPILED_MARKER (kept across compiles, written atomically), leaving out `drop`
+    (an earlier compile's outputs, removed)."""
+    names = (compiled_outputs(folder) - set(drop)) | names
     marker = folder / COMPILED_MARKER
     tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
     tmp.write_text(

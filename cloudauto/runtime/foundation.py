@@ -472,6 +472,16 @@ def serves_on_gpu(spec: JobSpec, params: Optional[dict[str, Any]] = None) -> boo
     return spec.task in GPU_SERVING_TASKS or uses_foundation(spec, params)
 
 
+def gpu_note(training: str) -> str:
+    """The compile note of a cloud backend for a spec that fits foundation models: where its trials train (`training`,
+    the backend's own words) and where an endpoint of it serves, so a GPU instance is never chosen in silence."""
+    return (
+        f"foundation models train and serve best on GPUs: {training}; an endpoint's default instance follows the trial "
+        "it serves: a GPU one where that trial fits a foundation model, a CPU one otherwise (cloudauto deploy "
+        "--instance-type chooses)"
+    )
+
+
 def weights_given(spec: JobSpec, index: int, fam: str) -> tuple[list[Any], Optional[tuple]]:
     """The weights values a sub-space's trials give `fam` (from the space, else the autogluon block), and the spec
     path of the field that gives them (None when none does)."""

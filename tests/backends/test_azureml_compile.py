@@ -355,3 +355,14 @@ def test_the_autogluon_fields_of_issue_32_reach_the_azure_trial_and_its_entry_re
         assert f"[cloudauto-metric] name={name} value=" in run.stdout
     info = json.loads((tmp_path / "model" / "model" / "cloudauto_model.json").read_text())
     assert info["positive_class"] == "benign" and info["ignored_columns"] == ["patient_id"]
+
+
+def test_compute_gpus_says_where_it_is_checked(tmp_path):
+    """compute.gpus: 1 with a CPU vm_size compiled in silence: compile has no list of Azure's VM sizes (only the
+    region's, read at submit), so it says that submit's preflight checks the cluster's GPUs; gpus: 0 says nothing."""
+    text = BASE + "compute: {gpus: 1}\nbackends:\n  azureml: {compute: cpu-cluster, vm_size: Standard_DS3_v2}\n"
+    job, _ = compiled(cloudauto.JobSpec.from_yaml(text), tmp_path / "a")
+    (note,) = [n for n in job.notes if n.startswith("compute.gpus")]
+    assert "cpu-cluster" in note and "Standard_DS3_v2" in note and "preflight" in note, note
+    plain, _ = compiled(cloudauto.JobSpec.from_yaml(text.replace("gpus: 1", "gpus: 0")), tmp_path / "b")
+    assert not any(n.startswith("compute.gpus") for n in plain.notes)

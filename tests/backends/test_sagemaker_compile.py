@@ -330,3 +330,80 @@ def test_the_primary_metrics_test_score_has_a_metric_definition_the_entrys_line_
     line = LINE_FORMAT.format(name="test_f1", value="0.8125", step=1)  # the entry reports result.metrics' test_ keys
     assert [d["Name"] for d in definitions if re.search(d["Regex"], line)] == ["cloudauto:test_f1"]
     assert re.search(definitions[1]["Regex"], line).group(1) == "0.8125"
+
+
+def test_gpus_on_an_instance_without_one_is_refused_at_its_line(spec_file):
+    """compute.gpus: 1 on ml.m5.xlarge compiled in silence, and every paid trial set `device: cuda` on a CPU: refused
+    now at compute.gpus' line, naming the instance and the fix; a GPU instance or gpus: 0 compiles."""
+    from cloudauto.cli.specs import EXIT_BACKEND
+
+    base = BASE + "compute:\n  instance_type: ml.m5.xlarge\n  gpus: 1\n"
+    spec = cloudauto.JobSpec.from_file(spec_file(base))
+    with pytest.raises(CompileError) as info:
+        cloudauto.compile(spec, backend="sagemaker")
+    assert info.value.exit_code == EXIT_BACKEND == 2
+    (issue,) = [spec.locate(i) for i in info.value.issues]
+    assert issue.path == ("compute", "gpus") and issue.line == 9, issue
+    assert "ml.m5.xlarge (compute.instance_type) has no GPU" in issue.message, issue.message
+    assert "set compute.instance_type to a GPU one" in issue.message
+    assert "ml.g5.2xlarge" in issue.message and "gpus: 0" in issue.message
+    # the instance named in backends.sagemaker.instance_type (it wins over compute's) is the one named
+    over = BASE + "compute: {gpus: 2}\nbackends:\n  sagemaker: {instance_type: ml.c5.4xlarge}\n"
+    with pytest.raises(CompileError, match=r"ml.c5.4xlarge \(backends.sagemaker.instance_type\) has no GPU .*set backends.sagemaker.instance_type to"):
+        cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(over)), backend="sagemaker")
+    # no instance named: the CPU default is named, with what to set
+    bare = BASE + "compute: {gpus: 1}\n"
+    with pytest.raises(CompileError, match=r"ml.m5.2xlarge \(the default for this task\) has no GPU .*set compute.instance_type to"):
+        cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(bare)), backend="sagemaker")
+    for fine in (base.replace("ml.m5.xlarge", "ml.g5.2xlarge"), base.replace("gpus: 1", "gpus: 0")):
+        job = cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(fine)), backend="sagemaker")
+        assert not any("GPU" in w.message for w in job.warnings)
+
+
+def test_a_foundation_model_spec_says_why_its_instance_has_a_gpu(spec_file):
+    """SageMaker chose ml.g5.2xlarge for a foundation-model sweep and said so only in the image and cost notes: a note
+    says why, as Azure's compile does; a spec that names its instance is told nothing of a default."""
+    fm = """\
+name: fm
+task: time_series_forecasting
+data: {train: ./train.csv, label: y, timestamp: ts, prediction_length: 4}
+metric: MASE
+sweep:
+  space:
+    models: {choice: [Chronos2, ETS]}
+"""
+    job = cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(fm)), backend="sagemaker")
+    (note,) = [n for n in job.notes if n.startswith("foundation models train and serve best on GPUs")]
+    assert "ml.g5.2xlarge" in note and "compute.instance_type" in note and "cloudauto deploy --instance-type" in note
+    named = cloudauto.compile(
+        cloudauto.JobSpec.from_file(spec_file(fm + "compute: {instance_type: ml.m5.2xlarge}\n")), backend="sagemaker"
+    )
+    (note,) = [n for n in named.notes if n.startswith("foundation models train and serve best on GPUs")]
+    assert "ml.m5.2xlarge (compute.instance_type) has no GPU" in note
+    plain = cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(BASE)), backend="sagemaker")
+    assert not any("GPU" in n for n in plain.notes)
+
+
+def test_two_specs_whose_job_names_share_a_stem_keep_both_requests(spec_file, tmp_path):
+    """Job names keep the first 21 characters of the spec's name: two specs named alike past them share the stem, and
+    the request's cloudauto:spec tag tells them apart; a marker line naming a request that is gone is dropped."""
+    from cloudauto.runtime.bundle import compiled_outputs
+
+    out = tmp_path / "out"
+    names = ("forecast-of-the-stores-east", "forecast-of-the-stores-west")
+    written = [
+        cloudauto.compile(cloudauto.JobSpec.from_file(spec_file(BASE.replace("demo-job", n), f"{n}.yaml")), backend="sagemaker")
+        .write(out)[0]
+        .name
+        for n in names
+    ]
+    assert written[0][:21] == written[1][:21] and written[0] != written[1]
+    assert compiled_outputs(out) == set(written) and all((out / w).is_file() for w in written)
+    # the east spec edited: its earlier request goes, the west one stays; a listed name that is gone goes from the marker
+    gone = f"{written[0][:21]}-0123456789.tuning-job.json"
+    (out / ".cloudauto-compiled").write_text((out / ".cloudauto-compiled").read_text() + gone + "\n")
+    edited = cloudauto.JobSpec.from_file(spec_file(BASE.replace("demo-job", names[0]) + "limits: {max_trials: 2}\n", "e.yaml"))
+    job = cloudauto.compile(edited, backend="sagemaker")
+    (new,) = [p.name for p in job.write(out)]
+    assert [p.name for p in job.removed] == [written[0]]
+    assert compiled_outputs(out) == {new, written[1]} == {p.name for p in out.glob("*.json")}

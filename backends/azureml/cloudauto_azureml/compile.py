@@ -771,17 +771,26 @@ def build(spec: JobSpec) -> tuple[Any, dict[str, str], list[SpecIssue], list[str
     budget = _budget_note(spec)
     if budget:
         notes.append(budget)
-    from cloudauto.runtime.foundation import hub_note, uses_foundation
+    from cloudauto.runtime.foundation import gpu_note, hub_note, uses_foundation
 
     hub = hub_note(spec)
     if hub:
         notes.append(hub)
+    if spec.compute.gpus:
+        settings = spec.backends.azureml
+        size = f" (vm_size {settings.vm_size})" if settings.vm_size else ""
+        notes.append(
+            f"compute.gpus: {spec.compute.gpus} GPU(s) for each trial on a node of cluster "
+            f"{settings.compute or '(backends.azureml.compute)'}{size}: compile has no list of Azure's VM sizes, so "
+            "submit's preflight checks the cluster's size has them (it reads the region's sizes) and refuses the job "
+            "otherwise, before anything is uploaded"
+        )
     if uses_foundation(spec):
         notes.append(
-            "foundation models train and serve best on GPUs: name a GPU cluster (backends.azureml.compute, e.g. one of "
-            "Standard_NC6s_v3) and its vm_size for the cost estimate; an endpoint's default instance follows the trial it "
-            "serves: a GPU one where that trial fits a foundation model, a CPU one otherwise (cloudauto deploy --instance-type "
-            "chooses)"
+            gpu_note(
+                "name a GPU cluster (backends.azureml.compute, e.g. one of Standard_NC6s_v3) and its vm_size for the "
+                "cost estimate"
+            )
         )
     return job, files, out.warnings, notes
 

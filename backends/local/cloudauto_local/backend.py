@@ -140,6 +140,9 @@ class LocalBackend(Backend):
         """As every backend's, with the job's scheduler started on standby before the data check, its first
         workers importing AutoGluon while the data is checked and the store written (standby.py)."""
         job = compiled if compiled is not None and compiled.spec is spec else self.compile(spec, strict=strict)
+        from .gpus import check
+
+        check(spec)  # GPUs this machine lacks: refused before a worker starts (compile may be for another machine)
         standby = _standby(spec)
         try:
             return super().submit(spec, strict=strict, compiled=job, preflight=preflight, standby=standby, **options)

@@ -7,6 +7,7 @@ and scores. Nothing here imports boto3 or the sagemaker SDK at module import tim
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Optional
 
 from cloudauto.backend import Backend, CompiledJob, Endpoint, Feature, JobHandle, NotSupportedError, request_json
@@ -81,12 +82,15 @@ class SageMakerBackend(Backend):
         return cost_basis(spec)
 
     def _compile(self, spec: JobSpec) -> CompiledJob:
-        from .compile import tuning_request
+        from .compile import REQUEST_SUFFIX, earlier_request, tuning_request
 
         request, warnings, notes = tuning_request(spec)
         name = request["HyperParameterTuningJobName"]
         text = request_json(request, what=f"the tuning job request {name}", indent=2) + "\n"
-        return CompiledJob(self.name, spec, request, files={f"{name}.tuning-job.json": text}, warnings=warnings, notes=notes)
+        files = {f"{name}{REQUEST_SUFFIX}": text}
+        return CompiledJob(
+            self.name, spec, request, files=files, warnings=warnings, notes=notes, earlier=partial(earlier_request, spec)
+        )
 
     def _submit(self, job: CompiledJob, **options: Any) -> JobHandle:
         from .submit import submit

@@ -147,6 +147,29 @@ def job_name(spec: JobSpec, identity: str = "", attempt: int = 0) -> str:
     return f"{spec.name[: NAME_MAX - 11].rstrip('-')}-{digest}"
 
 
+REQUEST_SUFFIX = ".tuning-job.json"
+
+
+def earlier_request(spec: JobSpec, path: Path) -> bool:
+    """Whether `path`, which an earlier `compile -o` wrote, is this spec's request of another run identity (the spec
+    edited since): named as `job_name` names this spec's jobs, tagged with this spec's name (two specs whose names
+    `job_name` cuts to the same stem are told apart by it). A listed name that is gone is one too: its line goes."""
+    from cloudauto.endpoints import TAG_SPEC
+
+    stem = spec.name[: NAME_MAX - 11].rstrip("-")
+    if not re.fullmatch(re.escape(stem) + r"-[0-9a-f]{10}" + re.escape(REQUEST_SUFFIX), path.name):
+        return False
+    if not path.exists() and not path.is_symlink():
+        return True
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        tags = {t["Key"]: t["Value"] for t in json.loads(path.read_text(encoding="utf-8"))["Tags"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return tags.get(TAG_SPEC) == spec.name
+
+
 def instance_type(spec: JobSpec) -> str:
     settings = spec.backends.sagemaker
     chosen = settings.instance_type or spec.compute.instance_type
@@ -155,6 +178,48 @@ def instance_type(spec: JobSpec) -> str:
 
         return GPU_DEFAULT if spec.task in _GPU_TASKS or uses_foundation(spec) else CPU_DEFAULT
     return chosen
+
+
+def _instance_field(spec: JobSpec) -> str:
+    """Where the training instance comes from, as a message names it."""
+    if spec.backends.sagemaker.instance_type:
+        return "backends.sagemaker.instance_type"
+    return "compute.instance_type" if spec.compute.instance_type else "the default for this task"
+
+
+def _gpu_problem(spec: JobSpec, instance: str) -> Optional[str]:
+    """compute.gpus on an instance without a GPU: every trial would set `device: cuda` (num_gpus) there and fail,
+    billed. Only the families `images.accelerator` knows as CPU ones are refused: how many GPUs a GPU instance holds
+    is not known here, so `gpus` above it is left to the trial."""
+    gpus = spec.compute.gpus
+    if not gpus or not instance.startswith("ml.") or images.accelerator(instance) == "gpu":
+        return None
+    field = _instance_field(spec)
+    setting = field if field.endswith("instance_type") else "compute.instance_type"
+    return (
+        f"{gpus} GPU(s) asked for each trial, but {instance} ({field}) has no GPU (0: SageMaker's GPU instances are the "
+        f"ml.g* and ml.p* families), so every trial would fail on CUDA: set {setting} to a GPU one (e.g. {GPU_DEFAULT}), "
+        "or compute.gpus: 0"
+    )
+
+
+def _foundation_note(spec: JobSpec, instance: str) -> Optional[str]:
+    """Why a foundation-model sweep trains where it does (a GPU instance chosen by default is said, as Azure's is)."""
+    from cloudauto.runtime.foundation import gpu_note, uses_foundation
+
+    if not uses_foundation(spec):
+        return None
+    field = _instance_field(spec)
+    if field.startswith("the "):
+        where = (
+            f"the trials run on {instance}, a GPU instance, SageMaker's default for a spec that names a foundation "
+            f"model (compute.instance_type chooses another, e.g. {CPU_DEFAULT} to train on CPUs)"
+        )
+    elif images.accelerator(instance) == "gpu":
+        where = f"the trials run on {instance} ({field})"
+    else:
+        where = f"{instance} ({field}) has no GPU: the trials fit them on its CPUs, slower (e.g. {GPU_DEFAULT} has one)"
+    return gpu_note(where)
 
 
 def strategy_of(spec: JobSpec) -> str:
@@ -570,6 +635,9 @@ def tuning_request(
             ("compute", "instance_type"),
             f"'{instance}' is not a SageMaker instance type (ml.*); set backends.sagemaker.instance_type",
         )
+    gpu_problem = _gpu_problem(spec, instance)
+    if gpu_problem:
+        out.error(("compute", "gpus"), gpu_problem)
     if not instance.startswith("ml."):
         training_image, image_note = "", ""
     elif spec.engine is Engine.COMMAND:
@@ -704,6 +772,9 @@ def tuning_request(
     hub = hub_note(spec)
     if hub:
         notes.append(hub)
+    foundation = _foundation_note(spec, instance)
+    if foundation:
+        notes.append(foundation)
     return request, out.warnings, notes
 
 
