@@ -550,6 +550,7 @@ def test_a_job_folder_moved_out_of_its_run_dir_is_listed_missing_and_prune_keeps
     assert (home / "runs" / job.name).is_symlink()
     status = cli(home, "status", job.name)
     assert status.returncode == 3 and f"its folder {job} is missing" in status.stderr, status.stderr
+    assert f"rm {home / 'runs' / job.name} drops the link" in status.stderr, status.stderr
 
     (backup / job.name).rename(job)
     status = cli(home, "status", job.name)

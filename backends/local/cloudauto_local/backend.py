@@ -349,9 +349,10 @@ def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
                 if not folder.parent.is_dir()
                 else f"moved out of {folder.parent} or deleted by hand"
             )
+            gone = f" (deleted for good: rm {root / name} drops the link)" if folder.parent.is_dir() else ""
             raise JobNotFound(
                 f"local job '{name}': its folder {folder} is missing ({why}; {root / name} links to it): put the folder "
-                "back there, or link it there, and run the command again"
+                f"back there, or link it there, and run the command again{gone}"
             )
         raise JobNotFound(f"no local job '{job_id}' under {root} (list them with: cloudauto runs)")
     listed = "\n".join(f"  {m.name}" for m in matches)
