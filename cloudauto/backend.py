@@ -810,8 +810,10 @@ class Backend(abc.ABC):
             from .runtime.autogluon_params import issues
 
             problems += [SpecIssue(f"{self.name}: {i.message}", i.path) for i in issues(spec)]
-            from .runtime.foundation import hub_allowed
+            from .runtime.foundation import hub_allowed, weights_setting_issues
             from .runtime.trial_inputs import local_checkpoints
+
+            problems += weights_setting_issues(spec, self.name)  # a weights setting AutoGluon would not read
 
             offline = self.offline_by_default and not hub_allowed()
             _, missing = local_checkpoints(spec, self.mounted_schemes, offline=offline)  # image/text checkpoints, weights

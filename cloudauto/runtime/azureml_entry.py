@@ -33,17 +33,14 @@ def typed_params(
     parameters under their flat names. A grid point without its table is a DecodeError: a grid rebuilt
     from a spec whose keys were sorted (the code folder's spec.json) holds other points."""
     from ..spec.space import Choice, Fixed, QUniform, RandInt
-    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, grid_point, subspace_keys
+    from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, check_point, grid_point, number_of, subspace_keys
 
     if GRID_PARAM in raw:
-        try:
-            index = int(float(raw[GRID_PARAM]))
-        except ValueError:
-            raise DecodeError(f"{GRID_PARAM}: expected a number, got {raw[GRID_PARAM]!r}") from None
         if grid is None:
             raise DecodeError(f"{GRID_PARAM} {raw[GRID_PARAM]}: {where} is missing; compile and submit the spec again")
-        return grid_point(grid, index, where)
-    index = int(float(raw.get(SUBSPACE_PARAM, 0))) if spec.space.is_conditional else 0
+        return check_point(spec, grid_point(grid, raw[GRID_PARAM], where), where, raw[GRID_PARAM])
+    count = len(spec.space.subspaces)
+    index = number_of(raw.get(SUBSPACE_PARAM, 0), count, f"{SUBSPACE_PARAM} (one of the spec's {count} sub-spaces)")
     sub, keys = spec.space.subspaces[index], subspace_keys(spec.space)[index]
     out: dict[str, Any] = {}
     for name, dist in sub.items():

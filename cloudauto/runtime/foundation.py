@@ -40,6 +40,13 @@ TABULAR_WEIGHTS: dict[str, Optional[str]] = {
     "TABDPT": "model_weight_path",  # TabDPTClassifier / TabDPTRegressor: a .safetensors file, named by its folder
     "TABDPT-TURBO": None,
 }
+# settings a family also reads its weights from, ahead of the one above (MitraModel._resolve_hf_model: the task's own,
+# then hf_general_model, then hf_model); a task's own setting is read on that task only (TASK_WEIGHTS)
+MORE_WEIGHTS = {"MITRA": ("hf_cls_model", "hf_reg_model", "hf_general_model")}
+TASK_WEIGHTS = {"hf_cls_model": "tabular_classification", "hf_reg_model": "tabular_regression"}
+# a setting AutoGluon overwrites whatever it says (a folder there would travel and never be read), and the family
+# that reads it
+IGNORED_WEIGHTS = {"TABDPT-TURBO": ("model_weight_path", "TABDPT")}
 # families whose weights hyperparameter names a file, not a folder: the spec names the folder that holds it (the folder
 # travels as every weights folder does) and the trial hands AutoGluon the file in it (`weights_file`); a hub name is no
 # file, so it is refused (AutoGluon's default, model_path left out, downloads on the clouds)
@@ -83,10 +90,61 @@ def weights_parameter(family: str) -> Optional[str]:
     return TIMESERIES_WEIGHTS.get(family) or TABULAR_WEIGHTS.get(family)
 
 
+def weights_parameters(family: str, task: Optional[Task] = None) -> tuple[str, ...]:
+    """Every setting the family's weights come from, the one AutoGluon prefers first; with `task`, those it reads on
+    that task (Mitra's hf_reg_model is not read on a classification task)."""
+    main = weights_parameter(family)
+    found = (*MORE_WEIGHTS.get(family, ()), main) if main else ()
+    return tuple(p for p in found if task is None or TASK_WEIGHTS.get(p, task.value) == task.value)
+
+
 def is_weights_parameter(name: str) -> bool:
-    """Whether a sweep parameter name is a foundation family's weights (`Chronos2.model_path`, `MITRA.hf_model`)."""
+    """Whether a sweep parameter name is a foundation family's weights (`Chronos2.model_path`, `MITRA.hf_model`,
+    `MITRA.hf_cls_model`)."""
     fam, _, hp = name.partition(".")
-    return bool(hp) and weights_parameter(_canonical(fam)) == hp
+    return bool(hp) and hp in weights_parameters(_canonical(fam))
+
+
+def weights_setting_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
+    """Weights settings AutoGluon would not read: Mitra's setting of the other task (hf_cls_model on a regression
+    spec), TabDPT-Turbo's model_weight_path (overwritten). Every trial would fit the hub's default instead."""
+    found = []
+    block = [(key, path, path[-1]) for key, path, _ in block_weights(spec)]
+    block += [
+        ("TABDPT-TURBO", ("autogluon", "hyperparameters", key, *((i,) if isinstance(configs, list) else ()), "model_weight_path"), "model_weight_path")
+        for key, configs in ((spec.autogluon.hyperparameters or {}) if spec.autogluon else {}).items()
+        if _canonical(key) in IGNORED_WEIGHTS
+        for i, config in enumerate(configs if isinstance(configs, list) else [configs])
+        if isinstance(config, dict) and IGNORED_WEIGHTS[_canonical(key)][0] in config
+    ]
+    space = [
+        (name.partition(".")[0], ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name), name.partition(".")[2])
+        for index, name, _ in spec.space.distributions()
+    ]
+    for key, path, param in block + space:
+        fam = _canonical(str(key))
+        if param in TASK_WEIGHTS and param in weights_parameters(fam) and param not in weights_parameters(fam, spec.task):
+            right = [p for p in weights_parameters(fam, spec.task) if p in TASK_WEIGHTS]
+            reads = f"{right[0]} (else hf_general_model, hf_model)" if right else "hf_general_model or hf_model"
+            found.append(
+                SpecIssue(
+                    f"{backend}: {fam}.{param}: AutoGluon reads {param} on a {TASK_WEIGHTS[param]} task only; on a "
+                    f"{spec.task.value} spec it reads {reads}, so every trial would fit the hub's default weights: "
+                    f"write {right[0] if right else 'hf_model'} instead",
+                    path,
+                )
+            )
+        elif fam in IGNORED_WEIGHTS and IGNORED_WEIGHTS[fam][0] == param:
+            other = IGNORED_WEIGHTS[fam][1]
+            found.append(
+                SpecIssue(
+                    f"{backend}: {fam}.{param}: {NO_FOLDER_REASON[fam]}, so the value would never be read; leave it out "
+                    f"(the trial downloads that checkpoint), or fit {other} with `{other}.{weights_parameter(other)}` "
+                    "for weights of your own",
+                    path,
+                )
+            )
+    return found
 
 
 # the task Mitra's Tab2D folder records in config.json (Tab2D.save_pretrained), what each tabular task needs
@@ -488,13 +546,14 @@ def weights_given(spec: JobSpec, index: int, fam: str) -> tuple[list[Any], Optio
     param = weights_parameter(fam)
     if param is None:
         return [], None
+    read = weights_parameters(fam, spec.task)  # AutoGluon's order: the one it reads first
     sub = spec.space.subspaces[index]
-    for name, dist in sub.items():
-        if is_weights_parameter(name) and _canonical(name.partition(".")[0]) == fam:
-            return _values(dist), ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name)
-    for key, path, value in block_weights(spec):
-        if _canonical(key) == fam:
-            return [value], path
+    given = [(n, d) for n, d in sub.items() if is_weights_parameter(n) and _canonical(n.partition(".")[0]) == fam]
+    for name, dist in sorted((g for g in given if g[0].partition(".")[2] in read), key=lambda g: read.index(g[0].partition(".")[2])):
+        return _values(dist), ("sweep", "space", *((index,) if spec.space.is_conditional else ()), name)
+    block = [(path, value) for key, path, value in block_weights(spec) if _canonical(key) == fam and path[-1] in read]
+    for path, value in sorted(block, key=lambda b: read.index(b[0][-1])):
+        return [value], path
     return [], None
 
 
@@ -503,14 +562,12 @@ def block_weights(spec: JobSpec) -> list[tuple[str, tuple, Any]]:
     block = (spec.autogluon.hyperparameters or {}) if spec.autogluon else {}
     found = []
     for key, configs in block.items():
-        param = weights_parameter(_canonical(key))
-        if param is None:
-            continue
         listed = isinstance(configs, list)
-        for i, config in enumerate(configs if listed else [configs]):
-            if isinstance(config, dict) and param in config:
-                path = ("autogluon", "hyperparameters", key, *((i,) if listed else ()), param)
-                found.append((key, path, config[param]))
+        for param in weights_parameters(_canonical(key)):
+            for i, config in enumerate(configs if listed else [configs]):
+                if isinstance(config, dict) and param in config:
+                    path = ("autogluon", "hyperparameters", key, *((i,) if listed else ()), param)
+                    found.append((key, path, config[param]))
     return found
 
 
@@ -701,20 +758,22 @@ def resolve_weights(
 ) -> dict[str, Any]:
     """A family's settings with its weights as AutoGluon takes them: a folder made absolute, s3:// fetched first; for
     a WEIGHTS_FILE family, the checkpoint file in that folder."""
-    param = weights_parameter(fam)
-    value = config.get(param) if param else None
-    if not isinstance(value, str):
-        return config
     from .autogluon_multimodal import fetch_checkpoint
 
-    folder = fetch_checkpoint(value, base_dir, scratch)
-    if fam in WEIGHTS_FILE:
-        found = weights_file(fam, Path(folder), regression)
-        if found is None:
-            kind = "regressor" if regression else "classifier"
-            raise FileNotFoundError(f"checkpoint {value}: no {fam} {kind} checkpoint ({WEIGHTS_FILE[fam]}) in {folder}")
-        folder = str(found)
-    return {**config, param: folder}
+    laid = dict(config)
+    for param in weights_parameters(fam):
+        value = config.get(param)
+        if not isinstance(value, str):
+            continue
+        folder = fetch_checkpoint(value, base_dir, scratch)
+        if fam in WEIGHTS_FILE:
+            found = weights_file(fam, Path(folder), regression)
+            if found is None:
+                kind = "regressor" if regression else "classifier"
+                raise FileNotFoundError(f"checkpoint {value}: no {fam} {kind} checkpoint ({WEIGHTS_FILE[fam]}) in {folder}")
+            folder = str(found)
+        laid[param] = folder
+    return laid
 
 
 def _timeseries_models(predictor: Any) -> Iterator[Any]:
@@ -836,4 +895,6 @@ __all__ = [
     "uses_foundation",
     "weights_file",
     "weights_parameter",
+    "weights_parameters",
+    "weights_setting_issues",
 ]

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, grid_point
+from ..tuning.flat import GRID_PARAM, SUBSPACE_PARAM, DecodeError, check_point, grid_point, number_of
 
 SPACE_PARAM = "cloudauto_space"
 
@@ -76,8 +76,9 @@ def _number(key: str, value: Any) -> float:
         raise DecodeError(f"hyperparameter {key}: expected a number, got {value!r}") from None
 
 
-def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The trial's parameters, with their types and exact values, from the toolkit's decoded hyperparameters."""
+def decode(hyperparameters: Mapping[str, Any], spec: Any = None) -> dict[str, Any]:
+    """The trial's parameters, with their types and exact values, from the toolkit's decoded hyperparameters; with
+    the trial's `spec`, a grid point is checked to be one of its grid's."""
     from ..tuning.samplers import quantize
 
     table = hyperparameters.get(SPACE_PARAM)
@@ -91,12 +92,12 @@ def decode(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     if "grid" in table:  # grid sampling over sub-spaces: the trial is one of the local grid's numbered points
         if GRID_PARAM not in hyperparameters:
             raise DecodeError(f"hyperparameter {GRID_PARAM} is missing (the grid's table needs it)")
-        point = int(_number(GRID_PARAM, hyperparameters[GRID_PARAM]))
-        points = table["grid"].get("points") if isinstance(table["grid"], dict) else None
-        if isinstance(points, list) and not 0 <= point < len(points):
-            raise DecodeError(f"hyperparameter {GRID_PARAM}: {point} is not one of the grid's {len(points)} points")
-        return grid_point(table["grid"], point, f"hyperparameter {SPACE_PARAM}'s grid")
-    index = int(_number(SUBSPACE_PARAM, hyperparameters.get(SUBSPACE_PARAM, 0)))
+        where, raw = f"hyperparameter {SPACE_PARAM}'s grid", hyperparameters[GRID_PARAM]
+        point = grid_point(table["grid"], raw, where)
+        return point if spec is None else check_point(spec, point, where, raw)
+    subspaces = table["subspaces"] if isinstance(table["subspaces"], list) else []
+    what = f"hyperparameter {SUBSPACE_PARAM} (one of the {len(subspaces)} sub-spaces)"
+    index = number_of(hyperparameters.get(SUBSPACE_PARAM, 0), len(subspaces), what)
     params: dict[str, Any] = {}
     for name, key in table["subspaces"][index].items():
         if key not in hyperparameters:
@@ -234,7 +235,7 @@ def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = No
         data = spec_with_checkpoints(data, lambda channel: channel_folder(channel, env), spec_path.parent)
         spec = JobSpec.from_dict(data, source="sagemaker")
         spec._interpolated = used
-        params = decode(hyperparameters)
+        params = decode(hyperparameters, spec)
         print(f"[cloudauto] trial parameters: {json.dumps(params)}", flush=True)
         from ..checkpoints import ENV_CHECKPOINT_DIR, sagemaker_folder, say_restart
 

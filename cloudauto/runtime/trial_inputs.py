@@ -373,7 +373,7 @@ def with_checkpoints(params: Mapping[str, Any], folder_of: Callable[[str], Optio
 def spec_with_checkpoints(data: dict[str, Any], folder_of: Callable[[str], Optional[Path]], root: Path) -> dict[str, Any]:
     """The trial's spec (as spec.json holds it) with each travelling weights value of its autogluon block replaced by
     the folder its input arrived in, as `with_checkpoints` does for the sweep's parameters."""
-    from .foundation import _canonical, weights_parameter
+    from .foundation import _canonical, weights_parameters
 
     table_file = root / CHECKPOINTS_FILE
     block = (data.get("autogluon") or {}).get("hyperparameters") or {}
@@ -381,14 +381,14 @@ def spec_with_checkpoints(data: dict[str, Any], folder_of: Callable[[str], Optio
         return data
     table = json.loads(table_file.read_text())
     for key, configs in block.items():
-        param = weights_parameter(_canonical(key))
-        for config in (configs if isinstance(configs, list) else [configs]) if param else ():
-            value = config.get(param) if isinstance(config, dict) else None
-            if isinstance(value, str) and value in table:
-                folder = folder_of(table[value])
-                if folder is None:
-                    raise FileNotFoundError(f"checkpoint {shown(value)}: its input {table[value]} did not reach the trial")
-                config[param] = str(folder)
+        for param in weights_parameters(_canonical(key)):
+            for config in configs if isinstance(configs, list) else [configs]:
+                value = config.get(param) if isinstance(config, dict) else None
+                if isinstance(value, str) and value in table:
+                    folder = folder_of(table[value])
+                    if folder is None:
+                        raise FileNotFoundError(f"checkpoint {shown(value)}: its input {table[value]} did not reach the trial")
+                    config[param] = str(folder)
     return data
 
 

@@ -17,6 +17,7 @@ Core code: no cloud SDK, no AutoGluon at import time.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,21 +141,23 @@ def _index(value: Any, size: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
 
 
-def grid_point(table: Any, index: int, where: str = "the grid's table") -> dict[str, Any]:
-    """Point `index` of a `grid_table`, as the local backend's trial parameters; a table that is not one `grid_table`
-    wrote (edited by hand, cut short) is a DecodeError naming `where` and the point, never another point."""
-    names, values, points = (table.get(k) for k in ("names", "values", "points")) if isinstance(table, dict) else ((),) * 3
-    if not (
-        isinstance(names, list)
-        and isinstance(values, list)
-        and isinstance(points, list)
-        and len(values) == len(names)
-        and all(isinstance(v, list) for v in values)
-    ):
-        raise DecodeError(f"{where}, point {index}: not cloudauto's grid table (names, values, points); compile the spec again")
-    if not _index(index, len(points)):
-        raise DecodeError(f"{where}, point {index}: not one of the grid's {len(points)} points")
-    row = points[index]
+def number_of(raw: Any, size: int, what: str) -> int:
+    """A grid point's or a sub-space's number as a trial receives it (3, 3.0, "3", "3.0": a cloud may send a
+    categorical as text): a whole number in 0..size-1, else a DecodeError naming `what` and the value (int(float())
+    read "1.9" as 1 and "-0.5" as 0: another trial's parameters)."""
+    number = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        number = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        number = int(raw)
+    elif isinstance(raw, str) and re.fullmatch(r"[0-9]+(\.0*)?", raw):
+        number = int(raw.partition(".")[0])
+    if number is None or not 0 <= number < size:
+        raise DecodeError(f"{what}: {raw!r} is not a whole number from 0 to {size - 1}")
+    return number
+
+
+def _row(names: list[Any], values: list[Any], row: Any, where: str, index: Any) -> dict[str, Any]:
     if not isinstance(row, list) or len(row) != len(names):
         size = len(row) if isinstance(row, list) else "no list of"
         raise DecodeError(f"{where}, point {index}: has {size} values for the {len(names)} names; compile the spec again")
@@ -163,7 +166,46 @@ def grid_point(table: Any, index: int, where: str = "the grid's table") -> dict[
             raise DecodeError(
                 f"{where}, point {index}: value {i!r} of {name} is not one of its {len(known)} values; compile the spec again"
             )
-    return {name: known[i] for name, i, known in zip(names, row, values, strict=True) if i is not None}
+    point = {name: known[i] for name, i, known in zip(names, row, values, strict=True) if i is not None}
+    if not point:
+        raise DecodeError(f"{where}, point {index}: holds no parameter; compile the spec again")
+    return point
+
+
+def grid_point(table: Any, raw: Any, where: str = "the grid's table") -> dict[str, Any]:
+    """Point `raw` (its number as the trial received it) of a `grid_table`, as the local backend's trial parameters;
+    a table that is not one `grid_table` wrote (edited by hand, cut short, its names repeated, its values or points
+    reordered) is a DecodeError naming `where` and the point, never another point."""
+    names, values, points = (table.get(k) for k in ("names", "values", "points")) if isinstance(table, dict) else ((),) * 3
+    if not (
+        isinstance(names, list)
+        and isinstance(values, list)
+        and isinstance(points, list)
+        and len(values) == len(names)
+        and all(isinstance(v, list) for v in values)
+        and all(isinstance(n, str) for n in names)
+        and len(set(names)) == len(names)
+    ):
+        raise DecodeError(f"{where}, point {raw}: not cloudauto's grid table (names, values, points); compile the spec again")
+    index = number_of(raw, len(points), f"{where}, {GRID_PARAM}")
+    point = _row(names, values, points[index], where, index)
+    try:  # the table is the one grid_table writes from its own points: each value's first use in order, no point twice
+        rows = [_row(names, values, row, where, j) for j, row in enumerate(points)]
+        same = _key(grid_table(rows)) == _key({"names": names, "values": values, "points": points})
+    except DecodeError:
+        same = False
+    if not same or len({_key(r) for r in points}) != len(points):
+        raise DecodeError(f"{where}, point {index}: the table is not the one compile wrote (edited?); compile the spec again")
+    return point
+
+
+def check_point(spec: JobSpec, point: dict[str, Any], where: str, index: Any) -> dict[str, Any]:
+    """`point` if it is a point of the spec's grid (each name's value one of its sub-space's), else a DecodeError: a
+    table edited by hand, or one of another spec."""
+    for sub in spec.space.subspaces:
+        if all(name in sub and _key(v) in {_key(g) for g in sub[name].grid_values()} for name, v in point.items()):
+            return point
+    raise DecodeError(f"{where}, point {index}: {point} is no point of the spec's grid (edited?); compile the spec again")
 
 
 GRID_FILE = "grid.json"
@@ -205,6 +247,8 @@ __all__ = [
     "clashing",
     "grid_encoded",
     "grid_point",
+    "check_point",
+    "number_of",
     "grid_points",
     "grid_table",
     "subspace_keys",

@@ -244,6 +244,131 @@ def test_a_mitra_folder_of_the_other_task_is_refused_at_its_hf_model_line(
         cloudauto.compile(spec, backend=backend)
 
 
+MITRA_ALIAS_SPEC = """\
+name: m
+task: {task}
+data: {{train: ./train.csv, label: y}}
+metric: {metric}
+{body}backends:
+  sagemaker: {{bucket: fm-bucket}}
+  azureml: {{compute: gpu-cluster}}
+"""
+
+
+def mitra_alias_spec(tmp_path: Path, task: str, param: str, folder: str, where: str) -> Path:
+    mitra_folder(tmp_path / "data" / "checkpoints" / "mitra-tiny", "CLASSIFICATION")
+    mitra_folder(tmp_path / "data" / "checkpoints" / "mitra-tiny-regressor", "REGRESSION")
+    space = "sweep:\n  sampling: grid\n  space:\n    models: {choice: [MITRA, GBM]}\n"
+    value = f"data/checkpoints/{folder}"
+    body = f"{space}    MITRA.{param}: {value}\n" if where == "space" else (
+        f"autogluon:\n  hyperparameters:\n    MITRA:\n      {param}: {value}\n{space}"
+    )
+    metric = "rmse" if task == "tabular_regression" else "accuracy"
+    path = tmp_path / "spec.yaml"
+    path.write_text(MITRA_ALIAS_SPEC.format(task=task, metric=metric, body=body))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("task", "param", "folder"),
+    [("tabular_classification", "hf_cls_model", "mitra-tiny"), ("tabular_regression", "hf_reg_model", "mitra-tiny-regressor")],
+)
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_mitras_per_task_weights_settings_are_weights_that_travel(tmp_path, monkeypatch, task, param, folder, where):
+    """atk7 F2: AutoGluon's Mitra reads hf_cls_model / hf_reg_model ahead of hf_model: a folder there travels as the
+    checkpoint input (SageMaker channel, Azure ML uri_folder) and is no hub name offline, as hf_model's is."""
+    from azure.ai.ml import load_job
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    spec = cloudauto.JobSpec.from_file(mitra_alias_spec(tmp_path, task, param, folder, where))
+    cloudauto.compile(spec, backend="local")  # not refused as "MITRA has no weights"
+    sagemaker = cloudauto.compile(spec, backend="sagemaker")
+    channels = {c["ChannelName"] for c in sagemaker.native["TrainingJobDefinition"]["InputDataConfig"]}
+    assert "checkpoint_0" in channels
+    assert not any("Hugging Face hub" in n for n in sagemaker.notes), sagemaker.notes
+    azure = cloudauto.compile(spec, backend="azureml")
+    assert not any("Hugging Face hub" in n for n in azure.notes), azure.notes
+    loaded = load_job(azure.write(tmp_path / "out")[0])
+    assert loaded.inputs["checkpoint_0"].type == "uri_folder"
+    assert Path(loaded.inputs["checkpoint_0"].path) == tmp_path / "data" / "checkpoints" / folder
+
+
+@pytest.mark.parametrize(
+    ("task", "param", "read", "folder"),
+    [
+        ("tabular_regression", "hf_cls_model", "hf_reg_model", "mitra-tiny-regressor"),
+        ("tabular_classification", "hf_reg_model", "hf_cls_model", "mitra-tiny"),
+    ],
+)
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_mitras_weights_setting_of_the_other_task_is_refused_at_its_line(tmp_path, monkeypatch, task, param, read, folder, where):
+    """AutoGluon ignores hf_cls_model on a regression task (and hf_reg_model on a classification one): every trial
+    would fit the hub's default. Refused at its line, naming the setting AutoGluon reads for the task."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    path = mitra_alias_spec(tmp_path, task, param, folder, where)
+    spec = cloudauto.JobSpec.from_file(path)
+    wanted = f"MITRA.{param}: data/checkpoints/{folder}" if where == "space" else f"{param}: data/checkpoints/{folder}"
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if param in i.message]
+        assert issue.line == next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip() == wanted)
+        assert read in issue.message and task in issue.message
+
+
+def test_a_mitra_folder_of_the_other_task_in_hf_reg_model_is_refused_at_its_line(tmp_path, monkeypatch):
+    """The per-task settings are judged as hf_model is: a classifier's folder in hf_reg_model does not fit."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    path = mitra_alias_spec(tmp_path, "tabular_regression", "hf_reg_model", "mitra-tiny", "space")
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if "Mitra" in i.message]
+        assert issue.field.endswith("MITRA.hf_reg_model") and "task CLASSIFICATION" in issue.message
+
+
+def test_the_trial_reads_mitras_per_task_weights_from_the_folder_that_arrived(tmp_path):
+    """The trial rewrites hf_cls_model to the input's folder (a sweep value and the autogluon block's), and the fit
+    hands AutoGluon an absolute folder."""
+    import json
+
+    from cloudauto.runtime.foundation import tabular_fit
+    from cloudauto.runtime.trial_inputs import spec_with_checkpoints, with_checkpoints
+
+    (tmp_path / "checkpoints.json").write_text(json.dumps({"./w": "checkpoint_0"}))
+    arrived = tmp_path / "mnt" / "checkpoint_0"
+    folder_of = {"checkpoint_0": arrived}.get
+    assert with_checkpoints({"MITRA.hf_cls_model": "./w"}, folder_of, tmp_path) == {"MITRA.hf_cls_model": str(arrived)}
+    data = {"autogluon": {"hyperparameters": {"MITRA": {"hf_reg_model": "./w"}}}}
+    assert spec_with_checkpoints(data, folder_of, tmp_path)["autogluon"]["hyperparameters"]["MITRA"] == {"hf_reg_model": str(arrived)}
+    (tmp_path / "w").mkdir()
+    kwargs = tabular_fit({"hyperparameters": {"MITRA": {"hf_cls_model": "w"}}}, str(tmp_path), tmp_path / "scratch")
+    assert kwargs["hyperparameters"]["MITRA"] == {"hf_cls_model": str(tmp_path / "w")}
+
+
+@pytest.mark.parametrize("where", ["space", "block"])
+def test_tabdpt_turbos_weights_path_is_refused_on_every_backend_at_its_line(tmp_path, monkeypatch, where):
+    """atk7: AutoGluon's TabDPT-Turbo overwrites model_weight_path with its pinned checkpoint: a folder given there
+    would be shipped and never read. Refused at its line on the clouds too, as the local backend refuses it."""
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    folder = tmp_path / "data" / "checkpoints" / "tabdpt-tiny"
+    folder.mkdir(parents=True)
+    (folder / "tabdpt-tiny.safetensors").write_bytes(NO_TENSORS)
+    space = "sweep:\n  space:\n    models: TABDPT-TURBO\n"
+    line = "model_weight_path: data/checkpoints/tabdpt-tiny"
+    body = f"{space}    TABDPT-TURBO.{line}\n" if where == "space" else f"autogluon:\n  hyperparameters:\n    TABDPT-TURBO:\n      {line}\n{space}"
+    path = tmp_path / "spec.yaml"
+    path.write_text(MITRA_ALIAS_SPEC.format(task="tabular_classification", metric="accuracy", body=body))
+    spec = cloudauto.JobSpec.from_file(path)
+    for backend in ("local", "sagemaker", "azureml"):
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend=backend)
+        (issue,) = [spec.locate(i) for i in info.value.issues if i.field.endswith("model_weight_path")]
+        assert issue.line == next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip().endswith(line))
+        assert "tabdpt1_2.safetensors" in issue.message and "TABDPT.model_weight_path" in issue.message
+
+
 def test_two_chronos_folders_of_one_name_keep_their_own_weights(tmp_path):
     """Two weights folders named alike (`x1/weights`, `x2/weights`, or one named like AutoGluon's `bolt_small`):
     each config reads its own folder, under a name without the user's path."""

@@ -263,6 +263,28 @@ def test_a_mitra_sweep_from_its_random_weight_folder_is_served_with_probabilitie
         endpoint.delete()
 
 
+def test_a_mitra_trial_from_hf_cls_model_fits_the_folder_and_loads_without_it(runs_dir, fm_data, tmp_path):
+    """atk7 F2: MITRA.hf_cls_model (read by AutoGluon ahead of hf_model) is weights like hf_model: compiled offline,
+    the trial fits from the folder, and the saved predictor answers the same with the folder gone."""
+    pytest.importorskip("einx", reason="Mitra needs autogluon.tabular[mitra] (make install-all installs it)")
+    from autogluon.tabular import TabularPredictor
+
+    weights = tmp_path / "mitra-tiny"
+    shutil.copytree(fm_data / "checkpoints" / "mitra-tiny", weights)
+    spec = tmp_path / "mitra.yaml"
+    extra = f"    MITRA.hf_cls_model: {weights}\n    MITRA.fine_tune: false"
+    spec.write_text(TABULAR.format(data=fm_data, models="MITRA", extra=extra).replace("time_limit: 60", "time_limit: 30"))
+    run = cli("run", str(spec), env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (trial,) = cloudauto.attach(run.stdout.split()[1].rstrip(":")).trials()
+    assert trial.status is TrialStatus.COMPLETED, trial.error
+    model_dir = Path(trial.artifacts["dir"]) / "model"
+    test = pd.read_csv(fm_data / "iris" / "test.csv").drop(columns="target")
+    before = TabularPredictor.load(str(model_dir)).predict_proba(test)
+    shutil.rmtree(weights)
+    pd.testing.assert_frame_equal(before, TabularPredictor.load(str(model_dir)).predict_proba(test))
+
+
 FOUNDATION_SWEEP = """    MITRA.hf_model: {mitra-tiny}
     TABICL.model_path: {tabicl-tiny}
     TABICL.n_estimators: 2"""

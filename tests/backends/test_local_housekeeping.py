@@ -541,3 +541,33 @@ def test_a_submit_killed_after_its_job_folder_was_made_elsewhere_leaves_a_job_st
     status = cli(home, "status", job.name)
     assert status.returncode != 3, status.stdout + status.stderr
     assert job.name in cli(home, "runs").stdout
+
+
+def test_a_job_folder_moved_out_of_its_run_dir_is_listed_missing_and_prune_keeps_its_link(home, elsewhere_spec):
+    """atk7 F3: with its run_dir still there, a job folder moved away looked like a submit stopped half-way: prune
+    removed the home's link, and once the folder was moved back `status` said no such job (exit 3). The job is
+    said missing (where it should be) and its link kept; only a link beside a killed submit's `.creating-` folder goes."""
+    elsewhere = elsewhere_spec.parent / "elsewhere"
+    (elsewhere_spec.parent / "train.py").write_text("import cloudauto\ncloudauto.report(acc=0.5)\n")
+    ran = run("run", str(elsewhere_spec), env={"CLOUDAUTO_HOME": str(home), "CLOUDAUTO_BACKEND": ""}, cwd=elsewhere_spec.parent)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (job,) = [p for p in elsewhere.iterdir() if not p.name.startswith(".")]
+    backup = elsewhere_spec.parent / "backup"
+    backup.mkdir()
+    job.rename(backup / job.name)
+
+    runs = cli(home, "runs")
+    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(job.name)]
+    assert "missing" in row and str(job) in row, row
+    for args in (("prune", "--older-than", "30d"), ("prune", "--older-than", "0s")):
+        pruned = cli(home, *args)
+        assert pruned.returncode == 0, pruned.stderr
+        assert "stopped half-way" not in pruned.stdout, pruned.stdout
+    assert (home / "runs" / job.name).is_symlink()
+    status = cli(home, "status", job.name)
+    assert status.returncode == 3 and f"its folder {job} is missing" in status.stderr, status.stderr
+    assert f"rm {home / 'runs' / job.name} drops the link" in status.stderr, status.stderr
+
+    (backup / job.name).rename(job)
+    status = cli(home, "status", job.name)
+    assert status.returncode == 0, status.stdout + status.stderr

@@ -151,7 +151,7 @@ def test_grid_points_beyond_sagemakers_categorical_limit_are_refused_with_the_fi
 def test_a_grid_point_the_table_does_not_hold_is_a_decode_error():
     table = {"grid": {"names": ["a"], "values": [[1]], "points": [[0]]}}
     assert decode({SPACE_PARAM: table, "cloudauto_grid_point": 0}) == {"a": 1}
-    with pytest.raises(DecodeError, match="cloudauto_grid_point: 1 is not one of the grid's 1 points"):
+    with pytest.raises(DecodeError, match="cloudauto_grid_point: 1 is not a whole number from 0 to 0"):
         decode({SPACE_PARAM: table, "cloudauto_grid_point": 1})
     with pytest.raises(DecodeError, match="cloudauto_grid_point is missing"):
         decode({SPACE_PARAM: table})
@@ -374,3 +374,73 @@ def test_a_tampered_grid_table_is_a_decode_error_naming_the_table_and_the_point(
     (code / "grid.json").write_text(json.dumps(grid))
     with pytest.raises(DecodeError, match=rf"grid\.json.*point 0.*{why}"):
         trial_params(trial_spec, {"cloudauto_grid_point": "0"}, code)
+
+
+@pytest.mark.parametrize("raw", ["1.9", "-0.5", "0.99", "inf", "1e400", "-inf", "nan", "-1", "1e0", " 1 ", "0x1", "1_0", "5", True])
+def test_a_grid_point_number_that_is_no_whole_number_in_range_is_a_decode_error(raw, tmp_path):
+    """atk7 F11: int(float(...)) read "1.9" as point 1 and "-0.5" as point 0 (another trial's parameters), "inf" as an
+    OverflowError. A point is a whole number within the grid, "3" or "3.0" as a categorical may arrive as text."""
+    from cloudauto.runtime.azureml_entry import trial_params
+
+    spec, code, trial_spec = _user_order_grid(tmp_path)
+    table = json.loads((code / "grid.json").read_text())
+    with pytest.raises(DecodeError, match=r"grid\.json.*point"):
+        trial_params(trial_spec, {"cloudauto_grid_point": str(raw)}, code)
+    with pytest.raises(DecodeError, match=rf"{SPACE_PARAM}.*point"):
+        decode({SPACE_PARAM: {"grid": table}, "cloudauto_grid_point": raw})
+    local = local_trials(spec)
+    for good in ("3", "3.0", 3, 3.0):
+        assert trial_params(trial_spec, {"cloudauto_grid_point": str(good)}, code) == local[3]
+        assert decode({SPACE_PARAM: {"grid": table}, "cloudauto_grid_point": good}) == local[3]
+
+
+@pytest.mark.parametrize("raw", ["5", "2", "-1", "0.5", "x", "inf", "1e400"])
+def test_a_subspace_number_that_is_no_sub_space_is_a_decode_error(raw, tmp_path):
+    """atk7 F11: cloudauto_subspace "5" was an IndexError, "-1" silently the last sub-space."""
+    from cloudauto_azureml.compile import search_names
+
+    from cloudauto.runtime.azureml_entry import typed_params
+
+    (tmp_path / "train.csv").write_text("a,y\n1,0.5\n2,1.5\n")
+    path = tmp_path / "job.yaml"
+    path.write_text(TWO_FAMILIES.replace("SAMPLING", "random"))
+    spec = cloudauto.JobSpec.from_file(path)
+    names = search_names(spec)
+    tag = {"GBM_learning_rate": 0.2, "subspace0_time_limit": 60, "CAT_depth": 6}
+    with pytest.raises(DecodeError, match="cloudauto_subspace.*2 sub-spaces"):
+        typed_params(spec, {**{names[k]: str(v) for k, v in tag.items()}, "cloudauto_subspace": raw})
+    assert typed_params(spec, {**{names[k]: str(v) for k, v in tag.items()}, "cloudauto_subspace": "1.0"})["models"] == "CAT"
+    table = {"subspaces": [{"a": "a"}, {"a": "a"}], "params": {"a": {"type": "fixed"}}}
+    with pytest.raises(DecodeError, match="cloudauto_subspace.*2 sub-spaces"):
+        decode({SPACE_PARAM: table, "cloudauto_subspace": raw, "a": 1})
+
+
+def _edited(table: dict, how: str) -> dict:
+    table = json.loads(json.dumps(table))
+    if how == "names a list":
+        table["names"][0] = ["x"]
+    elif how == "names repeated":
+        table["names"] = [table["names"][0]] * len(table["names"])
+    elif how == "a row of nulls":
+        table["points"][0] = [None] * len(table["names"])
+    elif how == "a value edited":
+        table["values"][0][0] = 11  # time_limit 10: no value of the spec's
+    elif how == "points reversed":
+        table["points"] = table["points"][::-1]
+    elif how == "renamed":
+        table["names"][0], table["names"][1] = table["names"][1], table["names"][0]
+    return table
+
+
+@pytest.mark.parametrize("how", ["names a list", "names repeated", "a row of nulls", "a value edited", "points reversed", "renamed"])
+def test_a_hand_edited_well_formed_grid_table_is_a_decode_error(how, tmp_path):
+    """atk7 F11: a table edited by hand but still well-formed decoded silently to other parameters (or a TypeError)."""
+    from cloudauto.runtime.azureml_entry import trial_params
+
+    spec, code, trial_spec = _user_order_grid(tmp_path)
+    table = _edited(json.loads((code / "grid.json").read_text()), how)
+    (code / "grid.json").write_text(json.dumps(table))
+    with pytest.raises(DecodeError, match=r"grid\.json.*point 0"):
+        trial_params(trial_spec, {"cloudauto_grid_point": "0"}, code)
+    with pytest.raises(DecodeError, match=rf"{SPACE_PARAM}.*point 0"):
+        decode({SPACE_PARAM: {"grid": table}, "cloudauto_grid_point": 0}, trial_spec)

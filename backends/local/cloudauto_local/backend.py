@@ -347,10 +347,15 @@ def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
         exact_missing = [m for m in missing if m[0] == job_id]
         if exact_missing or len(missing) == 1:
             name, folder = (exact_missing or missing)[0]
+            why = (
+                f"{folder.parent} is not there: a run_dir moved or a disk not mounted"
+                if not folder.parent.is_dir()
+                else f"moved out of {folder.parent} or deleted by hand"
+            )
+            gone = f" (deleted for good: rm {root / name} drops the link)" if folder.parent.is_dir() else ""
             raise JobNotFound(
-                f"local job '{name}': its folder {folder} is missing ({folder.parent} is not there: a run_dir moved or a "
-                f"disk not mounted; {root / name} links to it): put the folder back there, or link it there, and run the "
-                "command again"
+                f"local job '{name}': its folder {folder} is missing ({why}; {root / name} links to it): put the folder "
+                f"back there, or link it there, and run the command again{gone}"
             )
         raise JobNotFound(f"no local job '{job_id}' under {root} (list them with: cloudauto runs)")
     listed = "\n".join(f"  {m.name}" for m in matches)
@@ -358,8 +363,11 @@ def attach(job_id: str, root: Optional[Path] = None) -> LocalJobHandle:
 
 
 def missing_folders(root: Optional[Path] = None, prefix: str = "") -> list[tuple[str, Path]]:
-    """(job id, its folder) for each of the home's links to a job folder whose run_dir is not there (moved, a disk not
-    mounted): no listing finds such a job, yet nothing is lost (prune keeps these links: housekeeping._never_made)."""
+    """(job id, its folder) for each of the home's links to a job folder that is not there (its run_dir moved, a disk
+    not mounted, the folder moved out of its run_dir): no listing finds such a job, yet nothing is lost (prune keeps
+    these links; it removes only those of a submit stopped half-way: housekeeping._never_made)."""
+    from .housekeeping import _never_made
+
     root = root or runs_home()
     found = []
     for link in sorted(root.glob(f"{glob.escape(prefix)}*")) if root.is_dir() else []:
@@ -369,7 +377,7 @@ def missing_folders(root: Optional[Path] = None, prefix: str = "") -> list[tuple
             target = Path(os.path.abspath(link.parent / os.readlink(link)))
         except OSError:  # deleted meanwhile
             continue
-        if not target.parent.is_dir():
+        if not target.parent.is_dir() or not (target.exists() or _never_made(link)):
             found.append((link.name, target))
     return found
 

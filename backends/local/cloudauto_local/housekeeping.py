@@ -157,16 +157,18 @@ def leftovers(root: Optional[Path] = None) -> list[tuple[Path, str]]:
     folder, a submit's job folder still being built (RunStore.create), in the runs folder and in the folders specs'
     run_dir put jobs in; then the home's links to a job folder such a submit never made."""
     root = root or runs_home()
+    links = [
+        (link, "a submit that was stopped half-way (a link to a job folder it never made)")
+        for link in (sorted(root.iterdir()) if root.is_dir() else [])
+        if not link.name.startswith(".") and link.is_symlink() and _never_made(link)
+    ]
     found = []
     for folder in _job_folders(root):
         for marker, why in ((TRASH, "a delete that was stopped half-way"), (CREATING, "a submit that was stopped half-way")):
             for path in folder.glob(f".*{marker}*") if folder.is_dir() else []:
                 if (path.is_symlink() or path.is_dir()) and not _alive(path.name.rsplit(marker, 1)[-1]):
                     found.append((path, why))
-    for link in sorted(root.iterdir()) if root.is_dir() else []:
-        if not link.name.startswith(".") and link.is_symlink() and _never_made(link):
-            found.append((link, "a submit that was stopped half-way (a link to a job folder it never made)"))
-    return found
+    return links + found  # each link before the `.creating-` folder that marks it: a prune stopped between keeps neither
 
 
 def _alive(pid: str) -> bool:
@@ -175,12 +177,18 @@ def _alive(pid: str) -> bool:
 
 def _never_made(link: Path) -> bool:
     """Whether `link` (the home's, to a job elsewhere) names a folder a killed submit never made: none there, its
-    run_dir there (not a disk unmounted), and no live submit building it (RunStore.create makes the link meanwhile)."""
-    target = Path(os.path.abspath(link.parent / os.readlink(link)))
+    run_dir there (not a disk unmounted), and beside it the `.<id>.creating-<pid>` folder of a submit that is gone.
+    RunStore.create makes the link while it builds that folder and renames the folder into place when the job is
+    whole: a link with no such folder beside it is a job that was made, its folder since moved or deleted by hand
+    (`runs` says it is missing; prune keeps the link)."""
+    try:
+        target = Path(os.path.abspath(link.parent / os.readlink(link)))
+    except OSError:  # removed meanwhile
+        return False
     if target.exists() or not target.parent.is_dir():
         return False
-    building = target.parent.glob(f".{glob.escape(target.name)}{CREATING}*")
-    if any(_alive(p.name.rsplit(CREATING, 1)[-1]) for p in building):
+    building = list(target.parent.glob(f".{glob.escape(target.name)}{CREATING}*"))
+    if not building or any(_alive(p.name.rsplit(CREATING, 1)[-1]) for p in building):
         return False
     return not target.exists()  # renamed into place since the first look: a live job
 
