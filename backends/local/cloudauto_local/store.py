@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import JobOwned, JobStatus, MetricPoint, Trial, TrialStatus
 from cloudauto.reporting import POSITIVE_CLASS
+from cloudauto.runtime.bundle import RUN_STORE_MARKER
 from cloudauto.spec.errors import CloudautoError
 
 SCHEMA = """
@@ -357,6 +358,8 @@ class RunStore:
             raise store_error(run_dir / "run.db", exc) from exc
         store = cls(building)
         try:
+            # a job folder says it is one: a command job's code snapshot never ships it (its store, logs, models)
+            (building / RUN_STORE_MARKER).write_text("a cloudauto local job's folder\n", encoding="utf-8")
             if link is not None:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(run_dir, target_is_directory=True)
