@@ -412,6 +412,7 @@ class CompiledJob:
                 import shutil
 
                 shutil.rmtree(out / folder)
+        from .runtime.bundle import write_file
         from .secrets import redactor
 
         hide = redactor(self.spec, identifiers=False)  # which variable a key came from, never the key
@@ -420,7 +421,7 @@ class CompiledJob:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")
             if isinstance(text, bytes):
-                tmp.write_bytes(text)
+                write_file(tmp, text)  # no more readable than its source (a 0600 file of the code stays 0600)
             else:
                 tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)  # no half-written file if we are interrupted

@@ -90,7 +90,7 @@ def aws(moto_server, monkeypatch):
         "AWS_MAX_ATTEMPTS": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    _unused_endpoint_answers()  # a test starts with moto's queue of InvokeEndpoint answers empty
+    _unused_endpoint_answers()  # a test starts with moto's queue and cache of InvokeEndpoint answers empty
     yield moto_server
     left = _unused_endpoint_answers()
     # moto answers a repeated request (same endpoint, same body) from its cache without taking from the queue:
@@ -99,7 +99,8 @@ def aws(moto_server, monkeypatch):
 
 
 def _unused_endpoint_answers() -> int:
-    """Empty moto's queues of endpoint answers (the server runs in this process) and say how many were left."""
+    """Empty moto's queues of endpoint answers and its cache of answers given (per endpoint and body: a repeated
+    request is answered from it), the server running in this process, and say how many queued were left."""
     from moto.sagemakerruntime.models import sagemakerruntime_backends
 
     left = 0
@@ -108,6 +109,8 @@ def _unused_endpoint_answers() -> int:
             left += len(backend.results_queue) + len(backend.async_results_queue)
             backend.results_queue.clear()
             backend.async_results_queue.clear()
+            backend.results.clear()
+            backend.async_results.clear()
     return left
 
 

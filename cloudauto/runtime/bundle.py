@@ -18,9 +18,11 @@ The tarball is deterministic (sorted names, fixed times), so the same spec uploa
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import stat
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -47,6 +49,12 @@ COMPILED_MARKER = ".cloudauto-compiled"
 # the top folder's .amlignore, else .gitignore, so cloudauto's snapshot (which Azure uploads as written) ships no more
 IGNORE_FILES = (".cloudautoignore", ".amlignore", ".gitignore")
 MAX_CODE_BYTES = 200 * 1024 * 1024
+# written by the local backend's run store in each job folder it creates: a snapshot never ships a job's files (its
+# run.db, logs, models) wherever a spec's run_dir put them; a job folder from before this marker is known by its
+# run.db (an SQLite file) beside its orchestrator.log
+RUN_STORE_MARKER = ".cloudauto-run"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_MARKER_MAX_BYTES = 1 << 20  # a marker compile wrote names a few folders: more is not one
 
 _ENTRY_TEXT = '''"""SageMaker runs this file; the work is in cloudauto.runtime.sagemaker_entry."""
 import sys
@@ -68,6 +76,43 @@ class SnapshotRefused(BundleError):
     """The code snapshot would break every trial (its run line's script left out): compile refuses, on every backend."""
 
 
+class FileBytes(bytes):
+    """A file's bytes with its permission bits: what compile writes of it (write_folder, tar) is never more readable
+    than the source (a 0600 file is written 0600). Plain bytes are written 0644."""
+
+    mode: int
+
+    def __new__(cls, data: bytes = b"", mode: int = 0o644) -> FileBytes:
+        made = super().__new__(cls, data)
+        made.mode = mode
+        return made
+
+
+def source_mode(st_mode: int) -> int:
+    """The mode to write a copy of a file with `st_mode`: its read and execute bits, never writable by others (nor
+    set-id), always readable and writable by its owner (compile replaces it next time)."""
+    return (stat.S_IMODE(st_mode) & 0o755) | 0o600
+
+
+def file_mode(data: bytes) -> int:
+    """The permission bits to write `data` with: its source's (FileBytes), else 0644."""
+    return getattr(data, "mode", 0o644)
+
+
+def write_file(target: Path, data: bytes) -> None:
+    """Write `data` to `target` with no wider permissions than its source's, from the first byte (an existing file is
+    narrowed too)."""
+    mode = file_mode(data)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, os.fstat(fd).st_mode & mode & 0o777)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def package_files() -> dict[str, bytes]:
     """cloudauto's Python files, keyed by their path inside the bundle."""
     return {
@@ -77,46 +122,50 @@ def package_files() -> dict[str, bytes]:
     }
 
 
-def code_files(folder: Path, prefix: str = "code/", run: Optional[str] = None) -> dict[str, bytes]:
-    """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`.
+def code_files(
+    folder: Path, prefix: str = "code/", run: Optional[str] = None, leave_out: Iterable[Path] = ()
+) -> dict[str, bytes]:
+    """The user's `command.code` folder as a trial gets it, keyed by path under `prefix`; each file's bytes are
+    FileBytes carrying its permission bits, so what compile writes is no more readable than the source.
 
     Left out: what `compile -o` wrote (named in each folder's COMPILED_MARKER), the usual
     junk (_SKIP_DIRS, virtualenvs, *.pyc), `.env` files (credentials, as a rule; under a link's name or in a
     `.env.d/` folder too) and what the ignore files
     name (IGNORE_FILES, in every folder, as git reads .gitignore files); the ignore files themselves stay out
-    too, so Azure's upload of the written folder drops nothing more.
+    too, so Azure's upload of the written folder drops nothing more. The folders of `leave_out` (resolved: the spec's
+    local run_dir, spec_leaves_out) and any local job folder (RUN_STORE_MARKER) stay out: they hold the run store,
+    logs and models.
     A file linked from outside the folder is refused (its bytes would be uploaded unseen: a credentials file, a .env);
-    a link inside it ships only a file that ships as itself.
+    a link inside it ships only a file that ships as itself, the very bytes read for that file.
+    Sizes are added up before any file is read: a folder over MAX_CODE_BYTES is refused naming its biggest files.
     With `run` (command.run), a snapshot that leaves out the script it executes is refused: every trial would fail.
     """
     if not folder.is_dir():
         raise BundleError(f"command.code: {folder} is not a folder")
     with folder_lock(folder, exclusive=False):  # a `compile -o` into the folder writes no output meanwhile
-        return _code_files(folder, prefix, run)
+        return _code_files(folder, prefix, run, {Path(p).resolve() for p in leave_out})
 
 
-def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, bytes]:
+def spec_leaves_out(spec: JobSpec) -> tuple[Path, ...]:
+    """What a snapshot of `spec`'s code leaves out beyond its rules: the local backend's run_dir (relative to the
+    spec), where its jobs' stores, logs and models are written."""
+    configured = spec.backends.local.run_dir
+    if not configured:
+        return ()
+    return ((Path(spec.base_dir or ".") / Path(configured).expanduser()).resolve(),)
+
+
+def _code_files(folder: Path, prefix: str, run: Optional[str], leave_out: set[Path]) -> dict[str, bytes]:
     root = folder.resolve()
     rules: dict[Path, _Rules] = {}
-    files: dict[str, bytes] = {}
-    kept: set[Path] = set()  # the files that ship as themselves, resolved
+    found: list[tuple[str, Path, int]] = []  # (name, path, size) of each regular file that ships as itself
     links: list[tuple[str, Path]] = []
-    total = 0
-
-    def add(rel: str, path: Path) -> None:
-        nonlocal total
-        data = path.read_bytes()
-        total += len(data)
-        if total > MAX_CODE_BYTES:
-            raise BundleError(
-                f"command.code: {folder} holds more than {MAX_CODE_BYTES // 2**20} MB; ship data as data, not code "
-                f"(or leave files out in {folder / IGNORE_FILES[0]})"
-            )
-        files[prefix + rel] = data
-
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
         here_path = Path(here)
         rel_dir = here_path.relative_to(folder)
+        if (root / rel_dir) in leave_out or _holds_run_store(here_path, names):
+            dirs[:] = []
+            continue
         rules[rel_dir] = ignored = rules.get(rel_dir.parent, _Rules()).below(here_path, rel_dir)
         compiled = compiled_outputs(here_path)
         dirs[:] = sorted(
@@ -127,26 +176,104 @@ def _code_files(folder: Path, prefix: str, run: Optional[str]) -> dict[str, byte
         for name in sorted(names):
             rel = (rel_dir / name).as_posix()
             path = here_path / name
-            if name in compiled or _skipped_file(name) or ignored(rel) or not path.is_file():
+            if name in compiled or _skipped_file(name) or ignored(rel):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise SnapshotRefused(
-                    f"command.code: {path} is a link to {path.resolve()}, outside {folder}: the snapshot would upload "
-                    f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
-                )
-            if path.is_symlink():
-                links.append((rel, path))
-            else:
-                kept.add(path.resolve())
-                add(rel, path)
-    for rel, path in links:
-        # a link ships only a file that ships as itself: one the rules leave out (an ignore line, a .env file, the
-        # compile marker, a left-out folder) would otherwise upload its bytes under the link's name
-        if path.resolve() in kept:
-            add(rel, path)
+            try:
+                info = path.lstat()
+                if stat.S_ISLNK(info.st_mode):
+                    target = path.resolve()
+                    if not target.is_file():
+                        continue
+                    if not target.is_relative_to(root):
+                        raise SnapshotRefused(
+                            f"command.code: {path} is a link to {target}, outside {folder}: the snapshot would upload "
+                            f"that file's bytes; copy it into the folder, or leave the link out in {folder / IGNORE_FILES[0]}"
+                        )
+                    links.append((rel, target))
+                elif stat.S_ISREG(info.st_mode):
+                    found.append((rel, path, info.st_size))
+            except (FileNotFoundError, NotADirectoryError):  # gone while we walked: it is not in the snapshot
+                continue
+            except OSError as exc:
+                raise BundleError(f"command.code: cannot read {path} ({exc.strerror or exc})") from None
+    # a link ships only a file that ships as itself, as the bytes read for that file (never read again through the
+    # link, which may point elsewhere by then): one the rules leave out (an ignore line, a .env file, the compile
+    # marker, a left-out folder) would otherwise upload its bytes under the link's name
+    kept = {root / rel: rel for rel, _, _ in found}
+    links = [(rel, kept[target]) for rel, target in links if target in kept]
+    sizes = {rel: size for rel, _, size in found}
+    _check_size(folder, [(rel, size) for rel, size in sizes.items()] + [(rel, sizes[of]) for rel, of in links])
+    files: dict[str, bytes] = {}
+    total = 0
+    for rel, path, _ in found:
+        data = _read_file(path, MAX_CODE_BYTES - total)
+        if data is None:  # gone, or no longer a regular file, since the walk
+            continue
+        total += len(data)
+        files[prefix + rel] = data
+    for rel, of in links:
+        if prefix + of in files:
+            files[prefix + rel] = files[prefix + of]
+    _check_size(folder, [(name[len(prefix) :], len(data)) for name, data in files.items()])  # a file grew meanwhile
     if run is not None:
         _check_entry(folder, run, {name[len(prefix) :] for name in files})
     return dict(sorted(files.items()))
+
+
+def _holds_run_store(folder: Path, names: list[str]) -> bool:
+    """Whether `folder` is a local job's folder: its store's marker, or (a job from before it) an SQLite run.db beside
+    an orchestrator.log."""
+    if RUN_STORE_MARKER in names:
+        return True
+    if "run.db" not in names or "orchestrator.log" not in names:
+        return False
+    try:
+        with open(folder / "run.db", "rb") as db:
+            return db.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _check_size(folder: Path, sizes: list[tuple[str, int]]) -> None:
+    """Refuse a snapshot over MAX_CODE_BYTES, naming its biggest files."""
+    total = sum(size for _, size in sizes)
+    if total <= MAX_CODE_BYTES:
+        return
+    big = [(rel, size) for rel, size in sorted(sizes, key=lambda x: -x[1])[:3] if size >= 2**20]
+    biggest = ", ".join(f"{rel} ({size / 2**20:.0f} MB)" for rel, size in big) or f"{len(sizes)} files, none of 1 MB"
+    raise BundleError(
+        f"command.code: {folder} holds {total / 2**20:.0f} MB, more than {MAX_CODE_BYTES // 2**20} MB (biggest: "
+        f"{biggest}); ship data as data, not code (or leave files out in {folder / IGNORE_FILES[0]})"
+    )
+
+
+def _read_file(path: Path, most: int) -> Optional[FileBytes]:
+    """A regular file's bytes (at most `most` + 1: more is over the limit) with its mode; None where it is gone or no
+    longer a regular file (a link or a named pipe put in its place: never followed, never waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link now
+            return None
+        raise BundleError(f"command.code: cannot read {path} ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        chunks, left = [], max(most, 0) + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return FileBytes(b"".join(chunks), source_mode(info.st_mode))
+    except OSError as exc:
+        raise BundleError(f"command.code: cannot read {path} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
 
 
 def _skipped_dir(name: str) -> bool:
@@ -154,8 +281,18 @@ def _skipped_dir(name: str) -> bool:
 
 
 def _skipped_file(name: str) -> bool:
-    """Never shipped: compile's marker, the ignore files, compiled Python, and `.env` files (they hold credentials)."""
-    return name in (COMPILED_MARKER, *IGNORE_FILES) or name.endswith(_SKIP_SUFFIXES) or _is_env_file(name)
+    """Never shipped: compile's marker (and a write of it a kill cut short), the ignore files, compiled Python, and
+    `.env` files (they hold credentials)."""
+    return (
+        name in (COMPILED_MARKER, *IGNORE_FILES)
+        or _is_marker_tmp(name)
+        or name.endswith(_SKIP_SUFFIXES)
+        or _is_env_file(name)
+    )
+
+
+def _is_marker_tmp(name: str) -> bool:
+    return name.startswith(COMPILED_MARKER + ".") and name.endswith(".tmp")
 
 
 def _is_env_file(name: str) -> bool:
@@ -245,11 +382,21 @@ def _folder_rule_advice(source: _IgnoreFile, index: int, inner: Path, rel: str) 
 
 
 def compiled_outputs(folder: Path) -> set[str]:
-    """The names `compile -o` wrote in `folder` (its COMPILED_MARKER file), none if it wrote nothing there."""
+    """The names `compile -o` wrote in `folder` (its COMPILED_MARKER file), none if it wrote nothing there.
+
+    Only a regular file is read (a named pipe so named is never waited on), and at most _MARKER_MAX_BYTES of it."""
     try:
-        text = (folder / COMPILED_MARKER).read_text(encoding="utf-8")
+        fd = os.open(folder / COMPILED_MARKER, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return set()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return set()
+        text = os.read(fd, _MARKER_MAX_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return set()
+    finally:
+        os.close(fd)
     return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
 
 
@@ -273,15 +420,35 @@ def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
 
 def mark_compiled(folder: Path, names: set[str], drop: Iterable[str] = ()) -> None:
     """Add `names` to `folder`'s COMPILED_MARKER (kept across compiles, written atomically), leaving out `drop`
-    (an earlier compile's outputs, removed)."""
-    names = (compiled_outputs(folder) - set(drop)) | names
+    (an earlier compile's outputs, removed).
+
+    Called under folder_lock(folder, exclusive=True): a `.cloudauto-compiled.<pid>.tmp` there is what a killed compile
+    left, removed here. A COMPILED_MARKER that is not a regular file (a folder, a named pipe) is an OutputError."""
+    from ..backend import OutputError
+
     marker = folder / COMPILED_MARKER
+    if (marker.exists() or marker.is_symlink()) and not (marker.is_file() and not marker.is_symlink()):
+        raise OutputError(
+            f"{marker}: not a file; compile names what it writes in {folder} in a file of that name: remove or "
+            "rename it, or name another -o; nothing was written"
+        )
+    for leftover in folder.glob(f"{COMPILED_MARKER}.*.tmp"):
+        if _is_marker_tmp(leftover.name) and (leftover.is_symlink() or leftover.is_file()):
+            leftover.unlink(missing_ok=True)
+    names = (compiled_outputs(folder) - set(drop)) | names
     tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(
+    text = (
         "# written by `cloudauto compile -o`: what it wrote in this folder.\n"
-        "# A command job's code snapshot (command.code) leaves these out.\n" + "".join(f"{n}\n" for n in sorted(names)),
-        encoding="utf-8",
+        "# A command job's code snapshot (command.code) leaves these out.\n" + "".join(f"{n}\n" for n in sorted(names))
     )
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        raise OutputError(f"{tmp}: is there and is not a file compile left; remove it; nothing was written") from None
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
     tmp.replace(marker)
 
 
@@ -370,7 +537,7 @@ def bundle_files(spec: JobSpec, extra: Optional[Mapping[str, bytes]] = None, *, 
         files[REFERENCES] = (json.dumps(sorted(spec._interpolated)) + "\n").encode()
     if spec.command is not None:
         base = Path(spec.base_dir or ".")
-        files.update(code_files((base / spec.command.code).resolve(), run=spec.command.run))
+        files.update(code_files((base / spec.command.code).resolve(), run=spec.command.run, leave_out=spec_leaves_out(spec)))
     files.update(extra or {})
     return files
 
@@ -381,12 +548,13 @@ def reference_environment(spec: JobSpec) -> dict[str, str]:
 
 
 def tar(files: dict[str, bytes]) -> bytes:
-    """The files as an uncompressed tar, the same bytes for the same files (sorted names, no times, one mode)."""
+    """The files as an uncompressed tar, the same bytes for the same files (sorted names, no times, each file's
+    mode: 0644, or its source's for FileBytes, so a private file stays private)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name in sorted(files):
             info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+            info.size, info.mtime, info.mode = len(files[name]), 0, file_mode(files[name])
             archive.addfile(info, io.BytesIO(files[name]))
     return raw.getvalue()
 
@@ -405,7 +573,7 @@ def write_folder(files: dict[str, bytes], dest: Path) -> Path:
     for name, data in files.items():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_file(target, data)
     return dest
 
 
@@ -415,17 +583,22 @@ __all__ = [
     "IGNORE_FILES",
     "REFERENCES",
     "SERVE",
+    "RUN_STORE_MARKER",
     "BundleError",
+    "FileBytes",
     "SnapshotRefused",
     "bundle_files",
     "code_files",
     "compiled_outputs",
+    "file_mode",
     "folder_lock",
     "mark_compiled",
     "reference_environment",
     "serving_files",
+    "spec_leaves_out",
     "gz",
     "tar",
     "tar_gz",
+    "write_file",
     "write_folder",
 ]

@@ -294,3 +294,170 @@ def test_a_script_deep_in_a_left_out_folder_gets_every_line_it_needs(folder):
     assert "`a/*`, `!a/b/`, `a/b/*`, `!a/b/x.py`" in result.stderr, result.stderr
     (folder / ".gitignore").write_text("a/*\n!a/b/\na/b/*\n!a/b/x.py\n")
     assert "code/a/b/x.py" in _tarball_names(folder)
+
+
+def _member_modes(folder: Path) -> dict[str, int]:
+    from cloudauto_sagemaker.compile import source_tarball
+
+    data = source_tarball(cloudauto.JobSpec.from_file(folder / "spec.yaml"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: m.mode for m in tar.getmembers() if m.name.startswith("code/")}
+
+
+def test_local_jobs_in_the_code_folder_stay_home(folder):
+    """docs/spec.md's layout: `code: .` and `run_dir: ./runs`; the jobs there (and one another spec put elsewhere in
+    the folder) hold run.db, logs, models: private, never shipped."""
+    from cloudauto_local.store import RunStore
+
+    (folder / "spec.yaml").write_text(SPEC + "backends:\n  local: {run_dir: ./runs}\n")
+    RunStore.create(folder / "runs" / "snap-1", "snap-1", "{}", str(folder))
+    (folder / "runs" / "standby.log").write_text("the run_dir's own file\n")
+    RunStore.create(folder / "other_runs" / "job-2", "job-2", "{}", str(folder))
+    (folder / "other_runs" / "job-2" / "trial.log").write_text("a trial's log\n")
+    (folder / "other_runs" / "notes.py").write_text("# beside the jobs: the user's\n")
+    _compile(folder, "azureml", folder / "az")
+    wanted = {"train.py", "lib/util.py", "env.yml", "spec.yaml", "other_runs/notes.py"}
+    assert _user_files(folder / "az" / "snap.code") == wanted
+    assert _tarball_names(folder) == {f"code/{n}" for n in wanted}
+
+
+def test_a_job_folder_from_before_the_marker_stays_home(folder):
+    import sqlite3
+
+    job = folder / "runs" / "old-job"
+    job.mkdir(parents=True)
+    sqlite3.connect(job / "run.db").execute("CREATE TABLE job (id TEXT)")
+    (job / "orchestrator.log").write_text("log\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "run.db").write_text("a user's file of that name ships\n")
+    _compile(folder, "azureml", folder / "az")
+    assert _user_files(folder / "az" / "snap.code") == {"train.py", "lib/util.py", "env.yml", "spec.yaml", "data/run.db"}
+
+
+def test_a_private_file_is_written_no_more_readable_than_it_is(folder):
+    (folder / "train.py").chmod(0o600)
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o700)
+    (folder / "lib" / "open.py").write_text("Y = 2\n")
+    (folder / "lib" / "open.py").chmod(0o666)
+    (folder / "priv.py").symlink_to("train.py")
+    _compile(folder, "azureml", folder / "az")
+    code = folder / "az" / "snap.code"
+    modes = {name: (code / name).stat().st_mode & 0o777 for name in ("train.py", "run.sh", "lib/util.py", "lib/open.py", "priv.py")}
+    assert modes == {"train.py": 0o600, "run.sh": 0o700, "lib/util.py": 0o644, "lib/open.py": 0o644, "priv.py": 0o600}
+    members = _member_modes(folder)
+    assert {n: members[f"code/{n}"] for n in modes} == modes
+
+
+def test_the_code_limit_is_checked_before_any_file_is_read_and_names_the_biggest(folder):
+    import tracemalloc
+
+    from cloudauto.runtime.bundle import MAX_CODE_BYTES, BundleError, code_files
+
+    with open(folder / "big.bin", "wb") as big:
+        big.truncate(MAX_CODE_BYTES + 2**20)  # sparse: no disk, but reading it takes its size in memory
+    tracemalloc.start()
+    try:
+        with pytest.raises(BundleError, match=r"big\.bin \(201 MB\)"):
+            code_files(folder, run="python train.py")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, peak
+
+
+def test_a_link_ships_the_bytes_read_for_its_file_even_when_retargeted_meanwhile(folder, monkeypatch):
+    """A link pointed at .env right after the snapshot looked where it points (twice: train.py) ships train.py's bytes,
+    never .env's."""
+    from cloudauto.runtime.bundle import code_files
+
+    (folder / ".env").write_text("SECRET_RACE\n")
+    link = folder / "l.py"
+    link.symlink_to("train.py")
+    resolve, seen = Path.resolve, []
+
+    def flipping(self, strict=False):
+        out = resolve(self, strict)
+        if self.name == "l.py":
+            seen.append(out)
+            link.unlink()
+            link.symlink_to("train.py" if len(seen) % 2 else ".env")
+        return out
+
+    monkeypatch.setattr(Path, "resolve", flipping)
+    shipped = [code_files(folder, prefix="").get("l.py") for _ in range(4)]
+    assert b"print('train')\n" in shipped and set(shipped) <= {b"print('train')\n", None}, shipped
+
+
+def test_a_file_gone_while_the_snapshot_walks_is_left_out(folder, monkeypatch):
+    import os
+
+    from cloudauto.runtime import bundle
+
+    (folder / "lib" / "gone.py").write_text("G = 1\n")
+    (folder / "lib" / "to_gone").symlink_to("gone.py")
+    (folder / "lib" / "gone_first.py").write_text("F = 1\n")
+    walk, is_file = os.walk, Path.is_file
+
+    def vanishing(top, *args, **kwargs):  # listed, then removed before it is looked at
+        for here, dirs, names in walk(top, *args, **kwargs):
+            if Path(here).name == "lib":
+                (Path(here) / "gone_first.py").unlink()
+            yield here, dirs, names
+
+    def looked_at_then_gone(self):  # removed right after it is looked at
+        out = is_file(self)
+        if self.name == "gone.py" and out:
+            self.unlink()
+        return out
+
+    monkeypatch.setattr(bundle.os, "walk", vanishing)
+    monkeypatch.setattr(Path, "is_file", looked_at_then_gone)
+    files = bundle.code_files(folder, prefix="")
+    assert set(files) == {"train.py", "lib/util.py", "env.yml", "spec.yaml"}
+
+
+def _alarm(seconds: int):
+    import signal
+
+    def hung(*_):
+        raise AssertionError(f"still waiting after {seconds}s")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+
+
+def test_a_named_pipe_called_like_the_compile_marker_is_not_waited_on(folder):
+    import os
+    import signal
+
+    (folder / "sub").mkdir()
+    os.mkfifo(folder / "sub" / ".cloudauto-compiled")
+    os.mkfifo(folder / "sub" / "pipe.py")
+    _alarm(20)
+    try:
+        _compile(folder, "azureml", folder / "az")
+    finally:
+        signal.alarm(0)
+    assert _user_files(folder / "az" / "snap.code") == {"train.py", "lib/util.py", "env.yml", "spec.yaml"}
+
+
+def test_a_folder_called_like_the_compile_marker_is_refused_nothing_written(folder):
+    from ..test_cli import run
+
+    (folder / "o" / ".cloudauto-compiled").mkdir(parents=True)
+    result = run("compile", "-b", "azureml", str(folder / "spec.yaml"), "-o", str(folder / "o"))
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert f"{folder / 'o' / '.cloudauto-compiled'}: not a file" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (folder / "o").iterdir()) == [".cloudauto-compiled"]
+
+
+def test_a_marker_write_cut_short_never_ships_and_the_next_compile_removes_it(folder):
+    left = folder / ".cloudauto-compiled.4242.tmp"
+    left.write_text("# written by `cloudauto compile -o`\nsnap.code\n")
+    _compile(folder, "azureml", folder / "az")
+    assert _user_files(folder / "az" / "snap.code") == {"train.py", "lib/util.py", "env.yml", "spec.yaml"}
+    _compile(folder, "azureml", folder)
+    assert not left.exists()
+    assert [p.name for p in folder.glob(".cloudauto-compiled*")] == [".cloudauto-compiled"]

@@ -160,3 +160,25 @@ def test_azure_automl_names_are_refused_for_local_image_trials_at_compile_time(r
     detection = cloudauto.JobSpec.from_file(ROOT / "job_specs" / "fridge_objects_od.yaml")
     with pytest.raises(CompileError, match="object detection needs mmdet and mmcv"):
         cloudauto.compile(detection, backend="local")
+
+
+@pytest.mark.parametrize("run_dir", [None, "./runs"], ids=["home", "run_dir"])
+def test_a_spec_in_a_folder_whose_name_is_not_utf8_runs(runs_dir, tmp_path, run_dir):
+    """A folder named in another encoding (bytes that are no UTF-8): submit runs the job, as validate said it would."""
+    import os
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/odd\xffdir"))
+    folder.mkdir()
+    extra = f"limits: {{max_trials: 1}}\nbackends: {{local: {{run_dir: {run_dir}}}}}\n" if run_dir else "limits: {max_trials: 1}\n"
+    spec = make_spec(folder, ECHO, "value: {choice: [7]}", extra=extra)
+    job = cloudauto.submit(spec, backend="local")
+    assert job.wait(progress=False) is JobStatus.COMPLETED
+    again = cloudauto.attach(job.id)
+    (trial,) = again.trials()
+    assert trial.status is TrialStatus.COMPLETED and trial.objective == 1
+    assert Path(trial.artifacts["dir"]).is_dir()
+    from cloudauto_local.store import RunStore
+
+    assert RunStore(runs_dir / job.id).job().base_dir == str(folder)  # the home links to a job in a run_dir
+    where = folder / "runs" if run_dir else runs_dir
+    assert not [p.name for p in where.iterdir() if ".creating-" in p.name]

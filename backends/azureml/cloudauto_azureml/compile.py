@@ -352,10 +352,11 @@ def code_folder(spec: JobSpec) -> str:
 
 def code_folder_files(spec: JobSpec) -> dict[str, bytes]:
     """What the trial's code folder holds on Azure: the user's code or cloudauto's bundle, plus cloudauto."""
-    from cloudauto.runtime.bundle import bundle_files, code_files, package_files
+    from cloudauto.runtime.bundle import bundle_files, code_files, package_files, spec_leaves_out
 
     if spec.engine is Engine.COMMAND:
-        user = code_files((Path(spec.base_dir or ".") / spec.command.code).resolve(), prefix="", run=spec.command.run)
+        code = (Path(spec.base_dir or ".") / spec.command.code).resolve()
+        user = code_files(code, prefix="", run=spec.command.run, leave_out=spec_leaves_out(spec))
         return {**package_files(), **user}  # the user's own files win a name clash
     from cloudauto.runtime.trial_inputs import checkpoints_file, local_checkpoints
     from cloudauto.tuning.flat import grid_file

@@ -75,7 +75,7 @@ def remember_run_dir(folder: Path) -> None:
     folder = Path(folder).resolve()
     if folder == runs_home():
         return
-    record = runs_home() / RUN_DIRS / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    record = runs_home() / RUN_DIRS / hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
     if record.is_symlink():
         return
     record.parent.mkdir(parents=True, exist_ok=True)

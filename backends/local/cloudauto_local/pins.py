@@ -70,10 +70,10 @@ def code_digests(spec: JobSpec, base_dir: Optional[str]) -> Optional[dict[str, s
     what a same_data warm start compares; None without a command or where the folder cannot be read."""
     if spec.command is None:
         return None
-    from cloudauto.runtime.bundle import BundleError, code_files
+    from cloudauto.runtime.bundle import BundleError, code_files, spec_leaves_out
 
-    try:
-        files = code_files(Path(resolve(spec.command.code, base_dir)), prefix="")
+    try:  # sizes are checked before a file is read: a folder over the code limit is never read whole
+        files = code_files(Path(resolve(spec.command.code, base_dir)), prefix="", leave_out=spec_leaves_out(spec))
     except (BundleError, OSError):
         return None
     return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}

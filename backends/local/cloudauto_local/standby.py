@@ -119,7 +119,7 @@ class Standby:
         if self.proc.poll() is not None:
             return None
         try:
-            self.proc.stdin.write(f"{run_dir}\n".encode())
+            self.proc.stdin.write(os.fsencode(run_dir) + b"\n")  # a folder name need not be UTF-8
             self.proc.stdin.close()
         except OSError:  # BrokenPipeError: it died a moment ago
             return None
@@ -157,7 +157,7 @@ def main() -> None:
     handed: list[str] = []
 
     def wait_for_the_job() -> None:
-        line = sys.stdin.readline().strip()
+        line = os.fsdecode(sys.stdin.buffer.readline().strip())
         if not line:  # submit refused the job or died: nothing runs
             _kill(workers)
             os._exit(0)

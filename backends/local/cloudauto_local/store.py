@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from cloudauto.backend import JobOwned, JobStatus, MetricPoint, Trial, TrialStatus
 from cloudauto.reporting import POSITIVE_CLASS
+from cloudauto.runtime.bundle import RUN_STORE_MARKER
 from cloudauto.spec.errors import CloudautoError
 
 SCHEMA = """
@@ -105,6 +106,23 @@ def boot_id() -> Optional[str]:
         return None
 
 
+def path_in(path: Optional[str]) -> Any:
+    """A path as the store keeps it: text, or its bytes (os.fsencode) where it is no UTF-8 (a folder name in another
+    encoding): SQLite takes no lone surrogate, and the bytes give the path back whole (path_out)."""
+    if path is None:
+        return None
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_out(value: Any) -> Optional[str]:
+    """A path path_in stored, as the str os functions take."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 @dataclass
 class JobRow:
     id: str
@@ -126,7 +144,7 @@ class JobRow:
 
     @classmethod
     def of(cls, row: tuple) -> JobRow:
-        return cls(row[0], row[1], row[2], JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:16])
+        return cls(row[0], row[1], path_out(row[2]), JobStatus(row[3]), row[4], row[5], row[6], row[7], bool(row[8]), *row[9:16])
 
     @property
     def inputs(self) -> dict[str, dict[str, Any]]:
@@ -357,6 +375,8 @@ class RunStore:
             raise store_error(run_dir / "run.db", exc) from exc
         store = cls(building)
         try:
+            # a job folder says it is one: a command job's code snapshot never ships it (its store, logs, models)
+            (building / RUN_STORE_MARKER).write_text("a cloudauto local job's folder\n", encoding="utf-8")
             if link is not None:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(run_dir, target_is_directory=True)
@@ -372,7 +392,7 @@ class RunStore:
                     (
                         job_id,
                         spec_json,
-                        base_dir,
+                        path_in(base_dir),
                         JobStatus.PENDING.value,
                         time.time(),
                         json.dumps(inputs or {}),
@@ -494,7 +514,7 @@ class RunStore:
             db.execute(
                 "UPDATE trials SET status = ?, started = ?, ended = NULL, worker_pid = ?, artifact_dir = ?, "
                 "error = NULL, reason = NULL, objective = NULL, attempt = attempt + 1 WHERE number = ?",
-                (TrialStatus.RUNNING.value, time.time(), worker_pid, artifact_dir, number),
+                (TrialStatus.RUNNING.value, time.time(), worker_pid, path_in(artifact_dir), number),
             )
 
     def add_report(self, number: int, step: int, value: float, fresh: bool = False) -> None:
@@ -670,7 +690,7 @@ class RunStore:
                 started=started,
                 ended=ended,
                 error=error or reason,
-                artifacts={"dir": artifact_dir} if artifact_dir else {},
+                artifacts={"dir": path_out(artifact_dir)} if artifact_dir else {},
                 scores=scores,
                 positive_class=scores.pop(POSITIVE_CLASS, None),  # recorded with the figures; not one of them
                 retries=retries,
