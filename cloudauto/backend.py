@@ -406,26 +406,45 @@ class CompiledJob:
                 )
 
     def _write_targets(self, out: Path, targets: dict[Path, Any], written: list[Path]) -> None:
-        # a folder among the job's files is the job's own (<name>.code/, <name>.data/): written whole, no stale file left
-        for folder in {t.relative_to(out).parts[0] for t in targets if len(t.relative_to(out).parts) > 1}:
-            if (out / folder).is_dir():
-                import shutil
+        """Each of the job's folders (<name>.code/, <name>.data/) is written whole beside the old one and swapped in,
+        then each file replaced whole: a compile killed half-way leaves the old folder or the new, never a mix (and
+        its staging copies, which the next compile removes and no snapshot ships)."""
+        import shutil
 
-                shutil.rmtree(out / folder)
-        from .runtime.bundle import write_file
+        from .runtime.bundle import remove_staging, staging_name, write_file
         from .secrets import redactor
 
+        remove_staging(out.parent if out in targets else out)  # what a compile killed here left
         hide = redactor(self.spec, identifiers=False)  # which variable a key came from, never the key
-        for target, text in targets.items():
-            text = text if isinstance(text, bytes) else hide(text)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
+
+        def put(dest: Path, text: Any) -> None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(text, bytes):
-                write_file(tmp, text)  # no more readable than its source (a 0600 file of the code stays 0600)
+                write_file(dest, text)  # no more readable than its source (a 0600 file of the code stays 0600)
             else:
-                tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)  # no half-written file if we are interrupted
-            written.append(target)
+                dest.write_text(hide(text), encoding="utf-8")
+
+        parts = {target: (target.relative_to(out).parts if target != out else ()) for target in targets}
+        stages: dict[str, Path] = {}
+        for target, text in targets.items():
+            if len(parts[target]) > 1:
+                folder = parts[target][0]
+                stage = stages.setdefault(folder, out / staging_name(folder, "tmp"))
+                put(stage.joinpath(*parts[target][1:]), text)
+        for folder, stage in sorted(stages.items()):
+            if (out / folder).is_dir():
+                old = out / staging_name(folder, "old")
+                (out / folder).rename(old)
+                stage.rename(out / folder)
+                shutil.rmtree(old)
+            else:
+                stage.rename(out / folder)
+        for target, text in targets.items():
+            if len(parts[target]) <= 1:
+                tmp = target.with_name(staging_name(target.name, "tmp"))
+                put(tmp, text)
+                tmp.replace(target)  # no half-written file if we are interrupted
+        written.extend(targets)
 
 
 class JobHandle(abc.ABC):

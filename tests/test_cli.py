@@ -642,6 +642,45 @@ def test_compile_refuses_to_write_over_a_file_of_the_command_code_folder(tmp_pat
     assert again.returncode == 0, again.stderr
 
 
+def test_a_compile_cut_short_leaves_the_old_job_folder_whole_and_the_next_one_cleans_up(tmp_path, monkeypatch):
+    """Ctrl-C (or kill -9) during `compile -o` left <name>.code/ with 27 of its 82 files beside the old job.yml,
+    which `az ml job create` would upload: the old folder stays whole until the new one is complete."""
+    import cloudauto
+    from cloudauto.runtime import bundle
+
+    code = tmp_path / "src"
+    code.mkdir()
+    for i in range(6):
+        (code / f"m{i}.py").write_text(f"V = {i}\n")
+    (code / "train.py").write_text("print(1)\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src"))
+    out = tmp_path / "out"
+    cloudauto.compile(str(tmp_path / "c.yaml"), "azureml").write(out)
+    before = _tree(out)
+    (code / "m5.py").write_text("V = 'new'\n")
+    (code / "new.py").write_text("N = 1\n")
+    job = cloudauto.compile(str(tmp_path / "c.yaml"), "azureml")
+    real, calls = bundle.write_file, []
+
+    def cut_short(target, data):
+        calls.append(target)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real(target, data)
+
+    monkeypatch.setattr(bundle, "write_file", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        job.write(out)
+    monkeypatch.setattr(bundle, "write_file", real)
+    assert {k: v for k, v in _tree(out).items() if not k.startswith(".cmdj.code.")} == before
+    # a snapshot of the folder holding the leftover never ships it
+    assert not any(".cloudauto-" in name for name in bundle.code_files(out))
+    job.write(out)
+    after = _tree(out)
+    assert after["cmdj.code/m5.py"] == b"V = 'new'\n" and "cmdj.code/new.py" in after
+    assert not [p.name for p in out.iterdir() if ".cloudauto-tmp" in p.name or ".cloudauto-old" in p.name]
+
+
 def test_compile_replaces_only_a_job_folder_it_wrote(tmp_path):
     """A <name>.code/ folder not listed in the output folder's .cloudauto-compiled is the user's: refused, named;
     the one compile wrote (listed) is replaced on the next compile, no stale file left."""

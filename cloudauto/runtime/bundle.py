@@ -22,6 +22,7 @@ import errno
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -277,7 +278,7 @@ def _read_file(path: Path, most: int) -> Optional[FileBytes]:
 
 
 def _skipped_dir(name: str) -> bool:
-    return name in _SKIP_DIRS or name.startswith((".venv", "venv"))
+    return name in _SKIP_DIRS or name.startswith((".venv", "venv")) or _is_staging(name)
 
 
 def _skipped_file(name: str) -> bool:
@@ -286,6 +287,7 @@ def _skipped_file(name: str) -> bool:
     return (
         name in (COMPILED_MARKER, *IGNORE_FILES)
         or _is_marker_tmp(name)
+        or _is_staging(name)
         or name.endswith(_SKIP_SUFFIXES)
         or _is_env_file(name)
     )
@@ -293,6 +295,35 @@ def _skipped_file(name: str) -> bool:
 
 def _is_marker_tmp(name: str) -> bool:
     return name.startswith(COMPILED_MARKER + ".") and name.endswith(".tmp")
+
+
+_STAGING = re.compile(r"\..+\.\d+\.cloudauto-(tmp|old)")
+
+
+def staging_name(name: str, kind: str) -> str:
+    """Where `compile -o` writes `name` before swapping it in (kind "tmp"), or puts the old one aside ("old")."""
+    return f".{name}.{os.getpid()}.cloudauto-{kind}"
+
+
+def _is_staging(name: str) -> bool:
+    return _STAGING.fullmatch(name) is not None
+
+
+def remove_staging(folder: Path) -> None:
+    """Remove the staging copies a `compile -o` killed half-way left in `folder` (under its exclusive folder_lock)."""
+    import shutil
+
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for name in names:
+        if _is_staging(name):
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _is_env_file(name: str) -> bool:
