@@ -86,7 +86,7 @@ def _compile_imports(tmp_path, backend: str) -> set[str]:
     return loaded
 
 
-def test_validate_builds_only_its_own_commands(tmp_path):
+def test_validate_builds_only_its_own_commands(tmp_path, example_images):
     """Issue 29: the other command modules (jobs, endpoints, batch, doctor ...) are imported only when one of their
     commands runs or the commands are listed."""
     loaded = _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
@@ -94,7 +94,7 @@ def test_validate_builds_only_its_own_commands(tmp_path):
     assert "cloudauto.cli.specs" in loaded and not loaded & others, sorted(loaded & others)
 
 
-def test_validate_does_not_import_subprocess(tmp_path):
+def test_validate_does_not_import_subprocess(tmp_path, example_images):
     """Only --changed-since runs git: a plain validate does not pay for importing subprocess (selectors, signal)."""
     assert "subprocess" not in _cli_imports(tmp_path, "validate", *map(str, EXAMPLES))
 
