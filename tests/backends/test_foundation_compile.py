@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pytest
 
 import cloudauto
@@ -1030,3 +1031,90 @@ def test_make_datas_real_folders_pass_the_bytes_checks(foundation_data, tmp_path
         if not folder.is_dir() and any(importlib.util.find_spec(p) is None for p in packages):
             continue  # the family's package is not installed: make_data skipped it
         assert task_problem(fam, task, f"./{name}", folder) is None, (fam, task)
+
+
+def _tiny_answers(checkpoints: Path, name: str) -> Optional[np.ndarray]:
+    """What make_data.py's folder `name` answers, loaded with its own package, on 30 iris rows (a regressor: 30
+    diabetes rows; Chronos: the median forecast of series of one mean and scale but another shape); None where the
+    family's package is not installed (make_data skipped it)."""
+    import importlib.util
+    import warnings
+
+    from sklearn.datasets import load_diabetes, load_iris
+
+    warnings.filterwarnings("ignore")
+    package = {"tabicl": "tabicl", "tabdpt": "tabdpt", "mitra": "einx"}.get(name.split("-")[0])
+    if package and importlib.util.find_spec(package) is None:
+        return None
+    folder = checkpoints / name
+    x, y = load_iris(return_X_y=True)
+    if name.endswith("regressor") or name == "tabdpt-tiny-regression":
+        x, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))[:130]
+    x, y, query = x[order[:100]], y[order[:100]], x[order[100:]]
+    if name.startswith("tabicl"):
+        from tabicl import TabICLClassifier, TabICLRegressor
+
+        kind = TabICLRegressor if name.endswith("regressor") else TabICLClassifier
+        model = kind(n_estimators=2, model_path=next(folder.glob("*.ckpt")), allow_auto_download=False, device="cpu")
+        model.fit(x, y)
+        return model.predict(query) if name.endswith("regressor") else model.predict_proba(query)
+    if name.startswith("mitra"):
+        from autogluon.tabular.models.mitra.sklearn_interface import MitraClassifier, MitraRegressor
+
+        kind = MitraRegressor if name.endswith("regressor") else MitraClassifier
+        model = kind(hf_model=str(folder), fine_tune=False, verbose=False).fit(x, y)
+        return model.predict(query) if name.endswith("regressor") else model.predict_proba(query)
+    if name.startswith("tabdpt"):
+        from tabdpt import TabDPTClassifier, TabDPTRegressor
+
+        weights = str(checkpoints / "tabdpt-tiny" / "tabdpt-tiny.safetensors")
+        kind = TabDPTRegressor if name.endswith("regression") else TabDPTClassifier
+        model = kind(model_weight_path=weights, device="cpu", use_flash=False, compile=False, verbose=False)
+        model.fit(x, y)  # returns None
+        return model.predict(query, n_ensembles=1) if name.endswith("regression") else model.predict_proba(query)
+    if name == "tabpfnmix-tiny":
+        import torch
+        from autogluon.tabular.models.tabpfnmix._internal.models.foundation.foundation_transformer import (
+            FoundationTransformer,
+        )
+
+        model = FoundationTransformer.from_pretrained(str(folder)).eval()
+        pad = lambda a: torch.nn.functional.pad(torch.tensor(a, dtype=torch.float32), (0, 100 - a.shape[1]))[None]  # noqa: E731
+        with torch.no_grad():
+            return model(pad(x), torch.tensor(y)[None], pad(query))[0].numpy()
+    import torch
+    from chronos import BaseChronosPipeline
+
+    t = torch.arange(128, dtype=torch.float32)
+    shapes = [torch.sin(t / 4), torch.sign(torch.sin(t / 9)), torch.linspace(-1, 1, 128), torch.cos(t / 2)]
+    series = [(s - s.mean()) / s.std() for s in shapes]  # one mean and scale: what is left to read is the shape
+    pipeline = BaseChronosPipeline.from_pretrained(str(folder), device_map="cpu")
+    _, mean = pipeline.predict_quantiles(series, prediction_length=8, quantile_levels=[0.5])
+    return np.stack([np.asarray(m, dtype=float).reshape(-1) for m in mean])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tabicl-tiny",
+        "tabicl-tiny-regressor",
+        "tabdpt-tiny",
+        "tabdpt-tiny-regression",
+        "mitra-tiny",
+        "mitra-tiny-regressor",
+        "tabpfnmix-tiny",
+        "chronos2-tiny",
+        "chronos-bolt-tiny",
+    ],
+)
+def test_make_datas_tiny_folders_answer_by_their_input(foundation_data, name):
+    """tabicl-tiny held 34 all-zero tensors (TabICL zero-initialises its out-projections) and answered 0.5/0.5 on every
+    row whatever the input: a test that its predictions survive deleting the folder could never fail. Each tiny
+    folder's model, loaded with its own package, answers differently for different rows."""
+    answers = _tiny_answers(foundation_data / "data" / "checkpoints", name)
+    if answers is None:
+        pytest.skip(f"{name}'s package is not installed (make_data skipped it)")
+    answers = np.asarray(answers, dtype=float)
+    assert np.isfinite(answers).all()
+    assert answers.std(axis=0).max() > 1e-5, f"{name} answers the same whatever the row: {answers[:3]}"  # tabicl-tiny: 0.0
