@@ -8,9 +8,10 @@ text examples start from, randomly initialised (timm and Hugging Face save them 
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 `foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
 TabPFNMix, TabDPT, and Mitra's and TabICL's classifier and regressor where the local backend's foundation
-extra is installed) from the installed packages' own model classes, saved as their real weights are, so
-`Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
-noise until you point the spec at real weights (see README).
+extra is installed) from the installed packages' own model classes, saved as their real weights are, into
+<out>/checkpoints/<folder>, so `Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline;
+they forecast noise until you point the spec at real weights (see README), though each answers by its input
+(tensors a package zero-initialises get seeded random values).
 """
 
 from __future__ import annotations

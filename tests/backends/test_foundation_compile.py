@@ -15,6 +15,7 @@ import pytest
 
 import cloudauto
 from cloudauto.backend import CompileError
+from cloudauto.runtime.foundation import MADE_FOLDERS
 
 HEAD = """\
 name: fm-bike
@@ -41,6 +42,9 @@ sweep:
   space:
     models: {choice: [Chronos2, Theta]}
 """
+# where `python job_specs/make_data.py foundation` writes its folders (--out job_specs/data, then checkpoints/): the
+# offline refusals name them, by their full path from a spec outside job_specs/
+MADE = Path(__file__).resolve().parents[2] / "job_specs" / "data" / "checkpoints"
 NONE = """\
 sweep:
   sampling: grid
@@ -63,8 +67,8 @@ def refusals(tmp_path, monkeypatch, body: str) -> tuple[str, list]:
 @pytest.mark.parametrize(
     ("body", "line", "fix"),
     [
-        (IN_SPACE, "      Chronos2.model_path: autogluon/chronos-2-small", "`Chronos2.model_path: ./checkpoints/<folder>`"),
-        (IN_BLOCK, "      model_path: autogluon/chronos-2-small", "`model_path: ./checkpoints/<folder>`"),
+        (IN_SPACE, "      Chronos2.model_path: autogluon/chronos-2-small", f"`Chronos2.model_path: {MADE / 'chronos2-tiny'}`"),
+        (IN_BLOCK, "      model_path: autogluon/chronos-2-small", f"`model_path: {MADE / 'chronos2-tiny'}`"),
     ],
 )
 def test_a_hub_name_offline_is_refused_at_its_model_path_line(tmp_path, monkeypatch, body, line, fix):
@@ -80,7 +84,7 @@ def test_no_weights_at_all_is_refused_at_the_models_line(tmp_path, monkeypatch):
     text, found = refusals(tmp_path, monkeypatch, NONE)
     (issue,) = found
     assert issue.line == text.splitlines().index("    models: {choice: [Chronos2, Theta]}") + 1
-    assert "Chronos2 has no weights" in issue.message and "`Chronos2.model_path: ./checkpoints/<folder>`" in issue.message
+    assert "Chronos2 has no weights" in issue.message and f"`Chronos2.model_path: {MADE / 'chronos2-tiny'}`" in issue.message
     assert "CLOUDAUTO_ALLOW_HUB=1" in issue.message
 
 
@@ -292,7 +296,7 @@ def test_a_preset_of_foundation_models_only_without_weights_is_refused_offline_a
     found = [spec.locate(i) for i in info.value.issues if family in i.message]
     assert found, [i.message for i in info.value.issues]
     assert found[0].line == text.splitlines().index(f"    presets: {preset}") + 1
-    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: ./checkpoints/<folder>`" in found[0].message
+    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: {MADE / MADE_FOLDERS[family]}`" in found[0].message
 
 
 def test_a_preset_of_foundation_models_only_downloads_them_on_the_clouds(tmp_path, monkeypatch):
@@ -474,7 +478,7 @@ def test_a_tabicl_folder_travels_and_one_of_the_other_task_or_a_hub_name_is_refu
     with pytest.raises(CompileError) as info:
         cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
     (refused,) = [i.message for i in info.value.issues if "TABICL" in i.message]
-    assert "TABICL has no weights" in refused and "TABICL.model_path: ./checkpoints/<folder>" in refused
+    assert "TABICL has no weights" in refused and f"TABICL.model_path: {MADE / 'tabicl-tiny'}`" in refused
 
 
 def safetensors_file(path: Path, metadata: dict) -> Path:
@@ -1118,3 +1122,28 @@ def test_make_datas_tiny_folders_answer_by_their_input(foundation_data, name):
     answers = np.asarray(answers, dtype=float)
     assert np.isfinite(answers).all()
     assert answers.std(axis=0).max() > 1e-5, f"{name} answers the same whatever the row: {answers[:3]}"  # tabicl-tiny: 0.0
+
+
+def test_the_no_weights_hint_names_the_folder_make_data_writes(tmp_path, monkeypatch):
+    """The offline refusal said `Chronos2.model_path: ./checkpoints/<folder>` while make_data.py writes
+    job_specs/data/checkpoints/<folder> (its --out default, then checkpoints/): the hint names make_data's folder for
+    the family, from the spec's folder (a spec beside the examples: ./data/checkpoints/...; elsewhere: its full path)."""
+    from job_specs import make_data
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    made = make_data.HERE / "data" / "checkpoints"  # where `python job_specs/make_data.py foundation` writes
+
+    def refused(text: str, where: Path, family: str) -> str:
+        spec = cloudauto.JobSpec.from_yaml(text, source=str(where / "fm.yaml"))
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend="local")
+        return next(i.message for i in info.value.issues if f"{family} has" in i.message)
+
+    assert "`Chronos2.model_path: ./data/checkpoints/chronos2-tiny`" in refused(HEAD + NONE, make_data.HERE, "Chronos2")
+    assert f"`Chronos2.model_path: {made / 'chronos2-tiny'}`" in refused(HEAD + NONE, tmp_path, "Chronos2")
+    block = refused(HEAD + IN_BLOCK, make_data.HERE, "Chronos2")
+    assert "`model_path: ./data/checkpoints/chronos2-tiny` in autogluon.hyperparameters.Chronos2" in block
+    tabular = "name: t\ntask: {task}\ndata: {{train: ./train.csv, label: y}}\nmetric: {metric}\nsweep:\n  space:\n    models: TABICL\n"
+    pytest.importorskip("tabicl", reason="an uninstalled TabICL is refused for its package, not its weights")
+    text = tabular.format(task="tabular_regression", metric="rmse")
+    assert "`TABICL.model_path: ./data/checkpoints/tabicl-tiny-regressor`" in refused(text, make_data.HERE, "TABICL")
