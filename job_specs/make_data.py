@@ -8,9 +8,10 @@ text examples start from, randomly initialised (timm and Hugging Face save them 
 pretrained weights are saved, so AutoMM loads them offline): it needs the multimodal extra.
 `foundation` writes tiny randomly initialised foundation-model folders (Chronos-2, Chronos-Bolt,
 TabPFNMix, TabDPT, and Mitra's and TabICL's classifier and regressor where the local backend's foundation
-extra is installed) from the installed packages' own model classes, saved as their real weights are, so
-`Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline; they forecast
-noise until you point the spec at real weights (see README).
+extra is installed) from the installed packages' own model classes, saved as their real weights are, into
+<out>/checkpoints/<folder>, so `Chronos2.model_path: ./data/checkpoints/chronos2-tiny` fits and predicts offline;
+they forecast noise until you point the spec at real weights (see README), though each answers by its input
+(tensors a package zero-initialises get seeded random values).
 """
 
 from __future__ import annotations
@@ -256,6 +257,24 @@ def foundation(out: Path) -> None:
     tabdpt(folder / "tabdpt-tiny")
 
 
+def input_dependent(model, seed: int = 0):
+    """`model` with each all-zero parameter filled with small seeded random values, returned.
+
+    Some packages zero-initialise layers that training moves (TabICL's out-projections: 34 of its tensors), so their
+    untrained network ignores its input and answers one value for every row; a test that compares predictions
+    before and after something could then never fail. The random values are the same on every run (`seed`).
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.numel() and not param.any():
+                scale = param.shape[-1] ** -0.5 if param.dim() > 1 else 0.02  # a weight as PyTorch initialises one
+                param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype) * scale)
+    return model
+
+
 def mitra(target: Path, regression: bool = False) -> None:
     """Mitra's Tab2D (autogluon.tabular's own, `hf_model` reads it), small, random weights: a classifier, or a
     regressor (Mitra's two default checkpoints differ the same way; `MITRA.hf_reg_model` takes the regressor).
@@ -272,7 +291,7 @@ def mitra(target: Path, regression: bool = False) -> None:
     # dim_output 10: MitraClassifier's fixed class count (sklearn_interface.DEFAULT_CLASSES); a regressor answers 1
     task, outputs = ("REGRESSION", 1) if regression else ("CLASSIFICATION", 10)
     model = Tab2D(dim=32, dim_output=outputs, n_layers=2, n_heads=4, task=task, use_pretrained_weights=False, path_to_weights="", device="cpu")
-    model.save_pretrained(str(target))
+    input_dependent(model).save_pretrained(str(target))
     print(f"wrote {target} (Mitra {task.lower()}, 2 layers of width 32, random weights)")
 
 
@@ -294,7 +313,8 @@ def tabicl(target: Path, regression: bool = False) -> None:
     config = dict(max_classes=classes, embed_dim=16, col_num_blocks=1, col_nhead=2, col_num_inds=8, row_num_blocks=1)
     config.update(row_nhead=2, row_num_cls=2, icl_num_blocks=1, icl_nhead=2)
     target.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config, "state_dict": TabICL(**config).state_dict()}, target / f"tabicl-{kind}-tiny.ckpt")
+    network = input_dependent(TabICL(**config))
+    torch.save({"config": config, "state_dict": network.state_dict()}, target / f"tabicl-{kind}-tiny.ckpt")
     print(f"wrote {target} (TabICL {kind}, 1 block per stage of width 16, random weights)")
 
 
@@ -334,6 +354,7 @@ def tabdpt(target: Path) -> None:
         y_encoder_dim=8,
         num_col_attn_layers=1,
     )
+    input_dependent(network)
     config = {"model": model, "training": {"dropout": 0.0}, "env": {"device": "cpu"}}
     target.mkdir(parents=True, exist_ok=True)
     weights = {k: v.contiguous() for k, v in network.state_dict().items()}
@@ -350,7 +371,7 @@ def tabpfnmix(target: Path) -> None:
     model = FoundationTransformer(
         n_features=100, n_classes=10, dim=32, n_layers=2, n_heads=4, attn_dropout=0.0, y_as_float_embedding=True
     )
-    model.save_pretrained(target)
+    input_dependent(model).save_pretrained(target)
     print(f"wrote {target} (TabPFNMix, 2 layers of width 32, random weights)")
 
 

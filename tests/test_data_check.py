@@ -207,3 +207,36 @@ def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
     """pandas would rename the copy (`a.1`): the job trains, then predict refuses the same file."""
     (found,) = issues(write(tmp_path, "a,a,diagnosis\n1,2,x\n3,4,y\n5,6,x\n"))
     assert found == "data.train: train.csv:1: the column 'a' is named twice in the header; name each column once"
+
+
+def test_a_forecast_test_file_holding_only_the_horizon_is_refused_naming_file_series_and_lengths(tmp_path, monkeypatch):
+    """A test file of only each series' last prediction_length rows passed submit, every trial trained, and the job
+    ended "test set not scored (ValueError ...)" with exit 0: AutoGluon forecasts the test file's last
+    prediction_length steps from the rows before them, so each test series is the whole series plus the horizon."""
+    import pandas as pd
+
+    path = series_spec(tmp_path, "D", periods=12)
+    path.write_text(path.read_text().replace("  label:", "  test: job_specs/bikes/test.csv\n  label:"))
+    whole = pd.read_csv(tmp_path / "job_specs" / "bikes" / "train.csv")
+    tail = whole.groupby("station").tail(2)  # the horizon only (prediction_length 2)
+    tail.to_csv(tmp_path / "job_specs" / "bikes" / "test.csv", index=False)
+    (found,) = issues(path)
+    assert found.startswith("data.test: job_specs/bikes/test.csv: series 's0' has 2 rows ('s1' 2);"), found
+    assert "longer than prediction_length (2)" in found and "at least 3" in found
+    assert "the whole series (its training rows too) and the next 2 steps after it" in found
+    monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 1 and ":6:9: error: data.test: job_specs/bikes/test.csv: series 's0'" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "home" / "runs").exists()
+
+    one_short = pd.concat([whole[whole.station == "s0"], whole[whole.station == "s1"].tail(3)])
+    one_short.to_csv(tmp_path / "job_specs" / "bikes" / "test.csv", index=False)
+    assert issues(path) == []  # 3 rows: one step of history before the horizon, what AutoGluon needs
+    pd.concat([one_short, whole[whole.station == "s1"].head(1).assign(station="s2")]).to_csv(
+        tmp_path / "job_specs" / "bikes" / "test.csv", index=False
+    )
+    (found,) = issues(path)
+    assert found.startswith("data.test: job_specs/bikes/test.csv: series 's2' has 1 row;"), found
+    (tmp_path / "job_specs" / "bikes" / "valid.csv").write_text(whole.head(2).to_csv(index=False))
+    path.write_text(path.read_text().replace("  label:", "  validation: job_specs/bikes/valid.csv\n  label:"))
+    assert any(f.startswith("data.validation: job_specs/bikes/valid.csv: series 's0' has 2 rows;") for f in issues(path))

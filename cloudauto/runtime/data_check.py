@@ -153,8 +153,9 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
                 found += _freq_issue(data.freq, frame, data.timestamp, data.item_id, shown)
     if spec.task is Task.TIME_SERIES_FORECASTING:
         from .covariates_check import covariate_issues
+        from .series_check import short_series_issues
 
-        found += covariate_issues(spec, tables, static, found)
+        found += short_series_issues(spec, tables) + covariate_issues(spec, tables, static, found)
     return found
 
 

@@ -168,6 +168,26 @@ TINY_FOLDERS = {
 }
 
 
+# make_data.py's tiny folders of the other families it makes
+MADE_FOLDERS = {"Chronos2": "chronos2-tiny", "Chronos-2": "chronos2-tiny", "Chronos": "chronos-bolt-tiny", "TABPFNMIX": "tabpfnmix-tiny"}
+
+
+def made_path(fam: str, task: Task, base_dir: Optional[str]) -> str:
+    """The folder `python job_specs/make_data.py foundation` writes for the family (`<folder>` there for one it makes
+    none of), as a spec in `base_dir` names it (its full path outside that folder). make_data writes to its --out
+    default, job_specs/data beside the script, in the layout <out>/checkpoints/<folder>."""
+    script = Path(__file__).resolve().parents[2] / "job_specs" / "make_data.py"  # a checkout; installed: from here
+    out = (script.parent if script.is_file() else Path.cwd() / "job_specs") / "data"
+    name = TINY_FOLDERS[fam][task is Task.TABULAR_REGRESSION] if fam in TINY_FOLDERS else MADE_FOLDERS.get(fam, "<folder>")
+    folder = out / "checkpoints" / name
+    if base_dir:
+        try:
+            return f"./{folder.relative_to(Path(base_dir).resolve()).as_posix()}"
+        except ValueError:
+            pass
+    return str(folder)
+
+
 CONFIG_BYTES = 4 << 20  # a model's config.json is a few KB: one larger is no model's config (and is not read whole)
 
 
@@ -657,9 +677,8 @@ def offline_issues(spec: JobSpec, backend: str) -> list[SpecIssue]:
                 "no weights (AutoGluon's default is a hub name)"
             )
             in_block = given is not None and given[0] == "autogluon"
-            field = f"{param}: ./checkpoints/<folder>` in autogluon.hyperparameters.{given[2]}" if in_block else (
-                f"{fam}.{param}: ./checkpoints/<folder>`"
-            )
+            made = made_path(fam, spec.task, spec.base_dir)
+            field = f"{param}: {made}` in autogluon.hyperparameters.{given[2]}" if in_block else f"{fam}.{param}: {made}`"
             found.append(
                 SpecIssue(
                     f"{backend}: {fam} has {what}; trials here are offline by default and would retry the hub until their "
@@ -688,7 +707,8 @@ def _portfolio_hint(spec: JobSpec, index: int, at: tuple) -> str:
     return (
         f" (presets {', '.join(presets)}: AutoGluon's portfolio fits {', '.join(families)}; {take}{only}. A trial that "
         f"gives any family settings fits those families alone, not the portfolio: e.g. `models: {folders[0] if folders else 'GBM'}`"
-        f"{f' with `{folders[0]}.{weights_parameter(folders[0])}: ./checkpoints/<folder>`' if folders else ''} beside the preset)"
+        f"{f' with `{folders[0]}.{weights_parameter(folders[0])}: {made_path(folders[0], spec.task, spec.base_dir)}`' if folders else ''}"
+        " beside the preset)"
     )
 
 

@@ -212,9 +212,9 @@ def size_text(size: int) -> str:
 
 def _made_by_make_data() -> frozenset[str]:
     """The folders `make_data.py foundation` writes: the tabular families' (foundation.TINY_FOLDERS) and the others."""
-    from .foundation import TINY_FOLDERS
+    from .foundation import MADE_FOLDERS, TINY_FOLDERS
 
-    return frozenset({"chronos2-tiny", "chronos-bolt-tiny", "tabpfnmix-tiny"}.union(*TINY_FOLDERS.values()))
+    return frozenset(MADE_FOLDERS.values()).union(*TINY_FOLDERS.values())
 
 
 def _missing_hint(value: str, path: Path, *, offline: bool) -> str:

@@ -10,10 +10,12 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pytest
 
 import cloudauto
 from cloudauto.backend import CompileError
+from cloudauto.runtime.foundation import MADE_FOLDERS
 
 HEAD = """\
 name: fm-bike
@@ -40,6 +42,9 @@ sweep:
   space:
     models: {choice: [Chronos2, Theta]}
 """
+# where `python job_specs/make_data.py foundation` writes its folders (--out job_specs/data, then checkpoints/): the
+# offline refusals name them, by their full path from a spec outside job_specs/
+MADE = Path(__file__).resolve().parents[2] / "job_specs" / "data" / "checkpoints"
 NONE = """\
 sweep:
   sampling: grid
@@ -62,8 +67,8 @@ def refusals(tmp_path, monkeypatch, body: str) -> tuple[str, list]:
 @pytest.mark.parametrize(
     ("body", "line", "fix"),
     [
-        (IN_SPACE, "      Chronos2.model_path: autogluon/chronos-2-small", "`Chronos2.model_path: ./checkpoints/<folder>`"),
-        (IN_BLOCK, "      model_path: autogluon/chronos-2-small", "`model_path: ./checkpoints/<folder>`"),
+        (IN_SPACE, "      Chronos2.model_path: autogluon/chronos-2-small", f"`Chronos2.model_path: {MADE / 'chronos2-tiny'}`"),
+        (IN_BLOCK, "      model_path: autogluon/chronos-2-small", f"`model_path: {MADE / 'chronos2-tiny'}`"),
     ],
 )
 def test_a_hub_name_offline_is_refused_at_its_model_path_line(tmp_path, monkeypatch, body, line, fix):
@@ -79,7 +84,7 @@ def test_no_weights_at_all_is_refused_at_the_models_line(tmp_path, monkeypatch):
     text, found = refusals(tmp_path, monkeypatch, NONE)
     (issue,) = found
     assert issue.line == text.splitlines().index("    models: {choice: [Chronos2, Theta]}") + 1
-    assert "Chronos2 has no weights" in issue.message and "`Chronos2.model_path: ./checkpoints/<folder>`" in issue.message
+    assert "Chronos2 has no weights" in issue.message and f"`Chronos2.model_path: {MADE / 'chronos2-tiny'}`" in issue.message
     assert "CLOUDAUTO_ALLOW_HUB=1" in issue.message
 
 
@@ -416,7 +421,7 @@ def test_a_preset_of_foundation_models_only_without_weights_is_refused_offline_a
     found = [spec.locate(i) for i in info.value.issues if family in i.message]
     assert found, [i.message for i in info.value.issues]
     assert found[0].line == text.splitlines().index(f"    presets: {preset}") + 1
-    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: ./checkpoints/<folder>`" in found[0].message
+    assert f"{family} has no weights" in found[0].message and f"`{family}.model_path: {MADE / MADE_FOLDERS[family]}`" in found[0].message
 
 
 def test_a_preset_of_foundation_models_only_downloads_them_on_the_clouds(tmp_path, monkeypatch):
@@ -598,7 +603,7 @@ def test_a_tabicl_folder_travels_and_one_of_the_other_task_or_a_hub_name_is_refu
     with pytest.raises(CompileError) as info:
         cloudauto.compile(cloudauto.JobSpec.from_file(path), backend="local")
     (refused,) = [i.message for i in info.value.issues if "TABICL" in i.message]
-    assert "TABICL has no weights" in refused and "TABICL.model_path: ./checkpoints/<folder>" in refused
+    assert "TABICL has no weights" in refused and f"TABICL.model_path: {MADE / 'tabicl-tiny'}`" in refused
 
 
 def safetensors_file(path: Path, metadata: dict) -> Path:
@@ -1155,3 +1160,115 @@ def test_make_datas_real_folders_pass_the_bytes_checks(foundation_data, tmp_path
         if not folder.is_dir() and any(importlib.util.find_spec(p) is None for p in packages):
             continue  # the family's package is not installed: make_data skipped it
         assert task_problem(fam, task, f"./{name}", folder) is None, (fam, task)
+
+
+def _tiny_answers(checkpoints: Path, name: str) -> Optional[np.ndarray]:
+    """What make_data.py's folder `name` answers, loaded with its own package, on 30 iris rows (a regressor: 30
+    diabetes rows; Chronos: the median forecast of series of one mean and scale but another shape); None where the
+    family's package is not installed (make_data skipped it)."""
+    import importlib.util
+    import warnings
+
+    from sklearn.datasets import load_diabetes, load_iris
+
+    warnings.filterwarnings("ignore")
+    package = {"tabicl": "tabicl", "tabdpt": "tabdpt", "mitra": "einx"}.get(name.split("-")[0])
+    if package and importlib.util.find_spec(package) is None:
+        return None
+    folder = checkpoints / name
+    x, y = load_iris(return_X_y=True)
+    if name.endswith("regressor") or name == "tabdpt-tiny-regression":
+        x, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))[:130]
+    x, y, query = x[order[:100]], y[order[:100]], x[order[100:]]
+    if name.startswith("tabicl"):
+        from tabicl import TabICLClassifier, TabICLRegressor
+
+        kind = TabICLRegressor if name.endswith("regressor") else TabICLClassifier
+        model = kind(n_estimators=2, model_path=next(folder.glob("*.ckpt")), allow_auto_download=False, device="cpu")
+        model.fit(x, y)
+        return model.predict(query) if name.endswith("regressor") else model.predict_proba(query)
+    if name.startswith("mitra"):
+        from autogluon.tabular.models.mitra.sklearn_interface import MitraClassifier, MitraRegressor
+
+        kind = MitraRegressor if name.endswith("regressor") else MitraClassifier
+        model = kind(hf_model=str(folder), fine_tune=False, verbose=False).fit(x, y)
+        return model.predict(query) if name.endswith("regressor") else model.predict_proba(query)
+    if name.startswith("tabdpt"):
+        from tabdpt import TabDPTClassifier, TabDPTRegressor
+
+        weights = str(checkpoints / "tabdpt-tiny" / "tabdpt-tiny.safetensors")
+        kind = TabDPTRegressor if name.endswith("regression") else TabDPTClassifier
+        model = kind(model_weight_path=weights, device="cpu", use_flash=False, compile=False, verbose=False)
+        model.fit(x, y)  # returns None
+        return model.predict(query, n_ensembles=1) if name.endswith("regression") else model.predict_proba(query)
+    if name == "tabpfnmix-tiny":
+        import torch
+        from autogluon.tabular.models.tabpfnmix._internal.models.foundation.foundation_transformer import (
+            FoundationTransformer,
+        )
+
+        model = FoundationTransformer.from_pretrained(str(folder)).eval()
+        pad = lambda a: torch.nn.functional.pad(torch.tensor(a, dtype=torch.float32), (0, 100 - a.shape[1]))[None]  # noqa: E731
+        with torch.no_grad():
+            return model(pad(x), torch.tensor(y)[None], pad(query))[0].numpy()
+    import torch
+    from chronos import BaseChronosPipeline
+
+    t = torch.arange(128, dtype=torch.float32)
+    shapes = [torch.sin(t / 4), torch.sign(torch.sin(t / 9)), torch.linspace(-1, 1, 128), torch.cos(t / 2)]
+    series = [(s - s.mean()) / s.std() for s in shapes]  # one mean and scale: what is left to read is the shape
+    pipeline = BaseChronosPipeline.from_pretrained(str(folder), device_map="cpu")
+    _, mean = pipeline.predict_quantiles(series, prediction_length=8, quantile_levels=[0.5])
+    return np.stack([np.asarray(m, dtype=float).reshape(-1) for m in mean])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tabicl-tiny",
+        "tabicl-tiny-regressor",
+        "tabdpt-tiny",
+        "tabdpt-tiny-regression",
+        "mitra-tiny",
+        "mitra-tiny-regressor",
+        "tabpfnmix-tiny",
+        "chronos2-tiny",
+        "chronos-bolt-tiny",
+    ],
+)
+def test_make_datas_tiny_folders_answer_by_their_input(foundation_data, name):
+    """tabicl-tiny held 34 all-zero tensors (TabICL zero-initialises its out-projections) and answered 0.5/0.5 on every
+    row whatever the input: a test that its predictions survive deleting the folder could never fail. Each tiny
+    folder's model, loaded with its own package, answers differently for different rows."""
+    answers = _tiny_answers(foundation_data / "data" / "checkpoints", name)
+    if answers is None:
+        pytest.skip(f"{name}'s package is not installed (make_data skipped it)")
+    answers = np.asarray(answers, dtype=float)
+    assert np.isfinite(answers).all()
+    assert answers.std(axis=0).max() > 1e-5, f"{name} answers the same whatever the row: {answers[:3]}"  # tabicl-tiny: 0.0
+
+
+def test_the_no_weights_hint_names_the_folder_make_data_writes(tmp_path, monkeypatch):
+    """The offline refusal said `Chronos2.model_path: ./checkpoints/<folder>` while make_data.py writes
+    job_specs/data/checkpoints/<folder> (its --out default, then checkpoints/): the hint names make_data's folder for
+    the family, from the spec's folder (a spec beside the examples: ./data/checkpoints/...; elsewhere: its full path)."""
+    from job_specs import make_data
+
+    monkeypatch.delenv("CLOUDAUTO_ALLOW_HUB", raising=False)
+    made = make_data.HERE / "data" / "checkpoints"  # where `python job_specs/make_data.py foundation` writes
+
+    def refused(text: str, where: Path, family: str) -> str:
+        spec = cloudauto.JobSpec.from_yaml(text, source=str(where / "fm.yaml"))
+        with pytest.raises(CompileError) as info:
+            cloudauto.compile(spec, backend="local")
+        return next(i.message for i in info.value.issues if f"{family} has" in i.message)
+
+    assert "`Chronos2.model_path: ./data/checkpoints/chronos2-tiny`" in refused(HEAD + NONE, make_data.HERE, "Chronos2")
+    assert f"`Chronos2.model_path: {made / 'chronos2-tiny'}`" in refused(HEAD + NONE, tmp_path, "Chronos2")
+    block = refused(HEAD + IN_BLOCK, make_data.HERE, "Chronos2")
+    assert "`model_path: ./data/checkpoints/chronos2-tiny` in autogluon.hyperparameters.Chronos2" in block
+    tabular = "name: t\ntask: {task}\ndata: {{train: ./train.csv, label: y}}\nmetric: {metric}\nsweep:\n  space:\n    models: TABICL\n"
+    pytest.importorskip("tabicl", reason="an uninstalled TabICL is refused for its package, not its weights")
+    text = tabular.format(task="tabular_regression", metric="rmse")
+    assert "`TABICL.model_path: ./data/checkpoints/tabicl-tiny-regressor`" in refused(text, make_data.HERE, "TABICL")
