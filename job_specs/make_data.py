@@ -204,6 +204,18 @@ def checkpoints(out: Path) -> None:
 QUANTILES = [0.01, 0.05, *[round(0.1 * i, 1) for i in range(1, 10)], 0.95, 0.99]
 
 
+# written beside the tiny folders; raised when what foundation() writes changes (2: each tabular one answers by its
+# input), so tests/conftest.py remakes folders an older make_data wrote
+FOUNDATION_VERSION = 2
+FOUNDATION_STAMP = ".made-by-foundation"
+
+
+def foundation_is_current(out: Path) -> bool:
+    """Whether `out/checkpoints` holds the folders this make_data's foundation() writes."""
+    stamp = out / "checkpoints" / FOUNDATION_STAMP
+    return stamp.is_file() and stamp.read_text().strip() == str(FOUNDATION_VERSION)
+
+
 def foundation(out: Path) -> None:
     """Tiny random-weight Chronos-2 and Chronos-Bolt folders (and TabPFNMix's), as `from_pretrained` reads them."""
     import torch
@@ -255,6 +267,7 @@ def foundation(out: Path) -> None:
     tabicl(folder / "tabicl-tiny")
     tabicl(folder / "tabicl-tiny-regressor", regression=True)
     tabdpt(folder / "tabdpt-tiny")
+    (folder / FOUNDATION_STAMP).write_text(f"{FOUNDATION_VERSION}\n")
 
 
 def input_dependent(model, seed: int = 0):
