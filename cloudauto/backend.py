@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -256,6 +257,16 @@ class Trial:
         return (self.ended or time.time()) - self.started
 
 
+def output_path(out: str | Path) -> Path:
+    """`compile -o`'s path as the OS will take it once its folders are made: `OTHER/nothere/..` is OTHER (stat cannot
+    follow a folder not yet there, so checks on the path as written saw nothing there and the write replaced the
+    user's OTHER/<name>.code/). Its folder part is resolved (links followed); its last part kept, so a link named as
+    the output is judged as a link. Relative stays relative, for the messages."""
+    out = Path(out)
+    real = out.resolve() if out.name in ("", ".", "..") else out.parent.resolve() / out.name
+    return real if out.is_absolute() else Path(os.path.relpath(real))
+
+
 @dataclass
 class CompiledJob:
     """What a backend would submit: the native job, shown before anything runs (a dry run)."""
@@ -294,7 +305,7 @@ class CompiledJob:
         each `${NAME}` as the reference (runtime/bundle.py), so no value is in it to hide.
         A file of `keep` (the specs compiled) that a write would replace is an OutputError, nothing written.
         """
-        out = Path(out)
+        out = output_path(out)
         written: list[Path] = []
         self.removed = []
         targets = self.targets(out)
@@ -336,7 +347,7 @@ class CompiledJob:
 
     def targets(self, out: str | Path) -> dict[Path, Any]:
         """Where write(out) puts each file: `out` itself for a one-file job named as a file, else `out/<name>`."""
-        out = Path(out)
+        out = output_path(out)
         # an existing folder is a folder whatever its name (`out.v2`); a name with a suffix, or an existing file, is
         # the file of a one-file job
         if len(self.files) == 1 and not out.is_dir() and (out.suffix or out.exists()):
@@ -360,7 +371,7 @@ class CompiledJob:
         from .runtime.bundle import COMPILED_MARKER, compiled_outputs
         from .runtime.trial_inputs import spec_reads
 
-        out = Path(out)
+        out = output_path(out)
         targets = self.targets(out)
         names = {t.relative_to(out).parts[0] for t in targets if t != out and len(t.relative_to(out).parts) > 1}
         folders = [out / name for name in sorted(names)]

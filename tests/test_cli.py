@@ -681,6 +681,53 @@ def test_a_compile_cut_short_leaves_the_old_job_folder_whole_and_the_next_one_cl
     assert not [p.name for p in out.iterdir() if ".cloudauto-tmp" in p.name or ".cloudauto-old" in p.name]
 
 
+@pytest.mark.parametrize("through", ["nothere/..", "sub/../nothere/.."])
+def test_an_output_path_through_a_folder_not_yet_there_gets_the_same_checks(tmp_path, through):
+    """`-o OTHER/nothere/..` wrote (and swapped out, then deleted) the user's own OTHER/snap.code/, and
+    `-o ./sub/../train.py` wrote over the script the trials run, exit 0: the checks looked at a path whose folder was
+    not there yet, which stat cannot follow, and saw nothing."""
+    code = tmp_path / "src"
+    (code / "sub").mkdir(parents=True)
+    (code / "train.py").write_text("print(1)\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src"))
+    other = tmp_path / "OTHER" / "cmdj.code"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("mine\n")
+    before = _tree(tmp_path)
+    refused = run("compile", "-b", "azureml", "-o", f"OTHER/{through}", "c.yaml", cwd=tmp_path)
+    assert refused.returncode == 64 and "compile did not write it" in refused.stderr, refused.stdout + refused.stderr
+    target = "src/" + through.replace("nothere/..", "") + "train.py"
+    plain = COMMAND_SPEC.replace("CODE", "./src").replace("  image: python:3.11\n", "")
+    (tmp_path / "c.yaml").write_text(plain)
+    over = run("compile", "-b", "sagemaker", "-o", target, "c.yaml", cwd=tmp_path)
+    assert over.returncode == 64 and "is a file of command.code" in over.stderr, over.stdout + over.stderr
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src"))
+    assert {k: v for k, v in _tree(tmp_path).items()} == before
+
+
+def test_a_marker_line_naming_a_path_is_no_output_of_compile(tmp_path):
+    """A hand-edited (or merged) .cloudauto-compiled listing `/abs/x-<hex>.tuning-job.json` or `../keep/...` made the
+    next compile delete those files outside the -o folder as an earlier request of the spec: a line is a bare name."""
+    plain = COMMAND_SPEC.replace("CODE", "./src").replace("  image: python:3.11\n", "")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("print(1)\n")
+    (tmp_path / "c.yaml").write_text(plain)
+    out = tmp_path / "out"
+    first = run("compile", "-b", "sagemaker", "-o", "out", "c.yaml", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (request,) = out.glob("*.tuning-job.json")
+    stale = request.name[: -len("0123456789.tuning-job.json")] + "abcdef0123.tuning-job.json"
+    for where in (tmp_path / "elsewhere", tmp_path / "keep" / "sub"):
+        where.mkdir(parents=True)
+        (where / stale).write_text(request.read_text())
+    marker = out / ".cloudauto-compiled"
+    marker.write_text(marker.read_text() + f"{tmp_path / 'elsewhere' / stale}\n../keep/sub/{stale}\n")
+    (tmp_path / "c.yaml").write_text(plain.replace("0.2]", "0.3]"))
+    again = run("compile", "-b", "sagemaker", "-o", "out", "c.yaml", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "elsewhere" / stale).is_file() and (tmp_path / "keep" / "sub" / stale).is_file()
+
+
 def test_compile_replaces_only_a_job_folder_it_wrote(tmp_path):
     """A <name>.code/ folder not listed in the output folder's .cloudauto-compiled is the user's: refused, named;
     the one compile wrote (listed) is replaced on the next compile, no stale file left."""

@@ -428,7 +428,9 @@ def compiled_outputs(folder: Path) -> set[str]:
         return set()
     finally:
         os.close(fd)
-    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    names = {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    # compile writes bare names of this folder's entries; a path (a hand edit, a merge) names nothing of compile's
+    return {n for n in names if "/" not in n and "\\" not in n and n not in (".", "..")}
 
 
 @contextmanager
