@@ -257,6 +257,18 @@ class Trial:
         return (self.ended or time.time()) - self.started
 
 
+def _folder_modes(written: Path, source: Path) -> None:
+    """Each folder of a written code snapshot no more open than its source folder (its read and search bits, never
+    writable by others; the owner's always): a private folder of the code stays private in compile's output."""
+    for here, _dirs, _files in os.walk(written):
+        rel = Path(here).relative_to(written)
+        try:
+            mode = os.stat(source / rel).st_mode
+        except OSError:
+            continue
+        os.chmod(here, (mode & 0o755) | 0o700)
+
+
 def output_path(out: str | Path) -> Path:
     """`compile -o`'s path as the OS will take it once its folders are made: `OTHER/nothere/..` is OTHER (stat cannot
     follow a folder not yet there, so checks on the path as written saw nothing there and the write replaced the
@@ -416,6 +428,11 @@ class CompiledJob:
                     "rename or move it, or name another -o; nothing was written"
                 )
 
+    def _code_folder(self) -> Optional[Path]:
+        from .runtime.trial_inputs import spec_reads
+
+        return next((path.resolve() for field, path in spec_reads(self.spec) if field == "command.code"), None)
+
     def _write_targets(self, out: Path, targets: dict[Path, Any], written: list[Path]) -> None:
         """Each of the job's folders (<name>.code/, <name>.data/) is written whole beside the old one and swapped in,
         then each file replaced whole: a compile killed half-way leaves the old folder or the new, never a mix (and
@@ -442,7 +459,10 @@ class CompiledJob:
                 folder = parts[target][0]
                 stage = stages.setdefault(folder, out / staging_name(folder, "tmp"))
                 put(stage.joinpath(*parts[target][1:]), text)
+        code = self._code_folder()
         for folder, stage in sorted(stages.items()):
+            if code is not None and folder.endswith(".code"):
+                _folder_modes(stage, code)  # a 0700 folder of the code is not written 0755
             if (out / folder).is_dir():
                 old = out / staging_name(folder, "old")
                 (out / folder).rename(old)

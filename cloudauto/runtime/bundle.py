@@ -164,7 +164,9 @@ def _code_files(folder: Path, prefix: str, run: Optional[str], leave_out: set[Pa
     for here, dirs, names in os.walk(folder):  # top-down: a folder left out is never read
         here_path = Path(here)
         rel_dir = here_path.relative_to(folder)
-        if (root / rel_dir) in leave_out or _holds_run_store(here_path, names):
+        # the run_dir rule leaves out a folder inside the code (`run_dir: .` is the code folder itself: its job folders
+        # are left out by their marker, the code ships)
+        if (rel_dir != Path(".") and (root / rel_dir) in leave_out) or _holds_run_store(here_path, names):
             dirs[:] = []
             continue
         rules[rel_dir] = ignored = rules.get(rel_dir.parent, _Rules()).below(here_path, rel_dir)

@@ -253,6 +253,35 @@ def test_a_run_line_script_that_links_to_a_left_out_file_says_so(folder):
     assert f"{folder / '.gitignore'}:1 (real.py) ignores it" in result.stderr, result.stderr
 
 
+def test_a_private_folder_of_the_code_is_not_written_open(folder):
+    """A 0700 code folder with a 0700 private/ holding a 0644 creds.ini came out as 0755 folders: any local user
+    could read the file. Each written folder is no more open than its source folder."""
+    _write(folder, {"private/creds.ini": "key=1\n"})
+    (folder / "private").chmod(0o700)
+    folder.chmod(0o700)
+    try:
+        _compile(folder, "azureml", folder / "az")
+        code = folder / "az" / "snap.code"
+        assert code.stat().st_mode & 0o777 == 0o700
+        assert (code / "private").stat().st_mode & 0o777 == 0o700
+        assert (code / "lib").stat().st_mode & 0o077 == (folder / "lib").stat().st_mode & 0o055
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_run_dir_that_is_the_code_folder_leaves_out_its_jobs_not_the_code(folder):
+    """`backends.local.run_dir: .` with `command.code: .` left the whole snapshot out ("train.py ... is not a regular
+    file"): the code ships, the job folders in it do not."""
+    (folder / "spec.yaml").write_text((folder / "spec.yaml").read_text() + "backends:\n  local: {run_dir: .}\n")
+    job = folder / "snap-20261205-000000-abcd"
+    job.mkdir()
+    (job / ".cloudauto-run").write_text("")
+    (job / "run.db").write_text("x")
+    _compile(folder, "azureml", folder / "az")
+    shipped = _user_files(folder / "az" / "snap.code")
+    assert "train.py" in shipped and not any(name.startswith("snap-2026") for name in shipped)
+
+
 def test_a_run_line_script_left_out_by_a_nested_ignore_file_names_that_file_and_line(folder):
     from ..test_cli import run
 
