@@ -540,7 +540,7 @@ def test_compile_refuses_to_write_the_plan_over_its_own_spec(own_spec, how):
     before = own_spec.read_text()
     result = run("compile", "-b", "local", "-o", target, "self.yaml", cwd=folder)
     assert result.returncode == 64, result.stderr
-    assert f"-o {Path(target)}: the spec {own_spec} " in result.stderr and "nothing was written" in result.stderr
+    assert f"-o {os.path.normpath(target)}: the spec {own_spec} " in result.stderr and "nothing was written" in result.stderr
     assert "Traceback" not in result.stderr
     assert own_spec.read_text() == before
     assert sorted(p.name for p in folder.iterdir()) == ["alias.yaml", "self.yaml", "sub"]  # no marker, no .tmp
@@ -675,10 +675,16 @@ def test_a_compile_cut_short_leaves_the_old_job_folder_whole_and_the_next_one_cl
     assert {k: v for k, v in _tree(out).items() if not k.startswith(".cmdj.code.")} == before
     # a snapshot of the folder holding the leftover never ships it
     assert not any(".cloudauto-" in name for name in bundle.code_files(out))
+    mine = out / ".backup.2024.cloudauto-old"  # named like a staging copy, but of nothing compile wrote: the user's
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine\n")
+    (out / ".cloudauto-compiled.mine.tmp").write_text("mine\n")
     job.write(out)
+    assert (mine / "keep.txt").is_file() and (out / ".cloudauto-compiled.mine.tmp").is_file()
+    assert "code/.backup.2024.cloudauto-old/keep.txt" in bundle.code_files(out)
     after = _tree(out)
     assert after["cmdj.code/m5.py"] == b"V = 'new'\n" and "cmdj.code/new.py" in after
-    assert not [p.name for p in out.iterdir() if ".cloudauto-tmp" in p.name or ".cloudauto-old" in p.name]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".cmdj.")]
 
 
 @pytest.mark.parametrize("through", ["nothere/..", "sub/../nothere/.."])

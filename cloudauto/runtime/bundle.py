@@ -174,12 +174,16 @@ def _code_files(folder: Path, prefix: str, run: Optional[str], leave_out: set[Pa
         dirs[:] = sorted(
             d
             for d in dirs
-            if not _skipped_dir(d) and not _is_env_file(d) and d not in compiled and not ignored((rel_dir / d).as_posix() + "/")
+            if not _skipped_dir(d)
+            and not _is_env_file(d)
+            and d not in compiled
+            and not _is_staging(d, compiled)
+            and not ignored((rel_dir / d).as_posix() + "/")
         )
         for name in sorted(names):
             rel = (rel_dir / name).as_posix()
             path = here_path / name
-            if name in compiled or _skipped_file(name) or ignored(rel):
+            if name in compiled or _is_staging(name, compiled) or _skipped_file(name) or ignored(rel):
                 continue
             try:
                 info = path.lstat()
@@ -280,7 +284,7 @@ def _read_file(path: Path, most: int) -> Optional[FileBytes]:
 
 
 def _skipped_dir(name: str) -> bool:
-    return name in _SKIP_DIRS or name.startswith((".venv", "venv")) or _is_staging(name)
+    return name in _SKIP_DIRS or name.startswith((".venv", "venv"))
 
 
 def _skipped_file(name: str) -> bool:
@@ -289,17 +293,19 @@ def _skipped_file(name: str) -> bool:
     return (
         name in (COMPILED_MARKER, *IGNORE_FILES)
         or _is_marker_tmp(name)
-        or _is_staging(name)
         or name.endswith(_SKIP_SUFFIXES)
         or _is_env_file(name)
     )
 
 
+_MARKER_TMP = re.compile(re.escape(COMPILED_MARKER) + r"\.\d+\.tmp")  # mark_compiled's own: `.cloudauto-compiled.<pid>.tmp`
+
+
 def _is_marker_tmp(name: str) -> bool:
-    return name.startswith(COMPILED_MARKER + ".") and name.endswith(".tmp")
+    return _MARKER_TMP.fullmatch(name) is not None
 
 
-_STAGING = re.compile(r"\..+\.\d+\.cloudauto-(tmp|old)")
+_STAGING = re.compile(r"\.(.+)\.\d+\.cloudauto-(?:tmp|old)")
 
 
 def staging_name(name: str, kind: str) -> str:
@@ -307,8 +313,11 @@ def staging_name(name: str, kind: str) -> str:
     return f".{name}.{os.getpid()}.cloudauto-{kind}"
 
 
-def _is_staging(name: str) -> bool:
-    return _STAGING.fullmatch(name) is not None
+def _is_staging(name: str, compiled: set[str]) -> bool:
+    """Whether `name` is a staging copy of an output compile wrote here (`compiled`: the folder's marker names): a
+    user's `.backup.2024.cloudauto-old` is no such copy, so never removed nor left out."""
+    found = _STAGING.fullmatch(name)
+    return found is not None and found.group(1) in compiled
 
 
 def remove_staging(folder: Path) -> None:
@@ -319,8 +328,9 @@ def remove_staging(folder: Path) -> None:
         names = [entry.name for entry in os.scandir(folder)]
     except OSError:
         return
+    compiled = compiled_outputs(folder)
     for name in names:
-        if _is_staging(name):
+        if _is_staging(name, compiled):
             path = folder / name
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
