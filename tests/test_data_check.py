@@ -70,6 +70,23 @@ def test_time_series_columns_are_checked(tmp_path):
     assert any(f.startswith("data.timestamp: timestamp 'ts' in train.csv: 1 values are not dates") for f in found)
 
 
+def test_day_first_dates_are_named_as_such_without_pandas_warning(tmp_path, recwarn):
+    """dd/mm/yyyy dates: a pandas UserWarning (with its source line) was printed, then '249 values are not dates or
+    times, e.g. 13/01/2024', a valid day-first date; the other values were silently read month first."""
+    import pandas as pd
+
+    stamps = pd.date_range("2024-01-01", periods=40, freq="D").strftime("%d/%m/%Y")
+    pd.DataFrame({"ts": stamps, "station": "a", "rides": range(40)}).to_csv(tmp_path / "train.csv", index=False)
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: ts\ntask: time_series_forecasting\nmetric: MASE\n"
+        "data: {train: train.csv, label: rides, timestamp: ts, item_id: station, prediction_length: 2}\n"
+    )
+    (found,) = [f for f in issues(path) if f.startswith("data.timestamp")]
+    assert "written day first ('13/01/2024' is day 13)" in found and "ISO 8601 (YYYY-MM-DD)" in found, found
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
+
+
 def test_submit_refuses_at_the_spec_line_and_starts_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDAUTO_HOME", str(tmp_path / "home"))
     path = write(tmp_path, "age,Diagnosis\n1,a\n2,b\n")

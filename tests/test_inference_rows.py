@@ -296,6 +296,17 @@ def test_a_history_at_the_models_frequency_or_irregular_is_left_alone(forecaster
     assert len(forecaster.parse(body, CSV)) > 0
 
 
+def test_day_first_dates_are_one_format_for_the_column_never_read_value_by_value(forecaster):
+    """A history written %d/%m/%Y was parsed value by value: days up to 12 month-first, later days day-first, so the
+    series was scrambled (no frequency to refuse) and the forecast came back for December, exit 0. One format is read
+    for the whole column, and a value not in it is a 400 naming its row."""
+    stamps = pd.date_range("2024-05-01", periods=30, freq="D").strftime("%d/%m/%Y")
+    body = pd.DataFrame({"item": "s1", "ts": stamps, "y": np.arange(30.0)}).to_csv(index=False).encode()
+    with pytest.raises(BadRequest) as caught:
+        forecaster.parse(body, CSV)
+    assert caught.value.status == 400 and "row 12" in str(caught.value) and "13/05/2024" in str(caught.value), caught.value
+
+
 def test_the_model_frequency_comes_from_the_predictor_or_the_spec(forecaster):
     forecaster.predictor = Forecaster(None)
     forecaster.info["freq"] = "H"  # the spec's, in pandas' old alias: the same frequency as 'h'

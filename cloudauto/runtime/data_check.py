@@ -178,17 +178,33 @@ def _feature_issue(role: str, shown: str, frame: pd.DataFrame, train: tuple[str,
     ]
 
 
+def _to_datetime(series: Any) -> Any:
+    """pandas' reading of a timestamp column (as AutoGluon's), NaT where a value is not read; without the
+    UserWarning pandas prints, source line and all, when it cannot infer one format (the check below says it)."""
+    import warnings
+
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pd.to_datetime(series, errors="coerce")
+
+
 def _timestamp_issue(name: str, series: Any, shown: str) -> list[SpecIssue]:
     import pandas as pd
 
-    parsed = pd.to_datetime(series, errors="coerce")
+    parsed = _to_datetime(series)
     bad = series[parsed.isna() & series.notna()]
     if len(bad):
+        day_first = pd.to_datetime(series.dropna(), errors="coerce", dayfirst=True, format="%d/%m/%Y").notna().all()
+        why = (
+            f"they are written day first ({bad.iloc[0]!r} is day {str(bad.iloc[0]).split('/')[0]}), which pandas and "
+            "AutoGluon read month first where they can; write them as ISO 8601 (YYYY-MM-DD)"
+            if day_first
+            else f"e.g. {bad.iloc[0]!r}"
+        )
         return [
-            SpecIssue(
-                f"timestamp '{name}' in {shown}: {len(bad)} values are not dates or times, e.g. {bad.iloc[0]!r}",
-                ("data", "timestamp"),
-            )
+            SpecIssue(f"timestamp '{name}' in {shown}: {len(bad)} values are not dates or times: {why}", ("data", "timestamp"))
         ]
     return []
 
@@ -213,7 +229,7 @@ def inferred_freq(frame: pd.DataFrame, timestamp: str, item_id: Optional[str]) -
     """
     import pandas as pd
 
-    stamps = pd.to_datetime(frame[timestamp], errors="coerce")
+    stamps = _to_datetime(frame[timestamp])
     groups = stamps.groupby(frame[item_id]) if item_id else [(None, stamps)]
     found = set()
     for _, series in groups:

@@ -352,11 +352,13 @@ class Model:
                 f"{', '.join(self.features)}{future}"
             )
         timestamp, label = self.info["timestamp"], self.info["label"]
-        times = pd.to_datetime(frame[timestamp], errors="coerce", format="mixed")  # '2024-05-01' beside '2024-05-01 00:00'
-
+        times = _timestamps(frame[timestamp])
         if times.isna().any():
             row = int(times.index[times.isna()][0])
-            raise BadRequest(f"column {timestamp!r} takes timestamps; row {row} has {frame[timestamp].iloc[row]!r}")
+            raise BadRequest(
+                f"column {timestamp!r} takes timestamps in one format (the first row's, {frame[timestamp].iloc[0]!r}, or "
+                f"ISO 8601); row {row} has {frame[timestamp].iloc[row]!r}"
+            )
         values = pd.to_numeric(frame[label], errors="coerce")
         bad = values.isna() & frame[label].notna()
         if bad.any():
@@ -955,6 +957,26 @@ def _image_file(data: bytes, folder: Path, row: int) -> str:
     path = folder / f"{row}.{suffix}"
     path.write_bytes(data)
     return str(path)
+
+
+def _timestamps(column: pd.Series) -> pd.Series:
+    """A history's times, one format for the whole column: the one pandas infers from its first value, else ISO 8601
+    (which takes '2024-05-01' beside '2024-05-01 00:00'); NaT where a value is in neither. Never value by value
+    (`format="mixed"` read 12/05/2024 month-first and 13/05/2024 day-first: a scrambled series, forecast exit 0)."""
+    import warnings
+
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' "could not infer format" notice: the fallbacks below decide
+        for fmt in (None, "ISO8601"):
+            try:
+                return pd.to_datetime(column, format=fmt)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        return pd.to_datetime(column, errors="coerce")
 
 
 def _answer_kind(accept: Optional[str]) -> str:
