@@ -29,8 +29,8 @@ def write(tmp_path: Path, csv: str, *, task="tabular_classification", label="dia
     return path
 
 
-def issues(path: Path) -> list[str]:
-    return [f"{i.field}: {i.message}" for i in data_issues(cloudauto.JobSpec.from_file(path))]
+def issues(path: Path, level: str = "error") -> list[str]:
+    return [f"{i.field}: {i.message}" for i in data_issues(cloudauto.JobSpec.from_file(path)) if i.level == level]
 
 
 def test_good_data_passes(tmp_path):
@@ -85,6 +85,40 @@ def test_day_first_dates_are_named_as_such_without_pandas_warning(tmp_path, recw
     (found,) = [f for f in issues(path) if f.startswith("data.timestamp")]
     assert "written day first ('13/01/2024' is day 13)" in found and "ISO 8601 (YYYY-MM-DD)" in found, found
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
+
+
+def test_a_forecast_test_file_shorter_than_training_and_horizon_is_warned_of(tmp_path):
+    """A test file of each series' last 8 rows (prediction_length 7, 143 rows in training) passed and scored MASE 5e-9
+    where the forecast's real figure was 0.5: the test score forecasts from the test file's rows alone."""
+    import pandas as pd
+
+    path = series_spec(tmp_path, "D", periods=12)
+    path.write_text(path.read_text().replace("  label:", "  test: job_specs/bikes/test.csv\n  label:"))
+    whole = pd.read_csv(tmp_path / "job_specs" / "bikes" / "train.csv")
+    whole.groupby("station").tail(4).to_csv(tmp_path / "job_specs" / "bikes" / "test.csv", index=False)
+    assert issues(path) == []
+    (warned,) = issues(path, "warning")
+    assert "series 's0' has 4 rows there, 12 in training (1 more series alike)" in warned, warned
+    stamps = pd.to_datetime(whole["ts"])
+    ahead = [whole.assign(ts=(stamps + pd.Timedelta(days=d)).astype(str)).groupby("station").tail(1) for d in (1, 2)]
+    pd.concat([whole, *ahead]).to_csv(tmp_path / "job_specs" / "bikes" / "test.csv", index=False)
+    assert issues(path) == [] and issues(path, "warning") == []  # the whole series and the next steps
+
+
+def test_a_sparse_series_is_counted_in_steps_of_the_specs_freq(tmp_path):
+    """5 rows spread over 24 days with freq D are 24 steps once AutoGluon resamples them: not refused as 5 rows."""
+    import pandas as pd
+
+    path = series_spec(tmp_path, "D", periods=12)
+    path.write_text(path.read_text().replace("  label:", "  test: job_specs/bikes/test.csv\n  label:"))
+    text = path.read_text()
+    assert "prediction_length: 2" in text
+    path.write_text(text.replace("prediction_length: 2", "prediction_length: 5"))
+    days = pd.to_datetime(["2026-01-01", "2026-01-06", "2026-01-12", "2026-01-18", "2026-01-24"])
+    pd.DataFrame({"ts": days, "station": "s0", "rides": range(5)}).to_csv(
+        tmp_path / "job_specs" / "bikes" / "test.csv", index=False
+    )
+    assert not [f for f in issues(path) if f.startswith("data.test")]
 
 
 def test_submit_refuses_at_the_spec_line_and_starts_nothing(tmp_path, monkeypatch):
