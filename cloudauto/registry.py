@@ -79,7 +79,7 @@ def get_backend(name: str) -> Backend:
     if ep is None:
         if name in KNOWN:
             raise BackendNotFound(
-                f"backend '{name}' is not installed: pip install {KNOWN[name]} (from a checkout: pip install -e backends/{name})"
+                f"backend '{name}' is not installed: pip install {KNOWN[name]} (from a checkout: pip install -c constraints.txt -e backends/{name})"
             )
         valid = sorted(set(KNOWN) | set(eps))
         raise BackendNotFound(f"'{name}' is not a valid backend among [{', '.join(valid)}]; {suggest(name, valid)}".rstrip("; "))
