@@ -104,6 +104,23 @@ def test_json_answers_keep_every_digit_of_a_forecast_or_probability(accept):
     assert [r["item_id"] for r in records] == ["a"] * 6
 
 
+def test_json_answers_of_odd_columns_are_valid_json_of_plain_values():
+    """NaN inside an object column's list was written as `NaN` (invalid JSON), a nullable Float64 NA raised, numpy
+    scalars in an object column came back as strings and an object column's time with a space."""
+    frame = pd.DataFrame(
+        {
+            "prediction": [1, 2, 3],
+            "o": pd.Series([[1.0, float("nan")], np.int64(3), pd.Timestamp("2024-01-02 03:00")], dtype=object),
+            "F": pd.array([0.5, None, 2.0], dtype="Float64"),
+            'a "q"\\%s': [np.bool_(True), np.float64(0.25), None],
+        }
+    )
+    records = json.loads(_records_json(frame))
+    assert [r["o"] for r in records] == [[1.0, None], 3, "2024-01-02T03:00:00"]
+    assert [r["F"] for r in records] == [0.5, None, 2.0]
+    assert [r['a "q"\\%s'] for r in records] == [True, 0.25, None]
+
+
 def test_image_bytes_to_a_tabular_model_are_a_415_that_says_why(model):
     from cloudauto.runtime.inference import BadRequest
 

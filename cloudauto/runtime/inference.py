@@ -1006,8 +1006,8 @@ def _json_texts(kind: str, values: list[Any]) -> list[str]:
 
     import pandas as pd
 
-    if kind == "f":  # repr of a finite float is a JSON number, exact; NaN and inf are not
-        return [repr(v) if math.isfinite(v) else "null" for v in values]
+    if kind == "f":  # repr of a finite float is a JSON number, exact; NaN and inf are not (nor Float64's NA)
+        return ["null" if v is None or v is pd.NA or not math.isfinite(v) else repr(float(v)) for v in values]
     if kind in "iu":  # a nullable column's blank (a failed row) is null
         return ["null" if v is None or v is pd.NA else str(v) for v in values]
     if kind == "b":
@@ -1015,12 +1015,31 @@ def _json_texts(kind: str, values: list[Any]) -> list[str]:
     if kind == "M":
         return ["null" if v is pd.NaT else f'"{v.isoformat()}"' for v in values]
 
-    def text(v: Any) -> str:
-        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and not math.isfinite(v)):
-            return "null"
-        return json.dumps(v, default=str)
+    return [json.dumps(_plain(v), default=str, allow_nan=False) for v in values]
 
-    return [text(v) for v in values]
+
+def _plain(value: Any) -> Any:
+    """A value of an object column as JSON's own types: numpy scalars as numbers, times in ISO 8601, blanks and
+    non-finite floats as null, inside lists and dicts too (NaN in a list was written as invalid JSON)."""
+    import datetime
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def _prediction_records(kind: str, values: list[Any]) -> bytes:
