@@ -488,6 +488,9 @@ class JobHandle(abc.ABC):
     client_held: ClassVar[frozenset[str]] = frozenset()
     criteria_stop: Optional[str] = None  # set by wait() when it canceled the job for one of them
 
+    def __repr__(self) -> str:  # which job a handle is (`attach("iris@latest")` in a notebook), not an address
+        return f"<{type(self).__name__} {getattr(self, 'backend', '?')}:{getattr(self, 'id', '?')}>"
+
     @abc.abstractmethod
     def status(self) -> JobStatus: ...
 

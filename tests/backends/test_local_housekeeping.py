@@ -119,6 +119,7 @@ def test_the_python_api_takes_latest_as_the_cli_does(home: Path, monkeypatch):
     make_job(home / "runs", "iris", created=now - 5000)
     newest = make_job(home / "runs", "bikes", created=now - 10)
     assert cloudauto.attach("iris@latest").id == newest_iris
+    assert repr(cloudauto.attach("iris@latest")) == f"<LocalJobHandle local:{newest_iris}>"
     assert cloudauto.attach("latest").id == newest
     with pytest.raises(NoSuchJob, match="did you mean 'iris'"):
         cloudauto.attach("irsi@latest")
