@@ -35,7 +35,7 @@ def short_series_issues(spec: JobSpec, tables: dict[str, tuple[str, pd.DataFrame
         sizes = frame.groupby(data.item_id, sort=False).size() if data.item_id else pd.Series({None: len(frame)})
         short = sizes[sizes <= length]
         if data.freq and not short.empty and data.timestamp in frame.columns:
-            short = short[[_steps(frame, data.item_id, data.timestamp, data.freq, item) <= length for item in short.index]]
+            short = short[[not _longer(frame, data.item_id, data.timestamp, data.freq, item, length) for item in short.index]]
         if role == "test" and "train" in tables:
             issues += _history_warnings(spec, tables["train"][1], shown, sizes[sizes > length], length)
         if short.empty:
@@ -57,18 +57,21 @@ def short_series_issues(spec: JobSpec, tables: dict[str, tuple[str, pd.DataFrame
     return issues
 
 
-def _steps(frame: pd.DataFrame, item_id: str | None, timestamp: str, freq: str, item: object) -> int:
-    """A series' length in steps of the spec's `freq`, as AutoGluon resamples it (5 rows over 24 days at D: 24)."""
+def _longer(frame: pd.DataFrame, item_id: str | None, timestamp: str, freq: str, item: object, length: int) -> bool:
+    """Whether a series spans more than `length` steps of the spec's `freq`, as AutoGluon resamples it (5 rows over 24
+    days at D are 24 steps); `length + 1` steps are made, never the whole span (2 rows 200 years apart at 1min)."""
     import pandas as pd
 
+    from .data_check import _to_datetime
+
     rows = frame if item_id is None else frame[frame[item_id] == item]
-    stamps = pd.to_datetime(rows[timestamp], errors="coerce").dropna()
+    stamps = _to_datetime(rows[timestamp]).dropna()
     if stamps.empty:
-        return len(rows)
+        return False
     try:
-        return len(pd.date_range(stamps.min(), stamps.max(), freq=freq))
-    except (ValueError, TypeError):
-        return len(rows)
+        return bool(pd.date_range(stamps.min(), periods=length + 1, freq=freq)[-1] <= stamps.max())
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def _history_warnings(spec: JobSpec, train: pd.DataFrame, shown: str, sizes: pd.Series, length: int) -> list[SpecIssue]:
