@@ -259,14 +259,21 @@ class Trial:
 
 def _folder_modes(written: Path, source: Path) -> None:
     """Each folder of a written code snapshot no more open than its source folder (its read and search bits, never
-    writable by others; the owner's always): a private folder of the code stays private in compile's output."""
+    writable by others; the owner's always) nor than the umask allows: a private folder of the code stays private."""
+    umask = _umask()
     for here, _dirs, _files in os.walk(written):
         rel = Path(here).relative_to(written)
         try:
             mode = os.stat(source / rel).st_mode
         except OSError:
             continue
-        os.chmod(here, (mode & 0o755) | 0o700)
+        os.chmod(here, ((mode & 0o755) | 0o700) & ~umask)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def output_path(out: str | Path) -> Path:
@@ -275,6 +282,9 @@ def output_path(out: str | Path) -> Path:
     user's OTHER/<name>.code/). Its folder part is resolved (links followed); its last part kept, so a link named as
     the output is judged as a link. Relative stays relative, for the messages."""
     out = Path(out)
+    odd = next((c for c in str(out) if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if odd is not None:  # compile names its outputs a line each in the folder's marker: a newline would split one
+        raise OutputError(f"{str(out)!r}: a name with the control character {odd!r}; name another -o; nothing was written")
     real = out.resolve() if out.name in ("", ".", "..") else out.parent.resolve() / out.name
     return real if out.is_absolute() else Path(os.path.relpath(real))
 
@@ -327,7 +337,10 @@ class CompiledJob:
         # named in the folder written into, before any is written and under that folder's lock (which a command job's
         # code snapshot of the folder takes too), so a snapshot of that folder, even one taken meanwhile, leaves them out
         marked, names = (out.parent, {out.name}) if out in targets else (out, {t.relative_to(out).parts[0] for t in targets})
-        marked.mkdir(parents=True, exist_ok=True)
+        try:
+            marked.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a link to nothing, or a file, where the folder would be
+            raise OutputError(f"{marked}: is there and is not a folder to write into; name another -o; nothing was written") from None
         with folder_lock(marked, exclusive=True):
             mark_compiled(marked, names)
             self._write_targets(out, targets, written)
@@ -457,12 +470,16 @@ class CompiledJob:
         for target, text in targets.items():
             if len(parts[target]) > 1:
                 folder = parts[target][0]
-                stage = stages.setdefault(folder, out / staging_name(folder, "tmp"))
-                put(stage.joinpath(*parts[target][1:]), text)
+                if folder not in stages:
+                    stages[folder] = out / staging_name(folder, "tmp")
+                    stages[folder].mkdir(mode=0o700)  # private until _folder_modes opens it as its source is
+                put(stages[folder].joinpath(*parts[target][1:]), text)
         code = self._code_folder()
         for folder, stage in sorted(stages.items()):
             if code is not None and folder.endswith(".code"):
                 _folder_modes(stage, code)  # a 0700 folder of the code is not written 0755
+            else:
+                os.chmod(stage, 0o777 & ~_umask())
             if (out / folder).is_dir():
                 old = out / staging_name(folder, "old")
                 (out / folder).rename(old)

@@ -711,6 +711,24 @@ def test_an_output_path_through_a_folder_not_yet_there_gets_the_same_checks(tmp_
     assert {k: v for k, v in _tree(tmp_path).items()} == before
 
 
+def test_an_output_name_with_a_newline_is_refused(tmp_path):
+    """`-o "out/snap.code<NL>x.json"` wrote a marker line `snap.code`, and the next compile replaced the user's own
+    snap.code/ as compile's: a name with a control character is refused, nothing written."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("print(1)\n")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src").replace("  image: python:3.11\n", ""))
+    (tmp_path / "out" / "cmdj.code").mkdir(parents=True)
+    before = _tree(tmp_path)
+    result = run("compile", "-b", "sagemaker", "-o", "out/cmdj.code\nx.json", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 64 and "control character" in result.stderr, result.stderr
+    assert _tree(tmp_path) == before and not (tmp_path / "out" / ".cloudauto-compiled").exists()
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "nowhere")
+    (tmp_path / "c.yaml").write_text(COMMAND_SPEC.replace("CODE", "./src"))  # a folder job: -o is its folder
+    result = run("compile", "-b", "azureml", "-o", "gone", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 64 and "is there and is not a folder" in result.stderr, result.stderr
+
+
 def test_a_marker_line_naming_a_path_is_no_output_of_compile(tmp_path):
     """A hand-edited (or merged) .cloudauto-compiled listing `/abs/x-<hex>.tuning-job.json` or `../keep/...` made the
     next compile delete those files outside the -o folder as an earlier request of the spec: a line is a bare name."""

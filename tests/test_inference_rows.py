@@ -307,6 +307,20 @@ def test_day_first_dates_are_one_format_for_the_column_never_read_value_by_value
     assert caught.value.status == 400 and "row 12" in str(caught.value) and "13/05/2024" in str(caught.value), caught.value
 
 
+@pytest.mark.parametrize(
+    "stamps",
+    [["2024-03-29T00:00:00+01:00", "2024-03-30T00:00:00+01:00", "2024-03-31T00:00:00+02:00", "2024-04-01T00:00:00+02:00"],
+     ["2024-03-29T00:00:00Z", "2024-03-30", "2024-03-31", "2024-04-01"]],
+    ids=["dst-switch", "aware-then-naive"],
+)
+def test_times_of_several_offsets_are_a_400_not_a_failed_forecast(forecaster, stamps):
+    """A daily history across a DST switch (+01:00 then +02:00) passed the checks as an object column and failed in
+    TimeSeriesDataFrame (a 500): a 400 that says to send one offset."""
+    body = pd.DataFrame({"item": "s1", "ts": stamps, "y": [1.0, 2.0, 3.0, 4.0]}).to_csv(index=False).encode()
+    with pytest.raises(BadRequest, match="mixes time zones or UTC offsets"):
+        forecaster.parse(body, CSV)
+
+
 def test_the_model_frequency_comes_from_the_predictor_or_the_spec(forecaster):
     forecaster.predictor = Forecaster(None)
     forecaster.info["freq"] = "H"  # the spec's, in pandas' old alias: the same frequency as 'h'

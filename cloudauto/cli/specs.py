@@ -261,18 +261,19 @@ def _written(
         for note in job.notes:
             echo(f"note: {note}", err=True)
     if output:
-        from ..backend import OutputError
+        from ..backend import OutputError, output_path
 
         folders: dict[Path, int] = {}
         try:
             files = job.write(output)
+            base = output_path(output)  # as write took it (`x/..` is x's folder)
         except OutputError as exc:
             raise click.UsageError(f"-o {exc}") from None
         for written in files:
             report["written"].append(str(written))
-            relative = written.relative_to(output) if written.is_relative_to(output) else written
+            relative = written.relative_to(base) if written.is_relative_to(base) else written
             if len(relative.parts) > 1:  # a job's code folder: one line for it, not one per file
-                folders[Path(output) / relative.parts[0]] = folders.get(Path(output) / relative.parts[0], 0) + 1
+                folders[base / relative.parts[0]] = folders.get(base / relative.parts[0], 0) + 1
             elif fmt == "text":
                 echo(f"wrote {written}", err=True)
         if fmt == "text":

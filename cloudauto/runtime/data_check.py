@@ -146,7 +146,7 @@ def data_issues(spec: JobSpec) -> list[SpecIssue]:
         if role == "train" and spec.task in (Task.TABULAR_CLASSIFICATION, Task.TABULAR_REGRESSION):
             found += _no_feature_issue(spec, frame, shown, weight) + _identifier_warnings(spec, frame, shown)
         if data.timestamp and data.timestamp in frame.columns:
-            stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown) if role == "train" else []
+            stamps = _timestamp_issue(data.timestamp, frame[data.timestamp], shown)  # every file AutoGluon reads
             found += stamps
             said = any(i.path == ("data", "freq") for i in found)  # once: the files of one job share a frequency
             if not stamps and not said and data.freq and (not data.item_id or data.item_id in frame.columns):

@@ -353,6 +353,12 @@ class Model:
             )
         timestamp, label = self.info["timestamp"], self.info["label"]
         times = _timestamps(frame[timestamp])
+        if not pd.api.types.is_datetime64_any_dtype(times):  # offsets that change (a DST switch), or aware beside naive
+            kinds = sorted({str(getattr(t, "utcoffset", lambda: None)()) for t in times.dropna()})[:3]
+            raise BadRequest(
+                f"column {timestamp!r} mixes time zones or UTC offsets ({', '.join(kinds)}): a series is one clock; send "
+                "its times in one offset (UTC, say) or without one, as the model was trained"
+            )
         if times.isna().any():
             row = int(times.index[times.isna()][0])
             raise BadRequest(
@@ -1029,6 +1035,8 @@ def _plain(value: Any) -> Any:
 
     if value is None or value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, np.datetime64):  # .item() gives nanoseconds as an int
+        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
