@@ -316,7 +316,7 @@ def test_time_series_forecasting_with_the_timeseries_extra(runs_dir, tmp_path):
         assert pd.to_datetime(first["timestamp"]).min() == last_seen + pd.Timedelta(hours=1)
         with pytest.raises(ScoringError, match="400.*missing columns: count"):
             HTTPScorer(endpoint.url).score(history.drop(columns=["count"]))
-        with pytest.raises(ScoringError, match="400.*'timestamp' takes timestamps; row 0"):
+        with pytest.raises(ScoringError, match="400.*'timestamp' takes timestamps in one format.*; row 0 has 'not a time'"):
             HTTPScorer(endpoint.url).score(history.assign(timestamp="not a time"))
     finally:
         endpoint.delete()
