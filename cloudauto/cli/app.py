@@ -127,12 +127,17 @@ class _Commands(dict):
         return dict.items(self)
 
 
+CONSOLE = False  # whether this process is the `cloudauto` command (it exits when the command returns)
+
+
 class _Group(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands = _Commands(self.commands)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
+        global CONSOLE
+        CONSOLE = not args and "args" not in kwargs  # the `cloudauto` process itself, not a caller's (CliRunner)
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

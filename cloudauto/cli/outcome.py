@@ -156,7 +156,7 @@ def _wait_and_say(job, ci: CIOutputs, detach_on_interrupt: bool) -> int:
         raise
     # after a Ctrl-C the waiting is over: another one, while the outcome is said, changes nothing (it would leave
     # `aborted` and exit 130 in place of the job's exit code, and the CI files unwritten)
-    with _held_interrupts() if interrupted else contextlib.nullcontext():
+    with _held_interrupts(to_exit=True) if interrupted else contextlib.nullcontext():
         _print_summary(job)
         code = EXIT_STILL_RUNNING if detached else EXIT_OK if status is JobStatus.COMPLETED else EXIT_JOB_FAILED
         _write_ci(job, ci, code, detached=detached, canceled=canceled, waited=time.monotonic() - started)
@@ -192,13 +192,22 @@ def _cancel_on_interrupt(job) -> tuple[Any, bool]:
 
 
 @contextlib.contextmanager
-def _held_interrupts() -> Iterator[list[int]]:
-    """SIGINT held off while the block runs (main thread only); the list says whether one came."""
+def _held_interrupts(to_exit: bool = False) -> Iterator[list[int]]:
+    """SIGINT held off while the block runs (main thread only); the list says whether one came.
+
+    `to_exit`: in the `cloudauto` process, held until it exits: the command is done, and a Ctrl-C after the block
+    (while the interpreter shuts down) ended the process by SIGINT in place of the job's exit code."""
     import signal
     import threading
 
+    from .app import CONSOLE
+
     came: list[int] = []
     if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    if to_exit and CONSOLE:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # SIG_IGN outlives the interpreter's shutdown; a handler does not
         yield came
         return
     previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
