@@ -257,25 +257,6 @@ class Trial:
         return (self.ended or time.time()) - self.started
 
 
-def _folder_modes(written: Path, source: Path) -> None:
-    """Each folder of a written code snapshot no more open than its source folder (its read and search bits, never
-    writable by others; the owner's always) nor than the umask allows: a private folder of the code stays private."""
-    umask = _umask()
-    for here, _dirs, _files in os.walk(written):
-        rel = Path(here).relative_to(written)
-        try:
-            mode = os.stat(source / rel).st_mode
-        except OSError:
-            continue
-        os.chmod(here, ((mode & 0o755) | 0o700) & ~umask)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 def output_path(out: str | Path) -> Path:
     """`compile -o`'s path as the OS will take it once its folders are made: `OTHER/nothere/..` is OTHER (stat cannot
     follow a folder not yet there, so checks on the path as written saw nothing there and the write replaced the
@@ -452,7 +433,7 @@ class CompiledJob:
         its staging copies, which the next compile removes and no snapshot ships)."""
         import shutil
 
-        from .runtime.bundle import remove_staging, staging_name, write_file
+        from .runtime.bundle import folder_modes, remove_staging, staging_name, umask, write_file
         from .secrets import redactor
 
         remove_staging(out.parent if out in targets else out)  # what a compile killed here left
@@ -472,14 +453,14 @@ class CompiledJob:
                 folder = parts[target][0]
                 if folder not in stages:
                     stages[folder] = out / staging_name(folder, "tmp")
-                    stages[folder].mkdir(mode=0o700)  # private until _folder_modes opens it as its source is
+                    stages[folder].mkdir(mode=0o700)  # private until folder_modes opens it as its source is
                 put(stages[folder].joinpath(*parts[target][1:]), text)
         code = self._code_folder()
         for folder, stage in sorted(stages.items()):
             if code is not None and folder.endswith(".code"):
-                _folder_modes(stage, code)  # a 0700 folder of the code is not written 0755
+                folder_modes(stage, code)  # a 0700 folder of the code is not written 0755
             else:
-                os.chmod(stage, 0o777 & ~_umask())
+                os.chmod(stage, 0o777 & ~umask())
             if (out / folder).is_dir():
                 old = out / staging_name(folder, "old")
                 (out / folder).rename(old)

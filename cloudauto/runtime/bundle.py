@@ -95,6 +95,25 @@ def source_mode(st_mode: int) -> int:
     return (stat.S_IMODE(st_mode) & 0o755) | 0o600
 
 
+def umask() -> int:
+    """The process's umask (read by setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def folder_modes(written: Path, source: Path) -> None:
+    """Each folder of a written code snapshot as source_mode has its source folder (plus the owner's search bit),
+    within the umask: a private folder of the code stays private in compile's output."""
+    mask = umask()
+    for here, _dirs, _files in os.walk(written):
+        try:
+            mode = os.stat(source / Path(here).relative_to(written)).st_mode
+        except OSError:
+            continue
+        os.chmod(here, (source_mode(mode) | 0o700) & ~mask)
+
+
 def file_mode(data: bytes) -> int:
     """The permission bits to write `data` with: its source's (FileBytes), else 0644."""
     return getattr(data, "mode", 0o644)
